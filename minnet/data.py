@@ -1,0 +1,285 @@
+"""Preparing data: a seeded train/test split, a feature scaler and one-hot labels.
+
+Batching is not here: :func:`minnet.fit` owns it, so that shuffling,
+the last partial batch and the epoch-loss weighting live in one place.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from minnet._validation import as_2d_batch, check_int, check_real
+
+__all__ = ["train_test_split", "Standardizer", "one_hot"]
+
+
+def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
+    # A Generator is used as is (and advanced), so a caller can thread one
+    # generator through a whole experiment; an int seeds a fresh one.
+    if seed is None or isinstance(seed, np.random.Generator):
+        return np.random.default_rng(seed)
+    return np.random.default_rng(check_int("seed", seed, low=0))
+
+
+def _n_test(test_size: float | int, n_samples: int) -> int:
+    if isinstance(test_size, numbers.Integral) and not isinstance(test_size, bool):
+        return check_int("test_size", test_size, low=1, high=n_samples - 1)
+    fraction = check_real("test_size", test_size, low=0.0, high=1.0,
+                          low_inclusive=False, high_inclusive=False)
+    # Round the test set up, so a small fraction of a small set still gets a
+    # sample; but first drop float noise, or 0.07 * 100 = 7.000000000000001
+    # would round up to 8.
+    n_test = int(np.ceil(round(fraction * n_samples, 9)))
+    if n_test >= n_samples:
+        raise ValueError(f"test_size={fraction!r} of {n_samples} samples leaves no sample "
+                         f"for training; use a smaller test_size")
+    return n_test
+
+
+def _stratified_indices(labels: np.ndarray, n_test: int,
+                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    classes, inverse = np.unique(labels, return_inverse=True)
+    counts = np.bincount(inverse)
+    if counts.min() < 2:
+        lonely = classes[np.argmin(counts)].item()
+        raise ValueError(f"stratify: class {lonely!r} has only 1 sample; every class needs "
+                         f"at least 2 to appear in both the train and the test set")
+    # Each class gets the floor of its proportional share of the test set;
+    # the slots left over go to the classes with the largest remainders, so
+    # every class is within one sample of its exact proportion.
+    ideal = n_test * counts / len(labels)
+    per_class = np.floor(ideal).astype(int)
+    leftover = n_test - per_class.sum()
+    per_class[np.argsort(per_class - ideal, kind="stable")[:leftover]] += 1
+
+    train, test = [], []
+    for c, k in enumerate(per_class):
+        members = rng.permutation(np.flatnonzero(inverse == c))
+        test.append(members[:k])
+        train.append(members[k:])
+    # Mix the classes again, so neither set comes out sorted by class.
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
+
+
+def train_test_split(*arrays: Any, test_size: float | int = 0.25,
+                     seed: int | np.random.Generator | None = None, shuffle: bool = True,
+                     stratify: Any = None) -> list[np.ndarray]:
+    """Split arrays into random train and test subsets, row by row.
+
+    Parameters
+    ----------
+    *arrays : array-likes, each of shape (n_samples, ...)
+        Arrays sharing their first dimension, e.g. ``X`` and ``y``. The same
+        rows are picked from each.
+    test_size : float or int, default=0.25
+        A float in (0, 1) is the fraction of samples in the test set (rounded
+        up); an int is the number of test samples, in [1, n_samples - 1].
+    seed : int, numpy.random.Generator or None, default=None
+        Seed of the shuffle. The same int always gives the same split.
+    shuffle : bool, default=True
+        If False, the last ``n_test`` rows are the test set, in order.
+    stratify : array-like of shape (n_samples,) or None, default=None
+        Class labels. If given, each class is split in the same proportion
+        as the whole, to within one sample. Requires ``shuffle=True``.
+
+    Returns
+    -------
+    splits : list of ndarray, length 2 * len(arrays)
+        ``[a_train, a_test, b_train, b_test, ...]``: a train and a test part
+        for each input array, in order. Each part is a copy.
+
+    Examples
+    --------
+    >>> X, y = np.arange(20).reshape(10, 2), np.arange(10)
+    >>> X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=0)
+    >>> X_train.shape, X_test.shape
+    ((8, 2), (2, 2))
+    """
+    if not arrays:
+        raise TypeError("train_test_split needs at least one array to split")
+    arrays = tuple(np.asarray(a) for a in arrays)
+    for i, a in enumerate(arrays):
+        if a.ndim == 0:
+            raise ValueError(f"array {i} must have at least one dimension, got a scalar {a!r}")
+    n_samples = len(arrays[0])
+    for i, a in enumerate(arrays[1:], start=1):
+        if len(a) != n_samples:
+            raise ValueError(f"all arrays must have the same number of samples: "
+                             f"array 0 has {n_samples}, array {i} has {len(a)}")
+    if n_samples < 2:
+        raise ValueError(f"need at least 2 samples to split, got {n_samples}")
+    n_test = _n_test(test_size, n_samples)
+
+    if stratify is not None:
+        if not shuffle:
+            raise ValueError("stratify requires shuffle=True")
+        labels = np.asarray(stratify)
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = labels.ravel()
+        if labels.ndim != 1:
+            raise ValueError(f"stratify must be 1-D of shape (n_samples,), got shape {labels.shape}")
+        if len(labels) != n_samples:
+            raise ValueError(f"stratify must have one label per sample: expected {n_samples}, "
+                             f"got {len(labels)}")
+        train, test = _stratified_indices(labels, n_test, _rng(seed))
+    elif shuffle:
+        order = _rng(seed).permutation(n_samples)
+        train, test = order[n_test:], order[:n_test]
+    else:
+        train, test = np.arange(n_samples - n_test), np.arange(n_samples - n_test, n_samples)
+
+    return [part for a in arrays for part in (a[train], a[test])]
+
+
+class Standardizer:
+    """Scale each feature to zero mean and unit variance.
+
+    .. math:: z = (x - \\mu) / \\sigma
+
+    with :math:`\\mu` and :math:`\\sigma` (population standard deviation)
+    learned by :meth:`fit`. Fit on the training set only and transform every
+    other set with the same statistics; fitting on all the data leaks the
+    test set into training.
+
+    A constant feature gets scale 1, so it maps to 0 instead of dividing by
+    zero. Float32 input gives float32 output; other numbers give float64.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (n_features,)
+        Per-feature mean of the data seen by :meth:`fit` (float64).
+    scale_ : ndarray of shape (n_features,)
+        Per-feature standard deviation, 1 for constant features (float64).
+    n_features_in_ : int
+        Number of features seen by :meth:`fit`.
+
+    Examples
+    --------
+    >>> scaler = Standardizer().fit([[1.0, 10.0], [3.0, 10.0]])
+    >>> scaler.transform([[2.0, 10.0], [5.0, 12.0]])
+    array([[0., 0.],
+           [3., 2.]])
+    """
+
+    def __init__(self) -> None:
+        self.mean_: np.ndarray | None = None
+        self.scale_: np.ndarray | None = None
+        self.n_features_in_: int | None = None
+
+    def __repr__(self) -> str:
+        return "Standardizer()"
+
+    def fit(self, X: Any) -> Standardizer:
+        """Learn the per-feature mean and standard deviation.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite numbers.
+
+        Returns
+        -------
+        self : Standardizer
+        """
+        X = as_2d_batch("X", X)
+        # Statistics in float64 even for float32 data: a float32 sum over
+        # many rows loses digits that the scaled output would then carry.
+        self.mean_ = X.mean(axis=0, dtype=np.float64)
+        scale = X.std(axis=0, dtype=np.float64)
+        # Test constancy exactly (max == min): the std of a constant column
+        # can come out as rounding noise like 1e-17 rather than 0.
+        scale[X.max(axis=0) == X.min(axis=0)] = 1.0
+        self.scale_ = scale
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def _check(self, X: Any) -> np.ndarray:
+        if self.mean_ is None:
+            raise RuntimeError("this Standardizer is not fitted yet; call fit first")
+        X = as_2d_batch("X", X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"Standardizer was fitted on {self.n_features_in_} features, "
+                             f"got {X.shape[1]}")
+        return X
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Standardize ``X`` with the statistics learned by :meth:`fit`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_scaled : ndarray of shape (n_samples, n_features)
+            A new array, float32 if ``X`` is float32, else float64.
+        """
+        X = self._check(X)
+        return (X - self.mean_.astype(X.dtype)) / self.scale_.astype(X.dtype)
+
+    def fit_transform(self, X: Any) -> np.ndarray:
+        """Fit on ``X`` and return it standardized; see :meth:`fit` and :meth:`transform`."""
+        return self.fit(X).transform(X)
+
+    def inverse_transform(self, X: Any) -> np.ndarray:
+        """Map standardized data back to the original units.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features)
+            ``X * scale_ + mean_``, float32 if ``X`` is float32, else float64.
+        """
+        X = self._check(X)
+        return X * self.scale_.astype(X.dtype) + self.mean_.astype(X.dtype)
+
+
+def one_hot(labels: Any, n_classes: int | None = None, dtype: Any = np.float64) -> np.ndarray:
+    """Encode integer class labels as one-hot rows.
+
+    Parameters
+    ----------
+    labels : array-like of shape (n_samples,)
+        Class indices in ``[0, n_classes)``. Floats are accepted if they are
+        whole numbers (a 0/1 target loaded as float64, for instance).
+    n_classes : int or None, default=None
+        Number of columns; ``max(labels) + 1`` if None.
+    dtype : numpy dtype, default=np.float64
+
+    Returns
+    -------
+    encoded : ndarray of shape (n_samples, n_classes)
+        ``encoded[i, labels[i]] == 1``, every other entry 0.
+
+    Examples
+    --------
+    >>> one_hot([0, 2, 1])
+    array([[1., 0., 0.],
+           [0., 0., 1.],
+           [0., 1., 0.]])
+    """
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iuf":
+        raise TypeError(f"labels must be integer class indices, got an array of dtype {labels.dtype}")
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be 1-D of shape (n_samples,), got shape {labels.shape}")
+    if labels.size and not (np.isfinite(labels).all() and (labels == np.round(labels)).all()):
+        raise ValueError("labels must be whole numbers (class indices)")
+    labels = labels.astype(np.int64)
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"labels must be >= 0, got {labels.min()}")
+    if n_classes is None:
+        n_classes = int(labels.max()) + 1 if labels.size else 0
+    else:
+        n_classes = check_int("n_classes", n_classes, low=1)
+        if labels.size and labels.max() >= n_classes:
+            raise ValueError(f"labels must be < n_classes={n_classes}, got {labels.max()}")
+    encoded = np.zeros((len(labels), n_classes), dtype=dtype)
+    encoded[np.arange(len(labels)), labels] = 1
+    return encoded
