@@ -1,0 +1,44 @@
+"""minnet: a small, readable neural-network framework on numpy.
+
+>>> import minnet as mn
+>>> model = mn.Sequential(mn.Dense(8, 16), mn.Sigmoid(), mn.Dense(16, 1), mn.Sigmoid())
+
+Importing minnet needs numpy only; ``minnet.plot`` (matplotlib) is loaded on
+first use, and tqdm when ``fit`` runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from . import data, datasets
+from .callbacks import Callback, EarlyStopping
+from .containers import Sequential
+from .gradcheck import GradcheckError, gradcheck
+from .layers import Dense, LeakyReLU, Layer, Parameter, ReLU, Sigmoid, Tanh
+from .losses import BCE, MSE, Loss
+from .optim import SGD, Optimizer
+from .schedules import (Constant, CosineDecay, CyclicLR, ExponentialDecay, OneCycle,
+                        OneCycleMomentum, Schedule, StepDecay)
+from .training import History, TrainingDiverged, fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Parameter", "Layer", "Dense", "Sigmoid", "ReLU", "Tanh", "LeakyReLU",
+    "Loss", "BCE", "MSE", "Sequential",
+    "Optimizer", "SGD",
+    "Schedule", "Constant", "CyclicLR", "OneCycle", "OneCycleMomentum",
+    "StepDecay", "ExponentialDecay", "CosineDecay",
+    "fit", "History", "Callback", "EarlyStopping", "TrainingDiverged",
+    "gradcheck", "GradcheckError",
+    "data", "datasets", "plot",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # matplotlib is heavy: load minnet.plot only when someone asks for it.
+    if name == "plot":
+        return importlib.import_module(".plot", __name__)
+    raise AttributeError(f"module 'minnet' has no attribute {name!r}")

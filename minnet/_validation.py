@@ -1,0 +1,124 @@
+"""Argument checks shared by the public entry points.
+
+Every check raises ``TypeError`` (wrong kind of thing) or ``ValueError``
+(right kind, wrong value) with a message that says what was expected and
+what was received, so a user's mistake is reported at the boundary where
+they made it, not as an ``IndexError`` three calls deeper.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "check_real",
+    "check_int",
+    "check_choice",
+    "as_float_array",
+    "as_2d_batch",
+    "as_target",
+    "check_finite",
+]
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def check_real(name: str, value: Any, *, low: float | None = None, high: float | None = None,
+               low_inclusive: bool = True, high_inclusive: bool = True) -> float:
+    """Return ``value`` as a float after checking it is a finite real in range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_describe(value)}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if low is not None and (value < low or (not low_inclusive and value == low)):
+        bound = ">=" if low_inclusive else ">"
+        raise ValueError(f"{name} must be {bound} {low}, got {value!r}")
+    if high is not None and (value > high or (not high_inclusive and value == high)):
+        bound = "<=" if high_inclusive else "<"
+        raise ValueError(f"{name} must be {bound} {high}, got {value!r}")
+    return value
+
+
+def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None) -> int:
+    """Return ``value`` as an int after checking it is an integer in range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {_describe(value)}")
+    value = int(value)
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
+    return value
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    """Check ``value`` is one of ``choices``; the message lists the valid ones."""
+    if value not in choices:
+        valid = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {valid}, got {value!r}")
+    return value
+
+
+def as_float_array(name: str, value: Any, dtype: Any = None) -> np.ndarray:
+    """Convert an array-like to a floating ndarray, refusing strings and objects.
+
+    Integer and boolean data are accepted and converted (to ``dtype`` or
+    float64); a float array already of the right dtype is returned as is,
+    without a copy.
+    """
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as exc:  # ragged nested lists
+        raise ValueError(f"{name} must be a rectangular array of numbers: {exc}") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got an array of dtype {array.dtype}")
+    target = np.dtype(dtype) if dtype is not None else (
+        array.dtype if array.dtype.kind == "f" else np.dtype(np.float64))
+    return array.astype(target, copy=False)
+
+
+def check_finite(name: str, array: np.ndarray) -> None:
+    """Raise ``ValueError`` naming the first NaN/inf position in ``array``."""
+    if not np.isfinite(array).all():
+        bad = np.argwhere(~np.isfinite(array))[0]
+        where = tuple(int(i) for i in bad)
+        raise ValueError(f"{name} must be finite, got {array[where]!r} at index {where}")
+
+
+def as_2d_batch(name: str, value: Any, dtype: Any = None, n_features: int | None = None) -> np.ndarray:
+    """Convert a batch to a finite 2-D float array of shape ``(n_samples, n_features)``."""
+    array = as_float_array(name, value, dtype)
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2-D of shape (n_samples, n_features), "
+                         f"got an array of shape {array.shape}")
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one sample, got shape {array.shape}")
+    if n_features is not None and array.shape[1] != n_features:
+        raise ValueError(f"{name} must have {n_features} features, got {array.shape[1]}")
+    check_finite(name, array)
+    return array
+
+
+def as_target(name: str, value: Any, pred_shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:
+    """Convert a target to exactly ``pred_shape``.
+
+    A single-output target may come as ``(n,)`` for a prediction of shape
+    ``(n, 1)``; it is reshaped explicitly. Any other mismatch is an error,
+    because broadcasting ``(n, 1) - (n,)`` would silently give ``(n, n)``.
+    """
+    target = as_float_array(name, value, dtype)
+    if target.shape != pred_shape:
+        single_output = len(pred_shape) == 2 and pred_shape[1] == 1
+        if single_output and target.shape == (pred_shape[0],):
+            target = target.reshape(pred_shape)
+        else:
+            raise ValueError(f"{name} must have shape {pred_shape} to match the prediction, "
+                             f"got {target.shape}")
+    check_finite(name, target)
+    return target

@@ -1,0 +1,136 @@
+"""Check any Layer's or Loss's analytic gradients against central differences."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ._validation import as_2d_batch, as_target, check_real
+from .layers import Layer, Parameter
+from .losses import Loss
+
+__all__ = ["gradcheck", "GradcheckError"]
+
+
+class GradcheckError(AssertionError):
+    """An analytic gradient disagrees with its numerical estimate."""
+
+
+def gradcheck(layer: Layer | Loss, x: Any, *, target: Any = None, eps: float = 1e-6,
+              atol: float = 1e-6, rtol: float = 1e-5, seed: int = 0, training: bool = True) -> bool:
+    r"""Compare analytic gradients with central differences, in float64.
+
+    For a Layer the checked scalar is :math:`L = \sum_{ij} f(x)_{ij}\, G_{ij}`
+    with a fixed random :math:`G`, so ``backward(G)`` must return
+    :math:`\partial L/\partial x` and write :math:`\partial L/\partial \theta`
+    into every parameter's ``grad``. For a Loss the scalar is
+    ``loss.forward(x, target)`` and ``backward()`` must return its gradient.
+    Each numerical derivative is
+
+    .. math:: \frac{L(\theta + \epsilon) - L(\theta - \epsilon)}{2\epsilon}
+
+    and must satisfy ``|analytic - numeric| <= atol + rtol * |numeric|``.
+
+    Parameters
+    ----------
+    layer : Layer or Loss
+        The object under test. A float32 layer is checked in float64 and
+        restored to float32 afterwards.
+    x : array-like of shape (n_samples, n_features)
+        The input (for a Loss: the prediction).
+    target : array-like, optional
+        Required for a Loss, ignored for a Layer.
+    eps, atol, rtol : float
+        Step and tolerances.
+    seed : int
+        Seed of the upstream gradient :math:`G`.
+    training : bool, default True
+        Passed to ``forward``; layers that are random in training mode must
+        be checked with ``training=False``.
+
+    Returns
+    -------
+    True
+        When every gradient matches.
+
+    Raises
+    ------
+    GradcheckError
+        Naming the input or parameter, the worst element and both values.
+    """
+    eps = check_real("eps", eps, low=0.0, low_inclusive=False)
+    atol = check_real("atol", atol, low=0.0)
+    rtol = check_real("rtol", rtol, low=0.0)
+    x = as_2d_batch("x", x, np.float64).copy()
+    if isinstance(layer, Loss):
+        if target is None:
+            raise TypeError("gradcheck of a Loss needs target=")
+        target = as_target("target", target, x.shape, np.float64)
+
+        def objective() -> float:
+            return layer.forward(x, target)
+
+        objective()
+        _compare("pred", layer.backward(), _numeric(objective, x, eps), atol, rtol)
+        return True
+    if not isinstance(layer, Layer):
+        raise TypeError(f"gradcheck takes a Layer or a Loss, got {type(layer).__name__}")
+
+    with _in_float64(layer.parameters()):
+        out = layer.forward(x, training=training)
+        upstream = np.random.default_rng(seed).standard_normal(out.shape)
+
+        def objective() -> float:
+            return float(np.sum(layer.forward(x, training=training) * upstream))
+
+        analytic_input = layer.backward(upstream)
+        analytic = {name: p.grad.copy() for name, p in layer.named_parameters()}
+        _compare("input", analytic_input, _numeric(objective, x, eps), atol, rtol)
+        for name, p in layer.named_parameters():
+            _compare(f"parameter {name}", analytic[name], _numeric(objective, p.value, eps), atol, rtol)
+    return True
+
+
+def _numeric(objective: Callable[[], float], array: np.ndarray, eps: float) -> np.ndarray:
+    """Central differences of ``objective`` w.r.t. each element of ``array`` (perturbed in place)."""
+    grad = np.zeros_like(array)
+    flat, out = array.reshape(-1), grad.reshape(-1)  # views: perturbing flat perturbs array
+    for i in range(flat.size):
+        original = flat[i]
+        flat[i] = original + eps
+        plus = objective()
+        flat[i] = original - eps
+        minus = objective()
+        flat[i] = original  # restored exactly, not by subtracting eps again
+        out[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def _compare(what: str, analytic: np.ndarray, numeric: np.ndarray, atol: float, rtol: float) -> None:
+    analytic = np.asarray(analytic, dtype=np.float64)
+    if analytic.shape != numeric.shape:
+        raise GradcheckError(f"gradient w.r.t. {what} has shape {analytic.shape}, expected {numeric.shape}")
+    excess = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
+    if not np.isfinite(analytic).all() or (excess > 0).any():
+        worst = np.unravel_index(np.argmax(np.where(np.isfinite(excess), excess, np.inf)), excess.shape)
+        raise GradcheckError(
+            f"gradient w.r.t. {what} is wrong at index {tuple(int(i) for i in worst)}: "
+            f"analytic {analytic[worst]!r}, numerical {numeric[worst]!r} (atol={atol}, rtol={rtol})")
+
+
+class _in_float64:
+    """Temporarily hold parameters (and their grads) in float64."""
+
+    def __init__(self, params: list[Parameter]) -> None:
+        self.params = params
+        self.saved = [(p.value, p.grad) for p in params]
+
+    def __enter__(self) -> None:
+        for p in self.params:
+            p.value = p.value.astype(np.float64)  # always a copy: the check never edits the originals
+            p.grad = np.zeros_like(p.value)
+
+    def __exit__(self, *exc: Any) -> None:
+        for p, (value, grad) in zip(self.params, self.saved):
+            p.value, p.grad = value, grad

@@ -1,0 +1,53 @@
+"""Weight initialisers for :class:`minnet.Dense`.
+
+Each initialiser is a function ``init(n_in, n_out, rng, dtype) -> ndarray``
+returning a fresh array of shape ``(n_in, n_out)``. Users may pass any
+callable with that signature as ``Dense(..., init=callable)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["xavier", "he", "normal", "INITIALIZERS", "resolve_rng"]
+
+Initializer = Callable[[int, int, np.random.Generator, Any], np.ndarray]
+
+
+def resolve_rng(rng: int | np.random.Generator | None) -> np.random.Generator:
+    """Turn a seed, a Generator or ``None`` into a ``np.random.Generator``."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be None, an int seed or a numpy Generator, got {rng!r}")
+
+
+def xavier(n_in: int, n_out: int, rng: np.random.Generator, dtype: Any = np.float64) -> np.ndarray:
+    r"""Glorot uniform: keeps activation variance steady through sigmoid/tanh layers.
+
+    .. math:: W_{ij} \sim \mathcal{U}(-a, a), \quad a = \sqrt{6 / (n_{in} + n_{out})}
+    """
+    limit = np.sqrt(6.0 / (n_in + n_out))
+    return rng.uniform(-limit, limit, size=(n_in, n_out)).astype(dtype, copy=False)
+
+
+def he(n_in: int, n_out: int, rng: np.random.Generator, dtype: Any = np.float64) -> np.ndarray:
+    r"""He (Kaiming) normal: compensates for ReLU zeroing half its inputs.
+
+    .. math:: W_{ij} \sim \mathcal{N}(0, \sigma^2), \quad \sigma = \sqrt{2 / n_{in}}
+    """
+    return (rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)).astype(dtype, copy=False)
+
+
+def normal(n_in: int, n_out: int, rng: np.random.Generator, dtype: Any = np.float64) -> np.ndarray:
+    r"""Small random normal weights, as in the classic from-scratch network.
+
+    .. math:: W_{ij} \sim \mathcal{N}(0, 0.01^2)
+    """
+    return (rng.standard_normal((n_in, n_out)) * 0.01).astype(dtype, copy=False)
+
+
+INITIALIZERS: dict[str, Initializer] = {"xavier": xavier, "he": he, "normal": normal}

@@ -1,0 +1,333 @@
+"""Parameters, the Layer contract, Dense and the activations.
+
+Every layer keeps its ``forward`` and ``backward`` side by side, so the
+derivative can be read right under the function it differentiates.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from . import init as initializers
+from ._validation import check_choice, check_int, check_real
+
+__all__ = ["Parameter", "Layer", "Dense", "Sigmoid", "ReLU", "Tanh", "LeakyReLU"]
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_dtype(dtype: Any) -> np.dtype:
+    """Return ``dtype`` as a numpy dtype, accepting only float32 and float64."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if resolved not in _FLOAT_DTYPES:
+        raise TypeError(f"dtype must be np.float32 or np.float64, got {dtype!r}")
+    return resolved
+
+
+def dtype_repr(dtype: np.dtype) -> str:
+    """``np.float32`` for a dtype, so reprs read like the code that built them."""
+    return f"np.{np.dtype(dtype).name}"
+
+
+class Parameter:
+    """A trainable array and the gradient of the loss with respect to it.
+
+    Parameters
+    ----------
+    value : array-like
+        Initial value; integer input is stored as float64.
+    name : str, default ""
+        Short name used in error messages and saved files (``"W"``, ``"b"``).
+
+    Attributes
+    ----------
+    value : ndarray
+        Updated in place by optimizers, so references to it stay valid.
+    grad : ndarray of the same shape and dtype as ``value``
+        Written (not accumulated) by the owning layer's ``backward``.
+    """
+
+    def __init__(self, value: Any, name: str = "") -> None:
+        value = np.array(value)  # a private copy: the caller's array is never trained in place
+        if value.dtype.kind not in "biuf":
+            raise TypeError(f"Parameter value must be numeric, got dtype {value.dtype}")
+        if value.dtype.kind != "f":
+            value = value.astype(np.float64)
+        self.value = value
+        self.grad = np.zeros_like(value)
+        self.name = name
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.value.shape
+
+    @property
+    def size(self) -> int:
+        return self.value.size
+
+    def __repr__(self) -> str:
+        return f"Parameter(name={self.name!r}, shape={self.value.shape}, dtype={dtype_repr(self.value.dtype)})"
+
+
+class Layer:
+    """Base class of everything that maps a batch to a batch.
+
+    Subclasses implement ``forward`` and ``backward`` and, if they own
+    trainable arrays, ``parameters``. ``forward`` caches what ``backward``
+    needs, overwriting the previous cache; ``backward`` *writes* each
+    parameter's gradient, so after one forward/backward pair every
+    ``p.grad`` holds exactly that batch's gradient.
+    """
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        """Return the output for a batch ``x`` of shape ``(n_samples, n_in)``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement forward")
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        """Given dL/d(output), write dL/d(params) into ``p.grad``; return dL/d(input)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement backward")
+
+    def parameters(self) -> list[Parameter]:
+        """Trainable parameters, in a fixed order."""
+        return []
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        """``(name, parameter)`` pairs; containers prefix the layer's index."""
+        return [(p.name or str(i), p) for i, p in enumerate(self.parameters())]
+
+    def children(self) -> list["Layer"]:
+        """Layers held directly by this one (empty for a leaf layer)."""
+        return []
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments that rebuild this layer: ``type(self)(**config)``."""
+        return {}
+
+    def extra_repr(self) -> str:
+        """Arguments shown inside the parentheses of ``repr``."""
+        return ""
+
+    def __call__(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        return self.forward(x, training=training)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def _require_cache(self, cached: Any) -> None:
+        if cached is None:
+            raise RuntimeError(f"{self!r}: backward called before forward")
+
+    def _check_grad(self, grad: np.ndarray, expected_shape: tuple[int, ...]) -> np.ndarray:
+        grad = np.asarray(grad)
+        if grad.shape != expected_shape:
+            raise ValueError(f"{self!r}: backward expected a gradient of shape {expected_shape} "
+                             f"(the shape of the last output), got {grad.shape}")
+        return grad
+
+
+class Dense(Layer):
+    r"""Fully connected layer: an affine map of each sample.
+
+    .. math:: Y = X W + b
+
+    .. math:: \frac{\partial L}{\partial W} = X^\top G, \quad
+              \frac{\partial L}{\partial b} = \textstyle\sum_i G_{i\cdot}, \quad
+              \frac{\partial L}{\partial X} = G W^\top
+
+    where :math:`G = \partial L / \partial Y`.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Number of input and output features.
+    init : {"xavier", "he", "normal"} or callable, default "xavier"
+        Weight initialiser; a callable is ``init(n_in, n_out, rng, dtype)``.
+        Use ``"xavier"`` before sigmoid/tanh and ``"he"`` before ReLU.
+    bias : bool, default True
+        Whether to add the bias ``b`` (initialised to zero).
+    dtype : np.float32 or np.float64, default np.float64
+    rng : int, np.random.Generator or None
+        Seed or generator for the initial weights; the same seed gives
+        bit-identical weights.
+
+    Attributes
+    ----------
+    W : Parameter of shape (n_in, n_out)
+    b : Parameter of shape (n_out,) or None
+    """
+
+    def __init__(self, n_in: int, n_out: int, init: str | Callable = "xavier", bias: bool = True,
+                 dtype: Any = np.float64, rng: int | np.random.Generator | None = None) -> None:
+        self.n_in = check_int("n_in", n_in, low=1)
+        self.n_out = check_int("n_out", n_out, low=1)
+        if not isinstance(bias, bool):
+            raise TypeError(f"bias must be True or False, got {bias!r}")
+        if not callable(init):
+            check_choice("init", init, tuple(initializers.INITIALIZERS))
+        self.init = init
+        self.dtype = check_dtype(dtype)
+        self.W = Parameter(np.zeros((self.n_in, self.n_out), self.dtype), name="W")
+        self.b = Parameter(np.zeros(self.n_out, self.dtype), name="b") if bias else None
+        self._x: np.ndarray | None = None
+        self.reset_parameters(rng)
+
+    def reset_parameters(self, rng: int | np.random.Generator | None = None) -> None:
+        """Draw fresh weights with this layer's initialiser and zero the bias."""
+        generator = initializers.resolve_rng(rng)
+        make = self.init if callable(self.init) else initializers.INITIALIZERS[self.init]
+        weights = np.asarray(make(self.n_in, self.n_out, generator, self.dtype))
+        if weights.shape != (self.n_in, self.n_out):
+            raise ValueError(f"init for {self!r} must return shape {(self.n_in, self.n_out)}, "
+                             f"got {weights.shape}")
+        self.W.value[...] = weights
+        if self.b is not None:
+            self.b.value[...] = 0
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.n_in:
+            got = f"{x.shape[1]}" if x.ndim == 2 else f"an array of shape {x.shape}"
+            raise ValueError(f"Dense({self.n_in} -> {self.n_out}) expected {self.n_in} features, got {got}")
+        weights_dtype = self.W.value.dtype
+        if x.dtype != weights_dtype:
+            raise TypeError(f"Dense({self.n_in} -> {self.n_out}) holds {weights_dtype} weights, got "
+                            f"{x.dtype} input; convert it with x.astype(np.{weights_dtype.name})")
+        self._x = x
+        out = x @ self.W.value
+        if self.b is not None:
+            out += self.b.value
+        return out
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        self._require_cache(self._x)
+        grad = self._check_grad(grad, (self._x.shape[0], self.n_out))
+        # out= writes straight into the existing gradient arrays: no new allocation per step.
+        np.matmul(self._x.T, grad, out=self.W.grad)
+        if self.b is not None:
+            np.sum(grad, axis=0, out=self.b.grad)
+        return grad @ self.W.value.T
+
+    def parameters(self) -> list[Parameter]:
+        return [self.W] if self.b is None else [self.W, self.b]
+
+    def get_config(self) -> dict[str, Any]:
+        config = {"n_in": self.n_in, "n_out": self.n_out, "bias": self.b is not None,
+                  "dtype": self.dtype.name}
+        if isinstance(self.init, str):
+            config["init"] = self.init
+        return config
+
+    def extra_repr(self) -> str:
+        parts = [str(self.n_in), str(self.n_out)]
+        if self.init != "xavier":
+            parts.append(f"init={self.init!r}" if isinstance(self.init, str)
+                         else f"init={getattr(self.init, '__name__', self.init)}")
+        if self.b is None:
+            parts.append("bias=False")
+        if self.dtype != np.float64:
+            parts.append(f"dtype={dtype_repr(self.dtype)}")
+        return ", ".join(parts)
+
+
+class Sigmoid(Layer):
+    r"""Logistic sigmoid, computed without overflow for any finite input.
+
+    .. math:: \sigma(x) = \frac{1}{1 + e^{-x}}, \qquad \sigma'(x) = \sigma(x)\,(1 - \sigma(x))
+
+    Caches only its output, since the derivative is a function of it.
+    """
+
+    def __init__(self) -> None:
+        self._out: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        # exp(-|x|) lies in (0, 1], so it can neither overflow nor underflow to
+        # a division by zero; each branch then uses the form that is exact there.
+        e = np.exp(-np.abs(x))
+        ratio = 1.0 / (1.0 + e)
+        out = np.where(x >= 0, ratio, e * ratio)
+        self._out = out
+        return out
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        self._require_cache(self._out)
+        grad = self._check_grad(grad, self._out.shape)
+        s = self._out
+        return grad * s * (1.0 - s)
+
+
+class Tanh(Layer):
+    r"""Hyperbolic tangent.
+
+    .. math:: \tanh(x), \qquad \tanh'(x) = 1 - \tanh^2(x)
+    """
+
+    def __init__(self) -> None:
+        self._out: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        self._out = np.tanh(x)
+        return self._out
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        self._require_cache(self._out)
+        grad = self._check_grad(grad, self._out.shape)
+        return grad * (1.0 - self._out * self._out)
+
+
+class ReLU(Layer):
+    r"""Rectified linear unit.
+
+    .. math:: \mathrm{relu}(x) = \max(x, 0), \qquad \mathrm{relu}'(x) = [x > 0]
+
+    Caches only the boolean mask :math:`[x > 0]`.
+    """
+
+    def __init__(self) -> None:
+        self._mask: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        self._mask = x > 0
+        return np.maximum(x, 0)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        self._require_cache(self._mask)
+        grad = self._check_grad(grad, self._mask.shape)
+        return grad * self._mask
+
+
+class LeakyReLU(Layer):
+    r"""ReLU with a small slope for negative inputs, so no unit dies completely.
+
+    .. math:: f(x) = \begin{cases} x & x > 0 \\ \alpha x & x \le 0 \end{cases}, \qquad
+              f'(x) = \begin{cases} 1 & x > 0 \\ \alpha & x \le 0 \end{cases}
+
+    Parameters
+    ----------
+    negative_slope : float, default 0.01
+        :math:`\alpha`, as ``torch.nn.LeakyReLU``.
+    """
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        self.negative_slope = check_real("negative_slope", negative_slope, low=0.0)
+        self._mask: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        self._mask = x > 0
+        return np.where(self._mask, x, x * self.negative_slope)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        self._require_cache(self._mask)
+        grad = self._check_grad(grad, self._mask.shape)
+        return np.where(self._mask, grad, grad * self.negative_slope)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"negative_slope": self.negative_slope}
+
+    def extra_repr(self) -> str:
+        return "" if self.negative_slope == 0.01 else f"negative_slope={self.negative_slope!r}"

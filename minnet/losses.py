@@ -1,0 +1,147 @@
+"""Loss functions: a scalar score of a batch of predictions, and its gradient."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._validation import as_2d_batch, as_target
+
+__all__ = ["Loss", "BCE", "MSE"]
+
+# torch.nn.BCELoss clamps each log term at -100 so that p = 0 or 1 stays finite.
+_LOG_CLAMP = -100.0
+_P_FLOOR = float(np.exp(_LOG_CLAMP))
+# torch's BCELoss backward divides by max(p (1 - p), 1e-12) for the same reason.
+_BCE_GRAD_EPS = 1e-12
+
+
+class Loss:
+    """Base class of losses.
+
+    ``forward(pred, target)`` returns the mean loss over the batch as a Python
+    float and caches what ``backward`` needs; ``backward()`` returns
+    dL/d(pred), of the same shape as ``pred``.
+    """
+
+    def forward(self, pred: Any, target: Any) -> float:
+        """Validate both arrays, then return the mean loss over the batch."""
+        pred, target = self._validate(pred, target)
+        return self._forward(pred, target)
+
+    def _validate(self, pred: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:
+        pred = as_2d_batch("pred", pred)
+        target = as_target("target", target, pred.shape, pred.dtype)
+        self.check_target(target)
+        return pred, target
+
+    def check_target(self, target: np.ndarray) -> None:
+        """Raise ``ValueError`` if ``target`` holds values this loss cannot take."""
+
+    def _forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        raise NotImplementedError(f"{type(self).__name__} must implement _forward or forward")
+
+    def backward(self) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} must implement backward")
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    def __call__(self, pred: Any, target: Any) -> float:
+        return self.forward(pred, target)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+    def _require_cache(self) -> None:
+        if getattr(self, "_cache", None) is None:
+            raise RuntimeError(f"{self!r}: backward called before forward")
+
+
+class BCE(Loss):
+    r"""Binary cross-entropy, the mean over all elements.
+
+    On probabilities :math:`p` (``from_logits=False``, as ``torch.nn.BCELoss``):
+
+    .. math:: L = -\frac{1}{N}\sum \big[\, y \max(\log p, -100) + (1-y)\max(\log(1-p), -100) \big]
+    .. math:: \frac{\partial L}{\partial p} = \frac{1}{N}\,\frac{p - y}{\max(p(1-p),\ 10^{-12})}
+
+    On raw scores :math:`z` (``from_logits=True``, as ``torch.nn.BCEWithLogitsLoss``),
+    in the log-sum-exp form that never overflows:
+
+    .. math:: L = \frac{1}{N}\sum \big[\max(z, 0) - z y + \log(1 + e^{-|z|})\big], \qquad
+              \frac{\partial L}{\partial z} = \frac{1}{N}\,(\sigma(z) - y)
+
+    Parameters
+    ----------
+    from_logits : bool, default False
+        Whether predictions are raw scores rather than probabilities. With
+        logits, drop the final :class:`Sigmoid`: it is faster and more accurate.
+
+    Notes
+    -----
+    Targets must lie in [0, 1]; probabilities too.
+    """
+
+    def __init__(self, from_logits: bool = False) -> None:
+        if not isinstance(from_logits, bool):
+            raise TypeError(f"from_logits must be True or False, got {from_logits!r}")
+        self.from_logits = from_logits
+        self._cache: tuple[np.ndarray, np.ndarray] | None = None
+
+    def check_target(self, target: np.ndarray) -> None:
+        if ((target < 0) | (target > 1)).any():
+            raise ValueError(f"BCE targets must lie in [0, 1], got values in "
+                             f"[{float(target.min())!r}, {float(target.max())!r}]")
+
+    def _validate(self, pred: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:
+        pred, target = super()._validate(pred, target)
+        if not self.from_logits and ((pred < 0) | (pred > 1)).any():
+            raise ValueError(f"BCE(from_logits=False) expects probabilities in [0, 1], got values in "
+                             f"[{float(pred.min())!r}, {float(pred.max())!r}]; pass from_logits=True for raw scores")
+        return pred, target
+
+    def _forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        self._cache = (pred, target)
+        if self.from_logits:
+            losses = np.maximum(pred, 0) - pred * target + np.log1p(np.exp(-np.abs(pred)))
+        else:
+            # Flooring p at e^-100 keeps log(0) from warning without changing any
+            # value: the outer maximum applies torch's -100 floor exactly.
+            log_p = np.maximum(np.log(np.maximum(pred, _P_FLOOR)), _LOG_CLAMP)
+            log_1mp = np.maximum(np.log(np.maximum(1.0 - pred, _P_FLOOR)), _LOG_CLAMP)
+            losses = -(target * log_p + (1.0 - target) * log_1mp)
+        return float(losses.mean())
+
+    def backward(self) -> np.ndarray:
+        self._require_cache()
+        pred, target = self._cache
+        if self.from_logits:
+            e = np.exp(-np.abs(pred))
+            sigmoid = np.where(pred >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+            return (sigmoid - target) / pred.size
+        return (pred - target) / (np.maximum(pred * (1.0 - pred), _BCE_GRAD_EPS) * pred.size)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"from_logits": self.from_logits} if self.from_logits else {}
+
+
+class MSE(Loss):
+    r"""Mean squared error over all elements, as ``torch.nn.MSELoss()``.
+
+    .. math:: L = \frac{1}{N}\sum (p - y)^2, \qquad \frac{\partial L}{\partial p} = \frac{2}{N}(p - y)
+    """
+
+    def __init__(self) -> None:
+        self._cache: np.ndarray | None = None
+
+    def _forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        diff = pred - target
+        self._cache = diff
+        return float(np.mean(diff * diff))
+
+    def backward(self) -> np.ndarray:
+        self._require_cache()
+        return self._cache * (2.0 / self._cache.size)

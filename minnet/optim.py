@@ -1,0 +1,200 @@
+"""Optimizers: they own the parameters, the step counter and any running state."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Callable, Iterable, Union
+
+import numpy as np
+
+from ._validation import check_real
+from .layers import Parameter
+
+__all__ = ["Optimizer", "SGD", "NonFiniteUpdate"]
+
+Rate = Union[float, Callable[[int], float]]
+
+
+class NonFiniteUpdate(FloatingPointError):
+    """An update would have made a parameter NaN or infinite; nothing was changed."""
+
+
+def _check_rate(name: str, value: Any, *, low: float, high: float | None = None,
+                high_inclusive: bool = True) -> Rate:
+    """A rate is a float in range or a schedule ``step -> float``."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return check_real(name, value, low=low, high=high, high_inclusive=high_inclusive)
+    if callable(value):
+        return value
+    raise TypeError(f"{name} must be a float or a schedule (a callable step -> float), got {value!r}")
+
+
+class Optimizer:
+    """Base class: holds the parameters and counts the steps taken.
+
+    ``step()`` updates every parameter in place from its ``grad``. A rate
+    given as a schedule is evaluated at ``step_count``, the number of steps
+    already taken, and the counter is advanced by ``step()`` itself, so a
+    schedule cannot be stepped at the wrong time.
+    """
+
+    def __init__(self, params: Iterable[Parameter]) -> None:
+        if isinstance(params, Parameter):
+            params = [params]
+        try:
+            params = list(params)
+        except TypeError:
+            raise TypeError(f"params must be an iterable of Parameter (e.g. model.parameters()), "
+                            f"got {params!r}") from None
+        if not params:
+            raise ValueError("params is empty: the optimizer has nothing to train")
+        for p in params:
+            if not isinstance(p, Parameter):
+                raise TypeError(f"params must hold Parameter objects, got {p!r}")
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError("params holds the same Parameter twice; it would be updated twice per step")
+        self.params = params
+        self.step_count = 0
+
+    def rate(self, name: str, step: int | None = None) -> float:
+        """Value of the hyperparameter ``name`` (e.g. ``"lr"``) at ``step``.
+
+        ``step`` defaults to the next step to be taken.
+        """
+        value = getattr(self, name)
+        if not callable(value):
+            return value
+        step = self.step_count if step is None else step
+        result = value(step)
+        if isinstance(result, bool) or not isinstance(result, numbers.Real) or not np.isfinite(result):
+            raise ValueError(f"{name} schedule {value!r} returned {result!r} at step {step}; "
+                             f"expected a finite float")
+        return float(result)
+
+    @property
+    def current_lr(self) -> float:
+        """Learning rate the next ``step()`` will use."""
+        return self.rate("lr")
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """The running state (step count and buffers), for checkpoints."""
+        return {"step_count": self.step_count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step_count = int(state["step_count"])
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent with optional momentum, as ``torch.optim.SGD``.
+
+    With gradient :math:`g_t` of parameter :math:`\theta_t`, weight decay
+    :math:`\lambda`, momentum :math:`\mu`, dampening :math:`\tau` and rate :math:`\eta`:
+
+    .. math::
+        d_t &= g_t + \lambda\,\theta_t \\
+        v_t &= \begin{cases} d_t & t = 0 \\ \mu\, v_{t-1} + (1 - \tau)\, d_t & t > 0 \end{cases} \\
+        \theta_{t+1} &= \theta_t - \eta\,\begin{cases} d_t + \mu\, v_t & \text{nesterov} \\
+                                                          v_t & \text{otherwise} \end{cases}
+
+    Without momentum the step is plain gradient descent,
+    :math:`\theta_{t+1} = \theta_t - \eta\, d_t`.
+
+    Parameters
+    ----------
+    params : iterable of Parameter
+        Usually ``model.parameters()``.
+    lr : float or Schedule
+        Learning rate, or a schedule ``step -> lr`` evaluated before every step.
+    momentum : float or Schedule, default 0.0
+        In [0, 1); a schedule lets it cycle inversely to the rate.
+    nesterov : bool, default False
+        Nesterov momentum; needs momentum > 0 and no dampening.
+    weight_decay : float, default 0.0
+        L2 penalty coefficient :math:`\lambda`, added to the gradient.
+    dampening : float, default 0.0
+        :math:`\tau`, as in torch.
+
+    Notes
+    -----
+    The new values are computed for every parameter before any is written;
+    if one would be NaN or infinite, ``step`` raises :class:`NonFiniteUpdate`
+    and leaves the parameters, momentum buffers and step count untouched.
+    """
+
+    def __init__(self, params: Iterable[Parameter], lr: Rate, momentum: Rate = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0, dampening: float = 0.0) -> None:
+        super().__init__(params)
+        self.lr = _check_rate("lr", lr, low=0.0)
+        self.momentum = _check_rate("momentum", momentum, low=0.0, high=1.0, high_inclusive=False)
+        if not isinstance(nesterov, bool):
+            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
+        self.weight_decay = check_real("weight_decay", weight_decay, low=0.0)
+        self.dampening = check_real("dampening", dampening, low=0.0, high=1.0)
+        if nesterov and (self.momentum == 0 or self.dampening != 0):
+            raise ValueError("nesterov=True needs momentum > 0 and dampening == 0, "
+                             f"got momentum={self.momentum!r}, dampening={self.dampening!r}")
+        self.nesterov = nesterov
+        # Momentum buffers v_t, created on the first step as torch does.
+        self.buffers: list[np.ndarray | None] = [None] * len(self.params)
+        self._uses_momentum = callable(self.momentum) or self.momentum > 0
+
+    def step(self) -> None:
+        """Apply one update to every parameter from its current ``grad``."""
+        lr = self.rate("lr")
+        if lr < 0:
+            raise ValueError(f"lr schedule {self.lr!r} returned a negative rate {lr!r} "
+                             f"at step {self.step_count}")
+        momentum = self.rate("momentum") if self._uses_momentum else 0.0
+        new_values, new_buffers = [], []
+        for p, buf in zip(self.params, self.buffers):
+            d = p.grad if self.weight_decay == 0 else p.grad + self.weight_decay * p.value
+            if self._uses_momentum:
+                if buf is None:
+                    buf = d.copy()
+                else:
+                    buf = momentum * buf + (1.0 - self.dampening) * d
+                d = d + momentum * buf if self.nesterov else buf
+            new_value = p.value - lr * d
+            if not np.isfinite(new_value).all():
+                raise NonFiniteUpdate(f"the update of parameter {p.name or '?'} {p.value.shape} at step "
+                                      f"{self.step_count} (lr={lr!r}) would make it non-finite")
+            new_values.append(new_value)
+            new_buffers.append(buf)
+        # Commit only once every new value is known to be finite.
+        for p, value in zip(self.params, new_values):
+            p.value[...] = value
+        self.buffers = new_buffers
+        self.step_count += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["buffers"] = [None if b is None else b.copy() for b in self.buffers]
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        buffers = state.get("buffers", [None] * len(self.params))
+        if len(buffers) != len(self.params):
+            raise ValueError(f"optimizer state holds {len(buffers)} buffers, "
+                             f"this optimizer has {len(self.params)} parameters")
+        for p, b in zip(self.params, buffers):
+            if b is not None and np.shape(b) != p.value.shape:
+                raise ValueError(f"momentum buffer of shape {np.shape(b)} does not fit parameter "
+                                 f"{p.name or '?'} of shape {p.value.shape}")
+        super().load_state_dict(state)
+        self.buffers = [None if b is None else np.array(b, dtype=p.value.dtype)
+                        for p, b in zip(self.params, buffers)]
+
+    def __repr__(self) -> str:
+        args = [f"lr={self.lr!r}"]
+        if self.momentum != 0:
+            args.append(f"momentum={self.momentum!r}")
+        if self.nesterov:
+            args.append("nesterov=True")
+        if self.weight_decay:
+            args.append(f"weight_decay={self.weight_decay!r}")
+        if self.dampening:
+            args.append(f"dampening={self.dampening!r}")
+        return f"SGD(<{len(self.params)} parameters>, {', '.join(args)})"

@@ -1,0 +1,269 @@
+"""The training loop: :func:`fit`, its :class:`History` and :class:`TrainingDiverged`."""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from ._validation import as_2d_batch, as_target, check_int
+from .callbacks import Callback
+from .containers import model_dtype
+from .layers import Layer
+from .losses import Loss
+from .metrics import Metric, resolve_metrics
+from .optim import NonFiniteUpdate, Optimizer
+
+__all__ = ["fit", "History", "Run", "TrainingDiverged"]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or an update became NaN or infinite; training was stopped.
+
+    The parameters keep their last finite values.
+
+    Attributes
+    ----------
+    epoch, batch : int
+        Where it happened, counted from 1.
+    lr : float
+        The learning rate of that step.
+    """
+
+    def __init__(self, message: str, *, epoch: int, batch: int, lr: float) -> None:
+        super().__init__(message)
+        self.epoch, self.batch, self.lr = epoch, batch, lr
+
+
+class History:
+    """What :func:`fit` recorded, one entry per epoch, like Keras' ``History``.
+
+    Attributes
+    ----------
+    history : dict of str to list of float
+        ``loss``, each metric, their ``val_`` twins when validation data was
+        given, and ``lr`` (the rate of the epoch's last step).
+    epoch : list of int
+        The epoch numbers, from 1.
+    """
+
+    def __init__(self, history: dict[str, list[float]] | None = None,
+                 epoch: list[int] | None = None) -> None:
+        self.history: dict[str, list[float]] = {k: list(v) for k, v in (history or {}).items()}
+        self.epoch: list[int] = list(epoch or [])
+
+    def append(self, epoch: int, logs: dict[str, float]) -> None:
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.history[key]
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+    def plot(self, **kwargs: Any) -> Any:
+        """Draw loss (and val loss), metrics and learning rate per epoch; returns the Figure."""
+        from . import plot
+        return plot.history(self, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
+
+
+@dataclass
+class Run:
+    """The state of one call to :func:`fit`, handed to callbacks."""
+
+    model: Layer
+    loss: Loss
+    optimizer: Optimizer
+    history: History
+    rng: np.random.Generator
+    epochs: int
+    log_keys: list[str]
+    epoch: int = 0
+    stop_training: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _batch_size(batch_size: int | None, n_samples: int) -> int:
+    if batch_size is None:
+        return n_samples
+    return min(check_int("batch_size", batch_size, low=1), n_samples)
+
+
+def _prepare_xy(name: str, X: Any, y: Any, model: Layer, loss: Loss) -> tuple[np.ndarray, np.ndarray]:
+    """Validate one (X, y) pair once, converting to the model's dtype and output shape."""
+    dtype = model_dtype(model)
+    X = as_2d_batch(name[0], X, dtype)
+    y_array = np.asarray(y)
+    if y_array.ndim == 0 or len(y_array) != len(X):
+        got = "a scalar" if y_array.ndim == 0 else str(len(y_array))
+        raise ValueError(f"{name}: X and y must have the same number of samples, got {len(X)} and {got}")
+    # One sample in inference mode reveals the output width (and checks the
+    # input width with the layer's own message) without changing any parameter.
+    n_outputs = model.forward(X[:1], training=False).shape[1]
+    y_array = as_target(name[1], y_array, (len(X), n_outputs), dtype)
+    loss.check_target(y_array)
+    return X, y_array
+
+
+def _evaluate(model: Layer, loss: Loss, X: np.ndarray, y: np.ndarray,
+              metrics: dict[str, Metric], prefix: str) -> dict[str, float]:
+    pred = model.forward(X, training=False)
+    logs = {f"{prefix}loss": loss.forward(pred, y)}
+    for name, metric in metrics.items():
+        logs[f"{prefix}{name}"] = float(metric(y, pred))
+    return logs
+
+
+def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epochs: int,
+        batch_size: int | None = None, shuffle: bool = True, seed: int | np.random.Generator | None = None,
+        validation_data: tuple[Any, Any] | None = None, metrics: Iterable[Any] = (),
+        callbacks: Sequence[Callback] = (), progress: bool = True) -> History:
+    """Train ``model`` on ``(X, y)`` by minimising ``loss`` with ``optimizer``.
+
+    Parameters
+    ----------
+    model : Layer
+        Usually a :class:`Sequential`; its parameters must be the optimizer's.
+    loss : Loss
+    optimizer : Optimizer
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+    epochs : int
+        Passes over the data.
+    batch_size : int or None, default None
+        Samples per update; ``None`` trains on the full batch (one update per
+        epoch, as plain gradient descent). The last, partial batch is used.
+    shuffle : bool, default True
+        Visit the samples in a new random order each epoch (by index: the
+        data are never copied whole).
+    seed : int, Generator or None
+        Seed of the shuffling.
+    validation_data : (X_val, y_val), optional
+        Evaluated in inference mode after each epoch (``val_`` keys).
+    metrics : iterable of str or callable
+        ``"accuracy"`` or ``metric(y_true, y_pred) -> float``.
+    callbacks : sequence of Callback
+    progress : bool, default True
+        Show one tqdm bar for the run, with the loss in its postfix.
+
+    Returns
+    -------
+    History
+        Per-epoch ``loss`` (the batch-size-weighted mean over the epoch's
+        batches), metrics, ``val_`` entries and ``lr``.
+
+    Raises
+    ------
+    TrainingDiverged
+        When the loss or an update becomes NaN or infinite; the parameters
+        keep their last finite values.
+
+    Notes
+    -----
+    Everything is validated before the first update, so an invalid call
+    leaves the model untouched. Ctrl-C ends training after the current batch
+    and returns the history so far.
+    """
+    if not isinstance(model, Layer):
+        raise TypeError(f"model must be a Layer (e.g. mn.Sequential), got {type(model).__name__}")
+    if not isinstance(loss, Loss):
+        raise TypeError(f"loss must be a Loss (e.g. mn.BCE()), got {type(loss).__name__}")
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be an Optimizer (e.g. mn.SGD), got {type(optimizer).__name__}")
+    model_params = {id(p) for p in model.parameters()}
+    if model_params != {id(p) for p in optimizer.params}:
+        raise ValueError("the optimizer does not hold exactly this model's parameters; "
+                         "build it with model.parameters()")
+    epochs = check_int("epochs", epochs, low=1)
+    X, y = _prepare_xy("(X, y)", X, y, model, loss)
+    batch = _batch_size(batch_size, len(X))
+    validation = None
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (X_val, y_val)")
+        validation = _prepare_xy("validation_data", *validation_data, model, loss)
+    metric_fns = resolve_metrics(metrics, loss)
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks must be Callback instances, got {cb!r}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+    log_keys = ["loss", *metric_fns]
+    if validation is not None:
+        log_keys += [f"val_{k}" for k in log_keys]
+    run = Run(model, loss, optimizer, History(), rng, epochs, log_keys + ["lr"])
+    for cb in callbacks:
+        cb.on_train_begin(run)
+
+    from tqdm import tqdm  # imported here so that `import minnet` needs numpy only
+
+    bar = tqdm(total=epochs, initial=run.epoch, disable=not progress, unit="epoch",
+               dynamic_ncols=True, file=sys.stderr)
+    try:
+        while run.epoch < epochs and not run.stop_training:
+            logs = _train_epoch(run, X, y, batch, shuffle, metric_fns)
+            if validation is not None:
+                logs.update(_evaluate(model, loss, *validation, metric_fns, prefix="val_"))
+            logs["lr"] = optimizer.rate("lr", optimizer.step_count - 1)
+            run.epoch += 1
+            run.history.append(run.epoch, logs)
+            bar.update(1)
+            if progress:
+                bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if "loss" in k}, refresh=False)
+            for cb in callbacks:
+                cb.on_epoch_end(run, logs)
+    except KeyboardInterrupt:
+        bar.write(f"Training interrupted after {run.epoch} complete epoch(s); returning the history so far.")
+    finally:
+        bar.close()
+    for cb in callbacks:
+        cb.on_train_end(run)
+    return run.history
+
+
+def _train_epoch(run: Run, X: np.ndarray, y: np.ndarray, batch: int, shuffle: bool,
+                 metrics: dict[str, Metric]) -> dict[str, float]:
+    """One pass over the data; returns the batch-size-weighted means of loss and metrics."""
+    n = len(X)
+    full_batch = batch >= n
+    order = run.rng.permutation(n) if shuffle and not full_batch else None
+    totals = dict.fromkeys(["loss", *metrics], 0.0)
+    n_batches = math.ceil(n / batch)
+    for index, start in enumerate(range(0, n, batch)):
+        if full_batch:
+            xb, yb = X, y  # no copy: the whole data set is the batch
+        elif order is None:
+            xb, yb = X[start:start + batch], y[start:start + batch]  # slices are views
+        else:
+            rows = order[start:start + batch]
+            xb, yb = X[rows], y[rows]
+        pred = run.model.forward(xb, training=True)
+        value = run.loss.forward(pred, yb)
+        lr = run.optimizer.current_lr
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"training diverged at epoch {run.epoch + 1}, batch {index + 1}/{n_batches}: "
+                f"the loss is {value} (lr={lr:g}). The parameters keep their last finite values; "
+                f"try a smaller learning rate.", epoch=run.epoch + 1, batch=index + 1, lr=lr)
+        run.model.backward(run.loss.backward())
+        try:
+            run.optimizer.step()
+        except NonFiniteUpdate as exc:
+            raise TrainingDiverged(
+                f"training diverged at epoch {run.epoch + 1}, batch {index + 1}/{n_batches}: {exc}. "
+                f"The parameters keep their last finite values; try a smaller learning rate.",
+                epoch=run.epoch + 1, batch=index + 1, lr=lr) from None
+        weight = len(xb)
+        totals["loss"] += value * weight
+        for name, metric in metrics.items():
+            totals[name] += float(metric(yb, pred)) * weight
+    return {k: v / n for k, v in totals.items()}
