@@ -248,9 +248,12 @@ class Sigmoid(Layer):
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         # exp(-|x|) lies in (0, 1], so it can neither overflow nor underflow to
         # a division by zero; each branch then uses the form that is exact there.
-        e = np.exp(-np.abs(x))
-        ratio = 1.0 / (1.0 + e)
-        out = np.where(x >= 0, ratio, e * ratio)
+        # Its harmless underflow to 0 for |x| > ~745 is silenced, so that code run
+        # under np.errstate(all="raise") does not trip on a correct result.
+        with np.errstate(under="ignore"):
+            e = np.exp(-np.abs(x))
+            ratio = 1.0 / (1.0 + e)
+            out = np.where(x >= 0, ratio, e * ratio)
         self._out = out
         return out
 
@@ -258,7 +261,8 @@ class Sigmoid(Layer):
         self._require_cache(self._out)
         grad = self._check_grad(grad, self._out.shape)
         s = self._out
-        return grad * s * (1.0 - s)
+        with np.errstate(under="ignore"):  # s may be subnormal far out on the left tail
+            return grad * s * (1.0 - s)
 
 
 class Tanh(Layer):
