@@ -1,0 +1,125 @@
+"""Predict diabetes onset on the Pima data: the classic two-layer network, then a deeper one.
+
+1. The from-scratch article's network, reproduced: 8 -> hidden -> 1 with
+   sigmoids, binary cross-entropy, full-batch gradient descent for 1500
+   epochs. Its loss curve is saved as ``article_loss.png``.
+2. The same pipeline generalised: a deeper ReLU network trained in
+   mini-batches with momentum, on logits. Its curves go to ``deep_loss.png``.
+
+Then a table compares the two on the training and held-out data.
+
+Run ``python examples/diabetes.py --help`` for the flags. Plots are written
+to files (headless by default); ``--show`` also opens them in a window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import minnet as mn
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=1500, help="epochs of the article's network (default 1500)")
+    parser.add_argument("--hidden", type=int, default=16, help="hidden units of the article's network (default 16)")
+    parser.add_argument("--lr", type=float, default=0.1, help="learning rate of the article's network (default 0.1)")
+    parser.add_argument("--deep-hidden", type=int, nargs="+", default=[16, 8],
+                        help="hidden widths of the deeper ReLU network (default 16 8)")
+    parser.add_argument("--deep-epochs", type=int, default=40, help="epochs of the deeper network (default 40)")
+    parser.add_argument("--deep-lr", type=float, default=0.003,
+                        help="learning rate of the deeper network (default 0.003)")
+    parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size of the deeper network (default 32)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split, the weights and the shuffling")
+    parser.add_argument("--out", type=Path, default=Path("out"), help="folder for the plots (default ./out)")
+    parser.add_argument("--show", action="store_true", help="also show the plots in a window")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    return parser.parse_args(argv)
+
+
+def article_network(n_features: int, hidden: int, rng: np.random.Generator) -> mn.Sequential:
+    """The article's model: one sigmoid hidden layer, a sigmoid output, small normal weights."""
+    return mn.Sequential(
+        mn.Dense(n_features, hidden, init="normal", rng=rng), mn.Sigmoid(),
+        mn.Dense(hidden, 1, init="normal", rng=rng), mn.Sigmoid(),
+    )
+
+
+def deep_network(n_features: int, widths: list[int], rng: np.random.Generator) -> mn.Sequential:
+    """ReLU layers of the given widths and a linear output scored as a logit."""
+    layers: list[mn.Layer] = []
+    for n_in, n_out in zip([n_features, *widths], widths):
+        layers += [mn.Dense(n_in, n_out, init="he", rng=rng), mn.ReLU()]
+    layers.append(mn.Dense(widths[-1], 1, rng=rng))
+    return mn.Sequential(*layers)
+
+
+def scores(model: mn.Sequential, loss: mn.Loss, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Loss and accuracy of ``model`` on ``(X, y)`` in inference mode."""
+    pred = model.predict(X)
+    threshold = 0.0 if getattr(loss, "from_logits", False) else 0.5
+    return loss.forward(pred, y), mn.metrics.accuracy(y.reshape(-1, 1), pred, threshold)
+
+
+def save(figure, path: Path) -> None:
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    print(f"saved {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(args.seed)
+
+    X, y = mn.datasets.load_diabetes()
+    X_train, X_test, y_train, y_test = mn.data.train_test_split(X, y, test_size=0.2, seed=args.seed, stratify=y)
+    scaler = mn.data.Standardizer().fit(X_train)  # statistics of the training rows only
+    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+    print(f"Pima diabetes: {len(X_train)} training and {len(X_test)} held-out samples, "
+          f"{X.shape[1]} features, {y.mean():.0%} positive")
+
+    # 1. The article's network: full-batch gradient descent on probabilities.
+    article = article_network(X.shape[1], args.hidden, rng)
+    article_loss = mn.BCE()
+    print(f"\n1. The article's network, full batch, lr={args.lr}, {args.epochs} epochs\n{article}")
+    article_history = mn.fit(article, article_loss, mn.SGD(article.parameters(), lr=args.lr),
+                             X_train, y_train, epochs=args.epochs, batch_size=None, seed=args.seed,
+                             validation_data=(X_test, y_test), metrics=["accuracy"],
+                             progress=not args.no_progress)
+    save(article_history.plot(title="The article's network: cost per epoch"), args.out / "article_loss.png")
+
+    # 2. The generalisation: any depth, mini-batches, momentum, logits.
+    deep = deep_network(X.shape[1], args.deep_hidden, rng)
+    deep_loss = mn.BCE(from_logits=True)
+    print(f"\n2. A deeper ReLU network, batches of {args.batch_size}, momentum 0.9, weight decay 0.01, "
+          f"lr={args.deep_lr}, {args.deep_epochs} epochs\n{deep.summary()}")
+    # 614 samples overfit a deeper network within tens of epochs: weight decay holds it back.
+    optimizer = mn.SGD(deep.parameters(), lr=args.deep_lr, momentum=0.9, weight_decay=0.01)
+    deep_history = mn.fit(deep, deep_loss, optimizer,
+                          X_train, y_train, epochs=args.deep_epochs, batch_size=args.batch_size,
+                          seed=args.seed, validation_data=(X_test, y_test), metrics=["accuracy"],
+                          progress=not args.no_progress)
+    save(deep_history.plot(title="Deeper ReLU network: loss per epoch"), args.out / "deep_loss.png")
+
+    print(f"\n{'model':<22}{'train loss':>11}{'train acc':>11}{'test loss':>11}{'test acc':>10}")
+    for name, model, loss in [("article (sigmoid)", article, article_loss), ("deeper (ReLU)", deep, deep_loss)]:
+        train_loss, train_acc = scores(model, loss, X_train, y_train)
+        test_loss, test_acc = scores(model, loss, X_test, y_test)
+        print(f"{name:<22}{train_loss:>11.4f}{train_acc:>11.3f}{test_loss:>11.4f}{test_acc:>10.3f}")
+    print("(majority class: 0.651; published small MLPs: 0.74-0.79)")
+
+    if args.show:
+        import matplotlib.pyplot as plt
+        plt.show()
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (ValueError, TypeError) as exc:  # a bad flag value: say what was wrong, no traceback
+        sys.exit(f"error: {exc}")
