@@ -1,0 +1,163 @@
+"""Sequential: chaining, parameters, the one-instance rule, predict, summary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minnet as mn
+
+
+class Recorder(mn.Layer):
+    """Identity that logs every call, to see the order and mode of the chain."""
+
+    def __init__(self, name: str, log: list) -> None:
+        self.name, self.log = name, log
+
+    def forward(self, x, training=True):
+        self.log.append(("forward", self.name, training))
+        return x
+
+    def backward(self, grad):
+        self.log.append(("backward", self.name))
+        return grad
+
+
+def test_forward_chains_the_layers(rng):
+    d1, d2 = mn.Dense(3, 4, rng=0), mn.Dense(4, 2, rng=1)
+    x = rng.standard_normal((5, 3))
+    expected = np.tanh(x @ d1.W.value + d1.b.value) @ d2.W.value + d2.b.value
+    np.testing.assert_allclose(mn.Sequential(d1, mn.Tanh(), d2).forward(x), expected, rtol=1e-14)
+
+
+def test_backward_runs_in_reverse():
+    log = []
+    model = mn.Sequential(Recorder("a", log), Recorder("b", log))
+    model.forward(np.ones((1, 1)))
+    model.backward(np.ones((1, 1)))
+    assert log == [("forward", "a", True), ("forward", "b", True), ("backward", "b"), ("backward", "a")]
+
+
+def test_predict_runs_in_inference_mode():
+    log = []
+    out = mn.Sequential(Recorder("a", log)).predict([[1, 2]])
+    assert log == [("forward", "a", False)] and out.dtype == np.float64
+
+
+def test_parameters_concatenate_in_layer_order():
+    d1, d2 = mn.Dense(3, 4), mn.Dense(4, 1, bias=False)
+    model = mn.Sequential(d1, mn.Sigmoid(), d2)
+    assert model.parameters() == [d1.W, d1.b, d2.W]
+    assert [name for name, _ in model.named_parameters()] == ["0.W", "0.b", "2.W"]
+
+
+def test_nested_sequential_parameters_and_names():
+    inner = mn.Sequential(mn.Dense(3, 4), mn.ReLU())
+    model = mn.Sequential(inner, mn.Dense(4, 1))
+    assert model.parameters() == [*inner.parameters(), model[1].W, model[1].b]
+    assert [name for name, _ in model.named_parameters()] == ["0.0.W", "0.0.b", "1.W", "1.b"]
+
+
+def test_nested_sequential_backward_matches_flat(rng):
+    a = [mn.Dense(3, 4, rng=0), mn.Tanh(), mn.Dense(4, 2, rng=1)]
+    b = [mn.Dense(3, 4, rng=0), mn.Tanh(), mn.Dense(4, 2, rng=1)]
+    flat, nested = mn.Sequential(*a), mn.Sequential(mn.Sequential(*b[:2]), b[2])
+    x, g = rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
+    np.testing.assert_array_equal(flat.forward(x), nested.forward(x))
+    np.testing.assert_array_equal(flat.backward(g), nested.backward(g))
+    for p, q in zip(flat.parameters(), nested.parameters()):
+        np.testing.assert_array_equal(p.grad, q.grad)
+
+
+def test_accepts_a_list_of_layers():
+    layers = [mn.Dense(2, 2), mn.Sigmoid()]
+    assert mn.Sequential(layers).layers == layers
+
+
+def test_len_getitem_iter():
+    layers = [mn.Dense(2, 2), mn.Sigmoid()]
+    model = mn.Sequential(*layers)
+    assert len(model) == 2 and model[1] is layers[1] and list(model) == layers
+
+
+# -- refusals -------------------------------------------------------------------
+
+def test_refuses_a_repeated_layer_instance():
+    relu = mn.ReLU()
+    with pytest.raises(ValueError, match="more than once"):
+        mn.Sequential(mn.Dense(2, 2), relu, mn.Dense(2, 2), relu)
+
+
+def test_refuses_a_repeated_instance_inside_a_nested_sequential():
+    dense = mn.Dense(2, 2)
+    with pytest.raises(ValueError, match="more than once"):
+        mn.Sequential(dense, mn.Sequential(mn.Sigmoid(), dense))
+
+
+def test_refuses_the_same_nested_sequential_twice():
+    block = mn.Sequential(mn.Dense(2, 2), mn.Tanh())
+    with pytest.raises(ValueError, match="more than once"):
+        mn.Sequential(block, block)
+
+
+@pytest.mark.parametrize("bad", [lambda x: x, "Dense", mn.Dense, mn.BCE()])
+def test_refuses_non_layers(bad):
+    with pytest.raises(TypeError, match="position 1"):
+        mn.Sequential(mn.Dense(2, 2), bad)
+
+
+def test_refuses_mixed_dtypes():
+    with pytest.raises(TypeError, match="dtype"):
+        mn.Sequential(mn.Dense(2, 2), mn.Dense(2, 1, dtype=np.float32))
+
+
+def test_forward_refuses_1d_input():
+    with pytest.raises(ValueError, match="2-D"):
+        mn.Sequential(mn.Dense(3, 1)).forward(np.ones(3))
+
+
+def test_predict_converts_to_the_model_dtype():
+    model = mn.Sequential(mn.Dense(2, 1, dtype=np.float32))
+    assert model.predict([[1.0, 2.0]]).dtype == np.float32
+
+
+def test_predict_refuses_nan():
+    with pytest.raises(ValueError, match="finite"):
+        mn.Sequential(mn.Dense(2, 1)).predict([[1.0, np.nan]])
+
+
+# -- repr and summary ------------------------------------------------------------
+
+def test_nested_repr_is_indented():
+    model = mn.Sequential(mn.Sequential(mn.Dense(2, 3), mn.ReLU()), mn.Dense(3, 1))
+    assert repr(model) == ("Sequential(\n  Sequential(\n    Dense(2, 3),\n    ReLU(),\n  ),\n"
+                           "  Dense(3, 1),\n)")
+
+
+def test_repr_evaluates_back_to_the_same_architecture():
+    model = mn.Sequential(mn.Dense(8, 16, init="he"), mn.ReLU(), mn.Dense(16, 1), mn.Sigmoid())
+    assert repr(eval(repr(model), vars(mn))) == repr(model)
+
+
+def test_summary_shows_shapes_and_parameter_counts():
+    model = mn.Sequential(mn.Dense(8, 16), mn.Sigmoid(), mn.Dense(16, 1), mn.Sigmoid())
+    lines = model.summary().splitlines()
+    rows = [line for line in lines if line[:2] in ("0:", "1:", "2:", "3:")]
+    assert len(rows) == 4
+    assert "(None, 16)" in rows[0] and rows[0].rstrip().endswith("144")   # 8*16 + 16
+    assert "(None, 16)" in rows[1] and rows[1].rstrip().endswith(" 0")
+    assert "(None, 1)" in rows[2] and rows[2].rstrip().endswith("17")     # 16*1 + 1
+    assert "Total parameters: 161" in lines[-1]
+
+
+def test_summary_does_not_change_parameters():
+    model = mn.Sequential(mn.Dense(3, 2, rng=0), mn.Sigmoid())
+    before = [p.value.copy() for p in model.parameters()]
+    model.summary()
+    assert all(np.array_equal(a, p.value) for a, p in zip(before, model.parameters()))
+
+
+def test_summary_without_a_dense_needs_n_features():
+    with pytest.raises(ValueError, match="n_features"):
+        mn.Sequential(mn.ReLU()).summary()
+    assert "(None, 3)" in mn.Sequential(mn.ReLU()).summary(n_features=3)
