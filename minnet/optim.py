@@ -149,20 +149,23 @@ class SGD(Optimizer):
                              f"at step {self.step_count}")
         momentum = self.rate("momentum") if self._uses_momentum else 0.0
         new_values, new_buffers = [], []
-        for p, buf in zip(self.params, self.buffers):
-            d = p.grad if self.weight_decay == 0 else p.grad + self.weight_decay * p.value
-            if self._uses_momentum:
-                if buf is None:
-                    buf = d.copy()
-                else:
-                    buf = momentum * buf + (1.0 - self.dampening) * d
-                d = d + momentum * buf if self.nesterov else buf
-            new_value = p.value - lr * d
-            if not np.isfinite(new_value).all():
-                raise NonFiniteUpdate(f"the update of parameter {p.name or '?'} {p.value.shape} at step "
-                                      f"{self.step_count} (lr={lr!r}) would make it non-finite")
-            new_values.append(new_value)
-            new_buffers.append(buf)
+        # An overflow is reported as NonFiniteUpdate below; numpy's own
+        # RuntimeWarning about it would only be noise.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for p, buf in zip(self.params, self.buffers):
+                d = p.grad if self.weight_decay == 0 else p.grad + self.weight_decay * p.value
+                if self._uses_momentum:
+                    if buf is None:
+                        buf = d.copy()
+                    else:
+                        buf = momentum * buf + (1.0 - self.dampening) * d
+                    d = d + momentum * buf if self.nesterov else buf
+                new_value = p.value - lr * d
+                if not np.isfinite(new_value).all():
+                    raise NonFiniteUpdate(f"the update of parameter {p.name or '?'} {p.value.shape} at step "
+                                          f"{self.step_count} (lr={lr!r}) would make it non-finite")
+                new_values.append(new_value)
+                new_buffers.append(buf)
         # Commit only once every new value is known to be finite.
         for p, value in zip(self.params, new_values):
             p.value[...] = value
