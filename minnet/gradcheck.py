@@ -116,7 +116,7 @@ def _compare(what: str, analytic: np.ndarray, numeric: np.ndarray, atol: float, 
         worst = np.unravel_index(np.argmax(np.where(np.isfinite(excess), excess, np.inf)), excess.shape)
         raise GradcheckError(
             f"gradient w.r.t. {what} is wrong at index {tuple(int(i) for i in worst)}: "
-            f"analytic {analytic[worst]!r}, numerical {numeric[worst]!r} (atol={atol}, rtol={rtol})")
+            f"analytic {float(analytic[worst])!r}, numerical {float(numeric[worst])!r} (atol={atol}, rtol={rtol})")
 
 
 class _in_float64:
