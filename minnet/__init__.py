@@ -18,6 +18,7 @@ from .containers import Sequential
 from .gradcheck import GradcheckError, gradcheck
 from .layers import Dense, LeakyReLU, Layer, Parameter, ReLU, Sigmoid, Tanh
 from .losses import BCE, MSE, Loss
+from .lr_finder import lr_find
 from .optim import SGD, Optimizer
 from .schedules import (Constant, CosineDecay, CyclicLR, ExponentialDecay, OneCycle,
                         OneCycleMomentum, Schedule, StepDecay)
@@ -31,7 +32,7 @@ __all__ = [
     "Optimizer", "SGD",
     "Schedule", "Constant", "CyclicLR", "OneCycle", "OneCycleMomentum",
     "StepDecay", "ExponentialDecay", "CosineDecay",
-    "fit", "History", "Callback", "EarlyStopping", "TrainingDiverged",
+    "fit", "lr_find", "History", "Callback", "EarlyStopping", "TrainingDiverged",
     "gradcheck", "GradcheckError",
     "data", "datasets", "plot",
 ]

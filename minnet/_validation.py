@@ -9,6 +9,8 @@ they made it, not as an ``IndexError`` three calls deeper.
 from __future__ import annotations
 
 import numbers
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +23,9 @@ __all__ = [
     "as_2d_batch",
     "as_target",
     "check_finite",
+    "check_bool",
+    "check_path",
+    "check_seed",
 ]
 
 
@@ -122,3 +127,28 @@ def as_target(name: str, value: Any, pred_shape: tuple[int, ...], dtype: Any = N
                              f"got {target.shape}")
     check_finite(name, target)
     return target
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Check ``value`` is exactly ``True`` or ``False`` (not 0/1, not a string)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {_describe(value)}")
+    return bool(value)
+
+
+def check_path(name: str, value: Any) -> Path:
+    """Return a file path given as ``str`` or ``os.PathLike`` as a :class:`~pathlib.Path`."""
+    if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a file path (str or pathlib.Path), got {_describe(value)}")
+    path = Path(value)
+    if str(value) == "":
+        raise ValueError(f"{name} must not be empty")
+    return path
+
+
+def check_seed(name: str, value: Any) -> Any:
+    """Accept ``None``, a non-negative integer seed or a ``np.random.Generator``."""
+    if value is None or isinstance(value, np.random.Generator):
+        return value
+    check_int(name, value, low=0)
+    return int(value)

@@ -1,0 +1,570 @@
+"""Saving and loading models: one ``.npz`` file, no pickle.
+
+A minnet file is an ordinary numpy ``.npz`` archive holding
+
+* ``__minnet__``: a ``uint8`` array with the UTF-8 bytes of a JSON
+  description (format version, the architecture as a tree of layer classes
+  and their ``get_config()``, the dtype, and the name and shape of every
+  parameter);
+* ``param.0``, ``param.1``, ...: the parameter values, in the order of
+  ``model.named_parameters()``;
+* for checkpoints, ``state.0``, ``state.1``, ...: optimizer buffers and
+  callback arrays referenced from the description.
+
+Files are read with ``np.load(..., allow_pickle=False)``, so opening a file
+from a stranger can never run code, and written to a temporary file in the
+target directory that is renamed into place only once complete, so a crash
+or a full disk never leaves half a file where a good one was.
+
+Layers are rebuilt by class name: built-in layers are found automatically,
+custom ones through :func:`register_layer` or ``load(..., custom_layers=...)``.
+A layer with children (such as :class:`~minnet.Sequential`) is rebuilt as
+``cls(*children, **config)``, a leaf layer as ``cls(**config)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io as _io
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any, Iterable, Mapping, TypeVar
+
+import numpy as np
+
+from ._validation import check_path
+from .layers import Layer
+
+__all__ = ["save", "load", "register_layer", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+"""Version of the file layout; files from a newer version are refused, older ones read."""
+
+_META_KEY = "__minnet__"
+_FORMAT_NAME = "minnet"
+_ZIP_MAGIC = b"PK\x03\x04"
+_NPY_MAGIC = b"\x93NUMPY"
+_PICKLE_MAGIC = b"\x80"
+
+_REGISTRY: dict[str, type[Layer]] = {}
+
+LayerType = TypeVar("LayerType", bound=type)
+
+
+# -- the registry ------------------------------------------------------------
+
+def register_layer(cls: LayerType | None = None, *, name: str | None = None) -> Any:
+    """Make a custom Layer class loadable by :func:`load`; usable as a decorator.
+
+    ``@mn.register_layer`` registers the class under its own name,
+    ``@mn.register_layer(name="MyDense")`` under another one. The class must
+    implement ``get_config()`` so that ``cls(**config)`` rebuilds it.
+
+    Parameters
+    ----------
+    cls : type, optional
+        A subclass of :class:`~minnet.Layer`.
+    name : str, optional
+        The name written to files; defaults to ``cls.__name__``.
+
+    Returns
+    -------
+    type
+        ``cls`` itself, unchanged (or a decorator when ``cls`` is omitted).
+
+    Raises
+    ------
+    TypeError
+        If ``cls`` is not a Layer subclass.
+    ValueError
+        If ``name`` is already taken by a different class (a built-in layer
+        or another registered one).
+    """
+    def decorator(klass: LayerType) -> LayerType:
+        if not (isinstance(klass, type) and issubclass(klass, Layer)):
+            raise TypeError(f"register_layer takes a subclass of minnet.Layer, got {klass!r}")
+        key = klass.__name__ if name is None else name
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"name must be a non-empty string, got {key!r}")
+        taken = _REGISTRY.get(key) or _builtin_layers().get(key)
+        # Re-running a class definition (a notebook cell, a reload) makes a new
+        # class object with the same qualified name: that is a redefinition, not a clash.
+        if taken is not None and _qualname(taken) != _qualname(klass):
+            raise ValueError(f"layer name {key!r} is already used by {_qualname(taken)}; "
+                             f"register {_qualname(klass)} under another name with name=")
+        _REGISTRY[key] = klass
+        return klass
+
+    if cls is None:
+        return decorator
+    return decorator(cls)
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _builtin_layers() -> dict[str, type[Layer]]:
+    """Public Layer classes defined inside minnet, found by walking the subclasses.
+
+    Walking (rather than listing) means a layer added to minnet later is
+    saved and loaded without touching this module.
+    """
+    found: dict[str, type[Layer]] = {}
+    stack = [Layer]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if cls.__module__.startswith("minnet.") and not cls.__name__.startswith("_"):
+            found.setdefault(cls.__name__, cls)
+    return found
+
+
+def _class_key(layer: Layer) -> str:
+    """The name under which ``layer``'s class is written to a file."""
+    cls = type(layer)
+    for key, registered in _REGISTRY.items():
+        if registered is cls:
+            return key
+    builtin = _builtin_layers().get(cls.__name__)
+    if builtin is not None and builtin is not cls:
+        raise ValueError(f"{_qualname(cls)} has the same name as the built-in minnet.{cls.__name__}; "
+                         f"register it under another name: @mn.register_layer(name=...)")
+    return cls.__name__
+
+
+def _resolve_class(key: Any, custom: Mapping[str, type[Layer]]) -> type[Layer]:
+    if not isinstance(key, str):
+        raise ValueError(f"the file names a layer class {key!r}, which is not a string")
+    cls = custom.get(key) or _REGISTRY.get(key) or _builtin_layers().get(key)
+    if cls is None:
+        raise ValueError(f"the file uses the layer class {key!r}, which minnet does not know; "
+                         f"pass custom_layers={{{key!r}: {key}}} to load, or decorate the class "
+                         f"with @mn.register_layer")
+    return cls
+
+
+def _custom_mapping(custom_layers: Any) -> dict[str, type[Layer]]:
+    if custom_layers is None:
+        return {}
+    if isinstance(custom_layers, Mapping):
+        items = list(custom_layers.items())
+    elif isinstance(custom_layers, Iterable) and not isinstance(custom_layers, (str, bytes)):
+        items = [(getattr(cls, "__name__", None), cls) for cls in custom_layers]
+    else:
+        raise TypeError(f"custom_layers must be a dict name -> Layer class or a list of Layer classes, "
+                        f"got {custom_layers!r}")
+    for key, cls in items:
+        if not (isinstance(cls, type) and issubclass(cls, Layer)):
+            raise TypeError(f"custom_layers must hold subclasses of minnet.Layer, got {cls!r}")
+        if not isinstance(key, str):
+            raise TypeError(f"custom_layers keys must be class names (str), got {key!r}")
+    return dict(items)
+
+
+# -- model <-> description ---------------------------------------------------
+
+def describe_model(model: Layer) -> dict[str, Any]:
+    """The JSON-able architecture tree of ``model``: class, config, children."""
+    config = model.get_config()
+    if not isinstance(config, dict):
+        raise TypeError(f"{type(model).__name__}.get_config() must return a dict, got {config!r}")
+    try:
+        json.dumps(config, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{type(model).__name__}.get_config() returned {config!r}, which cannot be "
+                        f"written as JSON ({exc}); return plain numbers, strings, lists and dicts") from None
+    node: dict[str, Any] = {"class": _class_key(model), "config": config}
+    children = model.children()
+    if children:
+        node["children"] = [describe_model(child) for child in children]
+    return node
+
+
+def _parameter_table(model: Layer) -> tuple[list[dict[str, Any]], list[np.ndarray]]:
+    table, values = [], []
+    for name, p in model.named_parameters():
+        table.append({"name": name, "shape": list(p.value.shape), "dtype": p.value.dtype.name})
+        values.append(p.value)
+    return table, values
+
+
+def _build(node: Any, custom: Mapping[str, type[Layer]], depth: int = 0) -> Layer:
+    if depth > 100:
+        raise ValueError("the file's architecture is nested more than 100 levels deep")
+    if not isinstance(node, dict) or "class" not in node:
+        raise ValueError(f"the file's architecture holds {node!r} where a layer was expected")
+    cls = _resolve_class(node["class"], custom)
+    config = node.get("config", {})
+    children_nodes = node.get("children", [])
+    if not isinstance(config, dict) or not isinstance(children_nodes, list):
+        raise ValueError(f"the file describes {node['class']} with a malformed config or children")
+    children = [_build(child, custom, depth + 1) for child in children_nodes]
+    try:
+        return cls(*children, **config)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the file describes {node['class']} with config {config!r}, which "
+                         f"{cls.__name__} rejects: {exc}") from None
+
+
+def _check_parameters(model: Layer, table: Any, arrays: Mapping[str, np.ndarray],
+                      source: str) -> list[np.ndarray]:
+    """The file's parameter arrays, checked against ``model``'s parameters, in order."""
+    params = model.named_parameters()
+    if not isinstance(table, list) or len(table) != len(params):
+        count = len(table) if isinstance(table, list) else "no valid list of"
+        raise ValueError(f"{source} holds {count} parameters, the model has {len(params)}")
+    values = []
+    for i, ((name, p), entry) in enumerate(zip(params, table)):
+        key = f"param.{i}"
+        if key not in arrays:
+            raise ValueError(f"{source} lacks the array of parameter {name!r} ({key})")
+        value = arrays[key]
+        if value.shape != p.value.shape:
+            raise ValueError(f"{source}: parameter {name!r} has shape {value.shape}, "
+                             f"the model expects {p.value.shape}")
+        if value.dtype != p.value.dtype:
+            raise ValueError(f"{source}: parameter {name!r} is {value.dtype}, "
+                             f"the model computes in {p.value.dtype}")
+        if not np.isfinite(value).all():
+            raise ValueError(f"{source}: parameter {name!r} holds NaN or infinite values")
+        values.append(value)
+    return values
+
+
+# -- packing state (optimizer buffers, callback arrays) into JSON + arrays -----
+
+def pack(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """Replace every ndarray in a nested dict/list by a reference; store it in ``arrays``."""
+    if isinstance(obj, np.ndarray):
+        key = f"state.{sum(k.startswith('state.') for k in arrays)}"
+        arrays[key] = obj
+        return {"__array__": key}
+    if isinstance(obj, dict):
+        if not all(isinstance(k, str) for k in obj):
+            raise TypeError(f"state dicts must have string keys, got {list(obj)!r}")
+        return {k: pack(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [pack(v, arrays) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot save state of type {type(obj).__name__}: {obj!r}")
+
+
+def unpack(obj: Any, arrays: Mapping[str, np.ndarray]) -> Any:
+    """Inverse of :func:`pack`."""
+    if isinstance(obj, dict):
+        if set(obj) == {"__array__"}:
+            key = obj["__array__"]
+            if not isinstance(key, str) or key not in arrays:
+                raise ValueError(f"the file refers to an array {key!r} it does not hold")
+            return arrays[key]
+        return {k: unpack(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [unpack(v, arrays) for v in obj]
+    return obj
+
+
+# -- the archive itself ------------------------------------------------------
+
+def write_archive(path: Path, meta: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``meta`` (as JSON) and ``arrays`` to ``path`` atomically.
+
+    The archive is written to a temporary file in the same directory, flushed
+    to disk, then renamed over ``path`` with ``os.replace`` (atomic on POSIX
+    and Windows). On any failure the temporary file is removed and a previous
+    file at ``path`` is left as it was.
+    """
+    directory = path.parent
+    if not directory.is_dir():
+        raise FileNotFoundError(f"cannot save to {str(path)!r}: the directory {str(directory)!r} does not exist")
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot save to {str(path)!r}: it is a directory; give a file name")
+    payload = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **{_META_KEY: payload}, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        # mkstemp creates the file readable by its owner only; give the saved
+        # file the permissions an ordinary open() would have.
+        os.chmod(tmp_name, _default_mode(path))
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    _fsync_directory(directory)
+
+
+def _default_mode(path: Path) -> int:
+    with contextlib.suppress(OSError):
+        return path.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _fsync_directory(directory: Path) -> None:
+    # Makes the rename itself durable; not possible (nor needed) on every OS.
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def read_archive(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read and check a minnet archive; returns its description and all its arrays.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+    ValueError
+        If the file is empty, truncated, corrupt, not a minnet file, holds
+        pickled objects, or was written by a newer format version.
+    """
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {str(path)!r}")
+    if path.is_dir():
+        raise IsADirectoryError(f"{str(path)!r} is a directory, not a minnet file")
+    data = path.read_bytes()
+    where = f"{str(path)!r}"
+    if not data:
+        raise ValueError(f"{where} is empty; it is not a minnet file")
+    if data.startswith(_PICKLE_MAGIC):
+        raise ValueError(f"{where} holds pickled Python objects; minnet never unpickles files")
+    if data.startswith(_NPY_MAGIC):
+        raise ValueError(f"{where} is a single .npy array, not a minnet .npz file")
+    if not data.startswith(_ZIP_MAGIC):
+        raise ValueError(f"{where} is not a minnet file (it is not an .npz archive)")
+    try:
+        # The whole file is in memory already: parsing from bytes keeps every
+        # error below a format error, never a half-open file handle.
+        with np.load(_io.BytesIO(data), allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except ValueError as exc:
+        if "pickle" in str(exc).lower() or "object arrays" in str(exc).lower():
+            raise ValueError(f"{where} holds pickled Python objects; minnet never unpickles files") from None
+        raise ValueError(f"{where} is corrupt or truncated: {exc}") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, RuntimeError, NotImplementedError) as exc:
+        raise ValueError(f"{where} is corrupt or truncated ({type(exc).__name__}: {exc})") from None
+    if _META_KEY not in arrays:
+        raise ValueError(f"{where} is an .npz archive but not a minnet file (it has no {_META_KEY} entry)")
+    raw = arrays.pop(_META_KEY)
+    try:
+        if raw.dtype != np.uint8 or raw.ndim != 1:
+            raise ValueError("wrong array type")
+        meta = json.loads(raw.tobytes().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"{where} has a corrupt description ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != _FORMAT_NAME:
+        raise ValueError(f"{where} is not a minnet file (its description is not minnet's)")
+    version = meta.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"{where} has an invalid format version {version!r}")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{where} was written in format version {version}; this minnet reads "
+                         f"versions up to {FORMAT_VERSION}; upgrade minnet to load it")
+    for key, value in arrays.items():
+        if value.dtype.kind not in "biuf":
+            raise ValueError(f"{where}: array {key!r} has dtype {value.dtype}, not numbers")
+    return meta, arrays
+
+
+def model_meta(model: Layer, kind: str = "model") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The description and parameter arrays of ``model``, ready for :func:`write_archive`."""
+    from . import __version__
+    from .containers import model_dtype
+
+    table, values = _parameter_table(model)
+    meta = {"format": _FORMAT_NAME, "format_version": FORMAT_VERSION, "kind": kind,
+            "minnet_version": __version__, "dtype": model_dtype(model).name,
+            "architecture": describe_model(model), "parameters": table}
+    return meta, {f"param.{i}": value for i, value in enumerate(values)}
+
+
+def model_from_meta(meta: dict[str, Any], arrays: Mapping[str, np.ndarray], source: str,
+                    custom_layers: Any = None) -> Layer:
+    """Rebuild the model a description names and fill in its parameters."""
+    custom = _custom_mapping(custom_layers)
+    try:
+        model = _build(meta.get("architecture"), custom)
+    except RecursionError:
+        raise ValueError(f"{source}: the architecture is nested too deeply") from None
+    values = _check_parameters(model, meta.get("parameters"), arrays, source)
+    for (_, p), value in zip(model.named_parameters(), values):
+        p.value[...] = value
+    return model
+
+
+# -- public API --------------------------------------------------------------
+
+def save(model: Layer, path: str | os.PathLike[str]) -> None:
+    """Save ``model``'s architecture and parameters to one ``.npz`` file.
+
+    Parameters
+    ----------
+    model : Layer
+        Usually a :class:`~minnet.Sequential`. Custom layers need a
+        ``get_config()`` returning their constructor arguments as plain JSON
+        values.
+    path : str or os.PathLike
+        Where to write, exactly as given (no suffix is added; ``.npz`` is
+        the customary one). An existing file is replaced atomically.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a Layer, ``path`` is not a path, or a layer's
+        config cannot be written as JSON.
+    FileNotFoundError
+        If the directory of ``path`` does not exist.
+
+    Examples
+    --------
+    >>> mn.save(model, "model.npz")            # doctest: +SKIP
+    >>> same = mn.load("model.npz")            # doctest: +SKIP
+    """
+    if not isinstance(model, Layer):
+        raise TypeError(f"save takes a Layer (e.g. mn.Sequential), got {type(model).__name__}")
+    path = check_path("path", path)
+    meta, arrays = model_meta(model)
+    write_archive(path, meta, arrays)
+
+
+def load(path: str | os.PathLike[str], custom_layers: Any = None) -> Layer:
+    """Load a model written by :func:`save` (or a :class:`~minnet.Checkpoint` file).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    custom_layers : dict of str to type, or list of types, optional
+        Classes of custom layers not registered with :func:`register_layer`,
+        by the name they were saved under (their class name).
+
+    Returns
+    -------
+    Layer
+        A new model with the saved architecture and bit-identical parameters.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+    ValueError
+        If the file is empty, truncated, corrupt or foreign, holds pickled
+        objects, names a layer class that is neither built in nor given, or
+        its arrays do not fit the architecture it describes.
+    """
+    path = check_path("path", path)
+    meta, arrays = read_archive(path)
+    source = repr(str(path))
+    model = model_from_meta(meta, arrays, source, custom_layers)
+    expected = {f"param.{i}" for i in range(len(model.parameters()))}
+    extra = sorted(k for k in arrays if k.startswith("param.") and k not in expected)
+    if extra:
+        raise ValueError(f"{source} holds arrays {extra} that its architecture does not use")
+    return model
+
+
+
+# -- checkpoints (used by minnet.Checkpoint and fit(..., resume=)) -------------
+
+def write_checkpoint(path: Path, run: Any) -> None:
+    """Write everything :func:`minnet.fit` needs to continue ``run`` bit for bit."""
+    meta, arrays = model_meta(run.model, kind="checkpoint")
+    callbacks = [{"class": type(cb).__name__, "state": pack(cb.state_dict(), arrays)}
+                 for cb in run.callbacks]
+    meta["checkpoint"] = {
+        "epoch": run.epoch,
+        "epochs": run.epochs,
+        "stop_training": bool(run.stop_training),
+        "history": {"epoch": list(run.history.epoch), "history": run.history.history},
+        "optimizer": {"class": type(run.optimizer).__name__,
+                      "state": pack(run.optimizer.state_dict(), arrays)},
+        "rng": pack(run.rng.bit_generator.state, arrays),
+        "callbacks": callbacks,
+    }
+    write_archive(path, meta, arrays)
+
+
+def read_checkpoint(path: Path, model: Layer, optimizer: Any) -> dict[str, Any]:
+    """Read a checkpoint and check it fits ``model`` and ``optimizer``; change nothing.
+
+    Returns a dict with ``parameters`` (arrays in ``named_parameters`` order),
+    ``optimizer`` (a state dict), ``rng`` (a new Generator), ``epoch``,
+    ``stop_training``, ``history`` (``(history, epoch)``) and ``callbacks``
+    (a list of ``(class name, state)``).
+    """
+    meta, arrays = read_archive(path)
+    source = f"checkpoint {str(path)!r}"
+    if meta.get("kind") != "checkpoint" or not isinstance(meta.get("checkpoint"), dict):
+        raise ValueError(f"{str(path)!r} is a model file, not a checkpoint; load it with mn.load() "
+                         f"or write checkpoints with callbacks=[mn.Checkpoint(path)]")
+    saved_arch, this_arch = meta.get("architecture"), describe_model(model)
+    if saved_arch != this_arch:
+        raise ValueError(f"{source} was written for a different model: "
+                         f"{_first_difference(saved_arch, this_arch)}")
+    parameters = _check_parameters(model, meta.get("parameters"), arrays, source)
+    state = meta["checkpoint"]
+    try:
+        opt = state["optimizer"]
+        if opt["class"] != type(optimizer).__name__:
+            raise ValueError(f"{source} holds the state of a {opt['class']} optimizer, "
+                             f"this run uses {type(optimizer).__name__}")
+        epoch = state["epoch"]
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"{source} has an invalid epoch {epoch!r}")
+        hist = state["history"]
+        history, epochs_done = hist["history"], hist["epoch"]
+        if (not isinstance(history, dict) or not isinstance(epochs_done, list)
+                or len(epochs_done) != epoch
+                or any(not isinstance(v, list) or len(v) != epoch for v in history.values())):
+            raise ValueError(f"{source} has a history that does not match its {epoch} epoch(s)")
+        callbacks = [(entry["class"], unpack(entry["state"], arrays)) for entry in state["callbacks"]]
+        return {"parameters": parameters, "optimizer": unpack(opt["state"], arrays),
+                "rng": _generator(unpack(state["rng"], arrays), source), "epoch": epoch,
+                "stop_training": bool(state.get("stop_training", False)),
+                "history": (history, epochs_done), "callbacks": callbacks}
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise ValueError(f"{source} is malformed ({type(exc).__name__}: {exc})") from None
+
+
+def _generator(state: Any, source: str) -> np.random.Generator:
+    """A new Generator in exactly the saved state (the bit generator is named in it)."""
+    name = state.get("bit_generator") if isinstance(state, dict) else None
+    cls = getattr(np.random, name, None) if isinstance(name, str) else None
+    if not (isinstance(cls, type) and issubclass(cls, np.random.BitGenerator)):
+        raise ValueError(f"{source} names an unknown random bit generator {name!r}")
+    bit_generator = cls()
+    try:
+        bit_generator.state = state
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"{source} holds an invalid random state ({exc})") from None
+    return np.random.Generator(bit_generator)
+
+
+def _first_difference(saved: Any, current: Any, where: str = "model") -> str:
+    """A short description of the first place two architecture trees differ."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        if saved.get("class") != current.get("class"):
+            return f"{where} is {saved.get('class')} in the checkpoint, {current.get('class')} here"
+        if saved.get("config") != current.get("config"):
+            return (f"{where} ({current.get('class')}) has config {saved.get('config')} in the "
+                    f"checkpoint, {current.get('config')} here")
+        a, b = saved.get("children", []), current.get("children", [])
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return _first_difference(x, y, f"{where}[{i}]")
+        return f"{where} has {len(a)} layers in the checkpoint, {len(b)} here"
+    return f"{where} differs"

@@ -1,0 +1,261 @@
+r"""The learning-rate range test (Smith, 2017; popularised as fast.ai's ``lr_find``).
+
+Train for a short while with a rate that grows geometrically from a tiny
+value to a huge one, one step per mini-batch, and watch the loss: it barely
+moves while the rate is too small, falls quickly over the useful range, and
+explodes once the rate is too large. The curve shows where to put the
+bounds of a cyclical or one-cycle schedule.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._validation import check_int, check_real
+from .layers import Layer
+from .losses import Loss
+from .optim import SGD, NonFiniteUpdate
+from .schedules import Schedule
+from .training import _batch_size, _prepare_xy
+
+__all__ = ["lr_find", "LRFinderResult", "GeometricRate"]
+
+
+class GeometricRate(Schedule):
+    r"""A rate that grows by the same factor every step, from ``start_lr`` to ``end_lr``.
+
+    .. math::
+        \eta_t = \eta_{start} \left(\frac{\eta_{end}}{\eta_{start}}\right)^{t / (N - 1)}
+
+    so :math:`\eta_0 = \eta_{start}`, :math:`\eta_{N-1} = \eta_{end}` and
+    :math:`\eta_{t+1} / \eta_t` is the same for every :math:`t`.
+
+    Parameters
+    ----------
+    start_lr : float
+        Rate at step 0, ``> 0``.
+    end_lr : float
+        Rate at step ``num_steps - 1``, ``> start_lr``.
+    num_steps : int
+        Number of steps of the sweep, ``>= 2``.
+    """
+
+    def __init__(self, start_lr: float, end_lr: float, num_steps: int) -> None:
+        self.start_lr = check_real("start_lr", start_lr, low=0.0, low_inclusive=False)
+        self.end_lr = check_real("end_lr", end_lr, low=0.0, low_inclusive=False)
+        if self.end_lr <= self.start_lr:
+            raise ValueError(f"end_lr must be > start_lr={self.start_lr!r}, got {self.end_lr!r}")
+        self.num_steps = check_int("num_steps", num_steps, low=2)
+
+    def _value(self, step: int) -> float:
+        return self.start_lr * (self.end_lr / self.start_lr) ** (step / (self.num_steps - 1))
+
+
+@dataclass(repr=False)
+class LRFinderResult:
+    """What :func:`lr_find` measured.
+
+    Attributes
+    ----------
+    lrs : ndarray of shape (n_points,)
+        Learning rate of each step taken, increasing geometrically.
+    losses : ndarray of shape (n_points,)
+        Smoothed training loss at each of those steps (bias-corrected
+        exponential moving average of the batch losses).
+    raw_losses : ndarray of shape (n_points,)
+        The batch losses themselves.
+    suggestion : float or None
+        The rate at the steepest descent of the smoothed loss (see
+        :func:`lr_find`); ``None`` if the loss never fell.
+    stopped_early : bool
+        True if the sweep ended before ``num_steps`` because the loss
+        exploded (or was interrupted with Ctrl-C).
+    """
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    raw_losses: np.ndarray
+    suggestion: float | None
+    stopped_early: bool
+
+    @property
+    def min_loss_lr(self) -> float:
+        """The rate at which the smoothed loss was lowest: a ceiling for ``max_lr``."""
+        return float(self.lrs[int(np.argmin(self.losses))])
+
+    def plot(self, **kwargs: Any) -> Any:
+        """Draw smoothed loss against rate (log axis) with the suggestion marked; returns the Figure."""
+        from . import plot
+        return plot.lr_find(self, **kwargs)
+
+    def __repr__(self) -> str:
+        suggestion = "None" if self.suggestion is None else f"{self.suggestion:.3g}"
+        return (f"LRFinderResult(points={len(self.lrs)}, lr={self.lrs[0]:.3g}..{self.lrs[-1]:.3g}, "
+                f"suggestion={suggestion}, min_loss_lr={self.min_loss_lr:.3g}, "
+                f"stopped_early={self.stopped_early})")
+
+
+def _steepest_descent(lrs: np.ndarray, losses: np.ndarray) -> float | None:
+    """Rate where the smoothed loss falls fastest per unit of log(lr), before its minimum."""
+    lowest = int(np.argmin(losses))
+    if lowest == 0:
+        return None
+    # Slopes over a tenth of the sweep rather than one step: step-to-step
+    # differences of a noisy curve would pick a wiggle, not the descent.
+    # Only points up to the minimum count, because past it the loss rises.
+    width = min(max(1, len(losses) // 10), lowest)
+    log_lr = np.log(lrs[:lowest + 1])
+    drops = losses[width:lowest + 1] - losses[:lowest + 1 - width]
+    slopes = drops / (log_lr[width:] - log_lr[:-width])
+    i = int(np.argmin(slopes))
+    return float(np.exp((log_lr[i] + log_lr[i + width]) / 2))  # geometric middle of that window
+
+
+def lr_find(model: Layer, loss: Loss, X: Any, y: Any, *, start_lr: float = 1e-7,
+            end_lr: float = 10.0, num_steps: int = 100, batch_size: int | None = 32,
+            seed: int | np.random.Generator | None = None, smooth: float = 0.98,
+            diverge_threshold: float = 4.0, momentum: float = 0.0) -> LRFinderResult:
+    r"""Run the learning-rate range test and put the model back as it was.
+
+    One :class:`~minnet.SGD` step is taken per mini-batch with the rate
+
+    .. math::
+        \eta_t = \eta_{start} \left(\frac{\eta_{end}}{\eta_{start}}\right)^{t / (N - 1)},
+        \quad t = 0 \dots N - 1,
+
+    going through the data in shuffled batches and starting a new epoch
+    (a new shuffle) whenever it runs out. The batch losses :math:`\ell_t`
+    are smoothed with a bias-corrected moving average,
+
+    .. math::
+        a_t = \beta a_{t-1} + (1 - \beta)\, \ell_t, \quad a_{-1} = 0, \qquad
+        \bar\ell_t = a_t / (1 - \beta^{t+1}),
+
+    and the sweep stops early once :math:`\bar\ell_t` exceeds
+    ``diverge_threshold`` times the lowest value seen so far, or once a loss
+    or an update is NaN or infinite.
+
+    The suggestion is the rate of **steepest descent**. Among the points up
+    to the minimum of :math:`\bar\ell`, take the window of
+    :math:`w = \max(1, \lfloor n / 10 \rfloor)` consecutive steps (:math:`n`
+    points recorded; fewer if the minimum comes sooner) over which
+    :math:`\bar\ell` falls the most per unit of :math:`\log \eta`, and
+    suggest the geometric middle of its two end rates. A window rather than
+    single steps keeps a wiggle of the noisy curve from being taken for the
+    descent; stopping at the minimum keeps the suggestion inside the
+    explored range and below the divergence. It is a good ``max_lr`` for
+    :class:`~minnet.CyclicLR` or :class:`~minnet.OneCycle`, or a good
+    constant rate; a tenth of :attr:`LRFinderResult.min_loss_lr` is the
+    other common rule of thumb.
+
+    Parameters
+    ----------
+    model : Layer
+        The model to probe. Its parameters (values and gradients) are
+        restored afterwards, also when an error or Ctrl-C interrupts the test.
+    loss : Loss
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+    start_lr, end_lr : float, default 1e-7 and 10.0
+        First and last rate of the sweep, ``0 < start_lr < end_lr``.
+    num_steps : int, default 100
+        Number of steps (batches) if the loss does not explode first, ``>= 2``.
+    batch_size : int or None, default 32
+        Samples per step; ``None`` uses the whole data set each step.
+    seed : int, Generator or None
+        Seed of the shuffling.
+    smooth : float, default 0.98
+        :math:`\beta` of the moving average, in ``[0, 1)``; 0 means no smoothing.
+    diverge_threshold : float, default 4.0
+        Stop when the smoothed loss exceeds this multiple of its lowest
+        value, ``> 1``.
+    momentum : float, default 0.0
+        Momentum of the SGD used for the sweep, in ``[0, 1)``; match the
+        optimizer you will train with.
+
+    Returns
+    -------
+    LRFinderResult
+        ``lrs``, ``losses`` (smoothed), ``raw_losses``, ``suggestion``,
+        ``stopped_early`` and ``plot()``.
+
+    Examples
+    --------
+    >>> result = mn.lr_find(model, mn.BCE(), X_train, y_train, seed=0)   # doctest: +SKIP
+    >>> result.suggestion                                                 # doctest: +SKIP
+    0.21
+    >>> result.plot()                                                     # doctest: +SKIP
+    """
+    if not isinstance(model, Layer):
+        raise TypeError(f"model must be a Layer (e.g. mn.Sequential), got {type(model).__name__}")
+    if not isinstance(loss, Loss):
+        raise TypeError(f"loss must be a Loss (e.g. mn.BCE()), got {type(loss).__name__}")
+    schedule = GeometricRate(start_lr, end_lr, num_steps)
+    smooth = check_real("smooth", smooth, low=0.0, high=1.0, high_inclusive=False)
+    diverge_threshold = check_real("diverge_threshold", diverge_threshold, low=1.0,
+                                   low_inclusive=False)
+    params = model.parameters()
+    if not params:
+        raise ValueError(f"model {model!r} has no parameters to train")
+    optimizer = SGD(params, lr=schedule, momentum=momentum)
+    X, y = _prepare_xy("(X, y)", X, y, model, loss)
+    batch = _batch_size(batch_size, len(X))
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+    saved = [(p.value.copy(), p.grad.copy()) for p in params]
+    try:
+        points = _sweep(model, loss, optimizer, X, y, batch, rng, smooth, diverge_threshold,
+                        num_steps)
+    finally:
+        for p, (value, grad) in zip(params, saved):
+            p.value[...] = value
+            p.grad[...] = grad
+    if not points:
+        raise RuntimeError("the range test recorded no step (the first loss was not finite, "
+                           "or it was interrupted at once); check the model's initial weights")
+    lrs, raw, smoothed = (np.array(column) for column in zip(*points))
+    return LRFinderResult(lrs=lrs, losses=smoothed, raw_losses=raw,
+                          suggestion=_steepest_descent(lrs, smoothed),
+                          stopped_early=len(points) < num_steps)
+
+
+def _sweep(model: Layer, loss: Loss, optimizer: SGD, X: np.ndarray, y: np.ndarray, batch: int,
+           rng: np.random.Generator, smooth: float, diverge_threshold: float,
+           num_steps: int) -> list[tuple[float, float, float]]:
+    """Take up to ``num_steps`` steps; return ``(lr, raw loss, smoothed loss)`` per step."""
+    points: list[tuple[float, float, float]] = []
+    n = len(X)
+    order = np.arange(n)
+    position = n  # forces a shuffle before the first batch
+    average, best = 0.0, math.inf
+    try:
+        for step in range(num_steps):
+            if position >= n:
+                order, position = (rng.permutation(n) if batch < n else order), 0
+            rows = order[position:position + batch]
+            position += batch
+            pred = model.forward(X[rows], training=True)
+            if not np.isfinite(pred).all():
+                break
+            value = loss.forward(pred, y[rows])
+            if not math.isfinite(value):
+                break
+            average = smooth * average + (1.0 - smooth) * value
+            current = average / (1.0 - smooth ** (step + 1))
+            # One append, so an interrupt cannot leave the three series uneven.
+            points.append((optimizer.current_lr, value, current))
+            best = min(best, current)
+            if current > diverge_threshold * best:
+                break
+            model.backward(loss.backward())
+            try:
+                optimizer.step()
+            except NonFiniteUpdate:
+                break
+    except KeyboardInterrupt:
+        pass  # like fit: Ctrl-C ends the sweep and reports what was measured
+    return points

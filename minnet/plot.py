@@ -1,0 +1,297 @@
+"""Figures for training runs, schedules and the range test, drawn with matplotlib.
+
+Each function builds a new figure through pyplot and returns it; none calls
+``show()``. In a script, call ``matplotlib.pyplot.show()`` to open the
+windows or ``fig.savefig(path)`` to write a file; in a notebook the figure
+appears by itself. Without a display, matplotlib falls back to its
+non-interactive Agg backend, so everything here also works on a server.
+
+This module imports matplotlib, which ``import minnet`` does not: it is
+loaded the first time ``minnet.plot`` is used.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from ._validation import as_2d_batch, check_int
+from .containers import model_dtype
+from .layers import Layer
+
+if TYPE_CHECKING:
+    from .lr_finder import LRFinderResult
+    from .training import History
+
+__all__ = ["history", "schedule", "lr_find", "decision_boundary", "compare"]
+
+
+def _series(h: Any) -> tuple[np.ndarray, dict[str, list[float]]]:
+    """Epoch numbers and the dict of per-epoch lists of a History (or a plain dict)."""
+    logs = getattr(h, "history", h)
+    if not isinstance(logs, Mapping):
+        raise TypeError(f"expected a History (or a dict of per-epoch lists), got {type(h).__name__}")
+    lengths = {len(v) for v in logs.values()}
+    if not logs or lengths == {0}:
+        raise ValueError("the history is empty: nothing to plot")
+    n = max(lengths)
+    epochs = list(getattr(h, "epoch", None) or range(1, n + 1))
+    return np.asarray(epochs[:n]), dict(logs)
+
+
+def _pretty(key: str) -> str:
+    return key.replace("val_", "validation ").replace("_", " ")
+
+
+def history(h: "History | Mapping[str, Sequence[float]]", *, title: str | None = None) -> Figure:
+    """Plot a training history, one panel per kind of quantity, against the epoch.
+
+    The first panel holds ``loss`` and ``val_loss``; a second holds the
+    metrics (``accuracy``, ``val_accuracy``, ...) if any were recorded; a
+    third, on a log axis, holds the learning rate if it changed during the
+    run. Validation curves are dashed, in the colour of their training twin.
+
+    Parameters
+    ----------
+    h : History or dict of str to list of float
+        What :func:`minnet.fit` returned, or its ``.history`` dict.
+    title : str, optional
+        Title above the figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    epochs, logs = _series(h)
+    losses = [k for k in logs if k.endswith("loss") and not k.startswith("val_")]
+    metrics = [k for k in logs if not k.endswith("loss") and not k.startswith("val_") and k != "lr"]
+    lr = np.asarray(logs.get("lr", []), dtype=float)
+    show_lr = lr.size > 1 and np.ptp(lr) > 0
+    panels = [losses] + ([metrics] if metrics else []) + ([["lr"]] if show_lr else [])
+
+    fig, axes = plt.subplots(len(panels), 1, sharex=True, squeeze=False,
+                             figsize=(7, 2.2 + 1.8 * len(panels)), layout="constrained")
+    axes = axes[:, 0]
+    for ax, keys in zip(axes, panels):
+        for i, key in enumerate(keys):
+            color = f"C{i}"
+            values = np.asarray(logs[key], dtype=float)
+            ax.plot(epochs[:len(values)], values, color=color, label=_pretty(key))
+            if f"val_{key}" in logs:
+                val = np.asarray(logs[f"val_{key}"], dtype=float)
+                ax.plot(epochs[:len(val)], val, color=color, linestyle="--", label=_pretty(f"val_{key}"))
+        ax.grid(alpha=0.3)
+        if keys == ["lr"]:
+            # A decay spanning decades reads best on a log axis, a cycle on a linear one.
+            if lr.min() > 0 and lr.max() / lr.min() > 20:
+                ax.set_yscale("log")
+            ax.set_ylabel("learning rate")
+        else:
+            ax.set_ylabel("loss" if keys is losses else _pretty(keys[0]) if len(keys) == 1 else "metric")
+            ax.legend(frameon=False)
+    axes[-1].set_xlabel("epoch")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def schedule(s: Callable[[int], float], steps: int, *, label: str = "learning rate",
+             title: str | None = None) -> Figure:
+    """Plot a schedule's value at each optimizer step ``0 .. steps - 1``.
+
+    Parameters
+    ----------
+    s : Schedule or callable step -> float
+        E.g. ``mn.CyclicLR(...)`` or ``opt.lr``.
+    steps : int
+        Number of optimizer steps (batches) to draw, ``>= 1``.
+    label : str, default "learning rate"
+        Name of the quantity, for the y axis ("momentum" for a momentum schedule).
+    title : str, optional
+        Defaults to the schedule's repr.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not callable(s):
+        raise TypeError(f"s must be a schedule (a callable step -> float), got {s!r}")
+    steps = check_int("steps", steps, low=1)
+    values = np.array([float(s(step)) for step in range(steps)])
+    fig, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
+    ax.plot(np.arange(steps), values, color="C0")
+    ax.set_xlabel("optimizer step (one per batch)")
+    ax.set_ylabel(label)
+    ax.set_xlim(0, max(steps - 1, 1))
+    ax.grid(alpha=0.3)
+    # A schedule's repr lists every argument; wrap it rather than let it run off the figure.
+    ax.set_title(title if title is not None else textwrap.fill(repr(s), 90), fontsize="small")
+    return fig
+
+
+def lr_find(result: "LRFinderResult", *, title: str | None = None) -> Figure:
+    """Plot the range test: smoothed loss against learning rate on a log axis.
+
+    The raw batch losses are drawn faintly behind the smoothed curve, and
+    the suggested rate is marked with a dot and a dotted vertical line.
+
+    Parameters
+    ----------
+    result : LRFinderResult
+        What :func:`minnet.lr_find` returned.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    lrs = np.asarray(getattr(result, "lrs", None), dtype=float)
+    losses = np.asarray(getattr(result, "losses", None), dtype=float)
+    if lrs.ndim != 1 or lrs.shape != losses.shape or lrs.size == 0:
+        raise TypeError(f"result must be what mn.lr_find returned, got {type(result).__name__}")
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    raw = getattr(result, "raw_losses", None)
+    if raw is not None:
+        ax.plot(lrs, raw, color="0.75", linewidth=0.8, label="batch loss")
+    ax.plot(lrs, losses, color="C0", label="smoothed loss")
+    suggestion = getattr(result, "suggestion", None)
+    if suggestion is not None:
+        # The curve is drawn on a log axis, so interpolate in log(lr) to sit on it.
+        at = np.interp(np.log(suggestion), np.log(lrs), losses)
+        ax.axvline(suggestion, color="C3", linestyle=":", linewidth=1)
+        ax.plot([suggestion], [at], "o", color="C3", label=f"suggestion: {suggestion:.3g}")
+    ax.set_xscale("log")
+    # Keep the explosion from flattening the interesting part of the curve.
+    low, high = losses.min(), losses[: int(np.argmin(losses)) + 1].max()
+    pad = 0.1 * max(high - low, 1e-12)
+    ax.set_ylim(low - pad, max(high, losses[0]) + 3 * pad)
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(frameon=False)
+    ax.set_title(title if title is not None else "learning-rate range test", fontsize="medium")
+    return fig
+
+
+def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
+                      threshold: float = 0.5, feature_names: Sequence[str] | None = None,
+                      title: str | None = None) -> Figure:
+    """Plot what a model predicts over the plane of two features, with the data on top.
+
+    For one output, the background shades the predicted score and a black
+    line marks where it crosses ``threshold``; for several outputs, it is
+    coloured by the predicted class (the largest output).
+
+    Parameters
+    ----------
+    model : Layer
+        A trained model taking 2 features.
+    X : array-like of shape (n_samples, 2)
+    y : array-like of shape (n_samples,), (n_samples, 1) or (n_samples, n_classes)
+        0/1 labels, class indices, or one-hot rows.
+    resolution : int, default 200
+        Grid points along each axis, ``>= 2``.
+    threshold : float, default 0.5
+        Decision threshold of a single output (0.0 for logits).
+    feature_names : pair of str, optional
+        Axis labels.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not isinstance(model, Layer):
+        raise TypeError(f"model must be a Layer (e.g. mn.Sequential), got {type(model).__name__}")
+    X = as_2d_batch("X", X)
+    if X.shape[1] != 2:
+        raise ValueError(f"decision_boundary needs exactly 2 features, got X of shape {X.shape}")
+    labels = np.asarray(y)
+    if labels.ndim == 2 and labels.shape[1] > 1:
+        labels = labels.argmax(axis=1)
+    labels = labels.reshape(-1)
+    if labels.shape[0] != X.shape[0]:
+        raise ValueError(f"X and y must have the same number of samples, got {X.shape[0]} and {labels.shape[0]}")
+    resolution = check_int("resolution", resolution, low=2)
+
+    span = X.max(axis=0) - X.min(axis=0)
+    pad = np.where(span > 0, 0.05 * span, 1.0)
+    x0 = np.linspace(X[:, 0].min() - pad[0], X[:, 0].max() + pad[0], resolution)
+    x1 = np.linspace(X[:, 1].min() - pad[1], X[:, 1].max() + pad[1], resolution)
+    g0, g1 = np.meshgrid(x0, x1)
+    grid = np.column_stack([g0.ravel(), g1.ravel()])
+    out = np.asarray(model.forward(grid.astype(model_dtype(model), copy=False), training=False))
+
+    fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
+    if out.shape[1] == 1:
+        score = out[:, 0].reshape(g0.shape)
+        filled = ax.contourf(g0, g1, score, levels=20, cmap="RdBu_r", alpha=0.6)
+        fig.colorbar(filled, ax=ax, label="model output")
+        if score.min() < threshold < score.max():
+            ax.contour(g0, g1, score, levels=[threshold], colors="k", linewidths=1.5)
+    else:
+        classes = out.argmax(axis=1).reshape(g0.shape)
+        ax.contourf(g0, g1, classes, levels=np.arange(out.shape[1] + 1) - 0.5, cmap="tab10",
+                    vmin=0, vmax=9, alpha=0.35)
+    cmap, vmax = ("RdBu_r", 1) if out.shape[1] == 1 else ("tab10", 9)
+    ax.scatter(X[:, 0], X[:, 1], c=labels, cmap=cmap, vmin=0, vmax=vmax,
+               edgecolors="k", linewidths=0.5, s=18)
+    names = list(feature_names) if feature_names is not None else ["feature 0", "feature 1"]
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1])
+    if title:
+        ax.set_title(title, fontsize="medium")
+    return fig
+
+
+def compare(histories: "Mapping[str, History]", key: str | Sequence[str] = "loss", *,
+            title: str | None = None, log_y: bool = False) -> Figure:
+    """Overlay several runs: one line per run for each requested history key.
+
+    Parameters
+    ----------
+    histories : dict of str to History
+        Label of each run (shown in the legend) to what ``fit`` returned.
+    key : str or sequence of str, default "loss"
+        History key(s) to draw; several keys give side-by-side panels,
+        e.g. ``("loss", "val_loss")``.
+    title : str, optional
+    log_y : bool, default False
+        Log scale for the values.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not isinstance(histories, Mapping) or not histories:
+        raise ValueError("histories must be a non-empty dict of label -> History")
+    keys = [key] if isinstance(key, str) else list(key)
+    if not keys:
+        raise ValueError("key must name at least one history key, e.g. 'loss'")
+    series = {label: _series(h) for label, h in histories.items()}
+    for label, (_, logs) in series.items():
+        missing = [k for k in keys if k not in logs]
+        if missing:
+            raise ValueError(f"run {label!r} has no {missing[0]!r} in its history; "
+                             f"it has {', '.join(logs)}")
+    fig, axes = plt.subplots(1, len(keys), squeeze=False, sharey=True,
+                             figsize=(4.5 + 3 * len(keys), 4), layout="constrained")
+    for ax, k in zip(axes[0], keys):
+        for i, (label, (epochs, logs)) in enumerate(series.items()):
+            values = np.asarray(logs[k], dtype=float)
+            ax.plot(epochs[:len(values)], values, color=f"C{i}", label=label)
+        ax.set_xlabel("epoch")
+        ax.set_title(_pretty(k), fontsize="medium")
+        ax.grid(alpha=0.3)
+        if log_y:
+            ax.set_yscale("log")
+    axes[0, 0].set_ylabel(_pretty(keys[0]) if len(keys) == 1 else "value")
+    axes[0, -1].legend(frameon=False)
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -1,0 +1,404 @@
+"""save / load: exact round trips, custom layers, refusal of bad files, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from typing import Any
+
+import numpy as np
+import pytest
+
+import minnet as mn
+import minnet.io as mio
+
+
+def make_model(dtype=np.float64) -> mn.Sequential:
+    return mn.Sequential(
+        mn.Dense(3, 5, init="he", rng=0, dtype=dtype), mn.LeakyReLU(0.2),
+        mn.Sequential(mn.Dense(5, 4, bias=False, rng=1, dtype=dtype), mn.Tanh()),
+        mn.Dense(4, 1, rng=2, dtype=dtype), mn.Sigmoid(),
+    )
+
+
+def values(model: mn.Layer) -> list[np.ndarray]:
+    return [p.value.copy() for p in model.parameters()]
+
+
+def assert_same_values(a: list[np.ndarray], b: list[np.ndarray]) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert x.dtype == y.dtype and x.shape == y.shape
+        assert np.array_equal(x, y)
+
+
+def read_raw(path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    return json.loads(arrays.pop("__minnet__").tobytes().decode()), arrays
+
+
+def write_raw(path, meta: dict[str, Any] | None, arrays: dict[str, np.ndarray]) -> None:
+    if meta is not None:
+        arrays = {"__minnet__": np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays}
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+# -- round trips ----------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_round_trip_is_exact(tmp_path, dtype, rng):
+    model = make_model(dtype)
+    for p in model.parameters():  # values no initialiser would give
+        p.value[...] = rng.standard_normal(p.shape).astype(dtype) * 1e-3 + np.pi
+    path = tmp_path / "model.npz"
+    mn.save(model, path)
+    loaded = mn.load(path)
+    assert_same_values(values(model), values(loaded))
+    assert repr(loaded) == repr(model)
+    x = rng.standard_normal((7, 3)).astype(dtype)
+    assert np.array_equal(model.predict(x), loaded.predict(x))
+
+
+def test_round_trip_keeps_layer_configuration(tmp_path):
+    model = make_model()
+    mn.save(model, tmp_path / "m.npz")
+    loaded = mn.load(tmp_path / "m.npz")
+    assert loaded[1].negative_slope == 0.2
+    assert loaded[2][0].b is None and loaded[0].init == "he"
+
+
+def test_save_accepts_str_path_and_writes_exactly_that_name(tmp_path):
+    path = str(tmp_path / "weights.bin")
+    mn.save(make_model(), path)
+    assert os.listdir(tmp_path) == ["weights.bin"]
+    assert_same_values(values(mn.load(path)), values(make_model()))
+
+
+def test_file_is_plain_npz_with_json_description(tmp_path):
+    mn.save(make_model(np.float32), tmp_path / "m.npz")
+    meta, arrays = read_raw(tmp_path / "m.npz")  # allow_pickle=False succeeds: no object arrays
+    assert meta["format"] == "minnet" and meta["format_version"] == mio.FORMAT_VERSION
+    assert meta["dtype"] == "float32"
+    assert [c["class"] for c in meta["architecture"]["children"]] == [
+        "Dense", "LeakyReLU", "Sequential", "Dense", "Sigmoid"]
+    assert [p["name"] for p in meta["parameters"]] == ["0.W", "0.b", "2.0.W", "3.W", "3.b"]
+    assert sorted(arrays) == [f"param.{i}" for i in range(5)]
+
+
+def test_save_replaces_an_existing_file(tmp_path):
+    path = tmp_path / "m.npz"
+    mn.save(mn.Sequential(mn.Dense(2, 2, rng=0)), path)
+    mn.save(make_model(), path)
+    assert len(mn.load(path)) == 5
+    assert os.listdir(tmp_path) == ["m.npz"]
+
+
+def test_saved_file_gets_ordinary_permissions(tmp_path):
+    path = tmp_path / "m.npz"
+    mn.save(make_model(), path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+# -- custom layers ------------------------------------------------------------
+
+class Scale(mn.Layer):
+    """A custom layer with a constructor argument and a parameter."""
+
+    def __init__(self, n: int, factor: float = 2.0) -> None:
+        self.n, self.factor = n, factor
+        self.s = mn.Parameter(np.full(n, factor), name="s")
+
+    def forward(self, x, training=True):
+        self._x = x
+        return x * self.s.value
+
+    def backward(self, grad):
+        self.s.grad[...] = (grad * self._x).sum(axis=0)
+        return grad * self.s.value
+
+    def parameters(self):
+        return [self.s]
+
+    def get_config(self):
+        return {"n": self.n, "factor": self.factor}
+
+
+def test_unknown_custom_layer_is_an_error_naming_it(tmp_path):
+    mn.save(mn.Sequential(mn.Dense(2, 3, rng=0), Scale(3)), tmp_path / "m.npz")
+    with pytest.raises(ValueError, match="'Scale'.*custom_layers"):
+        mn.load(tmp_path / "m.npz")
+
+
+@pytest.mark.parametrize("custom", [{"Scale": Scale}, [Scale]])
+def test_custom_layers_argument_round_trips(tmp_path, custom):
+    model = mn.Sequential(mn.Dense(2, 3, rng=0), Scale(3, factor=0.5))
+    model[1].s.value[...] = [0.1, 0.2, 0.3]
+    mn.save(model, tmp_path / "m.npz")
+    loaded = mn.load(tmp_path / "m.npz", custom_layers=custom)
+    assert isinstance(loaded[1], Scale) and loaded[1].factor == 0.5
+    assert_same_values(values(model), values(loaded))
+
+
+def test_register_layer_decorator_round_trips(tmp_path):
+    @mn.register_layer(name="test_io.Doubler")
+    class Doubler(mn.Layer):
+        def forward(self, x, training=True):
+            return 2 * x
+
+        def backward(self, grad):
+            return 2 * grad
+
+    mn.save(mn.Sequential(mn.Dense(2, 2, rng=0), Doubler()), tmp_path / "m.npz")
+    assert read_raw(tmp_path / "m.npz")[0]["architecture"]["children"][1]["class"] == "test_io.Doubler"
+    assert isinstance(mn.load(tmp_path / "m.npz")[1], Doubler)
+
+
+def test_register_layer_refuses_a_built_in_name_and_non_layers():
+    class Dense(mn.Layer):
+        pass
+
+    with pytest.raises(ValueError, match="already used by minnet.layers.Dense"):
+        mn.register_layer(Dense)
+    with pytest.raises(TypeError, match="subclass of minnet.Layer"):
+        mn.register_layer(int)
+
+
+def test_saving_an_unregistered_class_named_like_a_built_in_is_refused(tmp_path):
+    class Sigmoid(mn.Layer):
+        def forward(self, x, training=True):
+            return x
+
+    with pytest.raises(ValueError, match="same name as the built-in minnet.Sigmoid"):
+        mn.save(mn.Sequential(mn.Dense(2, 2, rng=0), Sigmoid()), tmp_path / "m.npz")
+    assert not os.listdir(tmp_path)
+
+
+def test_config_that_is_not_json_is_refused_before_writing(tmp_path):
+    class Odd(mn.Layer):
+        def get_config(self):
+            return {"arr": np.ones(2)}
+
+    with pytest.raises(TypeError, match="Odd.get_config"):
+        mn.save(mn.Sequential(Odd()), tmp_path / "m.npz")
+    assert not os.listdir(tmp_path)
+
+
+# -- bad files ------------------------------------------------------------------
+
+def test_missing_file_raises_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        mn.load(tmp_path / "nope.npz")
+
+
+def good_file(tmp_path):
+    path = tmp_path / "good.npz"
+    mn.save(make_model(), path)
+    return path
+
+
+def _truncate(fraction):
+    def make(tmp_path):
+        data = good_file(tmp_path).read_bytes()
+        path = tmp_path / "cut.npz"
+        path.write_bytes(data[:int(len(data) * fraction)])
+        return path
+    return make
+
+
+def _with_meta(change):
+    def make(tmp_path):
+        meta, arrays = read_raw(good_file(tmp_path))
+        change(meta, arrays)
+        path = tmp_path / "edited.npz"
+        write_raw(path, meta, arrays)
+        return path
+    return make
+
+
+def _bytes(content):
+    def make(tmp_path):
+        path = tmp_path / "file.npz"
+        path.write_bytes(content)
+        return path
+    return make
+
+
+def _flip_middle_byte(tmp_path):
+    data = bytearray(good_file(tmp_path).read_bytes())
+    # The last parameter array's data lie just before the zip directory at the end.
+    data[len(data) - 400] ^= 0xFF
+    path = tmp_path / "flipped.npz"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _object_array_npz(tmp_path):
+    meta, arrays = read_raw(good_file(tmp_path))
+    arrays["param.0"] = np.array([{"evil": 1}, None], dtype=object)
+    path = tmp_path / "pickled.npz"
+    write_raw(path, meta, arrays)
+    return path
+
+
+def _pickle_file(tmp_path):
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps({"W": [1.0, 2.0]}))
+    return path
+
+
+def _npy_file(tmp_path):
+    path = tmp_path / "array.npy"
+    np.save(path, np.ones(3))
+    return path
+
+
+def _foreign_npz(tmp_path):
+    path = tmp_path / "foreign.npz"
+    write_raw(path, None, {"W": np.ones((3, 5))})
+    return path
+
+
+def _bad_json(tmp_path):
+    path = tmp_path / "badjson.npz"
+    _, arrays = read_raw(good_file(tmp_path))
+    write_raw(path, None, {"__minnet__": np.frombuffer(b"{not json", np.uint8), **arrays})
+    return path
+
+
+def _set(key, value):
+    def change(meta, arrays):
+        meta[key] = value
+    return change
+
+
+def _set_array(key, value):
+    def change(meta, arrays):
+        arrays[key] = value
+    return change
+
+
+def _drop_array(meta, arrays):
+    del arrays["param.4"]
+
+
+def _unknown_class(meta, arrays):
+    meta["architecture"]["children"][4]["class"] = "Swish"
+
+
+def _bad_config(meta, arrays):
+    meta["architecture"]["children"][0]["config"]["n_in"] = -3
+
+
+BAD_FILES = {
+    "empty": (_bytes(b""), "empty"),
+    "text": (_bytes(b"W = [1, 2, 3]\n"), "not a minnet file"),
+    "truncated to 10%": (_truncate(0.1), "corrupt or truncated"),
+    "truncated to 50%": (_truncate(0.5), "corrupt or truncated"),
+    "truncated by one byte": (_truncate(0.9999), "corrupt or truncated"),
+    "flipped byte": (_flip_middle_byte, "corrupt or truncated"),
+    "pickle file": (_pickle_file, "pickled"),
+    "npz with object array": (_object_array_npz, "pickled"),
+    "single npy": (_npy_file, "single .npy"),
+    "foreign npz": (_foreign_npz, "not a minnet file"),
+    "corrupt json": (_bad_json, "corrupt description"),
+    "wrong format name": (_with_meta(_set("format", "keras")), "not a minnet file"),
+    "newer version": (_with_meta(_set("format_version", 99)), "version 99.*upgrade"),
+    "unknown layer class": (_with_meta(_unknown_class), "'Swish'"),
+    "config a layer rejects": (_with_meta(_bad_config), "Dense rejects.*n_in"),
+    "missing array": (_with_meta(_drop_array), "lacks the array of parameter '3.b'"),
+    "wrong shape": (_with_meta(_set_array("param.0", np.zeros((4, 5)))), r"'0.W' has shape \(4, 5\)"),
+    "wrong dtype": (_with_meta(_set_array("param.0", np.zeros((3, 5), np.float32))), "'0.W' is float32"),
+    "non-finite values": (_with_meta(_set_array("param.1", np.full(5, np.nan))), "'0.b' holds NaN"),
+    "extra array": (_with_meta(_set_array("param.9", np.zeros(2))), r"\['param.9'\]"),
+    "architecture not a dict": (_with_meta(_set("architecture", [1, 2])), "where a layer was expected"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_FILES))
+def test_bad_file_is_refused_with_a_clear_value_error(tmp_path, name):
+    make, message = BAD_FILES[name]
+    path = make(tmp_path)
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=message):
+        mn.load(path)
+    assert path.read_bytes() == before  # loading never touches the file
+
+
+def test_directory_is_refused(tmp_path):
+    with pytest.raises(IsADirectoryError):
+        mn.load(tmp_path)
+
+
+@pytest.mark.parametrize("path", [None, 3, b"m.npz", ""])
+def test_load_and_save_refuse_non_paths(path):
+    error = ValueError if path == "" else TypeError
+    with pytest.raises(error, match="path"):
+        mn.load(path)
+    with pytest.raises(error, match="path"):
+        mn.save(make_model(), path)
+
+
+def test_save_refuses_a_non_layer(tmp_path):
+    with pytest.raises(TypeError, match="save takes a Layer"):
+        mn.save([np.ones(3)], tmp_path / "m.npz")
+    assert not os.listdir(tmp_path)
+
+
+def test_load_refuses_bad_custom_layers_argument(tmp_path):
+    path = good_file(tmp_path)
+    with pytest.raises(TypeError, match="custom_layers"):
+        mn.load(path, custom_layers="Scale")
+    with pytest.raises(TypeError, match="subclasses of minnet.Layer"):
+        mn.load(path, custom_layers={"Scale": int})
+
+
+# -- atomic writes --------------------------------------------------------------
+
+def test_failed_save_leaves_previous_file_and_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "m.npz"
+    mn.save(make_model(), path)
+    before = path.read_bytes()
+    real_write = np.lib.format.write_array
+    calls = []
+
+    def write_then_fail(fp, array, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # two arrays written, then the disk "fills up"
+            fp.write(b"\0" * 10)
+            raise OSError(28, "No space left on device")
+        return real_write(fp, array, *args, **kwargs)
+
+    monkeypatch.setattr(np.lib.format, "write_array", write_then_fail)
+    other = mn.Sequential(mn.Dense(3, 1, rng=9))
+    with pytest.raises(OSError, match="No space left"):
+        mn.save(other, path)
+    assert len(calls) == 3
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["m.npz"]
+
+
+def test_interrupted_save_leaves_no_temporary(tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        mn.save(make_model(), tmp_path / "m.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_into_missing_directory_raises_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        mn.save(make_model(), tmp_path / "nowhere" / "m.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_over_a_directory_is_refused(tmp_path):
+    (tmp_path / "d").mkdir()
+    with pytest.raises(IsADirectoryError):
+        mn.save(make_model(), tmp_path / "d")

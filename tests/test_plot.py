@@ -1,0 +1,205 @@
+import io
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: no window can open, whatever the machine's default
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+import minnet as mn  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def no_windows(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a plot function called show()")
+    monkeypatch.setattr(plt, "show", refuse)
+    monkeypatch.setattr(Figure, "show", refuse)
+    yield
+    plt.close("all")
+
+
+def labels(ax):
+    return [line.get_label() for line in ax.get_lines()]
+
+
+def make_history(lr=(0.1, 0.2, 0.3), metrics=True, validation=True):
+    logs = {"loss": [0.7, 0.6, 0.5]}
+    if metrics:
+        logs["accuracy"] = [0.6, 0.7, 0.8]
+    if validation:
+        logs["val_loss"] = [0.75, 0.65, 0.6]
+        if metrics:
+            logs["val_accuracy"] = [0.55, 0.65, 0.7]
+    logs["lr"] = list(lr)
+    h = mn.History()
+    for epoch in range(3):
+        h.append(epoch + 1, {k: v[epoch] for k, v in logs.items()})
+    return h
+
+
+def png_bytes(fig):
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def test_importing_minnet_does_not_import_matplotlib():
+    code = "import sys, minnet; assert 'matplotlib' not in sys.modules; minnet.plot; " \
+           "assert 'matplotlib' in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(__import__("pathlib").Path(
+        mn.__file__).parents[1]))
+
+
+def test_history_has_loss_metric_and_varying_lr_panels():
+    fig = mn.plot.history(make_history(), title="run")
+    assert isinstance(fig, Figure)
+    loss_ax, metric_ax, lr_ax = fig.axes
+    assert labels(loss_ax) == ["loss", "validation loss"]
+    np.testing.assert_array_equal(loss_ax.get_lines()[1].get_ydata(), [0.75, 0.65, 0.6])
+    np.testing.assert_array_equal(loss_ax.get_lines()[0].get_xdata(), [1, 2, 3])
+    assert loss_ax.get_lines()[1].get_linestyle() == "--"
+    assert labels(metric_ax) == ["accuracy", "validation accuracy"]
+    np.testing.assert_array_equal(lr_ax.get_lines()[0].get_ydata(), [0.1, 0.2, 0.3])
+    assert lr_ax.get_xlabel() == "epoch" and lr_ax.get_ylabel() == "learning rate"
+    assert fig._suptitle.get_text() == "run"
+    assert png_bytes(fig).startswith(b"\x89PNG")
+
+
+def test_history_leaves_out_a_constant_lr_and_absent_metrics():
+    fig = mn.plot.history(make_history(lr=(0.1, 0.1, 0.1), metrics=False, validation=False))
+    assert len(fig.axes) == 1
+    assert labels(fig.axes[0]) == ["loss"]
+
+
+def test_history_plot_method_and_plain_dict():
+    h = make_history()
+    assert isinstance(h.plot(), Figure)
+    assert len(mn.plot.history(h.history).axes) == 3
+
+
+def test_history_from_fit_draws_the_per_epoch_lr():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 2)), rng.integers(0, 2, size=20)
+    model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
+    opt = mn.SGD(model.parameters(), lr=mn.CyclicLR(0.01, 0.1, step_size_up=3))
+    h = mn.fit(model, mn.BCE(), opt, X, y, epochs=4, batch_size=5, seed=0, progress=False)
+    lr_ax = h.plot().axes[-1]
+    np.testing.assert_allclose(lr_ax.get_lines()[0].get_ydata(), h["lr"])
+
+
+def test_history_refuses_empty_and_wrong_input():
+    with pytest.raises(ValueError, match="empty"):
+        mn.plot.history(mn.History())
+    with pytest.raises(TypeError):
+        mn.plot.history([0.5, 0.4])
+
+
+def test_schedule_draws_the_rate_of_every_step():
+    s = mn.CyclicLR(0.01, 0.1, step_size_up=5)
+    fig = mn.plot.schedule(s, 23)
+    (ax,) = fig.axes
+    (line,) = ax.get_lines()
+    np.testing.assert_array_equal(line.get_xdata(), np.arange(23))
+    np.testing.assert_allclose(line.get_ydata(), [s(k) for k in range(23)])
+    assert ax.get_ylabel() == "learning rate"
+    assert "CyclicLR(" in ax.get_title()
+    momentum = mn.OneCycle(0.1, total_steps=50).momentum()
+    assert mn.plot.schedule(momentum, 50, label="momentum").axes[0].get_ylabel() == "momentum"
+    # any callable step -> float will do
+    assert mn.plot.schedule(lambda k: 0.1 / (1 + k), 5).axes[0].get_lines()[0].get_ydata()[4] == 0.02
+
+
+def test_schedule_refuses_bad_arguments():
+    with pytest.raises(ValueError):
+        mn.plot.schedule(mn.Constant(0.1), 0)
+    with pytest.raises(TypeError):
+        mn.plot.schedule(0.1, 10)
+
+
+def range_test():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3))
+    y = X @ np.array([1.0, -2.0, 0.5])
+    return mn.lr_find(mn.Sequential(mn.Dense(3, 1, rng=0)), mn.MSE(), X, y, start_lr=1e-4,
+                      end_lr=1e3, num_steps=200, batch_size=16, seed=0)
+
+
+def test_lr_find_plot_marks_the_suggestion_on_a_log_axis():
+    result = range_test()
+    fig = result.plot()
+    (ax,) = fig.axes
+    assert ax.get_xscale() == "log"
+    lines = dict(zip(labels(ax), ax.get_lines()))
+    np.testing.assert_array_equal(lines["smoothed loss"].get_ydata(), result.losses)
+    np.testing.assert_array_equal(lines["smoothed loss"].get_xdata(), result.lrs)
+    marker = next(line for label, line in lines.items() if label.startswith("suggestion"))
+    assert marker.get_xdata()[0] == result.suggestion
+    assert f"{result.suggestion:.3g}" in marker.get_label()
+
+
+def test_lr_find_plot_without_a_suggestion():
+    result = range_test()
+    result.suggestion = None
+    ax = mn.plot.lr_find(result).axes[0]
+    assert not any(label.startswith("suggestion") for label in labels(ax))
+    with pytest.raises(TypeError):
+        mn.plot.lr_find({"lrs": [1, 2]})
+
+
+def test_decision_boundary_shades_the_plane_and_shows_the_data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    y = (X[:, 0] > 0).astype(float)
+    model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
+    model.layers[0].W.value[...] = [[5.0], [0.0]]
+    fig = mn.plot.decision_boundary(model, X, y, resolution=30, feature_names=["a", "b"])
+    ax = fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("a", "b")
+    scatter = [c for c in ax.collections if c.get_offsets().shape == (40, 2)]
+    assert len(scatter) == 1
+    np.testing.assert_array_equal(np.asarray(scatter[0].get_offsets()), X)
+    assert len(fig.axes) == 2  # the plane and its colour bar
+    assert png_bytes(fig).startswith(b"\x89PNG")
+
+
+def test_decision_boundary_multi_class_and_bad_input():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 2))
+    y = mn.data.one_hot(rng.integers(0, 3, size=30), 3)
+    model = mn.Sequential(mn.Dense(2, 3, rng=0))
+    assert isinstance(mn.plot.decision_boundary(model, X, y, resolution=20), Figure)
+    with pytest.raises(ValueError, match="2 features"):
+        mn.plot.decision_boundary(mn.Sequential(mn.Dense(3, 1)), np.zeros((5, 3)), np.zeros(5))
+    with pytest.raises(ValueError, match="same number"):
+        mn.plot.decision_boundary(model, X, y[:-1])
+    with pytest.raises(TypeError):
+        mn.plot.decision_boundary("model", X, y)
+
+
+def test_compare_draws_one_line_per_run_and_one_panel_per_key():
+    runs = {"constant": make_history(), "cyclic": make_history(lr=(0.1, 0.5, 0.1))}
+    runs["cyclic"].history["loss"] = [0.7, 0.5, 0.4]
+    fig = mn.plot.compare(runs)
+    (ax,) = fig.axes
+    assert labels(ax) == ["constant", "cyclic"]
+    np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), [0.7, 0.5, 0.4])
+    assert ax.get_xlabel() == "epoch"
+    fig = mn.plot.compare(runs, key=("loss", "val_loss"), log_y=True)
+    assert len(fig.axes) == 2
+    assert [a.get_title() for a in fig.axes] == ["loss", "validation loss"]
+    assert fig.axes[1].get_yscale() == "log"
+
+
+def test_compare_refuses_missing_keys_and_empty_input():
+    with pytest.raises(ValueError, match="no 'val_loss'"):
+        mn.plot.compare({"a": make_history(validation=False)}, key="val_loss")
+    with pytest.raises(ValueError):
+        mn.plot.compare({})
+    with pytest.raises(ValueError):
+        mn.plot.compare({"a": make_history()}, key=[])
