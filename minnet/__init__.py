@@ -16,6 +16,7 @@ from . import data, datasets
 from .callbacks import Callback, EarlyStopping
 from .containers import Sequential
 from .gradcheck import GradcheckError, gradcheck
+from .io import load, register_layer, save
 from .layers import Dense, LeakyReLU, Layer, Parameter, ReLU, Sigmoid, Tanh
 from .losses import BCE, MSE, Loss
 from .lr_finder import lr_find
@@ -33,6 +34,7 @@ __all__ = [
     "Schedule", "Constant", "CyclicLR", "OneCycle", "OneCycleMomentum",
     "StepDecay", "ExponentialDecay", "CosineDecay",
     "fit", "lr_find", "History", "Callback", "EarlyStopping", "TrainingDiverged",
+    "save", "load", "register_layer",
     "gradcheck", "GradcheckError",
     "data", "datasets", "plot",
 ]
