@@ -13,7 +13,7 @@ import importlib
 from typing import Any
 
 from . import data, datasets
-from .callbacks import Callback, EarlyStopping
+from .callbacks import Callback, Checkpoint, EarlyStopping
 from .containers import Sequential
 from .gradcheck import GradcheckError, gradcheck
 from .io import load, register_layer, save
@@ -33,7 +33,7 @@ __all__ = [
     "Optimizer", "SGD",
     "Schedule", "Constant", "CyclicLR", "OneCycle", "OneCycleMomentum",
     "StepDecay", "ExponentialDecay", "CosineDecay",
-    "fit", "lr_find", "History", "Callback", "EarlyStopping", "TrainingDiverged",
+    "fit", "lr_find", "History", "Callback", "EarlyStopping", "Checkpoint", "TrainingDiverged",
     "save", "load", "register_layer",
     "gradcheck", "GradcheckError",
     "data", "datasets", "plot",

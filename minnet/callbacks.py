@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._validation import check_choice, check_int, check_real
+from ._validation import check_bool, check_choice, check_int, check_path, check_real
 
 if TYPE_CHECKING:
     from .training import Run
 
-__all__ = ["Callback", "EarlyStopping"]
+__all__ = ["Callback", "EarlyStopping", "Checkpoint"]
 
 
 class Callback:
@@ -22,6 +23,9 @@ class Callback:
     training after the current epoch.
     """
 
+    #: Whether :func:`minnet.fit` calls this callback's ``on_epoch_end`` after all the others.
+    runs_last = False
+
     def on_train_begin(self, run: "Run") -> None:
         """Called once, after the inputs are validated and before the first epoch."""
 
@@ -30,6 +34,17 @@ class Callback:
 
     def on_train_end(self, run: "Run") -> None:
         """Called once when training ends, normally, early or by Ctrl-C (not on an error)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """State that a :class:`Checkpoint` saves so that a resumed run behaves identically.
+
+        Values may be numbers, strings, ``None``, ndarrays and lists/dicts of
+        them. Stateless callbacks return ``{}``.
+        """
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned; called after ``on_train_begin`` on resume."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -69,9 +84,7 @@ class EarlyStopping(Callback):
         self.monitor = monitor
         self.patience = check_int("patience", patience, low=0)
         self.min_delta = check_real("min_delta", min_delta, low=0.0)
-        if not isinstance(restore_best, bool):
-            raise TypeError(f"restore_best must be True or False, got {restore_best!r}")
-        self.restore_best = restore_best
+        self.restore_best = check_bool("restore_best", restore_best)
         self.mode = check_choice("mode", mode, ("auto", "min", "max"))
         self._reset()
 
@@ -109,6 +122,18 @@ class EarlyStopping(Callback):
             self.stopped_epoch = run.epoch
             run.stop_training = True
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": float(self.best), "best_epoch": self.best_epoch, "wait": self.wait,
+                "stopped_epoch": self.stopped_epoch, "best_values": self._best_values}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best = float(state["best"])
+        self.best_epoch = int(state["best_epoch"])
+        self.wait = int(state["wait"])
+        self.stopped_epoch = None if state["stopped_epoch"] is None else int(state["stopped_epoch"])
+        values = state["best_values"]
+        self._best_values = None if values is None else [np.array(v) for v in values]
+
     def on_train_end(self, run: "Run") -> None:
         if self.restore_best and self._best_values is not None and self.best_epoch != run.epoch:
             for p, value in zip(run.model.parameters(), self._best_values):
@@ -117,3 +142,59 @@ class EarlyStopping(Callback):
     def __repr__(self) -> str:
         return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
                 f"min_delta={self.min_delta!r}, restore_best={self.restore_best})")
+
+
+class Checkpoint(Callback):
+    """Save everything needed to continue training, every ``every`` epochs.
+
+    The file holds the model (architecture and parameters, in the format of
+    :func:`minnet.save`, so :func:`minnet.load` opens it too), the
+    optimizer's state (step count, momentum buffers; a schedule's position
+    is the step count), the epoch, the shuffling RNG's state, the history and
+    the state of the run's other callbacks. ``fit(..., resume=path)``
+    continues from it, and ends bit-identical to a run never interrupted.
+
+    Each save replaces the file atomically: an interruption during a save
+    leaves the previous checkpoint intact. The checkpoint is written after
+    the other callbacks have seen the epoch, so their saved state includes it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write (replaced at every save).
+    every : int, default 1
+        Save after every ``every``-th epoch, and after the last one (the
+        final epoch, or the epoch at which a callback stopped training).
+
+    Examples
+    --------
+    >>> mn.fit(model, loss, opt, X, y, epochs=100,
+    ...        callbacks=[mn.Checkpoint("run.npz", every=5)])        # doctest: +SKIP
+    >>> mn.fit(model, loss, opt, X, y, epochs=100, resume="run.npz")  # doctest: +SKIP
+    """
+
+    #: :func:`minnet.fit` calls callbacks with ``runs_last = True`` after the others each epoch.
+    runs_last = True
+
+    def __init__(self, path: str | os.PathLike[str], every: int = 1) -> None:
+        self.path = check_path("path", path)
+        self.every = check_int("every", every, low=1)
+        self.last_saved_epoch: int | None = None
+
+    def on_train_begin(self, run: "Run") -> None:
+        # Fail before the first epoch, not after hours of training.
+        if not self.path.parent.is_dir():
+            raise FileNotFoundError(f"Checkpoint cannot write {str(self.path)!r}: the directory "
+                                    f"{str(self.path.parent)!r} does not exist")
+        if self.path.is_dir():
+            raise IsADirectoryError(f"Checkpoint path {str(self.path)!r} is a directory; give a file name")
+
+    def on_epoch_end(self, run: "Run", logs: dict[str, float]) -> None:
+        if run.epoch % self.every == 0 or run.epoch >= run.epochs or run.stop_training:
+            from .io import write_checkpoint
+            write_checkpoint(self.path, run)
+            self.last_saved_epoch = run.epoch
+
+    def __repr__(self) -> str:
+        every = "" if self.every == 1 else f", every={self.every}"
+        return f"Checkpoint({str(self.path)!r}{every})"

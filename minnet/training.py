@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ._validation import as_2d_batch, as_target, check_int
+from ._validation import as_2d_batch, as_target, check_bool, check_int, check_path, check_seed
 from .callbacks import Callback
 from .containers import model_dtype
 from .layers import Layer
@@ -31,11 +32,14 @@ class TrainingDiverged(RuntimeError):
         Where it happened, counted from 1.
     lr : float
         The learning rate of that step.
+    history : History or None
+        The epochs completed before it happened (set by :func:`fit`).
     """
 
     def __init__(self, message: str, *, epoch: int, batch: int, lr: float) -> None:
         super().__init__(message)
         self.epoch, self.batch, self.lr = epoch, batch, lr
+        self.history: History | None = None
 
 
 class History:
@@ -89,6 +93,7 @@ class Run:
     epoch: int = 0
     stop_training: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    callbacks: list[Callback] = field(default_factory=list)
 
 
 def _batch_size(batch_size: int | None, n_samples: int) -> int:
@@ -125,7 +130,8 @@ def _evaluate(model: Layer, loss: Loss, X: np.ndarray, y: np.ndarray,
 def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epochs: int,
         batch_size: int | None = None, shuffle: bool = True, seed: int | np.random.Generator | None = None,
         validation_data: tuple[Any, Any] | None = None, metrics: Iterable[Any] = (),
-        callbacks: Sequence[Callback] = (), progress: bool = True) -> History:
+        callbacks: Sequence[Callback] = (), progress: bool = True,
+        resume: str | os.PathLike[str] | None = None) -> History:
     """Train ``model`` on ``(X, y)`` by minimising ``loss`` with ``optimizer``.
 
     Parameters
@@ -153,6 +159,16 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
     callbacks : sequence of Callback
     progress : bool, default True
         Show one tqdm bar for the run, with the loss in its postfix.
+    resume : str or os.PathLike, optional
+        A file written by :class:`~minnet.Checkpoint`. The model's
+        parameters, the optimizer's state (step count, buffers, hence the
+        schedule's position), the shuffling RNG, the history, the epoch and
+        the callbacks' state are restored from it, and training continues
+        up to ``epochs`` in total; the result is bit-identical to a run that
+        was never interrupted. ``model``, ``optimizer`` and ``callbacks``
+        must be built as for the original run; ``seed`` is ignored. A run
+        that had already ended (``epochs`` reached, or stopped by a
+        callback) returns its history without training.
 
     Returns
     -------
@@ -163,14 +179,22 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
     Raises
     ------
     TrainingDiverged
-        When the loss or an update becomes NaN or infinite; the parameters
-        keep their last finite values.
+        When the loss, the model's output or an update becomes NaN or
+        infinite; the parameters keep their last finite values and the
+        exception's ``history`` holds the epochs completed.
+    FileNotFoundError
+        If ``resume`` names a file that does not exist.
+    ValueError, TypeError
+        For invalid arguments, or a ``resume`` file that is corrupt or was
+        written for another model or optimizer.
 
     Notes
     -----
     Everything is validated before the first update, so an invalid call
-    leaves the model untouched. Ctrl-C ends training after the current batch
-    and returns the history so far.
+    leaves the model and optimizer untouched. Ctrl-C ends training after
+    the current batch and returns the history so far. Floating-point
+    overflow inside the loop is not reported as a numpy warning: any
+    non-finite value it produces stops training with :class:`TrainingDiverged`.
     """
     if not isinstance(model, Layer):
         raise TypeError(f"model must be a Layer (e.g. mn.Sequential), got {type(model).__name__}")
@@ -183,6 +207,10 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
         raise ValueError("the optimizer does not hold exactly this model's parameters; "
                          "build it with model.parameters()")
     epochs = check_int("epochs", epochs, low=1)
+    shuffle = check_bool("shuffle", shuffle)
+    progress = check_bool("progress", progress)
+    seed = check_seed("seed", seed)
+    resume_path = None if resume is None else check_path("resume", resume)
     X, y = _prepare_xy("(X, y)", X, y, model, loss)
     batch = _batch_size(batch_size, len(X))
     validation = None
@@ -195,14 +223,27 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
     for cb in callbacks:
         if not isinstance(cb, Callback):
             raise TypeError(f"callbacks must be Callback instances, got {cb!r}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    saved = None
+    if resume_path is not None:
+        from .io import read_checkpoint
+        saved = read_checkpoint(resume_path, model, optimizer)  # checks everything, changes nothing
+        rng = saved["rng"]
+    else:
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
     log_keys = ["loss", *metric_fns]
     if validation is not None:
         log_keys += [f"val_{k}" for k in log_keys]
-    run = Run(model, loss, optimizer, History(), rng, epochs, log_keys + ["lr"])
+    # Checkpoints run after the other callbacks each epoch, so they save their state too.
+    callbacks = [cb for cb in callbacks if not cb.runs_last] + [cb for cb in callbacks if cb.runs_last]
+    run = Run(model, loss, optimizer, History(), rng, epochs, log_keys + ["lr"], callbacks=callbacks)
+    if saved is not None:
+        run.history = History(*saved["history"])
+        run.epoch, run.stop_training = saved["epoch"], saved["stop_training"]
     for cb in callbacks:
         cb.on_train_begin(run)
+    if saved is not None:
+        _restore(run, saved)
 
     from tqdm import tqdm  # imported here so that `import minnet` needs numpy only
 
@@ -210,7 +251,10 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
                dynamic_ncols=True, file=sys.stderr)
     try:
         while run.epoch < epochs and not run.stop_training:
-            logs = _train_epoch(run, X, y, batch, shuffle, metric_fns)
+            # Overflow is not warned about: a non-finite loss, output or update
+            # stops training below with a TrainingDiverged that says where.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                logs = _train_epoch(run, X, y, batch, shuffle, metric_fns)
             if validation is not None:
                 logs.update(_evaluate(model, loss, *validation, metric_fns, prefix="val_"))
             logs["lr"] = optimizer.rate("lr", optimizer.step_count - 1)
@@ -223,11 +267,45 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
                 cb.on_epoch_end(run, logs)
     except KeyboardInterrupt:
         bar.write(f"Training interrupted after {run.epoch} complete epoch(s); returning the history so far.")
+    except TrainingDiverged as exc:
+        exc.history = run.history
+        raise
     finally:
         bar.close()
     for cb in callbacks:
         cb.on_train_end(run)
     return run.history
+
+
+def _restore(run: Run, saved: dict[str, Any]) -> None:
+    """Put a checkpoint's state into the run's model, optimizer and callbacks.
+
+    All of it or none of it: if a part is refused, what was already restored
+    is rolled back and the error is raised.
+    """
+    params = [p for _, p in run.model.named_parameters()]
+    before_values = [p.value.copy() for p in params]
+    before_optimizer = run.optimizer.state_dict()
+    try:
+        run.optimizer.load_state_dict(saved["optimizer"])
+        for p, value in zip(params, saved["parameters"]):
+            p.value[...] = value
+        counts: dict[str, int] = {}
+        for cb in run.callbacks:
+            name = type(cb).__name__
+            # The k-th callback of a class gets the state of the k-th saved one of that class.
+            matches = [state for cls, state in saved["callbacks"] if cls == name]
+            k = counts.get(name, 0)
+            counts[name] = k + 1
+            if k < len(matches):
+                cb.load_state_dict(matches[k])
+    except Exception as exc:
+        for p, value in zip(params, before_values):
+            p.value[...] = value
+        run.optimizer.load_state_dict(before_optimizer)
+        if isinstance(exc, (KeyError, TypeError, IndexError)):
+            raise ValueError(f"the checkpoint's state does not fit this run: {type(exc).__name__}: {exc}") from None
+        raise
 
 
 def _train_epoch(run: Run, X: np.ndarray, y: np.ndarray, batch: int, shuffle: bool,
@@ -247,7 +325,7 @@ def _train_epoch(run: Run, X: np.ndarray, y: np.ndarray, batch: int, shuffle: bo
             rows = order[start:start + batch]
             xb, yb = X[rows], y[rows]
         pred = run.model.forward(xb, training=True)
-        value = run.loss.forward(pred, yb)
+        value = run.loss.forward(pred, yb) if np.isfinite(pred).all() else math.nan
         lr = run.optimizer.current_lr
         if not math.isfinite(value):
             raise TrainingDiverged(

@@ -1,0 +1,334 @@
+"""EarlyStopping, Checkpoint and fit(..., resume=): stopping, restoring, bit-identical resumption."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import minnet as mn
+
+
+def data(n=60, seed=0):
+    gen = np.random.default_rng(seed)
+    X = gen.standard_normal((n, 3))
+    y = (X[:, 0] - 0.5 * X[:, 1] > 0).astype(float)
+    return X, y
+
+
+def build(dtype=np.float64, seeds=(0, 1)):
+    model = mn.Sequential(mn.Dense(3, 6, rng=seeds[0], dtype=dtype), mn.Tanh(),
+                          mn.Dense(6, 1, rng=seeds[1], dtype=dtype), mn.Sigmoid())
+    opt = mn.SGD(model.parameters(), lr=mn.CyclicLR(0.01, 0.8, step_size_up=5), momentum=0.9, nesterov=True)
+    return model, opt
+
+
+def values(model):
+    return [p.value.copy() for p in model.parameters()]
+
+
+def same(a, b):
+    return len(a) == len(b) and all(x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(a, b))
+
+
+FIT = dict(batch_size=7, shuffle=True, progress=False)
+
+
+class InterruptAt(mn.Callback):
+    """Raise KeyboardInterrupt (as Ctrl-C would) at the end of a given epoch."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, run, logs):
+        if run.epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+# -- EarlyStopping ----------------------------------------------------------------
+
+class Feed(mn.Callback):
+    """Overwrite the monitored value with a scripted sequence, to test the stopping rule alone."""
+
+    def __init__(self, sequence):
+        self.sequence = sequence
+
+    def on_epoch_end(self, run, logs):
+        logs["loss"] = self.sequence[run.epoch - 1]
+
+
+def test_early_stopping_stops_after_patience_epochs_without_improvement():
+    X, y = data()
+    model, opt = build()
+    stop = mn.EarlyStopping("loss", patience=2, restore_best=False)
+    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=20,
+                     callbacks=[Feed([5, 4, 4.5, 4.2, 1, 1]), stop], **FIT)
+    assert len(history) == 4 and stop.stopped_epoch == 4 and stop.best == 4 and stop.best_epoch == 2
+
+
+def test_early_stopping_min_delta_ignores_small_improvements():
+    X, y = data()
+    model, opt = build()
+    stop = mn.EarlyStopping("loss", patience=2, min_delta=0.5, restore_best=False)
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=20, callbacks=[Feed([5, 4.8, 4.6, 1, 1]), stop], **FIT)
+    assert stop.stopped_epoch == 3 and stop.best == 5
+
+
+def test_early_stopping_restores_the_best_parameters():
+    X, y = data()
+    model, opt = build()
+    seen = []
+
+    class Record(mn.Callback):
+        def on_epoch_end(self, run, logs):
+            seen.append(values(run.model))
+
+    stop = mn.EarlyStopping("loss", patience=3)
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=20, callbacks=[Record(), Feed([3, 1, 2, 2, 2, 2]), stop], **FIT)
+    assert stop.best_epoch == 2
+    assert same(values(model), seen[1]) and not same(values(model), seen[-1])
+
+
+def test_early_stopping_maximises_accuracy_keys():
+    stop = mn.EarlyStopping("val_accuracy")
+    assert stop._minimize is False and mn.EarlyStopping("val_loss")._minimize is True
+
+
+def test_early_stopping_unknown_monitor_fails_before_training():
+    X, y = data()
+    model, opt = build()
+    before = values(model)
+    with pytest.raises(ValueError, match="'val_loss'.*validation_data"):
+        mn.fit(model, mn.BCE(), opt, X, y, epochs=3, callbacks=[mn.EarlyStopping()], **FIT)
+    assert same(values(model), before) and opt.step_count == 0
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(monitor=3), TypeError, "monitor"),
+    (dict(patience=-1), ValueError, "patience"),
+    (dict(patience=2.5), TypeError, "patience"),
+    (dict(min_delta=-0.1), ValueError, "min_delta"),
+    (dict(min_delta=float("nan")), ValueError, "min_delta"),
+    (dict(restore_best="yes"), TypeError, "restore_best"),
+    (dict(mode="up"), ValueError, "mode"),
+])
+def test_early_stopping_validates_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        mn.EarlyStopping(**kwargs)
+
+
+# -- Checkpoint --------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(path=3), TypeError, "path"),
+    (dict(path="c.npz", every=0), ValueError, "every"),
+    (dict(path="c.npz", every="2"), TypeError, "every"),
+])
+def test_checkpoint_validates_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        mn.Checkpoint(**kwargs)
+
+
+def test_checkpoint_into_missing_directory_fails_before_training(tmp_path):
+    X, y = data()
+    model, opt = build()
+    before = values(model)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        mn.fit(model, mn.BCE(), opt, X, y, epochs=2,
+               callbacks=[mn.Checkpoint(tmp_path / "no" / "c.npz")], **FIT)
+    assert same(values(model), before) and opt.step_count == 0
+
+
+def test_checkpoint_saves_every_n_epochs_and_at_the_end(tmp_path):
+    X, y = data()
+    model, opt = build()
+    saved = []
+
+    class Spy(mn.Checkpoint):
+        def on_epoch_end(self, run, logs):
+            super().on_epoch_end(run, logs)
+            if self.last_saved_epoch == run.epoch:
+                saved.append(run.epoch)
+
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=7, callbacks=[Spy(tmp_path / "c.npz", every=3)], **FIT)
+    assert saved == [3, 6, 7]
+    assert os.listdir(tmp_path) == ["c.npz"]
+
+
+def test_checkpoint_file_is_a_loadable_model(tmp_path):
+    X, y = data()
+    model, opt = build()
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=2, callbacks=[mn.Checkpoint(tmp_path / "c.npz")], **FIT)
+    assert same(values(mn.load(tmp_path / "c.npz")), values(model))
+
+
+def test_checkpoint_runs_after_the_other_callbacks(tmp_path):
+    X, y = data()
+    model, opt = build()
+    stop = mn.EarlyStopping("loss", patience=1)
+    # Listed first, yet the state it saves for epoch 2 already includes EarlyStopping's epoch 2.
+    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=5,
+                     callbacks=[mn.Checkpoint(tmp_path / "c.npz", every=10), Feed([1.0, 2.0]), stop], **FIT)
+    assert len(history) == 2
+    with np.load(tmp_path / "c.npz", allow_pickle=False) as f:
+        meta = json.loads(f["__minnet__"].tobytes())
+    saved = {c["class"]: c["state"] for c in meta["checkpoint"]["callbacks"]}
+    assert saved["EarlyStopping"]["wait"] == 1 and saved["EarlyStopping"]["stopped_epoch"] == 2
+    assert meta["checkpoint"]["stop_training"] is True
+
+
+def test_checkpoint_repr():
+    assert repr(mn.Checkpoint("run.npz", every=5)) == "Checkpoint('run.npz', every=5)"
+
+
+# -- resume ------------------------------------------------------------------
+
+def uninterrupted(epochs, dtype=np.float64, callbacks=()):
+    X, y = data()
+    model, opt = build(dtype)
+    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=epochs, seed=5, callbacks=list(callbacks), **FIT)
+    return model, opt, history
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_resume_after_ctrl_c_is_bit_identical(tmp_path, dtype):
+    model_a, opt_a, hist_a = uninterrupted(9, dtype)
+    X, y = data()
+    path = tmp_path / "run.npz"
+    model_b, opt_b = build(dtype)
+    hist_b = mn.fit(model_b, mn.BCE(), opt_b, X, y, epochs=9, seed=5,
+                    callbacks=[mn.Checkpoint(path), InterruptAt(4)], **FIT)
+    assert len(hist_b) == 4
+    # A fresh process: new objects, different initial weights, no seed.
+    model_c, opt_c = build(dtype, seeds=(7, 8))
+    hist_c = mn.fit(model_c, mn.BCE(), opt_c, X, y, epochs=9, resume=path,
+                    callbacks=[mn.Checkpoint(path)], **FIT)
+    assert same(values(model_c), values(model_a))
+    assert opt_c.step_count == opt_a.step_count
+    assert all(np.array_equal(a, c) for a, c in zip(opt_a.buffers, opt_c.buffers))
+    assert hist_c.history == hist_a.history and hist_c.epoch == hist_a.epoch == list(range(1, 10))
+
+
+def test_resume_after_interruption_mid_epoch_uses_the_last_checkpoint(tmp_path):
+    model_a, _, hist_a = uninterrupted(6)
+    X, y = data()
+    path = tmp_path / "run.npz"
+    calls = []
+
+    def interrupting_metric(y_true, y_pred):
+        calls.append(1)
+        if len(calls) == 3 * 9 + 4:  # 9 batches per epoch: Ctrl-C in the middle of epoch 4
+            raise KeyboardInterrupt
+        return 0.0
+
+    model_b, opt_b = build()
+    hist_b = mn.fit(model_b, mn.BCE(), opt_b, X, y, epochs=6, seed=5, metrics=[interrupting_metric],
+                    callbacks=[mn.Checkpoint(path)], **FIT)
+    assert len(hist_b) == 3
+    model_c, opt_c = build()
+    hist_c = mn.fit(model_c, mn.BCE(), opt_c, X, y, epochs=6, resume=path, metrics=[interrupting_metric], **FIT)
+    assert same(values(model_c), values(model_a))
+    assert hist_c["loss"] == hist_a["loss"]
+
+
+def test_resume_restores_early_stopping_state(tmp_path):
+    model_a, _, hist_a = uninterrupted(12, callbacks=[mn.EarlyStopping("loss", patience=2, min_delta=0.01)])
+    X, y = data()
+    path = tmp_path / "run.npz"
+    model_b, opt_b = build()
+    mn.fit(model_b, mn.BCE(), opt_b, X, y, epochs=12, seed=5,
+           callbacks=[mn.EarlyStopping("loss", patience=2, min_delta=0.01), mn.Checkpoint(path), InterruptAt(3)],
+           **FIT)
+    model_c, opt_c = build()
+    stop = mn.EarlyStopping("loss", patience=2, min_delta=0.01)
+    hist_c = mn.fit(model_c, mn.BCE(), opt_c, X, y, epochs=12, resume=path, callbacks=[stop], **FIT)
+    assert hist_c.history == hist_a.history
+    assert same(values(model_c), values(model_a))
+
+
+def test_resume_of_a_finished_run_returns_its_history_without_training(tmp_path):
+    X, y = data()
+    path = tmp_path / "run.npz"
+    model, opt = build()
+    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=3, callbacks=[mn.Checkpoint(path)], **FIT)
+    model_b, opt_b = build(seeds=(3, 4))
+    again = mn.fit(model_b, mn.BCE(), opt_b, X, y, epochs=3, resume=path, **FIT)
+    assert again.history == history.history
+    assert same(values(model_b), values(model)) and opt_b.step_count == opt.step_count
+
+
+def test_resume_can_extend_a_finished_run(tmp_path):
+    model_a, _, hist_a = uninterrupted(5)
+    X, y = data()
+    path = tmp_path / "run.npz"
+    model_b, opt_b = build()
+    mn.fit(model_b, mn.BCE(), opt_b, X, y, epochs=2, seed=5, callbacks=[mn.Checkpoint(path)], **FIT)
+    model_c, opt_c = build()
+    hist_c = mn.fit(model_c, mn.BCE(), opt_c, X, y, epochs=5, resume=path, **FIT)
+    assert same(values(model_c), values(model_a)) and hist_c.history == hist_a.history
+
+
+def checkpoint_of_two_epochs(tmp_path):
+    X, y = data()
+    path = tmp_path / "run.npz"
+    model, opt = build()
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=2, callbacks=[mn.Checkpoint(path)], **FIT)
+    return path
+
+
+def assert_resume_refused(path, model, opt, error, match):
+    X, y = data()
+    before, steps = values(model), opt.step_count
+    with pytest.raises(error, match=match):
+        mn.fit(model, mn.BCE(), opt, X, y, epochs=4, resume=path, **FIT)
+    assert same(values(model), before) and opt.step_count == steps
+
+
+def test_resume_from_missing_file(tmp_path):
+    assert_resume_refused(tmp_path / "none.npz", *build(), FileNotFoundError, "no such file")
+
+
+def test_resume_into_a_different_architecture_is_refused(tmp_path):
+    path = checkpoint_of_two_epochs(tmp_path)
+    model = mn.Sequential(mn.Dense(3, 5, rng=0), mn.Tanh(), mn.Dense(5, 1, rng=1), mn.Sigmoid())
+    opt = mn.SGD(model.parameters(), lr=0.1)
+    assert_resume_refused(path, model, opt, ValueError, r"model\[0\] \(Dense\) has config")
+
+
+def test_resume_with_a_different_optimizer_class_is_refused(tmp_path):
+    path = checkpoint_of_two_epochs(tmp_path)
+
+    class MySGD(mn.SGD):
+        pass
+
+    model, _ = build()
+    assert_resume_refused(path, model, MySGD(model.parameters(), lr=0.1), ValueError, "SGD optimizer.*MySGD")
+
+
+def test_resume_with_mismatched_momentum_buffers_changes_nothing(tmp_path):
+    path = tmp_path / "run.npz"
+    X, y = data()
+    model, opt = build()
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=1, callbacks=[mn.Checkpoint(path)], **FIT)
+    # Same architecture, but the optimizer holds the parameters in another order.
+    model_b, _ = build()
+    opt_b = mn.SGD(model_b.parameters()[::-1], lr=0.1, momentum=0.9)
+    assert_resume_refused(path, model_b, opt_b, ValueError, "momentum buffer")
+
+
+def test_resume_from_a_plain_model_file_is_refused(tmp_path):
+    model, opt = build()
+    mn.save(model, tmp_path / "m.npz")
+    assert_resume_refused(tmp_path / "m.npz", model, opt, ValueError, "not a checkpoint")
+
+
+def test_resume_from_a_truncated_checkpoint_is_refused(tmp_path):
+    path = checkpoint_of_two_epochs(tmp_path)
+    path.write_bytes(path.read_bytes()[:200])
+    assert_resume_refused(path, *build(), ValueError, "corrupt or truncated")
+
+
+def test_resume_refuses_a_non_path():
+    assert_resume_refused(42, *build(), TypeError, "resume")
