@@ -1,0 +1,413 @@
+"""fit: history, batching, shuffling, progress, divergence, Ctrl-C, validation, the article's run."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import minnet as mn
+
+
+def _values(model: mn.Layer) -> list[np.ndarray]:
+    return [p.value.copy() for p in model.parameters()]
+
+
+def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def _sgd(model: mn.Layer, lr: float = 0.1, **kwargs) -> mn.SGD:
+    return mn.SGD(model.parameters(), lr=lr, **kwargs)
+
+
+def _sig(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+# -- a tiny network, by hand ---------------------------------------------------------
+
+W1, B1 = [[0.1, -0.2], [0.3, 0.4]], [0.05, -0.05]
+W2, B2 = [[0.5], [-0.6]], [0.1]
+XS, YS = [[1.0, 2.0], [-1.0, 0.5]], [1.0, 0.0]
+
+
+def _tiny() -> mn.Sequential:
+    d1, d2 = mn.Dense(2, 2), mn.Dense(2, 1)
+    d1.W.value[...], d1.b.value[...], d2.W.value[...], d2.b.value[...] = W1, B1, W2, B2
+    return mn.Sequential(d1, mn.Sigmoid(), d2, mn.Sigmoid())
+
+
+def _tiny_by_hand():
+    """Forward outputs, mean BCE and the gradients of every weight, in plain Python."""
+    n = len(XS)
+    preds, loss = [], 0.0
+    gW1, gB1, gW2, gB2 = [[0.0, 0.0], [0.0, 0.0]], [0.0, 0.0], [[0.0], [0.0]], [0.0]
+    for x, y in zip(XS, YS):
+        h = [_sig(x[0] * W1[0][j] + x[1] * W1[1][j] + B1[j]) for j in range(2)]
+        p = _sig(h[0] * W2[0][0] + h[1] * W2[1][0] + B2[0])
+        preds.append(p)
+        loss += -(y * math.log(p) + (1 - y) * math.log(1 - p)) / n
+        dz2 = (p - y) / n                 # BCE followed by sigmoid: dL/dz = (p - y) / N
+        gB2[0] += dz2
+        for j in range(2):
+            gW2[j][0] += h[j] * dz2
+            dz1 = dz2 * W2[j][0] * h[j] * (1 - h[j])
+            gB1[j] += dz1
+            for i in range(2):
+                gW1[i][j] += x[i] * dz1
+    return preds, loss, [gW1, gB1, gW2, gB2]
+
+
+def test_tiny_network_forward_matches_hand_computation():
+    preds, loss, _ = _tiny_by_hand()
+    model = _tiny()
+    out = model.forward(np.array(XS))
+    np.testing.assert_allclose(out, np.array(preds).reshape(2, 1), rtol=1e-14)
+    assert mn.BCE().forward(out, YS) == pytest.approx(loss, rel=1e-14)
+
+
+def test_tiny_network_gradients_match_hand_computation():
+    _, _, grads = _tiny_by_hand()
+    model, loss = _tiny(), mn.BCE()
+    loss.forward(model.forward(np.array(XS)), YS)
+    model.backward(loss.backward())
+    for p, expected in zip(model.parameters(), grads):
+        np.testing.assert_allclose(p.grad, expected, rtol=1e-12, atol=1e-16)
+
+
+def test_tiny_network_one_sgd_step_by_fit_matches_hand_computation():
+    _, loss, grads = _tiny_by_hand()
+    lr = 0.5
+    model = _tiny()
+    history = mn.fit(model, mn.BCE(), _sgd(model, lr), XS, YS, epochs=1, progress=False)
+    assert history["loss"] == [pytest.approx(loss, rel=1e-14)]
+    for p, start, g in zip(model.parameters(), [W1, B1, W2, B2], grads):
+        np.testing.assert_allclose(p.value, np.array(start) - lr * np.array(g), rtol=1e-14)
+
+
+# -- History ---------------------------------------------------------------------
+
+def test_history_keys_with_validation_and_metrics(blobs):
+    X, y = blobs
+    model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
+    h = mn.fit(model, mn.BCE(), _sgd(model), X, y, epochs=3, validation_data=(X[:10], y[:10]),
+               metrics=["accuracy"], progress=False)
+    assert set(h.history) == {"loss", "accuracy", "val_loss", "val_accuracy", "lr"}
+    assert all(len(v) == 3 for v in h.history.values()) and len(h) == 3 and h.epoch == [1, 2, 3]
+
+
+def test_history_keys_without_validation(blobs):
+    X, y = blobs
+    model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
+    h = mn.fit(model, mn.BCE(), _sgd(model), X, y, epochs=2, progress=False)
+    assert set(h.history) == {"loss", "lr"} and h["loss"] is h.history["loss"]
+
+
+def test_history_values_are_python_floats(blobs):
+    X, y = blobs
+    model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
+    h = mn.fit(model, mn.BCE(), _sgd(model), X, y, epochs=2, validation_data=(X, y), metrics=["accuracy"],
+               progress=False)
+    assert all(type(v) is float for values in h.history.values() for v in values)
+
+
+def test_custom_metric_is_logged_under_its_name(blobs):
+    X, y = blobs
+
+    def positives(y_true, y_pred):
+        return float((y_pred > 0.5).mean())
+
+    model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
+    h = mn.fit(model, mn.BCE(), _sgd(model), X, y, epochs=2, metrics=[positives], progress=False)
+    assert len(h["positives"]) == 2 and 0.0 <= h["positives"][0] <= 1.0
+
+
+def test_loss_decreases_on_a_learnable_problem(blobs):
+    X, y = blobs
+    model = mn.Sequential(mn.Dense(2, 4, rng=0), mn.Tanh(), mn.Dense(4, 1, rng=1), mn.Sigmoid())
+    h = mn.fit(model, mn.BCE(), _sgd(model, 0.5), X, y, epochs=30, batch_size=16, seed=0,
+               metrics=["accuracy"], progress=False)
+    assert h["loss"][-1] < 0.5 * h["loss"][0]
+    assert h["accuracy"][-1] >= 0.9
+
+
+def test_logged_lr_is_the_rate_of_each_epochs_last_step(blobs):
+    X, y = blobs
+    model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
+    h = mn.fit(model, mn.BCE(), _sgd(model, lambda step: 1.0 / (step + 1)), X[:10], y[:10], epochs=2,
+               batch_size=4, progress=False)
+    assert h["lr"] == [1.0 / 3, 1.0 / 6]  # steps 0-2 in epoch 1, 3-5 in epoch 2
+
+
+# -- batching -------------------------------------------------------------------------
+
+def test_epoch_loss_is_the_batch_size_weighted_mean(blobs):
+    X, y = blobs[0][:10], blobs[1][:10]
+    model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
+    h = mn.fit(model, mn.BCE(), _sgd(model, 0.0), X, y, epochs=1, batch_size=4, shuffle=False, progress=False)
+    batches = [mn.BCE().forward(model.predict(X[s:s + 4]), y[s:s + 4]) for s in (0, 4, 8)]
+    weighted = (4 * batches[0] + 4 * batches[1] + 2 * batches[2]) / 10
+    assert h["loss"][0] == pytest.approx(weighted, rel=1e-13)
+    assert h["loss"][0] != pytest.approx(np.mean(batches), rel=1e-6)  # so the weighting is what is tested
+
+
+def test_epoch_accuracy_is_the_batch_size_weighted_mean(blobs):
+    X, y = blobs
+    model = mn.Sequential(mn.Dense(2, 1, rng=3), mn.Sigmoid())
+    h = mn.fit(model, mn.BCE(), _sgd(model, 0.0), X, y, epochs=1, batch_size=7, metrics=["accuracy"],
+               seed=0, progress=False)
+    assert h["accuracy"][0] == pytest.approx(np.mean((model.predict(X)[:, 0] > 0.5) == y), rel=1e-13)
+
+
+def test_last_partial_batch_counts():
+    model = mn.Sequential(mn.Dense(2, 1, rng=0))
+    opt = _sgd(model)
+    mn.fit(model, mn.MSE(), opt, np.ones((10, 2)), np.zeros(10), epochs=2, batch_size=4, progress=False)
+    assert opt.step_count == 6
+
+
+@pytest.mark.parametrize("batch_size", [None, 10, 1000])
+def test_full_batch_takes_one_step_per_epoch(batch_size):
+    model = mn.Sequential(mn.Dense(2, 1, rng=0))
+    opt = _sgd(model)
+    mn.fit(model, mn.MSE(), opt, np.ones((10, 2)), np.zeros(10), epochs=5, batch_size=batch_size, progress=False)
+    assert opt.step_count == 5
+
+
+def test_full_batch_is_plain_gradient_descent(blobs):
+    X, y = blobs
+    model, manual = (mn.Sequential(mn.Dense(2, 3, rng=0), mn.Sigmoid(), mn.Dense(3, 1, rng=1), mn.Sigmoid())
+                     for _ in range(2))
+    mn.fit(model, mn.BCE(), _sgd(model, 0.3), X, y, epochs=4, progress=False)
+    loss, opt = mn.BCE(), _sgd(manual, 0.3)
+    for _ in range(4):
+        loss.forward(manual.forward(X), y)
+        manual.backward(loss.backward())
+        opt.step()
+    assert _same(_values(model), _values(manual))
+
+
+def test_flat_and_column_targets_train_identically(blobs):
+    X, y = blobs
+    runs = []
+    for target in (y, y.reshape(-1, 1)):
+        model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
+        mn.fit(model, mn.BCE(), _sgd(model), X, target, epochs=3, batch_size=8, seed=1, progress=False)
+        runs.append(_values(model))
+    assert _same(*runs)
+
+
+def test_accepts_lists_and_integer_features():
+    model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
+    h = mn.fit(model, mn.BCE(), _sgd(model), [[0, 1], [1, 0], [2, 2]], [0, 1, 1], epochs=2, progress=False)
+    assert len(h) == 2
+
+
+# -- shuffling -------------------------------------------------------------------------
+
+def _train(X, y, **kwargs) -> list[np.ndarray]:
+    model = mn.Sequential(mn.Dense(2, 3, rng=0), mn.Tanh(), mn.Dense(3, 1, rng=1), mn.Sigmoid())
+    mn.fit(model, mn.BCE(), _sgd(model, 0.2), X, y, epochs=3, batch_size=8, progress=False, **kwargs)
+    return _values(model)
+
+
+def test_same_seed_gives_identical_weights(blobs):
+    assert _same(_train(*blobs, seed=3), _train(*blobs, seed=3))
+
+
+def test_different_seeds_give_different_weights(blobs):
+    assert not _same(_train(*blobs, seed=3), _train(*blobs, seed=4))
+
+
+def test_shuffle_false_is_deterministic_without_seed_and_differs_from_shuffled(blobs):
+    unshuffled = _train(*blobs, shuffle=False)
+    assert _same(unshuffled, _train(*blobs, shuffle=False))
+    assert not _same(unshuffled, _train(*blobs, seed=3))
+
+
+def test_fit_does_not_modify_the_data(blobs):
+    X, y = blobs
+    X_saved, y_saved = X.copy(), y.copy()
+    _train(X, y, seed=0)
+    assert np.array_equal(X, X_saved) and np.array_equal(y, y_saved)
+
+
+# -- progress ----------------------------------------------------------------------------
+
+def test_progress_false_prints_nothing(blobs, capfd):
+    X, y = blobs
+    model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
+    mn.fit(model, mn.BCE(), _sgd(model), X, y, epochs=3, validation_data=(X, y), progress=False)
+    assert capfd.readouterr() == ("", "")
+
+
+def test_progress_true_draws_one_bar_on_stderr(blobs, capsys):
+    X, y = blobs
+    model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
+    mn.fit(model, mn.BCE(), _sgd(model), X, y, epochs=3, progress=True)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "3/3" in err and "epoch" in err and "loss=" in err
+
+
+# -- divergence -----------------------------------------------------------------------------
+
+class RecordingSGD(mn.SGD):
+    """SGD that keeps the parameter values after its last successful step."""
+
+    def step(self):
+        super().step()
+        self.last_good = [p.value.copy() for p in self.params]
+
+
+def test_huge_lr_raises_training_diverged_naming_epoch_batch_and_lr(blobs):
+    X, y = blobs
+    model = mn.Sequential(mn.Dense(2, 1, rng=0))
+    opt = RecordingSGD(model.parameters(), lr=1e10)
+    with pytest.raises(mn.TrainingDiverged, match=r"epoch 4, batch 3/4.*lr=1e\+10") as info:
+        mn.fit(model, mn.MSE(), opt, X, y, epochs=20, batch_size=16, shuffle=False, progress=False)
+    assert isinstance(info.value, RuntimeError)
+    assert (info.value.epoch, info.value.batch, info.value.lr) == (4, 3, 1e10)
+    assert all(np.isfinite(p.value).all() for p in model.parameters())
+    assert _same(_values(model), opt.last_good)
+
+
+def test_overflowing_update_raises_training_diverged_before_changing_anything(blobs):
+    X, y = blobs
+    model = mn.Sequential(mn.Dense(2, 1, rng=0))
+    before = _values(model)
+    opt = _sgd(model, 1e308)
+    with pytest.raises(mn.TrainingDiverged, match=r"epoch 1, batch 1/4.*parameter W") as info:
+        mn.fit(model, mn.MSE(), opt, X * 100, y, epochs=5, batch_size=16, progress=False)
+    assert info.value.epoch == 1 and info.value.batch == 1
+    assert _same(_values(model), before) and opt.step_count == 0
+
+
+# -- Ctrl-C -----------------------------------------------------------------------------------
+
+class InterruptAtEpoch(mn.Callback):
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, run, logs):
+        if run.epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+class InterruptInForward(mn.Layer):
+    """Identity that raises KeyboardInterrupt on a given training forward call."""
+
+    def __init__(self, call: int) -> None:
+        self.call, self.calls = call, 0
+
+    def forward(self, x, training=True):
+        if training:
+            self.calls += 1
+            if self.calls == self.call:
+                raise KeyboardInterrupt
+        return x
+
+    def backward(self, grad):
+        return grad
+
+
+def test_ctrl_c_in_a_callback_returns_the_history_so_far(blobs, capsys):
+    X, y = blobs
+    model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
+    h = mn.fit(model, mn.BCE(), _sgd(model), X, y, epochs=10, callbacks=[InterruptAtEpoch(3)], progress=False)
+    assert isinstance(h, mn.History) and len(h) == 3 and len(h["loss"]) == 3
+    out, err = capsys.readouterr()
+    assert "interrupted after 3" in (out + err).lower()
+
+
+def test_ctrl_c_during_epoch_3_keeps_the_two_completed_epochs(blobs, capsys):
+    X, y = blobs
+    model = mn.Sequential(mn.Dense(2, 1, rng=0), InterruptInForward(call=2 * 4 + 2), mn.Sigmoid())
+    opt = _sgd(model)
+    h = mn.fit(model, mn.BCE(), opt, X, y, epochs=10, batch_size=16, progress=False)
+    assert h.epoch == [1, 2] and len(h["loss"]) == 2 and len(h["lr"]) == 2
+    assert opt.step_count == 9  # epochs 1-2 and the first batch of epoch 3
+    capsys.readouterr()
+
+
+# -- errors before training leave the model unchanged --------------------------------------
+
+def _article_like():
+    return mn.Sequential(mn.Dense(8, 16, rng=0), mn.Sigmoid(), mn.Dense(16, 1, rng=1), mn.Sigmoid())
+
+
+X8 = np.random.default_rng(0).standard_normal((12, 8))
+Y8 = (np.arange(12) % 2).astype(float)
+
+
+@pytest.mark.parametrize("change, error, match", [
+    (dict(y=Y8[:11]), ValueError, "same number of samples, got 12 and 11"),
+    (dict(X=X8[:, :7]), ValueError, r"Dense\(8 -> 16\) expected 8 features, got 7"),
+    (dict(X=np.where(np.eye(12, 8) > 0, np.nan, X8)), ValueError, "finite"),
+    (dict(y=Y8 * 2), ValueError, r"\[0, 1\]"),
+    (dict(y=np.stack([Y8, Y8], axis=1)), ValueError, "shape"),
+    (dict(epochs=0), ValueError, "epochs must be >= 1, got 0"),
+    (dict(epochs=2.5), TypeError, "epochs"),
+    (dict(batch_size=0), ValueError, "batch_size must be >= 1, got 0"),
+    (dict(metrics=["f1"]), ValueError, "unknown metric 'f1'"),
+    (dict(validation_data=(X8[:, :7], Y8)), ValueError, "expected 8 features, got 7"),
+    (dict(validation_data=(X8,)), TypeError, "pair"),
+    (dict(callbacks=[lambda run: None]), TypeError, "Callback"),
+])
+def test_bad_arguments_raise_before_training_and_change_nothing(change, error, match):
+    model = _article_like()
+    opt = _sgd(model, 0.5, momentum=0.9)
+    before = _values(model)
+    kwargs = dict(X=X8, y=Y8, epochs=3, progress=False) | change
+    X, y = kwargs.pop("X"), kwargs.pop("y")
+    with pytest.raises(error, match=match):
+        mn.fit(model, mn.BCE(), opt, X, y, **kwargs)
+    assert _same(_values(model), before) and opt.step_count == 0
+
+
+def test_optimizer_of_another_model_is_refused():
+    model, other = _article_like(), _article_like()
+    before = _values(model)
+    with pytest.raises(ValueError, match="model.parameters()"):
+        mn.fit(model, mn.BCE(), _sgd(other), X8, Y8, epochs=1, progress=False)
+    assert _same(_values(model), before)
+
+
+def test_optimizer_holding_only_some_parameters_is_refused():
+    model = _article_like()
+    with pytest.raises(ValueError, match="model.parameters()"):
+        mn.fit(model, mn.BCE(), mn.SGD(model.parameters()[:2], lr=0.1), X8, Y8, epochs=1, progress=False)
+
+
+@pytest.mark.parametrize("position, bad", [(0, "model"), (1, "loss"), (2, "optimizer")])
+def test_wrong_kinds_of_objects_are_refused(position, bad):
+    model = _article_like()
+    args = [model, mn.BCE(), _sgd(model)]
+    args[position] = object()
+    with pytest.raises(TypeError, match=bad):
+        mn.fit(*args, X8, Y8, epochs=1, progress=False)
+
+
+# -- the article's configuration, end to end -------------------------------------------------
+
+@pytest.mark.parametrize("weight_seed", [0, 1, 2])
+def test_article_configuration_reaches_74_percent_held_out(weight_seed):
+    # As examples/diabetes.py: stratified 80/20 split, standardised on the training rows,
+    # 8-16-1 sigmoid network with small normal weights, BCE, full-batch SGD at lr=0.1, 1500 epochs.
+    X, y = mn.datasets.load_diabetes()
+    X_train, X_test, y_train, y_test = mn.data.train_test_split(X, y, test_size=0.2, seed=0, stratify=y)
+    scaler = mn.data.Standardizer().fit(X_train)
+    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+    rng = np.random.default_rng(weight_seed)
+    model = mn.Sequential(mn.Dense(8, 16, init="normal", rng=rng), mn.Sigmoid(),
+                          mn.Dense(16, 1, init="normal", rng=rng), mn.Sigmoid())
+    history = mn.fit(model, mn.BCE(), _sgd(model, 0.1), X_train, y_train, epochs=1500, batch_size=None,
+                     validation_data=(X_test, y_test), metrics=["accuracy"], progress=False)
+    losses = np.array(history["loss"])
+    assert losses[0] == pytest.approx(math.log(2), abs=0.01)  # tiny weights: p = 0.5 everywhere
+    assert losses[-1] < 0.5
+    assert np.mean(np.diff(losses) > 0) <= 0.01  # full-batch descent at a modest rate: (almost) monotone
+    assert history["val_accuracy"][-1] >= 0.74
+    assert mn.metrics.accuracy(y_test.reshape(-1, 1), model.predict(X_test)) == history["val_accuracy"][-1]
