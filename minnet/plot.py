@@ -45,6 +45,8 @@ def _series(h: Any) -> tuple[np.ndarray, dict[str, list[float]]]:
 
 
 def _pretty(key: str) -> str:
+    if key == "lr":
+        return "learning rate"
     return key.replace("val_", "validation ").replace("_", " ")
 
 
@@ -279,7 +281,9 @@ def compare(histories: "Mapping[str, History]", key: str | Sequence[str] = "loss
         if missing:
             raise ValueError(f"run {label!r} has no {missing[0]!r} in its history; "
                              f"it has {', '.join(logs)}")
-    fig, axes = plt.subplots(1, len(keys), squeeze=False, sharey=True,
+    # Losses side by side read best on one scale; a rate next to them needs its own.
+    same_scale = all(k.endswith("loss") for k in keys)
+    fig, axes = plt.subplots(1, len(keys), squeeze=False, sharey=same_scale,
                              figsize=(4.5 + 3 * len(keys), 4), layout="constrained")
     for ax, k in zip(axes[0], keys):
         for i, (label, (epochs, logs)) in enumerate(series.items()):
@@ -290,8 +294,9 @@ def compare(histories: "Mapping[str, History]", key: str | Sequence[str] = "loss
         ax.grid(alpha=0.3)
         if log_y:
             ax.set_yscale("log")
-    axes[0, 0].set_ylabel(_pretty(keys[0]) if len(keys) == 1 else "value")
-    axes[0, -1].legend(frameon=False)
+    if len(keys) == 1:
+        axes[0, 0].set_ylabel(_pretty(keys[0]))
+    axes[0, 0].legend(frameon=False)
     if title:
         fig.suptitle(title)
     return fig
