@@ -93,7 +93,7 @@ def check_finite(name: str, array: np.ndarray) -> None:
     if not np.isfinite(array).all():
         bad = np.argwhere(~np.isfinite(array))[0]
         where = tuple(int(i) for i in bad)
-        raise ValueError(f"{name} must be finite, got {array[where]!r} at index {where}")
+        raise ValueError(f"{name} must be finite, got {float(array[where])!r} at index {where}")
 
 
 def as_2d_batch(name: str, value: Any, dtype: Any = None, n_features: int | None = None) -> np.ndarray:

@@ -10,7 +10,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ._validation import as_2d_batch, as_target, check_bool, check_int, check_path, check_seed
+from ._validation import as_2d_batch, as_float_array, as_target, check_bool, check_int, check_path, check_seed
 from .callbacks import Callback
 from .containers import model_dtype
 from .layers import Layer
@@ -103,19 +103,29 @@ def _batch_size(batch_size: int | None, n_samples: int) -> int:
 
 
 def _prepare_xy(name: str, X: Any, y: Any, model: Layer, loss: Loss) -> tuple[np.ndarray, np.ndarray]:
-    """Validate one (X, y) pair once, converting to the model's dtype and output shape."""
+    """Validate one (X, y) pair once, converting to the model's dtype and output shape.
+
+    ``name`` is ``"(X, y)"`` or ``"validation_data"``; messages name the arrays
+    ``X``/``y`` or ``X_val``/``y_val`` accordingly.
+    """
+    x_name, y_name = _PAIR_NAMES.get(name, (f"{name}[0]", f"{name}[1]"))
     dtype = model_dtype(model)
-    X = as_2d_batch(name[0], X, dtype)
-    y_array = np.asarray(y)
+    X = as_2d_batch(x_name, X, dtype)
+    y_array = as_float_array(y_name, y, dtype)
     if y_array.ndim == 0 or len(y_array) != len(X):
         got = "a scalar" if y_array.ndim == 0 else str(len(y_array))
-        raise ValueError(f"{name}: X and y must have the same number of samples, got {len(X)} and {got}")
+        raise ValueError(f"{x_name} and {y_name} must have the same number of samples, "
+                         f"got {len(X)} and {got}")
     # One sample in inference mode reveals the output width (and checks the
     # input width with the layer's own message) without changing any parameter.
-    n_outputs = model.forward(X[:1], training=False).shape[1]
-    y_array = as_target(name[1], y_array, (len(X), n_outputs), dtype)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # only the width matters here
+        n_outputs = model.forward(X[:1], training=False).shape[1]
+    y_array = as_target(y_name, y_array, (len(X), n_outputs), dtype)
     loss.check_target(y_array)
     return X, y_array
+
+
+_PAIR_NAMES = {"(X, y)": ("X", "y"), "validation_data": ("X_val", "y_val")}
 
 
 def _evaluate(model: Layer, loss: Loss, X: np.ndarray, y: np.ndarray,
@@ -266,7 +276,8 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
             for cb in callbacks:
                 cb.on_epoch_end(run, logs)
     except KeyboardInterrupt:
-        bar.write(f"Training interrupted after {run.epoch} complete epoch(s); returning the history so far.")
+        bar.write(f"Training interrupted after {run.epoch} complete epoch(s); returning the history so far.",
+                  file=sys.stderr)
     except TrainingDiverged as exc:
         exc.history = run.history
         raise

@@ -1,0 +1,284 @@
+"""Every row of docs/reliability.md: each kind of bad input gets a clear error and changes nothing.
+
+Each case below is one row of the table (its id is the row's first column);
+``test_every_documented_row_has_a_test`` keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+import minnet as mn
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
+
+
+class World:
+    """A model, an optimizer with running state, and the caller's arrays, plus copies of all."""
+
+    def __init__(self, dtype=np.float64) -> None:
+        gen = np.random.default_rng(0)
+        self.X = gen.standard_normal((20, 3))
+        self.y = (self.X[:, 0] > 0).astype(float)
+        self.model = mn.Sequential(mn.Dense(3, 4, rng=0, dtype=dtype), mn.Sigmoid(),
+                                   mn.Dense(4, 1, rng=1, dtype=dtype), mn.Sigmoid())
+        self.opt = mn.SGD(self.model.parameters(), lr=0.1, momentum=0.9)
+        # One real step, so that the optimizer has a step count and momentum buffers to protect.
+        mn.fit(self.model, mn.BCE(), self.opt, self.X, self.y, epochs=1, progress=False)
+        self.loss = mn.BCE()
+        self._params = [p.value.copy() for p in self.model.parameters()]
+        self._opt = self.opt.state_dict()
+        self._X, self._y = self.X.copy(), self.y.copy()
+
+    def fit(self, **changes: Any) -> mn.History:
+        args = dict(model=self.model, loss=self.loss, optimizer=self.opt, X=self.X, y=self.y)
+        kwargs = dict(epochs=2, progress=False)
+        for key, value in changes.items():
+            (args if key in args else kwargs)[key] = value
+        return mn.fit(args["model"], args["loss"], args["optimizer"], args["X"], args["y"], **kwargs)
+
+    def assert_unchanged(self) -> None:
+        for p, before in zip(self.model.parameters(), self._params):
+            assert np.array_equal(p.value, before), f"parameter {p.name} changed"
+        state = self.opt.state_dict()
+        assert state["step_count"] == self._opt["step_count"]
+        assert all(np.array_equal(a, b) for a, b in zip(state["buffers"], self._opt["buffers"]))
+        assert np.array_equal(self.X, self._X) and np.array_equal(self.y, self._y)
+
+
+def _nan_at(shape, where):
+    a = np.random.default_rng(1).standard_normal(shape)
+    a[where] = np.nan
+    return a
+
+
+# id -> (call(world), expected exception, message pattern)
+Case = tuple[Callable[[World], Any], type, str]
+
+CASES: dict[str, Case] = {
+    # -- fit: the features X ---------------------------------------------------
+    "X-string": (lambda w: w.fit(X="features.csv"), TypeError, "X must hold numbers, got an array of dtype <U"),
+    "X-strings-inside": (lambda w: w.fit(X=w.X.astype(str)), TypeError, "X must hold numbers"),
+    "X-objects": (lambda w: w.fit(X=[[1.0, None, 2.0]] * 20), TypeError, "X must hold numbers.*object"),
+    "X-ragged": (lambda w: w.fit(X=[[1.0, 2.0, 3.0], [1.0]] * 10), ValueError, "rectangular"),
+    "X-1d": (lambda w: w.fit(X=w.X[:, 0]), ValueError, r"X must be 2-D.*shape \(20,\)"),
+    "X-3d": (lambda w: w.fit(X=w.X[:, :, None]), ValueError, r"X must be 2-D.*\(20, 3, 1\)"),
+    "X-empty": (lambda w: w.fit(X=np.zeros((0, 3)), y=np.zeros(0)), ValueError, "at least one sample"),
+    "X-nan": (lambda w: w.fit(X=_nan_at((20, 3), (4, 2))), ValueError, r"X must be finite, got nan at index \(4, 2\)"),
+    "X-inf": (lambda w: w.fit(X=np.full((20, 3), np.inf)), ValueError, r"X must be finite, got inf"),
+    "X-complex": (lambda w: w.fit(X=w.X + 1j), TypeError, "X must hold numbers.*complex"),
+    "X-wrong-width": (lambda w: w.fit(X=w.X[:, :2]), ValueError, r"Dense\(3 -> 4\) expected 3 features, got 2"),
+    # -- fit: the targets y ----------------------------------------------------
+    "y-length": (lambda w: w.fit(y=w.y[:-1]), ValueError, "same number of samples, got 20 and 19"),
+    "y-scalar": (lambda w: w.fit(y=1.0), ValueError, "got 20 and a scalar"),
+    "y-wide": (lambda w: w.fit(y=np.zeros((20, 2))), ValueError, r"shape \(20, 1\).*got \(20, 2\)"),
+    "y-transposed": (lambda w: w.fit(y=w.y[None, :]), ValueError, "same number of samples, got 20 and 1"),
+    "y-label-2": (lambda w: w.fit(y=np.where(w.y > 0, 2, 0)), ValueError, r"BCE targets must lie in \[0, 1\].*2\.0"),
+    "y-negative": (lambda w: w.fit(y=-w.y), ValueError, "BCE targets must lie in"),
+    "y-nan": (lambda w: w.fit(y=np.where(w.y > 0, np.nan, 0)), ValueError, "y must be finite, got nan"),
+    "y-strings": (lambda w: w.fit(y=np.array(["yes", "no"] * 10)), TypeError, "y must hold numbers"),
+    # -- fit: other arguments --------------------------------------------------
+    "validation-not-pair": (lambda w: w.fit(validation_data=(w.X, w.y, w.y)), TypeError, r"pair \(X_val, y_val\)"),
+    "validation-wrong-width": (lambda w: w.fit(validation_data=(w.X[:, :2], w.y)), ValueError,
+                               r"Dense\(3 -> 4\) expected 3 features"),
+    "validation-labels": (lambda w: w.fit(validation_data=(w.X, 3 * w.y)), ValueError, "BCE targets"),
+    "epochs-zero": (lambda w: w.fit(epochs=0), ValueError, "epochs must be >= 1, got 0"),
+    "epochs-float": (lambda w: w.fit(epochs=2.5), TypeError, r"epochs must be an integer, got 2\.5"),
+    "batch-size-zero": (lambda w: w.fit(batch_size=0), ValueError, "batch_size must be >= 1"),
+    "batch-size-string": (lambda w: w.fit(batch_size="32"), TypeError, "batch_size must be an integer"),
+    "seed-negative": (lambda w: w.fit(seed=-1), ValueError, "seed must be >= 0"),
+    "seed-string": (lambda w: w.fit(seed="abc"), TypeError, "seed must be an integer"),
+    "shuffle-string": (lambda w: w.fit(shuffle="yes"), TypeError, "shuffle must be True or False"),
+    "metric-unknown": (lambda w: w.fit(metrics=["f1"]), ValueError, "unknown metric 'f1'"),
+    "callback-not-callback": (lambda w: w.fit(callbacks=[print]), TypeError, "callbacks must be Callback"),
+    "monitor-not-logged": (lambda w: w.fit(callbacks=[mn.EarlyStopping("val_loss")]), ValueError,
+                           "monitors 'val_loss', which this run does not log"),
+    "model-not-layer": (lambda w: w.fit(model=lambda x: x), TypeError, "model must be a Layer"),
+    "loss-not-loss": (lambda w: w.fit(loss="bce"), TypeError, "loss must be a Loss"),
+    "optimizer-not-optimizer": (lambda w: w.fit(optimizer="sgd"), TypeError, "optimizer must be an Optimizer"),
+    "optimizer-other-model": (lambda w: w.fit(optimizer=mn.SGD(mn.Dense(3, 1).parameters(), lr=0.1)),
+                              ValueError, "does not hold exactly this model's parameters"),
+    "resume-missing": (lambda w: w.fit(resume="/nonexistent/run.npz"), FileNotFoundError, "no such file"),
+    # -- predict, forward, losses ------------------------------------------------
+    "predict-wrong-width": (lambda w: w.model.predict(np.ones((2, 5))), ValueError,
+                            r"Dense\(3 -> 4\) expected 3 features, got 5"),
+    "predict-nan": (lambda w: w.model.predict([[0.0, np.nan, 1.0]]), ValueError, "x must be finite"),
+    "predict-strings": (lambda w: w.model.predict([["a", "b", "c"]]), TypeError, "x must hold numbers"),
+    "forward-1d": (lambda w: w.model.forward(np.ones(3)), ValueError, r"x must be 2-D.*\(3,\)"),
+    "loss-shape-mismatch": (lambda w: w.loss.forward(np.full((4, 1), 0.5), np.zeros((4, 2))), ValueError,
+                            r"target must have shape \(4, 1\).*got \(4, 2\)"),
+    "loss-probability-out-of-range": (lambda w: w.loss.forward(np.full((4, 1), 1.5), np.zeros(4)), ValueError,
+                                      "expects probabilities in"),
+    "loss-nan-prediction": (lambda w: mn.MSE().forward(np.full((2, 1), np.nan), np.zeros(2)), ValueError,
+                            "pred must be finite"),
+    "backward-before-forward": (lambda w: mn.MSE().backward(), RuntimeError, "backward called before forward"),
+    "layer-backward-before-forward": (lambda w: mn.Dense(2, 2).backward(np.ones((1, 2))), RuntimeError,
+                                      "backward called before forward"),
+    "gradient-wrong-shape": (lambda w: (w.model.forward(w.X), w.model.backward(np.ones((20, 2)))), ValueError,
+                             r"expected a gradient of shape \(20, 1\)"),
+    # -- constructors ---------------------------------------------------------
+    "dense-zero-width": (lambda w: mn.Dense(0, 3), ValueError, "n_in must be >= 1, got 0"),
+    "dense-float-width": (lambda w: mn.Dense(8.0, 3), TypeError, r"n_in must be an integer, got 8\.0"),
+    "dense-unknown-init": (lambda w: mn.Dense(2, 3, init="glorot"), ValueError, "init must be one of"),
+    "dense-int-dtype": (lambda w: mn.Dense(2, 3, dtype=np.int32), TypeError, "dtype must be np.float32 or np.float64"),
+    "dense-bad-rng": (lambda w: mn.Dense(2, 3, rng="seed"), TypeError, "rng must be None, an int seed"),
+    "leaky-negative-slope": (lambda w: mn.LeakyReLU(-0.1), ValueError, "negative_slope must be >= 0"),
+    "bce-from-logits-string": (lambda w: mn.BCE(from_logits="yes"), TypeError, "from_logits must be True or False"),
+    "sequential-non-layer": (lambda w: mn.Sequential(mn.Dense(2, 2), "relu"), TypeError,
+                             "Sequential takes Layer instances.*position 1"),
+    "sequential-repeated-layer": (lambda w: mn.Sequential(w.model[1], mn.Dense(4, 4), w.model[1]), ValueError,
+                                  "appears more than once"),
+    "sequential-mixed-dtypes": (lambda w: mn.Sequential(mn.Dense(2, 2), mn.Dense(2, 2, dtype=np.float32)),
+                                TypeError, "share one dtype"),
+    "lr-negative": (lambda w: mn.SGD(w.model.parameters(), lr=-0.1), ValueError, r"lr must be >= 0.0, got -0\.1"),
+    "lr-string": (lambda w: mn.SGD(w.model.parameters(), lr="0.1"), TypeError, "lr must be a float or a schedule"),
+    "lr-nan": (lambda w: mn.SGD(w.model.parameters(), lr=float("nan")), ValueError, "lr must be finite"),
+    "momentum-one": (lambda w: mn.SGD(w.model.parameters(), lr=0.1, momentum=1.0), ValueError,
+                     "momentum must be < 1.0"),
+    "nesterov-without-momentum": (lambda w: mn.SGD(w.model.parameters(), lr=0.1, nesterov=True), ValueError,
+                                  "nesterov=True needs momentum > 0"),
+    "optimizer-no-params": (lambda w: mn.SGD([], lr=0.1), ValueError, "params is empty"),
+    "optimizer-repeated-param": (lambda w: mn.SGD(w.model.parameters() * 2, lr=0.1), ValueError,
+                                 "same Parameter twice"),
+    "cyclic-max-below-base": (lambda w: mn.CyclicLR(base_lr=1.0, max_lr=0.1), ValueError, "max_lr must be >= base_lr"),
+    "onecycle-zero-steps": (lambda w: mn.OneCycle(max_lr=1.0, total_steps=0), ValueError, "total_steps must be >= 1"),
+    "schedule-negative-step": (lambda w: mn.CyclicLR(0.1, 1.0)(-1), ValueError, "step must be >= 0"),
+    "early-stopping-negative-patience": (lambda w: mn.EarlyStopping(patience=-1), ValueError, "patience must be >= 0"),
+    "checkpoint-every-zero": (lambda w: mn.Checkpoint("run.npz", every=0), ValueError, "every must be >= 1"),
+    "gradcheck-zero-eps": (lambda w: mn.gradcheck(mn.Tanh(), w.X, eps=0.0), ValueError, "eps must be > 0"),
+    # -- files ----------------------------------------------------------------
+    "load-missing": (lambda w: mn.load("/nonexistent/model.npz"), FileNotFoundError, "no such file"),
+    "save-missing-directory": (lambda w: mn.save(w.model, "/nonexistent/dir/model.npz"), FileNotFoundError,
+                               "does not exist"),
+    "save-non-layer": (lambda w: mn.save(w.opt, "model.npz"), TypeError, "save takes a Layer"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_gets_a_clear_error_and_changes_nothing(case):
+    world = World()
+    call, error, match = CASES[case]
+    with pytest.raises(error, match=match):
+        call(world)
+    world.assert_unchanged()
+
+
+def test_float32_model_refuses_bad_input_without_changing_anything():
+    world = World(np.float32)
+    with pytest.raises(ValueError, match="BCE targets"):
+        world.fit(y=2 * world.y)
+    world.assert_unchanged()
+
+
+# -- accepted inputs: converted once, explicitly -----------------------------------
+
+def test_lists_and_integer_data_are_accepted_and_converted():
+    world = World()
+    history = world.fit(X=world.X.round().astype(int).tolist(), y=world.y.astype(int).tolist())
+    assert len(history) == 2
+
+
+def test_float64_data_into_a_float32_model_trains_in_float32():
+    world = World(np.float32)
+    world.fit()
+    assert all(p.value.dtype == np.float32 for p in world.model.parameters())
+    assert world.X.dtype == np.float64  # the caller's array is not converted in place
+
+
+def test_flat_target_is_reshaped_not_broadcast():
+    loss = mn.MSE()
+    pred = np.array([[1.0], [2.0], [3.0]])
+    assert loss.forward(pred, [1.0, 2.0, 4.0]) == pytest.approx(1 / 3)  # broadcasting would give (3, 3)
+
+
+# -- bad file files (one test each in test_io.py; here: refusal changes nothing) -----
+
+@pytest.mark.parametrize("content", [b"", b"garbage", b"\x80\x04K\x01."])
+def test_bad_file_as_resume_changes_nothing(tmp_path, content):
+    world = World()
+    path = tmp_path / "run.npz"
+    path.write_bytes(content)
+    with pytest.raises(ValueError):
+        world.fit(resume=path)
+    world.assert_unchanged()
+
+
+# -- training-time failures ---------------------------------------------------
+
+def test_absurd_learning_rate_raises_training_diverged_with_last_finite_parameters():
+    gen = np.random.default_rng(0)
+    X = gen.standard_normal((32, 4)) * 1e3
+    y = gen.standard_normal(32) * 1e3
+    model = mn.Sequential(mn.Dense(4, 8, rng=0), mn.ReLU(), mn.Dense(8, 1, rng=1))
+    opt = mn.SGD(model.parameters(), lr=1e12)
+    seen: list[list[np.ndarray]] = []
+
+    class Record(mn.Callback):
+        def on_epoch_end(self, run, logs):
+            seen.append([p.value.copy() for p in run.model.parameters()])
+
+    with pytest.raises(mn.TrainingDiverged, match=r"epoch \d+, batch \d+/4.*lr=1e\+12") as info:
+        mn.fit(model, mn.MSE(), opt, X, y, epochs=50, batch_size=8, progress=False, callbacks=[Record()])
+    exc = info.value
+    assert exc.lr == 1e12 and exc.epoch >= 1 and 1 <= exc.batch <= 4
+    assert len(exc.history) == exc.epoch - 1 == len(seen)
+    assert all(np.isfinite(p.value).all() for p in model.parameters())
+
+
+def test_divergence_raises_no_floating_point_warning():
+    gen = np.random.default_rng(0)
+    X = gen.standard_normal((16, 2)) * 1e150
+    model = mn.Sequential(mn.Dense(2, 4, rng=0), mn.ReLU(), mn.Dense(4, 1, rng=1))
+    opt = mn.SGD(model.parameters(), lr=1.0)
+    # pytest turns any RuntimeWarning ("overflow encountered") into an error.
+    with pytest.raises(mn.TrainingDiverged, match=r"epoch \d+, batch 1/1"):
+        mn.fit(model, mn.MSE(), opt, X, gen.standard_normal(16) * 1e150, epochs=3, progress=False)
+
+
+def test_non_finite_output_is_reported_as_divergence_not_as_bad_input():
+    # Finite data and weights whose product overflows: the prediction is +-inf.
+    X = np.array([[1e308], [-1e308]])
+    model2 = mn.Sequential(mn.Dense(1, 2, rng=0), mn.ReLU(), mn.Dense(2, 1, rng=1))
+    model2[0].W.value[...] = [[10.0, -10.0]]
+    model2[2].W.value[...] = [[1e10], [-1e10]]
+    opt = mn.SGD(model2.parameters(), lr=0.1)
+    with pytest.raises(mn.TrainingDiverged, match="the loss is"):
+        mn.fit(model2, mn.MSE(), opt, X, [0.0, 0.0], epochs=1, progress=False)
+    assert opt.step_count == 0
+
+
+def test_ctrl_c_returns_the_history_so_far(capsys):
+    world = World()
+
+    class CtrlC(mn.Callback):
+        def on_epoch_end(self, run, logs):
+            if run.epoch == 2:
+                raise KeyboardInterrupt
+
+    history = world.fit(epochs=10, callbacks=[CtrlC()], progress=True)
+    assert len(history) == 2 and history.epoch == [1, 2]
+    assert "interrupted after 2" in capsys.readouterr().err
+
+
+# -- the table and the tests stay in step -------------------------------------
+
+def documented_ids() -> set[str]:
+    rows = re.findall(r"^\|\s*`([A-Za-z0-9-]+)`\s*\|", DOC.read_text(), flags=re.MULTILINE)
+    return set(rows)
+
+
+def test_every_documented_row_has_a_test():
+    ids = documented_ids()
+    assert ids == set(CASES) | {"file-" + name for name in FILE_ROWS} | set(TRAINING_ROWS)
+    assert len(ids) >= 25
+
+
+# Rows of the table tested elsewhere: bad files in test_io.py, training events above.
+FILE_ROWS = ["empty", "truncated", "corrupt", "foreign", "npy", "pickle", "newer-version",
+             "unknown-class", "mismatched-arrays", "non-finite"]
+TRAINING_ROWS = ["diverged", "ctrl-c"]
