@@ -13,8 +13,9 @@ __all__ = ["Loss", "BCE", "MSE"]
 # torch.nn.BCELoss clamps each log term at -100 so that p = 0 or 1 stays finite.
 _LOG_CLAMP = -100.0
 _P_FLOOR = float(np.exp(_LOG_CLAMP))
-# torch's BCELoss backward divides by max(p (1 - p), 1e-12) for the same reason.
-_BCE_GRAD_EPS = 1e-12
+# torch's BCELoss backward divides by max(p (1 - p), 1e-12) for the same reason;
+# its 1e-12 is a float32 constant, so the same value is used here, to the last bit.
+_BCE_GRAD_EPS = float(np.float32(1e-12))
 
 
 class Loss:

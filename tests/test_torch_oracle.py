@@ -1,0 +1,270 @@
+"""PyTorch as the oracle: the same network, loss and optimizer give the same numbers.
+
+Everything runs in float64. minnet's ``W`` is ``(n_in, n_out)`` (``x @ W + b``),
+torch's ``Linear.weight`` is ``(out, in)``, so weights are transposed when copied.
+Values that are computed the same way agree to ~1e-15; the tolerances below
+(1e-12 for forward values, 1e-10 for gradients and trained weights) leave room
+only for a different summation order in the matrix products.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minnet as mn
+
+torch = pytest.importorskip("torch")
+
+FORWARD = dict(rtol=1e-12, atol=1e-14)
+GRAD = dict(rtol=1e-10, atol=1e-13)
+
+
+def _copy_to_torch(model: mn.Sequential) -> "torch.nn.Sequential":
+    """A torch.nn.Sequential with the same layers and the same weights as ``model``."""
+    modules = []
+    for layer in model:
+        if isinstance(layer, mn.Dense):
+            linear = torch.nn.Linear(layer.n_in, layer.n_out, bias=layer.b is not None, dtype=torch.float64)
+            with torch.no_grad():
+                linear.weight.copy_(torch.from_numpy(layer.W.value.T.copy()))
+                if layer.b is not None:
+                    linear.bias.copy_(torch.from_numpy(layer.b.value))
+            modules.append(linear)
+        elif isinstance(layer, mn.LeakyReLU):
+            modules.append(torch.nn.LeakyReLU(layer.negative_slope))
+        else:
+            modules.append({mn.Sigmoid: torch.nn.Sigmoid, mn.ReLU: torch.nn.ReLU, mn.Tanh: torch.nn.Tanh}[type(layer)]())
+    return torch.nn.Sequential(*modules)
+
+
+def _torch_params_as_minnet(net: "torch.nn.Sequential") -> list[np.ndarray]:
+    """torch's parameters in minnet's order and layout: [W (in, out), b] per Linear."""
+    out = []
+    for module in net:
+        if isinstance(module, torch.nn.Linear):
+            out.append(module.weight.detach().numpy().T)
+            if module.bias is not None:
+                out.append(module.bias.detach().numpy())
+    return out
+
+
+def _torch_grads_as_minnet(net: "torch.nn.Sequential") -> list[np.ndarray]:
+    out = []
+    for module in net:
+        if isinstance(module, torch.nn.Linear):
+            out.append(module.weight.grad.numpy().T)
+            if module.bias is not None:
+                out.append(module.bias.grad.numpy())
+    return out
+
+
+def _torch_loss(loss: mn.Loss):
+    if isinstance(loss, mn.MSE):
+        return torch.nn.MSELoss()
+    return torch.nn.BCEWithLogitsLoss() if loss.from_logits else torch.nn.BCELoss()
+
+
+STACKS = {
+    "article": (lambda: mn.Sequential(mn.Dense(5, 7, rng=0), mn.Sigmoid(), mn.Dense(7, 1, rng=1), mn.Sigmoid()),
+                mn.BCE, 1),
+    "relu-tanh-logits": (lambda: mn.Sequential(mn.Dense(5, 8, init="he", rng=2), mn.ReLU(), mn.Dense(8, 6, rng=3),
+                                               mn.Tanh(), mn.Dense(6, 1, rng=4)),
+                         lambda: mn.BCE(from_logits=True), 1),
+    "leaky-mse-two-outputs": (lambda: mn.Sequential(mn.Dense(5, 6, rng=5), mn.LeakyReLU(0.1), mn.Dense(6, 4, rng=6),
+                                                    mn.Sigmoid(), mn.Dense(4, 2, rng=7)),
+                              mn.MSE, 2),
+    "deep-mixed-bce": (lambda: mn.Sequential(mn.Dense(5, 6, bias=False, rng=8), mn.Tanh(), mn.Dense(6, 6, rng=9),
+                                             mn.LeakyReLU(), mn.Dense(6, 3, init="normal", rng=10), mn.ReLU(),
+                                             mn.Dense(3, 2, rng=11), mn.Sigmoid()),
+                       mn.BCE, 2),
+    "mse-sigmoid-multi": (lambda: mn.Sequential(mn.Dense(5, 3, rng=12), mn.Sigmoid(), mn.Dense(3, 3, rng=13),
+                                                mn.Tanh()),
+                          mn.MSE, 3),
+}
+
+
+def _data(n_out: int, seed: int, n: int = 9) -> tuple[np.ndarray, np.ndarray]:
+    gen = np.random.default_rng(seed)
+    X = gen.standard_normal((n, 5)) * 1.5
+    y = (gen.random((n, n_out)) > 0.5).astype(float)
+    return X, y
+
+
+def _randomise_biases(model: mn.Sequential, seed: int) -> None:
+    gen = np.random.default_rng(seed)
+    for p in model.parameters():
+        if p.name == "b":
+            p.value[...] = gen.standard_normal(p.shape) * 0.3
+
+
+# -- forward, loss and every gradient ---------------------------------------------------
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("stack", list(STACKS))
+def test_forward_loss_and_gradients_equal_torch(stack, seed):
+    make_model, make_loss, n_out = STACKS[stack]
+    model, loss = make_model(), make_loss()
+    _randomise_biases(model, seed)
+    net, torch_loss = _copy_to_torch(model), _torch_loss(loss)
+    X, y = _data(n_out, seed)
+
+    out = model.forward(X)
+    value = loss.forward(out, y)
+    dx = model.backward(loss.backward())
+
+    tx = torch.from_numpy(X.copy()).requires_grad_(True)
+    t_out = net(tx)
+    t_value = torch_loss(t_out, torch.from_numpy(y))
+    t_value.backward()
+
+    np.testing.assert_allclose(out, t_out.detach().numpy(), **FORWARD)
+    assert value == pytest.approx(t_value.item(), rel=1e-12)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), **GRAD)
+    grads = _torch_grads_as_minnet(net)
+    assert len(grads) == len(model.parameters())
+    for p, expected in zip(model.parameters(), grads):
+        np.testing.assert_allclose(p.grad, expected, **GRAD)
+
+
+# -- losses at the edges ------------------------------------------------------------------
+
+def _loss_and_grad_torch(torch_loss, pred: np.ndarray, target: np.ndarray):
+    tp = torch.from_numpy(pred.copy()).requires_grad_(True)
+    value = torch_loss(tp, torch.from_numpy(target))
+    value.backward()
+    return value.item(), tp.grad.numpy()
+
+
+def test_bce_at_zero_and_one_equals_torch_clamp():
+    p = np.array([[0.0], [1.0], [0.0], [1.0], [1e-50], [1 - 1e-16], [0.3]])
+    y = np.array([[1.0], [0.0], [0.0], [1.0], [1.0], [0.0], [0.7]])
+    loss = mn.BCE()
+    value = loss.forward(p, y)
+    t_value, t_grad = _loss_and_grad_torch(torch.nn.BCELoss(), p, y)
+    assert value == pytest.approx(t_value, rel=1e-14)
+    np.testing.assert_allclose(loss.backward(), t_grad, rtol=1e-14, atol=0)
+
+
+def test_bce_from_logits_at_extreme_logits_equals_torch():
+    z = np.array([[-1e4], [1e4], [-800.0], [800.0], [-40.0], [40.0], [0.0], [1e-8]])
+    y = np.array([[1.0], [0.0], [0.0], [1.0], [1.0], [0.0], [1.0], [0.25]])
+    loss = mn.BCE(from_logits=True)
+    value = loss.forward(z, y)
+    t_value, t_grad = _loss_and_grad_torch(torch.nn.BCEWithLogitsLoss(), z, y)
+    assert value == pytest.approx(t_value, rel=1e-14)
+    np.testing.assert_allclose(loss.backward(), t_grad, rtol=1e-14, atol=1e-300)
+
+
+def test_mse_equals_torch(rng):
+    p, y = rng.standard_normal((6, 3)), rng.standard_normal((6, 3))
+    loss = mn.MSE()
+    value = loss.forward(p, y)
+    t_value, t_grad = _loss_and_grad_torch(torch.nn.MSELoss(), p, y)
+    assert value == pytest.approx(t_value, rel=1e-14)
+    np.testing.assert_allclose(loss.backward(), t_grad, rtol=1e-14)
+
+
+def test_sigmoid_at_extreme_inputs_equals_torch():
+    x = np.array([[-1e308, -1e4, -745.0, -720.0, -40.0, -1e-20, 0.0, 1e-20, 17.0, 40.0, 720.0, 1e4, 1e308]])
+    layer = mn.Sigmoid()
+    out = layer.forward(x)
+    grad = layer.backward(np.ones_like(x))
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    t_out = torch.sigmoid(tx)
+    t_out.sum().backward()
+    # Far on the left both are 0 or a denormal: compare those absolutely, the rest to 1 ulp.
+    np.testing.assert_allclose(out, t_out.detach().numpy(), rtol=2.3e-16, atol=1e-300)
+    np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-15, atol=1e-300)
+
+
+@pytest.mark.parametrize("make, torch_fn", [
+    (mn.Tanh, "tanh"), (mn.ReLU, "relu"), (lambda: mn.LeakyReLU(0.2), "leaky_relu"),
+])
+def test_activation_values_and_gradients_equal_torch_including_zero(make, torch_fn, rng):
+    x = np.concatenate([rng.standard_normal((1, 6)) * 3, np.zeros((1, 6))], axis=1)
+    layer = make()
+    out = layer.forward(x)
+    g = rng.standard_normal(x.shape)
+    dx = layer.backward(g)
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    fn = getattr(torch.nn.functional, torch_fn)
+    t_out = fn(tx, 0.2) if torch_fn == "leaky_relu" else fn(tx)
+    t_out.backward(torch.from_numpy(g))
+    # tanh may differ by an ulp between libms; 1 - tanh^2 turns that into ~1e-16 absolute.
+    np.testing.assert_allclose(out, t_out.detach().numpy(), rtol=1e-15, atol=0)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-14, atol=1e-15)
+
+
+# -- SGD -----------------------------------------------------------------------------------
+
+SGD_CONFIGS = [
+    dict(lr=0.1),
+    dict(lr=0.05, momentum=0.9),
+    dict(lr=0.05, momentum=0.9, nesterov=True),
+    dict(lr=0.1, weight_decay=0.01),
+    dict(lr=0.05, momentum=0.8, weight_decay=0.05),
+    dict(lr=0.05, momentum=0.9, dampening=0.3),
+    dict(lr=0.02, momentum=0.95, nesterov=True, weight_decay=1e-3),
+]
+
+
+def _classification_data(n: int = 50, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    gen = np.random.default_rng(seed)
+    X = gen.standard_normal((n, 4))
+    y = ((X[:, 0] - 0.5 * X[:, 1] + 0.3 * gen.standard_normal(n)) > 0).astype(float).reshape(-1, 1)
+    return X, y
+
+
+def _sgd_model() -> mn.Sequential:
+    return mn.Sequential(mn.Dense(4, 6, rng=0), mn.Tanh(), mn.Dense(6, 3, rng=1), mn.Sigmoid(),
+                         mn.Dense(3, 1, rng=2), mn.Sigmoid())
+
+
+def _torch_train(net, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, loss, **sgd) -> None:
+    """The textbook torch loop, batches in order (no shuffling)."""
+    opt = torch.optim.SGD(net.parameters(), **sgd)
+    tX, ty = torch.from_numpy(X), torch.from_numpy(y)
+    for _ in range(epochs):
+        for start in range(0, len(X), batch_size):
+            opt.zero_grad()
+            loss(net(tX[start:start + batch_size]), ty[start:start + batch_size]).backward()
+            opt.step()
+
+
+@pytest.mark.parametrize("config", SGD_CONFIGS, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()))
+def test_sgd_50_steps_equal_torch_optim_sgd(config):
+    X, y = _classification_data()
+    model = _sgd_model()
+    net = _copy_to_torch(model)
+    opt, loss = mn.SGD(model.parameters(), **config), mn.BCE()
+    for _ in range(5):                                    # 5 epochs x 10 batches of 5 = 50 steps
+        for start in range(0, 50, 5):
+            loss.forward(model.forward(X[start:start + 5]), y[start:start + 5])
+            model.backward(loss.backward())
+            opt.step()
+    _torch_train(net, X, y, epochs=5, batch_size=5, loss=torch.nn.BCELoss(), **config)
+    assert opt.step_count == 50
+    for p, expected in zip(model.parameters(), _torch_params_as_minnet(net)):
+        np.testing.assert_allclose(p.value, expected, **GRAD)
+    assert not np.allclose(model.parameters()[0].value, _sgd_model().parameters()[0].value)  # it did train
+
+
+@pytest.mark.parametrize("batch_size", [None, 16, 1])
+@pytest.mark.parametrize("loss_name", ["bce", "logits", "mse"])
+def test_fit_without_shuffling_equals_a_torch_loop(batch_size, loss_name):
+    X, y = _classification_data()
+    if loss_name == "bce":
+        model, loss = _sgd_model(), mn.BCE()
+    else:
+        model = mn.Sequential(mn.Dense(4, 6, rng=0), mn.LeakyReLU(), mn.Dense(6, 1, rng=1))
+        loss = mn.BCE(from_logits=True) if loss_name == "logits" else mn.MSE()
+    net = _copy_to_torch(model)
+    epochs = 3 if batch_size == 1 else 20
+    config = dict(lr=0.01 if batch_size == 1 else 0.1, momentum=0.9, nesterov=True, weight_decay=1e-3)
+    mn.fit(model, loss, mn.SGD(model.parameters(), **config), X, y, epochs=epochs, batch_size=batch_size,
+           shuffle=False, progress=False)
+    # 50 samples in batches of 16: the last batch has 2, and it is used.
+    _torch_train(net, X, y, epochs=epochs, batch_size=batch_size or len(X), loss=_torch_loss(loss), **config)
+    for p, expected in zip(model.parameters(), _torch_params_as_minnet(net)):
+        np.testing.assert_allclose(p.value, expected, **GRAD)
