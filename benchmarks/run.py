@@ -1,0 +1,381 @@
+"""Time the same training runs through minnet, hand-written numpy, PyTorch and scikit-learn.
+
+Usage (from the repository root)::
+
+    python benchmarks/run.py                  # the table, with every target checked
+    python benchmarks/run.py --quick          # tiny sizes: checks everything runs and agrees
+    python benchmarks/run.py --json out.json  # also write the results as JSON ('-' for stdout)
+    python benchmarks/run.py --plot docs/performance.png --markdown out/table.md
+
+Every implementation starts from the same weights and visits the same
+batches, so minnet, numpy and PyTorch must end on the same loss; the run
+fails (exit status 2) if they do not. Times are the best of ``--repeat``
+runs, interleaved so that a burst of load on the machine hits every
+implementation alike. Exit status 1 means a performance target was missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any, Callable
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` and `minnet` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+import minnet as mn
+from benchmarks.implementations import build_minnet, implementations
+from benchmarks.tasks import SEED, Task, make_tasks
+
+# Loss agreement between minnet, numpy and PyTorch: the runs differ only by
+# rounding (summation order inside BLAS, fused multiply-adds), which a long
+# run can amplify a little, more so in float32.
+RTOL = {"float64": 1e-7, "float32": 2e-3}
+
+# name -> (implementation, peer, largest allowed time ratio)
+RATIO_TARGETS = {
+    "article": [("numpy", 1.25), ("torch", 0.5)],
+    "wide": [("torch", 1.0)],
+    "deep-narrow": [("torch", 0.6)],
+}
+MATMUL_FRACTION_TARGET = 0.80
+MEMORY_ACTIVATION_MULTIPLE = 4.0
+
+
+class Disagreement(RuntimeError):
+    """The implementations ended on different losses: one of them computes something else."""
+
+
+def best_time(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def time_task(task: Task, impls: dict[str, Callable[[Task], float]], repeat: int) -> dict[str, Any]:
+    """Best-of-``repeat`` seconds and the final loss of each implementation."""
+    times = {name: float("inf") for name in impls}
+    losses: dict[str, float] = {}
+    for _ in range(repeat):
+        for name, train in impls.items():
+            seconds, loss = best_time(lambda: train(task))
+            times[name] = min(times[name], seconds)
+            losses[name] = loss
+    return {"seconds": times, "loss": losses}
+
+
+def check_agreement(task: Task, losses: dict[str, float]) -> None:
+    reference = losses["numpy"]
+    rtol = RTOL[np.dtype(task.dtype).name]
+    for name in ("minnet", "torch"):
+        if name in losses and not abs(losses[name] - reference) <= rtol * abs(reference):
+            raise Disagreement(f"{task.label}: {name} ended on loss {losses[name]!r}, the numpy "
+                               f"loop on {reference!r} (rtol {rtol}); they must do the same math")
+
+
+def matmul_seconds(task: Task, repeat: int) -> float:
+    """Time of only the matrix products of the run, in numpy, into preallocated outputs."""
+    rng = np.random.default_rng(SEED)
+    dtype = task.dtype
+    pairs = list(zip(task.widths[:-1], task.widths[1:]))
+    Ws = [rng.standard_normal((a, b)).astype(dtype) for a, b in pairs]
+    sizes = sorted(set(task.batch_sizes()))
+    per_size = {}
+    for m in sizes:
+        xs = [rng.standard_normal((m, a)).astype(dtype) for a, _ in pairs]
+        gs = [rng.standard_normal((m, b)).astype(dtype) for _, b in pairs]
+        ys = [np.empty((m, b), dtype) for _, b in pairs]
+        dWs = [np.empty((a, b), dtype) for a, b in pairs]
+        dxs = [np.empty((m, a), dtype) for a, _ in pairs]
+        per_size[m] = (xs, gs, ys, dWs, dxs)
+
+    def products() -> None:
+        for _ in range(task.epochs):
+            for m in task.batch_sizes():
+                xs, gs, ys, dWs, dxs = per_size[m]
+                for i in range(len(pairs)):
+                    np.matmul(xs[i], Ws[i], out=ys[i])
+                for i in reversed(range(len(pairs))):
+                    np.matmul(xs[i].T, gs[i], out=dWs[i])
+                    if i > 0:
+                        np.matmul(gs[i], Ws[i].T, out=dxs[i])
+
+    return min(best_time(products)[0] for _ in range(repeat))
+
+
+class _EpochMemory(mn.callbacks.Callback):
+    """Bytes of numpy arrays alive at the end of each epoch."""
+
+    def __init__(self) -> None:
+        self.per_epoch: list[int] = []
+
+    def on_epoch_end(self, run: Any, logs: dict[str, float]) -> None:
+        numpy_arrays = tracemalloc.DomainFilter(True, np.lib.tracemalloc_domain)
+        snapshot = tracemalloc.take_snapshot().filter_traces([numpy_arrays])
+        self.per_epoch.append(sum(stat.size for stat in snapshot.statistics("filename")))
+
+
+def measure_memory(task: Task, epochs: int = 4) -> dict[str, Any]:
+    """Peak memory a minnet fit allocates on top of the data, and its growth per epoch."""
+    model = build_minnet(task)
+    loss, opt = mn.BCE(from_logits=task.logits), mn.SGD(model.parameters(), lr=task.lr)
+    recorder = _EpochMemory()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        mn.fit(model, loss, opt, task.X, task.y, epochs=epochs, batch_size=task.batch_size,
+               seed=SEED, progress=False, callbacks=[recorder])
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    steady = recorder.per_epoch[1:]  # the first epoch allocates the reusable buffers
+    return {
+        "data_bytes": task.X.nbytes + task.y.nbytes,
+        "activation_bytes": task.activation_bytes(),
+        "parameter_bytes": sum(p.value.nbytes for p in model.parameters()),
+        "peak_extra_bytes": peak,
+        "growth_bytes_per_epoch": (steady[-1] - steady[0]) / max(len(steady) - 1, 1),
+    }
+
+
+def memory_ok(mem: dict[str, Any]) -> bool:
+    """Peak above the data within a small multiple of one batch's activations, plus one
+    copy of the parameters (the scratch of the all-or-nothing SGD update); no growth."""
+    budget = MEMORY_ACTIVATION_MULTIPLE * mem["activation_bytes"] + mem["parameter_bytes"] + 256 * 1024
+    return mem["growth_bytes_per_epoch"] == 0 and mem["peak_extra_bytes"] <= budget
+
+
+def machine_info(torch_threads: int | None) -> dict[str, Any]:
+    info: dict[str, Any] = {"python": platform.python_version(), "numpy": np.__version__,
+                            "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            info["cpu"] = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+        blas = [p for p in threadpool_info() if p["user_api"] == "blas"]
+        if blas:
+            info["blas"] = f"{blas[0]['internal_api']} {blas[0]['version']} ({blas[0].get('architecture')})"
+            info["blas_threads"] = blas[0]["num_threads"]
+    except ImportError:
+        pass
+    try:
+        import torch
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch_threads
+    except ImportError:
+        pass
+    try:
+        import sklearn
+        info["sklearn"] = sklearn.__version__
+    except ImportError:
+        pass
+    info["env"] = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS")
+                   if k in os.environ}
+    return info
+
+
+def evaluate_targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per target: what was measured, the limit and whether it is met."""
+    rows = []
+    for r in results:
+        secs = r["seconds"]
+        for peer, limit in RATIO_TARGETS.get(r["task"], []):
+            if peer in secs:
+                ratio = secs["minnet"] / secs[peer]
+                rows.append({"task": r["label"], "target": f"minnet / {peer} <= {limit}",
+                             "value": round(ratio, 3), "met": ratio <= limit})
+        if "matmul_fraction" in r:
+            rows.append({"task": r["label"], "target": f"matmul-bound rate >= {MATMUL_FRACTION_TARGET:.0%}",
+                         "value": round(r["matmul_fraction"], 3),
+                         "met": r["matmul_fraction"] >= MATMUL_FRACTION_TARGET})
+        if "memory" in r:
+            mem = r["memory"]
+            rows.append({"task": r["label"], "target": "memory: no growth per epoch",
+                         "value": mem["growth_bytes_per_epoch"], "met": mem["growth_bytes_per_epoch"] == 0})
+            rows.append({"task": r["label"],
+                         "target": f"peak <= data + {MEMORY_ACTIVATION_MULTIPLE:g} x activations + params",
+                         "value": round(mem["peak_extra_bytes"] / mem["activation_bytes"], 2),
+                         "met": memory_ok(mem)})
+    return rows
+
+
+def run(quick: bool = False, repeat: int = 3, tasks: list[str] | None = None, dtypes: list[str] | None = None,
+        include_torch: bool = True, include_sklearn: bool = True, memory: bool = True,
+        torch_threads: int | None = None) -> dict[str, Any]:
+    """Run the benchmark and return everything measured (the JSON of ``--json``)."""
+    impls = implementations(include_torch, include_sklearn)
+    if "torch" in impls:
+        import torch
+        if torch_threads is None:  # like with like: as many threads as numpy's BLAS uses
+            try:
+                from threadpoolctl import threadpool_info
+                torch_threads = next(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+            except (ImportError, StopIteration):
+                torch_threads = os.cpu_count() or 1
+        torch.set_num_threads(torch_threads)
+    wanted_dtypes = tuple(np.dtype(d).type for d in (dtypes or ["float64", "float32"]))
+    results = []
+    for task in make_tasks(quick=quick, dtypes=wanted_dtypes):
+        if tasks and task.name not in tasks:
+            continue
+        timing = time_task(task, impls, repeat)
+        check_agreement(task, timing["loss"])
+        result = {"task": task.name, "dtype": np.dtype(task.dtype).name, "label": task.label,
+                  "samples": len(task.X), "widths": task.widths, "batch_size": task.batch_size,
+                  "epochs": task.epochs, **timing}
+        if task.name == "wide":
+            flops = task.matmul_flops()
+            mm = matmul_seconds(task, repeat)
+            result.update(gflop=flops / 1e9, matmul_seconds=mm,
+                          minnet_gflops=flops / timing["seconds"]["minnet"] / 1e9,
+                          matmul_gflops=flops / mm / 1e9, matmul_fraction=mm / timing["seconds"]["minnet"])
+        if memory:
+            result["memory"] = measure_memory(task)
+        results.append(result)
+    return {"machine": machine_info(torch_threads), "quick": quick, "repeat": repeat,
+            "results": results, "targets": evaluate_targets(results)}
+
+
+# -- reporting -----------------------------------------------------------------
+
+def format_table(report: dict[str, Any]) -> str:
+    """Markdown tables: times and ratios, the wide task's FLOP rate, memory, and the targets."""
+    results = report["results"]
+    names = [n for n in ("minnet", "numpy", "torch", "sklearn") if any(n in r["seconds"] for r in results)]
+    peers = [n for n in names if n != "minnet"]
+    head = (["task", "epochs x batches"] + [f"{n} (s)" for n in names] + [f"minnet/{p}" for p in peers]
+            + ["final loss (minnet / numpy / torch)"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        secs, loss = r["seconds"], r["loss"]
+        batch = "full" if r["batch_size"] is None else r["batch_size"]
+        n_batches = -(-r["samples"] // (r["samples"] if r["batch_size"] is None else r["batch_size"]))
+        cells = [r["label"], f"{r['epochs']} x {n_batches} (batch {batch})"]
+        cells += [f"{secs[n]:.3f}" if n in secs else "-" for n in names]
+        cells += [f"{secs['minnet'] / secs[p]:.2f}" if p in secs else "-" for p in peers]
+        cells.append(" / ".join(f"{loss[n]:.6f}" for n in ("minnet", "numpy", "torch") if n in loss))
+        lines.append("| " + " | ".join(cells) + " |")
+    out = ["\n".join(lines)]
+    wide = [r for r in results if "matmul_fraction" in r]
+    if wide:
+        rows = ["| task | GFLOP | matmul only (s) | matmul GFLOP/s | minnet GFLOP/s | fraction |",
+                "|---|---|---|---|---|---|"]
+        rows += [f"| {r['label']} | {r['gflop']:.1f} | {r['matmul_seconds']:.3f} | {r['matmul_gflops']:.1f} "
+                 f"| {r['minnet_gflops']:.1f} | {r['matmul_fraction']:.0%} |" for r in wide]
+        out.append("\n".join(rows))
+    mems = [r for r in results if "memory" in r]
+    if mems:
+        mb = 1 / 2**20
+        rows = ["| task | data (MB) | one batch's activations (MB) | parameters (MB) | peak above data (MB) "
+                "| peak / activations | growth per epoch (bytes) |", "|---|---|---|---|---|---|---|"]
+        for r in mems:
+            m = r["memory"]
+            rows.append(f"| {r['label']} | {m['data_bytes'] * mb:.2f} | {m['activation_bytes'] * mb:.3f} "
+                        f"| {m['parameter_bytes'] * mb:.3f} | {m['peak_extra_bytes'] * mb:.3f} "
+                        f"| {m['peak_extra_bytes'] / m['activation_bytes']:.2f} | {m['growth_bytes_per_epoch']:g} |")
+        out.append("\n".join(rows))
+    rows = ["| task | target | measured | met |", "|---|---|---|---|"]
+    rows += [f"| {t['task']} | {t['target']} | {t['value']} | {'yes' if t['met'] else 'NO'} |"
+             for t in report["targets"]]
+    out.append("\n".join(rows))
+    m = report["machine"]
+    threads = f"numpy BLAS threads {m.get('blas_threads', '?')}"
+    if "torch" in m:
+        threads += f", torch threads {m['torch_threads']} (torch {m['torch']})"
+    out.append(f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, numpy {m['numpy']} "
+               f"({m.get('blas', 'BLAS unknown')}); {threads}"
+               + (f"; scikit-learn {m['sklearn']}" if "sklearn" in m else "")
+               + f". Best of {report['repeat']} runs.")
+    return "\n\n".join(out)
+
+
+def plot_sweep(path: str, repeat: int, include_torch: bool = True) -> dict[str, Any]:
+    """Time per epoch against batch size on the wide network (5,000 samples), saved as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from benchmarks.tasks import _synthetic
+    impls = implementations(include_torch, include_sklearn=False)
+    X, y = _synthetic(5000, 256, 1)
+    batch_sizes = [16, 32, 64, 128, 256, 512, 1024]
+    sweep: dict[str, dict[str, list[float]]] = {}
+    for dtype in (np.float64, np.float32):
+        series = sweep.setdefault(np.dtype(dtype).name, {n: [] for n in impls})
+        for b in batch_sizes:
+            task = Task("sweep", X, y, widths=[256, 512, 512, 1], hidden="relu", logits=True,
+                        batch_size=b, epochs=1, lr=0.01, dtype=dtype)
+            timing = time_task(task, impls, repeat)
+            check_agreement(task, timing["loss"])
+            for n in impls:
+                series[n].append(timing["seconds"][n])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, (dtype_name, series) in zip(axes, sweep.items()):
+        for n, secs in series.items():
+            ax.plot(batch_sizes, secs, marker="o", label=n)
+        ax.set(xscale="log", yscale="log", xlabel="batch size", title=f"256-512-512-1 ReLU, {dtype_name}")
+        ax.set_xticks(batch_sizes, [str(b) for b in batch_sizes])
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("seconds per epoch (5,000 samples)")
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return {"batch_sizes": batch_sizes, "seconds_per_epoch": sweep}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds): checks it runs and agrees")
+    parser.add_argument("--repeat", type=int, default=3, help="best of N runs (default 3)")
+    parser.add_argument("--tasks", nargs="+", choices=["article", "wide", "deep-narrow"])
+    parser.add_argument("--dtypes", nargs="+", choices=["float64", "float32"])
+    parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--no-sklearn", action="store_true")
+    parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc memory runs")
+    parser.add_argument("--torch-threads", type=int, help="default: as many as numpy's BLAS")
+    parser.add_argument("--json", metavar="PATH", help="write the results as JSON ('-' for stdout)")
+    parser.add_argument("--markdown", metavar="PATH", help="also write the tables to this file")
+    parser.add_argument("--plot", metavar="PATH", help="also sweep batch sizes and save the plot here")
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be >= 1")
+    try:
+        report = run(quick=args.quick, repeat=args.repeat, tasks=args.tasks, dtypes=args.dtypes,
+                     include_torch=not args.no_torch, include_sklearn=not args.no_sklearn,
+                     memory=not args.no_memory, torch_threads=args.torch_threads)
+        if args.plot:
+            report["sweep"] = plot_sweep(args.plot, args.repeat, include_torch=not args.no_torch)
+    except Disagreement as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 2
+    table = format_table(report)
+    if args.json == "-":
+        print(json.dumps(report, indent=2))
+    else:
+        print(table)
+        if args.json:
+            Path(args.json).write_text(json.dumps(report, indent=2))
+    if args.markdown:
+        Path(args.markdown).write_text(table + "\n")
+    missed = [t for t in report["targets"] if not t["met"]]
+    if missed and not args.quick:
+        print(f"\n{len(missed)} target(s) missed.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
