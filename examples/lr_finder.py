@@ -4,7 +4,7 @@
    one mini-batch step per rate, the rate growing geometrically from 1e-4
    to 100, until the loss explodes. The curve goes to ``lr_find.png``.
 2. Bounds from the curve: ``max_lr`` is the rate of steepest descent (the
-   suggestion) and ``base_lr`` a quarter of it, as Smith (2017) advises; the
+   suggestion, to two digits) and ``base_lr`` a quarter of it, as Smith (2017) advises; the
    step size is 4 epochs' worth of batches (the rule is 2 to 10). The
    schedule is drawn in ``cyclic_schedule.png``.
 3. The article's network trained with that ``CyclicLR``, and once more at a
@@ -86,11 +86,11 @@ def main(argv: list[str] | None = None) -> int:
 
     # 2. Bounds and step size.
     batches_per_epoch = math.ceil(len(X_train) / args.batch_size)
-    max_lr = result.suggestion
+    max_lr = float(f"{result.suggestion:.2g}")  # two significant digits: the curve is no sharper than that
     base_lr = max_lr / 4
     schedule = mn.CyclicLR(base_lr=base_lr, max_lr=max_lr, step_size_up=4 * batches_per_epoch)
     total_steps = args.epochs * batches_per_epoch
-    print(f"\n2. Bounds: max_lr = suggestion = {max_lr:.4g}, base_lr = max_lr / 4 = {base_lr:.4g}; "
+    print(f"\n2. Bounds: max_lr = suggestion, rounded = {max_lr:.4g}, base_lr = max_lr / 4 = {base_lr:.4g}; "
           f"step size 4 x {batches_per_epoch} batches per epoch = {4 * batches_per_epoch} steps\n"
           f"   {schedule!r}")
     save(mn.plot.schedule(schedule, total_steps), args.out / "cyclic_schedule.png")
