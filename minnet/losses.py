@@ -114,7 +114,8 @@ class BCE(Loss):
             log_p = np.maximum(np.log(np.maximum(pred, _P_FLOOR)), _LOG_CLAMP)
             log_1mp = np.maximum(np.log(np.maximum(1.0 - pred, _P_FLOOR)), _LOG_CLAMP)
             losses = -(target * log_p + (1.0 - target) * log_1mp)
-        return float(losses.mean())
+        # A float64 accumulator: float32 terms near the top of their range would overflow the sum.
+        return float(losses.mean(dtype=np.float64))
 
     def backward(self) -> np.ndarray:
         self._require_cache()
@@ -141,7 +142,7 @@ class MSE(Loss):
     def _forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         diff = pred - target
         self._cache = diff
-        return float(np.mean(diff * diff))
+        return float(np.mean(diff * diff, dtype=np.float64))  # float64 sum: see BCE
 
     def backward(self) -> np.ndarray:
         self._require_cache()
