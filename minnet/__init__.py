@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import data, datasets
+from . import data, datasets, metrics
 from .callbacks import Callback, Checkpoint, EarlyStopping
 from .containers import Sequential
 from .gradcheck import GradcheckError, gradcheck
@@ -36,7 +36,7 @@ __all__ = [
     "fit", "lr_find", "History", "Callback", "EarlyStopping", "Checkpoint", "TrainingDiverged",
     "save", "load", "register_layer",
     "gradcheck", "GradcheckError",
-    "data", "datasets", "plot",
+    "data", "datasets", "metrics", "plot",
 ]
 
 
