@@ -21,6 +21,14 @@ def iter_layers(layer: Layer) -> Iterator[Layer]:
 
 def model_dtype(layer: Layer) -> np.dtype:
     """The float dtype a model computes in: that of its first parameter, else float64."""
+    # Stops at the first layer that has parameters: called on every forward, so it
+    # must not build the list of all of them.
+    if isinstance(layer, Sequential):
+        for sub in layer.layers:
+            params = sub.parameters()
+            if params:
+                return params[0].value.dtype
+        return np.dtype(np.float64)
     params = layer.parameters()
     return params[0].value.dtype if params else np.dtype(np.float64)
 
@@ -73,9 +81,11 @@ class Sequential(Layer):
 
     # -- the Layer contract -------------------------------------------------
     def forward(self, x: Any, training: bool = True) -> np.ndarray:
-        x = as_float_array("x", x, model_dtype(self))
-        if x.ndim != 2:
-            raise ValueError(f"x must be 2-D of shape (n_samples, n_features), got shape {x.shape}")
+        dtype = model_dtype(self)
+        if not (isinstance(x, np.ndarray) and x.dtype == dtype and x.ndim == 2):  # else convert, once
+            x = as_float_array("x", x, dtype)
+            if x.ndim != 2:
+                raise ValueError(f"x must be 2-D of shape (n_samples, n_features), got shape {x.shape}")
         for layer in self.layers:
             x = layer.forward(x, training=training)
         return x
@@ -83,6 +93,15 @@ class Sequential(Layer):
     def backward(self, grad: np.ndarray) -> np.ndarray:
         for layer in reversed(self.layers):
             grad = layer.backward(grad)
+        return grad
+
+    def _backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        # The same chain, but the first layer may skip the gradient w.r.t. its input
+        # when the caller does not need it (training never needs dL/dX of the data).
+        if type(self).backward is not Sequential.backward:
+            return self.backward(grad)
+        for i in range(len(self.layers) - 1, -1, -1):
+            grad = self.layers[i]._backward(grad, need_input_grad or i > 0)
         return grad
 
     def parameters(self) -> list[Parameter]:

@@ -96,6 +96,17 @@ class Layer:
         """Trainable parameters, in a fixed order."""
         return []
 
+    def _backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        """``backward`` for containers and :func:`minnet.fit`.
+
+        With ``need_input_grad=False`` a layer may skip computing dL/d(input)
+        and return None; it must still write every parameter's gradient.
+        Training uses it for the first layer, whose input gradient (dL/dX of
+        the data) nobody reads. A layer that does not override it computes
+        the input gradient anyway, which is always correct.
+        """
+        return self.backward(grad)
+
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         """``(name, parameter)`` pairs; containers prefix the layer's index."""
         return [(p.name or str(i), p) for i, p in enumerate(self.parameters())]
@@ -212,6 +223,18 @@ class Dense(Layer):
             np.sum(grad, axis=0, out=self.b.grad)
         return grad @ self.W.value.T
 
+    def _backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        # G W^T is a third of the layer's work, and the first layer of a model
+        # does not need it. A subclass's own backward is always honoured.
+        if need_input_grad or type(self).backward is not Dense.backward:
+            return self.backward(grad)
+        self._require_cache(self._x)
+        grad = self._check_grad(grad, (self._x.shape[0], self.n_out))
+        np.matmul(self._x.T, grad, out=self.W.grad)
+        if self.b is not None:
+            np.add.reduce(grad, axis=0, out=self.b.grad)
+        return None
+
     def parameters(self) -> list[Parameter]:
         return [self.W] if self.b is None else [self.W, self.b]
 
@@ -250,10 +273,23 @@ class Sigmoid(Layer):
         # a division by zero; each branch then uses the form that is exact there.
         # Its harmless underflow to 0 for |x| > ~745 is silenced, so that code run
         # under np.errstate(all="raise") does not trip on a correct result.
+        #
+        # Both branches are one expression, sigma = num / (1 + e) with num = 1 for
+        # x >= 0 and num = e for x < 0, and num = max(e, [x >= 0]) picks it without
+        # a data-dependent branch (np.where on a random mask is several times slower
+        # than the exp itself). In-place ufuncs reuse one temporary.
+        x = np.asarray(x)
+        if x.dtype.kind != "f":
+            x = x.astype(np.float64)
         with np.errstate(under="ignore"):
-            e = np.exp(-np.abs(x))
-            ratio = 1.0 / (1.0 + e)
-            out = np.where(x >= 0, ratio, e * ratio)
+            e = np.abs(x)
+            np.negative(e, out=e)
+            np.exp(e, out=e)
+            out = np.empty_like(e)
+            np.greater_equal(x, 0, out=out)
+            np.maximum(e, out, out=out)
+            e += 1.0
+            out /= e
         self._out = out
         return out
 
@@ -262,7 +298,10 @@ class Sigmoid(Layer):
         grad = self._check_grad(grad, self._out.shape)
         s = self._out
         with np.errstate(under="ignore"):  # s may be subnormal far out on the left tail
-            return grad * s * (1.0 - s)
+            result = np.subtract(1.0, s, dtype=s.dtype)  # (1 - s), then * s * grad in place
+            result *= s
+            result *= grad
+        return result
 
 
 class Tanh(Layer):

@@ -35,10 +35,30 @@ class Loss:
         pred = as_2d_batch("pred", pred)
         target = as_target("target", target, pred.shape, pred.dtype)
         self.check_target(target)
+        self._check_pred(pred)
         return pred, target
 
     def check_target(self, target: np.ndarray) -> None:
         """Raise ``ValueError`` if ``target`` holds values this loss cannot take."""
+
+    def _check_pred(self, pred: np.ndarray) -> None:
+        """Raise ``ValueError`` if the finite 2-D ``pred`` holds values this loss cannot take."""
+
+    def _forward_batch(self, pred: np.ndarray, target: np.ndarray) -> float:
+        """``forward`` for :func:`minnet.fit`, which has already validated the data.
+
+        ``target`` was converted and checked once per fit and ``pred`` is the
+        model's output, checked finite; so of the per-call checks only those
+        on the values of ``pred`` remain (the converting, copying and finiteness
+        scans cost more than the loss itself on small batches). A subclass that
+        overrides ``forward`` or ``_validate`` keeps its own checks.
+        """
+        cls = type(self)
+        if (cls.forward is not Loss.forward or cls._validate is not Loss._validate
+                or pred.shape != target.shape):
+            return self.forward(pred, target)
+        self._check_pred(pred)
+        return self._forward(pred, target)
 
     def _forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         raise NotImplementedError(f"{type(self).__name__} must implement _forward or forward")
@@ -97,12 +117,11 @@ class BCE(Loss):
             raise ValueError(f"BCE targets must lie in [0, 1], got values in "
                              f"[{float(target.min())!r}, {float(target.max())!r}]")
 
-    def _validate(self, pred: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:
-        pred, target = super()._validate(pred, target)
-        if not self.from_logits and ((pred < 0) | (pred > 1)).any():
+    def _check_pred(self, pred: np.ndarray) -> None:
+        # min and max are two fast reductions, cheaper than building two boolean masks.
+        if not self.from_logits and (pred.min() < 0 or pred.max() > 1):
             raise ValueError(f"BCE(from_logits=False) expects probabilities in [0, 1], got values in "
                              f"[{float(pred.min())!r}, {float(pred.max())!r}]; pass from_logits=True for raw scores")
-        return pred, target
 
     def _forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         self._cache = (pred, target)
@@ -121,9 +140,13 @@ class BCE(Loss):
         self._require_cache()
         pred, target = self._cache
         if self.from_logits:
+            # sigma(z) without overflow and without a data-dependent branch: see Sigmoid.forward.
             e = np.exp(-np.abs(pred))
-            sigmoid = np.where(pred >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-            return (sigmoid - target) / pred.size
+            sigmoid = np.maximum(e, pred >= 0)
+            sigmoid /= 1.0 + e
+            sigmoid -= target
+            sigmoid /= pred.size
+            return sigmoid
         return (pred - target) / (np.maximum(pred * (1.0 - pred), _BCE_GRAD_EPS) * pred.size)
 
     def get_config(self) -> dict[str, Any]:

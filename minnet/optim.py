@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, Callable, Iterable, Union
 
@@ -27,6 +28,16 @@ def _check_rate(name: str, value: Any, *, low: float, high: float | None = None,
     if callable(value):
         return value
     raise TypeError(f"{name} must be a float or a schedule (a callable step -> float), got {value!r}")
+
+
+def _all_finite(array: np.ndarray) -> bool:
+    """Whether every element of ``array`` is finite.
+
+    The sum reads the array once without allocating; a NaN or infinity
+    anywhere makes it non-finite. A sum of finite values can still overflow,
+    so only a non-finite sum pays for the exact element-wise check.
+    """
+    return math.isfinite(np.add.reduce(array, axis=None)) or bool(np.isfinite(array).all())
 
 
 class Optimizer:
@@ -148,29 +159,47 @@ class SGD(Optimizer):
             raise ValueError(f"lr schedule {self.lr!r} returned a negative rate {lr!r} "
                              f"at step {self.step_count}")
         momentum = self.rate("momentum") if self._uses_momentum else 0.0
-        new_values, new_buffers = [], []
+        # The new values are written into scratch arrays kept from step to step
+        # (allocating a fresh array the size of every parameter on each step
+        # costs as much as the update itself), and copied into place only once
+        # all of them are known to be finite.
+        new_values = self._scratch_arrays()
+        new_buffers = list(self.buffers)
         # An overflow is reported as NonFiniteUpdate below; numpy's own
         # RuntimeWarning about it would only be noise.
         with np.errstate(over="ignore", invalid="ignore"):
-            for p, buf in zip(self.params, self.buffers):
-                d = p.grad if self.weight_decay == 0 else p.grad + self.weight_decay * p.value
+            for i, (p, new_value) in enumerate(zip(self.params, new_values)):
+                d = p.grad
+                if self.weight_decay != 0:
+                    d = np.multiply(p.value, self.weight_decay, out=new_value)
+                    d += p.grad
                 if self._uses_momentum:
+                    buf = self.buffers[i]
                     if buf is None:
                         buf = d.copy()
                     else:
                         buf = momentum * buf + (1.0 - self.dampening) * d
+                    new_buffers[i] = buf
                     d = d + momentum * buf if self.nesterov else buf
-                new_value = p.value - lr * d
-                if not np.isfinite(new_value).all():
+                np.multiply(d, lr, out=new_value)
+                np.subtract(p.value, new_value, out=new_value)  # p.value - lr * d
+                if not _all_finite(new_value):
                     raise NonFiniteUpdate(f"the update of parameter {p.name or '?'} {p.value.shape} at step "
                                           f"{self.step_count} (lr={lr!r}) would make it non-finite")
-                new_values.append(new_value)
-                new_buffers.append(buf)
         # Commit only once every new value is known to be finite.
         for p, value in zip(self.params, new_values):
-            p.value[...] = value
+            np.copyto(p.value, value)
         self.buffers = new_buffers
         self.step_count += 1
+
+    def _scratch_arrays(self) -> list[np.ndarray]:
+        """One array per parameter, of its shape and dtype, reused by every step."""
+        arrays = self.__dict__.setdefault("_scratch", [None] * len(self.params))
+        for i, p in enumerate(self.params):
+            a = arrays[i]
+            if a is None or a.shape != p.value.shape or a.dtype != p.value.dtype:
+                arrays[i] = np.empty_like(p.value)
+        return arrays
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()

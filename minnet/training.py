@@ -16,7 +16,7 @@ from .containers import model_dtype
 from .layers import Layer
 from .losses import Loss
 from .metrics import Metric, resolve_metrics
-from .optim import NonFiniteUpdate, Optimizer
+from .optim import NonFiniteUpdate, Optimizer, _all_finite
 
 __all__ = ["fit", "History", "Run", "TrainingDiverged"]
 
@@ -321,10 +321,20 @@ def _restore(run: Run, saved: dict[str, Any]) -> None:
 
 def _train_epoch(run: Run, X: np.ndarray, y: np.ndarray, batch: int, shuffle: bool,
                  metrics: dict[str, Metric]) -> dict[str, float]:
-    """One pass over the data; returns the batch-size-weighted means of loss and metrics."""
+    """One pass over the data; returns the batch-size-weighted means of loss and metrics.
+
+    This is the hot loop, so it validates nothing that ``fit`` has already
+    validated once, and copies no more than it must: the full batch is ``X``
+    itself, unshuffled batches are slices (views), and shuffled batches are
+    gathered with ``np.take`` into two arrays reused by every batch.
+    """
     n = len(X)
+    model, loss, optimizer = run.model, run.loss, run.optimizer
     full_batch = batch >= n
     order = run.rng.permutation(n) if shuffle and not full_batch else None
+    if order is not None:
+        x_buffer = np.empty((batch, *X.shape[1:]), X.dtype)
+        y_buffer = np.empty((batch, *y.shape[1:]), y.dtype)
     totals = dict.fromkeys(["loss", *metrics], 0.0)
     n_batches = math.ceil(n / batch)
     for index, start in enumerate(range(0, n, batch)):
@@ -334,19 +344,23 @@ def _train_epoch(run: Run, X: np.ndarray, y: np.ndarray, batch: int, shuffle: bo
             xb, yb = X[start:start + batch], y[start:start + batch]  # slices are views
         else:
             rows = order[start:start + batch]
-            xb, yb = X[rows], y[rows]
-        pred = run.model.forward(xb, training=True)
-        value = run.loss.forward(pred, yb) if np.isfinite(pred).all() else math.nan
-        lr = run.optimizer.current_lr
+            xb = np.take(X, rows, axis=0, out=x_buffer[:len(rows)])
+            yb = np.take(y, rows, axis=0, out=y_buffer[:len(rows)])
+        pred = model.forward(xb, training=True)
+        # fit validated y once; the loss only checks what depends on pred.
+        value = loss._forward_batch(pred, yb) if _all_finite(pred) else math.nan
         if not math.isfinite(value):
+            lr = optimizer.current_lr
             raise TrainingDiverged(
                 f"training diverged at epoch {run.epoch + 1}, batch {index + 1}/{n_batches}: "
                 f"the loss is {value} (lr={lr:g}). The parameters keep their last finite values; "
                 f"try a smaller learning rate.", epoch=run.epoch + 1, batch=index + 1, lr=lr)
-        run.model.backward(run.loss.backward())
+        # Nobody reads dL/dX of the data, so the first layer skips computing it.
+        model._backward(loss.backward(), need_input_grad=False)
         try:
-            run.optimizer.step()
+            optimizer.step()
         except NonFiniteUpdate as exc:
+            lr = optimizer.current_lr  # the step was not taken: still the rate it tried
             raise TrainingDiverged(
                 f"training diverged at epoch {run.epoch + 1}, batch {index + 1}/{n_batches}: {exc}. "
                 f"The parameters keep their last finite values; try a smaller learning rate.",
