@@ -34,11 +34,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="training epochs (default 40: five whole cycles of 8 epochs)")
     parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
     parser.add_argument("--hidden", type=int, default=16, help="hidden units (default 16)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split, the weights and the shuffling")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the split, the weights and the shuffling (default 0)")
     parser.add_argument("--out", type=Path, default=Path("out"), help="folder for the plots (default ./out)")
     parser.add_argument("--show", action="store_true", help="also show the plots in a window")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    return parser.parse_args(argv)
+    parser.add_argument("--no-progress", action="store_true",
+                        help="hide the progress bars (they are hidden anyway when stderr is not a terminal)")
+    args = parser.parse_args(argv)
+    # Checked here, before the range test runs, so the message names the flag.
+    for flag in ("epochs", "batch_size", "hidden"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    if args.seed < 0:
+        parser.error(f"--seed must be a non-negative integer, got {args.seed}")
+    return args
 
 
 def article_network(n_features: int, hidden: int, seed: int) -> mn.Sequential:
@@ -102,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         histories[name] = mn.fit(models[name], loss, mn.SGD(models[name].parameters(), lr=rate),
                                  X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                                  seed=args.seed, validation_data=(X_test, y_test), metrics=["accuracy"],
-                                 progress=not args.no_progress)
+                                 progress=not args.no_progress and sys.stderr.isatty())
     print(f"\n3. {args.epochs} epochs in batches of {args.batch_size}, same initial weights and batches")
     print(f"{'run':<20}{'train loss':>11}{'train acc':>11}{'test loss':>11}{'test acc':>10}"
           f"{'best test loss':>16}{'at epoch':>10}")
@@ -125,5 +134,5 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except (ValueError, TypeError) as exc:  # a bad flag value: say what was wrong, no traceback
+    except (ValueError, TypeError, OSError) as exc:  # e.g. an --out that cannot be a folder
         sys.exit(f"error: {exc}")
