@@ -84,11 +84,21 @@ def gradcheck(layer: Layer | Loss, x: Any, *, target: Any = None, eps: float = 1
         def objective() -> float:
             return float(np.sum(layer.forward(x, training=training) * upstream))
 
+        named = layer.named_parameters()
+        # NaN in every grad before backward: a backward that adds to p.grad (or
+        # forgets it) instead of writing it would pass with zeros, and then
+        # accumulate across batches in training.
+        for _, p in named:
+            p.grad[...] = np.nan
         analytic_input = layer.backward(upstream)
-        analytic = {name: p.grad.copy() for name, p in layer.named_parameters()}
+        analytic = [p.grad.copy() for _, p in named]  # a list: two parameters may share a name
+        for (name, _), grad in zip(named, analytic):
+            if np.isnan(grad).any():
+                raise GradcheckError(f"backward did not write the gradient of parameter {name}: it must "
+                                     f"assign p.grad (p.grad[...] = ...), not add to it or skip it")
         _compare("input", analytic_input, _numeric(objective, x, eps), atol, rtol)
-        for name, p in layer.named_parameters():
-            _compare(f"parameter {name}", analytic[name], _numeric(objective, p.value, eps), atol, rtol)
+        for (name, p), grad in zip(named, analytic):
+            _compare(f"parameter {name}", grad, _numeric(objective, p.value, eps), atol, rtol)
     return True
 
 

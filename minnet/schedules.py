@@ -68,23 +68,34 @@ class Schedule:
         steps = check_int("steps", steps, low=0)
         return np.array([self._value(step) for step in range(steps)], dtype=np.float64)
 
-    def _params(self) -> dict[str, Any]:
+    def _params(self) -> dict[str, Any] | None:
         # The constructor signature is the single source of truth for repr and
-        # equality, so a new argument cannot be forgotten in either.
-        names = list(inspect.signature(type(self).__init__).parameters)[1:]
+        # equality, so a new argument cannot be forgotten in either. A user's
+        # subclass that stores its arguments under other names gets None, and
+        # with it the default repr and identity equality.
+        signature = inspect.signature(type(self).__init__).parameters.values()
+        names = [p.name for p in list(signature)[1:]
+                 if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+        if not all(hasattr(self, name) for name in names):
+            return None
         return {name: getattr(self, name) for name in names}
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{name}={value!r}" for name, value in self._params().items())
+        params = self._params()
+        if params is None:
+            return f"<{type(self).__name__} schedule>"
+        args = ", ".join(f"{name}={value!r}" for name, value in params.items())
         return f"{type(self).__name__}({args})"
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self._params() == other._params()
+        params = self._params()
+        return self is other if params is None else params == other._params()
 
     def __hash__(self) -> int:
-        return hash((type(self).__name__, tuple(self._params().items())))
+        params = self._params()
+        return id(self) if params is None else hash((type(self).__name__, tuple(params.items())))
 
 
 class Constant(Schedule):

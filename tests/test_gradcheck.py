@@ -270,3 +270,50 @@ def test_a_user_layer_trains_with_fit(blobs):
     history = mn.fit(model, mn.BCE(), mn.SGD(model.parameters(), lr=0.5), X, y, epochs=20, progress=False)
     assert history["loss"][-1] < history["loss"][0]
     assert model[1].g.value[0] != 1.0
+
+
+class _Accumulating(mn.Layer):
+    """Right derivative, but adds into p.grad: it would accumulate across batches."""
+
+    def __init__(self):
+        self.w = mn.Parameter(np.array([1.5, -0.5]), name="w")
+
+    def forward(self, x, training=True):
+        self._x = x
+        return x * self.w.value
+
+    def backward(self, grad):
+        self.w.grad += np.sum(grad * self._x, axis=0)
+        return grad * self.w.value
+
+    def parameters(self):
+        return [self.w]
+
+
+def test_gradcheck_catches_a_backward_that_adds_instead_of_writing():
+    with pytest.raises(mn.GradcheckError, match="did not write the gradient of parameter w"):
+        mn.gradcheck(_Accumulating(), np.ones((3, 2)))
+
+
+class _TwinNames(mn.Layer):
+    """Two parameters with the same name; a correct backward."""
+
+    def __init__(self):
+        self.a = mn.Parameter(np.array([2.0, 3.0]), name="w")
+        self.b = mn.Parameter(np.array([-1.0, 0.5]), name="w")
+
+    def forward(self, x, training=True):
+        self._x = x
+        return x * self.a.value + self.b.value
+
+    def backward(self, grad):
+        self.a.grad[...] = np.sum(grad * self._x, axis=0)
+        self.b.grad[...] = np.sum(grad, axis=0)
+        return grad * self.a.value
+
+    def parameters(self):
+        return [self.a, self.b]
+
+
+def test_gradcheck_passes_parameters_that_share_a_name():
+    assert mn.gradcheck(_TwinNames(), np.random.default_rng(0).normal(size=(4, 2)))

@@ -335,3 +335,17 @@ def test_cosine_decay_matches_torch_up_to_total_steps(lr, total, min_lr):
     # PyTorch updates the rate recursively, so the tail near zero carries its rounding.
     ours = CosineDecay(lr, total, min_lr).values(total + 1)
     np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-16)
+
+
+def test_a_user_schedule_storing_its_arguments_privately_still_has_a_repr_and_equality():
+    class Halving(schedules.Schedule):
+        def __init__(self, lr):
+            self._lr = lr
+
+        def _value(self, step):
+            return self._lr / 2 ** step
+
+    s = Halving(1.0)
+    assert repr(s) == "<Halving schedule>"
+    assert s == s and s != Halving(1.0)
+    assert s(2) == 0.25
