@@ -154,6 +154,13 @@ class Checkpoint(Callback):
     the state of the run's other callbacks. ``fit(..., resume=path)``
     continues from it, and ends bit-identical to a run never interrupted.
 
+    It also records the settings the continuation depends on: the logged
+    keys (metrics, ``val_`` entries), the batch size, ``shuffle``, the
+    number of training samples, and the optimizer's class and
+    hyperparameters (a schedule by its ``repr``). A resuming call that
+    differs in any of them is refused with a ValueError naming each
+    difference, before anything is changed.
+
     Each save replaces the file atomically: an interruption during a save
     leaves the previous checkpoint intact. The checkpoint is written after
     the other callbacks have seen the epoch, so their saved state includes it.

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import io as _io
 import json
+import numbers
 import os
 import tempfile
 import zipfile
@@ -494,12 +495,81 @@ def write_checkpoint(path: Path, run: Any) -> None:
                       "state": pack(run.optimizer.state_dict(), arrays)},
         "rng": pack(run.rng.bit_generator.state, arrays),
         "callbacks": callbacks,
+        "config": run.config,
     }
     write_archive(path, meta, arrays)
 
 
-def read_checkpoint(path: Path, model: Layer, optimizer: Any) -> dict[str, Any]:
+def optimizer_config(optimizer: Any) -> dict[str, Any]:
+    """The optimizer's class and hyperparameters as JSON values, to compare two runs.
+
+    Hyperparameters are the public attributes that are not running state
+    (``params`` and the keys of ``state_dict()``, such as the step count and
+    momentum buffers). A schedule is recorded by its ``repr``, which names
+    its class and every constructor argument; a plain function by its
+    qualified name, since its default ``repr`` holds a memory address that
+    changes from one process to the next.
+    """
+    running = {"params", *optimizer.state_dict()}
+    config: dict[str, Any] = {"class": type(optimizer).__name__}
+    for name, value in sorted(vars(optimizer).items()):
+        if not name.startswith("_") and name not in running:
+            config[name] = _json_value(value)
+    return config
+
+
+def _json_value(value: Any) -> Any:
+    """``value`` as a JSON value that is equal for equal settings in any process."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    text = repr(value)
+    if " at 0x" in text:  # the default repr: identity, not settings
+        kind = value if isinstance(value, type) else (value if callable(value) and hasattr(value, "__qualname__")
+                                                       else type(value))
+        return f"<{getattr(kind, '__module__', '?')}.{getattr(kind, '__qualname__', type(value).__name__)}>"
+    return text
+
+
+_CONFIG_LABELS = {"log_keys": "logged keys", "batch_size": "batch_size", "shuffle": "shuffle",
+                  "n_samples": "number of training samples"}
+
+
+def _show(value: Any) -> str:
+    # Schedules are recorded as their repr: show that text as it is, unquoted.
+    return value if isinstance(value, str) else repr(value)
+
+
+def _config_differences(saved: Any, current: Mapping[str, Any]) -> list[str]:
+    """One line per setting that differs between a checkpoint's run and this one."""
+    if not isinstance(saved, dict):
+        return ["the checkpoint does not record its run's settings (it was written by an older minnet)"]
+    found = []
+    for key, label in _CONFIG_LABELS.items():
+        if saved.get(key) != current[key]:
+            hint = " (pass the same metrics and validation_data)" if key == "log_keys" else ""
+            found.append(f"{label} {saved.get(key)!r} in the checkpoint, {current[key]!r} in this call{hint}")
+    saved_opt = saved.get("optimizer") if isinstance(saved.get("optimizer"), dict) else {}
+    current_opt = current["optimizer"]
+    for key in [k for k in current_opt if k != "class"] + [k for k in saved_opt if k not in current_opt]:
+        a, b = saved_opt.get(key, "(not set)"), current_opt.get(key, "(not set)")
+        if a != b:
+            found.append(f"optimizer {key} {_show(a)} in the checkpoint, {_show(b)} in this call")
+    return found
+
+
+def read_checkpoint(path: Path, model: Layer, optimizer: Any,
+                    config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Read a checkpoint and check it fits ``model`` and ``optimizer``; change nothing.
+
+    ``config`` (from ``minnet.training._run_config``) holds the settings of
+    the resuming call; each one that differs from the checkpointed run's is
+    named in the ValueError, since the resumed run could not be the same.
 
     Returns a dict with ``parameters`` (arrays in ``named_parameters`` order),
     ``optimizer`` (a state dict), ``rng`` (a new Generator), ``epoch``,
@@ -522,6 +592,11 @@ def read_checkpoint(path: Path, model: Layer, optimizer: Any) -> dict[str, Any]:
         if opt["class"] != type(optimizer).__name__:
             raise ValueError(f"{source} holds the state of a {opt['class']} optimizer, "
                              f"this run uses {type(optimizer).__name__}")
+        if config is not None:
+            differences = _config_differences(state.get("config"), config)
+            if differences:
+                raise ValueError(f"{source} was written by a run with other settings, so resuming "
+                                 f"could not continue it exactly: " + "; ".join(differences))
         epoch = state["epoch"]
         if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
             raise ValueError(f"{source} has an invalid epoch {epoch!r}")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
 import sys
+import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -94,6 +97,25 @@ class Run:
     stop_training: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     callbacks: list[Callback] = field(default_factory=list)
+    #: Set by the first Ctrl-C; training stops after the current batch.
+    interrupt_requested: bool = False
+    #: The settings a resumed run must share with this one (see :func:`_run_config`).
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def _run_config(log_keys: list[str], batch: int, shuffle: bool, n_samples: int,
+                optimizer: Optimizer) -> dict[str, Any]:
+    """The settings of a run that a :class:`~minnet.Checkpoint` records and a resume must match.
+
+    Resuming continues the same sequence of updates only if the batches are
+    the same (``batch``, ``shuffle``, ``n_samples``), the optimizer computes
+    the same steps (its class and hyperparameters, schedules by ``repr``)
+    and the history gets the same columns (``log_keys``: metrics, ``val_``
+    entries, ``lr``).
+    """
+    from .io import optimizer_config
+    return {"log_keys": list(log_keys), "batch_size": int(batch), "shuffle": bool(shuffle),
+            "n_samples": int(n_samples), "optimizer": optimizer_config(optimizer)}
 
 
 def _batch_size(batch_size: int | None, n_samples: int) -> int:
@@ -119,22 +141,17 @@ def _prepare_xy(name: str, X: Any, y: Any, model: Layer, loss: Loss) -> tuple[np
     # One sample in inference mode reveals the output width (and checks the
     # input width with the layer's own message) without changing any parameter.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # only the width matters here
-        n_outputs = model.forward(X[:1], training=False).shape[1]
+        probe = np.asarray(model.forward(X[:1], training=False))
+    if probe.ndim != 2 or len(probe) != 1:
+        raise ValueError(f"the model must return a 2-D batch (n_samples, n_outputs); for one sample "
+                         f"it returned shape {probe.shape}")
+    n_outputs = probe.shape[1]
     y_array = as_target(y_name, y_array, (len(X), n_outputs), dtype)
     loss.check_target(y_array)
     return X, y_array
 
 
 _PAIR_NAMES = {"(X, y)": ("X", "y"), "validation_data": ("X_val", "y_val")}
-
-
-def _evaluate(model: Layer, loss: Loss, X: np.ndarray, y: np.ndarray,
-              metrics: dict[str, Metric], prefix: str) -> dict[str, float]:
-    pred = model.forward(X, training=False)
-    logs = {f"{prefix}loss": loss.forward(pred, y)}
-    for name, metric in metrics.items():
-        logs[f"{prefix}{name}"] = float(metric(y, pred))
-    return logs
 
 
 def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epochs: int,
@@ -200,9 +217,11 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
 
     Notes
     -----
-    Everything is validated before the first update, so an invalid call
-    leaves the model and optimizer untouched. Ctrl-C ends training after
-    the current batch and returns the history so far. Floating-point
+    Everything is validated before the first update (including that every
+    schedule covers the run's steps), so an invalid call leaves the model
+    and optimizer untouched. Ctrl-C lets the current batch's update finish,
+    then returns the history of the completed epochs; the parameters are
+    those after that last update (a second Ctrl-C interrupts at once). Floating-point
     overflow inside the loop is not reported as a numpy warning: any
     non-finite value it produces stops training with :class:`TrainingDiverged`.
     """
@@ -229,24 +248,31 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
             raise TypeError("validation_data must be a pair (X_val, y_val)")
         validation = _prepare_xy("validation_data", *validation_data, model, loss)
     metric_fns = resolve_metrics(metrics, loss)
-    callbacks = list(callbacks)
+    if callbacks is None:
+        callbacks = []
+    callbacks = [callbacks] if isinstance(callbacks, Callback) else list(callbacks)
     for cb in callbacks:
         if not isinstance(cb, Callback):
             raise TypeError(f"callbacks must be Callback instances, got {cb!r}")
-    saved = None
-    if resume_path is not None:
-        from .io import read_checkpoint
-        saved = read_checkpoint(resume_path, model, optimizer)  # checks everything, changes nothing
-        rng = saved["rng"]
-    else:
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
     log_keys = ["loss", *metric_fns]
     if validation is not None:
         log_keys += [f"val_{k}" for k in log_keys]
+    config = _run_config(log_keys + ["lr"], batch, shuffle, len(X), optimizer)
+    saved = None
+    if resume_path is not None:
+        from .io import read_checkpoint
+        saved = read_checkpoint(resume_path, model, optimizer, config)  # checks everything, changes nothing
+        rng = saved["rng"]
+    else:
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    first_step = optimizer.step_count if saved is None else int(saved["optimizer"]["step_count"])
+    first_epoch = 0 if saved is None else saved["epoch"]
+    _check_schedules_cover(optimizer, first_step, (epochs - first_epoch) * math.ceil(len(X) / batch))
+
     # Checkpoints run after the other callbacks each epoch, so they save their state too.
     callbacks = [cb for cb in callbacks if not cb.runs_last] + [cb for cb in callbacks if cb.runs_last]
-    run = Run(model, loss, optimizer, History(), rng, epochs, log_keys + ["lr"], callbacks=callbacks)
+    run = Run(model, loss, optimizer, History(), rng, epochs, log_keys + ["lr"], callbacks=callbacks,
+              config=config)
     if saved is not None:
         run.history = History(*saved["history"])
         run.epoch, run.stop_training = saved["epoch"], saved["stop_training"]
@@ -260,21 +286,15 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
     bar = tqdm(total=epochs, initial=run.epoch, disable=not progress, unit="epoch",
                dynamic_ncols=True, file=sys.stderr)
     try:
-        while run.epoch < epochs and not run.stop_training:
-            # Overflow is not warned about: a non-finite loss, output or update
-            # stops training below with a TrainingDiverged that says where.
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                logs = _train_epoch(run, X, y, batch, shuffle, metric_fns)
-            if validation is not None:
-                logs.update(_evaluate(model, loss, *validation, metric_fns, prefix="val_"))
-            logs["lr"] = optimizer.rate("lr", optimizer.step_count - 1)
-            run.epoch += 1
-            run.history.append(run.epoch, logs)
-            bar.update(1)
-            if progress:
-                bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if "loss" in k}, refresh=False)
-            for cb in callbacks:
-                cb.on_epoch_end(run, logs)
+        with _interrupt_between_batches(run):
+            while run.epoch < epochs and not run.stop_training:
+                # Overflow is not warned about: a non-finite loss, output or update
+                # stops training below with a TrainingDiverged that says where.
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    logs = _train_epoch(run, X, y, batch, shuffle, metric_fns)
+                    if validation is not None:
+                        logs.update(_validate_epoch(run, *validation, metric_fns))
+                _end_epoch(run, logs, bar if progress else None)
     except KeyboardInterrupt:
         bar.write(f"Training interrupted after {run.epoch} complete epoch(s); returning the history so far.",
                   file=sys.stderr)
@@ -286,6 +306,76 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
     for cb in callbacks:
         cb.on_train_end(run)
     return run.history
+
+
+def _check_schedules_cover(optimizer: Optimizer, first_step: int, n_steps: int) -> None:
+    """Evaluate every scheduled rate at the run's last step, before any update.
+
+    A schedule too short for the run (``OneCycle(total_steps=...)`` smaller
+    than epochs x batches) would otherwise fail halfway through training.
+    """
+    last_step = first_step + n_steps - 1
+    for name in ("lr", "momentum"):
+        if callable(getattr(optimizer, name, None)):
+            try:
+                optimizer.rate(name, last_step)
+            except ValueError as exc:
+                raise ValueError(f"the {name} schedule cannot cover this run, which takes optimizer steps "
+                                 f"{first_step} to {last_step}: {exc}") from None
+
+
+def _validate_epoch(run: Run, X: np.ndarray, y: np.ndarray, metrics: dict[str, Metric]) -> dict[str, float]:
+    """Loss and metrics on the validation data, in inference mode (``val_`` keys)."""
+    pred = run.model.forward(X, training=False)
+    value = run.loss.forward(pred, y) if _all_finite(pred) else math.nan
+    if not math.isfinite(value):
+        lr = run.optimizer.rate("lr", run.optimizer.step_count - 1)
+        raise TrainingDiverged(
+            f"training diverged in epoch {run.epoch + 1}: the validation loss is {value} (lr={lr:g}). "
+            f"The parameters keep their last finite values; try a smaller learning rate.",
+            epoch=run.epoch + 1, batch=0, lr=lr)
+    logs = {"val_loss": value}
+    for name, metric in metrics.items():
+        logs[f"val_{name}"] = float(metric(y, pred))
+    return logs
+
+
+def _end_epoch(run: Run, logs: dict[str, float], bar: Any) -> None:
+    """Record the epoch in the history, the progress bar (if any) and the callbacks."""
+    logs["lr"] = run.optimizer.rate("lr", run.optimizer.step_count - 1)
+    run.epoch += 1
+    run.history.append(run.epoch, logs)
+    if bar is not None:
+        bar.update(1)
+        bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if "loss" in k}, refresh=False)
+    for cb in run.callbacks:
+        cb.on_epoch_end(run, logs)
+
+
+@contextlib.contextmanager
+def _interrupt_between_batches(run: Run) -> Iterator[None]:
+    """Turn the first Ctrl-C into a request that ``_train_epoch`` honours after the current batch.
+
+    A KeyboardInterrupt raised in the middle of an update could leave some
+    parameters stepped and others not. Only the main thread can install a
+    signal handler, and a handler the user installed is left alone; a second
+    Ctrl-C interrupts at once.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+
+    def request_stop(signum: int, frame: Any) -> None:
+        if run.interrupt_requested:
+            raise KeyboardInterrupt
+        run.interrupt_requested = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _restore(run: Run, saved: dict[str, Any]) -> None:
@@ -369,4 +459,6 @@ def _train_epoch(run: Run, X: np.ndarray, y: np.ndarray, batch: int, shuffle: bo
         totals["loss"] += value * weight
         for name, metric in metrics.items():
             totals[name] += float(metric(yb, pred)) * weight
+        if run.interrupt_requested:  # Ctrl-C, deferred to here: this batch's update is complete
+            raise KeyboardInterrupt
     return {k: v / n for k, v in totals.items()}

@@ -314,7 +314,8 @@ def test_resume_with_mismatched_momentum_buffers_changes_nothing(tmp_path):
     mn.fit(model, mn.BCE(), opt, X, y, epochs=1, callbacks=[mn.Checkpoint(path)], **FIT)
     # Same architecture, but the optimizer holds the parameters in another order.
     model_b, _ = build()
-    opt_b = mn.SGD(model_b.parameters()[::-1], lr=0.1, momentum=0.9)
+    opt_b = mn.SGD(model_b.parameters()[::-1], lr=mn.CyclicLR(0.01, 0.8, step_size_up=5), momentum=0.9,
+                   nesterov=True)
     assert_resume_refused(path, model_b, opt_b, ValueError, "momentum buffer")
 
 
@@ -332,3 +333,92 @@ def test_resume_from_a_truncated_checkpoint_is_refused(tmp_path):
 
 def test_resume_refuses_a_non_path():
     assert_resume_refused(42, *build(), TypeError, "resume")
+
+
+# -- resume refuses a call whose settings differ from the checkpointed run's -------
+
+def checkpoint_with_validation(tmp_path):
+    X, y = data()
+    path = tmp_path / "run.npz"
+    model, opt = build()
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=2, seed=5, validation_data=(X[:10], y[:10]),
+           callbacks=[mn.Checkpoint(path)], **FIT)
+    return path
+
+
+def refused_resume(path, match, *, optimizer=None, n=60, **changes):
+    """Resume with ``changes`` to the original call; it must raise naming them and change nothing."""
+    X, y = data(n)
+    model, opt = build(seeds=(3, 4))
+    opt = opt if optimizer is None else optimizer(model)
+    kwargs = {**FIT, "validation_data": (X[:10], y[:10]), **changes}
+    before, steps = values(model), opt.step_count
+    with pytest.raises(ValueError, match=match):
+        mn.fit(model, mn.BCE(), opt, X, y, epochs=4, resume=path, **kwargs)
+    assert same(values(model), before) and opt.step_count == steps
+
+
+def cyclic(step_size_up=5):
+    return mn.CyclicLR(0.01, 0.8, step_size_up=step_size_up)
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"validation_data": None}, r"logged keys \['loss', 'val_loss', 'lr'\] in the checkpoint, "
+                                r"\['loss', 'lr'\] in this call"),
+    ({"metrics": ["accuracy"]}, r"logged keys .*'accuracy'.* in this call"),
+    ({"batch_size": 10}, "batch_size 7 in the checkpoint, 10 in this call"),
+    ({"batch_size": None}, "batch_size 7 in the checkpoint, 60 in this call"),
+    ({"shuffle": False}, "shuffle True in the checkpoint, False in this call"),
+    ({"n": 50}, "number of training samples 60 in the checkpoint, 50 in this call"),
+])
+def test_resume_with_other_run_settings_is_refused(tmp_path, changes, match):
+    refused_resume(checkpoint_with_validation(tmp_path), match, **changes)
+
+
+@pytest.mark.parametrize("optimizer, match", [
+    (lambda m: mn.SGD(m.parameters(), lr=0.1, momentum=0.9, nesterov=True),
+     r"optimizer lr CyclicLR\(base_lr=0.01.*\) in the checkpoint, 0.1 in this call"),
+    (lambda m: mn.SGD(m.parameters(), lr=cyclic(step_size_up=6), momentum=0.9, nesterov=True),
+     "step_size_up=5.* in the checkpoint, CyclicLR.*step_size_up=6.* in this call"),
+    (lambda m: mn.SGD(m.parameters(), lr=cyclic(), momentum=0.8, nesterov=True),
+     "optimizer momentum 0.9 in the checkpoint, 0.8 in this call"),
+    (lambda m: mn.SGD(m.parameters(), lr=cyclic(), momentum=0.9),
+     "optimizer nesterov True in the checkpoint, False in this call"),
+    (lambda m: mn.SGD(m.parameters(), lr=cyclic(), momentum=0.9, nesterov=True, weight_decay=1e-4),
+     "optimizer weight_decay 0.0 in the checkpoint, 0.0001 in this call"),
+    (lambda m: mn.SGD(m.parameters(), lr=cyclic(), momentum=0.9, dampening=0.1),
+     "optimizer dampening 0.0 in the checkpoint, 0.1 in this call"),
+])
+def test_resume_with_other_optimizer_settings_is_refused(tmp_path, optimizer, match):
+    refused_resume(checkpoint_with_validation(tmp_path), match, optimizer=optimizer)
+
+
+def test_resume_names_every_difference_at_once(tmp_path):
+    refused_resume(checkpoint_with_validation(tmp_path), "batch_size 7 .*; shuffle True .*; optimizer momentum",
+                   batch_size=5, shuffle=False,
+                   optimizer=lambda m: mn.SGD(m.parameters(), lr=cyclic(), momentum=0.5, nesterov=True))
+
+
+def test_resume_with_the_same_settings_from_new_objects_is_accepted(tmp_path):
+    path = checkpoint_with_validation(tmp_path)
+    X, y = data()
+    model, opt = build(seeds=(3, 4))  # new model, optimizer and schedule objects, equal settings
+    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=3, resume=path, validation_data=(X[:10], y[:10]), **FIT)
+    assert len(history["loss"]) == len(history["val_loss"]) == 3
+
+
+def test_a_function_as_schedule_is_compared_by_name_not_address(tmp_path):
+    def decay(step):
+        return 0.1 / (1 + step)
+
+    X, y = data()
+    path = tmp_path / "run.npz"
+    model, _ = build()
+    mn.fit(model, mn.BCE(), mn.SGD(model.parameters(), lr=decay), X, y, epochs=1,
+           callbacks=[mn.Checkpoint(path)], **FIT)
+    model_b, _ = build()
+    assert len(mn.fit(model_b, mn.BCE(), mn.SGD(model_b.parameters(), lr=decay), X, y, epochs=2,
+                      resume=path, **FIT)) == 2
+    model_c, _ = build()
+    with pytest.raises(ValueError, match="optimizer lr <.*decay> in the checkpoint, 0.1 in this call"):
+        mn.fit(model_c, mn.BCE(), mn.SGD(model_c.parameters(), lr=0.1), X, y, epochs=2, resume=path, **FIT)

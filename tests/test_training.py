@@ -411,3 +411,93 @@ def test_article_configuration_reaches_74_percent_held_out(weight_seed):
     assert np.mean(np.diff(losses) > 0) <= 0.01  # full-batch descent at a modest rate: (almost) monotone
     assert history["val_accuracy"][-1] >= 0.74
     assert mn.metrics.accuracy(y_test.reshape(-1, 1), model.predict(X_test)) == history["val_accuracy"][-1]
+
+
+# --- checks added with the schedule-coverage, validation and Ctrl-C handling ---------------
+
+def _tiny_problem(n=12):
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(n, 2)), (rng.random(n) > 0.5).astype(float)
+    model = mn.Sequential(mn.Dense(2, 3, rng=0), mn.Tanh(), mn.Dense(3, 1, rng=1), mn.Sigmoid())
+    return X, y, model
+
+
+def test_a_schedule_too_short_for_the_run_is_refused_before_any_update():
+    X, y, model = _tiny_problem()
+    before = [p.value.copy() for p in model.parameters()]
+    opt = mn.SGD(model.parameters(), lr=mn.OneCycle(max_lr=0.1, total_steps=5))
+    with pytest.raises(ValueError, match="lr schedule cannot cover this run.*steps 0 to 8"):
+        mn.fit(model, mn.BCE(), opt, X, y, epochs=3, batch_size=4, progress=False)
+    assert opt.step_count == 0
+    assert all(np.array_equal(p.value, b) for p, b in zip(model.parameters(), before))
+
+
+def test_a_schedule_that_exactly_covers_the_run_is_accepted():
+    X, y, model = _tiny_problem()
+    opt = mn.SGD(model.parameters(), lr=mn.OneCycle(max_lr=0.1, total_steps=9))
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=3, batch_size=4, progress=False)
+    assert opt.step_count == 9
+
+
+def test_a_model_returning_1d_output_gets_a_clear_error():
+    class Flatten(mn.Layer):
+        def forward(self, x, training=True):
+            return x[:, 0]
+
+        def backward(self, grad):
+            raise AssertionError("never reached")
+
+    X, y, model = _tiny_problem()
+    flat = mn.Sequential(mn.Dense(2, 1, rng=0), Flatten())
+    with pytest.raises(ValueError, match=r"must return a 2-D batch.*shape \(1,\)"):
+        mn.fit(flat, mn.MSE(), mn.SGD(flat.parameters(), lr=0.1), X, y, epochs=1, progress=False)
+
+
+def test_callbacks_may_be_none_or_a_single_callback():
+    X, y, model = _tiny_problem()
+    opt = mn.SGD(model.parameters(), lr=0.1)
+    assert len(mn.fit(model, mn.BCE(), opt, X, y, epochs=2, callbacks=None, progress=False)) == 2
+    stopper = mn.EarlyStopping(monitor="loss", patience=0, min_delta=10.0)
+    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=5, callbacks=stopper, progress=False)
+    assert len(history) == 2  # the first epoch sets the best, the second fails to beat it by 10
+
+
+def test_a_non_finite_validation_loss_stops_with_training_diverged():
+    X, y, model = _tiny_problem()
+    mse = mn.MSE()
+    X_val = np.full((3, 2), 1e200)  # finite input, but the loss overflows
+    model = mn.Sequential(mn.Dense(2, 1, rng=0))
+    with pytest.raises(mn.TrainingDiverged, match="validation loss is inf") as info:
+        mn.fit(model, mse, mn.SGD(model.parameters(), lr=0.01), X, y, epochs=2,
+               validation_data=(X_val, np.zeros(3)), progress=False)
+    assert info.value.epoch == 1
+    assert all(np.isfinite(p.value).all() for p in model.parameters())
+
+
+def test_ctrl_c_lets_the_current_batch_finish_then_returns_completed_epochs():
+    import os
+    import signal
+
+    class InterruptOnce(mn.Layer):
+        """Sends SIGINT to this process during the 2nd epoch's first forward."""
+
+        def __init__(self):
+            self.calls = 0
+
+        def forward(self, x, training=True):
+            if training:
+                self.calls += 1
+                if self.calls == 4:  # 3 batches per epoch: the 4th call opens epoch 2
+                    os.kill(os.getpid(), signal.SIGINT)
+            return x
+
+        def backward(self, grad):
+            return grad
+
+    X, y, _ = _tiny_problem(n=12)
+    model = mn.Sequential(mn.Dense(2, 1, rng=0), InterruptOnce(), mn.Sigmoid())
+    opt = mn.SGD(model.parameters(), lr=0.1)
+    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=5, batch_size=4, progress=False)
+    assert len(history) == 1
+    assert opt.step_count == 4  # epoch 1's three steps, and the interrupted batch's step completed
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
