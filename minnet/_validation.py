@@ -85,7 +85,17 @@ def as_float_array(name: str, value: Any, dtype: Any = None) -> np.ndarray:
         raise TypeError(f"{name} must hold numbers, got an array of dtype {array.dtype}")
     target = np.dtype(dtype) if dtype is not None else (
         array.dtype if array.dtype.kind == "f" else np.dtype(np.float64))
-    return array.astype(target, copy=False)
+    if array.dtype == target:
+        return array
+    with np.errstate(over="ignore"):  # reported below, with the value that does not fit
+        converted = array.astype(target)
+    if array.dtype.kind == "f" and array.dtype.itemsize > target.itemsize:
+        overflowed = np.isinf(converted) & np.isfinite(array)
+        if overflowed.any():
+            value = float(array[tuple(np.argwhere(overflowed)[0])])
+            raise ValueError(f"{name} holds {value!r}, which does not fit in {target} "
+                             f"(largest {float(np.finfo(target).max):.4g})")
+    return converted
 
 
 def check_finite(name: str, array: np.ndarray) -> None:

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._validation import as_2d_batch, as_target, check_real
+from ._validation import as_2d_batch, as_target, check_real, check_seed
 from .layers import Layer, Parameter
 from .losses import Loss
 
@@ -62,6 +62,7 @@ def gradcheck(layer: Layer | Loss, x: Any, *, target: Any = None, eps: float = 1
     eps = check_real("eps", eps, low=0.0, low_inclusive=False)
     atol = check_real("atol", atol, low=0.0)
     rtol = check_real("rtol", rtol, low=0.0)
+    seed = check_seed("seed", seed)
     x = as_2d_batch("x", x, np.float64).copy()
     if isinstance(layer, Loss):
         if target is None:

@@ -1,0 +1,47 @@
+"""The shared argument checks behind every public entry point."""
+
+import numpy as np
+import pytest
+
+import minnet as mn
+from minnet._validation import as_2d_batch, as_float_array, as_target
+
+
+def test_integer_and_boolean_data_become_float64():
+    assert as_float_array("x", [[1, 2]]).dtype == np.float64
+    assert as_float_array("x", [[True, False]]).dtype == np.float64
+
+
+def test_a_float_array_of_the_right_dtype_is_not_copied():
+    x = np.ones((3, 2), np.float32)
+    assert as_float_array("x", x, np.float32) is x
+
+
+def test_strings_and_ragged_lists_are_refused():
+    with pytest.raises(TypeError, match="x must hold numbers"):
+        as_float_array("x", [["a", "b"]])
+    with pytest.raises(ValueError, match="x must be a rectangular array"):
+        as_float_array("x", [[1, 2], [3]])
+
+
+def test_a_finite_float64_value_too_large_for_float32_is_named():
+    with pytest.raises(ValueError, match=r"target holds 1e\+300, which does not fit in float32"):
+        mn.MSE().forward(np.zeros((2, 1), np.float32), np.array([1e300, 0.0]))
+
+
+def test_a_flat_target_is_reshaped_for_one_output_and_refused_otherwise():
+    assert as_target("y", [1.0, 0.0], (2, 1)).shape == (2, 1)
+    with pytest.raises(ValueError, match=r"y must have shape \(2, 2\)"):
+        as_target("y", [1.0, 0.0], (2, 2))
+
+
+def test_nan_position_is_reported():
+    with pytest.raises(ValueError, match=r"x must be finite, got nan at index \(1, 0\)"):
+        as_2d_batch("x", [[1.0, 2.0], [np.nan, 0.0]])
+
+
+def test_negative_seeds_are_refused_where_weights_and_checks_are_drawn():
+    with pytest.raises(ValueError, match="rng must be a non-negative integer seed, got -1"):
+        mn.Dense(2, 2, rng=-1)
+    with pytest.raises(TypeError, match="seed must be an integer, got 'a'"):
+        mn.gradcheck(mn.ReLU(), np.ones((2, 2)), seed="a")
