@@ -141,6 +141,9 @@ class CyclicLR(Schedule):
 
     Values equal ``torch.optim.lr_scheduler.CyclicLR`` (with
     ``cycle_momentum=False`` and the default ``scale_mode`` of each mode).
+    Note that torch's default, ``cycle_momentum=True``, also cycles the SGD
+    momentum between 0.8 and 0.9; here the momentum is whatever ``SGD`` is
+    given, a float or a schedule of its own.
 
     Parameters
     ----------
