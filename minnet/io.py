@@ -16,6 +16,12 @@ from a stranger can never run code, and written to a temporary file in the
 target directory that is renamed into place only once complete, so a crash
 or a full disk never leaves half a file where a good one was.
 
+A file from a stranger is checked before it can cost memory: every array
+header against the bytes it stands on, the description's parameter table
+against the arrays, and each layer's size against the values the file holds
+(a description of ``Dense(10**6, 10**6)`` next to a few small arrays is a
+ValueError, not an allocation of terabytes).
+
 Layers are rebuilt by class name: built-in layers are found automatically,
 custom ones through :func:`register_layer` or ``load(..., custom_layers=...)``.
 A layer with children (such as :class:`~minnet.Sequential`) is rebuilt as
@@ -27,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import io as _io
 import json
+import math
 import numbers
 import os
 import tempfile
@@ -120,9 +127,15 @@ def _builtin_layers() -> dict[str, type[Layer]]:
     while stack:
         cls = stack.pop()
         stack.extend(cls.__subclasses__())
-        if cls.__module__.startswith("minnet.") and not cls.__name__.startswith("_"):
+        if (cls.__module__.startswith("minnet.") and not cls.__name__.startswith("_")
+                and _implements_forward(cls)):
             found.setdefault(cls.__name__, cls)
     return found
+
+
+def _implements_forward(cls: type) -> bool:
+    """Whether ``cls`` is a usable layer: not the bare base class, nor another abstract one."""
+    return cls is not Layer and cls.forward is not Layer.forward
 
 
 def _class_key(layer: Layer) -> str:
@@ -142,6 +155,9 @@ def _resolve_class(key: Any, custom: Mapping[str, type[Layer]]) -> type[Layer]:
     if not isinstance(key, str):
         raise ValueError(f"the file names a layer class {key!r}, which is not a string")
     cls = custom.get(key) or _REGISTRY.get(key) or _builtin_layers().get(key)
+    if cls is not None and not _implements_forward(cls):
+        raise ValueError(f"the file names the layer class {key!r}, which does not implement forward "
+                         f"(it is a base class, not a layer that can be built)")
     if cls is None:
         raise ValueError(f"the file uses the layer class {key!r}, which minnet does not know; "
                          f"pass custom_layers={{{key!r}: {key}}} to load, or decorate the class "
@@ -194,7 +210,34 @@ def _parameter_table(model: Layer) -> tuple[list[dict[str, Any]], list[np.ndarra
     return table, values
 
 
-def _build(node: Any, custom: Mapping[str, type[Layer]], depth: int = 0) -> Layer:
+class _Budget:
+    """How many parameter values the layers built from a file may still allocate.
+
+    A file holds the values of all its parameters, so a description whose
+    layers would need more than that (``Dense(10**6, 10**6)`` next to a few
+    small arrays) is refused before or right after each layer is built,
+    instead of exhausting memory.
+    """
+
+    def __init__(self, n_values: int) -> None:
+        self.left = n_values
+
+    def spend(self, n: int, what: str) -> None:
+        if n > self.left:
+            raise ValueError(f"the file describes {what}, which needs {n} parameter values, but the "
+                             f"file holds only {self.left} more; its description does not match its arrays")
+        self.left -= n
+
+
+def _dense_size(config: Mapping[str, Any]) -> int | None:
+    """Number of values ``Dense(**config)`` allocates, when the config says it plainly."""
+    n_in, n_out = config.get("n_in"), config.get("n_out")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (n_in, n_out)):
+        return None  # Dense's own checks will refuse it with their message
+    return n_in * n_out + (n_out if config.get("bias", True) is not False else 0)
+
+
+def _build(node: Any, custom: Mapping[str, type[Layer]], budget: _Budget, depth: int = 0) -> Layer:
     if depth > 100:
         raise ValueError("the file's architecture is nested more than 100 levels deep")
     if not isinstance(node, dict) or "class" not in node:
@@ -204,12 +247,50 @@ def _build(node: Any, custom: Mapping[str, type[Layer]], depth: int = 0) -> Laye
     children_nodes = node.get("children", [])
     if not isinstance(config, dict) or not isinstance(children_nodes, list):
         raise ValueError(f"the file describes {node['class']} with a malformed config or children")
-    children = [_build(child, custom, depth + 1) for child in children_nodes]
+    children = [_build(child, custom, budget, depth + 1) for child in children_nodes]
+    from .layers import Dense
+    # Dense is the built-in layer whose size a config can inflate; check it before
+    # allocating. Any layer's actual parameters are checked right after it is built.
+    size = _dense_size(config) if cls is Dense else None
+    if size is not None:
+        budget.spend(size, f"{node['class']}({config.get('n_in')}, {config.get('n_out')})")
     try:
-        return cls(*children, **config)
+        layer = cls(*children, **config)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"the file describes {node['class']} with config {config!r}, which "
                          f"{cls.__name__} rejects: {exc}") from None
+    except MemoryError:
+        raise ValueError(f"the file describes {node['class']} with config {config!r}, which needs more "
+                         f"memory than is available; the file's arrays are far smaller") from None
+    if size is None and not children:
+        budget.spend(sum(p.value.size for p in layer.parameters()), f"{node['class']} with config {config!r}")
+    return layer
+
+
+def _check_table(table: Any, arrays: Mapping[str, np.ndarray], source: str) -> int:
+    """Check the description's parameter table against the arrays the file holds.
+
+    Runs before any layer is built. Returns the number of parameter values
+    in the file, which bounds what the architecture may allocate.
+    """
+    if not isinstance(table, list):
+        raise ValueError(f"{source} has no valid list of parameters in its description")
+    total = 0
+    for i, entry in enumerate(table):
+        if not isinstance(entry, dict):
+            raise ValueError(f"{source} describes parameter {i} as {entry!r}, not as a name, shape and dtype")
+        name, shape, dtype = entry.get("name"), entry.get("shape"), entry.get("dtype")
+        key = f"param.{i}"
+        if key not in arrays:
+            raise ValueError(f"{source} lacks the array of parameter {name!r} ({key})")
+        value = arrays[key]
+        if not isinstance(shape, list) or tuple(shape) != value.shape:
+            raise ValueError(f"{source}: parameter {name!r} has shape {value.shape}, "
+                             f"its description says {shape!r}")
+        if dtype != value.dtype.name:
+            raise ValueError(f"{source}: parameter {name!r} is {value.dtype}, its description says {dtype!r}")
+        total += value.size
+    return total
 
 
 def _check_parameters(model: Layer, table: Any, arrays: Mapping[str, np.ndarray],
@@ -351,8 +432,11 @@ def read_archive(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     try:
         # The whole file is in memory already: parsing from bytes keeps every
         # error below a format error, never a half-open file handle.
+        _check_array_headers(data)
         with np.load(_io.BytesIO(data), allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
+    except MemoryError:
+        raise ValueError(f"{where} holds arrays too large for the available memory") from None
     except ValueError as exc:
         if "pickle" in str(exc).lower() or "object arrays" in str(exc).lower():
             raise ValueError(f"{where} holds pickled Python objects; minnet never unpickles files") from None
@@ -382,6 +466,35 @@ def read_archive(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return meta, arrays
 
 
+def _check_array_headers(data: bytes) -> None:
+    """Check each array's header against its size in the archive, before reading any array.
+
+    numpy allocates an array from the shape its header declares, so a
+    hostile header (shape ``(10**6, 10**6)`` over a few bytes) would exhaust
+    memory before the lie could be noticed.
+    """
+    with zipfile.ZipFile(_io.BytesIO(data)) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with archive.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                else:
+                    raise ValueError(f"array {info.filename!r} has .npy format version {version}, "
+                                     f"which minnet does not write")
+                header_size = f.tell()
+            if dtype.hasobject:
+                raise ValueError(f"array {info.filename!r} holds pickled Python objects")
+            expected = header_size + math.prod(shape) * dtype.itemsize
+            if info.file_size != expected:
+                raise ValueError(f"array {info.filename!r} declares shape {shape} of {dtype} "
+                                 f"({expected - header_size} bytes) but holds {info.file_size - header_size}")
+
+
 def model_meta(model: Layer, kind: str = "model") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The description and parameter arrays of ``model``, ready for :func:`write_archive`."""
     from . import __version__
@@ -398,8 +511,9 @@ def model_from_meta(meta: dict[str, Any], arrays: Mapping[str, np.ndarray], sour
                     custom_layers: Any = None) -> Layer:
     """Rebuild the model a description names and fill in its parameters."""
     custom = _custom_mapping(custom_layers)
+    budget = _Budget(_check_table(meta.get("parameters"), arrays, source))
     try:
-        model = _build(meta.get("architecture"), custom)
+        model = _build(meta.get("architecture"), custom, budget)
     except RecursionError:
         raise ValueError(f"{source}: the architecture is nested too deeply") from None
     values = _check_parameters(model, meta.get("parameters"), arrays, source)

@@ -294,7 +294,44 @@ def _bad_config(meta, arrays):
     meta["architecture"]["children"][0]["config"]["n_in"] = -3
 
 
+def _huge_dense(meta, arrays):
+    meta["architecture"]["children"][0]["config"].update(n_in=10**6, n_out=10**6)
+
+
+def _huge_dense_and_table(meta, arrays):
+    # The description is consistent with itself; only the arrays give the lie away.
+    _huge_dense(meta, arrays)
+    meta["parameters"][0]["shape"] = [10**6, 10**6]
+    meta["parameters"][1]["shape"] = [10**6]
+
+
+def _class_named(name):
+    def change(meta, arrays):
+        meta["architecture"]["children"][1] = {"class": name, "config": {}}
+    return change
+
+
+def _huge_array_header(tmp_path):
+    """An .npy member whose header declares 8 TB over a few bytes of data."""
+    import io
+    import zipfile
+    path = good_file(tmp_path)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (10**6, 10**6)})
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("param.9.npy", header.getvalue() + b"\0" * 80)
+    return path
+
+
 BAD_FILES = {
+    "Dense of 10^6 x 10^6": (_with_meta(_huge_dense), r"Dense\(1000000, 1000000\), which needs 1000001000000"),
+    "table matching a huge Dense": (_with_meta(_huge_dense_and_table),
+                                    r"'0.W' has shape \(3, 5\), its description says \[1000000, 1000000\]"),
+    "array header declaring 8 TB": (_huge_array_header, r"'param.9.npy' declares shape \(1000000, 1000000\)"),
+    "bare Layer class": (_with_meta(_class_named("Layer")), "'Layer', which minnet does not know"),
+    "Loss class": (_with_meta(_class_named("Loss")), "'Loss', which minnet does not know"),
+    "Parameter class": (_with_meta(_class_named("Parameter")), "'Parameter', which minnet does not know"),
     "empty": (_bytes(b""), "empty"),
     "text": (_bytes(b"W = [1, 2, 3]\n"), "not a minnet file"),
     "truncated to 10%": (_truncate(0.1), "corrupt or truncated"),
@@ -327,6 +364,52 @@ def test_bad_file_is_refused_with_a_clear_value_error(tmp_path, name):
     with pytest.raises(ValueError, match=message):
         mn.load(path)
     assert path.read_bytes() == before  # loading never touches the file
+
+
+class Hungry(mn.Layer):
+    """A custom layer whose constructor allocates what its config says."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.w = mn.Parameter(np.zeros(n), name="w")
+
+    def forward(self, x, training=True):
+        return x
+
+    def backward(self, grad):
+        return grad
+
+    def parameters(self):
+        return [self.w]
+
+    def get_config(self):
+        return {"n": self.n}
+
+
+def test_custom_layer_larger_than_the_file_is_refused_once_built(tmp_path):
+    path = tmp_path / "m.npz"
+    mn.save(mn.Sequential(Hungry(3), Hungry(4)), path)
+    meta, arrays = read_raw(path)
+    meta["architecture"]["children"][0]["config"]["n"] = 100_000
+    write_raw(path, meta, arrays)
+    with pytest.raises(ValueError, match=r"Hungry with config \{'n': 100000\}, which needs 100000 parameter values"):
+        mn.load(path, custom_layers=[Hungry])
+
+
+def test_custom_layer_running_out_of_memory_is_a_value_error(tmp_path):
+    class Greedy(Hungry):
+        def __init__(self, n: int) -> None:
+            super().__init__(n)
+            if n > 10:
+                raise MemoryError("Unable to allocate")
+
+    path = tmp_path / "m.npz"
+    mn.save(Greedy(3), path)
+    meta, arrays = read_raw(path)
+    meta["architecture"]["config"]["n"] = 11
+    write_raw(path, meta, arrays)
+    with pytest.raises(ValueError, match="needs more memory than is available"):
+        mn.load(path, custom_layers={"Greedy": Greedy})
 
 
 def test_directory_is_refused(tmp_path):
