@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from minnet._validation import as_2d_batch, check_int, check_real
+from minnet._validation import as_2d_batch, check_bool, check_int, check_real
 
 __all__ = ["train_test_split", "Standardizer", "one_hot"]
 
@@ -47,6 +47,11 @@ def _stratified_indices(labels: np.ndarray, n_test: int,
         lonely = classes[np.argmin(counts)].item()
         raise ValueError(f"stratify: class {lonely!r} has only 1 sample; every class needs "
                          f"at least 2 to appear in both the train and the test set")
+    # Every class must get a place on both sides, as scikit-learn requires.
+    for side, size in (("train", len(labels) - n_test), ("test", n_test)):
+        if size < len(classes):
+            raise ValueError(f"stratify: the {side}_size = {size} should be greater or equal to the "
+                             f"number of classes = {len(classes)}, so that every class is in the {side} set")
     # Each class gets the floor of its proportional share of the test set;
     # the slots left over go to the classes with the largest remainders, so
     # every class is within one sample of its exact proportion.
@@ -83,7 +88,9 @@ def train_test_split(*arrays: Any, test_size: float | int = 0.25,
         If False, the last ``n_test`` rows are the test set, in order.
     stratify : array-like of shape (n_samples,) or None, default=None
         Class labels. If given, each class is split in the same proportion
-        as the whole, to within one sample. Requires ``shuffle=True``.
+        as the whole, to within one sample. Requires ``shuffle=True``, at
+        least 2 samples per class, and train and test sets at least as large
+        as the number of classes.
 
     Returns
     -------
@@ -112,6 +119,7 @@ def train_test_split(*arrays: Any, test_size: float | int = 0.25,
     if n_samples < 2:
         raise ValueError(f"need at least 2 samples to split, got {n_samples}")
     n_test = _n_test(test_size, n_samples)
+    shuffle = check_bool("shuffle", shuffle)
 
     if stratify is not None:
         if not shuffle:

@@ -57,6 +57,8 @@ def history(h: "History | Mapping[str, Sequence[float]]", *, title: str | None =
     metrics (``accuracy``, ``val_accuracy``, ...) if any were recorded; a
     third, on a log axis, holds the learning rate if it changed during the
     run. Validation curves are dashed, in the colour of their training twin.
+    A panel with nothing to draw is left out; a history with no loss, no
+    metric and no changing rate is a ValueError.
 
     Parameters
     ----------
@@ -70,11 +72,16 @@ def history(h: "History | Mapping[str, Sequence[float]]", *, title: str | None =
     matplotlib.figure.Figure
     """
     epochs, logs = _series(h)
-    losses = [k for k in logs if k.endswith("loss") and not k.startswith("val_")]
-    metrics = [k for k in logs if not k.endswith("loss") and not k.startswith("val_") and k != "lr"]
+    # A val_ key is drawn next to its training twin; one without a twin gets its own line.
+    curves = [k for k in logs if k != "lr" and not (k.startswith("val_") and k[4:] in logs)]
+    losses = [k for k in curves if k.endswith("loss")]
+    metrics = [k for k in curves if not k.endswith("loss")]
     lr = np.asarray(logs.get("lr", []), dtype=float)
     show_lr = lr.size > 1 and np.ptp(lr) > 0
-    panels = [losses] + ([metrics] if metrics else []) + ([["lr"]] if show_lr else [])
+    panels = ([losses] if losses else []) + ([metrics] if metrics else []) + ([["lr"]] if show_lr else [])
+    if not panels:
+        raise ValueError(f"the history has nothing to plot: no loss or metric, only "
+                         f"{', '.join(logs)} (a constant learning rate is not drawn)")
 
     fig, axes = plt.subplots(len(panels), 1, sharex=True, squeeze=False,
                              figsize=(7, 2.2 + 1.8 * len(panels)), layout="constrained")
@@ -83,7 +90,8 @@ def history(h: "History | Mapping[str, Sequence[float]]", *, title: str | None =
         for i, key in enumerate(keys):
             color = f"C{i}"
             values = np.asarray(logs[key], dtype=float)
-            ax.plot(epochs[:len(values)], values, color=color, label=_pretty(key))
+            ax.plot(epochs[:len(values)], values, color=color, label=_pretty(key),
+                    linestyle="--" if key.startswith("val_") else "-")
             if f"val_{key}" in logs:
                 val = np.asarray(logs[f"val_{key}"], dtype=float)
                 ax.plot(epochs[:len(val)], val, color=color, linestyle="--", label=_pretty(f"val_{key}"))
@@ -220,6 +228,11 @@ def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
     if labels.shape[0] != X.shape[0]:
         raise ValueError(f"X and y must have the same number of samples, got {X.shape[0]} and {labels.shape[0]}")
     resolution = check_int("resolution", resolution, low=2)
+    # Labels that are not numbers ("yes"/"no") are numbered in sorted order, as
+    # a label encoder would have done to train the model; the legend names them.
+    names = None
+    if labels.dtype.kind not in "biuf":
+        names, labels = np.unique(labels.astype(str), return_inverse=True)
 
     span = X.max(axis=0) - X.min(axis=0)
     pad = np.where(span > 0, 0.05 * span, 1.0)
@@ -241,11 +254,17 @@ def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
         ax.contourf(g0, g1, classes, levels=np.arange(out.shape[1] + 1) - 0.5, cmap="tab10",
                     vmin=0, vmax=9, alpha=0.35)
     cmap, vmax = ("RdBu_r", 1) if out.shape[1] == 1 else ("tab10", 9)
-    ax.scatter(X[:, 0], X[:, 1], c=labels, cmap=cmap, vmin=0, vmax=vmax,
-               edgecolors="k", linewidths=0.5, s=18)
-    names = list(feature_names) if feature_names is not None else ["feature 0", "feature 1"]
-    ax.set_xlabel(names[0])
-    ax.set_ylabel(names[1])
+    if names is not None and len(names) > vmax + 1:
+        raise ValueError(f"y holds {len(names)} classes ({', '.join(names)}), but a model with "
+                         f"{out.shape[1]} output(s) separates at most {vmax + 1}")
+    points = ax.scatter(X[:, 0], X[:, 1], c=labels, cmap=cmap, vmin=0, vmax=vmax,
+                        edgecolors="k", linewidths=0.5, s=18)
+    if names is not None:
+        handles, _ = points.legend_elements()
+        ax.legend(handles, list(names), title="class", frameon=False)
+    axis_names = list(feature_names) if feature_names is not None else ["feature 0", "feature 1"]
+    ax.set_xlabel(axis_names[0])
+    ax.set_ylabel(axis_names[1])
     if title:
         ax.set_title(title, fontsize="medium")
     return fig

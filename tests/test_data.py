@@ -141,6 +141,27 @@ def test_stratify_errors():
         train_test_split(y, stratify=y, shuffle=False)
 
 
+@pytest.mark.parametrize("shuffle", ["no", 0, 1, None])
+def test_split_rejects_a_shuffle_flag_that_is_not_a_bool(shuffle):
+    with pytest.raises(TypeError, match=f"shuffle must be True or False, got .*{shuffle!r}"):
+        train_test_split(np.arange(10), shuffle=shuffle)
+
+
+@pytest.mark.parametrize("test_size, side, size", [(1, "test", 1), (0.1, "test", 1), (9, "train", 1)])
+def test_stratify_needs_each_side_at_least_as_large_as_the_number_of_classes(test_size, side, size):
+    # As scikit-learn: "The test_size = 1 should be greater or equal to the number of classes = 2".
+    y = np.array([0] * 5 + [1] * 5)
+    with pytest.raises(ValueError, match=f"the {side}_size = {size} should be greater or equal to "
+                                         f"the number of classes = 2"):
+        train_test_split(y, test_size=test_size, stratify=y, seed=0)
+
+
+def test_stratify_with_each_side_as_large_as_the_number_of_classes_puts_every_class_on_both():
+    y = np.array([0] * 4 + [1] * 3 + [2] * 3)
+    y_train, y_test = train_test_split(y, test_size=3, stratify=y, seed=0)
+    assert sorted(y_test) == [0, 1, 2] and set(y_train) == {0, 1, 2}
+
+
 def test_split_rejects_bad_seed():
     with pytest.raises(TypeError, match="seed"):
         train_test_split(np.zeros(10), seed="0")

@@ -182,6 +182,39 @@ def test_decision_boundary_multi_class_and_bad_input():
         mn.plot.decision_boundary("model", X, y)
 
 
+def test_decision_boundary_numbers_string_labels_in_sorted_order_and_names_them():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    y = np.where(X[:, 0] > 0, "yes", "no")
+    model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
+    fig = mn.plot.decision_boundary(model, X, y, resolution=20)
+    ax = fig.axes[0]
+    scatter = [c for c in ax.collections if c.get_offsets().shape == (40, 2)][0]
+    np.testing.assert_array_equal(scatter.get_array(), (y == "yes").astype(float))  # "no" -> 0, "yes" -> 1
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["no", "yes"]
+    assert png_bytes(fig).startswith(b"\x89PNG")
+
+
+def test_decision_boundary_refuses_more_string_classes_than_the_model_separates():
+    X = np.random.default_rng(0).normal(size=(6, 2))
+    y = np.array(["cat", "dog", "fox"] * 2)
+    with pytest.raises(ValueError, match=r"3 classes \(cat, dog, fox\).*1 output\(s\) separates at most 2"):
+        mn.plot.decision_boundary(mn.Sequential(mn.Dense(2, 1, rng=0)), X, y, resolution=5)
+
+
+def test_history_without_loss_draws_only_what_it_has():
+    fig = mn.plot.history({"accuracy": [0.5, 0.7], "val_accuracy": [0.4, 0.6]})
+    assert len(fig.axes) == 1
+    assert labels(fig.axes[0]) == ["accuracy", "validation accuracy"]
+    fig = mn.plot.history({"val_loss": [0.7, 0.6]})  # a val_ key without its twin keeps its own line
+    assert labels(fig.axes[0]) == ["validation loss"]
+
+
+def test_history_with_nothing_to_draw_is_a_clear_error():
+    with pytest.raises(ValueError, match="nothing to plot: no loss or metric, only lr"):
+        mn.plot.history({"lr": [0.1, 0.1]})
+
+
 def test_compare_draws_one_line_per_run_and_one_panel_per_key():
     runs = {"constant": make_history(), "cyclic": make_history(lr=(0.1, 0.5, 0.1))}
     runs["cyclic"].history["loss"] = [0.7, 0.5, 0.4]
