@@ -265,6 +265,89 @@ def test_ctrl_c_returns_the_history_so_far(capsys):
     assert "interrupted after 2" in capsys.readouterr().err
 
 
+class SigintOnCall(mn.Layer):
+    """Identity that sends this process a real SIGINT (Ctrl-C) on its ``at``-th forward of a kind.
+
+    Only full batches count (``fit`` may probe the model with one sample first).
+    """
+
+    def __init__(self, at: int, training: bool) -> None:
+        self.at, self.training, self.calls = at, training, 0
+
+    def forward(self, x, training=True):
+        if training == self.training and len(x) > 1:
+            self.calls += 1
+            if self.calls == self.at:
+                import os
+                import signal
+                os.kill(os.getpid(), signal.SIGINT)
+        return x
+
+    def backward(self, grad):
+        return grad
+
+
+def ctrl_c_world(at: int, training: bool):
+    gen = np.random.default_rng(0)
+    X = gen.standard_normal((12, 3))
+    y = (X[:, 0] > 0).astype(float)
+    model = mn.Sequential(mn.Dense(3, 2, rng=0), SigintOnCall(at, training), mn.Dense(2, 1, rng=1), mn.Sigmoid())
+    return model, mn.SGD(model.parameters(), lr=0.1, momentum=0.9), X, y
+
+
+def parameters_after_steps(n_steps: int) -> list[np.ndarray]:
+    """Parameters after exactly ``n_steps`` updates of the run in ``ctrl_c_world`` (unshuffled, 3 batches per epoch)."""
+    model, opt, X, y = ctrl_c_world(at=0, training=True)
+    epochs, rest = divmod(n_steps, 3)
+    if epochs:
+        mn.fit(model, mn.BCE(), opt, X, y, epochs=epochs, batch_size=4, shuffle=False, progress=False)
+    if rest:  # the first batches of the next epoch, with the same optimizer (step count, momentum)
+        mn.fit(model, mn.BCE(), opt, X[:4 * rest], y[:4 * rest], epochs=1, batch_size=4, shuffle=False,
+               progress=False)
+    assert opt.step_count == n_steps
+    return [p.value.copy() for p in model.parameters()]
+
+
+def test_ctrl_c_during_a_batch_finishes_its_update_then_returns_the_completed_epochs(capsys):
+    # The 5th training forward is epoch 2's second batch.
+    model, opt, X, y = ctrl_c_world(at=5, training=True)
+    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=4, batch_size=4, shuffle=False, progress=False)
+    assert history.epoch == [1] and len(history["loss"]) == 1
+    assert opt.step_count == 5
+    after = parameters_after_steps(5)
+    assert all(np.array_equal(p.value, v) for p, v in zip(model.parameters(), after))
+    assert "interrupted after 1 complete epoch" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_validation_takes_effect_after_the_next_batch():
+    model, opt, X, y = ctrl_c_world(at=1, training=False)  # the 1st validation: after epoch 1
+    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=4, batch_size=4, shuffle=False,
+                     validation_data=(X, y), progress=False)
+    assert history.epoch == [1] and len(history["val_loss"]) == 1
+    assert opt.step_count == 4
+
+
+def test_one_cycle_past_total_steps_is_an_error_one_step_before_pytorch():
+    """docs/schedules.md: minnet raises at step >= total_steps; PyTorch allows one more step."""
+    torch = pytest.importorskip("torch")
+    schedule = mn.OneCycle(max_lr=1.0, total_steps=4)
+    schedule(3)
+    with pytest.raises(ValueError, match="step must be < total_steps=4, got 4"):
+        schedule(4)
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=0.1)
+    torch_schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=4)
+    for _ in range(4):  # to step 4 (= total_steps): accepted
+        opt.step()
+        torch_schedule.step()
+    opt.step()
+    with pytest.raises(ValueError, match="Tried to step 5 times"):
+        torch_schedule.step()
+    text = " ".join((DOC.parent / "schedules.md").read_text().split())
+    assert "minnet raises a `ValueError` at any step `>= total_steps`" in text
+    assert "`OneCycleLR` can be stepped once more, to step `total_steps`" in text
+
+
 # -- the table and the tests stay in step -------------------------------------
 
 def documented_ids() -> set[str]:
