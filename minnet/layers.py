@@ -220,7 +220,9 @@ class Dense(Layer):
         # out= writes straight into the existing gradient arrays: no new allocation per step.
         np.matmul(self._x.T, grad, out=self.W.grad)
         if self.b is not None:
-            np.sum(grad, axis=0, out=self.b.grad)
+            # The column sums of grad, as 1^T G: a BLAS matrix-vector product is
+            # several times faster than np.sum(axis=0) on a tall, narrow grad.
+            np.matmul(self._ones(len(grad)), grad, out=self.b.grad)
         return grad @ self.W.value.T
 
     def _backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
@@ -232,8 +234,15 @@ class Dense(Layer):
         grad = self._check_grad(grad, (self._x.shape[0], self.n_out))
         np.matmul(self._x.T, grad, out=self.W.grad)
         if self.b is not None:
-            np.add.reduce(grad, axis=0, out=self.b.grad)
+            np.matmul(self._ones(len(grad)), grad, out=self.b.grad)
         return None
+
+    def _ones(self, n: int) -> np.ndarray:
+        """A vector of n ones in the weights' dtype, kept for the next batch."""
+        ones = getattr(self, "_ones_cache", None)
+        if ones is None or len(ones) < n or ones.dtype != self.W.value.dtype:
+            ones = self._ones_cache = np.ones(n, self.W.value.dtype)
+        return ones[:n]
 
     def parameters(self) -> list[Parameter]:
         return [self.W] if self.b is None else [self.W, self.b]

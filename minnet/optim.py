@@ -40,6 +40,20 @@ def _all_finite(array: np.ndarray) -> bool:
     return math.isfinite(np.add.reduce(array, axis=None)) or bool(np.isfinite(array).all())
 
 
+def _difference_is_finite(value: np.ndarray, step: np.ndarray) -> bool:
+    """Whether every element of ``value - step`` is finite, without computing it.
+
+    A finite sum of squares (a BLAS dot product: one fast read, no writes)
+    bounds every element by sqrt(max float), and the difference of two such
+    numbers cannot overflow. Only when a sum of squares is not finite (a NaN
+    or inf, or merely huge elements) is the difference computed and checked.
+    """
+    v, s = value.reshape(-1), step.reshape(-1)
+    if math.isfinite(np.dot(v, v)) and math.isfinite(np.dot(s, s)):
+        return True
+    return bool(np.isfinite(value - step).all())
+
+
 class Optimizer:
     """Base class: holds the parameters and counts the steps taken.
 
@@ -159,19 +173,19 @@ class SGD(Optimizer):
             raise ValueError(f"lr schedule {self.lr!r} returned a negative rate {lr!r} "
                              f"at step {self.step_count}")
         momentum = self.rate("momentum") if self._uses_momentum else 0.0
-        # The new values are written into scratch arrays kept from step to step
-        # (allocating a fresh array the size of every parameter on each step
-        # costs as much as the update itself), and copied into place only once
-        # all of them are known to be finite.
-        new_values = self._scratch_arrays()
+        # Each step lr * d goes into a scratch array kept from step to step
+        # (allocating one the size of every parameter on each step costs as
+        # much as the update itself), and is subtracted in place only once every
+        # parameter's new value is known to be finite.
+        steps = self._scratch_arrays()
         new_buffers = list(self.buffers)
         # An overflow is reported as NonFiniteUpdate below; numpy's own
         # RuntimeWarning about it would only be noise.
         with np.errstate(over="ignore", invalid="ignore"):
-            for i, (p, new_value) in enumerate(zip(self.params, new_values)):
+            for i, (p, step) in enumerate(zip(self.params, steps)):
                 d = p.grad
                 if self.weight_decay != 0:
-                    d = np.multiply(p.value, self.weight_decay, out=new_value)
+                    d = np.multiply(p.value, self.weight_decay, out=step)
                     d += p.grad
                 if self._uses_momentum:
                     buf = self.buffers[i]
@@ -181,14 +195,13 @@ class SGD(Optimizer):
                         buf = momentum * buf + (1.0 - self.dampening) * d
                     new_buffers[i] = buf
                     d = d + momentum * buf if self.nesterov else buf
-                np.multiply(d, lr, out=new_value)
-                np.subtract(p.value, new_value, out=new_value)  # p.value - lr * d
-                if not _all_finite(new_value):
+                np.multiply(d, lr, out=step)
+                if not _difference_is_finite(p.value, step):
                     raise NonFiniteUpdate(f"the update of parameter {p.name or '?'} {p.value.shape} at step "
                                           f"{self.step_count} (lr={lr!r}) would make it non-finite")
-        # Commit only once every new value is known to be finite.
-        for p, value in zip(self.params, new_values):
-            np.copyto(p.value, value)
+            # Commit only once every new value is known to be finite.
+            for p, step in zip(self.params, steps):
+                np.subtract(p.value, step, out=p.value)  # p.value - lr * d
         self.buffers = new_buffers
         self.step_count += 1
 
