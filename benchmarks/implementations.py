@@ -83,9 +83,12 @@ def train_numpy(task: Task) -> float:
                 loss = np.mean(np.maximum(z, 0) - z * yb + np.log1p(e))
                 dz = (np.where(z >= 0, 1 / (1 + e), e / (1 + e)) - yb) / m
             else:
+                # As the article: the loss on probabilities, then the chain rule
+                # through the output sigmoid, dL/dz = dL/dp * p (1 - p).
                 p = 1 / (1 + np.exp(-z))
                 loss = -np.mean(yb * np.log(p) + (1 - yb) * np.log(1 - p))
-                dz = (p - yb) / m  # BCE and sigmoid together
+                dl_dp = -(yb / p - (1 - yb) / (1 - p)) / m
+                dz = dl_dp * (p * (1 - p))
             total += float(loss) * m
             # backward, then update
             for i in reversed(range(n_layers)):

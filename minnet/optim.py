@@ -48,8 +48,7 @@ def _difference_is_finite(value: np.ndarray, step: np.ndarray) -> bool:
     numbers cannot overflow. Only when a sum of squares is not finite (a NaN
     or inf, or merely huge elements) is the difference computed and checked.
     """
-    v, s = value.reshape(-1), step.reshape(-1)
-    if math.isfinite(np.dot(v, v)) and math.isfinite(np.dot(s, s)):
+    if math.isfinite(np.vdot(value, value) + np.vdot(step, step)):  # vdot flattens; inf + x stays inf
         return True
     return bool(np.isfinite(value - step).all())
 
