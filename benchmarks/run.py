@@ -164,7 +164,9 @@ def machine_info(torch_threads: int | None) -> dict[str, Any]:
         pass
     try:
         from threadpoolctl import threadpool_info
-        blas = [p for p in threadpool_info() if p["user_api"] == "blas"]
+        # numpy's own BLAS (scipy or scikit-learn may bring another one)
+        blas = sorted((p for p in threadpool_info() if p["user_api"] == "blas"),
+                      key=lambda p: "numpy" not in p["filepath"])
         if blas:
             info["blas"] = f"{blas[0]['internal_api']} {blas[0]['version']} ({blas[0].get('architecture')})"
             info["blas_threads"] = blas[0]["num_threads"]
@@ -220,9 +222,8 @@ def run(quick: bool = False, repeat: int = 3, tasks: list[str] | None = None, dt
         import torch
         if torch_threads is None:  # like with like: as many threads as numpy's BLAS uses
             try:
-                from threadpoolctl import threadpool_info
-                torch_threads = next(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
-            except (ImportError, StopIteration):
+                torch_threads = machine_info(None)["blas_threads"]
+            except KeyError:
                 torch_threads = os.cpu_count() or 1
         torch.set_num_threads(torch_threads)
     wanted_dtypes = tuple(np.dtype(d).type for d in (dtypes or ["float64", "float32"]))

@@ -100,6 +100,12 @@ def as_float_array(name: str, value: Any, dtype: Any = None) -> np.ndarray:
 
 def check_finite(name: str, array: np.ndarray) -> None:
     """Raise ``ValueError`` naming the first NaN/inf position in ``array``."""
+    # A NaN or inf anywhere makes the sum non-finite; the sum reads the data once
+    # without allocating a boolean mask of its size (fit checks whole data sets).
+    # Only a non-finite sum (or one that merely overflowed) needs the exact check.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if array.dtype.kind == "f" and np.isfinite(np.add.reduce(array, axis=None)):
+            return
     if not np.isfinite(array).all():
         bad = np.argwhere(~np.isfinite(array))[0]
         where = tuple(int(i) for i in bad)
