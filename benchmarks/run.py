@@ -54,7 +54,15 @@ class Disagreement(RuntimeError):
     """The implementations ended on different losses: one of them computes something else."""
 
 
+# Thread pools (OpenBLAS's, torch's and scikit-learn's OpenMP) keep their
+# workers spinning for a moment after a call; on 2 cores they would steal time
+# from whatever runs next. A short pause lets them go idle before each run.
+SETTLE_SECONDS = 0.25
+
+
 def best_time(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Seconds of one call of ``fn``, and its result."""
+    time.sleep(SETTLE_SECONDS)
     start = time.perf_counter()
     result = fn()
     return time.perf_counter() - start, result
