@@ -98,13 +98,6 @@ def deep_network(n_features: int, widths: list[int], rng: np.random.Generator) -
     return mn.Sequential(*layers)
 
 
-def scores(model: mn.Sequential, loss: mn.Loss, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Loss and accuracy of ``model`` on ``(X, y)`` in inference mode."""
-    pred = model.predict(X)
-    threshold = 0.0 if getattr(loss, "from_logits", False) else 0.5
-    return loss.forward(pred, y), mn.metrics.accuracy(y.reshape(-1, 1), pred, threshold)
-
-
 def save(figure, path: Path) -> None:
     figure.savefig(path, dpi=120, bbox_inches="tight")
     print(f"saved {path}")
@@ -150,9 +143,10 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\n{'model':<22}{'train loss':>11}{'train acc':>11}{'test loss':>11}{'test acc':>10}")
     for name, model, loss in [("article (sigmoid)", article, article_loss), ("deeper (ReLU)", deep, deep_loss)]:
-        train_loss, train_acc = scores(model, loss, X_train, y_train)
-        test_loss, test_acc = scores(model, loss, X_test, y_test)
-        print(f"{name:<22}{train_loss:>11.4f}{train_acc:>11.3f}{test_loss:>11.4f}{test_acc:>10.3f}")
+        train = mn.evaluate(model, loss, X_train, y_train, metrics=["accuracy"])
+        test = mn.evaluate(model, loss, X_test, y_test, metrics=["accuracy"])
+        print(f"{name:<22}{train['loss']:>11.4f}{train['accuracy']:>11.3f}"
+              f"{test['loss']:>11.4f}{test['accuracy']:>10.3f}")
     majority = max(y_test.mean(), 1 - y_test.mean())
     print(f"(majority class on the held-out rows: {majority:.3f}; published small MLPs: 0.74-0.79)")
 
@@ -173,11 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'schedule':<10}{'train loss':>11}{'train acc':>11}{'test loss':>11}{'test acc':>10}"
           f"{'best test loss':>16}{'at epoch':>10}")
     for name in SCHEDULES:
-        train_loss, train_acc = scores(models[name], article_loss, X_train, y_train)
-        test_loss, test_acc = scores(models[name], article_loss, X_test, y_test)
+        train = mn.evaluate(models[name], article_loss, X_train, y_train, metrics=["accuracy"])
+        test = mn.evaluate(models[name], article_loss, X_test, y_test, metrics=["accuracy"])
         val = histories[name]["val_loss"]
         best = int(np.argmin(val))
-        print(f"{name:<10}{train_loss:>11.4f}{train_acc:>11.3f}{test_loss:>11.4f}{test_acc:>10.3f}"
+        print(f"{name:<10}{train['loss']:>11.4f}{train['accuracy']:>11.3f}"
+              f"{test['loss']:>11.4f}{test['accuracy']:>10.3f}"
               f"{val[best]:>16.4f}{best + 1:>10}")
     labels = {"constant": f"constant {args.lr:g} (the article)",
               "cyclic": f"cyclic {args.base_lr:g}-{args.max_lr:g}, step size {args.step_size}",

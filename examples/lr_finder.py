@@ -59,12 +59,6 @@ def article_network(n_features: int, hidden: int, seed: int) -> mn.Sequential:
     )
 
 
-def scores(model: mn.Sequential, loss: mn.Loss, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Loss and accuracy of ``model`` on ``(X, y)`` in inference mode."""
-    pred = model.predict(X)
-    return loss.forward(pred, y), mn.metrics.accuracy(y.reshape(-1, 1), pred)
-
-
 def save(figure, path: Path) -> None:
     figure.savefig(path, dpi=120, bbox_inches="tight")
     print(f"saved {path}")
@@ -116,10 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'run':<20}{'train loss':>11}{'train acc':>11}{'test loss':>11}{'test acc':>10}"
           f"{'best test loss':>16}{'at epoch':>10}")
     for name, history in histories.items():
-        train_loss, train_acc = scores(models[name], loss, X_train, y_train)
-        test_loss, test_acc = scores(models[name], loss, X_test, y_test)
+        train = mn.evaluate(models[name], loss, X_train, y_train, metrics=["accuracy"])
+        test = mn.evaluate(models[name], loss, X_test, y_test, metrics=["accuracy"])
         best = int(np.argmin(history["val_loss"]))
-        print(f"{name:<20}{train_loss:>11.4f}{train_acc:>11.3f}{test_loss:>11.4f}{test_acc:>10.3f}"
+        print(f"{name:<20}{train['loss']:>11.4f}{train['accuracy']:>11.3f}"
+              f"{test['loss']:>11.4f}{test['accuracy']:>10.3f}"
               f"{history['val_loss'][best]:>16.4f}{best + 1:>10}")
     save(mn.plot.compare(histories, key=("loss", "val_loss", "lr"),
                          title="Rates from the range test: cyclical vs constant"),

@@ -21,7 +21,7 @@ from .losses import Loss
 from .metrics import Metric, resolve_metrics
 from .optim import NonFiniteUpdate, Optimizer, _all_finite
 
-__all__ = ["fit", "History", "Run", "TrainingDiverged"]
+__all__ = ["fit", "evaluate", "History", "Run", "TrainingDiverged"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -306,6 +306,36 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
     for cb in callbacks:
         cb.on_train_end(run)
     return run.history
+
+
+def evaluate(model: Layer, loss: Loss, X: Any, y: Any, *, metrics: Iterable[Any] = ()) -> dict[str, float]:
+    """Loss and metrics of ``model`` on ``(X, y)`` in inference mode, like Keras' ``evaluate``.
+
+    Parameters
+    ----------
+    model : Layer
+    loss : Loss
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+    metrics : iterable of str or callable
+        As for :func:`fit`.
+
+    Returns
+    -------
+    dict of str to float
+        ``{"loss": ..., "accuracy": ..., ...}``.
+    """
+    if not isinstance(model, Layer):
+        raise TypeError(f"model must be a Layer (e.g. mn.Sequential), got {type(model).__name__}")
+    if not isinstance(loss, Loss):
+        raise TypeError(f"loss must be a Loss (e.g. mn.BCE()), got {type(loss).__name__}")
+    X, y = _prepare_xy("(X, y)", X, y, model, loss)
+    metric_fns = resolve_metrics(metrics, loss)
+    pred = model.forward(X, training=False)
+    scores = {"loss": loss.forward(pred, y)}
+    for name, metric in metric_fns.items():
+        scores[name] = float(metric(y, pred))
+    return scores
 
 
 def _check_schedules_cover(optimizer: Optimizer, first_step: int, n_steps: int) -> None:

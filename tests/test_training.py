@@ -501,3 +501,19 @@ def test_ctrl_c_lets_the_current_batch_finish_then_returns_completed_epochs():
     assert len(history) == 1
     assert opt.step_count == 4  # epoch 1's three steps, and the interrupted batch's step completed
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_evaluate_scores_in_inference_mode_and_matches_the_loss():
+    X, y, model = _tiny_problem()
+    scores = mn.evaluate(model, mn.BCE(), X, y, metrics=["accuracy"])
+    pred = model.predict(X)
+    assert scores["loss"] == mn.BCE().forward(pred, y)
+    assert scores["accuracy"] == np.mean((pred[:, 0] > 0.5) == (y > 0.5))
+
+
+def test_evaluate_validates_like_fit():
+    X, y, model = _tiny_problem()
+    with pytest.raises(ValueError, match="X and y must have the same number of samples, got 12 and 11"):
+        mn.evaluate(model, mn.BCE(), X, y[:-1])
+    with pytest.raises(ValueError, match="expected 2 features, got 3"):
+        mn.evaluate(model, mn.BCE(), np.ones((4, 3)), np.ones(4))
