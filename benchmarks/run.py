@@ -60,15 +60,16 @@ class Disagreement(RuntimeError):
 SETTLE_SECONDS = 0.25
 
 
-def best_time(fn: Callable[[], Any]) -> tuple[float, Any]:
-    """Seconds of one call of ``fn``, and its result."""
-    time.sleep(SETTLE_SECONDS)
+def best_time(fn: Callable[[], Any], settle: float = SETTLE_SECONDS) -> tuple[float, Any]:
+    """Seconds of one call of ``fn`` (after ``settle`` seconds of pause), and its result."""
+    time.sleep(settle)
     start = time.perf_counter()
     result = fn()
     return time.perf_counter() - start, result
 
 
-def time_task(task: Task, impls: dict[str, Callable[[Task], float]], repeat: int) -> dict[str, Any]:
+def time_task(task: Task, impls: dict[str, Callable[[Task], float]], repeat: int,
+              settle: float = SETTLE_SECONDS) -> dict[str, Any]:
     """Best-of-N seconds and the final loss of each implementation.
 
     N is ``repeat``, raised up to ``2 * repeat`` for tasks whose minnet run
@@ -80,7 +81,7 @@ def time_task(task: Task, impls: dict[str, Callable[[Task], float]], repeat: int
     while done < rounds:
         done += 1
         for name, train in impls.items():
-            seconds, loss = best_time(lambda: train(task))
+            seconds, loss = best_time(lambda: train(task), settle)
             times[name] = min(times[name], seconds)
             losses[name] = loss
         if done == 1 and times["minnet"] < 1.0:
@@ -247,7 +248,7 @@ def run(quick: bool = False, repeat: int = 3, tasks: list[str] | None = None, dt
     for task in make_tasks(quick=quick, dtypes=wanted_dtypes):
         if tasks and task.name not in tasks:
             continue
-        timing = time_task(task, impls, repeat)
+        timing = time_task(task, impls, repeat, settle=0.0 if quick else SETTLE_SECONDS)
         check_agreement(task, timing["loss"])
         result = {"task": task.name, "dtype": np.dtype(task.dtype).name, "label": task.label,
                   "samples": len(task.X), "widths": task.widths, "batch_size": task.batch_size,
