@@ -163,6 +163,7 @@ class SGD(Optimizer):
         self.nesterov = nesterov
         # Momentum buffers v_t, created on the first step as torch does.
         self.buffers: list[np.ndarray | None] = [None] * len(self.params)
+        self._scratch = [np.empty_like(p.value) for p in self.params]  # lr * d of each parameter
         self._uses_momentum = callable(self.momentum) or self.momentum > 0
 
     def step(self) -> None:
@@ -206,12 +207,11 @@ class SGD(Optimizer):
 
     def _scratch_arrays(self) -> list[np.ndarray]:
         """One array per parameter, of its shape and dtype, reused by every step."""
-        arrays = self.__dict__.setdefault("_scratch", [None] * len(self.params))
         for i, p in enumerate(self.params):
-            a = arrays[i]
-            if a is None or a.shape != p.value.shape or a.dtype != p.value.dtype:
-                arrays[i] = np.empty_like(p.value)
-        return arrays
+            a = self._scratch[i]
+            if a.shape != p.value.shape or a.dtype != p.value.dtype:  # a parameter was replaced
+                self._scratch[i] = np.empty_like(p.value)
+        return self._scratch
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
