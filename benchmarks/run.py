@@ -98,8 +98,13 @@ def check_agreement(task: Task, losses: dict[str, float]) -> None:
                                f"loop on {reference!r} (rtol {rtol}); they must do the same math")
 
 
-def matmul_seconds(task: Task, repeat: int) -> float:
-    """Time of only the matrix products of the run, in numpy, into preallocated outputs."""
+def matmul_seconds(task: Task, repeat: int, library: str = "numpy") -> float:
+    """Time of only the matrix products of the run, into preallocated outputs.
+
+    ``library="torch"`` times the same products with ``torch.matmul``: a
+    PyTorch run cannot be faster than its own products, so the two columns
+    say how much of a gap to PyTorch is the BLAS each library ships.
+    """
     rng = np.random.default_rng(SEED)
     dtype = task.dtype
     pairs = list(zip(task.widths[:-1], task.widths[1:]))
@@ -113,17 +118,24 @@ def matmul_seconds(task: Task, repeat: int) -> float:
         dWs = [np.empty((a, b), dtype) for a, b in pairs]
         dxs = [np.empty((m, a), dtype) for a, _ in pairs]
         per_size[m] = (xs, gs, ys, dWs, dxs)
+    matmul = np.matmul
+    if library == "torch":
+        import torch
+        Ws = [torch.from_numpy(W) for W in Ws]
+        per_size = {m: tuple([torch.from_numpy(a) for a in arrays] for arrays in group)
+                    for m, group in per_size.items()}
+        matmul = torch.matmul
 
     def products() -> None:
         for _ in range(task.epochs):
             for m in task.batch_sizes():
                 xs, gs, ys, dWs, dxs = per_size[m]
                 for i in range(len(pairs)):
-                    np.matmul(xs[i], Ws[i], out=ys[i])
+                    matmul(xs[i], Ws[i], out=ys[i])
                 for i in reversed(range(len(pairs))):
-                    np.matmul(xs[i].T, gs[i], out=dWs[i])
+                    matmul(xs[i].T, gs[i], out=dWs[i])
                     if i > 0:
-                        np.matmul(gs[i], Ws[i].T, out=dxs[i])
+                        matmul(gs[i], Ws[i].T, out=dxs[i])
 
     return min(best_time(products)[0] for _ in range(repeat))
 
@@ -259,6 +271,8 @@ def run(quick: bool = False, repeat: int = 3, tasks: list[str] | None = None, dt
             result.update(gflop=flops / 1e9, matmul_seconds=mm,
                           minnet_gflops=flops / timing["seconds"]["minnet"] / 1e9,
                           matmul_gflops=flops / mm / 1e9, matmul_fraction=mm / timing["seconds"]["minnet"])
+            if "torch" in timing["seconds"]:
+                result["torch_matmul_seconds"] = matmul_seconds(task, repeat, library="torch")
         if memory:
             result["memory"] = measure_memory(task)
         results.append(result)
@@ -288,10 +302,13 @@ def format_table(report: dict[str, Any]) -> str:
     out = ["\n".join(lines)]
     wide = [r for r in results if "matmul_fraction" in r]
     if wide:
-        rows = ["| task | GFLOP | matmul only (s) | matmul GFLOP/s | minnet GFLOP/s | fraction |",
-                "|---|---|---|---|---|---|"]
+        rows = ["| task | GFLOP | matmul only (s) | matmul GFLOP/s | minnet GFLOP/s | fraction "
+                "| torch's matmuls only (s) | torch run (s) |",
+                "|---|---|---|---|---|---|---|---|"]
         rows += [f"| {r['label']} | {r['gflop']:.1f} | {r['matmul_seconds']:.3f} | {r['matmul_gflops']:.1f} "
-                 f"| {r['minnet_gflops']:.1f} | {r['matmul_fraction']:.0%} |" for r in wide]
+                 f"| {r['minnet_gflops']:.1f} | {r['matmul_fraction']:.0%} "
+                 f"| {r.get('torch_matmul_seconds', float('nan')):.3f} "
+                 f"| {r['seconds'].get('torch', float('nan')):.3f} |" for r in wide]
         out.append("\n".join(rows))
     mems = [r for r in results if "memory" in r]
     if mems:
