@@ -8,6 +8,7 @@ they made it, not as an ``IndexError`` three calls deeper.
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 from pathlib import Path
@@ -98,18 +99,24 @@ def as_float_array(name: str, value: Any, dtype: Any = None) -> np.ndarray:
     return converted
 
 
+def all_finite(array: np.ndarray) -> bool:
+    """Whether every element of ``array`` is finite.
+
+    The sum reads the array once without allocating; a NaN or infinity
+    anywhere makes it non-finite. A sum of finite values can still overflow,
+    so only a non-finite sum pays for the exact element-wise check.
+    """
+    return math.isfinite(np.add.reduce(array, axis=None)) or bool(np.isfinite(array).all())
+
+
 def check_finite(name: str, array: np.ndarray) -> None:
     """Raise ``ValueError`` naming the first NaN/inf position in ``array``."""
-    # A NaN or inf anywhere makes the sum non-finite; the sum reads the data once
-    # without allocating a boolean mask of its size (fit checks whole data sets).
-    # Only a non-finite sum (or one that merely overflowed) needs the exact check.
-    with np.errstate(over="ignore", invalid="ignore"):
-        if array.dtype.kind == "f" and np.isfinite(np.add.reduce(array, axis=None)):
+    with np.errstate(over="ignore", invalid="ignore"):  # a sum that overflows is checked exactly
+        if all_finite(array):
             return
-    if not np.isfinite(array).all():
-        bad = np.argwhere(~np.isfinite(array))[0]
-        where = tuple(int(i) for i in bad)
-        raise ValueError(f"{name} must be finite, got {float(array[where])!r} at index {where}")
+    bad = np.argwhere(~np.isfinite(array))[0]
+    where = tuple(int(i) for i in bad)
+    raise ValueError(f"{name} must be finite, got {float(array[where])!r} at index {where}")
 
 
 def as_2d_batch(name: str, value: Any, dtype: Any = None, n_features: int | None = None) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Iterator
 
 import numpy as np
@@ -162,14 +163,16 @@ class Sequential(Layer):
             n_features = next((layer.n_in for layer in iter_layers(self) if hasattr(layer, "n_in")), None)
             if n_features is None:
                 raise ValueError("summary() could not infer the input width; pass n_features")
-        # One sample in inference mode tells each layer's output width without
-        # touching parameters; caches are overwritten by the next real forward.
+        # One sample through a copy, in inference mode, tells each layer's output
+        # width without touching this model's parameters or the caches that a
+        # pending backward needs.
         x = np.zeros((1, n_features), dtype=model_dtype(self))
         rows = [("Layer", "Output shape", "Params")]
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(copy.deepcopy(self.layers)):
             x = layer.forward(x, training=False)
             count = sum(p.size for p in layer.parameters())
-            rows.append((f"{i}: {layer!r}".splitlines()[0], f"(None, {x.shape[1]})", f"{count:,}"))
+            shape = ", ".join(["None", *map(str, np.shape(x)[1:])])
+            rows.append((f"{i}: {layer!r}".splitlines()[0], f"({shape})", f"{count:,}"))
         total = sum(p.size for p in self.parameters())
         widths = [max(len(row[c]) for row in rows) for c in range(3)]
         rule = "-" * (sum(widths) + 4)

@@ -58,6 +58,8 @@ class Parameter:
             raise TypeError(f"Parameter value must be numeric, got dtype {value.dtype}")
         if value.dtype.kind != "f":
             value = value.astype(np.float64)
+        if value.dtype not in _FLOAT_DTYPES:
+            raise TypeError(f"Parameter value must be float32 or float64, got {value.dtype}")
         self.value = value
         self.grad = np.zeros_like(value)
         self.name = name
@@ -85,11 +87,34 @@ class Layer:
     """
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        """Return the output for a batch ``x`` of shape ``(n_samples, n_in)``."""
+        """Compute the layer's output, caching what ``backward`` needs.
+
+        Parameters
+        ----------
+        x : ndarray of shape (n_samples, n_in)
+        training : bool, default True
+            False for inference (``predict``); layers such as dropout differ.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_out)
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement forward")
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        """Given dL/d(output), write dL/d(params) into ``p.grad``; return dL/d(input)."""
+        """Backpropagate through the last ``forward``.
+
+        Parameters
+        ----------
+        grad : ndarray of shape (n_samples, n_out)
+            dL/d(output) of the last forward.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_in)
+            dL/d(input). Every parameter's ``grad`` is *written* (not added to)
+            with dL/d(parameter) of this batch.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement backward")
 
     def parameters(self) -> list[Parameter]:
@@ -192,9 +217,11 @@ class Dense(Layer):
         generator = initializers.resolve_rng(rng)
         make = self.init if callable(self.init) else initializers.INITIALIZERS[self.init]
         weights = np.asarray(make(self.n_in, self.n_out, generator, self.dtype))
-        if weights.shape != (self.n_in, self.n_out):
-            raise ValueError(f"init for {self!r} must return shape {(self.n_in, self.n_out)}, "
-                             f"got {weights.shape}")
+        if weights.shape != (self.n_in, self.n_out) or weights.dtype.kind not in "biuf":
+            raise ValueError(f"init for {self!r} must return numbers of shape {(self.n_in, self.n_out)}, "
+                             f"got {weights.dtype} of shape {weights.shape}")
+        if not np.isfinite(weights).all():
+            raise ValueError(f"init for {self!r} returned NaN or infinite weights")
         self.W.value[...] = weights
         if self.b is not None:
             self.b.value[...] = 0
@@ -322,6 +349,7 @@ class Tanh(Layer):
         self._out: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        x = np.asarray(x)
         self._out = np.tanh(x)
         return self._out
 
@@ -343,6 +371,7 @@ class ReLU(Layer):
         self._mask: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        x = np.asarray(x)
         self._mask = x > 0
         return np.maximum(x, 0)
 
@@ -369,6 +398,7 @@ class LeakyReLU(Layer):
         self._mask: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        x = np.asarray(x)
         self._mask = x > 0
         return np.where(self._mask, x, x * self.negative_slope)
 

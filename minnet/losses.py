@@ -27,7 +27,17 @@ class Loss:
     """
 
     def forward(self, pred: Any, target: Any) -> float:
-        """Validate both arrays, then return the mean loss over the batch."""
+        """Validate both arrays, then return the mean loss over the batch.
+
+        Parameters
+        ----------
+        pred : array-like of shape (n_samples, n_outputs)
+        target : array-like of shape (n_samples, n_outputs), or (n_samples,) for one output
+
+        Returns
+        -------
+        float
+        """
         pred, target = self._validate(pred, target)
         return self._forward(pred, target)
 
@@ -64,6 +74,7 @@ class Loss:
         raise NotImplementedError(f"{type(self).__name__} must implement _forward or forward")
 
     def backward(self) -> np.ndarray:
+        """dL/d(pred) of the last ``forward``: ndarray of the shape of ``pred``."""
         raise NotImplementedError(f"{type(self).__name__} must implement backward")
 
     def get_config(self) -> dict[str, Any]:

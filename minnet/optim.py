@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable, Union
 
 import numpy as np
 
-from ._validation import check_real
+from ._validation import check_int, check_real
 from .layers import Parameter
 
 __all__ = ["Optimizer", "SGD", "NonFiniteUpdate"]
@@ -28,16 +28,6 @@ def _check_rate(name: str, value: Any, *, low: float, high: float | None = None,
     if callable(value):
         return value
     raise TypeError(f"{name} must be a float or a schedule (a callable step -> float), got {value!r}")
-
-
-def _all_finite(array: np.ndarray) -> bool:
-    """Whether every element of ``array`` is finite.
-
-    The sum reads the array once without allocating; a NaN or infinity
-    anywhere makes it non-finite. A sum of finite values can still overflow,
-    so only a non-finite sum pays for the exact element-wise check.
-    """
-    return math.isfinite(np.add.reduce(array, axis=None)) or bool(np.isfinite(array).all())
 
 
 def _difference_is_finite(value: np.ndarray, step: np.ndarray) -> bool:
@@ -108,7 +98,10 @@ class Optimizer:
         return {"step_count": self.step_count}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.step_count = int(state["step_count"])
+        """Restore what :meth:`state_dict` returned."""
+        if not isinstance(state, dict) or "step_count" not in state:
+            raise ValueError(f"an optimizer state must be a dict with a 'step_count', got {state!r:.80}")
+        self.step_count = check_int("step_count", state["step_count"], low=0)
 
 
 class SGD(Optimizer):
@@ -167,12 +160,23 @@ class SGD(Optimizer):
         self._uses_momentum = callable(self.momentum) or self.momentum > 0
 
     def step(self) -> None:
-        """Apply one update to every parameter from its current ``grad``."""
+        """Apply one update to every parameter from its current ``grad``, in place.
+
+        Raises
+        ------
+        NonFiniteUpdate
+            If a new value would be NaN or infinite; nothing is changed.
+        ValueError
+            If a schedule returns a negative rate or a momentum outside [0, 1).
+        """
         lr = self.rate("lr")
         if lr < 0:
             raise ValueError(f"lr schedule {self.lr!r} returned a negative rate {lr!r} "
                              f"at step {self.step_count}")
         momentum = self.rate("momentum") if self._uses_momentum else 0.0
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum schedule {self.momentum!r} returned {momentum!r} at step "
+                             f"{self.step_count}; momentum must lie in [0, 1)")
         # Each step lr * d goes into a scratch array kept from step to step
         # (allocating one the size of every parameter on each step costs as
         # much as the update itself), and is subtracted in place only once every

@@ -13,13 +13,13 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ._validation import as_2d_batch, as_float_array, as_target, check_bool, check_int, check_path, check_seed
+from ._validation import all_finite, as_2d_batch, as_float_array, as_target, check_bool, check_int, check_path, check_seed
 from .callbacks import Callback
 from .containers import model_dtype
 from .layers import Layer
 from .losses import Loss
 from .metrics import Metric, resolve_metrics
-from .optim import NonFiniteUpdate, Optimizer, _all_finite
+from .optim import NonFiniteUpdate, Optimizer
 
 __all__ = ["fit", "evaluate", "History", "Run", "TrainingDiverged"]
 
@@ -357,7 +357,7 @@ def _check_schedules_cover(optimizer: Optimizer, first_step: int, n_steps: int) 
 def _validate_epoch(run: Run, X: np.ndarray, y: np.ndarray, metrics: dict[str, Metric]) -> dict[str, float]:
     """Loss and metrics on the validation data, in inference mode (``val_`` keys)."""
     pred = run.model.forward(X, training=False)
-    value = run.loss.forward(pred, y) if _all_finite(pred) else math.nan
+    value = run.loss.forward(pred, y) if all_finite(pred) else math.nan
     if not math.isfinite(value):
         lr = run.optimizer.rate("lr", run.optimizer.step_count - 1)
         raise TrainingDiverged(
@@ -468,7 +468,7 @@ def _train_epoch(run: Run, X: np.ndarray, y: np.ndarray, batch: int, shuffle: bo
             yb = np.take(y, rows, axis=0, out=y_buffer[:len(rows)])
         pred = model.forward(xb, training=True)
         # fit validated y once; the loss only checks what depends on pred.
-        value = loss._forward_batch(pred, yb) if _all_finite(pred) else math.nan
+        value = loss._forward_batch(pred, yb) if all_finite(pred) else math.nan
         if not math.isfinite(value):
             lr = optimizer.current_lr
             raise TrainingDiverged(

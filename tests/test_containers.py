@@ -161,3 +161,12 @@ def test_summary_without_a_dense_needs_n_features():
     with pytest.raises(ValueError, match="n_features"):
         mn.Sequential(mn.ReLU()).summary()
     assert "(None, 3)" in mn.Sequential(mn.ReLU()).summary(n_features=3)
+
+
+def test_summary_between_forward_and_backward_leaves_the_caches_alone():
+    model = mn.Sequential(mn.Dense(3, 4, rng=0), mn.ReLU(), mn.Dense(4, 2, rng=1))
+    x = np.random.default_rng(0).normal(size=(5, 3))
+    model.forward(x)
+    model.summary()
+    grad = model.backward(np.ones((5, 2)))  # would be a shape error if summary had run a 1-sample forward
+    assert grad.shape == (5, 3)

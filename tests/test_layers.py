@@ -322,3 +322,21 @@ def test_print_model_shows_the_architecture(capsys):
     print(mn.Sequential(mn.Dense(8, 16), mn.Sigmoid(), mn.Dense(16, 1), mn.Sigmoid()))
     assert capsys.readouterr().out == (
         "Sequential(\n  Dense(8, 16),\n  Sigmoid(),\n  Dense(16, 1),\n  Sigmoid(),\n)\n")
+
+
+def test_parameter_refuses_half_precision():
+    with pytest.raises(TypeError, match="float32 or float64, got float16"):
+        mn.Parameter(np.zeros(3, np.float16))
+
+
+@pytest.mark.parametrize("layer", [mn.ReLU(), mn.Tanh(), mn.LeakyReLU(), mn.Sigmoid()])
+def test_activations_accept_nested_lists(layer):
+    out = layer.forward([[-1.0, 2.0]])
+    assert isinstance(out, np.ndarray) and out.shape == (1, 2)
+
+
+def test_an_init_returning_nan_or_objects_is_refused():
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        mn.Dense(2, 2, init=lambda n_in, n_out, rng, dtype: np.full((n_in, n_out), np.nan))
+    with pytest.raises(ValueError, match="must return numbers of shape"):
+        mn.Dense(2, 2, init=lambda n_in, n_out, rng, dtype: np.full((n_in, n_out), None))

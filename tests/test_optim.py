@@ -240,3 +240,20 @@ def test_load_state_dict_refuses_wrong_buffer_shape():
 def test_repr_names_the_hyperparameters():
     opt = mn.SGD(mn.Dense(2, 2).parameters(), lr=0.1, momentum=0.9, nesterov=True)
     assert repr(opt) == "SGD(<2 parameters>, lr=0.1, momentum=0.9, nesterov=True)"
+
+
+def test_a_momentum_schedule_outside_zero_one_is_refused_before_any_change():
+    p = mn.Parameter(np.ones(3), name="w")
+    p.grad[...] = 1.0
+    opt = mn.SGD([p], lr=0.1, momentum=lambda step: 1.5)
+    with pytest.raises(ValueError, match=r"momentum must lie in \[0, 1\)"):
+        opt.step()
+    assert np.array_equal(p.value, np.ones(3)) and opt.step_count == 0
+
+
+def test_load_state_dict_refuses_a_state_without_a_step_count():
+    opt = mn.SGD([mn.Parameter(np.ones(2))], lr=0.1)
+    with pytest.raises(ValueError, match="'step_count'"):
+        opt.load_state_dict({})
+    with pytest.raises(ValueError, match="step_count must be >= 0"):
+        opt.load_state_dict({"step_count": -1})
