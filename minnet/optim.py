@@ -191,7 +191,7 @@ class SGD(Optimizer):
                 if self.weight_decay != 0:
                     d = np.multiply(p.value, self.weight_decay, out=step)
                     d += p.grad
-                if self._uses_momentum:
+                if momentum != 0:  # as torch: a step at momentum 0 neither uses nor updates the buffer
                     buf = self.buffers[i]
                     if buf is None:
                         buf = d.copy()

@@ -268,3 +268,40 @@ def test_fit_without_shuffling_equals_a_torch_loop(batch_size, loss_name):
     _torch_train(net, X, y, epochs=epochs, batch_size=batch_size or len(X), loss=_torch_loss(loss), **config)
     for p, expected in zip(model.parameters(), _torch_params_as_minnet(net)):
         np.testing.assert_allclose(p.value, expected, **GRAD)
+
+
+@pytest.mark.parametrize("base_momentum", [0.85, 0.0])
+def test_one_cycle_with_cycling_momentum_trains_as_torch(base_momentum):
+    """SGD(lr=OneCycle, momentum=its momentum schedule) == torch's OneCycleLR(cycle_momentum=True).
+
+    With base_momentum=0 the momentum is exactly 0 at the peak, where torch
+    neither uses nor updates the momentum buffer.
+    """
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    X, y = rng.normal(size=(40, 3)), (rng.random(40) > 0.5).astype(float)
+    W0, b0 = rng.normal(size=(3, 1)) * 0.5, np.zeros(1)
+    schedule = mn.OneCycle(max_lr=0.5, total_steps=60)
+
+    model = mn.Sequential(mn.Dense(3, 1), mn.Sigmoid())
+    model[0].W.value[...], model[0].b.value[...] = W0, b0
+    opt = mn.SGD(model.parameters(), lr=schedule,
+                 momentum=schedule.momentum(base_momentum=base_momentum, max_momentum=0.95))
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=60, batch_size=None, progress=False)
+
+    lin = torch.nn.Linear(3, 1).double()
+    with torch.no_grad():
+        lin.weight.copy_(torch.from_numpy(W0.T))
+        lin.bias.copy_(torch.from_numpy(b0))
+    topt = torch.optim.SGD(lin.parameters(), lr=0.5, momentum=0.95)
+    sched = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=0.5, total_steps=60,
+                                                base_momentum=base_momentum, max_momentum=0.95)
+    tX, ty = torch.from_numpy(X), torch.from_numpy(y).reshape(-1, 1)
+    for _ in range(60):
+        topt.zero_grad()
+        torch.nn.functional.binary_cross_entropy(torch.sigmoid(lin(tX)), ty).backward()
+        topt.step()
+        if sched.last_epoch + 1 < 60:
+            sched.step()
+    np.testing.assert_allclose(model[0].W.value, lin.weight.detach().numpy().T, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(model[0].b.value, lin.bias.detach().numpy(), rtol=1e-10, atol=1e-13)
