@@ -140,8 +140,9 @@ class EarlyStopping(Callback):
                 p.value[...] = value
 
     def __repr__(self) -> str:
+        mode = "" if self.mode == "auto" else f", mode={self.mode!r}"
         return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
-                f"min_delta={self.min_delta!r}, restore_best={self.restore_best})")
+                f"min_delta={self.min_delta!r}, restore_best={self.restore_best}{mode})")
 
 
 class Checkpoint(Callback):

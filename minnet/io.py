@@ -36,7 +36,7 @@ import json
 import math
 import numbers
 import os
-import tempfile
+import secrets
 import zipfile
 import zlib
 from pathlib import Path
@@ -369,29 +369,23 @@ def write_archive(path: Path, meta: dict[str, Any], arrays: Mapping[str, np.ndar
     if path.is_dir():
         raise IsADirectoryError(f"cannot save to {str(path)!r}: it is a directory; give a file name")
     payload = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    # A fresh name (O_EXCL) created with mode 0o666, so the OS applies the umask
+    # as for any ordinary file; an existing file keeps its own permissions.
+    tmp_name = str(directory / f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **{_META_KEY: payload}, **arrays)
             f.flush()
             os.fsync(f.fileno())
-        # mkstemp creates the file readable by its owner only; give the saved
-        # file the permissions an ordinary open() would have.
-        os.chmod(tmp_name, _default_mode(path))
+        with contextlib.suppress(OSError):
+            os.chmod(tmp_name, path.stat().st_mode & 0o777)
         os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
     _fsync_directory(directory)
-
-
-def _default_mode(path: Path) -> int:
-    with contextlib.suppress(OSError):
-        return path.stat().st_mode & 0o777
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -320,7 +320,7 @@ class Sigmoid(Layer):
         x = np.asarray(x)
         if x.dtype.kind != "f":
             x = x.astype(np.float64)
-        bound = _SIGMOID_CLIP[x.dtype.itemsize]
+        bound = _SIGMOID_CLIP.get(x.dtype.itemsize, 700.0)  # wider floats reach past float64's range
         out = np.clip(x, -bound, bound)
         np.negative(out, out=out)
         np.exp(out, out=out)

@@ -151,7 +151,8 @@ class BCE(Loss):
         self._require_cache()
         pred, target = self._cache
         if self.from_logits:
-            # sigma(z) without overflow and without a data-dependent branch: see Sigmoid.forward.
+            # sigma(z) = num / (1 + e) with e = exp(-|z|) in (0, 1], which cannot overflow, and
+            # num = 1 for z >= 0, e for z < 0: max(e, [z >= 0]) picks it without np.where.
             e = np.exp(-np.abs(pred))
             sigmoid = np.maximum(e, pred >= 0)
             sigmoid /= 1.0 + e

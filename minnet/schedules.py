@@ -151,8 +151,9 @@ class CyclicLR(Schedule):
         Lowest rate, ``>= 0``; also the rate at step 0.
     max_lr : float
         Highest rate, ``> 0`` and ``>= base_lr``. Reached at step
-        ``step_size_up`` in ``triangular`` mode; the scaled modes only
-        approach it.
+        ``step_size_up`` of every cycle in ``triangular`` mode and of the first
+        cycle in ``triangular2``; ``exp_range`` scales it down by
+        ``gamma ** step`` from step 0.
     step_size_up : int, default 2000
         Steps from ``base_lr`` up to the peak.
     step_size_down : int or None, default None

@@ -32,7 +32,8 @@ class TrainingDiverged(RuntimeError):
     Attributes
     ----------
     epoch, batch : int
-        Where it happened, counted from 1.
+        Where it happened, counted from 1; ``batch`` is 0 when it was the
+        validation loss, computed after the epoch's batches.
     lr : float
         The learning rate of that step.
     history : History or None

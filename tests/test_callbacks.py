@@ -422,3 +422,9 @@ def test_a_function_as_schedule_is_compared_by_name_not_address(tmp_path):
     model_c, _ = build()
     with pytest.raises(ValueError, match="optimizer lr <.*decay> in the checkpoint, 0.1 in this call"):
         mn.fit(model_c, mn.BCE(), mn.SGD(model_c.parameters(), lr=0.1), X, y, epochs=2, resume=path, **FIT)
+
+
+def test_early_stopping_repr_shows_a_mode_that_is_not_the_default():
+    assert "mode" not in repr(mn.EarlyStopping())
+    stopper = eval(repr(mn.EarlyStopping(monitor="val_accuracy", mode="max")), vars(mn))
+    assert stopper.mode == "max" and stopper.monitor == "val_accuracy"

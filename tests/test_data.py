@@ -97,7 +97,7 @@ def test_stratify_three_unbalanced_classes():
 
 
 def test_stratify_mixes_classes():
-    _, y = load_diabetes()  # stored positives first
+    _, y = load_diabetes()  # stored in blocks of one class
     y_train, _ = train_test_split(y, seed=0, stratify=y)
     assert 0 < y_train[:100].sum() < 100
 

@@ -1,4 +1,11 @@
-"""The code quoted in docs/ must be the code that runs."""
+"""The code quoted in docs/ must be the code that runs.
+
+A ```python block whose first line is ``# minnet/<file>.py`` quotes that file:
+its lines, stripped of indentation, must appear in the source as one
+contiguous run of lines, in order. A line holding only ``...`` marks an
+omission: the parts before and after it must each be contiguous, in order,
+with any number of source lines between them.
+"""
 
 import re
 from pathlib import Path
@@ -7,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 QUOTE = re.compile(r"```python\n# (minnet/[\w/]+\.py)\n(.*?)```", re.S)
+GAP = "..."
 
 
 def quoted_excerpts():
@@ -15,11 +23,54 @@ def quoted_excerpts():
             yield pytest.param(source, body, id=f"{doc.name}:{source}:{body.strip().splitlines()[0][:30]}")
 
 
+def stripped(text: str) -> list[str]:
+    return [line.strip() for line in text.strip("\n").splitlines()]
+
+
+def find_block(block: list[str], code: list[str], start: int) -> int | None:
+    """Index of the first line of ``block`` as a contiguous run in ``code[start:]``, or None."""
+    for i in range(start, len(code) - len(block) + 1):
+        if code[i:i + len(block)] == block:
+            return i
+    return None
+
+
+def unmatched_part(body: str, code: list[str]) -> list[str] | None:
+    """The first part of the excerpt (between ``...`` lines) not found in order, or None if all are."""
+    parts, current = [], []
+    for line in stripped(body):
+        if line == GAP:
+            parts.append(current)
+            current = []
+        else:
+            current.append(line)
+    parts.append(current)
+    position = 0
+    for part in parts:
+        if not part:
+            continue
+        found = find_block(part, code, position)
+        if found is None:
+            return part
+        position = found + len(part)
+    return None
+
+
 @pytest.mark.parametrize("source, body", list(quoted_excerpts()))
 def test_quoted_code_is_in_the_source(source, body):
-    code = [line.strip() for line in (ROOT / source).read_text().splitlines()]
-    missing = [line.strip() for line in body.splitlines() if line.strip() and line.strip() not in code]
-    assert not missing, f"{source} no longer contains: {missing}"
+    code = stripped((ROOT / source).read_text())
+    missing = unmatched_part(body, code)
+    assert missing is None, f"{source} has no contiguous run of these lines:\n" + "\n".join(missing)
+
+
+def test_matching_is_contiguous_and_ordered_with_explicit_gaps():
+    code = ["a = 1", "b = 2", "", "c = 3", "d = 4"]
+    assert unmatched_part("a = 1\nb = 2\n", code) is None
+    assert unmatched_part("    b = 2\n\n    c = 3\n", code) is None  # indentation is ignored, blank lines are not
+    assert unmatched_part("a = 1\nc = 3\n", code) == ["a = 1", "c = 3"]  # lines from apart, joined
+    assert unmatched_part("b = 2\na = 1\n", code) == ["b = 2", "a = 1"]  # out of order
+    assert unmatched_part("a = 1\n...\nc = 3\n", code) is None
+    assert unmatched_part("c = 3\n...\na = 1\n", code) == ["a = 1"]  # parts must keep their order
 
 
 def test_math_page_quotes_every_step():

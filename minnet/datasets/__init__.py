@@ -33,8 +33,8 @@ def load_diabetes() -> tuple[np.ndarray, np.ndarray]:
 
     Zeros in glucose, blood_pressure, skin_thickness, insulin and bmi stand
     for missing measurements; they are returned as they are, not imputed.
-    The rows are sorted with the positives first, so shuffle before
-    splitting (:func:`minnet.data.train_test_split` does by default).
+    The rows come in blocks of one class at a time (the order of the
+    source's folds), so shuffle before splitting (:func:`minnet.data.train_test_split` does by default).
 
     Returns
     -------
