@@ -324,41 +324,51 @@ def _huge_array_header(tmp_path):
     return path
 
 
+# name -> (id of its row in docs/reliability.md, make(tmp_path) -> path, message pattern).
+# tests/test_reliability.py checks the table's file- rows against these ids.
 BAD_FILES = {
-    "Dense of 10^6 x 10^6": (_with_meta(_huge_dense), r"Dense\(1000000, 1000000\), which needs 1000001000000"),
-    "table matching a huge Dense": (_with_meta(_huge_dense_and_table),
+    "Dense of 10^6 x 10^6": ("file-mismatched-arrays", _with_meta(_huge_dense),
+                             r"Dense\(1000000, 1000000\), which needs 1000001000000"),
+    "table matching a huge Dense": ("file-mismatched-arrays", _with_meta(_huge_dense_and_table),
                                     r"'0.W' has shape \(3, 5\), its description says \[1000000, 1000000\]"),
-    "array header declaring 8 TB": (_huge_array_header, r"'param.9.npy' declares shape \(1000000, 1000000\)"),
-    "bare Layer class": (_with_meta(_class_named("Layer")), "'Layer', which minnet does not know"),
-    "Loss class": (_with_meta(_class_named("Loss")), "'Loss', which minnet does not know"),
-    "Parameter class": (_with_meta(_class_named("Parameter")), "'Parameter', which minnet does not know"),
-    "empty": (_bytes(b""), "empty"),
-    "text": (_bytes(b"W = [1, 2, 3]\n"), "not a minnet file"),
-    "truncated to 10%": (_truncate(0.1), "corrupt or truncated"),
-    "truncated to 50%": (_truncate(0.5), "corrupt or truncated"),
-    "truncated by one byte": (_truncate(0.9999), "corrupt or truncated"),
-    "flipped byte": (_flip_middle_byte, "corrupt or truncated"),
-    "pickle file": (_pickle_file, "pickled"),
-    "npz with object array": (_object_array_npz, "pickled"),
-    "single npy": (_npy_file, "single .npy"),
-    "foreign npz": (_foreign_npz, "not a minnet file"),
-    "corrupt json": (_bad_json, "corrupt description"),
-    "wrong format name": (_with_meta(_set("format", "keras")), "not a minnet file"),
-    "newer version": (_with_meta(_set("format_version", 99)), "version 99.*upgrade"),
-    "unknown layer class": (_with_meta(_unknown_class), "'Swish'"),
-    "config a layer rejects": (_with_meta(_bad_config), "Dense rejects.*n_in"),
-    "missing array": (_with_meta(_drop_array), "lacks the array of parameter '3.b'"),
-    "wrong shape": (_with_meta(_set_array("param.0", np.zeros((4, 5)))), r"'0.W' has shape \(4, 5\)"),
-    "wrong dtype": (_with_meta(_set_array("param.0", np.zeros((3, 5), np.float32))), "'0.W' is float32"),
-    "non-finite values": (_with_meta(_set_array("param.1", np.full(5, np.nan))), "'0.b' holds NaN"),
-    "extra array": (_with_meta(_set_array("param.9", np.zeros(2))), r"\['param.9'\]"),
-    "architecture not a dict": (_with_meta(_set("architecture", [1, 2])), "where a layer was expected"),
+    "array header declaring 8 TB": ("file-corrupt", _huge_array_header,
+                                    r"'param.9.npy' declares shape \(1000000, 1000000\)"),
+    "bare Layer class": ("file-unknown-class", _with_meta(_class_named("Layer")),
+                         "'Layer', which minnet does not know"),
+    "Loss class": ("file-unknown-class", _with_meta(_class_named("Loss")), "'Loss', which minnet does not know"),
+    "Parameter class": ("file-unknown-class", _with_meta(_class_named("Parameter")),
+                        "'Parameter', which minnet does not know"),
+    "unknown layer class": ("file-unknown-class", _with_meta(_unknown_class), "'Swish'"),
+    "empty": ("file-empty", _bytes(b""), "empty"),
+    "text": ("file-foreign", _bytes(b"W = [1, 2, 3]\n"), "not a minnet file"),
+    "foreign npz": ("file-foreign", _foreign_npz, "not a minnet file"),
+    "wrong format name": ("file-foreign", _with_meta(_set("format", "keras")), "not a minnet file"),
+    "truncated to 10%": ("file-truncated", _truncate(0.1), "corrupt or truncated"),
+    "truncated to 50%": ("file-truncated", _truncate(0.5), "corrupt or truncated"),
+    "truncated by one byte": ("file-truncated", _truncate(0.9999), "corrupt or truncated"),
+    "flipped byte": ("file-corrupt", _flip_middle_byte, "corrupt or truncated"),
+    "corrupt json": ("file-corrupt", _bad_json, "corrupt description"),
+    "architecture not a dict": ("file-corrupt", _with_meta(_set("architecture", [1, 2])),
+                                "where a layer was expected"),
+    "pickle file": ("file-pickle", _pickle_file, "pickled"),
+    "npz with object array": ("file-pickle", _object_array_npz, "pickled"),
+    "single npy": ("file-npy", _npy_file, "single .npy"),
+    "newer version": ("file-newer-version", _with_meta(_set("format_version", 99)), "version 99.*upgrade"),
+    "config a layer rejects": ("file-mismatched-arrays", _with_meta(_bad_config), "Dense rejects.*n_in"),
+    "missing array": ("file-mismatched-arrays", _with_meta(_drop_array), "lacks the array of parameter '3.b'"),
+    "wrong shape": ("file-mismatched-arrays", _with_meta(_set_array("param.0", np.zeros((4, 5)))),
+                    r"'0.W' has shape \(4, 5\)"),
+    "wrong dtype": ("file-mismatched-arrays", _with_meta(_set_array("param.0", np.zeros((3, 5), np.float32))),
+                    "'0.W' is float32"),
+    "extra array": ("file-mismatched-arrays", _with_meta(_set_array("param.9", np.zeros(2))), r"\['param.9'\]"),
+    "non-finite values": ("file-non-finite", _with_meta(_set_array("param.1", np.full(5, np.nan))),
+                          "'0.b' holds NaN"),
 }
 
 
 @pytest.mark.parametrize("name", list(BAD_FILES))
 def test_bad_file_is_refused_with_a_clear_value_error(tmp_path, name):
-    make, message = BAD_FILES[name]
+    _, make, message = BAD_FILES[name]
     path = make(tmp_path)
     before = path.read_bytes()
     with pytest.raises(ValueError, match=message):

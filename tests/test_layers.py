@@ -297,6 +297,66 @@ def test_float32_fit_step_keeps_float32(blobs):
     assert model.predict(X).dtype == np.float32
 
 
+class DtypeLog:
+    """Wraps methods of single objects to log the dtype of every array they take or return."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, np.dtype]] = []
+
+    def note(self, where: str, value) -> None:
+        if isinstance(value, (np.ndarray, np.generic)):
+            self.seen.append((where, value.dtype))
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                self.note(where, item)
+
+    def wrap(self, obj, *names: str) -> None:
+        for name in names:
+            method, where = getattr(obj, name), f"{type(obj).__name__}.{name}"
+
+            def logged(*args, _method=method, _where=where, **kwargs):
+                self.note(_where, args)
+                result = _method(*args, **kwargs)
+                self.note(_where, result)
+                return result
+            setattr(obj, name, logged)  # on the instance: the class's own dispatch is unchanged
+
+    def wrap_step(self, opt: mn.SGD) -> None:
+        step = opt.step
+
+        def logged():
+            self.note("SGD.step", [[p.value, p.grad] for p in opt.params])
+            step()
+            self.note("SGD.step", [[p.value, p.grad] for p in opt.params] + opt.buffers)
+        opt.step = logged
+
+
+@pytest.mark.parametrize("loss, head", [(mn.BCE(), [mn.Sigmoid()]), (mn.BCE(from_logits=True), []),
+                                        (mn.MSE(), [])])
+def test_float32_stays_float32_inside_every_step_of_fit(loss, head):
+    gen = np.random.default_rng(0)
+    X = gen.standard_normal((10, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.float32)
+    layers = [mn.Dense(3, 4, dtype=np.float32, rng=0), mn.Sigmoid(), mn.Dense(4, 4, dtype=np.float32, rng=1),
+              mn.ReLU(), mn.Dense(4, 4, dtype=np.float32, rng=2), mn.Tanh(),
+              mn.Dense(4, 4, dtype=np.float32, rng=3), mn.LeakyReLU(), mn.Dense(4, 1, dtype=np.float32, rng=4), *head]
+    model = mn.Sequential(*layers)
+    opt = mn.SGD(model.parameters(), lr=mn.CyclicLR(base_lr=0.01, max_lr=0.1, step_size_up=2), momentum=0.9,
+                 nesterov=True, weight_decay=1e-3)
+    log = DtypeLog()
+    for layer in [model, *layers]:
+        log.wrap(layer, "forward", "backward", "_backward")
+    log.wrap(loss, "forward", "_forward_batch", "_forward", "backward")
+    log.wrap_step(opt)
+    mn.fit(model, loss, opt, X, y, epochs=2, batch_size=4, validation_data=(X, y), progress=False)
+    wrapped = {f"{type(obj).__name__}.{name}" for obj in [*layers, loss]
+               for name in ("forward", "_backward" if isinstance(obj, mn.Layer) else "_forward")}
+    assert wrapped | {"SGD.step", "Sequential.forward", "Sequential._backward"} <= {w for w, _ in log.seen}
+    assert opt.step_count == 6 and all(b is not None for b in opt.buffers)
+    upcast = sorted({(where, str(dtype)) for where, dtype in log.seen if dtype != np.float32})
+    assert not upcast, f"arrays of another dtype than float32: {upcast}"
+
+
 def test_float32_sigmoid_keeps_float32():
     assert mn.Sigmoid().forward(np.array([[-1e4, 0.5, 1e4]], np.float32)).dtype == np.float32
 

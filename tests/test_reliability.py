@@ -1,12 +1,16 @@
 """Every row of docs/reliability.md: each kind of bad input gets a clear error and changes nothing.
 
-Each case below is one row of the table (its id is the row's first column);
-``test_every_documented_row_has_a_test`` keeps the two in step.
+Each case below is one row of the table (its id is the row's first column); the
+``file-`` rows are the ids of the bad-file cases in test_io.py, and the training
+rows are the ids of the tests marked ``@row(...)`` below.
+``test_every_documented_row_has_a_test`` keeps the table and the tests in step.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,8 +18,20 @@ import numpy as np
 import pytest
 
 import minnet as mn
+from test_io import BAD_FILES  # the file- rows: each bad-file case names its row
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
+
+# Row id -> names of the tests below that cover it (the rows about what happens during training).
+TRAINING_TESTS: dict[str, list[str]] = {}
+
+
+def row(row_id: str) -> Callable:
+    """Mark a test as covering the table row ``row_id``."""
+    def mark(test: Callable) -> Callable:
+        TRAINING_TESTS.setdefault(row_id, []).append(test.__name__)
+        return test
+    return mark
 
 
 class World:
@@ -210,6 +226,7 @@ def test_bad_file_as_resume_changes_nothing(tmp_path, content):
 
 # -- training-time failures ---------------------------------------------------
 
+@row("diverged")
 def test_absurd_learning_rate_raises_training_diverged_with_last_finite_parameters():
     gen = np.random.default_rng(0)
     X = gen.standard_normal((32, 4)) * 1e3
@@ -230,6 +247,7 @@ def test_absurd_learning_rate_raises_training_diverged_with_last_finite_paramete
     assert all(np.isfinite(p.value).all() for p in model.parameters())
 
 
+@row("diverged")
 def test_divergence_raises_no_floating_point_warning():
     gen = np.random.default_rng(0)
     X = gen.standard_normal((16, 2)) * 1e150
@@ -240,6 +258,7 @@ def test_divergence_raises_no_floating_point_warning():
         mn.fit(model, mn.MSE(), opt, X, gen.standard_normal(16) * 1e150, epochs=3, progress=False)
 
 
+@row("diverged")
 def test_non_finite_output_is_reported_as_divergence_not_as_bad_input():
     # Finite data and weights whose product overflows: the prediction is +-inf.
     X = np.array([[1e308], [-1e308]])
@@ -250,19 +269,6 @@ def test_non_finite_output_is_reported_as_divergence_not_as_bad_input():
     with pytest.raises(mn.TrainingDiverged, match="the loss is"):
         mn.fit(model2, mn.MSE(), opt, X, [0.0, 0.0], epochs=1, progress=False)
     assert opt.step_count == 0
-
-
-def test_ctrl_c_returns_the_history_so_far(capsys):
-    world = World()
-
-    class CtrlC(mn.Callback):
-        def on_epoch_end(self, run, logs):
-            if run.epoch == 2:
-                raise KeyboardInterrupt
-
-    history = world.fit(epochs=10, callbacks=[CtrlC()], progress=True)
-    assert len(history) == 2 and history.epoch == [1, 2]
-    assert "interrupted after 2" in capsys.readouterr().err
 
 
 class SigintOnCall(mn.Layer):
@@ -278,8 +284,6 @@ class SigintOnCall(mn.Layer):
         if training == self.training and len(x) > 1:
             self.calls += 1
             if self.calls == self.at:
-                import os
-                import signal
                 os.kill(os.getpid(), signal.SIGINT)
         return x
 
@@ -308,6 +312,7 @@ def parameters_after_steps(n_steps: int) -> list[np.ndarray]:
     return [p.value.copy() for p in model.parameters()]
 
 
+@row("ctrl-c")
 def test_ctrl_c_during_a_batch_finishes_its_update_then_returns_the_completed_epochs(capsys):
     # The 5th training forward is epoch 2's second batch.
     model, opt, X, y = ctrl_c_world(at=5, training=True)
@@ -319,12 +324,27 @@ def test_ctrl_c_during_a_batch_finishes_its_update_then_returns_the_completed_ep
     assert "interrupted after 1 complete epoch" in capsys.readouterr().err
 
 
+@row("ctrl-c")
 def test_ctrl_c_during_validation_takes_effect_after_the_next_batch():
     model, opt, X, y = ctrl_c_world(at=1, training=False)  # the 1st validation: after epoch 1
     history = mn.fit(model, mn.BCE(), opt, X, y, epochs=4, batch_size=4, shuffle=False,
                      validation_data=(X, y), progress=False)
     assert history.epoch == [1] and len(history["val_loss"]) == 1
     assert opt.step_count == 4
+
+
+@row("ctrl-c")
+def test_ctrl_c_during_a_callback_takes_effect_after_the_next_batch():
+    class SigintAtEpoch2(mn.Callback):
+        def on_epoch_end(self, run, logs):
+            if run.epoch == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    model, opt, X, y = ctrl_c_world(at=0, training=True)
+    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=4, batch_size=4, shuffle=False,
+                     callbacks=[SigintAtEpoch2()], progress=False)
+    assert history.epoch == [1, 2]
+    assert opt.step_count == 7  # epochs 1-2 and epoch 3's first batch
 
 
 def test_one_cycle_past_total_steps_is_an_error_one_step_before_pytorch():
@@ -356,12 +376,8 @@ def documented_ids() -> set[str]:
 
 
 def test_every_documented_row_has_a_test():
+    file_rows = {row_id for row_id, _, _ in BAD_FILES.values()}
+    assert all(row_id.startswith("file-") for row_id in file_rows)
     ids = documented_ids()
-    assert ids == set(CASES) | {"file-" + name for name in FILE_ROWS} | set(TRAINING_ROWS)
-    assert len(ids) >= 25
-
-
-# Rows of the table tested elsewhere: bad files in test_io.py, training events above.
-FILE_ROWS = ["empty", "truncated", "corrupt", "foreign", "npy", "pickle", "newer-version",
-             "unknown-class", "mismatched-arrays", "non-finite"]
-TRAINING_ROWS = ["diverged", "ctrl-c"]
+    assert ids == set(CASES) | file_rows | set(TRAINING_TESTS)
+    assert len(ids) >= 25  # the pattern really finds the table's rows

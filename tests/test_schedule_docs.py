@@ -1,6 +1,8 @@
-"""docs/schedules.md quotes what the examples print: rerun them and compare."""
+"""docs/schedules.md and the README quote what the examples print: rerun them and compare."""
 
+import contextlib
 import importlib.util
+import io
 from pathlib import Path
 
 import matplotlib
@@ -11,15 +13,25 @@ import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = (ROOT / "docs" / "schedules.md").read_text()
+README = (ROOT / "README.md").read_text()
 
 
-def run_example(name, out, capsys):
+def run_example(name, out):
+    """Run ``examples/<name>.py`` with its plots going to ``out``; returns what it printed."""
     spec = importlib.util.spec_from_file_location(f"example_{name}", ROOT / "examples" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    capsys.readouterr()
-    assert module.main(["--no-progress", "--out", str(out)]) == 0
-    return capsys.readouterr().out
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        spec.loader.exec_module(module)
+        assert module.main(["--no-progress", "--out", str(out)]) == 0
+    return printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def diabetes_run(tmp_path_factory):
+    """One run of examples/diabetes.py (a few seconds), shared by the tests that read its output."""
+    out = tmp_path_factory.mktemp("diabetes")
+    return out, run_example("diabetes", out)
 
 
 def table(output, header_start):
@@ -30,17 +42,33 @@ def table(output, header_start):
     return [row for row in rows if row and not row.startswith("saved ")]
 
 
-def test_the_comparison_table_is_the_one_diabetes_py_prints(tmp_path, capsys):
-    output = run_example("diabetes", tmp_path, capsys)
+def test_the_comparison_table_is_the_one_diabetes_py_prints(diabetes_run):
+    out, output = diabetes_run
     rows = table(output, "schedule ")
     assert [row.split()[0] for row in rows[1:]] == ["constant", "cyclic", "onecycle"]
     for row in rows:
         assert row in DOC, f"docs/schedules.md does not show this printed line:\n{row}"
-    assert (tmp_path / "schedules.png").stat().st_size > 0
+    assert (out / "schedules.png").stat().st_size > 0
 
 
-def test_the_range_test_numbers_are_the_ones_lr_finder_py_prints(tmp_path, capsys):
-    output = run_example("lr_finder", tmp_path, capsys)
+def readme_results_row(start):
+    """The last four cells of the README's results-table row whose first cell starts with ``start``."""
+    section = README.split("## Results on the Pima data", 1)[1].split("\n## ", 1)[0]
+    row = next(line for line in section.splitlines() if line.startswith(f"| {start}"))
+    return [cell.strip().strip("*") for cell in row.strip().strip("|").split("|")][-4:]
+
+
+@pytest.mark.parametrize("printed, readme", [("article (sigmoid)", "the article's"), ("deeper (ReLU)", "deeper")])
+def test_the_readme_results_are_the_ones_diabetes_py_prints(diabetes_run, printed, readme):
+    _, output = diabetes_run
+    row = next(line for line in output.splitlines() if line.startswith(printed))
+    numbers = row[len(printed):].split()
+    assert len(numbers) == 4  # train loss, train acc, test loss, test acc
+    assert readme_results_row(readme) == numbers, f"README.md's results table does not show:\n{row}"
+
+
+def test_the_range_test_numbers_are_the_ones_lr_finder_py_prints(tmp_path):
+    output = run_example("lr_finder", tmp_path)
     quoted = [line for line in output.splitlines() if line and not line.startswith("saved ")]
     assert len(quoted) >= 8
     for line in quoted:

@@ -50,9 +50,3 @@ def test_fit_steps_the_schedule_once_per_batch():
     assert schedule.asked[1:] == sorted(schedule.asked[1:])
     # the history's lr is the rate of each epoch's last step
     np.testing.assert_allclose(history["lr"], [0.01 + 0.001 * k for k in (2, 5, 8)])
-
-
-def test_full_batch_takes_one_step_per_epoch():
-    schedule, opt, history = run(batch_size=None, epochs=4)
-    assert opt.used == [0.01 + 0.001 * k for k in range(4)]
-    assert max(schedule.asked) == 3

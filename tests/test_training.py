@@ -1,8 +1,10 @@
-"""fit: history, batching, shuffling, progress, divergence, Ctrl-C, validation, the article's run."""
+"""fit: history, batching, shuffling, progress, divergence, Ctrl-C, validation, evaluate, the article's run."""
 
 from __future__ import annotations
 
 import math
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -24,6 +26,13 @@ def _sgd(model: mn.Layer, lr: float = 0.1, **kwargs) -> mn.SGD:
 
 def _sig(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-z))
+
+
+def _tiny_problem(n=12):
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(n, 2)), (rng.random(n) > 0.5).astype(float)
+    model = mn.Sequential(mn.Dense(2, 3, rng=0), mn.Tanh(), mn.Dense(3, 1, rng=1), mn.Sigmoid())
+    return X, y, model
 
 
 # -- a tiny network, by hand ---------------------------------------------------------
@@ -116,12 +125,14 @@ def test_history_values_are_python_floats(blobs):
 def test_custom_metric_is_logged_under_its_name(blobs):
     X, y = blobs
 
-    def positives(y_true, y_pred):
-        return float((y_pred > 0.5).mean())
+    def mean_error(y_true, y_pred):
+        return float(np.abs(y_true - y_pred).mean())
 
+    # Full batch at lr=0: the model never changes, so each epoch's value is the metric on all the data.
     model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
-    h = mn.fit(model, mn.BCE(), _sgd(model), X, y, epochs=2, metrics=[positives], progress=False)
-    assert len(h["positives"]) == 2 and 0.0 <= h["positives"][0] <= 1.0
+    h = mn.fit(model, mn.BCE(), _sgd(model, 0.0), X, y, epochs=2, metrics=[mean_error], progress=False)
+    expected = mean_error(y.reshape(-1, 1), model.predict(X))
+    assert h["mean_error"] == [pytest.approx(expected, rel=1e-13)] * 2
 
 
 def test_loss_decreases_on_a_learnable_problem(blobs):
@@ -154,11 +165,14 @@ def test_epoch_loss_is_the_batch_size_weighted_mean(blobs):
 
 
 def test_epoch_accuracy_is_the_batch_size_weighted_mean(blobs):
-    X, y = blobs
-    model = mn.Sequential(mn.Dense(2, 1, rng=3), mn.Sigmoid())
+    X, y = blobs  # 64 samples in batches of 7: nine full batches and one of a single sample
+    model = mn.Sequential(mn.Dense(2, 1, rng=4), mn.Sigmoid())
     h = mn.fit(model, mn.BCE(), _sgd(model, 0.0), X, y, epochs=1, batch_size=7, metrics=["accuracy"],
-               seed=0, progress=False)
-    assert h["accuracy"][0] == pytest.approx(np.mean((model.predict(X)[:, 0] > 0.5) == y), rel=1e-13)
+               shuffle=False, progress=False)
+    correct = (model.predict(X)[:, 0] > 0.5) == y
+    batches = [correct[s:s + 7].mean() for s in range(0, 64, 7)]
+    assert h["accuracy"][0] == pytest.approx(correct.mean(), rel=1e-13)
+    assert correct.mean() != pytest.approx(np.mean(batches), rel=1e-6)  # so the weighting is what is tested
 
 
 def test_last_partial_batch_counts():
@@ -203,6 +217,15 @@ def test_accepts_lists_and_integer_features():
     model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
     h = mn.fit(model, mn.BCE(), _sgd(model), [[0, 1], [1, 0], [2, 2]], [0, 1, 1], epochs=2, progress=False)
     assert len(h) == 2
+
+
+def test_callbacks_may_be_none_or_a_single_callback():
+    X, y, model = _tiny_problem()
+    opt = mn.SGD(model.parameters(), lr=0.1)
+    assert len(mn.fit(model, mn.BCE(), opt, X, y, epochs=2, callbacks=None, progress=False)) == 2
+    stopper = mn.EarlyStopping(monitor="loss", patience=0, min_delta=10.0)
+    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=5, callbacks=stopper, progress=False)
+    assert len(history) == 2  # the first epoch sets the best, the second fails to beat it by 10
 
 
 # -- shuffling -------------------------------------------------------------------------
@@ -285,16 +308,18 @@ def test_overflowing_update_raises_training_diverged_before_changing_anything(bl
     assert _same(_values(model), before) and opt.step_count == 0
 
 
+def test_a_non_finite_validation_loss_stops_with_training_diverged():
+    X, y, _ = _tiny_problem()
+    X_val = np.full((3, 2), 1e200)  # finite input, but the loss overflows
+    model = mn.Sequential(mn.Dense(2, 1, rng=0))
+    with pytest.raises(mn.TrainingDiverged, match="validation loss is inf") as info:
+        mn.fit(model, mn.MSE(), mn.SGD(model.parameters(), lr=0.01), X, y, epochs=2,
+               validation_data=(X_val, np.zeros(3)), progress=False)
+    assert info.value.epoch == 1
+    assert all(np.isfinite(p.value).all() for p in model.parameters())
+
+
 # -- Ctrl-C -----------------------------------------------------------------------------------
-
-class InterruptAtEpoch(mn.Callback):
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def on_epoch_end(self, run, logs):
-        if run.epoch == self.epoch:
-            raise KeyboardInterrupt
-
 
 class InterruptInForward(mn.Layer):
     """Identity that raises KeyboardInterrupt on a given training forward call."""
@@ -313,15 +338,6 @@ class InterruptInForward(mn.Layer):
         return grad
 
 
-def test_ctrl_c_in_a_callback_returns_the_history_so_far(blobs, capsys):
-    X, y = blobs
-    model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
-    h = mn.fit(model, mn.BCE(), _sgd(model), X, y, epochs=10, callbacks=[InterruptAtEpoch(3)], progress=False)
-    assert isinstance(h, mn.History) and len(h) == 3 and len(h["loss"]) == 3
-    out, err = capsys.readouterr()
-    assert "interrupted after 3" in (out + err).lower()
-
-
 def test_ctrl_c_during_epoch_3_keeps_the_two_completed_epochs(blobs, capsys):
     X, y = blobs
     model = mn.Sequential(mn.Dense(2, 1, rng=0), InterruptInForward(call=2 * 4 + 2), mn.Sigmoid())
@@ -329,7 +345,33 @@ def test_ctrl_c_during_epoch_3_keeps_the_two_completed_epochs(blobs, capsys):
     h = mn.fit(model, mn.BCE(), opt, X, y, epochs=10, batch_size=16, progress=False)
     assert h.epoch == [1, 2] and len(h["loss"]) == 2 and len(h["lr"]) == 2
     assert opt.step_count == 9  # epochs 1-2 and the first batch of epoch 3
-    capsys.readouterr()
+    assert "interrupted after 2 complete epoch" in capsys.readouterr().err
+
+
+def test_ctrl_c_lets_the_current_batch_finish_then_returns_completed_epochs():
+    class InterruptOnce(mn.Layer):
+        """Sends SIGINT to this process during the 2nd epoch's first forward."""
+
+        def __init__(self):
+            self.calls = 0
+
+        def forward(self, x, training=True):
+            if training:
+                self.calls += 1
+                if self.calls == 4:  # 3 batches per epoch: the 4th call opens epoch 2
+                    os.kill(os.getpid(), signal.SIGINT)
+            return x
+
+        def backward(self, grad):
+            return grad
+
+    X, y, _ = _tiny_problem(n=12)
+    model = mn.Sequential(mn.Dense(2, 1, rng=0), InterruptOnce(), mn.Sigmoid())
+    opt = mn.SGD(model.parameters(), lr=0.1)
+    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=5, batch_size=4, progress=False)
+    assert len(history) == 1
+    assert opt.step_count == 4  # epoch 1's three steps, and the interrupted batch's step completed
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
 
 # -- errors before training leave the model unchanged --------------------------------------
@@ -390,36 +432,18 @@ def test_wrong_kinds_of_objects_are_refused(position, bad):
         mn.fit(*args, X8, Y8, epochs=1, progress=False)
 
 
-# -- the article's configuration, end to end -------------------------------------------------
+def test_a_model_returning_1d_output_gets_a_clear_error():
+    class Flatten(mn.Layer):
+        def forward(self, x, training=True):
+            return x[:, 0]
 
-@pytest.mark.parametrize("weight_seed", [0, 1, 2])
-def test_article_configuration_reaches_74_percent_held_out(weight_seed):
-    # As examples/diabetes.py: stratified 80/20 split, standardised on the training rows,
-    # 8-16-1 sigmoid network with small normal weights, BCE, full-batch SGD at lr=0.1, 1500 epochs.
-    X, y = mn.datasets.load_diabetes()
-    X_train, X_test, y_train, y_test = mn.data.train_test_split(X, y, test_size=0.2, seed=0, stratify=y)
-    scaler = mn.data.Standardizer().fit(X_train)
-    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
-    rng = np.random.default_rng(weight_seed)
-    model = mn.Sequential(mn.Dense(8, 16, init="normal", rng=rng), mn.Sigmoid(),
-                          mn.Dense(16, 1, init="normal", rng=rng), mn.Sigmoid())
-    history = mn.fit(model, mn.BCE(), _sgd(model, 0.1), X_train, y_train, epochs=1500, batch_size=None,
-                     validation_data=(X_test, y_test), metrics=["accuracy"], progress=False)
-    losses = np.array(history["loss"])
-    assert losses[0] == pytest.approx(math.log(2), abs=0.01)  # tiny weights: p = 0.5 everywhere
-    assert losses[-1] < 0.5
-    assert np.mean(np.diff(losses) > 0) <= 0.01  # full-batch descent at a modest rate: (almost) monotone
-    assert history["val_accuracy"][-1] >= 0.74
-    assert mn.metrics.accuracy(y_test.reshape(-1, 1), model.predict(X_test)) == history["val_accuracy"][-1]
+        def backward(self, grad):
+            raise AssertionError("never reached")
 
-
-# --- checks added with the schedule-coverage, validation and Ctrl-C handling ---------------
-
-def _tiny_problem(n=12):
-    rng = np.random.default_rng(3)
-    X, y = rng.normal(size=(n, 2)), (rng.random(n) > 0.5).astype(float)
-    model = mn.Sequential(mn.Dense(2, 3, rng=0), mn.Tanh(), mn.Dense(3, 1, rng=1), mn.Sigmoid())
-    return X, y, model
+    X, y, model = _tiny_problem()
+    flat = mn.Sequential(mn.Dense(2, 1, rng=0), Flatten())
+    with pytest.raises(ValueError, match=r"must return a 2-D batch.*shape \(1,\)"):
+        mn.fit(flat, mn.MSE(), mn.SGD(flat.parameters(), lr=0.1), X, y, epochs=1, progress=False)
 
 
 def test_a_schedule_too_short_for_the_run_is_refused_before_any_update():
@@ -439,69 +463,7 @@ def test_a_schedule_that_exactly_covers_the_run_is_accepted():
     assert opt.step_count == 9
 
 
-def test_a_model_returning_1d_output_gets_a_clear_error():
-    class Flatten(mn.Layer):
-        def forward(self, x, training=True):
-            return x[:, 0]
-
-        def backward(self, grad):
-            raise AssertionError("never reached")
-
-    X, y, model = _tiny_problem()
-    flat = mn.Sequential(mn.Dense(2, 1, rng=0), Flatten())
-    with pytest.raises(ValueError, match=r"must return a 2-D batch.*shape \(1,\)"):
-        mn.fit(flat, mn.MSE(), mn.SGD(flat.parameters(), lr=0.1), X, y, epochs=1, progress=False)
-
-
-def test_callbacks_may_be_none_or_a_single_callback():
-    X, y, model = _tiny_problem()
-    opt = mn.SGD(model.parameters(), lr=0.1)
-    assert len(mn.fit(model, mn.BCE(), opt, X, y, epochs=2, callbacks=None, progress=False)) == 2
-    stopper = mn.EarlyStopping(monitor="loss", patience=0, min_delta=10.0)
-    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=5, callbacks=stopper, progress=False)
-    assert len(history) == 2  # the first epoch sets the best, the second fails to beat it by 10
-
-
-def test_a_non_finite_validation_loss_stops_with_training_diverged():
-    X, y, model = _tiny_problem()
-    mse = mn.MSE()
-    X_val = np.full((3, 2), 1e200)  # finite input, but the loss overflows
-    model = mn.Sequential(mn.Dense(2, 1, rng=0))
-    with pytest.raises(mn.TrainingDiverged, match="validation loss is inf") as info:
-        mn.fit(model, mse, mn.SGD(model.parameters(), lr=0.01), X, y, epochs=2,
-               validation_data=(X_val, np.zeros(3)), progress=False)
-    assert info.value.epoch == 1
-    assert all(np.isfinite(p.value).all() for p in model.parameters())
-
-
-def test_ctrl_c_lets_the_current_batch_finish_then_returns_completed_epochs():
-    import os
-    import signal
-
-    class InterruptOnce(mn.Layer):
-        """Sends SIGINT to this process during the 2nd epoch's first forward."""
-
-        def __init__(self):
-            self.calls = 0
-
-        def forward(self, x, training=True):
-            if training:
-                self.calls += 1
-                if self.calls == 4:  # 3 batches per epoch: the 4th call opens epoch 2
-                    os.kill(os.getpid(), signal.SIGINT)
-            return x
-
-        def backward(self, grad):
-            return grad
-
-    X, y, _ = _tiny_problem(n=12)
-    model = mn.Sequential(mn.Dense(2, 1, rng=0), InterruptOnce(), mn.Sigmoid())
-    opt = mn.SGD(model.parameters(), lr=0.1)
-    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=5, batch_size=4, progress=False)
-    assert len(history) == 1
-    assert opt.step_count == 4  # epoch 1's three steps, and the interrupted batch's step completed
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
-
+# -- evaluate ---------------------------------------------------------------------------------
 
 def test_evaluate_scores_in_inference_mode_and_matches_the_loss():
     X, y, model = _tiny_problem()
@@ -517,3 +479,26 @@ def test_evaluate_validates_like_fit():
         mn.evaluate(model, mn.BCE(), X, y[:-1])
     with pytest.raises(ValueError, match="expected 2 features, got 3"):
         mn.evaluate(model, mn.BCE(), np.ones((4, 3)), np.ones(4))
+
+
+# -- the article's configuration, end to end -------------------------------------------------
+
+@pytest.mark.parametrize("weight_seed", [0, 1, 2])
+def test_article_configuration_reaches_74_percent_held_out(weight_seed):
+    # As examples/diabetes.py: stratified 80/20 split, standardised on the training rows,
+    # 8-16-1 sigmoid network with small normal weights, BCE, full-batch SGD at lr=0.1, 1500 epochs.
+    X, y = mn.datasets.load_diabetes()
+    X_train, X_test, y_train, y_test = mn.data.train_test_split(X, y, test_size=0.2, seed=0, stratify=y)
+    scaler = mn.data.Standardizer().fit(X_train)
+    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+    rng = np.random.default_rng(weight_seed)
+    model = mn.Sequential(mn.Dense(8, 16, init="normal", rng=rng), mn.Sigmoid(),
+                          mn.Dense(16, 1, init="normal", rng=rng), mn.Sigmoid())
+    history = mn.fit(model, mn.BCE(), _sgd(model, 0.1), X_train, y_train, epochs=1500, batch_size=None,
+                     validation_data=(X_test, y_test), metrics=["accuracy"], progress=False)
+    losses = np.array(history["loss"])
+    assert losses[0] == pytest.approx(math.log(2), abs=0.01)  # tiny weights: p = 0.5 everywhere
+    assert losses[-1] < 0.5
+    assert np.all(np.diff(losses) < 0)  # full-batch descent at a modest rate: the loss falls every epoch
+    assert history["val_accuracy"][-1] >= 0.74
+    assert mn.metrics.accuracy(y_test.reshape(-1, 1), model.predict(X_test)) == history["val_accuracy"][-1]
