@@ -495,3 +495,18 @@ def test_save_over_a_directory_is_refused(tmp_path):
     (tmp_path / "d").mkdir()
     with pytest.raises(IsADirectoryError):
         mn.save(make_model(), tmp_path / "d")
+
+
+def test_a_saved_file_gets_the_permissions_of_an_ordinary_new_file(tmp_path):
+    import os
+    import stat
+    umask = os.umask(0o022)
+    try:
+        path = tmp_path / "model.npz"
+        mn.save(mn.Sequential(mn.Dense(2, 1, rng=0)), path)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        os.chmod(path, 0o600)  # an existing file keeps its own permissions
+        mn.save(mn.Sequential(mn.Dense(2, 1, rng=0)), path)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        os.umask(umask)

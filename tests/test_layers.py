@@ -400,3 +400,9 @@ def test_an_init_returning_nan_or_objects_is_refused():
         mn.Dense(2, 2, init=lambda n_in, n_out, rng, dtype: np.full((n_in, n_out), np.nan))
     with pytest.raises(ValueError, match="must return numbers of shape"):
         mn.Dense(2, 2, init=lambda n_in, n_out, rng, dtype: np.full((n_in, n_out), None))
+
+
+def test_sigmoid_of_a_wider_float_uses_the_float64_bound():
+    x = np.array([[-1e4, 0.0, 1e4]], dtype=np.longdouble)
+    out = mn.Sigmoid().forward(x)
+    assert out.dtype == np.longdouble and np.all(np.isfinite(out)) and out[0, 1] == 0.5
