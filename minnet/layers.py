@@ -210,6 +210,7 @@ class Dense(Layer):
         self.W = Parameter(np.zeros((self.n_in, self.n_out), self.dtype), name="W")
         self.b = Parameter(np.zeros(self.n_out, self.dtype), name="b") if bias else None
         self._x: np.ndarray | None = None
+        self._ones_cache: np.ndarray | None = None  # for the bias gradient, grown as batches need
         self.reset_parameters(rng)
 
     def reset_parameters(self, rng: int | np.random.Generator | None = None) -> None:
@@ -242,6 +243,19 @@ class Dense(Layer):
         return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
+        grad = self._write_param_grads(grad)
+        return grad @ self.W.value.T
+
+    def _backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        # G W^T is a third of the layer's work, and the first layer of a model
+        # does not need it. A subclass's own backward is always honoured.
+        if need_input_grad or type(self).backward is not Dense.backward:
+            return self.backward(grad)
+        self._write_param_grads(grad)
+        return None
+
+    def _write_param_grads(self, grad: np.ndarray) -> np.ndarray:
+        """Check ``grad`` (dL/dY) and write dL/dW = X^T G and dL/db = 1^T G; return ``grad``."""
         self._require_cache(self._x)
         grad = self._check_grad(grad, (self._x.shape[0], self.n_out))
         # out= writes straight into the existing gradient arrays: no new allocation per step.
@@ -250,23 +264,11 @@ class Dense(Layer):
             # The column sums of grad, as 1^T G: a BLAS matrix-vector product is
             # several times faster than np.sum(axis=0) on a tall, narrow grad.
             np.matmul(self._ones(len(grad)), grad, out=self.b.grad)
-        return grad @ self.W.value.T
-
-    def _backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-        # G W^T is a third of the layer's work, and the first layer of a model
-        # does not need it. A subclass's own backward is always honoured.
-        if need_input_grad or type(self).backward is not Dense.backward:
-            return self.backward(grad)
-        self._require_cache(self._x)
-        grad = self._check_grad(grad, (self._x.shape[0], self.n_out))
-        np.matmul(self._x.T, grad, out=self.W.grad)
-        if self.b is not None:
-            np.matmul(self._ones(len(grad)), grad, out=self.b.grad)
-        return None
+        return grad
 
     def _ones(self, n: int) -> np.ndarray:
         """A vector of n ones in the weights' dtype, kept for the next batch."""
-        ones = getattr(self, "_ones_cache", None)
+        ones = self._ones_cache
         if ones is None or len(ones) < n or ones.dtype != self.W.value.dtype:
             ones = self._ones_cache = np.ones(n, self.W.value.dtype)
         return ones[:n]

@@ -465,8 +465,10 @@ def _train_epoch(run: Run, X: np.ndarray, y: np.ndarray, batch: int, shuffle: bo
             xb, yb = X[start:start + batch], y[start:start + batch]  # slices are views
         else:
             rows = order[start:start + batch]
-            xb = np.take(X, rows, axis=0, out=x_buffer[:len(rows)])
-            yb = np.take(y, rows, axis=0, out=y_buffer[:len(rows)])
+            # The rows come from a permutation, so never out of range; with the default
+            # mode="raise" numpy would gather into a temporary and copy it into out=.
+            xb = np.take(X, rows, axis=0, out=x_buffer[:len(rows)], mode="clip")
+            yb = np.take(y, rows, axis=0, out=y_buffer[:len(rows)], mode="clip")
         pred = model.forward(xb, training=True)
         # fit validated y once; the loss only checks what depends on pred.
         value = loss._forward_batch(pred, yb) if all_finite(pred) else math.nan
