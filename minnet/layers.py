@@ -11,7 +11,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import init as initializers
-from ._validation import check_choice, check_int, check_real
+from ._validation import check_bool, check_choice, check_int, check_real
 
 __all__ = ["Parameter", "Layer", "Dense", "Sigmoid", "ReLU", "Tanh", "LeakyReLU"]
 
@@ -201,8 +201,7 @@ class Dense(Layer):
                  dtype: Any = np.float64, rng: int | np.random.Generator | None = None) -> None:
         self.n_in = check_int("n_in", n_in, low=1)
         self.n_out = check_int("n_out", n_out, low=1)
-        if not isinstance(bias, bool):
-            raise TypeError(f"bias must be True or False, got {bias!r}")
+        bias = check_bool("bias", bias)
         if not callable(init):
             check_choice("init", init, tuple(initializers.INITIALIZERS))
         self.init = init

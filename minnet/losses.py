@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_2d_batch, as_target
+from ._validation import as_2d_batch, as_target, check_bool
 
 __all__ = ["Loss", "BCE", "MSE"]
 
@@ -118,9 +118,7 @@ class BCE(Loss):
     """
 
     def __init__(self, from_logits: bool = False) -> None:
-        if not isinstance(from_logits, bool):
-            raise TypeError(f"from_logits must be True or False, got {from_logits!r}")
-        self.from_logits = from_logits
+        self.from_logits = check_bool("from_logits", from_logits)
         self._cache: tuple[np.ndarray, np.ndarray] | None = None
 
     def check_target(self, target: np.ndarray) -> None:

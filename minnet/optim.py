@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable, Union
 
 import numpy as np
 
-from ._validation import check_int, check_real
+from ._validation import check_bool, check_int, check_real
 from .layers import Parameter
 
 __all__ = ["Optimizer", "SGD", "NonFiniteUpdate"]
@@ -146,8 +146,7 @@ class SGD(Optimizer):
         super().__init__(params)
         self.lr = _check_rate("lr", lr, low=0.0)
         self.momentum = _check_rate("momentum", momentum, low=0.0, high=1.0, high_inclusive=False)
-        if not isinstance(nesterov, bool):
-            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
+        nesterov = check_bool("nesterov", nesterov)
         self.weight_decay = check_real("weight_decay", weight_decay, low=0.0)
         self.dampening = check_real("dampening", dampening, low=0.0, high=1.0)
         if nesterov and (self.momentum == 0 or self.dampening != 0):
@@ -157,6 +156,7 @@ class SGD(Optimizer):
         # Momentum buffers v_t, created on the first step as torch does.
         self.buffers: list[np.ndarray | None] = [None] * len(self.params)
         self._scratch = [np.empty_like(p.value) for p in self.params]  # lr * d of each parameter
+        self._spares: list[np.ndarray | None] = [None] * len(self.params)  # see _spare
         self._uses_momentum = callable(self.momentum) or self.momentum > 0
 
     def step(self) -> None:
@@ -192,13 +192,16 @@ class SGD(Optimizer):
                     d = np.multiply(p.value, self.weight_decay, out=step)
                     d += p.grad
                 if momentum != 0:  # as torch: a step at momentum 0 neither uses nor updates the buffer
-                    buf = self.buffers[i]
+                    # v_t goes into a spare array, swapped with v_{t-1} on commit: no
+                    # allocation per step, and v_{t-1} survives if the step is refused.
+                    buf, new = self.buffers[i], self._spare(i)
                     if buf is None:
-                        buf = d.copy()
+                        np.copyto(new, d)
                     else:
-                        buf = momentum * buf + (1.0 - self.dampening) * d
-                    new_buffers[i] = buf
-                    d = d + momentum * buf if self.nesterov else buf
+                        np.multiply(buf, momentum, out=new)
+                        new += d if self.dampening == 0 else (1.0 - self.dampening) * d
+                    new_buffers[i] = new
+                    d = d + momentum * new if self.nesterov else new
                 np.multiply(d, lr, out=step)
                 if not _difference_is_finite(p.value, step):
                     raise NonFiniteUpdate(f"the update of parameter {p.name or '?'} {p.value.shape} at step "
@@ -206,8 +209,17 @@ class SGD(Optimizer):
             # Commit only once every new value is known to be finite.
             for p, step in zip(self.params, steps):
                 np.subtract(p.value, step, out=p.value)  # p.value - lr * d
+        self._spares = [old if new is not old else spare  # the replaced buffers become the spares
+                        for old, new, spare in zip(self.buffers, new_buffers, self._spares)]
         self.buffers = new_buffers
         self.step_count += 1
+
+    def _spare(self, i: int) -> np.ndarray:
+        """A scratch array for parameter ``i``'s next momentum buffer."""
+        spare = self._spares[i]
+        if spare is None or spare.shape != self.params[i].value.shape or spare.dtype != self.params[i].value.dtype:
+            spare = self._spares[i] = np.empty_like(self.params[i].value)
+        return spare
 
     def _scratch_arrays(self) -> list[np.ndarray]:
         """One array per parameter, of its shape and dtype, reused by every step."""
