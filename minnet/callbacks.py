@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._validation import check_bool, check_choice, check_int, check_path, check_real
+from .io import _check_writable, write_checkpoint
 
 if TYPE_CHECKING:
     from .training import Run
@@ -191,15 +192,10 @@ class Checkpoint(Callback):
 
     def on_train_begin(self, run: "Run") -> None:
         # Fail before the first epoch, not after hours of training.
-        if not self.path.parent.is_dir():
-            raise FileNotFoundError(f"Checkpoint cannot write {str(self.path)!r}: the directory "
-                                    f"{str(self.path.parent)!r} does not exist")
-        if self.path.is_dir():
-            raise IsADirectoryError(f"Checkpoint path {str(self.path)!r} is a directory; give a file name")
+        _check_writable(self.path)
 
     def on_epoch_end(self, run: "Run", logs: dict[str, float]) -> None:
         if run.epoch % self.every == 0 or run.epoch >= run.epochs or run.stop_training:
-            from .io import write_checkpoint
             write_checkpoint(self.path, run)
             self.last_saved_epoch = run.epoch
 

@@ -45,7 +45,8 @@ from typing import Any, Iterable, Mapping, TypeVar
 import numpy as np
 
 from ._validation import check_path
-from .layers import Layer
+from .containers import model_dtype
+from .layers import Dense, Layer
 
 __all__ = ["save", "load", "register_layer", "FORMAT_VERSION"]
 
@@ -248,7 +249,6 @@ def _build(node: Any, custom: Mapping[str, type[Layer]], budget: _Budget, depth:
     if not isinstance(config, dict) or not isinstance(children_nodes, list):
         raise ValueError(f"the file describes {node['class']} with a malformed config or children")
     children = [_build(child, custom, budget, depth + 1) for child in children_nodes]
-    from .layers import Dense
     # Dense is the built-in layer whose size a config can inflate; check it before
     # allocating. Any layer's actual parameters are checked right after it is built.
     size = _dense_size(config) if cls is Dense else None
@@ -279,16 +279,8 @@ def _check_table(table: Any, arrays: Mapping[str, np.ndarray], source: str) -> i
     for i, entry in enumerate(table):
         if not isinstance(entry, dict):
             raise ValueError(f"{source} describes parameter {i} as {entry!r}, not as a name, shape and dtype")
-        name, shape, dtype = entry.get("name"), entry.get("shape"), entry.get("dtype")
-        key = f"param.{i}"
-        if key not in arrays:
-            raise ValueError(f"{source} lacks the array of parameter {name!r} ({key})")
-        value = arrays[key]
-        if not isinstance(shape, list) or tuple(shape) != value.shape:
-            raise ValueError(f"{source}: parameter {name!r} has shape {value.shape}, "
-                             f"its description says {shape!r}")
-        if dtype != value.dtype.name:
-            raise ValueError(f"{source}: parameter {name!r} is {value.dtype}, its description says {dtype!r}")
+        value = _parameter_array(arrays, i, entry.get("name"), source, entry.get("shape"),
+                                 entry.get("dtype"), "its description says")
         total += value.size
     return total
 
@@ -301,21 +293,38 @@ def _check_parameters(model: Layer, table: Any, arrays: Mapping[str, np.ndarray]
         count = len(table) if isinstance(table, list) else "no valid list of"
         raise ValueError(f"{source} holds {count} parameters, the model has {len(params)}")
     values = []
-    for i, ((name, p), entry) in enumerate(zip(params, table)):
-        key = f"param.{i}"
-        if key not in arrays:
-            raise ValueError(f"{source} lacks the array of parameter {name!r} ({key})")
-        value = arrays[key]
-        if value.shape != p.value.shape:
-            raise ValueError(f"{source}: parameter {name!r} has shape {value.shape}, "
-                             f"the model expects {p.value.shape}")
-        if value.dtype != p.value.dtype:
-            raise ValueError(f"{source}: parameter {name!r} is {value.dtype}, "
-                             f"the model computes in {p.value.dtype}")
+    for i, (name, p) in enumerate(params):
+        value = _parameter_array(arrays, i, name, source, p.value.shape, p.value.dtype, "the model expects")
         if not np.isfinite(value).all():
             raise ValueError(f"{source}: parameter {name!r} holds NaN or infinite values")
         values.append(value)
     return values
+
+
+def _parameter_array(arrays: Mapping[str, np.ndarray], i: int, name: Any, source: str,
+                     shape: Any, dtype: Any, expected_by: str) -> np.ndarray:
+    """The file's array of parameter ``i`` (called ``name``), refused unless it has ``shape`` and ``dtype``.
+
+    The expectation is either the description's entry (a JSON list and a
+    dtype name, which may be anything in a foreign file) or the model's
+    parameter (a tuple and an ``np.dtype``); ``expected_by`` names it in
+    the message.
+    """
+    key = f"param.{i}"
+    if key not in arrays:
+        raise ValueError(f"{source} lacks the array of parameter {name!r} ({key})")
+    value = arrays[key]
+    if not isinstance(shape, (list, tuple)) or tuple(shape) != value.shape:
+        raise ValueError(f"{source}: parameter {name!r} has shape {value.shape}, {expected_by} {shape!r}")
+    if isinstance(dtype, np.dtype):
+        # Equality of dtypes, so a byte-swapped array is refused too.
+        fits, shown = value.dtype == dtype, str(dtype)
+    else:
+        # A name is compared as text: np.dtype would take None or "float" for float64.
+        fits, shown = value.dtype.name == dtype, repr(dtype)
+    if not fits:
+        raise ValueError(f"{source}: parameter {name!r} is {value.dtype}, {expected_by} {shown}")
+    return value
 
 
 # -- packing state (optimizer buffers, callback arrays) into JSON + arrays -----
@@ -363,11 +372,8 @@ def write_archive(path: Path, meta: dict[str, Any], arrays: Mapping[str, np.ndar
     and Windows). On any failure the temporary file is removed and a previous
     file at ``path`` is left as it was.
     """
+    _check_writable(path)
     directory = path.parent
-    if not directory.is_dir():
-        raise FileNotFoundError(f"cannot save to {str(path)!r}: the directory {str(directory)!r} does not exist")
-    if path.is_dir():
-        raise IsADirectoryError(f"cannot save to {str(path)!r}: it is a directory; give a file name")
     payload = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     # A fresh name (O_EXCL) created with mode 0o666, so the OS applies the umask
     # as for any ordinary file; an existing file keeps its own permissions.
@@ -386,6 +392,18 @@ def write_archive(path: Path, meta: dict[str, Any], arrays: Mapping[str, np.ndar
             os.unlink(tmp_name)
         raise
     _fsync_directory(directory)
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse a ``path`` that cannot become a file: a missing directory, or a directory itself.
+
+    Used by :func:`write_archive` and, before the first epoch, by
+    :class:`~minnet.Checkpoint`, so both say the same thing.
+    """
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot save to {str(path)!r}: the directory {str(path.parent)!r} does not exist")
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot save to {str(path)!r}: it is a directory; give a file name")
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -491,8 +509,7 @@ def _check_array_headers(data: bytes) -> None:
 
 def model_meta(model: Layer, kind: str = "model") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The description and parameter arrays of ``model``, ready for :func:`write_archive`."""
-    from . import __version__
-    from .containers import model_dtype
+    from . import __version__  # defined in minnet/__init__.py after its imports, this module among them
 
     table, values = _parameter_table(model)
     meta = {"format": _FORMAT_NAME, "format_version": FORMAT_VERSION, "kind": kind,
@@ -638,9 +655,9 @@ def _json_value(value: Any) -> Any:
         return [_json_value(v) for v in value]
     text = repr(value)
     if " at 0x" in text:  # the default repr: identity, not settings
-        kind = value if isinstance(value, type) else (value if callable(value) and hasattr(value, "__qualname__")
-                                                       else type(value))
-        return f"<{getattr(kind, '__module__', '?')}.{getattr(kind, '__qualname__', type(value).__name__)}>"
+        # A class or function is named by itself, anything else by its class.
+        kind = value if hasattr(value, "__qualname__") else type(value)
+        return f"<{kind.__module__}.{kind.__qualname__}>"
     return text
 
 
