@@ -241,22 +241,25 @@ def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
     g0, g1 = np.meshgrid(x0, x1)
     grid = np.column_stack([g0.ravel(), g1.ravel()])
     out = np.asarray(model.forward(grid.astype(model_dtype(model), copy=False), training=False))
+    # Decided once, for the shading and the points: a single output's score on a diverging map
+    # with 0/1 labels at its ends, or up to 10 classes in one tab10 colour each. The check
+    # runs before any figure exists, so a refused call leaves none open.
+    cmap, vmax = ("RdBu_r", 1) if out.shape[1] == 1 else ("tab10", 9)
+    if names is not None and len(names) > vmax + 1:
+        raise ValueError(f"y holds {len(names)} classes ({', '.join(names)}), but a model with "
+                         f"{out.shape[1]} output(s) separates at most {vmax + 1}")
 
     fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
     if out.shape[1] == 1:
         score = out[:, 0].reshape(g0.shape)
-        filled = ax.contourf(g0, g1, score, levels=20, cmap="RdBu_r", alpha=0.6)
+        filled = ax.contourf(g0, g1, score, levels=20, cmap=cmap, alpha=0.6)
         fig.colorbar(filled, ax=ax, label="model output")
         if score.min() < threshold < score.max():
             ax.contour(g0, g1, score, levels=[threshold], colors="k", linewidths=1.5)
     else:
         classes = out.argmax(axis=1).reshape(g0.shape)
-        ax.contourf(g0, g1, classes, levels=np.arange(out.shape[1] + 1) - 0.5, cmap="tab10",
-                    vmin=0, vmax=9, alpha=0.35)
-    cmap, vmax = ("RdBu_r", 1) if out.shape[1] == 1 else ("tab10", 9)
-    if names is not None and len(names) > vmax + 1:
-        raise ValueError(f"y holds {len(names)} classes ({', '.join(names)}), but a model with "
-                         f"{out.shape[1]} output(s) separates at most {vmax + 1}")
+        ax.contourf(g0, g1, classes, levels=np.arange(out.shape[1] + 1) - 0.5, cmap=cmap,
+                    vmin=0, vmax=vmax, alpha=0.35)
     points = ax.scatter(X[:, 0], X[:, 1], c=labels, cmap=cmap, vmin=0, vmax=vmax,
                         edgecolors="k", linewidths=0.5, s=18)
     if names is not None:

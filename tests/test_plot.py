@@ -202,6 +202,21 @@ def test_decision_boundary_refuses_more_string_classes_than_the_model_separates(
         mn.plot.decision_boundary(mn.Sequential(mn.Dense(2, 1, rng=0)), X, y, resolution=5)
 
 
+@pytest.mark.parametrize("bad", ["3 string classes for 1 output", "3 features", "fewer labels"])
+def test_a_refused_decision_boundary_leaves_no_open_figure(bad):
+    X = np.random.default_rng(0).normal(size=(6, 2))
+    model, y = mn.Sequential(mn.Dense(2, 1, rng=0)), np.zeros(6)
+    if bad == "3 string classes for 1 output":
+        y = np.array(["cat", "dog", "fox"] * 2)
+    elif bad == "3 features":
+        X = np.zeros((6, 3))
+    else:
+        y = y[:-1]
+    before = plt.get_fignums()
+    with pytest.raises(ValueError):
+        mn.plot.decision_boundary(model, X, y, resolution=5)
+    assert plt.get_fignums() == before
+
 def test_history_without_loss_draws_only_what_it_has():
     fig = mn.plot.history({"accuracy": [0.5, 0.7], "val_accuracy": [0.4, 0.6]})
     assert len(fig.axes) == 1
