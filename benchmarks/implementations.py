@@ -10,6 +10,7 @@ and must end on the same loss.
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from typing import Callable, Iterator
 
@@ -105,14 +106,6 @@ def train_numpy(task: Task) -> float:
 
 # -- PyTorch -------------------------------------------------------------------
 
-def torch_available() -> bool:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def train_torch(task: Task) -> float:
     """torch.nn.Sequential + torch.optim.SGD, the way a PyTorch user writes it."""
     import torch
@@ -155,14 +148,6 @@ def train_torch(task: Task) -> float:
 
 # -- scikit-learn --------------------------------------------------------------
 
-def sklearn_available() -> bool:
-    try:
-        import sklearn  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def train_sklearn(task: Task) -> float:
     """MLPClassifier with plain SGD (no momentum, no L2, no early stop).
 
@@ -186,11 +171,16 @@ def train_sklearn(task: Task) -> float:
     return float(clf.loss_)
 
 
+def _installed(name: str) -> bool:
+    """Whether the package ``name`` can be imported, found without importing it."""
+    return importlib.util.find_spec(name) is not None
+
+
 def implementations(include_torch: bool = True, include_sklearn: bool = True) -> dict[str, Callable[[Task], float]]:
     """Name -> training function, for the peers that are installed."""
     impls: dict[str, Callable[[Task], float]] = {"minnet": train_minnet, "numpy": train_numpy}
-    if include_torch and torch_available():
+    if include_torch and _installed("torch"):
         impls["torch"] = train_torch
-    if include_sklearn and sklearn_available():
+    if include_sklearn and _installed("sklearn"):
         impls["sklearn"] = train_sklearn
     return impls

@@ -60,7 +60,7 @@ class Disagreement(RuntimeError):
 SETTLE_SECONDS = 0.25
 
 
-def best_time(fn: Callable[[], Any], settle: float = SETTLE_SECONDS) -> tuple[float, Any]:
+def timed_call(fn: Callable[[], Any], settle: float = SETTLE_SECONDS) -> tuple[float, Any]:
     """Seconds of one call of ``fn`` (after ``settle`` seconds of pause), and its result."""
     time.sleep(settle)
     start = time.perf_counter()
@@ -81,7 +81,7 @@ def time_task(task: Task, impls: dict[str, Callable[[Task], float]], repeat: int
     while done < rounds:
         done += 1
         for name, train in impls.items():
-            seconds, loss = best_time(lambda: train(task), settle)
+            seconds, loss = timed_call(lambda: train(task), settle)
             times[name] = min(times[name], seconds)
             losses[name] = loss
         if done == 1 and times["minnet"] < 1.0:
@@ -137,7 +137,7 @@ def matmul_seconds(task: Task, repeat: int, library: str = "numpy") -> float:
                     if i > 0:
                         matmul(gs[i], Ws[i].T, out=dxs[i])
 
-    return min(best_time(products)[0] for _ in range(repeat))
+    return min(timed_call(products)[0] for _ in range(repeat))
 
 
 class _EpochMemory(mn.callbacks.Callback):
@@ -264,7 +264,7 @@ def run(quick: bool = False, repeat: int = 3, tasks: list[str] | None = None, dt
         check_agreement(task, timing["loss"])
         result = {"task": task.name, "dtype": np.dtype(task.dtype).name, "label": task.label,
                   "samples": len(task.X), "widths": task.widths, "batch_size": task.batch_size,
-                  "epochs": task.epochs, **timing}
+                  "batches": task.n_batches, "epochs": task.epochs, **timing}
         if task.name == "wide":
             flops = task.matmul_flops()
             mm = matmul_seconds(task, repeat)
@@ -293,8 +293,7 @@ def format_table(report: dict[str, Any]) -> str:
     for r in results:
         secs, loss = r["seconds"], r["loss"]
         batch = "full" if r["batch_size"] is None else r["batch_size"]
-        n_batches = -(-r["samples"] // (r["samples"] if r["batch_size"] is None else r["batch_size"]))
-        cells = [r["label"], f"{r['epochs']} x {n_batches} (batch {batch})"]
+        cells = [r["label"], f"{r['epochs']} x {r['batches']} (batch {batch})"]
         cells += [f"{secs[n]:.3f}" if n in secs else "-" for n in names]
         cells += [f"{secs['minnet'] / secs[p]:.2f}" if p in secs else "-" for p in peers]
         cells.append(" / ".join(f"{loss[n]:.6f}" for n in ("minnet", "numpy", "torch") if n in loss))

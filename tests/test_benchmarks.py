@@ -66,6 +66,9 @@ def test_quick_run_reports_every_task_and_target(capsys):
     for name in ("article float64", "wide float64", "deep-narrow float64"):
         assert name in out
     assert "minnet/numpy" in out and "matmul-bound rate" in out and "growth per epoch" in out
+    for task in make_tasks(quick=True, dtypes=(np.float64,)):  # the last batch of an epoch may be partial
+        batch = "full" if task.batch_size is None else task.batch_size
+        assert f"| {task.label} | {task.epochs} x {task.n_batches} (batch {batch}) |" in out
 
 
 def test_memory_does_not_grow_across_epochs(quick_tasks):
