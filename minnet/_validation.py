@@ -27,6 +27,7 @@ __all__ = [
     "check_bool",
     "check_path",
     "check_seed",
+    "as_generator",
 ]
 
 
@@ -175,3 +176,14 @@ def check_seed(name: str, value: Any) -> Any:
         return value
     check_int(name, value, low=0)
     return int(value)
+
+
+def as_generator(name: str, value: Any) -> np.random.Generator:
+    """Turn ``None``, a non-negative integer seed or a Generator into a ``np.random.Generator``.
+
+    A Generator is returned as it is (and advanced by whoever uses it), so a
+    caller can thread one generator through a whole experiment; an int seeds
+    a fresh one, so the same int always draws the same numbers; ``None``
+    seeds one from the operating system.
+    """
+    return np.random.default_rng(check_seed(name, value))

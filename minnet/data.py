@@ -11,17 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from minnet._validation import as_2d_batch, check_bool, check_int, check_real
+from minnet._validation import as_2d_batch, as_generator, check_bool, check_int, check_real
 
 __all__ = ["train_test_split", "Standardizer", "one_hot"]
-
-
-def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
-    # A Generator is used as is (and advanced), so a caller can thread one
-    # generator through a whole experiment; an int seeds a fresh one.
-    if seed is None or isinstance(seed, np.random.Generator):
-        return np.random.default_rng(seed)
-    return np.random.default_rng(check_int("seed", seed, low=0))
 
 
 def _n_test(test_size: float | int, n_samples: int) -> int:
@@ -132,9 +124,9 @@ def train_test_split(*arrays: Any, test_size: float | int = 0.25,
         if len(labels) != n_samples:
             raise ValueError(f"stratify must have one label per sample: expected {n_samples}, "
                              f"got {len(labels)}")
-        train, test = _stratified_indices(labels, n_test, _rng(seed))
+        train, test = _stratified_indices(labels, n_test, as_generator("seed", seed))
     elif shuffle:
-        order = _rng(seed).permutation(n_samples)
+        order = as_generator("seed", seed).permutation(n_samples)
         train, test = order[n_test:], order[:n_test]
     else:
         train, test = np.arange(n_samples - n_test), np.arange(n_samples - n_test, n_samples)

@@ -11,20 +11,16 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ._validation import as_generator
+
 __all__ = ["xavier", "he", "normal", "INITIALIZERS", "resolve_rng"]
 
 Initializer = Callable[[int, int, np.random.Generator, Any], np.ndarray]
 
 
 def resolve_rng(rng: int | np.random.Generator | None) -> np.random.Generator:
-    """Turn a seed, a Generator or ``None`` into a ``np.random.Generator``."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
-        if rng is not None and rng < 0:
-            raise ValueError(f"rng must be a non-negative integer seed, got {rng}")
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng must be None, an int seed or a numpy Generator, got {rng!r}")
+    """Turn ``Dense``'s ``rng`` (a seed, a Generator or ``None``) into a ``np.random.Generator``."""
+    return as_generator("rng", rng)
 
 
 def xavier(n_in: int, n_out: int, rng: np.random.Generator, dtype: Any = np.float64) -> np.ndarray:

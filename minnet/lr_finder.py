@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_int, check_real
+from ._validation import as_generator, check_int, check_real
 from .layers import Layer
 from .losses import Loss
-from .optim import SGD, NonFiniteUpdate
+from .optim import SGD
 from .schedules import Schedule
-from .training import _batch_size, _prepare_xy
+from .training import _batch_size, _batches, _check_model_and_loss, _gather_buffers, _prepare_xy, _train_step
 
 __all__ = ["lr_find", "LRFinderResult", "GeometricRate"]
 
@@ -190,10 +190,7 @@ def lr_find(model: Layer, loss: Loss, X: Any, y: Any, *, start_lr: float = 1e-7,
     0.21
     >>> result.plot()                                                     # doctest: +SKIP
     """
-    if not isinstance(model, Layer):
-        raise TypeError(f"model must be a Layer (e.g. mn.Sequential), got {type(model).__name__}")
-    if not isinstance(loss, Loss):
-        raise TypeError(f"loss must be a Loss (e.g. mn.BCE()), got {type(loss).__name__}")
+    _check_model_and_loss(model, loss)
     schedule = GeometricRate(start_lr, end_lr, num_steps)
     smooth = check_real("smooth", smooth, low=0.0, high=1.0, high_inclusive=False)
     diverge_threshold = check_real("diverge_threshold", diverge_threshold, low=1.0,
@@ -202,9 +199,9 @@ def lr_find(model: Layer, loss: Loss, X: Any, y: Any, *, start_lr: float = 1e-7,
     if not params:
         raise ValueError(f"model {model!r} has no parameters to train")
     optimizer = SGD(params, lr=schedule, momentum=momentum)
-    X, y = _prepare_xy("(X, y)", X, y, model, loss)
+    rng = as_generator("seed", seed)
+    X, y = _prepare_xy(model, loss, X, y)
     batch = _batch_size(batch_size, len(X))
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
     saved = [(p.value.copy(), p.grad.copy()) for p in params]
     try:
@@ -226,36 +223,33 @@ def lr_find(model: Layer, loss: Loss, X: Any, y: Any, *, start_lr: float = 1e-7,
 def _sweep(model: Layer, loss: Loss, optimizer: SGD, X: np.ndarray, y: np.ndarray, batch: int,
            rng: np.random.Generator, smooth: float, diverge_threshold: float,
            num_steps: int) -> list[tuple[float, float, float]]:
-    """Take up to ``num_steps`` steps; return ``(lr, raw loss, smoothed loss)`` per step."""
+    """Take up to ``num_steps`` steps; return ``(lr, raw loss, smoothed loss)`` per step.
+
+    The steps are :func:`minnet.fit`'s, over shuffled passes through the
+    data, a new shuffle for each pass.
+    """
     points: list[tuple[float, float, float]] = []
-    n = len(X)
-    order = np.arange(n)
-    position = n  # forces a shuffle before the first batch
+    buffers = _gather_buffers(X, y, batch)
     average, best = 0.0, math.inf
-    try:
-        for step in range(num_steps):
-            if position >= n:
-                order, position = (rng.permutation(n) if batch < n else order), 0
-            rows = order[position:position + batch]
-            position += batch
-            pred = model.forward(X[rows], training=True)
-            if not np.isfinite(pred).all():
-                break
-            value = loss.forward(pred, y[rows])
-            if not math.isfinite(value):
-                break
-            average = smooth * average + (1.0 - smooth) * value
-            current = average / (1.0 - smooth ** (step + 1))
-            # One append, so an interrupt cannot leave the three series uneven.
-            points.append((optimizer.current_lr, value, current))
-            best = min(best, current)
-            if current > diverge_threshold * best:
-                break
-            model.backward(loss.backward())
-            try:
-                optimizer.step()
-            except NonFiniteUpdate:
-                break
-    except KeyboardInterrupt:
-        pass  # like fit: Ctrl-C ends the sweep and reports what was measured
+    # Every sweep ends in the explosion it looks for; its overflow is the
+    # expected end of the test, not something to warn about.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        try:
+            while True:  # a new shuffled pass whenever the data run out; returns after num_steps
+                order = rng.permutation(len(X)) if buffers is not None else None
+                for xb, yb in _batches(X, y, batch, order, buffers):
+                    lr = optimizer.current_lr  # the step below moves it on
+                    value, _, failure = _train_step(model, loss, optimizer, xb, yb)
+                    if not math.isfinite(value):
+                        return points
+                    step = len(points)
+                    average = smooth * average + (1.0 - smooth) * value
+                    current = average / (1.0 - smooth ** (step + 1))
+                    # One append, so an interrupt cannot leave the three series uneven.
+                    points.append((lr, value, current))
+                    best = min(best, current)
+                    if failure is not None or current > diverge_threshold * best or len(points) == num_steps:
+                        return points
+        except KeyboardInterrupt:
+            pass  # like fit: Ctrl-C ends the sweep and reports what was measured
     return points

@@ -13,9 +13,11 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ._validation import all_finite, as_2d_batch, as_float_array, as_target, check_bool, check_int, check_path, check_seed
+from ._validation import (all_finite, as_2d_batch, as_float_array, as_generator, as_target, check_bool,
+                          check_int, check_path)
 from .callbacks import Callback
 from .containers import model_dtype
+from .io import optimizer_config, read_checkpoint
 from .layers import Layer
 from .losses import Loss
 from .metrics import Metric, resolve_metrics
@@ -96,7 +98,6 @@ class Run:
     log_keys: list[str]
     epoch: int = 0
     stop_training: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
     callbacks: list[Callback] = field(default_factory=list)
     #: Set by the first Ctrl-C; training stops after the current batch.
     interrupt_requested: bool = False
@@ -114,7 +115,6 @@ def _run_config(log_keys: list[str], batch: int, shuffle: bool, n_samples: int,
     and the history gets the same columns (``log_keys``: metrics, ``val_``
     entries, ``lr``).
     """
-    from .io import optimizer_config
     return {"log_keys": list(log_keys), "batch_size": int(batch), "shuffle": bool(shuffle),
             "n_samples": int(n_samples), "optimizer": optimizer_config(optimizer)}
 
@@ -125,13 +125,20 @@ def _batch_size(batch_size: int | None, n_samples: int) -> int:
     return min(check_int("batch_size", batch_size, low=1), n_samples)
 
 
-def _prepare_xy(name: str, X: Any, y: Any, model: Layer, loss: Loss) -> tuple[np.ndarray, np.ndarray]:
+def _check_model_and_loss(model: Any, loss: Any) -> None:
+    """The type checks shared by :func:`fit`, :func:`evaluate` and :func:`~minnet.lr_find`."""
+    if not isinstance(model, Layer):
+        raise TypeError(f"model must be a Layer (e.g. mn.Sequential), got {type(model).__name__}")
+    if not isinstance(loss, Loss):
+        raise TypeError(f"loss must be a Loss (e.g. mn.BCE()), got {type(loss).__name__}")
+
+
+def _prepare_xy(model: Layer, loss: Loss, X: Any, y: Any, x_name: str = "X",
+                y_name: str = "y") -> tuple[np.ndarray, np.ndarray]:
     """Validate one (X, y) pair once, converting to the model's dtype and output shape.
 
-    ``name`` is ``"(X, y)"`` or ``"validation_data"``; messages name the arrays
-    ``X``/``y`` or ``X_val``/``y_val`` accordingly.
+    Messages call the arrays ``x_name`` and ``y_name`` (``X_val``/``y_val`` for validation data).
     """
-    x_name, y_name = _PAIR_NAMES.get(name, (f"{name}[0]", f"{name}[1]"))
     dtype = model_dtype(model)
     X = as_2d_batch(x_name, X, dtype)
     y_array = as_float_array(y_name, y, dtype)
@@ -150,9 +157,6 @@ def _prepare_xy(name: str, X: Any, y: Any, model: Layer, loss: Loss) -> tuple[np
     y_array = as_target(y_name, y_array, (len(X), n_outputs), dtype)
     loss.check_target(y_array)
     return X, y_array
-
-
-_PAIR_NAMES = {"(X, y)": ("X", "y"), "validation_data": ("X_val", "y_val")}
 
 
 def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epochs: int,
@@ -226,10 +230,7 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
     overflow inside the loop is not reported as a numpy warning: any
     non-finite value it produces stops training with :class:`TrainingDiverged`.
     """
-    if not isinstance(model, Layer):
-        raise TypeError(f"model must be a Layer (e.g. mn.Sequential), got {type(model).__name__}")
-    if not isinstance(loss, Loss):
-        raise TypeError(f"loss must be a Loss (e.g. mn.BCE()), got {type(loss).__name__}")
+    _check_model_and_loss(model, loss)
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be an Optimizer (e.g. mn.SGD), got {type(optimizer).__name__}")
     model_params = {id(p) for p in model.parameters()}
@@ -239,15 +240,15 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
     epochs = check_int("epochs", epochs, low=1)
     shuffle = check_bool("shuffle", shuffle)
     progress = check_bool("progress", progress)
-    seed = check_seed("seed", seed)
+    rng = as_generator("seed", seed)
     resume_path = None if resume is None else check_path("resume", resume)
-    X, y = _prepare_xy("(X, y)", X, y, model, loss)
+    X, y = _prepare_xy(model, loss, X, y)
     batch = _batch_size(batch_size, len(X))
     validation = None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (X_val, y_val)")
-        validation = _prepare_xy("validation_data", *validation_data, model, loss)
+        validation = _prepare_xy(model, loss, *validation_data, x_name="X_val", y_name="y_val")
     metric_fns = resolve_metrics(metrics, loss)
     if callbacks is None:
         callbacks = []
@@ -258,22 +259,19 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
     log_keys = ["loss", *metric_fns]
     if validation is not None:
         log_keys += [f"val_{k}" for k in log_keys]
-    config = _run_config(log_keys + ["lr"], batch, shuffle, len(X), optimizer)
+    log_keys.append("lr")
+    config = _run_config(log_keys, batch, shuffle, len(X), optimizer)
     saved = None
     if resume_path is not None:
-        from .io import read_checkpoint
         saved = read_checkpoint(resume_path, model, optimizer, config)  # checks everything, changes nothing
         rng = saved["rng"]
-    else:
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     first_step = optimizer.step_count if saved is None else int(saved["optimizer"]["step_count"])
     first_epoch = 0 if saved is None else saved["epoch"]
     _check_schedules_cover(optimizer, first_step, (epochs - first_epoch) * math.ceil(len(X) / batch))
 
     # Checkpoints run after the other callbacks each epoch, so they save their state too.
     callbacks = [cb for cb in callbacks if not cb.runs_last] + [cb for cb in callbacks if cb.runs_last]
-    run = Run(model, loss, optimizer, History(), rng, epochs, log_keys + ["lr"], callbacks=callbacks,
-              config=config)
+    run = Run(model, loss, optimizer, History(), rng, epochs, log_keys, callbacks=callbacks, config=config)
     if saved is not None:
         run.history = History(*saved["history"])
         run.epoch, run.stop_training = saved["epoch"], saved["stop_training"]
@@ -284,6 +282,8 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
 
     from tqdm import tqdm  # imported here so that `import minnet` needs numpy only
 
+    # Shuffled batches are gathered into these, allocated once for the whole run.
+    buffers = _gather_buffers(X, y, batch) if shuffle else None
     bar = tqdm(total=epochs, initial=run.epoch, disable=not progress, unit="epoch",
                dynamic_ncols=True, file=sys.stderr)
     try:
@@ -292,7 +292,7 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
                 # Overflow is not warned about: a non-finite loss, output or update
                 # stops training below with a TrainingDiverged that says where.
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    logs = _train_epoch(run, X, y, batch, shuffle, metric_fns)
+                    logs = _train_epoch(run, X, y, batch, shuffle, metric_fns, buffers)
                     if validation is not None:
                         logs.update(_validate_epoch(run, *validation, metric_fns))
                 _end_epoch(run, logs, bar if progress else None)
@@ -324,17 +324,26 @@ def evaluate(model: Layer, loss: Loss, X: Any, y: Any, *, metrics: Iterable[Any]
     Returns
     -------
     dict of str to float
-        ``{"loss": ..., "accuracy": ..., ...}``.
+        ``{"loss": ..., "accuracy": ..., ...}``; all NaN if the model's
+        output is not finite.
     """
-    if not isinstance(model, Layer):
-        raise TypeError(f"model must be a Layer (e.g. mn.Sequential), got {type(model).__name__}")
-    if not isinstance(loss, Loss):
-        raise TypeError(f"loss must be a Loss (e.g. mn.BCE()), got {type(loss).__name__}")
-    X, y = _prepare_xy("(X, y)", X, y, model, loss)
-    metric_fns = resolve_metrics(metrics, loss)
+    _check_model_and_loss(model, loss)
+    X, y = _prepare_xy(model, loss, X, y)
+    return _scores(model, loss, X, y, resolve_metrics(metrics, loss))
+
+
+def _scores(model: Layer, loss: Loss, X: np.ndarray, y: np.ndarray,
+            metrics: dict[str, Metric]) -> dict[str, float]:
+    """Loss and metrics on prepared ``(X, y)`` in inference mode; all NaN for a non-finite output.
+
+    A non-finite output is not handed to the loss or the metrics, which would
+    refuse it (or warn) with messages about an array the user never passed.
+    """
     pred = model.forward(X, training=False)
+    if not all_finite(pred):
+        return dict.fromkeys(["loss", *metrics], math.nan)
     scores = {"loss": loss.forward(pred, y)}
-    for name, metric in metric_fns.items():
+    for name, metric in metrics.items():
         scores[name] = float(metric(y, pred))
     return scores
 
@@ -357,18 +366,18 @@ def _check_schedules_cover(optimizer: Optimizer, first_step: int, n_steps: int) 
 
 def _validate_epoch(run: Run, X: np.ndarray, y: np.ndarray, metrics: dict[str, Metric]) -> dict[str, float]:
     """Loss and metrics on the validation data, in inference mode (``val_`` keys)."""
-    pred = run.model.forward(X, training=False)
-    value = run.loss.forward(pred, y) if all_finite(pred) else math.nan
-    if not math.isfinite(value):
+    scores = _scores(run.model, run.loss, X, y, metrics)
+    if not math.isfinite(scores["loss"]):
         lr = run.optimizer.rate("lr", run.optimizer.step_count - 1)
-        raise TrainingDiverged(
-            f"training diverged in epoch {run.epoch + 1}: the validation loss is {value} (lr={lr:g}). "
-            f"The parameters keep their last finite values; try a smaller learning rate.",
-            epoch=run.epoch + 1, batch=0, lr=lr)
-    logs = {"val_loss": value}
-    for name, metric in metrics.items():
-        logs[f"val_{name}"] = float(metric(y, pred))
-    return logs
+        raise _diverged(f"in epoch {run.epoch + 1}", f"the validation loss is {scores['loss']} (lr={lr:g})",
+                        epoch=run.epoch + 1, batch=0, lr=lr)
+    return {f"val_{name}": value for name, value in scores.items()}
+
+
+def _diverged(where: str, what: str, *, epoch: int, batch: int, lr: float) -> TrainingDiverged:
+    """The :class:`TrainingDiverged` to raise: ``training diverged {where}: {what}. ...``."""
+    return TrainingDiverged(f"training diverged {where}: {what}. The parameters keep their last finite "
+                            f"values; try a smaller learning rate.", epoch=epoch, batch=batch, lr=lr)
 
 
 def _end_epoch(run: Run, logs: dict[str, float], bar: Any) -> None:
@@ -440,54 +449,84 @@ def _restore(run: Run, saved: dict[str, Any]) -> None:
         raise
 
 
+def _gather_buffers(X: np.ndarray, y: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Arrays for one shuffled batch of ``X`` and ``y``; None when the batch is the whole data set."""
+    if batch >= len(X):
+        return None  # the full batch is X itself, in any order
+    return np.empty((batch, *X.shape[1:]), X.dtype), np.empty((batch, *y.shape[1:]), y.dtype)
+
+
+def _batches(X: np.ndarray, y: np.ndarray, batch: int, order: np.ndarray | None,
+             buffers: tuple[np.ndarray, np.ndarray] | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """One pass over ``(X, y)`` in batches of ``batch`` rows, the last one partial.
+
+    Copies no more than it must: the full batch is ``X`` itself, unshuffled
+    batches (``order`` None) are slices, hence views, and the rows
+    ``order[start:start + batch]`` of a shuffled pass are gathered with
+    ``np.take`` into ``buffers`` (from :func:`_gather_buffers`), so every
+    batch overwrites the previous one.
+    """
+    n = len(X)
+    if batch >= n:
+        yield X, y
+        return
+    for start in range(0, n, batch):
+        if order is None:
+            yield X[start:start + batch], y[start:start + batch]
+        else:
+            rows = order[start:start + batch]
+            x_buffer, y_buffer = buffers
+            # The rows come from a permutation, so never out of range; with the default
+            # mode="raise" numpy would gather into a temporary and copy it into out=.
+            yield (np.take(X, rows, axis=0, out=x_buffer[:len(rows)], mode="clip"),
+                   np.take(y, rows, axis=0, out=y_buffer[:len(rows)], mode="clip"))
+
+
+def _train_step(model: Layer, loss: Loss, optimizer: Optimizer, xb: np.ndarray,
+                yb: np.ndarray) -> tuple[float, np.ndarray, str | None]:
+    """One update on the batch ``(xb, yb)``, which the caller has validated.
+
+    Returns ``(loss, pred, failure)``: the batch's loss before the update,
+    the model's output, and None, or a sentence saying why no update was
+    made (the loss is NaN or infinite, reported as NaN for a non-finite
+    output; or the update would have made a parameter non-finite). The
+    parameters then keep their values. Run it under ``np.errstate``: such
+    a failure is this result, not a numpy warning.
+    """
+    pred = model.forward(xb, training=True)
+    # The loss only checks what depends on pred: the targets were checked once.
+    value = loss._forward_batch(pred, yb) if all_finite(pred) else math.nan
+    if not math.isfinite(value):
+        return value, pred, f"the loss is {value} (lr={optimizer.current_lr:g})"
+    # Nobody reads dL/dX of the data, so the first layer skips computing it.
+    model._backward(loss.backward(), need_input_grad=False)
+    try:
+        optimizer.step()
+    except NonFiniteUpdate as exc:
+        return value, pred, str(exc)
+    return value, pred, None
+
+
 def _train_epoch(run: Run, X: np.ndarray, y: np.ndarray, batch: int, shuffle: bool,
-                 metrics: dict[str, Metric]) -> dict[str, float]:
+                 metrics: dict[str, Metric],
+                 buffers: tuple[np.ndarray, np.ndarray] | None) -> dict[str, float]:
     """One pass over the data; returns the batch-size-weighted means of loss and metrics.
 
     This is the hot loop, so it validates nothing that ``fit`` has already
-    validated once, and copies no more than it must: the full batch is ``X``
-    itself, unshuffled batches are slices (views), and shuffled batches are
-    gathered with ``np.take`` into two arrays reused by every batch.
+    validated once, and copies no more than it must (see :func:`_batches`;
+    ``buffers`` are allocated once per run).
     """
     n = len(X)
     model, loss, optimizer = run.model, run.loss, run.optimizer
-    full_batch = batch >= n
-    order = run.rng.permutation(n) if shuffle and not full_batch else None
-    if order is not None:
-        x_buffer = np.empty((batch, *X.shape[1:]), X.dtype)
-        y_buffer = np.empty((batch, *y.shape[1:]), y.dtype)
+    order = run.rng.permutation(n) if shuffle and batch < n else None
     totals = dict.fromkeys(["loss", *metrics], 0.0)
     n_batches = math.ceil(n / batch)
-    for index, start in enumerate(range(0, n, batch)):
-        if full_batch:
-            xb, yb = X, y  # no copy: the whole data set is the batch
-        elif order is None:
-            xb, yb = X[start:start + batch], y[start:start + batch]  # slices are views
-        else:
-            rows = order[start:start + batch]
-            # The rows come from a permutation, so never out of range; with the default
-            # mode="raise" numpy would gather into a temporary and copy it into out=.
-            xb = np.take(X, rows, axis=0, out=x_buffer[:len(rows)], mode="clip")
-            yb = np.take(y, rows, axis=0, out=y_buffer[:len(rows)], mode="clip")
-        pred = model.forward(xb, training=True)
-        # fit validated y once; the loss only checks what depends on pred.
-        value = loss._forward_batch(pred, yb) if all_finite(pred) else math.nan
-        if not math.isfinite(value):
-            lr = optimizer.current_lr
-            raise TrainingDiverged(
-                f"training diverged at epoch {run.epoch + 1}, batch {index + 1}/{n_batches}: "
-                f"the loss is {value} (lr={lr:g}). The parameters keep their last finite values; "
-                f"try a smaller learning rate.", epoch=run.epoch + 1, batch=index + 1, lr=lr)
-        # Nobody reads dL/dX of the data, so the first layer skips computing it.
-        model._backward(loss.backward(), need_input_grad=False)
-        try:
-            optimizer.step()
-        except NonFiniteUpdate as exc:
-            lr = optimizer.current_lr  # the step was not taken: still the rate it tried
-            raise TrainingDiverged(
-                f"training diverged at epoch {run.epoch + 1}, batch {index + 1}/{n_batches}: {exc}. "
-                f"The parameters keep their last finite values; try a smaller learning rate.",
-                epoch=run.epoch + 1, batch=index + 1, lr=lr) from None
+    for index, (xb, yb) in enumerate(_batches(X, y, batch, order, buffers)):
+        value, pred, failure = _train_step(model, loss, optimizer, xb, yb)
+        if failure is not None:
+            # No update was made, so current_lr is still the rate of the failed step.
+            raise _diverged(f"at epoch {run.epoch + 1}, batch {index + 1}/{n_batches}", failure,
+                            epoch=run.epoch + 1, batch=index + 1, lr=optimizer.current_lr)
         weight = len(xb)
         totals["loss"] += value * weight
         for name, metric in metrics.items():

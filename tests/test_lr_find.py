@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -108,6 +110,42 @@ def test_stops_early_when_the_loss_explodes():
     assert result.lrs[0] <= result.suggestion <= result.min_loss_lr < result.lrs[-1]
 
 
+def test_a_sweep_that_runs_into_overflow_stops_without_a_warning():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3))
+    y = X @ np.array([1.0, -2.0, 0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # A threshold no loss reaches: only a non-finite loss ends the sweep.
+        result = mn.lr_find(mn.Sequential(mn.Dense(3, 1, rng=0)), mn.MSE(), X, y, start_lr=1e-2,
+                            end_lr=1e6, num_steps=100, seed=0, diverge_threshold=1e300)
+    assert result.stopped_early and np.isfinite(result.raw_losses).all()
+    assert result.raw_losses[-1] > 1e200
+
+
+class RecordInputs(mn.Layer):
+    """Identity that keeps every array it is given in training."""
+
+    def __init__(self):
+        self.seen = []
+
+    def forward(self, x, training=True):
+        if training:
+            self.seen.append(x)
+        return x
+
+    def backward(self, grad):
+        return grad
+
+
+def test_the_full_batch_is_the_data_itself_not_a_copy():
+    X, y = make_data()
+    record = RecordInputs()
+    model = mn.Sequential(record, mn.Dense(2, 1, rng=0), mn.Sigmoid())
+    mn.lr_find(model, mn.BCE(), X, y, num_steps=5, batch_size=None)
+    assert len(record.seen) == 5 and all(x is X for x in record.seen)
+
+
 def test_a_lower_threshold_stops_sooner():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(64, 3))
@@ -174,7 +212,7 @@ def test_ctrl_c_returns_what_was_measured_and_restores_the_model():
 @pytest.mark.parametrize("kwargs", [
     dict(start_lr=0.0), dict(start_lr=-1e-3), dict(end_lr=1e-8), dict(start_lr=1.0, end_lr=1.0),
     dict(num_steps=1), dict(batch_size=0), dict(smooth=1.0), dict(smooth=-0.1),
-    dict(diverge_threshold=1.0), dict(momentum=1.0), dict(start_lr=float("nan")),
+    dict(diverge_threshold=1.0), dict(momentum=1.0), dict(start_lr=float("nan")), dict(seed=-1),
 ])
 def test_invalid_arguments_raise_value_error_and_leave_the_model(kwargs):
     X, y = make_data()
@@ -197,6 +235,8 @@ def test_invalid_data_and_types_are_refused():
         mn.lr_find(make_model(), "bce", X, y)
     with pytest.raises(TypeError):
         mn.lr_find(make_model(), mn.BCE(), X, y, num_steps=10.5)
+    with pytest.raises(TypeError, match="seed must be an integer, got 'abc'"):
+        mn.lr_find(make_model(), mn.BCE(), X, y, seed="abc")
 
 
 def test_geometric_rate_is_a_schedule():

@@ -250,6 +250,32 @@ def test_shuffle_false_is_deterministic_without_seed_and_differs_from_shuffled(b
     assert not _same(unshuffled, _train(*blobs, seed=3))
 
 
+class RecordInputs(mn.Layer):
+    """Identity that keeps every array it is given in training."""
+
+    def __init__(self):
+        self.seen = []
+
+    def forward(self, x, training=True):
+        if training:
+            self.seen.append(x)
+        return x
+
+    def backward(self, grad):
+        return grad
+
+
+def test_shuffled_batches_share_one_buffer_for_the_whole_run(blobs):
+    X, y = blobs
+    record = RecordInputs()
+    model = mn.Sequential(record, mn.Dense(2, 1, rng=0), mn.Sigmoid())
+    mn.fit(model, mn.BCE(), _sgd(model), X, y, epochs=3, batch_size=24, seed=0, progress=False)
+    assert [len(x) for x in record.seen] == [24, 24, 16] * 3
+    # All nine batches are kept alive, so they can share memory only if they are one reused buffer.
+    assert all(np.shares_memory(x, record.seen[0]) for x in record.seen)
+    assert not np.shares_memory(record.seen[0], X)
+
+
 def test_fit_does_not_modify_the_data(blobs):
     X, y = blobs
     X_saved, y_saved = X.copy(), y.copy()
@@ -479,6 +505,20 @@ def test_evaluate_validates_like_fit():
         mn.evaluate(model, mn.BCE(), X, y[:-1])
     with pytest.raises(ValueError, match="expected 2 features, got 3"):
         mn.evaluate(model, mn.BCE(), np.ones((4, 3)), np.ones(4))
+
+
+def test_evaluate_scores_a_non_finite_output_as_nan():
+    class Overflow(mn.Layer):
+        def forward(self, x, training=True):
+            return np.full_like(x, np.inf)
+
+        def backward(self, grad):
+            return grad
+
+    X, y, _ = _tiny_problem()
+    model = mn.Sequential(mn.Dense(2, 1, rng=0), Overflow())
+    scores = mn.evaluate(model, mn.MSE(), X, y, metrics=["accuracy"])
+    assert list(scores) == ["loss", "accuracy"] and all(math.isnan(v) for v in scores.values())
 
 
 # -- the article's configuration, end to end -------------------------------------------------
