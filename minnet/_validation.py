@@ -174,7 +174,11 @@ def check_seed(name: str, value: Any) -> Any:
     """Accept ``None``, a non-negative integer seed or a ``np.random.Generator``."""
     if value is None or isinstance(value, np.random.Generator):
         return value
-    check_int(name, value, low=0)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be None, an integer seed or a np.random.Generator, "
+                        f"got {_describe(value)}")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative integer seed, got {value}")
     return int(value)
 
 

@@ -235,7 +235,7 @@ def test_invalid_data_and_types_are_refused():
         mn.lr_find(make_model(), "bce", X, y)
     with pytest.raises(TypeError):
         mn.lr_find(make_model(), mn.BCE(), X, y, num_steps=10.5)
-    with pytest.raises(TypeError, match="seed must be an integer, got 'abc'"):
+    with pytest.raises(TypeError, match="seed must be None, an integer seed or a np.random.Generator, got 'abc'"):
         mn.lr_find(make_model(), mn.BCE(), X, y, seed="abc")
 
 

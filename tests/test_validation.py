@@ -41,9 +41,9 @@ def test_nan_position_is_reported():
 
 
 def test_negative_seeds_are_refused_where_weights_and_checks_are_drawn():
-    with pytest.raises(ValueError, match="rng must be >= 0, got -1"):
+    with pytest.raises(ValueError, match="rng must be a non-negative integer seed, got -1"):
         mn.Dense(2, 2, rng=-1)
-    with pytest.raises(TypeError, match="seed must be an integer, got 'a'"):
+    with pytest.raises(TypeError, match="seed must be None, an integer seed or a np.random.Generator, got 'a'"):
         mn.gradcheck(mn.ReLU(), np.ones((2, 2)), seed="a")
 
 
@@ -52,7 +52,7 @@ def test_as_generator_uses_a_generator_as_is_and_seeds_a_fresh_one_from_an_int()
     assert as_generator("seed", gen) is gen
     assert as_generator("seed", 5).random() == as_generator("seed", np.int64(5)).random()
     assert isinstance(as_generator("seed", None), np.random.Generator)
-    with pytest.raises(TypeError, match="seed must be an integer, got True"):
+    with pytest.raises(TypeError, match="seed must be None, an integer seed or a np.random.Generator, got True"):
         as_generator("seed", True)
-    with pytest.raises(ValueError, match="rng must be >= 0, got -2"):
+    with pytest.raises(ValueError, match="rng must be a non-negative integer seed, got -2"):
         as_generator("rng", -2)
