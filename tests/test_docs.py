@@ -76,3 +76,19 @@ def test_matching_is_contiguous_and_ordered_with_explicit_gaps():
 def test_math_page_quotes_every_step():
     quoted = {source for source, _ in QUOTE.findall((ROOT / "docs" / "math.md").read_text())}
     assert {"minnet/layers.py", "minnet/losses.py", "minnet/optim.py", "minnet/containers.py"} <= quoted
+
+
+def test_the_extending_guide_runs_as_one_script(tmp_path, monkeypatch, capsys):
+    """docs/extending.md's code blocks, run in order in one namespace (in a scratch folder)."""
+    text = (ROOT / "docs" / "extending.md").read_text()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if not b.startswith("# minnet/")]
+    assert len(blocks) >= 6
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "docs/extending.md", "exec"), namespace)
+    printed = capsys.readouterr().out
+    assert "FeatureScale(3)" in printed
+    assert "['loss', 'lr', 'mean_abs_error', 'val_loss', 'val_mean_abs_error']" in printed
+    assert "LinearWarmup(lr=0.1, warmup_steps=10)" in printed
+    assert (tmp_path / "feature_scale.npz").exists()
