@@ -38,3 +38,24 @@ def snapshot(model: mn.Layer) -> list[np.ndarray]:
 def params_of():
     """``params_of(model)`` -> copies of the parameter values (see :func:`snapshot`)."""
     return snapshot
+
+
+class RecordInputs(mn.Layer):
+    """Identity that keeps every array it is given in training."""
+
+    def __init__(self) -> None:
+        self.seen: list[np.ndarray] = []
+
+    def forward(self, x, training=True):
+        if training:
+            self.seen.append(x)
+        return x
+
+    def backward(self, grad):
+        return grad
+
+
+@pytest.fixture
+def record_inputs() -> RecordInputs:
+    """A fresh identity layer recording the batches it sees, to check how fit and lr_find batch."""
+    return RecordInputs()

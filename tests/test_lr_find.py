@@ -123,24 +123,9 @@ def test_a_sweep_that_runs_into_overflow_stops_without_a_warning():
     assert result.raw_losses[-1] > 1e200
 
 
-class RecordInputs(mn.Layer):
-    """Identity that keeps every array it is given in training."""
-
-    def __init__(self):
-        self.seen = []
-
-    def forward(self, x, training=True):
-        if training:
-            self.seen.append(x)
-        return x
-
-    def backward(self, grad):
-        return grad
-
-
-def test_the_full_batch_is_the_data_itself_not_a_copy():
+def test_the_full_batch_is_the_data_itself_not_a_copy(record_inputs):
     X, y = make_data()
-    record = RecordInputs()
+    record = record_inputs
     model = mn.Sequential(record, mn.Dense(2, 1, rng=0), mn.Sigmoid())
     mn.lr_find(model, mn.BCE(), X, y, num_steps=5, batch_size=None)
     assert len(record.seen) == 5 and all(x is X for x in record.seen)

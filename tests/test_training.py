@@ -250,24 +250,9 @@ def test_shuffle_false_is_deterministic_without_seed_and_differs_from_shuffled(b
     assert not _same(unshuffled, _train(*blobs, seed=3))
 
 
-class RecordInputs(mn.Layer):
-    """Identity that keeps every array it is given in training."""
-
-    def __init__(self):
-        self.seen = []
-
-    def forward(self, x, training=True):
-        if training:
-            self.seen.append(x)
-        return x
-
-    def backward(self, grad):
-        return grad
-
-
-def test_shuffled_batches_share_one_buffer_for_the_whole_run(blobs):
+def test_shuffled_batches_share_one_buffer_for_the_whole_run(blobs, record_inputs):
     X, y = blobs
-    record = RecordInputs()
+    record = record_inputs
     model = mn.Sequential(record, mn.Dense(2, 1, rng=0), mn.Sigmoid())
     mn.fit(model, mn.BCE(), _sgd(model), X, y, epochs=3, batch_size=24, seed=0, progress=False)
     assert [len(x) for x in record.seen] == [24, 24, 16] * 3
