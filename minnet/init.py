@@ -11,16 +11,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._validation import as_generator
 
-__all__ = ["xavier", "he", "normal", "INITIALIZERS", "resolve_rng"]
+__all__ = ["xavier", "he", "normal", "INITIALIZERS"]
 
 Initializer = Callable[[int, int, np.random.Generator, Any], np.ndarray]
-
-
-def resolve_rng(rng: int | np.random.Generator | None) -> np.random.Generator:
-    """Turn ``Dense``'s ``rng`` (a seed, a Generator or ``None``) into a ``np.random.Generator``."""
-    return as_generator("rng", rng)
 
 
 def xavier(n_in: int, n_out: int, rng: np.random.Generator, dtype: Any = np.float64) -> np.ndarray:

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import init as initializers
-from ._validation import check_bool, check_choice, check_int, check_real
+from ._validation import as_generator, check_bool, check_choice, check_int, check_real
 
 __all__ = ["Parameter", "Layer", "Dense", "Sigmoid", "ReLU", "Tanh", "LeakyReLU"]
 
@@ -214,7 +214,7 @@ class Dense(Layer):
 
     def reset_parameters(self, rng: int | np.random.Generator | None = None) -> None:
         """Draw fresh weights with this layer's initialiser and zero the bias."""
-        generator = initializers.resolve_rng(rng)
+        generator = as_generator("rng", rng)
         make = self.init if callable(self.init) else initializers.INITIALIZERS[self.init]
         weights = np.asarray(make(self.n_in, self.n_out, generator, self.dtype))
         if weights.shape != (self.n_in, self.n_out) or weights.dtype.kind not in "biuf":
