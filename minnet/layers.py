@@ -132,6 +132,32 @@ class Layer:
         """
         return self.backward(grad)
 
+    def get_state(self) -> dict[str, Any]:
+        """State this layer keeps that is *not* trained, for saving and checkpoints.
+
+        Running statistics (a batch-norm layer's running mean and variance)
+        or a random generator's state belong here: what a loaded model needs
+        to predict bit-identically and a resumed run needs to stay bit-exact.
+        Values may be ndarrays, numbers, strings, ``None`` and lists or dicts
+        of them. A layer without such state (the default) returns ``{}``.
+        A container returns ``{}`` too: its children answer for themselves.
+
+        Returns
+        -------
+        dict of str to value
+            Copies, not views: later training must not change a saved state.
+        """
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`get_state` returned (from a file, so check it first).
+
+        Raise ``ValueError`` naming the field for anything that does not fit
+        (a wrong key, shape or dtype), and change nothing in that case.
+        """
+        if state:
+            raise ValueError(f"{self!r} keeps no state, got {sorted(state)!r}")
+
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         """``(name, parameter)`` pairs; containers prefix the layer's index."""
         return [(p.name or str(i), p) for i, p in enumerate(self.parameters())]
