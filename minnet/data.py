@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from minnet._numerics import safe_column_mean_std
 from minnet._validation import as_2d_batch, as_generator, check_bool, check_int, check_real
 
 __all__ = ["train_test_split", "Standardizer", "one_hot"]
@@ -187,8 +188,8 @@ class Standardizer:
         X = as_2d_batch("X", X)
         # Statistics in float64 even for float32 data: a float32 sum over
         # many rows loses digits that the scaled output would then carry.
-        self.mean_ = X.mean(axis=0, dtype=np.float64)
-        scale = X.std(axis=0, dtype=np.float64)
+        # Values near 1e200 have squares beyond the float: the helper scales those columns first.
+        self.mean_, scale = safe_column_mean_std(X)
         # Test constancy exactly (max == min): the std of a constant column
         # can come out as rounding noise like 1e-17 rather than 0.
         scale[X.max(axis=0) == X.min(axis=0)] = 1.0

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ._numerics import safe_mean, safe_mean_of_squares
 from ._validation import as_2d_batch, as_target, check_bool
 
 __all__ = ["Loss", "BCE", "MSE"]
@@ -142,8 +143,8 @@ class BCE(Loss):
             log_p = np.maximum(np.log(np.maximum(pred, _P_FLOOR)), _LOG_CLAMP)
             log_1mp = np.maximum(np.log(np.maximum(1.0 - pred, _P_FLOOR)), _LOG_CLAMP)
             losses = -(target * log_p + (1.0 - target) * log_1mp)
-        # A float64 accumulator: float32 terms near the top of their range would overflow the sum.
-        return float(losses.mean(dtype=np.float64))
+        # Each term fits, but their sum may not (terms near 1e308): safe_mean scales if it must.
+        return safe_mean(losses)
 
     def backward(self) -> np.ndarray:
         self._require_cache()
@@ -173,9 +174,10 @@ class MSE(Loss):
         self._cache: np.ndarray | None = None
 
     def _forward(self, pred: np.ndarray, target: np.ndarray) -> float:
-        diff = pred - target
+        with np.errstate(over="ignore", invalid="ignore"):  # a difference beyond the float is inf, below
+            diff = pred - target
         self._cache = diff
-        return float(np.mean(diff * diff, dtype=np.float64))  # float64 sum: see BCE
+        return safe_mean_of_squares(diff)  # squares near 1e308 would overflow the sum: see safe_mean
 
     def backward(self) -> np.ndarray:
         self._require_cache()

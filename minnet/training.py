@@ -527,10 +527,12 @@ def _train_epoch(run: Run, X: np.ndarray, y: np.ndarray, batch: int, shuffle: bo
             # No update was made, so current_lr is still the rate of the failed step.
             raise _diverged(f"at epoch {run.epoch + 1}, batch {index + 1}/{n_batches}", failure,
                             epoch=run.epoch + 1, batch=index + 1, lr=optimizer.current_lr)
-        weight = len(xb)
-        totals["loss"] += value * weight
+        # Each batch's share of the epoch, weight/n, is applied before summing: the shares
+        # add up to 1, so the total cannot overflow where the mean itself fits.
+        share = len(xb) / n
+        totals["loss"] += value * share
         for name, metric in metrics.items():
-            totals[name] += float(metric(yb, pred)) * weight
+            totals[name] += float(metric(yb, pred)) * share
         if run.interrupt_requested:  # Ctrl-C, deferred to here: this batch's update is complete
             raise KeyboardInterrupt
-    return {k: v / n for k, v in totals.items()}
+    return totals
