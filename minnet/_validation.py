@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "all_finite",
     "check_real",
     "check_int",
+    "as_numeric_array",
     "check_choice",
     "as_float_array",
     "as_2d_batch",
@@ -72,12 +74,11 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     return value
 
 
-def as_float_array(name: str, value: Any, dtype: Any = None) -> np.ndarray:
-    """Convert an array-like to a floating ndarray, refusing strings and objects.
+def as_numeric_array(name: str, value: Any) -> np.ndarray:
+    """Convert an array-like to an ndarray of numbers (bool, int or float), keeping its dtype.
 
-    Integer and boolean data are accepted and converted (to ``dtype`` or
-    float64); a float array already of the right dtype is returned as is,
-    without a copy.
+    Strings, objects, complex numbers and ragged lists are refused. An
+    ndarray is returned as is, without a copy.
     """
     try:
         array = np.asarray(value)
@@ -85,6 +86,17 @@ def as_float_array(name: str, value: Any, dtype: Any = None) -> np.ndarray:
         raise ValueError(f"{name} must be a rectangular array of numbers: {exc}") from None
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numbers, got an array of dtype {array.dtype}")
+    return array
+
+
+def as_float_array(name: str, value: Any, dtype: Any = None) -> np.ndarray:
+    """Convert an array-like to a floating ndarray, refusing strings and objects.
+
+    Integer and boolean data are accepted and converted (to ``dtype`` or
+    float64); a float array already of the right dtype is returned as is,
+    without a copy.
+    """
+    array = as_numeric_array(name, value)
     target = np.dtype(dtype) if dtype is not None else (
         array.dtype if array.dtype.kind == "f" else np.dtype(np.float64))
     if array.dtype == target:

@@ -1,40 +1,208 @@
-"""Containers: layers made of layers."""
+"""Containers: layers made of layers, and the model base they share.
+
+:class:`Model` is what :class:`Sequential` and :class:`~minnet.Graph` have in
+common: ``predict`` in batches, ``summary()``, a dtype decided once at
+construction, and inference that never disturbs training. That last
+guarantee rests on the Layer contract's one cache slot: before an inference
+pass, every layer's ``_cache`` is put aside, and afterwards put back
+(:func:`caches_preserved`), so a forward/backward pair can have any number
+of ``predict`` or ``evaluate`` calls between its halves.
+"""
 
 from __future__ import annotations
 
-import copy
-from typing import Any, Iterator
+import contextlib
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ._validation import as_2d_batch, as_float_array
-from .layers import Layer, Parameter
+from ._validation import as_2d_batch, as_float_array, check_int
+from .layers import Layer, Parameter, backward_through
 
-__all__ = ["Sequential", "iter_layers", "model_dtype"]
+__all__ = ["Model", "Sequential", "iter_layers", "model_dtype", "caches_preserved", "inference_batches",
+           "as_model_inputs", "summary_table", "shape_text"]
 
 
 def iter_layers(layer: Layer) -> Iterator[Layer]:
-    """Yield ``layer`` and every layer below it, depth first."""
-    yield layer
-    for child in layer.children():
-        yield from iter_layers(child)
+    """Yield ``layer`` and every distinct layer below it, depth first, each once."""
+    seen: set[int] = set()
+
+    def walk(current: Layer) -> Iterator[Layer]:
+        if id(current) in seen:
+            return
+        seen.add(id(current))
+        yield current
+        for child in current.children():
+            yield from walk(child)
+
+    return walk(layer)
 
 
 def model_dtype(layer: Layer) -> np.dtype:
-    """The float dtype a model computes in: that of its first parameter, else float64."""
-    # Stops at the first layer that has parameters: called on every forward, so it
-    # must not build the list of all of them.
-    if isinstance(layer, Sequential):
-        for sub in layer.layers:
-            params = sub.parameters()
-            if params:
-                return params[0].value.dtype
-        return np.dtype(np.float64)
+    """The float dtype ``layer`` computes in: its ``dtype`` if it fixes one, else its first parameter's, else float64."""
+    dtype = getattr(layer, "dtype", None)
+    if dtype is not None:
+        return np.dtype(dtype)
     params = layer.parameters()
     return params[0].value.dtype if params else np.dtype(np.float64)
 
 
-class Sequential(Layer):
+@contextlib.contextmanager
+def caches_preserved(model: Layer, *others: Any) -> Iterator[None]:
+    """Run the block, then put back every layer's ``_cache`` (and that of ``others``, e.g. a loss).
+
+    This is what keeps inference from disturbing training: a backward
+    pending when the block starts finds its caches as they were, and the
+    block's own activations are dropped when it ends, so nothing it
+    computed stays in memory.
+    """
+    holders = [*iter_layers(model), *others]
+    saved = [holder.__dict__.get("_cache") for holder in holders]
+    try:
+        yield
+    finally:
+        for holder, cache in zip(holders, saved):
+            holder._cache = cache
+
+
+def inference_batches(model: Layer, inputs: Sequence[np.ndarray],
+                      batch_size: int | None) -> Iterator[tuple[slice, list[np.ndarray]]]:
+    """Forward ``inputs`` in inference mode, ``batch_size`` rows at a time, caches preserved.
+
+    Parameters
+    ----------
+    model : Layer
+    inputs : list of ndarray, each of shape (n_samples, n_features_i)
+        One array per model input, already validated.
+    batch_size : int or None
+        Rows per forward; None runs all rows at once.
+
+    Yields
+    ------
+    rows : slice
+        The rows of this batch.
+    outputs : list of ndarray
+        The model's outputs for them (one per model output).
+    """
+    n = len(inputs[0])
+    step = n if batch_size is None else batch_size
+    with caches_preserved(model):
+        for start in range(0, n, step):
+            rows = slice(start, min(start + step, n))
+            batch = [x[rows] for x in inputs]
+            out = model.forward(batch[0] if model.n_inputs == 1 else batch, training=False)
+            yield rows, ([out] if model.n_outputs == 1 else list(out))
+
+
+def as_model_inputs(model: Layer, x: Any, name: str = "x") -> list[np.ndarray]:
+    """Validate what a caller passes as a model's input; return one 2-D array per input.
+
+    A model with one input takes an array; one with several takes a list
+    with an array for each, all with the same number of samples. Arrays are
+    converted once to the model's dtype and checked finite.
+    """
+    dtype = model_dtype(model)
+    if model.n_inputs == 1:
+        return [as_2d_batch(name, x, dtype)]  # a wrong width is refused by the layer that fixes it
+    if not isinstance(x, (list, tuple)) or len(x) != model.n_inputs:
+        got = f"a list of {len(x)}" if isinstance(x, (list, tuple)) else type(x).__name__
+        raise TypeError(f"this model has {model.n_inputs} inputs, so {name} must be a list of "
+                        f"{model.n_inputs} arrays, got {got}")
+    widths = model.input_widths()
+    arrays = [as_2d_batch(f"{name}[{i}]", xi, dtype, widths[i]) for i, xi in enumerate(x)]
+    lengths = [len(a) for a in arrays]
+    if len(set(lengths)) > 1:
+        raise ValueError(f"the inputs in {name} must have the same number of samples, got {lengths}")
+    return arrays
+
+
+class Model(Layer):
+    """The base of :class:`Sequential` and :class:`~minnet.Graph`.
+
+    A Model is a Layer, so models nest, and adds what a whole network needs:
+    :meth:`predict` (inference in batches, memory bounded by one batch),
+    :meth:`summary`, and ``dtype``, decided once at construction from the
+    parameters (all must share it; float64 without any).
+
+    Attributes
+    ----------
+    dtype : np.dtype
+        float32 or float64; inputs are converted to it once, at the boundary.
+    """
+
+    dtype: np.dtype
+
+    def _decide_dtype(self, params: Sequence[Parameter]) -> None:
+        dtypes = {p.value.dtype for p in params}
+        if len(dtypes) > 1:
+            raise TypeError(f"all layers of a {type(self).__name__} must share one dtype, got "
+                            f"{sorted(d.name for d in dtypes)}")
+        self.dtype = dtypes.pop() if dtypes else np.dtype(np.float64)
+
+    def input_widths(self) -> list[int | None]:
+        """The number of features of each input, where the model fixes it."""
+        return [self.in_features()]
+
+    def predict(self, x: Any, batch_size: int | None = None) -> Any:
+        """Outputs for ``x`` in inference mode (``training=False``).
+
+        Leaves every layer's cache as it was, so a pending backward is not
+        disturbed, and keeps no activations once it returns.
+
+        Parameters
+        ----------
+        x : array-like of shape (n_samples, n_features), or a list of them for several inputs
+        batch_size : int, optional
+            Rows per forward pass: memory for activations is bounded by one
+            batch. None runs all rows at once.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_outputs), or a list of them for several outputs
+        """
+        inputs = as_model_inputs(self, x)
+        if batch_size is not None:
+            batch_size = check_int("batch_size", batch_size, low=1)
+        n = len(inputs[0])
+        results: list[np.ndarray] = []
+        for rows, outputs in inference_batches(self, inputs, batch_size):
+            if rows.stop - rows.start == n:  # one batch: its outputs are the result, no copy
+                results = outputs
+                break
+            if not results:
+                results = [np.empty((n, *out.shape[1:]), out.dtype) for out in outputs]
+            for result, out in zip(results, outputs):
+                result[rows] = out
+        return results[0] if self.n_outputs == 1 else results
+
+    def summary(self) -> str:
+        """A table of the model's layers, their output shapes and parameter counts.
+
+        Returns
+        -------
+        str
+            ``print(model.summary())`` shows it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement summary")
+
+
+def summary_table(model: Model, header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Lay out a model's summary: a header, one row per layer (the last column right-aligned), the total."""
+    table = [tuple(header), *map(tuple, rows)]
+    total = sum(p.size for p in model.parameters())
+    widths = [max(len(row[c]) for row in table) for c in range(len(header))]
+    rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
+    lines = ["  ".join(f"{cell:>{w}}" if c == len(header) - 1 else f"{cell:<{w}}"
+                       for c, (cell, w) in enumerate(zip(row, widths))) for row in table]
+    return "\n".join([lines[0], rule, *lines[1:], rule, f"Total parameters: {total:,} ({model.dtype.name})"])
+
+
+def shape_text(array: np.ndarray) -> str:
+    """``(None, 16)`` for a batch of 16-feature rows: the batch size is free."""
+    return f"({', '.join(['None', *map(str, np.shape(array)[1:])])})"
+
+
+class Sequential(Model):
     """A chain of layers: the output of each is the input of the next.
 
     ``forward`` runs the layers in order, ``backward`` in reverse, and
@@ -45,7 +213,8 @@ class Sequential(Layer):
     ----------
     *layers : Layer
         The layers, in order. One layer instance may appear only once
-        (sharing one would make its cached input ambiguous in backward).
+        (to use one layer at several places, with tied weights, build a
+        :class:`~minnet.Graph`).
 
     Examples
     --------
@@ -66,43 +235,37 @@ class Sequential(Layer):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential takes Layer instances, got {layer!r} "
                                 f"({type(layer).__name__}) at position {i}")
+            if layer.n_inputs != 1 or layer.n_outputs != 1:
+                raise TypeError(f"Sequential chains layers of one input and one output; {layer!r} at "
+                                f"position {i} has {layer.n_inputs} and {layer.n_outputs}: use mn.Graph")
         seen: dict[int, int] = {}
         for i, layer in enumerate(layers):
             for sub in iter_layers(layer):
                 if id(sub) in seen:
                     raise ValueError(f"{sub!r} appears more than once in Sequential (positions "
-                                     f"{seen[id(sub)]} and {i}); create a new instance for each use")
+                                     f"{seen[id(sub)]} and {i}); create a new instance for each use, "
+                                     f"or build an mn.Graph to share one layer's weights")
                 seen[id(sub)] = i
-        params = [p for layer in layers for p in layer.parameters()]
-        dtypes = {p.value.dtype for p in params}
-        if len(dtypes) > 1:
-            raise TypeError(f"all layers of a Sequential must share one dtype, got "
-                            f"{sorted(d.name for d in dtypes)}")
+        self._decide_dtype([p for layer in layers for p in layer.parameters()])
         self.layers = list(layers)
 
     # -- the Layer contract -------------------------------------------------
     def forward(self, x: Any, training: bool = True) -> np.ndarray:
-        dtype = model_dtype(self)
-        if not (isinstance(x, np.ndarray) and x.dtype == dtype and x.ndim == 2):  # else convert, once
-            x = as_float_array("x", x, dtype)
-            if x.ndim != 2:
-                raise ValueError(f"x must be 2-D of shape (n_samples, n_features), got shape {x.shape}")
+        # Lists and integers are converted, once; a float array is passed on as it is,
+        # and a layer that needs another float dtype says so (Dense names the conversion).
+        if not (isinstance(x, np.ndarray) and x.dtype.kind == "f"):
+            x = as_float_array("x", x, self.dtype)
+        if x.ndim != 2:
+            raise ValueError(f"x must be 2-D of shape (n_samples, n_features), got shape {x.shape}")
         for layer in self.layers:
             x = layer.forward(x, training=training)
         return x
 
-    def backward(self, grad: np.ndarray) -> np.ndarray:
-        for layer in reversed(self.layers):
-            grad = layer.backward(grad)
-        return grad
-
-    def _backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-        # The same chain, but the first layer may skip the gradient w.r.t. its input
-        # when the caller does not need it (training never needs dL/dX of the data).
-        if type(self).backward is not Sequential.backward:
-            return self.backward(grad)
+    def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        # Only the first layer's input gradient is dL/d(input) of the chain: when the
+        # caller does not need it, that layer may skip computing it.
         for i in range(len(self.layers) - 1, -1, -1):
-            grad = self.layers[i]._backward(grad, need_input_grad or i > 0)
+            grad = backward_through(self.layers[i], grad, need_input_grad or i > 0)
         return grad
 
     def parameters(self) -> list[Parameter]:
@@ -115,20 +278,11 @@ class Sequential(Layer):
     def children(self) -> list[Layer]:
         return list(self.layers)
 
+    def in_features(self) -> int | None:
+        # The first layer that fixes a width; the layers before it (activations) keep it.
+        return next((w for w in (layer.in_features() for layer in self.layers) if w is not None), None)
+
     # -- conveniences -------------------------------------------------------
-    def predict(self, x: Any) -> np.ndarray:
-        """Outputs for ``x`` in inference mode (``training=False``).
-
-        Parameters
-        ----------
-        x : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_outputs)
-        """
-        return self.forward(as_2d_batch("x", x, model_dtype(self)), training=False)
-
     def __len__(self) -> int:
         return len(self.layers)
 
@@ -151,8 +305,8 @@ class Sequential(Layer):
         Parameters
         ----------
         n_features : int, optional
-            Input width; inferred from the first layer that declares
-            ``n_in`` when omitted.
+            Input width; asked of the layers (the first ``Dense``'s ``n_in``)
+            when omitted.
 
         Returns
         -------
@@ -160,22 +314,16 @@ class Sequential(Layer):
             The table; ``print(model.summary())`` shows it.
         """
         if n_features is None:
-            n_features = next((layer.n_in for layer in iter_layers(self) if hasattr(layer, "n_in")), None)
+            n_features = self.in_features()
             if n_features is None:
                 raise ValueError("summary() could not infer the input width; pass n_features")
-        # One sample through a copy, in inference mode, tells each layer's output
-        # width without touching this model's parameters or the caches that a
-        # pending backward needs.
-        x = np.zeros((1, n_features), dtype=model_dtype(self))
-        rows = [("Layer", "Output shape", "Params")]
-        for i, layer in enumerate(copy.deepcopy(self.layers)):
-            x = layer.forward(x, training=False)
-            count = sum(p.size for p in layer.parameters())
-            shape = ", ".join(["None", *map(str, np.shape(x)[1:])])
-            rows.append((f"{i}: {layer!r}".splitlines()[0], f"({shape})", f"{count:,}"))
-        total = sum(p.size for p in self.parameters())
-        widths = [max(len(row[c]) for row in rows) for c in range(3)]
-        rule = "-" * (sum(widths) + 4)
-        lines = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}" for r in rows]
-        return "\n".join([lines[0], rule, *lines[1:], rule,
-                          f"Total parameters: {total:,} ({model_dtype(self).name})"])
+        # One sample in inference mode tells each layer's output width; the caches
+        # a pending backward needs are put back afterwards.
+        x = np.zeros((1, check_int("n_features", n_features, low=1)), dtype=self.dtype)
+        rows = []
+        with caches_preserved(self):
+            for i, layer in enumerate(self.layers):
+                x = layer.forward(x, training=False)
+                count = sum(p.size for p in layer.parameters())
+                rows.append((f"{i}: {layer!r}".splitlines()[0], shape_text(x), f"{count:,}"))
+        return summary_table(self, ("Layer", "Output shape", "Params"), rows)

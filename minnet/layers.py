@@ -6,14 +6,17 @@ derivative can be read right under the function it differentiates.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import functools
+import inspect
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from . import init as initializers
 from ._validation import as_generator, check_bool, check_choice, check_int, check_real
 
-__all__ = ["Parameter", "Layer", "Dense", "Sigmoid", "ReLU", "Tanh", "LeakyReLU"]
+__all__ = ["Parameter", "Layer", "Dense", "Sigmoid", "ReLU", "Tanh", "LeakyReLU", "backward_through",
+           "snapshot_parameters", "restore_parameters"]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -76,18 +79,63 @@ class Parameter:
         return f"Parameter(name={self.name!r}, shape={self.value.shape}, dtype={dtype_repr(self.value.dtype)})"
 
 
-class Layer:
-    """Base class of everything that maps a batch to a batch.
+def snapshot_parameters(params: Sequence[Parameter]) -> list[np.ndarray]:
+    """Copies of the parameters' values, for :func:`restore_parameters`.
 
-    Subclasses implement ``forward`` and ``backward`` and, if they own
-    trainable arrays, ``parameters``. ``forward`` caches what ``backward``
-    needs, overwriting the previous cache; ``backward`` *writes* each
-    parameter's gradient, so after one forward/backward pair every
-    ``p.grad`` holds exactly that batch's gradient.
+    The one way minnet saves and puts back parameter values (``lr_find``'s
+    restore, ``EarlyStopping``'s best weights, ``gradcheck``'s probes).
+    """
+    return [p.value.copy() for p in params]
+
+
+def restore_parameters(params: Sequence[Parameter], values: Sequence[np.ndarray]) -> None:
+    """Write ``values`` (from :func:`snapshot_parameters`) back into ``params``, in place.
+
+    Shapes are checked for all parameters before any is written, so a value
+    that does not fit changes nothing (numpy would broadcast a smaller one).
+    """
+    if len(values) != len(params):
+        raise ValueError(f"expected values for {len(params)} parameters, got {len(values)}")
+    for p, value in zip(params, values):
+        if np.shape(value) != p.value.shape:
+            raise ValueError(f"a value of shape {np.shape(value)} does not fit parameter "
+                             f"{p.name or '?'} of shape {p.value.shape}")
+    for p, value in zip(params, values):
+        p.value[...] = value
+
+
+class Layer:
+    """Base class of everything that maps a batch to a batch (contract v2).
+
+    A subclass implements ``forward`` and ``backward`` and, if it owns
+    trainable arrays, ``parameters``:
+
+    * ``forward(x, training)`` returns the output and keeps what ``backward``
+      needs in **one attribute, ``self._cache``** (any object). Containers
+      save and restore that slot, which is how inference (``predict``,
+      ``evaluate``, ``summary``) leaves a pending backward alone and how a
+      layer used at several places of a :class:`~minnet.Graph` gets the
+      right cache back for each use. A layer that keeps its activations
+      anywhere else loses both guarantees.
+    * ``backward(grad)`` *writes* (does not add to) every parameter's
+      ``grad``, so after one forward/backward pair each ``p.grad`` holds
+      exactly that batch's gradient, and returns dL/d(input).
+    * Optionally ``backward(grad, need_input_grad=True)``: a layer whose
+      ``backward`` takes this keyword may skip computing dL/d(input) and
+      return None when it is False. Training passes False to a model's
+      first layer, whose input is the data (see :func:`backward_through`).
+    * State that is not trained (running statistics, a generator) goes
+      through :meth:`get_state` / :meth:`set_state`, so files carry it.
     """
 
+    #: What ``backward`` needs from the last ``forward``; None before the first one.
+    _cache: Any = None
+    #: How many arrays ``forward`` takes and returns: 1 means a bare array, more a list.
+    n_inputs: int = 1
+    n_outputs: int = 1
+
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        """Compute the layer's output, caching what ``backward`` needs.
+        """Compute the layer's output, keeping what ``backward`` needs in ``self._cache``.
 
         Parameters
         ----------
@@ -121,17 +169,6 @@ class Layer:
         """Trainable parameters, in a fixed order."""
         return []
 
-    def _backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-        """``backward`` for containers and :func:`minnet.fit`.
-
-        With ``need_input_grad=False`` a layer may skip computing dL/d(input)
-        and return None; it must still write every parameter's gradient.
-        Training uses it for the first layer, whose input gradient (dL/dX of
-        the data) nobody reads. A layer that does not override it computes
-        the input gradient anyway, which is always correct.
-        """
-        return self.backward(grad)
-
     def get_state(self) -> dict[str, Any]:
         """State this layer keeps that is *not* trained, for saving and checkpoints.
 
@@ -162,6 +199,10 @@ class Layer:
         """``(name, parameter)`` pairs; containers prefix the layer's index."""
         return [(p.name or str(i), p) for i, p in enumerate(self.parameters())]
 
+    def in_features(self) -> int | None:
+        """The number of input features this layer expects, when it fixes one (``Dense``), else None."""
+        return None
+
     def children(self) -> list["Layer"]:
         """Layers held directly by this one (empty for a leaf layer)."""
         return []
@@ -180,9 +221,12 @@ class Layer:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
 
-    def _require_cache(self, cached: Any) -> None:
-        if cached is None:
-            raise RuntimeError(f"{self!r}: backward called before forward")
+    def _require_cache(self) -> Any:
+        """``self._cache``, or a RuntimeError if there is no forward to go back through."""
+        cache = self._cache
+        if cache is None:
+            raise RuntimeError(f"{self!r}: backward called before forward (no cached forward pass)")
+        return cache
 
     def _check_grad(self, grad: np.ndarray, expected_shape: tuple[int, ...]) -> np.ndarray:
         grad = np.asarray(grad)
@@ -213,9 +257,9 @@ class Dense(Layer):
     bias : bool, default True
         Whether to add the bias ``b`` (initialised to zero).
     dtype : np.float32 or np.float64, default np.float64
-    rng : int, np.random.Generator or None
+    seed : int, np.random.Generator or None
         Seed or generator for the initial weights; the same seed gives
-        bit-identical weights.
+        bit-identical weights. ``rng=`` is accepted as another name for it.
 
     Attributes
     ----------
@@ -224,7 +268,12 @@ class Dense(Layer):
     """
 
     def __init__(self, n_in: int, n_out: int, init: str | Callable = "xavier", bias: bool = True,
-                 dtype: Any = np.float64, rng: int | np.random.Generator | None = None) -> None:
+                 dtype: Any = np.float64, seed: int | np.random.Generator | None = None, *,
+                 rng: int | np.random.Generator | None = None) -> None:
+        if rng is not None:
+            if seed is not None:
+                raise TypeError("Dense takes seed= or its older name rng=, not both")
+            seed = rng
         self.n_in = check_int("n_in", n_in, low=1)
         self.n_out = check_int("n_out", n_out, low=1)
         bias = check_bool("bias", bias)
@@ -234,13 +283,12 @@ class Dense(Layer):
         self.dtype = check_dtype(dtype)
         self.W = Parameter(np.zeros((self.n_in, self.n_out), self.dtype), name="W")
         self.b = Parameter(np.zeros(self.n_out, self.dtype), name="b") if bias else None
-        self._x: np.ndarray | None = None
-        self._ones_cache: np.ndarray | None = None  # for the bias gradient, grown as batches need
-        self.reset_parameters(rng)
+        self._ones_vector: np.ndarray | None = None  # for the bias gradient, grown as batches need
+        self.reset_parameters(seed)
 
-    def reset_parameters(self, rng: int | np.random.Generator | None = None) -> None:
+    def reset_parameters(self, seed: int | np.random.Generator | None = None) -> None:
         """Draw fresh weights with this layer's initialiser and zero the bias."""
-        generator = as_generator("rng", rng)
+        generator = as_generator("seed", seed)
         make = self.init if callable(self.init) else initializers.INITIALIZERS[self.init]
         weights = np.asarray(make(self.n_in, self.n_out, generator, self.dtype))
         if weights.shape != (self.n_in, self.n_out) or weights.dtype.kind not in "biuf":
@@ -261,45 +309,36 @@ class Dense(Layer):
         if x.dtype != weights_dtype:
             raise TypeError(f"Dense({self.n_in} -> {self.n_out}) holds {weights_dtype} weights, got "
                             f"{x.dtype} input; convert it with x.astype(np.{weights_dtype.name})")
-        self._x = x
+        self._cache = x
         out = x @ self.W.value
         if self.b is not None:
             out += self.b.value
         return out
 
-    def backward(self, grad: np.ndarray) -> np.ndarray:
-        grad = self._write_param_grads(grad)
-        return grad @ self.W.value.T
-
-    def _backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-        # G W^T is a third of the layer's work, and the first layer of a model
-        # does not need it. A subclass's own backward is always honoured.
-        if need_input_grad or type(self).backward is not Dense.backward:
-            return self.backward(grad)
-        self._write_param_grads(grad)
-        return None
-
-    def _write_param_grads(self, grad: np.ndarray) -> np.ndarray:
-        """Check ``grad`` (dL/dY) and write dL/dW = X^T G and dL/db = 1^T G; return ``grad``."""
-        self._require_cache(self._x)
-        grad = self._check_grad(grad, (self._x.shape[0], self.n_out))
+    def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        x = self._require_cache()
+        grad = self._check_grad(grad, (x.shape[0], self.n_out))
         # out= writes straight into the existing gradient arrays: no new allocation per step.
-        np.matmul(self._x.T, grad, out=self.W.grad)
+        np.matmul(x.T, grad, out=self.W.grad)                       # dL/dW = X^T G
         if self.b is not None:
-            # The column sums of grad, as 1^T G: a BLAS matrix-vector product is
-            # several times faster than np.sum(axis=0) on a tall, narrow grad.
+            # dL/db = 1^T G, the column sums of G: a BLAS matrix-vector product is
+            # several times faster than np.sum(axis=0) on a tall, narrow G.
             np.matmul(self._ones(len(grad)), grad, out=self.b.grad)
-        return grad
+        # G W^T is a third of the layer's work, and nobody reads it for a model's first layer.
+        return grad @ self.W.value.T if need_input_grad else None   # dL/dX = G W^T
 
     def _ones(self, n: int) -> np.ndarray:
         """A vector of n ones in the weights' dtype, kept for the next batch."""
-        ones = self._ones_cache
+        ones = self._ones_vector
         if ones is None or len(ones) < n or ones.dtype != self.W.value.dtype:
-            ones = self._ones_cache = np.ones(n, self.W.value.dtype)
+            ones = self._ones_vector = np.ones(n, self.W.value.dtype)
         return ones[:n]
 
     def parameters(self) -> list[Parameter]:
         return [self.W] if self.b is None else [self.W, self.b]
+
+    def in_features(self) -> int:
+        return self.n_in
 
     def get_config(self) -> dict[str, Any]:
         config = {"n_in": self.n_in, "n_out": self.n_out, "bias": self.b is not None,
@@ -320,6 +359,28 @@ class Dense(Layer):
         return ", ".join(parts)
 
 
+@functools.lru_cache(maxsize=None)
+def _takes_need_input_grad(backward: Callable) -> bool:
+    try:
+        return "need_input_grad" in inspect.signature(backward).parameters
+    except (TypeError, ValueError):  # a builtin or other callable without a signature
+        return False
+
+
+def backward_through(layer: Layer, grad: Any, need_input_grad: bool = True) -> Any:
+    """``layer.backward(grad)``, telling the layer when dL/d(input) is not needed.
+
+    This is the one mechanism for skipping the input gradient: a layer whose
+    ``backward`` declares a ``need_input_grad`` keyword receives it (and may
+    return None when it is False); any other layer is called as
+    ``backward(grad)`` and computes dL/d(input) as always, which is correct,
+    only slower. Containers call every layer's backward through this.
+    """
+    if need_input_grad or not _takes_need_input_grad(type(layer).backward):
+        return layer.backward(grad)
+    return layer.backward(grad, need_input_grad=False)
+
+
 # |x| beyond which the sigmoid's input is clipped, by float size in bytes: e^bound
 # stays below the largest float and e^-bound above the smallest normal one.
 _SIGMOID_CLIP = {2: 11.0, 4: 87.0, 8: 700.0}
@@ -332,9 +393,6 @@ class Sigmoid(Layer):
 
     Caches only its output, since the derivative is a function of it.
     """
-
-    def __init__(self) -> None:
-        self._out: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         # 1 / (1 + e^{-x}) is accurate to an ulp for every x where e^{-x} is a
@@ -353,13 +411,12 @@ class Sigmoid(Layer):
         np.exp(out, out=out)
         out += 1.0
         np.reciprocal(out, out=out)
-        self._out = out
+        self._cache = out
         return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        self._require_cache(self._out)
-        grad = self._check_grad(grad, self._out.shape)
-        s = self._out
+        s = self._require_cache()
+        grad = self._check_grad(grad, s.shape)
         result = np.subtract(1.0, s, dtype=s.dtype)  # one temporary, multiplied in place
         result *= s
         result *= grad
@@ -372,18 +429,15 @@ class Tanh(Layer):
     .. math:: \tanh(x), \qquad \tanh'(x) = 1 - \tanh^2(x)
     """
 
-    def __init__(self) -> None:
-        self._out: np.ndarray | None = None
-
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        x = np.asarray(x)
-        self._out = np.tanh(x)
-        return self._out
+        out = np.tanh(np.asarray(x))
+        self._cache = out
+        return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        self._require_cache(self._out)
-        grad = self._check_grad(grad, self._out.shape)
-        return grad * (1.0 - self._out * self._out)
+        out = self._require_cache()
+        grad = self._check_grad(grad, out.shape)
+        return grad * (1.0 - out * out)
 
 
 class ReLU(Layer):
@@ -394,18 +448,15 @@ class ReLU(Layer):
     Caches only the boolean mask :math:`[x > 0]`.
     """
 
-    def __init__(self) -> None:
-        self._mask: np.ndarray | None = None
-
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         x = np.asarray(x)
-        self._mask = x > 0
+        self._cache = x > 0
         return np.maximum(x, 0)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        self._require_cache(self._mask)
-        grad = self._check_grad(grad, self._mask.shape)
-        return grad * self._mask
+        mask = self._require_cache()
+        grad = self._check_grad(grad, mask.shape)
+        return grad * mask
 
 
 class LeakyReLU(Layer):
@@ -422,17 +473,16 @@ class LeakyReLU(Layer):
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         self.negative_slope = check_real("negative_slope", negative_slope, low=0.0)
-        self._mask: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         x = np.asarray(x)
-        self._mask = x > 0
-        return np.where(self._mask, x, x * self.negative_slope)
+        mask = self._cache = x > 0
+        return np.where(mask, x, x * self.negative_slope)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        self._require_cache(self._mask)
-        grad = self._check_grad(grad, self._mask.shape)
-        return np.where(self._mask, grad, grad * self.negative_slope)
+        mask = self._require_cache()
+        grad = self._check_grad(grad, mask.shape)
+        return np.where(mask, grad, grad * self.negative_slope)
 
     def get_config(self) -> dict[str, Any]:
         return {"negative_slope": self.negative_slope}

@@ -44,10 +44,37 @@ class Loss:
 
     def _validate(self, pred: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:
         pred = as_2d_batch("pred", pred)
-        target = as_target("target", target, pred.shape, pred.dtype)
-        self.check_target(target)
+        target = self.prepare_target("target", target, pred.shape, pred.dtype)
         self._check_pred(pred)
         return pred, target
+
+    def prepare_target(self, name: str, target: Any, pred_shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        """Convert and check a target once, for predictions of shape ``pred_shape``.
+
+        The one hook through which :func:`~minnet.fit`, :func:`~minnet.evaluate`,
+        :func:`~minnet.lr_find` and ``forward`` turn what the user passed into
+        the target this loss takes; the training loop assumes no shape. The
+        default takes targets of ``pred_shape`` in ``dtype`` (a ``(n,)`` target
+        for one output is reshaped to ``(n, 1)``, explicitly) and then
+        :meth:`check_target`. A loss on class labels overrides it.
+
+        Parameters
+        ----------
+        name : str
+            The argument's name, for messages (``"y"``, ``"y_val"``).
+        target : array-like
+        pred_shape : tuple of int
+            ``(n_samples, n_outputs)`` of the predictions it will meet.
+        dtype : np.dtype
+            The model's float dtype.
+
+        Returns
+        -------
+        ndarray
+        """
+        target = as_target(name, target, pred_shape, dtype)
+        self.check_target(target)
+        return target
 
     def check_target(self, target: np.ndarray) -> None:
         """Raise ``ValueError`` if ``target`` holds values this loss cannot take."""
@@ -55,18 +82,18 @@ class Loss:
     def _check_pred(self, pred: np.ndarray) -> None:
         """Raise ``ValueError`` if the finite 2-D ``pred`` holds values this loss cannot take."""
 
-    def _forward_batch(self, pred: np.ndarray, target: np.ndarray) -> float:
-        """``forward`` for :func:`minnet.fit`, which has already validated the data.
+    def forward_prepared(self, pred: np.ndarray, target: np.ndarray) -> float:
+        """``forward`` for a target from :meth:`prepare_target` and a finite model output.
 
-        ``target`` was converted and checked once per fit and ``pred`` is the
-        model's output, checked finite; so of the per-call checks only those
-        on the values of ``pred`` remain (the converting, copying and finiteness
-        scans cost more than the loss itself on small batches). A subclass that
-        overrides ``forward`` or ``_validate`` keeps its own checks.
+        What the training loop calls on every batch: the target was converted
+        and checked once per fit and ``pred`` is the model's output, checked
+        finite; so of the per-call checks only those on the values of ``pred``
+        remain (the converting, copying and finiteness scans cost more than
+        the loss itself on small batches). A subclass that overrides
+        ``forward`` or ``_validate`` keeps its own checks.
         """
         cls = type(self)
-        if (cls.forward is not Loss.forward or cls._validate is not Loss._validate
-                or pred.shape != target.shape):
+        if cls.forward is not Loss.forward or cls._validate is not Loss._validate:
             return self.forward(pred, target)
         self._check_pred(pred)
         return self._forward(pred, target)
@@ -88,9 +115,14 @@ class Loss:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
 
-    def _require_cache(self) -> None:
-        if getattr(self, "_cache", None) is None:
+    #: What ``backward`` needs from the last ``forward``; None before the first one.
+    _cache: Any = None
+
+    def _require_cache(self) -> Any:
+        cache = self._cache
+        if cache is None:
             raise RuntimeError(f"{self!r}: backward called before forward")
+        return cache
 
 
 class BCE(Loss):
@@ -120,7 +152,6 @@ class BCE(Loss):
 
     def __init__(self, from_logits: bool = False) -> None:
         self.from_logits = check_bool("from_logits", from_logits)
-        self._cache: tuple[np.ndarray, np.ndarray] | None = None
 
     def check_target(self, target: np.ndarray) -> None:
         if ((target < 0) | (target > 1)).any():
@@ -147,8 +178,7 @@ class BCE(Loss):
         return safe_mean(losses)
 
     def backward(self) -> np.ndarray:
-        self._require_cache()
-        pred, target = self._cache
+        pred, target = self._require_cache()
         if self.from_logits:
             # sigma(z) = num / (1 + e) with e = exp(-|z|) in (0, 1], which cannot overflow, and
             # num = 1 for z >= 0, e for z < 0: max(e, [z >= 0]) picks it without np.where.
@@ -170,9 +200,6 @@ class MSE(Loss):
     .. math:: L = \frac{1}{N}\sum (p - y)^2, \qquad \frac{\partial L}{\partial p} = \frac{2}{N}(p - y)
     """
 
-    def __init__(self) -> None:
-        self._cache: np.ndarray | None = None
-
     def _forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         with np.errstate(over="ignore", invalid="ignore"):  # a difference beyond the float is inf, below
             diff = pred - target
@@ -180,5 +207,5 @@ class MSE(Loss):
         return safe_mean_of_squares(diff)  # squares near 1e308 would overflow the sum: see safe_mean
 
     def backward(self) -> np.ndarray:
-        self._require_cache()
-        return self._cache * (2.0 / self._cache.size)
+        diff = self._require_cache()
+        return diff * (2.0 / diff.size)

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 from ._validation import as_generator, check_int, check_real
-from .layers import Layer
+from .layers import Layer, restore_parameters, snapshot_parameters
 from .losses import Loss
 from .optim import SGD
 from .schedules import Schedule
-from .training import _batch_size, _batches, _check_model_and_loss, _gather_buffers, _prepare_xy, _train_step
+from .steps import Objective, batches, check_model, gather_buffers, prepare_data, resolve_batch_size, train_step
 
 __all__ = ["lr_find", "LRFinderResult", "GeometricRate"]
 
@@ -190,7 +190,8 @@ def lr_find(model: Layer, loss: Loss, X: Any, y: Any, *, start_lr: float = 1e-7,
     0.21
     >>> result.plot()                                                     # doctest: +SKIP
     """
-    _check_model_and_loss(model, loss)
+    check_model(model)
+    objective = Objective(model, loss)
     schedule = GeometricRate(start_lr, end_lr, num_steps)
     smooth = check_real("smooth", smooth, low=0.0, high=1.0, high_inclusive=False)
     diverge_threshold = check_real("diverge_threshold", diverge_threshold, low=1.0,
@@ -200,16 +201,17 @@ def lr_find(model: Layer, loss: Loss, X: Any, y: Any, *, start_lr: float = 1e-7,
         raise ValueError(f"model {model!r} has no parameters to train")
     optimizer = SGD(params, lr=schedule, momentum=momentum)
     rng = as_generator("seed", seed)
-    X, y = _prepare_xy(model, loss, X, y)
-    batch = _batch_size(batch_size, len(X))
+    inputs, targets = prepare_data(model, objective, X, y)
+    batch = resolve_batch_size(batch_size, len(inputs[0]))
 
-    saved = [(p.value.copy(), p.grad.copy()) for p in params]
+    saved_values = snapshot_parameters(params)
+    saved_grads = [p.grad.copy() for p in params]
     try:
-        points = _sweep(model, loss, optimizer, X, y, batch, rng, smooth, diverge_threshold,
-                        num_steps)
+        points = _sweep(model, objective, optimizer, [*inputs, *targets], len(inputs), batch, rng, smooth,
+                        diverge_threshold, num_steps)
     finally:
-        for p, (value, grad) in zip(params, saved):
-            p.value[...] = value
+        restore_parameters(params, saved_values)
+        for p, grad in zip(params, saved_grads):
             p.grad[...] = grad
     if not points:
         raise RuntimeError("the range test recorded no step (the first loss was not finite, "
@@ -220,8 +222,8 @@ def lr_find(model: Layer, loss: Loss, X: Any, y: Any, *, start_lr: float = 1e-7,
                           stopped_early=len(points) < num_steps)
 
 
-def _sweep(model: Layer, loss: Loss, optimizer: SGD, X: np.ndarray, y: np.ndarray, batch: int,
-           rng: np.random.Generator, smooth: float, diverge_threshold: float,
+def _sweep(model: Layer, objective: Objective, optimizer: SGD, data: list[np.ndarray], n_inputs: int,
+           batch: int, rng: np.random.Generator, smooth: float, diverge_threshold: float,
            num_steps: int) -> list[tuple[float, float, float]]:
     """Take up to ``num_steps`` steps; return ``(lr, raw loss, smoothed loss)`` per step.
 
@@ -229,17 +231,18 @@ def _sweep(model: Layer, loss: Loss, optimizer: SGD, X: np.ndarray, y: np.ndarra
     data, a new shuffle for each pass.
     """
     points: list[tuple[float, float, float]] = []
-    buffers = _gather_buffers(X, y, batch)
+    buffers = gather_buffers(data, batch)
     average, best = 0.0, math.inf
     # Every sweep ends in the explosion it looks for; its overflow is the
     # expected end of the test, not something to warn about.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         try:
             while True:  # a new shuffled pass whenever the data run out; returns after num_steps
-                order = rng.permutation(len(X)) if buffers is not None else None
-                for xb, yb in _batches(X, y, batch, order, buffers):
+                order = rng.permutation(len(data[0])) if buffers is not None else None
+                for arrays in batches(data, batch, order, buffers):
                     lr = optimizer.current_lr  # the step below moves it on
-                    value, _, failure = _train_step(model, loss, optimizer, xb, yb)
+                    value, _, failure = train_step(model, objective, optimizer, arrays[:n_inputs],
+                                                   arrays[n_inputs:])
                     if not math.isfinite(value):
                         return points
                     step = len(points)

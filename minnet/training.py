@@ -13,15 +13,14 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ._validation import (all_finite, as_2d_batch, as_float_array, as_generator, as_target, check_bool,
-                          check_int, check_path)
+from ._validation import as_generator, check_bool, check_int, check_path
 from .callbacks import Callback
-from .containers import model_dtype
 from .io import optimizer_config, read_checkpoint
 from .layers import Layer
 from .losses import Loss
-from .metrics import Metric, resolve_metrics
-from .optim import NonFiniteUpdate, Optimizer
+from .optim import Optimizer
+from .steps import (Objective, batches, check_model, gather_buffers, prepare_data, resolve_batch_size, scores,
+                    train_step)
 
 __all__ = ["fit", "evaluate", "History", "Run", "TrainingDiverged"]
 
@@ -90,7 +89,7 @@ class Run:
     """The state of one call to :func:`fit`, handed to callbacks."""
 
     model: Layer
-    loss: Loss
+    loss: Loss | list[Loss]
     optimizer: Optimizer
     history: History
     rng: np.random.Generator
@@ -103,6 +102,8 @@ class Run:
     interrupt_requested: bool = False
     #: The settings a resumed run must share with this one (see :func:`_run_config`).
     config: dict[str, Any] = field(default_factory=dict)
+    #: The losses, their weights and the metrics, per model output.
+    objective: Objective | None = None
 
 
 def _run_config(log_keys: list[str], batch: int, shuffle: bool, n_samples: int,
@@ -119,61 +120,26 @@ def _run_config(log_keys: list[str], batch: int, shuffle: bool, n_samples: int,
             "n_samples": int(n_samples), "optimizer": optimizer_config(optimizer)}
 
 
-def _batch_size(batch_size: int | None, n_samples: int) -> int:
-    if batch_size is None:
-        return n_samples
-    return min(check_int("batch_size", batch_size, low=1), n_samples)
-
-
-def _check_model_and_loss(model: Any, loss: Any) -> None:
-    """The type checks shared by :func:`fit`, :func:`evaluate` and :func:`~minnet.lr_find`."""
-    if not isinstance(model, Layer):
-        raise TypeError(f"model must be a Layer (e.g. mn.Sequential), got {type(model).__name__}")
-    if not isinstance(loss, Loss):
-        raise TypeError(f"loss must be a Loss (e.g. mn.BCE()), got {type(loss).__name__}")
-
-
-def _prepare_xy(model: Layer, loss: Loss, X: Any, y: Any, x_name: str = "X",
-                y_name: str = "y") -> tuple[np.ndarray, np.ndarray]:
-    """Validate one (X, y) pair once, converting to the model's dtype and output shape.
-
-    Messages call the arrays ``x_name`` and ``y_name`` (``X_val``/``y_val`` for validation data).
-    """
-    dtype = model_dtype(model)
-    X = as_2d_batch(x_name, X, dtype)
-    y_array = as_float_array(y_name, y, dtype)
-    if y_array.ndim == 0 or len(y_array) != len(X):
-        got = "a scalar" if y_array.ndim == 0 else str(len(y_array))
-        raise ValueError(f"{x_name} and {y_name} must have the same number of samples, "
-                         f"got {len(X)} and {got}")
-    # One sample in inference mode reveals the output width (and checks the
-    # input width with the layer's own message) without changing any parameter.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # only the width matters here
-        probe = np.asarray(model.forward(X[:1], training=False))
-    if probe.ndim != 2 or len(probe) != 1:
-        raise ValueError(f"the model must return a 2-D batch (n_samples, n_outputs); for one sample "
-                         f"it returned shape {probe.shape}")
-    n_outputs = probe.shape[1]
-    y_array = as_target(y_name, y_array, (len(X), n_outputs), dtype)
-    loss.check_target(y_array)
-    return X, y_array
-
-
-def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epochs: int,
+def fit(model: Layer, loss: Loss | Sequence[Loss], optimizer: Optimizer, X: Any, y: Any, *, epochs: int,
         batch_size: int | None = None, shuffle: bool = True, seed: int | np.random.Generator | None = None,
         validation_data: tuple[Any, Any] | None = None, metrics: Iterable[Any] = (),
         callbacks: Sequence[Callback] = (), progress: bool = True,
-        resume: str | os.PathLike[str] | None = None) -> History:
+        resume: str | os.PathLike[str] | None = None, loss_weights: Sequence[float] | None = None,
+        validation_batch_size: int | None = None) -> History:
     """Train ``model`` on ``(X, y)`` by minimising ``loss`` with ``optimizer``.
 
     Parameters
     ----------
     model : Layer
-        Usually a :class:`Sequential`; its parameters must be the optimizer's.
-    loss : Loss
+        A :class:`Sequential`, a :class:`~minnet.Graph` or any Layer; its
+        parameters must be the optimizer's.
+    loss : Loss, or a list of Loss (one per output of a model with several)
     optimizer : Optimizer
     X : array-like of shape (n_samples, n_features)
+        For a model with several inputs, a list with one array per input.
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        The targets, as the loss takes them; for a model with several
+        outputs, a list with one per output.
     epochs : int
         Passes over the data.
     batch_size : int or None, default None
@@ -191,6 +157,12 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
     callbacks : sequence of Callback
     progress : bool, default True
         Show one tqdm bar for the run, with the loss in its postfix.
+    loss_weights : list of float, optional
+        For several outputs: the weight of each output's loss in the total
+        that is minimised (1.0 each by default), as Keras.
+    validation_batch_size : int, optional
+        Rows per forward pass of the validation data (memory bounded by one
+        batch); None evaluates them all at once.
     resume : str or os.PathLike, optional
         A file written by :class:`~minnet.Checkpoint`. The model's
         parameters, the optimizer's state (step count, buffers, hence the
@@ -230,7 +202,8 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
     overflow inside the loop is not reported as a numpy warning: any
     non-finite value it produces stops training with :class:`TrainingDiverged`.
     """
-    _check_model_and_loss(model, loss)
+    check_model(model)
+    objective = Objective(model, loss, loss_weights, metrics)
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be an Optimizer (e.g. mn.SGD), got {type(optimizer).__name__}")
     model_params = {id(p) for p in model.parameters()}
@@ -242,36 +215,39 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
     progress = check_bool("progress", progress)
     rng = as_generator("seed", seed)
     resume_path = None if resume is None else check_path("resume", resume)
-    X, y = _prepare_xy(model, loss, X, y)
-    batch = _batch_size(batch_size, len(X))
+    inputs, targets = prepare_data(model, objective, X, y)
+    n_samples = len(inputs[0])
+    batch = resolve_batch_size(batch_size, n_samples)
     validation = None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (X_val, y_val)")
-        validation = _prepare_xy(model, loss, *validation_data, x_name="X_val", y_name="y_val")
-    metric_fns = resolve_metrics(metrics, loss)
+        validation = prepare_data(model, objective, *validation_data, x_name="X_val", y_name="y_val")
+        validation_rows = resolve_batch_size(validation_batch_size, len(validation[0][0]),
+                                             "validation_batch_size")
     if callbacks is None:
         callbacks = []
     callbacks = [callbacks] if isinstance(callbacks, Callback) else list(callbacks)
     for cb in callbacks:
         if not isinstance(cb, Callback):
             raise TypeError(f"callbacks must be Callback instances, got {cb!r}")
-    log_keys = ["loss", *metric_fns]
+    log_keys = ["loss", *objective.metric_names]
     if validation is not None:
         log_keys += [f"val_{k}" for k in log_keys]
     log_keys.append("lr")
-    config = _run_config(log_keys, batch, shuffle, len(X), optimizer)
+    config = _run_config(log_keys, batch, shuffle, n_samples, optimizer)
     saved = None
     if resume_path is not None:
         saved = read_checkpoint(resume_path, model, optimizer, config)  # checks everything, changes nothing
         rng = saved["rng"]
     first_step = optimizer.step_count if saved is None else int(saved["optimizer"]["step_count"])
     first_epoch = 0 if saved is None else saved["epoch"]
-    _check_schedules_cover(optimizer, first_step, (epochs - first_epoch) * math.ceil(len(X) / batch))
+    _check_schedules_cover(optimizer, first_step, (epochs - first_epoch) * math.ceil(n_samples / batch))
 
     # Checkpoints run after the other callbacks each epoch, so they save their state too.
     callbacks = [cb for cb in callbacks if not cb.runs_last] + [cb for cb in callbacks if cb.runs_last]
-    run = Run(model, loss, optimizer, History(), rng, epochs, log_keys, callbacks=callbacks, config=config)
+    run = Run(model, loss, optimizer, History(), rng, epochs, log_keys, callbacks=callbacks, config=config,
+              objective=objective)
     if saved is not None:
         run.history = History(*saved["history"])
         run.epoch, run.stop_training = saved["epoch"], saved["stop_training"]
@@ -283,7 +259,8 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
     from tqdm import tqdm  # imported here so that `import minnet` needs numpy only
 
     # Shuffled batches are gathered into these, allocated once for the whole run.
-    buffers = _gather_buffers(X, y, batch) if shuffle else None
+    data = [*inputs, *targets]
+    buffers = gather_buffers(data, batch) if shuffle else None
     bar = tqdm(total=epochs, initial=run.epoch, disable=not progress, unit="epoch",
                dynamic_ncols=True, file=sys.stderr)
     try:
@@ -292,9 +269,9 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
                 # Overflow is not warned about: a non-finite loss, output or update
                 # stops training below with a TrainingDiverged that says where.
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    logs = _train_epoch(run, X, y, batch, shuffle, metric_fns, buffers)
+                    logs = _train_epoch(run, data, len(inputs), batch, shuffle, buffers)
                     if validation is not None:
-                        logs.update(_validate_epoch(run, *validation, metric_fns))
+                        logs.update(_validate_epoch(run, *validation, validation_rows))
                 _end_epoch(run, logs, bar if progress else None)
     except KeyboardInterrupt:
         bar.write(f"Training interrupted after {run.epoch} complete epoch(s); returning the history so far.",
@@ -309,16 +286,25 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
     return run.history
 
 
-def evaluate(model: Layer, loss: Loss, X: Any, y: Any, *, metrics: Iterable[Any] = ()) -> dict[str, float]:
+def evaluate(model: Layer, loss: Loss | Sequence[Loss], X: Any, y: Any, *, metrics: Iterable[Any] = (),
+             batch_size: int | None = None, loss_weights: Sequence[float] | None = None) -> dict[str, float]:
     """Loss and metrics of ``model`` on ``(X, y)`` in inference mode, like Keras' ``evaluate``.
+
+    Leaves every cache of the model and the losses as it was, so it may run
+    between a forward and its backward.
 
     Parameters
     ----------
     model : Layer
-    loss : Loss
-    X : array-like of shape (n_samples, n_features)
-    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+    loss : Loss, or a list of Loss for several outputs
+    X : array-like of shape (n_samples, n_features), or a list for several inputs
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs), or a list for several outputs
     metrics : iterable of str or callable
+        As for :func:`fit`.
+    batch_size : int, optional
+        Rows per forward pass, so memory is bounded by one batch; each
+        batch counts by its share of the rows. None evaluates all at once.
+    loss_weights : list of float, optional
         As for :func:`fit`.
 
     Returns
@@ -327,25 +313,11 @@ def evaluate(model: Layer, loss: Loss, X: Any, y: Any, *, metrics: Iterable[Any]
         ``{"loss": ..., "accuracy": ..., ...}``; all NaN if the model's
         output is not finite.
     """
-    _check_model_and_loss(model, loss)
-    X, y = _prepare_xy(model, loss, X, y)
-    return _scores(model, loss, X, y, resolve_metrics(metrics, loss))
-
-
-def _scores(model: Layer, loss: Loss, X: np.ndarray, y: np.ndarray,
-            metrics: dict[str, Metric]) -> dict[str, float]:
-    """Loss and metrics on prepared ``(X, y)`` in inference mode; all NaN for a non-finite output.
-
-    A non-finite output is not handed to the loss or the metrics, which would
-    refuse it (or warn) with messages about an array the user never passed.
-    """
-    pred = model.forward(X, training=False)
-    if not all_finite(pred):
-        return dict.fromkeys(["loss", *metrics], math.nan)
-    scores = {"loss": loss.forward(pred, y)}
-    for name, metric in metrics.items():
-        scores[name] = float(metric(y, pred))
-    return scores
+    check_model(model)
+    objective = Objective(model, loss, loss_weights, metrics)
+    inputs, targets = prepare_data(model, objective, X, y)
+    rows = resolve_batch_size(batch_size, len(inputs[0]))
+    return scores(model, objective, inputs, targets, rows)
 
 
 def _check_schedules_cover(optimizer: Optimizer, first_step: int, n_steps: int) -> None:
@@ -364,14 +336,15 @@ def _check_schedules_cover(optimizer: Optimizer, first_step: int, n_steps: int) 
                                  f"{first_step} to {last_step}: {exc}") from None
 
 
-def _validate_epoch(run: Run, X: np.ndarray, y: np.ndarray, metrics: dict[str, Metric]) -> dict[str, float]:
+def _validate_epoch(run: Run, inputs: list[np.ndarray], targets: list[np.ndarray],
+                    batch_size: int) -> dict[str, float]:
     """Loss and metrics on the validation data, in inference mode (``val_`` keys)."""
-    scores = _scores(run.model, run.loss, X, y, metrics)
-    if not math.isfinite(scores["loss"]):
+    values = scores(run.model, run.objective, inputs, targets, batch_size)
+    if not math.isfinite(values["loss"]):
         lr = run.optimizer.rate("lr", run.optimizer.step_count - 1)
-        raise _diverged(f"in epoch {run.epoch + 1}", f"the validation loss is {scores['loss']} (lr={lr:g})",
+        raise _diverged(f"in epoch {run.epoch + 1}", f"the validation loss is {values['loss']} (lr={lr:g})",
                         epoch=run.epoch + 1, batch=0, lr=lr)
-    return {f"val_{name}": value for name, value in scores.items()}
+    return {f"val_{name}": value for name, value in values.items()}
 
 
 def _diverged(where: str, what: str, *, epoch: int, batch: int, lr: float) -> TrainingDiverged:
@@ -449,90 +422,35 @@ def _restore(run: Run, saved: dict[str, Any]) -> None:
         raise
 
 
-def _gather_buffers(X: np.ndarray, y: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Arrays for one shuffled batch of ``X`` and ``y``; None when the batch is the whole data set."""
-    if batch >= len(X):
-        return None  # the full batch is X itself, in any order
-    return np.empty((batch, *X.shape[1:]), X.dtype), np.empty((batch, *y.shape[1:]), y.dtype)
-
-
-def _batches(X: np.ndarray, y: np.ndarray, batch: int, order: np.ndarray | None,
-             buffers: tuple[np.ndarray, np.ndarray] | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """One pass over ``(X, y)`` in batches of ``batch`` rows, the last one partial.
-
-    Copies no more than it must: the full batch is ``X`` itself, unshuffled
-    batches (``order`` None) are slices, hence views, and the rows
-    ``order[start:start + batch]`` of a shuffled pass are gathered with
-    ``np.take`` into ``buffers`` (from :func:`_gather_buffers`), so every
-    batch overwrites the previous one.
-    """
-    n = len(X)
-    if batch >= n:
-        yield X, y
-        return
-    for start in range(0, n, batch):
-        if order is None:
-            yield X[start:start + batch], y[start:start + batch]
-        else:
-            rows = order[start:start + batch]
-            x_buffer, y_buffer = buffers
-            # The rows come from a permutation, so never out of range; with the default
-            # mode="raise" numpy would gather into a temporary and copy it into out=.
-            yield (np.take(X, rows, axis=0, out=x_buffer[:len(rows)], mode="clip"),
-                   np.take(y, rows, axis=0, out=y_buffer[:len(rows)], mode="clip"))
-
-
-def _train_step(model: Layer, loss: Loss, optimizer: Optimizer, xb: np.ndarray,
-                yb: np.ndarray) -> tuple[float, np.ndarray, str | None]:
-    """One update on the batch ``(xb, yb)``, which the caller has validated.
-
-    Returns ``(loss, pred, failure)``: the batch's loss before the update,
-    the model's output, and None, or a sentence saying why no update was
-    made (the loss is NaN or infinite, reported as NaN for a non-finite
-    output; or the update would have made a parameter non-finite). The
-    parameters then keep their values. Run it under ``np.errstate``: such
-    a failure is this result, not a numpy warning.
-    """
-    pred = model.forward(xb, training=True)
-    # The loss only checks what depends on pred: the targets were checked once.
-    value = loss._forward_batch(pred, yb) if all_finite(pred) else math.nan
-    if not math.isfinite(value):
-        return value, pred, f"the loss is {value} (lr={optimizer.current_lr:g})"
-    # Nobody reads dL/dX of the data, so the first layer skips computing it.
-    model._backward(loss.backward(), need_input_grad=False)
-    try:
-        optimizer.step()
-    except NonFiniteUpdate as exc:
-        return value, pred, str(exc)
-    return value, pred, None
-
-
-def _train_epoch(run: Run, X: np.ndarray, y: np.ndarray, batch: int, shuffle: bool,
-                 metrics: dict[str, Metric],
-                 buffers: tuple[np.ndarray, np.ndarray] | None) -> dict[str, float]:
+def _train_epoch(run: Run, data: list[np.ndarray], n_inputs: int, batch: int, shuffle: bool,
+                 buffers: list[np.ndarray] | None) -> dict[str, float]:
     """One pass over the data; returns the batch-size-weighted means of loss and metrics.
 
-    This is the hot loop, so it validates nothing that ``fit`` has already
-    validated once, and copies no more than it must (see :func:`_batches`;
-    ``buffers`` are allocated once per run).
+    ``data`` holds the model's inputs, then its targets (the first
+    ``n_inputs`` arrays are inputs). This is the hot loop, so it validates
+    nothing that ``fit`` has already validated once, and copies no more than
+    it must (see :func:`~minnet.steps.batches`; ``buffers`` are allocated
+    once per run).
     """
-    n = len(X)
-    model, loss, optimizer = run.model, run.loss, run.optimizer
+    n = len(data[0])
+    model, objective, optimizer = run.model, run.objective, run.optimizer
     order = run.rng.permutation(n) if shuffle and batch < n else None
-    totals = dict.fromkeys(["loss", *metrics], 0.0)
+    totals = dict.fromkeys(["loss", *objective.metric_names], 0.0)
     n_batches = math.ceil(n / batch)
-    for index, (xb, yb) in enumerate(_batches(X, y, batch, order, buffers)):
-        value, pred, failure = _train_step(model, loss, optimizer, xb, yb)
+    for index, arrays in enumerate(batches(data, batch, order, buffers)):
+        inputs, targets = arrays[:n_inputs], arrays[n_inputs:]
+        value, preds, failure = train_step(model, objective, optimizer, inputs, targets)
         if failure is not None:
             # No update was made, so current_lr is still the rate of the failed step.
             raise _diverged(f"at epoch {run.epoch + 1}, batch {index + 1}/{n_batches}", failure,
                             epoch=run.epoch + 1, batch=index + 1, lr=optimizer.current_lr)
-        # Each batch's share of the epoch, weight/n, is applied before summing: the shares
+        # Each batch's share of the epoch, len/n, is applied before summing: the shares
         # add up to 1, so the total cannot overflow where the mean itself fits.
-        share = len(xb) / n
+        share = len(arrays[0]) / n
         totals["loss"] += value * share
-        for name, metric in metrics.items():
-            totals[name] += float(metric(yb, pred)) * share
+        if objective.metrics:
+            for name, metric_value in objective.metric_values(targets, preds).items():
+                totals[name] += metric_value * share
         if run.interrupt_requested:  # Ctrl-C, deferred to here: this batch's update is complete
             raise KeyboardInterrupt
     return totals

@@ -97,7 +97,7 @@ class DenseWrongBiasGrad(mn.Dense):
 class DenseWrongWeightGrad(mn.Dense):
     def backward(self, grad):
         dx = super().backward(grad)
-        self.W.grad[...] = self._x.T @ grad / len(grad)  # a spurious mean
+        self.W.grad[...] = self._cache.T @ grad / len(grad)  # a spurious mean
         return dx
 
 

@@ -153,7 +153,7 @@ def test_reset_parameters_redraws_in_place():
     layer = mn.Dense(4, 3, rng=0)
     W = layer.W.value
     layer.b.value[...] = 1.0
-    layer.reset_parameters(rng=1)
+    layer.reset_parameters(seed=1)
     assert layer.W.value is W  # optimizers hold references to these arrays
     assert np.array_equal(W, mn.Dense(4, 3, rng=1).W.value) and not layer.b.value.any()
 
@@ -345,13 +345,13 @@ def test_float32_stays_float32_inside_every_step_of_fit(loss, head):
                  nesterov=True, weight_decay=1e-3)
     log = DtypeLog()
     for layer in [model, *layers]:
-        log.wrap(layer, "forward", "backward", "_backward")
-    log.wrap(loss, "forward", "_forward_batch", "_forward", "backward")
+        log.wrap(layer, "forward", "backward")
+    log.wrap(loss, "forward", "forward_prepared", "_forward", "backward")
     log.wrap_step(opt)
     mn.fit(model, loss, opt, X, y, epochs=2, batch_size=4, validation_data=(X, y), progress=False)
     wrapped = {f"{type(obj).__name__}.{name}" for obj in [*layers, loss]
-               for name in ("forward", "_backward" if isinstance(obj, mn.Layer) else "_forward")}
-    assert wrapped | {"SGD.step", "Sequential.forward", "Sequential._backward"} <= {w for w, _ in log.seen}
+               for name in (("forward", "backward") if isinstance(obj, mn.Layer) else ("forward_prepared", "_forward"))}
+    assert wrapped | {"SGD.step", "Sequential.forward", "Sequential.backward"} <= {w for w, _ in log.seen}
     assert opt.step_count == 6 and all(b is not None for b in opt.buffers)
     upcast = sorted({(where, str(dtype)) for where, dtype in log.seen if dtype != np.float32})
     assert not upcast, f"arrays of another dtype than float32: {upcast}"

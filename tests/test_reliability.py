@@ -142,7 +142,7 @@ CASES: dict[str, Case] = {
     "dense-float-width": (lambda w: mn.Dense(8.0, 3), TypeError, r"n_in must be an integer, got 8\.0"),
     "dense-unknown-init": (lambda w: mn.Dense(2, 3, init="glorot"), ValueError, "init must be one of"),
     "dense-int-dtype": (lambda w: mn.Dense(2, 3, dtype=np.int32), TypeError, "dtype must be np.float32 or np.float64"),
-    "dense-bad-rng": (lambda w: mn.Dense(2, 3, rng="seed"), TypeError, "rng must be None, an integer seed or a np.random.Generator, got 'seed'"),
+    "dense-bad-rng": (lambda w: mn.Dense(2, 3, rng="seed"), TypeError, "seed must be None, an integer seed or a np.random.Generator, got 'seed'"),
     "leaky-negative-slope": (lambda w: mn.LeakyReLU(-0.1), ValueError, "negative_slope must be >= 0"),
     "bce-from-logits-string": (lambda w: mn.BCE(from_logits="yes"), TypeError, "from_logits must be True or False"),
     "sequential-non-layer": (lambda w: mn.Sequential(mn.Dense(2, 2), "relu"), TypeError,

@@ -41,7 +41,7 @@ def test_nan_position_is_reported():
 
 
 def test_negative_seeds_are_refused_where_weights_and_checks_are_drawn():
-    with pytest.raises(ValueError, match="rng must be a non-negative integer seed, got -1"):
+    with pytest.raises(ValueError, match="seed must be a non-negative integer seed, got -1"):
         mn.Dense(2, 2, rng=-1)
     with pytest.raises(TypeError, match="seed must be None, an integer seed or a np.random.Generator, got 'a'"):
         mn.gradcheck(mn.ReLU(), np.ones((2, 2)), seed="a")

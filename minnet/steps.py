@@ -1,0 +1,224 @@
+"""One training step and one inference pass: what :func:`~minnet.fit`,
+:func:`~minnet.evaluate` and :func:`~minnet.lr_find` share.
+
+Data travel as lists, one array per model input and one target per model
+output, so a :class:`~minnet.Graph` with several of each trains through the
+same code as a :class:`~minnet.Sequential`; for the common single-input,
+single-output model the lists hold one array and the loop does no extra
+work.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from ._validation import all_finite, as_numeric_array, check_int, check_real
+from .containers import as_model_inputs, caches_preserved, inference_batches, model_dtype
+from .layers import Layer, backward_through
+from .losses import Loss
+from .metrics import Metric, resolve_metrics
+from .optim import NonFiniteUpdate, Optimizer
+
+__all__ = ["Objective", "check_model", "resolve_batch_size", "prepare_data", "gather_buffers", "batches",
+           "train_step", "scores"]
+
+
+def check_model(model: Any) -> None:
+    """The type check shared by :func:`~minnet.fit`, :func:`~minnet.evaluate` and :func:`~minnet.lr_find`."""
+    if not isinstance(model, Layer):
+        raise TypeError(f"model must be a Layer (e.g. mn.Sequential), got {type(model).__name__}")
+
+
+def resolve_batch_size(batch_size: int | None, n_samples: int, name: str = "batch_size") -> int:
+    """Rows per batch: all of them for None, else ``batch_size`` capped at ``n_samples``."""
+    if batch_size is None:
+        return n_samples
+    return min(check_int(name, batch_size, low=1), n_samples)
+
+
+class Objective:
+    r"""What one step minimises: a loss per model output and their weights.
+
+    .. math:: L = \sum_k w_k\, L_k(\hat y_k, y_k)
+
+    For a model with one output this is just its loss (weight 1).
+
+    Parameters
+    ----------
+    model : Layer
+    loss : Loss or list of Loss
+        One per model output.
+    loss_weights : list of float, optional
+        :math:`w_k`, one per output; 1.0 each when omitted.
+    metrics : iterable of str or callable
+        Computed on each output; with several outputs they are logged as
+        ``{name}_{k}`` (``accuracy_0``, ``accuracy_1``).
+    """
+
+    def __init__(self, model: Layer, loss: Any, loss_weights: Any = None, metrics: Any = ()) -> None:
+        n = model.n_outputs
+        losses = list(loss) if isinstance(loss, (list, tuple)) else [loss]
+        for item in losses:
+            if not isinstance(item, Loss):
+                raise TypeError(f"loss must be a Loss (e.g. mn.BCE()), or a list of them for a model with "
+                                f"several outputs, got {type(item).__name__}")
+        if len(losses) != n:
+            raise ValueError(f"the model has {n} output(s), so it needs {n} loss(es), got {len(losses)}")
+        if loss_weights is None:
+            weights = [1.0] * n
+        else:
+            if not isinstance(loss_weights, (list, tuple)) or len(loss_weights) != n:
+                raise ValueError(f"loss_weights must be a list of {n} numbers, one per output, "
+                                 f"got {loss_weights!r}")
+            weights = [check_real(f"loss_weights[{k}]", w, low=0.0) for k, w in enumerate(loss_weights)]
+        self.losses, self.weights = losses, weights
+        self.metrics: list[tuple[str, int, Metric]] = []
+        for k, loss_k in enumerate(losses):
+            for name, fn in resolve_metrics(metrics, loss_k).items():
+                self.metrics.append((name if n == 1 else f"{name}_{k}", k, fn))
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [name for name, _, _ in self.metrics]
+
+    def forward(self, preds: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> float:
+        """The weighted loss of finite model outputs on prepared targets."""
+        if len(self.losses) == 1:
+            return self.losses[0].forward_prepared(preds[0], targets[0])
+        return sum(w * loss.forward_prepared(p, t)
+                   for loss, w, p, t in zip(self.losses, self.weights, preds, targets))
+
+    def backward(self) -> list[np.ndarray]:
+        """dL/d(output) for each output: :math:`w_k\\, \\partial L_k / \\partial \\hat y_k`."""
+        if len(self.losses) == 1:
+            return [self.losses[0].backward()]
+        return [loss.backward() if w == 1.0 else w * loss.backward()
+                for loss, w in zip(self.losses, self.weights)]
+
+    def metric_values(self, targets: Sequence[np.ndarray], preds: Sequence[np.ndarray]) -> dict[str, float]:
+        return {name: float(fn(targets[k], preds[k])) for name, k, fn in self.metrics}
+
+
+def prepare_data(model: Layer, objective: Objective, X: Any, y: Any, x_name: str = "X",
+                 y_name: str = "y") -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Validate one (X, y) pair once: inputs in the model's dtype, targets as each loss takes them.
+
+    Messages call the arrays ``x_name`` and ``y_name`` (``X_val``/``y_val``
+    for validation data). Returns ``(inputs, targets)``, one array per
+    model input and per model output.
+    """
+    inputs = as_model_inputs(model, X, x_name)
+    n = len(inputs[0])
+    n_out = model.n_outputs
+    if n_out == 1:
+        raw_targets, names = [y], [y_name]
+    else:
+        if not isinstance(y, (list, tuple)) or len(y) != n_out:
+            raise TypeError(f"the model has {n_out} outputs, so {y_name} must be a list of {n_out} targets, "
+                            f"got {type(y).__name__}")
+        raw_targets, names = list(y), [f"{y_name}[{k}]" for k in range(n_out)]
+    arrays = [as_numeric_array(name, t) for name, t in zip(names, raw_targets)]
+    for name, t in zip(names, arrays):
+        if t.ndim == 0 or len(t) != n:
+            got = "a scalar" if t.ndim == 0 else str(len(t))
+            raise ValueError(f"{x_name} and {name} must have the same number of samples, got {n} and {got}")
+    # One sample in inference mode reveals each output's width (and checks the
+    # input width with the layer's own message) without changing any parameter or cache.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), caches_preserved(model):
+        probe = model.forward(inputs[0][:1] if model.n_inputs == 1 else [x[:1] for x in inputs], training=False)
+    probes = [probe] if n_out == 1 else list(probe)
+    dtype = model_dtype(model)
+    targets = []
+    for name, loss, t, p in zip(names, objective.losses, arrays, probes):
+        p = np.asarray(p)
+        if p.ndim != 2 or len(p) != 1:
+            raise ValueError(f"the model must return a 2-D batch (n_samples, n_outputs); for one sample "
+                             f"it returned shape {p.shape}")
+        targets.append(loss.prepare_target(name, t, (n, p.shape[1]), dtype))
+    return inputs, targets
+
+
+def gather_buffers(arrays: Sequence[np.ndarray], batch: int) -> list[np.ndarray] | None:
+    """Arrays for one shuffled batch of each of ``arrays``; None when the batch is the whole data set."""
+    if batch >= len(arrays[0]):
+        return None  # the full batch is the data itself, in any order
+    return [np.empty((batch, *a.shape[1:]), a.dtype) for a in arrays]
+
+
+def batches(arrays: Sequence[np.ndarray], batch: int, order: np.ndarray | None,
+            buffers: Sequence[np.ndarray] | None) -> Iterator[list[np.ndarray]]:
+    """One pass over ``arrays`` (inputs, then targets) in batches of ``batch`` rows, the last one partial.
+
+    Copies no more than it must: the full batch is the arrays themselves,
+    unshuffled batches (``order`` None) are slices, hence views, and the rows
+    ``order[start:start + batch]`` of a shuffled pass are gathered with
+    ``np.take`` into ``buffers`` (from :func:`gather_buffers`), so every
+    batch overwrites the previous one.
+    """
+    n = len(arrays[0])
+    if batch >= n:
+        yield list(arrays)
+        return
+    for start in range(0, n, batch):
+        if order is None:
+            yield [a[start:start + batch] for a in arrays]
+        else:
+            rows = order[start:start + batch]
+            # The rows come from a permutation, so never out of range; with the default
+            # mode="raise" numpy would gather into a temporary and copy it into out=.
+            yield [np.take(a, rows, axis=0, out=buf[:len(rows)], mode="clip")
+                   for a, buf in zip(arrays, buffers)]
+
+
+def train_step(model: Layer, objective: Objective, optimizer: Optimizer, inputs: Sequence[np.ndarray],
+               targets: Sequence[np.ndarray]) -> tuple[float, list[np.ndarray], str | None]:
+    """One update on a batch that the caller has validated.
+
+    Returns ``(loss, preds, failure)``: the batch's loss before the update,
+    the model's outputs, and None, or a sentence saying why no update was
+    made (the loss is NaN or infinite, reported as NaN for a non-finite
+    output; or the update would have made a parameter non-finite). The
+    parameters then keep their values. Run it under ``np.errstate``: such
+    a failure is this result, not a numpy warning.
+    """
+    out = model.forward(inputs[0] if len(inputs) == 1 else list(inputs), training=True)
+    preds = [out] if model.n_outputs == 1 else list(out)
+    # The losses only check what depends on the outputs: the targets were checked once.
+    value = objective.forward(preds, targets) if all(all_finite(p) for p in preds) else math.nan
+    if not math.isfinite(value):
+        return value, preds, f"the loss is {value} (lr={optimizer.current_lr:g})"
+    grads = objective.backward()
+    # Nobody reads dL/dX of the data, so the first layer skips computing it.
+    backward_through(model, grads[0] if len(grads) == 1 else grads, need_input_grad=False)
+    try:
+        optimizer.step()
+    except NonFiniteUpdate as exc:
+        return value, preds, str(exc)
+    return value, preds, None
+
+
+def scores(model: Layer, objective: Objective, inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray],
+           batch_size: int | None = None) -> dict[str, float]:
+    """Loss and metrics on prepared data in inference mode, ``batch_size`` rows at a time.
+
+    Each batch counts by its share of the rows, as :func:`~minnet.fit`'s
+    epoch loss does. All NaN for a non-finite output, which is not handed
+    to the losses or metrics (they would refuse it, or warn, with messages
+    about an array the user never passed). The losses' caches, like the
+    model's, are as they were afterwards.
+    """
+    n = len(inputs[0])
+    totals = dict.fromkeys(["loss", *objective.metric_names], 0.0)
+    with caches_preserved(model, *objective.losses):
+        for rows, preds in inference_batches(model, inputs, batch_size):
+            if not all(all_finite(p) for p in preds):
+                return dict.fromkeys(totals, math.nan)
+            batch_targets = [t[rows] for t in targets]
+            share = (rows.stop - rows.start) / n
+            totals["loss"] += objective.forward(preds, batch_targets) * share
+            for name, value in objective.metric_values(batch_targets, preds).items():
+                totals[name] += value * share
+    return totals
