@@ -14,8 +14,9 @@ from typing import Any
 
 from . import data, datasets, metrics
 from .callbacks import Callback, Checkpoint, EarlyStopping
-from .containers import Sequential
+from .containers import Model, Sequential
 from .gradcheck import GradcheckError, gradcheck
+from .graph import Add, Concat, Graph, Input, Node
 from .io import load, register_layer, save
 from .layers import Dense, LeakyReLU, Layer, Parameter, ReLU, Sigmoid, Tanh
 from .losses import BCE, MSE, Loss
@@ -29,7 +30,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Parameter", "Layer", "Dense", "Sigmoid", "ReLU", "Tanh", "LeakyReLU",
-    "Loss", "BCE", "MSE", "Sequential",
+    "Loss", "BCE", "MSE", "Model", "Sequential", "Graph", "Input", "Node", "Add", "Concat",
     "Optimizer", "SGD",
     "Schedule", "Constant", "CyclicLR", "OneCycle", "OneCycleMomentum",
     "StepDecay", "ExponentialDecay", "CosineDecay",

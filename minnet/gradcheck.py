@@ -37,8 +37,10 @@ def gradcheck(layer: Layer | Loss, x: Any, *, target: Any = None, eps: float = 1
     layer : Layer or Loss
         The object under test. A float32 layer is checked in float64 and
         restored to float32 afterwards.
-    x : array-like of shape (n_samples, n_features)
-        The input (for a Loss: the prediction).
+    x : array-like of shape (n_samples, n_features), or a list of them
+        The input (for a Loss: the prediction). A layer of several inputs
+        (a :class:`~minnet.Graph` with several, ``Add``, ``Concat``) takes a
+        list, and each input's gradient is checked.
     target : array-like, optional
         Required for a Loss, ignored for a Layer.
     eps, atol, rtol : float
@@ -63,8 +65,15 @@ def gradcheck(layer: Layer | Loss, x: Any, *, target: Any = None, eps: float = 1
     atol = check_real("atol", atol, low=0.0)
     rtol = check_real("rtol", rtol, low=0.0)
     seed = check_seed("seed", seed)
-    x = as_2d_batch("x", x, np.float64).copy()
+    if not isinstance(layer, (Layer, Loss)):
+        raise TypeError(f"gradcheck takes a Layer or a Loss, got {type(layer).__name__}")
+    several = isinstance(layer, Layer) and layer.n_inputs != 1
+    if several and not isinstance(x, (list, tuple)):
+        raise TypeError(f"{layer!r} takes several inputs: pass x as a list of arrays")
+    xs = [as_2d_batch(f"x[{k}]" if several else "x", xk, np.float64).copy()
+          for k, xk in enumerate(x if several else [x])]
     if isinstance(layer, Loss):
+        x = xs[0]
         if target is None:
             raise TypeError("gradcheck of a Loss needs target=")
         target = as_target("target", target, x.shape, np.float64)
@@ -75,15 +84,17 @@ def gradcheck(layer: Layer | Loss, x: Any, *, target: Any = None, eps: float = 1
         objective()
         _compare("pred", layer.backward(), _numeric(objective, x, eps), atol, rtol)
         return True
-    if not isinstance(layer, Layer):
-        raise TypeError(f"gradcheck takes a Layer or a Loss, got {type(layer).__name__}")
 
+    arg: Any = xs if several else xs[0]
     with _in_float64(layer.parameters()):
-        out = layer.forward(x, training=training)
-        upstream = np.random.default_rng(seed).standard_normal(out.shape)
+        out = layer.forward(arg, training=training)
+        outs = list(out) if layer.n_outputs > 1 else [out]
+        gen = np.random.default_rng(seed)
+        upstream = [gen.standard_normal(np.shape(o)) for o in outs]
 
         def objective() -> float:
-            return float(np.sum(layer.forward(x, training=training) * upstream))
+            out = layer.forward(arg, training=training)
+            return float(sum(np.sum(o * g) for o, g in zip(list(out) if layer.n_outputs > 1 else [out], upstream)))
 
         named = layer.named_parameters()
         # NaN in every grad before backward: a backward that adds to p.grad (or
@@ -91,13 +102,17 @@ def gradcheck(layer: Layer | Loss, x: Any, *, target: Any = None, eps: float = 1
         # accumulate across batches in training.
         for _, p in named:
             p.grad[...] = np.nan
-        analytic_input = layer.backward(upstream)
+        analytic_input = layer.backward(upstream if layer.n_outputs > 1 else upstream[0])
         analytic = [p.grad.copy() for _, p in named]  # a list: two parameters may share a name
         for (name, _), grad in zip(named, analytic):
             if np.isnan(grad).any():
                 raise GradcheckError(f"backward did not write the gradient of parameter {name}: it must "
                                      f"assign p.grad (p.grad[...] = ...), not add to it or skip it")
-        _compare("input", analytic_input, _numeric(objective, x, eps), atol, rtol)
+        analytic_inputs = list(analytic_input) if several else [analytic_input]
+        if len(analytic_inputs) != len(xs):
+            raise GradcheckError(f"backward returned {len(analytic_inputs)} input gradients for {len(xs)} inputs")
+        for k, (xk, gk) in enumerate(zip(xs, analytic_inputs)):
+            _compare(f"input {k}" if several else "input", gk, _numeric(objective, xk, eps), atol, rtol)
         for (name, p), grad in zip(named, analytic):
             _compare(f"parameter {name}", grad, _numeric(objective, p.value, eps), atol, rtol)
     return True

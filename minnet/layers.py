@@ -104,6 +104,12 @@ def restore_parameters(params: Sequence[Parameter], values: Sequence[np.ndarray]
         p.value[...] = value
 
 
+def _is_symbolic(x: Any) -> bool:
+    """Whether ``x`` is a graph Node or a list holding one (a layer call that builds a graph)."""
+    from .graph import Node
+    return isinstance(x, Node) or (isinstance(x, (list, tuple)) and any(isinstance(a, Node) for a in x))
+
+
 class Layer:
     """Base class of everything that maps a batch to a batch (contract v2).
 
@@ -215,7 +221,11 @@ class Layer:
         """Arguments shown inside the parentheses of ``repr``."""
         return ""
 
-    def __call__(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+    def __call__(self, x: Any, training: bool = True) -> Any:
+        """``forward(x, training)`` on arrays; on a graph Node (or a list of them), a new Node."""
+        if _is_symbolic(x):
+            from .graph import call_on_nodes  # graph.py builds on this module
+            return call_on_nodes(self, x)
         return self.forward(x, training=training)
 
     def __repr__(self) -> str:

@@ -1,0 +1,454 @@
+"""The layer graph: :class:`Input`, :class:`Node`, :class:`Graph` and the merge layers :class:`Add`, :class:`Concat`.
+
+Calling a layer on a :class:`Node` (a symbolic batch) records an edge instead
+of computing anything; ``Graph(inputs, outputs)`` then orders the recorded
+nodes once and checks them once. Its ``forward`` runs the nodes in that
+topological order and its ``backward`` in reverse, each node once:
+
+* a node whose output feeds several nodes receives the **sum** of their
+  gradients (the chain rule over every path), always into a fresh array;
+* a layer used at several nodes keeps one cache per use (the graph hands
+  each use its own cache back before calling ``backward``), and its
+  parameter gradients are the **sum** over its uses, written once at the
+  end, so after ``backward`` every ``p.grad`` holds exactly the batch's
+  gradient, as for :class:`~minnet.Sequential`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from ._validation import as_float_array, check_int
+from .containers import Model, caches_preserved, shape_text, summary_table
+from .layers import Layer, Parameter, backward_through
+
+__all__ = ["Node", "Input", "Graph", "Add", "Concat", "call_on_nodes"]
+
+
+class Node:
+    """A symbolic batch: the output of ``layer`` applied to ``inputs``.
+
+    Nodes are made by calling a layer on nodes (``mn.Dense(8, 4)(x)``) or
+    by :class:`Input`; they hold no data. A :class:`Graph` built from them
+    names each one uniquely.
+
+    Attributes
+    ----------
+    layer : Layer or None
+        None for an :class:`Input`.
+    inputs : tuple of Node
+        The nodes the layer was called on.
+    """
+
+    def __init__(self, layer: Layer | None, inputs: Sequence["Node"]) -> None:
+        self.layer = layer
+        self.inputs = tuple(inputs)
+
+    def __repr__(self) -> str:
+        what = type(self.layer).__name__ if self.layer is not None else "Input"
+        return f"<Node {what} of {len(self.inputs)} input(s)>"
+
+
+class Input(Node):
+    """A graph input: a symbolic batch of ``n_features`` columns.
+
+    Parameters
+    ----------
+    n_features : int
+    name : str, optional
+        Shown by ``print(model)`` and ``summary()``; ``input``, ``input_1``, ...
+        when omitted.
+    """
+
+    def __init__(self, n_features: int, name: str | None = None) -> None:
+        super().__init__(None, ())
+        self.n_features = check_int("n_features", n_features, low=1)
+        if name is not None and (not isinstance(name, str) or not name):
+            raise TypeError(f"name must be a non-empty string, got {name!r}")
+        self.name = name
+
+    def __repr__(self) -> str:
+        name = "" if self.name is None else f", name={self.name!r}"
+        return f"Input({self.n_features}{name})"
+
+
+def call_on_nodes(layer: Layer, arg: Any) -> Node:
+    """``layer(node)`` or ``layer([node, ...])``: record a use of ``layer`` and return its output node."""
+    if isinstance(arg, Node):
+        inputs = [arg]
+    else:
+        inputs = list(arg)
+        if not inputs or not all(isinstance(a, Node) for a in inputs):
+            raise TypeError(f"{layer!r} was called on {arg!r}: call a layer on arrays, or on graph "
+                            f"Nodes (one Node, or a list of Nodes for a merge layer), not a mix")
+    if layer.n_inputs == 1 and (len(inputs) != 1 or not isinstance(arg, Node)):
+        raise TypeError(f"{layer!r} takes one input; call it on one Node, not a list of {len(inputs)}")
+    if layer.n_inputs is None and (isinstance(arg, Node) or len(inputs) < 2):
+        raise TypeError(f"{layer!r} merges several inputs; call it on a list of at least two Nodes")
+    if layer.n_inputs not in (None, 1) and len(inputs) != layer.n_inputs:
+        raise TypeError(f"{layer!r} takes {layer.n_inputs} inputs, got {len(inputs)} Nodes")
+    return Node(layer, inputs)
+
+
+# -- merge layers -----------------------------------------------------------------
+
+class Add(Layer):
+    r"""The element-wise sum of several batches of the same shape: a skip connection.
+
+    .. math:: Y = \sum_k X_k, \qquad \frac{\partial L}{\partial X_k} = G
+
+    Its forward takes a list of arrays and its backward returns a list of
+    gradients, one per input (the same array for each: the graph sums
+    fan-out gradients into fresh arrays, never in place).
+    """
+
+    n_inputs = None  # any number >= 2
+
+    def forward(self, xs: Sequence[np.ndarray], training: bool = True) -> np.ndarray:
+        shapes = [np.shape(x) for x in xs]
+        if len(set(shapes)) != 1:
+            raise ValueError(f"Add() needs inputs of one shape, got {shapes}")
+        self._cache = (len(xs), shapes[0])
+        out = np.add(xs[0], xs[1])
+        for x in xs[2:]:
+            out += x
+        return out
+
+    def backward(self, grad: np.ndarray) -> list[np.ndarray]:
+        n, shape = self._require_cache()
+        grad = self._check_grad(grad, shape)
+        return [grad] * n
+
+
+class Concat(Layer):
+    r"""Several batches side by side, along the features.
+
+    .. math:: Y = [X_1, X_2, \dots], \qquad \frac{\partial L}{\partial X_k} = G_{:, \text{columns of } X_k}
+    """
+
+    n_inputs = None  # any number >= 2
+
+    def forward(self, xs: Sequence[np.ndarray], training: bool = True) -> np.ndarray:
+        rows = {np.shape(x)[0] for x in xs}
+        if len(rows) != 1 or any(np.ndim(x) != 2 for x in xs):
+            raise ValueError(f"Concat() needs 2-D inputs with one number of rows, got shapes "
+                             f"{[np.shape(x) for x in xs]}")
+        widths = np.cumsum([x.shape[1] for x in xs])
+        self._cache = ((rows.pop(), int(widths[-1])), widths[:-1])
+        return np.concatenate(xs, axis=1)
+
+    def backward(self, grad: np.ndarray) -> list[np.ndarray]:
+        shape, splits = self._require_cache()
+        grad = self._check_grad(grad, shape)
+        return np.split(grad, splits, axis=1)  # views of grad, one per input
+
+
+# -- the graph ----------------------------------------------------------------------
+
+def _layer_base_name(layer: Layer) -> str:
+    """``dense`` for Dense, ``leaky_relu`` for LeakyReLU, ``batch_norm`` for BatchNorm."""
+    name = type(layer).__name__.replace("ReLU", "Relu")  # one word, not "re_lu"
+    out = []
+    for i, c in enumerate(name):
+        if c.isupper() and i and name[i - 1].islower():
+            out.append("_")
+        out.append(c.lower())
+    return "".join(out)
+
+
+class Graph(Model):
+    """A network of layers wired as a directed acyclic graph.
+
+    Parameters
+    ----------
+    inputs : Input or list of Input
+    outputs : Node or list of Node
+
+    Examples
+    --------
+    >>> import minnet as mn
+    >>> x = mn.Input(4)
+    >>> h = mn.ReLU()(mn.Dense(4, 8, seed=0)(x))
+    >>> y = mn.Dense(8, 1, seed=1)(mn.Add()([h, mn.Dense(8, 8, seed=2)(h)]))
+    >>> model = mn.Graph(inputs=x, outputs=y)
+    >>> model.predict(np.zeros((3, 4))).shape
+    (3, 1)
+
+    Notes
+    -----
+    The graph is ordered and checked once, here: a cycle, an output that
+    depends on an Input that is not among ``inputs`` (a node of another
+    graph), an input that reaches no output, and a layer that refuses the
+    width of the node it is called on are ``ValueError``\\ s naming the
+    nodes. Forward takes one array per input (a list when there are
+    several) and returns one per output (likewise).
+    """
+
+    def __init__(self, inputs: Input | Sequence[Input], outputs: Node | Sequence[Node]) -> None:
+        self._inputs = self._as_node_list("inputs", inputs)
+        self._outputs = self._as_node_list("outputs", outputs)
+        for node in self._inputs:
+            if not isinstance(node, Input):
+                raise TypeError(f"inputs must be mn.Input nodes, got {node!r}")
+        for name, nodes in (("inputs", self._inputs), ("outputs", self._outputs)):
+            if len({id(n) for n in nodes}) != len(nodes):
+                raise ValueError(f"{name} lists the same node twice")
+        self._order = self._topological_order()
+        self._names = self._name_nodes()
+        self._check_inputs_are_used()
+        # Distinct layers in order of first use; a layer used at several nodes is shared.
+        self._layers: list[Layer] = []
+        uses: dict[int, int] = {}
+        for node in self._order:
+            if node.layer is not None:
+                if id(node.layer) not in uses:
+                    self._layers.append(node.layer)
+                uses[id(node.layer)] = uses.get(id(node.layer), 0) + 1
+        self._shared = {id(layer) for layer in self._layers if uses[id(layer)] > 1}
+        self._decide_dtype([p for layer in self._layers for p in layer.parameters()])
+        self.n_inputs, self.n_outputs = len(self._inputs), len(self._outputs)
+        self._widths = self._infer_widths()
+        # The position of each node's inputs in the order, computed once for forward and backward.
+        index = {id(node): i for i, node in enumerate(self._order)}
+        self._arg_index = [[index[id(a)] for a in node.inputs] for node in self._order]
+        self._output_index = [index[id(node)] for node in self._outputs]
+        self._input_index = [index[id(node)] for node in self._inputs]
+        position = {id(node): k for k, node in enumerate(self._inputs)}
+        self._input_position = {i: position[id(node)] for i, node in enumerate(self._order)
+                                if node.layer is None}
+
+    @staticmethod
+    def _as_node_list(name: str, value: Any) -> list[Node]:
+        nodes = list(value) if isinstance(value, (list, tuple)) else [value]
+        if not nodes:
+            raise ValueError(f"{name} must hold at least one node")
+        for node in nodes:
+            if not isinstance(node, Node):
+                raise TypeError(f"{name} must be graph Nodes (from mn.Input or from calling a layer on "
+                                f"a Node), got {node!r}")
+        return nodes
+
+    # -- building and checking, once ---------------------------------------------------
+    def _topological_order(self) -> list[Node]:
+        """Every node the outputs depend on, each after its inputs (depth first, cycles refused)."""
+        order: list[Node] = []
+        state: dict[int, str] = {}  # "visiting" while on the current path, then "done"
+        allowed = {id(n) for n in self._inputs}
+        for output in self._outputs:
+            stack: list[tuple[Node, int]] = [(output, 0)]
+            while stack:  # iterative, so a deep chain cannot exhaust Python's recursion limit
+                node, next_arg = stack.pop()
+                if next_arg == 0:
+                    if state.get(id(node)) == "done":
+                        continue
+                    if state.get(id(node)) == "visiting":
+                        raise ValueError(f"the graph has a cycle through {node!r}")
+                    if isinstance(node, Input) and id(node) not in allowed:
+                        raise ValueError(f"an output depends on {node!r}, which is not among this graph's "
+                                         f"inputs (a node of another graph?); pass it in inputs=")
+                    state[id(node)] = "visiting"
+                if next_arg < len(node.inputs):
+                    stack.append((node, next_arg + 1))
+                    child = node.inputs[next_arg]
+                    if state.get(id(child)) == "visiting":
+                        raise ValueError(f"the graph has a cycle through {child!r}")
+                    if state.get(id(child)) != "done":
+                        stack.append((child, 0))
+                else:
+                    state[id(node)] = "done"
+                    order.append(node)
+        return order
+
+    def _name_nodes(self) -> dict[int, str]:
+        """Unique names: ``input``, ``dense``, ``dense_1``, ...; a shared layer's later uses get ``:1``, ``:2``."""
+        names: dict[int, str] = {}
+        taken: set[str] = set()
+        layer_names: dict[int, str] = {}
+        use_count: dict[int, int] = {}
+
+        def fresh(base: str) -> str:
+            name, k = base, 0
+            while name in taken:
+                k += 1
+                name = f"{base}_{k}"
+            taken.add(name)
+            return name
+
+        for node in self._inputs:  # inputs first, so their names follow the order given
+            names[id(node)] = fresh(node.name or "input")
+        for node in self._order:
+            if node.layer is None:
+                continue
+            key = id(node.layer)
+            if key not in layer_names:
+                layer_names[key] = fresh(_layer_base_name(node.layer))
+                use_count[key] = 0
+                names[id(node)] = layer_names[key]
+            else:
+                use_count[key] += 1
+                names[id(node)] = f"{layer_names[key]}:{use_count[key]}"
+        self._layer_names = layer_names
+        return names
+
+    def _check_inputs_are_used(self) -> None:
+        reached = {id(node) for node in self._order}
+        unused = [self._names[id(n)] for n in self._inputs if id(n) not in reached]
+        if unused:
+            raise ValueError(f"the graph's input(s) {', '.join(unused)} reach no output")
+
+    def _infer_widths(self) -> list[int]:
+        """Each node's number of features, found by one zero row in inference mode; layers check widths."""
+        values: dict[int, np.ndarray] = {}
+        with caches_preserved(self), np.errstate(all="ignore"):
+            for node in self._order:
+                if isinstance(node, Input):
+                    values[id(node)] = np.zeros((1, node.n_features), self.dtype)
+                    continue
+                args = [values[id(a)] for a in node.inputs]
+                try:
+                    out = node.layer.forward(args if node.layer.n_inputs != 1 else args[0], training=False)
+                except (ValueError, TypeError) as exc:
+                    given = ", ".join(f"{self._names[id(a)]} ({values[id(a)].shape[1]} features)"
+                                      for a in node.inputs)
+                    raise ValueError(f"node {self._names[id(node)]}: {node.layer!r} cannot take {given}: "
+                                     f"{exc}") from None
+                out = np.asarray(out)
+                if out.ndim != 2 or len(out) != 1:
+                    raise ValueError(f"node {self._names[id(node)]}: {node.layer!r} returned shape "
+                                     f"{out.shape} for one row; layers must return 2-D batches")
+                values[id(node)] = out
+        return [values[id(node)].shape[1] for node in self._order]
+
+    # -- the Layer contract ------------------------------------------------------------
+    def forward(self, x: Any, training: bool = True) -> Any:
+        xs = [x] if self.n_inputs == 1 else list(x) if isinstance(x, (list, tuple)) else None
+        if xs is None or len(xs) != self.n_inputs:
+            raise TypeError(f"this graph has {self.n_inputs} inputs: forward takes a list of "
+                            f"{self.n_inputs} arrays, got {type(x).__name__}")
+        values: list[Any] = [None] * len(self._order)
+        caches: list[Any] = [None] * len(self._order)
+        for i, node in enumerate(self._order):
+            layer = node.layer
+            if layer is None:
+                value = xs[self._input_position[i]]
+                if not (isinstance(value, np.ndarray) and value.dtype.kind == "f"):
+                    value = as_float_array(self._names[id(node)], value, self.dtype)
+                values[i] = value
+                continue
+            args = [values[j] for j in self._arg_index[i]]
+            values[i] = layer.forward(args[0] if layer.n_inputs == 1 else args, training=training)
+            caches[i] = layer._cache  # this use's cache: a shared layer's next use overwrites its slot
+        outputs = [values[j] for j in self._output_index]
+        self._cache = (caches, [np.shape(out) for out in outputs])
+        return outputs[0] if self.n_outputs == 1 else outputs
+
+    def backward(self, grad: Any, need_input_grad: bool = True) -> Any:
+        caches, output_shapes = self._require_cache()
+        grads_in = [grad] if self.n_outputs == 1 else list(grad) if isinstance(grad, (list, tuple)) else None
+        if grads_in is None or len(grads_in) != self.n_outputs:
+            raise TypeError(f"this graph has {self.n_outputs} outputs: backward takes a list of "
+                            f"{self.n_outputs} gradients, got {type(grad).__name__}")
+        pending: list[Any] = [None] * len(self._order)  # dL/d(node output), summed over its consumers
+
+        def receive(j: int, g: np.ndarray) -> None:
+            # Fan-out: the sum over consumers, into a fresh array (never in place into
+            # an array a layer returned, which it may have returned for two inputs).
+            pending[j] = g if pending[j] is None else pending[j] + g
+
+        for j, g, shape in zip(self._output_index, grads_in, output_shapes):
+            receive(j, np.zeros(shape, self.dtype) if g is None else self._check_output_grad(g, shape))
+        param_sums: dict[int, list[np.ndarray]] = {}
+        for i in range(len(self._order) - 1, -1, -1):
+            node, g = self._order[i], pending[i]
+            if node.layer is None or g is None:
+                continue
+            pending[i] = None  # let it go as soon as it is used
+            layer = node.layer
+            layer._cache = caches[i]  # this use's cache back in the layer's one slot
+            needs = need_input_grad or any(a.layer is not None for a in node.inputs)
+            result = backward_through(layer, g, needs)
+            if id(layer) in self._shared:
+                sums = param_sums.get(id(layer))
+                if sums is None:
+                    param_sums[id(layer)] = [p.grad.copy() for p in layer.parameters()]
+                else:
+                    for total, p in zip(sums, layer.parameters()):
+                        total += p.grad
+            if result is None:
+                continue
+            results = [result] if layer.n_inputs == 1 else list(result)
+            for a, j, r in zip(node.inputs, self._arg_index[i], results):
+                if a.layer is not None or need_input_grad:
+                    receive(j, r)
+        for layer in self._layers:  # a shared layer's gradients: the sum over its uses, written once
+            sums = param_sums.get(id(layer))
+            if sums is not None:
+                for p, total in zip(layer.parameters(), sums):
+                    p.grad[...] = total
+        if not need_input_grad:
+            return None
+        input_grads = [pending[i] for i in self._input_index]
+        return input_grads[0] if self.n_inputs == 1 else input_grads
+
+    def _check_output_grad(self, g: Any, shape: tuple[int, ...]) -> np.ndarray:
+        g = np.asarray(g)
+        if g.shape != shape:
+            raise ValueError(f"backward expected a gradient of shape {shape} for that output "
+                             f"(the shape of the last output), got {g.shape}")
+        return g
+
+    def parameters(self) -> list[Parameter]:
+        return [p for layer in self._layers for p in layer.parameters()]
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        return [(f"{self._layer_names[id(layer)]}.{name}", p) for layer in self._layers
+                for name, p in layer.named_parameters()]
+
+    def children(self) -> list[Layer]:
+        return list(self._layers)
+
+    def in_features(self) -> int | None:
+        return self._inputs[0].n_features if self.n_inputs == 1 else None
+
+    def input_widths(self) -> list[int | None]:
+        return [node.n_features for node in self._inputs]
+
+    # -- describing it -----------------------------------------------------------------
+    @property
+    def nodes(self) -> list[tuple[str, Layer | None, list[str]]]:
+        """``(name, layer, input names)`` for every node, in topological order (layer None for inputs)."""
+        return [(self._names[id(n)], n.layer, [self._names[id(a)] for a in n.inputs]) for n in self._order]
+
+    @property
+    def input_names(self) -> list[str]:
+        return [self._names[id(n)] for n in self._inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [self._names[id(n)] for n in self._outputs]
+
+    def _rows(self) -> Iterable[tuple[str, str, str, str, str]]:
+        for (name, layer, args), width in zip(self.nodes, self._widths):
+            if layer is None:
+                yield name, f"Input({width})", "", f"(None, {width})", "0"
+                continue
+            first_use = ":" not in name
+            count = sum(p.size for p in layer.parameters())
+            params = f"{count:,}" if first_use else "(shared)"
+            yield name, repr(layer).splitlines()[0], ", ".join(args), f"(None, {width})", params
+
+    def __repr__(self) -> str:
+        lines = [f"  {name} = {layer}({args})  # -> {shape}" if args else f"  {name} = {layer}  # -> {shape}"
+                 for name, layer, args, shape, _ in self._rows()]
+        return ("Graph(\n" + "\n".join(lines) + f"\n  inputs=[{', '.join(self.input_names)}], "
+                f"outputs=[{', '.join(self.output_names)}],\n)")
+
+    def summary(self) -> str:
+        """A table of each node: its layer, its inputs, its output shape and parameter count.
+
+        A shared layer's parameters are counted at its first use only.
+        """
+        rows = [(name, layer, args, shape, params) for name, layer, args, shape, params in self._rows()]
+        return summary_table(self, ("Node", "Layer", "Inputs", "Output shape", "Params"), rows)
