@@ -1,0 +1,308 @@
+"""The layer graph: Input, Graph, Add, Concat; shared layers, fan-out, several inputs and outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minnet as mn
+
+
+def residual_graph(dtype=np.float64):
+    """A skip connection, a shared layer and a concat: the example of the design."""
+    x = mn.Input(8)
+    h = mn.ReLU()(mn.Dense(8, 6, init="he", seed=0, dtype=dtype)(x))
+    r = mn.Tanh()(mn.Dense(6, 6, seed=1, dtype=dtype)(h))
+    h = mn.Add()([h, r])
+    shared = mn.Dense(6, 4, seed=2, dtype=dtype)
+    a, b = shared(h), shared(mn.Tanh()(h))
+    z = mn.Concat()([a, b])
+    return mn.Graph(inputs=x, outputs=mn.Dense(8, 1, seed=3, dtype=dtype)(z))
+
+
+def two_in_two_out():
+    x1, x2 = mn.Input(3, name="a"), mn.Input(2, name="b")
+    h = mn.Tanh()(mn.Dense(3, 4, seed=0)(x1))
+    g = mn.Sigmoid()(mn.Dense(2, 4, seed=1)(x2))
+    s = mn.Add()([h, g])
+    o1 = mn.Dense(4, 1, seed=2)(s)
+    o2 = mn.Dense(8, 2, seed=3)(mn.Concat()([s, h]))
+    return mn.Graph(inputs=[x1, x2], outputs=[o1, o2])
+
+
+@pytest.fixture
+def data():
+    gen = np.random.default_rng(0)
+    return gen.standard_normal((12, 8)), gen.standard_normal((12, 3)), gen.standard_normal((12, 2))
+
+
+# -- gradients ----------------------------------------------------------------------
+
+def test_gradcheck_passes_on_a_skip_a_shared_layer_and_a_concat(data):
+    assert mn.gradcheck(residual_graph(), data[0])
+
+
+def test_gradcheck_passes_on_two_inputs_and_two_outputs(data):
+    assert mn.gradcheck(two_in_two_out(), [data[1], data[2]])
+
+
+def test_a_layer_used_twice_gets_the_sum_of_both_uses_gradients(data):
+    """Tied weights: dL/dW of y = f(x W) + g(x W) is the sum of the two paths' gradients."""
+    x = mn.Input(3)
+    shared = mn.Dense(3, 2, seed=0)
+    model = mn.Graph(x, mn.Add()([mn.Tanh()(shared(x)), mn.Sigmoid()(shared(x))]))
+    X, G = data[1], np.random.default_rng(1).standard_normal((12, 2))
+    model.forward(X)
+    model.backward(G)
+    together = [p.grad.copy() for p in shared.parameters()]
+    parts = []
+    for head in (mn.Tanh(), mn.Sigmoid()):
+        single = mn.Sequential(mn.Dense(3, 2, seed=0), head)
+        single.forward(X)
+        single.backward(G)
+        parts.append([p.grad.copy() for p in single.parameters()])
+    for total, g1, g2 in zip(together, *parts):
+        np.testing.assert_allclose(total, g1 + g2, rtol=1e-13)
+
+
+def test_fan_out_gradient_is_the_sum_and_merge_outputs_are_not_modified_in_place(data):
+    """x + x: Add returns one gradient array for both inputs; the input gradient is 2 G, G unchanged."""
+    x = mn.Input(3)
+    model = mn.Graph(x, mn.Add()([x, x]))
+    G = np.ones((12, 3))
+    model.forward(data[1])
+    np.testing.assert_array_equal(model.backward(G), 2 * G)
+    np.testing.assert_array_equal(G, np.ones((12, 3)))
+
+
+def test_an_output_the_loss_ignores_gets_a_zero_gradient(data):
+    model = two_in_two_out()
+    model.forward([data[1], data[2]])
+    g1 = np.random.default_rng(2).standard_normal((12, 1))
+    with_none = model.backward([g1, None])
+    grads_none = [p.grad.copy() for p in model.parameters()]
+    model.forward([data[1], data[2]])
+    with_zero = model.backward([g1, np.zeros((12, 2))])
+    for a, b in zip(with_none + grads_none, with_zero + [p.grad for p in model.parameters()]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_chain_as_a_graph_trains_bit_identically_to_the_sequential(data):
+    X, y = data[0], (data[0][:, 0] > 0).astype(float)
+
+    def layers():
+        return [mn.Dense(8, 5, seed=0), mn.Sigmoid(), mn.Dense(5, 1, seed=1)]
+
+    seq = mn.Sequential(*layers())
+    x = mn.Input(8)
+    node = x
+    for layer in layers():
+        node = layer(node)
+    graph = mn.Graph(x, node)
+    histories = []
+    for model in (seq, graph):
+        opt = mn.SGD(model.parameters(), lr=0.3, momentum=0.9)
+        histories.append(mn.fit(model, mn.BCE(from_logits=True), opt, X, y, epochs=6, batch_size=5, seed=3,
+                                validation_data=(X, y), metrics=["accuracy"], progress=False))
+    assert histories[0].history == histories[1].history
+    for a, b in zip(seq.parameters(), graph.parameters()):
+        np.testing.assert_array_equal(a.value, b.value)
+
+
+# -- inference never disturbs training -----------------------------------------------
+
+class Scale(mn.Layer):
+    """A custom layer written to the documented contract: its cache in self._cache."""
+
+    def __init__(self) -> None:
+        self.s = mn.Parameter(np.full(3, 0.5), name="s")
+
+    def forward(self, x, training=True):
+        self._cache = x
+        return x * self.s.value
+
+    def backward(self, grad):
+        x = self._require_cache()
+        self.s.grad[...] = np.sum(grad * x, axis=0)
+        return grad * self.s.value
+
+    def parameters(self):
+        return [self.s]
+
+
+def _models():
+    x = mn.Input(3)
+    custom = Scale()
+    return [
+        mn.Sequential(mn.Dense(3, 3, seed=0), mn.Tanh(), Scale(), mn.Dense(3, 1, seed=1)),
+        mn.Graph(x, mn.Dense(3, 1, seed=1)(mn.Add()([custom(x), mn.Tanh()(custom(mn.Dense(3, 3, seed=0)(x)))]))),
+    ]
+
+
+@pytest.mark.parametrize("model_index", [0, 1], ids=["sequential", "graph"])
+@pytest.mark.parametrize("interruption", ["predict", "evaluate", "summary", "predict-batched"])
+def test_inference_between_forward_and_backward_changes_no_gradient(data, model_index, interruption):
+    X, other = data[1], data[1][::-1] * 3
+    G = np.random.default_rng(4).standard_normal((12, 1))
+    reference = _models()[model_index]
+    reference.forward(X)
+    expected_input = reference.backward(G)
+    expected = [p.grad.copy() for p in reference.parameters()]
+
+    model = _models()[model_index]
+    model.forward(X)
+    {"predict": lambda: model.predict(other), "predict-batched": lambda: model.predict(other, batch_size=5),
+     "evaluate": lambda: mn.evaluate(model, mn.MSE(), other, np.zeros(12), batch_size=4),
+     "summary": lambda: model.summary()}[interruption]()
+    np.testing.assert_array_equal(model.backward(G), expected_input)
+    for p, g in zip(model.parameters(), expected):
+        np.testing.assert_array_equal(p.grad, g)
+
+
+def test_predict_in_batches_equals_predict_at_once(data):
+    model = residual_graph()
+    np.testing.assert_allclose(model.predict(data[0], batch_size=5), model.predict(data[0]), rtol=1e-14)
+
+
+def test_predict_keeps_no_activations(data):
+    model = residual_graph()
+    model.predict(data[0])
+    assert model._cache is None and all(layer._cache is None for layer in model.children())
+
+
+# -- fit, evaluate and lr_find on several inputs and outputs --------------------------
+
+def test_fit_evaluate_and_lr_find_take_lists_of_inputs_losses_and_targets(data):
+    model = two_in_two_out()
+    inputs = [data[1], data[2]]
+    targets = [(data[1][:, 0] > 0).astype(float), data[2] * 0.5]
+    losses = [mn.BCE(from_logits=True), mn.MSE()]
+    before = mn.evaluate(model, losses, inputs, targets, loss_weights=[1.0, 0.5])
+    history = mn.fit(model, losses, mn.SGD(model.parameters(), lr=0.2), inputs, targets, epochs=20,
+                     batch_size=4, loss_weights=[1.0, 0.5], metrics=["accuracy"],
+                     validation_data=(inputs, targets), progress=False)
+    assert set(history.history) == {"loss", "accuracy_0", "accuracy_1", "val_loss", "val_accuracy_0",
+                                    "val_accuracy_1", "lr"}
+    after = mn.evaluate(model, losses, inputs, targets, loss_weights=[1.0, 0.5], batch_size=5)
+    assert after["loss"] < before["loss"]
+    assert after["loss"] == pytest.approx(history["val_loss"][-1], rel=1e-12)
+    result = mn.lr_find(model, losses, inputs, targets, num_steps=8, batch_size=4)
+    assert len(result.lrs) >= 1
+
+
+def test_the_weighted_loss_is_the_weighted_sum_of_each_outputs_loss(data):
+    model = two_in_two_out()
+    inputs = [data[1], data[2]]
+    p1, p2 = model.predict(inputs)
+    y1, y2 = (data[1][:, 0] > 0).astype(float), data[2]
+    expected = 0.3 * mn.BCE(from_logits=True).forward(p1, y1) + 2.0 * mn.MSE().forward(p2, y2)
+    got = mn.evaluate(model, [mn.BCE(from_logits=True), mn.MSE()], inputs, [y1, y2], loss_weights=[0.3, 2.0])
+    assert got["loss"] == pytest.approx(expected, rel=1e-13)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda m, i, t: mn.fit(m, mn.MSE(), mn.SGD(m.parameters(), lr=0.1), i, t, epochs=1),
+     ValueError, r"2 output\(s\), so it needs 2 loss\(es\), got 1"),
+    (lambda m, i, t: mn.evaluate(m, [mn.MSE(), mn.MSE()], i[0], t),
+     TypeError, "2 inputs, so X must be a list of 2 arrays"),
+    (lambda m, i, t: mn.evaluate(m, [mn.MSE(), mn.MSE()], i, t[0]),
+     TypeError, "2 outputs, so y must be a list of 2 targets"),
+    (lambda m, i, t: mn.evaluate(m, [mn.MSE(), mn.MSE()], i, t, loss_weights=[1.0]),
+     ValueError, "loss_weights must be a list of 2 numbers"),
+    (lambda m, i, t: mn.evaluate(m, [mn.MSE(), mn.MSE()], [i[0], i[1][:5]], t),
+     ValueError, r"same number of samples, got \[12, 5\]"),
+    (lambda m, i, t: m.predict([i[1], i[0]]),
+     ValueError, "X|x\\[0\\] must have 3 features, got 2"),
+])
+def test_bad_lists_are_clear_errors(data, call, error, match):
+    model = two_in_two_out()
+    before = [p.value.copy() for p in model.parameters()]
+    with pytest.raises(error, match=match):
+        call(model, [data[1], data[2]], [np.zeros(12), np.zeros((12, 2))])
+    assert all(np.array_equal(p.value, b) for p, b in zip(model.parameters(), before))
+
+
+# -- construction errors -----------------------------------------------------------------
+
+def test_a_shape_mismatch_names_the_node_and_its_input():
+    x = mn.Input(32)
+    h = mn.ReLU()(x)
+    with pytest.raises(ValueError, match=r"node dense: Dense\(16, 4\) cannot take relu \(32 features\)"):
+        mn.Graph(x, mn.Dense(16, 4)(h))
+
+
+def test_an_input_that_reaches_no_output_is_refused():
+    x, unused = mn.Input(3), mn.Input(2, name="extra")
+    with pytest.raises(ValueError, match="input\\(s\\) extra reach no output"):
+        mn.Graph([x, unused], mn.Dense(3, 1)(x))
+
+
+def test_a_node_of_another_graph_is_refused():
+    x, other = mn.Input(3), mn.Input(3)
+    out = mn.Add()([mn.Dense(3, 2)(x), mn.Dense(3, 2)(other)])
+    with pytest.raises(ValueError, match="not among this graph's inputs"):
+        mn.Graph(x, out)
+
+
+def test_a_cycle_is_refused_naming_a_node():
+    x = mn.Input(3)
+    a = mn.Tanh()(x)
+    b = mn.Tanh()(a)
+    a.inputs = (b,)  # only by editing a Node can a cycle be made; it is still caught
+    with pytest.raises(ValueError, match="cycle through <Node Tanh"):
+        mn.Graph(x, b)
+
+
+@pytest.mark.parametrize("build, error, match", [
+    (lambda x: mn.Graph(x, "not a node"), TypeError, "outputs must be graph Nodes"),
+    (lambda x: mn.Graph(mn.Tanh()(x), mn.Tanh()(x)), TypeError, "inputs must be mn.Input nodes"),
+    (lambda x: mn.Graph([x, x], mn.Tanh()(x)), ValueError, "inputs lists the same node twice"),
+    (lambda x: mn.Tanh()([x, x]), TypeError, "takes one input; call it on one Node"),
+    (lambda x: mn.Add()(x), TypeError, "merges several inputs; call it on a list of at least two Nodes"),
+    (lambda x: mn.Add()([x, np.zeros((2, 3))]), TypeError, "not a mix"),
+    (lambda x: mn.Input(0), ValueError, "n_features must be >= 1"),
+])
+def test_construction_errors_are_clear(build, error, match):
+    with pytest.raises(error, match=match):
+        build(mn.Input(3))
+
+
+def test_sequential_refuses_a_repeated_layer_and_points_to_graph():
+    layer = mn.Dense(2, 2)
+    with pytest.raises(ValueError, match="build an mn.Graph to share one layer's weights"):
+        mn.Sequential(layer, mn.Tanh(), layer)
+
+
+def test_sequential_refuses_a_merge_layer():
+    with pytest.raises(TypeError, match="use mn.Graph"):
+        mn.Sequential(mn.Add())
+
+
+def test_merge_layers_refuse_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"Add\(\) needs inputs of one shape"):
+        mn.Add().forward([np.zeros((2, 3)), np.zeros((2, 4))])
+    with pytest.raises(ValueError, match="one number of rows"):
+        mn.Concat().forward([np.zeros((2, 3)), np.zeros((3, 3))])
+
+
+# -- describing a graph -----------------------------------------------------------------
+
+def test_print_and_summary_show_nodes_inputs_shapes_and_the_shared_layer_once():
+    model = residual_graph()
+    text, table = repr(model), model.summary()
+    assert "add = Add()(relu, tanh)  # -> (None, 6)" in text
+    assert "dense_2:1 = Dense(6, 4)(tanh_1)" in text and "outputs=[dense_3]" in text
+    # 8*6+6, 6*6+6, the shared 6*4+4 once, 8*1+1
+    assert "(shared)" in table and "Total parameters: 133 (float64)" in table
+    assert sum(p.size for p in model.parameters()) == 54 + 42 + 28 + 9
+    assert [name for name, _ in model.named_parameters()][:2] == ["dense.W", "dense.b"]
+
+
+def test_the_graph_dtype_is_decided_at_construction_and_float32_stays_float32(data):
+    model = residual_graph(np.float32)
+    assert model.dtype == np.float32
+    out = model.predict(data[0])
+    assert out.dtype == np.float32
+    with pytest.raises(TypeError, match="share one dtype"):
+        x = mn.Input(2)
+        mn.Graph(x, mn.Dense(2, 2, dtype=np.float32)(mn.Dense(2, 2)(x)))
