@@ -21,7 +21,7 @@ from .io import load, register_layer, save
 from .layers import Dense, LeakyReLU, Layer, Parameter, ReLU, Sigmoid, Tanh
 from .losses import BCE, MSE, Loss
 from .lr_finder import lr_find
-from .optim import SGD, Optimizer
+from .optim import SGD, Adam, AdamW, Optimizer, RMSprop
 from .schedules import (Constant, CosineDecay, CyclicLR, ExponentialDecay, OneCycle,
                         OneCycleMomentum, Schedule, StepDecay)
 from .training import History, TrainingDiverged, evaluate, fit
@@ -31,7 +31,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Parameter", "Layer", "Dense", "Sigmoid", "ReLU", "Tanh", "LeakyReLU",
     "Loss", "BCE", "MSE", "Model", "Sequential", "Graph", "Input", "Node", "Add", "Concat",
-    "Optimizer", "SGD",
+    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop",
     "Schedule", "Constant", "CyclicLR", "OneCycle", "OneCycleMomentum",
     "StepDecay", "ExponentialDecay", "CosineDecay",
     "fit", "evaluate", "lr_find", "History", "Callback", "EarlyStopping", "Checkpoint", "TrainingDiverged",

@@ -1,19 +1,29 @@
-"""Optimizers: they own the parameters, the step counter and any running state."""
+"""Optimizers: they own the parameters, the step counter and any running state.
+
+Every optimizer is one update rule in one template: :class:`Optimizer`
+evaluates the rates, asks the rule for each parameter's step and new state,
+checks that all of it is finite, and only then commits it, all at once.
+"""
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from typing import Any, Callable, Iterable, Union
 
 import numpy as np
 
-from ._validation import check_bool, check_int, check_real
+from ._interrupts import sigint_held
+from ._validation import all_finite, check_bool, check_real
 from .layers import Parameter
 
-__all__ = ["Optimizer", "SGD", "NonFiniteUpdate"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "NonFiniteUpdate"]
 
 Rate = Union[float, Callable[[int], float]]
+
+#: One parameter's running state: named arrays of its shape and dtype (None: not created yet).
+State = dict[str, Union[np.ndarray, None]]
 
 
 class NonFiniteUpdate(FloatingPointError):
@@ -43,14 +53,62 @@ def _difference_is_finite(value: np.ndarray, step: np.ndarray) -> bool:
     return bool(np.isfinite(value - step).all())
 
 
-class Optimizer:
-    """Base class: holds the parameters and counts the steps taken.
+def _lerp(start: np.ndarray, end: np.ndarray, weight: float, out: np.ndarray) -> np.ndarray:
+    """The moving average ``(1 - weight) start + weight end``, written into ``out``.
 
-    ``step()`` updates every parameter in place from its ``grad``. A rate
-    given as a schedule is evaluated at ``step_count``, the number of steps
-    already taken, and the counter is advanced by ``step()`` itself, so a
-    schedule cannot be stepped at the wrong time.
+    Computed as ``start + weight (end - start)`` (torch's ``lerp``): three
+    in-place passes and no temporary array. ``start`` is left as it was.
     """
+    np.subtract(end, start, out=out)
+    out *= weight
+    out += start
+    return out
+
+
+class Optimizer:
+    r"""Base class: the parameters, the step counter, the running state and the one ``step()``.
+
+    A subclass writes only its update rule, :meth:`compute_step`. Each
+    ``step()`` then runs in three phases:
+
+    1. **rates**: every hyperparameter named in ``schedulable`` that was
+       given as a schedule is evaluated at ``step_count`` and checked, once;
+    2. **compute**: the rule gives each parameter's step :math:`\Delta` and
+       its new running state, writing into nothing the parameter or the
+       optimizer holds;
+    3. **check, then commit**: if every new value :math:`\theta - \Delta`
+       is finite (and every new state named in ``state_to_check``), all
+       values and states are replaced at once and ``step_count`` advances;
+       otherwise :class:`NonFiniteUpdate` is raised and nothing has changed.
+       A Ctrl-C cannot split the commit: it takes effect right after it.
+
+    A rate given as a schedule is evaluated at ``step_count``, the number of
+    steps already taken, and only ``step()`` advances the counter, so a
+    schedule cannot be stepped at the wrong time.
+
+    Parameters
+    ----------
+    params : iterable of Parameter
+        Usually ``model.parameters()``; each is updated in place.
+
+    Attributes
+    ----------
+    params : list of Parameter
+    step_count : int
+        Steps taken so far.
+    state : list of dict
+        Each parameter's running state (see :meth:`init_state`); read it,
+        do not write it (:meth:`state_dict` gives a copy).
+    """
+
+    #: The hyperparameters that may be schedules, each with the interval
+    #: ``[low, high)`` a scheduled value must lie in.
+    schedulable: dict[str, tuple[float, float]] = {"lr": (0.0, math.inf)}
+
+    #: State that a finite step does not vouch for, so it is checked too before a
+    #: commit: an average of squared gradients that overflows to inf only makes
+    #: the step it divides 0.
+    state_to_check: tuple[str, ...] = ()
 
     def __init__(self, params: Iterable[Parameter]) -> None:
         if isinstance(params, Parameter):
@@ -69,20 +127,89 @@ class Optimizer:
             raise ValueError("params holds the same Parameter twice; it would be updated twice per step")
         self.params = params
         self.step_count = 0
+        self._state: list[State] | None = None  # made by the first use: the subclass sets its hyperparameters first
+        self._scratch: list[dict[str, np.ndarray]] = [{} for _ in params]
+
+    # -- what a subclass writes ----------------------------------------------------------
+
+    def init_state(self, p: Parameter) -> State:
+        """The running state of parameter ``p`` before the first step.
+
+        A dict of arrays of ``p``'s shape and dtype (zeros, usually), or
+        None for a buffer that the first step creates. The keys are the
+        names :meth:`state_dict` uses. None by default: no state.
+        """
+        return {}
+
+    def compute_step(self, i: int, p: Parameter, state: State,
+                     rates: dict[str, float]) -> tuple[np.ndarray, State]:
+        r"""The update rule: parameter ``i``'s step and new state, changing nothing it is given.
+
+        Parameters
+        ----------
+        i : int
+            The parameter's index in ``params``, for :meth:`scratch`.
+        p : Parameter
+            Read ``p.value`` (:math:`\theta`, of any shape) and ``p.grad``
+            (:math:`g`, the same shape); write neither.
+        state : dict
+            The parameter's running state after the last committed step
+            (:meth:`init_state` before the first); write none of it.
+        rates : dict of str to float
+            This step's value of each hyperparameter in ``schedulable``.
+
+        Returns
+        -------
+        step : ndarray of ``p``'s shape and dtype
+            :math:`\Delta`: the new value will be :math:`\theta - \Delta`.
+        state : dict
+            The new running state, with the same keys. An entry that did
+            not change may be returned as it is; a new one is written into
+            ``self.scratch(i, key)``, so that a step allocates nothing.
+        """
+        raise NotImplementedError
+
+    def scratch(self, i: int, name: str) -> np.ndarray:
+        """An array of parameter ``i``'s shape and dtype for a rule to write into.
+
+        The same array comes back at every step (allocating one per step
+        would cost about as much as the update itself), with whatever was
+        last written in it. It is never live state: when the rule returns
+        ``scratch(i, key)`` as its new state ``key``, the commit puts the
+        array that state replaces in its place.
+        """
+        value = self.params[i].value
+        array = self._scratch[i].get(name)
+        if array is None or array.shape != value.shape or array.dtype != value.dtype:
+            array = self._scratch[i][name] = np.empty_like(value)
+        return array
+
+    # -- the template ------------------------------------------------------------------
+
+    @property
+    def state(self) -> list[State]:
+        """Each parameter's running state, made by :meth:`init_state` on first use."""
+        if self._state is None:
+            self._state = [self.init_state(p) for p in self.params]
+        return self._state
 
     def rate(self, name: str, step: int | None = None) -> float:
         """Value of the hyperparameter ``name`` (e.g. ``"lr"``) at ``step``.
 
-        ``step`` defaults to the next step to be taken.
+        ``step`` defaults to the next step to be taken. A schedule's value is
+        checked: a finite float in the interval ``schedulable`` gives.
         """
         value = getattr(self, name)
         if not callable(value):
             return value
         step = self.step_count if step is None else step
         result = value(step)
-        if isinstance(result, bool) or not isinstance(result, numbers.Real) or not np.isfinite(result):
+        low, high = self.schedulable.get(name, (-math.inf, math.inf))
+        if (isinstance(result, bool) or not isinstance(result, numbers.Real) or not math.isfinite(result)
+                or not low <= result < high):
+            expected = f"be a finite float >= {low:g}" if high == math.inf else f"lie in [{low:g}, {high:g})"
             raise ValueError(f"{name} schedule {value!r} returned {result!r} at step {step}; "
-                             f"expected a finite float")
+                             f"{name} must {expected}")
         return float(result)
 
     @property
@@ -91,17 +218,142 @@ class Optimizer:
         return self.rate("lr")
 
     def step(self) -> None:
-        raise NotImplementedError
+        """Update every parameter from its current ``grad``, in place: all of them, or none.
+
+        Raises
+        ------
+        NonFiniteUpdate
+            If a new value (or a state in ``state_to_check``) would be NaN or
+            infinite; the parameters, the state and ``step_count`` are unchanged.
+        ValueError
+            If a schedule returns a value out of range; nothing is changed.
+        """
+        rates = {name: self.rate(name) for name in self.schedulable}
+        states = self.state
+        updates = []
+        # An overflow is reported as NonFiniteUpdate below; numpy's own
+        # RuntimeWarning about it would only be noise.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for i, p in enumerate(self.params):
+                step, new = self.compute_step(i, p, states[i], rates)
+                self._check_finite(p, step, states[i], new, rates)
+                updates.append((step, new))
+        with sigint_held():  # a Ctrl-C cannot leave some parameters one step ahead of the others
+            for i, (step, new) in enumerate(updates):
+                self._commit(i, step, new)
+            self.step_count += 1
+
+    def _check_finite(self, p: Parameter, step: np.ndarray, old: State, new: State,
+                      rates: dict[str, float]) -> None:
+        what = None
+        if not _difference_is_finite(p.value, step):
+            what = "it"
+        for key in self.state_to_check:
+            if what is None and key in new and new[key] is not old[key] and not all_finite(new[key]):
+                what = f"its {key}"
+        if what is not None:
+            raise NonFiniteUpdate(f"the update of parameter {p.name or '?'} {p.value.shape} at step "
+                                  f"{self.step_count} (lr={rates.get('lr')!r}) would make {what} non-finite")
+
+    def _commit(self, i: int, step: np.ndarray, new: State) -> None:
+        """Apply parameter ``i``'s checked step and make ``new`` its state."""
+        value = self.params[i].value
+        np.subtract(value, step, out=value)
+        old = self._state[i]
+        if new is old:
+            return
+        scratch = self._scratch[i]
+        for key, array in new.items():
+            # A state written into its scratch array: the array it replaces
+            # becomes the scratch of the next step, so no step allocates one.
+            if array is not None and scratch.get(key) is array:
+                if old[key] is None:
+                    del scratch[key]
+                else:
+                    scratch[key] = old[key]
+        self._state[i] = new
+
+    # -- checkpoints ---------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """The running state (step count and buffers), for checkpoints."""
-        return {"step_count": self.step_count}
+        """The running state, for checkpoints: a copy.
+
+        ``{"step_count": int, key: [array or None, one per parameter], ...}``
+        with one entry per key of the per-parameter state.
+        """
+        states = self.state
+        out: dict[str, Any] = {"step_count": self.step_count}
+        for key in states[0]:
+            out[key] = [None if s[key] is None else s[key].copy() for s in states]
+        return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned, after checking all of it.
+
+        The step count must be a non-negative integer; each buffer an array
+        of its parameter's shape and dtype, with finite values, or None where
+        a new optimizer has None. The arrays are copied.
+
+        Raises
+        ------
+        ValueError
+            Naming the entry that does not fit; the optimizer is unchanged.
+        """
+        name = type(self).__name__
         if not isinstance(state, dict) or "step_count" not in state:
             raise ValueError(f"an optimizer state must be a dict with a 'step_count', got {state!r:.80}")
-        self.step_count = check_int("step_count", state["step_count"], low=0)
+        count = state["step_count"]
+        if isinstance(count, bool) or not isinstance(count, numbers.Integral):
+            raise ValueError(f"step_count must be an integer, got {count!r}")
+        if count < 0:
+            raise ValueError(f"step_count must be >= 0, got {count}")
+        fresh = [self.init_state(p) for p in self.params]
+        keys = list(fresh[0])
+        for key in keys:
+            if key not in state:
+                raise ValueError(f"the state has no {key!r}; {self!r} keeps step_count and {', '.join(keys)}")
+        unknown = sorted(set(state) - {"step_count", *keys})
+        if unknown:
+            raise ValueError(f"the state holds {', '.join(map(repr, unknown))}, which {name} with these "
+                             f"settings does not keep (it keeps {', '.join(['step_count', *keys])})")
+        for key in keys:
+            entries = state[key]
+            if not isinstance(entries, (list, tuple)) or len(entries) != len(self.params):
+                got = f"{len(entries)} entries" if isinstance(entries, (list, tuple)) else repr(entries)[:60]
+                raise ValueError(f"{key} must hold one entry per parameter; this optimizer has "
+                                 f"{len(self.params)} parameters, the state {got}")
+            for i, (p, array) in enumerate(zip(self.params, entries)):
+                _check_buffer(f"{key}[{i}]", array, p, may_be_none=fresh[i][key] is None)
+        self.step_count = int(count)
+        self._state = [{key: None if state[key][i] is None else np.array(state[key][i]) for key in keys}
+                       for i in range(len(self.params))]
+
+    def __repr__(self) -> str:
+        # The constructor's arguments, each shown when it differs from its default (lr always).
+        args = []
+        for arg in list(inspect.signature(type(self).__init__).parameters.values())[2:]:
+            value = getattr(self, arg.name, arg.default)
+            if arg.name == "lr" or value is not arg.default and value != arg.default:
+                args.append(f"{arg.name}={value!r}")
+        return f"{type(self).__name__}(<{len(self.params)} parameters>, {', '.join(args)})"
+
+
+def _check_buffer(where: str, array: Any, p: Parameter, *, may_be_none: bool) -> None:
+    """Refuse a saved buffer that does not fit parameter ``p``."""
+    param = f"parameter {p.name or '?'}"
+    if array is None:
+        if not may_be_none:
+            raise ValueError(f"{where} is None; {param} needs an array of shape {p.value.shape}")
+        return
+    if not isinstance(array, np.ndarray):
+        raise ValueError(f"{where} must be an ndarray, got {type(array).__name__}")
+    if array.shape != p.value.shape:
+        raise ValueError(f"{where} has shape {array.shape}, {param} has shape {p.value.shape}")
+    if array.dtype != p.value.dtype:
+        raise ValueError(f"{where} is {array.dtype}, {param} is {p.value.dtype}")
+    with np.errstate(over="ignore", invalid="ignore"):  # a sum that overflows is checked exactly
+        if not all_finite(array):
+            raise ValueError(f"{where} holds NaN or infinite values")
 
 
 class SGD(Optimizer):
@@ -134,12 +386,20 @@ class SGD(Optimizer):
     dampening : float, default 0.0
         :math:`\tau`, as in torch.
 
+    Attributes
+    ----------
+    buffers : list of ndarray or None
+        The momentum buffers :math:`v_t`, one per parameter; None until the
+        first step with momentum (the state's ``momentum_buffer``).
+
     Notes
     -----
     The new values are computed for every parameter before any is written;
     if one would be NaN or infinite, ``step`` raises :class:`NonFiniteUpdate`
     and leaves the parameters, momentum buffers and step count untouched.
     """
+
+    schedulable = {"lr": (0.0, math.inf), "momentum": (0.0, 1.0)}
 
     def __init__(self, params: Iterable[Parameter], lr: Rate, momentum: Rate = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0, dampening: float = 0.0) -> None:
@@ -153,108 +413,229 @@ class SGD(Optimizer):
             raise ValueError("nesterov=True needs momentum > 0 and dampening == 0, "
                              f"got momentum={self.momentum!r}, dampening={self.dampening!r}")
         self.nesterov = nesterov
-        # Momentum buffers v_t, created on the first step as torch does.
-        self.buffers: list[np.ndarray | None] = [None] * len(self.params)
-        self._scratch = [np.empty_like(p.value) for p in self.params]  # lr * d of each parameter
-        self._spares: list[np.ndarray | None] = [None] * len(self.params)  # see _spare
-        self._uses_momentum = callable(self.momentum) or self.momentum > 0
 
-    def step(self) -> None:
-        """Apply one update to every parameter from its current ``grad``, in place.
+    def init_state(self, p: Parameter) -> State:
+        return {"momentum_buffer": None}  # made by the first step with momentum, as torch does
 
-        Raises
-        ------
-        NonFiniteUpdate
-            If a new value would be NaN or infinite; nothing is changed.
-        ValueError
-            If a schedule returns a negative rate or a momentum outside [0, 1).
-        """
-        lr = self.rate("lr")
-        if lr < 0:
-            raise ValueError(f"lr schedule {self.lr!r} returned a negative rate {lr!r} "
-                             f"at step {self.step_count}")
-        momentum = self.rate("momentum") if self._uses_momentum else 0.0
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum schedule {self.momentum!r} returned {momentum!r} at step "
-                             f"{self.step_count}; momentum must lie in [0, 1)")
-        # Each step lr * d goes into a scratch array kept from step to step
-        # (allocating one the size of every parameter on each step costs as
-        # much as the update itself), and is subtracted in place only once every
-        # parameter's new value is known to be finite.
-        steps = self._scratch_arrays()
-        new_buffers = list(self.buffers)
-        # An overflow is reported as NonFiniteUpdate below; numpy's own
-        # RuntimeWarning about it would only be noise.
-        with np.errstate(over="ignore", invalid="ignore"):
-            for i, (p, step) in enumerate(zip(self.params, steps)):
-                d = p.grad
-                if self.weight_decay != 0:
-                    d = np.multiply(p.value, self.weight_decay, out=step)
-                    d += p.grad
-                if momentum != 0:  # as torch: a step at momentum 0 neither uses nor updates the buffer
-                    # v_t goes into a spare array, swapped with v_{t-1} on commit: no
-                    # allocation per step, and v_{t-1} survives if the step is refused.
-                    buf, new = self.buffers[i], self._spare(i)
-                    if buf is None:
-                        np.copyto(new, d)
-                    else:
-                        np.multiply(buf, momentum, out=new)
-                        new += d if self.dampening == 0 else (1.0 - self.dampening) * d
-                    new_buffers[i] = new
-                    d = d + momentum * new if self.nesterov else new
-                np.multiply(d, lr, out=step)
-                if not _difference_is_finite(p.value, step):
-                    raise NonFiniteUpdate(f"the update of parameter {p.name or '?'} {p.value.shape} at step "
-                                          f"{self.step_count} (lr={lr!r}) would make it non-finite")
-            # Commit only once every new value is known to be finite.
-            for p, step in zip(self.params, steps):
-                np.subtract(p.value, step, out=p.value)  # p.value - lr * d
-        self._spares = [old if new is not old else spare  # the replaced buffers become the spares
-                        for old, new, spare in zip(self.buffers, new_buffers, self._spares)]
-        self.buffers = new_buffers
-        self.step_count += 1
+    def compute_step(self, i: int, p: Parameter, state: State,
+                     rates: dict[str, float]) -> tuple[np.ndarray, State]:
+        lr, momentum = rates["lr"], rates["momentum"]
+        step = self.scratch(i, "step")
+        d = p.grad
+        if self.weight_decay != 0:
+            d = np.multiply(p.value, self.weight_decay, out=step)  # d = g + lambda theta, in the step's array
+            d += p.grad
+        if momentum != 0:  # as torch: a step at momentum 0 neither uses nor updates the buffer
+            v_old, v = state["momentum_buffer"], self.scratch(i, "momentum_buffer")
+            if v_old is None:
+                np.copyto(v, d)
+            else:
+                np.multiply(v_old, momentum, out=v)
+                v += d if self.dampening == 0 else (1.0 - self.dampening) * d
+            state = {"momentum_buffer": v}
+            d = d + momentum * v if self.nesterov else v
+        return np.multiply(d, lr, out=step), state
 
-    def _spare(self, i: int) -> np.ndarray:
-        """A scratch array for parameter ``i``'s next momentum buffer."""
-        spare = self._spares[i]
-        if spare is None or spare.shape != self.params[i].value.shape or spare.dtype != self.params[i].value.dtype:
-            spare = self._spares[i] = np.empty_like(self.params[i].value)
-        return spare
+    @property
+    def buffers(self) -> list[np.ndarray | None]:
+        return [s["momentum_buffer"] for s in self.state]
 
-    def _scratch_arrays(self) -> list[np.ndarray]:
-        """One array per parameter, of its shape and dtype, reused by every step."""
-        for i, p in enumerate(self.params):
-            a = self._scratch[i]
-            if a.shape != p.value.shape or a.dtype != p.value.dtype:  # a parameter was replaced
-                self._scratch[i] = np.empty_like(p.value)
-        return self._scratch
 
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state["buffers"] = [None if b is None else b.copy() for b in self.buffers]
+class Adam(Optimizer):
+    r"""Adam (Kingma and Ba, 2015), as ``torch.optim.Adam``.
+
+    With gradient :math:`g_t` of parameter :math:`\theta`, rate :math:`\eta`,
+    decay rates :math:`\beta_1, \beta_2`, weight decay :math:`\lambda`, and
+    :math:`m_0 = v_0 = 0`, step :math:`t = 1, 2, \dots` is
+
+    .. math::
+        d_t &= g_t + \lambda\,\theta_{t-1} \\
+        m_t &= \beta_1 m_{t-1} + (1 - \beta_1)\, d_t \\
+        v_t &= \beta_2 v_{t-1} + (1 - \beta_2)\, d_t^2 \\
+        \hat v_t &= \max(\hat v_{t-1}, v_t) \text{ with amsgrad, else } v_t \\
+        \theta_t &= \theta_{t-1} - \frac{\eta}{1 - \beta_1^t}\,
+                    \frac{m_t}{\sqrt{\hat v_t / (1 - \beta_2^t)} + \epsilon}
+
+    (element-wise). The weight decay is an L2 penalty added to the gradient,
+    so it passes through the moments; :class:`AdamW` decouples it.
+
+    Parameters
+    ----------
+    params : iterable of Parameter
+        Usually ``model.parameters()``.
+    lr : float or Schedule, default 1e-3
+        :math:`\eta`, or a schedule ``step -> lr`` evaluated before every step.
+    betas : (float, float), default (0.9, 0.999)
+        :math:`(\beta_1, \beta_2)`, each in [0, 1): the decay rates of the
+        moving averages of the gradient and of its square.
+    eps : float, default 1e-8
+        :math:`\epsilon` > 0, added to the denominator.
+    weight_decay : float, default 0.0
+        :math:`\lambda` >= 0.
+    amsgrad : bool, default False
+        Divide by the largest :math:`v_t` so far (Reddi et al., 2018).
+
+    Notes
+    -----
+    The state of each parameter is ``exp_avg`` (:math:`m`), ``exp_avg_sq``
+    (:math:`v`) and, with amsgrad, ``max_exp_avg_sq`` (:math:`\hat v`),
+    arrays of its shape and dtype; :math:`t` is ``step_count + 1``.
+    """
+
+    state_to_check = ("exp_avg_sq",)  # v = inf would only make the step 0
+    _decoupled_weight_decay = False
+
+    def __init__(self, params: Iterable[Parameter], lr: Rate = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False) -> None:
+        super().__init__(params)
+        self.lr = _check_rate("lr", lr, low=0.0)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        self.betas = tuple(check_real(f"betas[{k}]", b, low=0.0, high=1.0, high_inclusive=False)
+                           for k, b in enumerate(betas))
+        self.eps = check_real("eps", eps, low=0.0, low_inclusive=False)
+        self.weight_decay = check_real("weight_decay", weight_decay, low=0.0)
+        self.amsgrad = check_bool("amsgrad", amsgrad)
+
+    def init_state(self, p: Parameter) -> State:
+        state = {"exp_avg": np.zeros_like(p.value), "exp_avg_sq": np.zeros_like(p.value)}
+        if self.amsgrad:
+            state["max_exp_avg_sq"] = np.zeros_like(p.value)
         return state
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        buffers = state.get("buffers", [None] * len(self.params))
-        if len(buffers) != len(self.params):
-            raise ValueError(f"optimizer state holds {len(buffers)} buffers, "
-                             f"this optimizer has {len(self.params)} parameters")
-        for p, b in zip(self.params, buffers):
-            if b is not None and np.shape(b) != p.value.shape:
-                raise ValueError(f"momentum buffer of shape {np.shape(b)} does not fit parameter "
-                                 f"{p.name or '?'} of shape {p.value.shape}")
-        super().load_state_dict(state)
-        self.buffers = [None if b is None else np.array(b, dtype=p.value.dtype)
-                        for p, b in zip(self.params, buffers)]
+    def compute_step(self, i: int, p: Parameter, state: State,
+                     rates: dict[str, float]) -> tuple[np.ndarray, State]:
+        lr, (beta1, beta2), t = rates["lr"], self.betas, self.step_count + 1
+        step = self.scratch(i, "step")
+        d = p.grad
+        if self.weight_decay != 0 and not self._decoupled_weight_decay:
+            d = np.multiply(p.value, self.weight_decay, out=self.scratch(i, "d"))  # g + lambda theta
+            d += p.grad
+        m = _lerp(state["exp_avg"], d, 1 - beta1, out=self.scratch(i, "exp_avg"))
+        v = _lerp(state["exp_avg_sq"], np.square(d, out=step), 1 - beta2, out=self.scratch(i, "exp_avg_sq"))
+        new = {"exp_avg": m, "exp_avg_sq": v}
+        if self.amsgrad:
+            v = new["max_exp_avg_sq"] = np.maximum(state["max_exp_avg_sq"], v, out=self.scratch(i, "max_exp_avg_sq"))
+        denominator = np.sqrt(v, out=step)
+        denominator /= math.sqrt(1 - beta2 ** t)
+        denominator += self.eps
+        step = np.divide(m, denominator, out=step)
+        step *= lr / (1 - beta1 ** t)
+        if self.weight_decay != 0 and self._decoupled_weight_decay:
+            step += np.multiply(p.value, lr * self.weight_decay, out=self.scratch(i, "d"))
+        return step, new
 
-    def __repr__(self) -> str:
-        args = [f"lr={self.lr!r}"]
-        if self.momentum != 0:
-            args.append(f"momentum={self.momentum!r}")
-        if self.nesterov:
-            args.append("nesterov=True")
-        if self.weight_decay:
-            args.append(f"weight_decay={self.weight_decay!r}")
-        if self.dampening:
-            args.append(f"dampening={self.dampening!r}")
-        return f"SGD(<{len(self.params)} parameters>, {', '.join(args)})"
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (Loshchilov and Hutter, 2019), as ``torch.optim.AdamW``.
+
+    The decay shrinks the parameter directly instead of entering the
+    gradient, so the moments see the loss's gradient alone:
+
+    .. math::
+        m_t &= \beta_1 m_{t-1} + (1 - \beta_1)\, g_t \\
+        v_t &= \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2 \\
+        \theta_t &= \theta_{t-1} - \eta\lambda\,\theta_{t-1} - \frac{\eta}{1 - \beta_1^t}\,
+                    \frac{m_t}{\sqrt{\hat v_t / (1 - \beta_2^t)} + \epsilon}
+
+    with :math:`\hat v_t` as in :class:`Adam`. The arguments are Adam's;
+    only ``weight_decay`` has another default, 0.01.
+    """
+
+    _decoupled_weight_decay = True
+
+    def __init__(self, params: Iterable[Parameter], lr: Rate = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.01, amsgrad: bool = False) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+
+
+class RMSprop(Optimizer):
+    r"""RMSprop (Hinton, 2012), as ``torch.optim.RMSprop``.
+
+    With gradient :math:`g_t` of parameter :math:`\theta`, rate :math:`\eta`,
+    smoothing constant :math:`\alpha`, weight decay :math:`\lambda`,
+    momentum :math:`\mu` and :math:`v_0 = \bar g_0 = b_0 = 0`:
+
+    .. math::
+        d_t &= g_t + \lambda\,\theta_{t-1} \\
+        v_t &= \alpha\, v_{t-1} + (1 - \alpha)\, d_t^2 \\
+        \bar g_t &= \alpha\, \bar g_{t-1} + (1 - \alpha)\, d_t \quad\text{(centered only)} \\
+        s_t &= \sqrt{v_t - \bar g_t^2} + \epsilon \text{ if centered, else } \sqrt{v_t} + \epsilon \\
+        b_t &= \mu\, b_{t-1} + d_t / s_t \\
+        \theta_t &= \theta_{t-1} - \eta\, b_t
+
+    (element-wise); without momentum :math:`\theta_t = \theta_{t-1} - \eta\, d_t / s_t`.
+
+    Parameters
+    ----------
+    params : iterable of Parameter
+        Usually ``model.parameters()``.
+    lr : float or Schedule, default 1e-2
+        :math:`\eta`, or a schedule ``step -> lr`` evaluated before every step.
+    alpha : float, default 0.99
+        :math:`\alpha` in [0, 1], the decay rate of the average of squares.
+    eps : float, default 1e-8
+        :math:`\epsilon` > 0, added to the denominator.
+    weight_decay : float, default 0.0
+        :math:`\lambda` >= 0, an L2 penalty added to the gradient.
+    momentum : float, default 0.0
+        :math:`\mu` in [0, 1).
+    centered : bool, default False
+        Divide by an estimate of the gradient's standard deviation instead
+        of its root mean square.
+
+    Notes
+    -----
+    The state of each parameter is ``square_avg`` (:math:`v`), with
+    momentum ``momentum_buffer`` (:math:`b`) and when centered ``grad_avg``
+    (:math:`\bar g`). Centered, :math:`v_t - \bar g_t^2` is a variance, but
+    rounding can leave it a hair below zero where the gradient hardly
+    varies; it is taken as 0 there (torch would take the square root of a
+    negative number and make the parameter NaN).
+    """
+
+    state_to_check = ("square_avg", "grad_avg")  # either at inf could leave the step finite
+
+    def __init__(self, params: Iterable[Parameter], lr: Rate = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False) -> None:
+        super().__init__(params)
+        self.lr = _check_rate("lr", lr, low=0.0)
+        self.alpha = check_real("alpha", alpha, low=0.0, high=1.0)
+        self.eps = check_real("eps", eps, low=0.0, low_inclusive=False)
+        self.weight_decay = check_real("weight_decay", weight_decay, low=0.0)
+        self.momentum = check_real("momentum", momentum, low=0.0, high=1.0, high_inclusive=False)
+        self.centered = check_bool("centered", centered)
+
+    def init_state(self, p: Parameter) -> State:
+        state = {"square_avg": np.zeros_like(p.value)}
+        if self.momentum > 0:
+            state["momentum_buffer"] = np.zeros_like(p.value)
+        if self.centered:
+            state["grad_avg"] = np.zeros_like(p.value)
+        return state
+
+    def compute_step(self, i: int, p: Parameter, state: State,
+                     rates: dict[str, float]) -> tuple[np.ndarray, State]:
+        lr, alpha = rates["lr"], self.alpha
+        step = self.scratch(i, "step")
+        d = p.grad
+        if self.weight_decay != 0:
+            d = np.multiply(p.value, self.weight_decay, out=self.scratch(i, "d"))  # g + lambda theta
+            d += p.grad
+        v = _lerp(state["square_avg"], np.square(d, out=step), 1 - alpha, out=self.scratch(i, "square_avg"))
+        new = {"square_avg": v}
+        if self.centered:
+            g_bar = new["grad_avg"] = _lerp(state["grad_avg"], d, 1 - alpha, out=self.scratch(i, "grad_avg"))
+            s = np.subtract(v, np.square(g_bar, out=step), out=step)
+            np.sqrt(np.maximum(s, 0.0, out=s), out=s)
+        else:
+            s = np.sqrt(v, out=step)
+        s += self.eps
+        if self.momentum > 0:
+            b = new["momentum_buffer"] = np.multiply(state["momentum_buffer"], self.momentum,
+                                                     out=self.scratch(i, "momentum_buffer"))
+            b += np.divide(d, s, out=s)
+            return np.multiply(b, lr, out=step), new
+        step = np.divide(d, s, out=step)
+        step *= lr
+        return step, new

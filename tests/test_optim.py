@@ -222,19 +222,19 @@ def test_state_dict_is_a_copy():
     opt.step()
     state = opt.state_dict()
     opt.step()
-    assert state["step_count"] == 1 and state["buffers"][0][0] == 1.0
+    assert state["step_count"] == 1 and state["momentum_buffer"][0][0] == 1.0
 
 
 def test_load_state_dict_refuses_wrong_buffer_count():
     opt = mn.SGD([mn.Parameter([1.0]), mn.Parameter([2.0])], lr=0.1, momentum=0.9)
     with pytest.raises(ValueError, match="2 parameters"):
-        opt.load_state_dict({"step_count": 0, "buffers": [None]})
+        opt.load_state_dict({"step_count": 0, "momentum_buffer": [None]})
 
 
 def test_load_state_dict_refuses_wrong_buffer_shape():
     opt = mn.SGD([mn.Parameter([1.0, 2.0])], lr=0.1, momentum=0.9)
     with pytest.raises(ValueError, match="shape"):
-        opt.load_state_dict({"step_count": 0, "buffers": [np.zeros(3)]})
+        opt.load_state_dict({"step_count": 0, "momentum_buffer": [np.zeros(3)]})
 
 
 def test_repr_names_the_hyperparameters():

@@ -63,7 +63,7 @@ class World:
             assert np.array_equal(p.value, before), f"parameter {p.name} changed"
         state = self.opt.state_dict()
         assert state["step_count"] == self._opt["step_count"]
-        assert all(np.array_equal(a, b) for a, b in zip(state["buffers"], self._opt["buffers"]))
+        assert all(np.array_equal(a, b) for a, b in zip(state["momentum_buffer"], self._opt["momentum_buffer"]))
         assert np.array_equal(self.X, self._X) and np.array_equal(self.y, self._y)
 
 
