@@ -229,40 +229,42 @@ class Optimizer:
             If a schedule returns a value out of range; nothing is changed.
         """
         rates = {name: self.rate(name) for name in self.schedulable}
-        states = self.state
+        states, check_state = self.state, self.state_to_check
         updates = []
         # An overflow is reported as NonFiniteUpdate below; numpy's own
         # RuntimeWarning about it would only be noise.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for i, p in enumerate(self.params):
                 step, new = self.compute_step(i, p, states[i], rates)
-                self._check_finite(p, step, states[i], new, rates)
-                updates.append((step, new))
+                if not _difference_is_finite(p.value, step) or (check_state
+                                                                and not self._state_is_finite(states[i], new)):
+                    raise self._non_finite(p, step, states[i], new, rates)
+                updates.append((p.value, step, new))
         with sigint_held():  # a Ctrl-C cannot leave some parameters one step ahead of the others
-            for i, (step, new) in enumerate(updates):
-                self._commit(i, step, new)
+            for i, (value, step, new) in enumerate(updates):
+                np.subtract(value, step, out=value)
+                if new is not states[i]:
+                    self._replace_state(i, new)
             self.step_count += 1
 
-    def _check_finite(self, p: Parameter, step: np.ndarray, old: State, new: State,
-                      rates: dict[str, float]) -> None:
-        what = None
-        if not _difference_is_finite(p.value, step):
-            what = "it"
-        for key in self.state_to_check:
-            if what is None and key in new and new[key] is not old[key] and not all_finite(new[key]):
-                what = f"its {key}"
-        if what is not None:
-            raise NonFiniteUpdate(f"the update of parameter {p.name or '?'} {p.value.shape} at step "
-                                  f"{self.step_count} (lr={rates.get('lr')!r}) would make {what} non-finite")
+    def _state_is_finite(self, old: State, new: State) -> bool:
+        """Whether each new array among ``state_to_check`` is finite."""
+        return all(new[key] is old[key] or all_finite(new[key]) for key in self.state_to_check if key in new)
 
-    def _commit(self, i: int, step: np.ndarray, new: State) -> None:
-        """Apply parameter ``i``'s checked step and make ``new`` its state."""
-        value = self.params[i].value
-        np.subtract(value, step, out=value)
-        old = self._state[i]
-        if new is old:
-            return
-        scratch = self._scratch[i]
+    def _non_finite(self, p: Parameter, step: np.ndarray, old: State, new: State,
+                    rates: dict[str, float]) -> NonFiniteUpdate:
+        """The error for a refused step, naming what would have become NaN or infinite."""
+        if _difference_is_finite(p.value, step):
+            what = "its " + next(key for key in self.state_to_check
+                                 if key in new and not self._state_is_finite({key: None}, {key: new[key]}))
+        else:
+            what = "it"
+        return NonFiniteUpdate(f"the update of parameter {p.name or '?'} {p.value.shape} at step "
+                               f"{self.step_count} (lr={rates.get('lr')!r}) would make {what} non-finite")
+
+    def _replace_state(self, i: int, new: State) -> None:
+        """Make ``new`` parameter ``i``'s state (part of the commit)."""
+        old, scratch = self._state[i], self._scratch[i]
         for key, array in new.items():
             # A state written into its scratch array: the array it replaces
             # becomes the scratch of the next step, so no step allocates one.

@@ -335,6 +335,63 @@ def test_resume_refuses_a_non_path():
     assert_resume_refused(42, *build(), TypeError, "resume")
 
 
+# -- every optimizer trains and resumes bit-identically ------------------------------------
+
+OPTIMIZERS = {
+    "adam": lambda params: mn.Adam(params, lr=mn.CyclicLR(0.001, 0.05, step_size_up=5), amsgrad=True),
+    "adamw": lambda params: mn.AdamW(params, lr=0.02, betas=(0.8, 0.99)),
+    "rmsprop": lambda params: mn.RMSprop(params, lr=0.01, momentum=0.5, centered=True, weight_decay=1e-3),
+}
+
+
+def build_with(name, dtype=np.float64, seeds=(0, 1)):
+    model, _ = build(dtype, seeds)
+    return model, OPTIMIZERS[name](model.parameters())
+
+
+def same_state(a, b):
+    """Two optimizer state dicts hold the same step count and bit-identical buffers."""
+    return (a.keys() == b.keys() and a["step_count"] == b["step_count"]
+            and all(same(a[key], b[key]) for key in a if key != "step_count"))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_each_optimizer_trains_and_resumes_bit_identically(tmp_path, name, dtype):
+    X, y = data()
+    model_a, opt_a = build_with(name, dtype)
+    hist_a = mn.fit(model_a, mn.BCE(), opt_a, X, y, epochs=6, seed=5, **FIT)
+    assert hist_a["loss"][-1] < 0.8 * hist_a["loss"][0]  # it trains
+    path = tmp_path / "run.npz"
+    model_b, opt_b = build_with(name, dtype)
+    hist_b = mn.fit(model_b, mn.BCE(), opt_b, X, y, epochs=6, seed=5,
+                    callbacks=[mn.Checkpoint(path), InterruptAt(3)], **FIT)
+    assert len(hist_b) == 3
+    model_c, opt_c = build_with(name, dtype, seeds=(7, 8))  # a fresh process: new objects and weights
+    hist_c = mn.fit(model_c, mn.BCE(), opt_c, X, y, epochs=6, resume=path, **FIT)
+    assert same(values(model_c), values(model_a))
+    assert same_state(opt_c.state_dict(), opt_a.state_dict())
+    assert hist_c.history == hist_a.history
+    state = opt_c.state_dict()
+    assert all(b.dtype == dtype for key in state if key != "step_count" for b in state[key])
+
+
+@pytest.mark.parametrize("other, match", [
+    (lambda m: mn.Adam(m.parameters(), lr=0.01, betas=(0.8, 0.999)),
+     r"optimizer betas \[0.9, 0.999\] in the checkpoint, \[0.8, 0.999\] in this call"),
+    (lambda m: mn.Adam(m.parameters(), lr=0.01, amsgrad=True), "optimizer amsgrad False in the checkpoint, True"),
+    (lambda m: mn.AdamW(m.parameters(), lr=0.01), "holds the state of a Adam optimizer, this run uses AdamW"),
+])
+def test_resume_with_other_adam_settings_is_refused(tmp_path, other, match):
+    X, y = data()
+    path = tmp_path / "run.npz"
+    model, _ = build()
+    mn.fit(model, mn.BCE(), mn.Adam(model.parameters(), lr=0.01), X, y, epochs=2, callbacks=[mn.Checkpoint(path)],
+           **FIT)
+    model_b, _ = build(seeds=(3, 4))
+    assert_resume_refused(path, model_b, other(model_b), ValueError, match)
+
+
 # -- resume refuses a call whose settings differ from the checkpointed run's -------
 
 def checkpoint_with_validation(tmp_path):

@@ -1,6 +1,11 @@
-"""SGD: the update rule by hand, validation, schedules, non-finite updates, state."""
+"""Optimizers: each update rule by hand, validation, schedules, refused steps, state, Ctrl-C in a commit."""
 
 from __future__ import annotations
+
+import math
+import os
+import signal
+import threading
 
 import numpy as np
 import pytest
@@ -257,3 +262,413 @@ def test_load_state_dict_refuses_a_state_without_a_step_count():
         opt.load_state_dict({})
     with pytest.raises(ValueError, match="step_count must be >= 0"):
         opt.load_state_dict({"step_count": -1})
+
+
+# == Adam, AdamW, RMSprop ================================================================
+
+# -- the update rules, computed by hand ----------------------------------------------------
+
+def test_adam_first_step_is_lr_times_the_sign_of_the_gradient():
+    # After one step the corrected moments are g and g^2: the step is lr g / (|g| + eps).
+    p = _param([1.0, -2.0, 0.5], [0.5, -3.0, 0.0])
+    mn.Adam([p], lr=0.1).step()
+    np.testing.assert_allclose(p.value, [1.0 - 0.1 * 0.5 / (0.5 + 1e-8), -2.0 + 0.1 * 3.0 / (3.0 + 1e-8), 0.5],
+                               rtol=1e-14)
+
+
+def test_adam_second_step():
+    p = _param([0.0], [1.0])
+    opt = mn.Adam([p], lr=0.1, betas=(0.5, 0.75))
+    opt.step()                      # m = 0.5, v = 0.25; corrected: 1 and 1
+    p.grad[...] = 3.0
+    opt.step()                      # m = 0.25 + 1.5 = 1.75, v = 0.1875 + 2.25 = 2.4375
+    m_hat, v_hat = 1.75 / (1 - 0.5 ** 2), 2.4375 / (1 - 0.75 ** 2)
+    expected = -0.1 / (1 + 1e-8) - 0.1 * m_hat / (math.sqrt(v_hat) + 1e-8)
+    assert p.value[0] == pytest.approx(expected, rel=1e-14)
+    assert opt.state[0]["exp_avg"][0] == 1.75 and opt.state[0]["exp_avg_sq"][0] == 2.4375
+
+
+def test_adam_weight_decay_goes_through_the_moments():
+    p = _param([2.0], [0.0])
+    opt = mn.Adam([p], lr=0.1, weight_decay=0.5)
+    opt.step()                      # d = 0 + 0.5 * 2 = 1: a full step of lr, and m = (1 - beta1) d
+    assert p.value[0] == pytest.approx(2.0 - 0.1 / (1 + 1e-8), rel=1e-14)
+    assert opt.state[0]["exp_avg"][0] == pytest.approx(0.1, rel=1e-14)
+
+
+def test_adamw_decays_the_parameter_itself_not_the_moments():
+    p = _param([2.0], [0.0])
+    opt = mn.AdamW([p], lr=0.1, weight_decay=0.5)
+    opt.step()                      # no gradient, so no Adam step: only theta (1 - lr wd)
+    assert p.value[0] == pytest.approx(2.0 * (1 - 0.1 * 0.5), rel=1e-15)
+    assert opt.state[0]["exp_avg"][0] == 0.0
+
+
+def test_adamw_without_weight_decay_is_adam():
+    grads = np.random.default_rng(0).standard_normal((5, 3))
+    a, b = _param(np.ones(3), 0.0), _param(np.ones(3), 0.0)
+    adam, adamw = mn.Adam([a], lr=0.1), mn.AdamW([b], lr=0.1, weight_decay=0.0)
+    for g in grads:
+        a.grad[...] = b.grad[...] = g
+        adam.step()
+        adamw.step()
+    np.testing.assert_array_equal(a.value, b.value)
+
+
+def test_amsgrad_divides_by_the_largest_second_moment_so_far():
+    p = _param([0.0], [10.0])
+    opt = mn.Adam([p], lr=0.1, amsgrad=True)
+    opt.step()                      # v = 0.001 * 100 = 0.1
+    p.grad[...] = 0.1
+    opt.step()                      # v = 0.0999 + 0.00001 < 0.1: the maximum stays
+    state = opt.state[0]
+    assert state["max_exp_avg_sq"][0] == pytest.approx(0.1, rel=1e-14)
+    assert state["exp_avg_sq"][0] == pytest.approx(0.09991, rel=1e-14)
+
+
+def test_rmsprop_first_step():
+    # v = (1 - alpha) g^2, so the step is lr g / (sqrt(1 - alpha) |g| + eps).
+    p = _param([1.0, -1.0], [2.0, -0.5])
+    mn.RMSprop([p], lr=0.01, alpha=0.9).step()
+    root = math.sqrt(0.1)
+    np.testing.assert_allclose(p.value, [1 - 0.01 * 2 / (root * 2 + 1e-8), -1 + 0.01 * 0.5 / (root * 0.5 + 1e-8)],
+                               rtol=1e-15)
+
+
+def test_rmsprop_centered_divides_by_the_standard_deviation():
+    p = _param([0.0], [2.0])
+    mn.RMSprop([p], lr=0.01, alpha=0.9, centered=True).step()   # v - gbar^2 = 0.4 - 0.04 = 0.36
+    assert p.value[0] == pytest.approx(-0.01 * 2 / (0.6 + 1e-8), rel=1e-14)
+
+
+def test_rmsprop_momentum_two_steps():
+    p = _param([0.0], [1.0])
+    opt = mn.RMSprop([p], lr=0.1, alpha=0.75, momentum=0.5)
+    opt.step()                      # v = 0.25, b = 1 / 0.5 = 2
+    p.grad[...] = 2.0
+    opt.step()                      # v = 0.1875 + 1 = 1.1875, b = 1 + 2 / sqrt(1.1875)
+    b = 0.5 * (1 / (0.5 + 1e-8)) + 2 / (math.sqrt(1.1875) + 1e-8)
+    assert p.value[0] == pytest.approx(-0.1 / (0.5 + 1e-8) - 0.1 * b, rel=1e-14)
+    assert opt.state[0]["momentum_buffer"][0] == pytest.approx(b, rel=1e-14)
+
+
+def test_rmsprop_centered_stays_finite_where_rounding_makes_the_variance_negative():
+    # A constant gradient has variance 0; rounding leaves v - gbar^2 a hair below 0 for some
+    # elements, where a square root would be NaN and the step refused.
+    p = _param(np.zeros(1000), np.random.default_rng(0).standard_normal(1000))
+    opt = mn.RMSprop([p], lr=1e-3, alpha=0.5, centered=True)
+    for _ in range(60):
+        opt.step()
+    state = opt.state[0]
+    assert (state["square_avg"] - state["grad_avg"] ** 2 < 0).any()  # the case the clamp is for
+    assert np.isfinite(p.value).all()
+
+
+# -- validation --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make, error, match", [
+    (lambda p: mn.Adam(p, lr=-0.1), ValueError, r"lr must be >= 0.0, got -0\.1"),
+    (lambda p: mn.Adam(p, lr="fast"), TypeError, "lr must be a float or a schedule"),
+    (lambda p: mn.Adam(p, betas=(1.5, 0.999)), ValueError, r"betas\[0\] must be < 1.0, got 1\.5"),
+    (lambda p: mn.Adam(p, betas=(0.9, 1.0)), ValueError, r"betas\[1\] must be < 1.0, got 1\.0"),
+    (lambda p: mn.Adam(p, betas=(-0.1, 0.999)), ValueError, r"betas\[0\] must be >= 0.0, got -0\.1"),
+    (lambda p: mn.Adam(p, betas=(0.9,)), TypeError, r"betas must be a pair \(beta1, beta2\), got \(0\.9,\)"),
+    (lambda p: mn.Adam(p, betas=0.9), TypeError, "betas must be a pair"),
+    (lambda p: mn.Adam(p, betas=(0.9, "0.999")), TypeError, r"betas\[1\] must be a real number, got '0.999'"),
+    (lambda p: mn.Adam(p, eps=0.0), ValueError, r"eps must be > 0.0, got 0\.0"),
+    (lambda p: mn.Adam(p, weight_decay=-1e-4), ValueError, r"weight_decay must be >= 0.0, got -0\.0001"),
+    (lambda p: mn.Adam(p, amsgrad=1), TypeError, "amsgrad must be True or False, got 1"),
+    (lambda p: mn.AdamW(p, weight_decay=float("nan")), ValueError, "weight_decay must be finite, got nan"),
+    (lambda p: mn.AdamW(p, betas=(0.9, 2.0)), ValueError, r"betas\[1\] must be < 1.0, got 2\.0"),
+    (lambda p: mn.RMSprop(p, lr=-1.0), ValueError, r"lr must be >= 0.0, got -1\.0"),
+    (lambda p: mn.RMSprop(p, alpha=1.5), ValueError, r"alpha must be <= 1.0, got 1\.5"),
+    (lambda p: mn.RMSprop(p, alpha=-0.5), ValueError, r"alpha must be >= 0.0, got -0\.5"),
+    (lambda p: mn.RMSprop(p, eps=-1e-8), ValueError, "eps must be > 0.0"),
+    (lambda p: mn.RMSprop(p, momentum=1.0), ValueError, r"momentum must be < 1.0, got 1\.0"),
+    (lambda p: mn.RMSprop(p, momentum=lambda step: 0.9), TypeError, "momentum must be a real number"),
+    (lambda p: mn.RMSprop(p, weight_decay=-0.1), ValueError, "weight_decay must be >= 0.0"),
+    (lambda p: mn.RMSprop(p, centered="yes"), TypeError, "centered must be True or False, got 'yes'"),
+    (lambda p: mn.Adam([], lr=0.1), ValueError, "params is empty"),
+    (lambda p: mn.RMSprop(p + p), ValueError, "same Parameter twice"),
+])
+def test_adam_adamw_rmsprop_refuse_bad_arguments(make, error, match):
+    with pytest.raises(error, match=match):
+        make([mn.Parameter([1.0])])
+
+
+@pytest.mark.parametrize("make, text", [
+    (lambda p: mn.Adam(p), "Adam(<2 parameters>, lr=0.001)"),
+    (lambda p: mn.Adam(p, lr=0.01, betas=[0.8, 0.99], amsgrad=True),
+     "Adam(<2 parameters>, lr=0.01, betas=(0.8, 0.99), amsgrad=True)"),
+    (lambda p: mn.AdamW(p), "AdamW(<2 parameters>, lr=0.001)"),
+    (lambda p: mn.AdamW(p, weight_decay=0.0), "AdamW(<2 parameters>, lr=0.001, weight_decay=0.0)"),
+    (lambda p: mn.RMSprop(p, momentum=0.9, centered=True), "RMSprop(<2 parameters>, lr=0.01, momentum=0.9, centered=True)"),
+    (lambda p: mn.Adam(p, lr=mn.OneCycle(0.1, 100)), f"Adam(<2 parameters>, lr={mn.OneCycle(0.1, 100)!r})"),
+])
+def test_repr_shows_the_arguments_that_differ_from_their_defaults(make, text):
+    assert repr(make(mn.Dense(2, 2).parameters())) == text
+
+
+def test_adam_rate_schedule_is_evaluated_per_step_and_checked():
+    seen = []
+    p = _param([0.0], [1.0])
+    opt = mn.Adam([p], lr=lambda step: seen.append(step) or 0.1)
+    opt.step()
+    opt.step()
+    assert seen == [0, 1] and opt.current_lr == 0.1
+    bad = mn.Adam([_param([1.0], [1.0])], lr=lambda step: -0.1)
+    with pytest.raises(ValueError, match=r"lr schedule .* returned -0.1 at step 0; lr must be a finite float >= 0"):
+        bad.step()
+    assert bad.step_count == 0 and bad.params[0].value[0] == 1.0
+
+
+# == every optimizer: refused steps, state, dtypes ========================================
+
+OPTIMIZERS = {
+    "sgd": lambda params: mn.SGD(params, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    "sgd-plain": lambda params: mn.SGD(params, lr=0.1),
+    "adam": lambda params: mn.Adam(params, lr=0.01, weight_decay=0.01),
+    "adam-amsgrad": lambda params: mn.Adam(params, lr=0.01, amsgrad=True),
+    "adamw": lambda params: mn.AdamW(params, lr=0.01),
+    "rmsprop": lambda params: mn.RMSprop(params, lr=0.01),
+    "rmsprop-all": lambda params: mn.RMSprop(params, lr=0.01, weight_decay=0.01, momentum=0.5, centered=True),
+}
+WITH_STATE = [name for name in OPTIMIZERS if name != "sgd-plain"]
+
+
+def _world(name, dtype=np.float64):
+    """Three parameters of different shapes, their optimizer, and a sequence of gradients."""
+    gen = np.random.default_rng(3)
+    params = [mn.Parameter(gen.standard_normal(shape).astype(dtype), name=f"p{i}")
+              for i, shape in enumerate([(3, 2), (2,), (2, 2, 2)])]
+    grads = [[gen.standard_normal(p.shape).astype(dtype) for p in params] for _ in range(8)]
+    return params, OPTIMIZERS[name](params), grads
+
+
+def _take_steps(params, opt, grads):
+    for step_grads in grads:
+        for p, g in zip(params, step_grads):
+            p.grad[...] = g
+        opt.step()
+
+
+def _snapshot(params, opt):
+    return [p.value.copy() for p in params], opt.state_dict()
+
+
+def _assert_same(a, b):
+    """Two snapshots are bit-identical: values, step count, every state array."""
+    (values_a, state_a), (values_b, state_b) = a, b
+    assert all(x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(values_a, values_b))
+    assert state_a.keys() == state_b.keys() and state_a["step_count"] == state_b["step_count"]
+    for key in state_a.keys() - {"step_count"}:
+        for x, y in zip(state_a[key], state_b[key]):
+            assert (x is None and y is None) or (x.dtype == y.dtype and np.array_equal(x, y)), key
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+def test_a_refused_step_changes_nothing_and_the_next_ones_continue_as_if_it_never_happened(name, bad):
+    params, opt, grads = _world(name)
+    twin_params, twin, _ = _world(name)
+    _take_steps(params, opt, grads[:3])
+    _take_steps(twin_params, twin, grads[:3])
+    before = _snapshot(params, opt)
+    for p, g in zip(params, grads[3]):
+        p.grad[...] = g
+    params[2].grad[0, 0, 1] = bad  # only the last parameter's update is bad
+    with pytest.raises(NonFiniteUpdate, match=r"parameter p2 \(2, 2, 2\) at step 3"):
+        opt.step()
+    _assert_same(_snapshot(params, opt), before)
+    _take_steps(params, opt, grads[3:])
+    _take_steps(twin_params, twin, grads[3:])
+    _assert_same(_snapshot(params, opt), _snapshot(twin_params, twin))
+
+
+@pytest.mark.parametrize("make, key", [
+    (lambda params: mn.Adam(params, lr=0.0), "exp_avg_sq"),
+    (lambda params: mn.RMSprop(params, lr=0.0), "square_avg"),
+    (lambda params: mn.RMSprop(params, lr=0.0, centered=True), "square_avg"),
+])
+def test_a_step_that_would_overflow_the_average_of_squares_is_refused(make, key):
+    # g^2 = inf would only make the step 0 (a finite value), but the state could not be saved.
+    p = _param([1.0, 2.0], [1e155, 1.0])  # g^2 overflows; (1 - alpha)^2 g^2 does not
+    opt = make([p])
+    before = _snapshot([p], opt)
+    with pytest.raises(NonFiniteUpdate, match=f"would make its {key} non-finite"):
+        opt.step()
+    _assert_same(_snapshot([p], opt), before)
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_state_dict_round_trip_continues_bit_identically(name):
+    params, opt, grads = _world(name)
+    _take_steps(params, opt, grads[:4])
+    state = opt.state_dict()
+    other_params, other, _ = _world(name)
+    for p, q in zip(params, other_params):
+        q.value[...] = p.value
+    other.load_state_dict(state)
+    _assert_same(_snapshot(other_params, other), _snapshot(params, opt))
+    _take_steps(params, opt, grads[4:])
+    _take_steps(other_params, other, grads[4:])
+    _assert_same(_snapshot(other_params, other), _snapshot(params, opt))
+
+
+@pytest.mark.parametrize("name", WITH_STATE)
+def test_state_dict_is_a_copy_and_load_state_dict_copies(name):
+    params, opt, grads = _world(name)
+    _take_steps(params, opt, grads[:2])
+    state = opt.state_dict()
+    saved = _snapshot(params, opt)[1]
+    opt.load_state_dict(state)
+    _take_steps(params, opt, grads[2:])
+    _assert_same(([], state), ([], saved))  # neither the later steps nor the load wrote into it
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_float32_parameters_keep_float32_in_every_buffer(name):
+    params, opt, grads = _world(name, np.float32)
+    _take_steps(params, opt, grads)
+    assert all(p.value.dtype == np.float32 for p in params)
+    arrays = [a for key, entries in opt.state_dict().items() if key != "step_count" for a in entries]
+    arrays += [a for scratch in opt._scratch for a in scratch.values()]
+    assert arrays or name == "sgd-plain"
+    assert all(a.dtype == np.float32 for a in arrays if a is not None)
+
+
+def _state_with(name, **changes):
+    params, opt, grads = _world(name)
+    _take_steps(params, opt, grads[:2])
+    state = opt.state_dict()
+    for key, change in changes.items():
+        state[key] = change(state[key]) if callable(change) else change
+    return params, opt, state
+
+
+def _replace(i, value):
+    return lambda entries: [value if k == i else a for k, a in enumerate(entries)]
+
+
+@pytest.mark.parametrize("name, changes, match", [
+    ("adam", dict(step_count=-1), "step_count must be >= 0, got -1"),
+    ("adam", dict(step_count=2.0), "step_count must be an integer, got 2.0"),
+    ("adam", dict(step_count=True), "step_count must be an integer, got True"),
+    ("adam", dict(exp_avg=_replace(1, np.zeros(3))), r"exp_avg\[1\] has shape \(3,\), parameter p1 has shape \(2,\)"),
+    ("adam", dict(exp_avg_sq=_replace(0, np.zeros((3, 2), np.float32))),
+     r"exp_avg_sq\[0\] is float32, parameter p0 is float64"),
+    ("adam", dict(exp_avg=_replace(2, np.full((2, 2, 2), np.nan))), r"exp_avg\[2\] holds NaN or infinite values"),
+    ("adam", dict(exp_avg=_replace(0, [[0.0] * 2] * 3)), r"exp_avg\[0\] must be an ndarray, got list"),
+    ("adam", dict(exp_avg_sq=_replace(1, None)), r"exp_avg_sq\[1\] is None; parameter p1 needs an array"),
+    ("adam", dict(exp_avg=lambda entries: entries[:2]), "this optimizer has 3 parameters, the state 2 entries"),
+    ("adam", dict(exp_avg=np.zeros(3)), "exp_avg must hold one entry per parameter"),
+    ("adam", dict(max_exp_avg_sq=[None] * 3), "the state holds 'max_exp_avg_sq', which Adam with these settings"),
+    ("adam-amsgrad", dict(max_exp_avg_sq=lambda entries: entries[:2]), "max_exp_avg_sq must hold one entry"),
+    ("rmsprop-all", dict(grad_avg=_replace(0, np.full((3, 2), np.inf))), r"grad_avg\[0\] holds NaN or infinite"),
+    ("sgd", dict(momentum_buffer=_replace(1, np.zeros((2, 1)))), r"momentum_buffer\[1\] has shape \(2, 1\)"),
+])
+def test_load_state_dict_refuses_a_bad_entry_and_changes_nothing(name, changes, match):
+    params, opt, state = _state_with(name, **changes)
+    before = _snapshot(params, opt)
+    with pytest.raises(ValueError, match=match):
+        opt.load_state_dict(state)
+    _assert_same(_snapshot(params, opt), before)
+
+
+@pytest.mark.parametrize("name, missing", [("adam", "exp_avg_sq"), ("adam-amsgrad", "max_exp_avg_sq"),
+                                           ("rmsprop-all", "grad_avg"), ("sgd", "momentum_buffer")])
+def test_load_state_dict_refuses_a_state_without_a_buffer(name, missing):
+    params, opt, state = _state_with(name)
+    del state[missing]
+    before = _snapshot(params, opt)
+    with pytest.raises(ValueError, match=f"the state has no '{missing}'"):
+        opt.load_state_dict(state)
+    _assert_same(_snapshot(params, opt), before)
+
+
+def test_sgd_buffers_may_be_none_before_the_first_step_with_momentum():
+    params, opt, _ = _world("sgd")
+    opt.load_state_dict({"step_count": 0, "momentum_buffer": [None] * 3})
+    assert opt.buffers == [None] * 3
+
+
+# == a Ctrl-C during the commit ==========================================================
+
+def _interrupt_the_commit(opt, times=1):
+    """Make ``opt``'s commits send this process ``times`` real SIGINTs, after the first parameter's state."""
+    replace = opt._replace_state
+
+    def replace_then_interrupt(i, new):
+        replace(i, new)
+        if i == 0:
+            for _ in range(times):
+                os.kill(os.getpid(), signal.SIGINT)
+    opt._replace_state = replace_then_interrupt
+
+
+def _one_step(name, interrupt_times=0):
+    params, opt, grads = _world(name)
+    _take_steps(params, opt, grads[:2])
+    for p, g in zip(params, grads[2]):
+        p.grad[...] = g
+    if interrupt_times:
+        _interrupt_the_commit(opt, interrupt_times)
+    return params, opt
+
+
+@pytest.mark.parametrize("name", WITH_STATE)
+def test_ctrl_c_during_the_commit_lets_it_finish_then_raises(name):
+    expected_params, expected = _one_step(name)
+    expected.step()
+    params, opt = _one_step(name, interrupt_times=1)
+    with pytest.raises(KeyboardInterrupt):
+        opt.step()
+    _assert_same(_snapshot(params, opt), _snapshot(expected_params, expected))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_every_ctrl_c_during_the_commit_reaches_the_users_handler_after_it():
+    params, opt = _one_step("adam", interrupt_times=2)
+    seen = []
+
+    def handler(signum, frame):
+        seen.append(opt.step_count)
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        opt.step()
+        assert signal.getsignal(signal.SIGINT) is handler  # the user's handler is back
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert seen == [3, 3]  # both delivered, each once the step (the 3rd) was committed
+
+
+def test_an_ignored_ctrl_c_stays_ignored():
+    expected_params, expected = _one_step("rmsprop-all")
+    expected.step()
+    params, opt = _one_step("rmsprop-all", interrupt_times=1)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        opt.step()
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    _assert_same(_snapshot(params, opt), _snapshot(expected_params, expected))
+
+
+def test_a_step_in_another_thread_leaves_signal_handling_alone():
+    # Only the main thread may install a signal handler: the commit must not try to.
+    expected_params, expected = _one_step("adam")
+    expected.step()
+    params, opt = _one_step("adam")
+    errors = []
+
+    def run():
+        try:
+            opt.step()
+        except Exception as exc:  # reported to the main thread below
+            errors.append(exc)
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert errors == []
+    _assert_same(_snapshot(params, opt), _snapshot(expected_params, expected))

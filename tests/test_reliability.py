@@ -158,6 +158,13 @@ CASES: dict[str, Case] = {
                      "momentum must be < 1.0"),
     "nesterov-without-momentum": (lambda w: mn.SGD(w.model.parameters(), lr=0.1, nesterov=True), ValueError,
                                   "nesterov=True needs momentum > 0"),
+    "adam-beta-one": (lambda w: mn.Adam(w.model.parameters(), betas=(0.9, 1.0)), ValueError,
+                      r"betas\[1\] must be < 1.0, got 1\.0"),
+    "adam-betas-not-a-pair": (lambda w: mn.Adam(w.model.parameters(), betas=0.9), TypeError,
+                              r"betas must be a pair \(beta1, beta2\), got 0\.9"),
+    "adam-eps-zero": (lambda w: mn.AdamW(w.model.parameters(), eps=0.0), ValueError, r"eps must be > 0.0, got 0\.0"),
+    "rmsprop-alpha": (lambda w: mn.RMSprop(w.model.parameters(), alpha=1.5), ValueError,
+                      r"alpha must be <= 1.0, got 1\.5"),
     "optimizer-no-params": (lambda w: mn.SGD([], lr=0.1), ValueError, "params is empty"),
     "optimizer-repeated-param": (lambda w: mn.SGD(w.model.parameters() * 2, lr=0.1), ValueError,
                                  "same Parameter twice"),
@@ -345,6 +352,31 @@ def test_ctrl_c_during_a_callback_takes_effect_after_the_next_batch():
                      callbacks=[SigintAtEpoch2()], progress=False)
     assert history.epoch == [1, 2]
     assert opt.step_count == 7  # epochs 1-2 and epoch 3's first batch
+
+
+@row("ctrl-c")
+@pytest.mark.parametrize("times", [1, 2])
+def test_ctrl_c_during_the_optimizers_commit_never_leaves_a_half_applied_step(times):
+    """Real SIGINTs in the middle of the 5th update, after its first parameter: the update completes.
+
+    One Ctrl-C stops training after that batch; a second one interrupts at once,
+    which is right after the update.
+    """
+    model, opt, X, y = ctrl_c_world(at=0, training=True)
+    replace = opt._replace_state
+
+    def replace_then_interrupt(i, new):
+        replace(i, new)
+        if opt.step_count == 4 and i == 0:
+            for _ in range(times):
+                os.kill(os.getpid(), signal.SIGINT)
+    opt._replace_state = replace_then_interrupt
+    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=4, batch_size=4, shuffle=False, progress=False)
+    assert history.epoch == [1] and opt.step_count == 5
+    after = parameters_after_steps(5)
+    assert all(np.array_equal(p.value, v) for p, v in zip(model.parameters(), after))
+    assert all(b is not None for b in opt.buffers)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_one_cycle_past_total_steps_is_an_error_one_step_before_pytorch():

@@ -221,9 +221,10 @@ def _sgd_model() -> mn.Sequential:
                          mn.Dense(3, 1, rng=2), mn.Sigmoid())
 
 
-def _torch_train(net, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, loss, **sgd) -> None:
-    """The textbook torch loop, batches in order (no shuffling)."""
-    opt = torch.optim.SGD(net.parameters(), **sgd)
+def _torch_train(net, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, loss, optimizer: str = "SGD",
+                 **config) -> None:
+    """The textbook torch loop, batches in order (no shuffling), with ``torch.optim.<optimizer>(**config)``."""
+    opt = getattr(torch.optim, optimizer)(net.parameters(), **config)
     tX, ty = torch.from_numpy(X), torch.from_numpy(y)
     for _ in range(epochs):
         for start in range(0, len(X), batch_size):
@@ -305,3 +306,97 @@ def test_one_cycle_with_cycling_momentum_trains_as_torch(base_momentum):
             sched.step()
     np.testing.assert_allclose(model[0].W.value, lin.weight.detach().numpy().T, rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(model[0].b.value, lin.bias.detach().numpy(), rtol=1e-10, atol=1e-13)
+
+
+# -- Adam, AdamW, RMSprop (and SGD once more) on random gradients --------------------------
+
+TIGHT = dict(rtol=1e-12, atol=1e-15)
+
+OPTIMIZER_CONFIGS = [
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    ("SGD", dict(lr=0.05, momentum=0.8, dampening=0.2)),
+    ("Adam", dict()),
+    ("Adam", dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6)),
+    ("Adam", dict(lr=0.01, weight_decay=0.1)),
+    ("Adam", dict(lr=0.01, amsgrad=True)),
+    ("Adam", dict(lr=0.01, betas=(0.5, 0.9), weight_decay=0.05, amsgrad=True)),
+    ("AdamW", dict()),
+    ("AdamW", dict(lr=0.01, weight_decay=0.2, amsgrad=True)),
+    ("RMSprop", dict()),
+    ("RMSprop", dict(lr=0.001, alpha=0.9, centered=True)),
+    ("RMSprop", dict(lr=0.001, momentum=0.9)),
+    ("RMSprop", dict(lr=0.001, weight_decay=0.1)),
+    ("RMSprop", dict(lr=0.001, alpha=0.95, eps=1e-6, weight_decay=0.01, momentum=0.5, centered=True)),
+]
+SHAPES = [(3, 4), (4,), (2, 3, 2), (1,)]
+
+
+def _random_run(n_steps: int = 50, seed: int = 1) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
+    """Initial values and ``n_steps`` gradients per parameter, of magnitudes from 1e-3 to 10."""
+    gen = np.random.default_rng(seed)
+    initial = [gen.standard_normal(shape) for shape in SHAPES]
+    grads = []
+    for _ in range(n_steps):
+        scale = 10.0 ** gen.uniform(-3, 1)
+        step = [gen.standard_normal(shape) * scale for shape in SHAPES]
+        step[0][0, 0] = 0.0  # never a gradient here: only eps keeps Adam's and RMSprop's step finite
+        grads.append(step)
+    return initial, grads
+
+
+def _run_both(opt: mn.Optimizer, topt, params, tparams, grads, after_step=lambda: None) -> None:
+    for step in grads:
+        for p, t, g in zip(params, tparams, step):
+            p.grad[...] = g
+            t.grad = torch.from_numpy(g.copy())
+        opt.step()
+        topt.step()
+        after_step()
+
+
+@pytest.mark.parametrize("name, config", OPTIMIZER_CONFIGS,
+                         ids=lambda c: c if isinstance(c, str) else ",".join(f"{k}={v}" for k, v in c.items()))
+def test_50_steps_on_random_gradients_equal_torch_optim(name, config):
+    initial, grads = _random_run()
+    params = [mn.Parameter(v) for v in initial]
+    tparams = [torch.nn.Parameter(torch.from_numpy(v.copy())) for v in initial]
+    opt, topt = getattr(mn, name)(params, **config), getattr(torch.optim, name)(tparams, **config)
+    _run_both(opt, topt, params, tparams, grads)
+    for p, t in zip(params, tparams):
+        np.testing.assert_allclose(p.value, t.detach().numpy(), **TIGHT)
+    # The running state too: a resumed run starts from it.
+    for state, t in zip(opt.state, tparams):
+        assert set(state) == set(topt.state[t]) - {"step"}
+        for key, value in state.items():
+            np.testing.assert_allclose(value, topt.state[t][key].numpy(), **TIGHT)
+    assert not np.allclose(params[0].value, initial[0], rtol=1e-3, atol=0)  # it moved
+
+
+def test_adam_under_one_cycle_equals_torch_adam_with_one_cycle_lr():
+    initial, grads = _random_run()
+    params = [mn.Parameter(v) for v in initial]
+    tparams = [torch.nn.Parameter(torch.from_numpy(v.copy())) for v in initial]
+    opt = mn.Adam(params, lr=mn.OneCycle(max_lr=0.05, total_steps=50), betas=(0.9, 0.99))
+    topt = torch.optim.Adam(tparams, lr=0.05, betas=(0.9, 0.99))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=0.05, total_steps=50, cycle_momentum=False)
+    _run_both(opt, topt, params, tparams, grads, after_step=lambda: schedule.last_epoch + 1 < 50 and schedule.step())
+    assert opt.step_count == 50
+    for p, t in zip(params, tparams):
+        np.testing.assert_allclose(p.value, t.detach().numpy(), **TIGHT)
+
+
+@pytest.mark.parametrize("name, config", [
+    ("Adam", dict(lr=0.01, weight_decay=1e-3, amsgrad=True)),
+    ("AdamW", dict(lr=0.01)),
+    ("RMSprop", dict(lr=0.005, momentum=0.5, centered=True)),
+])
+def test_fit_with_each_optimizer_equals_a_torch_loop(name, config):
+    X, y = _classification_data()
+    model = _sgd_model()
+    net = _copy_to_torch(model)
+    mn.fit(model, mn.BCE(), getattr(mn, name)(model.parameters(), **config), X, y, epochs=10, batch_size=16,
+           shuffle=False, progress=False)
+    _torch_train(net, X, y, epochs=10, batch_size=16, loss=torch.nn.BCELoss(), optimizer=name, **config)
+    for p, expected in zip(model.parameters(), _torch_params_as_minnet(net)):
+        np.testing.assert_allclose(p.value, expected, **GRAD)
+    assert not np.allclose(model.parameters()[0].value, _sgd_model().parameters()[0].value)  # it did train
