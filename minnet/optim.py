@@ -129,6 +129,7 @@ class Optimizer:
         self.step_count = 0
         self._state: list[State] | None = None  # made by the first use: the subclass sets its hyperparameters first
         self._scratch: list[dict[str, np.ndarray]] = [{} for _ in params]
+        self._scratch_owner: list[np.ndarray | None] = [None] * len(params)  # the value each scratch was made for
 
     # -- what a subclass writes ----------------------------------------------------------
 
@@ -137,7 +138,7 @@ class Optimizer:
 
         A dict of arrays of ``p``'s shape and dtype (zeros, usually), or
         None for a buffer that the first step creates. The keys are the
-        names :meth:`state_dict` uses. None by default: no state.
+        names :meth:`state_dict` uses. Empty by default: no state.
         """
         return {}
 
@@ -179,8 +180,10 @@ class Optimizer:
         array that state replaces in its place.
         """
         value = self.params[i].value
+        if value is not self._scratch_owner[i]:  # the parameter's array was replaced: new shape or dtype, maybe
+            self._scratch[i], self._scratch_owner[i] = {}, value
         array = self._scratch[i].get(name)
-        if array is None or array.shape != value.shape or array.dtype != value.dtype:
+        if array is None:
             array = self._scratch[i][name] = np.empty_like(value)
         return array
 
@@ -254,11 +257,10 @@ class Optimizer:
     def _non_finite(self, p: Parameter, step: np.ndarray, old: State, new: State,
                     rates: dict[str, float]) -> NonFiniteUpdate:
         """The error for a refused step, naming what would have become NaN or infinite."""
+        what = "it"
         if _difference_is_finite(p.value, step):
             what = "its " + next(key for key in self.state_to_check
-                                 if key in new and not self._state_is_finite({key: None}, {key: new[key]}))
-        else:
-            what = "it"
+                                 if key in new and new[key] is not old[key] and not all_finite(new[key]))
         return NonFiniteUpdate(f"the update of parameter {p.name or '?'} {p.value.shape} at step "
                                f"{self.step_count} (lr={rates.get('lr')!r}) would make {what} non-finite")
 

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from ._interrupts import deferring
 from ._validation import as_generator, check_bool, check_int, check_path
 from .callbacks import Callback
 from .io import optimizer_config, read_checkpoint
@@ -369,10 +370,10 @@ def _end_epoch(run: Run, logs: dict[str, float], bar: Any) -> None:
 def _interrupt_between_batches(run: Run) -> Iterator[None]:
     """Turn the first Ctrl-C into a request that ``_train_epoch`` honours after the current batch.
 
-    A KeyboardInterrupt raised in the middle of an update could leave some
-    parameters stepped and others not. Only the main thread can install a
-    signal handler, and a handler the user installed is left alone; a second
-    Ctrl-C interrupts at once.
+    Only the main thread can install a signal handler, and a handler the
+    user installed is left alone; a second Ctrl-C interrupts at once, but
+    never inside an optimizer's commit (see :class:`~minnet._interrupts.sigint_held`),
+    so no update is ever half applied.
     """
     if (threading.current_thread() is not threading.main_thread()
             or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
@@ -384,7 +385,8 @@ def _interrupt_between_batches(run: Run) -> Iterator[None]:
             raise KeyboardInterrupt
         run.interrupt_requested = True
 
-    signal.signal(signal.SIGINT, request_stop)
+    # deferring: the optimizer can hold this handler back during its commit without reinstalling it.
+    signal.signal(signal.SIGINT, deferring(request_stop))
     try:
         yield
     finally:

@@ -91,4 +91,6 @@ def test_the_extending_guide_runs_as_one_script(tmp_path, monkeypatch, capsys):
     assert "FeatureScale(3)" in printed
     assert "['loss', 'lr', 'mean_abs_error', 'val_loss', 'val_mean_abs_error']" in printed
     assert "LinearWarmup(lr=0.1, warmup_steps=10)" in printed
+    assert "SignMomentum(<2 parameters>, lr=LinearWarmup(lr=0.02, warmup_steps=20))" in printed
+    assert "['m', 'step_count']" in printed
     assert (tmp_path / "feature_scale.npz").exists()

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from minnet._interrupts import sigint_held
+from minnet._interrupts import deferring, sigint_held
 
 
 def ctrl_c() -> None:
@@ -49,3 +49,21 @@ def test_an_error_in_the_block_still_restores_the_handler():
         assert signal.getsignal(signal.SIGINT) is handler
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_deferring_handler_is_held_back_in_place_and_called_after_the_block():
+    seen = []
+    handler = deferring(lambda signum, frame: seen.append(len(done)))
+    done = []
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        with sigint_held():
+            assert signal.getsignal(signal.SIGINT) is handler  # not replaced: no system call per block
+            ctrl_c()
+            ctrl_c()
+            done.append("rest of the block")
+        ctrl_c()  # outside a block: at once
+        assert signal.getsignal(signal.SIGINT) is handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert seen == [1, 1, 1]
