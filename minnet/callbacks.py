@@ -151,7 +151,7 @@ class Checkpoint(Callback):
 
     The file holds the model (architecture and parameters, in the format of
     :func:`minnet.save`, so :func:`minnet.load` opens it too), the
-    optimizer's state (step count, momentum buffers; a schedule's position
+    optimizer's state (step count and buffers: momentum, Adam's moments; a schedule's position
     is the step count), the epoch, the shuffling RNG's state, the history and
     the state of the run's other callbacks. ``fit(..., resume=path)``
     continues from it, and ends bit-identical to a run never interrupted.

@@ -328,7 +328,7 @@ def _check_schedules_cover(optimizer: Optimizer, first_step: int, n_steps: int) 
     than epochs x batches) would otherwise fail halfway through training.
     """
     last_step = first_step + n_steps - 1
-    for name in ("lr", "momentum"):
+    for name in optimizer.schedulable:
         if callable(getattr(optimizer, name, None)):
             try:
                 optimizer.rate(name, last_step)

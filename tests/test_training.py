@@ -461,14 +461,23 @@ def test_a_model_returning_1d_output_gets_a_clear_error():
         mn.fit(flat, mn.MSE(), mn.SGD(flat.parameters(), lr=0.1), X, y, epochs=1, progress=False)
 
 
-def test_a_schedule_too_short_for_the_run_is_refused_before_any_update():
+@pytest.mark.parametrize("optimizer", [mn.SGD, mn.Adam, mn.RMSprop])
+def test_a_schedule_too_short_for_the_run_is_refused_before_any_update(optimizer):
     X, y, model = _tiny_problem()
     before = [p.value.copy() for p in model.parameters()]
-    opt = mn.SGD(model.parameters(), lr=mn.OneCycle(max_lr=0.1, total_steps=5))
+    opt = optimizer(model.parameters(), lr=mn.OneCycle(max_lr=0.1, total_steps=5))
     with pytest.raises(ValueError, match="lr schedule cannot cover this run.*steps 0 to 8"):
         mn.fit(model, mn.BCE(), opt, X, y, epochs=3, batch_size=4, progress=False)
     assert opt.step_count == 0
     assert all(np.array_equal(p.value, b) for p, b in zip(model.parameters(), before))
+
+
+def test_a_momentum_schedule_leaving_zero_one_during_the_run_is_refused_before_any_update():
+    X, y, model = _tiny_problem()
+    opt = mn.SGD(model.parameters(), lr=0.1, momentum=lambda step: 0.9 if step < 5 else 1.0)
+    with pytest.raises(ValueError, match=r"momentum schedule cannot cover this run.*momentum must lie in \[0, 1\)"):
+        mn.fit(model, mn.BCE(), opt, X, y, epochs=3, batch_size=4, progress=False)
+    assert opt.step_count == 0
 
 
 def test_a_schedule_that_exactly_covers_the_run_is_accepted():
