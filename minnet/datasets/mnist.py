@@ -252,9 +252,11 @@ def load_mnist(path: str | os.PathLike[str] | None = None,
 
     Examples
     --------
-    >>> X_train, y_train, X_test, y_test = load_mnist()  # doctest: +SKIP
-    >>> X_train.shape, X_train.dtype, y_train[:5]  # doctest: +SKIP
-    ((60000, 784), dtype('float32'), array([5, 0, 4, 1, 9]))
+    Not run as a doctest, since it may download::
+
+        X_train, y_train, X_test, y_test = load_mnist()
+        X_train.shape, X_train.dtype, y_train[:5]
+        # ((60000, 784), dtype('float32'), array([5, 0, 4, 1, 9]))
     """
     folder = _mnist_folder(path)
     _fetch_missing(folder)
