@@ -1,5 +1,7 @@
+import fnmatch
 import hashlib
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,3 +81,14 @@ def test_digits_equal_scikit_learns():
     X_ref, y_ref = datasets.load_digits(return_X_y=True)
     np.testing.assert_array_equal(X, X_ref)
     np.testing.assert_array_equal(y, y_ref)
+
+
+def test_every_vendored_file_is_package_data():
+    """An installed minnet (not just this checkout) must carry every data file next to its loader."""
+    tomllib = pytest.importorskip("tomllib")
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["minnet.datasets"]
+    files = [p.name for p in (root / "minnet" / "datasets").iterdir() if p.is_file() and p.suffix != ".py"]
+    assert {"diabetes.csv", "digits.csv.gz", "README.md"} <= set(files)
+    for name in files:
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name

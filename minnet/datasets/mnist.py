@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import http.client
 import math
 import os
 import secrets
@@ -142,14 +143,22 @@ def read_idx(path: str | os.PathLike[str], *, shape: tuple[int, ...] | None = No
     return values if dtype.itemsize == 1 else values.astype(dtype.newbyteorder("="))
 
 
-def download(url: str, destination: Path, *, shape: tuple[int, ...] | None = None,
+def download(url: str, destination: str | os.PathLike[str], *, shape: tuple[int, ...] | None = None,
              sha256: str | None = None) -> None:
     """Download an IDX file to ``destination``, checked, and written atomically.
 
     The bytes go to a temporary file next to ``destination``, which is read
-    back with :func:`read_idx` (``shape`` and ``sha256`` as there) and only
-    then renamed into place, so an interrupted or wrong download never
-    leaves a file that looks complete.
+    back with :func:`read_idx` and only then renamed into place, so an
+    interrupted or wrong download never leaves a file that looks complete.
+
+    Parameters
+    ----------
+    url : str
+        Where the file is.
+    destination : str or os.PathLike
+        Where it goes; its folder must exist.
+    shape, sha256
+        What the file must hold, as in :func:`read_idx`.
 
     Raises
     ------
@@ -158,6 +167,7 @@ def download(url: str, destination: Path, *, shape: tuple[int, ...] | None = Non
     ValueError
         If what was downloaded is not the expected file.
     """
+    destination = check_path("destination", destination)
     tmp = destination.with_name(f".{destination.name}.{secrets.token_hex(8)}.part")
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "xb") as out:
@@ -194,7 +204,9 @@ def _fetch_missing(folder: Path) -> None:
         for name in missing:
             shape, sha256 = MNIST_FILES[name]
             download(MNIST_URL + name, folder / name, shape=shape, sha256=sha256)
-    except OSError as exc:  # no network, a refusing server, a read-only folder (URLError is an OSError)
+    except (OSError, http.client.HTTPException) as exc:
+        # No network, a refusing server, a connection cut mid-file, a read-only folder
+        # (urllib's URLError is an OSError; a cut connection can be an HTTPException).
         missing = [name for name in MNIST_FILES if not (folder / name).is_file()]
         steps = "\n".join(f"  {MNIST_URL}{name}  ->  {folder / name}" for name in missing)
         raise FileNotFoundError(
