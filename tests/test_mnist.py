@@ -1,5 +1,6 @@
 import gzip
 import os
+import re
 import shutil
 import struct
 import tracemalloc
@@ -162,11 +163,11 @@ def test_offline_error_lists_only_the_files_still_missing(tmp_path, offline):
 
 def test_folder_is_minnet_data_then_the_cache(tmp_path, monkeypatch, offline):
     monkeypatch.setenv("MINNET_DATA", str(tmp_path / "data"))
-    with pytest.raises(FileNotFoundError, match=str(tmp_path / "data" / "mnist" / "t10k-labels")):
+    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "data" / "mnist" / "t10k-labels"))):
         mn.datasets.load_mnist()
     monkeypatch.delenv("MINNET_DATA")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    with pytest.raises(FileNotFoundError, match=str(tmp_path / "home" / ".cache" / "minnet" / "mnist")):
+    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "home" / ".cache" / "minnet" / "mnist"))):
         mn.datasets.load_mnist()
 
 
