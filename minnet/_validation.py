@@ -25,6 +25,7 @@ __all__ = [
     "as_float_array",
     "as_2d_batch",
     "as_target",
+    "as_class_indices",
     "check_finite",
     "check_bool",
     "check_path",
@@ -163,6 +164,46 @@ def as_target(name: str, value: Any, pred_shape: tuple[int, ...], dtype: Any = N
                              f"got {target.shape}")
     check_finite(name, target)
     return target
+
+
+def as_class_indices(name: str, value: Any, n_classes: int | None = None) -> np.ndarray:
+    """Convert class labels to an int64 array of shape ``(n_samples,)``, each in ``[0, n_classes)``.
+
+    Integers, and floats that are whole numbers (a 0/1 target loaded as
+    float64), are accepted; a column ``(n_samples, 1)`` is flattened
+    explicitly. Anything else is refused, naming the first bad label.
+    """
+    try:
+        labels = np.asarray(value)
+    except (ValueError, TypeError) as exc:  # ragged nested lists
+        raise ValueError(f"{name} must be a 1-D array of class indices: {exc}") from None
+    if labels.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be integer class indices, got an array of dtype {labels.dtype}")
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1:
+        hint = f"; for one-hot rows pass their class indices, {name}.argmax(axis=1)" if labels.ndim == 2 else ""
+        raise ValueError(f"{name} must be class indices of shape (n_samples,), got shape {labels.shape}{hint}")
+    if labels.size == 0:
+        return labels.astype(np.int64)
+    if labels.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):  # NaN and inf are reported below
+            whole = np.isfinite(labels) & (labels == np.round(labels))
+        if not whole.all():
+            i = int(np.argmin(whole))
+            raise ValueError(f"{name} must be whole numbers (class indices), got {labels[i].item()!r} at index {i}")
+    i = int(np.argmin(labels))
+    if labels[i] < 0:
+        raise ValueError(f"{name} must be class indices >= 0, got {labels[i].item()!r} at index {i}")
+    i = int(np.argmax(labels))
+    if n_classes is not None and labels[i] >= n_classes:
+        raise ValueError(f"{name} must be class indices < n_classes={n_classes}, "
+                         f"got {labels[i].item()!r} at index {i}")
+    # Far past any real number of classes, and past where a float64 label is exact.
+    if labels[i] >= 2**53:
+        raise ValueError(f"{name} must be class indices, got {labels[i].item()!r} at index {i}, "
+                         f"too large to be one")
+    return labels.astype(np.int64)
 
 
 def check_bool(name: str, value: Any) -> bool:
