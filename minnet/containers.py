@@ -262,11 +262,12 @@ class Sequential(Model):
         return x
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        layers = self.layers
+        for i in range(len(layers) - 1, 0, -1):
+            grad = layers[i].backward(grad)
         # Only the first layer's input gradient is dL/d(input) of the chain: when the
         # caller does not need it, that layer may skip computing it.
-        for i in range(len(self.layers) - 1, -1, -1):
-            grad = backward_through(self.layers[i], grad, need_input_grad or i > 0)
-        return grad
+        return backward_through(layers[0], grad, need_input_grad) if layers else grad
 
     def parameters(self) -> list[Parameter]:
         return [p for layer in self.layers for p in layer.parameters()]

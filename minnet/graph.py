@@ -215,6 +215,11 @@ class Graph(Model):
         self._arg_index = [[index[id(a)] for a in node.inputs] for node in self._order]
         self._output_index = [index[id(node)] for node in self._outputs]
         self._input_index = [index[id(node)] for node in self._inputs]
+        # Per node: its layer and where its argument is (one index for a one-input layer, a list
+        # for a merge layer), so forward does no lookups beyond the list it walks.
+        self._steps = [(node.layer, indices[0] if node.layer is not None and node.layer.n_inputs == 1
+                        else indices) for node, indices in zip(self._order, self._arg_index)]
+        self._feeds_on_layers = [any(a.layer is not None for a in node.inputs) for node in self._order]
         position = {id(node): k for k, node in enumerate(self._inputs)}
         self._input_position = {i: position[id(node)] for i, node in enumerate(self._order)
                                 if node.layer is None}
@@ -329,16 +334,15 @@ class Graph(Model):
                             f"{self.n_inputs} arrays, got {type(x).__name__}")
         values: list[Any] = [None] * len(self._order)
         caches: list[Any] = [None] * len(self._order)
-        for i, node in enumerate(self._order):
-            layer = node.layer
+        for i, (layer, args) in enumerate(self._steps):
             if layer is None:
                 value = xs[self._input_position[i]]
                 if not (isinstance(value, np.ndarray) and value.dtype.kind == "f"):
-                    value = as_float_array(self._names[id(node)], value, self.dtype)
+                    value = as_float_array(self._names[id(self._order[i])], value, self.dtype)
                 values[i] = value
                 continue
-            args = [values[j] for j in self._arg_index[i]]
-            values[i] = layer.forward(args[0] if layer.n_inputs == 1 else args, training=training)
+            arg = values[args] if isinstance(args, int) else [values[j] for j in args]
+            values[i] = layer.forward(arg, training=training)
             caches[i] = layer._cache  # this use's cache: a shared layer's next use overwrites its slot
         outputs = [values[j] for j in self._output_index]
         self._cache = (caches, [np.shape(out) for out in outputs])
@@ -361,13 +365,14 @@ class Graph(Model):
             receive(j, np.zeros(shape, self.dtype) if g is None else self._check_output_grad(g, shape))
         param_sums: dict[int, list[np.ndarray]] = {}
         for i in range(len(self._order) - 1, -1, -1):
-            node, g = self._order[i], pending[i]
-            if node.layer is None or g is None:
+            g = pending[i]
+            layer, args = self._steps[i]
+            if layer is None or g is None:
                 continue
             pending[i] = None  # let it go as soon as it is used
-            layer = node.layer
             layer._cache = caches[i]  # this use's cache back in the layer's one slot
-            needs = need_input_grad or any(a.layer is not None for a in node.inputs)
+            # dL/d(input) is needed unless every input of the node is a graph input nobody asked about.
+            needs = need_input_grad or self._feeds_on_layers[i]
             result = backward_through(layer, g, needs)
             if id(layer) in self._shared:
                 sums = param_sums.get(id(layer))
@@ -378,8 +383,11 @@ class Graph(Model):
                         total += p.grad
             if result is None:
                 continue
-            results = [result] if layer.n_inputs == 1 else list(result)
-            for a, j, r in zip(node.inputs, self._arg_index[i], results):
+            if isinstance(args, int):
+                if needs:
+                    receive(args, result)
+                continue
+            for a, j, r in zip(self._order[i].inputs, args, result):
                 if a.layer is not None or need_input_grad:
                     receive(j, r)
         for layer in self._layers:  # a shared layer's gradients: the sum over its uses, written once

@@ -187,12 +187,13 @@ def train_step(model: Layer, objective: Objective, optimizer: Optimizer, inputs:
     out = model.forward(inputs[0] if len(inputs) == 1 else list(inputs), training=True)
     preds = [out] if model.n_outputs == 1 else list(out)
     # The losses only check what depends on the outputs: the targets were checked once.
-    value = objective.forward(preds, targets) if all(all_finite(p) for p in preds) else math.nan
+    finite = all_finite(out) if model.n_outputs == 1 else all(all_finite(p) for p in preds)
+    value = objective.forward(preds, targets) if finite else math.nan
     if not math.isfinite(value):
         return value, preds, f"the loss is {value} (lr={optimizer.current_lr:g})"
     grads = objective.backward()
     # Nobody reads dL/dX of the data, so the first layer skips computing it.
-    backward_through(model, grads[0] if len(grads) == 1 else grads, need_input_grad=False)
+    backward_through(model, grads[0] if model.n_outputs == 1 else grads, need_input_grad=False)
     try:
         optimizer.step()
     except NonFiniteUpdate as exc:
