@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ._validation import as_2d_batch, check_int
-from .containers import model_dtype
+from .containers import inference_batches, model_dtype
 from .layers import Layer
 
 if TYPE_CHECKING:
@@ -240,7 +240,8 @@ def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
     x1 = np.linspace(X[:, 1].min() - pad[1], X[:, 1].max() + pad[1], resolution)
     g0, g1 = np.meshgrid(x0, x1)
     grid = np.column_stack([g0.ravel(), g1.ravel()])
-    out = np.asarray(model.forward(grid.astype(model_dtype(model), copy=False), training=False))
+    # In inference mode, with the model's caches put back: plotting never disturbs training.
+    (_, (out,)), = inference_batches(model, [grid.astype(model_dtype(model), copy=False)], None)
     # Decided once, for the shading and the points: a single output's score on a diverging map
     # with 0/1 labels at its ends, or up to 10 classes in one tab10 colour each. The check
     # runs before any figure exists, so a refused call leaves none open.
