@@ -24,7 +24,7 @@ from .lr_finder import lr_find
 from .optim import SGD, Optimizer
 from .schedules import (Constant, CosineDecay, CyclicLR, ExponentialDecay, OneCycle,
                         OneCycleMomentum, Schedule, StepDecay)
-from .training import History, TrainingDiverged, evaluate, fit
+from .training import History, TrainingDiverged, TrainingError, evaluate, fit
 
 __version__ = "0.1.0"
 
@@ -34,7 +34,7 @@ __all__ = [
     "Optimizer", "SGD",
     "Schedule", "Constant", "CyclicLR", "OneCycle", "OneCycleMomentum",
     "StepDecay", "ExponentialDecay", "CosineDecay",
-    "fit", "evaluate", "lr_find", "History", "Callback", "EarlyStopping", "Checkpoint", "TrainingDiverged",
+    "fit", "evaluate", "lr_find", "History", "Callback", "EarlyStopping", "Checkpoint", "TrainingError", "TrainingDiverged",
     "save", "load", "register_layer",
     "gradcheck", "GradcheckError",
     "data", "datasets", "metrics", "plot",

@@ -75,10 +75,11 @@ def safe_mean_of_squares(values: np.ndarray) -> float:
 
 
 def safe_column_mean_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r"""Per-column mean and population standard deviation in float64, finite whenever they fit.
+    r"""Per-column mean and population standard deviation in float64, finite and accurate whenever they fit.
 
-    A column whose plain statistics overflow is recomputed divided by its
-    largest magnitude :math:`s`: :math:`\mu = s\,\mathrm{mean}(x/s)`,
+    A column whose squares would overflow or underflow (largest magnitude
+    above 1e150 or below 1e-150) is computed divided by its largest
+    magnitude :math:`s`: :math:`\mu = s\,\mathrm{mean}(x/s)`,
     :math:`\sigma = s\,\mathrm{std}(x/s)`.
 
     Parameters
@@ -89,10 +90,13 @@ def safe_column_mean_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     -------
     mean, std : ndarray of shape (n_features,), float64
     """
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         mean = X.mean(axis=0, dtype=np.float64)
         std = X.std(axis=0, dtype=np.float64)
-    bad = ~(np.isfinite(mean) & np.isfinite(std))
+    # Squares overflow for values beyond ~1e154 and underflow (a std of 3e-213 computed
+    # as 0) below ~1e-154: such columns are scaled, ordinary ones keep numpy's numbers.
+    largest = np.max(np.abs(X), axis=0)
+    bad = ~(np.isfinite(mean) & np.isfinite(std)) | (largest > 1e150) | ((largest < 1e-150) & (largest > 0))
     if bad.any():
         columns = X[:, bad].astype(np.float64)
         scale = _largest_magnitude(columns, axis=0)

@@ -11,6 +11,7 @@ work.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -99,7 +100,34 @@ class Objective:
                 for loss, w in zip(self.losses, self.weights)]
 
     def metric_values(self, targets: Sequence[np.ndarray], preds: Sequence[np.ndarray]) -> dict[str, float]:
-        return {name: float(fn(targets[k], preds[k])) for name, k, fn in self.metrics}
+        """Each metric on one batch; a metric that raises or returns a non-number is named in a ValueError."""
+        values = {}
+        for name, k, fn in self.metrics:
+            try:
+                value = fn(targets[k], preds[k])
+            except Exception as exc:
+                raise ValueError(f"metric {name!r} raised {type(exc).__name__}: {exc}") from exc
+            if isinstance(value, np.ndarray) and value.shape == ():
+                value = value[()]
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+                raise ValueError(f"metric {name!r} returned {value!r:.60} ({type(value).__name__}); "
+                                 f"a metric returns one number")
+            values[name] = float(value)
+        return values
+
+    def check_metrics(self, model: Layer, inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray],
+                      n_rows: int = 8) -> None:
+        """Run every metric on the model's outputs for the first ``n_rows`` rows, before training.
+
+        A metric that fails would otherwise fail after the first update.
+        """
+        if not self.metrics:
+            return
+        rows = min(n_rows, len(inputs[0]))
+        head = [x[:rows] for x in inputs]
+        with np.errstate(all="ignore"):
+            (_, preds), = inference_batches(model, head, None)
+        self.metric_values([t[:rows] for t in targets], preds)
 
 
 def prepare_data(model: Layer, objective: Objective, X: Any, y: Any, x_name: str = "X",

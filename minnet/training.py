@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -22,10 +23,34 @@ from .optim import Optimizer
 from .steps import (Objective, batches, check_model, gather_buffers, prepare_data, resolve_batch_size, scores,
                     train_step)
 
-__all__ = ["fit", "evaluate", "History", "Run", "TrainingDiverged"]
+__all__ = ["fit", "evaluate", "History", "Run", "TrainingError", "TrainingDiverged"]
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingError(RuntimeError):
+    """Training stopped, after it had started, because something failed.
+
+    A loss that refuses the model's output, a metric that raises or returns
+    something other than a number, a schedule value that is not a valid
+    rate, a callback (a checkpoint that cannot be written): the message
+    names the cause and where it happened, ``__cause__`` is the original
+    error, and the parameters are those of the last completed step.
+
+    Attributes
+    ----------
+    epoch, batch : int
+        Where it happened, counted from 1; ``batch`` is 0 after the epoch's
+        batches (the validation pass, the callbacks).
+    history : History or None
+        The epochs completed before it happened (set by :func:`fit`).
+    """
+
+    def __init__(self, message: str, *, epoch: int, batch: int) -> None:
+        super().__init__(message)
+        self.epoch, self.batch = epoch, batch
+        self.history: History | None = None
+
+
+class TrainingDiverged(TrainingError):
     """The loss or an update became NaN or infinite; training was stopped.
 
     The parameters keep their last finite values.
@@ -42,9 +67,8 @@ class TrainingDiverged(RuntimeError):
     """
 
     def __init__(self, message: str, *, epoch: int, batch: int, lr: float) -> None:
-        super().__init__(message)
-        self.epoch, self.batch, self.lr = epoch, batch, lr
-        self.history: History | None = None
+        super().__init__(message, epoch=epoch, batch=batch)
+        self.lr = lr
 
 
 class History:
@@ -231,6 +255,7 @@ def fit(model: Layer, loss: Loss | Sequence[Loss], optimizer: Optimizer, X: Any,
     for cb in callbacks:
         if not isinstance(cb, Callback):
             raise TypeError(f"callbacks must be Callback instances, got {cb!r}")
+    objective.check_metrics(model, inputs, targets)  # on a few rows, before any update
     log_keys = ["loss", *objective.metric_names]
     if validation is not None:
         log_keys += [f"val_{k}" for k in log_keys]
@@ -261,22 +286,25 @@ def fit(model: Layer, loss: Loss | Sequence[Loss], optimizer: Optimizer, X: Any,
     # Shuffled batches are gathered into these, allocated once for the whole run.
     data = [*inputs, *targets]
     buffers = gather_buffers(data, batch) if shuffle else None
-    bar = tqdm(total=epochs, initial=run.epoch, disable=not progress, unit="epoch",
+    n_batches = math.ceil(n_samples / batch)
+    bar = tqdm(total=epochs * n_batches, initial=run.epoch * n_batches, disable=not progress, unit="batch",
                dynamic_ncols=True, file=sys.stderr)
+    bar.set_description(f"epoch {run.epoch + 1}/{epochs}")
     try:
         with _interrupt_between_batches(run):
             while run.epoch < epochs and not run.stop_training:
                 # Overflow is not warned about: a non-finite loss, output or update
                 # stops training below with a TrainingDiverged that says where.
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    logs = _train_epoch(run, data, len(inputs), batch, shuffle, buffers)
+                    logs = _train_epoch(run, data, len(inputs), batch, shuffle, buffers, bar if progress else None)
                     if validation is not None:
-                        logs.update(_validate_epoch(run, *validation, validation_rows))
+                        logs.update(_after_batches(run, run.epoch + 1, "the validation pass", _validate_epoch,
+                                                   run, *validation, validation_rows))
                 _end_epoch(run, logs, bar if progress else None)
     except KeyboardInterrupt:
         bar.write(f"Training interrupted after {run.epoch} complete epoch(s); returning the history so far.",
                   file=sys.stderr)
-    except TrainingDiverged as exc:
+    except TrainingError as exc:
         exc.history = run.history
         raise
     finally:
@@ -321,19 +349,30 @@ def evaluate(model: Layer, loss: Loss | Sequence[Loss], X: Any, y: Any, *, metri
 
 
 def _check_schedules_cover(optimizer: Optimizer, first_step: int, n_steps: int) -> None:
-    """Evaluate every scheduled rate at the run's last step, before any update.
+    """Evaluate every scheduled rate at every step of the run, before any update.
 
     A schedule too short for the run (``OneCycle(total_steps=...)`` smaller
-    than epochs x batches) would otherwise fail halfway through training.
+    than epochs x batches), or one that returns NaN, a negative rate or a
+    momentum outside [0, 1) at some step, would otherwise fail halfway
+    through training. A schedule is a cheap pure function, so calling it
+    once per step of the run costs about a microsecond per step.
     """
     last_step = first_step + n_steps - 1
     for name in ("lr", "momentum"):
-        if callable(getattr(optimizer, name, None)):
+        schedule = getattr(optimizer, name, None)
+        if not callable(schedule):
+            continue
+        for step in range(first_step, last_step + 1):
             try:
-                optimizer.rate(name, last_step)
-            except ValueError as exc:
+                value = optimizer.rate(name, step)
+            except (ValueError, TypeError, ArithmeticError, IndexError) as exc:
                 raise ValueError(f"the {name} schedule cannot cover this run, which takes optimizer steps "
                                  f"{first_step} to {last_step}: {exc}") from None
+            if value < 0 or (name == "momentum" and value >= 1):
+                allowed = ">= 0" if name == "lr" else "in [0, 1)"
+                raise ValueError(f"the {name} schedule {schedule!r} returns {value!r} at step {step}, "
+                                 f"one of this run's steps ({first_step} to {last_step}); {name} must be "
+                                 f"{allowed}")
 
 
 def _validate_epoch(run: Run, inputs: list[np.ndarray], targets: list[np.ndarray],
@@ -359,10 +398,43 @@ def _end_epoch(run: Run, logs: dict[str, float], bar: Any) -> None:
     run.epoch += 1
     run.history.append(run.epoch, logs)
     if bar is not None:
-        bar.update(1)
-        bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if "loss" in k}, refresh=False)
+        bar.set_postfix(_postfix(logs), refresh=False)
+        if run.epoch < run.epochs:
+            bar.set_description(f"epoch {run.epoch + 1}/{run.epochs}", refresh=False)
     for cb in run.callbacks:
-        cb.on_epoch_end(run, logs)
+        _after_batches(run, run.epoch, f"callback {cb!r}", cb.on_epoch_end, run, logs)
+
+
+_POSTFIX_SECONDS = 0.2  # how often the bar's numbers change: formatting them every batch costs time
+
+
+def _advance(bar: Any, totals: dict[str, float], scale: float) -> None:
+    """One batch done: move the bar, and now and then show the epoch's running loss and metrics."""
+    bar.update(1)
+    now = time.monotonic()
+    if now - getattr(bar, "postfix_time", 0.0) >= _POSTFIX_SECONDS:
+        bar.postfix_time = now
+        bar.set_postfix(_postfix({k: v * scale for k, v in totals.items()}), refresh=False)
+
+
+def _postfix(logs: dict[str, float]) -> dict[str, str]:
+    return {k: f"{v:.4g}" for k, v in logs.items() if k != "lr"}
+
+
+def _after_batches(run: Run, epoch: int, what: str, call: Any, *args: Any) -> Any:
+    """``call(*args)``, with a failure reported as a :class:`TrainingError` naming ``what``.
+
+    For what runs after the updates of epoch ``epoch`` (validation, callbacks):
+    the parameters are those of its last step.
+    """
+    try:
+        return call(*args)
+    except (TrainingError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise TrainingError(f"training stopped after epoch {epoch}'s updates: {what} failed: "
+                            f"{type(exc).__name__}: {exc}. The parameters are those of the last "
+                            f"completed step.", epoch=epoch, batch=0) from exc
 
 
 @contextlib.contextmanager
@@ -423,7 +495,7 @@ def _restore(run: Run, saved: dict[str, Any]) -> None:
 
 
 def _train_epoch(run: Run, data: list[np.ndarray], n_inputs: int, batch: int, shuffle: bool,
-                 buffers: list[np.ndarray] | None) -> dict[str, float]:
+                 buffers: list[np.ndarray] | None, bar: Any = None) -> dict[str, float]:
     """One pass over the data; returns the batch-size-weighted means of loss and metrics.
 
     ``data`` holds the model's inputs, then its targets (the first
@@ -439,7 +511,18 @@ def _train_epoch(run: Run, data: list[np.ndarray], n_inputs: int, batch: int, sh
     n_batches = math.ceil(n / batch)
     for index, arrays in enumerate(batches(data, batch, order, buffers)):
         inputs, targets = arrays[:n_inputs], arrays[n_inputs:]
-        value, preds, failure = train_step(model, objective, optimizer, inputs, targets)
+        try:
+            value, preds, failure = train_step(model, objective, optimizer, inputs, targets)
+            if failure is None and objective.metrics:
+                metric_values = objective.metric_values(targets, preds)
+        except (KeyboardInterrupt, TrainingError):
+            raise
+        except Exception as exc:
+            # Whatever failed (a loss refusing the output, a schedule's value, a metric), the
+            # step's update is all or nothing: the parameters are those of the last completed one.
+            raise TrainingError(f"training stopped at epoch {run.epoch + 1}, batch {index + 1}/{n_batches}: "
+                                f"{type(exc).__name__}: {exc}. The parameters are those of the last "
+                                f"completed step.", epoch=run.epoch + 1, batch=index + 1) from exc
         if failure is not None:
             # No update was made, so current_lr is still the rate of the failed step.
             raise _diverged(f"at epoch {run.epoch + 1}, batch {index + 1}/{n_batches}", failure,
@@ -449,8 +532,11 @@ def _train_epoch(run: Run, data: list[np.ndarray], n_inputs: int, batch: int, sh
         share = len(arrays[0]) / n
         totals["loss"] += value * share
         if objective.metrics:
-            for name, metric_value in objective.metric_values(targets, preds).items():
+            for name, metric_value in metric_values.items():
                 totals[name] += metric_value * share
+        if bar is not None:
+            # The running means of the epoch so far: the totals hold shares of all n rows.
+            _advance(bar, totals, n / (index * batch + len(arrays[0])))
         if run.interrupt_requested:  # Ctrl-C, deferred to here: this batch's update is complete
             raise KeyboardInterrupt
     return totals

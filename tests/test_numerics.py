@@ -20,6 +20,7 @@ import minnet as mn
 from minnet._numerics import safe_column_mean_std, safe_mean, safe_mean_of_squares
 
 from test_properties import RAISE, arrays
+from test_reliability import row
 
 MAX = float(np.finfo(np.float64).max)
 
@@ -135,6 +136,7 @@ def test_column_statistics_are_finite_and_exact_for_any_finite_data(data, n, k):
         assert math.isclose(std[j], reference, rel_tol=1e-9, abs_tol=1e-300 + 1e-12 * float(scale))
 
 
+@row("reduce-overflow")
 def test_evaluate_and_the_epoch_loss_on_huge_outputs_are_finite():
     """A model whose outputs are near 1e154 has a finite MSE; evaluate and fit report it."""
     X = np.full((8, 1), 1.0)
