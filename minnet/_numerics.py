@@ -95,7 +95,7 @@ def safe_column_mean_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         std = X.std(axis=0, dtype=np.float64)
     # Squares overflow for values beyond ~1e154 and underflow (a std of 3e-213 computed
     # as 0) below ~1e-154: such columns are scaled, ordinary ones keep numpy's numbers.
-    largest = np.max(np.abs(X), axis=0)
+    largest = np.max(np.abs(X), axis=0).astype(np.float64)  # the statistics are float64
     bad = ~(np.isfinite(mean) & np.isfinite(std)) | (largest > 1e150) | ((largest < 1e-150) & (largest > 0))
     if bad.any():
         columns = X[:, bad].astype(np.float64)
