@@ -79,8 +79,20 @@ def as_numeric_array(name: str, value: Any) -> np.ndarray:
     """Convert an array-like to an ndarray of numbers (bool, int or float), keeping its dtype.
 
     Strings, objects, complex numbers and ragged lists are refused. An
-    ndarray is returned as is, without a copy.
+    ndarray is returned as is, without a copy. A masked array with masked
+    entries is refused (``np.asarray`` would silently train on whatever
+    values hide under the mask); one with none is taken as its data. A
+    PyTorch tensor, even one that requires grad, is taken as its values
+    (detached, on the CPU): minnet never backpropagates into it.
     """
+    if isinstance(value, np.ma.MaskedArray):
+        n_masked = int(np.ma.count_masked(value))
+        if n_masked:
+            raise TypeError(f"{name} is a masked array with {n_masked} masked entries; minnet does not "
+                            f"guess what they stand for: fill them ({name}.filled(value)) or drop those rows")
+        value = np.ma.getdata(value)
+    elif type(value).__module__.split(".")[0] == "torch" and hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
     try:
         array = np.asarray(value)
     except (ValueError, TypeError) as exc:  # ragged nested lists
