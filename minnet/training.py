@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ._validation import as_generator, check_bool, check_int, check_path
+from ._validation import as_generator, check_bool, check_int, check_path, check_real
 from .callbacks import Callback
 from .io import optimizer_config, read_checkpoint
 from .layers import Layer
@@ -149,7 +149,7 @@ def fit(model: Layer, loss: Loss | Sequence[Loss], optimizer: Optimizer, X: Any,
         validation_data: tuple[Any, Any] | None = None, metrics: Iterable[Any] = (),
         callbacks: Sequence[Callback] = (), progress: bool = True,
         resume: str | os.PathLike[str] | None = None, loss_weights: Sequence[float] | None = None,
-        validation_batch_size: int | None = None) -> History:
+        validation_batch_size: int | None = None, validation_split: float = 0.0) -> History:
     """Train ``model`` on ``(X, y)`` by minimising ``loss`` with ``optimizer``.
 
     Parameters
@@ -184,6 +184,10 @@ def fit(model: Layer, loss: Loss | Sequence[Loss], optimizer: Optimizer, X: Any,
     loss_weights : list of float, optional
         For several outputs: the weight of each output's loss in the total
         that is minimised (1.0 each by default), as Keras.
+    validation_split : float, default 0.0
+        As Keras: hold out this fraction of the rows, the *last* ones as
+        given (before any shuffling), as validation data. Not together with
+        ``validation_data``.
     validation_batch_size : int, optional
         Rows per forward pass of the validation data (memory bounded by one
         batch); None evaluates them all at once.
@@ -240,13 +244,18 @@ def fit(model: Layer, loss: Loss | Sequence[Loss], optimizer: Optimizer, X: Any,
     rng = as_generator("seed", seed)
     resume_path = None if resume is None else check_path("resume", resume)
     inputs, targets = prepare_data(model, objective, X, y)
+    validation = None
+    if validation_split:
+        if validation_data is not None:
+            raise ValueError("pass validation_data or validation_split, not both")
+        inputs, targets, validation = _split_off_validation(inputs, targets, validation_split)
     n_samples = len(inputs[0])
     batch = resolve_batch_size(batch_size, n_samples)
-    validation = None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (X_val, y_val)")
         validation = prepare_data(model, objective, *validation_data, x_name="X_val", y_name="y_val")
+    if validation is not None:
         validation_rows = resolve_batch_size(validation_batch_size, len(validation[0][0]),
                                              "validation_batch_size")
     if callbacks is None:
@@ -312,6 +321,21 @@ def fit(model: Layer, loss: Loss | Sequence[Loss], optimizer: Optimizer, X: Any,
     for cb in callbacks:
         cb.on_train_end(run)
     return run.history
+
+
+def _split_off_validation(inputs: list[np.ndarray], targets: list[np.ndarray], fraction: Any
+                          ) -> tuple[list[np.ndarray], list[np.ndarray], tuple[list[np.ndarray], list[np.ndarray]]]:
+    """The first rows for training and the last ``fraction`` of them for validation (views, no copies)."""
+    fraction = check_real("validation_split", fraction, low=0.0, high=1.0, low_inclusive=False,
+                          high_inclusive=False)
+    n = len(inputs[0])
+    split_at = int(n * (1.0 - fraction))  # Keras' rounding
+    if not 0 < split_at < n:
+        raise ValueError(f"validation_split={fraction!r} of {n} rows leaves {split_at} for training and "
+                         f"{n - split_at} for validation; each needs at least one")
+    head = [a[:split_at] for a in inputs], [a[:split_at] for a in targets]
+    tail = [a[split_at:] for a in inputs], [a[split_at:] for a in targets]
+    return head[0], head[1], tail
 
 
 def evaluate(model: Layer, loss: Loss | Sequence[Loss], X: Any, y: Any, *, metrics: Iterable[Any] = (),

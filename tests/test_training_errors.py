@@ -139,3 +139,32 @@ def test_a_checkpoint_folder_that_does_not_exist_is_refused_before_training(tmp_
 
 def test_training_diverged_is_a_training_error():
     assert issubclass(mn.TrainingDiverged, mn.TrainingError) and issubclass(mn.TrainingError, RuntimeError)
+
+
+# -- validation_split (as Keras: the last rows, before shuffling) ---------------------
+
+def test_validation_split_holds_out_the_last_rows():
+    gen = np.random.default_rng(0)
+    X, y = gen.standard_normal((50, 3)), gen.standard_normal(50)
+
+    def model():
+        return mn.Sequential(mn.Dense(3, 1, seed=0))
+
+    a, b = model(), model()
+    split = mn.fit(a, mn.MSE(), mn.SGD(a.parameters(), lr=0.05), X, y, epochs=3, batch_size=8, seed=1,
+                   validation_split=0.2, progress=False)
+    explicit = mn.fit(b, mn.MSE(), mn.SGD(b.parameters(), lr=0.05), X[:40], y[:40], epochs=3, batch_size=8,
+                      seed=1, validation_data=(X[40:], y[40:]), progress=False)
+    assert split.history == explicit.history and "val_loss" in split.history
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(validation_split=1.0), ValueError, "validation_split must be < 1.0"),
+    (dict(validation_split=0.9), ValueError, "leaves 0 for training and 8 for validation"),
+    (dict(validation_split="0.2"), TypeError, "validation_split must be a real number"),
+    (dict(validation_split=0.2, validation_data=(X, Y)), ValueError, "not both"),
+])
+def test_bad_validation_splits_are_refused(kwargs, error, match):
+    model = line()
+    with pytest.raises(error, match=match):
+        mn.fit(model, mn.MSE(), mn.SGD(model.parameters(), lr=0.1), X, Y, epochs=1, progress=False, **kwargs)
