@@ -16,7 +16,7 @@ from . import data, datasets, metrics
 from .callbacks import Callback, Checkpoint, EarlyStopping
 from .containers import Sequential
 from .gradcheck import GradcheckError, gradcheck
-from .io import load, register_layer, save
+from .serialize import load, register_layer, save
 from .layers import Dense, LeakyReLU, Layer, Parameter, ReLU, Sigmoid, Tanh
 from .losses import BCE, MSE, Loss
 from .lr_finder import lr_find

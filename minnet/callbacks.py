@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._validation import check_bool, check_choice, check_int, check_path, check_real
-from .io import _check_writable, write_checkpoint
+from ._validation import (check_bool, check_choice, check_int, check_path, check_real, stored_arrays,
+                          stored_dict, stored_int, stored_real)
+from .archive import check_writable
+from .checkpoint import write_checkpoint
 
 if TYPE_CHECKING:
     from .training import Run
@@ -45,7 +47,15 @@ class Callback:
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned; called after ``on_train_begin`` on resume."""
+        """Restore what :meth:`state_dict` returned; called after ``on_train_begin`` on resume.
+
+        The state comes from a file: check all of it first, raise
+        ``ValueError`` naming the field for anything that does not fit, and
+        change nothing in that case. A callback without state (the default)
+        accepts only ``{}``.
+        """
+        if not isinstance(state, dict) or state:
+            raise ValueError(f"{self!r} keeps no state, got {state!r:.80}")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -95,6 +105,9 @@ class EarlyStopping(Callback):
         self.wait = 0
         self.stopped_epoch: int | None = None
         self._best_values: list[np.ndarray] | None = None
+        # (shape, dtype) of each model parameter, set by on_train_begin: what
+        # a saved best_values must match.
+        self._parameter_specs: list[tuple[tuple[int, ...], np.dtype]] | None = None
 
     @property
     def _minimize(self) -> bool:
@@ -109,6 +122,7 @@ class EarlyStopping(Callback):
                              + (" (pass validation_data= for val_ keys)" if self.monitor.startswith("val_")
                                 else ""))
         self._reset()
+        self._parameter_specs = [(p.value.shape, p.value.dtype) for p in run.model.parameters()]
 
     def on_epoch_end(self, run: "Run", logs: dict[str, float]) -> None:
         value = logs[self.monitor]
@@ -128,12 +142,37 @@ class EarlyStopping(Callback):
                 "stopped_epoch": self.stopped_epoch, "best_values": self._best_values}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best = float(state["best"])
-        self.best_epoch = int(state["best_epoch"])
-        self.wait = int(state["wait"])
-        self.stopped_epoch = None if state["stopped_epoch"] is None else int(state["stopped_epoch"])
+        """Restore a saved state, after checking every field of it.
+
+        ``best`` must be a number (infinite only as the value before any
+        epoch: ``+inf`` when minimising), the epochs and ``wait``
+        non-negative integers, and ``best_values`` None or one finite array
+        per model parameter of exactly its shape and dtype (so that it can
+        never be broadcast over a parameter). Called after
+        :meth:`on_train_begin`, which tells it the model's parameters.
+
+        Raises
+        ------
+        ValueError
+            Naming the field; nothing is changed.
+        """
+        state = stored_dict("EarlyStopping state", state, self.state_dict())
+        best = stored_real("best", state["best"], finite=False)
+        if best == (-np.inf if self._minimize else np.inf):
+            raise ValueError(f"best must be finite or {'+' if self._minimize else '-'}inf "
+                             f"(mode {'min' if self._minimize else 'max'}), got {best}")
+        best_epoch = stored_int("best_epoch", state["best_epoch"])
+        wait = stored_int("wait", state["wait"])
+        stopped = state["stopped_epoch"]
+        stopped = None if stopped is None else stored_int("stopped_epoch", stopped, low=1)
         values = state["best_values"]
-        self._best_values = None if values is None else [np.array(v) for v in values]
+        if values is not None:
+            if self._parameter_specs is None:
+                raise RuntimeError("EarlyStopping.load_state_dict needs the model's parameters to check "
+                                   "best_values against: call on_train_begin first")
+            values = stored_arrays("best_values", values, self._parameter_specs)
+        self.best, self.best_epoch, self.wait, self.stopped_epoch = best, best_epoch, wait, stopped
+        self._best_values = values
 
     def on_train_end(self, run: "Run") -> None:
         if self.restore_best and self._best_values is not None and self.best_epoch != run.epoch:
@@ -192,7 +231,7 @@ class Checkpoint(Callback):
 
     def on_train_begin(self, run: "Run") -> None:
         # Fail before the first epoch, not after hours of training.
-        _check_writable(self.path)
+        check_writable(self.path)
 
     def on_epoch_end(self, run: "Run", logs: dict[str, float]) -> None:
         if run.epoch % self.every == 0 or run.epoch >= run.epochs or run.stop_training:

@@ -17,7 +17,7 @@ from ._validation import (all_finite, as_2d_batch, as_float_array, as_generator,
                           check_int, check_path)
 from .callbacks import Callback
 from .containers import model_dtype
-from .io import optimizer_config, read_checkpoint
+from .checkpoint import optimizer_config, read_checkpoint, restore
 from .layers import Layer
 from .losses import Loss
 from .metrics import Metric, resolve_metrics
@@ -278,7 +278,7 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X: Any, y: Any, *, epoch
     for cb in callbacks:
         cb.on_train_begin(run)
     if saved is not None:
-        _restore(run, saved)
+        restore(run, saved)
 
     from tqdm import tqdm  # imported here so that `import minnet` needs numpy only
 
@@ -416,37 +416,6 @@ def _interrupt_between_batches(run: Run) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def _restore(run: Run, saved: dict[str, Any]) -> None:
-    """Put a checkpoint's state into the run's model, optimizer and callbacks.
-
-    All of it or none of it: if a part is refused, what was already restored
-    is rolled back and the error is raised.
-    """
-    params = [p for _, p in run.model.named_parameters()]
-    before_values = [p.value.copy() for p in params]
-    before_optimizer = run.optimizer.state_dict()
-    try:
-        run.optimizer.load_state_dict(saved["optimizer"])
-        for p, value in zip(params, saved["parameters"]):
-            p.value[...] = value
-        counts: dict[str, int] = {}
-        for cb in run.callbacks:
-            name = type(cb).__name__
-            # The k-th callback of a class gets the state of the k-th saved one of that class.
-            matches = [state for cls, state in saved["callbacks"] if cls == name]
-            k = counts.get(name, 0)
-            counts[name] = k + 1
-            if k < len(matches):
-                cb.load_state_dict(matches[k])
-    except Exception as exc:
-        for p, value in zip(params, before_values):
-            p.value[...] = value
-        run.optimizer.load_state_dict(before_optimizer)
-        if isinstance(exc, (KeyError, TypeError, IndexError)):
-            raise ValueError(f"the checkpoint's state does not fit this run: {type(exc).__name__}: {exc}") from None
-        raise
 
 
 def _gather_buffers(X: np.ndarray, y: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray] | None:

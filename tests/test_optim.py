@@ -256,4 +256,4 @@ def test_load_state_dict_refuses_a_state_without_a_step_count():
     with pytest.raises(ValueError, match="'step_count'"):
         opt.load_state_dict({})
     with pytest.raises(ValueError, match="step_count must be >= 0"):
-        opt.load_state_dict({"step_count": -1})
+        opt.load_state_dict({"step_count": -1, "buffers": [None]})
