@@ -214,7 +214,7 @@ def read_archive(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
                 if _META_MEMBER not in members:
                     raise ValueError(f"{where} is an .npz archive but not a minnet file "
                                      f"(it has no {_META_MEMBER[:-4]} entry)")
-                meta = _read_description(archive, members[_META_MEMBER], headers[_META_MEMBER], where)
+                meta = _read_description(archive, members[_META_MEMBER], headers[_META_MEMBER], size, where)
                 _check_names(meta, members, where)
                 arrays = {name[:-4]: _read_array(archive, members[name], headers[name])
                           for name in members if name != _META_MEMBER}
@@ -324,11 +324,16 @@ def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, header: _Header
     return array
 
 
-def _read_description(archive: zipfile.ZipFile, info: zipfile.ZipInfo, header: _Header,
+def _read_description(archive: zipfile.ZipFile, info: zipfile.ZipInfo, header: _Header, size: int,
                       where: str) -> dict[str, Any]:
     """The JSON description, checked to be minnet's and of a version this minnet reads."""
     if header.dtype != np.uint8 or len(header.shape) != 1:
         raise ValueError(f"{where} has a corrupt description (wrong array type)")
+    # Parsed JSON costs Python objects, up to some 25 times its text: a
+    # description larger than the file (a deflated one) would multiply that.
+    if info.file_size > size:
+        raise ValueError(f"{where} has a description of {info.file_size} bytes, larger than the file itself; "
+                         f"minnet writes it uncompressed")
     raw = _read_array(archive, info, header)
     try:
         meta = json.loads(raw.tobytes().decode("utf-8"))
