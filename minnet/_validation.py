@@ -258,9 +258,14 @@ def stored_dict(name: str, value: Any, keys: Iterable[str]) -> dict[str, Any]:
     expected = sorted(keys)
     if not isinstance(value, dict):
         raise ValueError(f"{name} must be a dict with the keys {expected}, got {_shown(value)}")
-    found = sorted(map(str, value))
-    if found != expected:
-        raise ValueError(f"{name} must have the keys {expected}, got {found}")
+    problems = []
+    missing, unknown = sorted(set(expected) - set(value)), sorted(map(str, set(value) - set(expected)))
+    if missing:
+        problems.append(f"{missing} missing")
+    if unknown:
+        problems.append(f"{unknown} unknown")
+    if problems:
+        raise ValueError(f"{name} must have the keys {expected}; " + "; ".join(problems))
     return value
 
 

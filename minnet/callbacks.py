@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -105,9 +106,11 @@ class EarlyStopping(Callback):
         self.wait = 0
         self.stopped_epoch: int | None = None
         self._best_values: list[np.ndarray] | None = None
-        # (shape, dtype) of each model parameter, set by on_train_begin: what
-        # a saved best_values must match.
+        # Set by on_train_begin, for load_state_dict to check a saved state
+        # against: the (shape, dtype) of each model parameter, and the epochs
+        # the run has completed (those of the checkpoint, on resume).
         self._parameter_specs: list[tuple[tuple[int, ...], np.dtype]] | None = None
+        self._epochs_done: int | None = None
 
     @property
     def _minimize(self) -> bool:
@@ -123,6 +126,7 @@ class EarlyStopping(Callback):
                                 else ""))
         self._reset()
         self._parameter_specs = [(p.value.shape, p.value.dtype) for p in run.model.parameters()]
+        self._epochs_done = run.epoch
 
     def on_epoch_end(self, run: "Run", logs: dict[str, float]) -> None:
         value = logs[self.monitor]
@@ -144,32 +148,39 @@ class EarlyStopping(Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a saved state, after checking every field of it.
 
-        ``best`` must be a number (infinite only as the value before any
-        epoch: ``+inf`` when minimising), the epochs and ``wait``
-        non-negative integers, and ``best_values`` None or one finite array
+        Called after :meth:`on_train_begin`, which tells it the model's
+        parameters and the epochs completed. ``best`` must be a number,
+        infinite exactly when no epoch has improved (``best_epoch`` 0, and
+        then ``+inf`` when minimising); ``best_epoch`` at most the epochs
+        completed, ``wait`` at most the epochs since, ``stopped_epoch``
+        None or the last epoch; ``best_values`` None or one finite array
         per model parameter of exactly its shape and dtype (so that it can
-        never be broadcast over a parameter). Called after
-        :meth:`on_train_begin`, which tells it the model's parameters.
+        never be broadcast over a parameter), and None if no epoch improved.
 
         Raises
         ------
         ValueError
             Naming the field; nothing is changed.
         """
+        if self._parameter_specs is None or self._epochs_done is None:
+            raise RuntimeError("EarlyStopping.load_state_dict checks the state against the run: "
+                               "call on_train_begin first")
         state = stored_dict("EarlyStopping state", state, self.state_dict())
+        epochs_done = self._epochs_done
         best = stored_real("best", state["best"], finite=False)
-        if best == (-np.inf if self._minimize else np.inf):
-            raise ValueError(f"best must be finite or {'+' if self._minimize else '-'}inf "
-                             f"(mode {'min' if self._minimize else 'max'}), got {best}")
-        best_epoch = stored_int("best_epoch", state["best_epoch"])
-        wait = stored_int("wait", state["wait"])
+        best_epoch = stored_int("best_epoch", state["best_epoch"], high=epochs_done)
+        wait = stored_int("wait", state["wait"], high=epochs_done - best_epoch)
         stopped = state["stopped_epoch"]
-        stopped = None if stopped is None else stored_int("stopped_epoch", stopped, low=1)
+        if stopped is not None and stored_int("stopped_epoch", stopped) != epochs_done:
+            raise ValueError(f"stopped_epoch must be None or {epochs_done} (the last epoch), got {stopped}")
+        initial = np.inf if self._minimize else -np.inf
+        if (best_epoch == 0) != (best == initial) or (best_epoch > 0 and not math.isfinite(best)):
+            raise ValueError(f"best must be {initial} exactly when no epoch has improved (best_epoch 0) "
+                             f"and finite otherwise, got {best} at best_epoch {best_epoch}")
         values = state["best_values"]
         if values is not None:
-            if self._parameter_specs is None:
-                raise RuntimeError("EarlyStopping.load_state_dict needs the model's parameters to check "
-                                   "best_values against: call on_train_begin first")
+            if best_epoch == 0:
+                raise ValueError("best_values must be None when no epoch has improved (best_epoch 0)")
             values = stored_arrays("best_values", values, self._parameter_specs)
         self.best, self.best_epoch, self.wait, self.stopped_epoch = best, best_epoch, wait, stopped
         self._best_values = values

@@ -337,13 +337,17 @@ def _first_difference(saved: Any, current: Any, where: str = "model") -> str:
     """A short description of the first place two architecture trees differ."""
     if isinstance(saved, dict) and isinstance(current, dict):
         if saved.get("class") != current.get("class"):
-            return f"{where} is {saved.get('class')} in the checkpoint, {current.get('class')} here"
+            return f"{where} is {saved.get('class')!s:.40} in the checkpoint, {current.get('class')} here"
         if saved.get("config") != current.get("config"):
-            return (f"{where} ({current.get('class')}) has config {saved.get('config')} in the "
+            return (f"{where} ({current.get('class')}) has config {saved.get('config')!s:.200} in the "
                     f"checkpoint, {current.get('config')} here")
         a, b = saved.get("children", []), current.get("children", [])
+        if not isinstance(a, list):
+            return f"{where} has children {a!r:.40} in the checkpoint, a list of {len(b)} layers here"
         for i, (x, y) in enumerate(zip(a, b)):
             if x != y:
                 return _first_difference(x, y, f"{where}[{i}]")
-        return f"{where} has {len(a)} layers in the checkpoint, {len(b)} here"
-    return f"{where} differs"
+        if len(a) != len(b):
+            return f"{where} has {len(a)} layers in the checkpoint, {len(b)} here"
+        return f"{where} has other fields in the checkpoint: {sorted(map(str, saved))!s:.200}"
+    return f"{where} is {saved!r:.40} in the checkpoint, a layer here"

@@ -214,8 +214,11 @@ def _build(node: Any, custom: Mapping[str, type[Layer]], budget: _Budget, depth:
     if depth > 100:
         raise ValueError("the file's architecture is nested more than 100 levels deep")
     if not isinstance(node, dict) or "class" not in node:
-        raise ValueError(f"the file's architecture holds {node!r} where a layer was expected")
+        raise ValueError(f"the file's architecture holds {node!r:.80} where a layer was expected")
     cls = _resolve_class(node["class"], custom)
+    unknown = sorted(map(str, set(node) - {"class", "config", "children"}))
+    if unknown:
+        raise ValueError(f"the file describes {node['class']} with fields minnet does not know: {unknown!s:.80}")
     config = node.get("config", {})
     children_nodes = node.get("children", [])
     if not isinstance(config, dict) or not isinstance(children_nodes, list):
@@ -228,15 +231,33 @@ def _build(node: Any, custom: Mapping[str, type[Layer]], budget: _Budget, depth:
         budget.spend(size, f"{node['class']}({config.get('n_in')}, {config.get('n_out')})")
     try:
         layer = cls(*children, **config)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"the file describes {node['class']} with config {config!r}, which "
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"the file describes {node['class']} with config {config!r:.200}, which "
                          f"{cls.__name__} rejects: {exc}") from None
     except MemoryError:
-        raise ValueError(f"the file describes {node['class']} with config {config!r}, which needs more "
+        raise ValueError(f"the file describes {node['class']} with config {config!r:.200}, which needs more "
                          f"memory than is available; the file's arrays are far smaller") from None
     if size is None and not children:
-        budget.spend(sum(p.value.size for p in layer.parameters()), f"{node['class']} with config {config!r}")
+        budget.spend(sum(p.value.size for p in layer.parameters()), f"{node['class']} with config {config!r:.200}")
+    _check_config_kept(layer, config, node["class"])
     return layer
+
+
+def _check_config_kept(layer: Layer, config: Mapping[str, Any], name: str) -> None:
+    """Refuse a config the layer took but reads otherwise (``dtype=None`` taken as float64, say).
+
+    What is loaded must be what the file describes; a layer's ``get_config``
+    may add defaults the file left out, but not change what it says. Both
+    are compared as JSON, so a tuple and the list it became are equal.
+    """
+    try:
+        kept = json.loads(json.dumps(layer.get_config()))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} built from the file has a config that cannot be written as JSON ({exc})") from None
+    changed = sorted(key for key, value in config.items() if key not in kept or kept[key] != value)
+    if changed:
+        raise ValueError(f"the file describes {name} with config {dict(config)!r:.200}, which {name} reads "
+                         f"as {kept!r:.200} (it does not keep {changed})")
 
 
 # -- parameters: the table and the arrays ------------------------------------------
