@@ -71,6 +71,10 @@ class RunningMean(mn.Layer):
     """
 
     def __init__(self, n: int, momentum: float = 0.1) -> None:
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 10**6:
+            raise ValueError(f"n must be an integer in [1, 10**6], got {n!r:.40}")
+        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1:
+            raise ValueError(f"momentum must be a number in [0, 1], got {momentum!r:.40}")
         self.n, self.momentum = n, momentum
         self.mean = np.zeros(n)
         self.updates = 0

@@ -21,6 +21,7 @@ import pytest
 
 import minnet as mn
 from test_archive import BAD_ARCHIVES  # the file- rows: each bad-file case names its row
+from test_checkpoint import BAD_CHECKPOINTS  # the checkpoint- rows
 from test_serialize import BAD_FILES
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
@@ -381,6 +382,8 @@ def documented_ids() -> set[str]:
 def test_every_documented_row_has_a_test():
     file_rows = {row_id for row_id, _, _ in [*BAD_ARCHIVES.values(), *BAD_FILES.values()]}
     assert all(row_id.startswith("file-") for row_id in file_rows)
+    checkpoint_rows = {row_id for row_id, _, _ in BAD_CHECKPOINTS.values()}
+    assert all(row_id.startswith("checkpoint-") for row_id in checkpoint_rows)
     ids = documented_ids()
-    assert ids == set(CASES) | file_rows | set(TRAINING_TESTS)
+    assert ids == set(CASES) | file_rows | checkpoint_rows | set(TRAINING_TESTS)
     assert len(ids) >= 25  # the pattern really finds the table's rows

@@ -310,6 +310,16 @@ def _class_named(name):
     return change
 
 
+def _null_dtype(meta, arrays):
+    meta["architecture"]["children"][0]["config"]["dtype"] = None  # np.dtype(None) is float64
+
+
+def _layer_field(key, value):
+    def change(meta, arrays):
+        meta["architecture"]["children"][0][key] = value
+    return change
+
+
 def _rename_parameter(meta, arrays):
     meta["parameters"][0]["name"] = "W0"
 
@@ -344,6 +354,10 @@ BAD_FILES = {
     "architecture not a dict": ("file-corrupt", _with_meta(_set("architecture", [1, 2])),
                                 "where a layer was expected"),
     "config a layer rejects": ("file-mismatched-arrays", _with_meta(_bad_config), "Dense rejects.*n_in"),
+    "config a layer reads otherwise": ("file-mismatched-arrays", _with_meta(_null_dtype),
+                                       r"Dense reads as .*'dtype': 'float64'.* \(it does not keep \['dtype'\]\)"),
+    "a field minnet does not know": ("file-corrupt", _with_meta(_layer_field("init_scale", 2.0)),
+                                     r"describes Dense with fields minnet does not know: \['init_scale'\]"),
     "missing array": ("file-mismatched-arrays", _with_meta(_drop_array), "lacks the array of parameter '3.b'"),
     "wrong shape": ("file-mismatched-arrays", _with_meta(_set_array("param.0", np.zeros((4, 5)))),
                     r"'0.W' has shape \(4, 5\)"),
