@@ -45,6 +45,7 @@ import os
 import secrets
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -178,11 +179,14 @@ def _fsync_directory(directory: Path) -> None:
 
 # -- reading -------------------------------------------------------------------
 
+@dataclass(frozen=True)
 class _Header:
     """What an ``.npy`` member's header declares: the array's shape, dtype and order, and where its data start."""
 
-    def __init__(self, shape: tuple[int, ...], fortran_order: bool, dtype: np.dtype, offset: int) -> None:
-        self.shape, self.fortran_order, self.dtype, self.offset = shape, fortran_order, dtype, offset
+    shape: tuple[int, ...]
+    fortran_order: bool
+    dtype: np.dtype
+    offset: int
 
 
 def read_archive(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

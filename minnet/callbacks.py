@@ -199,8 +199,9 @@ class EarlyStopping(Callback):
 class Checkpoint(Callback):
     """Save everything needed to continue training, every ``every`` epochs.
 
-    The file holds the model (architecture and parameters, in the format of
-    :func:`minnet.save`, so :func:`minnet.load` opens it too), the
+    The file holds the model (architecture, parameters and each layer's
+    state that is not trained, in the format of :func:`minnet.save`, so
+    :func:`minnet.load` opens it too), the
     optimizer's state (step count, momentum buffers; a schedule's position
     is the step count), the epoch, the shuffling RNG's state, the history and
     the state of the run's other callbacks. ``fit(..., resume=path)``

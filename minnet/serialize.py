@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any, Iterable, Mapping, TypeVar
 
 import numpy as np
@@ -253,7 +252,8 @@ def _check_config_kept(layer: Layer, config: Mapping[str, Any], name: str) -> No
     try:
         kept = json.loads(json.dumps(layer.get_config()))
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} built from the file has a config that cannot be written as JSON ({exc})") from None
+        raise ValueError(f"{name} built from the file has a config that cannot be written as JSON "
+                         f"({exc})") from None
     changed = sorted(key for key, value in config.items() if key not in kept or kept[key] != value)
     if changed:
         raise ValueError(f"the file describes {name} with config {dict(config)!r:.200}, which {name} reads "
@@ -403,7 +403,7 @@ def set_layer_states(model: Layer, states: list[dict[str, Any]] | None, source: 
 # -- the whole description -------------------------------------------------------
 
 def model_meta(model: Layer, kind: str = "model") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The description and arrays of ``model`` (parameters, layers' state), ready for :func:`~minnet.archive.write_archive`."""
+    """The description and arrays of ``model`` (parameters, layers' state), for ``archive.write_archive``."""
     from . import __version__  # defined in minnet/__init__.py after its imports, this module among them
 
     table, values = _parameter_table(model)

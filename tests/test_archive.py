@@ -1,4 +1,4 @@
-"""The .npz file format: refusal of damaged, foreign and hostile files, memory bounded by the file, atomic writes."""
+"""The .npz format: damaged, foreign and hostile files refused, memory bounded by the file, atomic writes."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 
 import minnet as mn
 import minnet.archive
-from test_serialize import good_file, make_model, read_raw, values, write_raw, _set, _set_array, _with_meta
+from test_serialize import good_file, make_model, read_raw, set_array, set_field, values, with_meta, write_raw
 
 
 def test_missing_file_raises_file_not_found(tmp_path):
@@ -269,7 +269,7 @@ BAD_ARCHIVES = {
     "empty": ("file-empty", _bytes(b""), "empty"),
     "text": ("file-foreign", _bytes(b"W = [1, 2, 3]\n"), "not a minnet file"),
     "foreign npz": ("file-foreign", _foreign_npz, "not a minnet file"),
-    "wrong format name": ("file-foreign", _with_meta(_set("format", "keras")), "not a minnet file"),
+    "wrong format name": ("file-foreign", with_meta(set_field("format", "keras")), "not a minnet file"),
     "bzip2 member": ("file-foreign", _bzip2_member, "'param.0.npy' uses zip compression method 12"),
     "truncated to 10%": ("file-truncated", _truncate(0.1), "corrupt or truncated"),
     "truncated to 50%": ("file-truncated", _truncate(0.5), "corrupt or truncated"),
@@ -279,12 +279,12 @@ BAD_ARCHIVES = {
     "array header declaring 8 TB": ("file-corrupt", _huge_array_header,
                                     r"'param.9.npy' declares shape \(1000000, 1000000\)"),
     "duplicate member": ("file-corrupt", _duplicate_member, "holds the member 'param.0.npy' twice"),
-    "description nested 300 deep": ("file-corrupt", _with_meta(_nested_description),
+    "description nested 300 deep": ("file-corrupt", with_meta(_nested_description),
                                      "description nested more than 256 levels deep"),
     "pickle file": ("file-pickle", _pickle_file, "pickled"),
     "npz with object array": ("file-pickle", _object_array_npz, "pickled"),
     "single npy": ("file-npy", _npy_file, "single .npy"),
-    "newer version": ("file-newer-version", _with_meta(_set("format_version", 99)), "version 99.*upgrade"),
+    "newer version": ("file-newer-version", with_meta(set_field("format_version", 99)), "version 99.*upgrade"),
     "deflated member declaring 256 MB": ("file-too-large", _deflated_bomb,
                                          r"declares \d+ bytes of arrays in a file of \d+ bytes \(member "
                                          r"'param.0.npy': 268435584 bytes from \d+\); minnet refuses files that "
@@ -296,15 +296,15 @@ BAD_ARCHIVES = {
     "1 GiB after a zip signature": ("file-too-large", _sparse_file(b"PK\x03\x04"), "corrupt or truncated"),
     "text member": ("file-unknown-member", _add_member("notes.txt", "hello"),
                     "holds the member 'notes.txt', which is not an .npy array"),
-    "extra parameter array": ("file-unknown-member", _with_meta(_set_array("param.9", np.zeros(2))),
+    "extra parameter array": ("file-unknown-member", with_meta(set_array("param.9", np.zeros(2))),
                               "member 'param.9.npy', an array its description does not name"),
-    "state array nothing refers to": ("file-unknown-member", _with_meta(_set_array("state.0", np.zeros(2))),
+    "state array nothing refers to": ("file-unknown-member", with_meta(set_array("state.0", np.zeros(2))),
                                       "member 'state.0.npy', an array its description does not name"),
-    "reference to a missing array": ("file-mismatched-arrays", _with_meta(_reference("state.3")),
+    "reference to a missing array": ("file-mismatched-arrays", with_meta(_reference("state.3")),
                                      "refers to an array 'state.3' it does not hold"),
-    "reference to a parameter": ("file-mismatched-arrays", _with_meta(_reference("param.0")),
+    "reference to a parameter": ("file-mismatched-arrays", with_meta(_reference("param.0")),
                                  "refers to an array 'param.0', which is not a state array"),
-    "array referred to twice": ("file-mismatched-arrays", _with_meta(_twice_referenced),
+    "array referred to twice": ("file-mismatched-arrays", with_meta(_twice_referenced),
                                 "refers to the array 'state.0' twice"),
 }
 
@@ -316,7 +316,8 @@ def test_bad_archive_is_refused_with_a_clear_value_error(tmp_path, name):
     before = path.stat().st_size, path.stat().st_mtime_ns, start_of(path)
     with pytest.raises(ValueError, match=message):
         mn.load(path)
-    assert (path.stat().st_size, path.stat().st_mtime_ns, start_of(path)) == before  # loading never touches the file
+    # Loading never touches the file.
+    assert (path.stat().st_size, path.stat().st_mtime_ns, start_of(path)) == before
 
 
 def start_of(path):
@@ -381,7 +382,8 @@ def test_arrays_are_read_in_fortran_order_and_any_byte_order(tmp_path):
     write_raw(path, meta, arrays)
     loaded_meta, loaded = minnet.archive.read_archive(path)
     assert loaded["param.0"].flags.f_contiguous and np.array_equal(loaded["param.0"], expected[0])
-    assert loaded["state.0"].dtype == np.dtype(">f8") and np.array_equal(loaded["state.0"], np.arange(6.0).reshape(2, 3))
+    assert loaded["state.0"].dtype == np.dtype(">f8")
+    assert np.array_equal(loaded["state.0"], np.arange(6.0).reshape(2, 3))
     assert loaded_meta["states"][0] == {"big_endian": {"__array__": "state.0"}}
 
 

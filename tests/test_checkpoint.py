@@ -190,7 +190,8 @@ OPT = (*C, "optimizer", "state")
 BAD_CHECKPOINTS: dict[str, tuple[str, Callable, str]] = {
     "missing field": ("checkpoint-structure", _delete(*C, "rng"),
                       r"field checkpoint must have the keys \[.*'rng'.*\]; \['rng'\] missing"),
-    "unknown field": ("checkpoint-structure", _set(*C, "extra", 1), r"field checkpoint must have .*\['extra'\] unknown"),
+    "unknown field": ("checkpoint-structure", _set(*C, "extra", 1),
+                      r"field checkpoint must have .*\['extra'\] unknown"),
     "a value nested 300 deep": ("checkpoint-structure", _set(*C, "epoch", _nest(300)),
                                 "description nested more than 256 levels deep"),
     "history not a dict": ("checkpoint-structure", _set(*C, "history", [1, 2]),
@@ -239,8 +240,10 @@ BAD_CHECKPOINTS: dict[str, tuple[str, Callable, str]] = {
                                            r"best_values\[0\] must be float64 of shape \(3, 4\)"),
     "best a string": ("checkpoint-callback", _set(*ES, "best", "low"), "best must be a number, got 'low'"),
     "best -inf when minimising": ("checkpoint-callback", _set(*ES, "best", -math.inf),
-                                  r"best must be inf exactly when no epoch has improved .* got -inf at best_epoch 2"),
-    "best epoch after the last": ("checkpoint-callback", _set(*ES, "best_epoch", 3), "best_epoch must be <= 2, got 3"),
+                                  r"best must be inf exactly when no epoch has improved .* "
+                                  r"got -inf at best_epoch 2"),
+    "best epoch after the last": ("checkpoint-callback", _set(*ES, "best_epoch", 3),
+                                  "best_epoch must be <= 2, got 3"),
     "stopped at an epoch not run": ("checkpoint-callback", _set(*ES, "stopped_epoch", 7),
                                     r"stopped_epoch must be None or 2 \(the last epoch\), got 7"),
     "negative wait": ("checkpoint-callback", _set(*ES, "wait", -3), "wait must be >= 0, got -3"),
@@ -255,7 +258,8 @@ BAD_CHECKPOINTS: dict[str, tuple[str, Callable, str]] = {
                         r"field rng holds an invalid random state \(it does not survive being set\)"),
     "running mean of another shape": ("checkpoint-layer-state",
                                       _array("states", 1, "mean", value=lambda a: np.zeros(5)),
-                                      r"layer 1 \(RunningMean\(\)\) refuses the saved state: ValueError: mean must be"),
+                                      r"layer 1 \(RunningMean\(\)\) refuses the saved state: "
+                                      r"ValueError: mean must be"),
     "running mean with NaN": ("checkpoint-layer-state", _array("states", 1, "mean", value=_nan),
                               "layer 1 .* refuses the saved state"),
 }
@@ -363,8 +367,9 @@ def described_run(meta: dict[str, Any], arrays: dict[str, np.ndarray], running_m
     _, _, fresh = build(running_mean)
     fresh_state = fresh.state_dict()
     stop = next((state for cls, state in saved if cls == "EarlyStopping"), fresh_state)
-    return ({"parameters": model["parameters"], "optimizer": unpack(meta["checkpoint"]["optimizer"]["state"], arrays),
-             "layers": model["layers"], "callbacks": [stop, {}]},
+    optimizer = unpack(meta["checkpoint"]["optimizer"]["state"], arrays)
+    return ({"parameters": model["parameters"], "optimizer": optimizer, "layers": model["layers"],
+             "callbacks": [stop, {}]},
             meta["checkpoint"]["history"]["history"])
 
 

@@ -208,7 +208,7 @@ def test_custom_layers_argument_round_trips(tmp_path, custom):
 
 
 def test_register_layer_decorator_round_trips(tmp_path):
-    @mn.register_layer(name="test_io.Doubler")
+    @mn.register_layer(name="test_serialize.Doubler")
     class Doubler(mn.Layer):
         def forward(self, x, training=True):
             return 2 * x
@@ -217,7 +217,7 @@ def test_register_layer_decorator_round_trips(tmp_path):
             return 2 * grad
 
     mn.save(mn.Sequential(mn.Dense(2, 2, rng=0), Doubler()), tmp_path / "m.npz")
-    assert read_raw(tmp_path / "m.npz")[0]["architecture"]["children"][1]["class"] == "test_io.Doubler"
+    assert read_raw(tmp_path / "m.npz")[0]["architecture"]["children"][1]["class"] == "test_serialize.Doubler"
     assert isinstance(mn.load(tmp_path / "m.npz")[1], Doubler)
 
 
@@ -259,7 +259,7 @@ def good_file(tmp_path):
     return path
 
 
-def _with_meta(change):
+def with_meta(change):
     def make(tmp_path):
         meta, arrays = read_raw(good_file(tmp_path))
         change(meta, arrays)
@@ -269,13 +269,13 @@ def _with_meta(change):
     return make
 
 
-def _set(key, value):
+def set_field(key, value):
     def change(meta, arrays):
         meta[key] = value
     return change
 
 
-def _set_array(key, value):
+def set_array(key, value):
     def change(meta, arrays):
         arrays[key] = value
     return change
@@ -341,40 +341,40 @@ def _state_for_sigmoid(meta, arrays):
 # name -> (id of its row in docs/reliability.md, make(tmp_path) -> path, message pattern).
 # tests/test_reliability.py checks the table's file- rows against these ids (with test_archive.BAD_ARCHIVES).
 BAD_FILES = {
-    "Dense of 10^6 x 10^6": ("file-mismatched-arrays", _with_meta(_huge_dense),
+    "Dense of 10^6 x 10^6": ("file-mismatched-arrays", with_meta(_huge_dense),
                              r"Dense\(1000000, 1000000\), which needs 1000001000000"),
-    "table matching a huge Dense": ("file-mismatched-arrays", _with_meta(_huge_dense_and_table),
+    "table matching a huge Dense": ("file-mismatched-arrays", with_meta(_huge_dense_and_table),
                                     r"'0.W' has shape \(3, 5\), its description says \[1000000, 1000000\]"),
-    "bare Layer class": ("file-unknown-class", _with_meta(_class_named("Layer")),
+    "bare Layer class": ("file-unknown-class", with_meta(_class_named("Layer")),
                          "'Layer', which minnet does not know"),
-    "Loss class": ("file-unknown-class", _with_meta(_class_named("Loss")), "'Loss', which minnet does not know"),
-    "Parameter class": ("file-unknown-class", _with_meta(_class_named("Parameter")),
+    "Loss class": ("file-unknown-class", with_meta(_class_named("Loss")), "'Loss', which minnet does not know"),
+    "Parameter class": ("file-unknown-class", with_meta(_class_named("Parameter")),
                         "'Parameter', which minnet does not know"),
-    "unknown layer class": ("file-unknown-class", _with_meta(_unknown_class), "'Swish'"),
-    "architecture not a dict": ("file-corrupt", _with_meta(_set("architecture", [1, 2])),
+    "unknown layer class": ("file-unknown-class", with_meta(_unknown_class), "'Swish'"),
+    "architecture not a dict": ("file-corrupt", with_meta(set_field("architecture", [1, 2])),
                                 "where a layer was expected"),
-    "config a layer rejects": ("file-mismatched-arrays", _with_meta(_bad_config), "Dense rejects.*n_in"),
-    "config a layer reads otherwise": ("file-mismatched-arrays", _with_meta(_null_dtype),
+    "config a layer rejects": ("file-mismatched-arrays", with_meta(_bad_config), "Dense rejects.*n_in"),
+    "config a layer reads otherwise": ("file-mismatched-arrays", with_meta(_null_dtype),
                                        r"Dense reads as .*'dtype': 'float64'.* \(it does not keep \['dtype'\]\)"),
-    "a field minnet does not know": ("file-corrupt", _with_meta(_layer_field("init_scale", 2.0)),
+    "a field minnet does not know": ("file-corrupt", with_meta(_layer_field("init_scale", 2.0)),
                                      r"describes Dense with fields minnet does not know: \['init_scale'\]"),
-    "missing array": ("file-mismatched-arrays", _with_meta(_drop_array), "lacks the array of parameter '3.b'"),
-    "wrong shape": ("file-mismatched-arrays", _with_meta(_set_array("param.0", np.zeros((4, 5)))),
+    "missing array": ("file-mismatched-arrays", with_meta(_drop_array), "lacks the array of parameter '3.b'"),
+    "wrong shape": ("file-mismatched-arrays", with_meta(set_array("param.0", np.zeros((4, 5)))),
                     r"'0.W' has shape \(4, 5\)"),
-    "wrong dtype": ("file-mismatched-arrays", _with_meta(_set_array("param.0", np.zeros((3, 5), np.float32))),
+    "wrong dtype": ("file-mismatched-arrays", with_meta(set_array("param.0", np.zeros((3, 5), np.float32))),
                     "'0.W' is float32"),
-    "renamed parameter": ("file-mismatched-arrays", _with_meta(_rename_parameter),
+    "renamed parameter": ("file-mismatched-arrays", with_meta(_rename_parameter),
                           "calls parameter 0 'W0', the model calls it '0.W'"),
-    "wrong model dtype": ("file-mismatched-arrays", _with_meta(_set("dtype", "float32")),
+    "wrong model dtype": ("file-mismatched-arrays", with_meta(set_field("dtype", "float32")),
                           "says its dtype is 'float32', its model computes in float64"),
-    "unknown kind": ("file-corrupt", _with_meta(_set("kind", "weights")), "unknown kind 'weights'"),
-    "no states": ("file-layer-state", _with_meta(_drop_key("states")),
+    "unknown kind": ("file-corrupt", with_meta(set_field("kind", "weights")), "unknown kind 'weights'"),
+    "no states": ("file-layer-state", with_meta(_drop_key("states")),
                   r"layers' states must be a list of 8 dicts \(one per layer\), got None"),
-    "a state too few": ("file-layer-state", _with_meta(_drop_last_state),
+    "a state too few": ("file-layer-state", with_meta(_drop_last_state),
                         "layers' states must be a list of 8 dicts.*got 7 entries"),
-    "a state for a layer without state": ("file-layer-state", _with_meta(_state_for_sigmoid),
+    "a state for a layer without state": ("file-layer-state", with_meta(_state_for_sigmoid),
                                           r"layer 7 \(Sigmoid\(\)\) refuses the saved state.*keeps no state"),
-    "non-finite values": ("file-non-finite", _with_meta(_set_array("param.1", np.full(5, np.nan))),
+    "non-finite values": ("file-non-finite", with_meta(set_array("param.1", np.full(5, np.nan))),
                           "'0.b' holds NaN"),
 }
 
@@ -415,7 +415,8 @@ def test_custom_layer_larger_than_the_file_is_refused_once_built(tmp_path):
     meta, arrays = read_raw(path)
     meta["architecture"]["children"][0]["config"]["n"] = 100_000
     write_raw(path, meta, arrays)
-    with pytest.raises(ValueError, match=r"Hungry with config \{'n': 100000\}, which needs 100000 parameter values"):
+    message = r"Hungry with config \{'n': 100000\}, which needs 100000 parameter values"
+    with pytest.raises(ValueError, match=message):
         mn.load(path, custom_layers=[Hungry])
 
 
