@@ -17,7 +17,7 @@ from .callbacks import Callback, Checkpoint, EarlyStopping
 from .containers import Model, Sequential
 from .gradcheck import GradcheckError, gradcheck
 from .graph import Add, Concat, Graph, Input, Node
-from .io import load, register_layer, save
+from .serialize import load, register_layer, save
 from .layers import Dense, LeakyReLU, Layer, Parameter, ReLU, Sigmoid, Tanh
 from .losses import BCE, MSE, Loss
 from .lr_finder import lr_find

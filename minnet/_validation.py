@@ -12,7 +12,7 @@ import math
 import numbers
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -31,6 +31,11 @@ __all__ = [
     "check_path",
     "check_seed",
     "as_generator",
+    "stored_int",
+    "stored_real",
+    "stored_bool",
+    "stored_dict",
+    "stored_arrays",
 ]
 
 
@@ -256,3 +261,103 @@ def as_generator(name: str, value: Any) -> np.random.Generator:
     seeds one from the operating system.
     """
     return np.random.default_rng(check_seed(name, value))
+
+
+# -- values read back from a file ------------------------------------------------
+# A file is data, not an argument of the wrong kind: anything wrong in it is a
+# ValueError, whose message names the field (``name``) and shows what was found.
+
+def _shown(value: Any) -> str:
+    """A value from a file as a message shows it: its repr, cut short (a file may hold megabytes), and type."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer with more digits than Python will print
+        text = f"<an integer of {value.bit_length()} bits>"
+    return f"{text[:60] + '...' if len(text) > 63 else text} ({type(value).__name__})"
+
+
+#: Largest integer a file may hold where a count is expected (exact as a float too).
+MAX_STORED_INT = 2**53
+
+
+def stored_int(name: str, value: Any, *, low: int = 0, high: int = MAX_STORED_INT) -> int:
+    """``value`` read from a file, refused unless it is an integer in ``[low, high]`` (never a bool)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {_shown(value)}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    if value > high:
+        raise ValueError(f"{name} must be <= {high}, got {_shown(value)}")
+    return int(value)
+
+
+def stored_real(name: str, value: Any, *, finite: bool = True, allow_nan: bool = False) -> float:
+    """``value`` read from a file as a float: a real number (never a bool), finite unless ``finite=False``.
+
+    An integer too large for a float is refused here rather than raising
+    ``OverflowError`` later. NaN passes only with ``allow_nan=True``
+    (and ``finite=False``).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {_shown(value)}")
+    try:
+        result = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must fit in a float, got an integer of {int(value).bit_length()} bits") from None
+    if finite and not math.isfinite(result):
+        raise ValueError(f"{name} must be finite, got {result!r}")
+    if math.isnan(result) and not allow_nan:
+        raise ValueError(f"{name} must be a number, not NaN")
+    return result
+
+
+def stored_bool(name: str, value: Any) -> bool:
+    """``value`` read from a file, refused unless it is exactly ``True`` or ``False`` (not 1, not "no")."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {_shown(value)}")
+    return value
+
+
+def stored_dict(name: str, value: Any, keys: Iterable[str]) -> dict[str, Any]:
+    """``value`` read from a file, refused unless it is a dict with exactly the string ``keys``."""
+    expected = sorted(keys)
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a dict with the keys {expected}, got {_shown(value)}")
+    problems = []
+    missing, unknown = sorted(set(expected) - set(value)), sorted(map(str, set(value) - set(expected)))
+    if missing:
+        problems.append(f"{missing} missing")
+    if unknown:
+        problems.append(f"{unknown} unknown")
+    if problems:
+        raise ValueError(f"{name} must have the keys {expected}; " + "; ".join(problems))
+    return value
+
+
+def stored_arrays(name: str, values: Any, like: Sequence[tuple[tuple[int, ...], np.dtype]], *,
+                  allow_none: bool = False) -> list[np.ndarray | None]:
+    """Arrays read from a file, one per ``(shape, dtype)`` of ``like``: each of exactly that, and finite.
+
+    Used for state kept per parameter (momentum buffers, best weights), so
+    that a wrong shape can never be broadcast over a parameter. Returns
+    copies, which the caller may keep. With ``allow_none``, an entry may be
+    None (a buffer not yet created).
+    """
+    if not isinstance(values, list) or len(values) != len(like):
+        got = f"{len(values)} entries" if isinstance(values, list) else _shown(values)
+        raise ValueError(f"{name} must be a list of one array per parameter ({len(like)} parameters), "
+                         f"got {got}")
+    result: list[np.ndarray | None] = []
+    for i, (value, (shape, dtype)) in enumerate(zip(values, like)):
+        if value is None and allow_none:
+            result.append(None)
+            continue
+        if not isinstance(value, np.ndarray):
+            raise ValueError(f"{name}[{i}] must be an array, got {_shown(value)}")
+        if value.shape != tuple(shape) or value.dtype != dtype:
+            raise ValueError(f"{name}[{i}] must be {np.dtype(dtype)} of shape {tuple(shape)}, "
+                             f"got {value.dtype} of shape {value.shape}")
+        if not np.isfinite(value).all():
+            raise ValueError(f"{name}[{i}] holds NaN or infinite values")
+        result.append(value.copy())
+    return result

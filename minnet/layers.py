@@ -27,7 +27,8 @@ def check_dtype(dtype: Any) -> np.dtype:
         resolved = np.dtype(dtype)
     except TypeError:
         resolved = None
-    if resolved not in _FLOAT_DTYPES:
+    # Not `resolved in _FLOAT_DTYPES` alone: a dtype compares equal to None (np.dtype(None) is float64).
+    if resolved is None or resolved not in _FLOAT_DTYPES:
         raise TypeError(f"dtype must be np.float32 or np.float64, got {dtype!r}")
     return resolved
 

@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable, Union
 
 import numpy as np
 
-from ._validation import check_bool, check_int, check_real
+from ._validation import check_bool, check_real, stored_arrays, stored_dict, stored_int
 from .layers import Parameter
 
 __all__ = ["Optimizer", "SGD", "NonFiniteUpdate"]
@@ -98,10 +98,20 @@ class Optimizer:
         return {"step_count": self.step_count}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
-        if not isinstance(state, dict) or "step_count" not in state:
-            raise ValueError(f"an optimizer state must be a dict with a 'step_count', got {state!r:.80}")
-        self.step_count = check_int("step_count", state["step_count"], low=0)
+        """Restore what :meth:`state_dict` returned, after checking all of it.
+
+        The state may come from a file, so nothing in it is trusted: it must
+        have exactly the keys of :meth:`state_dict`, and a step count that
+        is a non-negative integer. A subclass checks its own entries, then
+        calls this, then commits them, so that a refused state changes nothing.
+
+        Raises
+        ------
+        ValueError
+            Naming the entry that does not fit.
+        """
+        state = stored_dict("optimizer state", state, self.state_dict())
+        self.step_count = stored_int("step_count", state["step_count"])
 
 
 class SGD(Optimizer):
@@ -235,17 +245,21 @@ class SGD(Optimizer):
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        buffers = state.get("buffers", [None] * len(self.params))
-        if len(buffers) != len(self.params):
-            raise ValueError(f"optimizer state holds {len(buffers)} buffers, "
-                             f"this optimizer has {len(self.params)} parameters")
-        for p, b in zip(self.params, buffers):
-            if b is not None and np.shape(b) != p.value.shape:
-                raise ValueError(f"momentum buffer of shape {np.shape(b)} does not fit parameter "
-                                 f"{p.name or '?'} of shape {p.value.shape}")
-        super().load_state_dict(state)
-        self.buffers = [None if b is None else np.array(b, dtype=p.value.dtype)
-                        for p, b in zip(self.params, buffers)]
+        """Restore the step count and momentum buffers, after checking them.
+
+        Each buffer must be None (not created yet) or a finite array of its
+        parameter's shape and dtype.
+
+        Raises
+        ------
+        ValueError
+            Naming the entry that does not fit; nothing is changed.
+        """
+        state = stored_dict("optimizer state", state, self.state_dict())
+        buffers = stored_arrays("momentum buffers", state["buffers"],
+                                [(p.value.shape, p.value.dtype) for p in self.params], allow_none=True)
+        super().load_state_dict(state)  # checks and sets the step count
+        self.buffers = buffers
 
     def __repr__(self) -> str:
         args = [f"lr={self.lr!r}"]

@@ -16,7 +16,7 @@ import numpy as np
 
 from ._validation import as_generator, check_bool, check_int, check_path, check_real
 from .callbacks import Callback
-from .io import optimizer_config, read_checkpoint
+from .checkpoint import optimizer_config, read_checkpoint, restore
 from .layers import Layer
 from .losses import Loss
 from .optim import Optimizer
@@ -288,7 +288,7 @@ def fit(model: Layer, loss: Loss | Sequence[Loss], optimizer: Optimizer, X: Any,
     for cb in callbacks:
         cb.on_train_begin(run)
     if saved is not None:
-        _restore(run, saved)
+        restore(run, saved)
 
     from tqdm import tqdm  # imported here so that `import minnet` needs numpy only
 
@@ -485,37 +485,6 @@ def _interrupt_between_batches(run: Run) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def _restore(run: Run, saved: dict[str, Any]) -> None:
-    """Put a checkpoint's state into the run's model, optimizer and callbacks.
-
-    All of it or none of it: if a part is refused, what was already restored
-    is rolled back and the error is raised.
-    """
-    params = [p for _, p in run.model.named_parameters()]
-    before_values = [p.value.copy() for p in params]
-    before_optimizer = run.optimizer.state_dict()
-    try:
-        run.optimizer.load_state_dict(saved["optimizer"])
-        for p, value in zip(params, saved["parameters"]):
-            p.value[...] = value
-        counts: dict[str, int] = {}
-        for cb in run.callbacks:
-            name = type(cb).__name__
-            # The k-th callback of a class gets the state of the k-th saved one of that class.
-            matches = [state for cls, state in saved["callbacks"] if cls == name]
-            k = counts.get(name, 0)
-            counts[name] = k + 1
-            if k < len(matches):
-                cb.load_state_dict(matches[k])
-    except Exception as exc:
-        for p, value in zip(params, before_values):
-            p.value[...] = value
-        run.optimizer.load_state_dict(before_optimizer)
-        if isinstance(exc, (KeyError, TypeError, IndexError)):
-            raise ValueError(f"the checkpoint's state does not fit this run: {type(exc).__name__}: {exc}") from None
-        raise
 
 
 def _train_epoch(run: Run, data: list[np.ndarray], n_inputs: int, batch: int, shuffle: bool,

@@ -428,3 +428,15 @@ def test_early_stopping_repr_shows_a_mode_that_is_not_the_default():
     assert "mode" not in repr(mn.EarlyStopping())
     stopper = eval(repr(mn.EarlyStopping(monitor="val_accuracy", mode="max")), vars(mn))
     assert stopper.mode == "max" and stopper.monitor == "val_accuracy"
+
+
+def test_early_stopping_checks_a_loaded_state_against_its_run():
+    stop = mn.EarlyStopping("loss")
+    state = {"best": 0.5, "best_epoch": 1, "wait": 0, "stopped_epoch": None, "best_values": None}
+    with pytest.raises(RuntimeError, match="call on_train_begin first"):
+        stop.load_state_dict(state)  # it cannot know the model's parameters and epochs yet
+    X, y = data()
+    model, opt = build()
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=1, callbacks=[stop], **FIT)  # on_train_begin ran: 0 epochs done
+    with pytest.raises(ValueError, match="best_epoch must be <= 0, got 1"):
+        stop.load_state_dict(state)

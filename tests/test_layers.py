@@ -98,6 +98,13 @@ def test_dense_refuses_unsupported_dtype():
         mn.Dense(3, 2, dtype=np.int64)
 
 
+@pytest.mark.parametrize("dtype", [7, 2.5, True, "x"])
+def test_dense_refuses_a_dtype_numpy_cannot_read(dtype):
+    # np.dtype(7) fails, and a float dtype compares equal to None (np.dtype(None) is float64).
+    with pytest.raises(TypeError, match="dtype must be np.float32 or np.float64"):
+        mn.Dense(3, 2, dtype=dtype)
+
+
 # -- Dense: initialisation ----------------------------------------------------
 
 def test_same_seed_gives_bit_identical_weights():

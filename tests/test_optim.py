@@ -256,4 +256,26 @@ def test_load_state_dict_refuses_a_state_without_a_step_count():
     with pytest.raises(ValueError, match="'step_count'"):
         opt.load_state_dict({})
     with pytest.raises(ValueError, match="step_count must be >= 0"):
-        opt.load_state_dict({"step_count": -1})
+        opt.load_state_dict({"step_count": -1, "buffers": [None]})
+
+
+@pytest.mark.parametrize("state, message", [
+    ({"step_count": 0, "buffers": [np.full(2, np.nan)]}, r"momentum buffers\[0\] holds NaN"),
+    ({"step_count": 0, "buffers": [np.zeros(2, np.float32)]}, r"momentum buffers\[0\] must be float64 of shape \(2,\)"),
+    ({"step_count": 0, "buffers": [[1.0, 2.0]]}, r"momentum buffers\[0\] must be an array, got \[1.0, 2.0\]"),
+    ({"step_count": "3", "buffers": [None]}, "step_count must be an integer, got '3'"),
+    ({"step_count": True, "buffers": [None]}, "step_count must be an integer, got True"),
+    ({"step_count": 0, "buffers": [None], "lr": 5.0}, r"\['lr'\] unknown"),
+    ([0, [None]], "optimizer state must be a dict"),
+])
+def test_load_state_dict_checks_everything_and_changes_nothing_when_it_refuses(state, message):
+    p = mn.Parameter(np.ones(2))
+    p.grad[...] = 1.0
+    opt = mn.SGD([p], lr=0.1, momentum=0.9)
+    opt.step()
+    before = opt.state_dict()
+    with pytest.raises(ValueError, match=message):
+        opt.load_state_dict(state)
+    after = opt.state_dict()
+    assert after["step_count"] == before["step_count"] == 1
+    assert np.array_equal(after["buffers"][0], before["buffers"][0])
