@@ -423,6 +423,64 @@ class Graph(Model):
     def input_widths(self) -> list[int | None]:
         return [node.n_features for node in self._inputs]
 
+    # -- saving and loading ------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """The wiring, as JSON: inputs, each node's layer (an index into ``children()``) and inputs, outputs.
+
+        The layers themselves are the children, so a shared layer is stored once.
+        """
+        layer_index = {id(layer): k for k, layer in enumerate(self._layers)}
+        return {
+            "inputs": [{"name": self._names[id(n)], "n_features": n.n_features} for n in self._inputs],
+            "nodes": [{"name": name, "layer": layer_index[id(layer)], "inputs": args}
+                      for name, layer, args in self.nodes if layer is not None],
+            "outputs": self.output_names,
+        }
+
+    @classmethod
+    def from_config(cls, children: list[Layer], config: dict[str, Any]) -> "Graph":
+        """Rebuild a graph from its layers and :meth:`get_config` (which may come from a stranger's file).
+
+        Every reference is checked: a malformed wiring is a ValueError, never a KeyError.
+        """
+        if not isinstance(config, dict) or set(config) != {"inputs", "nodes", "outputs"}:
+            raise ValueError(f"a Graph's config has the keys inputs, nodes and outputs, got {config!r:.120}")
+        inputs, nodes_config, output_names = config["inputs"], config["nodes"], config["outputs"]
+        if not all(isinstance(v, list) for v in (inputs, nodes_config, output_names)):
+            raise ValueError("a Graph's inputs, nodes and outputs must be lists")
+        made: dict[str, Node] = {}
+
+        def fresh_name(entry: Any, what: str) -> str:
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if not isinstance(name, str) or not name or name in made:
+                raise ValueError(f"a Graph's {what} needs a new, non-empty name, got {entry!r:.120}")
+            return name
+
+        for entry in inputs:
+            name = fresh_name(entry, "input")
+            if set(entry) != {"name", "n_features"}:
+                raise ValueError(f"a Graph input is described by name and n_features, got {entry!r:.120}")
+            made[name] = Input(entry["n_features"], name=name)
+        used = set()
+        for entry in nodes_config:
+            name = fresh_name(entry, "node")
+            if set(entry) != {"name", "layer", "inputs"}:
+                raise ValueError(f"a Graph node is described by name, layer and inputs, got {entry!r:.120}")
+            index, args = entry["layer"], entry["inputs"]
+            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(children):
+                raise ValueError(f"node {name} names layer {index!r}; the graph has {len(children)}")
+            if not isinstance(args, list) or not args or not all(isinstance(a, str) and a in made for a in args):
+                raise ValueError(f"node {name} takes inputs {args!r:.120}, which are not all earlier nodes")
+            layer = children[index]
+            made[name] = call_on_nodes(layer, made[args[0]] if layer.n_inputs == 1 and len(args) == 1
+                                       else [made[a] for a in args])
+            used.add(index)
+        if used != set(range(len(children))):
+            raise ValueError(f"a Graph's layers {sorted(set(range(len(children))) - used)} are used by no node")
+        if not output_names or not all(isinstance(o, str) and o in made for o in output_names):
+            raise ValueError(f"a Graph's outputs {output_names!r:.120} are not all its nodes")
+        return cls(inputs=[made[e["name"]] for e in inputs], outputs=[made[o] for o in output_names])
+
     # -- describing it -----------------------------------------------------------------
     @property
     def nodes(self) -> list[tuple[str, Layer | None, list[str]]]:

@@ -218,6 +218,27 @@ class Layer:
         """Constructor arguments that rebuild this layer: ``type(self)(**config)``."""
         return {}
 
+    @classmethod
+    def from_config(cls, children: list["Layer"], config: dict[str, Any]) -> "Layer":
+        """Rebuild a layer from its children and :meth:`get_config` (what :func:`~minnet.load` calls).
+
+        The default is ``cls(*children, **config)``; a layer whose
+        constructor takes something else (a :class:`~minnet.Graph`)
+        overrides it.
+        """
+        return cls(*children, **config)
+
+    @classmethod
+    def parameter_count(cls, config: dict[str, Any]) -> int | None:
+        """How many parameter values ``cls(**config)`` would allocate, if the config says it plainly.
+
+        :func:`~minnet.load` asks this before building a layer from a file,
+        so that a description far larger than the file's arrays is refused
+        before it costs memory. None (the default) means "build it, then
+        count".
+        """
+        return None
+
     def extra_repr(self) -> str:
         """Arguments shown inside the parentheses of ``repr``."""
         return ""
@@ -350,6 +371,13 @@ class Dense(Layer):
 
     def in_features(self) -> int:
         return self.n_in
+
+    @classmethod
+    def parameter_count(cls, config: dict[str, Any]) -> int | None:
+        n_in, n_out = config.get("n_in"), config.get("n_out")
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (n_in, n_out)):
+            return None  # the constructor's own checks refuse it, with their message
+        return n_in * n_out + (n_out if config.get("bias", True) is not False else 0)
 
     def get_config(self) -> dict[str, Any]:
         config = {"n_in": self.n_in, "n_out": self.n_out, "bias": self.b is not None,

@@ -28,7 +28,7 @@ import numpy as np
 from ._validation import check_path
 from .archive import pack, read_archive, unpack, write_archive
 from .containers import iter_layers, model_dtype
-from .layers import Dense, Layer
+from .layers import Layer
 
 __all__ = ["save", "load", "register_layer", "describe_model", "model_meta", "check_parameters",
            "check_layer_states", "set_layer_states", "check_header"]
@@ -201,14 +201,6 @@ class _Budget:
         self.left -= n
 
 
-def _dense_size(config: Mapping[str, Any]) -> int | None:
-    """Number of values ``Dense(**config)`` allocates, when the config says it plainly."""
-    n_in, n_out = config.get("n_in"), config.get("n_out")
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (n_in, n_out)):
-        return None  # Dense's own checks will refuse it with their message
-    return n_in * n_out + (n_out if config.get("bias", True) is not False else 0)
-
-
 def _build(node: Any, custom: Mapping[str, type[Layer]], budget: _Budget, depth: int = 0) -> Layer:
     if depth > 100:
         raise ValueError("the file's architecture is nested more than 100 levels deep")
@@ -223,13 +215,13 @@ def _build(node: Any, custom: Mapping[str, type[Layer]], budget: _Budget, depth:
     if not isinstance(config, dict) or not isinstance(children_nodes, list):
         raise ValueError(f"the file describes {node['class']} with a malformed config or children")
     children = [_build(child, custom, budget, depth + 1) for child in children_nodes]
-    # Dense is the built-in layer whose size a config can inflate; check it before
-    # allocating. Any layer's actual parameters are checked right after it is built.
-    size = _dense_size(config) if cls is Dense else None
+    # A layer that can tell its size from its config (Dense) is checked before it
+    # allocates; any other layer's parameters are checked right after it is built.
+    size = cls.parameter_count(config)
     if size is not None:
-        budget.spend(size, f"{node['class']}({config.get('n_in')}, {config.get('n_out')})")
+        budget.spend(size, f"{node['class']} with config {config!r:.200}")
     try:
-        layer = cls(*children, **config)
+        layer = cls.from_config(children, config)
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"the file describes {node['class']} with config {config!r:.200}, which "
                          f"{cls.__name__} rejects: {exc}") from None
