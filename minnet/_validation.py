@@ -33,7 +33,6 @@ __all__ = [
     "as_generator",
     "generator_state",
     "generator_from_state",
-    "as_class_labels",
 ]
 
 
@@ -298,44 +297,3 @@ def generator_from_state(name: str, state: Any) -> np.random.Generator:
         raise ValueError(f"{name} is not a valid {kind} state ({type(exc).__name__}: {exc})") from None
     return np.random.Generator(bit_generator)
 
-
-def as_class_labels(name: str, value: Any, n_classes: int | None = None) -> np.ndarray:
-    """Check class indices and return them as int64 of shape ``(n_samples,)``.
-
-    Integers (and booleans, as 0/1) are taken as they are; floats are taken
-    when they hold whole numbers (``2.0``, as a CSV reader gives). Anything
-    else, a negative label or one ``>= n_classes``, is a ValueError naming
-    the first bad value and its index.
-
-    Parameters
-    ----------
-    name : str
-        The argument's name, for messages.
-    value : array-like of shape (n_samples,)
-    n_classes : int, optional
-        Labels must be below it when given.
-
-    Returns
-    -------
-    ndarray of shape (n_samples,), int64
-    """
-    labels = as_numeric_array(name, value)
-    if labels.ndim != 1:
-        raise ValueError(f"{name} must be class labels of shape (n_samples,), got an array of shape {labels.shape}")
-
-    def first(bad: np.ndarray, problem: str) -> None:
-        if bad.any():
-            i = int(np.argmax(bad))
-            shown = labels[i].item()
-            raise ValueError(f"{name} must hold class labels ({problem}), got {shown!r} at index {i}")
-
-    if labels.dtype.kind == "f":
-        with np.errstate(invalid="ignore"):  # NaN and inf are reported below, by value
-            first(~np.isfinite(labels) | (labels != np.floor(labels)), "whole numbers")
-    first(labels < 0, "integers >= 0")
-    if n_classes is not None:
-        first(labels >= n_classes, f"0 to {n_classes - 1} for {n_classes} classes")
-    else:
-        # Beyond int64 a float or uint64 label would wrap around when converted.
-        first(labels > np.iinfo(np.int64).max, "integers that fit in int64")
-    return labels.astype(np.int64, copy=False)

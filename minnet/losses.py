@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from ._numerics import safe_mean, safe_mean_of_squares
-from ._validation import (as_2d_batch, as_class_labels, as_float_array, as_numeric_array, as_target, check_bool,
-                          check_finite)
+from ._validation import (as_2d_batch, as_class_indices, as_float_array, as_numeric_array, as_target,
+                          check_bool, check_finite)
 
 __all__ = ["Loss", "BCE", "MSE", "CrossEntropy"]
 
@@ -265,7 +265,7 @@ class CrossEntropy(Loss):
         if target.ndim == 1:
             if len(target) != n:
                 raise ValueError(f"{name} must have {n} class labels, one per prediction, got {len(target)}")
-            return as_class_labels(name, target, n_classes)
+            return as_class_indices(name, target, n_classes)
         if target.shape != pred_shape:
             raise ValueError(f"CrossEntropy takes {name} as class labels of shape ({n},) or class "
                              f"probabilities of shape {pred_shape}, got shape {target.shape}")

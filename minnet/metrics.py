@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Union
 
 import numpy as np
 
-from ._validation import as_class_labels, as_numeric_array, check_int, check_real
+from ._validation import as_class_indices, as_numeric_array, check_int, check_real
 from .losses import Loss
 
 __all__ = ["accuracy", "confusion_matrix", "resolve_metrics"]
@@ -64,7 +64,7 @@ def accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> float:
         return float(np.mean((y_pred[:, 0] > threshold) == (y_true == 1)))
     predicted = np.argmax(y_pred, axis=1)
     if y_true.ndim == 1 or y_true.shape[1] == 1:  # class indices
-        return float(np.mean(predicted == as_class_labels("y_true", y_true.reshape(-1), n_outputs)))
+        return float(np.mean(predicted == as_class_indices("y_true", y_true.reshape(-1), n_outputs)))
     if y_true.shape != y_pred.shape:
         raise ValueError(f"accuracy expects one-hot y_true of shape {y_pred.shape}, got {y_true.shape}")
     return float(np.mean(predicted == np.argmax(y_true, axis=1)))
@@ -117,8 +117,8 @@ def confusion_matrix(y_true: Any, y_pred: Any, n_classes: int | None = None, *,
         n_classes = max(n_classes, 1)
     elif widths and widths != {n_classes}:
         raise ValueError(f"n_classes is {n_classes}, but the arrays have {widths.pop()} classes")
-    as_class_labels("y_true", true, n_classes)
-    as_class_labels("y_pred", pred, n_classes)
+    as_class_indices("y_true", true, n_classes)
+    as_class_indices("y_pred", pred, n_classes)
     # Each pair (i, j) is one bin, i * C + j, of a single bincount.
     counts = np.bincount(true * n_classes + pred, minlength=n_classes * n_classes)
     return counts.reshape(n_classes, n_classes).astype(np.int64, copy=False)
@@ -137,7 +137,7 @@ def _as_classes(name: str, value: Any, threshold: float | None) -> tuple[np.ndar
         return (array[:, 0] > threshold).astype(np.int64), 2
     if array.ndim == 2 and array.shape[1] == 1:
         array = array.reshape(-1)
-    return as_class_labels(name, array), None
+    return as_class_indices(name, array), None
 
 
 _RESERVED = ("loss", "lr")

@@ -257,10 +257,10 @@ def test_cross_entropy_on_probabilities_refuses_scores():
 
 
 @pytest.mark.parametrize("labels, message", [
-    ([0, 3, 1], r"class labels \(0 to 2 for 3 classes\), got 3 at index 1"),
-    ([0, -1, 1], r"class labels \(integers >= 0\), got -1 at index 1"),
-    ([0.0, 1.5, 1.0], r"class labels \(whole numbers\), got 1.5 at index 1"),
-    ([0.0, np.nan, 1.0], r"class labels \(whole numbers\), got nan at index 1"),
+    ([0, 3, 1], r"target must be class indices < n_classes=3, got 3 at index 1"),
+    ([0, -1, 1], r"target must be class indices >= 0, got -1 at index 1"),
+    ([0.0, 1.5, 1.0], r"target must be whole numbers \(class indices\), got 1.5 at index 1"),
+    ([0.0, np.nan, 1.0], r"target must be whole numbers \(class indices\), got nan at index 1"),
     ([0.0, 1.0, 1e20], r"got 1e\+20 at index 2"),
     ([0, 1], "must have 3 class labels, one per prediction, got 2"),
 ])

@@ -88,9 +88,9 @@ def test_accuracy_with_labels_against_several_outputs_checks_the_labels():
     pred = np.array([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1]])
     assert accuracy(np.array([1, 2]), pred) == 0.5
     assert accuracy(np.array([[1], [0]]), pred) == 1.0  # a column of labels
-    with pytest.raises(ValueError, match=r"0 to 2 for 3 classes\), got 3 at index 1"):
+    with pytest.raises(ValueError, match=r"y_true must be class indices < n_classes=3, got 3 at index 1"):
         accuracy(np.array([1, 3]), pred)
-    with pytest.raises(ValueError, match=r"whole numbers\), got 0.5"):
+    with pytest.raises(ValueError, match=r"whole numbers \(class indices\), got 0.5"):
         accuracy(np.array([0.5, 1.0]), pred)
 
 
@@ -139,7 +139,7 @@ def test_confusion_matrix_diagonal_is_the_accuracy(rng):
 def test_confusion_matrix_n_classes_adds_empty_rows_and_is_checked():
     cm = mn.metrics.confusion_matrix([0, 1], [1, 1], n_classes=4)
     assert cm.shape == (4, 4) and cm.sum() == 2 and cm[0, 1] == 1 and cm[1, 1] == 1
-    with pytest.raises(ValueError, match=r"y_true must hold class labels \(0 to 1 for 2 classes\), got 2"):
+    with pytest.raises(ValueError, match=r"y_true must be class indices < n_classes=2, got 2 at index 1"):
         mn.metrics.confusion_matrix([0, 2], [0, 1], n_classes=2)
     with pytest.raises(ValueError, match="n_classes is 2, but the arrays have 3 classes"):
         mn.metrics.confusion_matrix([0, 1], np.zeros((2, 3)), n_classes=2)
@@ -147,10 +147,10 @@ def test_confusion_matrix_n_classes_adds_empty_rows_and_is_checked():
 
 @pytest.mark.parametrize("y_true, y_pred, message", [
     ([0, 1, 1], [0, 1], "same number of samples, got 3 and 2"),
-    ([0, -1], [0, 1], r"y_true must hold class labels \(integers >= 0\), got -1 at index 1"),
-    ([0, 1], [0.5, 1], r"y_pred must hold class labels \(whole numbers\), got 0.5 at index 0"),
+    ([0, -1], [0, 1], r"y_true must be class indices >= 0, got -1 at index 1"),
+    ([0, 1], [0.5, 1], r"y_pred must be whole numbers \(class indices\), got 0.5 at index 0"),
     (np.zeros((2, 3)), np.zeros((2, 4)), "different numbers of classes: 3 and 4"),
-    (np.zeros((2, 2, 2)), [0, 1], r"y_true must be class labels of shape \(n_samples,\)"),
+    (np.zeros((2, 2, 2)), [0, 1], r"y_true must be class indices of shape \(n_samples,\)"),
 ])
 def test_confusion_matrix_refuses_what_does_not_pair(y_true, y_pred, message):
     with pytest.raises(ValueError, match=message):
