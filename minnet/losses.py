@@ -213,7 +213,6 @@ class MSE(Loss):
         return diff * (2.0 / diff.size)
 
 
-
 class CrossEntropy(Loss):
     r"""Softmax cross-entropy for :math:`C` classes, the mean over the batch, as ``torch.nn.CrossEntropyLoss``.
 
