@@ -36,6 +36,8 @@ __all__ = [
     "stored_bool",
     "stored_dict",
     "stored_arrays",
+    "generator_state",
+    "generator_from_state",
 ]
 
 
@@ -361,3 +363,40 @@ def stored_arrays(name: str, values: Any, like: Sequence[tuple[tuple[int, ...], 
             raise ValueError(f"{name}[{i}] holds NaN or infinite values")
         result.append(value.copy())
     return result
+def _plain(value: Any) -> Any:
+    """``value`` with every ndarray turned into a list, so that it is JSON-able."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def generator_state(generator: np.random.Generator) -> dict[str, Any]:
+    """The state of ``generator``'s bit generator as plain JSON values (numbers, strings, lists, dicts).
+
+    :func:`generator_from_state` turns it back into a Generator that draws
+    the same numbers, bit for bit.
+    """
+    return _plain(generator.bit_generator.state)
+
+
+def generator_from_state(name: str, state: Any) -> np.random.Generator:
+    """A new Generator in exactly ``state`` (from :func:`generator_state`), or a ValueError.
+
+    The state names its bit generator (``"PCG64"``, ``"MT19937"``, ...),
+    which must be one of numpy's; everything else is checked by numpy's own
+    setter, whose complaint is passed on naming ``name``.
+    """
+    kind = state.get("bit_generator") if isinstance(state, dict) else None
+    cls = getattr(np.random, kind, None) if isinstance(kind, str) else None
+    if not (isinstance(cls, type) and issubclass(cls, np.random.BitGenerator)):
+        raise ValueError(f"{name} must be the state of one of numpy's bit generators (a dict with "
+                         f"'bit_generator': 'PCG64', ...), got {kind!r} as its bit generator")
+    bit_generator = cls()
+    try:
+        bit_generator.state = state
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        raise ValueError(f"{name} is not a valid {kind} state ({type(exc).__name__}: {exc})") from None
+    return np.random.Generator(bit_generator)
+

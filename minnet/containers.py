@@ -19,7 +19,8 @@ import numpy as np
 from ._validation import as_2d_batch, as_float_array, check_int
 from .layers import Layer, Parameter, backward_through
 
-__all__ = ["Model", "Sequential", "iter_layers", "model_dtype", "caches_preserved", "inference_batches",
+__all__ = ["Model", "Sequential", "iter_layers", "model_dtype", "caches_preserved", "snapshot_states",
+           "restore_states", "inference_batches",
            "as_model_inputs", "summary_table", "shape_text"]
 
 
@@ -63,6 +64,27 @@ def caches_preserved(model: Layer, *others: Any) -> Iterator[None]:
     finally:
         for holder, cache in zip(holders, saved):
             holder._cache = cache
+
+
+def snapshot_states(model: Layer) -> list[tuple[Layer, dict[str, Any]]]:
+    """The non-trained state of every layer of ``model`` that has one, for :func:`restore_states`.
+
+    The one way minnet puts running statistics and random generators back
+    after a pass that must leave them as they were (``gradcheck``'s probes,
+    ``lr_find``'s trial steps). Each state is a copy (:meth:`Layer.get_state`).
+    """
+    snapshot = []
+    for layer in iter_layers(model):
+        state = layer.get_state()
+        if state:
+            snapshot.append((layer, state))
+    return snapshot
+
+
+def restore_states(snapshot: Sequence[tuple[Layer, dict[str, Any]]]) -> None:
+    """Put back the states taken by :func:`snapshot_states`; the snapshot may be restored again."""
+    for layer, state in snapshot:
+        layer.set_state(state)
 
 
 def inference_batches(model: Layer, inputs: Sequence[np.ndarray],

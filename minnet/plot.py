@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .lr_finder import LRFinderResult
     from .training import History
 
-__all__ = ["history", "schedule", "lr_find", "decision_boundary", "compare"]
+__all__ = ["history", "schedule", "lr_find", "decision_boundary", "compare", "confusion_matrix"]
 
 
 def _series(h: Any) -> tuple[np.ndarray, dict[str, list[float]]]:
@@ -322,4 +322,60 @@ def compare(histories: "Mapping[str, History]", key: str | Sequence[str] = "loss
     axes[0, 0].legend(frameon=False)
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def confusion_matrix(cm: Any, labels: Sequence[Any] | None = None, *, normalize: bool = False,
+                     title: str | None = None) -> Figure:
+    """Draw a confusion matrix as a grid of shaded, numbered cells.
+
+    Parameters
+    ----------
+    cm : array-like of shape (C, C)
+        Counts, rows the true classes and columns the predicted ones, as
+        :func:`minnet.metrics.confusion_matrix` returns them.
+    labels : sequence of C names, optional
+        Class names for the axes; ``0 .. C-1`` by default.
+    normalize : bool, default False
+        Shade and label each row by its share of the true class (recall on
+        the diagonal) instead of raw counts.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    counts = np.asarray(cm)
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.shape[0] == 0:
+        raise ValueError(f"cm must be a square (C, C) matrix of counts, got shape {counts.shape}")
+    if counts.dtype.kind not in "biuf" or not np.isfinite(counts).all() or (counts < 0).any():
+        raise ValueError("cm must hold finite counts >= 0 (see minnet.metrics.confusion_matrix)")
+    n = counts.shape[0]
+    names = [str(i) for i in range(n)] if labels is None else [str(label) for label in labels]
+    if len(names) != n:
+        raise ValueError(f"labels must name the {n} classes of cm, got {len(names)} names")
+    if normalize:
+        totals = counts.sum(axis=1, keepdims=True)
+        shown = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)  # an absent class: 0
+    else:
+        shown = counts
+
+    size = min(3.5 + 0.45 * n, 12)
+    fig, ax = plt.subplots(figsize=(size + 1.2, size), layout="constrained")
+    image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=max(float(shown.max()), 1e-12))
+    fig.colorbar(image, ax=ax, label="share of the true class" if normalize else "samples")
+    ax.set_xticks(range(n), names, rotation=45 if max(len(x) for x in names) > 3 else 0)
+    ax.set_yticks(range(n), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    if n <= 30:  # beyond that the numbers no longer fit in their cells
+        # White text on the dark half of the colour map, black on the light half.
+        dark = shown > 0.5 * shown.max()
+        for i in range(n):
+            for j in range(n):
+                text = f"{shown[i, j]:.2f}" if normalize else f"{shown[i, j]:g}"
+                ax.text(j, i, text, ha="center", va="center", fontsize="small",
+                        color="white" if dark[i, j] else "black")
+    if title:
+        ax.set_title(title, fontsize="medium")
     return fig

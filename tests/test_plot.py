@@ -251,3 +251,31 @@ def test_compare_refuses_missing_keys_and_empty_input():
         mn.plot.compare({})
     with pytest.raises(ValueError):
         mn.plot.compare({"a": make_history()}, key=[])
+
+
+def test_confusion_matrix_draws_every_count_with_class_names():
+    cm = mn.metrics.confusion_matrix([0, 1, 2, 2, 1], [0, 2, 2, 2, 1])
+    fig = mn.plot.confusion_matrix(cm, labels=["cat", "dog", "owl"], title="pets")
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts] == ["1", "0", "0", "0", "1", "1", "0", "0", "2"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog", "owl"]
+    assert ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "true class"
+    np.testing.assert_array_equal(ax.images[0].get_array(), cm)
+
+
+def test_confusion_matrix_normalized_shows_each_rows_share():
+    fig = mn.plot.confusion_matrix(np.array([[3, 1], [0, 0]]), normalize=True)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["0.75", "0.25", "0.00", "0.00"]
+
+
+@pytest.mark.parametrize("cm, labels, message", [
+    (np.zeros((2, 3)), None, "square"),
+    (np.array([[1, -1], [0, 0]]), None, "counts >= 0"),
+    (np.eye(2), ["a"], "name the 2 classes of cm, got 1"),
+])
+def test_confusion_matrix_refuses_bad_input_and_leaves_no_figure(cm, labels, message):
+    before = plt.get_fignums()
+    with pytest.raises(ValueError, match=message):
+        mn.plot.confusion_matrix(cm, labels)
+    assert plt.get_fignums() == before

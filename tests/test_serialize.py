@@ -464,3 +464,33 @@ def test_load_refuses_bad_custom_layers_argument(tmp_path):
         mn.load(path, custom_layers={"Scale": int})
 
 
+
+
+# -- models with BatchNorm and Dropout ----------------------------------------------------
+
+def _trained_blocks_model() -> mn.Sequential:
+    gen = np.random.default_rng(0)
+    model = mn.Sequential(mn.Dense(3, 6, seed=0), mn.BatchNorm(6, momentum=0.3), mn.ReLU(),
+                          mn.Dropout(0.4, seed=1), mn.Dense(6, 4, seed=2), mn.Softmax())
+    for _ in range(3):  # running statistics and the generator away from their start
+        model.backward(model.forward(gen.standard_normal((8, 3))))
+    for p in model.parameters():
+        p.value[...] += gen.standard_normal(p.shape) * 0.1
+    return model
+
+
+def test_round_trip_of_the_new_blocks_rebuilds_architecture_and_parameters(tmp_path):
+    model = _trained_blocks_model()
+    mn.save(model, tmp_path / "model.npz")
+    loaded = mn.load(tmp_path / "model.npz")
+    assert repr(loaded) == repr(model)
+    assert_same_values(values(model), values(loaded))
+
+
+def test_round_trip_of_batchnorm_and_dropout_predicts_bit_identically_and_draws_the_same_masks(tmp_path):
+    model = _trained_blocks_model()
+    mn.save(model, tmp_path / "model.npz")
+    loaded = mn.load(tmp_path / "model.npz")
+    X = np.random.default_rng(1).standard_normal((5, 3))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))  # BatchNorm's running statistics
+    np.testing.assert_array_equal(loaded.forward(X), model.forward(X))  # Dropout's next mask
