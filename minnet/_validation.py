@@ -363,6 +363,8 @@ def stored_arrays(name: str, values: Any, like: Sequence[tuple[tuple[int, ...], 
             raise ValueError(f"{name}[{i}] holds NaN or infinite values")
         result.append(value.copy())
     return result
+
+
 def _plain(value: Any) -> Any:
     """``value`` with every ndarray turned into a list, so that it is JSON-able."""
     if isinstance(value, np.ndarray):
@@ -382,21 +384,34 @@ def generator_state(generator: np.random.Generator) -> dict[str, Any]:
 
 
 def generator_from_state(name: str, state: Any) -> np.random.Generator:
-    """A new Generator in exactly ``state`` (from :func:`generator_state`), or a ValueError.
+    """A new Generator in exactly ``state`` (from :func:`generator_state` or a bit generator's ``state``), or a ValueError.
 
     The state names its bit generator (``"PCG64"``, ``"MT19937"``, ...),
-    which must be one of numpy's; everything else is checked by numpy's own
-    setter, whose complaint is passed on naming ``name``.
+    which must be one of numpy's; numpy's own setter checks the rest, and
+    what it complains of is passed on naming ``name``. numpy also takes
+    some values it should not (``True`` for 1, say): a state that does not
+    come back exactly as given is not the one that was saved, and is refused.
     """
     kind = state.get("bit_generator") if isinstance(state, dict) else None
     cls = getattr(np.random, kind, None) if isinstance(kind, str) else None
-    if not (isinstance(cls, type) and issubclass(cls, np.random.BitGenerator)):
+    if not (isinstance(cls, type) and issubclass(cls, np.random.BitGenerator) and cls is not np.random.BitGenerator):
         raise ValueError(f"{name} must be the state of one of numpy's bit generators (a dict with "
-                         f"'bit_generator': 'PCG64', ...), got {kind!r} as its bit generator")
+                         f"'bit_generator': 'PCG64', ...), got {kind!r:.40} as its bit generator")
     bit_generator = cls()
     try:
         bit_generator.state = state
-    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError) as exc:
         raise ValueError(f"{name} is not a valid {kind} state ({type(exc).__name__}: {exc})") from None
+    if not _identical(_plain(bit_generator.state), _plain(state)):
+        raise ValueError(f"{name} is not a valid {kind} state (it does not survive being set)")
     return np.random.Generator(bit_generator)
+
+
+def _identical(a: Any, b: Any) -> bool:
+    """Equality that also requires equal types, so 1 and True (or 1.0) differ, in nested dicts and lists."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_identical(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(_identical(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
 

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
-from ._validation import stored_bool, stored_dict, stored_int, stored_real
+from ._validation import generator_from_state, stored_bool, stored_dict, stored_int, stored_real
 from .archive import pack, read_archive, unpack, write_archive
 from .containers import iter_layers, model_dtype
 from .layers import Layer
@@ -206,7 +206,7 @@ def read_checkpoint(path: Path, model: Layer, optimizer: Any, config: Mapping[st
         "parameters": parameters,
         "layer_states": layer_states,
         "optimizer": opt_state,
-        "rng": _generator(unpack(state["rng"], arrays), field("rng")),
+        "rng": generator_from_state(field("rng"), unpack(state["rng"], arrays)),
         "epoch": epoch,
         "stop_training": stored_bool(field("stop_training"), state["stop_training"]),
         "history": _history(state["history"], epoch, config["log_keys"], field),
@@ -248,35 +248,6 @@ def _callback_states(saved: Any, arrays: Mapping[str, np.ndarray],
                              f"(a dict), got {entry!r:.60}")
         result.append((entry["class"], unpack(entry["state"], arrays)))
     return result
-
-
-def _generator(state: Any, name: str) -> np.random.Generator:
-    """A new Generator in exactly the saved state (the bit generator is named in it)."""
-    kind = state.get("bit_generator") if isinstance(state, dict) else None
-    cls = getattr(np.random, kind, None) if isinstance(kind, str) else None
-    if not (isinstance(cls, type) and issubclass(cls, np.random.BitGenerator)
-            and cls is not np.random.BitGenerator):
-        raise ValueError(f"{name} names an unknown random bit generator {kind!r:.40}")
-    bit_generator = cls()
-    try:
-        bit_generator.state = state
-    except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError) as exc:
-        raise ValueError(f"{name} holds an invalid random state ({type(exc).__name__}: {exc})") from None
-    # numpy takes some values it should not (True for 1, say); a state it does
-    # not give back exactly is not the one the run had.
-    if not _equal(bit_generator.state, state):
-        raise ValueError(f"{name} holds an invalid random state (it does not survive being set)")
-    return np.random.Generator(bit_generator)
-
-
-def _equal(a: Any, b: Any) -> bool:
-    """Exact equality of two states: same types (1 is not True), same arrays, same keys."""
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
-    if isinstance(a, np.ndarray):
-        return (isinstance(b, np.ndarray) and a.shape == b.shape and a.dtype == b.dtype
-                and bool(np.array_equal(a, b)))
-    return type(a) is type(b) and a == b
 
 
 # -- restoring: all of it or none of it --------------------------------------------
