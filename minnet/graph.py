@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ._validation import as_float_array, check_int
-from .containers import Model, caches_preserved, shape_text, summary_table
+from .containers import Model, caches_preserved, iter_layers, shape_text, summary_table
 from .layers import Layer, Parameter, backward_through
 
 __all__ = ["Node", "Input", "Graph", "Add", "Concat", "call_on_nodes"]
@@ -207,6 +207,12 @@ class Graph(Model):
                     self._layers.append(node.layer)
                 uses[id(node.layer)] = uses.get(id(node.layer), 0) + 1
         self._shared = {id(layer) for layer in self._layers if uses[id(layer)] > 1}
+        self._check_no_layer_in_two_places()
+        # A shared layer that holds layers (a Sequential) keeps its caches in them, not in its
+        # own slot: each of its uses keeps, and gets back, the caches of every layer inside.
+        holders = {id(layer): list(iter_layers(layer)) for layer in self._layers
+                   if id(layer) in self._shared and layer.children()}
+        self._cache_holders = [holders.get(id(node.layer)) for node in self._order]
         self._decide_dtype([p for layer in self._layers for p in layer.parameters()])
         self.n_inputs, self.n_outputs = len(self._inputs), len(self._outputs)
         self._widths = self._infer_widths()
@@ -297,6 +303,22 @@ class Graph(Model):
         self._layer_names = layer_names
         return names
 
+    def _check_no_layer_in_two_places(self) -> None:
+        """Refuse a layer used inside a container node and elsewhere too (sharing the container is fine).
+
+        Its parameters would be listed twice and its gradient written by each
+        place in turn instead of summed over them.
+        """
+        owner: dict[int, Layer] = {}
+        for layer in self._layers:
+            for sub in iter_layers(layer):
+                first = owner.setdefault(id(sub), layer)
+                if first is not layer:
+                    raise ValueError(f"{sub!r} is used in two places of the graph, in node "
+                                     f"{self._layer_names[id(first)]} and in node {self._layer_names[id(layer)]}; "
+                                     f"a layer inside a container can be shared only by using the whole "
+                                     f"container at several nodes (or give each place its own layer)")
+
     def _check_inputs_are_used(self) -> None:
         reached = {id(node) for node in self._order}
         unused = [self._names[id(n)] for n in self._inputs if id(n) not in reached]
@@ -343,7 +365,9 @@ class Graph(Model):
                 continue
             arg = values[args] if isinstance(args, int) else [values[j] for j in args]
             values[i] = layer.forward(arg, training=training)
-            caches[i] = layer._cache  # this use's cache: a shared layer's next use overwrites its slot
+            holders = self._cache_holders[i]
+            # This use's cache: a shared layer's next use overwrites its slot.
+            caches[i] = layer._cache if holders is None else [h._cache for h in holders]
         outputs = [values[j] for j in self._output_index]
         self._cache = (caches, [np.shape(out) for out in outputs])
         return outputs[0] if self.n_outputs == 1 else outputs
@@ -370,7 +394,12 @@ class Graph(Model):
             if layer is None or g is None:
                 continue
             pending[i] = None  # let it go as soon as it is used
-            layer._cache = caches[i]  # this use's cache back in the layer's one slot
+            holders = self._cache_holders[i]
+            if holders is None:
+                layer._cache = caches[i]  # this use's cache back in the layer's one slot
+            else:
+                for holder, cache in zip(holders, caches[i]):
+                    holder._cache = cache
             # dL/d(input) is needed unless every input of the node is a graph input nobody asked about.
             needs = need_input_grad or self._feeds_on_layers[i]
             result = backward_through(layer, g, needs)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -111,3 +116,34 @@ class RunningMean(mn.Layer):
 def running_mean() -> type[RunningMean]:
     """The class of a registered custom layer with state (a running mean), to test saving that state."""
     return RunningMean
+
+
+def _load_example(name: str):
+    """``examples/<name>.py`` imported as a module (its ``main`` not run)."""
+    path = Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"example_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run_example(name: str, out: Path, *flags: str) -> str:
+    """Run ``examples/<name>.py``'s ``main`` with its plots going to ``out``; return what it printed."""
+    import matplotlib
+    matplotlib.use("Agg")  # the examples save figures; no window may open
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert _load_example(name).main(["--no-progress", "--out", str(out), *flags]) == 0
+    return printed.getvalue()
+
+
+@pytest.fixture(scope="session")
+def load_example():
+    """``load_example(name)`` imports ``examples/<name>.py``, to test its functions and flags."""
+    return _load_example
+
+
+@pytest.fixture(scope="session")
+def run_example():
+    """``run_example(name, out, *flags)`` runs an example script in-process and returns what it printed."""
+    return _run_example

@@ -78,17 +78,53 @@ def test_math_page_quotes_every_step():
     assert {"minnet/layers.py", "minnet/losses.py", "minnet/optim.py", "minnet/containers.py"} <= quoted
 
 
-def test_the_extending_guide_runs_as_one_script(tmp_path, monkeypatch, capsys):
-    """docs/extending.md's code blocks, run in order in one namespace (in a scratch folder)."""
-    text = (ROOT / "docs" / "extending.md").read_text()
+def test_the_graph_page_quotes_every_step():
+    quoted = {source for source, _ in QUOTE.findall((ROOT / "docs" / "graph.md").read_text())}
+    assert {"minnet/graph.py", "minnet/layers.py", "minnet/containers.py", "minnet/steps.py"} <= quoted
+
+
+def run_page(name: str) -> int:
+    """Run a docs page's code blocks (all but the quotes of minnet) in order, in one namespace."""
+    text = (ROOT / "docs" / name).read_text()
     blocks = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if not b.startswith("# minnet/")]
-    assert len(blocks) >= 6
-    monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     for block in blocks:
-        exec(compile(block, "docs/extending.md", "exec"), namespace)
+        exec(compile(block, f"docs/{name}", "exec"), namespace)
+    return len(blocks)
+
+
+def test_the_extending_guide_runs_as_one_script(tmp_path, monkeypatch, capsys):
+    """docs/extending.md's code blocks, run in order in one namespace (in a scratch folder)."""
+    monkeypatch.chdir(tmp_path)
+    assert run_page("extending.md") >= 6
     printed = capsys.readouterr().out
     assert "FeatureScale(3)" in printed
     assert "['loss', 'lr', 'mean_abs_error', 'val_loss', 'val_mean_abs_error']" in printed
     assert "LinearWarmup(lr=0.1, warmup_steps=10)" in printed
     assert (tmp_path / "feature_scale.npz").exists()
+
+
+def test_the_graph_page_runs_as_one_script(capsys):
+    """docs/graph.md's examples run, including the old-contract layer that gradcheck catches."""
+    assert run_page("graph.md") >= 8
+    printed = capsys.readouterr().out
+    assert "add = Add()(relu, tanh)" in printed
+    assert "gradient w.r.t. parameter old_scale.w is wrong" in printed
+    assert "(shared)" in printed
+
+
+def test_the_readme_code_runs_as_one_script(tmp_path, monkeypatch, capsys):
+    """README.md's python blocks, in order in one namespace: the quick look, the custom layer, the graph."""
+    import matplotlib
+    matplotlib.use("Agg")  # history.plot() draws; no window may open
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 3
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+    printed = capsys.readouterr().out
+    assert isinstance(namespace["model"], namespace["mn"].Graph)
+    assert "Add()" in printed and "Total parameters: 705 (float64)" in printed
+    assert (tmp_path / "loss.png").exists()

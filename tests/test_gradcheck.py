@@ -242,14 +242,14 @@ class Scale(mn.Layer):
 
     def __init__(self, n: int) -> None:
         self.g = mn.Parameter(np.ones(n), name="g")
-        self._x = None
 
     def forward(self, x, training=True):
-        self._x = x
+        self._cache = x
         return x * self.g.value
 
     def backward(self, grad):
-        self.g.grad[...] = np.sum(grad * self._x, axis=0)
+        x = self._require_cache()
+        self.g.grad[...] = np.sum(grad * x, axis=0)
         return grad * self.g.value
 
     def parameters(self):

@@ -65,6 +65,29 @@ def test_a_layer_used_twice_gets_the_sum_of_both_uses_gradients(data):
         np.testing.assert_allclose(total, g1 + g2, rtol=1e-13)
 
 
+@pytest.mark.parametrize("container", ["sequential", "graph"])
+def test_a_container_used_at_two_nodes_gets_each_uses_caches_back(data, container):
+    """A shared Sequential keeps its caches in its layers, not its own slot; each use still gets its own."""
+    if container == "sequential":
+        block = mn.Sequential(mn.Dense(3, 3, seed=0), mn.Tanh(), mn.Dense(3, 3, seed=1))
+    else:
+        inner = mn.Input(3)
+        block = mn.Graph(inner, mn.Dense(3, 3, seed=1)(mn.Tanh()(mn.Dense(3, 3, seed=0)(inner))))
+    x = mn.Input(3)
+    model = mn.Graph(x, mn.Dense(3, 1, seed=2)(mn.Add()([block(x), block(mn.Sigmoid()(x))])))
+    assert mn.gradcheck(model, data[1])
+
+
+def test_a_layer_inside_a_container_and_at_another_node_is_refused():
+    """Its gradient would be overwritten rather than summed, and parameters() would list it twice."""
+    dense = mn.Dense(3, 3)
+    x = mn.Input(3)
+    block = mn.Sequential(dense, mn.Tanh())
+    with pytest.raises(ValueError, match=r"Dense\(3, 3\) is used in two places of the graph, in node "
+                                         r"sequential and in node dense"):
+        mn.Graph(x, mn.Add()([block(x), dense(x)]))
+
+
 def test_fan_out_gradient_is_the_sum_and_merge_outputs_are_not_modified_in_place(data):
     """x + x: Add returns one gradient array for both inputs; the input gradient is 2 G, G unchanged."""
     x = mn.Input(3)
