@@ -236,10 +236,15 @@ def check_path(name: str, value: Any) -> Path:
     """Return a file path given as ``str`` or ``os.PathLike`` as a :class:`~pathlib.Path`."""
     if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
         raise TypeError(f"{name} must be a file path (str or pathlib.Path), got {_describe(value)}")
-    path = Path(value)
-    if str(value) == "":
+    text = os.fspath(value)
+    if text == "":
         raise ValueError(f"{name} must not be empty")
-    return path
+    # Path("name/") would drop the slash and name a file "name": a trailing separator
+    # means a folder, which is not a file to save to or load from.
+    if text.endswith(("/", os.sep)) and not Path(text).is_file():
+        raise ValueError(f"{name} {text!r} ends with a path separator, so it names a folder; give a file "
+                         f"name, such as {str(Path(text) / 'model.npz')!r}")
+    return Path(text)
 
 
 def check_seed(name: str, value: Any) -> Any:

@@ -130,8 +130,12 @@ def write_archive(path: Path, meta: dict[str, Any], arrays: Mapping[str, np.ndar
     The archive is written to a temporary file in the same directory, flushed
     to disk, then renamed over ``path`` with ``os.replace`` (atomic on POSIX
     and Windows). On any failure the temporary file is removed and a previous
-    file at ``path`` is left as it was.
+    file at ``path`` is left as it was. A ``path`` that is a symbolic link is
+    written through: the file it points to is replaced, and the link kept.
     """
+    # A symlink is written through, as open(path, "w") would: the file it points to is
+    # replaced atomically and the link stays (renaming over the link would replace the link).
+    path = Path(os.path.realpath(path)) if path.is_symlink() else path
     check_writable(path)
     directory = path.parent
     description = {"format": _FORMAT_NAME, "format_version": FORMAT_VERSION, **meta}
