@@ -269,6 +269,17 @@ class Layer:
         return grad
 
 
+def _check_batch(x: Any, n_features: int, dtype: np.dtype, who: str, held: str) -> np.ndarray:
+    """``x`` as a 2-D array of ``n_features`` columns in ``dtype``, or the error naming the layer ``who``."""
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] != n_features:
+        got = f"{x.shape[1]}" if x.ndim == 2 else f"an array of shape {x.shape}"
+        raise ValueError(f"{who} expected {n_features} features, got {got}")
+    if x.dtype != dtype:
+        raise TypeError(f"{who} holds {dtype} {held}, got {x.dtype} input; convert it with x.astype(np.{dtype.name})")
+    return x
+
+
 class Dense(Layer):
     r"""Fully connected layer: an affine map of each sample.
 
@@ -334,14 +345,7 @@ class Dense(Layer):
             self.b.value[...] = 0
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        x = np.asarray(x)
-        if x.ndim != 2 or x.shape[1] != self.n_in:
-            got = f"{x.shape[1]}" if x.ndim == 2 else f"an array of shape {x.shape}"
-            raise ValueError(f"Dense({self.n_in} -> {self.n_out}) expected {self.n_in} features, got {got}")
-        weights_dtype = self.W.value.dtype
-        if x.dtype != weights_dtype:
-            raise TypeError(f"Dense({self.n_in} -> {self.n_out}) holds {weights_dtype} weights, got "
-                            f"{x.dtype} input; convert it with x.astype(np.{weights_dtype.name})")
+        x = _check_batch(x, self.n_in, self.W.value.dtype, f"Dense({self.n_in} -> {self.n_out})", "weights")
         self._cache = x
         out = x @ self.W.value
         if self.b is not None:
@@ -717,14 +721,7 @@ class BatchNorm(Layer):
         self.num_batches_tracked = 0
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        x = np.asarray(x)
-        if x.ndim != 2 or x.shape[1] != self.n_features:
-            got = f"{x.shape[1]}" if x.ndim == 2 else f"an array of shape {x.shape}"
-            raise ValueError(f"{self!r} expected {self.n_features} features, got {got}")
-        dtype = self.gamma.value.dtype
-        if x.dtype != dtype:
-            raise TypeError(f"{self!r} holds {dtype} parameters, got {x.dtype} input; "
-                            f"convert it with x.astype(np.{dtype.name})")
+        x = _check_batch(x, self.n_features, self.gamma.value.dtype, repr(self), "parameters")
         if training:
             if len(x) < 2:
                 raise ValueError(f"{self!r} needs more than 1 sample per batch in training to compute a "
