@@ -20,7 +20,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from ._validation import as_2d_batch, check_int
+from matplotlib.colors import TwoSlopeNorm
+
+from ._validation import as_2d_batch, check_int, check_real
 from .containers import inference_batches, model_dtype
 from .layers import Layer
 
@@ -189,13 +191,20 @@ def lr_find(result: "LRFinderResult", *, title: str | None = None) -> Figure:
 
 
 def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
-                      threshold: float = 0.5, feature_names: Sequence[str] | None = None,
+                      threshold: float | None = None, feature_names: Sequence[str] | None = None,
                       title: str | None = None) -> Figure:
     """Plot what a model predicts over the plane of two features, with the data on top.
 
-    For one output, the background shades the predicted score and a black
-    line marks where it crosses ``threshold``; for several outputs, it is
-    coloured by the predicted class (the largest output).
+    For one output, the background shades the predicted score on a
+    diverging colour map whose centre (white) is ``threshold``: wherever
+    the model predicts class 0 the shade is blue, wherever it predicts
+    class 1 it is red, however lopsided the scores are, and a black line
+    marks the boundary. The points are drawn in the colours of the two
+    ends of the same map, so each one sits on its class's colour exactly
+    when the model classifies it right. Probabilities are shaded on
+    ``[0, 1]``, logits on the range they take over the plane. For several
+    outputs, the background is coloured by the predicted class (the
+    largest output).
 
     Parameters
     ----------
@@ -206,8 +215,11 @@ def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
         0/1 labels, class indices, or one-hot rows.
     resolution : int, default 200
         Grid points along each axis, ``>= 2``.
-    threshold : float, default 0.5
-        Decision threshold of a single output (0.0 for logits).
+    threshold : float, optional
+        Decision threshold of a single output. By default 0.5 when every
+        output over the plane lies in [0, 1] (probabilities, e.g. after a
+        ``Sigmoid``) and 0.0 otherwise (logits); pass it for a logit model
+        whose outputs may all fall in [0, 1], such as an untrained one.
     feature_names : pair of str, optional
         Axis labels.
     title : str, optional
@@ -228,6 +240,8 @@ def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
     if labels.shape[0] != X.shape[0]:
         raise ValueError(f"X and y must have the same number of samples, got {X.shape[0]} and {labels.shape[0]}")
     resolution = check_int("resolution", resolution, low=2)
+    if threshold is not None:
+        threshold = check_real("threshold", threshold)
     # Labels that are not numbers ("yes"/"no") are numbered in sorted order, as
     # a label encoder would have done to train the model; the legend names them.
     names = None
@@ -243,8 +257,9 @@ def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
     # In inference mode, with the model's caches put back: plotting never disturbs training.
     (_, (out,)), = inference_batches(model, [grid.astype(model_dtype(model), copy=False)], None)
     # Decided once, for the shading and the points: a single output's score on a diverging map
-    # with 0/1 labels at its ends, or up to 10 classes in one tab10 colour each. The check
-    # runs before any figure exists, so a refused call leaves none open.
+    # with 0/1 labels at its two ends (the colours of the two sides of the threshold), or up to
+    # 10 classes in one tab10 colour each. The check runs before any figure exists, so a
+    # refused call leaves none open.
     cmap, vmax = ("RdBu_r", 1) if out.shape[1] == 1 else ("tab10", 9)
     if names is not None and len(names) > vmax + 1:
         raise ValueError(f"y holds {len(names)} classes ({', '.join(names)}), but a model with "
@@ -252,9 +267,13 @@ def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
 
     fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
     if out.shape[1] == 1:
-        score = out[:, 0].reshape(g0.shape)
-        filled = ax.contourf(g0, g1, score, levels=20, cmap=cmap, alpha=0.6)
-        fig.colorbar(filled, ax=ax, label="model output")
+        score = out[:, 0].reshape(g0.shape).astype(np.float64)
+        norm, threshold = _centred_norm(score, threshold)
+        # The threshold is a level, so no band straddles it and takes the other class's colour.
+        levels = np.concatenate([np.linspace(norm.vmin, threshold, 11), np.linspace(threshold, norm.vmax, 11)[1:]])
+        filled = ax.contourf(g0, g1, score, levels=levels, cmap=cmap, norm=norm, alpha=0.6)
+        bar = fig.colorbar(filled, ax=ax, label=f"model output (threshold {threshold:g})")
+        bar.set_ticks(levels[::5], labels=[f"{v:.3g}" for v in levels[::5]])  # the ends, the threshold, halfway
         if score.min() < threshold < score.max():
             ax.contour(g0, g1, score, levels=[threshold], colors="k", linewidths=1.5)
     else:
@@ -272,6 +291,25 @@ def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
     if title:
         ax.set_title(title, fontsize="medium")
     return fig
+
+
+def _centred_norm(score: np.ndarray, threshold: float | None) -> tuple[TwoSlopeNorm, float]:
+    """The colour scale of a single output's ``score``, centred on the decision threshold.
+
+    Returns the norm and the threshold (inferred when None: 0.5 for
+    probabilities, 0.0 for logits). Probabilities span [0, 1], so a pale
+    shade means an uncertain prediction; logits have no natural bounds and
+    span their own range.
+    """
+    probabilities = bool(score.min() >= 0.0 and score.max() <= 1.0)
+    if threshold is None:
+        threshold = 0.5 if probabilities else 0.0
+    low, high = (0.0, 1.0) if probabilities else (float(score.min()), float(score.max()))
+    # A model that predicts one class over the whole plane still needs a side for the other.
+    below, above = threshold - low, high - threshold
+    if below <= 0 or above <= 0:
+        below = above = max(below, above, 1.0)
+    return TwoSlopeNorm(vcenter=threshold, vmin=threshold - below, vmax=threshold + above), threshold
 
 
 def compare(histories: "Mapping[str, History]", key: str | Sequence[str] = "loss", *,
