@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.figure import Figure
-
+from matplotlib.axes import Axes
 from matplotlib.colors import TwoSlopeNorm
+from matplotlib.figure import Figure
 
 from ._validation import as_2d_batch, check_int, check_real
 from .containers import inference_batches, model_dtype
@@ -192,7 +192,8 @@ def lr_find(result: "LRFinderResult", *, title: str | None = None) -> Figure:
 
 def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
                       threshold: float | None = None, feature_names: Sequence[str] | None = None,
-                      title: str | None = None) -> Figure:
+                      title: str | None = None, ax: "Axes | None" = None,
+                      extent: Sequence[float] | None = None) -> Figure:
     """Plot what a model predicts over the plane of two features, with the data on top.
 
     For one output, the background shades the predicted score on a
@@ -223,13 +224,23 @@ def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
     feature_names : pair of str, optional
         Axis labels.
     title : str, optional
+    ax : matplotlib.axes.Axes, optional
+        Draw into this panel (e.g. one of ``plt.subplots``' grid), its
+        colour bar beside it, instead of a new figure.
+    extent : (left, right, bottom, top), optional
+        The rectangle of the plane to shade, as in ``imshow``; by default
+        the data's, padded by 5%. Give several panels the same one to
+        compare them.
 
     Returns
     -------
     matplotlib.figure.Figure
+        The new figure, or the one holding ``ax``.
     """
     if not isinstance(model, Layer):
         raise TypeError(f"model must be a Layer (e.g. mn.Sequential), got {type(model).__name__}")
+    if ax is not None and not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
     X = as_2d_batch("X", X)
     if X.shape[1] != 2:
         raise ValueError(f"decision_boundary needs exactly 2 features, got X of shape {X.shape}")
@@ -248,10 +259,15 @@ def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
     if labels.dtype.kind not in "biuf":
         names, labels = np.unique(labels.astype(str), return_inverse=True)
 
-    span = X.max(axis=0) - X.min(axis=0)
-    pad = np.where(span > 0, 0.05 * span, 1.0)
-    x0 = np.linspace(X[:, 0].min() - pad[0], X[:, 0].max() + pad[0], resolution)
-    x1 = np.linspace(X[:, 1].min() - pad[1], X[:, 1].max() + pad[1], resolution)
+    if extent is None:
+        span = X.max(axis=0) - X.min(axis=0)
+        pad = np.where(span > 0, 0.05 * span, 1.0)
+        left, bottom = X.min(axis=0) - pad
+        right, top = X.max(axis=0) + pad
+    else:
+        left, right, bottom, top = _check_extent(extent)
+    x0 = np.linspace(left, right, resolution)
+    x1 = np.linspace(bottom, top, resolution)
     g0, g1 = np.meshgrid(x0, x1)
     grid = np.column_stack([g0.ravel(), g1.ravel()])
     # In inference mode, with the model's caches put back: plotting never disturbs training.
@@ -265,7 +281,10 @@ def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
         raise ValueError(f"y holds {len(names)} classes ({', '.join(names)}), but a model with "
                          f"{out.shape[1]} output(s) separates at most {vmax + 1}")
 
-    fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
+    else:
+        fig = ax.figure
     if out.shape[1] == 1:
         score = out[:, 0].reshape(g0.shape).astype(np.float64)
         norm, threshold = _centred_norm(score, threshold)
@@ -285,12 +304,29 @@ def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
     if names is not None:
         handles, _ = points.legend_elements()
         ax.legend(handles, list(names), title="class", frameon=False)
+    if extent is not None:
+        ax.set_xlim(left, right)
+        ax.set_ylim(bottom, top)
     axis_names = list(feature_names) if feature_names is not None else ["feature 0", "feature 1"]
     ax.set_xlabel(axis_names[0])
     ax.set_ylabel(axis_names[1])
     if title:
         ax.set_title(title, fontsize="medium")
     return fig
+
+
+def _check_extent(extent: Any) -> tuple[float, float, float, float]:
+    """``(left, right, bottom, top)`` as four finite floats with ``left < right`` and ``bottom < top``."""
+    try:
+        values = [float(v) for v in extent]
+    except (TypeError, ValueError):
+        raise TypeError(f"extent must be four numbers (left, right, bottom, top), got {extent!r}") from None
+    if len(values) != 4 or not np.all(np.isfinite(values)):
+        raise ValueError(f"extent must be four finite numbers (left, right, bottom, top), got {extent!r}")
+    left, right, bottom, top = values
+    if not (left < right and bottom < top):
+        raise ValueError(f"extent must have left < right and bottom < top, got {extent!r}")
+    return left, right, bottom, top
 
 
 def _centred_norm(score: np.ndarray, threshold: float | None) -> tuple[TwoSlopeNorm, float]:

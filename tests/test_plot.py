@@ -381,3 +381,29 @@ def test_decision_boundary_refuses_a_bad_threshold():
         mn.plot.decision_boundary(linear_model(1.0, 0.0, False), X, [0, 0, 1, 1], threshold=float("nan"))
     with pytest.raises(TypeError):
         mn.plot.decision_boundary(linear_model(1.0, 0.0, False), X, [0, 0, 1, 1], threshold="0")
+
+
+def test_decision_boundary_draws_into_a_given_panel_over_a_given_extent():
+    fig, axes = plt.subplots(1, 2)
+    X = np.array(CORNERS) * 0.5
+    returned = mn.plot.decision_boundary(linear_model(1.0, 0.0, False), X, [0, 0, 1, 1], resolution=10,
+                                         ax=axes[1], extent=(-2, 3, -1, 4))
+    assert returned is fig
+    assert len(fig.axes) == 3  # the two panels and the colour bar of the second
+    assert not axes[0].collections
+    assert axes[1].get_xlim() == (-2, 3) and axes[1].get_ylim() == (-1, 4)
+    filled = next(c for c in axes[1].collections if getattr(c, "filled", False))
+    corners = np.concatenate([path.vertices for path in filled.get_paths()])
+    np.testing.assert_allclose([corners[:, 0].min(), corners[:, 0].max(), corners[:, 1].min(),
+                                corners[:, 1].max()], [-2, 3, -1, 4])
+
+
+@pytest.mark.parametrize("bad, error", [((0, 1, 0), ValueError), ((1, 0, 0, 1), ValueError),
+                                        ((0, 1, 0, float("inf")), ValueError), ("wide", TypeError),
+                                        (3.0, TypeError)])
+def test_decision_boundary_refuses_a_bad_extent_or_panel(bad, error):
+    X = np.array(CORNERS)
+    with pytest.raises(error, match="extent"):
+        mn.plot.decision_boundary(linear_model(1.0, 0.0, False), X, [0, 0, 1, 1], extent=bad)
+    with pytest.raises(TypeError, match="ax must be"):
+        mn.plot.decision_boundary(linear_model(1.0, 0.0, False), X, [0, 0, 1, 1], ax="left")
