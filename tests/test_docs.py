@@ -5,12 +5,18 @@ its lines, stripped of indentation, must appear in the source as one
 contiguous run of lines, in order. A line holding only ``...`` marks an
 omission: the parts before and after it must each be contiguous, in order,
 with any number of source lines between them.
+
+The runnable examples on the pages must print what the pages say they print,
+and what they claim must hold on other inputs too.
 """
 
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+import minnet as mn
 
 ROOT = Path(__file__).resolve().parents[1]
 QUOTE = re.compile(r"```python\n# (minnet/[\w/]+\.py)\n(.*?)```", re.S)
@@ -128,3 +134,42 @@ def test_the_readme_code_runs_as_one_script(tmp_path, monkeypatch, capsys):
     assert isinstance(namespace["model"], namespace["mn"].Graph)
     assert "Add()" in printed and "Total parameters: 705 (float64)" in printed
     assert (tmp_path / "loss.png").exists()
+
+
+def test_the_math_page_mean_or_sum_example_prints_what_the_page_says(capsys):
+    """docs/math.md's runnable block on the mean and the sum, run; its output must be the one shown under it."""
+    text = (ROOT / "docs" / "math.md").read_text()
+    section = text.split("## Mean or sum", 1)[1].split("\n## ", 1)[0]
+    (code,) = [b for b in re.findall(r"```python\n(.*?)```", section, re.S) if not b.startswith("# minnet/")]
+    shown = re.search(r"\nprints\n\n```\n(.*?)```", section, re.S).group(1)
+    exec(compile(code, "docs/math.md", "exec"), {})
+    assert capsys.readouterr().out == shown
+
+
+def gradient_descent(n_scale, lr, X, y, *, momentum=0.0, weight_decay=0.0, steps=30):
+    """Full-batch SGD on ``n_scale`` x minnet's mean BCE, from fixed weights; the final parameters."""
+    model = mn.Sequential(mn.Dense(X.shape[1], 5, seed=3), mn.Sigmoid(), mn.Dense(5, 1, seed=4), mn.Sigmoid())
+    loss = mn.BCE()
+    optimizer = mn.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    for _ in range(steps):
+        loss.forward(model.forward(X), y)
+        model.backward(n_scale * loss.backward())
+        optimizer.step()
+    return np.concatenate([p.value.ravel() for p in model.parameters()])
+
+
+@pytest.mark.parametrize("momentum, weight_decay", [(0.0, 0.0), (0.9, 0.0), (0.9, 0.01)])
+def test_the_sum_at_lr_over_n_takes_the_steps_of_the_mean_at_lr(momentum, weight_decay):
+    """docs/math.md, "Mean or sum": with n = 12 (not a power of two) the runs agree to rounding."""
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(12, 3)), rng.integers(0, 2, size=(12, 1)).astype(float)
+    n, lr = len(X), 0.8
+    mean = gradient_descent(1, lr, X, y, momentum=momentum, weight_decay=weight_decay)
+    # The decay term does not grow with n, so the sum needs n times the decay to match.
+    summed = gradient_descent(n, lr / n, X, y, momentum=momentum, weight_decay=n * weight_decay)
+    np.testing.assert_allclose(summed, mean, rtol=1e-12, atol=1e-14)
+    # Controls, so the test can fail: the sum at the mean's rate, or with the mean's decay, goes elsewhere.
+    assert not np.allclose(gradient_descent(n, lr, X, y, momentum=momentum), mean, rtol=1e-3)
+    if weight_decay:
+        off = gradient_descent(n, lr / n, X, y, momentum=momentum, weight_decay=weight_decay)
+        assert not np.allclose(off, mean, rtol=1e-6, atol=0)
