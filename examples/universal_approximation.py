@@ -92,9 +92,9 @@ def save(figure, path: Path) -> None:
     print(f"saved {path}")
 
 
-def plot_fits(x_grid: np.ndarray, y_grid: np.ndarray, x_train: np.ndarray, y_train: np.ndarray,
+def plot_fits(x_grid: np.ndarray, y_grid: np.ndarray, x_train: np.ndarray,
               fits: dict[int, np.ndarray], errors: dict[int, float]):
-    """Small multiples: one panel per width, its fit over the truth and the training points."""
+    """Small multiples: one panel per width, its fit over the truth, the training inputs as a rug."""
     import matplotlib.pyplot as plt
 
     columns = min(3, len(fits))
@@ -104,8 +104,10 @@ def plot_fits(x_grid: np.ndarray, y_grid: np.ndarray, x_train: np.ndarray, y_tra
     for ax, (width, fit) in zip(axes.flat, fits.items()):
         ax.plot(x_grid, y_grid, color="k", linewidth=2.5, label="truth")
         ax.plot(x_grid, fit, color="C3", linewidth=1.5, label="network")
-        # On top: the points lie on the truth, and the gaps between them are where a fit can stray.
-        ax.plot(x_train, y_train, ".", color="C0", markersize=2.5, label="training points")
+        # The training points lie on the truth; a rug of their x along the bottom shows the gaps
+        # between them, where nothing but the network's shape decides the fit.
+        ax.plot(x_train, np.full_like(x_train, 0.02), "|", color="C0", markersize=5,
+                transform=ax.get_xaxis_transform(), label="training inputs")
         ax.set_title(f"{width} unit{'s' if width > 1 else ''}: held-out MSE {errors[width]:.2g}", fontsize="medium")
         ax.grid(alpha=0.3)
     for ax in axes.flat[len(fits):]:
@@ -170,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         n_params = sum(p.value.size for p in model.parameters())
         print(f"{width:>5}{n_params:>12}{train_mse[-1]:>12.2e}{held_out_mse[-1]:>14.2e}")
 
-    save(plot_fits(x_grid[:, 0], y_grid[:, 0], x_train[:, 0], y_train[:, 0], fits,
+    save(plot_fits(x_grid[:, 0], y_grid[:, 0], x_train[:, 0], fits,
                    dict(zip(widths, held_out_mse))), args.out / "universal_approximation.png")
     save(plot_errors(widths, train_mse, held_out_mse), args.out / "universal_approximation_error.png")
 
