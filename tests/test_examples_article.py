@@ -132,7 +132,9 @@ def test_the_universal_approximation_network_is_a_sum_of_sigmoids():
     x = np.linspace(-3, 3, 7).reshape(-1, 1)
     units = 1 / (1 + np.exp(-(x @ dense1.W.value + dense1.b.value)))
     np.testing.assert_allclose(model.predict(x), units @ dense2.W.value + dense2.b.value)
-    # Each width has its own weights: adding a width to the list changes no other network.
+    # Seeded by (seed, width) alone: a network is the same whatever other widths run before it.
+    example.one_hidden_layer(5, seed=0)
     np.testing.assert_array_equal(example.one_hidden_layer(3, seed=0).layers[0].W.value, dense1.W.value)
+    assert not np.array_equal(example.one_hidden_layer(3, seed=1).layers[0].W.value, dense1.W.value)
     np.testing.assert_allclose(example.target(np.array([0.0, np.pi / 3])), [0.0, 0.3 * (np.pi / 3) ** 2],
                                atol=1e-15)
