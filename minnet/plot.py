@@ -46,13 +46,14 @@ def _series(h: Any) -> tuple[np.ndarray, dict[str, list[float]]]:
     return np.asarray(epochs[:n]), dict(logs)
 
 
-def _pretty(key: str) -> str:
+def _pretty(key: str, held_out: str = "validation") -> str:
     if key == "lr":
         return "learning rate"
-    return key.replace("val_", "validation ").replace("_", " ")
+    return key.replace("val_", f"{held_out} ").replace("_", " ")
 
 
-def history(h: "History | Mapping[str, Sequence[float]]", *, title: str | None = None) -> Figure:
+def history(h: "History | Mapping[str, Sequence[float]]", *, title: str | None = None,
+            held_out: str = "validation") -> Figure:
     """Plot a training history, one panel per kind of quantity, against the epoch.
 
     The first panel holds ``loss`` and ``val_loss``; a second holds the
@@ -68,6 +69,9 @@ def history(h: "History | Mapping[str, Sequence[float]]", *, title: str | None =
         What :func:`minnet.fit` returned, or its ``.history`` dict.
     title : str, optional
         Title above the figure.
+    held_out : str, default "validation"
+        What the legend calls the ``val_`` curves (``"held-out"``, ``"test"``),
+        so a plot names the held-out data as the tables beside it do.
 
     Returns
     -------
@@ -92,11 +96,11 @@ def history(h: "History | Mapping[str, Sequence[float]]", *, title: str | None =
         for i, key in enumerate(keys):
             color = f"C{i}"
             values = np.asarray(logs[key], dtype=float)
-            ax.plot(epochs[:len(values)], values, color=color, label=_pretty(key),
+            ax.plot(epochs[:len(values)], values, color=color, label=_pretty(key, held_out),
                     linestyle="--" if key.startswith("val_") else "-")
             if f"val_{key}" in logs:
                 val = np.asarray(logs[f"val_{key}"], dtype=float)
-                ax.plot(epochs[:len(val)], val, color=color, linestyle="--", label=_pretty(f"val_{key}"))
+                ax.plot(epochs[:len(val)], val, color=color, linestyle="--", label=_pretty(f"val_{key}", held_out))
         ax.grid(alpha=0.3)
         if keys == ["lr"]:
             # A decay spanning decades reads best on a log axis, a cycle on a linear one.
@@ -349,7 +353,7 @@ def _centred_norm(score: np.ndarray, threshold: float | None) -> tuple[TwoSlopeN
 
 
 def compare(histories: "Mapping[str, History]", key: str | Sequence[str] = "loss", *,
-            title: str | None = None, log_y: bool = False) -> Figure:
+            title: str | None = None, log_y: bool = False, held_out: str = "validation") -> Figure:
     """Overlay several runs: one line per run for each requested history key.
 
     Parameters
@@ -362,6 +366,8 @@ def compare(histories: "Mapping[str, History]", key: str | Sequence[str] = "loss
     title : str, optional
     log_y : bool, default False
         Log scale for the values.
+    held_out : str, default "validation"
+        What titles call the ``val_`` quantities, as for :func:`history`.
 
     Returns
     -------
@@ -387,12 +393,12 @@ def compare(histories: "Mapping[str, History]", key: str | Sequence[str] = "loss
             values = np.asarray(logs[k], dtype=float)
             ax.plot(epochs[:len(values)], values, color=f"C{i}", label=label)
         ax.set_xlabel("epoch")
-        ax.set_title(_pretty(k), fontsize="medium")
+        ax.set_title(_pretty(k, held_out), fontsize="medium")
         ax.grid(alpha=0.3)
         if log_y:
             ax.set_yscale("log")
     if len(keys) == 1:
-        axes[0, 0].set_ylabel(_pretty(keys[0]))
+        axes[0, 0].set_ylabel(_pretty(keys[0], held_out))
     axes[0, 0].legend(frameon=False)
     if title:
         fig.suptitle(title)
