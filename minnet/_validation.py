@@ -291,6 +291,7 @@ def stored_int(name: str, value: Any, *, low: int = 0, high: int = MAX_STORED_IN
     """``value`` read from a file, refused unless it is an integer in ``[low, high]`` (never a bool)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be an integer, got {_shown(value)}")
+    value = int(value)
     if value < low:
         raise ValueError(f"{name} must be >= {low}, got {value}")
     if value > high:
@@ -310,7 +311,7 @@ def stored_real(name: str, value: Any, *, finite: bool = True, allow_nan: bool =
     try:
         result = float(value)
     except OverflowError:
-        raise ValueError(f"{name} must fit in a float, got an integer of {int(value).bit_length()} bits") from None
+        raise ValueError(f"{name} must fit in a float, got an integer of {int(value).bit_length()} bits")  # type: ignore[call-overload]  # noqa: E501
     if finite and not math.isfinite(result):
         raise ValueError(f"{name} must be finite, got {result!r}")
     if math.isnan(result) and not allow_nan:

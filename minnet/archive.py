@@ -146,7 +146,8 @@ def write_archive(path: Path, meta: dict[str, Any], arrays: Mapping[str, np.ndar
     fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{_META_MEMBER[:-4]: payload}, **arrays)
+            members: dict[str, Any] = {_META_MEMBER[:-4]: payload, **arrays}
+            np.savez(f, **members)
             f.flush()
             os.fsync(f.fileno())
         with contextlib.suppress(OSError):
@@ -317,12 +318,12 @@ def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, header: _Header
     """The member's array, decompressed in chunks straight into its buffer (checked by its CRC)."""
     array = np.empty(header.shape, header.dtype, order="F" if header.fortran_order else "C")
     # The raw bytes of a Fortran-ordered array are those of its transpose in C order.
-    buffer = memoryview((array.T if header.fortran_order else array).reshape(-1).view(np.uint8))
+    buffer = memoryview((array.T if header.fortran_order else array).reshape(-1).view(np.uint8))  # type: ignore[arg-type]
     with archive.open(info) as f:
         f.read(header.offset)
         done = 0
         while done < len(buffer):
-            n = f.readinto(buffer[done:done + _CHUNK])
+            n = f.readinto(buffer[done:done + _CHUNK])  # type: ignore[attr-defined]  # a ZipExtFile has it
             if not n:
                 raise EOFError(f"member {info.filename!r} ends early")
             done += n

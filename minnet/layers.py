@@ -139,10 +139,10 @@ class Layer:
     #: What ``backward`` needs from the last ``forward``; None before the first one.
     _cache: Any = None
     #: How many arrays ``forward`` takes and returns: 1 means a bare array, more a list.
-    n_inputs: int = 1
+    n_inputs: int | None = 1  # None: any number of at least two (a merge layer)
     n_outputs: int = 1
 
-    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+    def forward(self, x: Any, training: bool = True) -> Any:
         """Compute the layer's output, keeping what ``backward`` needs in ``self._cache``.
 
         Parameters
@@ -157,7 +157,7 @@ class Layer:
         """
         raise NotImplementedError(f"{type(self).__name__} must implement forward")
 
-    def backward(self, grad: np.ndarray) -> np.ndarray:
+    def backward(self, grad: Any) -> Any:
         """Backpropagate through the last ``forward``.
 
         Parameters
@@ -380,7 +380,8 @@ class Dense(Layer):
     @classmethod
     def parameter_count(cls, config: dict[str, Any]) -> int | None:
         n_in, n_out = config.get("n_in"), config.get("n_out")
-        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (n_in, n_out)):
+        if not (isinstance(n_in, int) and isinstance(n_out, int)) or isinstance(n_in, bool) \
+                or isinstance(n_out, bool) or n_in < 1 or n_out < 1:
             return None  # the constructor's own checks refuse it, with their message
         return n_in * n_out + (n_out if config.get("bias", True) is not False else 0)
 
@@ -422,7 +423,8 @@ def backward_through(layer: Layer, grad: Any, need_input_grad: bool = True) -> A
     """
     if need_input_grad or not _takes_need_input_grad(type(layer).backward):
         return layer.backward(grad)
-    return layer.backward(grad, need_input_grad=False)
+    backward: Callable[..., Any] = layer.backward  # declares need_input_grad, checked just above
+    return backward(grad, need_input_grad=False)
 
 
 # |x| beyond which the sigmoid's input is clipped, by float size in bytes: e^bound

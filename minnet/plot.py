@@ -288,15 +288,18 @@ def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
     else:
-        fig = ax.figure
+        root = ax.get_figure(root=True)
+        if root is None:
+            raise ValueError("ax must belong to a figure")
+        fig = root
     if out.shape[1] == 1:
         score = out[:, 0].reshape(g0.shape).astype(np.float64)
-        norm, threshold = _centred_norm(score, threshold)
+        norm, threshold, low, high = _centred_norm(score, threshold)
         # The threshold is a level, so no band straddles it and takes the other class's colour.
-        levels = np.concatenate([np.linspace(norm.vmin, threshold, 11), np.linspace(threshold, norm.vmax, 11)[1:]])
+        levels = np.concatenate([np.linspace(low, threshold, 11), np.linspace(threshold, high, 11)[1:]])
         filled = ax.contourf(g0, g1, score, levels=levels, cmap=cmap, norm=norm, alpha=0.6)
         bar = fig.colorbar(filled, ax=ax, label=f"model output (threshold {threshold:g})")
-        bar.set_ticks(levels[::5], labels=[f"{v:.3g}" for v in levels[::5]])  # the ends, the threshold, halfway
+        bar.set_ticks(list(levels[::5]), labels=[f"{v:.3g}" for v in levels[::5]])  # the ends, the threshold, halfway
         if score.min() < threshold < score.max():
             ax.contour(g0, g1, score, levels=[threshold], colors="k", linewidths=1.5)
     else:
@@ -333,11 +336,11 @@ def _check_extent(extent: Any) -> tuple[float, float, float, float]:
     return left, right, bottom, top
 
 
-def _centred_norm(score: np.ndarray, threshold: float | None) -> tuple[TwoSlopeNorm, float]:
+def _centred_norm(score: np.ndarray, threshold: float | None) -> tuple[TwoSlopeNorm, float, float, float]:
     """The colour scale of a single output's ``score``, centred on the decision threshold.
 
-    Returns the norm and the threshold (inferred when None: 0.5 for
-    probabilities, 0.0 for logits). Probabilities span [0, 1], so a pale
+    Returns the norm, the threshold (inferred when None: 0.5 for
+    probabilities, 0.0 for logits) and the scale's two ends. Probabilities span [0, 1], so a pale
     shade means an uncertain prediction; logits have no natural bounds and
     span their own range.
     """
@@ -349,7 +352,8 @@ def _centred_norm(score: np.ndarray, threshold: float | None) -> tuple[TwoSlopeN
     below, above = threshold - low, high - threshold
     if below <= 0 or above <= 0:
         below = above = max(below, above, 1.0)
-    return TwoSlopeNorm(vcenter=threshold, vmin=threshold - below, vmax=threshold + above), threshold
+    low, high = threshold - below, threshold + above
+    return TwoSlopeNorm(vcenter=threshold, vmin=low, vmax=high), threshold, low, high
 
 
 def compare(histories: "Mapping[str, History]", key: str | Sequence[str] = "loss", *,
