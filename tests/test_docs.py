@@ -373,6 +373,33 @@ def test_the_sum_at_lr_over_n_takes_the_steps_of_the_mean_at_lr(momentum, weight
         assert not np.allclose(off, mean, rtol=1e-6, atol=0)
 
 
+# -- the site -----------------------------------------------------------------
+
+# Modules of minnet whose names are public to the package but not to its users, so not in the reference.
+INTERNAL_MODULES = {"steps"}  # the training step and inference pass that fit, evaluate and lr_find share
+
+
+def site_nav() -> list[str]:
+    """The pages mkdocs.yml's nav lists, in its order."""
+    text = (ROOT / "mkdocs.yml").read_text()
+    nav = text.split("\nnav:\n", 1)[1].split("\n\n", 1)[0]
+    return re.findall(r"([\w/.-]+\.md)[ \t]*$", nav, re.M)
+
+
+def test_every_page_is_in_the_site_nav_once():
+    pages = sorted(str(p.relative_to(ROOT / "docs")) for p in (ROOT / "docs").rglob("*.md"))
+    assert sorted(site_nav()) == pages
+    assert site_nav()[0] == "index.md"
+
+
+def test_every_public_module_has_a_reference_page():
+    modules = {p.stem for p in (ROOT / "minnet").glob("*.py") if not p.name.startswith("_")} | {"datasets"}
+    for module in sorted(modules - INTERNAL_MODULES):
+        page = ROOT / "docs" / "api" / f"{module}.md"
+        assert page.exists(), f"minnet.{module} has no page in the API reference: add docs/api/{module}.md"
+        assert f"::: minnet.{module}\n" in page.read_text()
+
+
 # -- the docstrings on the site ------------------------------------------------
 
 @pytest.fixture(scope="module")
