@@ -199,6 +199,7 @@ def run_script(text: str, filename: str, folder: Path, optional=OPTIONAL) -> Pag
     """Run a page's runnable blocks in order in one namespace, in ``folder``; what it printed is kept."""
     import matplotlib
     matplotlib.use("Agg")  # pages may draw; no window may open
+    import matplotlib.pyplot as plt
     run, printed, cwd = PageRun(), io.StringIO(), os.getcwd()
     os.chdir(folder)
     try:
@@ -214,20 +215,28 @@ def run_script(text: str, filename: str, folder: Path, optional=OPTIONAL) -> Pag
                 run.blocks += 1
     finally:
         os.chdir(cwd)
+        plt.close("all")  # a page's figures end with it
         run.printed = printed.getvalue()
     return run
 
 
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory):
-    """``ran(page)``: the page run once per session (a page may register layer classes, which is done once)."""
-    runs: dict[str, PageRun] = {}
+    """``ran(page)``: the page, run once for all the tests here (a page may register layer classes,
+    which can be done only once), or the error that stopped it, again for each test that asks."""
+    runs: dict[str, PageRun | Exception] = {}
 
     def ran(page: str) -> PageRun:
         if page not in runs:
             folder = tmp_path_factory.mktemp(Path(page).stem)
-            runs[page] = run_script(page_text(page), page, folder)
-            runs[page].folder = folder
+            try:
+                runs[page] = run_script(page_text(page), page, folder)
+            except Exception as error:
+                runs[page] = error
+            else:
+                runs[page].folder = folder
+        if isinstance(runs[page], Exception):
+            raise runs[page]
         if runs[page].skipped:
             pytest.skip(runs[page].skipped)
         return runs[page]
