@@ -89,7 +89,8 @@ def pack(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
 
     Returns
     -------
-    The JSON-able copy of ``obj``, each array replaced by ``{"__array__": "state.K"}``.
+    dict, list, number, str or None
+        The JSON-able copy of ``obj``, each array replaced by ``{"__array__": "state.K"}``.
     """
     if isinstance(obj, np.ndarray):
         key = f"state.{sum(k.startswith('state.') for k in arrays)}"

@@ -53,7 +53,7 @@ class Parameter:
     ----------
     value : ndarray
         Updated in place by optimizers, so references to it stay valid.
-    grad : ndarray of the same shape and dtype as ``value``
+    grad : ndarray of the same shape and dtype as value
         Written (not accumulated) by the owning layer's ``backward``.
     """
 
