@@ -48,8 +48,17 @@ def build_minnet(task: Task) -> mn.Sequential:
     return mn.Sequential(*layers)
 
 
-def train_minnet(task: Task) -> float:
-    model = build_minnet(task)
+def build_minnet_graph(task: Task) -> mn.Graph:
+    """The same chain as :func:`build_minnet`, wired as a Graph: what the graph machinery costs."""
+    x = mn.Input(task.widths[0])
+    node = x
+    for layer in build_minnet(task):
+        node = layer(node)
+    return mn.Graph(inputs=x, outputs=node)
+
+
+def train_minnet(task: Task, build: Callable[[Task], mn.Layer] = build_minnet) -> float:
+    model = build(task)
     history = mn.fit(model, mn.BCE(from_logits=task.logits), mn.SGD(model.parameters(), lr=task.lr),
                      task.X, task.y, epochs=task.epochs, batch_size=task.batch_size,
                      shuffle=True, seed=SEED, progress=False)
@@ -178,7 +187,10 @@ def _installed(name: str) -> bool:
 
 def implementations(include_torch: bool = True, include_sklearn: bool = True) -> dict[str, Callable[[Task], float]]:
     """Name -> training function, for the peers that are installed."""
-    impls: dict[str, Callable[[Task], float]] = {"minnet": train_minnet, "numpy": train_numpy}
+    impls: dict[str, Callable[[Task], float]] = {
+        "minnet": train_minnet, "numpy": train_numpy,
+        "graph": lambda task: train_minnet(task, build_minnet_graph),  # the chain as an mn.Graph
+    }
     if include_torch and _installed("torch"):
         impls["torch"] = train_torch
     if include_sklearn and _installed("sklearn"):

@@ -12,7 +12,7 @@ try:
     # from enums, which costs about 2 µs per call (raising and catching a
     # ValueError for any function handler); these take 0.03 µs (getsignal) and
     # 0.3 µs (signal).
-    from _signal import getsignal as _getsignal, signal as _setsignal
+    from _signal import getsignal as _getsignal, signal as _setsignal  # type: ignore[import-not-found]
 except ImportError:  # an interpreter without them
     from signal import getsignal as _getsignal, signal as _setsignal
 

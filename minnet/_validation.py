@@ -12,7 +12,7 @@ import math
 import numbers
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -25,11 +25,19 @@ __all__ = [
     "as_float_array",
     "as_2d_batch",
     "as_target",
+    "as_class_indices",
     "check_finite",
     "check_bool",
     "check_path",
     "check_seed",
     "as_generator",
+    "stored_int",
+    "stored_real",
+    "stored_bool",
+    "stored_dict",
+    "stored_arrays",
+    "generator_state",
+    "generator_from_state",
 ]
 
 
@@ -78,8 +86,20 @@ def as_numeric_array(name: str, value: Any) -> np.ndarray:
     """Convert an array-like to an ndarray of numbers (bool, int or float), keeping its dtype.
 
     Strings, objects, complex numbers and ragged lists are refused. An
-    ndarray is returned as is, without a copy.
+    ndarray is returned as is, without a copy. A masked array with masked
+    entries is refused (``np.asarray`` would silently train on whatever
+    values hide under the mask); one with none is taken as its data. A
+    PyTorch tensor, even one that requires grad, is taken as its values
+    (detached, on the CPU): minnet never backpropagates into it.
     """
+    if isinstance(value, np.ma.MaskedArray):
+        n_masked = int(np.ma.count_masked(value))
+        if n_masked:
+            raise TypeError(f"{name} is a masked array with {n_masked} masked entries; minnet does not "
+                            f"guess what they stand for: fill them ({name}.filled(value)) or drop those rows")
+        value = np.ma.getdata(value)
+    elif type(value).__module__.split(".")[0] == "torch" and hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
     try:
         array = np.asarray(value)
     except (ValueError, TypeError) as exc:  # ragged nested lists
@@ -165,6 +185,46 @@ def as_target(name: str, value: Any, pred_shape: tuple[int, ...], dtype: Any = N
     return target
 
 
+def as_class_indices(name: str, value: Any, n_classes: int | None = None) -> np.ndarray:
+    """Convert class labels to an int64 array of shape ``(n_samples,)``, each in ``[0, n_classes)``.
+
+    Integers, and floats that are whole numbers (a 0/1 target loaded as
+    float64), are accepted; a column ``(n_samples, 1)`` is flattened
+    explicitly. Anything else is refused, naming the first bad label.
+    """
+    try:
+        labels = np.asarray(value)
+    except (ValueError, TypeError) as exc:  # ragged nested lists
+        raise ValueError(f"{name} must be a 1-D array of class indices: {exc}") from None
+    if labels.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be integer class indices, got an array of dtype {labels.dtype}")
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1:
+        hint = f"; for one-hot rows pass their class indices, {name}.argmax(axis=1)" if labels.ndim == 2 else ""
+        raise ValueError(f"{name} must be class indices of shape (n_samples,), got shape {labels.shape}{hint}")
+    if labels.size == 0:
+        return labels.astype(np.int64)
+    if labels.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):  # NaN and inf are reported below
+            whole = np.isfinite(labels) & (labels == np.round(labels))
+        if not whole.all():
+            i = int(np.argmin(whole))
+            raise ValueError(f"{name} must be whole numbers (class indices), got {labels[i].item()!r} at index {i}")
+    i = int(np.argmin(labels))
+    if labels[i] < 0:
+        raise ValueError(f"{name} must be class indices >= 0, got {labels[i].item()!r} at index {i}")
+    i = int(np.argmax(labels))
+    if n_classes is not None and labels[i] >= n_classes:
+        raise ValueError(f"{name} must be class indices < n_classes={n_classes}, "
+                         f"got {labels[i].item()!r} at index {i}")
+    # Far past any real number of classes, and past where a float64 label is exact.
+    if labels[i] >= 2**53:
+        raise ValueError(f"{name} must be class indices, got {labels[i].item()!r} at index {i}, "
+                         f"too large to be one")
+    return labels.astype(np.int64)
+
+
 def check_bool(name: str, value: Any) -> bool:
     """Check ``value`` is exactly ``True`` or ``False`` (not 0/1, not a string)."""
     if not isinstance(value, (bool, np.bool_)):
@@ -176,10 +236,15 @@ def check_path(name: str, value: Any) -> Path:
     """Return a file path given as ``str`` or ``os.PathLike`` as a :class:`~pathlib.Path`."""
     if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
         raise TypeError(f"{name} must be a file path (str or pathlib.Path), got {_describe(value)}")
-    path = Path(value)
-    if str(value) == "":
+    text = os.fspath(value)
+    if text == "":
         raise ValueError(f"{name} must not be empty")
-    return path
+    # Path("name/") would drop the slash and name a file "name": a trailing separator
+    # means a folder, which is not a file to save to or load from.
+    if text.endswith(("/", os.sep)) and not Path(text).is_file():
+        raise ValueError(f"{name} {text!r} ends with a path separator, so it names a folder; give a file "
+                         f"name, such as {str(Path(text) / 'model.npz')!r}")
+    return Path(text)
 
 
 def check_seed(name: str, value: Any) -> Any:
@@ -203,3 +268,156 @@ def as_generator(name: str, value: Any) -> np.random.Generator:
     seeds one from the operating system.
     """
     return np.random.default_rng(check_seed(name, value))
+
+
+# -- values read back from a file ------------------------------------------------
+# A file is data, not an argument of the wrong kind: anything wrong in it is a
+# ValueError, whose message names the field (``name``) and shows what was found.
+
+def _shown(value: Any) -> str:
+    """A value from a file as a message shows it: its repr, cut short (a file may hold megabytes), and type."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer with more digits than Python will print
+        text = f"<an integer of {value.bit_length()} bits>"
+    return f"{text[:60] + '...' if len(text) > 63 else text} ({type(value).__name__})"
+
+
+#: Largest integer a file may hold where a count is expected (exact as a float too).
+MAX_STORED_INT = 2**53
+
+
+def stored_int(name: str, value: Any, *, low: int = 0, high: int = MAX_STORED_INT) -> int:
+    """``value`` read from a file, refused unless it is an integer in ``[low, high]`` (never a bool)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {_shown(value)}")
+    value = int(value)
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    if value > high:
+        raise ValueError(f"{name} must be <= {high}, got {_shown(value)}")
+    return int(value)
+
+
+def stored_real(name: str, value: Any, *, finite: bool = True, allow_nan: bool = False) -> float:
+    """``value`` read from a file as a float: a real number (never a bool), finite unless ``finite=False``.
+
+    An integer too large for a float is refused here rather than raising
+    ``OverflowError`` later. NaN passes only with ``allow_nan=True``
+    (and ``finite=False``).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {_shown(value)}")
+    try:
+        result = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must fit in a float, got an integer of {int(value).bit_length()} bits")  # type: ignore[call-overload]  # noqa: E501
+    if finite and not math.isfinite(result):
+        raise ValueError(f"{name} must be finite, got {result!r}")
+    if math.isnan(result) and not allow_nan:
+        raise ValueError(f"{name} must be a number, not NaN")
+    return result
+
+
+def stored_bool(name: str, value: Any) -> bool:
+    """``value`` read from a file, refused unless it is exactly ``True`` or ``False`` (not 1, not "no")."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {_shown(value)}")
+    return value
+
+
+def stored_dict(name: str, value: Any, keys: Iterable[str]) -> dict[str, Any]:
+    """``value`` read from a file, refused unless it is a dict with exactly the string ``keys``."""
+    expected = sorted(keys)
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a dict with the keys {expected}, got {_shown(value)}")
+    problems = []
+    missing, unknown = sorted(set(expected) - set(value)), sorted(map(str, set(value) - set(expected)))
+    if missing:
+        problems.append(f"{missing} missing")
+    if unknown:
+        problems.append(f"{unknown} unknown")
+    if problems:
+        raise ValueError(f"{name} must have the keys {expected}; " + "; ".join(problems))
+    return value
+
+
+def stored_arrays(name: str, values: Any, like: Sequence[tuple[tuple[int, ...], np.dtype]], *,
+                  allow_none: bool = False) -> list[np.ndarray | None]:
+    """Arrays read from a file, one per ``(shape, dtype)`` of ``like``: each of exactly that, and finite.
+
+    Used for state kept per parameter (momentum buffers, best weights), so
+    that a wrong shape can never be broadcast over a parameter. Returns
+    copies, which the caller may keep. With ``allow_none``, an entry may be
+    None (a buffer not yet created).
+    """
+    if not isinstance(values, list) or len(values) != len(like):
+        got = f"{len(values)} entries" if isinstance(values, list) else _shown(values)
+        raise ValueError(f"{name} must be a list of one array per parameter ({len(like)} parameters), "
+                         f"got {got}")
+    result: list[np.ndarray | None] = []
+    for i, (value, (shape, dtype)) in enumerate(zip(values, like)):
+        if value is None and allow_none:
+            result.append(None)
+            continue
+        if not isinstance(value, np.ndarray):
+            raise ValueError(f"{name}[{i}] must be an array, got {_shown(value)}")
+        if value.shape != tuple(shape) or value.dtype != dtype:
+            raise ValueError(f"{name}[{i}] must be {np.dtype(dtype)} of shape {tuple(shape)}, "
+                             f"got {value.dtype} of shape {value.shape}")
+        if not np.isfinite(value).all():
+            raise ValueError(f"{name}[{i}] holds NaN or infinite values")
+        result.append(value.copy())
+    return result
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with every ndarray turned into a list, so that it is JSON-able."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def generator_state(generator: np.random.Generator) -> dict[str, Any]:
+    """The state of ``generator``'s bit generator as plain JSON values (numbers, strings, lists, dicts).
+
+    :func:`generator_from_state` turns it back into a Generator that draws
+    the same numbers, bit for bit.
+    """
+    return _plain(generator.bit_generator.state)
+
+
+def generator_from_state(name: str, state: Any) -> np.random.Generator:
+    """A new Generator in exactly ``state`` (from :func:`generator_state` or a bit generator's ``state``), or a ValueError.
+
+    The state names its bit generator (``"PCG64"``, ``"MT19937"``, ...),
+    which must be one of numpy's; numpy's own setter checks the rest, and
+    what it complains of is passed on naming ``name``. numpy also takes
+    some values it should not (``True`` for 1, say): a state that does not
+    come back exactly as given is not the one that was saved, and is refused.
+    """
+    kind = state.get("bit_generator") if isinstance(state, dict) else None
+    cls = getattr(np.random, kind, None) if isinstance(kind, str) else None
+    if not (isinstance(cls, type) and issubclass(cls, np.random.BitGenerator) and cls is not np.random.BitGenerator):
+        raise ValueError(f"{name} must be the state of one of numpy's bit generators (a dict with "
+                         f"'bit_generator': 'PCG64', ...), got {kind!r:.40} as its bit generator")
+    bit_generator = cls()
+    try:
+        bit_generator.state = state
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError) as exc:
+        raise ValueError(f"{name} is not a valid {kind} state ({type(exc).__name__}: {exc})") from None
+    if not _identical(_plain(bit_generator.state), _plain(state)):
+        raise ValueError(f"{name} is not a valid {kind} state (it does not survive being set)")
+    return np.random.Generator(bit_generator)
+
+
+def _identical(a: Any, b: Any) -> bool:
+    """Equality that also requires equal types, so 1 and True (or 1.0) differ, in nested dicts and lists."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_identical(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(_identical(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+

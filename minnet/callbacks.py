@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._validation import check_bool, check_choice, check_int, check_path, check_real
-from .io import _check_writable, write_checkpoint
+from ._validation import (check_bool, check_choice, check_int, check_path, check_real, stored_arrays,
+                          stored_dict, stored_int, stored_real)
+from .archive import check_writable
+from .checkpoint import write_checkpoint
 
 if TYPE_CHECKING:
     from .training import Run
@@ -45,7 +48,15 @@ class Callback:
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned; called after ``on_train_begin`` on resume."""
+        """Restore what :meth:`state_dict` returned; called after ``on_train_begin`` on resume.
+
+        The state comes from a file: check all of it first, raise
+        ``ValueError`` naming the field for anything that does not fit, and
+        change nothing in that case. A callback without state (the default)
+        accepts only ``{}``.
+        """
+        if not isinstance(state, dict) or state:
+            raise ValueError(f"{self!r} keeps no state, got {state!r:.80}")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -95,6 +106,11 @@ class EarlyStopping(Callback):
         self.wait = 0
         self.stopped_epoch: int | None = None
         self._best_values: list[np.ndarray] | None = None
+        # Set by on_train_begin, for load_state_dict to check a saved state
+        # against: the (shape, dtype) of each model parameter, and the epochs
+        # the run has completed (those of the checkpoint, on resume).
+        self._parameter_specs: list[tuple[tuple[int, ...], np.dtype]] | None = None
+        self._epochs_done: int | None = None
 
     @property
     def _minimize(self) -> bool:
@@ -103,12 +119,18 @@ class EarlyStopping(Callback):
         return not self.monitor.endswith(("accuracy", "acc"))
 
     def on_train_begin(self, run: "Run") -> None:
+        """Check that the run logs ``monitor``; note the model's parameters and the epochs completed.
+
+        :meth:`load_state_dict` checks a saved state against those two.
+        """
         if self.monitor not in run.log_keys:
             raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which this run does not log; "
                              f"it logs {', '.join(run.log_keys)}"
                              + (" (pass validation_data= for val_ keys)" if self.monitor.startswith("val_")
                                 else ""))
         self._reset()
+        self._parameter_specs = [(p.value.shape, p.value.dtype) for p in run.model.parameters()]
+        self._epochs_done = run.epoch
 
     def on_epoch_end(self, run: "Run", logs: dict[str, float]) -> None:
         value = logs[self.monitor]
@@ -128,12 +150,44 @@ class EarlyStopping(Callback):
                 "stopped_epoch": self.stopped_epoch, "best_values": self._best_values}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best = float(state["best"])
-        self.best_epoch = int(state["best_epoch"])
-        self.wait = int(state["wait"])
-        self.stopped_epoch = None if state["stopped_epoch"] is None else int(state["stopped_epoch"])
+        """Restore a saved state, after checking every field of it.
+
+        Called after :meth:`on_train_begin`, which tells it the model's
+        parameters and the epochs completed. ``best`` must be a number,
+        infinite exactly when no epoch has improved (``best_epoch`` 0, and
+        then ``+inf`` when minimising); ``best_epoch`` at most the epochs
+        completed, ``wait`` at most the epochs since, ``stopped_epoch``
+        None or the last epoch; ``best_values`` None or one finite array
+        per model parameter of exactly its shape and dtype (so that it can
+        never be broadcast over a parameter), and None if no epoch improved.
+
+        Raises
+        ------
+        ValueError
+            Naming the field; nothing is changed.
+        """
+        if self._parameter_specs is None or self._epochs_done is None:
+            raise RuntimeError("EarlyStopping.load_state_dict checks the state against the run: "
+                               "call on_train_begin first")
+        state = stored_dict("EarlyStopping state", state, self.state_dict())
+        epochs_done = self._epochs_done
+        best = stored_real("best", state["best"], finite=False)
+        best_epoch = stored_int("best_epoch", state["best_epoch"], high=epochs_done)
+        wait = stored_int("wait", state["wait"], high=epochs_done - best_epoch)
+        stopped = state["stopped_epoch"]
+        if stopped is not None and stored_int("stopped_epoch", stopped) != epochs_done:
+            raise ValueError(f"stopped_epoch must be None or {epochs_done} (the last epoch), got {stopped}")
+        initial = np.inf if self._minimize else -np.inf
+        if (best_epoch == 0) != (best == initial) or (best_epoch > 0 and not math.isfinite(best)):
+            raise ValueError(f"best must be {initial} exactly when no epoch has improved (best_epoch 0) "
+                             f"and finite otherwise, got {best} at best_epoch {best_epoch}")
         values = state["best_values"]
-        self._best_values = None if values is None else [np.array(v) for v in values]
+        if values is not None:
+            if best_epoch == 0:
+                raise ValueError("best_values must be None when no epoch has improved (best_epoch 0)")
+            values = stored_arrays("best_values", values, self._parameter_specs)
+        self.best, self.best_epoch, self.wait, self.stopped_epoch = best, best_epoch, wait, stopped
+        self._best_values = values
 
     def on_train_end(self, run: "Run") -> None:
         if self.restore_best and self._best_values is not None and self.best_epoch != run.epoch:
@@ -149,8 +203,9 @@ class EarlyStopping(Callback):
 class Checkpoint(Callback):
     """Save everything needed to continue training, every ``every`` epochs.
 
-    The file holds the model (architecture and parameters, in the format of
-    :func:`minnet.save`, so :func:`minnet.load` opens it too), the
+    The file holds the model (architecture, parameters and each layer's
+    state that is not trained, in the format of :func:`minnet.save`, so
+    :func:`minnet.load` opens it too), the
     optimizer's state (step count and buffers: momentum, Adam's moments; a schedule's position
     is the step count), the epoch, the shuffling RNG's state, the history and
     the state of the run's other callbacks. ``fit(..., resume=path)``
@@ -192,7 +247,7 @@ class Checkpoint(Callback):
 
     def on_train_begin(self, run: "Run") -> None:
         # Fail before the first epoch, not after hours of training.
-        _check_writable(self.path)
+        check_writable(self.path)
 
     def on_epoch_end(self, run: "Run", logs: dict[str, float]) -> None:
         if run.epoch % self.every == 0 or run.epoch >= run.epochs or run.stop_training:

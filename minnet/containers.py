@@ -19,7 +19,8 @@ import numpy as np
 from ._validation import as_2d_batch, as_float_array, check_int
 from .layers import Layer, Parameter, backward_through
 
-__all__ = ["Model", "Sequential", "iter_layers", "model_dtype", "caches_preserved", "inference_batches",
+__all__ = ["Model", "Sequential", "iter_layers", "model_dtype", "caches_preserved", "snapshot_states",
+           "restore_states", "inference_batches",
            "as_model_inputs", "summary_table", "shape_text"]
 
 
@@ -65,6 +66,27 @@ def caches_preserved(model: Layer, *others: Any) -> Iterator[None]:
             holder._cache = cache
 
 
+def snapshot_states(model: Layer) -> list[tuple[Layer, dict[str, Any]]]:
+    """The non-trained state of every layer of ``model`` that has one, for :func:`restore_states`.
+
+    The one way minnet puts running statistics and random generators back
+    after a pass that must leave them as they were (``gradcheck``'s probes,
+    ``lr_find``'s trial steps). Each state is a copy (:meth:`Layer.get_state`).
+    """
+    snapshot = []
+    for layer in iter_layers(model):
+        state = layer.get_state()
+        if state:
+            snapshot.append((layer, state))
+    return snapshot
+
+
+def restore_states(snapshot: Sequence[tuple[Layer, dict[str, Any]]]) -> None:
+    """Put back the states taken by :func:`snapshot_states`; the snapshot may be restored again."""
+    for layer, state in snapshot:
+        layer.set_state(state)
+
+
 def inference_batches(model: Layer, inputs: Sequence[np.ndarray],
                       batch_size: int | None) -> Iterator[tuple[slice, list[np.ndarray]]]:
     """Forward ``inputs`` in inference mode, ``batch_size`` rows at a time, caches preserved.
@@ -108,7 +130,7 @@ def as_model_inputs(model: Layer, x: Any, name: str = "x") -> list[np.ndarray]:
         got = f"a list of {len(x)}" if isinstance(x, (list, tuple)) else type(x).__name__
         raise TypeError(f"this model has {model.n_inputs} inputs, so {name} must be a list of "
                         f"{model.n_inputs} arrays, got {got}")
-    widths = model.input_widths()
+    widths = model.input_widths() if isinstance(model, Model) else [None] * model.n_inputs
     arrays = [as_2d_batch(f"{name}[{i}]", xi, dtype, widths[i]) for i, xi in enumerate(x)]
     lengths = [len(a) for a in arrays]
     if len(set(lengths)) > 1:
@@ -262,11 +284,12 @@ class Sequential(Model):
         return x
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        layers = self.layers
+        for i in range(len(layers) - 1, 0, -1):
+            grad = layers[i].backward(grad)
         # Only the first layer's input gradient is dL/d(input) of the chain: when the
         # caller does not need it, that layer may skip computing it.
-        for i in range(len(self.layers) - 1, -1, -1):
-            grad = backward_through(self.layers[i], grad, need_input_grad or i > 0)
-        return grad
+        return backward_through(layers[0], grad, need_input_grad) if layers else grad
 
     def parameters(self) -> list[Parameter]:
         return [p for layer in self.layers for p in layer.parameters()]

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from minnet._numerics import safe_column_mean_std
-from minnet._validation import as_2d_batch, as_generator, check_bool, check_int, check_real
+from minnet._validation import (as_2d_batch, as_class_indices, as_generator, check_bool, check_int,
+                                check_real)
 
 __all__ = ["train_test_split", "Standardizer", "one_hot"]
 
@@ -32,6 +33,32 @@ def _n_test(test_size: float | int, n_samples: int) -> int:
     return n_test
 
 
+def _test_counts(counts: np.ndarray, n_test: int) -> np.ndarray:
+    """How many samples of each class go to the test set.
+
+    Each class gets the floor of its proportional share; the slots left over
+    go to the classes with the largest remainders, so every class is within
+    one sample of its exact proportion. Rounding can still leave a small
+    class with no test sample, or with no training sample; each such class
+    then trades one slot with the class whose count is furthest past its
+    share in the other direction, so every class is on both sides. (Each
+    set has at least one slot per class, so such a partner always exists.)
+    """
+    ideal = n_test * counts / counts.sum()
+    per_class = np.floor(ideal).astype(np.int64)
+    leftover = n_test - per_class.sum()
+    per_class[np.argsort(per_class - ideal, kind="stable")[:leftover]] += 1
+    for c in np.flatnonzero(per_class == 0):
+        donor = np.argmax(np.where(per_class > 1, per_class - ideal, -np.inf))
+        per_class[donor] -= 1
+        per_class[c] += 1
+    for c in np.flatnonzero(per_class == counts):
+        taker = np.argmin(np.where(per_class < counts - 1, per_class - ideal, np.inf))
+        per_class[taker] += 1
+        per_class[c] -= 1
+    return per_class
+
+
 def _stratified_indices(labels: np.ndarray, n_test: int,
                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     classes, inverse = np.unique(labels, return_inverse=True)
@@ -45,17 +72,12 @@ def _stratified_indices(labels: np.ndarray, n_test: int,
         if size < len(classes):
             raise ValueError(f"stratify: the {side}_size = {size} should be greater or equal to the "
                              f"number of classes = {len(classes)}, so that every class is in the {side} set")
-    # Each class gets the floor of its proportional share of the test set;
-    # the slots left over go to the classes with the largest remainders, so
-    # every class is within one sample of its exact proportion.
-    ideal = n_test * counts / len(labels)
-    per_class = np.floor(ideal).astype(int)
-    leftover = n_test - per_class.sum()
-    per_class[np.argsort(per_class - ideal, kind="stable")[:leftover]] += 1
-
+    # The sample indices grouped by class, each group in increasing order: one
+    # sort, however many classes there are.
+    by_class = np.split(np.argsort(inverse, kind="stable"), np.cumsum(counts)[:-1])
     train, test = [], []
-    for c, k in enumerate(per_class):
-        members = rng.permutation(np.flatnonzero(inverse == c))
+    for members, k in zip(by_class, _test_counts(counts, n_test)):
+        members = rng.permutation(members)
         test.append(members[:k])
         train.append(members[k:])
     # Mix the classes again, so neither set comes out sorted by class.
@@ -80,10 +102,13 @@ def train_test_split(*arrays: Any, test_size: float | int = 0.25,
     shuffle : bool, default=True
         If False, the last ``n_test`` rows are the test set, in order.
     stratify : array-like of shape (n_samples,) or None, default=None
-        Class labels. If given, each class is split in the same proportion
-        as the whole, to within one sample. Requires ``shuffle=True``, at
-        least 2 samples per class, and train and test sets at least as large
-        as the number of classes.
+        Class labels, of any number of classes (integers such as digits
+        0-9, strings, ...). If given, each class is split in the same
+        proportion as the whole, to within one sample, and every class is in
+        both sets: a small class that rounding would leave out of one takes a
+        slot from the class furthest past its share in that set. Requires
+        ``shuffle=True``, at least 2 samples per class, and train and test
+        sets at least as large as the number of classes.
 
     Returns
     -------
@@ -121,7 +146,8 @@ def train_test_split(*arrays: Any, test_size: float | int = 0.25,
         if labels.ndim == 2 and labels.shape[1] == 1:
             labels = labels.ravel()
         if labels.ndim != 1:
-            raise ValueError(f"stratify must be 1-D of shape (n_samples,), got shape {labels.shape}")
+            hint = "; for one-hot rows pass their class indices, y.argmax(axis=1)" if labels.ndim == 2 else ""
+            raise ValueError(f"stratify must be 1-D of shape (n_samples,), got shape {labels.shape}{hint}")
         if len(labels) != n_samples:
             raise ValueError(f"stratify must have one label per sample: expected {n_samples}, "
                              f"got {len(labels)}")
@@ -197,14 +223,15 @@ class Standardizer:
         self.n_features_in_ = X.shape[1]
         return self
 
-    def _check(self, X: Any) -> np.ndarray:
-        if self.mean_ is None:
+    def _check(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``X`` checked against the fit, with the mean and scale in its dtype."""
+        if self.mean_ is None or self.scale_ is None:
             raise RuntimeError("this Standardizer is not fitted yet; call fit first")
         X = as_2d_batch("X", X)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"Standardizer was fitted on {self.n_features_in_} features, "
                              f"got {X.shape[1]}")
-        return X
+        return X, self.mean_.astype(X.dtype), self.scale_.astype(X.dtype)
 
     def transform(self, X: Any) -> np.ndarray:
         """Standardize ``X`` with the statistics learned by :meth:`fit`.
@@ -218,8 +245,8 @@ class Standardizer:
         X_scaled : ndarray of shape (n_samples, n_features)
             A new array, float32 if ``X`` is float32, else float64.
         """
-        X = self._check(X)
-        return (X - self.mean_.astype(X.dtype)) / self.scale_.astype(X.dtype)
+        X, mean, scale = self._check(X)
+        return (X - mean) / scale
 
     def fit_transform(self, X: Any) -> np.ndarray:
         """Fit on ``X`` and return it standardized; see :meth:`fit` and :meth:`transform`."""
@@ -237,8 +264,8 @@ class Standardizer:
         X_original : ndarray of shape (n_samples, n_features)
             ``X * scale_ + mean_``, float32 if ``X`` is float32, else float64.
         """
-        X = self._check(X)
-        return X * self.scale_.astype(X.dtype) + self.mean_.astype(X.dtype)
+        X, mean, scale = self._check(X)
+        return X * scale + mean
 
 
 def one_hot(labels: Any, n_classes: int | None = None, dtype: Any = np.float64) -> np.ndarray:
@@ -246,11 +273,13 @@ def one_hot(labels: Any, n_classes: int | None = None, dtype: Any = np.float64) 
 
     Parameters
     ----------
-    labels : array-like of shape (n_samples,)
+    labels : array-like of shape (n_samples,) or (n_samples, 1)
         Class indices in ``[0, n_classes)``. Floats are accepted if they are
         whole numbers (a 0/1 target loaded as float64, for instance).
     n_classes : int or None, default=None
-        Number of columns; ``max(labels) + 1`` if None.
+        Number of columns; ``max(labels) + 1`` if None. Give it whenever a
+        class might be absent from ``labels`` (a small test set, say), so
+        every encoding has the same width.
     dtype : numpy dtype, default=np.float64
 
     Returns
@@ -258,29 +287,29 @@ def one_hot(labels: Any, n_classes: int | None = None, dtype: Any = np.float64) 
     encoded : ndarray of shape (n_samples, n_classes)
         ``encoded[i, labels[i]] == 1``, every other entry 0.
 
+    Raises
+    ------
+    TypeError
+        If ``labels`` are not numbers, or ``n_classes`` is not an integer.
+    ValueError
+        If a label is not a whole number, is negative, or is ``>= n_classes``;
+        the message gives the first such label and its index.
+
     Examples
     --------
     >>> one_hot([0, 2, 1])
     array([[1., 0., 0.],
            [0., 0., 1.],
            [0., 1., 0.]])
+    >>> one_hot([1, 0], n_classes=3, dtype=np.float32)
+    array([[0., 1., 0.],
+           [1., 0., 0.]], dtype=float32)
     """
-    labels = np.asarray(labels)
-    if labels.dtype.kind not in "iuf":
-        raise TypeError(f"labels must be integer class indices, got an array of dtype {labels.dtype}")
-    if labels.ndim != 1:
-        raise ValueError(f"labels must be 1-D of shape (n_samples,), got shape {labels.shape}")
-    if labels.size and not (np.isfinite(labels).all() and (labels == np.round(labels)).all()):
-        raise ValueError("labels must be whole numbers (class indices)")
-    labels = labels.astype(np.int64)
-    if labels.size and labels.min() < 0:
-        raise ValueError(f"labels must be >= 0, got {labels.min()}")
+    if n_classes is not None:
+        n_classes = check_int("n_classes", n_classes, low=1)
+    labels = as_class_indices("labels", labels, n_classes)
     if n_classes is None:
         n_classes = int(labels.max()) + 1 if labels.size else 0
-    else:
-        n_classes = check_int("n_classes", n_classes, low=1)
-        if labels.size and labels.max() >= n_classes:
-            raise ValueError(f"labels must be < n_classes={n_classes}, got {labels.max()}")
     encoded = np.zeros((len(labels), n_classes), dtype=dtype)
     encoded[np.arange(len(labels)), labels] = 1
     return encoded

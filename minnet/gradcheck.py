@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import contextlib
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ._validation import as_2d_batch, as_target, check_real, check_seed
+from ._validation import as_2d_batch, check_real, check_seed
+from .containers import restore_states, snapshot_states
 from .layers import Layer, Parameter
 from .losses import Loss
 
@@ -48,8 +50,11 @@ def gradcheck(layer: Layer | Loss, x: Any, *, target: Any = None, eps: float = 1
     seed : int
         Seed of the upstream gradient :math:`G`.
     training : bool, default True
-        Passed to ``forward``; layers that are random in training mode must
-        be checked with ``training=False``.
+        Passed to ``forward``. Every forward starts from the layers'
+        non-trained state as it was at the call (:meth:`~minnet.Layer.get_state`),
+        so a :class:`~minnet.Dropout` layer draws the same mask each time,
+        and running statistics (:class:`~minnet.BatchNorm`) are as they were
+        when gradcheck returns.
 
     Returns
     -------
@@ -76,7 +81,7 @@ def gradcheck(layer: Layer | Loss, x: Any, *, target: Any = None, eps: float = 1
         x = xs[0]
         if target is None:
             raise TypeError("gradcheck of a Loss needs target=")
-        target = as_target("target", target, x.shape, np.float64)
+        target = layer.prepare_target("target", target, x.shape, np.float64)  # the loss decides its targets
 
         def objective() -> float:
             return layer.forward(x, target)
@@ -86,13 +91,15 @@ def gradcheck(layer: Layer | Loss, x: Any, *, target: Any = None, eps: float = 1
         return True
 
     arg: Any = xs if several else xs[0]
-    with _in_float64(layer.parameters()):
+    states = snapshot_states(layer)
+    with _in_float64(layer.parameters()), _states_restored_on_exit(states):
         out = layer.forward(arg, training=training)
         outs = list(out) if layer.n_outputs > 1 else [out]
         gen = np.random.default_rng(seed)
         upstream = [gen.standard_normal(np.shape(o)) for o in outs]
 
         def objective() -> float:
+            restore_states(states)  # the same random mask, the same running statistics, for every probe
             out = layer.forward(arg, training=training)
             return float(sum(np.sum(o * g) for o, g in zip(list(out) if layer.n_outputs > 1 else [out], upstream)))
 
@@ -145,6 +152,14 @@ def _compare(what: str, analytic: np.ndarray, numeric: np.ndarray, atol: float, 
             f"analytic {float(analytic[worst])!r}, numerical {float(numeric[worst])!r} (atol={atol}, rtol={rtol})")
 
 
+@contextlib.contextmanager
+def _states_restored_on_exit(states: list[tuple[Layer, dict[str, Any]]]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        restore_states(states)
+
+
 class _in_float64:
     """Temporarily hold parameters (and their grads) in float64."""
 
@@ -160,3 +175,4 @@ class _in_float64:
     def __exit__(self, *exc: Any) -> None:
         for p, (value, grad) in zip(self.params, self.saved):
             p.value, p.grad = value, grad
+

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ._validation import as_float_array, check_int
-from .containers import Model, caches_preserved, shape_text, summary_table
+from .containers import Model, caches_preserved, iter_layers, shape_text, summary_table
 from .layers import Layer, Parameter, backward_through
 
 __all__ = ["Node", "Input", "Graph", "Add", "Concat", "call_on_nodes"]
@@ -187,11 +187,12 @@ class Graph(Model):
     """
 
     def __init__(self, inputs: Input | Sequence[Input], outputs: Node | Sequence[Node]) -> None:
-        self._inputs = self._as_node_list("inputs", inputs)
+        given = self._as_node_list("inputs", inputs)
         self._outputs = self._as_node_list("outputs", outputs)
-        for node in self._inputs:
+        for node in given:
             if not isinstance(node, Input):
                 raise TypeError(f"inputs must be mn.Input nodes, got {node!r}")
+        self._inputs: list[Input] = [node for node in given if isinstance(node, Input)]
         for name, nodes in (("inputs", self._inputs), ("outputs", self._outputs)):
             if len({id(n) for n in nodes}) != len(nodes):
                 raise ValueError(f"{name} lists the same node twice")
@@ -207,6 +208,12 @@ class Graph(Model):
                     self._layers.append(node.layer)
                 uses[id(node.layer)] = uses.get(id(node.layer), 0) + 1
         self._shared = {id(layer) for layer in self._layers if uses[id(layer)] > 1}
+        self._check_no_layer_in_two_places()
+        # A shared layer that holds layers (a Sequential) keeps its caches in them, not in its
+        # own slot: each of its uses keeps, and gets back, the caches of every layer inside.
+        holders = {id(layer): list(iter_layers(layer)) for layer in self._layers
+                   if id(layer) in self._shared and layer.children()}
+        self._cache_holders = [holders.get(id(node.layer)) for node in self._order]
         self._decide_dtype([p for layer in self._layers for p in layer.parameters()])
         self.n_inputs, self.n_outputs = len(self._inputs), len(self._outputs)
         self._widths = self._infer_widths()
@@ -215,6 +222,11 @@ class Graph(Model):
         self._arg_index = [[index[id(a)] for a in node.inputs] for node in self._order]
         self._output_index = [index[id(node)] for node in self._outputs]
         self._input_index = [index[id(node)] for node in self._inputs]
+        # Per node: its layer and where its argument is (one index for a one-input layer, a list
+        # for a merge layer), so forward does no lookups beyond the list it walks.
+        self._steps = [(node.layer, indices[0] if node.layer is not None and node.layer.n_inputs == 1
+                        else indices) for node, indices in zip(self._order, self._arg_index)]
+        self._feeds_on_layers = [any(a.layer is not None for a in node.inputs) for node in self._order]
         position = {id(node): k for k, node in enumerate(self._inputs)}
         self._input_position = {i: position[id(node)] for i, node in enumerate(self._order)
                                 if node.layer is None}
@@ -278,19 +290,35 @@ class Graph(Model):
 
         for node in self._inputs:  # inputs first, so their names follow the order given
             names[id(node)] = fresh(node.name or "input")
-        for node in self._order:
-            if node.layer is None:
+        for op in self._order:
+            if op.layer is None:
                 continue
-            key = id(node.layer)
+            key = id(op.layer)
             if key not in layer_names:
-                layer_names[key] = fresh(_layer_base_name(node.layer))
+                layer_names[key] = fresh(_layer_base_name(op.layer))
                 use_count[key] = 0
-                names[id(node)] = layer_names[key]
+                names[id(op)] = layer_names[key]
             else:
                 use_count[key] += 1
-                names[id(node)] = f"{layer_names[key]}:{use_count[key]}"
+                names[id(op)] = f"{layer_names[key]}:{use_count[key]}"
         self._layer_names = layer_names
         return names
+
+    def _check_no_layer_in_two_places(self) -> None:
+        """Refuse a layer used inside a container node and elsewhere too (sharing the container is fine).
+
+        Its parameters would be listed twice and its gradient written by each
+        place in turn instead of summed over them.
+        """
+        owner: dict[int, Layer] = {}
+        for layer in self._layers:
+            for sub in iter_layers(layer):
+                first = owner.setdefault(id(sub), layer)
+                if first is not layer:
+                    raise ValueError(f"{sub!r} is used in two places of the graph, in node "
+                                     f"{self._layer_names[id(first)]} and in node {self._layer_names[id(layer)]}; "
+                                     f"a layer inside a container can be shared only by using the whole "
+                                     f"container at several nodes (or give each place its own layer)")
 
     def _check_inputs_are_used(self) -> None:
         reached = {id(node) for node in self._order}
@@ -303,12 +331,13 @@ class Graph(Model):
         values: dict[int, np.ndarray] = {}
         with caches_preserved(self), np.errstate(all="ignore"):
             for node in self._order:
-                if isinstance(node, Input):
-                    values[id(node)] = np.zeros((1, node.n_features), self.dtype)
+                layer = node.layer
+                if layer is None or isinstance(node, Input):
+                    values[id(node)] = np.zeros((1, getattr(node, "n_features")), self.dtype)
                     continue
                 args = [values[id(a)] for a in node.inputs]
                 try:
-                    out = node.layer.forward(args if node.layer.n_inputs != 1 else args[0], training=False)
+                    out = layer.forward(args if layer.n_inputs != 1 else args[0], training=False)
                 except (ValueError, TypeError) as exc:
                     given = ", ".join(f"{self._names[id(a)]} ({values[id(a)].shape[1]} features)"
                                       for a in node.inputs)
@@ -329,17 +358,18 @@ class Graph(Model):
                             f"{self.n_inputs} arrays, got {type(x).__name__}")
         values: list[Any] = [None] * len(self._order)
         caches: list[Any] = [None] * len(self._order)
-        for i, node in enumerate(self._order):
-            layer = node.layer
+        for i, (layer, args) in enumerate(self._steps):
             if layer is None:
                 value = xs[self._input_position[i]]
                 if not (isinstance(value, np.ndarray) and value.dtype.kind == "f"):
-                    value = as_float_array(self._names[id(node)], value, self.dtype)
+                    value = as_float_array(self._names[id(self._order[i])], value, self.dtype)
                 values[i] = value
                 continue
-            args = [values[j] for j in self._arg_index[i]]
-            values[i] = layer.forward(args[0] if layer.n_inputs == 1 else args, training=training)
-            caches[i] = layer._cache  # this use's cache: a shared layer's next use overwrites its slot
+            arg = values[args] if isinstance(args, int) else [values[j] for j in args]
+            values[i] = layer.forward(arg, training=training)
+            holders = self._cache_holders[i]
+            # This use's cache: a shared layer's next use overwrites its slot.
+            caches[i] = layer._cache if holders is None else [h._cache for h in holders]
         outputs = [values[j] for j in self._output_index]
         self._cache = (caches, [np.shape(out) for out in outputs])
         return outputs[0] if self.n_outputs == 1 else outputs
@@ -361,13 +391,19 @@ class Graph(Model):
             receive(j, np.zeros(shape, self.dtype) if g is None else self._check_output_grad(g, shape))
         param_sums: dict[int, list[np.ndarray]] = {}
         for i in range(len(self._order) - 1, -1, -1):
-            node, g = self._order[i], pending[i]
-            if node.layer is None or g is None:
+            g = pending[i]
+            layer, args = self._steps[i]
+            if layer is None or g is None:
                 continue
             pending[i] = None  # let it go as soon as it is used
-            layer = node.layer
-            layer._cache = caches[i]  # this use's cache back in the layer's one slot
-            needs = need_input_grad or any(a.layer is not None for a in node.inputs)
+            holders = self._cache_holders[i]
+            if holders is None:
+                layer._cache = caches[i]  # this use's cache back in the layer's one slot
+            else:
+                for holder, cache in zip(holders, caches[i]):
+                    holder._cache = cache
+            # dL/d(input) is needed unless every input of the node is a graph input nobody asked about.
+            needs = need_input_grad or self._feeds_on_layers[i]
             result = backward_through(layer, g, needs)
             if id(layer) in self._shared:
                 sums = param_sums.get(id(layer))
@@ -378,8 +414,11 @@ class Graph(Model):
                         total += p.grad
             if result is None:
                 continue
-            results = [result] if layer.n_inputs == 1 else list(result)
-            for a, j, r in zip(node.inputs, self._arg_index[i], results):
+            if isinstance(args, int):
+                if needs:
+                    receive(args, result)
+                continue
+            for a, j, r in zip(self._order[i].inputs, args, result):
                 if a.layer is not None or need_input_grad:
                     receive(j, r)
         for layer in self._layers:  # a shared layer's gradients: the sum over its uses, written once
@@ -414,6 +453,66 @@ class Graph(Model):
 
     def input_widths(self) -> list[int | None]:
         return [node.n_features for node in self._inputs]
+
+    # -- saving and loading ------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """The wiring, as JSON: inputs, each node's layer (an index into ``children()``) and inputs, outputs.
+
+        The layers themselves are the children, so a shared layer is stored once.
+        """
+        layer_index = {id(layer): k for k, layer in enumerate(self._layers)}
+        return {
+            "inputs": [{"name": self._names[id(n)], "n_features": n.n_features} for n in self._inputs],
+            "nodes": [{"name": name, "layer": layer_index[id(layer)], "inputs": args}
+                      for name, layer, args in self.nodes if layer is not None],
+            "outputs": self.output_names,
+        }
+
+    @classmethod
+    def from_config(cls, children: list[Layer], config: dict[str, Any]) -> "Graph":
+        """Rebuild a graph from its layers and :meth:`get_config` (which may come from a stranger's file).
+
+        Every reference is checked: a malformed wiring is a ValueError, never a KeyError.
+        """
+        if not isinstance(config, dict) or set(config) != {"inputs", "nodes", "outputs"}:
+            raise ValueError(f"a Graph's config has the keys inputs, nodes and outputs, got {config!r:.120}")
+        inputs, nodes_config, output_names = config["inputs"], config["nodes"], config["outputs"]
+        if not all(isinstance(v, list) for v in (inputs, nodes_config, output_names)):
+            raise ValueError("a Graph's inputs, nodes and outputs must be lists")
+        made: dict[str, Node] = {}
+        input_nodes: list[Input] = []
+
+        def fresh_name(entry: Any, what: str) -> str:
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if not isinstance(name, str) or not name or name in made:
+                raise ValueError(f"a Graph's {what} needs a new, non-empty name, got {entry!r:.120}")
+            return name
+
+        for entry in inputs:
+            name = fresh_name(entry, "input")
+            if set(entry) != {"name", "n_features"}:
+                raise ValueError(f"a Graph input is described by name and n_features, got {entry!r:.120}")
+            made[name] = new_input = Input(entry["n_features"], name=name)
+            input_nodes.append(new_input)
+        used = set()
+        for entry in nodes_config:
+            name = fresh_name(entry, "node")
+            if set(entry) != {"name", "layer", "inputs"}:
+                raise ValueError(f"a Graph node is described by name, layer and inputs, got {entry!r:.120}")
+            index, args = entry["layer"], entry["inputs"]
+            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(children):
+                raise ValueError(f"node {name} names layer {index!r}; the graph has {len(children)}")
+            if not isinstance(args, list) or not args or not all(isinstance(a, str) and a in made for a in args):
+                raise ValueError(f"node {name} takes inputs {args!r:.120}, which are not all earlier nodes")
+            layer = children[index]
+            made[name] = call_on_nodes(layer, made[args[0]] if layer.n_inputs == 1 and len(args) == 1
+                                       else [made[a] for a in args])
+            used.add(index)
+        if used != set(range(len(children))):
+            raise ValueError(f"a Graph's layers {sorted(set(range(len(children))) - used)} are used by no node")
+        if not output_names or not all(isinstance(o, str) and o in made for o in output_names):
+            raise ValueError(f"a Graph's outputs {output_names!r:.120} are not all its nodes")
+        return cls(inputs=input_nodes, outputs=[made[o] for o in output_names])
 
     # -- describing it -----------------------------------------------------------------
     @property

@@ -13,10 +13,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import init as initializers
-from ._validation import as_generator, check_bool, check_choice, check_int, check_real
+from ._validation import (all_finite, as_float_array, as_generator, check_bool, check_choice, check_int,
+                          check_real, check_seed, generator_from_state, generator_state)
 
-__all__ = ["Parameter", "Layer", "Dense", "Sigmoid", "ReLU", "Tanh", "LeakyReLU", "backward_through",
-           "snapshot_parameters", "restore_parameters"]
+__all__ = ["Parameter", "Layer", "Dense", "Sigmoid", "ReLU", "Tanh", "LeakyReLU", "Softmax", "Dropout",
+           "BatchNorm", "backward_through", "snapshot_parameters", "restore_parameters"]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -27,7 +28,8 @@ def check_dtype(dtype: Any) -> np.dtype:
         resolved = np.dtype(dtype)
     except TypeError:
         resolved = None
-    if resolved not in _FLOAT_DTYPES:
+    # Not `resolved in _FLOAT_DTYPES` alone: a dtype compares equal to None (np.dtype(None) is float64).
+    if resolved is None or resolved not in _FLOAT_DTYPES:
         raise TypeError(f"dtype must be np.float32 or np.float64, got {dtype!r}")
     return resolved
 
@@ -51,7 +53,7 @@ class Parameter:
     ----------
     value : ndarray
         Updated in place by optimizers, so references to it stay valid.
-    grad : ndarray of the same shape and dtype as ``value``
+    grad : ndarray of the same shape and dtype as value
         Written (not accumulated) by the owning layer's ``backward``.
     """
 
@@ -137,10 +139,10 @@ class Layer:
     #: What ``backward`` needs from the last ``forward``; None before the first one.
     _cache: Any = None
     #: How many arrays ``forward`` takes and returns: 1 means a bare array, more a list.
-    n_inputs: int = 1
+    n_inputs: int | None = 1  # None: any number of at least two (a merge layer)
     n_outputs: int = 1
 
-    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+    def forward(self, x: Any, training: bool = True) -> Any:
         """Compute the layer's output, keeping what ``backward`` needs in ``self._cache``.
 
         Parameters
@@ -155,7 +157,7 @@ class Layer:
         """
         raise NotImplementedError(f"{type(self).__name__} must implement forward")
 
-    def backward(self, grad: np.ndarray) -> np.ndarray:
+    def backward(self, grad: Any) -> Any:
         """Backpropagate through the last ``forward``.
 
         Parameters
@@ -217,6 +219,27 @@ class Layer:
         """Constructor arguments that rebuild this layer: ``type(self)(**config)``."""
         return {}
 
+    @classmethod
+    def from_config(cls, children: list["Layer"], config: dict[str, Any]) -> "Layer":
+        """Rebuild a layer from its children and :meth:`get_config` (what :func:`~minnet.load` calls).
+
+        The default is ``cls(*children, **config)``; a layer whose
+        constructor takes something else (a :class:`~minnet.Graph`)
+        overrides it.
+        """
+        return cls(*children, **config)
+
+    @classmethod
+    def parameter_count(cls, config: dict[str, Any]) -> int | None:
+        """How many parameter values ``cls(**config)`` would allocate, if the config says it plainly.
+
+        :func:`~minnet.load` asks this before building a layer from a file,
+        so that a description far larger than the file's arrays is refused
+        before it costs memory. None (the default) means "build it, then
+        count".
+        """
+        return None
+
     def extra_repr(self) -> str:
         """Arguments shown inside the parentheses of ``repr``."""
         return ""
@@ -244,6 +267,17 @@ class Layer:
             raise ValueError(f"{self!r}: backward expected a gradient of shape {expected_shape} "
                              f"(the shape of the last output), got {grad.shape}")
         return grad
+
+
+def _check_batch(x: Any, n_features: int, dtype: np.dtype, who: str, held: str) -> np.ndarray:
+    """``x`` as a 2-D array of ``n_features`` columns in ``dtype``, or the error naming the layer ``who``."""
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] != n_features:
+        got = f"{x.shape[1]}" if x.ndim == 2 else f"an array of shape {x.shape}"
+        raise ValueError(f"{who} expected {n_features} features, got {got}")
+    if x.dtype != dtype:
+        raise TypeError(f"{who} holds {dtype} {held}, got {x.dtype} input; convert it with x.astype(np.{dtype.name})")
+    return x
 
 
 class Dense(Layer):
@@ -311,14 +345,7 @@ class Dense(Layer):
             self.b.value[...] = 0
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        x = np.asarray(x)
-        if x.ndim != 2 or x.shape[1] != self.n_in:
-            got = f"{x.shape[1]}" if x.ndim == 2 else f"an array of shape {x.shape}"
-            raise ValueError(f"Dense({self.n_in} -> {self.n_out}) expected {self.n_in} features, got {got}")
-        weights_dtype = self.W.value.dtype
-        if x.dtype != weights_dtype:
-            raise TypeError(f"Dense({self.n_in} -> {self.n_out}) holds {weights_dtype} weights, got "
-                            f"{x.dtype} input; convert it with x.astype(np.{weights_dtype.name})")
+        x = _check_batch(x, self.n_in, self.W.value.dtype, f"Dense({self.n_in} -> {self.n_out})", "weights")
         self._cache = x
         out = x @ self.W.value
         if self.b is not None:
@@ -349,6 +376,14 @@ class Dense(Layer):
 
     def in_features(self) -> int:
         return self.n_in
+
+    @classmethod
+    def parameter_count(cls, config: dict[str, Any]) -> int | None:
+        n_in, n_out = config.get("n_in"), config.get("n_out")
+        if not (isinstance(n_in, int) and isinstance(n_out, int)) or isinstance(n_in, bool) \
+                or isinstance(n_out, bool) or n_in < 1 or n_out < 1:
+            return None  # the constructor's own checks refuse it, with their message
+        return n_in * n_out + (n_out if config.get("bias", True) is not False else 0)
 
     def get_config(self) -> dict[str, Any]:
         config = {"n_in": self.n_in, "n_out": self.n_out, "bias": self.b is not None,
@@ -388,7 +423,8 @@ def backward_through(layer: Layer, grad: Any, need_input_grad: bool = True) -> A
     """
     if need_input_grad or not _takes_need_input_grad(type(layer).backward):
         return layer.backward(grad)
-    return layer.backward(grad, need_input_grad=False)
+    backward: Callable[..., Any] = layer.backward  # declares need_input_grad, checked just above
+    return backward(grad, need_input_grad=False)
 
 
 # |x| beyond which the sigmoid's input is clipped, by float size in bytes: e^bound
@@ -499,3 +535,319 @@ class LeakyReLU(Layer):
 
     def extra_repr(self) -> str:
         return "" if self.negative_slope == 0.01 else f"negative_slope={self.negative_slope!r}"
+
+
+
+class Softmax(Layer):
+    r"""Softmax along the features: each row becomes a probability distribution.
+
+    .. math:: s_{ij} = \frac{e^{x_{ij} - m_i}}{\sum_k e^{x_{ik} - m_i}}, \qquad m_i = \max_k x_{ik}
+
+    Subtracting the row maximum changes nothing mathematically and keeps
+    every exponent :math:`\le 0`, so nothing overflows for any finite input.
+    With :math:`G = \partial L / \partial s`, the Jacobian-vector product is
+
+    .. math:: \frac{\partial L}{\partial x_{ij}} = s_{ij}\Big(G_{ij} - \sum_k G_{ik}\, s_{ik}\Big)
+
+    Caches only its output. Before :class:`~minnet.CrossEntropy` prefer raw
+    scores (``from_logits=True``, the default) over a Softmax layer: the
+    fused gradient is simpler and more accurate.
+    """
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        x = np.asarray(x)
+        if x.dtype.kind != "f":
+            x = x.astype(np.float64)
+        # x - max may be below -1.8e308 for a row spanning the whole float range;
+        # -inf is then right, as e^-inf = 0 is the probability that rounds to.
+        with np.errstate(over="ignore"):
+            out = x - x.max(axis=1, keepdims=True)
+        np.exp(out, out=out)
+        out /= out.sum(axis=1, keepdims=True)  # the row maximum contributes 1: never 0
+        self._cache = out
+        return out
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        s = self._require_cache()
+        grad = self._check_grad(grad, s.shape)
+        return s * (grad - np.sum(grad * s, axis=1, keepdims=True))
+
+
+class Dropout(Layer):
+    r"""Inverted dropout: in training, zero each element with probability ``p`` and scale the rest.
+
+    .. math:: y = x \odot \frac{M}{1 - p}, \quad M_{ij} \sim \mathrm{Bernoulli}(1 - p), \qquad
+              \frac{\partial L}{\partial x} = G \odot \frac{M}{1 - p}
+
+    With ``training=False`` (``predict``, ``evaluate``) it is the identity,
+    as is ``p = 0``; the scaling keeps the expected output the same in both
+    modes, as ``torch.nn.Dropout``.
+
+    Parameters
+    ----------
+    p : float in [0, 1), default 0.5
+        Probability of zeroing an element.
+    seed : int, np.random.Generator or None
+        Seed or generator of the masks. The generator's state is the
+        layer's non-trained state (:meth:`get_state`), so a saved or
+        checkpointed model goes on drawing the same masks.
+
+    Notes
+    -----
+    The masks are drawn in float64 whatever the input's dtype, so a seed
+    gives the same masks for float32 and float64 models.
+    """
+
+    def __init__(self, p: float = 0.5, seed: int | np.random.Generator | None = None) -> None:
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+            raise TypeError(f"Dropout p must be a probability in [0, 1), got {p!r} ({type(p).__name__})")
+        if not 0.0 <= float(p) < 1.0:  # NaN fails this too
+            raise ValueError(f"Dropout p is the probability of zeroing an element and must lie in [0, 1), "
+                             f"got {float(p)!r}" + (" (p = 1 would zero everything)" if p == 1 else ""))
+        self.p = float(p)
+        self.seed = check_seed("seed", seed)
+        self._rng = as_generator("seed", self.seed)
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        x = np.asarray(x)
+        if not training or self.p == 0.0:
+            self._cache = (None, x.shape)  # the identity: backward passes the gradient through
+            return x
+        mask = (self._rng.random(x.shape) >= self.p).astype(x.dtype if x.dtype.kind == "f" else np.float64)
+        mask *= 1.0 / (1.0 - self.p)  # torch's scale, the same float: 1 / (1 - p)
+        self._cache = (mask, x.shape)
+        with np.errstate(over="ignore"):  # x / (1 - p) beyond the largest float is inf, as in torch
+            return x * mask
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        mask, shape = self._require_cache()
+        grad = self._check_grad(grad, shape)
+        return grad if mask is None else grad * mask
+
+    def get_state(self) -> dict[str, Any]:
+        """``{"rng": state}``: the mask generator's bit-generator state, as JSON values."""
+        return {"rng": generator_state(self._rng)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue drawing masks exactly where the generator of ``state`` stood."""
+        if not isinstance(state, dict) or set(state) != {"rng"}:
+            got = f"the keys {sorted(state)!r}" if isinstance(state, dict) else f"a {type(state).__name__}"
+            raise ValueError(f"{self!r}: state must be a dict with the key 'rng', got {got}")
+        self._rng = generator_from_state(f"{self!r} state 'rng'", state["rng"])
+
+    def get_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"p": self.p}
+        if isinstance(self.seed, int):  # a Generator is not a constructor argument a file can hold
+            config["seed"] = self.seed
+        return config
+
+    def extra_repr(self) -> str:
+        return f"p={self.p!r}" + (f", seed={self.seed}" if isinstance(self.seed, int) else "")
+
+
+class BatchNorm(Layer):
+    r"""Batch normalisation of each feature, as ``torch.nn.BatchNorm1d``.
+
+    In training (``training=True``) each feature :math:`j` is normalised with
+    the statistics of the batch of :math:`n` samples, the biased variance:
+
+    .. math:: \mu_j = \frac{1}{n}\sum_i x_{ij}, \quad
+              \sigma_j^2 = \frac{1}{n}\sum_i (x_{ij} - \mu_j)^2, \quad
+              \hat x_{ij} = \frac{x_{ij} - \mu_j}{\sqrt{\sigma_j^2 + \epsilon}}, \quad
+              y_{ij} = \gamma_j \hat x_{ij} + \beta_j
+
+    and the running statistics move towards the batch's, with the unbiased
+    variance (momentum :math:`m`; ``momentum=None`` is the cumulative mean
+    over the :math:`t` batches seen, :math:`m = 1/t`):
+
+    .. math:: \bar\mu \leftarrow (1 - m)\,\bar\mu + m\,\mu, \qquad
+              \bar\sigma^2 \leftarrow (1 - m)\,\bar\sigma^2 + m\,\frac{n}{n-1}\sigma^2
+
+    With ``training=False`` the running statistics :math:`\bar\mu, \bar\sigma^2`
+    stand for :math:`\mu, \sigma^2`. With :math:`G = \partial L/\partial y` and
+    :math:`D = G \odot \gamma`, the gradients are
+
+    .. math:: \frac{\partial L}{\partial \gamma_j} = \sum_i G_{ij} \hat x_{ij}, \qquad
+              \frac{\partial L}{\partial \beta_j} = \sum_i G_{ij}
+
+    .. math:: \frac{\partial L}{\partial x_{ij}} = \frac{1}{\sqrt{\sigma_j^2 + \epsilon}}
+              \Big(D_{ij} - \frac{1}{n}\sum_k D_{kj} - \hat x_{ij}\,\frac{1}{n}\sum_k D_{kj}\hat x_{kj}\Big)
+
+    in training, where :math:`\mu` and :math:`\sigma` depend on every sample
+    of the batch, and :math:`D_{ij} / \sqrt{\bar\sigma_j^2 + \epsilon}` in
+    inference.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of features (columns) of the input.
+    momentum : float in [0, 1] or None, default 0.1
+        Weight of each new batch in the running statistics (torch's
+        convention: the running value keeps ``1 - momentum`` of itself);
+        None for the cumulative average.
+    eps : float > 0, default 1e-5
+        Added to the variance before the square root.
+    dtype : np.float32 or np.float64, default np.float64
+
+    Attributes
+    ----------
+    gamma : Parameter of shape (n_features,)
+        The scale, ones at first (torch's ``weight``).
+    beta : Parameter of shape (n_features,)
+        The shift, zeros at first (torch's ``bias``).
+    running_mean, running_var : ndarray of shape (n_features,)
+        Zeros and ones at first; state, not trained (:meth:`get_state`).
+    num_batches_tracked : int
+        Training batches seen; sets the weight when ``momentum`` is None.
+
+    Notes
+    -----
+    A batch of one sample has no variance to normalise by, so training on
+    it is a ValueError (torch refuses it too); pick a ``batch_size`` that
+    leaves no last batch of one. In training the output is finite for any
+    finite input: statistics that would overflow are computed on the
+    feature divided by its largest magnitude, and a running variance beyond
+    the float's range is kept at the largest float.
+    """
+
+    def __init__(self, n_features: int, momentum: float | None = 0.1, eps: float = 1e-5,
+                 dtype: Any = np.float64) -> None:
+        self.n_features = check_int("n_features", n_features, low=1)
+        self.momentum = None if momentum is None else check_real("momentum", momentum, low=0.0, high=1.0)
+        self.eps = check_real("eps", eps, low=0.0, low_inclusive=False)
+        self.dtype = check_dtype(dtype)
+        self.gamma = Parameter(np.ones(self.n_features, self.dtype), name="gamma")
+        self.beta = Parameter(np.zeros(self.n_features, self.dtype), name="beta")
+        self.running_mean = np.zeros(self.n_features, self.dtype)
+        self.running_var = np.ones(self.n_features, self.dtype)
+        self.num_batches_tracked = 0
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        x = _check_batch(x, self.n_features, self.gamma.value.dtype, repr(self), "parameters")
+        if training:
+            if len(x) < 2:
+                raise ValueError(f"{self!r} needs more than 1 sample per batch in training to compute a "
+                                 f"variance, got a batch of {len(x)}; use a batch_size that leaves no "
+                                 f"batch of one, or training=False")
+            x_hat, inv_std, mean, var = _normalise_batch(x, self.eps)
+            self._update_running(mean, var, len(x))
+        else:
+            inv_std = 1.0 / np.sqrt(self.running_var + self.eps)
+            x_hat = _standardise(x, self.running_mean, inv_std)
+        self._cache = (x_hat, inv_std, training)
+        with np.errstate(over="ignore"):  # only parameters beyond any sensible size overflow here
+            return x_hat * self.gamma.value + self.beta.value
+
+    def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        x_hat, inv_std, batch_statistics = self._require_cache()
+        grad = self._check_grad(grad, x_hat.shape)
+        self.gamma.grad[...] = np.sum(grad * x_hat, axis=0)        # dL/dgamma = sum_i G x_hat
+        self.beta.grad[...] = np.sum(grad, axis=0)                 # dL/dbeta = sum_i G
+        if not need_input_grad:
+            return None
+        d = grad * self.gamma.value                                # D = dL/dx_hat
+        if not batch_statistics:
+            return d * inv_std
+        # mu and sigma depend on every row: two column means carry that dependence.
+        return inv_std * (d - d.mean(axis=0) - x_hat * np.mean(d * x_hat, axis=0))
+
+    def _update_running(self, mean: np.ndarray, var: np.ndarray, n: int) -> None:
+        self.num_batches_tracked += 1
+        m = 1.0 / self.num_batches_tracked if self.momentum is None else self.momentum
+        largest = np.finfo(self.running_var.dtype).max
+        with np.errstate(over="ignore"):
+            # A mixture of two finite values fits, up to rounding at the very top of the range;
+            # the unbiased variance n/(n-1) sigma^2 may not: both are held at the largest float.
+            new_mean = (1.0 - m) * self.running_mean + m * mean
+            new_var = (1.0 - m) * self.running_var + m * (var * (n / (n - 1)))
+        np.clip(new_mean, -largest, largest, out=self.running_mean, casting="unsafe")
+        np.minimum(new_var, largest, out=self.running_var, casting="unsafe")
+
+    def parameters(self) -> list[Parameter]:
+        return [self.gamma, self.beta]
+
+    def in_features(self) -> int:
+        return self.n_features
+
+    def get_state(self) -> dict[str, Any]:
+        """``running_mean``, ``running_var`` (copies) and ``num_batches_tracked``."""
+        return {"running_mean": self.running_mean.copy(), "running_var": self.running_var.copy(),
+                "num_batches_tracked": self.num_batches_tracked}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore the running statistics, after checking each (all or nothing)."""
+        expected = {"running_mean", "running_var", "num_batches_tracked"}
+        if not isinstance(state, dict) or set(state) != expected:
+            got = f"the keys {sorted(state)!r}" if isinstance(state, dict) else f"a {type(state).__name__}"
+            raise ValueError(f"{self!r}: state must be a dict with the keys {sorted(expected)}, got {got}")
+        arrays = {}
+        for key in ("running_mean", "running_var"):
+            what = f"{self!r} state {key!r}"
+            value = as_float_array(what, state[key])
+            if value.dtype != self.dtype or value.shape != (self.n_features,):
+                raise ValueError(f"{what} must be {self.dtype} of shape ({self.n_features},), "
+                                 f"got {value.dtype} of shape {value.shape}")
+            if not all_finite(value):
+                raise ValueError(f"{what} must be finite")
+            arrays[key] = value
+        if (arrays["running_var"] < 0).any():
+            raise ValueError(f"{self!r} state 'running_var' must be >= 0, got {float(arrays['running_var'].min())!r}")
+        count = state["num_batches_tracked"]
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+            raise ValueError(f"{self!r} state 'num_batches_tracked' must be an integer >= 0, got {count!r}")
+        self.running_mean[...] = arrays["running_mean"]
+        self.running_var[...] = arrays["running_var"]
+        self.num_batches_tracked = int(count)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"n_features": self.n_features, "momentum": self.momentum, "eps": self.eps,
+                "dtype": self.dtype.name}
+
+    def extra_repr(self) -> str:
+        parts = [str(self.n_features)]
+        if self.momentum != 0.1:
+            parts.append(f"momentum={self.momentum!r}")
+        if self.eps != 1e-5:
+            parts.append(f"eps={self.eps!r}")
+        if self.dtype != np.float64:
+            parts.append(f"dtype={dtype_repr(self.dtype)}")
+        return ", ".join(parts)
+
+
+def _normalise_batch(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    r"""``(x_hat, 1 / sqrt(var + eps), mean, var)`` of each column of ``x``, with the biased variance.
+
+    The plain formulas first. Only if they overflow (columns near 1e154,
+    whose squares do not fit, or spanning the whole float range) is each
+    column recomputed divided by its largest magnitude :math:`s`, which
+    bounds every term by 2: :math:`\hat x = (x/s - \mu/s) / \sqrt{\sigma^2/s^2 + \epsilon/s^2}`.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = x.mean(axis=0)
+        centred = x - mean
+        var = np.mean(centred * centred, axis=0)
+        inv_std = 1.0 / np.sqrt(var + eps)
+        x_hat = centred * inv_std
+        if all_finite(x_hat) and all_finite(var):
+            return x_hat, inv_std, mean, var
+    scale = np.max(np.abs(x), axis=0)
+    scale[scale == 0] = 1.0
+    scaled = x / scale
+    mean_s = scaled.mean(axis=0)
+    centred = scaled - mean_s
+    var_s = np.mean(centred * centred, axis=0)
+    # eps / s^2 underflows to 0 for s beyond ~1e154; a floor keeps an all-equal column at 0, not 0/0.
+    std_s = np.maximum(np.sqrt(var_s + eps / scale / scale), np.finfo(x.dtype).tiny)
+    with np.errstate(over="ignore"):  # a variance beyond the float: the running update holds it at the top
+        var = var_s * scale * scale
+    return centred / std_s, 1.0 / (std_s * scale), mean_s * scale, var
+
+
+def _standardise(x: np.ndarray, mean: np.ndarray, inv_std: np.ndarray) -> np.ndarray:
+    """``(x - mean) * inv_std``; halved first only when the difference of two huge values overflows."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = (x - mean) * inv_std
+        if all_finite(out):
+            return out
+        # (x/2 - mean/2) always fits; what overflows after this does not fit in the float at all.
+        return (x * 0.5 - mean * 0.5) * inv_std * 2.0

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from ._numerics import safe_mean, safe_mean_of_squares
-from ._validation import as_2d_batch, as_target, check_bool
+from ._validation import (as_2d_batch, as_class_indices, as_float_array, as_numeric_array, as_target,
+                          check_bool, check_finite)
 
-__all__ = ["Loss", "BCE", "MSE"]
+__all__ = ["Loss", "BCE", "MSE", "CrossEntropy"]
 
 # torch.nn.BCELoss clamps each log term at -100 so that p = 0 or 1 stays finite.
 _LOG_CLAMP = -100.0
@@ -209,3 +211,120 @@ class MSE(Loss):
     def backward(self) -> np.ndarray:
         diff = self._require_cache()
         return diff * (2.0 / diff.size)
+
+
+class CrossEntropy(Loss):
+    r"""Softmax cross-entropy for :math:`C` classes, the mean over the batch, as ``torch.nn.CrossEntropyLoss``.
+
+    On raw scores :math:`z` (``from_logits=True``), with the log-softmax
+    computed in the log-sum-exp form that never overflows
+    (:math:`m_i = \max_c z_{ic}`):
+
+    .. math:: \log s_{ic} = z_{ic} - m_i - \log\sum_k e^{z_{ik} - m_i}, \qquad
+              L = -\frac{1}{n}\sum_i \sum_c y_{ic} \log s_{ic}
+
+    .. math:: \frac{\partial L}{\partial z_{ic}} = \frac{1}{n}\Big(s_{ic} \sum_k y_{ik} - y_{ic}\Big)
+              = \frac{1}{n}\,(s_{ic} - y_{ic}) \quad \text{when each row of } y \text{ sums to 1}
+
+    where :math:`y` is the one-hot row of a class label, or the given class
+    probabilities. On probabilities :math:`p` (``from_logits=False``, after a
+    :class:`~minnet.Softmax` layer), each log is clamped at -100 as
+    :class:`BCE` does, so a probability of 0 costs 100, not infinity:
+
+    .. math:: L = -\frac{1}{n}\sum_i \sum_c y_{ic} \max(\log p_{ic}, -100), \qquad
+              \frac{\partial L}{\partial p_{ic}} = -\frac{1}{n}\,\frac{y_{ic}}{\max(p_{ic},\ 10^{-12})}
+
+    Parameters
+    ----------
+    from_logits : bool, default True
+        Whether predictions are raw scores (no Softmax layer: faster and
+        more accurate) rather than probabilities.
+
+    Notes
+    -----
+    Targets are class labels of shape ``(n_samples,)`` (integers ``0 .. C-1``;
+    floats holding whole numbers are accepted, and a ``(n_samples, 1)``
+    column), which stay int64, or class probabilities of shape
+    ``(n_samples, C)``, one-hot or soft, each in [0, 1]. Predictions need
+    at least two columns: for one output use ``BCE(from_logits=True)``.
+    """
+
+    def __init__(self, from_logits: bool = True) -> None:
+        self.from_logits = check_bool("from_logits", from_logits)
+
+    def prepare_target(self, name: str, target: Any, pred_shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        """Class labels as int64 ``(n,)``, or class probabilities as ``pred_shape`` in ``dtype``."""
+        n, n_classes = pred_shape
+        if n_classes < 2:
+            raise ValueError(f"CrossEntropy needs predictions with one column per class (at least 2), got "
+                             f"shape {pred_shape}; for a single output use BCE(from_logits=True)")
+        target = as_numeric_array(name, target)
+        if target.ndim == 2 and target.shape[1] == 1:
+            target = target.reshape(-1)  # a column of labels
+        if target.ndim == 1:
+            if len(target) != n:
+                raise ValueError(f"{name} must have {n} class labels, one per prediction, got {len(target)}")
+            return as_class_indices(name, target, n_classes)
+        if target.shape != pred_shape:
+            raise ValueError(f"CrossEntropy takes {name} as class labels of shape ({n},) or class "
+                             f"probabilities of shape {pred_shape}, got shape {target.shape}")
+        target = as_float_array(name, target, dtype)
+        check_finite(name, target)
+        outside = (target < 0) | (target > 1)
+        if outside.any():
+            where = tuple(int(i) for i in np.argwhere(outside)[0])
+            raise ValueError(f"{name} as class probabilities must lie in [0, 1], got "
+                             f"{float(target[where])!r} at index {where}")
+        return target
+
+    def _check_pred(self, pred: np.ndarray) -> None:
+        if not self.from_logits and (pred.min() < 0 or pred.max() > 1):
+            raise ValueError(f"CrossEntropy(from_logits=False) expects probabilities in [0, 1], got values in "
+                             f"[{float(pred.min())!r}, {float(pred.max())!r}]; pass from_logits=True for raw scores")
+
+    def _forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        labels = target.ndim == 1
+        rows = np.arange(len(pred))
+        if self.from_logits:
+            # z - m is below -1.8e308 only for a row spanning the whole float range: -inf is
+            # then the log-probability (and, where the target weighs it, an infinite loss).
+            with np.errstate(over="ignore"):
+                log_s = pred - pred.max(axis=1, keepdims=True)
+            log_s -= np.log(np.sum(np.exp(log_s), axis=1, keepdims=True))  # the sum is >= 1
+            self._cache = (log_s, target)
+        else:
+            log_s = np.maximum(np.log(np.maximum(pred, _P_FLOOR)), _LOG_CLAMP)
+            self._cache = (pred, target)
+        if labels:
+            losses = -log_s[rows, target]
+        else:
+            # A zero target weight leaves its class out, even where log s = -inf (0 * -inf is NaN).
+            with np.errstate(over="ignore"):
+                losses = -np.sum(np.multiply(target, log_s, out=np.zeros_like(log_s), where=target != 0), axis=1)
+        if not np.isfinite(losses).all():
+            return math.inf  # a loss beyond the float: only for logits spanning ~3.6e308
+        return safe_mean(losses)  # each loss fits, their sum may not: see safe_mean
+
+    def backward(self) -> np.ndarray:
+        cached, target = self._require_cache()
+        n = len(cached)
+        rows = np.arange(n)
+        if self.from_logits:
+            grad = np.exp(cached)                           # s = softmax(z)
+            if target.ndim == 1:
+                grad[rows, target] -= 1.0                   # s - onehot(y)
+            else:
+                grad *= target.sum(axis=1, keepdims=True)   # s * sum_k y_k - y: torch's, for any soft rows
+                grad -= target
+        else:
+            p = cached
+            grad = np.zeros_like(p)
+            if target.ndim == 1:
+                grad[rows, target] = -1.0 / np.maximum(p[rows, target], _BCE_GRAD_EPS)
+            else:
+                grad -= target / np.maximum(p, _BCE_GRAD_EPS)
+        grad /= n
+        return grad
+
+    def get_config(self) -> dict[str, Any]:
+        return {} if self.from_logits else {"from_logits": False}

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import as_generator, check_int, check_real
+from .containers import restore_states, snapshot_states
 from .layers import Layer, restore_parameters, snapshot_parameters
 from .losses import Loss
 from .optim import SGD
@@ -155,8 +156,9 @@ def lr_find(model: Layer, loss: Loss, X: Any, y: Any, *, start_lr: float = 1e-7,
     Parameters
     ----------
     model : Layer
-        The model to probe. Its parameters (values and gradients) are
-        restored afterwards, also when an error or Ctrl-C interrupts the test.
+        The model to probe. Its parameters (values and gradients) and its
+        layers' non-trained state (running statistics, dropout generators)
+        are restored afterwards, also when an error or Ctrl-C interrupts the test.
     loss : Loss
     X : array-like of shape (n_samples, n_features)
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
@@ -206,11 +208,13 @@ def lr_find(model: Layer, loss: Loss, X: Any, y: Any, *, start_lr: float = 1e-7,
 
     saved_values = snapshot_parameters(params)
     saved_grads = [p.grad.copy() for p in params]
+    saved_states = snapshot_states(model)  # running statistics and dropout generators move in the trial steps
     try:
         points = _sweep(model, objective, optimizer, [*inputs, *targets], len(inputs), batch, rng, smooth,
                         diverge_threshold, num_steps)
     finally:
         restore_parameters(params, saved_values)
+        restore_states(saved_states)
         for p, grad in zip(params, saved_grads):
             p.grad[...] = grad
     if not points:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Union
 import numpy as np
 
 from ._interrupts import sigint_held
-from ._validation import all_finite, check_bool, check_real
+from ._validation import all_finite, check_bool, check_real, stored_arrays, stored_dict, stored_int
 from .layers import Parameter
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "NonFiniteUpdate"]
@@ -23,7 +23,7 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "NonFiniteUpdate"]
 Rate = Union[float, Callable[[int], float]]
 
 #: One parameter's running state: named arrays of its shape and dtype (None: not created yet).
-State = dict[str, Union[np.ndarray, None]]
+State = dict[str, Any]
 
 
 class NonFiniteUpdate(FloatingPointError):
@@ -208,8 +208,8 @@ class Optimizer:
         step = self.step_count if step is None else step
         result = value(step)
         low, high = self.schedulable.get(name, (-math.inf, math.inf))
-        if (isinstance(result, bool) or not isinstance(result, numbers.Real) or not math.isfinite(result)
-                or not low <= result < high):
+        if (isinstance(result, bool) or not isinstance(result, numbers.Real)
+                or not (math.isfinite(result) and low <= float(result) < high)):
             expected = f"be a finite float >= {low:g}" if high == math.inf else f"lie in [{low:g}, {high:g})"
             raise ValueError(f"{name} schedule {value!r} returned {result!r} at step {step}; "
                              f"{name} must {expected}")
@@ -266,7 +266,8 @@ class Optimizer:
 
     def _replace_state(self, i: int, new: State) -> None:
         """Make ``new`` parameter ``i``'s state (part of the commit)."""
-        old, scratch = self._state[i], self._scratch[i]
+        states, scratch = self.state, self._scratch[i]
+        old = states[i]
         for key, array in new.items():
             # A state written into its scratch array: the array it replaces
             # becomes the scratch of the next step, so no step allocates one.
@@ -275,7 +276,7 @@ class Optimizer:
                     del scratch[key]
                 else:
                     scratch[key] = old[key]
-        self._state[i] = new
+        states[i] = new
 
     # -- checkpoints ---------------------------------------------------------------------
 
@@ -294,43 +295,24 @@ class Optimizer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned, after checking all of it.
 
-        The step count must be a non-negative integer; each buffer an array
-        of its parameter's shape and dtype, with finite values, or None where
-        a new optimizer has None. The arrays are copied.
+        The state may come from a file, so nothing in it is trusted: it must
+        have exactly the keys of :meth:`state_dict`, a step count that is a
+        non-negative integer, and for each buffer one finite array per
+        parameter, of its shape and dtype (or None, where a new optimizer
+        has None). The arrays are copied.
 
         Raises
         ------
         ValueError
             Naming the entry that does not fit; the optimizer is unchanged.
         """
-        name = type(self).__name__
-        if not isinstance(state, dict) or "step_count" not in state:
-            raise ValueError(f"an optimizer state must be a dict with a 'step_count', got {state!r:.80}")
-        count = state["step_count"]
-        if isinstance(count, bool) or not isinstance(count, numbers.Integral):
-            raise ValueError(f"step_count must be an integer, got {count!r}")
-        if count < 0:
-            raise ValueError(f"step_count must be >= 0, got {count}")
-        fresh = [self.init_state(p) for p in self.params]
-        keys = list(fresh[0])
-        for key in keys:
-            if key not in state:
-                raise ValueError(f"the state has no {key!r}; {self!r} keeps step_count and {', '.join(keys)}")
-        unknown = sorted(set(state) - {"step_count", *keys})
-        if unknown:
-            raise ValueError(f"the state holds {', '.join(map(repr, unknown))}, which {name} with these "
-                             f"settings does not keep (it keeps {', '.join(['step_count', *keys])})")
-        for key in keys:
-            entries = state[key]
-            if not isinstance(entries, (list, tuple)) or len(entries) != len(self.params):
-                got = f"{len(entries)} entries" if isinstance(entries, (list, tuple)) else repr(entries)[:60]
-                raise ValueError(f"{key} must hold one entry per parameter; this optimizer has "
-                                 f"{len(self.params)} parameters, the state {got}")
-            for i, (p, array) in enumerate(zip(self.params, entries)):
-                _check_buffer(f"{key}[{i}]", array, p, may_be_none=fresh[i][key] is None)
-        self.step_count = int(count)
-        self._state = [{key: None if state[key][i] is None else np.array(state[key][i]) for key in keys}
-                       for i in range(len(self.params))]
+        fresh = self.init_state(self.params[0])  # the names of the buffers, and which may be None
+        state = stored_dict("optimizer state", state, ["step_count", *fresh])
+        step_count = stored_int("step_count", state["step_count"])
+        like = [(p.value.shape, p.value.dtype) for p in self.params]
+        buffers = {key: stored_arrays(key, state[key], like, allow_none=fresh[key] is None) for key in fresh}
+        self.step_count = step_count
+        self._state = [{key: buffers[key][i] for key in fresh} for i in range(len(self.params))]
 
     def __repr__(self) -> str:
         # The constructor's arguments, each shown when it differs from its default (lr always).
@@ -340,24 +322,6 @@ class Optimizer:
             if arg.name == "lr" or value is not arg.default and value != arg.default:
                 args.append(f"{arg.name}={value!r}")
         return f"{type(self).__name__}(<{len(self.params)} parameters>, {', '.join(args)})"
-
-
-def _check_buffer(where: str, array: Any, p: Parameter, *, may_be_none: bool) -> None:
-    """Refuse a saved buffer that does not fit parameter ``p``."""
-    param = f"parameter {p.name or '?'}"
-    if array is None:
-        if not may_be_none:
-            raise ValueError(f"{where} is None; {param} needs an array of shape {p.value.shape}")
-        return
-    if not isinstance(array, np.ndarray):
-        raise ValueError(f"{where} must be an ndarray, got {type(array).__name__}")
-    if array.shape != p.value.shape:
-        raise ValueError(f"{where} has shape {array.shape}, {param} has shape {p.value.shape}")
-    if array.dtype != p.value.dtype:
-        raise ValueError(f"{where} is {array.dtype}, {param} is {p.value.dtype}")
-    with np.errstate(over="ignore", invalid="ignore"):  # a sum that overflows is checked exactly
-        if not all_finite(array):
-            raise ValueError(f"{where} holds NaN or infinite values")
 
 
 class SGD(Optimizer):

@@ -11,6 +11,7 @@ work.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -99,7 +100,34 @@ class Objective:
                 for loss, w in zip(self.losses, self.weights)]
 
     def metric_values(self, targets: Sequence[np.ndarray], preds: Sequence[np.ndarray]) -> dict[str, float]:
-        return {name: float(fn(targets[k], preds[k])) for name, k, fn in self.metrics}
+        """Each metric on one batch; a metric that raises or returns a non-number is named in a ValueError."""
+        values: dict[str, float] = {}
+        for name, k, fn in self.metrics:
+            try:
+                value = fn(targets[k], preds[k])
+            except Exception as exc:
+                raise ValueError(f"metric {name!r} raised {type(exc).__name__}: {exc}") from exc
+            if isinstance(value, np.ndarray) and value.shape == ():
+                value = value[()]
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+                raise ValueError(f"metric {name!r} returned {value!r:.60} ({type(value).__name__}); "
+                                 f"a metric returns one number")
+            values[name] = float(value)
+        return values
+
+    def check_metrics(self, model: Layer, inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray],
+                      n_rows: int = 8) -> None:
+        """Run every metric on the model's outputs for the first ``n_rows`` rows, before training.
+
+        A metric that fails would otherwise fail after the first update.
+        """
+        if not self.metrics:
+            return
+        rows = min(n_rows, len(inputs[0]))
+        head = [x[:rows] for x in inputs]
+        with np.errstate(all="ignore"):
+            (_, preds), = inference_batches(model, head, None)
+        self.metric_values([t[:rows] for t in targets], preds)
 
 
 def prepare_data(model: Layer, objective: Objective, X: Any, y: Any, x_name: str = "X",
@@ -170,7 +198,7 @@ def batches(arrays: Sequence[np.ndarray], batch: int, order: np.ndarray | None,
             # The rows come from a permutation, so never out of range; with the default
             # mode="raise" numpy would gather into a temporary and copy it into out=.
             yield [np.take(a, rows, axis=0, out=buf[:len(rows)], mode="clip")
-                   for a, buf in zip(arrays, buffers)]
+                   for a, buf in zip(arrays, buffers or ())]
 
 
 def train_step(model: Layer, objective: Objective, optimizer: Optimizer, inputs: Sequence[np.ndarray],
@@ -187,12 +215,13 @@ def train_step(model: Layer, objective: Objective, optimizer: Optimizer, inputs:
     out = model.forward(inputs[0] if len(inputs) == 1 else list(inputs), training=True)
     preds = [out] if model.n_outputs == 1 else list(out)
     # The losses only check what depends on the outputs: the targets were checked once.
-    value = objective.forward(preds, targets) if all(all_finite(p) for p in preds) else math.nan
+    finite = all_finite(out) if model.n_outputs == 1 else all(all_finite(p) for p in preds)
+    value = objective.forward(preds, targets) if finite else math.nan
     if not math.isfinite(value):
         return value, preds, f"the loss is {value} (lr={optimizer.current_lr:g})"
     grads = objective.backward()
     # Nobody reads dL/dX of the data, so the first layer skips computing it.
-    backward_through(model, grads[0] if len(grads) == 1 else grads, need_input_grad=False)
+    backward_through(model, grads[0] if model.n_outputs == 1 else grads, need_input_grad=False)
     try:
         optimizer.step()
     except NonFiniteUpdate as exc:

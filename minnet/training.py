@@ -8,25 +8,50 @@ import os
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from ._interrupts import deferring
-from ._validation import as_generator, check_bool, check_int, check_path
+from ._validation import as_generator, check_bool, check_int, check_path, check_real
 from .callbacks import Callback
-from .io import optimizer_config, read_checkpoint
+from .checkpoint import optimizer_config, read_checkpoint, restore
 from .layers import Layer
 from .losses import Loss
 from .optim import Optimizer
 from .steps import (Objective, batches, check_model, gather_buffers, prepare_data, resolve_batch_size, scores,
                     train_step)
 
-__all__ = ["fit", "evaluate", "History", "Run", "TrainingDiverged"]
+__all__ = ["fit", "evaluate", "History", "Run", "TrainingError", "TrainingDiverged"]
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingError(RuntimeError):
+    """Training stopped, after it had started, because something failed.
+
+    A loss that refuses the model's output, a metric that raises or returns
+    something other than a number, a schedule value that is not a valid
+    rate, a callback (a checkpoint that cannot be written): the message
+    names the cause and where it happened, ``__cause__`` is the original
+    error, and the parameters are those of the last completed step.
+
+    Attributes
+    ----------
+    epoch, batch : int
+        Where it happened, counted from 1; ``batch`` is 0 after the epoch's
+        batches (the validation pass, the callbacks).
+    history : History or None
+        The epochs completed before it happened (set by :func:`fit`).
+    """
+
+    def __init__(self, message: str, *, epoch: int, batch: int) -> None:
+        super().__init__(message)
+        self.epoch, self.batch = epoch, batch
+        self.history: History | None = None
+
+
+class TrainingDiverged(TrainingError):
     """The loss or an update became NaN or infinite; training was stopped.
 
     The parameters keep their last finite values.
@@ -43,9 +68,8 @@ class TrainingDiverged(RuntimeError):
     """
 
     def __init__(self, message: str, *, epoch: int, batch: int, lr: float) -> None:
-        super().__init__(message)
-        self.epoch, self.batch, self.lr = epoch, batch, lr
-        self.history: History | None = None
+        super().__init__(message, epoch=epoch, batch=batch)
+        self.lr = lr
 
 
 class History:
@@ -90,12 +114,14 @@ class Run:
     """The state of one call to :func:`fit`, handed to callbacks."""
 
     model: Layer
-    loss: Loss | list[Loss]
+    loss: Loss | Sequence[Loss]
     optimizer: Optimizer
     history: History
     rng: np.random.Generator
     epochs: int
     log_keys: list[str]
+    #: The losses, their weights and the metrics, per model output.
+    objective: Objective
     epoch: int = 0
     stop_training: bool = False
     callbacks: list[Callback] = field(default_factory=list)
@@ -103,8 +129,6 @@ class Run:
     interrupt_requested: bool = False
     #: The settings a resumed run must share with this one (see :func:`_run_config`).
     config: dict[str, Any] = field(default_factory=dict)
-    #: The losses, their weights and the metrics, per model output.
-    objective: Objective | None = None
 
 
 def _run_config(log_keys: list[str], batch: int, shuffle: bool, n_samples: int,
@@ -126,7 +150,7 @@ def fit(model: Layer, loss: Loss | Sequence[Loss], optimizer: Optimizer, X: Any,
         validation_data: tuple[Any, Any] | None = None, metrics: Iterable[Any] = (),
         callbacks: Sequence[Callback] = (), progress: bool = True,
         resume: str | os.PathLike[str] | None = None, loss_weights: Sequence[float] | None = None,
-        validation_batch_size: int | None = None) -> History:
+        validation_batch_size: int | None = None, validation_split: float = 0.0) -> History:
     """Train ``model`` on ``(X, y)`` by minimising ``loss`` with ``optimizer``.
 
     Parameters
@@ -161,6 +185,10 @@ def fit(model: Layer, loss: Loss | Sequence[Loss], optimizer: Optimizer, X: Any,
     loss_weights : list of float, optional
         For several outputs: the weight of each output's loss in the total
         that is minimised (1.0 each by default), as Keras.
+    validation_split : float, default 0.0
+        As Keras: hold out this fraction of the rows, the *last* ones as
+        given (before any shuffling), as validation data. Not together with
+        ``validation_data``.
     validation_batch_size : int, optional
         Rows per forward pass of the validation data (memory bounded by one
         batch); None evaluates them all at once.
@@ -217,13 +245,18 @@ def fit(model: Layer, loss: Loss | Sequence[Loss], optimizer: Optimizer, X: Any,
     rng = as_generator("seed", seed)
     resume_path = None if resume is None else check_path("resume", resume)
     inputs, targets = prepare_data(model, objective, X, y)
+    validation = None
+    if validation_split:
+        if validation_data is not None:
+            raise ValueError("pass validation_data or validation_split, not both")
+        inputs, targets, validation = _split_off_validation(inputs, targets, validation_split)
     n_samples = len(inputs[0])
     batch = resolve_batch_size(batch_size, n_samples)
-    validation = None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (X_val, y_val)")
         validation = prepare_data(model, objective, *validation_data, x_name="X_val", y_name="y_val")
+    if validation is not None:
         validation_rows = resolve_batch_size(validation_batch_size, len(validation[0][0]),
                                              "validation_batch_size")
     if callbacks is None:
@@ -232,6 +265,7 @@ def fit(model: Layer, loss: Loss | Sequence[Loss], optimizer: Optimizer, X: Any,
     for cb in callbacks:
         if not isinstance(cb, Callback):
             raise TypeError(f"callbacks must be Callback instances, got {cb!r}")
+    objective.check_metrics(model, inputs, targets)  # on a few rows, before any update
     log_keys = ["loss", *objective.metric_names]
     if validation is not None:
         log_keys += [f"val_{k}" for k in log_keys]
@@ -247,37 +281,40 @@ def fit(model: Layer, loss: Loss | Sequence[Loss], optimizer: Optimizer, X: Any,
 
     # Checkpoints run after the other callbacks each epoch, so they save their state too.
     callbacks = [cb for cb in callbacks if not cb.runs_last] + [cb for cb in callbacks if cb.runs_last]
-    run = Run(model, loss, optimizer, History(), rng, epochs, log_keys, callbacks=callbacks, config=config,
-              objective=objective)
+    run = Run(model, loss, optimizer, History(), rng, epochs, log_keys, objective, callbacks=callbacks,
+              config=config)
     if saved is not None:
         run.history = History(*saved["history"])
         run.epoch, run.stop_training = saved["epoch"], saved["stop_training"]
     for cb in callbacks:
         cb.on_train_begin(run)
     if saved is not None:
-        _restore(run, saved)
+        restore(run, saved)
 
     from tqdm import tqdm  # imported here so that `import minnet` needs numpy only
 
     # Shuffled batches are gathered into these, allocated once for the whole run.
     data = [*inputs, *targets]
     buffers = gather_buffers(data, batch) if shuffle else None
-    bar = tqdm(total=epochs, initial=run.epoch, disable=not progress, unit="epoch",
+    n_batches = math.ceil(n_samples / batch)
+    bar = tqdm(total=epochs * n_batches, initial=run.epoch * n_batches, disable=not progress, unit="batch",
                dynamic_ncols=True, file=sys.stderr)
+    bar.set_description(f"epoch {run.epoch + 1}/{epochs}")
     try:
         with _interrupt_between_batches(run):
             while run.epoch < epochs and not run.stop_training:
                 # Overflow is not warned about: a non-finite loss, output or update
                 # stops training below with a TrainingDiverged that says where.
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    logs = _train_epoch(run, data, len(inputs), batch, shuffle, buffers)
+                    logs = _train_epoch(run, data, len(inputs), batch, shuffle, buffers, bar if progress else None)
                     if validation is not None:
-                        logs.update(_validate_epoch(run, *validation, validation_rows))
+                        logs.update(_after_batches(run, run.epoch + 1, "the validation pass", _validate_epoch,
+                                                   run, *validation, validation_rows))
                 _end_epoch(run, logs, bar if progress else None)
     except KeyboardInterrupt:
         bar.write(f"Training interrupted after {run.epoch} complete epoch(s); returning the history so far.",
                   file=sys.stderr)
-    except TrainingDiverged as exc:
+    except TrainingError as exc:
         exc.history = run.history
         raise
     finally:
@@ -285,6 +322,21 @@ def fit(model: Layer, loss: Loss | Sequence[Loss], optimizer: Optimizer, X: Any,
     for cb in callbacks:
         cb.on_train_end(run)
     return run.history
+
+
+def _split_off_validation(inputs: list[np.ndarray], targets: list[np.ndarray], fraction: Any
+                          ) -> tuple[list[np.ndarray], list[np.ndarray], tuple[list[np.ndarray], list[np.ndarray]]]:
+    """The first rows for training and the last ``fraction`` of them for validation (views, no copies)."""
+    fraction = check_real("validation_split", fraction, low=0.0, high=1.0, low_inclusive=False,
+                          high_inclusive=False)
+    n = len(inputs[0])
+    split_at = int(n * (1.0 - fraction))  # Keras' rounding
+    if not 0 < split_at < n:
+        raise ValueError(f"validation_split={fraction!r} of {n} rows leaves {split_at} for training and "
+                         f"{n - split_at} for validation; each needs at least one")
+    head = [a[:split_at] for a in inputs], [a[:split_at] for a in targets]
+    tail = [a[split_at:] for a in inputs], [a[split_at:] for a in targets]
+    return head[0], head[1], tail
 
 
 def evaluate(model: Layer, loss: Loss | Sequence[Loss], X: Any, y: Any, *, metrics: Iterable[Any] = (),
@@ -322,17 +374,24 @@ def evaluate(model: Layer, loss: Loss | Sequence[Loss], X: Any, y: Any, *, metri
 
 
 def _check_schedules_cover(optimizer: Optimizer, first_step: int, n_steps: int) -> None:
-    """Evaluate every scheduled rate at the run's last step, before any update.
+    """Evaluate every scheduled rate at every step of the run, before any update.
 
     A schedule too short for the run (``OneCycle(total_steps=...)`` smaller
-    than epochs x batches) would otherwise fail halfway through training.
+    than epochs x batches), or one that returns NaN, a negative rate or a
+    momentum outside [0, 1) at some step, would otherwise fail halfway
+    through training. :meth:`Optimizer.rate` checks each value against the
+    interval ``optimizer.schedulable`` gives. A schedule is a cheap pure
+    function, so calling it once per step of the run costs about a
+    microsecond per step.
     """
     last_step = first_step + n_steps - 1
     for name in optimizer.schedulable:
-        if callable(getattr(optimizer, name, None)):
+        if not callable(getattr(optimizer, name, None)):
+            continue
+        for step in range(first_step, last_step + 1):
             try:
-                optimizer.rate(name, last_step)
-            except ValueError as exc:
+                optimizer.rate(name, step)
+            except (ValueError, TypeError, ArithmeticError, IndexError) as exc:
                 raise ValueError(f"the {name} schedule cannot cover this run, which takes optimizer steps "
                                  f"{first_step} to {last_step}: {exc}") from None
 
@@ -360,10 +419,43 @@ def _end_epoch(run: Run, logs: dict[str, float], bar: Any) -> None:
     run.epoch += 1
     run.history.append(run.epoch, logs)
     if bar is not None:
-        bar.update(1)
-        bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if "loss" in k}, refresh=False)
+        bar.set_postfix(_postfix(logs), refresh=False)
+        if run.epoch < run.epochs:
+            bar.set_description(f"epoch {run.epoch + 1}/{run.epochs}", refresh=False)
     for cb in run.callbacks:
-        cb.on_epoch_end(run, logs)
+        _after_batches(run, run.epoch, f"callback {cb!r}", cb.on_epoch_end, run, logs)
+
+
+_POSTFIX_SECONDS = 0.2  # how often the bar's numbers change: formatting them every batch costs time
+
+
+def _advance(bar: Any, totals: dict[str, float], scale: float) -> None:
+    """One batch done: move the bar, and now and then show the epoch's running loss and metrics."""
+    bar.update(1)
+    now = time.monotonic()
+    if now - getattr(bar, "postfix_time", 0.0) >= _POSTFIX_SECONDS:
+        bar.postfix_time = now
+        bar.set_postfix(_postfix({k: v * scale for k, v in totals.items()}), refresh=False)
+
+
+def _postfix(logs: dict[str, float]) -> dict[str, str]:
+    return {k: f"{v:.4g}" for k, v in logs.items() if k != "lr"}
+
+
+def _after_batches(run: Run, epoch: int, what: str, call: Any, *args: Any) -> Any:
+    """``call(*args)``, with a failure reported as a :class:`TrainingError` naming ``what``.
+
+    For what runs after the updates of epoch ``epoch`` (validation, callbacks):
+    the parameters are those of its last step.
+    """
+    try:
+        return call(*args)
+    except (TrainingError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise TrainingError(f"training stopped after epoch {epoch}'s updates: {what} failed: "
+                            f"{type(exc).__name__}: {exc}. The parameters are those of the last "
+                            f"completed step.", epoch=epoch, batch=0) from exc
 
 
 @contextlib.contextmanager
@@ -393,39 +485,8 @@ def _interrupt_between_batches(run: Run) -> Iterator[None]:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _restore(run: Run, saved: dict[str, Any]) -> None:
-    """Put a checkpoint's state into the run's model, optimizer and callbacks.
-
-    All of it or none of it: if a part is refused, what was already restored
-    is rolled back and the error is raised.
-    """
-    params = [p for _, p in run.model.named_parameters()]
-    before_values = [p.value.copy() for p in params]
-    before_optimizer = run.optimizer.state_dict()
-    try:
-        run.optimizer.load_state_dict(saved["optimizer"])
-        for p, value in zip(params, saved["parameters"]):
-            p.value[...] = value
-        counts: dict[str, int] = {}
-        for cb in run.callbacks:
-            name = type(cb).__name__
-            # The k-th callback of a class gets the state of the k-th saved one of that class.
-            matches = [state for cls, state in saved["callbacks"] if cls == name]
-            k = counts.get(name, 0)
-            counts[name] = k + 1
-            if k < len(matches):
-                cb.load_state_dict(matches[k])
-    except Exception as exc:
-        for p, value in zip(params, before_values):
-            p.value[...] = value
-        run.optimizer.load_state_dict(before_optimizer)
-        if isinstance(exc, (KeyError, TypeError, IndexError)):
-            raise ValueError(f"the checkpoint's state does not fit this run: {type(exc).__name__}: {exc}") from None
-        raise
-
-
 def _train_epoch(run: Run, data: list[np.ndarray], n_inputs: int, batch: int, shuffle: bool,
-                 buffers: list[np.ndarray] | None) -> dict[str, float]:
+                 buffers: list[np.ndarray] | None, bar: Any = None) -> dict[str, float]:
     """One pass over the data; returns the batch-size-weighted means of loss and metrics.
 
     ``data`` holds the model's inputs, then its targets (the first
@@ -441,7 +502,18 @@ def _train_epoch(run: Run, data: list[np.ndarray], n_inputs: int, batch: int, sh
     n_batches = math.ceil(n / batch)
     for index, arrays in enumerate(batches(data, batch, order, buffers)):
         inputs, targets = arrays[:n_inputs], arrays[n_inputs:]
-        value, preds, failure = train_step(model, objective, optimizer, inputs, targets)
+        try:
+            value, preds, failure = train_step(model, objective, optimizer, inputs, targets)
+            if failure is None and objective.metrics:
+                metric_values = objective.metric_values(targets, preds)
+        except (KeyboardInterrupt, TrainingError):
+            raise
+        except Exception as exc:
+            # Whatever failed (a loss refusing the output, a schedule's value, a metric), the
+            # step's update is all or nothing: the parameters are those of the last completed one.
+            raise TrainingError(f"training stopped at epoch {run.epoch + 1}, batch {index + 1}/{n_batches}: "
+                                f"{type(exc).__name__}: {exc}. The parameters are those of the last "
+                                f"completed step.", epoch=run.epoch + 1, batch=index + 1) from exc
         if failure is not None:
             # No update was made, so current_lr is still the rate of the failed step.
             raise _diverged(f"at epoch {run.epoch + 1}, batch {index + 1}/{n_batches}", failure,
@@ -451,8 +523,11 @@ def _train_epoch(run: Run, data: list[np.ndarray], n_inputs: int, batch: int, sh
         share = len(arrays[0]) / n
         totals["loss"] += value * share
         if objective.metrics:
-            for name, metric_value in objective.metric_values(targets, preds).items():
+            for name, metric_value in metric_values.items():
                 totals[name] += metric_value * share
+        if bar is not None:
+            # The running means of the epoch so far: the totals hold shares of all n rows.
+            _advance(bar, totals, n / (index * batch + len(arrays[0])))
         if run.interrupt_requested:  # Ctrl-C, deferred to here: this batch's update is complete
             raise KeyboardInterrupt
     return totals

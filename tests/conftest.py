@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -59,3 +64,86 @@ class RecordInputs(mn.Layer):
 def record_inputs() -> RecordInputs:
     """A fresh identity layer recording the batches it sees, to check how fit and lr_find batch."""
     return RecordInputs()
+
+
+@mn.register_layer(name="tests.RunningMean")
+class RunningMean(mn.Layer):
+    """Subtracts a running mean of its inputs, updated by each training forward (state that is not trained).
+
+    The running mean and the number of updates are its state: a loaded
+    model must predict with the same mean, a resumed run must go on
+    updating the same one.
+    """
+
+    def __init__(self, n: int, momentum: float = 0.1) -> None:
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 10**6:
+            raise ValueError(f"n must be an integer in [1, 10**6], got {n!r:.40}")
+        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1:
+            raise ValueError(f"momentum must be a number in [0, 1], got {momentum!r:.40}")
+        self.n, self.momentum = n, momentum
+        self.mean = np.zeros(n)
+        self.updates = 0
+        self._cache = None
+
+    def forward(self, x, training=True):
+        if training:
+            self.mean = (1 - self.momentum) * self.mean + self.momentum * x.mean(axis=0)
+            self.updates += 1
+        return x - self.mean
+
+    def backward(self, grad):
+        return grad
+
+    def get_config(self):
+        return {"n": self.n, "momentum": self.momentum}
+
+    def get_state(self):
+        return {"mean": self.mean.copy(), "updates": self.updates}
+
+    def set_state(self, state):
+        if not isinstance(state, dict) or sorted(state) != ["mean", "updates"]:
+            raise ValueError(f"a RunningMean state has the keys mean and updates, got {state!r:.60}")
+        mean, updates = state["mean"], state["updates"]
+        if not (isinstance(mean, np.ndarray) and mean.shape == (self.n,) and mean.dtype == np.float64
+                and np.isfinite(mean).all()):
+            raise ValueError(f"mean must be a finite float64 array of shape ({self.n},), got {mean!r:.60}")
+        if isinstance(updates, bool) or not isinstance(updates, int) or updates < 0:
+            raise ValueError(f"updates must be a non-negative integer, got {updates!r:.60}")
+        self.mean, self.updates = mean.copy(), updates
+
+
+@pytest.fixture
+def running_mean() -> type[RunningMean]:
+    """The class of a registered custom layer with state (a running mean), to test saving that state."""
+    return RunningMean
+
+
+def _load_example(name: str):
+    """``examples/<name>.py`` imported as a module (its ``main`` not run)."""
+    path = Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"example_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run_example(name: str, out: Path, *flags: str) -> str:
+    """Run ``examples/<name>.py``'s ``main`` with its plots going to ``out``; return what it printed."""
+    import matplotlib
+    matplotlib.use("Agg")  # the examples save figures; no window may open
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert _load_example(name).main(["--no-progress", "--out", str(out), *flags]) == 0
+    return printed.getvalue()
+
+
+@pytest.fixture(scope="session")
+def load_example():
+    """``load_example(name)`` imports ``examples/<name>.py``, to test its functions and flags."""
+    return _load_example
+
+
+@pytest.fixture(scope="session")
+def run_example():
+    """``run_example(name, out, *flags)`` runs an example script in-process and returns what it printed."""
+    return _run_example

@@ -316,7 +316,7 @@ def test_resume_with_mismatched_momentum_buffers_changes_nothing(tmp_path):
     model_b, _ = build()
     opt_b = mn.SGD(model_b.parameters()[::-1], lr=mn.CyclicLR(0.01, 0.8, step_size_up=5), momentum=0.9,
                    nesterov=True)
-    assert_resume_refused(path, model_b, opt_b, ValueError, r"momentum_buffer\[0\] has shape")
+    assert_resume_refused(path, model_b, opt_b, ValueError, r"momentum_buffer\[0\] must be float64 of shape")
 
 
 def test_resume_from_a_plain_model_file_is_refused(tmp_path):
@@ -485,3 +485,15 @@ def test_early_stopping_repr_shows_a_mode_that_is_not_the_default():
     assert "mode" not in repr(mn.EarlyStopping())
     stopper = eval(repr(mn.EarlyStopping(monitor="val_accuracy", mode="max")), vars(mn))
     assert stopper.mode == "max" and stopper.monitor == "val_accuracy"
+
+
+def test_early_stopping_checks_a_loaded_state_against_its_run():
+    stop = mn.EarlyStopping("loss")
+    state = {"best": 0.5, "best_epoch": 1, "wait": 0, "stopped_epoch": None, "best_values": None}
+    with pytest.raises(RuntimeError, match="call on_train_begin first"):
+        stop.load_state_dict(state)  # it cannot know the model's parameters and epochs yet
+    X, y = data()
+    model, opt = build()
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=1, callbacks=[stop], **FIT)  # on_train_begin ran: 0 epochs done
+    with pytest.raises(ValueError, match="best_epoch must be <= 0, got 1"):
+        stop.load_state_dict(state)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from minnet.data import Standardizer, one_hot, train_test_split
-from minnet.datasets import load_diabetes
+from minnet.datasets import load_diabetes, load_digits
 
 
 def _data(n=20, n_features=3):
@@ -96,6 +96,44 @@ def test_stratify_three_unbalanced_classes():
     np.testing.assert_array_equal(np.sort(np.concatenate([y_train, y_test])), y)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_stratify_ten_integer_classes(seed):
+    X, y = load_digits()
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=seed, stratify=y)
+    counts = np.bincount(y)
+    assert np.all(np.abs(np.bincount(y_test, minlength=10) - counts * 360 / 1797) < 1)
+    np.testing.assert_array_equal(np.bincount(y_train) + np.bincount(y_test), counts)
+    assert y_train.dtype == np.int64
+    # rows stay paired: each test row is a row of X with the same label
+    rows = {X[i].tobytes(): y[i] for i in range(len(y))}
+    assert all(rows[x.tobytes()] == label for x, label in zip(X_test, y_test))
+
+
+def test_stratify_many_classes():
+    y = np.repeat(np.arange(500, dtype=np.uint16), 4)
+    y_train, y_test = train_test_split(y, test_size=0.5, seed=0, stratify=y)
+    np.testing.assert_array_equal(np.bincount(y_test), np.full(500, 2))
+    np.testing.assert_array_equal(np.bincount(y_train), np.full(500, 2))
+
+
+@pytest.mark.parametrize("test_size", [10, 12, 0.9, 0.95])
+def test_stratify_keeps_a_small_class_on_both_sides(test_size):
+    # Rounding alone gives class 9 (2 of 902 samples) no test sample at
+    # test_size=10, and no training sample at 0.9.
+    y = np.repeat(np.arange(10), [100] * 9 + [2])
+    y_train, y_test = train_test_split(y, test_size=test_size, seed=0, stratify=y)
+    assert set(y_train) == set(y_test) == set(range(10))
+    assert len(y_test) == (test_size if isinstance(test_size, int) else np.ceil(test_size * 902))
+
+
+def test_stratify_split_that_needs_no_trade_is_unchanged():
+    # Pinned: the diabetes split behind the README's results table (seed 0, 20%).
+    _, y = load_diabetes()
+    _, test = train_test_split(np.arange(768), test_size=0.2, seed=0, stratify=y)
+    np.testing.assert_array_equal(test[:6], [394, 137, 642, 508, 44, 253])
+    assert (len(test), int(y[test].sum())) == (154, 54)
+
+
 def test_stratify_mixes_classes():
     _, y = load_diabetes()  # stored in blocks of one class
     y_train, _ = train_test_split(y, seed=0, stratify=y)
@@ -139,6 +177,8 @@ def test_stratify_errors():
         train_test_split(y, stratify=y[:5], seed=0)
     with pytest.raises(ValueError, match="shuffle=True"):
         train_test_split(y, stratify=y, shuffle=False)
+    with pytest.raises(ValueError, match=r"got shape \(6, 3\); for one-hot rows pass their class indices"):
+        train_test_split(y, stratify=one_hot(y), seed=0)
 
 
 @pytest.mark.parametrize("shuffle", ["no", 0, 1, None])
@@ -249,10 +289,46 @@ def test_one_hot():
     assert one_hot(np.array([0.0, 1.0]), n_classes=3).shape == (2, 3)
 
 
-def test_one_hot_errors():
-    with pytest.raises(ValueError, match="whole numbers"):
-        one_hot([0.5, 1.0])
-    with pytest.raises(ValueError, match="< n_classes=2"):
-        one_hot([0, 2], n_classes=2)
-    with pytest.raises(ValueError, match=">= 0"):
-        one_hot([-1, 0])
+def test_one_hot_ten_classes():
+    _, y = load_digits()
+    encoded = one_hot(y)
+    assert encoded.shape == (1797, 10) and encoded.dtype == np.float64
+    np.testing.assert_array_equal(encoded.argmax(axis=1), y)
+    np.testing.assert_array_equal(encoded.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(encoded.sum(axis=0), np.bincount(y))
+
+
+def test_one_hot_width_and_dtype():
+    # A class absent from the labels still gets its column when n_classes says so.
+    np.testing.assert_array_equal(one_hot([0, 0], n_classes=10)[0], [1] + [0] * 9)
+    assert one_hot(np.array([3], dtype=np.uint8)).shape == (1, 4)
+    assert one_hot([1, 0], n_classes=2, dtype=np.float32).dtype == np.float32
+    np.testing.assert_array_equal(one_hot(np.array([[2], [0]])), [[0, 0, 1], [1, 0, 0]])  # a column
+    assert one_hot(np.array([], dtype=np.int64), n_classes=3).shape == (0, 3)
+
+
+@pytest.mark.parametrize("labels, n_classes, message", [
+    ([0.5, 1.0], None, r"whole numbers \(class indices\), got 0.5 at index 0"),
+    ([0.0, np.nan], None, r"whole numbers \(class indices\), got nan at index 1"),
+    ([0, 1, -1], None, r"class indices >= 0, got -1 at index 2"),
+    ([0, 2, 1], 2, r"class indices < n_classes=2, got 2 at index 1"),
+    ([0, 10], 10, r"class indices < n_classes=10, got 10 at index 1"),
+    ([1e300], None, r"got 1e\+300 at index 0, too large to be one"),
+    (np.array([2**63], dtype=np.uint64), None, r"too large to be one"),
+    ([[0, 1], [1, 0]], None, r"shape \(n_samples,\), got shape \(2, 2\); for one-hot rows pass "
+                             r"their class indices, labels.argmax\(axis=1\)"),
+    ([0, 1], 0, r"n_classes must be >= 1, got 0"),
+])
+def test_one_hot_errors(labels, n_classes, message):
+    with pytest.raises(ValueError, match=message):
+        one_hot(labels, n_classes=n_classes)
+
+
+@pytest.mark.parametrize("labels, n_classes, message", [
+    ([True, False], None, "labels must be integer class indices, got an array of dtype bool"),
+    (["0", "1"], None, "labels must be integer class indices, got an array of dtype <U1"),
+    ([0, 1], 2.0, r"n_classes must be an integer, got 2.0 \(float\)"),
+])
+def test_one_hot_type_errors(labels, n_classes, message):
+    with pytest.raises(TypeError, match=message):
+        one_hot(labels, n_classes=n_classes)

@@ -242,14 +242,14 @@ class Scale(mn.Layer):
 
     def __init__(self, n: int) -> None:
         self.g = mn.Parameter(np.ones(n), name="g")
-        self._x = None
 
     def forward(self, x, training=True):
-        self._x = x
+        self._cache = x
         return x * self.g.value
 
     def backward(self, grad):
-        self.g.grad[...] = np.sum(grad * self._x, axis=0)
+        x = self._require_cache()
+        self.g.grad[...] = np.sum(grad * x, axis=0)
         return grad * self.g.value
 
     def parameters(self):
@@ -317,3 +317,102 @@ class _TwinNames(mn.Layer):
 
 def test_gradcheck_passes_parameters_that_share_a_name():
     assert mn.gradcheck(_TwinNames(), np.random.default_rng(0).normal(size=(4, 2)))
+
+
+# -- Softmax, Dropout, BatchNorm, CrossEntropy ----------------------------------------------
+
+def _batchnorm(n: int, seed: int, **kwargs) -> mn.BatchNorm:
+    """A BatchNorm with random gamma and beta and running statistics away from their start."""
+    gen = np.random.default_rng(seed)
+    bn = mn.BatchNorm(n, **kwargs)
+    bn.gamma.value[...] = gen.uniform(0.5, 2.0, n) * gen.choice([-1, 1], n)
+    bn.beta.value[...] = gen.standard_normal(n)
+    dtype = bn.running_mean.dtype
+    bn.set_state({"running_mean": gen.standard_normal(n).astype(dtype),
+                  "running_var": gen.uniform(0.5, 3.0, n).astype(dtype), "num_batches_tracked": 5})
+    return bn
+
+
+def test_gradcheck_passes_softmax(rng):
+    assert mn.gradcheck(mn.Softmax(), rng.standard_normal((5, 4)) * 3)
+
+
+@pytest.mark.parametrize("n", [2, 3, 8])
+def test_gradcheck_passes_batchnorm_in_training_every_gradient(n, rng):
+    # The batch statistics make each output depend on every row: the full Jacobian is checked.
+    assert mn.gradcheck(_batchnorm(4, seed=n), rng.standard_normal((n, 4)) * 2 + 1)
+
+
+def test_gradcheck_passes_batchnorm_in_inference_and_in_float32(rng):
+    x = rng.standard_normal((5, 3))
+    assert mn.gradcheck(_batchnorm(3, seed=0), x, training=False)
+    assert mn.gradcheck(_batchnorm(3, seed=1, dtype=np.float32), x)
+    assert mn.gradcheck(_batchnorm(3, seed=2, momentum=None, eps=1e-2), x)
+
+
+def test_gradcheck_passes_dropout_in_training_with_the_same_mask_for_every_probe(rng):
+    layer = mn.Dropout(0.5, seed=3)
+    state = layer.get_state()
+    assert mn.gradcheck(layer, rng.standard_normal((6, 5)))
+    assert layer.get_state() == state  # gradcheck puts the generator back
+    assert mn.gradcheck(mn.Dropout(0.5, seed=3), rng.standard_normal((6, 5)), training=False)
+
+
+def test_gradcheck_leaves_the_running_statistics_as_they_were(rng):
+    bn = _batchnorm(3, seed=4)
+    before = bn.get_state()
+    mn.gradcheck(bn, rng.standard_normal((4, 3)))
+    after = bn.get_state()
+    assert after["num_batches_tracked"] == before["num_batches_tracked"]
+    np.testing.assert_array_equal(after["running_mean"], before["running_mean"])
+    np.testing.assert_array_equal(after["running_var"], before["running_var"])
+
+
+def test_gradcheck_passes_a_model_with_batchnorm_dropout_and_softmax(rng):
+    model = mn.Sequential(mn.Dense(4, 6, seed=0), _batchnorm(6, seed=1), mn.Tanh(), mn.Dropout(0.3, seed=2),
+                          mn.Dense(6, 3, seed=3), mn.Softmax())
+    assert mn.gradcheck(model, rng.standard_normal((5, 4)))
+
+
+def test_gradcheck_passes_cross_entropy_on_labels_and_probabilities(rng):
+    z = rng.standard_normal((6, 4)) * 3
+    assert mn.gradcheck(mn.CrossEntropy(), z, target=rng.integers(0, 4, 6))
+    assert mn.gradcheck(mn.CrossEntropy(), z, target=np.eye(4)[rng.integers(0, 4, 6)])
+    assert mn.gradcheck(mn.CrossEntropy(), z, target=rng.dirichlet(np.ones(4), 6))
+    assert mn.gradcheck(mn.CrossEntropy(), z, target=rng.random((6, 4)))  # rows need not sum to 1
+
+
+def test_gradcheck_passes_cross_entropy_on_probabilities(rng):
+    p = rng.dirichlet(np.ones(3) * 2, 5)
+    assert mn.gradcheck(mn.CrossEntropy(from_logits=False), p, target=rng.integers(0, 3, 5))
+    assert mn.gradcheck(mn.CrossEntropy(from_logits=False), p, target=rng.dirichlet(np.ones(3), 5))
+
+
+class BatchNormWithoutStatisticsGradient(mn.BatchNorm):
+    """Treats the batch mean and variance as constants: the common batch-norm bug."""
+
+    def backward(self, grad, need_input_grad=True):
+        super().backward(grad, need_input_grad=False)
+        x_hat, inv_std, _ = self._cache
+        return grad * self.gamma.value * inv_std
+
+
+class DropoutForgettingTheMask(mn.Dropout):
+    def backward(self, grad):
+        super().backward(grad)
+        return grad / (1 - self.p)
+
+
+class CrossEntropyWithoutTheMean(mn.CrossEntropy):
+    def backward(self):
+        return super().backward() * len(self._cache[0])
+
+
+@pytest.mark.parametrize("layer, x, kwargs", [
+    (BatchNormWithoutStatisticsGradient(3), np.arange(12.0).reshape(4, 3) ** 1.5, {}),
+    (DropoutForgettingTheMask(0.5, seed=0), np.ones((4, 3)), {}),
+    (CrossEntropyWithoutTheMean(), np.arange(12.0).reshape(4, 3) / 7, {"target": [0, 1, 2, 0]}),
+], ids=["batchnorm", "dropout", "cross-entropy"])
+def test_gradcheck_catches_a_wrong_backward_of_the_new_blocks(layer, x, kwargs):
+    with pytest.raises(mn.GradcheckError, match="input|pred"):
+        mn.gradcheck(layer, x, **kwargs)

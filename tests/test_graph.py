@@ -65,6 +65,29 @@ def test_a_layer_used_twice_gets_the_sum_of_both_uses_gradients(data):
         np.testing.assert_allclose(total, g1 + g2, rtol=1e-13)
 
 
+@pytest.mark.parametrize("container", ["sequential", "graph"])
+def test_a_container_used_at_two_nodes_gets_each_uses_caches_back(data, container):
+    """A shared Sequential keeps its caches in its layers, not its own slot; each use still gets its own."""
+    if container == "sequential":
+        block = mn.Sequential(mn.Dense(3, 3, seed=0), mn.Tanh(), mn.Dense(3, 3, seed=1))
+    else:
+        inner = mn.Input(3)
+        block = mn.Graph(inner, mn.Dense(3, 3, seed=1)(mn.Tanh()(mn.Dense(3, 3, seed=0)(inner))))
+    x = mn.Input(3)
+    model = mn.Graph(x, mn.Dense(3, 1, seed=2)(mn.Add()([block(x), block(mn.Sigmoid()(x))])))
+    assert mn.gradcheck(model, data[1])
+
+
+def test_a_layer_inside_a_container_and_at_another_node_is_refused():
+    """Its gradient would be overwritten rather than summed, and parameters() would list it twice."""
+    dense = mn.Dense(3, 3)
+    x = mn.Input(3)
+    block = mn.Sequential(dense, mn.Tanh())
+    with pytest.raises(ValueError, match=r"Dense\(3, 3\) is used in two places of the graph, in node "
+                                         r"sequential and in node dense"):
+        mn.Graph(x, mn.Add()([block(x), dense(x)]))
+
+
 def test_fan_out_gradient_is_the_sum_and_merge_outputs_are_not_modified_in_place(data):
     """x + x: Add returns one gradient array for both inputs; the input gradient is 2 G, G unchanged."""
     x = mn.Input(3)
@@ -306,3 +329,75 @@ def test_the_graph_dtype_is_decided_at_construction_and_float32_stays_float32(da
     with pytest.raises(TypeError, match="share one dtype"):
         x = mn.Input(2)
         mn.Graph(x, mn.Dense(2, 2, dtype=np.float32)(mn.Dense(2, 2)(x)))
+
+
+# -- save, load, checkpoint and resume ------------------------------------------------------
+
+def test_a_graph_saves_and_loads_with_its_wiring_and_a_shared_layer_stored_once(tmp_path, data):
+    model = residual_graph()
+    path = tmp_path / "graph.npz"
+    mn.save(model, path)
+    loaded = mn.load(path)
+    assert repr(loaded) == repr(model)
+    assert len(loaded.children()) == len(model.children()) and len(loaded.parameters()) == 8
+    np.testing.assert_array_equal(loaded.predict(data[0]), model.predict(data[0]))
+
+
+def test_a_two_input_two_output_graph_round_trips(tmp_path, data):
+    model = two_in_two_out()
+    mn.save(model, tmp_path / "g.npz")
+    loaded = mn.load(tmp_path / "g.npz")
+    assert loaded.input_names == ["a", "b"]
+    for a, b in zip(model.predict([data[1], data[2]]), loaded.predict([data[1], data[2]])):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_graph_run_resumed_from_a_checkpoint_ends_bit_identical(tmp_path, data):
+    inputs = [data[1], data[2]]
+    targets = [(data[1][:, 0] > 0).astype(float), data[2]]
+    losses = [mn.BCE(from_logits=True), mn.MSE()]
+
+    def run(epochs, **kwargs):
+        model = two_in_two_out()
+        opt = mn.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        history = mn.fit(model, losses, opt, inputs, targets, epochs=epochs, batch_size=5, seed=7,
+                         loss_weights=[1.0, 0.5], progress=False, **kwargs)
+        return model, history
+
+    whole, whole_history = run(6)
+    run(3, callbacks=[mn.Checkpoint(tmp_path / "ckpt.npz")])
+    resumed, resumed_history = run(6, resume=tmp_path / "ckpt.npz")
+    assert resumed_history.history == whole_history.history
+    for a, b in zip(whole.parameters(), resumed.parameters()):
+        np.testing.assert_array_equal(a.value, b.value)
+
+
+@pytest.mark.parametrize("mutate, match", [
+    (lambda c: c.update(nodes=[{**c["nodes"][0], "layer": 99}] + c["nodes"][1:]), "names layer 99"),
+    (lambda c: c.update(nodes=[{**c["nodes"][0], "inputs": ["nowhere"]}] + c["nodes"][1:]),
+     "not all earlier nodes"),
+    (lambda c: c.update(outputs=["missing"]), "outputs .* are not all its nodes"),
+    (lambda c: c.update(nodes=c["nodes"][:-1]), "used by no node|outputs"),
+    (lambda c: c.update(extra=1), "keys inputs, nodes and outputs"),
+    (lambda c: c["inputs"].append(dict(c["inputs"][0])), "needs a new, non-empty name"),
+])
+def test_a_damaged_graph_description_is_a_clear_value_error(tmp_path, mutate, match):
+    import json
+    import zipfile
+
+    model = residual_graph()
+    path = tmp_path / "graph.npz"
+    mn.save(model, path)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    key = next(name for name in members if name.startswith("__minnet__"))
+    meta_array = np.load(path, allow_pickle=False)[key.removesuffix(".npy")]
+    meta = json.loads(meta_array.tobytes().decode())
+    mutate(meta["architecture"]["config"])
+    damaged = tmp_path / "damaged.npz"
+    arrays = {name.removesuffix(".npy"): np.load(path, allow_pickle=False)[name.removesuffix(".npy")]
+              for name in members}
+    arrays[key.removesuffix(".npy")] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(damaged, **arrays)
+    with pytest.raises(ValueError, match=match):
+        mn.load(damaged)

@@ -98,6 +98,13 @@ def test_dense_refuses_unsupported_dtype():
         mn.Dense(3, 2, dtype=np.int64)
 
 
+@pytest.mark.parametrize("dtype", [7, 2.5, True, "x"])
+def test_dense_refuses_a_dtype_numpy_cannot_read(dtype):
+    # np.dtype(7) fails, and a float dtype compares equal to None (np.dtype(None) is float64).
+    with pytest.raises(TypeError, match="dtype must be np.float32 or np.float64"):
+        mn.Dense(3, 2, dtype=dtype)
+
+
 # -- Dense: initialisation ----------------------------------------------------
 
 def test_same_seed_gives_bit_identical_weights():
@@ -406,3 +413,425 @@ def test_sigmoid_of_a_wider_float_uses_the_float64_bound():
     x = np.array([[-1e4, 0.0, 1e4]], dtype=np.longdouble)
     out = mn.Sigmoid().forward(x)
     assert out.dtype == np.longdouble and np.all(np.isfinite(out)) and out[0, 1] == 0.5
+
+
+# -- Softmax, Dropout, BatchNorm: the shared contract ------------------------------------
+
+NEW_LAYERS = [mn.Softmax, lambda: mn.Dropout(0.3, seed=0), lambda: mn.Dropout(0.0), lambda: mn.BatchNorm(3)]
+
+
+@pytest.mark.parametrize("make", NEW_LAYERS)
+def test_new_layer_backward_before_forward_raises(make):
+    with pytest.raises(RuntimeError, match="before forward"):
+        make().backward(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("make", NEW_LAYERS)
+@pytest.mark.parametrize("training", [True, False])
+def test_new_layer_keeps_shape_and_refuses_a_gradient_of_another_shape(make, training, rng):
+    layer = make()
+    assert layer.forward(rng.standard_normal((5, 3)), training=training).shape == (5, 3)
+    assert layer.backward(np.ones((5, 3))).shape == (5, 3)
+    with pytest.raises(ValueError, match=r"\(5, 3\)"):
+        layer.backward(np.ones((3, 5)))
+
+
+@pytest.mark.parametrize("make", NEW_LAYERS)
+def test_new_layer_cache_is_overwritten_by_the_next_forward(make, rng):
+    layer = make()
+    layer.forward(rng.standard_normal((5, 3)))
+    layer.forward(rng.standard_normal((2, 3)))
+    assert layer.backward(np.ones((2, 3))).shape == (2, 3)
+
+
+@pytest.mark.parametrize("layer", [
+    mn.Softmax(), mn.Dropout(), mn.Dropout(0.25, seed=3), mn.BatchNorm(4), mn.BatchNorm(4, momentum=None),
+    mn.BatchNorm(2, momentum=0.5, eps=1e-3, dtype=np.float32),
+])
+def test_new_layer_repr_evaluates_back_and_config_is_json(layer):
+    import json
+    rebuilt = eval(repr(layer), {**vars(mn), "np": np})
+    assert type(rebuilt) is type(layer) and repr(rebuilt) == repr(layer)
+    assert rebuilt.get_config() == layer.get_config()
+    assert json.loads(json.dumps(layer.get_config())) == layer.get_config()
+    assert type(layer)(**layer.get_config()).get_config() == layer.get_config()
+
+
+def test_new_layer_reprs_read_like_code():
+    assert [repr(mn.Softmax()), repr(mn.Dropout()), repr(mn.Dropout(0.1, seed=4)), repr(mn.BatchNorm(8)),
+            repr(mn.BatchNorm(8, momentum=None, dtype=np.float32))] == [
+        "Softmax()", "Dropout(p=0.5)", "Dropout(p=0.1, seed=4)", "BatchNorm(8)",
+        "BatchNorm(8, momentum=None, dtype=np.float32)"]
+
+
+def _no_floating_point_trouble():
+    """Overflow, invalid operations and division by zero raise (underflow to 0 is intended)."""
+    return np.errstate(over="raise", invalid="raise", divide="raise")
+
+
+EXTREME = np.array([[1e308, -1e308, 3.0, 0.0], [-1e308, -1e308, -1e308, -1e308], [0.0, 1.0, 2.0, 1e-300],
+                    [1e308, 1e308, 1e308, 1e308], [-5e307, 7e307, 1e154, -1e200]])
+
+
+# -- Softmax ----------------------------------------------------------------------------
+
+def test_softmax_values_by_hand_and_rows_sum_to_one(rng):
+    x = rng.standard_normal((4, 5)) * 3
+    out = mn.Softmax().forward(x)
+    np.testing.assert_allclose(out, np.exp(x) / np.exp(x).sum(axis=1, keepdims=True), rtol=1e-14)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-15)
+
+
+def test_softmax_is_unchanged_by_a_shift_of_each_row(rng):
+    x = rng.standard_normal((3, 4))
+    shifted = x + np.array([[1000.0], [-1000.0], [5.0]])
+    np.testing.assert_allclose(mn.Softmax().forward(shifted), mn.Softmax().forward(x), rtol=1e-12)
+
+
+def test_softmax_backward_is_the_jacobian_times_the_gradient(rng):
+    x, g = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    layer = mn.Softmax()
+    s = layer.forward(x)
+    dx = layer.backward(g)
+    for i in range(3):
+        jacobian = np.diag(s[i]) - np.outer(s[i], s[i])  # d s_j / d x_k
+        np.testing.assert_allclose(dx[i], jacobian @ g[i], rtol=1e-12, atol=1e-15)
+
+
+def test_softmax_of_extreme_inputs_is_finite_without_warnings():
+    layer = mn.Softmax()
+    with _no_floating_point_trouble():
+        out = layer.forward(EXTREME)
+        grad = layer.backward(np.ones_like(EXTREME))
+    assert np.isfinite(out).all() and np.isfinite(grad).all()
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-15)
+    np.testing.assert_array_equal(out[0], [1.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(out[1], [0.25] * 4)
+
+
+def test_softmax_keeps_float32(rng):
+    layer = mn.Softmax()
+    assert layer.forward(rng.standard_normal((2, 3)).astype(np.float32)).dtype == np.float32
+    assert layer.backward(np.ones((2, 3), np.float32)).dtype == np.float32
+
+
+# -- Dropout ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad, error, message", [
+    (1.0, ValueError, r"\[0, 1\), got 1.0 \(p = 1 would zero everything\)"),
+    (-0.1, ValueError, r"\[0, 1\), got -0.1"),
+    (1.5, ValueError, r"\[0, 1\), got 1.5"),
+    (float("nan"), ValueError, r"\[0, 1\), got nan"),
+    ("0.5", TypeError, r"probability in \[0, 1\), got '0.5' \(str\)"),
+    (True, TypeError, r"got True \(bool\)"),
+])
+def test_dropout_refuses_a_bad_p(bad, error, message):
+    with pytest.raises(error, match=message):
+        mn.Dropout(bad)
+
+
+def test_dropout_refuses_a_bad_seed():
+    with pytest.raises(ValueError, match="non-negative integer seed, got -1"):
+        mn.Dropout(0.5, seed=-1)
+
+
+def test_dropout_in_training_zeroes_or_scales_each_element(rng):
+    x = rng.standard_normal((200, 50)) + 5.0  # no zeros of its own
+    out = mn.Dropout(0.3, seed=0).forward(x)
+    kept = out != 0
+    np.testing.assert_array_equal(out[kept], x[kept] * (1 / (1 - 0.3)))
+    # 10,000 Bernoulli(0.3) draws: the dropped share is within 4 standard deviations (0.0183) of p.
+    assert abs((~kept).mean() - 0.3) < 4 * np.sqrt(0.3 * 0.7 / x.size)
+
+
+def test_dropout_keeps_the_expected_value(rng):
+    x = np.ones((400, 100))
+    assert mn.Dropout(0.6, seed=1).forward(x).mean() == pytest.approx(1.0, abs=4 * np.sqrt(0.6 / 0.4 / x.size))
+
+
+@pytest.mark.parametrize("layer, training", [(mn.Dropout(0.5, seed=0), False), (mn.Dropout(0.0, seed=0), True)])
+def test_dropout_is_the_identity_in_inference_and_for_p_0(layer, training, rng):
+    x, g = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    state = layer.get_state()
+    np.testing.assert_array_equal(layer.forward(x, training=training), x)
+    np.testing.assert_array_equal(layer.backward(g), g)
+    assert layer.get_state() == state  # no mask was drawn
+
+
+def test_dropout_backward_uses_the_forward_mask(rng):
+    layer = mn.Dropout(0.5, seed=2)
+    x, g = rng.standard_normal((6, 5)), rng.standard_normal((6, 5))
+    out = layer.forward(x)
+    np.testing.assert_array_equal(layer.backward(g), np.where(out != 0, g * 2.0, 0.0))
+
+
+def test_dropout_same_seed_same_masks_and_successive_masks_differ():
+    x = np.ones((8, 8))
+    a, b = mn.Dropout(0.5, seed=7), mn.Dropout(0.5, seed=7)
+    first, second = a.forward(x), a.forward(x)
+    np.testing.assert_array_equal(first, b.forward(x))
+    np.testing.assert_array_equal(second, b.forward(x))
+    assert not np.array_equal(first, second)
+
+
+def test_dropout_float32_stays_float32_with_the_float64_masks():
+    x = np.ones((6, 7))
+    out32 = mn.Dropout(0.4, seed=3).forward(x.astype(np.float32))
+    assert out32.dtype == np.float32
+    np.testing.assert_array_equal(out32 != 0, mn.Dropout(0.4, seed=3).forward(x) != 0)
+
+
+@pytest.mark.parametrize("generator", [None, np.random.Generator(np.random.MT19937(5)),
+                                       np.random.Generator(np.random.Philox(5))],
+                         ids=["PCG64", "MT19937", "Philox"])
+def test_dropout_state_is_json_and_continues_with_the_same_masks(generator):
+    import json
+    layer = mn.Dropout(0.5, seed=11 if generator is None else generator)
+    x = np.ones((5, 9))
+    layer.forward(x)
+    state = json.loads(json.dumps(layer.get_state()))  # what a file would hold
+    expected = [layer.forward(x) for _ in range(3)]
+    other = mn.Dropout(0.5, seed=99)
+    other.set_state(state)
+    for e in expected:
+        np.testing.assert_array_equal(other.forward(x), e)
+
+
+def test_dropout_state_changes_only_when_training_masks_are_drawn(rng):
+    layer = mn.Dropout(0.5, seed=0)
+    state = layer.get_state()
+    layer.forward(rng.standard_normal((3, 3)), training=False)
+    assert layer.get_state() == state
+    layer.forward(rng.standard_normal((3, 3)))
+    assert layer.get_state() != state
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({}, r"the key 'rng', got the keys \[\]"),
+    ({"rng": {}, "extra": 1}, r"the key 'rng', got the keys \['extra', 'rng'\]"),
+    ([1, 2], "got a list"),
+    ({"rng": {"bit_generator": "os.system"}}, "numpy's bit generators"),
+    ({"rng": {"bit_generator": "Generator"}}, "numpy's bit generators"),
+    ({"rng": {"bit_generator": "PCG64", "state": {"state": "x", "inc": 1}}}, "not a valid PCG64 state"),
+    ({"rng": "PCG64"}, "numpy's bit generators"),
+])
+def test_dropout_set_state_refuses_bad_states_and_changes_nothing(bad, message):
+    layer = mn.Dropout(0.5, seed=0)
+    state = layer.get_state()
+    with pytest.raises(ValueError, match=message):
+        layer.set_state(bad)
+    assert layer.get_state() == state
+
+
+# -- BatchNorm --------------------------------------------------------------------------
+
+def test_batchnorm_parameters_and_initial_state():
+    bn = mn.BatchNorm(3)
+    assert bn.parameters() == [bn.gamma, bn.beta] and [p.name for p in bn.parameters()] == ["gamma", "beta"]
+    np.testing.assert_array_equal(bn.gamma.value, np.ones(3))
+    np.testing.assert_array_equal(bn.beta.value, np.zeros(3))
+    state = bn.get_state()
+    np.testing.assert_array_equal(state["running_mean"], np.zeros(3))
+    np.testing.assert_array_equal(state["running_var"], np.ones(3))
+    assert state["num_batches_tracked"] == 0 and bn.in_features() == 3
+
+
+def test_batchnorm_training_output_is_standardised_then_scaled_and_shifted(rng):
+    x = rng.standard_normal((50, 3)) * [1.0, 10.0, 0.1] + [0.0, -4.0, 7.0]
+    bn = mn.BatchNorm(3)
+    bn.gamma.value[...] = [1.0, 2.0, 0.5]
+    bn.beta.value[...] = [0.0, 1.0, -1.0]
+    out = bn.forward(x)
+    x_hat = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + 1e-5)
+    np.testing.assert_allclose(out, x_hat * [1.0, 2.0, 0.5] + [0.0, 1.0, -1.0], rtol=1e-12, atol=1e-14)
+    standardised = (out - bn.beta.value) / bn.gamma.value
+    np.testing.assert_allclose(standardised.mean(axis=0), 0.0, atol=1e-14)
+    np.testing.assert_allclose(standardised.var(axis=0), x.var(axis=0) / (x.var(axis=0) + 1e-5), rtol=1e-12)
+
+
+def test_batchnorm_running_statistics_use_momentum_and_the_unbiased_variance(rng):
+    bn = mn.BatchNorm(2, momentum=0.2)
+    a, b = rng.standard_normal((5, 2)) + 3, rng.standard_normal((8, 2)) * 2
+    bn.forward(a)
+    bn.forward(b)
+    mean = 0.8 * (0.8 * 0 + 0.2 * a.mean(axis=0)) + 0.2 * b.mean(axis=0)
+    var = 0.8 * (0.8 * 1 + 0.2 * a.var(axis=0, ddof=1)) + 0.2 * b.var(axis=0, ddof=1)
+    np.testing.assert_allclose(bn.running_mean, mean, rtol=1e-14)
+    np.testing.assert_allclose(bn.running_var, var, rtol=1e-14)
+    assert bn.num_batches_tracked == 2
+
+
+def test_batchnorm_momentum_none_is_the_cumulative_average(rng):
+    bn = mn.BatchNorm(3, momentum=None)
+    batches = [rng.standard_normal((n, 3)) * (i + 1) for i, n in enumerate([4, 6, 9])]
+    for batch in batches:
+        bn.forward(batch)
+    np.testing.assert_allclose(bn.running_mean, np.mean([b.mean(axis=0) for b in batches], axis=0), rtol=1e-13)
+    np.testing.assert_allclose(bn.running_var, np.mean([b.var(axis=0, ddof=1) for b in batches], axis=0),
+                               rtol=1e-13)
+
+
+def test_batchnorm_inference_uses_the_running_statistics_and_changes_nothing(rng):
+    bn = mn.BatchNorm(2)
+    bn.set_state({"running_mean": np.array([1.0, -2.0]), "running_var": np.array([4.0, 0.25]),
+                  "num_batches_tracked": 3})
+    bn.gamma.value[...] = [2.0, 3.0]
+    bn.beta.value[...] = [0.5, 0.0]
+    x, g = rng.standard_normal((1, 2)), rng.standard_normal((1, 2))  # a single sample is fine here
+    inv_std = 1 / np.sqrt(np.array([4.0, 0.25]) + 1e-5)
+    np.testing.assert_allclose(bn.forward(x, training=False), (x - [1.0, -2.0]) * inv_std * [2.0, 3.0] + [0.5, 0.0],
+                               rtol=1e-14)
+    np.testing.assert_allclose(bn.backward(g), g * [2.0, 3.0] * inv_std, rtol=1e-14)
+    np.testing.assert_allclose(bn.gamma.grad, (g * (x - [1.0, -2.0]) * inv_std).sum(axis=0), rtol=1e-14)
+    assert bn.num_batches_tracked == 3 and bn.running_mean.tolist() == [1.0, -2.0]
+
+
+def test_batchnorm_training_backward_by_hand_for_two_samples():
+    # Two samples: x_hat = +-r with r = d / sqrt(d^2 + eps), d = half their difference.
+    bn = mn.BatchNorm(1, eps=1e-5)
+    x = np.array([[1.0], [3.0]])
+    bn.forward(x)
+    dx = bn.backward(np.array([[1.0], [0.0]]))
+    # d/dx1 of r(x1, x2) for the first output: (1/2) d'(r)/dd ... = eps / (2 (d^2 + eps)^1.5), d = -1
+    d, eps = 1.0, 1e-5
+    dr = eps / (d * d + eps) ** 1.5 / 2
+    np.testing.assert_allclose(dx, [[dr], [-dr]], rtol=1e-9)
+
+
+def test_batchnorm_backward_writes_gradients_and_can_skip_the_input_gradient(rng):
+    bn = mn.BatchNorm(3)
+    x, g = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    bn.forward(x)
+    bn.gamma.grad[...] = 1e6
+    full = bn.backward(g)
+    gamma_grad = bn.gamma.grad.copy()
+    assert bn.backward(g, need_input_grad=False) is None
+    np.testing.assert_array_equal(bn.gamma.grad, gamma_grad)
+    np.testing.assert_allclose(bn.beta.grad, g.sum(axis=0), rtol=1e-14)
+    assert full.shape == (4, 3)
+
+
+def test_batchnorm_refuses_a_batch_of_one_in_training():
+    bn = mn.BatchNorm(3)
+    with pytest.raises(ValueError, match=r"BatchNorm\(3\) needs more than 1 sample per batch in training.*"
+                                         r"got a batch of 1"):
+        bn.forward(np.ones((1, 3)))
+    assert bn.num_batches_tracked == 0 and bn._cache is None
+
+
+def test_batchnorm_refuses_wrong_width_and_dtype(rng):
+    with pytest.raises(ValueError, match=r"BatchNorm\(3\) expected 3 features, got 2"):
+        mn.BatchNorm(3).forward(rng.standard_normal((4, 2)))
+    with pytest.raises(ValueError, match="expected 3 features, got an array of shape"):
+        mn.BatchNorm(3).forward(np.ones(3))
+    with pytest.raises(TypeError, match="float32 parameters, got float64 input"):
+        mn.BatchNorm(3, dtype=np.float32).forward(rng.standard_normal((4, 3)))
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(n_features=0), ValueError, "n_features must be >= 1"),
+    (dict(n_features=2.0), TypeError, "n_features must be an integer"),
+    (dict(n_features=2, momentum=1.5), ValueError, "momentum must be <= 1.0"),
+    (dict(n_features=2, eps=0.0), ValueError, "eps must be > 0.0"),
+    (dict(n_features=2, dtype=np.int32), TypeError, "float32 or np.float64"),
+])
+def test_batchnorm_refuses_bad_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        mn.BatchNorm(**kwargs)
+
+
+def test_batchnorm_float32_stays_float32(rng):
+    bn = mn.BatchNorm(3, dtype=np.float32)
+    x = rng.standard_normal((5, 3)).astype(np.float32)
+    assert bn.forward(x).dtype == np.float32
+    assert bn.backward(np.ones((5, 3), np.float32)).dtype == np.float32
+    assert bn.forward(x, training=False).dtype == np.float32
+    assert bn.backward(np.ones((5, 3), np.float32)).dtype == np.float32
+    assert {a.dtype for a in (bn.gamma.grad, bn.beta.grad, bn.running_mean, bn.running_var)} == {np.dtype(np.float32)}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_batchnorm_of_extreme_inputs_is_finite_without_warnings(dtype):
+    x = np.clip(EXTREME, np.finfo(dtype).min, np.finfo(dtype).max).astype(dtype)
+    x = np.vstack([x, x[::-1] * 0.5])
+    bn = mn.BatchNorm(4, dtype=dtype)
+    with _no_floating_point_trouble():
+        out = bn.forward(x)
+        dx = bn.backward(np.ones_like(x))
+        inference = bn.forward(x, training=False)
+    assert np.isfinite(out).all() and np.isfinite(dx).all() and np.isfinite(inference).all()
+    assert np.isfinite(bn.running_mean).all() and np.isfinite(bn.running_var).all()
+    # |x_hat| <= sqrt(n - 1) for every column, however large its values.
+    assert np.abs(out).max() <= np.sqrt(len(x) - 1) + 1e-6
+
+
+def test_batchnorm_of_huge_values_is_what_the_scaled_values_give():
+    x = np.array([[1e300, -3e300], [3e300, 1e300], [2e300, 5e300]])
+    with _no_floating_point_trouble():
+        out = mn.BatchNorm(2).forward(x)
+    # eps / 1e600 is nothing next to these variances: the same as the values divided by 1e300 with eps ~ 0.
+    expected = mn.BatchNorm(2, eps=1e-300).forward(x / 1e300)
+    np.testing.assert_allclose(out, expected, rtol=1e-14, atol=1e-15)
+
+
+def test_batchnorm_of_a_constant_column_is_zero(rng):
+    x = np.column_stack([np.full(5, 3.0), np.full(5, 1e308), rng.standard_normal(5)])
+    with _no_floating_point_trouble():
+        out = mn.BatchNorm(3).forward(x)
+    np.testing.assert_array_equal(out[:, :2], 0.0)
+
+
+def test_batchnorm_get_state_returns_copies(rng):
+    bn = mn.BatchNorm(2)
+    state = bn.get_state()
+    bn.forward(rng.standard_normal((4, 2)))
+    np.testing.assert_array_equal(state["running_mean"], [0.0, 0.0])
+    assert state["num_batches_tracked"] == 0
+
+
+def test_batchnorm_set_state_restores_and_copies(rng):
+    bn = mn.BatchNorm(2)
+    bn.forward(rng.standard_normal((4, 2)) + 1)
+    other = mn.BatchNorm(2)
+    state = bn.get_state()
+    other.set_state(state)
+    state["running_mean"][0] = 99.0
+    assert other.running_mean[0] != 99.0
+    x = rng.standard_normal((3, 2))
+    np.testing.assert_array_equal(other.forward(x, training=False), bn.forward(x, training=False))
+    assert other.num_batches_tracked == 1
+
+
+def _good_state(n=2, dtype=np.float64):
+    return {"running_mean": np.zeros(n, dtype), "running_var": np.ones(n, dtype), "num_batches_tracked": 0}
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(running_mean=np.zeros(3)), r"'running_mean' must be float64 of shape \(2,\), got float64 of shape \(3,\)"),
+    (dict(running_var=np.ones(2, np.float32)), r"'running_var' must be float64 of shape \(2,\), got float32"),
+    (dict(running_mean=np.array([0.0, np.nan])), "'running_mean' must be finite"),
+    (dict(running_var=np.array([1.0, np.inf])), "'running_var' must be finite"),
+    (dict(running_var=np.array([1.0, -0.5])), "'running_var' must be >= 0, got -0.5"),
+    (dict(running_var=["a", "b"]), "must hold numbers"),
+    (dict(num_batches_tracked=-1), "'num_batches_tracked' must be an integer >= 0, got -1"),
+    (dict(num_batches_tracked=1.5), "'num_batches_tracked' must be an integer >= 0, got 1.5"),
+    (dict(num_batches_tracked=True), "'num_batches_tracked' must be an integer >= 0, got True"),
+    (dict(extra=1), r"the keys \['num_batches_tracked', 'running_mean', 'running_var'\], got the keys"),
+])
+def test_batchnorm_set_state_refuses_bad_states_and_changes_nothing(change, message):
+    bn = mn.BatchNorm(2)
+    bn.forward(np.array([[1.0, 2.0], [3.0, 5.0]]))
+    before = bn.get_state()
+    with pytest.raises((ValueError, TypeError), match=message):
+        bn.set_state({**_good_state(), **change})
+    after = bn.get_state()
+    for key in ("running_mean", "running_var"):
+        np.testing.assert_array_equal(after[key], before[key])
+    assert after["num_batches_tracked"] == before["num_batches_tracked"]
+
+
+def test_batchnorm_float32_state_is_float32():
+    bn = mn.BatchNorm(2, dtype=np.float32)
+    bn.set_state(_good_state(dtype=np.float32))
+    with pytest.raises(ValueError, match="must be float32"):
+        bn.set_state(_good_state())

@@ -164,3 +164,146 @@ def test_backward_before_forward_raises(make):
 def test_reprs_read_like_code():
     assert [repr(mn.BCE()), repr(mn.BCE(from_logits=True)), repr(mn.MSE())] == [
         "BCE()", "BCE(from_logits=True)", "MSE()"]
+
+
+# -- CrossEntropy ---------------------------------------------------------------------
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def test_cross_entropy_value_and_gradient_by_hand():
+    z = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, -1.0]])
+    loss = mn.CrossEntropy()
+    value = loss.forward(z, [0, 2])
+    s = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    assert value == pytest.approx(-(math.log(s[0, 0]) + math.log(s[1, 2])) / 2, rel=1e-14)
+    np.testing.assert_allclose(loss.backward(), (s - [[1, 0, 0], [0, 0, 1]]) / 2, rtol=1e-14, atol=1e-16)
+
+
+def test_cross_entropy_labels_and_one_hot_rows_agree(rng):
+    z, y = rng.standard_normal((7, 4)) * 3, rng.integers(0, 4, 7)
+    labels, one_hot = mn.CrossEntropy(), mn.CrossEntropy()
+    assert labels.forward(z, y) == pytest.approx(one_hot.forward(z, np.eye(4)[y]), rel=1e-14)
+    np.testing.assert_allclose(labels.backward(), one_hot.backward(), rtol=1e-14, atol=1e-17)
+
+
+def test_cross_entropy_soft_targets_by_hand(rng):
+    z, y = rng.standard_normal((5, 3)), rng.dirichlet(np.ones(3), 5)
+    loss = mn.CrossEntropy()
+    assert loss.forward(z, y) == pytest.approx(-(y * _log_softmax(z)).sum(axis=1).mean(), rel=1e-14)
+    np.testing.assert_allclose(loss.backward(), (np.exp(_log_softmax(z)) - y) / 5, rtol=1e-12, atol=1e-16)
+
+
+def test_cross_entropy_labels_stay_int64_through_prepare_target():
+    target = mn.CrossEntropy().prepare_target("y", [2.0, 0.0, 1.0], (3, 3), np.float32)
+    assert target.dtype == np.int64 and target.shape == (3,) and target.tolist() == [2, 0, 1]
+    column = mn.CrossEntropy().prepare_target("y", np.array([[1], [0]], np.uint8), (2, 4), np.float64)
+    assert column.dtype == np.int64 and column.tolist() == [1, 0]
+    probabilities = mn.CrossEntropy().prepare_target("y", [[0, 1], [1, 0]], (2, 2), np.float32)
+    assert probabilities.dtype == np.float32 and probabilities.shape == (2, 2)
+
+
+def test_cross_entropy_is_invariant_to_shifting_the_logits(rng):
+    z, y = rng.standard_normal((4, 3)), rng.integers(0, 3, 4)
+    assert mn.CrossEntropy().forward(z + 500.0, y) == pytest.approx(mn.CrossEntropy().forward(z, y), rel=1e-12)
+
+
+def test_cross_entropy_is_finite_for_huge_logits_without_warnings():
+    z = np.array([[1e308, -1e308, 0.0], [-1e4, 1e4, 3.0], [800.0, -800.0, 0.0]])
+    loss = mn.CrossEntropy()
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        value = loss.forward(z, [0, 0, 2])
+        grad = loss.backward()
+    assert value == pytest.approx((0.0 + 2e4 + 800.0) / 3, rel=1e-15)
+    np.testing.assert_allclose(grad, [[0, 0, 0], [-1 / 3, 1 / 3, 0], [1 / 3, 0, -1 / 3]], atol=1e-300)
+
+
+def test_cross_entropy_mean_of_losses_near_the_float_limit_does_not_overflow():
+    # Each sample costs 1e308; their sum does not fit, their mean does.
+    loss = mn.CrossEntropy()
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        value = loss.forward([[0.0, -1e308], [0.0, -1e308]], [1, 1])
+    assert value == pytest.approx(1e308, rel=1e-15)
+    np.testing.assert_allclose(loss.backward(), [[0.5, -0.5], [0.5, -0.5]], rtol=1e-15)
+
+
+def test_cross_entropy_beyond_the_float_is_infinite_without_warnings():
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        assert mn.CrossEntropy().forward([[1e308, -1e308]], [1]) == math.inf
+        assert mn.CrossEntropy().forward([[1e308, -1e308]], [[0.0, 1.0]]) == math.inf
+        assert mn.CrossEntropy().forward([[1e308, -1e308]], [[1.0, 0.0]]) == 0.0  # 0 * -inf counts 0
+
+
+def test_cross_entropy_on_probabilities_clamps_the_log_at_minus_100():
+    loss = mn.CrossEntropy(from_logits=False)
+    assert loss.forward([[0.0, 1.0], [0.5, 0.5]], [0, 1]) == pytest.approx((100.0 + math.log(2)) / 2, rel=1e-15)
+    grad = loss.backward()
+    assert np.isfinite(grad).all() and grad[0, 0] < -1e10 and grad[0, 1] == 0.0
+    assert grad[1, 1] == pytest.approx(-1 / 0.5 / 2, rel=1e-15)
+
+
+def test_cross_entropy_on_probabilities_equals_the_logits_form_after_a_softmax(rng):
+    z, y = rng.standard_normal((6, 4)), rng.integers(0, 4, 6)
+    softmax, probs, logits = mn.Softmax(), mn.CrossEntropy(from_logits=False), mn.CrossEntropy()
+    assert probs.forward(softmax.forward(z), y) == pytest.approx(logits.forward(z, y), rel=1e-13)
+    np.testing.assert_allclose(softmax.backward(probs.backward()), logits.backward(), rtol=1e-10, atol=1e-16)
+
+
+def test_cross_entropy_on_probabilities_refuses_scores():
+    with pytest.raises(ValueError, match=r"from_logits=False\) expects probabilities.*from_logits=True"):
+        mn.CrossEntropy(from_logits=False).forward([[2.0, -1.0]], [0])
+
+
+@pytest.mark.parametrize("labels, message", [
+    ([0, 3, 1], r"target must be class indices < n_classes=3, got 3 at index 1"),
+    ([0, -1, 1], r"target must be class indices >= 0, got -1 at index 1"),
+    ([0.0, 1.5, 1.0], r"target must be whole numbers \(class indices\), got 1.5 at index 1"),
+    ([0.0, np.nan, 1.0], r"target must be whole numbers \(class indices\), got nan at index 1"),
+    ([0.0, 1.0, 1e20], r"got 1e\+20 at index 2"),
+    ([0, 1], "must have 3 class labels, one per prediction, got 2"),
+])
+def test_cross_entropy_refuses_bad_labels_naming_the_value(labels, message):
+    with pytest.raises(ValueError, match=message):
+        mn.CrossEntropy().forward(np.zeros((3, 3)), labels)
+
+
+@pytest.mark.parametrize("target, message", [
+    (np.zeros((3, 4)), r"class labels of shape \(3,\) or class probabilities of shape \(3, 3\), got shape \(3, 4\)"),
+    (np.zeros((3, 3, 1)), r"got shape \(3, 3, 1\)"),
+    ([[0.0, 1.2, 0.0]] * 3, r"must lie in \[0, 1\], got 1.2 at index \(0, 1\)"),
+    ([[0.5, 0.5, -0.1]] * 3, r"got -0.1 at index \(0, 2\)"),
+    ([[0.5, 0.5, np.nan]] * 3, "must be finite"),
+    (np.array(["a", "b", "c"]), "must hold numbers"),
+])
+def test_cross_entropy_refuses_targets_of_the_wrong_shape_or_range(target, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        mn.CrossEntropy().forward(np.zeros((3, 3)), target)
+
+
+def test_cross_entropy_refuses_a_single_output_and_points_to_bce():
+    with pytest.raises(ValueError, match=r"at least 2.*BCE\(from_logits=True\)"):
+        mn.CrossEntropy().forward(np.zeros((3, 1)), [0, 0, 0])
+
+
+def test_cross_entropy_float32_stays_float32(rng):
+    for target in (rng.integers(0, 3, 4), np.eye(3, dtype=np.float32)[[0, 1, 2, 0]]):
+        loss = mn.CrossEntropy()
+        value = loss.forward(rng.standard_normal((4, 3)).astype(np.float32), target)
+        assert type(value) is float and loss.backward().dtype == np.float32
+
+
+def test_cross_entropy_is_a_mean_and_backward_needs_a_forward(rng):
+    z, y = rng.standard_normal((4, 3)), rng.integers(0, 3, 4)
+    assert mn.CrossEntropy().forward(np.vstack([z, z]), np.concatenate([y, y])) == pytest.approx(
+        mn.CrossEntropy().forward(z, y), rel=1e-14)
+    with pytest.raises(RuntimeError, match="before forward"):
+        mn.CrossEntropy().backward()
+
+
+def test_cross_entropy_repr_and_argument_check():
+    assert [repr(mn.CrossEntropy()), repr(mn.CrossEntropy(from_logits=False))] == [
+        "CrossEntropy()", "CrossEntropy(from_logits=False)"]
+    with pytest.raises(TypeError, match="from_logits"):
+        mn.CrossEntropy(from_logits=1)

@@ -228,3 +228,16 @@ def test_geometric_rate_is_a_schedule():
     s = GeometricRate(1e-3, 1.0, 4)
     np.testing.assert_allclose([s(k) for k in range(4)], [1e-3, 1e-2, 1e-1, 1.0], rtol=1e-12)
     assert eval(repr(s), {"GeometricRate": GeometricRate}) == s
+
+
+def test_lr_find_puts_back_batchnorm_statistics_and_the_dropout_generator():
+    X, y = make_data(64)
+    model = mn.Sequential(mn.Dense(2, 6, rng=1), mn.BatchNorm(6), mn.Tanh(), mn.Dropout(0.3, seed=0),
+                          mn.Dense(6, 1, rng=2))
+    model[1].forward(np.random.default_rng(0).standard_normal((8, 6)))  # statistics away from their start
+    bn_state, dropout_state = model[1].get_state(), model[3].get_state()
+    mn.lr_find(model, mn.BCE(from_logits=True), X, y, num_steps=15, batch_size=8, seed=0)
+    after = model[1].get_state()
+    np.testing.assert_array_equal(after["running_mean"], bn_state["running_mean"])
+    np.testing.assert_array_equal(after["running_var"], bn_state["running_var"])
+    assert after["num_batches_tracked"] == 1 and model[3].get_state() == dropout_state

@@ -70,3 +70,88 @@ def test_resolve_metrics_refuses_unknown_names_and_non_iterables():
         resolve_metrics(["f1"], mn.MSE())
     with pytest.raises(TypeError, match="metrics must be a list"):
         resolve_metrics(3, mn.MSE())
+
+
+# -- accuracy: 0/1 targets, class labels ------------------------------------------------
+
+@pytest.mark.parametrize("bad", [0.7, 2.0, -1.0])
+def test_accuracy_of_one_output_refuses_targets_that_are_not_0_1(bad):
+    with pytest.raises(ValueError, match=rf"0/1 targets, got {bad!r} at index 1"):
+        accuracy([1.0, bad, 0.0], [[0.9], [0.2], [0.1]])
+
+
+def test_accuracy_of_one_output_takes_booleans():
+    assert accuracy(np.array([True, False]), [[0.9], [0.2]]) == 1.0
+
+
+def test_accuracy_with_labels_against_several_outputs_checks_the_labels():
+    pred = np.array([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1]])
+    assert accuracy(np.array([1, 2]), pred) == 0.5
+    assert accuracy(np.array([[1], [0]]), pred) == 1.0  # a column of labels
+    with pytest.raises(ValueError, match=r"y_true must be class indices < n_classes=3, got 3 at index 1"):
+        accuracy(np.array([1, 3]), pred)
+    with pytest.raises(ValueError, match=r"whole numbers \(class indices\), got 0.5"):
+        accuracy(np.array([0.5, 1.0]), pred)
+
+
+def test_accuracy_is_argmax_for_logits_and_probabilities_alike():
+    logits = np.array([[-3.0, 2.0, -1.0], [5.0, -2.0, 0.0]])
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    assert accuracy([1, 2], logits) == accuracy([1, 2], probs) == 0.5
+
+
+def test_resolve_metrics_accuracy_with_cross_entropy_uses_argmax_on_labels():
+    metric = resolve_metrics(["accuracy"], mn.CrossEntropy())["accuracy"]
+    assert metric(np.array([2, 0]), np.array([[-1.0, 0.0, 3.0], [0.5, 0.6, -2.0]])) == 0.5
+
+
+# -- confusion_matrix -------------------------------------------------------------------
+
+def test_confusion_matrix_by_hand():
+    cm = mn.metrics.confusion_matrix([0, 1, 2, 2, 1, 0, 2], [0, 2, 2, 1, 1, 0, 2])
+    assert cm.dtype == np.int64
+    np.testing.assert_array_equal(cm, [[2, 0, 0], [0, 1, 1], [0, 1, 2]])
+
+
+def test_confusion_matrix_takes_probabilities_logits_and_one_hot():
+    y = np.array([0, 1, 2, 1])
+    logits = np.array([[2.0, 0, 0], [0, 1, 3], [0, 0, 1], [0, 5, 0]])
+    expected = [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
+    np.testing.assert_array_equal(mn.metrics.confusion_matrix(y, logits), expected)
+    np.testing.assert_array_equal(mn.metrics.confusion_matrix(np.eye(3)[y], logits / 10), expected)
+    np.testing.assert_array_equal(mn.metrics.confusion_matrix(y.reshape(-1, 1), logits.argmax(axis=1)), expected)
+
+
+def test_confusion_matrix_of_one_score_thresholds_it():
+    y, scores = [1, 0, 1, 0], np.array([[0.9], [0.6], [0.4], [0.1]])
+    np.testing.assert_array_equal(mn.metrics.confusion_matrix(y, scores), [[1, 1], [1, 1]])
+    np.testing.assert_array_equal(mn.metrics.confusion_matrix(y, scores - 0.5, threshold=0.0), [[1, 1], [1, 1]])
+    np.testing.assert_array_equal(mn.metrics.confusion_matrix(y, scores, threshold=0.05), [[0, 2], [0, 2]])
+
+
+def test_confusion_matrix_diagonal_is_the_accuracy(rng):
+    y, pred = rng.integers(0, 5, 200), rng.standard_normal((200, 5))
+    cm = mn.metrics.confusion_matrix(y, pred)
+    assert cm.sum() == 200 and np.trace(cm) / 200 == accuracy(y, pred)
+    np.testing.assert_array_equal(cm.sum(axis=1), np.bincount(y, minlength=5))
+
+
+def test_confusion_matrix_n_classes_adds_empty_rows_and_is_checked():
+    cm = mn.metrics.confusion_matrix([0, 1], [1, 1], n_classes=4)
+    assert cm.shape == (4, 4) and cm.sum() == 2 and cm[0, 1] == 1 and cm[1, 1] == 1
+    with pytest.raises(ValueError, match=r"y_true must be class indices < n_classes=2, got 2 at index 1"):
+        mn.metrics.confusion_matrix([0, 2], [0, 1], n_classes=2)
+    with pytest.raises(ValueError, match="n_classes is 2, but the arrays have 3 classes"):
+        mn.metrics.confusion_matrix([0, 1], np.zeros((2, 3)), n_classes=2)
+
+
+@pytest.mark.parametrize("y_true, y_pred, message", [
+    ([0, 1, 1], [0, 1], "same number of samples, got 3 and 2"),
+    ([0, -1], [0, 1], r"y_true must be class indices >= 0, got -1 at index 1"),
+    ([0, 1], [0.5, 1], r"y_pred must be whole numbers \(class indices\), got 0.5 at index 0"),
+    (np.zeros((2, 3)), np.zeros((2, 4)), "different numbers of classes: 3 and 4"),
+    (np.zeros((2, 2, 2)), [0, 1], r"y_true must be class indices of shape \(n_samples,\)"),
+])
+def test_confusion_matrix_refuses_what_does_not_pair(y_true, y_pred, message):
+    with pytest.raises(ValueError, match=message):
+        mn.metrics.confusion_matrix(y_true, y_pred)

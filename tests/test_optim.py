@@ -261,7 +261,30 @@ def test_load_state_dict_refuses_a_state_without_a_step_count():
     with pytest.raises(ValueError, match="'step_count'"):
         opt.load_state_dict({})
     with pytest.raises(ValueError, match="step_count must be >= 0"):
-        opt.load_state_dict({"step_count": -1})
+        opt.load_state_dict({"step_count": -1, "momentum_buffer": [None]})
+
+
+@pytest.mark.parametrize("state, message", [
+    ({"step_count": 0, "momentum_buffer": [np.full(2, np.nan)]}, r"momentum_buffer\[0\] holds NaN"),
+    ({"step_count": 0, "momentum_buffer": [np.zeros(2, np.float32)]},
+     r"momentum_buffer\[0\] must be float64 of shape \(2,\)"),
+    ({"step_count": 0, "momentum_buffer": [[1.0, 2.0]]}, r"momentum_buffer\[0\] must be an array, got \[1.0, 2.0\]"),
+    ({"step_count": "3", "momentum_buffer": [None]}, "step_count must be an integer, got '3'"),
+    ({"step_count": True, "momentum_buffer": [None]}, "step_count must be an integer, got True"),
+    ({"step_count": 0, "momentum_buffer": [None], "lr": 5.0}, r"\['lr'\] unknown"),
+    ([0, [None]], "optimizer state must be a dict"),
+])
+def test_load_state_dict_checks_everything_and_changes_nothing_when_it_refuses(state, message):
+    p = mn.Parameter(np.ones(2))
+    p.grad[...] = 1.0
+    opt = mn.SGD([p], lr=0.1, momentum=0.9)
+    opt.step()
+    before = opt.state_dict()
+    with pytest.raises(ValueError, match=message):
+        opt.load_state_dict(state)
+    after = opt.state_dict()
+    assert after["step_count"] == before["step_count"] == 1
+    assert np.array_equal(after["momentum_buffer"][0], before["momentum_buffer"][0])
 
 
 # == Adam, AdamW, RMSprop ================================================================
@@ -402,7 +425,8 @@ def test_adam_adamw_rmsprop_refuse_bad_arguments(make, error, match):
      "Adam(<2 parameters>, lr=0.01, betas=(0.8, 0.99), amsgrad=True)"),
     (lambda p: mn.AdamW(p), "AdamW(<2 parameters>, lr=0.001)"),
     (lambda p: mn.AdamW(p, weight_decay=0.0), "AdamW(<2 parameters>, lr=0.001, weight_decay=0.0)"),
-    (lambda p: mn.RMSprop(p, momentum=0.9, centered=True), "RMSprop(<2 parameters>, lr=0.01, momentum=0.9, centered=True)"),
+    (lambda p: mn.RMSprop(p, momentum=0.9, centered=True),
+     "RMSprop(<2 parameters>, lr=0.01, momentum=0.9, centered=True)"),
     (lambda p: mn.Adam(p, lr=mn.OneCycle(0.1, 100)), f"Adam(<2 parameters>, lr={mn.OneCycle(0.1, 100)!r})"),
 ])
 def test_repr_shows_the_arguments_that_differ_from_their_defaults(make, text):
@@ -554,18 +578,23 @@ def _replace(i, value):
     ("adam", dict(step_count=-1), "step_count must be >= 0, got -1"),
     ("adam", dict(step_count=2.0), "step_count must be an integer, got 2.0"),
     ("adam", dict(step_count=True), "step_count must be an integer, got True"),
-    ("adam", dict(exp_avg=_replace(1, np.zeros(3))), r"exp_avg\[1\] has shape \(3,\), parameter p1 has shape \(2,\)"),
+    ("adam", dict(exp_avg=_replace(1, np.zeros(3))),
+     r"exp_avg\[1\] must be float64 of shape \(2,\), got float64 of shape \(3,\)"),
     ("adam", dict(exp_avg_sq=_replace(0, np.zeros((3, 2), np.float32))),
-     r"exp_avg_sq\[0\] is float32, parameter p0 is float64"),
+     r"exp_avg_sq\[0\] must be float64 of shape \(3, 2\), got float32"),
     ("adam", dict(exp_avg=_replace(2, np.full((2, 2, 2), np.nan))), r"exp_avg\[2\] holds NaN or infinite values"),
-    ("adam", dict(exp_avg=_replace(0, [[0.0] * 2] * 3)), r"exp_avg\[0\] must be an ndarray, got list"),
-    ("adam", dict(exp_avg_sq=_replace(1, None)), r"exp_avg_sq\[1\] is None; parameter p1 needs an array"),
-    ("adam", dict(exp_avg=lambda entries: entries[:2]), "this optimizer has 3 parameters, the state 2 entries"),
-    ("adam", dict(exp_avg=np.zeros(3)), "exp_avg must hold one entry per parameter"),
-    ("adam", dict(max_exp_avg_sq=[None] * 3), "the state holds 'max_exp_avg_sq', which Adam with these settings"),
-    ("adam-amsgrad", dict(max_exp_avg_sq=lambda entries: entries[:2]), "max_exp_avg_sq must hold one entry"),
+    ("adam", dict(exp_avg=_replace(0, [[0.0] * 2] * 3)), r"exp_avg\[0\] must be an array, got \[\[0.0, 0.0\]"),
+    ("adam", dict(exp_avg_sq=_replace(1, None)), r"exp_avg_sq\[1\] must be an array, got None"),
+    ("adam", dict(exp_avg=lambda entries: entries[:2]),
+     r"exp_avg must be a list of one array per parameter \(3 parameters\), got 2 entries"),
+    ("adam", dict(exp_avg=np.zeros(3)), "exp_avg must be a list of one array per parameter"),
+    ("adam", dict(max_exp_avg_sq=[None] * 3),
+     r"optimizer state must have the keys \['exp_avg', 'exp_avg_sq', 'step_count'\]; \['max_exp_avg_sq'\] unknown"),
+    ("adam-amsgrad", dict(max_exp_avg_sq=lambda entries: entries[:2]),
+     "max_exp_avg_sq must be a list of one array per parameter"),
     ("rmsprop-all", dict(grad_avg=_replace(0, np.full((3, 2), np.inf))), r"grad_avg\[0\] holds NaN or infinite"),
-    ("sgd", dict(momentum_buffer=_replace(1, np.zeros((2, 1)))), r"momentum_buffer\[1\] has shape \(2, 1\)"),
+    ("sgd", dict(momentum_buffer=_replace(1, np.zeros((2, 1)))),
+     r"momentum_buffer\[1\] must be float64 of shape \(2,\), got float64 of shape \(2, 1\)"),
 ])
 def test_load_state_dict_refuses_a_bad_entry_and_changes_nothing(name, changes, match):
     params, opt, state = _state_with(name, **changes)
@@ -581,7 +610,7 @@ def test_load_state_dict_refuses_a_state_without_a_buffer(name, missing):
     params, opt, state = _state_with(name)
     del state[missing]
     before = _snapshot(params, opt)
-    with pytest.raises(ValueError, match=f"the state has no '{missing}'"):
+    with pytest.raises(ValueError, match=rf"optimizer state must have the keys .*; \['{missing}'\] missing"):
         opt.load_state_dict(state)
     _assert_same(_snapshot(params, opt), before)
 

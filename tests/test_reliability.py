@@ -1,8 +1,10 @@
 """Every row of docs/reliability.md: each kind of bad input gets a clear error and changes nothing.
 
 Each case below is one row of the table (its id is the row's first column); the
-``file-`` rows are the ids of the bad-file cases in test_io.py, and the training
-rows are the ids of the tests marked ``@row(...)`` below.
+``file-`` rows are the ids of the bad-file cases in test_archive.py and
+test_serialize.py, the ``checkpoint-`` rows those of the bad checkpoints in
+test_checkpoint.py, and the training rows are the ids of the tests marked
+``@row(...)`` below.
 ``test_every_documented_row_has_a_test`` keeps the table and the tests in step.
 """
 
@@ -18,7 +20,9 @@ import numpy as np
 import pytest
 
 import minnet as mn
-from test_io import BAD_FILES  # the file- rows: each bad-file case names its row
+from test_archive import BAD_ARCHIVES  # the file- rows: each bad-file case names its row
+from test_checkpoint import BAD_CHECKPOINTS  # the checkpoint- rows
+from test_serialize import BAD_FILES
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
 
@@ -219,7 +223,7 @@ def test_flat_target_is_reshaped_not_broadcast():
     assert loss.forward(pred, [1.0, 2.0, 4.0]) == pytest.approx(1 / 3)  # broadcasting would give (3, 3)
 
 
-# -- bad file files (one test each in test_io.py; here: refusal changes nothing) -----
+# -- bad files (one test each in test_archive.py; here: refusal changes nothing) -----
 
 @pytest.mark.parametrize("content", [b"", b"garbage", b"\x80\x04K\x01."])
 def test_bad_file_as_resume_changes_nothing(tmp_path, content):
@@ -408,8 +412,10 @@ def documented_ids() -> set[str]:
 
 
 def test_every_documented_row_has_a_test():
-    file_rows = {row_id for row_id, _, _ in BAD_FILES.values()}
+    file_rows = {row_id for row_id, _, _ in [*BAD_ARCHIVES.values(), *BAD_FILES.values()]}
     assert all(row_id.startswith("file-") for row_id in file_rows)
+    checkpoint_rows = {row_id for row_id, _, _ in BAD_CHECKPOINTS.values()}
+    assert all(row_id.startswith("checkpoint-") for row_id in checkpoint_rows)
     ids = documented_ids()
-    assert ids == set(CASES) | file_rows | set(TRAINING_TESTS)
+    assert ids == set(CASES) | file_rows | checkpoint_rows | set(TRAINING_TESTS)
     assert len(ids) >= 25  # the pattern really finds the table's rows

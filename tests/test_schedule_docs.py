@@ -1,34 +1,16 @@
 """docs/schedules.md and the README quote what the examples print: rerun them and compare."""
 
-import contextlib
-import importlib.util
-import io
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # the examples save figures; no window may open
-
-import pytest  # noqa: E402
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = (ROOT / "docs" / "schedules.md").read_text()
 README = (ROOT / "README.md").read_text()
 
 
-def run_example(name, out):
-    """Run ``examples/<name>.py`` with its plots going to ``out``; returns what it printed."""
-    spec = importlib.util.spec_from_file_location(f"example_{name}", ROOT / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        spec.loader.exec_module(module)
-        assert module.main(["--no-progress", "--out", str(out)]) == 0
-    return printed.getvalue()
-
-
 @pytest.fixture(scope="module")
-def diabetes_run(tmp_path_factory):
+def diabetes_run(tmp_path_factory, run_example):
     """One run of examples/diabetes.py (a few seconds), shared by the tests that read its output."""
     out = tmp_path_factory.mktemp("diabetes")
     return out, run_example("diabetes", out)
@@ -63,11 +45,11 @@ def test_the_readme_results_are_the_ones_diabetes_py_prints(diabetes_run, printe
     _, output = diabetes_run
     row = next(line for line in output.splitlines() if line.startswith(printed))
     numbers = row[len(printed):].split()
-    assert len(numbers) == 4  # train loss, train acc, test loss, test acc
+    assert len(numbers) == 4  # train loss, train acc, held-out loss, held-out acc
     assert readme_results_row(readme) == numbers, f"README.md's results table does not show:\n{row}"
 
 
-def test_the_range_test_numbers_are_the_ones_lr_finder_py_prints(tmp_path):
+def test_the_range_test_numbers_are_the_ones_lr_finder_py_prints(tmp_path, run_example):
     output = run_example("lr_finder", tmp_path)
     quoted = [line for line in output.splitlines() if line and not line.startswith("saved ")]
     assert len(quoted) >= 8
@@ -78,10 +60,8 @@ def test_the_range_test_numbers_are_the_ones_lr_finder_py_prints(tmp_path):
 
 
 @pytest.mark.parametrize("flag", ["cyclic", "onecycle"])
-def test_diabetes_py_accepts_each_schedule(flag):
-    spec = importlib.util.spec_from_file_location("example_diabetes_flags", ROOT / "examples" / "diabetes.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_diabetes_py_accepts_each_schedule(flag, load_example):
+    module = load_example("diabetes")
     args = module.parse_args(["--schedule", flag, "--epochs", "10"])
     rate = module.article_rate(args.schedule, args, total_steps=args.epochs)
     assert type(rate).__name__ == {"cyclic": "CyclicLR", "onecycle": "OneCycle"}[flag]

@@ -308,6 +308,162 @@ def test_one_cycle_with_cycling_momentum_trains_as_torch(base_momentum):
     np.testing.assert_allclose(model[0].b.value, lin.bias.detach().numpy(), rtol=1e-10, atol=1e-13)
 
 
+# -- Softmax, CrossEntropy, BatchNorm, Dropout -----------------------------------------------
+
+def test_softmax_forward_and_backward_equal_torch(rng):
+    x = np.concatenate([rng.standard_normal((5, 6)) * 4, [[-800.0, 800.0, 0.0, 1e-8, -1e-8, 30.0]]])
+    g = rng.standard_normal(x.shape)
+    layer = mn.Softmax()
+    out = layer.forward(x)
+    dx = layer.backward(g)
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    t_out = torch.softmax(tx, dim=1)
+    t_out.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(out, t_out.detach().numpy(), rtol=1e-14, atol=1e-300)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("scale", [1.0, 30.0, 1e4])
+def test_cross_entropy_on_labels_equals_torch(scale, rng):
+    z, y = rng.standard_normal((9, 5)) * scale, rng.integers(0, 5, 9)
+    loss = mn.CrossEntropy()
+    value = loss.forward(z, y)
+    t_value, t_grad = _loss_and_grad_torch(torch.nn.CrossEntropyLoss(), z, y)
+    assert value == pytest.approx(t_value, rel=1e-14)
+    np.testing.assert_allclose(loss.backward(), t_grad, rtol=1e-13, atol=1e-17)
+
+
+@pytest.mark.parametrize("kind", ["one-hot", "soft", "unnormalised"])
+def test_cross_entropy_on_probabilities_equals_torch(kind, rng):
+    z = rng.standard_normal((7, 4)) * 3
+    y = {"one-hot": np.eye(4)[rng.integers(0, 4, 7)], "soft": rng.dirichlet(np.ones(4), 7),
+         "unnormalised": rng.random((7, 4))}[kind]
+    loss = mn.CrossEntropy()
+    value = loss.forward(z, y)
+    t_value, t_grad = _loss_and_grad_torch(torch.nn.CrossEntropyLoss(), z, y)
+    assert value == pytest.approx(t_value, rel=1e-14)
+    np.testing.assert_allclose(loss.backward(), t_grad, rtol=1e-13, atol=1e-17)
+
+
+def test_cross_entropy_after_softmax_equals_torch_nll_of_the_log(rng):
+    p, y = rng.dirichlet(np.ones(4), 6), rng.integers(0, 4, 6)
+    loss = mn.CrossEntropy(from_logits=False)
+    value = loss.forward(p, y)
+    tp = torch.from_numpy(p.copy()).requires_grad_(True)
+    t_value = torch.nn.NLLLoss()(torch.log(tp), torch.from_numpy(y))
+    t_value.backward()
+    assert value == pytest.approx(t_value.item(), rel=1e-14)
+    np.testing.assert_allclose(loss.backward(), tp.grad.numpy(), rtol=1e-14, atol=0)
+
+
+def _torch_batchnorm(bn: mn.BatchNorm) -> "torch.nn.BatchNorm1d":
+    module = torch.nn.BatchNorm1d(bn.n_features, eps=bn.eps, momentum=bn.momentum, dtype=torch.float64)
+    with torch.no_grad():
+        module.weight.copy_(torch.from_numpy(bn.gamma.value))
+        module.bias.copy_(torch.from_numpy(bn.beta.value))
+    return module
+
+
+@pytest.mark.parametrize("n", [2, 5, 64])
+@pytest.mark.parametrize("momentum", [0.1, 0.3, None])
+def test_batchnorm_training_forward_gradients_and_running_statistics_equal_torch(n, momentum, rng):
+    bn = mn.BatchNorm(4, momentum=momentum)
+    bn.gamma.value[...] = rng.uniform(0.5, 2.0, 4)
+    bn.beta.value[...] = rng.standard_normal(4)
+    module = _torch_batchnorm(bn).train()
+    for step in range(4):  # several batches, so the running statistics are compared after each update
+        x = rng.standard_normal((n, 4)) * [1.0, 5.0, 0.1, 2.0] + [0.0, 3.0, -1.0, 10.0]
+        g = rng.standard_normal((n, 4))
+        out = bn.forward(x)
+        dx = bn.backward(g)
+        tx = torch.from_numpy(x.copy()).requires_grad_(True)
+        module.zero_grad()
+        t_out = module(tx)
+        t_out.backward(torch.from_numpy(g))
+        np.testing.assert_allclose(out, t_out.detach().numpy(), **FORWARD)
+        np.testing.assert_allclose(dx, tx.grad.numpy(), **GRAD)
+        np.testing.assert_allclose(bn.gamma.grad, module.weight.grad.numpy(), **GRAD)
+        np.testing.assert_allclose(bn.beta.grad, module.bias.grad.numpy(), **GRAD)
+        np.testing.assert_allclose(bn.running_mean, module.running_mean.numpy(), **FORWARD)
+        np.testing.assert_allclose(bn.running_var, module.running_var.numpy(), **FORWARD)
+        assert bn.num_batches_tracked == int(module.num_batches_tracked) == step + 1
+
+
+def test_batchnorm_inference_forward_and_gradients_equal_torch(rng):
+    bn = mn.BatchNorm(3, momentum=0.5)
+    bn.gamma.value[...] = [1.5, -0.5, 2.0]
+    bn.beta.value[...] = [0.1, 0.2, -0.3]
+    module = _torch_batchnorm(bn).train()
+    for _ in range(3):
+        x = rng.standard_normal((6, 3)) * 2 + 1
+        bn.forward(x)
+        module(torch.from_numpy(x))
+    module.eval()
+    x, g = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+    out = bn.forward(x, training=False)
+    dx = bn.backward(g)
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    module.zero_grad()
+    t_out = module(tx)
+    t_out.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(out, t_out.detach().numpy(), **FORWARD)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), **GRAD)
+    np.testing.assert_allclose(bn.gamma.grad, module.weight.grad.numpy(), **GRAD)
+    np.testing.assert_allclose(bn.beta.grad, module.bias.grad.numpy(), **GRAD)
+
+
+def test_batchnorm_refuses_a_batch_of_one_as_torch_does():
+    with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
+        torch.nn.BatchNorm1d(3, dtype=torch.float64).train()(torch.ones(1, 3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="more than 1 sample per batch"):
+        mn.BatchNorm(3).forward(np.ones((1, 3)))
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_dropout_scaling_and_inference_identity_equal_torch(p, rng):
+    x = rng.standard_normal((300, 40)) + 10.0  # no zeros of its own
+    module = torch.nn.Dropout(p).train()
+    torch.manual_seed(0)  # torch draws from its global generator: fixed, so the test cannot flake
+    t_out = module(torch.from_numpy(x)).numpy()
+    out = mn.Dropout(p, seed=0).forward(x)
+    # The masks come from different generators; the kept values are scaled by the very same float.
+    t_kept, kept = t_out != 0, out != 0
+    np.testing.assert_array_equal(t_out[t_kept], x[t_kept] * (1 / (1 - p)))
+    np.testing.assert_array_equal(out[kept], x[kept] * (1 / (1 - p)))
+    # The same share dropped, within 4 standard deviations of a Bernoulli(p) share over 12,000 draws.
+    sd = np.sqrt(p * (1 - p) / x.size)
+    assert abs((~kept).mean() - p) < 4 * sd and abs((~t_kept).mean() - p) < 4 * sd
+    module.eval()
+    np.testing.assert_array_equal(mn.Dropout(p, seed=0).forward(x, training=False),
+                                  module(torch.from_numpy(x)).numpy())
+
+
+def test_a_batchnorm_classifier_trains_as_torch_with_cross_entropy(rng):
+    """Dense -> BatchNorm -> ReLU -> Dense on 3 classes, SGD with momentum, fit without shuffling."""
+    X = rng.standard_normal((60, 4))
+    y = np.argmax(X[:, :3] + 0.3 * rng.standard_normal((60, 3)), axis=1)
+    model = mn.Sequential(mn.Dense(4, 8, init="he", seed=0), mn.BatchNorm(8), mn.ReLU(), mn.Dense(8, 3, seed=1))
+    first, bn, last = model[0], model[1], model[3]
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8, dtype=torch.float64), _torch_batchnorm(bn), torch.nn.ReLU(),
+                              torch.nn.Linear(8, 3, dtype=torch.float64))
+    with torch.no_grad():
+        for dense, linear in ((first, net[0]), (last, net[3])):
+            linear.weight.copy_(torch.from_numpy(dense.W.value.T.copy()))
+            linear.bias.copy_(torch.from_numpy(dense.b.value))
+    config = dict(lr=0.1, momentum=0.9)
+    mn.fit(model, mn.CrossEntropy(), mn.SGD(model.parameters(), **config), X, y, epochs=5, batch_size=16,
+           shuffle=False, progress=False)  # 60 rows: batches of 16, 16, 16, 12
+    _torch_train(net, X, y, epochs=5, batch_size=16, loss=torch.nn.CrossEntropyLoss(), **config)
+    expected = [net[0].weight.detach().numpy().T, net[0].bias.detach().numpy(), net[1].weight.detach().numpy(),
+                net[1].bias.detach().numpy(), net[3].weight.detach().numpy().T, net[3].bias.detach().numpy()]
+    for p, e in zip(model.parameters(), expected):
+        np.testing.assert_allclose(p.value, e, **GRAD)
+    np.testing.assert_allclose(bn.running_mean, net[1].running_mean.numpy(), **GRAD)
+    np.testing.assert_allclose(bn.running_var, net[1].running_var.numpy(), **GRAD)
+    net.eval()
+    np.testing.assert_allclose(model.predict(X), net(torch.from_numpy(X)).detach().numpy(), **GRAD)
+
+
 # -- Adam, AdamW, RMSprop (and SGD once more) on random gradients --------------------------
 
 TIGHT = dict(rtol=1e-12, atol=1e-15)

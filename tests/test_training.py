@@ -540,3 +540,93 @@ def test_article_configuration_reaches_74_percent_held_out(weight_seed):
     assert np.all(np.diff(losses) < 0)  # full-batch descent at a modest rate: the loss falls every epoch
     assert history["val_accuracy"][-1] >= 0.74
     assert mn.metrics.accuracy(y_test.reshape(-1, 1), model.predict(X_test)) == history["val_accuracy"][-1]
+
+
+# -- multi-class: CrossEntropy on integer labels, Dropout and BatchNorm ----------------------
+
+def _three_blobs(n_per_class: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    gen = np.random.default_rng(seed)
+    centres = np.array([[0.0, 3.0], [3.0, -2.0], [-3.0, -2.0]])
+    y = np.repeat(np.arange(3), n_per_class)
+    return centres[y] + gen.standard_normal((len(y), 2)), y
+
+
+def _classifier(dtype=np.float64) -> mn.Sequential:
+    return mn.Sequential(mn.Dense(2, 16, init="he", seed=0, dtype=dtype), mn.BatchNorm(16, dtype=dtype), mn.ReLU(),
+                         mn.Dropout(0.2, seed=1), mn.Dense(16, 3, seed=2, dtype=dtype))
+
+
+def test_fit_trains_a_dropout_batchnorm_classifier_on_integer_labels():
+    X, y = _three_blobs()
+    X_val, y_val = _three_blobs(20, seed=1)
+    model = _classifier()
+    history = mn.fit(model, mn.CrossEntropy(), _sgd(model, 0.1, momentum=0.9), X, y, epochs=15, batch_size=16,
+                     validation_data=(X_val, y_val), metrics=["accuracy"], seed=0, progress=False)
+    assert history.history["loss"][-1] < 0.3 * history.history["loss"][0]
+    assert history.history["val_accuracy"][-1] >= 0.95
+    scores = mn.evaluate(model, mn.CrossEntropy(), X_val, y_val, metrics=["accuracy"], batch_size=7)
+    assert scores["accuracy"] == pytest.approx(history.history["val_accuracy"][-1], rel=1e-12)
+    assert scores["loss"] == pytest.approx(history.history["val_loss"][-1], rel=1e-12)
+    pred = model.predict(X_val)
+    assert pred.shape == (60, 3) and np.mean(pred.argmax(axis=1) == y_val) == pytest.approx(scores["accuracy"])
+    assert model[1].num_batches_tracked == 15 * 8  # 120 rows in batches of 16: 8 per epoch
+
+
+def test_fit_refuses_a_label_the_model_has_no_output_for_before_training():
+    X, y = _three_blobs()
+    model = _classifier()
+    before = _values(model)
+    with pytest.raises(ValueError, match=r"y must be class indices < n_classes=3, got 3 at index 5"):
+        mn.fit(model, mn.CrossEntropy(), _sgd(model), X, np.where(np.arange(120) == 5, 3, y), epochs=1,
+               progress=False)
+    assert _same(_values(model), before) and model[1].num_batches_tracked == 0
+
+
+def test_inference_between_forward_and_backward_leaves_dropout_and_batchnorm_training_alone():
+    X, y = _three_blobs()
+    other = X[::-1] * 2
+
+    def step(model: mn.Sequential, interrupt: bool):
+        loss = mn.CrossEntropy()
+        loss.forward(model.forward(X), y)
+        if interrupt:
+            model.predict(other)
+            mn.evaluate(model, mn.CrossEntropy(), other, y, metrics=["accuracy"], batch_size=32)
+            model.summary()
+        dx = model.backward(loss.backward())
+        return dx, [p.grad.copy() for p in model.parameters()], [layer.get_state() for layer in model]
+
+    dx, grads, states = step(_classifier(), interrupt=False)
+    dx_i, grads_i, states_i = step(_classifier(), interrupt=True)
+    np.testing.assert_array_equal(dx_i, dx)
+    for a, b in zip(grads_i, grads):
+        np.testing.assert_array_equal(a, b)
+    # Inference neither moved the running statistics nor drew a dropout mask.
+    assert states_i[3] == states[3]
+    np.testing.assert_array_equal(states_i[1]["running_mean"], states[1]["running_mean"])
+    np.testing.assert_array_equal(states_i[1]["running_var"], states[1]["running_var"])
+    assert states_i[1]["num_batches_tracked"] == states[1]["num_batches_tracked"] == 1
+
+
+def test_a_float32_classifier_with_dropout_and_batchnorm_stays_float32():
+    X, y = _three_blobs()
+    model = _classifier(np.float32)
+    seen = []
+    for layer in model:
+        forward, backward = layer.forward, layer.backward
+
+        def logged_forward(x, training=True, _f=forward):
+            out = _f(x, training)
+            seen.extend([x.dtype, out.dtype])
+            return out
+
+        def logged_backward(grad, *args, _b=backward, **kwargs):
+            out = _b(grad, *args, **kwargs)
+            seen.extend([grad.dtype] + ([] if out is None else [out.dtype]))
+            return out
+        layer.forward, layer.backward = logged_forward, logged_backward
+    mn.fit(model, mn.CrossEntropy(), _sgd(model, momentum=0.9), X.astype(np.float32), y, epochs=2, batch_size=32,
+           validation_data=(X, y), progress=False)
+    assert set(seen) == {np.dtype(np.float32)}
+    assert all(p.value.dtype == p.grad.dtype == np.float32 for p in model.parameters())
+    assert model[1].running_var.dtype == np.float32 and model.predict(X).dtype == np.float32

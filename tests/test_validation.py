@@ -56,3 +56,29 @@ def test_as_generator_uses_a_generator_as_is_and_seeds_a_fresh_one_from_an_int()
         as_generator("seed", True)
     with pytest.raises(ValueError, match="rng must be a non-negative integer seed, got -2"):
         as_generator("rng", -2)
+
+
+# -- inputs of other kinds ------------------------------------------------------
+
+def test_a_masked_array_with_masked_entries_is_refused_everywhere_data_enters():
+    X = np.ma.masked_array(np.ones((4, 2)), mask=[[0, 0], [0, 1], [0, 0], [1, 0]])
+    model = mn.Sequential(mn.Dense(2, 1, seed=0))
+    for call in (lambda: mn.fit(model, mn.MSE(), mn.SGD(model.parameters(), lr=0.1), X, np.zeros(4), epochs=1),
+                 lambda: model.predict(X), lambda: mn.evaluate(model, mn.MSE(), X, np.zeros(4)),
+                 lambda: mn.data.Standardizer().fit(X)):
+        with pytest.raises(TypeError, match=r"(?i)X is a masked array with 2 masked entries.*X.filled\(value\)"):
+            call()
+
+
+def test_a_masked_array_without_masked_entries_is_its_data():
+    X = np.ma.masked_array(np.arange(6.0).reshape(3, 2), mask=False)
+    model = mn.Sequential(mn.Dense(2, 1, seed=0))
+    np.testing.assert_array_equal(model.predict(X), model.predict(np.arange(6.0).reshape(3, 2)))
+
+
+def test_a_torch_tensor_that_requires_grad_is_taken_as_its_values():
+    torch = pytest.importorskip("torch")
+    t = torch.ones((3, 2), dtype=torch.float64, requires_grad=True)
+    model = mn.Sequential(mn.Dense(2, 1, seed=0))
+    np.testing.assert_array_equal(model.predict(t), model.predict(np.ones((3, 2))))
+    assert t.grad is None

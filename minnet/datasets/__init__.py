@@ -5,11 +5,15 @@ See ``README.md`` next to this file for where each data set comes from.
 
 from __future__ import annotations
 
+import gzip
+import io
 from importlib import resources
 
 import numpy as np
 
-__all__ = ["load_diabetes", "DIABETES_FEATURES"]
+from minnet.datasets.mnist import load_mnist
+
+__all__ = ["load_diabetes", "DIABETES_FEATURES", "load_digits", "load_mnist"]
 
 DIABETES_FEATURES: tuple[str, ...] = (
     "pregnancies",
@@ -58,3 +62,34 @@ def load_diabetes() -> tuple[np.ndarray, np.ndarray]:
         table = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2)
     # Copies, so X and y are contiguous and do not keep each other alive.
     return table[:, :-1].copy(), table[:, -1].copy()
+
+
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """Load scikit-learn's 8 x 8 handwritten digits (1797 images, classes 0-9).
+
+    Each row is one 8 x 8 image, flattened row by row, of pixel values 0-16
+    (the count of ink cells in a 4 x 4 block of a 32 x 32 bitmap). The ten
+    classes are nearly balanced: 174 to 183 images each.
+
+    Returns
+    -------
+    X : ndarray of shape (1797, 64), float64
+        Pixel values 0.0-16.0; ``X[i].reshape(8, 8)`` is the image.
+    y : ndarray of shape (1797,), int64
+        Class indices 0-9.
+
+    Examples
+    --------
+    >>> X, y = load_digits()
+    >>> X.shape, y.shape, y.dtype, X.max()
+    ((1797, 64), (1797,), dtype('int64'), np.float64(16.0))
+    """
+    with resources.files(__name__).joinpath("digits.csv.gz").open("rb") as raw, \
+            io.TextIOWrapper(gzip.GzipFile(fileobj=raw), encoding="ascii") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.int64, ndmin=2)
+    if table.shape != (1797, 65):
+        raise ValueError(f"digits.csv.gz should hold 1797 rows of 65 values, got shape {table.shape}")
+    X, y = table[:, :-1].astype(np.float64), table[:, -1].copy()
+    if X.min() < 0 or X.max() > 16 or y.min() < 0 or y.max() > 9:
+        raise ValueError("digits.csv.gz holds values outside pixels 0-16 and labels 0-9")
+    return X, y

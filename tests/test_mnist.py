@@ -1,0 +1,285 @@
+import gzip
+import os
+import re
+import shutil
+import struct
+import tracemalloc
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import minnet as mn
+from minnet.datasets import mnist
+from minnet.datasets.mnist import MNIST_FILES, MNIST_URL, download, read_idx
+
+
+def shared_mnist() -> Path:
+    """The shared copy of MNIST: ``$MINNET_DATA/mnist`` if set, else ``../shared/data/mnist`` beside the repo."""
+    if os.environ.get("MINNET_DATA"):
+        return Path(os.environ["MINNET_DATA"]) / "mnist"
+    return Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist"
+
+
+SHARED = shared_mnist()
+needs_mnist = pytest.mark.skipif(not all((SHARED / name).is_file() for name in MNIST_FILES),
+                                 reason=f"the MNIST files are not in {SHARED}")
+TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return mn.datasets.load_mnist(SHARED)
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Every download fails as it does without a network; returns the URLs asked for."""
+    asked = []
+
+    def no_network(url, destination, **kwargs):
+        asked.append(url)
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(mnist, "download", no_network)
+    return asked
+
+
+def copy_mnist(folder: Path, names=tuple(MNIST_FILES)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copyfile(SHARED / name, folder / name)
+    return folder
+
+
+def idx_bytes(type_code: int, dims: tuple[int, ...], payload: bytes = b"") -> bytes:
+    return bytes([0, 0, type_code, len(dims)]) + struct.pack(f">{len(dims)}I", *dims) + payload
+
+
+# ---- the data ----------------------------------------------------------------
+
+@needs_mnist
+def test_shapes_dtypes_and_range(data):
+    X_train, y_train, X_test, y_test = data
+    assert X_train.shape == (60000, 784) and X_test.shape == (10000, 784)
+    assert y_train.shape == (60000,) and y_test.shape == (10000,)
+    assert X_train.dtype == X_test.dtype == np.float32
+    assert y_train.dtype == y_test.dtype == np.int64
+    for X in (X_train, X_test):
+        assert X.min() == 0.0 and X.max() == 1.0 and X.flags.c_contiguous
+
+
+@needs_mnist
+def test_pixels_are_the_bytes_over_255(data):
+    # Decoded independently: the test images' 16-byte header, then one byte per pixel.
+    raw = np.frombuffer(gzip.decompress((SHARED / "t10k-images-idx3-ubyte.gz").read_bytes()), np.uint8, offset=16)
+    np.testing.assert_array_equal(data[2], (raw / 255).astype(np.float32).reshape(10000, 784))
+    # The training mean every MNIST tutorial normalises with.
+    assert abs(data[0].mean(dtype=np.float64) - 0.1307) < 1e-4
+
+
+@needs_mnist
+def test_first_labels(data):
+    _, y_train, _, y_test = data
+    np.testing.assert_array_equal(y_train[:10], [5, 0, 4, 1, 9, 2, 1, 3, 1, 4])
+    np.testing.assert_array_equal(y_test[:10], [7, 2, 1, 0, 4, 1, 4, 9, 5, 9])
+
+
+@needs_mnist
+def test_class_counts(data):
+    _, y_train, _, y_test = data
+    np.testing.assert_array_equal(np.bincount(y_train, minlength=10), TRAIN_COUNTS)
+    np.testing.assert_array_equal(np.bincount(y_test, minlength=10), TEST_COUNTS)
+
+
+# ---- damaged and wrong files -----------------------------------------------------
+
+@needs_mnist
+def test_a_file_with_other_content_is_refused_by_its_checksum(tmp_path, offline):
+    folder = copy_mnist(tmp_path)
+    # A well-formed IDX file of the right shape, but not MNIST's pixels.
+    with gzip.open(folder / "train-images-idx3-ubyte.gz", "wb", compresslevel=1) as f:
+        f.write(idx_bytes(0x08, (60000, 28, 28), bytes(60000 * 28 * 28)))
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz is damaged or is not the expected "
+                                         r"file: the sha256 of its content is [0-9a-f]{64}, expected ba8910"):
+        mn.datasets.load_mnist(folder)
+    assert offline == []
+
+
+@needs_mnist
+def test_a_truncated_gzip_file_is_refused_naming_it(tmp_path, offline):
+    folder = copy_mnist(tmp_path, ["train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                                   "t10k-labels-idx1-ubyte.gz"])
+    whole = (SHARED / "train-images-idx3-ubyte.gz").read_bytes()
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(whole[:len(whole) // 50])
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz is not a valid gzip file.*"
+                                         r"Delete it and call load_mnist again"):
+        mn.datasets.load_mnist(folder)
+
+
+@needs_mnist
+def test_a_malformed_header_is_refused_naming_the_file(tmp_path, offline):
+    folder = copy_mnist(tmp_path, ["train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                                   "t10k-labels-idx1-ubyte.gz"])
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\x00\x00\x08"))
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz is not an IDX file"):
+        mn.datasets.load_mnist(folder)
+
+
+@needs_mnist
+def test_swapped_files_are_refused_by_their_shape_before_reading_the_values(tmp_path, offline):
+    folder = copy_mnist(tmp_path, ["train-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz"])
+    shutil.copyfile(SHARED / "t10k-images-idx3-ubyte.gz", folder / "train-images-idx3-ubyte.gz")
+    shutil.copyfile(SHARED / "train-images-idx3-ubyte.gz", folder / "t10k-images-idx3-ubyte.gz")
+    with pytest.raises(ValueError, match=r"declares shape \(10000, 28, 28\), expected \(60000, 28, 28\)"):
+        mn.datasets.load_mnist(folder)
+
+
+# ---- where the files are looked for, and what happens when they are missing ------
+
+def test_offline_error_names_each_missing_file_its_place_and_its_url(tmp_path, offline):
+    with pytest.raises(FileNotFoundError) as info:
+        mn.datasets.load_mnist(tmp_path / "mnist")
+    message = str(info.value)
+    assert "could not be downloaded (URLError" in message
+    for name in MNIST_FILES:
+        assert f"{MNIST_URL}{name}  ->  {tmp_path / 'mnist' / name}" in message
+    assert offline == [MNIST_URL + name for name in MNIST_FILES][:1]  # it stops at the first failure
+    assert isinstance(info.value.__cause__, urllib.error.URLError)
+
+
+@needs_mnist
+def test_offline_error_lists_only_the_files_still_missing(tmp_path, offline):
+    copy_mnist(tmp_path, ["train-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz"])
+    with pytest.raises(FileNotFoundError) as info:
+        mn.datasets.load_mnist(tmp_path)
+    message = str(info.value)
+    assert "train-images-idx3-ubyte.gz" in message and "t10k-images-idx3-ubyte.gz" in message
+    assert "labels" not in message
+    assert offline == [MNIST_URL + "train-images-idx3-ubyte.gz"]
+
+
+def test_folder_is_minnet_data_then_the_cache(tmp_path, monkeypatch, offline):
+    monkeypatch.setenv("MINNET_DATA", str(tmp_path / "data"))
+    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "data" / "mnist" / "t10k-labels"))):
+        mn.datasets.load_mnist()
+    monkeypatch.delenv("MINNET_DATA")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "home" / ".cache" / "minnet" / "mnist"))):
+        mn.datasets.load_mnist()
+
+
+@needs_mnist
+def test_missing_files_are_downloaded_into_the_folder_then_read(tmp_path, monkeypatch, data):
+    fetched = []
+
+    def from_shared(url, destination, **kwargs):
+        fetched.append(url)
+        shutil.copyfile(SHARED / Path(url).name, destination)
+
+    monkeypatch.setattr(mnist, "download", from_shared)
+    copy_mnist(tmp_path / "new", ["train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz"])
+    _, y_train, _, y_test = mn.datasets.load_mnist(tmp_path / "new")
+    assert fetched == [MNIST_URL + "train-labels-idx1-ubyte.gz", MNIST_URL + "t10k-labels-idx1-ubyte.gz"]
+    np.testing.assert_array_equal(y_train, data[1])
+    np.testing.assert_array_equal(y_test, data[3])
+
+
+def test_path_must_be_a_folder(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        mn.datasets.load_mnist(tmp_path / "file")
+    with pytest.raises(TypeError, match="path must be a file path"):
+        mn.datasets.load_mnist(3)
+
+
+# ---- download: checked, then renamed into place --------------------------------
+
+@needs_mnist
+def test_download_writes_the_checked_file(tmp_path):
+    name = "t10k-labels-idx1-ubyte.gz"
+    shape, sha256 = MNIST_FILES[name]
+    download((SHARED / name).resolve().as_uri(), tmp_path / name, shape=shape, sha256=sha256)
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    assert (tmp_path / name).read_bytes() == (SHARED / name).read_bytes()
+
+
+@needs_mnist
+def test_download_of_the_wrong_file_leaves_nothing(tmp_path):
+    url = (SHARED / "t10k-labels-idx1-ubyte.gz").resolve().as_uri()
+    _, sha256 = MNIST_FILES["train-labels-idx1-ubyte.gz"]
+    with pytest.raises(ValueError, match=r"the file downloaded from file://.* is not the expected one: "
+                                         r".*sha256 of its content is ff7bcfd4.*, expected 65a50cbb"):
+        download(url, tmp_path / "train-labels-idx1-ubyte.gz", sha256=sha256)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_download_leaves_nothing(tmp_path):
+    with pytest.raises(urllib.error.URLError):
+        download((tmp_path / "absent.gz").as_uri(), tmp_path / "x.gz")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---- read_idx ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("type_code, dtype", [(0x08, np.uint8), (0x09, np.int8), (0x0B, np.int16),
+                                              (0x0C, np.int32), (0x0D, np.float32), (0x0E, np.float64)])
+@pytest.mark.parametrize("compress", [False, True])
+def test_read_idx_every_type_big_endian_gzipped_or_not(tmp_path, type_code, dtype, compress):
+    values = np.arange(-6, 6).astype(dtype).reshape(2, 3, 2) if np.dtype(dtype).kind != "u" \
+        else np.arange(12, dtype=dtype).reshape(2, 3, 2)
+    content = idx_bytes(type_code, values.shape, values.astype(np.dtype(dtype).newbyteorder(">")).tobytes())
+    (tmp_path / "f").write_bytes(gzip.compress(content) if compress else content)
+    got = read_idx(tmp_path / "f")
+    np.testing.assert_array_equal(got, values)
+    assert got.dtype == dtype and got.dtype.isnative
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", r"holds 0 bytes, fewer than the 4 of the magic number"),
+    (b"\x00\x00\x08", r"holds 3 bytes"),
+    (b"\x08\x03\x00\x00" + bytes(16), r"expected a magic number of two zero bytes.*got 0x08030000"),
+    (b"\x00\x00\x07\x01" + bytes(4), r"a type code \(0x08, 0x09, 0x0b, 0x0c, 0x0d, 0x0e\).*got 0x00000701"),
+    (b"\x00\x00\x08\x00", r"number of dimensions >= 1, got 0x00000800"),
+    (b"\x00\x00\x08\x03" + struct.pack(">2I", 60000, 28), r"declares 3 dimensions but the file ends after 2"),
+    (idx_bytes(0x08, (2, 3), bytes(5)), r"truncated: its IDX header declares shape \(2, 3\) \(6 bytes of values\), "
+                                         r"the file holds 5 bytes"),
+    (idx_bytes(0x0C, (2,), bytes(9)), r"holds more data than its IDX header declares \(shape \(2,\), 8 bytes"),
+])
+def test_read_idx_refuses_a_malformed_file_with_a_value_error(tmp_path, content, message):
+    (tmp_path / "bad.gz").write_bytes(gzip.compress(content))
+    with pytest.raises(ValueError, match=f"bad.gz.*{message}"):
+        read_idx(tmp_path / "bad.gz")
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_read_idx_allocates_no_more_than_the_file_holds_whatever_the_header_claims(tmp_path, compress):
+    # (2^32 - 1)^3 bytes declared, 1000 present.
+    content = idx_bytes(0x08, (2**32 - 1,) * 3, bytes(1000))
+    (tmp_path / "huge").write_bytes(gzip.compress(content) if compress else content)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="truncated"):
+            read_idx(tmp_path / "huge")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20  # a read buffer of a few MB at most, whatever the header says
+
+
+def test_read_idx_checks_shape_and_sha256(tmp_path):
+    (tmp_path / "f").write_bytes(idx_bytes(0x08, (3,), b"\x01\x02\x03"))
+    with pytest.raises(ValueError, match=r"declares shape \(3,\), expected \(4,\)"):
+        read_idx(tmp_path / "f", shape=(4,))
+    with pytest.raises(ValueError, match="sha256 of its content is .*, expected 00"):
+        read_idx(tmp_path / "f", sha256="00" * 32)
+
+
+def test_read_idx_refuses_damaged_gzip(tmp_path):
+    packed = bytearray(gzip.compress(idx_bytes(0x08, (100,), bytes(range(100)))))
+    packed[-6] ^= 0xFF  # inside the CRC-32 of the trailer
+    (tmp_path / "f.gz").write_bytes(bytes(packed))
+    with pytest.raises(ValueError, match=r"f\.gz is not a valid gzip file"):
+        read_idx(tmp_path / "f.gz")
