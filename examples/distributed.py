@@ -129,6 +129,7 @@ def ddp_worker(rank: int, processes: int, port: int, exported: torch.nn.Module, 
                                for name, value in net.state_dict().items()})
         if rank == 0:
             np.savez(Path(out) / "trajectory.npz", **trajectory)
+        dist.barrier()  # leave together: a process that tears gloo down while the other still talks aborts
     finally:
         dist.destroy_process_group()
 
