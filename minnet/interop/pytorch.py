@@ -376,8 +376,8 @@ def _batch_norm_from_torch(module: nn.BatchNorm1d, done: dict, where: str) -> La
 
 
 def _sequential_from_torch(module: nn.Sequential, done: dict, where: str) -> Layer:
-    return containers.Sequential(*(_from_module(child, done, f"{name} of {where}")
-                                   for name, child in module.named_children()))
+    # Iterating the Sequential, not named_children(), which lists a module used twice only once.
+    return containers.Sequential(*(_from_module(child, done, f"{i} of {where}") for i, child in enumerate(module)))
 
 
 def _graph_from_torch(module: GraphModule, done: dict, where: str) -> Layer:
