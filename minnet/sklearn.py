@@ -162,7 +162,8 @@ class MinnetClassifier(ClassifierMixin, _MinnetEstimator):
         ReLU layers start from He weights, the others from Xavier's.
     optimizer : {"sgd", "adam", "adamw", "rmsprop"} or a minnet Optimizer class, default "sgd"
         Names are those of the optimizers this minnet has (SGD always).
-        A class is called as ``cls(params, lr=lr, weight_decay=weight_decay)``.
+        A class is called as ``cls(params, lr=lr, weight_decay=weight_decay)``,
+        plus ``momentum=momentum`` for SGD.
     lr : float, default 0.001
         The learning rate (scikit-learn's ``learning_rate_init``).
     momentum : float in [0, 1), default 0.9
