@@ -128,3 +128,23 @@ def test_the_readme_code_runs_as_one_script(tmp_path, monkeypatch, capsys):
     assert isinstance(namespace["model"], namespace["mn"].Graph)
     assert "Add()" in printed and "Total parameters: 705 (float64)" in printed
     assert (tmp_path / "loss.png").exists()
+
+
+def test_the_interop_page_runs_as_one_script(tmp_path, monkeypatch, capsys):
+    """docs/interop.md: to PyTorch and back, DDP in one process, ONNX Runtime, scikit-learn (packages permitting)."""
+    for package in ("torch", "onnx", "onnxruntime", "sklearn"):
+        pytest.importorskip(package)
+    import torch.distributed
+    if not (torch.distributed.is_available() and torch.distributed.is_gloo_available()):
+        pytest.skip("this torch has no distributed package with the gloo backend")
+    monkeypatch.chdir(tmp_path)  # the page writes its ONNX files to the working folder
+    assert run_page("interop.md") >= 6
+    printed = capsys.readouterr().out
+    differences = [float(v) for v in re.findall(r"(?:predict|float32): (\d\.\de-\d+)", printed)]
+    assert len(differences) == 3
+    assert differences[0] < 1e-12 and differences[1] < 1e-12 and differences[2] < 1e-4
+    assert "(0): Linear(in_features=8, out_features=16, bias=True)" in printed
+    assert "BatchNorm(16)" in printed and "'accuracy'" in printed
+    accuracy = float(re.search(r"5-fold accuracy: (\d\.\d+)", printed).group(1))
+    assert 0.72 < accuracy < 0.85
+    assert (tmp_path / "diabetes.onnx").exists() and (tmp_path / "diabetes32.onnx").exists()
