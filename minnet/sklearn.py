@@ -30,10 +30,14 @@ import numbers
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.utils import check_random_state
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import check_is_fitted, validate_data  # new in scikit-learn 1.6
+except ImportError as exc:
+    raise ImportError('minnet.sklearn needs scikit-learn 1.6 or newer: pip install "minnet[sklearn]"') from exc
 
 from . import optim
 from ._validation import check_bool, check_choice, check_int, check_real
@@ -49,7 +53,7 @@ _ACTIVATIONS: dict[str, tuple[type[Layer] | None, str]] = {
     "relu": (ReLU, "he"), "leaky_relu": (LeakyReLU, "he"), "tanh": (Tanh, "xavier"),
     "logistic": (Sigmoid, "xavier"), "sigmoid": (Sigmoid, "xavier"), "identity": (None, "xavier"),
 }
-# Optimizers by name, looked up in minnet when a fit asks for one.
+# Optimizers by name, looked up in minnet.optim when a fit asks for one.
 _OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop"}
 
 
@@ -105,11 +109,11 @@ class _MinnetEstimator(BaseEstimator):
     def _optimizer_class(self) -> type[optim.Optimizer]:
         if isinstance(self.optimizer, type) and issubclass(self.optimizer, optim.Optimizer):
             return self.optimizer
-        import minnet  # the names of the optimizers this minnet has
-        if isinstance(self.optimizer, str) and hasattr(minnet, _OPTIMIZERS.get(self.optimizer.lower(), "")):
-            return getattr(minnet, _OPTIMIZERS[self.optimizer.lower()])
-        known = [name for name, cls in _OPTIMIZERS.items() if hasattr(minnet, cls)]
-        raise ValueError(f"optimizer must be one of {known} or a minnet Optimizer class, got {self.optimizer!r}")
+        # Only the optimizers this minnet has are offered by name.
+        known = {name: getattr(optim, cls) for name, cls in _OPTIMIZERS.items() if hasattr(optim, cls)}
+        if isinstance(self.optimizer, str) and self.optimizer.lower() in known:
+            return known[self.optimizer.lower()]
+        raise ValueError(f"optimizer must be one of {list(known)} or a minnet Optimizer class, got {self.optimizer!r}")
 
     # -- building and training -------------------------------------------------------
     def _build(self, n_features: int) -> None:

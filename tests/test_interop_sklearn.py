@@ -7,6 +7,10 @@ reach scikit-learn's accuracy (0.83) and R^2 (0.5) thresholds.
 
 from __future__ import annotations
 
+import importlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -159,8 +163,13 @@ def test_the_fitted_network_exports_like_any_minnet_model(diabetes, tmp_path):
 
 
 def test_the_core_of_minnet_does_not_import_scikit_learn():
-    import subprocess
-    import sys
     code = "import sys, minnet; minnet.fit; minnet.datasets.load_diabetes(); print('sklearn' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_without_scikit_learn_the_module_says_what_to_install(monkeypatch):
+    monkeypatch.delitem(sys.modules, "minnet.sklearn")
+    monkeypatch.setitem(sys.modules, "sklearn.base", None)  # what an absent package looks like to import
+    with pytest.raises(ImportError, match=r'scikit-learn 1.6 or newer: pip install "minnet\[sklearn\]"'):
+        importlib.import_module("minnet.sklearn")

@@ -36,7 +36,6 @@ rounding; so those constants travel as tensors of the model's dtype instead.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
