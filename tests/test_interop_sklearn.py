@@ -173,3 +173,16 @@ def test_without_scikit_learn_the_module_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.base", None)  # what an absent package looks like to import
     with pytest.raises(ImportError, match=r'scikit-learn 1.6 or newer: pip install "minnet\[sklearn\]"'):
         importlib.import_module("minnet.sklearn")
+
+
+def test_optimizers_are_offered_by_name_as_minnet_has_them(monkeypatch):
+    class Adam(mn.SGD):  # stands in for minnet.optim.Adam where this minnet has none yet
+        def __init__(self, params, lr, weight_decay=0.0):
+            super().__init__(params, lr=lr, weight_decay=weight_decay)
+
+    monkeypatch.setattr(mn.optim, "Adam", Adam, raising=False)
+    clf = MinnetClassifier((4,), optimizer="Adam", epochs=1, random_state=0).fit([[0.0], [1.0]], [0, 1])
+    assert type(clf.optimizer_) is Adam
+    monkeypatch.delattr(mn.optim, "Adam")
+    with pytest.raises(ValueError, match=r"optimizer must be one of \['sgd'.*got 'Adam'"):
+        clf.fit([[0.0], [1.0]], [0, 1])

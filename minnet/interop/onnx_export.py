@@ -68,8 +68,9 @@ def to_onnx(model: Layer, path: str | os.PathLike[str], dtype: Any = None, *, op
         The ONNX model's element type; None (the default) keeps the model's.
         A float64 model exported as float32 rounds its weights to float32.
     opset : int, default 17
-        The ONNX operator set version (13 or newer). 17 runs on ONNX Runtime
-        1.11 and later.
+        The ONNX operator set version: 13 or newer (the export uses no
+        operator that changed since), up to the newest the installed onnx
+        knows. An older opset suits older runtimes.
 
     Returns
     -------
