@@ -44,7 +44,7 @@ def binary(dtype):
 
 
 def multiclass(dtype):
-    """Tanh, a LeakyReLU whose slope float32 holds exactly, ReLU, a Dense without bias, a nested Sequential, softmax."""
+    """Tanh, a LeakyReLU of slope 0.25, ReLU, a Dense without bias, a nested Sequential, softmax."""
     return mn.Sequential(mn.Dense(5, 8, bias=False, seed=2, dtype=dtype), mn.Tanh(),
                          mn.Sequential(mn.Dense(8, 6, init="he", seed=3, dtype=dtype), mn.LeakyReLU(0.25)),
                          mn.Dense(6, 6, seed=4, dtype=dtype), mn.ReLU(),
@@ -127,6 +127,16 @@ def test_onnx_runtime_computes_predict(name, dtype, tmp_path):
             np.testing.assert_allclose(got, want, **TOLERANCE[dtype])
 
 
+@pytest.mark.parametrize("opset", [13, 16, 18, 21])
+def test_older_and_newer_opsets_run_alike(opset, tmp_path):
+    model = multiclass(np.float64)
+    proto = to_onnx(model, tmp_path / "model.onnx", opset=opset)
+    assert proto.opset_import[0].version == opset
+    inputs = feeds(model, 4, np.float64)
+    (got,) = session(tmp_path / "model.onnx").run(None, inputs)
+    np.testing.assert_allclose(got, predictions(model, inputs)[0], **TOLERANCE[np.float64])
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_a_float64_model_exported_as_float32_computes_predict_to_float32_rounding(name, tmp_path):
     model = MODELS[name](np.float64)
@@ -158,6 +168,7 @@ def test_a_sequential_has_one_input_and_one_output_with_plain_names(tmp_path):
 def test_the_operators_are_the_standard_ones(tmp_path):
     ops = [node.op_type for node in to_onnx(regularised(np.float64), tmp_path / "m.onnx").graph.node]
     # LeakyReLU(0.1) in float64: minnet's formula, as 0.1 would be rounded to float32 in the attribute.
+    # The other operators are the standard ones, one per layer.
     assert ops == ["Gemm", "BatchNormalization", "Greater", "Mul", "Where", "Identity", "Gemm"]
     ops32 = [node.op_type for node in to_onnx(regularised(np.float32), tmp_path / "m.onnx").graph.node]
     assert ops32 == ["Gemm", "BatchNormalization", "LeakyRelu", "Identity", "Gemm"]

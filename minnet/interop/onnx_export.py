@@ -12,8 +12,8 @@ minnet              ONNX operators
 ``Sigmoid``         ``Sigmoid``
 ``ReLU``            ``Relu``
 ``Tanh``            ``Tanh``
-``LeakyReLU``       ``LeakyRelu``; in float64 with a slope that float32 cannot
-                    hold exactly, ``Where(x > 0, x, x * slope)`` (see below)
+``LeakyReLU``       ``LeakyRelu`` in float32; in float64
+                    ``Where(x > 0, x, x * slope)`` (see below)
 ``Softmax``         ``Softmax`` along axis 1
 ``Dropout``         ``Identity`` (dropout is off in inference)
 ``BatchNorm``       ``BatchNormalization`` on the running statistics, ``eps``
@@ -31,6 +31,8 @@ ONNX operator attributes are float32. Where minnet computes with a float64
 constant (a LeakyReLU slope such as 0.1, BatchNorm's ``eps``), putting it in
 an attribute would change a float64 model's outputs by far more than float64
 rounding; so those constants travel as tensors of the model's dtype instead.
+(For LeakyReLU this also sidesteps ONNX Runtime 1.32, which runs ``LeakyRelu`` in
+float64 only at opsets 16 to 18.)
 """
 
 from __future__ import annotations
@@ -68,8 +70,8 @@ def to_onnx(model: Layer, path: str | os.PathLike[str], dtype: Any = None, *, op
         The ONNX model's element type; None (the default) keeps the model's.
         A float64 model exported as float32 rounds its weights to float32.
     opset : int, default 17
-        The ONNX operator set version: 13 or newer (the export uses no
-        operator that changed since), up to the newest the installed onnx
+        The ONNX operator set version: 13 or newer (the operators used
+        compute the same from 13 on), up to the newest the installed onnx
         knows. An older opset suits older runtimes.
 
     Returns
@@ -232,9 +234,10 @@ def _dense(b: _Builder, layer: layers.Dense, inputs: list[str], name: str, where
 
 def _leaky_relu(b: _Builder, layer: layers.LeakyReLU, inputs: list[str], name: str, where: str) -> str:
     slope = layer.negative_slope
-    if b.dtype == np.float32 or float(np.float32(slope)) == slope:
+    if b.dtype == np.float32:
         return b.op("LeakyRelu", inputs, name, alpha=slope)
-    # The attribute would round the slope to float32: minnet's own formula, with a float64 slope.
+    # In float64, minnet's own formula with a float64 slope: the float32 attribute would round a
+    # slope such as 0.1, and ONNX Runtime has no float64 LeakyRelu kernel for most opsets.
     x = inputs[0]
     positive = b.op("Greater", [x, b.constant(f"{name}.zero", 0.0)], f"{name}.positive")
     scaled = b.op("Mul", [x, b.weights(layer, name, {"negative_slope": slope})[0]], f"{name}.scaled")
