@@ -118,7 +118,6 @@ class _MinnetEstimator(BaseEstimator):
     # -- building and training -------------------------------------------------------
     def _build(self, n_features: int) -> None:
         """A fresh network, optimizer and random generator (the weights' and the shuffling's)."""
-        self._check_settings()
         # One generator, seeded from random_state, draws every layer's weights and then each epoch's order.
         self._rng = np.random.default_rng(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         activation, init = _ACTIVATIONS[self.activation]
@@ -229,6 +228,7 @@ class MinnetClassifier(ClassifierMixin, _MinnetEstimator):
         -------
         self
         """
+        self._check_settings()  # before anything is changed
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         self.classes_, labels = np.unique(y, return_inverse=True)
@@ -255,6 +255,8 @@ class MinnetClassifier(ClassifierMixin, _MinnetEstimator):
         self
         """
         first = not hasattr(self, "model_")
+        if first:
+            self._check_settings()
         X, y = validate_data(self, X, y, dtype=np.float64, reset=first)
         check_classification_targets(y)
         if first:
@@ -355,6 +357,7 @@ class MinnetRegressor(RegressorMixin, _MinnetEstimator):
         -------
         self
         """
+        self._check_settings()  # before anything is changed
         X, y = validate_data(self, X, y, dtype=np.float64, multi_output=True, y_numeric=True)
         self._y_is_1d = y.ndim == 1
         self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
@@ -375,6 +378,8 @@ class MinnetRegressor(RegressorMixin, _MinnetEstimator):
         self
         """
         first = not hasattr(self, "model_")
+        if first:
+            self._check_settings()
         X, y = validate_data(self, X, y, dtype=np.float64, multi_output=True, y_numeric=True, reset=first)
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
         if first:

@@ -153,6 +153,7 @@ def test_settings_are_checked_when_fitting(setting, error, message):
     assert clone(clf).get_params()[next(iter(setting))] == next(iter(setting.values()))
     with pytest.raises(error, match=message):
         clf.fit([[0.0], [1.0]], [0, 1])
+    assert not hasattr(clf, "n_features_in_") and not hasattr(clf, "classes_")  # refused before any change
 
 
 def test_the_fitted_network_exports_like_any_minnet_model(diabetes, tmp_path):
