@@ -107,17 +107,17 @@ def main(argv: list[str] | None = None) -> int:
                                  seed=args.seed, validation_data=(X_test, y_test), metrics=["accuracy"],
                                  progress=not args.no_progress and sys.stderr.isatty())
     print(f"\n3. {args.epochs} epochs in batches of {args.batch_size}, same initial weights and batches")
-    print(f"{'run':<20}{'train loss':>11}{'train acc':>11}{'test loss':>11}{'test acc':>10}"
-          f"{'best test loss':>16}{'at epoch':>10}")
+    print(f"{'run':<20}{'train loss':>11}{'train acc':>11}{'held-out loss':>15}{'held-out acc':>14}"
+          f"{'best held-out loss':>20}{'at epoch':>10}")
     for name, history in histories.items():
         train = mn.evaluate(models[name], loss, X_train, y_train, metrics=["accuracy"])
-        test = mn.evaluate(models[name], loss, X_test, y_test, metrics=["accuracy"])
+        held_out = mn.evaluate(models[name], loss, X_test, y_test, metrics=["accuracy"])
         best = int(np.argmin(history["val_loss"]))
         print(f"{name:<20}{train['loss']:>11.4f}{train['accuracy']:>11.3f}"
-              f"{test['loss']:>11.4f}{test['accuracy']:>10.3f}"
-              f"{history['val_loss'][best]:>16.4f}{best + 1:>10}")
+              f"{held_out['loss']:>15.4f}{held_out['accuracy']:>14.3f}"
+              f"{history['val_loss'][best]:>20.4f}{best + 1:>10}")
     save(mn.plot.compare(histories, key=("loss", "val_loss", "lr"),
-                         title="Rates from the range test: cyclical vs constant"),
+                         title="Rates from the range test: cyclical vs constant", held_out="held-out"),
          args.out / "lr_finder_runs.png")
 
     if args.show:

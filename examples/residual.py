@@ -121,15 +121,16 @@ def main(argv: list[str] | None = None) -> int:
                                  batch_size=args.batch_size, seed=args.seed, validation_data=(X_test, y_test),
                                  metrics=["accuracy"], progress=progress)
 
-    print(f"\n{'model':<20}{'train loss':>11}{'train acc':>11}{'test loss':>11}{'test acc':>10}")
+    print(f"\n{'model':<20}{'train loss':>11}{'train acc':>11}{'held-out loss':>15}{'held-out acc':>14}")
     for name, model in models.items():
         train = mn.evaluate(model, loss, X_train, y_train, metrics=["accuracy"])
-        test = mn.evaluate(model, loss, X_test, y_test, metrics=["accuracy"])
+        held_out = mn.evaluate(model, loss, X_test, y_test, metrics=["accuracy"])
         print(f"{name:<20}{train['loss']:>11.4f}{train['accuracy']:>11.3f}"
-              f"{test['loss']:>11.4f}{test['accuracy']:>10.3f}")
+              f"{held_out['loss']:>15.4f}{held_out['accuracy']:>14.3f}")
 
     figure = mn.plot.compare(histories, key=("loss", "val_loss"),
-                             title=f"{2 * args.blocks + 2} Dense layers, with and without skip connections")
+                             title=f"{2 * args.blocks + 2} Dense layers, with and without skip connections",
+                             held_out="held-out")
     path = args.out / "residual.png"
     figure.savefig(path, dpi=120, bbox_inches="tight")
     print(f"saved {path}")

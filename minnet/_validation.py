@@ -236,10 +236,15 @@ def check_path(name: str, value: Any) -> Path:
     """Return a file path given as ``str`` or ``os.PathLike`` as a :class:`~pathlib.Path`."""
     if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
         raise TypeError(f"{name} must be a file path (str or pathlib.Path), got {_describe(value)}")
-    path = Path(value)
-    if str(value) == "":
+    text = os.fspath(value)
+    if text == "":
         raise ValueError(f"{name} must not be empty")
-    return path
+    # Path("name/") would drop the slash and name a file "name": a trailing separator
+    # means a folder, which is not a file to save to or load from.
+    if text.endswith(("/", os.sep)) and not Path(text).is_file():
+        raise ValueError(f"{name} {text!r} ends with a path separator, so it names a folder; give a file "
+                         f"name, such as {str(Path(text) / 'model.npz')!r}")
+    return Path(text)
 
 
 def check_seed(name: str, value: Any) -> Any:
@@ -286,6 +291,7 @@ def stored_int(name: str, value: Any, *, low: int = 0, high: int = MAX_STORED_IN
     """``value`` read from a file, refused unless it is an integer in ``[low, high]`` (never a bool)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be an integer, got {_shown(value)}")
+    value = int(value)
     if value < low:
         raise ValueError(f"{name} must be >= {low}, got {value}")
     if value > high:
@@ -305,7 +311,7 @@ def stored_real(name: str, value: Any, *, finite: bool = True, allow_nan: bool =
     try:
         result = float(value)
     except OverflowError:
-        raise ValueError(f"{name} must fit in a float, got an integer of {int(value).bit_length()} bits") from None
+        raise ValueError(f"{name} must fit in a float, got an integer of {int(value).bit_length()} bits")  # type: ignore[call-overload]  # noqa: E501
     if finite and not math.isfinite(result):
         raise ValueError(f"{name} must be finite, got {result!r}")
     if math.isnan(result) and not allow_nan:

@@ -89,7 +89,8 @@ def pack(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
 
     Returns
     -------
-    The JSON-able copy of ``obj``, each array replaced by ``{"__array__": "state.K"}``.
+    dict, list, number, str or None
+        The JSON-able copy of ``obj``, each array replaced by ``{"__array__": "state.K"}``.
     """
     if isinstance(obj, np.ndarray):
         key = f"state.{sum(k.startswith('state.') for k in arrays)}"
@@ -131,7 +132,8 @@ def write_archive(path: Path, meta: dict[str, Any], arrays: Mapping[str, np.ndar
     """
     description = {"format": _FORMAT_NAME, "format_version": FORMAT_VERSION, **meta}
     payload = np.frombuffer(json.dumps(description).encode("utf-8"), dtype=np.uint8)
-    write_atomically(path, lambda f: np.savez(f, **{_META_MEMBER[:-4]: payload}, **arrays))
+    members: dict[str, Any] = {_META_MEMBER[:-4]: payload, **arrays}
+    write_atomically(path, lambda f: np.savez(f, **members))
 
 
 def write_atomically(path: Path, write: Callable[[BinaryIO], Any]) -> None:
@@ -140,9 +142,14 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], Any]) -> None:
     The content is written to a temporary file in the same directory, flushed
     to disk, then renamed over ``path`` with ``os.replace`` (atomic on POSIX
     and Windows). On any failure the temporary file is removed and a previous
-    file at ``path`` is left as it was. Model files (:func:`~minnet.save`)
-    and exported ONNX models are written this way.
+    file at ``path`` is left as it was. A ``path`` that is a symbolic link is
+    written through: the file it points to is replaced, and the link kept.
+    Model files (:func:`~minnet.save`) and exported ONNX models are written
+    this way.
     """
+    # A symlink is written through, as open(path, "w") would: the file it points to is
+    # replaced atomically and the link stays (renaming over the link would replace the link).
+    path = Path(os.path.realpath(path)) if path.is_symlink() else path
     check_writable(path)
     directory = path.parent
     # A fresh name (O_EXCL) created with mode 0o666, so the OS applies the umask
@@ -322,12 +329,12 @@ def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, header: _Header
     """The member's array, decompressed in chunks straight into its buffer (checked by its CRC)."""
     array = np.empty(header.shape, header.dtype, order="F" if header.fortran_order else "C")
     # The raw bytes of a Fortran-ordered array are those of its transpose in C order.
-    buffer = memoryview((array.T if header.fortran_order else array).reshape(-1).view(np.uint8))
+    buffer = memoryview((array.T if header.fortran_order else array).reshape(-1).view(np.uint8))  # type: ignore[arg-type]
     with archive.open(info) as f:
         f.read(header.offset)
         done = 0
         while done < len(buffer):
-            n = f.readinto(buffer[done:done + _CHUNK])
+            n = f.readinto(buffer[done:done + _CHUNK])  # type: ignore[attr-defined]  # a ZipExtFile has it
             if not n:
                 raise EOFError(f"member {info.filename!r} ends early")
             done += n

@@ -119,6 +119,10 @@ class EarlyStopping(Callback):
         return not self.monitor.endswith(("accuracy", "acc"))
 
     def on_train_begin(self, run: "Run") -> None:
+        """Check that the run logs ``monitor``; note the model's parameters and the epochs completed.
+
+        :meth:`load_state_dict` checks a saved state against those two.
+        """
         if self.monitor not in run.log_keys:
             raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which this run does not log; "
                              f"it logs {', '.join(run.log_keys)}"

@@ -129,7 +129,7 @@ def _config_differences(saved: Any, current: Mapping[str, Any]) -> list[str]:
         if saved.get(key) != current[key]:
             hint = " (pass the same metrics and validation_data)" if key == "log_keys" else ""
             found.append(f"{label} {saved.get(key)!r:.200} in the checkpoint, {current[key]!r} in this call{hint}")
-    saved_opt = saved.get("optimizer") if isinstance(saved.get("optimizer"), dict) else {}
+    saved_opt: dict[str, Any] = saved["optimizer"] if isinstance(saved.get("optimizer"), dict) else {}
     current_opt = current["optimizer"]
     for key in [k for k in current_opt if k != "class"] + [k for k in saved_opt if k not in current_opt]:
         a, b = saved_opt.get(key, "(not set)"), current_opt.get(key, "(not set)")
@@ -283,7 +283,8 @@ def restore(run: "Run", saved: dict[str, Any]) -> None:
 
 def _matching(callbacks: list[Any], saved: list[tuple[str, dict[str, Any]]]) -> list[tuple[Any, dict[str, Any]]]:
     """Pair the k-th callback of each class with the k-th saved state of that class."""
-    pairs, counts = [], {}
+    pairs: list[tuple[Any, dict[str, Any]]] = []
+    counts: dict[str, int] = {}
     for cb in callbacks:
         name = type(cb).__name__
         states = [state for cls, state in saved if cls == name]

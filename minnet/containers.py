@@ -130,7 +130,7 @@ def as_model_inputs(model: Layer, x: Any, name: str = "x") -> list[np.ndarray]:
         got = f"a list of {len(x)}" if isinstance(x, (list, tuple)) else type(x).__name__
         raise TypeError(f"this model has {model.n_inputs} inputs, so {name} must be a list of "
                         f"{model.n_inputs} arrays, got {got}")
-    widths = model.input_widths()
+    widths = model.input_widths() if isinstance(model, Model) else [None] * model.n_inputs
     arrays = [as_2d_batch(f"{name}[{i}]", xi, dtype, widths[i]) for i, xi in enumerate(x)]
     lengths = [len(a) for a in arrays]
     if len(set(lengths)) > 1:

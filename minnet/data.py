@@ -223,14 +223,15 @@ class Standardizer:
         self.n_features_in_ = X.shape[1]
         return self
 
-    def _check(self, X: Any) -> np.ndarray:
-        if self.mean_ is None:
+    def _check(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``X`` checked against the fit, with the mean and scale in its dtype."""
+        if self.mean_ is None or self.scale_ is None:
             raise RuntimeError("this Standardizer is not fitted yet; call fit first")
         X = as_2d_batch("X", X)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"Standardizer was fitted on {self.n_features_in_} features, "
                              f"got {X.shape[1]}")
-        return X
+        return X, self.mean_.astype(X.dtype), self.scale_.astype(X.dtype)
 
     def transform(self, X: Any) -> np.ndarray:
         """Standardize ``X`` with the statistics learned by :meth:`fit`.
@@ -244,8 +245,8 @@ class Standardizer:
         X_scaled : ndarray of shape (n_samples, n_features)
             A new array, float32 if ``X`` is float32, else float64.
         """
-        X = self._check(X)
-        return (X - self.mean_.astype(X.dtype)) / self.scale_.astype(X.dtype)
+        X, mean, scale = self._check(X)
+        return (X - mean) / scale
 
     def fit_transform(self, X: Any) -> np.ndarray:
         """Fit on ``X`` and return it standardized; see :meth:`fit` and :meth:`transform`."""
@@ -263,8 +264,8 @@ class Standardizer:
         X_original : ndarray of shape (n_samples, n_features)
             ``X * scale_ + mean_``, float32 if ``X`` is float32, else float64.
         """
-        X = self._check(X)
-        return X * self.scale_.astype(X.dtype) + self.mean_.astype(X.dtype)
+        X, mean, scale = self._check(X)
+        return X * scale + mean
 
 
 def one_hot(labels: Any, n_classes: int | None = None, dtype: Any = np.float64) -> np.ndarray:

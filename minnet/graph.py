@@ -187,11 +187,12 @@ class Graph(Model):
     """
 
     def __init__(self, inputs: Input | Sequence[Input], outputs: Node | Sequence[Node]) -> None:
-        self._inputs = self._as_node_list("inputs", inputs)
+        given = self._as_node_list("inputs", inputs)
         self._outputs = self._as_node_list("outputs", outputs)
-        for node in self._inputs:
+        for node in given:
             if not isinstance(node, Input):
                 raise TypeError(f"inputs must be mn.Input nodes, got {node!r}")
+        self._inputs: list[Input] = [node for node in given if isinstance(node, Input)]
         for name, nodes in (("inputs", self._inputs), ("outputs", self._outputs)):
             if len({id(n) for n in nodes}) != len(nodes):
                 raise ValueError(f"{name} lists the same node twice")
@@ -289,17 +290,17 @@ class Graph(Model):
 
         for node in self._inputs:  # inputs first, so their names follow the order given
             names[id(node)] = fresh(node.name or "input")
-        for node in self._order:
-            if node.layer is None:
+        for op in self._order:
+            if op.layer is None:
                 continue
-            key = id(node.layer)
+            key = id(op.layer)
             if key not in layer_names:
-                layer_names[key] = fresh(_layer_base_name(node.layer))
+                layer_names[key] = fresh(_layer_base_name(op.layer))
                 use_count[key] = 0
-                names[id(node)] = layer_names[key]
+                names[id(op)] = layer_names[key]
             else:
                 use_count[key] += 1
-                names[id(node)] = f"{layer_names[key]}:{use_count[key]}"
+                names[id(op)] = f"{layer_names[key]}:{use_count[key]}"
         self._layer_names = layer_names
         return names
 
@@ -330,12 +331,13 @@ class Graph(Model):
         values: dict[int, np.ndarray] = {}
         with caches_preserved(self), np.errstate(all="ignore"):
             for node in self._order:
-                if isinstance(node, Input):
-                    values[id(node)] = np.zeros((1, node.n_features), self.dtype)
+                layer = node.layer
+                if layer is None or isinstance(node, Input):
+                    values[id(node)] = np.zeros((1, getattr(node, "n_features")), self.dtype)
                     continue
                 args = [values[id(a)] for a in node.inputs]
                 try:
-                    out = node.layer.forward(args if node.layer.n_inputs != 1 else args[0], training=False)
+                    out = layer.forward(args if layer.n_inputs != 1 else args[0], training=False)
                 except (ValueError, TypeError) as exc:
                     given = ", ".join(f"{self._names[id(a)]} ({values[id(a)].shape[1]} features)"
                                       for a in node.inputs)
@@ -478,6 +480,7 @@ class Graph(Model):
         if not all(isinstance(v, list) for v in (inputs, nodes_config, output_names)):
             raise ValueError("a Graph's inputs, nodes and outputs must be lists")
         made: dict[str, Node] = {}
+        input_nodes: list[Input] = []
 
         def fresh_name(entry: Any, what: str) -> str:
             name = entry.get("name") if isinstance(entry, dict) else None
@@ -489,7 +492,8 @@ class Graph(Model):
             name = fresh_name(entry, "input")
             if set(entry) != {"name", "n_features"}:
                 raise ValueError(f"a Graph input is described by name and n_features, got {entry!r:.120}")
-            made[name] = Input(entry["n_features"], name=name)
+            made[name] = new_input = Input(entry["n_features"], name=name)
+            input_nodes.append(new_input)
         used = set()
         for entry in nodes_config:
             name = fresh_name(entry, "node")
@@ -508,7 +512,7 @@ class Graph(Model):
             raise ValueError(f"a Graph's layers {sorted(set(range(len(children))) - used)} are used by no node")
         if not output_names or not all(isinstance(o, str) and o in made for o in output_names):
             raise ValueError(f"a Graph's outputs {output_names!r:.120} are not all its nodes")
-        return cls(inputs=[made[e["name"]] for e in inputs], outputs=[made[o] for o in output_names])
+        return cls(inputs=input_nodes, outputs=[made[o] for o in output_names])
 
     # -- describing it -----------------------------------------------------------------
     @property

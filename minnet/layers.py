@@ -53,7 +53,7 @@ class Parameter:
     ----------
     value : ndarray
         Updated in place by optimizers, so references to it stay valid.
-    grad : ndarray of the same shape and dtype as ``value``
+    grad : ndarray of the same shape and dtype as value
         Written (not accumulated) by the owning layer's ``backward``.
     """
 
@@ -139,10 +139,10 @@ class Layer:
     #: What ``backward`` needs from the last ``forward``; None before the first one.
     _cache: Any = None
     #: How many arrays ``forward`` takes and returns: 1 means a bare array, more a list.
-    n_inputs: int = 1
+    n_inputs: int | None = 1  # None: any number of at least two (a merge layer)
     n_outputs: int = 1
 
-    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+    def forward(self, x: Any, training: bool = True) -> Any:
         """Compute the layer's output, keeping what ``backward`` needs in ``self._cache``.
 
         Parameters
@@ -157,7 +157,7 @@ class Layer:
         """
         raise NotImplementedError(f"{type(self).__name__} must implement forward")
 
-    def backward(self, grad: np.ndarray) -> np.ndarray:
+    def backward(self, grad: Any) -> Any:
         """Backpropagate through the last ``forward``.
 
         Parameters
@@ -269,6 +269,17 @@ class Layer:
         return grad
 
 
+def _check_batch(x: Any, n_features: int, dtype: np.dtype, who: str, held: str) -> np.ndarray:
+    """``x`` as a 2-D array of ``n_features`` columns in ``dtype``, or the error naming the layer ``who``."""
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] != n_features:
+        got = f"{x.shape[1]}" if x.ndim == 2 else f"an array of shape {x.shape}"
+        raise ValueError(f"{who} expected {n_features} features, got {got}")
+    if x.dtype != dtype:
+        raise TypeError(f"{who} holds {dtype} {held}, got {x.dtype} input; convert it with x.astype(np.{dtype.name})")
+    return x
+
+
 class Dense(Layer):
     r"""Fully connected layer: an affine map of each sample.
 
@@ -334,14 +345,7 @@ class Dense(Layer):
             self.b.value[...] = 0
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        x = np.asarray(x)
-        if x.ndim != 2 or x.shape[1] != self.n_in:
-            got = f"{x.shape[1]}" if x.ndim == 2 else f"an array of shape {x.shape}"
-            raise ValueError(f"Dense({self.n_in} -> {self.n_out}) expected {self.n_in} features, got {got}")
-        weights_dtype = self.W.value.dtype
-        if x.dtype != weights_dtype:
-            raise TypeError(f"Dense({self.n_in} -> {self.n_out}) holds {weights_dtype} weights, got "
-                            f"{x.dtype} input; convert it with x.astype(np.{weights_dtype.name})")
+        x = _check_batch(x, self.n_in, self.W.value.dtype, f"Dense({self.n_in} -> {self.n_out})", "weights")
         self._cache = x
         out = x @ self.W.value
         if self.b is not None:
@@ -376,7 +380,8 @@ class Dense(Layer):
     @classmethod
     def parameter_count(cls, config: dict[str, Any]) -> int | None:
         n_in, n_out = config.get("n_in"), config.get("n_out")
-        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (n_in, n_out)):
+        if not (isinstance(n_in, int) and isinstance(n_out, int)) or isinstance(n_in, bool) \
+                or isinstance(n_out, bool) or n_in < 1 or n_out < 1:
             return None  # the constructor's own checks refuse it, with their message
         return n_in * n_out + (n_out if config.get("bias", True) is not False else 0)
 
@@ -418,7 +423,8 @@ def backward_through(layer: Layer, grad: Any, need_input_grad: bool = True) -> A
     """
     if need_input_grad or not _takes_need_input_grad(type(layer).backward):
         return layer.backward(grad)
-    return layer.backward(grad, need_input_grad=False)
+    backward: Callable[..., Any] = layer.backward  # declares need_input_grad, checked just above
+    return backward(grad, need_input_grad=False)
 
 
 # |x| beyond which the sigmoid's input is clipped, by float size in bytes: e^bound
@@ -717,14 +723,7 @@ class BatchNorm(Layer):
         self.num_batches_tracked = 0
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        x = np.asarray(x)
-        if x.ndim != 2 or x.shape[1] != self.n_features:
-            got = f"{x.shape[1]}" if x.ndim == 2 else f"an array of shape {x.shape}"
-            raise ValueError(f"{self!r} expected {self.n_features} features, got {got}")
-        dtype = self.gamma.value.dtype
-        if x.dtype != dtype:
-            raise TypeError(f"{self!r} holds {dtype} parameters, got {x.dtype} input; "
-                            f"convert it with x.astype(np.{dtype.name})")
+        x = _check_batch(x, self.n_features, self.gamma.value.dtype, repr(self), "parameters")
         if training:
             if len(x) < 2:
                 raise ValueError(f"{self!r} needs more than 1 sample per batch in training to compute a "

@@ -9,6 +9,8 @@ below. :func:`confusion_matrix` is for looking at a trained model.
 
 from __future__ import annotations
 
+import functools
+
 from typing import Any, Callable, Iterable, Union
 
 import numpy as np
@@ -164,7 +166,7 @@ def resolve_metrics(metrics: Iterable[Union[str, Metric]] | None, loss: Loss) ->
         if metric in ("accuracy", "acc"):
             name = "accuracy"
             threshold = 0.0 if getattr(loss, "from_logits", False) else 0.5
-            function: Metric = lambda t, p, th=threshold: accuracy(t, p, th)  # noqa: E731
+            function: Metric = functools.partial(accuracy, threshold=threshold)
         elif callable(metric):
             name, function = getattr(metric, "__name__", type(metric).__name__), metric
         else:

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
-from ._validation import as_2d_batch, check_int
+from ._validation import as_2d_batch, check_int, check_real
 from .containers import inference_batches, model_dtype
 from .layers import Layer
 
@@ -44,13 +46,14 @@ def _series(h: Any) -> tuple[np.ndarray, dict[str, list[float]]]:
     return np.asarray(epochs[:n]), dict(logs)
 
 
-def _pretty(key: str) -> str:
+def _pretty(key: str, held_out: str = "validation") -> str:
     if key == "lr":
         return "learning rate"
-    return key.replace("val_", "validation ").replace("_", " ")
+    return key.replace("val_", f"{held_out} ").replace("_", " ")
 
 
-def history(h: "History | Mapping[str, Sequence[float]]", *, title: str | None = None) -> Figure:
+def history(h: "History | Mapping[str, Sequence[float]]", *, title: str | None = None,
+            held_out: str = "validation") -> Figure:
     """Plot a training history, one panel per kind of quantity, against the epoch.
 
     The first panel holds ``loss`` and ``val_loss``; a second holds the
@@ -66,6 +69,9 @@ def history(h: "History | Mapping[str, Sequence[float]]", *, title: str | None =
         What :func:`minnet.fit` returned, or its ``.history`` dict.
     title : str, optional
         Title above the figure.
+    held_out : str, default "validation"
+        What the legend calls the ``val_`` curves (``"held-out"``, ``"test"``),
+        so a plot names the held-out data as the tables beside it do.
 
     Returns
     -------
@@ -90,11 +96,11 @@ def history(h: "History | Mapping[str, Sequence[float]]", *, title: str | None =
         for i, key in enumerate(keys):
             color = f"C{i}"
             values = np.asarray(logs[key], dtype=float)
-            ax.plot(epochs[:len(values)], values, color=color, label=_pretty(key),
+            ax.plot(epochs[:len(values)], values, color=color, label=_pretty(key, held_out),
                     linestyle="--" if key.startswith("val_") else "-")
             if f"val_{key}" in logs:
                 val = np.asarray(logs[f"val_{key}"], dtype=float)
-                ax.plot(epochs[:len(val)], val, color=color, linestyle="--", label=_pretty(f"val_{key}"))
+                ax.plot(epochs[:len(val)], val, color=color, linestyle="--", label=_pretty(f"val_{key}", held_out))
         ax.grid(alpha=0.3)
         if keys == ["lr"]:
             # A decay spanning decades reads best on a log axis, a cycle on a linear one.
@@ -189,13 +195,21 @@ def lr_find(result: "LRFinderResult", *, title: str | None = None) -> Figure:
 
 
 def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
-                      threshold: float = 0.5, feature_names: Sequence[str] | None = None,
-                      title: str | None = None) -> Figure:
+                      threshold: float | None = None, feature_names: Sequence[str] | None = None,
+                      title: str | None = None, ax: "Axes | None" = None,
+                      extent: Sequence[float] | None = None) -> Figure:
     """Plot what a model predicts over the plane of two features, with the data on top.
 
-    For one output, the background shades the predicted score and a black
-    line marks where it crosses ``threshold``; for several outputs, it is
-    coloured by the predicted class (the largest output).
+    For one output, the background shades the predicted score on a
+    diverging colour map whose centre (white) is ``threshold``: wherever
+    the model predicts class 0 the shade is blue, wherever it predicts
+    class 1 it is red, however lopsided the scores are, and a black line
+    marks the boundary. The points are drawn in the colours of the two
+    ends of the same map, so each one sits on its class's colour exactly
+    when the model classifies it right. Probabilities are shaded on
+    ``[0, 1]``, logits on the range they take over the plane. For several
+    outputs, the background is coloured by the predicted class (the
+    largest output).
 
     Parameters
     ----------
@@ -206,18 +220,31 @@ def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
         0/1 labels, class indices, or one-hot rows.
     resolution : int, default 200
         Grid points along each axis, ``>= 2``.
-    threshold : float, default 0.5
-        Decision threshold of a single output (0.0 for logits).
+    threshold : float, optional
+        Decision threshold of a single output. By default 0.5 when every
+        output over the plane lies in [0, 1] (probabilities, e.g. after a
+        ``Sigmoid``) and 0.0 otherwise (logits); pass it for a logit model
+        whose outputs may all fall in [0, 1], such as an untrained one.
     feature_names : pair of str, optional
         Axis labels.
     title : str, optional
+    ax : matplotlib.axes.Axes, optional
+        Draw into this panel (e.g. one of ``plt.subplots``' grid), its
+        colour bar beside it, instead of a new figure.
+    extent : (left, right, bottom, top), optional
+        The rectangle of the plane to shade, as in ``imshow``; by default
+        the data's, padded by 5%. Give several panels the same one to
+        compare them.
 
     Returns
     -------
     matplotlib.figure.Figure
+        The new figure, or the one holding ``ax``.
     """
     if not isinstance(model, Layer):
         raise TypeError(f"model must be a Layer (e.g. mn.Sequential), got {type(model).__name__}")
+    if ax is not None and not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
     X = as_2d_batch("X", X)
     if X.shape[1] != 2:
         raise ValueError(f"decision_boundary needs exactly 2 features, got X of shape {X.shape}")
@@ -228,33 +255,51 @@ def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
     if labels.shape[0] != X.shape[0]:
         raise ValueError(f"X and y must have the same number of samples, got {X.shape[0]} and {labels.shape[0]}")
     resolution = check_int("resolution", resolution, low=2)
+    if threshold is not None:
+        threshold = check_real("threshold", threshold)
     # Labels that are not numbers ("yes"/"no") are numbered in sorted order, as
     # a label encoder would have done to train the model; the legend names them.
     names = None
     if labels.dtype.kind not in "biuf":
         names, labels = np.unique(labels.astype(str), return_inverse=True)
 
-    span = X.max(axis=0) - X.min(axis=0)
-    pad = np.where(span > 0, 0.05 * span, 1.0)
-    x0 = np.linspace(X[:, 0].min() - pad[0], X[:, 0].max() + pad[0], resolution)
-    x1 = np.linspace(X[:, 1].min() - pad[1], X[:, 1].max() + pad[1], resolution)
+    if extent is None:
+        span = X.max(axis=0) - X.min(axis=0)
+        pad = np.where(span > 0, 0.05 * span, 1.0)
+        left, bottom = X.min(axis=0) - pad
+        right, top = X.max(axis=0) + pad
+    else:
+        left, right, bottom, top = _check_extent(extent)
+    x0 = np.linspace(left, right, resolution)
+    x1 = np.linspace(bottom, top, resolution)
     g0, g1 = np.meshgrid(x0, x1)
     grid = np.column_stack([g0.ravel(), g1.ravel()])
     # In inference mode, with the model's caches put back: plotting never disturbs training.
     (_, (out,)), = inference_batches(model, [grid.astype(model_dtype(model), copy=False)], None)
     # Decided once, for the shading and the points: a single output's score on a diverging map
-    # with 0/1 labels at its ends, or up to 10 classes in one tab10 colour each. The check
-    # runs before any figure exists, so a refused call leaves none open.
+    # with 0/1 labels at its two ends (the colours of the two sides of the threshold), or up to
+    # 10 classes in one tab10 colour each. The check runs before any figure exists, so a
+    # refused call leaves none open.
     cmap, vmax = ("RdBu_r", 1) if out.shape[1] == 1 else ("tab10", 9)
     if names is not None and len(names) > vmax + 1:
         raise ValueError(f"y holds {len(names)} classes ({', '.join(names)}), but a model with "
                          f"{out.shape[1]} output(s) separates at most {vmax + 1}")
 
-    fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
+    else:
+        root = ax.get_figure(root=True)
+        if root is None:
+            raise ValueError("ax must belong to a figure")
+        fig = root
     if out.shape[1] == 1:
-        score = out[:, 0].reshape(g0.shape)
-        filled = ax.contourf(g0, g1, score, levels=20, cmap=cmap, alpha=0.6)
-        fig.colorbar(filled, ax=ax, label="model output")
+        score = out[:, 0].reshape(g0.shape).astype(np.float64)
+        norm, threshold, low, high = _centred_norm(score, threshold)
+        # The threshold is a level, so no band straddles it and takes the other class's colour.
+        levels = np.concatenate([np.linspace(low, threshold, 11), np.linspace(threshold, high, 11)[1:]])
+        filled = ax.contourf(g0, g1, score, levels=levels, cmap=cmap, norm=norm, alpha=0.6)
+        bar = fig.colorbar(filled, ax=ax, label=f"model output (threshold {threshold:g})")
+        bar.set_ticks(list(levels[::5]), labels=[f"{v:.3g}" for v in levels[::5]])  # the ends, the threshold, halfway
         if score.min() < threshold < score.max():
             ax.contour(g0, g1, score, levels=[threshold], colors="k", linewidths=1.5)
     else:
@@ -266,6 +311,9 @@ def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
     if names is not None:
         handles, _ = points.legend_elements()
         ax.legend(handles, list(names), title="class", frameon=False)
+    if extent is not None:
+        ax.set_xlim(left, right)
+        ax.set_ylim(bottom, top)
     axis_names = list(feature_names) if feature_names is not None else ["feature 0", "feature 1"]
     ax.set_xlabel(axis_names[0])
     ax.set_ylabel(axis_names[1])
@@ -274,8 +322,42 @@ def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
     return fig
 
 
+def _check_extent(extent: Any) -> tuple[float, float, float, float]:
+    """``(left, right, bottom, top)`` as four finite floats with ``left < right`` and ``bottom < top``."""
+    try:
+        values = [float(v) for v in extent]
+    except (TypeError, ValueError):
+        raise TypeError(f"extent must be four numbers (left, right, bottom, top), got {extent!r}") from None
+    if len(values) != 4 or not np.all(np.isfinite(values)):
+        raise ValueError(f"extent must be four finite numbers (left, right, bottom, top), got {extent!r}")
+    left, right, bottom, top = values
+    if not (left < right and bottom < top):
+        raise ValueError(f"extent must have left < right and bottom < top, got {extent!r}")
+    return left, right, bottom, top
+
+
+def _centred_norm(score: np.ndarray, threshold: float | None) -> tuple[TwoSlopeNorm, float, float, float]:
+    """The colour scale of a single output's ``score``, centred on the decision threshold.
+
+    Returns the norm, the threshold (inferred when None: 0.5 for
+    probabilities, 0.0 for logits) and the scale's two ends. Probabilities span [0, 1], so a pale
+    shade means an uncertain prediction; logits have no natural bounds and
+    span their own range.
+    """
+    probabilities = bool(score.min() >= 0.0 and score.max() <= 1.0)
+    if threshold is None:
+        threshold = 0.5 if probabilities else 0.0
+    low, high = (0.0, 1.0) if probabilities else (float(score.min()), float(score.max()))
+    # A model that predicts one class over the whole plane still needs a side for the other.
+    below, above = threshold - low, high - threshold
+    if below <= 0 or above <= 0:
+        below = above = max(below, above, 1.0)
+    low, high = threshold - below, threshold + above
+    return TwoSlopeNorm(vcenter=threshold, vmin=low, vmax=high), threshold, low, high
+
+
 def compare(histories: "Mapping[str, History]", key: str | Sequence[str] = "loss", *,
-            title: str | None = None, log_y: bool = False) -> Figure:
+            title: str | None = None, log_y: bool = False, held_out: str = "validation") -> Figure:
     """Overlay several runs: one line per run for each requested history key.
 
     Parameters
@@ -288,6 +370,8 @@ def compare(histories: "Mapping[str, History]", key: str | Sequence[str] = "loss
     title : str, optional
     log_y : bool, default False
         Log scale for the values.
+    held_out : str, default "validation"
+        What titles call the ``val_`` quantities, as for :func:`history`.
 
     Returns
     -------
@@ -313,12 +397,12 @@ def compare(histories: "Mapping[str, History]", key: str | Sequence[str] = "loss
             values = np.asarray(logs[k], dtype=float)
             ax.plot(epochs[:len(values)], values, color=f"C{i}", label=label)
         ax.set_xlabel("epoch")
-        ax.set_title(_pretty(k), fontsize="medium")
+        ax.set_title(_pretty(k, held_out), fontsize="medium")
         ax.grid(alpha=0.3)
         if log_y:
             ax.set_yscale("log")
     if len(keys) == 1:
-        axes[0, 0].set_ylabel(_pretty(keys[0]))
+        axes[0, 0].set_ylabel(_pretty(keys[0], held_out))
     axes[0, 0].legend(frameon=False)
     if title:
         fig.suptitle(title)

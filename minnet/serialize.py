@@ -33,19 +33,14 @@ from .layers import Layer
 __all__ = ["save", "load", "register_layer", "describe_model", "model_meta", "check_parameters",
            "check_layer_states", "set_layer_states", "check_header"]
 
-LayerType = TypeVar("LayerType", bound=type)
-
-
-# -- the registry ------------------------------------------------------------
-
 _REGISTRY: dict[str, type[Layer]] = {}
 
-LayerType = TypeVar("LayerType", bound=type)
+LayerClass = TypeVar("LayerClass", bound=type)
 
 
 # -- the registry ------------------------------------------------------------
 
-def register_layer(cls: LayerType | None = None, *, name: str | None = None) -> Any:
+def register_layer(cls: LayerClass | None = None, *, name: str | None = None) -> Any:
     """Make a custom Layer class loadable by :func:`load`; usable as a decorator.
 
     ``@mn.register_layer`` registers the class under its own name,
@@ -72,7 +67,7 @@ def register_layer(cls: LayerType | None = None, *, name: str | None = None) -> 
         If ``name`` is already taken by a different class (a built-in layer
         or another registered one).
     """
-    def decorator(klass: LayerType) -> LayerType:
+    def decorator(klass: LayerClass) -> LayerClass:
         if not (isinstance(klass, type) and issubclass(klass, Layer)):
             raise TypeError(f"register_layer takes a subclass of minnet.Layer, got {klass!r}")
         key = klass.__name__ if name is None else name
@@ -115,7 +110,7 @@ def _builtin_layers() -> dict[str, type[Layer]]:
 
 def _implements_forward(cls: type) -> bool:
     """Whether ``cls`` is a usable layer: not the bare base class, nor another abstract one."""
-    return cls is not Layer and cls.forward is not Layer.forward
+    return cls is not Layer and getattr(cls, "forward", None) is not Layer.forward
 
 
 def _class_key(layer: Layer) -> str:

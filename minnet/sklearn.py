@@ -18,7 +18,7 @@ True
 
 The fitted network is a :class:`~minnet.Sequential` in ``model_``, to
 inspect, save with :func:`minnet.save`, or export with
-:func:`minnet.interop.to_torch` or :func:`minnet.interop.to_onnx`.
+:func:`~minnet.interop.pytorch.to_torch` or :func:`~minnet.interop.onnx_export.to_onnx`.
 
 This module needs scikit-learn 1.6 or newer (``pip install "minnet[sklearn]"``);
 the rest of minnet never imports it.

@@ -101,7 +101,7 @@ class Objective:
 
     def metric_values(self, targets: Sequence[np.ndarray], preds: Sequence[np.ndarray]) -> dict[str, float]:
         """Each metric on one batch; a metric that raises or returns a non-number is named in a ValueError."""
-        values = {}
+        values: dict[str, float] = {}
         for name, k, fn in self.metrics:
             try:
                 value = fn(targets[k], preds[k])
@@ -198,7 +198,7 @@ def batches(arrays: Sequence[np.ndarray], batch: int, order: np.ndarray | None,
             # The rows come from a permutation, so never out of range; with the default
             # mode="raise" numpy would gather into a temporary and copy it into out=.
             yield [np.take(a, rows, axis=0, out=buf[:len(rows)], mode="clip")
-                   for a, buf in zip(arrays, buffers)]
+                   for a, buf in zip(arrays, buffers or ())]
 
 
 def train_step(model: Layer, objective: Objective, optimizer: Optimizer, inputs: Sequence[np.ndarray],

@@ -113,12 +113,14 @@ class Run:
     """The state of one call to :func:`fit`, handed to callbacks."""
 
     model: Layer
-    loss: Loss | list[Loss]
+    loss: Loss | Sequence[Loss]
     optimizer: Optimizer
     history: History
     rng: np.random.Generator
     epochs: int
     log_keys: list[str]
+    #: The losses, their weights and the metrics, per model output.
+    objective: Objective
     epoch: int = 0
     stop_training: bool = False
     callbacks: list[Callback] = field(default_factory=list)
@@ -126,8 +128,6 @@ class Run:
     interrupt_requested: bool = False
     #: The settings a resumed run must share with this one (see :func:`_run_config`).
     config: dict[str, Any] = field(default_factory=dict)
-    #: The losses, their weights and the metrics, per model output.
-    objective: Objective | None = None
 
 
 def _run_config(log_keys: list[str], batch: int, shuffle: bool, n_samples: int,
@@ -280,8 +280,8 @@ def fit(model: Layer, loss: Loss | Sequence[Loss], optimizer: Optimizer, X: Any,
 
     # Checkpoints run after the other callbacks each epoch, so they save their state too.
     callbacks = [cb for cb in callbacks if not cb.runs_last] + [cb for cb in callbacks if cb.runs_last]
-    run = Run(model, loss, optimizer, History(), rng, epochs, log_keys, callbacks=callbacks, config=config,
-              objective=objective)
+    run = Run(model, loss, optimizer, History(), rng, epochs, log_keys, objective, callbacks=callbacks,
+              config=config)
     if saved is not None:
         run.history = History(*saved["history"])
         run.epoch, run.stop_training = saved["epoch"], saved["stop_training"]

@@ -457,3 +457,38 @@ def test_a_saved_file_gets_the_permissions_of_an_ordinary_new_file(tmp_path):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     finally:
         os.umask(umask)
+
+
+# -- where a save goes ----------------------------------------------------------------
+
+def test_saving_to_a_symlink_writes_through_it_and_keeps_the_link(tmp_path):
+    target = tmp_path / "real.npz"
+    link = tmp_path / "latest.npz"
+    first = mn.Sequential(mn.Dense(2, 1, seed=0))
+    mn.save(first, target)
+    link.symlink_to(target)
+    second = mn.Sequential(mn.Dense(2, 1, seed=1))
+    mn.save(second, link)
+    assert link.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == ["latest.npz", "real.npz"]
+    np.testing.assert_array_equal(mn.load(target).parameters()[0].value, second.parameters()[0].value)
+
+
+def test_a_checkpoint_through_a_symlink_keeps_the_link(tmp_path):
+    (tmp_path / "runs").mkdir()
+    link = tmp_path / "ckpt.npz"
+    link.symlink_to(tmp_path / "runs" / "run1.npz")  # dangling until the first save
+    model = mn.Sequential(mn.Dense(2, 1, seed=0))
+    mn.fit(model, mn.MSE(), mn.SGD(model.parameters(), lr=0.1), np.ones((4, 2)), np.ones(4), epochs=2,
+           progress=False, callbacks=[mn.Checkpoint(link)])
+    assert link.is_symlink() and (tmp_path / "runs" / "run1.npz").is_file()
+
+
+@pytest.mark.parametrize("name", ["models/", "models" + os.sep])
+def test_a_path_ending_in_a_separator_names_a_folder_and_is_refused(tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    model = mn.Sequential(mn.Dense(2, 1, seed=0))
+    for call in (lambda: mn.save(model, name), lambda: mn.load(name), lambda: mn.Checkpoint(name)):
+        with pytest.raises(ValueError, match=r"ends with a path separator, so it names a folder; give a file "
+                                             r"name, such as 'models.model\.npz'"):
+            call()
+    assert list(tmp_path.iterdir()) == []

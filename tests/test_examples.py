@@ -20,7 +20,7 @@ def test_residual_py_prints_the_summary_and_the_table_and_writes_the_plot(tmp_pa
     assert "Total parameters: 369 (float64)" in lines
     assert any(line.split()[:2] == ["add_1", "Add()"] for line in lines if line)
     header = next(i for i, line in enumerate(lines) if line.startswith("model "))
-    assert lines[header].split() == ["model", "train", "loss", "train", "acc", "test", "loss", "test", "acc"]
+    assert lines[header].split() == ["model", "train", "loss", "train", "acc", "held-out", "loss", "held-out", "acc"]
     for line, name in zip(lines[header + 1:header + 3], ["residual (Graph)", "plain (Sequential)"]):
         assert line.startswith(name)
         numbers = [float(cell) for cell in line[len(name):].split()]

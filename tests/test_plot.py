@@ -9,6 +9,7 @@ matplotlib.use("Agg")  # headless: no window can open, whatever the machine's de
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import minnet as mn  # noqa: E402
@@ -279,3 +280,130 @@ def test_confusion_matrix_refuses_bad_input_and_leaves_no_figure(cm, labels, mes
     with pytest.raises(ValueError, match=message):
         mn.plot.confusion_matrix(cm, labels)
     assert plt.get_fignums() == before
+
+
+# Decision boundaries: every class's region in its class's colour, whatever the scores.
+
+CORNERS = [[-1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [1.0, 1.0]]  # fix the plotted plane to about [-1.1, 1.1]^2
+
+
+def linear_model(w0: float, b: float, sigmoid: bool) -> mn.Sequential:
+    """A model of feature 0 alone: the score w0 * x0 + b, as a logit or through a sigmoid."""
+    model = mn.Sequential(mn.Dense(2, 1, rng=0), *([mn.Sigmoid()] if sigmoid else []))
+    model.layers[0].W.value[...] = [[w0], [0.0]]
+    model.layers[0].b.value[...] = b
+    return model
+
+
+def plane_rgb(fig, points):
+    """The rendered colour (0-255 RGB) of the shaded plane at each data point, with the points hidden."""
+    ax = fig.axes[0]
+    for scatter in ax.collections:
+        if isinstance(scatter, PathCollection):
+            scatter.set_visible(False)
+    fig.canvas.draw()
+    image = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].astype(int)
+    x, y = ax.transData.transform(np.atleast_2d(points)).T  # display pixels, origin at the bottom
+    return image[np.round(image.shape[0] - y).astype(int), np.round(x).astype(int)]
+
+
+def point_rgb(fig):
+    """The colour (0-255 RGB) each data point is drawn in."""
+    scatter = next(c for c in fig.axes[0].collections if isinstance(c, PathCollection))
+    return (scatter.to_rgba(scatter.get_array())[:, :3] * 255).astype(int)
+
+
+def is_blue(rgb):
+    return rgb[2] - rgb[0] > 8
+
+
+def is_red(rgb):
+    return rgb[0] - rgb[2] > 8
+
+
+@pytest.mark.parametrize("sigmoid, w0, b, class0_x, class1_x", [
+    # Logits from -14 to 8: a scale centred on its own middle (-3) paints logit -1.5, class 0, red.
+    (False, 10.0, -3.0, 0.15, 0.45),
+    # Probabilities from 0.21 to 0.995: a scale centred on its middle paints p = 0.56, class 1, blue.
+    (True, 3.0, 2.0, -0.95, -0.587),
+], ids=["logits", "probabilities"])
+def test_each_class_sits_on_its_own_colour(sigmoid, w0, b, class0_x, class1_x):
+    X = np.array([*CORNERS, [class0_x, 0.3], [class1_x, -0.3]])  # the corners fix the plotted plane
+    y = (w0 * X[:, 0] + b > 0).astype(float)
+    assert list(y[-2:]) == [0.0, 1.0]
+    fig = mn.plot.decision_boundary(linear_model(w0, b, sigmoid), X, y, resolution=100)
+    drawn0, drawn1 = point_rgb(fig)[-2:]
+    assert is_blue(drawn0) and is_red(drawn1)
+    under0, under1 = plane_rgb(fig, X[-2:])
+    assert is_blue(under0), f"the plane under a class-0 point is {under0}, not blue"
+    assert is_red(under1), f"the plane under a class-1 point is {under1}, not red"
+
+
+def test_the_colour_scale_is_centred_on_the_threshold():
+    X = np.array(CORNERS)
+    for model, threshold in [(linear_model(10.0, -3.0, False), 0.0), (linear_model(3.0, 2.0, True), 0.5),
+                             (linear_model(10.0, -3.0, False), 2.0)]:
+        fig = mn.plot.decision_boundary(model, X, [0, 0, 1, 1], resolution=20, threshold=threshold)
+        filled = next(c for c in fig.axes[0].collections if getattr(c, "filled", False))
+        assert filled.norm.vcenter == threshold
+        assert threshold in filled.levels  # no band straddles the boundary
+        assert filled.get_cmap().name == "RdBu_r"  # diverging: white at the threshold
+
+
+def boundary_levels(fig):
+    return [list(c.levels) for c in fig.axes[0].collections if hasattr(c, "filled") and not c.filled]
+
+
+def test_the_threshold_defaults_to_0_for_logits_and_0_5_for_probabilities():
+    X = np.array(CORNERS)
+    logits = mn.plot.decision_boundary(linear_model(10.0, -3.0, False), X, [0, 0, 1, 1], resolution=20)
+    assert boundary_levels(logits) == [[0.0]]
+    assert logits.axes[1].get_ylabel() == "model output (threshold 0)"
+    probabilities = mn.plot.decision_boundary(linear_model(10.0, -3.0, True), X, [0, 0, 1, 1], resolution=20)
+    assert boundary_levels(probabilities) == [[0.5]]
+    assert probabilities.axes[1].get_ylabel() == "model output (threshold 0.5)"
+    explicit = mn.plot.decision_boundary(linear_model(10.0, -3.0, False), X, [0, 0, 1, 1], resolution=20,
+                                         threshold=1.5)
+    assert boundary_levels(explicit) == [[1.5]]
+
+
+def test_a_model_that_predicts_one_class_everywhere_paints_the_plane_that_class():
+    X = np.array(CORNERS)
+    for b, colour in [(4.0, is_red), (-4.0, is_blue)]:
+        fig = mn.plot.decision_boundary(linear_model(0.0, b, False), X, [0, 0, 1, 1], resolution=20)
+        assert boundary_levels(fig) == []  # no boundary to draw
+        assert all(colour(rgb) for rgb in plane_rgb(fig, X * 0.9))
+
+
+def test_decision_boundary_refuses_a_bad_threshold():
+    X = np.array(CORNERS)
+    with pytest.raises(ValueError, match="finite"):
+        mn.plot.decision_boundary(linear_model(1.0, 0.0, False), X, [0, 0, 1, 1], threshold=float("nan"))
+    with pytest.raises(TypeError):
+        mn.plot.decision_boundary(linear_model(1.0, 0.0, False), X, [0, 0, 1, 1], threshold="0")
+
+
+def test_decision_boundary_draws_into_a_given_panel_over_a_given_extent():
+    fig, axes = plt.subplots(1, 2)
+    X = np.array(CORNERS) * 0.5
+    returned = mn.plot.decision_boundary(linear_model(1.0, 0.0, False), X, [0, 0, 1, 1], resolution=10,
+                                         ax=axes[1], extent=(-2, 3, -1, 4))
+    assert returned is fig
+    assert len(fig.axes) == 3  # the two panels and the colour bar of the second
+    assert not axes[0].collections
+    assert axes[1].get_xlim() == (-2, 3) and axes[1].get_ylim() == (-1, 4)
+    filled = next(c for c in axes[1].collections if getattr(c, "filled", False))
+    corners = np.concatenate([path.vertices for path in filled.get_paths()])
+    np.testing.assert_allclose([corners[:, 0].min(), corners[:, 0].max(), corners[:, 1].min(),
+                                corners[:, 1].max()], [-2, 3, -1, 4])
+
+
+@pytest.mark.parametrize("bad, error", [((0, 1, 0), ValueError), ((1, 0, 0, 1), ValueError),
+                                        ((0, 1, 0, float("inf")), ValueError), ("wide", TypeError),
+                                        (3.0, TypeError)])
+def test_decision_boundary_refuses_a_bad_extent_or_panel(bad, error):
+    X = np.array(CORNERS)
+    with pytest.raises(error, match="extent"):
+        mn.plot.decision_boundary(linear_model(1.0, 0.0, False), X, [0, 0, 1, 1], extent=bad)
+    with pytest.raises(TypeError, match="ax must be"):
+        mn.plot.decision_boundary(linear_model(1.0, 0.0, False), X, [0, 0, 1, 1], ax="left")

@@ -45,7 +45,7 @@ def test_the_readme_results_are_the_ones_diabetes_py_prints(diabetes_run, printe
     _, output = diabetes_run
     row = next(line for line in output.splitlines() if line.startswith(printed))
     numbers = row[len(printed):].split()
-    assert len(numbers) == 4  # train loss, train acc, test loss, test acc
+    assert len(numbers) == 4  # train loss, train acc, held-out loss, held-out acc
     assert readme_results_row(readme) == numbers, f"README.md's results table does not show:\n{row}"
 
 

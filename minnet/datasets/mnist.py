@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import hashlib
 import http.client
 import math
@@ -20,7 +21,7 @@ import struct
 import urllib.request
 import zlib
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +54,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
 
 
-def _read_header(f: BinaryIO, path: Path) -> tuple[bytes, np.dtype, tuple[int, ...]]:
+def _read_header(f: io.BufferedIOBase, path: Path) -> tuple[bytes, np.dtype, tuple[int, ...]]:
     """The header's bytes, the element type and the dimensions it declares."""
     magic = f.read(4)
     if len(magic) < 4:
@@ -71,7 +72,7 @@ def _read_header(f: BinaryIO, path: Path) -> tuple[bytes, np.dtype, tuple[int, .
     return magic + sizes, np.dtype(_IDX_TYPES[magic[2]]), struct.unpack(f">{n_dims}I", sizes)
 
 
-def _read_values(f: BinaryIO, n_bytes: int, dims: tuple[int, ...], path: Path) -> bytearray:
+def _read_values(f: io.BufferedIOBase, n_bytes: int, dims: tuple[int, ...], path: Path) -> bytearray:
     """Exactly ``n_bytes`` more bytes from ``f``, and nothing after them."""
     # The buffer grows only as data arrives: a damaged header may declare any
     # size, and must not make us allocate more than the file really holds.

@@ -1,12 +1,15 @@
 """minnet models outside minnet: PyTorch modules and ONNX files.
 
-* :func:`to_torch` turns a :class:`~minnet.Sequential` or
-  :class:`~minnet.Graph` into an equivalent ``torch.nn.Module`` (to train it
-  further with PyTorch, on a GPU or with ``DistributedDataParallel``), and
-  :func:`from_torch` brings such a module back
+* :func:`~minnet.interop.pytorch.to_torch` turns a :class:`~minnet.Sequential`
+  or :class:`~minnet.Graph` into an equivalent ``torch.nn.Module`` (to train
+  it further with PyTorch, on a GPU or with ``DistributedDataParallel``), and
+  :func:`~minnet.interop.pytorch.from_torch` brings such a module back
   (:mod:`minnet.interop.pytorch`).
-* :func:`to_onnx` writes a model to an ONNX file that ONNX Runtime, or any
-  other ONNX engine, runs (:mod:`minnet.interop.onnx_export`).
+* :func:`~minnet.interop.onnx_export.to_onnx` writes a model to an ONNX file
+  that ONNX Runtime, or any other ONNX engine, runs
+  (:mod:`minnet.interop.onnx_export`).
+
+Import them from here: ``from minnet.interop import to_torch, from_torch, to_onnx``.
 
 The scikit-learn estimators live in :mod:`minnet.sklearn`. Each road needs
 its optional package (``pip install "minnet[torch]"``, ``"minnet[onnx]"``,
