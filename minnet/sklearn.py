@@ -36,8 +36,9 @@ try:
     from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted, validate_data  # new in scikit-learn 1.6
-except ImportError as exc:
-    raise ImportError('minnet.sklearn needs scikit-learn 1.6 or newer: pip install "minnet[sklearn]"') from exc
+except ImportError as exc:  # absent (a ModuleNotFoundError, kept as one) or older than 1.6
+    raise type(exc)('minnet.sklearn needs scikit-learn 1.6 or newer: pip install "minnet[sklearn]"',
+                    name=exc.name) from exc
 
 from . import optim
 from ._validation import check_bool, check_choice, check_int, check_real

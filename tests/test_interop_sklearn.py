@@ -172,7 +172,7 @@ def test_the_core_of_minnet_does_not_import_scikit_learn():
 def test_without_scikit_learn_the_module_says_what_to_install(monkeypatch):
     monkeypatch.delitem(sys.modules, "minnet.sklearn")
     monkeypatch.setitem(sys.modules, "sklearn.base", None)  # what an absent package looks like to import
-    with pytest.raises(ImportError, match=r'scikit-learn 1.6 or newer: pip install "minnet\[sklearn\]"'):
+    with pytest.raises(ModuleNotFoundError, match=r'scikit-learn 1.6 or newer: pip install "minnet\[sklearn\]"'):
         importlib.import_module("minnet.sklearn")
 
 

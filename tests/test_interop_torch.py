@@ -373,7 +373,8 @@ def test_a_missing_package_is_named_with_the_install_command(monkeypatch):
     import minnet.interop
     monkeypatch.delitem(sys.modules, "minnet.interop.pytorch")
     monkeypatch.setitem(sys.modules, "torch", None)  # what an absent package looks like to import
-    with pytest.raises(ImportError, match=r"needs the optional package 'torch'.*minnet\[torch\]"):
+    with pytest.raises(ModuleNotFoundError, match=r"needs the optional package 'torch'.*minnet\[torch\]") as info:
         minnet.interop.to_torch
+    assert info.value.name == "torch"
     with pytest.raises(AttributeError):
         minnet.interop.to_tensorflow

@@ -38,8 +38,9 @@ def __getattr__(name: str) -> Any:
     except ModuleNotFoundError as exc:
         if exc.name is None or exc.name.split(".")[0] != extra:
             raise
-        raise ImportError(f"minnet.interop.{name} needs the optional package {extra!r}, which is not "
-                          f"installed: pip install \"minnet[{extra}]\"") from exc
+        # Still a ModuleNotFoundError naming the package, for code that tells a missing peer from a bug.
+        raise ModuleNotFoundError(f"minnet.interop.{name} needs the optional package {extra!r}, which is not "
+                                  f"installed: pip install \"minnet[{extra}]\"", name=exc.name) from exc
     return getattr(home, name)
 
 
