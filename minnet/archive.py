@@ -47,12 +47,12 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, BinaryIO, Callable, Iterator, Mapping
 
 import numpy as np
 
-__all__ = ["FORMAT_VERSION", "MAX_EXPANSION", "MAX_DEPTH", "write_archive", "read_archive",
-           "check_writable", "pack", "unpack"]
+__all__ = ["FORMAT_VERSION", "MAX_EXPANSION", "MAX_DEPTH", "write_archive", "write_atomically",
+           "read_archive", "check_writable", "pack", "unpack"]
 
 FORMAT_VERSION = 2
 """Version of the file layout; files from a newer version are refused, older ones read.
@@ -128,27 +128,37 @@ def unpack(obj: Any, arrays: Mapping[str, np.ndarray]) -> Any:
 def write_archive(path: Path, meta: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
     """Write ``meta`` (as JSON, after ``format`` and ``format_version``) and ``arrays`` to ``path`` atomically.
 
-    The archive is written to a temporary file in the same directory, flushed
+    See :func:`write_atomically` for what "atomically" promises.
+    """
+    description = {"format": _FORMAT_NAME, "format_version": FORMAT_VERSION, **meta}
+    payload = np.frombuffer(json.dumps(description).encode("utf-8"), dtype=np.uint8)
+    members: dict[str, Any] = {_META_MEMBER[:-4]: payload, **arrays}
+    write_atomically(path, lambda f: np.savez(f, **members))
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """Create or replace the file ``path`` with what ``write(f)`` writes to a binary file ``f``, atomically.
+
+    The content is written to a temporary file in the same directory, flushed
     to disk, then renamed over ``path`` with ``os.replace`` (atomic on POSIX
     and Windows). On any failure the temporary file is removed and a previous
     file at ``path`` is left as it was. A ``path`` that is a symbolic link is
     written through: the file it points to is replaced, and the link kept.
+    Model files (:func:`~minnet.save`) and exported ONNX models are written
+    this way.
     """
     # A symlink is written through, as open(path, "w") would: the file it points to is
     # replaced atomically and the link stays (renaming over the link would replace the link).
     path = Path(os.path.realpath(path)) if path.is_symlink() else path
     check_writable(path)
     directory = path.parent
-    description = {"format": _FORMAT_NAME, "format_version": FORMAT_VERSION, **meta}
-    payload = np.frombuffer(json.dumps(description).encode("utf-8"), dtype=np.uint8)
     # A fresh name (O_EXCL) created with mode 0o666, so the OS applies the umask
     # as for any ordinary file; an existing file keeps its own permissions.
     tmp_name = str(directory / f".{path.name}.{secrets.token_hex(8)}.tmp")
     fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
-            members: dict[str, Any] = {_META_MEMBER[:-4]: payload, **arrays}
-            np.savez(f, **members)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         with contextlib.suppress(OSError):
@@ -164,7 +174,7 @@ def write_archive(path: Path, meta: dict[str, Any], arrays: Mapping[str, np.ndar
 def check_writable(path: Path) -> None:
     """Refuse a ``path`` that cannot become a file: a missing directory, or a directory itself.
 
-    Used by :func:`write_archive` and, before the first epoch, by
+    Used by :func:`write_atomically` and, before the first epoch, by
     :class:`~minnet.Checkpoint`, so both say the same thing.
     """
     if not path.parent.is_dir():

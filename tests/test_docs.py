@@ -108,7 +108,7 @@ def test_the_graph_page_quotes_every_step():
 
 PAGES = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md"))]
 # Peers that some pages compare minnet with; such a page is skipped where one is not installed.
-OPTIONAL = frozenset({"torch", "sklearn"})
+OPTIONAL = frozenset({"torch", "sklearn", "onnx", "onnxruntime"})
 FENCE = re.compile(r"(`{3,})[ \t]*([\w+-]*)")
 NOT_RUN = re.compile(r"<!--\s*not run\b(.*?)-->")
 SNIPPET = re.compile(r'--8<-- "([^"]+)"')
@@ -337,6 +337,20 @@ def test_the_readme_code_runs_as_one_script(ran):
     assert isinstance(run.namespace["model"], run.namespace["mn"].Graph)
     assert "Add()" in run.printed and "Total parameters: 705 (float64)" in run.printed
     assert (run.folder / "loss.png").exists()
+
+
+def test_the_interop_page_runs_as_one_script(ran):
+    """docs/interop.md: to PyTorch and back, DDP in one process, ONNX Runtime, scikit-learn (packages permitting)."""
+    run = ran("docs/interop.md")
+    assert run.blocks >= 6
+    differences = [float(v) for v in re.findall(r"(?:predict|float32): (\d\.\de-\d+)", run.printed)]
+    assert len(differences) == 3
+    assert differences[0] < 1e-12 and differences[1] < 1e-12 and differences[2] < 1e-4
+    assert "(0): Linear(in_features=8, out_features=16, bias=True)" in run.printed
+    assert "BatchNorm(16)" in run.printed and "'accuracy'" in run.printed
+    accuracy = float(re.search(r"5-fold accuracy: (\d\.\d+)", run.printed).group(1))
+    assert 0.72 < accuracy < 0.85
+    assert (run.folder / "diabetes.onnx").exists() and (run.folder / "diabetes32.onnx").exists()
 
 
 def test_the_getting_started_page_runs_and_draws(ran):

@@ -1,0 +1,300 @@
+"""minnet models as ONNX files: :func:`to_onnx`.
+
+ONNX describes a network as a graph of standard operators, which ONNX
+Runtime (and other engines: TensorRT, OpenVINO, browsers) run without
+Python or minnet. The export is of the model for **inference**, what
+``model.predict`` computes:
+
+==================  ==========================================================
+minnet              ONNX operators
+==================  ==========================================================
+``Dense``           ``Gemm`` (``x @ W + b``, ``W`` as minnet stores it)
+``Sigmoid``         ``Sigmoid``
+``ReLU``            ``Relu``
+``Tanh``            ``Tanh``
+``LeakyReLU``       ``LeakyRelu`` in float32; in float64
+                    ``Where(x > 0, x, x * slope)`` (see below)
+``Softmax``         ``Softmax`` along axis 1
+``Dropout``         ``Identity`` (dropout is off in inference)
+``BatchNorm``       ``BatchNormalization`` on the running statistics, ``eps``
+                    added into the variance (see below)
+``Add``             ``Add`` (pairwise, left to right, as minnet sums)
+``Concat``          ``Concat`` along axis 1
+==================  ==========================================================
+
+Each input is a tensor of shape ``(batch, n_features)`` with a free batch
+size, named as the Graph's inputs (``input`` for a Sequential); each output
+is named as the Graph's outputs (``output`` for a Sequential). A layer used
+at several nodes stores its weights once.
+
+ONNX operator attributes are float32. Where minnet computes with a float64
+constant (a LeakyReLU slope such as 0.1, BatchNorm's ``eps``), putting it in
+an attribute would change a float64 model's outputs by far more than float64
+rounding; so those constants travel as tensors of the model's dtype instead.
+(For LeakyReLU this also sidesteps ONNX Runtime 1.32, which runs ``LeakyRelu`` in
+float64 only at opsets 16 to 18.)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from .. import __version__, containers, graph, layers
+from .._validation import check_int, check_path
+from ..archive import write_atomically
+from ..layers import Layer, check_dtype
+
+__all__ = ["to_onnx"]
+
+_ELEM_TYPES = {np.dtype(np.float32): onnx.TensorProto.FLOAT, np.dtype(np.float64): onnx.TensorProto.DOUBLE}
+_MIN_OPSET = 13  # Softmax along one axis (not "flatten from axis") and Gemm with an optional bias: 13 on
+
+
+def to_onnx(model: Layer, path: str | os.PathLike[str], dtype: Any = None, *, opset: int = 17) -> onnx.ModelProto:
+    """Write ``model`` to the ONNX file ``path``, for inference, and return the ONNX model.
+
+    Parameters
+    ----------
+    model : Sequential or Graph
+        Any number of inputs and outputs; containers may nest.
+    path : str or os.PathLike
+        The file to write. It is written atomically: to a temporary file
+        first, renamed into place once complete, so a failure leaves no half
+        file (and an existing file as it was).
+    dtype : np.float32, np.float64 or None
+        The ONNX model's element type; None (the default) keeps the model's.
+        A float64 model exported as float32 rounds its weights to float32.
+    opset : int, default 17
+        The ONNX operator set version: 13 or newer (the operators used
+        compute the same from 13 on), up to the newest the installed onnx
+        knows. An older opset suits older runtimes.
+
+    Returns
+    -------
+    onnx.ModelProto
+        What was written; it has passed ``onnx.checker.check_model``
+        (with shape inference).
+
+    Raises
+    ------
+    TypeError
+        For a model that is not a Sequential or a Graph, or a layer with no
+        ONNX equivalent (a custom one), naming it and where it is.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, onnxruntime, minnet as mn
+    >>> from minnet.interop import to_onnx
+    >>> model = mn.Sequential(mn.Dense(3, 4, seed=0), mn.Tanh(), mn.Dense(4, 2, seed=1), mn.Softmax())
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = os.path.join(folder.name, "model.onnx")
+    >>> proto = to_onnx(model, path)
+    >>> [node.op_type for node in proto.graph.node]
+    ['Gemm', 'Tanh', 'Gemm', 'Softmax']
+    >>> session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    >>> x = np.ones((5, 3))
+    >>> bool(np.allclose(session.run(None, {"input": x})[0], model.predict(x), rtol=1e-12))
+    True
+    >>> folder.cleanup()
+    """
+    if not isinstance(model, containers.Model):
+        raise TypeError(f"to_onnx exports a model (mn.Sequential or mn.Graph), got {type(model).__name__}; "
+                        f"wrap a single layer in mn.Sequential")
+    path = check_path("path", path)
+    dtype = model.dtype if dtype is None else check_dtype(dtype)
+    opset = check_int("opset", opset, low=_MIN_OPSET, high=onnx.defs.onnx_opset_version())
+    builder = _Builder(dtype)
+    if isinstance(model, graph.Graph):
+        input_names, output_names = model.input_names, model.output_names
+    else:
+        input_names, output_names = ["input"], ["output"]
+    for name in input_names:
+        builder.reserve(name)
+    outputs = builder.layer(model, list(input_names), "", "the model")
+    for produced, name in zip(outputs, output_names):
+        builder.name_output(produced, name)
+
+    widths = _output_widths(model)
+    elem = _ELEM_TYPES[dtype]
+    inputs_info = [helper.make_tensor_value_info(name, elem, ["batch", width])
+                   for name, width in zip(input_names, model.input_widths())]
+    outputs_info = [helper.make_tensor_value_info(name, elem, ["batch", width])
+                    for name, width in zip(output_names, widths)]
+    onnx_graph = helper.make_graph(builder.nodes, type(model).__name__.lower(), inputs_info, outputs_info,
+                                   initializer=builder.initializers, doc_string=repr(model))
+    opsets = [helper.make_opsetid("", opset)]
+    # The oldest IR version that can carry this opset, so older runtimes read the file too.
+    proto = helper.make_model(onnx_graph, opset_imports=opsets, ir_version=helper.find_min_ir_version_for(opsets),
+                              producer_name="minnet", producer_version=__version__)
+    onnx.checker.check_model(proto, full_check=True)
+    write_atomically(path, lambda f: f.write(proto.SerializeToString()))
+    return proto
+
+
+def _output_widths(model: containers.Model) -> list[int | None]:
+    """Each output's number of features, from one row of zeros in inference (None where no input width is fixed)."""
+    widths = model.input_widths()
+    if any(w is None for w in widths):
+        return [None] * model.n_outputs
+    rows = [np.zeros((1, w), model.dtype) for w in widths]
+    out = model.predict(rows[0] if model.n_inputs == 1 else rows)
+    return [o.shape[1] for o in (out if model.n_outputs > 1 else [out])]
+
+
+class _Builder:
+    """Collects the ONNX nodes and initializers of a model, naming each tensor once.
+
+    Parameters
+    ----------
+    dtype : np.dtype
+        The element type of every tensor.
+    """
+
+    def __init__(self, dtype: np.dtype) -> None:
+        self.dtype = dtype
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._taken: set[str] = set()
+        self._weights: dict[int, list[str]] = {}  # a layer's initializer names, so a shared layer stores them once
+        self._producer: dict[str, onnx.NodeProto] = {}
+
+    def reserve(self, name: str) -> None:
+        self._taken.add(name)
+
+    def fresh(self, base: str) -> str:
+        """``base``, or ``base_1``, ``base_2``, ... : a tensor name not used yet."""
+        name, k = base, 0
+        while name in self._taken:
+            k += 1
+            name = f"{base}_{k}"
+        self._taken.add(name)
+        return name
+
+    def constant(self, name: str, value: Any) -> str:
+        """An initializer holding ``value`` in the export dtype; returns its name."""
+        array = np.asarray(value, dtype=self.dtype)
+        name = self.fresh(name)
+        self.initializers.append(numpy_helper.from_array(array, name=name))
+        return name
+
+    def weights(self, layer: Layer, prefix: str, arrays: dict[str, np.ndarray]) -> list[str]:
+        """The initializers of ``layer`` (made on its first use only), named ``prefix.key``."""
+        if id(layer) not in self._weights:
+            self._weights[id(layer)] = [self.constant(f"{prefix}.{key}", value) for key, value in arrays.items()]
+        return self._weights[id(layer)]
+
+    def op(self, op_type: str, inputs: list[str], name: str, **attributes: Any) -> str:
+        """Append one operator node with one output, named ``name`` (made unique); return the output."""
+        output = self.fresh(name)
+        node = helper.make_node(op_type, inputs, [output], name=output, **attributes)
+        self.nodes.append(node)
+        self._producer[output] = node
+        return output
+
+    def name_output(self, tensor: str, name: str) -> None:
+        """Make the tensor ``tensor`` available as the graph output ``name``."""
+        if tensor == name:
+            return
+        node = self._producer.get(tensor)
+        read = any(tensor in other.input for other in self.nodes)
+        if node is None or read or name in self._taken:  # an input passed through, or a tensor in use
+            self.nodes.append(helper.make_node("Identity", [tensor], [self.fresh(name)], name=name))
+            return
+        # Otherwise the node is renamed rather than followed by an Identity: a plainer graph.
+        node.output[0] = name
+        node.name = name
+        self._taken.add(name)
+        self._producer[name] = self._producer.pop(tensor)
+
+    def layer(self, layer: Layer, inputs: list[str], name: str, where: str) -> list[str]:
+        """Append the operators computing ``layer`` on the tensors ``inputs``; return its output tensor(s)."""
+        export = _EXPORTERS.get(type(layer))  # the exact type: a subclass may compute something else
+        if export is None:
+            raise TypeError(f"to_onnx cannot export {layer!r} ({where}): it knows no ONNX operators computing a "
+                            f"{type(layer).__qualname__}; it exports "
+                            f"{', '.join(sorted(cls.__name__ for cls in _EXPORTERS))}")
+        outputs = export(self, layer, inputs, name, where)
+        return outputs if isinstance(outputs, list) else [outputs]
+
+
+def _base_name(layer: Layer) -> str:
+    return type(layer).__name__.lower()
+
+
+def _dense(b: _Builder, layer: layers.Dense, inputs: list[str], name: str, where: str) -> str:
+    arrays = {"W": layer.W.value} if layer.b is None else {"W": layer.W.value, "b": layer.b.value}
+    # Gemm is A @ B + C: minnet's (n_in, n_out) W is B as it is, no transpose needed.
+    return b.op("Gemm", [inputs[0], *b.weights(layer, name, arrays)], name)
+
+
+def _leaky_relu(b: _Builder, layer: layers.LeakyReLU, inputs: list[str], name: str, where: str) -> str:
+    slope = layer.negative_slope
+    if b.dtype == np.float32:
+        return b.op("LeakyRelu", inputs, name, alpha=slope)
+    # In float64, minnet's own formula with a float64 slope: the float32 attribute would round a
+    # slope such as 0.1, and ONNX Runtime has no float64 LeakyRelu kernel for most opsets.
+    x = inputs[0]
+    positive = b.op("Greater", [x, b.constant(f"{name}.zero", 0.0)], f"{name}.positive")
+    scaled = b.op("Mul", [x, b.weights(layer, name, {"negative_slope": slope})[0]], f"{name}.scaled")
+    return b.op("Where", [positive, x, scaled], name)
+
+
+def _batch_norm(b: _Builder, layer: layers.BatchNorm, inputs: list[str], name: str, where: str) -> str:
+    # minnet's inference is (x - mean) / sqrt(var + eps) * gamma + beta; adding eps into the
+    # variance here (as minnet does, in the model's dtype) keeps a float64 eps exact.
+    arrays = {"gamma": layer.gamma.value, "beta": layer.beta.value, "running_mean": layer.running_mean,
+              "running_var_plus_eps": layer.running_var + layer.eps}
+    return b.op("BatchNormalization", [inputs[0], *b.weights(layer, name, arrays)], name, epsilon=0.0)
+
+
+def _add(b: _Builder, layer: graph.Add, inputs: list[str], name: str, where: str) -> str:
+    total = inputs[0]
+    for k, x in enumerate(inputs[1:], start=1):  # pairwise, left to right: minnet's order of rounding
+        total = b.op("Add", [total, x], name if k == len(inputs) - 1 else f"{name}.partial")
+    return total
+
+
+def _sequential(b: _Builder, model: containers.Sequential, inputs: list[str], name: str, where: str) -> str:
+    x = inputs[0]
+    for i, layer in enumerate(model):
+        inner = f"{name}.{i}" if name else str(i)  # the top-level model's tensors get no prefix
+        x = b.layer(layer, [x], f"{inner}.{_base_name(layer)}", f"layer {i} of {where}")[0]
+    return x
+
+
+def _graph(b: _Builder, model: graph.Graph, inputs: list[str], name: str, where: str) -> list[str]:
+    # Tensors are named after the nodes; a graph inside another gets its own name as a prefix.
+    prefix = f"{name}." if name else ""
+    tensors = dict(zip(model.input_names, inputs))
+    for node_name, layer, args in model.nodes:
+        if layer is None:
+            continue
+        outputs = b.layer(layer, [tensors[a] for a in args], prefix + node_name, f"node {node_name} of {where}")
+        tensors[node_name] = outputs[0]
+    return [tensors[o] for o in model.output_names]
+
+
+def _simple(op_type: str, **attributes: Any) -> Callable[..., str]:
+    """The exporter of a layer that is one ONNX operator without weights."""
+    return lambda b, layer, inputs, name, where: b.op(op_type, inputs, name, **attributes)
+
+
+_EXPORTERS: dict[type, Callable[..., Any]] = {
+    layers.Dense: _dense,
+    layers.Sigmoid: _simple("Sigmoid"),
+    layers.ReLU: _simple("Relu"),
+    layers.Tanh: _simple("Tanh"),
+    layers.LeakyReLU: _leaky_relu,
+    layers.Softmax: _simple("Softmax", axis=1),
+    layers.Dropout: _simple("Identity"),
+    layers.BatchNorm: _batch_norm,
+    graph.Add: _add,
+    graph.Concat: _simple("Concat", axis=1),
+    containers.Sequential: _sequential,
+    graph.Graph: _graph,
+}

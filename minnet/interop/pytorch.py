@@ -1,0 +1,406 @@
+"""minnet models as PyTorch modules, and back: :func:`to_torch` and :func:`from_torch`.
+
+Each built-in layer has a PyTorch twin that computes the same function:
+
+==================  ==============================  ===========================================
+minnet              PyTorch                         carried across
+==================  ==============================  ===========================================
+``Dense``           ``nn.Linear``                   ``W`` transposed: minnet's is (n_in, n_out),
+                                                    torch's ``weight`` is (out, in); ``b``
+``Sigmoid``         ``nn.Sigmoid``
+``ReLU``            ``nn.ReLU``
+``Tanh``            ``nn.Tanh``
+``LeakyReLU``       ``nn.LeakyReLU``                ``negative_slope``
+``Softmax``         ``nn.Softmax(dim=1)``
+``Dropout``         ``nn.Dropout``                  ``p``
+``BatchNorm``       ``nn.BatchNorm1d``              ``gamma``/``beta`` as ``weight``/``bias``,
+                                                    ``momentum``, ``eps``, the running mean and
+                                                    variance, ``num_batches_tracked``
+``Sequential``      ``nn.Sequential``               its layers, in order
+``Graph``           :class:`GraphModule`            its nodes; a shared layer is one module
+``Add``             :class:`Add`
+``Concat``          :class:`Concat`
+==================  ==============================  ===========================================
+
+Weights are copied, not shared, in the model's own dtype (float32 or
+float64), so a round trip ``from_torch(to_torch(model))`` gives back every
+weight and every running statistic bit for bit.
+
+minnet has no "mode": ``training`` is an argument of each forward
+(``model.forward(x)`` trains, ``model.predict(x)`` does not), while a torch
+module carries ``module.training``. :func:`to_torch` returns a module in
+training mode, as PyTorch builds them (``module(x)`` is then
+``model.forward(x)``), or in eval mode with ``training=False`` (``module(x)``
+is then ``model.predict(x)``); ``module.train()`` and ``module.eval()``
+switch it as for any module. :func:`from_torch` reads a module in either
+mode.
+
+One thing does not cross: the generator a ``Dropout`` layer draws its masks
+from. PyTorch draws them from its own generator (``torch.manual_seed``), so
+the masks differ; everything else, including the scaling by ``1 / (1 - p)``,
+is the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import containers, graph, layers
+from ..layers import Layer
+
+__all__ = ["to_torch", "from_torch", "GraphModule", "Add", "Concat"]
+
+_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+_NUMPY_DTYPES = {torch_dtype: np_dtype for np_dtype, torch_dtype in _DTYPES.items()}
+
+
+# -- the modules minnet adds to torch's -----------------------------------------------
+
+class Add(nn.Module):
+    """The element-wise sum of its inputs, ``forward(*xs)``: minnet's :class:`~minnet.Add` as a module."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out = xs[0] + xs[1]  # summed left to right, as minnet does, so the rounding is the same
+        for x in xs[2:]:
+            out = out + x
+        return out
+
+
+class Concat(nn.Module):
+    """Its inputs side by side along the features, ``forward(*xs)``: minnet's :class:`~minnet.Concat`."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, dim=1)
+
+
+class GraphModule(nn.Module):
+    """A minnet :class:`~minnet.Graph` as a ``torch.nn.Module``: its forward walks the nodes.
+
+    Parameters
+    ----------
+    modules : dict of str to nn.Module
+        One module per distinct layer of the graph, by the name of the
+        layer's first node; a layer used at several nodes is one module,
+        called at each of them, so its weights (and their gradients) are shared.
+    inputs : list of (str, int)
+        Each input's name and number of features, in order.
+    nodes : list of (str, str, list of str)
+        For each node in topological order: its name, the key of its module
+        in ``modules``, and the names of the nodes (or inputs) it is called on.
+    outputs : list of str
+        The names of the nodes that are the graph's outputs, in order.
+
+    Notes
+    -----
+    ``forward`` takes one tensor per input (``module(x)``, ``module(x1, x2)``,
+    or a list of them) and returns one tensor, or a tuple of one per output.
+    """
+
+    def __init__(self, modules: dict[str, nn.Module], inputs: Sequence[tuple[str, int]],
+                 nodes: Sequence[tuple[str, str, Sequence[str]]], outputs: Sequence[str]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleDict(modules)
+        self.inputs = [(str(name), int(width)) for name, width in inputs]
+        self.nodes = [(str(name), str(key), tuple(args)) for name, key, args in nodes]
+        self.outputs = list(outputs)
+        known = {name for name, _ in self.inputs}
+        for name, key, args in self.nodes:
+            if key not in self.layers:
+                raise ValueError(f"node {name} uses the module {key!r}, which is not among the modules")
+            missing = [a for a in args if a not in known]
+            if missing:
+                raise ValueError(f"node {name} is called on {missing}, which come from no earlier node or input")
+            known.add(name)
+        unknown = [o for o in self.outputs if o not in known]
+        if unknown or not self.outputs:
+            raise ValueError(f"the outputs must be names of nodes or inputs, got {self.outputs} ({unknown} unknown)")
+
+    def forward(self, *xs: Any) -> Any:
+        if len(xs) == 1 and isinstance(xs[0], (list, tuple)):
+            xs = tuple(xs[0])  # a list of inputs, as minnet's Graph.forward takes them
+        if len(xs) != len(self.inputs):
+            raise TypeError(f"this graph has {len(self.inputs)} input(s) "
+                            f"({', '.join(name for name, _ in self.inputs)}), got {len(xs)} tensor(s)")
+        values = {name: x for (name, _), x in zip(self.inputs, xs)}
+        for name, key, args in self.nodes:
+            values[name] = self.layers[key](*(values[a] for a in args))
+        outputs = tuple(values[o] for o in self.outputs)
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def extra_repr(self) -> str:
+        wiring = [f"{name} = layers.{key}({', '.join(args)})" for name, key, args in self.nodes]
+        return (f"inputs={[name for name, _ in self.inputs]}, outputs={self.outputs},\n"
+                + "\n".join(wiring))
+
+
+# -- minnet to torch --------------------------------------------------------------------
+
+def to_torch(model: Layer, *, training: bool = True) -> nn.Module:
+    """An equivalent ``torch.nn.Module``, with a copy of the weights and the layers' state.
+
+    Parameters
+    ----------
+    model : Layer
+        A :class:`~minnet.Sequential`, a :class:`~minnet.Graph` or one
+        built-in layer; containers may nest.
+    training : bool, default True
+        The module's mode: True as PyTorch builds modules (``module(x)``
+        computes ``model.forward(x)``: dropout on, batch statistics), False
+        for ``module.eval()`` (``module(x)`` computes ``model.predict(x)``).
+
+    Returns
+    -------
+    torch.nn.Module
+        In the model's dtype (``torch.float32`` or ``torch.float64``), on
+        the CPU: ``nn.Sequential`` for a Sequential, :class:`GraphModule`
+        for a Graph, the twin of each layer (see the module's table).
+
+    Raises
+    ------
+    TypeError
+        Naming the first layer that has no PyTorch twin (a custom layer, or a
+        subclass of a built-in one, whose forward may differ) and where it is.
+
+    Examples
+    --------
+    >>> import numpy as np, torch, minnet as mn
+    >>> from minnet.interop import to_torch
+    >>> model = mn.Sequential(mn.Dense(3, 4, seed=0), mn.ReLU(), mn.Dense(4, 1, seed=1))
+    >>> net = to_torch(model, training=False)
+    >>> net
+    Sequential(
+      (0): Linear(in_features=3, out_features=4, bias=True)
+      (1): ReLU()
+      (2): Linear(in_features=4, out_features=1, bias=True)
+    )
+    >>> x = np.ones((2, 3))
+    >>> bool(np.allclose(net(torch.from_numpy(x)).detach().numpy(), model.predict(x), rtol=1e-12))
+    True
+    """
+    if not isinstance(training, bool):
+        raise TypeError(f"training must be True or False, got {training!r}")
+    if not isinstance(model, Layer):
+        raise TypeError(f"to_torch converts a minnet Layer (a Sequential, a Graph or a layer), "
+                        f"got {type(model).__name__}")
+    module = _to_module(model, {}, "the model")
+    module.train(training)
+    return module
+
+
+def _to_module(layer: Layer, done: dict[int, nn.Module], where: str) -> nn.Module:
+    """The twin of ``layer``; ``done`` maps layers already converted (a shared layer) to their module."""
+    if id(layer) in done:
+        return done[id(layer)]
+    convert = _TO_TORCH.get(type(layer))  # the exact type: a subclass may compute something else
+    if convert is None:
+        raise TypeError(f"to_torch cannot convert {layer!r} ({where}): minnet knows no PyTorch module "
+                        f"computing a {type(layer).__qualname__}; it converts "
+                        f"{', '.join(sorted(cls.__name__ for cls in _TO_TORCH))}")
+    module = done[id(layer)] = convert(layer, done, where)
+    return module
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    """A torch tensor holding a copy of ``array`` (same dtype): later training on either side is separate."""
+    return torch.from_numpy(np.array(array, copy=True))
+
+
+def _dense_to_torch(layer: layers.Dense, done: dict, where: str) -> nn.Module:
+    linear = nn.Linear(layer.n_in, layer.n_out, bias=layer.b is not None, dtype=_DTYPES[layer.dtype])
+    with torch.no_grad():
+        linear.weight.copy_(_tensor(layer.W.value.T))  # minnet's x @ W is torch's x @ weight.T
+        if layer.b is not None:
+            linear.bias.copy_(_tensor(layer.b.value))
+    return linear
+
+
+def _batch_norm_to_torch(layer: layers.BatchNorm, done: dict, where: str) -> nn.Module:
+    norm = nn.BatchNorm1d(layer.n_features, eps=layer.eps, momentum=layer.momentum, dtype=_DTYPES[layer.dtype])
+    with torch.no_grad():
+        norm.weight.copy_(_tensor(layer.gamma.value))
+        norm.bias.copy_(_tensor(layer.beta.value))
+        norm.running_mean.copy_(_tensor(layer.running_mean))
+        norm.running_var.copy_(_tensor(layer.running_var))
+        norm.num_batches_tracked.fill_(layer.num_batches_tracked)
+    return norm
+
+
+def _sequential_to_torch(model: containers.Sequential, done: dict, where: str) -> nn.Module:
+    return nn.Sequential(*(_to_module(layer, done, f"layer {i} of {where}") for i, layer in enumerate(model)))
+
+
+def _graph_to_torch(model: graph.Graph, done: dict, where: str) -> nn.Module:
+    key_of: dict[int, str] = {}  # a layer's key: the name of its first node, as minnet names layers
+    modules: dict[str, nn.Module] = {}
+    nodes = []
+    for name, layer, args in model.nodes:
+        if layer is None:
+            continue
+        if id(layer) not in key_of:
+            key_of[id(layer)] = name
+            modules[name] = _to_module(layer, done, f"node {name} of {where}")
+        nodes.append((name, key_of[id(layer)], args))
+    inputs = list(zip(model.input_names, model.input_widths()))
+    return GraphModule(modules, inputs, nodes, model.output_names)
+
+
+_TO_TORCH: dict[type, Callable[[Any, dict, str], nn.Module]] = {
+    layers.Dense: _dense_to_torch,
+    layers.Sigmoid: lambda layer, done, where: nn.Sigmoid(),
+    layers.ReLU: lambda layer, done, where: nn.ReLU(),
+    layers.Tanh: lambda layer, done, where: nn.Tanh(),
+    layers.LeakyReLU: lambda layer, done, where: nn.LeakyReLU(layer.negative_slope),
+    layers.Softmax: lambda layer, done, where: nn.Softmax(dim=1),
+    layers.Dropout: lambda layer, done, where: nn.Dropout(layer.p),
+    layers.BatchNorm: _batch_norm_to_torch,
+    containers.Sequential: _sequential_to_torch,
+    graph.Graph: _graph_to_torch,
+    graph.Add: lambda layer, done, where: Add(),
+    graph.Concat: lambda layer, done, where: Concat(),
+}
+
+
+# -- torch to minnet --------------------------------------------------------------------
+
+def from_torch(module: nn.Module) -> Layer:
+    """The minnet model equivalent to a PyTorch module, with a copy of its weights and state.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        An ``nn.Sequential`` (nested ones too) of ``nn.Linear``,
+        ``nn.Sigmoid``, ``nn.ReLU``, ``nn.Tanh``, ``nn.LeakyReLU``,
+        ``nn.Softmax`` (along the features), ``nn.Dropout`` and
+        ``nn.BatchNorm1d``, one of those modules alone, or a module made by
+        :func:`to_torch` (a :class:`GraphModule` becomes a Graph again). Its
+        mode (train or eval) does not matter: minnet decides it per call.
+
+    Returns
+    -------
+    Layer
+        A :class:`~minnet.Sequential`, :class:`~minnet.Graph` or layer, in
+        the module's dtype (float32 or float64), its weights copied.
+
+    Raises
+    ------
+    TypeError
+        Naming the first module minnet has no layer for (a convolution, a
+        custom module) and where it is, or a dtype other than float32/float64.
+    ValueError
+        For a module minnet has but not in that configuration (``nn.BatchNorm1d``
+        without affine parameters or running statistics, ``nn.Softmax`` along
+        the batch, ``nn.Dropout(p=1)``), naming it.
+
+    Examples
+    --------
+    >>> import torch, minnet as mn
+    >>> from minnet.interop import from_torch
+    >>> from_torch(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)))
+    Sequential(
+      Dense(3, 4, dtype=np.float32),
+      Tanh(),
+      Dense(4, 2, dtype=np.float32),
+    )
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"from_torch converts a torch.nn.Module, got {type(module).__name__}")
+    return _from_module(module, {}, "the module")
+
+
+def _from_module(module: nn.Module, done: dict[int, Layer], where: str) -> Layer:
+    """The minnet twin of ``module``; ``done`` maps modules already converted (used twice) to their layer."""
+    if id(module) in done:
+        return done[id(module)]
+    convert = _FROM_TORCH.get(type(module))
+    if convert is None:
+        name = f"{type(module).__module__}.{type(module).__qualname__}"
+        raise TypeError(f"from_torch cannot convert {name} ({where}): minnet has no layer for it; it converts "
+                        f"{', '.join(sorted(f'nn.{cls.__name__}' for cls in _FROM_TORCH))} and modules "
+                        f"made by to_torch")
+    try:
+        layer = convert(module, done, where)
+    except (TypeError, ValueError) as exc:
+        if str(exc).startswith("from_torch"):  # already says which module, deeper down
+            raise
+        raise type(exc)(f"from_torch cannot convert {module!r} ({where}): {exc}") from None
+    done[id(module)] = layer
+    return layer
+
+
+def _dtype_of(tensor: torch.Tensor) -> np.dtype:
+    dtype = _NUMPY_DTYPES.get(tensor.dtype)
+    if dtype is None:
+        raise TypeError(f"minnet computes in float32 or float64, the module holds {tensor.dtype}; "
+                        f"convert it first with module.float() or module.double()")
+    return dtype
+
+
+def _array(tensor: torch.Tensor) -> np.ndarray:
+    """A numpy copy of a tensor, wherever it lives (a module trained on a GPU comes back too)."""
+    return tensor.detach().cpu().numpy().copy()
+
+
+def _linear_from_torch(module: nn.Linear, done: dict, where: str) -> Layer:
+    dense = layers.Dense(module.in_features, module.out_features, bias=module.bias is not None,
+                         dtype=_dtype_of(module.weight))
+    dense.W.value[...] = _array(module.weight).T
+    if module.bias is not None:
+        dense.b.value[...] = _array(module.bias)
+    return dense
+
+
+def _softmax_from_torch(module: nn.Softmax, done: dict, where: str) -> Layer:
+    # dim=None is torch's old implicit choice, which for the 2-D batches minnet takes is dim 1.
+    if module.dim not in (None, 1, -1):
+        raise ValueError(f"minnet's Softmax runs along the features (dim=1), this one along dim={module.dim}")
+    return layers.Softmax()
+
+
+def _batch_norm_from_torch(module: nn.BatchNorm1d, done: dict, where: str) -> Layer:
+    if not module.affine:
+        raise ValueError("minnet's BatchNorm always learns a scale and a shift; this one has affine=False")
+    if not module.track_running_stats:
+        raise ValueError("minnet's BatchNorm keeps running statistics for inference; this one has "
+                         "track_running_stats=False")
+    dtype = _dtype_of(module.weight)
+    norm = layers.BatchNorm(module.num_features, momentum=module.momentum, eps=module.eps, dtype=dtype)
+    norm.gamma.value[...] = _array(module.weight)
+    norm.beta.value[...] = _array(module.bias)
+    norm.set_state({"running_mean": _array(module.running_mean), "running_var": _array(module.running_var),
+                    "num_batches_tracked": int(module.num_batches_tracked)})
+    return norm
+
+
+def _sequential_from_torch(module: nn.Sequential, done: dict, where: str) -> Layer:
+    # Iterating the Sequential, not named_children(), which lists a module used twice only once.
+    return containers.Sequential(*(_from_module(child, done, f"{i} of {where}") for i, child in enumerate(module)))
+
+
+def _graph_from_torch(module: GraphModule, done: dict, where: str) -> Layer:
+    values: dict[str, graph.Node] = {name: graph.Input(width, name=name) for name, width in module.inputs}
+    inputs = list(values.values())
+    for name, key, args in module.nodes:
+        layer = _from_module(module.layers[key], done, f"node {name} of {where}")
+        nodes = [values[a] for a in args]
+        values[name] = layer(nodes[0] if layer.n_inputs == 1 else nodes)
+    return graph.Graph(inputs=inputs, outputs=[values[o] for o in module.outputs])
+
+
+_FROM_TORCH: dict[type, Callable[[Any, dict, str], Layer]] = {
+    nn.Linear: _linear_from_torch,
+    nn.Sigmoid: lambda module, done, where: layers.Sigmoid(),
+    nn.ReLU: lambda module, done, where: layers.ReLU(),
+    nn.Tanh: lambda module, done, where: layers.Tanh(),
+    nn.LeakyReLU: lambda module, done, where: layers.LeakyReLU(module.negative_slope),
+    nn.Softmax: _softmax_from_torch,
+    nn.Dropout: lambda module, done, where: layers.Dropout(module.p),
+    nn.BatchNorm1d: _batch_norm_from_torch,
+    nn.Sequential: _sequential_from_torch,
+    GraphModule: _graph_from_torch,
+    Add: lambda module, done, where: graph.Add(),
+    Concat: lambda module, done, where: graph.Concat(),
+}

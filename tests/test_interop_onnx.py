@@ -1,0 +1,231 @@
+"""minnet.interop.to_onnx: the file passes onnx.checker and ONNX Runtime computes model.predict.
+
+Tolerances: ONNX Runtime runs the same operations in the same dtype with
+its own kernels (its float32 sigmoid and tanh are fast approximations a few
+ulps off, its Gemm sums in another order), so float64 outputs agree with
+``predict`` to rtol 1e-12 (atol 1e-14 for values that cancel to about 0) and
+float32 ones to rtol 1e-5 (atol 1e-6). A float64 model exported as float32
+is compared to its float64 predictions at float32's rtol 1e-5 (atol 1e-5).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import minnet as mn
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from minnet.interop import to_onnx  # noqa: E402  (needs onnx, checked above)
+
+TOLERANCE = {np.float64: dict(rtol=1e-12, atol=1e-14), np.float32: dict(rtol=1e-5, atol=1e-6)}
+DTYPES = [np.float64, np.float32]
+
+
+def warmed_batch_norm(n: int, dtype) -> mn.BatchNorm:
+    """A BatchNorm with moved running statistics, one feature of which has a variance of 0."""
+    norm = mn.BatchNorm(n, momentum=0.3, eps=1e-3, dtype=dtype)
+    rng = np.random.default_rng(n)
+    for _ in range(3):
+        norm.forward(rng.normal(1.0, 2.0, (10, n)).astype(dtype))
+    norm.running_var[0] = 0.0  # then eps alone is the variance: an eps rounded to float32 would show
+    norm.gamma.value[...] = rng.uniform(0.5, 1.5, n)
+    norm.beta.value[...] = rng.normal(size=n)
+    return norm
+
+
+def binary(dtype):
+    """The article's network: sigmoid hidden layer, one sigmoid output."""
+    return mn.Sequential(mn.Dense(5, 7, rng=0, dtype=dtype), mn.Sigmoid(), mn.Dense(7, 1, rng=1, dtype=dtype),
+                         mn.Sigmoid())
+
+
+def multiclass(dtype):
+    """Tanh, a LeakyReLU of slope 0.25, ReLU, a Dense without bias, a nested Sequential, softmax."""
+    return mn.Sequential(mn.Dense(5, 8, bias=False, seed=2, dtype=dtype), mn.Tanh(),
+                         mn.Sequential(mn.Dense(8, 6, init="he", seed=3, dtype=dtype), mn.LeakyReLU(0.25)),
+                         mn.Dense(6, 6, seed=4, dtype=dtype), mn.ReLU(),
+                         mn.Dense(6, 4, seed=5, dtype=dtype), mn.Softmax())
+
+
+def regularised(dtype):
+    """BatchNorm on its running statistics, Dropout as the identity, a LeakyReLU of slope 0.1, three logits."""
+    return mn.Sequential(mn.Dense(5, 8, init="he", seed=6, dtype=dtype), warmed_batch_norm(8, dtype),
+                         mn.LeakyReLU(0.1), mn.Dropout(0.3, seed=0), mn.Dense(8, 3, seed=7, dtype=dtype))
+
+
+def design_graph(dtype):
+    """DESIGN.md's graph: a skip, one Dense shared by two branches, a concat, one logit."""
+    x = mn.Input(5)
+    h = mn.ReLU()(mn.Dense(5, 8, init="he", seed=8, dtype=dtype)(x))
+    h = mn.Add()([h, mn.ReLU()(mn.Dense(8, 8, init="he", seed=9, dtype=dtype)(h))])
+    shared = mn.Dense(8, 4, seed=10, dtype=dtype)
+    z = mn.Concat()([shared(h), shared(mn.Tanh()(h))])
+    z = mn.Dropout(0.2, seed=1)(warmed_batch_norm(8, dtype)(z))
+    return mn.Graph(inputs=x, outputs=mn.Dense(8, 1, seed=11, dtype=dtype)(z))
+
+
+def two_in_two_out(dtype):
+    """Two inputs, two outputs (class probabilities and a sigmoid), a Sequential used at two nodes, a 3-way Add."""
+    a, b = mn.Input(5, name="a"), mn.Input(3, name="b")
+    block = mn.Sequential(mn.Dense(6, 6, seed=12, dtype=dtype), mn.Tanh())
+    h = mn.Concat()([mn.Dense(5, 3, seed=13, dtype=dtype)(a), b])
+    h1 = block(h)
+    h2 = block(mn.Sigmoid()(h1))
+    s = mn.Add()([h, h1, h2])
+    return mn.Graph(inputs=[a, b], outputs=[mn.Softmax()(mn.Dense(6, 3, seed=14, dtype=dtype)(s)),
+                                            mn.Sigmoid()(mn.Dense(6, 1, seed=15, dtype=dtype)(h2))])
+
+
+def output_is_an_inner_node(dtype):
+    """An output that also feeds another node, and a graph inside the graph."""
+    inner_x = mn.Input(4)
+    inner = mn.Graph(inner_x, mn.Tanh()(mn.Dense(4, 4, seed=16, dtype=dtype)(inner_x)))
+    x = mn.Input(4)
+    h = inner(x)
+    return mn.Graph(x, [h, mn.Dense(4, 2, seed=17, dtype=dtype)(h)])
+
+
+MODELS = {"binary": binary, "multiclass": multiclass, "regularised": regularised, "design-graph": design_graph,
+          "two-in-two-out": two_in_two_out, "output-inner-node": output_is_an_inner_node}
+
+
+def feeds(model, n: int, dtype, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    names = model.input_names if isinstance(model, mn.Graph) else ["input"]
+    return {name: rng.normal(0.0, 2.0, (n, w)).astype(dtype) for name, w in zip(names, model.input_widths())}
+
+
+def predictions(model, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    x = list(inputs.values())
+    out = model.predict(x[0] if len(x) == 1 else x)
+    return out if isinstance(out, list) else [out]
+
+
+def session(path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("name", MODELS)
+def test_onnx_runtime_computes_predict(name, dtype, tmp_path):
+    model = MODELS[name](dtype)
+    path = tmp_path / f"{name}.onnx"
+    to_onnx(model, path)
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    runtime = session(path)
+    for n in (1, 7):  # the batch size is free
+        inputs = feeds(model, n, dtype, seed=n)
+        outputs = runtime.run(None, inputs)
+        expected = predictions(model, inputs)
+        assert len(outputs) == len(expected)
+        for got, want in zip(outputs, expected):
+            assert got.dtype == want.dtype == dtype and got.shape == want.shape
+            np.testing.assert_allclose(got, want, **TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("opset", [13, 16, 18, 21])
+def test_older_and_newer_opsets_run_alike(opset, tmp_path):
+    model = multiclass(np.float64)
+    proto = to_onnx(model, tmp_path / "model.onnx", opset=opset)
+    assert proto.opset_import[0].version == opset
+    inputs = feeds(model, 4, np.float64)
+    (got,) = session(tmp_path / "model.onnx").run(None, inputs)
+    np.testing.assert_allclose(got, predictions(model, inputs)[0], **TOLERANCE[np.float64])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_float64_model_exported_as_float32_computes_predict_to_float32_rounding(name, tmp_path):
+    model = MODELS[name](np.float64)
+    to_onnx(model, tmp_path / "model.onnx", dtype=np.float32)
+    inputs = feeds(model, 5, np.float64)
+    outputs = session(tmp_path / "model.onnx").run(None, {k: v.astype(np.float32) for k, v in inputs.items()})
+    for got, want in zip(outputs, predictions(model, inputs)):
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_inputs_and_outputs_are_named_as_the_graphs_with_a_free_batch_size(tmp_path):
+    model = two_in_two_out(np.float64)
+    proto = to_onnx(model, tmp_path / "model.onnx")
+    shapes = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in [*proto.graph.input, *proto.graph.output]}
+    assert shapes == {"a": ["batch", 5], "b": ["batch", 3], "softmax": ["batch", 3], "sigmoid_1": ["batch", 1]}
+    assert model.output_names == ["softmax", "sigmoid_1"]
+    assert {v.name for v in proto.graph.input} == {"a", "b"}
+    assert proto.producer_name == "minnet" and proto.graph.doc_string == repr(model)
+
+
+def test_a_sequential_has_one_input_and_one_output_with_plain_names(tmp_path):
+    proto = to_onnx(binary(np.float64), tmp_path / "model.onnx")
+    assert [v.name for v in proto.graph.input] == ["input"] and [v.name for v in proto.graph.output] == ["output"]
+    assert [node.op_type for node in proto.graph.node] == ["Gemm", "Sigmoid", "Gemm", "Sigmoid"]
+
+
+def test_the_operators_are_the_standard_ones(tmp_path):
+    ops = [node.op_type for node in to_onnx(regularised(np.float64), tmp_path / "m.onnx").graph.node]
+    # LeakyReLU(0.1) in float64: minnet's formula, as 0.1 would be rounded to float32 in the attribute.
+    # The other operators are the standard ones, one per layer.
+    assert ops == ["Gemm", "BatchNormalization", "Greater", "Mul", "Where", "Identity", "Gemm"]
+    ops32 = [node.op_type for node in to_onnx(regularised(np.float32), tmp_path / "m.onnx").graph.node]
+    assert ops32 == ["Gemm", "BatchNormalization", "LeakyRelu", "Identity", "Gemm"]
+    ops = [node.op_type for node in to_onnx(design_graph(np.float64), tmp_path / "g.onnx").graph.node]
+    assert ops.count("Gemm") == 5 and ops.count("Add") == 1 and ops.count("Concat") == 1
+
+
+def test_a_shared_layer_stores_its_weights_once(tmp_path):
+    model = two_in_two_out(np.float64)
+    proto = to_onnx(model, tmp_path / "model.onnx")
+    assert len(proto.graph.initializer) == len(model.parameters())  # the shared block's W and b: once
+    stored = sum(int(np.prod(t.dims)) for t in proto.graph.initializer)
+    assert stored == sum(p.size for p in model.parameters())
+
+
+def test_the_file_is_written_atomically_and_replaced_only_by_a_complete_export(tmp_path):
+    path = tmp_path / "model.onnx"
+    to_onnx(binary(np.float64), path)
+    before = path.read_bytes()
+    with pytest.raises(TypeError, match="cannot export"):
+        to_onnx(mn.Sequential(mn.Dense(5, 2), Square()), path)
+    assert path.read_bytes() == before
+    to_onnx(multiclass(np.float64), path)
+    assert path.read_bytes() != before and onnx.load(str(path)).graph.node[-1].op_type == "Softmax"
+    assert os.listdir(tmp_path) == ["model.onnx"]  # no temporary file left behind
+
+
+def test_a_path_that_cannot_be_a_file_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        to_onnx(binary(np.float64), tmp_path / "missing" / "model.onnx")
+    with pytest.raises(IsADirectoryError):
+        to_onnx(binary(np.float64), tmp_path)
+
+
+class Square(mn.Layer):
+    def forward(self, x, training=True):
+        self._cache = x
+        return x * x
+
+    def backward(self, grad):
+        return 2 * self._require_cache() * grad
+
+
+def test_a_layer_without_onnx_operators_is_named_with_its_place(tmp_path):
+    x = mn.Input(2)
+    model = mn.Graph(x, mn.Sequential(mn.Tanh(), Square())(mn.Dense(2, 2)(x)))
+    with pytest.raises(TypeError, match=r"cannot export Square\(\) \(layer 1 of node sequential of the model\)"):
+        to_onnx(model, tmp_path / "model.onnx")
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda p: to_onnx(mn.Dense(2, 2), p), TypeError, "wrap a single layer in mn.Sequential"),
+    (lambda p: to_onnx(binary(np.float64), p, dtype=np.float16), TypeError, "float32 or np.float64"),
+    (lambda p: to_onnx(binary(np.float64), p, opset=12), ValueError, "opset must be >= 13"),
+    (lambda p: to_onnx(binary(np.float64), 3), TypeError, "path must be a file path"),
+])
+def test_wrong_arguments_are_refused_before_writing(call, error, message, tmp_path):
+    with pytest.raises(error, match=message):
+        call(tmp_path / "model.onnx")
+    assert not (tmp_path / "model.onnx").exists()

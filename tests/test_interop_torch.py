@@ -1,0 +1,380 @@
+"""minnet.interop.to_torch / from_torch: outputs, weights, state, modes, training on, errors.
+
+Tolerances: the module and the model compute the same operations in the
+same dtype, differing only in the order BLAS sums a matrix product, so
+float64 outputs agree to rtol 1e-12 (atol 1e-14 for values that cancel to
+about 0) and float32 ones to rtol 1e-5 (atol 1e-6). Round trips copy
+arrays and must give every weight and running statistic back bit for bit.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import minnet as mn
+
+torch = pytest.importorskip("torch")
+from minnet.interop import from_torch, to_torch  # noqa: E402  (needs torch, checked above)
+from minnet.interop.pytorch import GraphModule  # noqa: E402
+
+nn = torch.nn
+TOLERANCE = {np.float64: dict(rtol=1e-12, atol=1e-14), np.float32: dict(rtol=1e-5, atol=1e-6)}
+DTYPES = [np.float64, np.float32]
+
+
+def warmed_batch_norm(n: int, dtype) -> mn.BatchNorm:
+    """A BatchNorm whose running statistics are no longer the initial zeros and ones."""
+    norm = mn.BatchNorm(n, momentum=0.3, dtype=dtype)
+    rng = np.random.default_rng(n)
+    for _ in range(3):
+        norm.forward(rng.normal(1.0, 2.0, (10, n)).astype(dtype))
+    norm.gamma.value[...] = rng.uniform(0.5, 1.5, n)
+    norm.beta.value[...] = rng.normal(size=n)
+    return norm
+
+
+def article(dtype):
+    return mn.Sequential(mn.Dense(5, 7, rng=0, dtype=dtype), mn.Sigmoid(), mn.Dense(7, 1, rng=1, dtype=dtype),
+                         mn.Sigmoid())
+
+
+def multiclass(dtype):
+    """Every activation, a Dense without bias, a nested Sequential, a softmax over 4 classes."""
+    return mn.Sequential(mn.Dense(5, 8, bias=False, seed=2, dtype=dtype), mn.Tanh(),
+                         mn.Sequential(mn.Dense(8, 6, init="he", seed=3, dtype=dtype), mn.LeakyReLU(0.1)),
+                         mn.Dense(6, 6, seed=4, dtype=dtype), mn.ReLU(),
+                         mn.Dense(6, 4, seed=5, dtype=dtype), mn.Softmax())
+
+
+def regularised(dtype):
+    """BatchNorm (with running statistics) and Dropout, three logits."""
+    return mn.Sequential(mn.Dense(5, 8, init="he", seed=6, dtype=dtype), warmed_batch_norm(8, dtype), mn.ReLU(),
+                         mn.Dropout(0.3, seed=0), mn.Dense(8, 3, seed=7, dtype=dtype))
+
+
+def design_graph(dtype):
+    """DESIGN.md's graph: a skip, one Dense shared by two branches, a concat; plus BatchNorm and Dropout."""
+    x = mn.Input(5)
+    h = mn.ReLU()(mn.Dense(5, 8, init="he", seed=8, dtype=dtype)(x))
+    h = mn.Add()([h, mn.ReLU()(mn.Dense(8, 8, init="he", seed=9, dtype=dtype)(h))])
+    shared = mn.Dense(8, 4, seed=10, dtype=dtype)
+    z = mn.Concat()([shared(h), shared(mn.Tanh()(h))])
+    z = mn.Dropout(0.2, seed=1)(warmed_batch_norm(8, dtype)(z))
+    return mn.Graph(inputs=x, outputs=mn.Dense(8, 1, seed=11, dtype=dtype)(z))
+
+
+def two_in_two_out(dtype):
+    """Two inputs, two outputs, an input fed straight into a Concat, a Sequential used at two nodes, a 3-way Add."""
+    a, b = mn.Input(5, name="a"), mn.Input(3, name="b")
+    block = mn.Sequential(mn.Dense(6, 6, seed=12, dtype=dtype), mn.Tanh())
+    h = mn.Concat()([mn.Dense(5, 3, seed=13, dtype=dtype)(a), b])
+    h1 = block(h)
+    h2 = block(mn.Sigmoid()(h1))
+    s = mn.Add()([h, h1, h2])
+    return mn.Graph(inputs=[a, b], outputs=[mn.Dense(6, 3, seed=14, dtype=dtype)(s),
+                                            mn.Sigmoid()(mn.Dense(6, 1, seed=15, dtype=dtype)(h2))])
+
+
+MODELS = {"article": article, "multiclass": multiclass, "regularised": regularised,
+          "design-graph": design_graph, "two-in-two-out": two_in_two_out}
+
+
+def inputs_for(model, n: int = 9, dtype=np.float64, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    widths = model.input_widths()
+    arrays = [rng.normal(size=(n, w)).astype(dtype) for w in widths]
+    return arrays[0] if len(arrays) == 1 else arrays
+
+
+def as_tensors(x):
+    return [torch.from_numpy(a) for a in x] if isinstance(x, list) else [torch.from_numpy(x)]
+
+
+def as_arrays(out) -> list[np.ndarray]:
+    return [o.detach().numpy() for o in (out if isinstance(out, tuple) else (out,))]
+
+
+def as_list(x) -> list[np.ndarray]:
+    return x if isinstance(x, list) else [x]
+
+
+def states(model) -> list[dict]:
+    return [layer.get_state() for layer in mn.containers.iter_layers(model) if layer.get_state()]
+
+
+# -- minnet to torch ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("name", MODELS)
+def test_an_eval_module_computes_predict(name, dtype):
+    model = MODELS[name](dtype)
+    x = inputs_for(model, dtype=dtype)
+    net = to_torch(model, training=False)
+    for got, expected in zip(as_arrays(net(*as_tensors(x))), as_list(model.predict(x))):
+        assert got.dtype == expected.dtype == dtype
+        np.testing.assert_allclose(got, expected, **TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("name", MODELS)
+def test_the_parameters_are_in_the_models_dtype(name, dtype):
+    net = to_torch(MODELS[name](dtype))
+    expected = {np.float64: torch.float64, np.float32: torch.float32}[dtype]
+    assert {p.dtype for p in net.parameters()} == {expected}
+
+
+def without_dropout(model):
+    """The same model with each Dropout's p at 0: training-mode outputs are then comparable."""
+    for layer in mn.containers.iter_layers(model):
+        if isinstance(layer, mn.Dropout):
+            layer.p = 0.0
+    return model
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_training_module_computes_forward_and_moves_the_running_statistics_alike(name):
+    model = without_dropout(MODELS[name](np.float64))
+    net = to_torch(model)
+    assert net.training and all(m.training for m in net.modules())
+    x = inputs_for(model, seed=1)
+    for got, expected in zip(as_arrays(net(*as_tensors(x))), as_list(model.forward(x, training=True))):
+        np.testing.assert_allclose(got, expected, **TOLERANCE[np.float64])
+    norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm1d)]
+    for norm, layer in zip(norms, [la for la in mn.containers.iter_layers(model) if isinstance(la, mn.BatchNorm)]):
+        np.testing.assert_allclose(norm.running_mean.numpy(), layer.running_mean, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(norm.running_var.numpy(), layer.running_var, rtol=1e-12)
+        assert int(norm.num_batches_tracked) == layer.num_batches_tracked == 4
+
+
+def test_training_false_gives_a_module_in_eval_mode_throughout():
+    net = to_torch(regularised(np.float64), training=False)
+    assert not any(m.training for m in net.modules())
+
+
+def test_dropout_in_a_training_module_zeroes_or_scales_as_minnet_does():
+    model = mn.Sequential(mn.Dense(4, 200, seed=0), mn.Dropout(0.25))
+    net = to_torch(model)
+    x = np.random.default_rng(0).normal(size=(50, 4))
+    torch.manual_seed(0)
+    out = as_arrays(net(torch.from_numpy(x)))[0]
+    kept = model.predict(x) / 0.75
+    zero = out == 0
+    np.testing.assert_allclose(out[~zero], kept[~zero], rtol=1e-12)
+    assert 0.2 < zero.mean() < 0.3  # 10,000 draws at p = 0.25
+
+
+def test_batch_norm_keeps_its_hyperparameters_and_state():
+    norm = warmed_batch_norm(6, np.float64)
+    norm.momentum, norm.eps = None, 1e-3
+    module = to_torch(norm)
+    assert isinstance(module, nn.BatchNorm1d)
+    assert (module.momentum, module.eps, module.num_features) == (None, 1e-3, 6)
+    assert np.array_equal(module.running_mean.numpy(), norm.running_mean)
+    assert np.array_equal(module.running_var.numpy(), norm.running_var)
+    assert np.array_equal(module.weight.detach().numpy(), norm.gamma.value)
+    assert int(module.num_batches_tracked) == 3
+
+
+def test_a_graph_becomes_a_module_that_walks_its_nodes_and_shares_a_shared_layer():
+    model = design_graph(np.float64)
+    net = to_torch(model)
+    assert isinstance(net, GraphModule)
+    assert [name for name, _, _ in net.nodes] == [name for name, layer, _ in model.nodes if layer is not None]
+    # One Linear for the shared Dense, called at two nodes: 5 Linear/BatchNorm modules hold 6 Dense/BN layers' uses.
+    assert sum(p.numel() for p in net.parameters()) == sum(p.size for p in model.parameters())
+    uses = [key for _, key, _ in net.nodes if key == "dense_2"]
+    assert len(uses) == 2
+
+
+def test_a_graph_module_takes_its_inputs_as_arguments_or_as_a_list():
+    model = two_in_two_out(np.float64)
+    net = to_torch(model, training=False)
+    x = [torch.from_numpy(a) for a in inputs_for(model)]
+    first, second = net(*x), net(x)
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+    with pytest.raises(TypeError, match=r"2 input\(s\) \(a, b\), got 1"):
+        net(x[0])
+
+
+def test_the_weights_are_copied_not_shared():
+    model = article(np.float64)
+    net = to_torch(model)
+    with torch.no_grad():
+        net[0].weight.add_(1.0)
+    assert not np.allclose(net[0].weight.detach().numpy().T, model[0].W.value)
+    model[0].W.value += 1.0
+    back = from_torch(net)
+    assert np.array_equal(back[0].W.value, model[0].W.value)
+
+
+# -- round trips ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("name", MODELS)
+def test_a_round_trip_gives_back_every_weight_and_state_exactly(name, dtype):
+    model = MODELS[name](dtype)
+    back = from_torch(to_torch(model))
+    assert type(back) is type(model) and back.dtype == model.dtype
+    assert [type(la) for la in mn.containers.iter_layers(back)] == [type(la) for la in mn.containers.iter_layers(model)]
+    assert [p.shape for p in back.parameters()] == [p.shape for p in model.parameters()]
+    for a, b in zip(back.parameters(), model.parameters()):
+        assert a.value.dtype == b.value.dtype and np.array_equal(a.value, b.value)
+    for a, b in zip(states(back), states(model)):
+        if "rng" in a:
+            continue  # a Dropout's generator does not cross (torch draws its own masks)
+        assert a["num_batches_tracked"] == b["num_batches_tracked"]
+        assert np.array_equal(a["running_mean"], b["running_mean"]) and np.array_equal(a["running_var"], b["running_var"])
+    x = inputs_for(model, dtype=dtype)
+    for got, expected in zip(as_list(back.predict(x)), as_list(model.predict(x))):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_a_round_trip_keeps_the_wiring_of_a_graph():
+    model = two_in_two_out(np.float64)
+    back = from_torch(to_torch(model))
+    assert back.nodes and [(n, type(la).__name__, args) for n, la, args in back.nodes] == [
+        (n, type(la).__name__, args) for n, la, args in model.nodes]
+    assert (back.input_names, back.output_names) == (model.input_names, model.output_names)
+    assert len(back.children()) == len(model.children())  # the shared Sequential is still one layer
+
+
+def hand_written_torch_net(dtype=torch.float64) -> nn.Module:
+    """What a PyTorch user writes, trained a little so that BatchNorm's statistics move."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 8, dtype=dtype), nn.BatchNorm1d(8, dtype=dtype), nn.LeakyReLU(0.2),
+                        nn.Dropout(0.1), nn.Sequential(nn.Linear(8, 6, dtype=dtype), nn.Tanh()),
+                        nn.Linear(6, 3, bias=False, dtype=dtype), nn.Softmax(dim=-1))
+    for _ in range(3):
+        net(torch.randn(16, 5, dtype=dtype))
+    return net
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_a_torch_net_comes_back_with_its_state_dict_unchanged(dtype):
+    net = hand_written_torch_net(dtype)
+    again = to_torch(from_torch(net))
+    before, after = net.state_dict(), again.state_dict()
+    assert list(before) == list(after)
+    for key in before:
+        assert before[key].dtype == after[key].dtype and torch.equal(before[key], after[key]), key
+
+
+def test_a_torch_net_in_eval_mode_computes_what_its_minnet_twin_predicts():
+    net = hand_written_torch_net().eval()
+    model = from_torch(net)
+    x = np.random.default_rng(3).normal(size=(7, 5))
+    np.testing.assert_allclose(as_arrays(net(torch.from_numpy(x)))[0], model.predict(x), **TOLERANCE[np.float64])
+    assert repr(model).splitlines()[1:3] == ["  Dense(5, 8),", "  BatchNorm(8),"]
+
+
+def test_a_softmax_with_the_implicit_dim_is_taken_as_along_the_features():
+    assert isinstance(from_torch(nn.Softmax()), mn.Softmax)  # torch picks dim 1 for a 2-D batch
+
+
+# -- training on in torch ------------------------------------------------------------------------
+
+def test_torch_training_steps_on_an_exported_graph_are_minnets_steps():
+    """SGD with momentum, 5 full-batch steps on a graph with a shared layer and a skip: the same weights."""
+    model = without_dropout(design_graph(np.float64))
+    net = to_torch(model)
+    rng = np.random.default_rng(4)
+    X, y = rng.normal(size=(32, 5)), rng.integers(0, 2, 32).astype(np.float64)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    for _ in range(5):
+        optimizer.zero_grad()
+        nn.BCEWithLogitsLoss()(net(torch.from_numpy(X)), torch.from_numpy(y[:, None])).backward()
+        optimizer.step()
+    mn.fit(model, mn.BCE(from_logits=True), mn.SGD(model.parameters(), lr=0.05, momentum=0.9), X, y, epochs=5,
+           shuffle=False, progress=False)
+    for a, b in zip(from_torch(net).parameters(), model.parameters()):
+        np.testing.assert_allclose(a.value, b.value, rtol=1e-10, atol=1e-13)
+    for a, b in zip(states(from_torch(net)), states(model)):
+        if "running_mean" in a:
+            np.testing.assert_allclose(a["running_mean"], b["running_mean"], rtol=1e-10, atol=1e-13)
+            np.testing.assert_allclose(a["running_var"], b["running_var"], rtol=1e-10)
+            assert a["num_batches_tracked"] == b["num_batches_tracked"] == 8
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+class Square(mn.Layer):
+    def forward(self, x, training=True):
+        self._cache = x
+        return x * x
+
+    def backward(self, grad):
+        return 2 * self._require_cache() * grad
+
+
+class WiderDense(mn.Dense):
+    """A subclass may compute something else than its base: it is not converted as one."""
+
+
+def test_a_layer_without_a_torch_twin_is_named_with_its_place():
+    with pytest.raises(TypeError, match=r"cannot convert Square\(\) \(layer 1 of layer 2 of the model\).*Dense"):
+        to_torch(mn.Sequential(mn.Dense(2, 2), mn.ReLU(), mn.Sequential(mn.Tanh(), Square())))
+    x = mn.Input(2)
+    with pytest.raises(TypeError, match=r"WiderDense\(2, 2\) \(node wider_dense of the model\)"):
+        to_torch(mn.Graph(x, WiderDense(2, 2)(x)))
+
+
+def test_a_module_minnet_has_no_layer_for_is_named_with_its_place():
+    net = nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.ReLU(), nn.GELU()))
+    with pytest.raises(TypeError, match=r"torch.nn.modules.activation.GELU \(1 of 1 of the module\).*nn.Linear"):
+        from_torch(net)
+
+
+@pytest.mark.parametrize("module, message", [
+    (nn.BatchNorm1d(3, affine=False), "affine=False"),
+    (nn.BatchNorm1d(3, track_running_stats=False), "track_running_stats=False"),
+    (nn.Softmax(dim=0), "along dim=0"),
+    (nn.Dropout(1.0), "p = 1 would zero everything"),
+    (nn.LeakyReLU(-0.1), "negative_slope must be >= 0.0"),
+])
+def test_a_module_in_a_configuration_minnet_lacks_is_a_value_error_naming_it(module, message):
+    with pytest.raises(ValueError, match=message) as info:
+        from_torch(nn.Sequential(nn.Linear(3, 3), module))
+    assert "(1 of the module)" in str(info.value)
+
+
+def test_half_precision_is_refused_with_the_conversion_to_use():
+    with pytest.raises(TypeError, match=r"torch.float16.*module.float\(\) or module.double\(\)"):
+        from_torch(nn.Linear(2, 2, dtype=torch.float16))
+
+
+def test_a_module_used_twice_in_a_torch_sequential_points_to_graph():
+    linear = nn.Linear(3, 3)
+    with pytest.raises(ValueError, match="mn.Graph"):
+        from_torch(nn.Sequential(linear, nn.ReLU(), linear))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: to_torch(np.zeros(3)), "converts a minnet Layer"),
+    (lambda: to_torch(mn.Sequential(), training=1), "training must be True or False"),
+    (lambda: from_torch(mn.Sequential()), "converts a torch.nn.Module, got Sequential"),
+])
+def test_arguments_of_the_wrong_kind_are_type_errors(call, message):
+    with pytest.raises(TypeError, match=message):
+        call()
+
+
+def test_importing_minnet_and_minnet_interop_imports_no_optional_package():
+    code = ("import sys, minnet, minnet.interop; "
+            "print(sorted(m for m in ('torch', 'onnx', 'onnxruntime', 'sklearn') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_missing_package_is_named_with_the_install_command(monkeypatch):
+    import minnet.interop
+    monkeypatch.delitem(sys.modules, "minnet.interop.pytorch")
+    monkeypatch.setitem(sys.modules, "torch", None)  # what an absent package looks like to import
+    with pytest.raises(ModuleNotFoundError, match=r"needs the optional package 'torch'.*minnet\[torch\]") as info:
+        minnet.interop.to_torch
+    assert info.value.name == "torch"
+    with pytest.raises(AttributeError):
+        minnet.interop.to_tensorflow
