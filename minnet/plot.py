@@ -483,8 +483,8 @@ def misclassified(images: Any, y_true: Any, y_pred: Any, *, image_shape: tuple[i
         Predicted class indices, or a model's scores (probabilities or
         logits), whose largest column is the predicted class.
     image_shape : (height, width), optional
-        How to fold a flattened row; by default the largest square that
-        holds it (28 x 28 for 784 pixels).
+        How to fold a flattened row; by default a square (28 x 28 for 784
+        pixels), so other shapes must be given.
     max_images : int, default 36
         At most this many images are drawn: the first ones, in the order given.
     columns : int, default 9
