@@ -148,12 +148,18 @@ def mnist_task(folder: Path, quick: bool = False) -> Task:
 
     float32, batches of 128, SGD with momentum 0.9 at a constant rate, softmax
     cross-entropy on logits; ``quick`` keeps the first 1,000 images.
+
+    The rate is 0.01, not the example's peak of 0.1: at 0.05 and above, float32
+    runs that differ only by rounding (minnet, numpy and PyTorch sum in
+    different orders) now and then part ways within the epoch, ending with
+    weights 10-20% apart (in float64 they agree to 1e-15), and the final
+    weights could not be checked against each other.
     """
     X, y, _, _ = mn.datasets.load_mnist(folder)
     if quick:
         X, y = X[:1000], y[:1000]
     return Task("mnist", X, y, widths=[784, 256, 128, 10], hidden="relu", logits=True, batch_size=128,
-                epochs=1, lr=0.05, dtype=np.float32, momentum=0.9)
+                epochs=1, lr=0.01, dtype=np.float32, momentum=0.9)
 
 
 def make_tasks(quick: bool = False, dtypes: tuple = (np.float64, np.float32),
