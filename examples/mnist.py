@@ -60,7 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="optimizer of the regularised network (default %(default)s); the plain "
                              "network always uses SGD with momentum 0.9")
     parser.add_argument("--lr", type=float, default=0.1,
-                        help="peak one-cycle learning rate of the plain network (default 0.1)")
+                        help="peak of the one-cycle learning rate (default 0.1)")
     parser.add_argument("--batch-size", type=int, default=128, help="mini-batch size (default 128)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights, dropout and shuffling (default 0)")
     parser.add_argument("--limit", type=int, default=None,
@@ -116,12 +116,13 @@ class EpochTable(mn.Callback):
 
     def __init__(self) -> None:
         self.seconds: list[float] = []
+        self._start = 0.0
 
-    def on_train_begin(self, run) -> None:
+    def on_train_begin(self, run: mn.training.Run) -> None:
         print("".join(f"{name:>11}" for name in self.COLUMNS))
         self._start = time.perf_counter()
 
-    def on_epoch_end(self, run, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, run: mn.training.Run, logs: dict[str, float]) -> None:
         now = time.perf_counter()
         self.seconds.append(now - self._start)
         self._start = now
