@@ -108,12 +108,12 @@ def train_numpy(task: Task) -> Trained:
             if task.multiclass:
                 # Softmax cross-entropy on class labels, in the log-sum-exp form:
                 # log s = z - max z - log sum exp(z - max z); dL/dz = (s - onehot(y)) / m.
-                rows_m = np.arange(m)
+                in_batch = np.arange(m)
                 log_s = z - z.max(axis=1, keepdims=True)
                 log_s -= np.log(np.exp(log_s).sum(axis=1, keepdims=True))
-                loss = -np.mean(log_s[rows_m, yb])
+                loss = -np.mean(log_s[in_batch, yb])
                 dz = np.exp(log_s)
-                dz[rows_m, yb] -= 1
+                dz[in_batch, yb] -= 1
                 dz /= m
             elif task.logits:
                 e = np.exp(-np.abs(z))  # the log-sum-exp form: no overflow for any score
