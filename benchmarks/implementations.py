@@ -1,24 +1,33 @@
 """The same training run written four ways.
 
 Each ``train_*`` function starts from ``task.weights``, trains for
-``task.epochs`` epochs with plain SGD and returns the loss of the last epoch
-(the batch-size-weighted mean over its batches). Shuffling draws the same
+``task.epochs`` epochs with SGD (with ``task.momentum``) and returns a
+:class:`Trained`: the loss of the last epoch (the batch-size-weighted mean
+over its batches) and the final weights. Shuffling draws the same
 permutations as :func:`minnet.fit` (one ``permutation(n)`` per epoch from
 ``default_rng(seed)``), so minnet, numpy and PyTorch visit the same batches
-and must end on the same loss.
+and must end on the same loss and the same weights.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import warnings
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 
 import minnet as mn
 
 from .tasks import SEED, Task
+
+
+class Trained(NamedTuple):
+    """What a training run ends with."""
+
+    loss: float
+    #: ``(W, b)`` of each layer, ``W`` of shape (n_in, n_out) as minnet stores it.
+    weights: list[tuple[np.ndarray, np.ndarray]]
 
 
 def _batches(task: Task, rng: np.random.Generator) -> Iterator[np.ndarray | None]:
@@ -48,6 +57,12 @@ def build_minnet(task: Task) -> mn.Sequential:
     return mn.Sequential(*layers)
 
 
+def dense_weights(model: mn.Layer) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(W, b)`` of every Dense layer of a minnet model, in order."""
+    return [(layer.W.value, layer.b.value) for layer in mn.containers.iter_layers(model)
+            if isinstance(layer, mn.Dense)]
+
+
 def build_minnet_graph(task: Task) -> mn.Graph:
     """The same chain as :func:`build_minnet`, wired as a Graph: what the graph machinery costs."""
     x = mn.Input(task.widths[0])
@@ -57,21 +72,23 @@ def build_minnet_graph(task: Task) -> mn.Graph:
     return mn.Graph(inputs=x, outputs=node)
 
 
-def train_minnet(task: Task, build: Callable[[Task], mn.Layer] = build_minnet) -> float:
+def train_minnet(task: Task, build: Callable[[Task], mn.Layer] = build_minnet) -> Trained:
     model = build(task)
-    history = mn.fit(model, mn.BCE(from_logits=task.logits), mn.SGD(model.parameters(), lr=task.lr),
-                     task.X, task.y, epochs=task.epochs, batch_size=task.batch_size,
-                     shuffle=True, seed=SEED, progress=False)
-    return history["loss"][-1]
+    optimizer = mn.SGD(model.parameters(), lr=task.lr, momentum=task.momentum)
+    history = mn.fit(model, task.loss(), optimizer, task.X, task.y, epochs=task.epochs,
+                     batch_size=task.batch_size, shuffle=True, seed=SEED, progress=False)
+    return Trained(history["loss"][-1], dense_weights(model))
 
 
 # -- hand-written numpy, the article's style generalised to N layers -----------
 
-def train_numpy(task: Task) -> float:
+def train_numpy(task: Task) -> Trained:
     """Plain numpy: forward, loss, backward and update written out, as in the article."""
     Ws = [W.copy() for W, _ in task.weights]
     bs = [b.copy() for _, b in task.weights]
-    X, y, lr, n_layers = task.X, task.y, task.lr, len(Ws)
+    # Momentum buffers, torch's convention: v = mu v + g, then W -= lr v (v starts at 0, so v_1 = g).
+    vWs, vbs = [np.zeros_like(W) for W in Ws], [np.zeros_like(b) for b in bs]
+    X, y, lr, mu, n_layers = task.X, task.y, task.lr, task.momentum, len(Ws)
     relu = task.hidden == "relu"
     rng = np.random.default_rng(SEED)
     epoch_loss = float("nan")
@@ -88,7 +105,17 @@ def train_numpy(task: Task) -> float:
                     z = np.maximum(z, 0) if relu else 1 / (1 + np.exp(-z))
                 outs.append(z)
             z = outs[-1]
-            if task.logits:
+            if task.multiclass:
+                # Softmax cross-entropy on class labels, in the log-sum-exp form:
+                # log s = z - max z - log sum exp(z - max z); dL/dz = (s - onehot(y)) / m.
+                in_batch = np.arange(m)
+                log_s = z - z.max(axis=1, keepdims=True)
+                log_s -= np.log(np.exp(log_s).sum(axis=1, keepdims=True))
+                loss = -np.mean(log_s[in_batch, yb])
+                dz = np.exp(log_s)
+                dz[in_batch, yb] -= 1
+                dz /= m
+            elif task.logits:
                 e = np.exp(-np.abs(z))  # the log-sum-exp form: no overflow for any score
                 loss = np.mean(np.maximum(z, 0) - z * yb + np.log1p(e))
                 dz = (np.where(z >= 0, 1 / (1 + e), e / (1 + e)) - yb) / m
@@ -107,15 +134,19 @@ def train_numpy(task: Task) -> float:
                 if i > 0:
                     a = outs[i]
                     dz = (dz @ Ws[i].T) * ((a > 0) if relu else a * (1 - a))
+                if mu:
+                    vWs[i] = mu * vWs[i] + dW
+                    vbs[i] = mu * vbs[i] + db
+                    dW, db = vWs[i], vbs[i]
                 Ws[i] -= lr * dW
                 bs[i] -= lr * db
         epoch_loss = total / len(X)
-    return epoch_loss
+    return Trained(epoch_loss, list(zip(Ws, bs)))
 
 
 # -- PyTorch -------------------------------------------------------------------
 
-def train_torch(task: Task) -> float:
+def train_torch(task: Task) -> Trained:
     """torch.nn.Sequential + torch.optim.SGD, the way a PyTorch user writes it."""
     import torch
     from torch import nn
@@ -133,8 +164,11 @@ def train_torch(task: Task) -> float:
     if not task.logits:
         layers.append(nn.Sigmoid())
     model = nn.Sequential(*layers)
-    loss_fn = nn.BCEWithLogitsLoss() if task.logits else nn.BCELoss()
-    opt = torch.optim.SGD(model.parameters(), lr=task.lr)
+    if task.multiclass:
+        loss_fn: nn.Module = nn.CrossEntropyLoss()
+    else:
+        loss_fn = nn.BCEWithLogitsLoss() if task.logits else nn.BCELoss()
+    opt = torch.optim.SGD(model.parameters(), lr=task.lr, momentum=task.momentum)
     X, y = torch.from_numpy(task.X), torch.from_numpy(task.y)
     rng = np.random.default_rng(SEED)
     epoch_loss = float("nan")
@@ -152,17 +186,21 @@ def train_torch(task: Task) -> float:
             opt.step()
             total += loss.item() * len(xb)
         epoch_loss = total / len(X)
-    return epoch_loss
+    weights = [(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in model if isinstance(m, nn.Linear)]
+    return Trained(epoch_loss, weights)
 
 
 # -- scikit-learn --------------------------------------------------------------
 
-def train_sklearn(task: Task) -> float:
-    """MLPClassifier with plain SGD (no momentum, no L2, no early stop).
+def train_sklearn(task: Task) -> Trained:
+    """MLPClassifier with SGD at a constant rate, no L2 and no early stop.
 
     It draws its own initial weights and its own shuffles, so only its time
-    is comparable, not its loss. It always uses a sigmoid output with log
-    loss, which is the same model as BCE on logits.
+    is comparable, not its loss or weights. Its output is a sigmoid with log
+    loss for one output, the same model as BCE on logits, and a softmax with
+    log loss for several, the same as softmax cross-entropy. Its momentum,
+    ``v = mu v - lr g``, ``W += v``, takes the same steps as torch's at a
+    constant rate. It keeps float32 data in float32.
     """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
@@ -170,14 +208,14 @@ def train_sklearn(task: Task) -> float:
     clf = MLPClassifier(hidden_layer_sizes=tuple(task.widths[1:-1]),
                         activation="logistic" if task.hidden == "sigmoid" else "relu",
                         solver="sgd", learning_rate="constant", learning_rate_init=task.lr,
-                        momentum=0.0, nesterovs_momentum=False, alpha=0.0,
+                        momentum=task.momentum, nesterovs_momentum=False, alpha=0.0,
                         batch_size=len(task.X) if task.batch_size is None else task.batch_size,
                         max_iter=task.epochs, shuffle=True, tol=0.0, n_iter_no_change=task.epochs + 1,
                         early_stopping=False, random_state=SEED)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(task.X, task.y.ravel())
-    return float(clf.loss_)
+    return Trained(float(clf.loss_), list(zip(clf.coefs_, clf.intercepts_)))
 
 
 def _installed(name: str) -> bool:
@@ -185,9 +223,9 @@ def _installed(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-def implementations(include_torch: bool = True, include_sklearn: bool = True) -> dict[str, Callable[[Task], float]]:
+def implementations(include_torch: bool = True, include_sklearn: bool = True) -> dict[str, Callable[[Task], Trained]]:
     """Name -> training function, for the peers that are installed."""
-    impls: dict[str, Callable[[Task], float]] = {
+    impls: dict[str, Callable[[Task], Trained]] = {
         "minnet": train_minnet, "numpy": train_numpy,
         "graph": lambda task: train_minnet(task, build_minnet_graph),  # the chain as an mn.Graph
     }

@@ -8,8 +8,11 @@ Usage (from the repository root)::
     python benchmarks/run.py --plot docs/performance.png --markdown out/table.md
 
 Every implementation starts from the same weights and visits the same
-batches, so minnet, numpy and PyTorch must end on the same loss; the run
-fails (exit status 2) if they do not. Times are the best of ``--repeat``
+batches, so minnet, numpy and PyTorch must end on the same loss and the
+same weights; the run fails (exit status 2) if they do not. The ``mnist``
+task runs when the MNIST files are found (``--mnist``, ``$MINNET_DATA/mnist``,
+``~/.cache/minnet/mnist`` or ``../shared/data/mnist``) and is skipped
+otherwise. Times are the best of ``--repeat``
 runs, interleaved so that a burst of load on the machine hits every
 implementation alike. Exit status 1 means a performance target was missed.
 """
@@ -32,10 +35,11 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` and `minnet`
 import numpy as np
 
 import minnet as mn
-from benchmarks.implementations import build_minnet, implementations
-from benchmarks.tasks import SEED, Task, make_tasks
+from benchmarks.implementations import Trained, build_minnet, implementations
+from benchmarks.tasks import SEED, Task, find_mnist, make_tasks
 
-# Loss agreement between minnet, numpy and PyTorch: the runs differ only by
+# Agreement between minnet, numpy and PyTorch, of the final loss and of each
+# weight array (relative to its largest element): the runs differ only by
 # rounding (summation order inside BLAS, fused multiply-adds), which a long
 # run can amplify a little, more so in float32.
 RTOL = {"float64": 1e-7, "float32": 2e-3}
@@ -45,6 +49,7 @@ RATIO_TARGETS = {
     "article": [("numpy", 1.25), ("torch", 0.5)],
     "wide": [("torch", 1.0)],
     "deep-narrow": [("torch", 0.6)],
+    "mnist": [("numpy", 1.15), ("torch", 0.75)],
 }
 #: The same chain run as an mn.Graph may cost at most this much more than as a Sequential.
 GRAPH_OVERHEAD_TARGET = {"deep-narrow": 1.10}
@@ -70,34 +75,56 @@ def timed_call(fn: Callable[[], Any], settle: float = SETTLE_SECONDS) -> tuple[f
     return time.perf_counter() - start, result
 
 
-def time_task(task: Task, impls: dict[str, Callable[[Task], float]], repeat: int,
+def time_task(task: Task, impls: dict[str, Callable[[Task], Trained]], repeat: int,
               settle: float = SETTLE_SECONDS) -> dict[str, Any]:
-    """Best-of-N seconds and the final loss of each implementation.
+    """Best-of-N seconds, the spread of the N and the final loss of each implementation.
 
     N is ``repeat``, raised up to ``2 * repeat`` for tasks whose minnet run
     takes under a second: short runs are the ones a burst of load distorts.
+    The result's ``"weights"`` (each implementation's last run's final
+    weights) is for :func:`check_agreement`; it is not part of the report.
     """
-    times = {name: float("inf") for name in impls}
+    times: dict[str, list[float]] = {name: [] for name in impls}
     losses: dict[str, float] = {}
+    weights: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     rounds, done = repeat, 0
     while done < rounds:
         done += 1
         for name, train in impls.items():
-            seconds, loss = timed_call(lambda: train(task), settle)
-            times[name] = min(times[name], seconds)
-            losses[name] = loss
-        if done == 1 and times["minnet"] < 1.0:
+            seconds, trained = timed_call(lambda: train(task), settle)
+            times[name].append(seconds)
+            losses[name], weights[name] = trained
+        if done == 1 and times["minnet"][0] < 1.0:
             rounds = 2 * repeat
-    return {"seconds": times, "loss": losses, "runs": rounds}
+    # The spread says how far to trust a ratio: (median - best) / best of each implementation's runs.
+    spread = {name: float(np.median(t) / min(t) - 1.0) for name, t in times.items()}
+    return {"seconds": {name: min(t) for name, t in times.items()}, "spread": spread, "loss": losses,
+            "runs": rounds, "weights": weights}
 
 
-def check_agreement(task: Task, losses: dict[str, float]) -> None:
+def check_agreement(task: Task, losses: dict[str, float],
+                    weights: dict[str, list[tuple[np.ndarray, np.ndarray]]] | None = None) -> None:
+    """Raise :class:`Disagreement` unless minnet (and the graph, and PyTorch) end where the numpy loop does.
+
+    The final losses must agree to ``RTOL`` relative, and so must each final
+    weight array, relative to its largest element.
+    """
     reference = losses["numpy"]
     rtol = RTOL[np.dtype(task.dtype).name]
     for name in ("minnet", "graph", "torch"):
         if name in losses and not abs(losses[name] - reference) <= rtol * abs(reference):
             raise Disagreement(f"{task.label}: {name} ended on loss {losses[name]!r}, the numpy "
                                f"loop on {reference!r} (rtol {rtol}); they must do the same math")
+    if weights is None:
+        return
+    for name in ("minnet", "graph", "torch"):
+        for layer, (ours, theirs) in enumerate(zip(weights.get(name, []), weights["numpy"])):
+            for what, a, b in zip(("W", "b"), ours, theirs):
+                error = float(np.max(np.abs(a - b)))
+                if not error <= rtol * float(np.max(np.abs(b))):
+                    raise Disagreement(f"{task.label}: {name}'s final {what} of layer {layer} differs from "
+                                       f"the numpy loop's by up to {error:.3g}, more than {rtol} of its largest "
+                                       f"element {float(np.max(np.abs(b))):.3g}; they must do the same math")
 
 
 def matmul_seconds(task: Task, repeat: int, library: str = "numpy") -> float:
@@ -157,7 +184,7 @@ class _EpochMemory(mn.callbacks.Callback):
 def measure_memory(task: Task, epochs: int = 4) -> dict[str, Any]:
     """Peak memory a minnet fit allocates on top of the data, and its growth per epoch."""
     model = build_minnet(task)
-    loss, opt = mn.BCE(from_logits=task.logits), mn.SGD(model.parameters(), lr=task.lr)
+    loss, opt = task.loss(), mn.SGD(model.parameters(), lr=task.lr, momentum=task.momentum)
     recorder = _EpochMemory()
     tracemalloc.start()
     try:
@@ -173,15 +200,20 @@ def measure_memory(task: Task, epochs: int = 4) -> dict[str, Any]:
         "data_bytes": task.X.nbytes + task.y.nbytes,
         "activation_bytes": task.activation_bytes(),
         "parameter_bytes": sum(p.value.nbytes for p in model.parameters()),
+        # SGD's scratch for the all-or-nothing update; with momentum also the buffer and the spare
+        # it is swapped with on commit, so that a refused step keeps the old buffer.
+        "optimizer_copies": 3 if task.momentum else 1,
+        "index_bytes": len(task.X) * np.dtype(np.int64).itemsize,  # the epoch's shuffled row order
         "peak_extra_bytes": peak,
         "growth_bytes_per_epoch": (steady[-1] - steady[0]) / max(len(steady) - 1, 1),
     }
 
 
 def memory_ok(mem: dict[str, Any]) -> bool:
-    """Peak above the data within a small multiple of one batch's activations, plus one
-    copy of the parameters (the scratch of the all-or-nothing SGD update); no growth."""
-    budget = MEMORY_ACTIVATION_MULTIPLE * mem["activation_bytes"] + mem["parameter_bytes"] + 256 * 1024
+    """Peak above the data within a small multiple of one batch's activations, plus the
+    optimizer's copies of the parameters and the shuffled row order; no growth."""
+    budget = (MEMORY_ACTIVATION_MULTIPLE * mem["activation_bytes"] + mem["optimizer_copies"] * mem["parameter_bytes"]
+              + mem["index_bytes"] + 256 * 1024)
     return mem["growth_bytes_per_epoch"] == 0 and mem["peak_extra_bytes"] <= budget
 
 
@@ -233,7 +265,7 @@ def evaluate_targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             limit, ratio = GRAPH_OVERHEAD_TARGET[r["task"]], secs["graph"] / secs["minnet"]
             rows.append({"task": r["label"], "target": f"graph / minnet <= {limit}",
                          "value": round(ratio, 3), "met": ratio <= limit})
-        if "matmul_fraction" in r:
+        if "matmul_fraction" in r and r["task"] == "wide":
             rows.append({"task": r["label"], "target": f"matmul-bound rate >= {MATMUL_FRACTION_TARGET:.0%}",
                          "value": round(r["matmul_fraction"], 3),
                          "met": r["matmul_fraction"] >= MATMUL_FRACTION_TARGET})
@@ -242,7 +274,8 @@ def evaluate_targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             rows.append({"task": r["label"], "target": "memory: no growth per epoch",
                          "value": mem["growth_bytes_per_epoch"], "met": mem["growth_bytes_per_epoch"] == 0})
             rows.append({"task": r["label"],
-                         "target": f"peak <= data + {MEMORY_ACTIVATION_MULTIPLE:g} x activations + params",
+                         "target": f"peak <= data + {MEMORY_ACTIVATION_MULTIPLE:g} x activations + "
+                                   f"{mem['optimizer_copies']} x params + row order",
                          "value": round(mem["peak_extra_bytes"] / mem["activation_bytes"], 2),
                          "met": memory_ok(mem)})
     return rows
@@ -250,8 +283,13 @@ def evaluate_targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def run(quick: bool = False, repeat: int = 3, tasks: list[str] | None = None, dtypes: list[str] | None = None,
         include_torch: bool = True, include_sklearn: bool = True, memory: bool = True,
-        torch_threads: int | None = None) -> dict[str, Any]:
-    """Run the benchmark and return everything measured (the JSON of ``--json``)."""
+        torch_threads: int | None = None, mnist: str | None = None) -> dict[str, Any]:
+    """Run the benchmark and return everything measured (the JSON of ``--json``).
+
+    ``mnist`` is the folder of the MNIST files, if not in one of the places
+    :func:`~benchmarks.tasks.find_mnist` looks; without them the mnist task
+    is left out, and the report's ``"skipped"`` says why.
+    """
     impls = implementations(include_torch, include_sklearn)
     if "torch" in impls:
         import torch
@@ -262,16 +300,18 @@ def run(quick: bool = False, repeat: int = 3, tasks: list[str] | None = None, dt
                 torch_threads = os.cpu_count() or 1
         torch.set_num_threads(torch_threads)
     wanted_dtypes = tuple(np.dtype(d).type for d in (dtypes or ["float64", "float32"]))
-    results = []
-    for task in make_tasks(quick=quick, dtypes=wanted_dtypes):
+    results, skipped = [], []
+    if (not tasks or "mnist" in tasks) and np.float32 in wanted_dtypes and find_mnist(mnist) is None:
+        skipped.append(f"mnist: no MNIST files in {mnist or 'any of the places benchmarks.tasks.find_mnist looks'}")
+    for task in make_tasks(quick=quick, dtypes=wanted_dtypes, mnist=mnist):
         if tasks and task.name not in tasks:
             continue
         timing = time_task(task, impls, repeat, settle=0.0 if quick else SETTLE_SECONDS)
-        check_agreement(task, timing["loss"])
+        check_agreement(task, timing["loss"], timing.pop("weights"))
         result = {"task": task.name, "dtype": np.dtype(task.dtype).name, "label": task.label,
                   "samples": len(task.X), "widths": task.widths, "batch_size": task.batch_size,
                   "batches": task.n_batches, "epochs": task.epochs, **timing}
-        if task.name == "wide":
+        if task.name in ("wide", "mnist"):
             flops = task.matmul_flops()
             mm = matmul_seconds(task, repeat)
             result.update(gflop=flops / 1e9, matmul_seconds=mm,
@@ -283,7 +323,7 @@ def run(quick: bool = False, repeat: int = 3, tasks: list[str] | None = None, dt
             result["memory"] = measure_memory(task)
         results.append(result)
     return {"machine": machine_info(torch_threads), "quick": quick, "repeat": repeat,
-            "results": results, "targets": evaluate_targets(results)}
+            "results": results, "targets": evaluate_targets(results), "skipped": skipped}
 
 
 # -- reporting -----------------------------------------------------------------
@@ -294,7 +334,7 @@ def format_table(report: dict[str, Any]) -> str:
     names = [n for n in ("minnet", "graph", "numpy", "torch", "sklearn") if any(n in r["seconds"] for r in results)]
     peers = [n for n in names if n != "minnet"]
     head = (["task", "epochs x batches"] + [f"{n} (s)" for n in names] + [f"minnet/{p}" for p in peers]
-            + ["final loss (minnet / numpy / torch)"])
+            + ["spread (minnet / numpy / torch)", "final loss (minnet / numpy / torch)"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         secs, loss = r["seconds"], r["loss"]
@@ -302,9 +342,12 @@ def format_table(report: dict[str, Any]) -> str:
         cells = [r["label"], f"{r['epochs']} x {r['batches']} (batch {batch})"]
         cells += [f"{secs[n]:.3f}" if n in secs else "-" for n in names]
         cells += [f"{secs['minnet'] / secs[p]:.2f}" if p in secs else "-" for p in peers]
+        cells.append(" / ".join(f"{r['spread'][n]:.0%}" for n in ("minnet", "numpy", "torch") if n in secs))
         cells.append(" / ".join(f"{loss[n]:.6f}" for n in ("minnet", "numpy", "torch") if n in loss))
         lines.append("| " + " | ".join(cells) + " |")
     out = ["\n".join(lines)]
+    if report.get("skipped"):
+        out.append("Skipped: " + "; ".join(report["skipped"]) + ".")
     wide = [r for r in results if "matmul_fraction" in r]
     if wide:
         rows = ["| task | GFLOP | matmul only (s) | matmul GFLOP/s | minnet GFLOP/s | fraction "
@@ -337,7 +380,8 @@ def format_table(report: dict[str, Any]) -> str:
     out.append(f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, numpy {m['numpy']} "
                f"({m.get('blas', 'BLAS unknown')}); {threads}"
                + (f"; scikit-learn {m['sklearn']}" if "sklearn" in m else "")
-               + f". Best of {report['repeat']} runs ({2 * report['repeat']} for runs under a second).")
+               + f". Best of {report['repeat']} runs ({2 * report['repeat']} for runs under a second); the "
+               f"spread is each one's median over its best, minus 1.")
     return "\n\n".join(out)
 
 
@@ -358,7 +402,7 @@ def plot_sweep(path: str, repeat: int, include_torch: bool = True) -> dict[str, 
             task = Task("sweep", X, y, widths=[256, 512, 512, 1], hidden="relu", logits=True,
                         batch_size=b, epochs=1, lr=0.01, dtype=dtype)
             timing = time_task(task, impls, repeat)
-            check_agreement(task, timing["loss"])
+            check_agreement(task, timing["loss"], timing.pop("weights"))
             for n in impls:
                 series[n].append(timing["seconds"][n])
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
@@ -380,7 +424,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds): checks it runs and agrees")
     parser.add_argument("--repeat", type=int, default=3, help="best of N runs (default 3)")
-    parser.add_argument("--tasks", nargs="+", choices=["article", "wide", "deep-narrow"])
+    parser.add_argument("--tasks", nargs="+", choices=["article", "wide", "deep-narrow", "mnist"])
+    parser.add_argument("--mnist", metavar="FOLDER",
+                        help="folder of the MNIST .gz files (default: $MINNET_DATA/mnist, ~/.cache/minnet/mnist "
+                             "or ../shared/data/mnist; the mnist task is skipped without them)")
     parser.add_argument("--dtypes", nargs="+", choices=["float64", "float32"])
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--no-sklearn", action="store_true")
@@ -395,12 +442,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = run(quick=args.quick, repeat=args.repeat, tasks=args.tasks, dtypes=args.dtypes,
                      include_torch=not args.no_torch, include_sklearn=not args.no_sklearn,
-                     memory=not args.no_memory, torch_threads=args.torch_threads)
+                     memory=not args.no_memory, torch_threads=args.torch_threads, mnist=args.mnist)
         if args.plot:
             report["sweep"] = plot_sweep(args.plot, args.repeat, include_torch=not args.no_torch)
     except Disagreement as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 2
+    for note in report["skipped"]:
+        print(f"skipped {note}", file=sys.stderr)
     table = format_table(report)
     if args.json == "-":
         print(json.dumps(report, indent=2))

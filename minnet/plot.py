@@ -12,6 +12,7 @@ loaded the first time ``minnet.plot`` is used.
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
     from .lr_finder import LRFinderResult
     from .training import History
 
-__all__ = ["history", "schedule", "lr_find", "decision_boundary", "compare", "confusion_matrix"]
+__all__ = ["history", "schedule", "lr_find", "decision_boundary", "compare", "confusion_matrix",
+           "misclassified"]
 
 
 def _series(h: Any) -> tuple[np.ndarray, dict[str, list[float]]]:
@@ -462,4 +464,75 @@ def confusion_matrix(cm: Any, labels: Sequence[Any] | None = None, *, normalize:
                         color="white" if dark[i, j] else "black")
     if title:
         ax.set_title(title, fontsize="medium")
+    return fig
+
+
+def misclassified(images: Any, y_true: Any, y_pred: Any, *, image_shape: tuple[int, int] | None = None,
+                  max_images: int = 36, columns: int = 9, labels: Sequence[Any] | None = None,
+                  title: str | None = None) -> Figure:
+    """Draw the images a classifier got wrong, each titled with its true and predicted class.
+
+    Parameters
+    ----------
+    images : array-like of shape (n_samples, n_pixels) or (n_samples, height, width)
+        Grey-level images, one per row (flattened row by row, as MNIST's and
+        the digits' ``X``).
+    y_true : array-like of shape (n_samples,)
+        True class indices.
+    y_pred : array-like of shape (n_samples,) or (n_samples, C)
+        Predicted class indices, or a model's scores (probabilities or
+        logits), whose largest column is the predicted class.
+    image_shape : (height, width), optional
+        How to fold a flattened row; by default a square (28 x 28 for 784
+        pixels), so other shapes must be given.
+    max_images : int, default 36
+        At most this many images are drawn: the first ones, in the order given.
+    columns : int, default 9
+        Images per row of the grid.
+    labels : sequence of str, optional
+        Class names for the titles; the class indices by default.
+    title : str, optional
+        Above the grid; by default it says how many were wrong out of how many.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Empty of images (with a title saying so) when every prediction is right.
+    """
+    images = np.asarray(images)
+    true = np.asarray(y_true).reshape(-1)
+    pred = np.asarray(y_pred)
+    if pred.ndim == 2:
+        pred = np.argmax(pred, axis=1)
+    if images.ndim not in (2, 3) or not len(images) == len(true) == len(pred):
+        raise ValueError(f"images, y_true and y_pred must have one entry per sample, got shapes "
+                         f"{images.shape}, {np.shape(y_true)} and {np.shape(y_pred)}")
+    max_images = check_int("max_images", max_images, low=1)
+    columns = check_int("columns", columns, low=1)
+    if images.ndim == 2:
+        n_pixels = images.shape[1]
+        if image_shape is None:
+            side = math.isqrt(n_pixels)
+            if side * side != n_pixels:
+                raise ValueError(f"images of {n_pixels} pixels are not square: pass image_shape=(height, width)")
+            image_shape = (side, side)
+        if len(image_shape) != 2 or image_shape[0] * image_shape[1] != n_pixels:
+            raise ValueError(f"image_shape must be (height, width) with height * width = "
+                             f"{n_pixels} pixels, got {image_shape}")
+        images = images.reshape(len(images), *image_shape)
+    names = (lambda c: str(c)) if labels is None else (lambda c: str(labels[c]))
+    wrong = np.flatnonzero(true != pred)
+    shown = wrong[:max_images]
+    rows = max(1, -(-len(shown) // columns))
+    fig, axes = plt.subplots(rows, columns, squeeze=False, figsize=(1.1 * columns, 1.3 * rows + 0.5),
+                             layout="constrained")
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, i in zip(axes.flat, shown):
+        ax.imshow(images[i], cmap="gray_r")  # dark ink on white, as the digits were written
+        ax.set_title(f"{names(true[i])} \u2192 {names(pred[i])}", fontsize="small", color="C3")
+    fig.suptitle(title if title is not None else
+                 f"{len(wrong)} of {len(true)} misclassified"
+                 + (f", the first {len(shown)}" if len(shown) < len(wrong) else "")
+                 + ": true \u2192 predicted class")
     return fig

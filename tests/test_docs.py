@@ -104,6 +104,17 @@ def test_the_graph_page_quotes_every_step():
     assert {"minnet/graph.py", "minnet/layers.py", "minnet/containers.py", "minnet/steps.py"} <= quoted
 
 
+def test_the_multiclass_page_quotes_every_step():
+    """Softmax, cross-entropy and its gradient, BatchNorm and Dropout, each next to its code."""
+    text = (ROOT / "docs" / "multiclass.md").read_text()
+    quoted = [(source, body) for source, body in QUOTE.findall(text)]
+    for code in ("out /= out.sum(axis=1, keepdims=True)", "return s * (grad - np.sum(grad * s, axis=1",
+                 "log_s -= np.log(np.sum(np.exp(log_s)", "grad[rows, target] -= 1.0", "x_hat = centred * inv_std",
+                 "return inv_std * (d - d.mean(axis=0)", "mask *= 1.0 / (1.0 - self.p)"):
+        assert any(code in body for _, body in quoted), f"docs/multiclass.md quotes no line with {code!r}"
+    assert {source for source, _ in quoted} >= {"minnet/layers.py", "minnet/losses.py"}
+
+
 # -- every page's code runs ----------------------------------------------------
 
 PAGES = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md"))]

@@ -282,6 +282,42 @@ def test_confusion_matrix_refuses_bad_input_and_leaves_no_figure(cm, labels, mes
     assert plt.get_fignums() == before
 
 
+def test_misclassified_draws_only_the_wrong_images_titled_true_then_predicted():
+    images = np.arange(5 * 4, dtype=float).reshape(5, 4)  # 2 x 2 images, each different
+    scores = np.eye(3)[[0, 2, 2, 0, 0]]                   # predicted 0, 2, 2, 0, 0 (argmax)
+    fig = mn.plot.misclassified(images, [0, 1, 2, 1, 0], scores, labels=["a", "b", "c"], columns=3)
+    drawn = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in drawn] == ["b \u2192 c", "b \u2192 a"]
+    np.testing.assert_array_equal(drawn[0].images[0].get_array(), images[1].reshape(2, 2))
+    np.testing.assert_array_equal(drawn[1].images[0].get_array(), images[3].reshape(2, 2))
+    assert len(fig.axes) == 3  # one row of the grid; the empty cell has no image
+    assert fig._suptitle.get_text().startswith("2 of 5 misclassified")
+
+
+def test_misclassified_shows_at_most_max_images_and_says_so():
+    images = np.zeros((10, 6))
+    fig = mn.plot.misclassified(images, [1] * 10, [0] * 10, image_shape=(2, 3), max_images=4, columns=2)
+    drawn = [ax for ax in fig.axes if ax.images]
+    assert len(drawn) == 4 and drawn[0].images[0].get_array().shape == (2, 3)
+    assert "10 of 10 misclassified, the first 4" in fig._suptitle.get_text()
+    everything_right = mn.plot.misclassified(images, [1] * 10, [1] * 10, image_shape=(3, 2))
+    assert not any(ax.images for ax in everything_right.axes)
+    assert everything_right._suptitle.get_text().startswith("0 of 10 misclassified")
+
+
+@pytest.mark.parametrize("images, y_pred, kwargs, message", [
+    (np.zeros((3, 4)), [0, 1], {}, "one entry per sample"),
+    (np.zeros((3, 4)), [0, 1, 1], {"image_shape": (3, 2)}, "height \\* width = 4"),
+    (np.zeros((3, 4)), [0, 1, 1], {"max_images": 0}, "max_images"),
+    (np.zeros((3, 6)), [0, 1, 1], {}, "6 pixels are not square: pass image_shape"),
+])
+def test_misclassified_refuses_bad_input_and_leaves_no_figure(images, y_pred, kwargs, message):
+    before = plt.get_fignums()
+    with pytest.raises(ValueError, match=message):
+        mn.plot.misclassified(images, [0, 0, 0], y_pred, **kwargs)
+    assert plt.get_fignums() == before
+
+
 # Decision boundaries: every class's region in its class's colour, whatever the scores.
 
 CORNERS = [[-1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [1.0, 1.0]]  # fix the plotted plane to about [-1.1, 1.1]^2
