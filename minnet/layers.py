@@ -54,7 +54,10 @@ class Parameter:
     value : ndarray
         Updated in place by optimizers, so references to it stay valid.
     grad : ndarray of the same shape and dtype as value
-        Written (not accumulated) by the owning layer's ``backward``.
+        Written (not accumulated) by the owning layer's ``backward``. It is
+        NaN until the first ``backward`` writes it, so an optimizer step taken
+        before any backward is refused instead of applying weight decay alone
+        (or a stale zero) as if it were a gradient.
     """
 
     def __init__(self, value: Any, name: str = "") -> None:
@@ -66,7 +69,7 @@ class Parameter:
         if value.dtype not in _FLOAT_DTYPES:
             raise TypeError(f"Parameter value must be float32 or float64, got {value.dtype}")
         self.value = value
-        self.grad = np.zeros_like(value)
+        self.grad = np.full_like(value, np.nan)  # "no gradient yet": see the class docstring
         self.name = name
 
     @property

@@ -130,6 +130,9 @@ class Optimizer:
         self._state: list[State] | None = None  # made by the first use: the subclass sets its hyperparameters first
         self._scratch: list[dict[str, np.ndarray]] = [{} for _ in params]
         self._scratch_owner: list[np.ndarray | None] = [None] * len(params)  # the value each scratch was made for
+        # Parameters whose gradient has not yet been seen written: checked by
+        # the first steps only, so a step costs nothing more once all were.
+        self._without_grad_yet = list(range(len(params)))
 
     # -- what a subclass writes ----------------------------------------------------------
 
@@ -229,8 +232,13 @@ class Optimizer:
             If a new value (or a state in ``state_to_check``) would be NaN or
             infinite; the parameters, the state and ``step_count`` are unchanged.
         ValueError
-            If a schedule returns a value out of range; nothing is changed.
+            If a schedule returns a value out of range, or a parameter's
+            gradient has never been written (a step before any ``backward``:
+            :class:`~minnet.Parameter` gradients start as NaN); nothing is
+            changed.
         """
+        if self._without_grad_yet:
+            self._check_gradients_written()
         rates = {name: self.rate(name) for name in self.schedulable}
         states, check_state = self.state, self.state_to_check
         updates = []
@@ -249,6 +257,21 @@ class Optimizer:
                 if new is not states[i]:
                     self._replace_state(i, new)
             self.step_count += 1
+
+    def _check_gradients_written(self) -> None:
+        """Refuse a step while a parameter's gradient is still the NaN it starts as.
+
+        torch skips a parameter whose ``grad`` is None; minnet refuses the
+        step, because with weight decay a "step" of no gradient still moves the
+        weights, and a forgotten ``backward`` is a mistake worth hearing about.
+        """
+        missing = [i for i in self._without_grad_yet if np.isnan(self.params[i].grad).all()]
+        if missing:
+            names = ", ".join(f"{self.params[i].name or '?'} {self.params[i].shape}" for i in missing[:3])
+            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            raise ValueError(f"step() before any backward: no gradient has been written for parameter(s) "
+                             f"{names}{more} (a gradient is NaN until a backward writes it); nothing was changed")
+        self._without_grad_yet = []
 
     def _state_is_finite(self, old: State, new: State) -> bool:
         """Whether each new array among ``state_to_check`` is finite."""

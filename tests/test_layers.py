@@ -13,9 +13,9 @@ ALL_LAYERS = [lambda: mn.Dense(3, 4, rng=0), lambda: mn.Dense(3, 4, bias=False, 
 
 # -- Parameter ----------------------------------------------------------------
 
-def test_parameter_grad_is_zeros_of_same_shape_and_dtype():
+def test_parameter_grad_is_nan_of_same_shape_and_dtype_until_a_backward_writes_it():
     p = mn.Parameter(np.ones((2, 3), np.float32), name="W")
-    assert p.grad.shape == (2, 3) and p.grad.dtype == np.float32 and not p.grad.any()
+    assert p.grad.shape == (2, 3) and p.grad.dtype == np.float32 and np.isnan(p.grad).all()
 
 
 def test_parameter_copies_the_callers_array():

@@ -204,6 +204,8 @@ def test_state_dict_round_trip_continues_identically(rng):
     grads = [rng.standard_normal((3, 2)) for _ in range(6)]
     model_a, opt_a = make()
     model_b, opt_b = make()
+    model_a.b.grad[...] = 0.0  # only W's gradient is varied; b's must still be written once
+    model_b.b.grad[...] = 0.0
     for g in grads[:3]:
         model_a.W.grad[...] = g
         opt_a.step()
@@ -219,6 +221,42 @@ def test_state_dict_round_trip_continues_identically(rng):
         opt_b.step()
     np.testing.assert_array_equal(model_a.W.value, model_b.W.value)
     np.testing.assert_array_equal(model_a.b.value, model_b.b.value)
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: mn.SGD(ps, lr=0.1, weight_decay=0.1),
+    lambda ps: mn.SGD(ps, lr=0.1, momentum=0.9),
+    lambda ps: mn.Adam(ps, weight_decay=0.1),
+    lambda ps: mn.AdamW(ps),
+    lambda ps: mn.RMSprop(ps, weight_decay=0.1),
+])
+def test_a_step_before_any_backward_is_refused_and_changes_nothing(make):
+    model = mn.Sequential(mn.Dense(3, 4, seed=0), mn.ReLU(), mn.Dense(4, 1, seed=1))
+    optimizer = make(model.parameters())
+    before = [p.value.copy() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"step\(\) before any backward: .*W \(3, 4\), b \(4,\), W \(4, 1\) "
+                                         r"and 1 more"):
+        optimizer.step()
+    for p, value in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p.value, value)
+    assert optimizer.step_count == 0
+    # after a backward the same optimizer steps, and every parameter moves
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    model.forward(x, training=True)
+    model.backward(np.ones((5, 1)))
+    optimizer.step()
+    assert optimizer.step_count == 1
+    assert all(not np.array_equal(p.value, value) for p, value in zip(model.parameters(), before))
+
+
+def test_a_parameter_outside_the_backward_is_named():
+    trained, forgotten = mn.Dense(2, 1, seed=0), mn.Dense(2, 1, seed=1)
+    optimizer = mn.SGD(trained.parameters() + forgotten.parameters(), lr=0.1)
+    trained.forward(np.ones((3, 2)), training=True)
+    trained.backward(np.ones((3, 1)))
+    forgotten.W.name = "forgotten_W"
+    with pytest.raises(ValueError, match=r"parameter\(s\) forgotten_W \(2, 1\), b \(1,\) \(a gradient"):
+        optimizer.step()
 
 
 def test_state_dict_is_a_copy():

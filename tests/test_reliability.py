@@ -141,6 +141,10 @@ CASES: dict[str, Case] = {
                                       "backward called before forward"),
     "gradient-wrong-shape": (lambda w: (w.model.forward(w.X), w.model.backward(np.ones((20, 2)))), ValueError,
                              r"expected a gradient of shape \(20, 1\)"),
+    # a model just built (the world's has been trained): test_optim checks that nothing changes
+    "step-before-backward": (lambda w: mn.SGD(mn.Dense(3, 4).parameters(), lr=0.1, weight_decay=0.01).step(),
+                             ValueError, r"step\(\) before any backward: no gradient has been written for "
+                                         r"parameter\(s\) W \(3, 4\), b \(4,\) \(a gradient is NaN"),
     # -- constructors ---------------------------------------------------------
     "dense-zero-width": (lambda w: mn.Dense(0, 3), ValueError, "n_in must be >= 1, got 0"),
     "dense-float-width": (lambda w: mn.Dense(8.0, 3), TypeError, r"n_in must be an integer, got 8\.0"),
@@ -412,6 +416,9 @@ def documented_ids() -> set[str]:
 
 
 def test_every_documented_row_has_a_test():
+    import test_numerics  # noqa: F401  (their @row tests register their rows when imported)
+    import test_training_errors  # noqa: F401
+
     file_rows = {row_id for row_id, _, _ in [*BAD_ARCHIVES.values(), *BAD_FILES.values()]}
     assert all(row_id.startswith("file-") for row_id in file_rows)
     checkpoint_rows = {row_id for row_id, _, _ in BAD_CHECKPOINTS.values()}
