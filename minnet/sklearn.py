@@ -27,7 +27,7 @@ the rest of minnet never imports it.
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -107,7 +107,7 @@ class _MinnetEstimator(BaseEstimator):
         check_bool("verbose", self.verbose)
         self._optimizer_class()
 
-    def _optimizer_class(self) -> type[optim.Optimizer]:
+    def _optimizer_class(self) -> Callable[..., optim.Optimizer]:
         if isinstance(self.optimizer, type) and issubclass(self.optimizer, optim.Optimizer):
             return self.optimizer
         # Only the optimizers this minnet has are offered by name.

@@ -138,8 +138,8 @@ def to_onnx(model: Layer, path: str | os.PathLike[str], dtype: Any = None, *, op
 
 def _output_widths(model: containers.Model) -> list[int | None]:
     """Each output's number of features, from one row of zeros in inference (None where no input width is fixed)."""
-    widths = model.input_widths()
-    if any(w is None for w in widths):
+    widths = [w for w in model.input_widths() if w is not None]
+    if len(widths) < len(model.input_widths()):
         return [None] * model.n_outputs
     rows = [np.zeros((1, w), model.dtype) for w in widths]
     out = model.predict(rows[0] if model.n_inputs == 1 else rows)
@@ -182,7 +182,7 @@ class _Builder:
         self.initializers.append(numpy_helper.from_array(array, name=name))
         return name
 
-    def weights(self, layer: Layer, prefix: str, arrays: dict[str, np.ndarray]) -> list[str]:
+    def weights(self, layer: Layer, prefix: str, arrays: dict[str, np.ndarray | float]) -> list[str]:
         """The initializers of ``layer`` (made on its first use only), named ``prefix.key``."""
         if id(layer) not in self._weights:
             self._weights[id(layer)] = [self.constant(f"{prefix}.{key}", value) for key, value in arrays.items()]

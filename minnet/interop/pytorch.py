@@ -54,8 +54,8 @@ from ..layers import Layer
 
 __all__ = ["to_torch", "from_torch", "GraphModule", "Add", "Concat"]
 
-_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
-_NUMPY_DTYPES = {torch_dtype: np_dtype for np_dtype, torch_dtype in _DTYPES.items()}
+_DTYPES: dict[np.dtype, torch.dtype] = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+_NUMPY_DTYPES: dict[torch.dtype, np.dtype] = {torch_dtype: np_dtype for np_dtype, torch_dtype in _DTYPES.items()}
 
 
 # -- the modules minnet adds to torch's -----------------------------------------------
@@ -220,6 +220,8 @@ def _dense_to_torch(layer: layers.Dense, done: dict, where: str) -> nn.Module:
 
 def _batch_norm_to_torch(layer: layers.BatchNorm, done: dict, where: str) -> nn.Module:
     norm = nn.BatchNorm1d(layer.n_features, eps=layer.eps, momentum=layer.momentum, dtype=_DTYPES[layer.dtype])
+    # torch types the running statistics as optional; track_running_stats (the default) makes them
+    assert norm.running_mean is not None and norm.running_var is not None and norm.num_batches_tracked is not None
     with torch.no_grad():
         norm.weight.copy_(_tensor(layer.gamma.value))
         norm.bias.copy_(_tensor(layer.beta.value))
@@ -244,7 +246,8 @@ def _graph_to_torch(model: graph.Graph, done: dict, where: str) -> nn.Module:
             key_of[id(layer)] = name
             modules[name] = _to_module(layer, done, f"node {name} of {where}")
         nodes.append((name, key_of[id(layer)], args))
-    inputs = list(zip(model.input_names, model.input_widths()))
+    # every graph Input declares its width, so none is dropped here
+    inputs = [(name, width) for name, width in zip(model.input_names, model.input_widths()) if width is not None]
     return GraphModule(modules, inputs, nodes, model.output_names)
 
 
@@ -349,6 +352,7 @@ def _linear_from_torch(module: nn.Linear, done: dict, where: str) -> Layer:
                          dtype=_dtype_of(module.weight))
     dense.W.value[...] = _array(module.weight).T
     if module.bias is not None:
+        assert dense.b is not None  # made with bias=True above
         dense.b.value[...] = _array(module.bias)
     return dense
 
@@ -366,6 +370,8 @@ def _batch_norm_from_torch(module: nn.BatchNorm1d, done: dict, where: str) -> La
     if not module.track_running_stats:
         raise ValueError("minnet's BatchNorm keeps running statistics for inference; this one has "
                          "track_running_stats=False")
+    assert module.running_mean is not None and module.running_var is not None  # track_running_stats, checked above
+    assert module.num_batches_tracked is not None
     dtype = _dtype_of(module.weight)
     norm = layers.BatchNorm(module.num_features, momentum=module.momentum, eps=module.eps, dtype=dtype)
     norm.gamma.value[...] = _array(module.weight)
@@ -381,8 +387,8 @@ def _sequential_from_torch(module: nn.Sequential, done: dict, where: str) -> Lay
 
 
 def _graph_from_torch(module: GraphModule, done: dict, where: str) -> Layer:
-    values: dict[str, graph.Node] = {name: graph.Input(width, name=name) for name, width in module.inputs}
-    inputs = list(values.values())
+    inputs = [graph.Input(width, name=name) for name, width in module.inputs]
+    values: dict[str, graph.Node] = {name: node for (name, _), node in zip(module.inputs, inputs)}
     for name, key, args in module.nodes:
         layer = _from_module(module.layers[key], done, f"node {name} of {where}")
         nodes = [values[a] for a in args]
