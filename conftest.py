@@ -15,8 +15,12 @@ def _missing(*packages: str) -> bool:
 
 
 # Paths are relative to this file.
-collect_ignore = [path for path, packages in [
-    ("minnet/interop/pytorch.py", ("torch",)),
-    ("minnet/interop/onnx_export.py", ("onnx", "onnxruntime")),
-    ("minnet/sklearn.py", ("sklearn",)),
-] if _missing(*packages)]
+collect_ignore = [
+    path
+    for path, packages in [
+        ("minnet/interop/pytorch.py", ("torch",)),
+        ("minnet/interop/onnx_export.py", ("onnx", "onnxruntime")),
+        ("minnet/sklearn.py", ("sklearn",)),
+    ]
+    if _missing(*packages)
+]

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import importlib.util
 import warnings
-from typing import Callable, Iterator, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 
@@ -38,10 +39,11 @@ def _batches(task: Task, rng: np.random.Generator) -> Iterator[np.ndarray | None
         return
     order = rng.permutation(n)
     for start in range(0, n, task.batch_size):
-        yield order[start:start + task.batch_size]
+        yield order[start : start + task.batch_size]
 
 
 # -- minnet ------------------------------------------------------------------
+
 
 def build_minnet(task: Task) -> mn.Sequential:
     layers: list[mn.Layer] = []
@@ -59,8 +61,7 @@ def build_minnet(task: Task) -> mn.Sequential:
 
 def dense_weights(model: mn.Layer) -> list[tuple[np.ndarray, np.ndarray]]:
     """``(W, b)`` of every Dense layer of a minnet model, in order."""
-    return [(layer.W.value, layer.b.value) for layer in mn.containers.iter_layers(model)
-            if isinstance(layer, mn.Dense)]
+    return [(layer.W.value, layer.b.value) for layer in mn.containers.iter_layers(model) if isinstance(layer, mn.Dense)]
 
 
 def build_minnet_graph(task: Task) -> mn.Graph:
@@ -75,12 +76,23 @@ def build_minnet_graph(task: Task) -> mn.Graph:
 def train_minnet(task: Task, build: Callable[[Task], mn.Layer] = build_minnet) -> Trained:
     model = build(task)
     optimizer = mn.SGD(model.parameters(), lr=task.lr, momentum=task.momentum)
-    history = mn.fit(model, task.loss(), optimizer, task.X, task.y, epochs=task.epochs,
-                     batch_size=task.batch_size, shuffle=True, seed=SEED, progress=False)
+    history = mn.fit(
+        model,
+        task.loss(),
+        optimizer,
+        task.X,
+        task.y,
+        epochs=task.epochs,
+        batch_size=task.batch_size,
+        shuffle=True,
+        seed=SEED,
+        progress=False,
+    )
     return Trained(history["loss"][-1], dense_weights(model))
 
 
 # -- hand-written numpy, the article's style generalised to N layers -----------
+
 
 def train_numpy(task: Task) -> Trained:
     """Plain numpy: forward, loss, backward and update written out, as in the article."""
@@ -146,6 +158,7 @@ def train_numpy(task: Task) -> Trained:
 
 # -- PyTorch -------------------------------------------------------------------
 
+
 def train_torch(task: Task) -> Trained:
     """torch.nn.Sequential + torch.optim.SGD, the way a PyTorch user writes it."""
     import torch
@@ -192,6 +205,7 @@ def train_torch(task: Task) -> Trained:
 
 # -- scikit-learn --------------------------------------------------------------
 
+
 def train_sklearn(task: Task) -> Trained:
     """MLPClassifier with SGD at a constant rate, no L2 and no early stop.
 
@@ -205,13 +219,23 @@ def train_sklearn(task: Task) -> Trained:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
-    clf = MLPClassifier(hidden_layer_sizes=tuple(task.widths[1:-1]),
-                        activation="logistic" if task.hidden == "sigmoid" else "relu",
-                        solver="sgd", learning_rate="constant", learning_rate_init=task.lr,
-                        momentum=task.momentum, nesterovs_momentum=False, alpha=0.0,
-                        batch_size=len(task.X) if task.batch_size is None else task.batch_size,
-                        max_iter=task.epochs, shuffle=True, tol=0.0, n_iter_no_change=task.epochs + 1,
-                        early_stopping=False, random_state=SEED)
+    clf = MLPClassifier(
+        hidden_layer_sizes=tuple(task.widths[1:-1]),
+        activation="logistic" if task.hidden == "sigmoid" else "relu",
+        solver="sgd",
+        learning_rate="constant",
+        learning_rate_init=task.lr,
+        momentum=task.momentum,
+        nesterovs_momentum=False,
+        alpha=0.0,
+        batch_size=len(task.X) if task.batch_size is None else task.batch_size,
+        max_iter=task.epochs,
+        shuffle=True,
+        tol=0.0,
+        n_iter_no_change=task.epochs + 1,
+        early_stopping=False,
+        random_state=SEED,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(task.X, task.y.ravel())
@@ -226,7 +250,8 @@ def _installed(name: str) -> bool:
 def implementations(include_torch: bool = True, include_sklearn: bool = True) -> dict[str, Callable[[Task], Trained]]:
     """Name -> training function, for the peers that are installed."""
     impls: dict[str, Callable[[Task], Trained]] = {
-        "minnet": train_minnet, "numpy": train_numpy,
+        "minnet": train_minnet,
+        "numpy": train_numpy,
         "graph": lambda task: train_minnet(task, build_minnet_graph),  # the chain as an mn.Graph
     }
     if include_torch and _installed("torch"):

@@ -20,14 +20,16 @@ implementation alike. Exit status 1 means a performance target was missed.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` and `minnet` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -75,8 +77,9 @@ def timed_call(fn: Callable[[], Any], settle: float = SETTLE_SECONDS) -> tuple[f
     return time.perf_counter() - start, result
 
 
-def time_task(task: Task, impls: dict[str, Callable[[Task], Trained]], repeat: int,
-              settle: float = SETTLE_SECONDS) -> dict[str, Any]:
+def time_task(
+    task: Task, impls: dict[str, Callable[[Task], Trained]], repeat: int, settle: float = SETTLE_SECONDS
+) -> dict[str, Any]:
     """Best-of-N seconds, the spread of the N and the final loss of each implementation.
 
     N is ``repeat``, raised up to ``2 * repeat`` for tasks whose minnet run
@@ -91,19 +94,25 @@ def time_task(task: Task, impls: dict[str, Callable[[Task], Trained]], repeat: i
     while done < rounds:
         done += 1
         for name, train in impls.items():
-            seconds, trained = timed_call(lambda: train(task), settle)
+            seconds, trained = timed_call(functools.partial(train, task), settle)
             times[name].append(seconds)
             losses[name], weights[name] = trained
         if done == 1 and times["minnet"][0] < 1.0:
             rounds = 2 * repeat
     # The spread says how far to trust a ratio: (median - best) / best of each implementation's runs.
     spread = {name: float(np.median(t) / min(t) - 1.0) for name, t in times.items()}
-    return {"seconds": {name: min(t) for name, t in times.items()}, "spread": spread, "loss": losses,
-            "runs": rounds, "weights": weights}
+    return {
+        "seconds": {name: min(t) for name, t in times.items()},
+        "spread": spread,
+        "loss": losses,
+        "runs": rounds,
+        "weights": weights,
+    }
 
 
-def check_agreement(task: Task, losses: dict[str, float],
-                    weights: dict[str, list[tuple[np.ndarray, np.ndarray]]] | None = None) -> None:
+def check_agreement(
+    task: Task, losses: dict[str, float], weights: dict[str, list[tuple[np.ndarray, np.ndarray]]] | None = None
+) -> None:
     """Raise :class:`Disagreement` unless minnet (and the graph, and PyTorch) end where the numpy loop does.
 
     The final losses must agree to ``RTOL`` relative, and so must each final
@@ -113,8 +122,10 @@ def check_agreement(task: Task, losses: dict[str, float],
     rtol = RTOL[np.dtype(task.dtype).name]
     for name in ("minnet", "graph", "torch"):
         if name in losses and not abs(losses[name] - reference) <= rtol * abs(reference):
-            raise Disagreement(f"{task.label}: {name} ended on loss {losses[name]!r}, the numpy "
-                               f"loop on {reference!r} (rtol {rtol}); they must do the same math")
+            raise Disagreement(
+                f"{task.label}: {name} ended on loss {losses[name]!r}, the numpy "
+                f"loop on {reference!r} (rtol {rtol}); they must do the same math"
+            )
     if weights is None:
         return
     for name in ("minnet", "graph", "torch"):
@@ -122,9 +133,11 @@ def check_agreement(task: Task, losses: dict[str, float],
             for what, a, b in zip(("W", "b"), ours, theirs):
                 error = float(np.max(np.abs(a - b)))
                 if not error <= rtol * float(np.max(np.abs(b))):
-                    raise Disagreement(f"{task.label}: {name}'s final {what} of layer {layer} differs from "
-                                       f"the numpy loop's by up to {error:.3g}, more than {rtol} of its largest "
-                                       f"element {float(np.max(np.abs(b))):.3g}; they must do the same math")
+                    raise Disagreement(
+                        f"{task.label}: {name}'s final {what} of layer {layer} differs from "
+                        f"the numpy loop's by up to {error:.3g}, more than {rtol} of its largest "
+                        f"element {float(np.max(np.abs(b))):.3g}; they must do the same math"
+                    )
 
 
 def matmul_seconds(task: Task, repeat: int, library: str = "numpy") -> float:
@@ -150,9 +163,11 @@ def matmul_seconds(task: Task, repeat: int, library: str = "numpy") -> float:
     matmul = np.matmul
     if library == "torch":
         import torch
+
         Ws = [torch.from_numpy(W) for W in Ws]
-        per_size = {m: tuple([torch.from_numpy(a) for a in arrays] for arrays in group)
-                    for m, group in per_size.items()}
+        per_size = {
+            m: tuple([torch.from_numpy(a) for a in arrays] for arrays in group) for m, group in per_size.items()
+        }
         matmul = torch.matmul
 
     def products() -> None:
@@ -190,8 +205,18 @@ def measure_memory(task: Task, epochs: int = 4) -> dict[str, Any]:
     try:
         before = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
-        mn.fit(model, loss, opt, task.X, task.y, epochs=epochs, batch_size=task.batch_size,
-               seed=SEED, progress=False, callbacks=[recorder])
+        mn.fit(
+            model,
+            loss,
+            opt,
+            task.X,
+            task.y,
+            epochs=epochs,
+            batch_size=task.batch_size,
+            seed=SEED,
+            progress=False,
+            callbacks=[recorder],
+        )
         peak = tracemalloc.get_traced_memory()[1] - before
     finally:
         tracemalloc.stop()
@@ -212,14 +237,22 @@ def measure_memory(task: Task, epochs: int = 4) -> dict[str, Any]:
 def memory_ok(mem: dict[str, Any]) -> bool:
     """Peak above the data within a small multiple of one batch's activations, plus the
     optimizer's copies of the parameters and the shuffled row order; no growth."""
-    budget = (MEMORY_ACTIVATION_MULTIPLE * mem["activation_bytes"] + mem["optimizer_copies"] * mem["parameter_bytes"]
-              + mem["index_bytes"] + 256 * 1024)
+    budget = (
+        MEMORY_ACTIVATION_MULTIPLE * mem["activation_bytes"]
+        + mem["optimizer_copies"] * mem["parameter_bytes"]
+        + mem["index_bytes"]
+        + 256 * 1024
+    )
     return mem["growth_bytes_per_epoch"] == 0 and mem["peak_extra_bytes"] <= budget
 
 
 def machine_info(torch_threads: int | None) -> dict[str, Any]:
-    info: dict[str, Any] = {"python": platform.python_version(), "numpy": np.__version__,
-                            "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+    }
     try:
         with open("/proc/cpuinfo") as f:
             info["cpu"] = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
@@ -227,9 +260,11 @@ def machine_info(torch_threads: int | None) -> dict[str, Any]:
         pass
     try:
         from threadpoolctl import threadpool_info
+
         # numpy's own BLAS (scipy or scikit-learn may bring another one)
-        blas = sorted((p for p in threadpool_info() if p["user_api"] == "blas"),
-                      key=lambda p: "numpy" not in p["filepath"])
+        blas = sorted(
+            (p for p in threadpool_info() if p["user_api"] == "blas"), key=lambda p: "numpy" not in p["filepath"]
+        )
         if blas:
             info["blas"] = f"{blas[0]['internal_api']} {blas[0]['version']} ({blas[0].get('architecture')})"
             info["blas_threads"] = blas[0]["num_threads"]
@@ -237,17 +272,20 @@ def machine_info(torch_threads: int | None) -> dict[str, Any]:
         pass
     try:
         import torch
+
         info["torch"] = torch.__version__
         info["torch_threads"] = torch_threads
     except ImportError:
         pass
     try:
         import sklearn
+
         info["sklearn"] = sklearn.__version__
     except ImportError:
         pass
-    info["env"] = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS")
-                   if k in os.environ}
+    info["env"] = {
+        k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS") if k in os.environ
+    }
     return info
 
 
@@ -259,31 +297,66 @@ def evaluate_targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for peer, limit in RATIO_TARGETS.get(r["task"], []):
             if peer in secs:
                 ratio = secs["minnet"] / secs[peer]
-                rows.append({"task": r["label"], "target": f"minnet / {peer} <= {limit}",
-                             "value": round(ratio, 3), "met": ratio <= limit})
+                rows.append(
+                    {
+                        "task": r["label"],
+                        "target": f"minnet / {peer} <= {limit}",
+                        "value": round(ratio, 3),
+                        "met": ratio <= limit,
+                    }
+                )
         if r["task"] in GRAPH_OVERHEAD_TARGET and "graph" in secs:
             limit, ratio = GRAPH_OVERHEAD_TARGET[r["task"]], secs["graph"] / secs["minnet"]
-            rows.append({"task": r["label"], "target": f"graph / minnet <= {limit}",
-                         "value": round(ratio, 3), "met": ratio <= limit})
+            rows.append(
+                {
+                    "task": r["label"],
+                    "target": f"graph / minnet <= {limit}",
+                    "value": round(ratio, 3),
+                    "met": ratio <= limit,
+                }
+            )
         if "matmul_fraction" in r and r["task"] == "wide":
-            rows.append({"task": r["label"], "target": f"matmul-bound rate >= {MATMUL_FRACTION_TARGET:.0%}",
-                         "value": round(r["matmul_fraction"], 3),
-                         "met": r["matmul_fraction"] >= MATMUL_FRACTION_TARGET})
+            rows.append(
+                {
+                    "task": r["label"],
+                    "target": f"matmul-bound rate >= {MATMUL_FRACTION_TARGET:.0%}",
+                    "value": round(r["matmul_fraction"], 3),
+                    "met": r["matmul_fraction"] >= MATMUL_FRACTION_TARGET,
+                }
+            )
         if "memory" in r:
             mem = r["memory"]
-            rows.append({"task": r["label"], "target": "memory: no growth per epoch",
-                         "value": mem["growth_bytes_per_epoch"], "met": mem["growth_bytes_per_epoch"] == 0})
-            rows.append({"task": r["label"],
-                         "target": f"peak <= data + {MEMORY_ACTIVATION_MULTIPLE:g} x activations + "
-                                   f"{mem['optimizer_copies']} x params + row order",
-                         "value": round(mem["peak_extra_bytes"] / mem["activation_bytes"], 2),
-                         "met": memory_ok(mem)})
+            rows.append(
+                {
+                    "task": r["label"],
+                    "target": "memory: no growth per epoch",
+                    "value": mem["growth_bytes_per_epoch"],
+                    "met": mem["growth_bytes_per_epoch"] == 0,
+                }
+            )
+            rows.append(
+                {
+                    "task": r["label"],
+                    "target": f"peak <= data + {MEMORY_ACTIVATION_MULTIPLE:g} x activations + "
+                    f"{mem['optimizer_copies']} x params + row order",
+                    "value": round(mem["peak_extra_bytes"] / mem["activation_bytes"], 2),
+                    "met": memory_ok(mem),
+                }
+            )
     return rows
 
 
-def run(quick: bool = False, repeat: int = 3, tasks: list[str] | None = None, dtypes: list[str] | None = None,
-        include_torch: bool = True, include_sklearn: bool = True, memory: bool = True,
-        torch_threads: int | None = None, mnist: str | None = None) -> dict[str, Any]:
+def run(
+    quick: bool = False,
+    repeat: int = 3,
+    tasks: list[str] | None = None,
+    dtypes: list[str] | None = None,
+    include_torch: bool = True,
+    include_sklearn: bool = True,
+    memory: bool = True,
+    torch_threads: int | None = None,
+    mnist: str | None = None,
+) -> dict[str, Any]:
     """Run the benchmark and return everything measured (the JSON of ``--json``).
 
     ``mnist`` is the folder of the MNIST files, if not in one of the places
@@ -293,6 +366,7 @@ def run(quick: bool = False, repeat: int = 3, tasks: list[str] | None = None, dt
     impls = implementations(include_torch, include_sklearn)
     if "torch" in impls:
         import torch
+
         if torch_threads is None:  # like with like: as many threads as numpy's BLAS uses
             try:
                 torch_threads = machine_info(None)["blas_threads"]
@@ -308,33 +382,56 @@ def run(quick: bool = False, repeat: int = 3, tasks: list[str] | None = None, dt
             continue
         timing = time_task(task, impls, repeat, settle=0.0 if quick else SETTLE_SECONDS)
         check_agreement(task, timing["loss"], timing.pop("weights"))
-        result = {"task": task.name, "dtype": np.dtype(task.dtype).name, "label": task.label,
-                  "samples": len(task.X), "widths": task.widths, "batch_size": task.batch_size,
-                  "batches": task.n_batches, "epochs": task.epochs, **timing}
+        result = {
+            "task": task.name,
+            "dtype": np.dtype(task.dtype).name,
+            "label": task.label,
+            "samples": len(task.X),
+            "widths": task.widths,
+            "batch_size": task.batch_size,
+            "batches": task.n_batches,
+            "epochs": task.epochs,
+            **timing,
+        }
         if task.name in ("wide", "mnist"):
             flops = task.matmul_flops()
             mm = matmul_seconds(task, repeat)
-            result.update(gflop=flops / 1e9, matmul_seconds=mm,
-                          minnet_gflops=flops / timing["seconds"]["minnet"] / 1e9,
-                          matmul_gflops=flops / mm / 1e9, matmul_fraction=mm / timing["seconds"]["minnet"])
+            result.update(
+                gflop=flops / 1e9,
+                matmul_seconds=mm,
+                minnet_gflops=flops / timing["seconds"]["minnet"] / 1e9,
+                matmul_gflops=flops / mm / 1e9,
+                matmul_fraction=mm / timing["seconds"]["minnet"],
+            )
             if "torch" in timing["seconds"]:
                 result["torch_matmul_seconds"] = matmul_seconds(task, repeat, library="torch")
         if memory:
             result["memory"] = measure_memory(task)
         results.append(result)
-    return {"machine": machine_info(torch_threads), "quick": quick, "repeat": repeat,
-            "results": results, "targets": evaluate_targets(results), "skipped": skipped}
+    return {
+        "machine": machine_info(torch_threads),
+        "quick": quick,
+        "repeat": repeat,
+        "results": results,
+        "targets": evaluate_targets(results),
+        "skipped": skipped,
+    }
 
 
 # -- reporting -----------------------------------------------------------------
+
 
 def format_table(report: dict[str, Any]) -> str:
     """Markdown tables: times and ratios, the wide task's FLOP rate, memory, and the targets."""
     results = report["results"]
     names = [n for n in ("minnet", "graph", "numpy", "torch", "sklearn") if any(n in r["seconds"] for r in results)]
     peers = [n for n in names if n != "minnet"]
-    head = (["task", "epochs x batches"] + [f"{n} (s)" for n in names] + [f"minnet/{p}" for p in peers]
-            + ["spread (minnet / numpy / torch)", "final loss (minnet / numpy / torch)"])
+    head = (
+        ["task", "epochs x batches"]
+        + [f"{n} (s)" for n in names]
+        + [f"minnet/{p}" for p in peers]
+        + ["spread (minnet / numpy / torch)", "final loss (minnet / numpy / torch)"]
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         secs, loss = r["seconds"], r["loss"]
@@ -350,48 +447,63 @@ def format_table(report: dict[str, Any]) -> str:
         out.append("Skipped: " + "; ".join(report["skipped"]) + ".")
     wide = [r for r in results if "matmul_fraction" in r]
     if wide:
-        rows = ["| task | GFLOP | matmul only (s) | matmul GFLOP/s | minnet GFLOP/s | fraction "
-                "| torch's matmuls only (s) | torch run (s) |",
-                "|---|---|---|---|---|---|---|---|"]
-        rows += [f"| {r['label']} | {r['gflop']:.1f} | {r['matmul_seconds']:.3f} | {r['matmul_gflops']:.1f} "
-                 f"| {r['minnet_gflops']:.1f} | {r['matmul_fraction']:.0%} "
-                 f"| {r.get('torch_matmul_seconds', float('nan')):.3f} "
-                 f"| {r['seconds'].get('torch', float('nan')):.3f} |" for r in wide]
+        rows = [
+            "| task | GFLOP | matmul only (s) | matmul GFLOP/s | minnet GFLOP/s | fraction "
+            "| torch's matmuls only (s) | torch run (s) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        rows += [
+            f"| {r['label']} | {r['gflop']:.1f} | {r['matmul_seconds']:.3f} | {r['matmul_gflops']:.1f} "
+            f"| {r['minnet_gflops']:.1f} | {r['matmul_fraction']:.0%} "
+            f"| {r.get('torch_matmul_seconds', float('nan')):.3f} "
+            f"| {r['seconds'].get('torch', float('nan')):.3f} |"
+            for r in wide
+        ]
         out.append("\n".join(rows))
     mems = [r for r in results if "memory" in r]
     if mems:
         mb = 1 / 2**20
-        rows = ["| task | data (MB) | one batch's activations (MB) | parameters (MB) | peak above data (MB) "
-                "| peak / activations | growth per epoch (bytes) |", "|---|---|---|---|---|---|---|"]
+        rows = [
+            "| task | data (MB) | one batch's activations (MB) | parameters (MB) | peak above data (MB) "
+            "| peak / activations | growth per epoch (bytes) |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in mems:
             m = r["memory"]
-            rows.append(f"| {r['label']} | {m['data_bytes'] * mb:.2f} | {m['activation_bytes'] * mb:.3f} "
-                        f"| {m['parameter_bytes'] * mb:.3f} | {m['peak_extra_bytes'] * mb:.3f} "
-                        f"| {m['peak_extra_bytes'] / m['activation_bytes']:.2f} | {m['growth_bytes_per_epoch']:g} |")
+            rows.append(
+                f"| {r['label']} | {m['data_bytes'] * mb:.2f} | {m['activation_bytes'] * mb:.3f} "
+                f"| {m['parameter_bytes'] * mb:.3f} | {m['peak_extra_bytes'] * mb:.3f} "
+                f"| {m['peak_extra_bytes'] / m['activation_bytes']:.2f} | {m['growth_bytes_per_epoch']:g} |"
+            )
         out.append("\n".join(rows))
     rows = ["| task | target | measured | met |", "|---|---|---|---|"]
-    rows += [f"| {t['task']} | {t['target']} | {t['value']} | {'yes' if t['met'] else 'NO'} |"
-             for t in report["targets"]]
+    rows += [
+        f"| {t['task']} | {t['target']} | {t['value']} | {'yes' if t['met'] else 'NO'} |" for t in report["targets"]
+    ]
     out.append("\n".join(rows))
     m = report["machine"]
     threads = f"numpy BLAS threads {m.get('blas_threads', '?')}"
     if "torch" in m:
         threads += f", torch threads {m['torch_threads']} (torch {m['torch']})"
-    out.append(f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, numpy {m['numpy']} "
-               f"({m.get('blas', 'BLAS unknown')}); {threads}"
-               + (f"; scikit-learn {m['sklearn']}" if "sklearn" in m else "")
-               + f". Best of {report['repeat']} runs ({2 * report['repeat']} for runs under a second); the "
-               f"spread is each one's median over its best, minus 1.")
+    out.append(
+        f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, numpy {m['numpy']} "
+        f"({m.get('blas', 'BLAS unknown')}); {threads}"
+        + (f"; scikit-learn {m['sklearn']}" if "sklearn" in m else "")
+        + f". Best of {report['repeat']} runs ({2 * report['repeat']} for runs under a second); the "
+        f"spread is each one's median over its best, minus 1."
+    )
     return "\n\n".join(out)
 
 
 def plot_sweep(path: str, repeat: int, include_torch: bool = True) -> dict[str, Any]:
     """Time per epoch against batch size on the wide network (5,000 samples), saved as a PNG."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from benchmarks.tasks import _synthetic
+
     impls = implementations(include_torch, include_sklearn=False)
     X, y = _synthetic(5000, 256, 1)
     batch_sizes = [16, 32, 64, 128, 256, 512, 1024]
@@ -399,8 +511,18 @@ def plot_sweep(path: str, repeat: int, include_torch: bool = True) -> dict[str, 
     for dtype in (np.float64, np.float32):
         series = sweep.setdefault(np.dtype(dtype).name, {n: [] for n in impls})
         for b in batch_sizes:
-            task = Task("sweep", X, y, widths=[256, 512, 512, 1], hidden="relu", logits=True,
-                        batch_size=b, epochs=1, lr=0.01, dtype=dtype)
+            task = Task(
+                "sweep",
+                X,
+                y,
+                widths=[256, 512, 512, 1],
+                hidden="relu",
+                logits=True,
+                batch_size=b,
+                epochs=1,
+                lr=0.01,
+                dtype=dtype,
+            )
             timing = time_task(task, impls, repeat)
             check_agreement(task, timing["loss"], timing.pop("weights"))
             for n in impls:
@@ -425,9 +547,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds): checks it runs and agrees")
     parser.add_argument("--repeat", type=int, default=3, help="best of N runs (default 3)")
     parser.add_argument("--tasks", nargs="+", choices=["article", "wide", "deep-narrow", "mnist"])
-    parser.add_argument("--mnist", metavar="FOLDER",
-                        help="folder of the MNIST .gz files (default: $MINNET_DATA/mnist, ~/.cache/minnet/mnist "
-                             "or ../shared/data/mnist; the mnist task is skipped without them)")
+    parser.add_argument(
+        "--mnist",
+        metavar="FOLDER",
+        help="folder of the MNIST .gz files (default: $MINNET_DATA/mnist, ~/.cache/minnet/mnist "
+        "or ../shared/data/mnist; the mnist task is skipped without them)",
+    )
     parser.add_argument("--dtypes", nargs="+", choices=["float64", "float32"])
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--no-sklearn", action="store_true")
@@ -440,9 +565,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1:
         parser.error("--repeat must be >= 1")
     try:
-        report = run(quick=args.quick, repeat=args.repeat, tasks=args.tasks, dtypes=args.dtypes,
-                     include_torch=not args.no_torch, include_sklearn=not args.no_sklearn,
-                     memory=not args.no_memory, torch_threads=args.torch_threads, mnist=args.mnist)
+        report = run(
+            quick=args.quick,
+            repeat=args.repeat,
+            tasks=args.tasks,
+            dtypes=args.dtypes,
+            include_torch=not args.no_torch,
+            include_sklearn=not args.no_sklearn,
+            memory=not args.no_memory,
+            torch_threads=args.torch_threads,
+            mnist=args.mnist,
+        )
         if args.plot:
             report["sweep"] = plot_sweep(args.plot, args.repeat, include_torch=not args.no_torch)
     except Disagreement as exc:

@@ -133,8 +133,10 @@ def find_mnist(path: str | os.PathLike[str] | None = None) -> Path | None:
     if path is not None:
         candidates = [Path(path)]
     else:
-        candidates = [Path.home() / ".cache" / "minnet" / "mnist",
-                      Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"]
+        candidates = [
+            Path.home() / ".cache" / "minnet" / "mnist",
+            Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist",
+        ]
         if os.environ.get("MINNET_DATA"):
             candidates.insert(0, Path(os.environ["MINNET_DATA"]) / "mnist")
     for folder in candidates:
@@ -158,12 +160,24 @@ def mnist_task(folder: Path, quick: bool = False) -> Task:
     X, y, _, _ = mn.datasets.load_mnist(folder)
     if quick:
         X, y = X[:1000], y[:1000]
-    return Task("mnist", X, y, widths=[784, 256, 128, 10], hidden="relu", logits=True, batch_size=128,
-                epochs=1, lr=0.01, dtype=np.float32, momentum=0.9)
+    return Task(
+        "mnist",
+        X,
+        y,
+        widths=[784, 256, 128, 10],
+        hidden="relu",
+        logits=True,
+        batch_size=128,
+        epochs=1,
+        lr=0.01,
+        dtype=np.float32,
+        momentum=0.9,
+    )
 
 
-def make_tasks(quick: bool = False, dtypes: tuple = (np.float64, np.float32),
-               mnist: str | os.PathLike[str] | None = None) -> list[Task]:
+def make_tasks(
+    quick: bool = False, dtypes: tuple = (np.float64, np.float32), mnist: str | os.PathLike[str] | None = None
+) -> list[Task]:
     """The tasks of ``docs/performance.md``; ``quick`` shrinks them for tests.
 
     The three synthetic and Pima tasks in each dtype, then the MNIST task
@@ -184,12 +198,39 @@ def make_tasks(quick: bool = False, dtypes: tuple = (np.float64, np.float32),
     tasks = []
     for dtype in dtypes:
         tasks += [
-            Task("article", *pima, widths=[8, 16, 1], hidden="sigmoid", logits=False,
-                 batch_size=None, epochs=article_epochs, lr=0.5, dtype=dtype),
-            Task("wide", *wide_data, widths=wide_widths, hidden="relu", logits=True,
-                 batch_size=128, epochs=wide_epochs, lr=0.01, dtype=dtype),
-            Task("deep-narrow", *deep_data, widths=deep_widths, hidden="relu", logits=True,
-                 batch_size=32, epochs=deep_epochs, lr=0.01, dtype=dtype),
+            Task(
+                "article",
+                *pima,
+                widths=[8, 16, 1],
+                hidden="sigmoid",
+                logits=False,
+                batch_size=None,
+                epochs=article_epochs,
+                lr=0.5,
+                dtype=dtype,
+            ),
+            Task(
+                "wide",
+                *wide_data,
+                widths=wide_widths,
+                hidden="relu",
+                logits=True,
+                batch_size=128,
+                epochs=wide_epochs,
+                lr=0.01,
+                dtype=dtype,
+            ),
+            Task(
+                "deep-narrow",
+                *deep_data,
+                widths=deep_widths,
+                hidden="relu",
+                logits=True,
+                batch_size=32,
+                epochs=deep_epochs,
+                lr=0.01,
+                dtype=dtype,
+            ),
         ]
     folder = find_mnist(mnist)
     if np.float32 in dtypes and folder is not None:

@@ -75,7 +75,7 @@ def simple_tables(text: str) -> str:
             continue
         rule = lines[i]
         starts = [m.start() for m in re.finditer(r"=+", rule)]
-        indent = rule[:starts[0]]
+        indent = rule[: starts[0]]
         sections, rows = [], []
         i += 1
         while i < len(lines):
@@ -120,6 +120,7 @@ def resolver(obj: griffe.Object, collection: griffe.ModulesCollection):
     path (``minnet.Layer.get_state``) becomes the path of its definition
     (``minnet.layers.Layer.get_state``), the one the reference has an entry for.
     """
+
     def resolve(name: str) -> str:
         path = name
         if name.split(".")[0] != obj.path.split(".")[0]:
@@ -132,6 +133,7 @@ def resolver(obj: griffe.Object, collection: griffe.ModulesCollection):
             return collection[path].canonical_path
         except (KeyError, griffe.AliasResolutionError, griffe.CyclicAliasError):
             return path
+
     return resolve
 
 

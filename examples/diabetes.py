@@ -33,27 +33,46 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=1500, help="epochs of the article's network (default 1500)")
     parser.add_argument("--hidden", type=int, default=16, help="hidden units of the article's network (default 16)")
     parser.add_argument("--lr", type=float, default=0.1, help="learning rate of the article's network (default 0.1)")
-    parser.add_argument("--schedule", choices=SCHEDULES, default="constant",
-                        help="learning-rate schedule of the article's network: constant (--lr, the article's), "
-                             "cyclic (--base-lr to --max-lr) or onecycle (peak --max-lr); default constant")
+    parser.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default="constant",
+        help="learning-rate schedule of the article's network: constant (--lr, the article's), "
+        "cyclic (--base-lr to --max-lr) or onecycle (peak --max-lr); default constant",
+    )
     parser.add_argument("--base-lr", type=float, default=0.05, help="lowest rate of the cyclic schedule (default 0.05)")
-    parser.add_argument("--max-lr", type=float, default=1.0,
-                        help="highest rate of the cyclic and one-cycle schedules (default 1.0)")
-    parser.add_argument("--step-size", type=int, default=150,
-                        help="steps from base to max rate in the cyclic schedule (default 150: "
-                             "5 whole cycles in 1500 full-batch epochs)")
-    parser.add_argument("--deep-hidden", type=int, nargs="+", default=[16, 8],
-                        help="hidden widths of the deeper ReLU network (default 16 8)")
+    parser.add_argument(
+        "--max-lr", type=float, default=1.0, help="highest rate of the cyclic and one-cycle schedules (default 1.0)"
+    )
+    parser.add_argument(
+        "--step-size",
+        type=int,
+        default=150,
+        help="steps from base to max rate in the cyclic schedule (default 150: "
+        "5 whole cycles in 1500 full-batch epochs)",
+    )
+    parser.add_argument(
+        "--deep-hidden",
+        type=int,
+        nargs="+",
+        default=[16, 8],
+        help="hidden widths of the deeper ReLU network (default 16 8)",
+    )
     parser.add_argument("--deep-epochs", type=int, default=40, help="epochs of the deeper network (default 40)")
-    parser.add_argument("--deep-lr", type=float, default=0.003,
-                        help="learning rate of the deeper network (default 0.003)")
+    parser.add_argument(
+        "--deep-lr", type=float, default=0.003, help="learning rate of the deeper network (default 0.003)"
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size of the deeper network (default 32)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the split, the weights and the shuffling (default 0)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the split, the weights and the shuffling (default 0)"
+    )
     parser.add_argument("--out", type=Path, default=Path("out"), help="folder for the plots (default ./out)")
     parser.add_argument("--show", action="store_true", help="also show the plots in a window")
-    parser.add_argument("--no-progress", action="store_true",
-                        help="hide the progress bars (they are hidden anyway when stderr is not a terminal)")
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="hide the progress bars (they are hidden anyway when stderr is not a terminal)",
+    )
     args = parser.parse_args(argv)
     # Checked here, before any training, so a typo costs nothing and the message names the flag.
     for flag in ("epochs", "hidden", "step_size", "deep_epochs", "batch_size"):
@@ -84,8 +103,10 @@ def article_rate(name: str, args: argparse.Namespace, total_steps: int) -> float
 def article_network(n_features: int, hidden: int, rng: np.random.Generator) -> mn.Sequential:
     """The article's model: one sigmoid hidden layer, a sigmoid output, small normal weights."""
     return mn.Sequential(
-        mn.Dense(n_features, hidden, init="normal", rng=rng), mn.Sigmoid(),
-        mn.Dense(hidden, 1, init="normal", rng=rng), mn.Sigmoid(),
+        mn.Dense(n_features, hidden, init="normal", rng=rng),
+        mn.Sigmoid(),
+        mn.Dense(hidden, 1, init="normal", rng=rng),
+        mn.Sigmoid(),
     )
 
 
@@ -112,8 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     X_train, X_test, y_train, y_test = mn.data.train_test_split(X, y, test_size=0.2, seed=args.seed, stratify=y)
     scaler = mn.data.Standardizer().fit(X_train)  # statistics of the training rows only
     X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
-    print(f"Pima diabetes: {len(X_train)} training and {len(X_test)} held-out samples, "
-          f"{X.shape[1]} features, {y.mean():.0%} positive")
+    print(
+        f"Pima diabetes: {len(X_train)} training and {len(X_test)} held-out samples, "
+        f"{X.shape[1]} features, {y.mean():.0%} positive"
+    )
 
     # 1. The article's network: full-batch gradient descent on probabilities.
     article = article_network(X.shape[1], args.hidden, np.random.default_rng(args.seed))
@@ -121,32 +144,59 @@ def main(argv: list[str] | None = None) -> int:
     # Full batch: one optimizer step per epoch, so the schedule spans `epochs` steps.
     article_lr = article_rate(args.schedule, args, total_steps=args.epochs)
     print(f"\n1. The article's network, full batch, lr={article_lr!r}, {args.epochs} epochs\n{article}")
-    article_history = mn.fit(article, article_loss, mn.SGD(article.parameters(), lr=article_lr),
-                             X_train, y_train, epochs=args.epochs, batch_size=None, seed=args.seed,
-                             validation_data=(X_test, y_test), metrics=["accuracy"],
-                             progress=progress)
-    save(article_history.plot(title="The article's network: cost per epoch", held_out="held-out"), args.out / "article_loss.png")
+    article_history = mn.fit(
+        article,
+        article_loss,
+        mn.SGD(article.parameters(), lr=article_lr),
+        X_train,
+        y_train,
+        epochs=args.epochs,
+        batch_size=None,
+        seed=args.seed,
+        validation_data=(X_test, y_test),
+        metrics=["accuracy"],
+        progress=progress,
+    )
+    save(
+        article_history.plot(title="The article's network: cost per epoch", held_out="held-out"),
+        args.out / "article_loss.png",
+    )
 
     # 2. The generalisation: any depth, mini-batches, momentum, logits.
     # A generator of its own, so that the article's flags do not shift these weights.
     deep = deep_network(X.shape[1], args.deep_hidden, np.random.default_rng([args.seed, 1]))
     deep_loss = mn.BCE(from_logits=True)
-    print(f"\n2. A deeper ReLU network, batches of {args.batch_size}, momentum 0.9, weight decay 0.01, "
-          f"lr={args.deep_lr}, {args.deep_epochs} epochs\n{deep.summary()}")
+    print(
+        f"\n2. A deeper ReLU network, batches of {args.batch_size}, momentum 0.9, weight decay 0.01, "
+        f"lr={args.deep_lr}, {args.deep_epochs} epochs\n{deep.summary()}"
+    )
     # 614 samples overfit a deeper network within tens of epochs: weight decay holds it back.
     optimizer = mn.SGD(deep.parameters(), lr=args.deep_lr, momentum=0.9, weight_decay=0.01)
-    deep_history = mn.fit(deep, deep_loss, optimizer,
-                          X_train, y_train, epochs=args.deep_epochs, batch_size=args.batch_size,
-                          seed=args.seed, validation_data=(X_test, y_test), metrics=["accuracy"],
-                          progress=progress)
-    save(deep_history.plot(title="Deeper ReLU network: loss per epoch", held_out="held-out"), args.out / "deep_loss.png")
+    deep_history = mn.fit(
+        deep,
+        deep_loss,
+        optimizer,
+        X_train,
+        y_train,
+        epochs=args.deep_epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        validation_data=(X_test, y_test),
+        metrics=["accuracy"],
+        progress=progress,
+    )
+    save(
+        deep_history.plot(title="Deeper ReLU network: loss per epoch", held_out="held-out"), args.out / "deep_loss.png"
+    )
 
     print(f"\n{'model':<22}{'train loss':>11}{'train acc':>11}{'held-out loss':>15}{'held-out acc':>14}")
     for name, model, loss in [("article (sigmoid)", article, article_loss), ("deeper (ReLU)", deep, deep_loss)]:
         train = mn.evaluate(model, loss, X_train, y_train, metrics=["accuracy"])
         held_out = mn.evaluate(model, loss, X_test, y_test, metrics=["accuracy"])
-        print(f"{name:<22}{train['loss']:>11.4f}{train['accuracy']:>11.3f}"
-              f"{held_out['loss']:>15.4f}{held_out['accuracy']:>14.3f}")
+        print(
+            f"{name:<22}{train['loss']:>11.4f}{train['accuracy']:>11.3f}"
+            f"{held_out['loss']:>15.4f}{held_out['accuracy']:>14.3f}"
+        )
     majority = max(y_test.mean(), 1 - y_test.mean())
     print(f"(majority class on the held-out rows: {majority:.3f}; published small MLPs: 0.74-0.79)")
 
@@ -160,31 +210,49 @@ def main(argv: list[str] | None = None) -> int:
             histories[name], models[name] = article_history, article  # already trained above
             continue
         models[name] = article_network(X.shape[1], args.hidden, np.random.default_rng(args.seed))
-        histories[name] = mn.fit(models[name], mn.BCE(), mn.SGD(models[name].parameters(), lr=rate),
-                                 X_train, y_train, epochs=args.epochs, batch_size=None, seed=args.seed,
-                                 validation_data=(X_test, y_test), metrics=["accuracy"],
-                                 progress=progress)
-    print(f"\n{'schedule':<10}{'train loss':>11}{'train acc':>11}{'held-out loss':>15}{'held-out acc':>14}"
-          f"{'best held-out loss':>20}{'at epoch':>10}")
+        histories[name] = mn.fit(
+            models[name],
+            mn.BCE(),
+            mn.SGD(models[name].parameters(), lr=rate),
+            X_train,
+            y_train,
+            epochs=args.epochs,
+            batch_size=None,
+            seed=args.seed,
+            validation_data=(X_test, y_test),
+            metrics=["accuracy"],
+            progress=progress,
+        )
+    print(
+        f"\n{'schedule':<10}{'train loss':>11}{'train acc':>11}{'held-out loss':>15}{'held-out acc':>14}"
+        f"{'best held-out loss':>20}{'at epoch':>10}"
+    )
     for name in SCHEDULES:
         train = mn.evaluate(models[name], article_loss, X_train, y_train, metrics=["accuracy"])
         held_out = mn.evaluate(models[name], article_loss, X_test, y_test, metrics=["accuracy"])
         val = histories[name]["val_loss"]
         best = int(np.argmin(val))
-        print(f"{name:<10}{train['loss']:>11.4f}{train['accuracy']:>11.3f}"
-              f"{held_out['loss']:>15.4f}{held_out['accuracy']:>14.3f}"
-              f"{val[best]:>20.4f}{best + 1:>10}")
-    labels = {"constant": f"constant {args.lr:g} (the article)",
-              "cyclic": f"cyclic {args.base_lr:g}-{args.max_lr:g}, step size {args.step_size}",
-              "onecycle": f"one-cycle, peak {args.max_lr:g}"}
-    figure = mn.plot.compare({labels[name]: histories[name] for name in SCHEDULES},
-                             key=("loss", "val_loss", "lr"),
-                             title="The article's network, full batch: one learning-rate schedule per run",
-                             held_out="held-out")
+        print(
+            f"{name:<10}{train['loss']:>11.4f}{train['accuracy']:>11.3f}"
+            f"{held_out['loss']:>15.4f}{held_out['accuracy']:>14.3f}"
+            f"{val[best]:>20.4f}{best + 1:>10}"
+        )
+    labels = {
+        "constant": f"constant {args.lr:g} (the article)",
+        "cyclic": f"cyclic {args.base_lr:g}-{args.max_lr:g}, step size {args.step_size}",
+        "onecycle": f"one-cycle, peak {args.max_lr:g}",
+    }
+    figure = mn.plot.compare(
+        {labels[name]: histories[name] for name in SCHEDULES},
+        key=("loss", "val_loss", "lr"),
+        title="The article's network, full batch: one learning-rate schedule per run",
+        held_out="held-out",
+    )
     save(figure, args.out / "schedules.png")
 
     if args.show:
         import matplotlib.pyplot as plt
+
         plt.show()
     return 0
 

@@ -47,19 +47,24 @@ RTOL, ATOL = 1e-10, 1e-12
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minnet-epochs", type=int, default=200,
-                        help="full-batch epochs in minnet before the export (default 200)")
-    parser.add_argument("--steps", type=int, default=10,
-                        help="full-batch steps after the export, in DDP and in minnet (default 10)")
-    parser.add_argument("--processes", type=int, default=2,
-                        help="DDP processes, each taking an equal share of the rows (default 2)")
+    parser.add_argument(
+        "--minnet-epochs", type=int, default=200, help="full-batch epochs in minnet before the export (default 200)"
+    )
+    parser.add_argument(
+        "--steps", type=int, default=10, help="full-batch steps after the export, in DDP and in minnet (default 10)"
+    )
+    parser.add_argument(
+        "--processes", type=int, default=2, help="DDP processes, each taking an equal share of the rows (default 2)"
+    )
     parser.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
-    parser.add_argument("--momentum", type=float, default=0.9,
-                        help="SGD momentum of the steps after the export (default 0.9)")
+    parser.add_argument(
+        "--momentum", type=float, default=0.9, help="SGD momentum of the steps after the export (default 0.9)"
+    )
     parser.add_argument("--hidden", type=int, default=16, help="units of the hidden layers (default 16)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights (default 0)")
-    parser.add_argument("--port", type=int, default=0,
-                        help="localhost port for the processes to meet on (default 0: a free one)")
+    parser.add_argument(
+        "--port", type=int, default=0, help="localhost port for the processes to meet on (default 0: a free one)"
+    )
     args = parser.parse_args(argv)
     # Checked here, before any training, so a typo costs nothing and the message names the flag.
     for flag in ("minnet_epochs", "steps", "hidden"):
@@ -81,9 +86,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def build_model(n_features: int, hidden: int, seed: int) -> mn.Sequential:
     """Dense, ReLU, Dense, Tanh, Dense: one logit per sample. No Dropout or BatchNorm (see the note in train)."""
     rng = np.random.default_rng(seed)
-    return mn.Sequential(mn.Dense(n_features, hidden, init="he", seed=rng), mn.ReLU(),
-                         mn.Dense(hidden, hidden, seed=rng), mn.Tanh(),
-                         mn.Dense(hidden, 1, seed=rng))
+    return mn.Sequential(
+        mn.Dense(n_features, hidden, init="he", seed=rng),
+        mn.ReLU(),
+        mn.Dense(hidden, hidden, seed=rng),
+        mn.Tanh(),
+        mn.Dense(hidden, 1, seed=rng),
+    )
 
 
 def load_data(processes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -104,8 +113,18 @@ class RecordWeights(mn.Callback):
         self.steps.append([p.value.copy() for p in run.model.parameters()])
 
 
-def ddp_worker(rank: int, processes: int, port: int, exported: torch.nn.Module, X: np.ndarray, y: np.ndarray,
-               steps: int, lr: float, momentum: float, out: str) -> None:
+def ddp_worker(
+    rank: int,
+    processes: int,
+    port: int,
+    exported: torch.nn.Module,
+    X: np.ndarray,
+    y: np.ndarray,
+    steps: int,
+    lr: float,
+    momentum: float,
+    out: str,
+) -> None:
     """One DDP process: train the module on this rank's share of the rows; rank 0 saves the weights of every step."""
     torch.set_num_threads(1)  # the processes share the machine's cores
     # torch.multiprocessing hands tensors to the processes in shared memory: without a private
@@ -125,8 +144,9 @@ def ddp_worker(rank: int, processes: int, port: int, exported: torch.nn.Module, 
             optimizer.zero_grad()
             loss_fn(model(inputs), targets).backward()  # DDP averages the gradients over the processes here
             optimizer.step()
-            trajectory.update({f"{step}/{name}": value.detach().numpy().copy()
-                               for name, value in net.state_dict().items()})
+            trajectory.update(
+                {f"{step}/{name}": value.detach().numpy().copy() for name, value in net.state_dict().items()}
+            )
         if rank == 0:
             np.savez(Path(out) / "trajectory.npz", **trajectory)
         dist.barrier()  # leave together: a process that tears gloo down while the other still talks aborts
@@ -143,8 +163,7 @@ def free_port() -> int:
 
 def state_at(trajectory: dict[str, np.ndarray], step: int) -> dict[str, torch.Tensor]:
     prefix = f"{step}/"
-    return {key[len(prefix):]: torch.from_numpy(value) for key, value in trajectory.items()
-            if key.startswith(prefix)}
+    return {key[len(prefix) :]: torch.from_numpy(value) for key, value in trajectory.items() if key.startswith(prefix)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,10 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     loss = mn.BCE(from_logits=True)
 
     # 1. minnet, full batch.
-    history = mn.fit(model, loss, mn.SGD(model.parameters(), lr=args.lr), X, y, epochs=args.minnet_epochs,
-                     progress=False)
-    print(f"minnet: {args.minnet_epochs} full-batch epochs on {len(X)} rows, loss "
-          f"{history['loss'][0]:.4f} -> {history['loss'][-1]:.4f}")
+    history = mn.fit(
+        model, loss, mn.SGD(model.parameters(), lr=args.lr), X, y, epochs=args.minnet_epochs, progress=False
+    )
+    print(
+        f"minnet: {args.minnet_epochs} full-batch epochs on {len(X)} rows, loss "
+        f"{history['loss'][0]:.4f} -> {history['loss'][-1]:.4f}"
+    )
 
     # 2.-3. The same network in PyTorch, trained on by DDP. Its weights are a copy:
     # minnet's model goes on below from the same point, as the reference.
@@ -166,17 +188,29 @@ def main(argv: list[str] | None = None) -> int:
     net = to_torch(model)
     port = args.port or free_port()
     with tempfile.TemporaryDirectory() as out:
-        torch.multiprocessing.spawn(ddp_worker, nprocs=args.processes, join=True,
-                                    args=(args.processes, port, net, X, y, args.steps, args.lr,
-                                          args.momentum, out))
+        torch.multiprocessing.spawn(
+            ddp_worker,
+            nprocs=args.processes,
+            join=True,
+            args=(args.processes, port, net, X, y, args.steps, args.lr, args.momentum, out),
+        )
         with np.load(Path(out) / "trajectory.npz", allow_pickle=False) as saved:
             trajectory = dict(saved)
     print(f"DDP: {args.steps} steps on {args.processes} processes (gloo), {len(X) // args.processes} rows each")
 
     # The reference: minnet's own full-batch steps from the exported weights.
     record = RecordWeights()
-    reference = mn.fit(model, loss, mn.SGD(model.parameters(), lr=args.lr, momentum=args.momentum), X, y,
-                       epochs=args.steps, shuffle=False, callbacks=[record], progress=False)
+    reference = mn.fit(
+        model,
+        loss,
+        mn.SGD(model.parameters(), lr=args.lr, momentum=args.momentum),
+        X,
+        y,
+        epochs=args.steps,
+        shuffle=False,
+        callbacks=[record],
+        progress=False,
+    )
 
     # 4. Every DDP step, imported back into minnet, against minnet's step.
     print(f"\n{'step':>4}  {'loss before':>11}  {'max |minnet - DDP|':>19}  (any weight, after the step)")
@@ -192,8 +226,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     final = from_torch(net)  # the last step's weights, a minnet model again
     gap = float(np.max(np.abs(final.predict(X) - model.predict(X))))
-    print(f"\nDDP's training equals minnet's full-batch training step for step: largest weight difference "
-          f"{worst:.3e} (tolerance rtol={RTOL}, atol={ATOL}); the imported model's outputs differ by {gap:.3e}")
+    print(
+        f"\nDDP's training equals minnet's full-batch training step for step: largest weight difference "
+        f"{worst:.3e} (tolerance rtol={RTOL}, atol={ATOL}); the imported model's outputs differ by {gap:.3e}"
+    )
     return 0
 
 

@@ -30,16 +30,21 @@ import minnet as mn
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=40,
-                        help="training epochs (default 40: five whole cycles of 8 epochs)")
+    parser.add_argument(
+        "--epochs", type=int, default=40, help="training epochs (default 40: five whole cycles of 8 epochs)"
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
     parser.add_argument("--hidden", type=int, default=16, help="hidden units (default 16)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the split, the weights and the shuffling (default 0)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the split, the weights and the shuffling (default 0)"
+    )
     parser.add_argument("--out", type=Path, default=Path("out"), help="folder for the plots (default ./out)")
     parser.add_argument("--show", action="store_true", help="also show the plots in a window")
-    parser.add_argument("--no-progress", action="store_true",
-                        help="hide the progress bars (they are hidden anyway when stderr is not a terminal)")
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="hide the progress bars (they are hidden anyway when stderr is not a terminal)",
+    )
     args = parser.parse_args(argv)
     # Checked here, before the range test runs, so the message names the flag.
     for flag in ("epochs", "batch_size", "hidden"):
@@ -54,8 +59,10 @@ def article_network(n_features: int, hidden: int, seed: int) -> mn.Sequential:
     """The from-scratch article's model: a sigmoid hidden layer and a sigmoid output."""
     rng = np.random.default_rng(seed)
     return mn.Sequential(
-        mn.Dense(n_features, hidden, init="normal", rng=rng), mn.Sigmoid(),
-        mn.Dense(hidden, 1, init="normal", rng=rng), mn.Sigmoid(),
+        mn.Dense(n_features, hidden, init="normal", rng=rng),
+        mn.Sigmoid(),
+        mn.Dense(hidden, 1, init="normal", rng=rng),
+        mn.Sigmoid(),
     )
 
 
@@ -77,11 +84,21 @@ def main(argv: list[str] | None = None) -> int:
     # 1. The range test. It restores the weights, so the same model trains next.
     model = article_network(X.shape[1], args.hidden, args.seed)
     before = [p.value.copy() for p in model.parameters()]
-    result = mn.lr_find(model, loss, X_train, y_train, start_lr=1e-4, end_lr=100.0, num_steps=200,
-                        batch_size=args.batch_size, seed=args.seed)
+    result = mn.lr_find(
+        model,
+        loss,
+        X_train,
+        y_train,
+        start_lr=1e-4,
+        end_lr=100.0,
+        num_steps=200,
+        batch_size=args.batch_size,
+        seed=args.seed,
+    )
     unchanged = all(np.array_equal(p.value, b) for p, b in zip(model.parameters(), before))
-    print(f"1. Range test, batches of {args.batch_size}: {result}\n"
-          f"   weights as they were before the test: {unchanged}")
+    print(
+        f"1. Range test, batches of {args.batch_size}: {result}\n   weights as they were before the test: {unchanged}"
+    )
     if result.suggestion is None:
         print("the loss never fell during the range test; try a smaller start_lr")
         return 1
@@ -93,35 +110,57 @@ def main(argv: list[str] | None = None) -> int:
     base_lr = max_lr / 4
     schedule = mn.CyclicLR(base_lr=base_lr, max_lr=max_lr, step_size_up=4 * batches_per_epoch)
     total_steps = args.epochs * batches_per_epoch
-    print(f"\n2. Bounds: max_lr = suggestion, rounded = {max_lr:.4g}, base_lr = max_lr / 4 = {base_lr:.4g}; "
-          f"step size 4 x {batches_per_epoch} batches per epoch = {4 * batches_per_epoch} steps\n"
-          f"   {schedule!r}")
+    print(
+        f"\n2. Bounds: max_lr = suggestion, rounded = {max_lr:.4g}, base_lr = max_lr / 4 = {base_lr:.4g}; "
+        f"step size 4 x {batches_per_epoch} batches per epoch = {4 * batches_per_epoch} steps\n"
+        f"   {schedule!r}"
+    )
     save(mn.plot.schedule(schedule, total_steps), args.out / "cyclic_schedule.png")
 
     # 3. Train with the cycle, and at a constant rate for reference.
     histories, models = {}, {}
     for name, rate in [(f"cyclic {base_lr:.3g}-{max_lr:.3g}", schedule), (f"constant {max_lr:.3g}", max_lr)]:
         models[name] = model if not models else article_network(X.shape[1], args.hidden, args.seed)
-        histories[name] = mn.fit(models[name], loss, mn.SGD(models[name].parameters(), lr=rate),
-                                 X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                                 seed=args.seed, validation_data=(X_test, y_test), metrics=["accuracy"],
-                                 progress=not args.no_progress and sys.stderr.isatty())
+        histories[name] = mn.fit(
+            models[name],
+            loss,
+            mn.SGD(models[name].parameters(), lr=rate),
+            X_train,
+            y_train,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            validation_data=(X_test, y_test),
+            metrics=["accuracy"],
+            progress=not args.no_progress and sys.stderr.isatty(),
+        )
     print(f"\n3. {args.epochs} epochs in batches of {args.batch_size}, same initial weights and batches")
-    print(f"{'run':<20}{'train loss':>11}{'train acc':>11}{'held-out loss':>15}{'held-out acc':>14}"
-          f"{'best held-out loss':>20}{'at epoch':>10}")
+    print(
+        f"{'run':<20}{'train loss':>11}{'train acc':>11}{'held-out loss':>15}{'held-out acc':>14}"
+        f"{'best held-out loss':>20}{'at epoch':>10}"
+    )
     for name, history in histories.items():
         train = mn.evaluate(models[name], loss, X_train, y_train, metrics=["accuracy"])
         held_out = mn.evaluate(models[name], loss, X_test, y_test, metrics=["accuracy"])
         best = int(np.argmin(history["val_loss"]))
-        print(f"{name:<20}{train['loss']:>11.4f}{train['accuracy']:>11.3f}"
-              f"{held_out['loss']:>15.4f}{held_out['accuracy']:>14.3f}"
-              f"{history['val_loss'][best]:>20.4f}{best + 1:>10}")
-    save(mn.plot.compare(histories, key=("loss", "val_loss", "lr"),
-                         title="Rates from the range test: cyclical vs constant", held_out="held-out"),
-         args.out / "lr_finder_runs.png")
+        print(
+            f"{name:<20}{train['loss']:>11.4f}{train['accuracy']:>11.3f}"
+            f"{held_out['loss']:>15.4f}{held_out['accuracy']:>14.3f}"
+            f"{history['val_loss'][best]:>20.4f}{best + 1:>10}"
+        )
+    save(
+        mn.plot.compare(
+            histories,
+            key=("loss", "val_loss", "lr"),
+            title="Rates from the range test: cyclical vs constant",
+            held_out="held-out",
+        ),
+        args.out / "lr_finder_runs.png",
+    )
 
     if args.show:
         import matplotlib.pyplot as plt
+
         plt.show()
     return 0
 

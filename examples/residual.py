@@ -46,12 +46,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--width", type=int, default=16, help="units of every hidden layer (default 16)")
     parser.add_argument("--lr", type=float, default=0.003, help="learning rate (default 0.003)")
     parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the split, the weights and the shuffling (default 0)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the split, the weights and the shuffling (default 0)"
+    )
     parser.add_argument("--out", type=Path, default=Path("out"), help="folder for the plot (default ./out)")
     parser.add_argument("--show", action="store_true", help="also show the plot in a window")
-    parser.add_argument("--no-progress", action="store_true",
-                        help="hide the progress bars (they are hidden anyway when stderr is not a terminal)")
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="hide the progress bars (they are hidden anyway when stderr is not a terminal)",
+    )
     args = parser.parse_args(argv)
     # Checked here, before any training, so a typo costs nothing and the message names the flag.
     for flag in ("epochs", "blocks", "width", "batch_size"):
@@ -97,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     progress = not args.no_progress and sys.stderr.isatty()
     if not args.show:
         import matplotlib
+
         matplotlib.use("Agg")  # no window, no display needed
 
     X, y = mn.datasets.load_diabetes()
@@ -105,38 +110,58 @@ def main(argv: list[str] | None = None) -> int:
     X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
 
     # Two calls with one seed: two sets of layers with the same initial weights.
-    models = {"residual (Graph)": residual_network(dense_layers(X.shape[1], args.width, args.blocks, args.seed)),
-              "plain (Sequential)": plain_network(dense_layers(X.shape[1], args.width, args.blocks, args.seed))}
+    models = {
+        "residual (Graph)": residual_network(dense_layers(X.shape[1], args.width, args.blocks, args.seed)),
+        "plain (Sequential)": plain_network(dense_layers(X.shape[1], args.width, args.blocks, args.seed)),
+    }
     n_params = {name: sum(p.size for p in model.parameters()) for name, model in models.items()}
-    print(f"Pima diabetes: {len(X_train)} training and {len(X_test)} held-out samples. Two networks of "
-          f"{2 * args.blocks + 2} Dense layers and {n_params['plain (Sequential)']:,} parameters each, "
-          f"one with skip connections:\n")
+    print(
+        f"Pima diabetes: {len(X_train)} training and {len(X_test)} held-out samples. Two networks of "
+        f"{2 * args.blocks + 2} Dense layers and {n_params['plain (Sequential)']:,} parameters each, "
+        f"one with skip connections:\n"
+    )
     print(models["residual (Graph)"].summary())
 
     loss = mn.BCE(from_logits=True)
     histories = {}
     for name, model in models.items():
         optimizer = mn.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=0.01)
-        histories[name] = mn.fit(model, loss, optimizer, X_train, y_train, epochs=args.epochs,
-                                 batch_size=args.batch_size, seed=args.seed, validation_data=(X_test, y_test),
-                                 metrics=["accuracy"], progress=progress)
+        histories[name] = mn.fit(
+            model,
+            loss,
+            optimizer,
+            X_train,
+            y_train,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            validation_data=(X_test, y_test),
+            metrics=["accuracy"],
+            progress=progress,
+        )
 
     print(f"\n{'model':<20}{'train loss':>11}{'train acc':>11}{'held-out loss':>15}{'held-out acc':>14}")
     for name, model in models.items():
         train = mn.evaluate(model, loss, X_train, y_train, metrics=["accuracy"])
         held_out = mn.evaluate(model, loss, X_test, y_test, metrics=["accuracy"])
-        print(f"{name:<20}{train['loss']:>11.4f}{train['accuracy']:>11.3f}"
-              f"{held_out['loss']:>15.4f}{held_out['accuracy']:>14.3f}")
+        print(
+            f"{name:<20}{train['loss']:>11.4f}{train['accuracy']:>11.3f}"
+            f"{held_out['loss']:>15.4f}{held_out['accuracy']:>14.3f}"
+        )
 
-    figure = mn.plot.compare(histories, key=("loss", "val_loss"),
-                             title=f"{2 * args.blocks + 2} Dense layers, with and without skip connections",
-                             held_out="held-out")
+    figure = mn.plot.compare(
+        histories,
+        key=("loss", "val_loss"),
+        title=f"{2 * args.blocks + 2} Dense layers, with and without skip connections",
+        held_out="held-out",
+    )
     path = args.out / "residual.png"
     figure.savefig(path, dpi=120, bbox_inches="tight")
     print(f"saved {path}")
 
     if args.show:
         import matplotlib.pyplot as plt
+
         plt.show()
     return 0
 

@@ -67,25 +67,37 @@ def make_moons(n_samples: int, noise: float, rng: np.random.Generator) -> tuple[
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=400, help="points in all, half per moon (default 400)")
-    parser.add_argument("--noise", type=float, default=0.2,
-                        help="standard deviation of the noise on each coordinate (default 0.2)")
-    parser.add_argument("--held-out", type=float, default=0.3,
-                        help="fraction of the points held out from training (default 0.3)")
+    parser.add_argument(
+        "--noise", type=float, default=0.2, help="standard deviation of the noise on each coordinate (default 0.2)"
+    )
+    parser.add_argument(
+        "--held-out", type=float, default=0.3, help="fraction of the points held out from training (default 0.3)"
+    )
     parser.add_argument("--epochs", type=int, default=1500, help="epochs of the article's network (default 1500)")
-    parser.add_argument("--lr", type=float, default=5.0,
-                        help="learning rate of the article's network (default 5.0; see docs/math.md on why "
-                             "a mean loss takes a larger rate than the article's sum)")
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=5.0,
+        help="learning rate of the article's network (default 5.0; see docs/math.md on why "
+        "a mean loss takes a larger rate than the article's sum)",
+    )
     parser.add_argument("--deep-epochs", type=int, default=50, help="epochs of the deeper networks (default 50)")
-    parser.add_argument("--deep-lr", type=float, default=0.1,
-                        help="peak of the deeper networks' one-cycle rate (default 0.1)")
-    parser.add_argument("--batch-size", type=int, default=32,
-                        help="mini-batch size of the deeper networks (default 32)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the data, the split, the weights and the shuffling (default 0)")
+    parser.add_argument(
+        "--deep-lr", type=float, default=0.1, help="peak of the deeper networks' one-cycle rate (default 0.1)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=32, help="mini-batch size of the deeper networks (default 32)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the data, the split, the weights and the shuffling (default 0)"
+    )
     parser.add_argument("--out", type=Path, default=Path("out"), help="folder for the plots (default ./out)")
     parser.add_argument("--show", action="store_true", help="also show the plots in a window")
-    parser.add_argument("--no-progress", action="store_true",
-                        help="hide the progress bars (they are hidden anyway when stderr is not a terminal)")
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="hide the progress bars (they are hidden anyway when stderr is not a terminal)",
+    )
     args = parser.parse_args(argv)
     # Checked here, before any training, so a typo costs nothing and the message names the flag.
     for flag in ("epochs", "deep_epochs", "batch_size"):
@@ -109,8 +121,10 @@ def article_network(seed: int) -> mn.Sequential:
     """The article's model for two features: 16 sigmoid units, a sigmoid output, small normal weights."""
     rng = np.random.default_rng([seed, 0])
     return mn.Sequential(
-        mn.Dense(2, 16, init="normal", seed=rng), mn.Sigmoid(),
-        mn.Dense(16, 1, init="normal", seed=rng), mn.Sigmoid(),
+        mn.Dense(2, 16, init="normal", seed=rng),
+        mn.Sigmoid(),
+        mn.Dense(16, 1, init="normal", seed=rng),
+        mn.Sigmoid(),
     )
 
 
@@ -135,40 +149,63 @@ def main(argv: list[str] | None = None) -> int:
     progress = not args.no_progress and sys.stderr.isatty()
 
     X, y = make_moons(args.samples, args.noise, np.random.default_rng(args.seed))
-    X_train, X_held, y_train, y_held = mn.data.train_test_split(X, y, test_size=args.held_out, seed=args.seed,
-                                                                stratify=y)
+    X_train, X_held, y_train, y_held = mn.data.train_test_split(
+        X, y, test_size=args.held_out, seed=args.seed, stratify=y
+    )
     print(f"two moons, noise {args.noise:g}: {len(X_train)} training and {len(X_held)} held-out points")
 
     # (name, model, loss, optimizer, epochs, batch size): each network trained as it is usually trained.
     article = article_network(args.seed)
-    runs = [("article 2-16-1 sigmoid", article, mn.BCE(), mn.SGD(article.parameters(), lr=args.lr),
-             args.epochs, None)]
+    runs = [("article 2-16-1 sigmoid", article, mn.BCE(), mn.SGD(article.parameters(), lr=args.lr), args.epochs, None)]
     deep_steps = args.deep_epochs * math.ceil(len(X_train) / args.batch_size)
     for widths in ([32, 32], [64, 64, 64]):
         model = relu_network(widths, args.seed)
         rate = mn.OneCycle(max_lr=args.deep_lr, total_steps=deep_steps)
-        runs.append((f"deeper 2-{'-'.join(map(str, widths))}-1 ReLU", model, mn.BCE(from_logits=True),
-                     mn.SGD(model.parameters(), lr=rate, momentum=0.9), args.deep_epochs, args.batch_size))
-    print(f"article: full batch, constant rate {args.lr:g}, {args.epochs} epochs; deeper: batches of "
-          f"{args.batch_size}, momentum 0.9, one-cycle rate peaking at {args.deep_lr:g}, {args.deep_epochs} epochs")
+        runs.append(
+            (
+                f"deeper 2-{'-'.join(map(str, widths))}-1 ReLU",
+                model,
+                mn.BCE(from_logits=True),
+                mn.SGD(model.parameters(), lr=rate, momentum=0.9),
+                args.deep_epochs,
+                args.batch_size,
+            )
+        )
+    print(
+        f"article: full batch, constant rate {args.lr:g}, {args.epochs} epochs; deeper: batches of "
+        f"{args.batch_size}, momentum 0.9, one-cycle rate peaking at {args.deep_lr:g}, {args.deep_epochs} epochs"
+    )
 
     scores = {}
     for name, model, loss, optimizer, epochs, batch_size in runs:
-        mn.fit(model, loss, optimizer, X_train, y_train, epochs=epochs, batch_size=batch_size, seed=args.seed,
-               progress=progress)
-        scores[name] = {part: mn.evaluate(model, loss, X_part, y_part, metrics=["accuracy"])
-                        for part, X_part, y_part in [("train", X_train, y_train), ("held-out", X_held, y_held)]}
+        mn.fit(
+            model,
+            loss,
+            optimizer,
+            X_train,
+            y_train,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=args.seed,
+            progress=progress,
+        )
+        scores[name] = {
+            part: mn.evaluate(model, loss, X_part, y_part, metrics=["accuracy"])
+            for part, X_part, y_part in [("train", X_train, y_train), ("held-out", X_held, y_held)]
+        }
 
     print(f"\n{'network':<30}{'train loss':>11}{'train acc':>11}{'held-out loss':>15}{'held-out acc':>14}")
     for name, score in scores.items():
         train, held = score["train"], score["held-out"]
-        print(f"{name:<30}{train['loss']:>11.4f}{train['accuracy']:>11.3f}"
-              f"{held['loss']:>15.4f}{held['accuracy']:>14.3f}")
+        print(
+            f"{name:<30}{train['loss']:>11.4f}{train['accuracy']:>11.3f}{held['loss']:>15.4f}{held['accuracy']:>14.3f}"
+        )
 
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, len(runs), figsize=(5.2 * len(runs), 8.4), sharex=True, sharey=True,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        2, len(runs), figsize=(5.2 * len(runs), 8.4), sharex=True, sharey=True, layout="constrained"
+    )
     # One plane for every panel: all the points, training and held-out, with a margin.
     (left, bottom), (right, top) = X.min(axis=0) - 0.25, X.max(axis=0) + 0.25
     for column, (name, model, loss, *_) in enumerate(runs):
@@ -176,16 +213,24 @@ def main(argv: list[str] | None = None) -> int:
         threshold = 0.0 if loss.from_logits else 0.5
         for row, (part, X_part, y_part) in enumerate([("train", X_train, y_train), ("held-out", X_held, y_held)]):
             score = scores[name][part]
-            mn.plot.decision_boundary(model, X_part, y_part, threshold=threshold, ax=axes[row, column],
-                                      extent=(left, right, bottom, top), resolution=150,
-                                      title=f"{name}\n{part}: loss {score['loss']:.3f}, "
-                                            f"accuracy {score['accuracy']:.3f}")
+            mn.plot.decision_boundary(
+                model,
+                X_part,
+                y_part,
+                threshold=threshold,
+                ax=axes[row, column],
+                extent=(left, right, bottom, top),
+                resolution=150,
+                title=f"{name}\n{part}: loss {score['loss']:.3f}, accuracy {score['accuracy']:.3f}",
+            )
     for ax in axes[0]:
         ax.set_xlabel("")  # shared axes: the bottom row's labels name them
     for ax in axes[:, 1:].flat:
         ax.set_ylabel("")
-    fig.suptitle(f"Two moons (noise {args.noise:g}): decision boundaries over the training points (top) "
-                 f"and the held-out points (bottom)")
+    fig.suptitle(
+        f"Two moons (noise {args.noise:g}): decision boundaries over the training points (top) "
+        f"and the held-out points (bottom)"
+    )
     save(fig, args.out / "two_moons.png")
 
     if args.show:

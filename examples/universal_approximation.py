@@ -48,19 +48,32 @@ def target(x: np.ndarray) -> np.ndarray:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--widths", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32],
-                        help="hidden units of each network (default 1 2 4 8 16 32)")
+    parser.add_argument(
+        "--widths",
+        type=int,
+        nargs="+",
+        default=[1, 2, 4, 8, 16, 32],
+        help="hidden units of each network (default 1 2 4 8 16 32)",
+    )
     parser.add_argument("--epochs", type=int, default=1000, help="epochs per network (default 1000)")
     parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
     parser.add_argument("--lr", type=float, default=0.2, help="peak of the one-cycle learning rate (default 0.2)")
-    parser.add_argument("--samples", type=int, default=200,
-                        help=f"training points, drawn uniformly on [{LOW:g}, {HIGH:g}] (default 200)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the training points, the weights and the shuffling (default 0)")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=200,
+        help=f"training points, drawn uniformly on [{LOW:g}, {HIGH:g}] (default 200)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the training points, the weights and the shuffling (default 0)"
+    )
     parser.add_argument("--out", type=Path, default=Path("out"), help="folder for the plots (default ./out)")
     parser.add_argument("--show", action="store_true", help="also show the plots in a window")
-    parser.add_argument("--no-progress", action="store_true",
-                        help="hide the progress bars (they are hidden anyway when stderr is not a terminal)")
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="hide the progress bars (they are hidden anyway when stderr is not a terminal)",
+    )
     args = parser.parse_args(argv)
     # Checked here, before any training, so a typo costs nothing and the message names the flag.
     for flag in ("epochs", "batch_size", "samples"):
@@ -92,25 +105,40 @@ def save(figure, path: Path) -> None:
     print(f"saved {path}")
 
 
-def plot_fits(x_grid: np.ndarray, y_grid: np.ndarray, x_train: np.ndarray,
-              fits: dict[int, np.ndarray], errors: dict[int, float]):
+def plot_fits(
+    x_grid: np.ndarray, y_grid: np.ndarray, x_train: np.ndarray, fits: dict[int, np.ndarray], errors: dict[int, float]
+):
     """Small multiples: one panel per width, its fit over the truth, the training inputs as a rug."""
     import matplotlib.pyplot as plt
 
     columns = min(3, len(fits))
     rows = math.ceil(len(fits) / columns)
-    fig, axes = plt.subplots(rows, columns, sharex=True, sharey=True, squeeze=False,
-                             figsize=(3.6 * columns, 2.8 * rows), layout="constrained")
+    fig, axes = plt.subplots(
+        rows,
+        columns,
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+        figsize=(3.6 * columns, 2.8 * rows),
+        layout="constrained",
+    )
     for ax, (width, fit) in zip(axes.flat, fits.items()):
         ax.plot(x_grid, y_grid, color="k", linewidth=2.5, label="truth")
         ax.plot(x_grid, fit, color="C3", linewidth=1.5, label="network")
         # The training points lie on the truth; a rug of their x along the bottom shows the gaps
         # between them, where nothing but the network's shape decides the fit.
-        ax.plot(x_train, np.full_like(x_train, 0.02), "|", color="C0", markersize=5,
-                transform=ax.get_xaxis_transform(), label="training inputs")
+        ax.plot(
+            x_train,
+            np.full_like(x_train, 0.02),
+            "|",
+            color="C0",
+            markersize=5,
+            transform=ax.get_xaxis_transform(),
+            label="training inputs",
+        )
         ax.set_title(f"{width} unit{'s' if width > 1 else ''}: held-out MSE {errors[width]:.2g}", fontsize="medium")
         ax.grid(alpha=0.3)
-    for ax in axes.flat[len(fits):]:
+    for ax in axes.flat[len(fits) :]:
         ax.set_visible(False)
     for ax in axes[-1]:
         ax.set_xlabel("x")
@@ -152,10 +180,14 @@ def main(argv: list[str] | None = None) -> int:
     x_grid = np.linspace(LOW, HIGH, GRID_POINTS).reshape(-1, 1)
     y_grid = target(x_grid)
     steps = args.epochs * math.ceil(args.samples / args.batch_size)
-    print(f"f(x) = sin(3x) + 0.3 x^2 on [{LOW:g}, {HIGH:g}]: {args.samples} training points, "
-          f"{GRID_POINTS} held-out grid points")
-    print(f"each network: {args.epochs} epochs in batches of {args.batch_size}, MSE, SGD with momentum 0.9, "
-          f"one-cycle rate peaking at {args.lr:g} ({steps} steps)\n")
+    print(
+        f"f(x) = sin(3x) + 0.3 x^2 on [{LOW:g}, {HIGH:g}]: {args.samples} training points, "
+        f"{GRID_POINTS} held-out grid points"
+    )
+    print(
+        f"each network: {args.epochs} epochs in batches of {args.batch_size}, MSE, SGD with momentum 0.9, "
+        f"one-cycle rate peaking at {args.lr:g} ({steps} steps)\n"
+    )
 
     widths = list(dict.fromkeys(args.widths))  # each width once, in the order given
     loss = mn.MSE()
@@ -164,20 +196,32 @@ def main(argv: list[str] | None = None) -> int:
     for width in widths:
         model = one_hidden_layer(width, args.seed)
         optimizer = mn.SGD(model.parameters(), lr=mn.OneCycle(max_lr=args.lr, total_steps=steps), momentum=0.9)
-        mn.fit(model, loss, optimizer, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-               seed=args.seed, progress=progress)
+        mn.fit(
+            model,
+            loss,
+            optimizer,
+            x_train,
+            y_train,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            progress=progress,
+        )
         train_mse.append(mn.evaluate(model, loss, x_train, y_train)["loss"])
         held_out_mse.append(mn.evaluate(model, loss, x_grid, y_grid)["loss"])
         fits[width] = model.predict(x_grid)[:, 0]
         n_params = sum(p.value.size for p in model.parameters())
         print(f"{width:>5}{n_params:>12}{train_mse[-1]:>12.2e}{held_out_mse[-1]:>14.2e}")
 
-    save(plot_fits(x_grid[:, 0], y_grid[:, 0], x_train[:, 0], fits,
-                   dict(zip(widths, held_out_mse))), args.out / "universal_approximation.png")
+    save(
+        plot_fits(x_grid[:, 0], y_grid[:, 0], x_train[:, 0], fits, dict(zip(widths, held_out_mse))),
+        args.out / "universal_approximation.png",
+    )
     save(plot_errors(widths, train_mse, held_out_mse), args.out / "universal_approximation_error.png")
 
     if args.show:
         import matplotlib.pyplot as plt
+
         plt.show()
     return 0
 

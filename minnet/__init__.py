@@ -17,27 +17,78 @@ from .callbacks import Callback, Checkpoint, EarlyStopping
 from .containers import Model, Sequential
 from .gradcheck import GradcheckError, gradcheck
 from .graph import Add, Concat, Graph, Input, Node
-from .serialize import load, register_layer, save
-from .layers import BatchNorm, Dense, Dropout, LeakyReLU, Layer, Parameter, ReLU, Sigmoid, Softmax, Tanh
+from .layers import BatchNorm, Dense, Dropout, Layer, LeakyReLU, Parameter, ReLU, Sigmoid, Softmax, Tanh
 from .losses import BCE, MSE, CrossEntropy, Loss
 from .lr_finder import lr_find
 from .optim import SGD, Adam, AdamW, Optimizer, RMSprop
-from .schedules import (Constant, CosineDecay, CyclicLR, ExponentialDecay, OneCycle,
-                        OneCycleMomentum, Schedule, StepDecay)
+from .schedules import (
+    Constant,
+    CosineDecay,
+    CyclicLR,
+    ExponentialDecay,
+    OneCycle,
+    OneCycleMomentum,
+    Schedule,
+    StepDecay,
+)
+from .serialize import load, register_layer, save
 from .training import History, TrainingDiverged, TrainingError, evaluate, fit
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Parameter", "Layer", "Dense", "Sigmoid", "ReLU", "Tanh", "LeakyReLU", "Softmax", "Dropout", "BatchNorm",
-    "Loss", "BCE", "MSE", "CrossEntropy", "Model", "Sequential", "Graph", "Input", "Node", "Add", "Concat",
-    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop",
-    "Schedule", "Constant", "CyclicLR", "OneCycle", "OneCycleMomentum",
-    "StepDecay", "ExponentialDecay", "CosineDecay",
-    "fit", "evaluate", "lr_find", "History", "Callback", "EarlyStopping", "Checkpoint", "TrainingError", "TrainingDiverged",
-    "save", "load", "register_layer",
-    "gradcheck", "GradcheckError",
-    "data", "datasets", "metrics", "plot",
+    "BCE",
+    "MSE",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "Add",
+    "BatchNorm",
+    "Callback",
+    "Checkpoint",
+    "Concat",
+    "Constant",
+    "CosineDecay",
+    "CrossEntropy",
+    "CyclicLR",
+    "Dense",
+    "Dropout",
+    "EarlyStopping",
+    "ExponentialDecay",
+    "GradcheckError",
+    "Graph",
+    "History",
+    "Input",
+    "Layer",
+    "LeakyReLU",
+    "Loss",
+    "Model",
+    "Node",
+    "OneCycle",
+    "OneCycleMomentum",
+    "Optimizer",
+    "Parameter",
+    "RMSprop",
+    "ReLU",
+    "Schedule",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "StepDecay",
+    "Tanh",
+    "TrainingDiverged",
+    "TrainingError",
+    "data",
+    "datasets",
+    "evaluate",
+    "fit",
+    "gradcheck",
+    "load",
+    "lr_find",
+    "metrics",
+    "plot",
+    "register_layer",
+    "save",
 ]
 
 

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType, TracebackType
-from typing import Any, Callable
+from typing import Any
 
 try:
     # The C functions under `signal`. The public wrappers convert handlers to and
     # from enums, which costs about 2 µs per call (raising and catching a
     # ValueError for any function handler); these take 0.03 µs (getsignal) and
     # 0.3 µs (signal).
-    from _signal import getsignal as _getsignal, signal as _setsignal  # type: ignore[import-not-found]
+    from _signal import getsignal as _getsignal  # type: ignore[import-not-found]
+    from _signal import signal as _setsignal
 except ImportError:  # an interpreter without them
-    from signal import getsignal as _getsignal, signal as _setsignal
+    from signal import getsignal as _getsignal
+    from signal import signal as _setsignal
 
-__all__ = ["sigint_held", "deferring"]
+__all__ = ["deferring", "sigint_held"]
 
 _SIGINT = int(signal.SIGINT)
 
@@ -94,8 +97,9 @@ class sigint_held:
             return
         self._deferring.depth += 1
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         deferring = self._deferring
         if deferring is None:
             return

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-__all__ = ["safe_mean", "safe_mean_of_squares", "safe_column_mean_std"]
+__all__ = ["safe_column_mean_std", "safe_mean", "safe_mean_of_squares"]
 
 
 def _largest_magnitude(values: np.ndarray, axis: int | None = None) -> np.ndarray:

@@ -11,33 +11,34 @@ from __future__ import annotations
 import math
 import numbers
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 __all__ = [
     "all_finite",
-    "check_real",
-    "check_int",
-    "as_numeric_array",
-    "check_choice",
-    "as_float_array",
     "as_2d_batch",
-    "as_target",
     "as_class_indices",
-    "check_finite",
-    "check_bool",
-    "check_path",
-    "check_seed",
+    "as_float_array",
     "as_generator",
-    "stored_int",
-    "stored_real",
+    "as_numeric_array",
+    "as_target",
+    "check_bool",
+    "check_choice",
+    "check_finite",
+    "check_int",
+    "check_path",
+    "check_real",
+    "check_seed",
+    "generator_from_state",
+    "generator_state",
+    "stored_arrays",
     "stored_bool",
     "stored_dict",
-    "stored_arrays",
-    "generator_state",
-    "generator_from_state",
+    "stored_int",
+    "stored_real",
 ]
 
 
@@ -45,8 +46,15 @@ def _describe(value: Any) -> str:
     return f"{value!r} ({type(value).__name__})"
 
 
-def check_real(name: str, value: Any, *, low: float | None = None, high: float | None = None,
-               low_inclusive: bool = True, high_inclusive: bool = True) -> float:
+def check_real(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> float:
     """Return ``value`` as a float after checking it is a finite real in range."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {_describe(value)}")
@@ -95,8 +103,10 @@ def as_numeric_array(name: str, value: Any) -> np.ndarray:
     if isinstance(value, np.ma.MaskedArray):
         n_masked = int(np.ma.count_masked(value))
         if n_masked:
-            raise TypeError(f"{name} is a masked array with {n_masked} masked entries; minnet does not "
-                            f"guess what they stand for: fill them ({name}.filled(value)) or drop those rows")
+            raise TypeError(
+                f"{name} is a masked array with {n_masked} masked entries; minnet does not "
+                f"guess what they stand for: fill them ({name}.filled(value)) or drop those rows"
+            )
         value = np.ma.getdata(value)
     elif type(value).__module__.split(".")[0] == "torch" and hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
@@ -117,8 +127,9 @@ def as_float_array(name: str, value: Any, dtype: Any = None) -> np.ndarray:
     without a copy.
     """
     array = as_numeric_array(name, value)
-    target = np.dtype(dtype) if dtype is not None else (
-        array.dtype if array.dtype.kind == "f" else np.dtype(np.float64))
+    target = (
+        np.dtype(dtype) if dtype is not None else (array.dtype if array.dtype.kind == "f" else np.dtype(np.float64))
+    )
     if array.dtype == target:
         return array
     with np.errstate(over="ignore"):  # reported below, with the value that does not fit
@@ -127,8 +138,9 @@ def as_float_array(name: str, value: Any, dtype: Any = None) -> np.ndarray:
         overflowed = np.isinf(converted) & np.isfinite(array)
         if overflowed.any():
             value = float(array[tuple(np.argwhere(overflowed)[0])])
-            raise ValueError(f"{name} holds {value!r}, which does not fit in {target} "
-                             f"(largest {float(np.finfo(target).max):.4g})")
+            raise ValueError(
+                f"{name} holds {value!r}, which does not fit in {target} (largest {float(np.finfo(target).max):.4g})"
+            )
     return converted
 
 
@@ -156,8 +168,7 @@ def as_2d_batch(name: str, value: Any, dtype: Any = None, n_features: int | None
     """Convert a batch to a finite 2-D float array of shape ``(n_samples, n_features)``."""
     array = as_float_array(name, value, dtype)
     if array.ndim != 2:
-        raise ValueError(f"{name} must be 2-D of shape (n_samples, n_features), "
-                         f"got an array of shape {array.shape}")
+        raise ValueError(f"{name} must be 2-D of shape (n_samples, n_features), got an array of shape {array.shape}")
     if array.shape[0] == 0:
         raise ValueError(f"{name} must hold at least one sample, got shape {array.shape}")
     if n_features is not None and array.shape[1] != n_features:
@@ -179,8 +190,7 @@ def as_target(name: str, value: Any, pred_shape: tuple[int, ...], dtype: Any = N
         if single_output and target.shape == (pred_shape[0],):
             target = target.reshape(pred_shape)
         else:
-            raise ValueError(f"{name} must have shape {pred_shape} to match the prediction, "
-                             f"got {target.shape}")
+            raise ValueError(f"{name} must have shape {pred_shape} to match the prediction, got {target.shape}")
     check_finite(name, target)
     return target
 
@@ -216,12 +226,10 @@ def as_class_indices(name: str, value: Any, n_classes: int | None = None) -> np.
         raise ValueError(f"{name} must be class indices >= 0, got {labels[i].item()!r} at index {i}")
     i = int(np.argmax(labels))
     if n_classes is not None and labels[i] >= n_classes:
-        raise ValueError(f"{name} must be class indices < n_classes={n_classes}, "
-                         f"got {labels[i].item()!r} at index {i}")
+        raise ValueError(f"{name} must be class indices < n_classes={n_classes}, got {labels[i].item()!r} at index {i}")
     # Far past any real number of classes, and past where a float64 label is exact.
     if labels[i] >= 2**53:
-        raise ValueError(f"{name} must be class indices, got {labels[i].item()!r} at index {i}, "
-                         f"too large to be one")
+        raise ValueError(f"{name} must be class indices, got {labels[i].item()!r} at index {i}, too large to be one")
     return labels.astype(np.int64)
 
 
@@ -242,8 +250,10 @@ def check_path(name: str, value: Any) -> Path:
     # Path("name/") would drop the slash and name a file "name": a trailing separator
     # means a folder, which is not a file to save to or load from.
     if text.endswith(("/", os.sep)) and not Path(text).is_file():
-        raise ValueError(f"{name} {text!r} ends with a path separator, so it names a folder; give a file "
-                         f"name, such as {str(Path(text) / 'model.npz')!r}")
+        raise ValueError(
+            f"{name} {text!r} ends with a path separator, so it names a folder; give a file "
+            f"name, such as {str(Path(text) / 'model.npz')!r}"
+        )
     return Path(text)
 
 
@@ -252,8 +262,7 @@ def check_seed(name: str, value: Any) -> Any:
     if value is None or isinstance(value, np.random.Generator):
         return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be None, an integer seed or a np.random.Generator, "
-                        f"got {_describe(value)}")
+        raise TypeError(f"{name} must be None, an integer seed or a np.random.Generator, got {_describe(value)}")
     if value < 0:
         raise ValueError(f"{name} must be a non-negative integer seed, got {value}")
     return int(value)
@@ -273,6 +282,7 @@ def as_generator(name: str, value: Any) -> np.random.Generator:
 # -- values read back from a file ------------------------------------------------
 # A file is data, not an argument of the wrong kind: anything wrong in it is a
 # ValueError, whose message names the field (``name``) and shows what was found.
+
 
 def _shown(value: Any) -> str:
     """A value from a file as a message shows it: its repr, cut short (a file may hold megabytes), and type."""
@@ -311,7 +321,8 @@ def stored_real(name: str, value: Any, *, finite: bool = True, allow_nan: bool =
     try:
         result = float(value)
     except OverflowError:
-        raise ValueError(f"{name} must fit in a float, got an integer of {int(value).bit_length()} bits")  # type: ignore[call-overload]  # noqa: E501
+        bits = int(value).bit_length()  # type: ignore[call-overload]
+        raise ValueError(f"{name} must fit in a float, got an integer of {bits} bits") from None
     if finite and not math.isfinite(result):
         raise ValueError(f"{name} must be finite, got {result!r}")
     if math.isnan(result) and not allow_nan:
@@ -342,8 +353,9 @@ def stored_dict(name: str, value: Any, keys: Iterable[str]) -> dict[str, Any]:
     return value
 
 
-def stored_arrays(name: str, values: Any, like: Sequence[tuple[tuple[int, ...], np.dtype]], *,
-                  allow_none: bool = False) -> list[np.ndarray | None]:
+def stored_arrays(
+    name: str, values: Any, like: Sequence[tuple[tuple[int, ...], np.dtype]], *, allow_none: bool = False
+) -> list[np.ndarray | None]:
     """Arrays read from a file, one per ``(shape, dtype)`` of ``like``: each of exactly that, and finite.
 
     Used for state kept per parameter (momentum buffers, best weights), so
@@ -353,8 +365,7 @@ def stored_arrays(name: str, values: Any, like: Sequence[tuple[tuple[int, ...], 
     """
     if not isinstance(values, list) or len(values) != len(like):
         got = f"{len(values)} entries" if isinstance(values, list) else _shown(values)
-        raise ValueError(f"{name} must be a list of one array per parameter ({len(like)} parameters), "
-                         f"got {got}")
+        raise ValueError(f"{name} must be a list of one array per parameter ({len(like)} parameters), got {got}")
     result: list[np.ndarray | None] = []
     for i, (value, (shape, dtype)) in enumerate(zip(values, like)):
         if value is None and allow_none:
@@ -363,8 +374,10 @@ def stored_arrays(name: str, values: Any, like: Sequence[tuple[tuple[int, ...], 
         if not isinstance(value, np.ndarray):
             raise ValueError(f"{name}[{i}] must be an array, got {_shown(value)}")
         if value.shape != tuple(shape) or value.dtype != dtype:
-            raise ValueError(f"{name}[{i}] must be {np.dtype(dtype)} of shape {tuple(shape)}, "
-                             f"got {value.dtype} of shape {value.shape}")
+            raise ValueError(
+                f"{name}[{i}] must be {np.dtype(dtype)} of shape {tuple(shape)}, "
+                f"got {value.dtype} of shape {value.shape}"
+            )
         if not np.isfinite(value).all():
             raise ValueError(f"{name}[{i}] holds NaN or infinite values")
         result.append(value.copy())
@@ -390,7 +403,9 @@ def generator_state(generator: np.random.Generator) -> dict[str, Any]:
 
 
 def generator_from_state(name: str, state: Any) -> np.random.Generator:
-    """A new Generator in exactly ``state`` (from :func:`generator_state` or a bit generator's ``state``), or a ValueError.
+    """A new Generator in exactly ``state``, or a ValueError.
+
+    ``state`` comes from :func:`generator_state` or is a bit generator's ``state``.
 
     The state names its bit generator (``"PCG64"``, ``"MT19937"``, ...),
     which must be one of numpy's; numpy's own setter checks the rest, and
@@ -401,8 +416,10 @@ def generator_from_state(name: str, state: Any) -> np.random.Generator:
     kind = state.get("bit_generator") if isinstance(state, dict) else None
     cls = getattr(np.random, kind, None) if isinstance(kind, str) else None
     if not (isinstance(cls, type) and issubclass(cls, np.random.BitGenerator) and cls is not np.random.BitGenerator):
-        raise ValueError(f"{name} must be the state of one of numpy's bit generators (a dict with "
-                         f"'bit_generator': 'PCG64', ...), got {kind!r:.40} as its bit generator")
+        raise ValueError(
+            f"{name} must be the state of one of numpy's bit generators (a dict with "
+            f"'bit_generator': 'PCG64', ...), got {kind!r:.40} as its bit generator"
+        )
     bit_generator = cls()
     try:
         bit_generator.state = state
@@ -420,4 +437,3 @@ def _identical(a: Any, b: Any) -> bool:
     if isinstance(a, list):
         return isinstance(b, list) and len(a) == len(b) and all(_identical(x, y) for x, y in zip(a, b))
     return type(a) is type(b) and a == b
-

@@ -45,14 +45,24 @@ import os
 import secrets
 import zipfile
 import zlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator, Mapping
+from typing import Any, BinaryIO
 
 import numpy as np
 
-__all__ = ["FORMAT_VERSION", "MAX_EXPANSION", "MAX_DEPTH", "write_archive", "write_atomically",
-           "read_archive", "check_writable", "pack", "unpack"]
+__all__ = [
+    "FORMAT_VERSION",
+    "MAX_DEPTH",
+    "MAX_EXPANSION",
+    "check_writable",
+    "pack",
+    "read_archive",
+    "unpack",
+    "write_archive",
+    "write_atomically",
+]
 
 FORMAT_VERSION = 2
 """Version of the file layout; files from a newer version are refused, older ones read.
@@ -76,6 +86,7 @@ _CHUNK = 1 << 20  # bytes decompressed at a time into an array's buffer
 
 
 # -- state as JSON plus arrays -------------------------------------------------
+
 
 def pack(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
     """Replace every ndarray in a nested dict/list by a reference; store it in ``arrays``.
@@ -124,6 +135,7 @@ def unpack(obj: Any, arrays: Mapping[str, np.ndarray]) -> Any:
 
 
 # -- writing -------------------------------------------------------------------
+
 
 def write_archive(path: Path, meta: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
     """Write ``meta`` (as JSON, after ``format`` and ``format_version``) and ``arrays`` to ``path`` atomically.
@@ -195,6 +207,7 @@ def _fsync_directory(directory: Path) -> None:
 
 # -- reading -------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Header:
     """What an ``.npy`` member's header declares: the array's shape, dtype and order, and where its data start."""
@@ -232,16 +245,19 @@ def read_archive(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
                 members = _check_directory(archive.infolist(), size, where)
                 headers = {name: _read_header(archive, info, where) for name, info in members.items()}
                 if _META_MEMBER not in members:
-                    raise ValueError(f"{where} is an .npz archive but not a minnet file "
-                                     f"(it has no {_META_MEMBER[:-4]} entry)")
+                    raise ValueError(
+                        f"{where} is an .npz archive but not a minnet file (it has no {_META_MEMBER[:-4]} entry)"
+                    )
                 meta = _read_description(archive, members[_META_MEMBER], headers[_META_MEMBER], size, where)
                 _check_names(meta, members, where)
-                arrays = {name[:-4]: _read_array(archive, members[name], headers[name])
-                          for name in members if name != _META_MEMBER}
+                arrays = {
+                    name[:-4]: _read_array(archive, members[name], headers[name])
+                    for name in members
+                    if name != _META_MEMBER
+                }
         except MemoryError:
             raise ValueError(f"{where} holds arrays too large for the available memory") from None
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, RuntimeError,
-                NotImplementedError) as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, RuntimeError, NotImplementedError) as exc:
             raise ValueError(f"{where} is corrupt or truncated ({type(exc).__name__}: {exc})") from None
     return meta, arrays
 
@@ -272,21 +288,28 @@ def _check_directory(infos: list[zipfile.ZipInfo], size: int, where: str) -> dic
         if name in members:
             raise ValueError(f"{where} holds the member {name!r} twice; it is corrupt or not a minnet file")
         if not name.endswith(".npy"):
-            raise ValueError(f"{where} holds the member {name!r}, which is not an .npy array; "
-                             f"minnet files hold nothing else")
+            raise ValueError(
+                f"{where} holds the member {name!r}, which is not an .npy array; minnet files hold nothing else"
+            )
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise ValueError(f"{where}: member {name!r} uses zip compression method {info.compress_type}; "
-                             f"minnet reads stored or deflated members only")
+            raise ValueError(
+                f"{where}: member {name!r} uses zip compression method {info.compress_type}; "
+                f"minnet reads stored or deflated members only"
+            )
         if info.compress_size > size:
-            raise ValueError(f"{where} is corrupt or truncated: member {name!r} declares "
-                             f"{info.compress_size} compressed bytes in a file of {size}")
+            raise ValueError(
+                f"{where} is corrupt or truncated: member {name!r} declares "
+                f"{info.compress_size} compressed bytes in a file of {size}"
+            )
         members[name] = info
     declared = sum(info.file_size for info in infos)
     if declared > MAX_EXPANSION * size:
         worst = max(infos, key=lambda info: info.file_size / max(info.compress_size, 1))
-        raise ValueError(f"{where} declares {declared} bytes of arrays in a file of {size} bytes "
-                         f"(member {worst.filename!r}: {worst.file_size} bytes from {worst.compress_size}); "
-                         f"minnet refuses files that expand more than {MAX_EXPANSION}-fold")
+        raise ValueError(
+            f"{where} declares {declared} bytes of arrays in a file of {size} bytes "
+            f"(member {worst.filename!r}: {worst.file_size} bytes from {worst.compress_size}); "
+            f"minnet refuses files that expand more than {MAX_EXPANSION}-fold"
+        )
     return members
 
 
@@ -308,20 +331,25 @@ def _read_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) ->
             else:
                 raise ValueError(f"it has .npy format version {version}, which minnet does not write")
         except ValueError as exc:
-            raise ValueError(f"{where} is corrupt or truncated: member {name!r} has no valid .npy header "
-                             f"({exc})") from None
+            raise ValueError(
+                f"{where} is corrupt or truncated: member {name!r} has no valid .npy header ({exc})"
+            ) from None
         offset = f.tell()
     if dtype.hasobject:
-        raise ValueError(f"{where} holds pickled Python objects; minnet never unpickles files "
-                         f"(member {name!r} is an array of objects)")
+        raise ValueError(
+            f"{where} holds pickled Python objects; minnet never unpickles files "
+            f"(member {name!r} is an array of objects)"
+        )
     if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
         raise ValueError(f"{where}: array {name[:-4]!r} has dtype {dtype}, not numbers")
     if any(n < 0 for n in shape):
         raise ValueError(f"{where} is corrupt: member {name!r} declares the shape {shape}")
     data = math.prod(shape) * dtype.itemsize
     if offset + data != info.file_size:
-        raise ValueError(f"{where} is corrupt or truncated: member {name!r} declares shape {shape} of "
-                         f"{dtype} ({data} bytes) but holds {info.file_size - offset}")
+        raise ValueError(
+            f"{where} is corrupt or truncated: member {name!r} declares shape {shape} of "
+            f"{dtype} ({data} bytes) but holds {info.file_size - offset}"
+        )
     return _Header(tuple(shape), fortran_order, dtype, offset)
 
 
@@ -334,7 +362,7 @@ def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, header: _Header
         f.read(header.offset)
         done = 0
         while done < len(buffer):
-            n = f.readinto(buffer[done:done + _CHUNK])  # type: ignore[attr-defined]  # a ZipExtFile has it
+            n = f.readinto(buffer[done : done + _CHUNK])  # type: ignore[attr-defined]  # a ZipExtFile has it
             if not n:
                 raise EOFError(f"member {info.filename!r} ends early")
             done += n
@@ -344,16 +372,19 @@ def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, header: _Header
     return array
 
 
-def _read_description(archive: zipfile.ZipFile, info: zipfile.ZipInfo, header: _Header, size: int,
-                      where: str) -> dict[str, Any]:
+def _read_description(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, header: _Header, size: int, where: str
+) -> dict[str, Any]:
     """The JSON description, checked to be minnet's and of a version this minnet reads."""
     if header.dtype != np.uint8 or len(header.shape) != 1:
         raise ValueError(f"{where} has a corrupt description (wrong array type)")
     # Parsed JSON costs Python objects, up to some 25 times its text: a
     # description larger than the file (a deflated one) would multiply that.
     if info.file_size > size:
-        raise ValueError(f"{where} has a description of {info.file_size} bytes, larger than the file itself; "
-                         f"minnet writes it uncompressed")
+        raise ValueError(
+            f"{where} has a description of {info.file_size} bytes, larger than the file itself; "
+            f"minnet writes it uncompressed"
+        )
     raw = _read_array(archive, info, header)
     try:
         meta = json.loads(raw.tobytes().decode("utf-8"))
@@ -365,8 +396,10 @@ def _read_description(archive: zipfile.ZipFile, info: zipfile.ZipInfo, header: _
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValueError(f"{where} has an invalid format version {version!r:.40}")
     if version > FORMAT_VERSION:
-        raise ValueError(f"{where} was written in format version {version}; this minnet reads "
-                         f"versions up to {FORMAT_VERSION}; upgrade minnet to load it")
+        raise ValueError(
+            f"{where} was written in format version {version}; this minnet reads "
+            f"versions up to {FORMAT_VERSION}; upgrade minnet to load it"
+        )
     return meta
 
 

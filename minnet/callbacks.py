@@ -8,15 +8,24 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._validation import (check_bool, check_choice, check_int, check_path, check_real, stored_arrays,
-                          stored_dict, stored_int, stored_real)
+from ._validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_path,
+    check_real,
+    stored_arrays,
+    stored_dict,
+    stored_int,
+    stored_real,
+)
 from .archive import check_writable
 from .checkpoint import write_checkpoint
 
 if TYPE_CHECKING:
     from .training import Run
 
-__all__ = ["Callback", "EarlyStopping", "Checkpoint"]
+__all__ = ["Callback", "Checkpoint", "EarlyStopping"]
 
 
 class Callback:
@@ -30,13 +39,13 @@ class Callback:
     #: Whether :func:`minnet.fit` calls this callback's ``on_epoch_end`` after all the others.
     runs_last = False
 
-    def on_train_begin(self, run: "Run") -> None:
+    def on_train_begin(self, run: Run) -> None:
         """Called once, after the inputs are validated and before the first epoch."""
 
-    def on_epoch_end(self, run: "Run", logs: dict[str, float]) -> None:
+    def on_epoch_end(self, run: Run, logs: dict[str, float]) -> None:
         """Called after each epoch with that epoch's entry of the history."""
 
-    def on_train_end(self, run: "Run") -> None:
+    def on_train_end(self, run: Run) -> None:
         """Called once when training ends, normally, early or by Ctrl-C (not on an error)."""
 
     def state_dict(self) -> dict[str, Any]:
@@ -89,8 +98,14 @@ class EarlyStopping(Callback):
         Epoch (1-based) after which training was stopped, if it was.
     """
 
-    def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
-                 restore_best: bool = True, mode: str = "auto") -> None:
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 10,
+        min_delta: float = 0.0,
+        restore_best: bool = True,
+        mode: str = "auto",
+    ) -> None:
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be a history key such as 'val_loss', got {monitor!r}")
         self.monitor = monitor
@@ -118,21 +133,22 @@ class EarlyStopping(Callback):
             return self.mode == "min"
         return not self.monitor.endswith(("accuracy", "acc"))
 
-    def on_train_begin(self, run: "Run") -> None:
+    def on_train_begin(self, run: Run) -> None:
         """Check that the run logs ``monitor``; note the model's parameters and the epochs completed.
 
         :meth:`load_state_dict` checks a saved state against those two.
         """
         if self.monitor not in run.log_keys:
-            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which this run does not log; "
-                             f"it logs {', '.join(run.log_keys)}"
-                             + (" (pass validation_data= for val_ keys)" if self.monitor.startswith("val_")
-                                else ""))
+            raise ValueError(
+                f"EarlyStopping monitors {self.monitor!r}, which this run does not log; "
+                f"it logs {', '.join(run.log_keys)}"
+                + (" (pass validation_data= for val_ keys)" if self.monitor.startswith("val_") else "")
+            )
         self._reset()
         self._parameter_specs = [(p.value.shape, p.value.dtype) for p in run.model.parameters()]
         self._epochs_done = run.epoch
 
-    def on_epoch_end(self, run: "Run", logs: dict[str, float]) -> None:
+    def on_epoch_end(self, run: Run, logs: dict[str, float]) -> None:
         value = logs[self.monitor]
         improved = (value < self.best - self.min_delta) if self._minimize else (value > self.best + self.min_delta)
         if improved:
@@ -146,8 +162,13 @@ class EarlyStopping(Callback):
             run.stop_training = True
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": float(self.best), "best_epoch": self.best_epoch, "wait": self.wait,
-                "stopped_epoch": self.stopped_epoch, "best_values": self._best_values}
+        return {
+            "best": float(self.best),
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+            "best_values": self._best_values,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a saved state, after checking every field of it.
@@ -167,8 +188,9 @@ class EarlyStopping(Callback):
             Naming the field; nothing is changed.
         """
         if self._parameter_specs is None or self._epochs_done is None:
-            raise RuntimeError("EarlyStopping.load_state_dict checks the state against the run: "
-                               "call on_train_begin first")
+            raise RuntimeError(
+                "EarlyStopping.load_state_dict checks the state against the run: call on_train_begin first"
+            )
         state = stored_dict("EarlyStopping state", state, self.state_dict())
         epochs_done = self._epochs_done
         best = stored_real("best", state["best"], finite=False)
@@ -179,8 +201,10 @@ class EarlyStopping(Callback):
             raise ValueError(f"stopped_epoch must be None or {epochs_done} (the last epoch), got {stopped}")
         initial = np.inf if self._minimize else -np.inf
         if (best_epoch == 0) != (best == initial) or (best_epoch > 0 and not math.isfinite(best)):
-            raise ValueError(f"best must be {initial} exactly when no epoch has improved (best_epoch 0) "
-                             f"and finite otherwise, got {best} at best_epoch {best_epoch}")
+            raise ValueError(
+                f"best must be {initial} exactly when no epoch has improved (best_epoch 0) "
+                f"and finite otherwise, got {best} at best_epoch {best_epoch}"
+            )
         values = state["best_values"]
         if values is not None:
             if best_epoch == 0:
@@ -189,15 +213,17 @@ class EarlyStopping(Callback):
         self.best, self.best_epoch, self.wait, self.stopped_epoch = best, best_epoch, wait, stopped
         self._best_values = values
 
-    def on_train_end(self, run: "Run") -> None:
+    def on_train_end(self, run: Run) -> None:
         if self.restore_best and self._best_values is not None and self.best_epoch != run.epoch:
             for p, value in zip(run.model.parameters(), self._best_values):
                 p.value[...] = value
 
     def __repr__(self) -> str:
         mode = "" if self.mode == "auto" else f", mode={self.mode!r}"
-        return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
-                f"min_delta={self.min_delta!r}, restore_best={self.restore_best}{mode})")
+        return (
+            f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
+            f"min_delta={self.min_delta!r}, restore_best={self.restore_best}{mode})"
+        )
 
 
 class Checkpoint(Callback):
@@ -245,11 +271,11 @@ class Checkpoint(Callback):
         self.every = check_int("every", every, low=1)
         self.last_saved_epoch: int | None = None
 
-    def on_train_begin(self, run: "Run") -> None:
+    def on_train_begin(self, run: Run) -> None:
         # Fail before the first epoch, not after hours of training.
         check_writable(self.path)
 
-    def on_epoch_end(self, run: "Run", logs: dict[str, float]) -> None:
+    def on_epoch_end(self, run: Run, logs: dict[str, float]) -> None:
         if run.epoch % self.every == 0 or run.epoch >= run.epochs or run.stop_training:
             write_checkpoint(self.path, run)
             self.last_saved_epoch = run.epoch

@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,13 +41,12 @@ from ._validation import generator_from_state, stored_bool, stored_dict, stored_
 from .archive import pack, read_archive, unpack, write_archive
 from .containers import iter_layers, model_dtype
 from .layers import Layer
-from .serialize import (check_header, check_layer_states, check_parameters, describe_model, model_meta,
-                        set_layer_states)
+from .serialize import check_header, check_layer_states, check_parameters, describe_model, model_meta, set_layer_states
 
 if TYPE_CHECKING:
     from .training import Run
 
-__all__ = ["write_checkpoint", "read_checkpoint", "restore", "optimizer_config"]
+__all__ = ["optimizer_config", "read_checkpoint", "restore", "write_checkpoint"]
 
 _FIELDS = ("epoch", "epochs", "stop_training", "history", "optimizer", "rng", "callbacks", "config")
 
@@ -54,18 +54,16 @@ _FIELDS = ("epoch", "epochs", "stop_training", "history", "optimizer", "rng", "c
 _FINITE_KEYS = ("loss", "val_loss", "lr")
 
 
-def write_checkpoint(path: Path, run: "Run") -> None:
+def write_checkpoint(path: Path, run: Run) -> None:
     """Write everything :func:`minnet.fit` needs to continue ``run`` bit for bit."""
     meta, arrays = model_meta(run.model, kind="checkpoint")
-    callbacks = [{"class": type(cb).__name__, "state": pack(cb.state_dict(), arrays)}
-                 for cb in run.callbacks]
+    callbacks = [{"class": type(cb).__name__, "state": pack(cb.state_dict(), arrays)} for cb in run.callbacks]
     meta["checkpoint"] = {
         "epoch": run.epoch,
         "epochs": run.epochs,
         "stop_training": bool(run.stop_training),
         "history": {"epoch": list(run.history.epoch), "history": run.history.history},
-        "optimizer": {"class": type(run.optimizer).__name__,
-                      "state": pack(run.optimizer.state_dict(), arrays)},
+        "optimizer": {"class": type(run.optimizer).__name__, "state": pack(run.optimizer.state_dict(), arrays)},
         "rng": pack(run.rng.bit_generator.state, arrays),
         "callbacks": callbacks,
         "config": run.config,
@@ -74,6 +72,7 @@ def write_checkpoint(path: Path, run: "Run") -> None:
 
 
 # -- the run's settings, compared on resume ------------------------------------------
+
 
 def optimizer_config(optimizer: Any) -> dict[str, Any]:
     """The optimizer's class and hyperparameters as JSON values, to compare two runs.
@@ -111,8 +110,12 @@ def _json_value(value: Any) -> Any:
     return text
 
 
-_CONFIG_LABELS = {"log_keys": "logged keys", "batch_size": "batch_size", "shuffle": "shuffle",
-                  "n_samples": "number of training samples"}
+_CONFIG_LABELS = {
+    "log_keys": "logged keys",
+    "batch_size": "batch_size",
+    "shuffle": "shuffle",
+    "n_samples": "number of training samples",
+}
 
 
 def _show(value: Any) -> str:
@@ -138,8 +141,8 @@ def _config_differences(saved: Any, current: Mapping[str, Any]) -> list[str]:
     return found
 
 
-
 # -- reading: every field checked, nothing changed ---------------------------------
+
 
 def read_checkpoint(path: Path, model: Layer, optimizer: Any, config: Mapping[str, Any]) -> dict[str, Any]:
     """Read a checkpoint and check all of it against ``model``, ``optimizer`` and ``config``; change nothing.
@@ -168,15 +171,17 @@ def read_checkpoint(path: Path, model: Layer, optimizer: Any, config: Mapping[st
     source = f"checkpoint {str(path)!r}"
     check_header(meta, source)
     if meta["kind"] != "checkpoint":
-        raise ValueError(f"{str(path)!r} is a model file, not a checkpoint; load it with mn.load() "
-                         f"or write checkpoints with callbacks=[mn.Checkpoint(path)]")
+        raise ValueError(
+            f"{str(path)!r} is a model file, not a checkpoint; load it with mn.load() "
+            f"or write checkpoints with callbacks=[mn.Checkpoint(path)]"
+        )
     saved_arch, this_arch = meta.get("architecture"), describe_model(model)
     if saved_arch != this_arch:
-        raise ValueError(f"{source} was written for a different model: "
-                         f"{_first_difference(saved_arch, this_arch)}")
+        raise ValueError(f"{source} was written for a different model: {_first_difference(saved_arch, this_arch)}")
     if meta.get("dtype") != model_dtype(model).name:
-        raise ValueError(f"{source} says its dtype is {meta.get('dtype')!r:.40}, this model computes in "
-                         f"{model_dtype(model).name}")
+        raise ValueError(
+            f"{source} says its dtype is {meta.get('dtype')!r:.40}, this model computes in {model_dtype(model).name}"
+        )
     parameters = check_parameters(model, meta.get("parameters"), arrays, source)
     layer_states = check_layer_states(model, meta, arrays, source)
 
@@ -186,12 +191,15 @@ def read_checkpoint(path: Path, model: Layer, optimizer: Any, config: Mapping[st
     state = stored_dict(field("checkpoint"), meta.get("checkpoint"), _FIELDS)
     opt = stored_dict(field("optimizer"), state["optimizer"], ("class", "state"))
     if opt["class"] != type(optimizer).__name__:
-        raise ValueError(f"{source} holds the state of a {opt['class']!s:.40} optimizer, "
-                         f"this run uses {type(optimizer).__name__}")
+        raise ValueError(
+            f"{source} holds the state of a {opt['class']!s:.40} optimizer, this run uses {type(optimizer).__name__}"
+        )
     differences = _config_differences(state["config"], config)
     if differences:
-        raise ValueError(f"{source} was written by a run with other settings, so resuming "
-                         f"could not continue it exactly: " + "; ".join(differences))
+        raise ValueError(
+            f"{source} was written by a run with other settings, so resuming "
+            f"could not continue it exactly: " + "; ".join(differences)
+        )
     epochs = stored_int(field("epochs"), state["epochs"], low=1)
     epoch = stored_int(field("epoch"), state["epoch"], low=1, high=epochs)
     opt_state = unpack(opt["state"], arrays)
@@ -218,8 +226,9 @@ def _history(saved: Any, epoch: int, log_keys: list[str], field: Callable[[str],
     """The saved history as ``(history, epochs)``: one number per epoch for each logged key."""
     saved = stored_dict(field("history"), saved, ("epoch", "history"))
     if saved["epoch"] != list(range(1, epoch + 1)):
-        raise ValueError(f"{field('history.epoch')} must be [1, ..., {epoch}] for {epoch} epoch(s), "
-                         f"got {saved['epoch']!r:.60}")
+        raise ValueError(
+            f"{field('history.epoch')} must be [1, ..., {epoch}] for {epoch} epoch(s), got {saved['epoch']!r:.60}"
+        )
     history = stored_dict(field("history.history"), saved["history"], log_keys)
     result = {}
     for key, values in history.items():
@@ -228,15 +237,17 @@ def _history(saved: Any, epoch: int, log_keys: list[str], field: Callable[[str],
             got = f"{len(values)} values" if isinstance(values, list) else f"{values!r:.40}"
             raise ValueError(f"{name} must hold one number per epoch ({epoch}), got {got}")
         finite = key in _FINITE_KEYS
-        result[key] = [stored_real(f"{name}[{i}]", v, finite=finite, allow_nan=not finite)
-                       for i, v in enumerate(values)]
+        result[key] = [
+            stored_real(f"{name}[{i}]", v, finite=finite, allow_nan=not finite) for i, v in enumerate(values)
+        ]
         if key == "lr" and any(v < 0 for v in result[key]):
             raise ValueError(f"{name} holds a negative learning rate")
     return result, list(range(1, epoch + 1))
 
 
-def _callback_states(saved: Any, arrays: Mapping[str, np.ndarray],
-                     field: Callable[[str], str]) -> list[tuple[str, dict[str, Any]]]:
+def _callback_states(
+    saved: Any, arrays: Mapping[str, np.ndarray], field: Callable[[str], str]
+) -> list[tuple[str, dict[str, Any]]]:
     """The saved callbacks as ``(class name, state)`` pairs; each callback checks its own state."""
     if not isinstance(saved, list):
         raise ValueError(f"{field('callbacks')} must be a list, got {saved!r:.40}")
@@ -244,15 +255,17 @@ def _callback_states(saved: Any, arrays: Mapping[str, np.ndarray],
     for i, entry in enumerate(saved):
         entry = stored_dict(field(f"callbacks[{i}]"), entry, ("class", "state"))
         if not isinstance(entry["class"], str) or not isinstance(entry["state"], dict):
-            raise ValueError(f"{field(f'callbacks[{i}]')} must name a class (a string) and hold a state "
-                             f"(a dict), got {entry!r:.60}")
+            raise ValueError(
+                f"{field(f'callbacks[{i}]')} must name a class (a string) and hold a state (a dict), got {entry!r:.60}"
+            )
         result.append((entry["class"], unpack(entry["state"], arrays)))
     return result
 
 
 # -- restoring: all of it or none of it --------------------------------------------
 
-def restore(run: "Run", saved: dict[str, Any]) -> None:
+
+def restore(run: Run, saved: dict[str, Any]) -> None:
     """Put a checkpoint read by :func:`read_checkpoint` into the run's model, optimizer and callbacks.
 
     Called after the callbacks' ``on_train_begin``. The optimizer, each
@@ -311,8 +324,10 @@ def _first_difference(saved: Any, current: Any, where: str = "model") -> str:
         if saved.get("class") != current.get("class"):
             return f"{where} is {saved.get('class')!s:.40} in the checkpoint, {current.get('class')} here"
         if saved.get("config") != current.get("config"):
-            return (f"{where} ({current.get('class')}) has config {saved.get('config')!s:.200} in the "
-                    f"checkpoint, {current.get('config')} here")
+            return (
+                f"{where} ({current.get('class')}) has config {saved.get('config')!s:.200} in the "
+                f"checkpoint, {current.get('config')} here"
+            )
         a, b = saved.get("children", []), current.get("children", [])
         if not isinstance(a, list):
             return f"{where} has children {a!r:.40} in the checkpoint, a list of {len(b)} layers here"

@@ -12,16 +12,27 @@ of ``predict`` or ``evaluate`` calls between its halves.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from ._validation import as_2d_batch, as_float_array, check_int
 from .layers import Layer, Parameter, backward_through
 
-__all__ = ["Model", "Sequential", "iter_layers", "model_dtype", "caches_preserved", "snapshot_states",
-           "restore_states", "inference_batches",
-           "as_model_inputs", "summary_table", "shape_text"]
+__all__ = [
+    "Model",
+    "Sequential",
+    "as_model_inputs",
+    "caches_preserved",
+    "inference_batches",
+    "iter_layers",
+    "model_dtype",
+    "restore_states",
+    "shape_text",
+    "snapshot_states",
+    "summary_table",
+]
 
 
 def iter_layers(layer: Layer) -> Iterator[Layer]:
@@ -40,7 +51,7 @@ def iter_layers(layer: Layer) -> Iterator[Layer]:
 
 
 def model_dtype(layer: Layer) -> np.dtype:
-    """The float dtype ``layer`` computes in: its ``dtype`` if it fixes one, else its first parameter's, else float64."""
+    """The float dtype ``layer`` computes in: its ``dtype`` if set, else its first parameter's, else float64."""
     dtype = getattr(layer, "dtype", None)
     if dtype is not None:
         return np.dtype(dtype)
@@ -87,8 +98,9 @@ def restore_states(snapshot: Sequence[tuple[Layer, dict[str, Any]]]) -> None:
         layer.set_state(state)
 
 
-def inference_batches(model: Layer, inputs: Sequence[np.ndarray],
-                      batch_size: int | None) -> Iterator[tuple[slice, list[np.ndarray]]]:
+def inference_batches(
+    model: Layer, inputs: Sequence[np.ndarray], batch_size: int | None
+) -> Iterator[tuple[slice, list[np.ndarray]]]:
     """Forward ``inputs`` in inference mode, ``batch_size`` rows at a time, caches preserved.
 
     Parameters
@@ -128,8 +140,9 @@ def as_model_inputs(model: Layer, x: Any, name: str = "x") -> list[np.ndarray]:
         return [as_2d_batch(name, x, dtype)]  # a wrong width is refused by the layer that fixes it
     if not isinstance(x, (list, tuple)) or len(x) != model.n_inputs:
         got = f"a list of {len(x)}" if isinstance(x, (list, tuple)) else type(x).__name__
-        raise TypeError(f"this model has {model.n_inputs} inputs, so {name} must be a list of "
-                        f"{model.n_inputs} arrays, got {got}")
+        raise TypeError(
+            f"this model has {model.n_inputs} inputs, so {name} must be a list of {model.n_inputs} arrays, got {got}"
+        )
     widths = model.input_widths() if isinstance(model, Model) else [None] * model.n_inputs
     arrays = [as_2d_batch(f"{name}[{i}]", xi, dtype, widths[i]) for i, xi in enumerate(x)]
     lengths = [len(a) for a in arrays]
@@ -157,8 +170,9 @@ class Model(Layer):
     def _decide_dtype(self, params: Sequence[Parameter]) -> None:
         dtypes = {p.value.dtype for p in params}
         if len(dtypes) > 1:
-            raise TypeError(f"all layers of a {type(self).__name__} must share one dtype, got "
-                            f"{sorted(d.name for d in dtypes)}")
+            raise TypeError(
+                f"all layers of a {type(self).__name__} must share one dtype, got {sorted(d.name for d in dtypes)}"
+            )
         self.dtype = dtypes.pop() if dtypes else np.dtype(np.float64)
 
     def input_widths(self) -> list[int | None]:
@@ -214,8 +228,12 @@ def summary_table(model: Model, header: Sequence[str], rows: Sequence[Sequence[s
     total = sum(p.size for p in model.parameters())
     widths = [max(len(row[c]) for row in table) for c in range(len(header))]
     rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
-    lines = ["  ".join(f"{cell:>{w}}" if c == len(header) - 1 else f"{cell:<{w}}"
-                       for c, (cell, w) in enumerate(zip(row, widths))) for row in table]
+    lines = [
+        "  ".join(
+            f"{cell:>{w}}" if c == len(header) - 1 else f"{cell:<{w}}" for c, (cell, w) in enumerate(zip(row, widths))
+        )
+        for row in table
+    ]
     return "\n".join([lines[0], rule, *lines[1:], rule, f"Total parameters: {total:,} ({model.dtype.name})"])
 
 
@@ -255,18 +273,23 @@ class Sequential(Model):
             layers = tuple(layers[0])
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
-                raise TypeError(f"Sequential takes Layer instances, got {layer!r} "
-                                f"({type(layer).__name__}) at position {i}")
+                raise TypeError(
+                    f"Sequential takes Layer instances, got {layer!r} ({type(layer).__name__}) at position {i}"
+                )
             if layer.n_inputs != 1 or layer.n_outputs != 1:
-                raise TypeError(f"Sequential chains layers of one input and one output; {layer!r} at "
-                                f"position {i} has {layer.n_inputs} and {layer.n_outputs}: use mn.Graph")
+                raise TypeError(
+                    f"Sequential chains layers of one input and one output; {layer!r} at "
+                    f"position {i} has {layer.n_inputs} and {layer.n_outputs}: use mn.Graph"
+                )
         seen: dict[int, int] = {}
         for i, layer in enumerate(layers):
             for sub in iter_layers(layer):
                 if id(sub) in seen:
-                    raise ValueError(f"{sub!r} appears more than once in Sequential (positions "
-                                     f"{seen[id(sub)]} and {i}); create a new instance for each use, "
-                                     f"or build an mn.Graph to share one layer's weights")
+                    raise ValueError(
+                        f"{sub!r} appears more than once in Sequential (positions "
+                        f"{seen[id(sub)]} and {i}); create a new instance for each use, "
+                        f"or build an mn.Graph to share one layer's weights"
+                    )
                 seen[id(sub)] = i
         self._decide_dtype([p for layer in layers for p in layer.parameters()])
         self.layers = list(layers)
@@ -295,8 +318,7 @@ class Sequential(Model):
         return [p for layer in self.layers for p in layer.parameters()]
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
-        return [(f"{i}.{name}", p) for i, layer in enumerate(self.layers)
-                for name, p in layer.named_parameters()]
+        return [(f"{i}.{name}", p) for i, layer in enumerate(self.layers) for name, p in layer.named_parameters()]
 
     def children(self) -> list[Layer]:
         return list(self.layers)
@@ -318,8 +340,7 @@ class Sequential(Model):
     def __repr__(self) -> str:
         if not self.layers:
             return "Sequential()"
-        inner = "".join(f"  {line}\n" for layer in self.layers
-                        for line in f"{layer!r},".splitlines())
+        inner = "".join(f"  {line}\n" for layer in self.layers for line in f"{layer!r},".splitlines())
         return f"Sequential(\n{inner})"
 
     def summary(self, n_features: int | None = None) -> str:

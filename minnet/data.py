@@ -12,24 +12,23 @@ from typing import Any
 import numpy as np
 
 from minnet._numerics import safe_column_mean_std
-from minnet._validation import (as_2d_batch, as_class_indices, as_generator, check_bool, check_int,
-                                check_real)
+from minnet._validation import as_2d_batch, as_class_indices, as_generator, check_bool, check_int, check_real
 
-__all__ = ["train_test_split", "Standardizer", "one_hot"]
+__all__ = ["Standardizer", "one_hot", "train_test_split"]
 
 
 def _n_test(test_size: float | int, n_samples: int) -> int:
     if isinstance(test_size, numbers.Integral) and not isinstance(test_size, bool):
         return check_int("test_size", test_size, low=1, high=n_samples - 1)
-    fraction = check_real("test_size", test_size, low=0.0, high=1.0,
-                          low_inclusive=False, high_inclusive=False)
+    fraction = check_real("test_size", test_size, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
     # Round the test set up, so a small fraction of a small set still gets a
     # sample; but first drop float noise, or 0.07 * 100 = 7.000000000000001
     # would round up to 8.
     n_test = int(np.ceil(round(fraction * n_samples, 9)))
     if n_test >= n_samples:
-        raise ValueError(f"test_size={fraction!r} of {n_samples} samples leaves no sample "
-                         f"for training; use a smaller test_size")
+        raise ValueError(
+            f"test_size={fraction!r} of {n_samples} samples leaves no sample for training; use a smaller test_size"
+        )
     return n_test
 
 
@@ -59,19 +58,22 @@ def _test_counts(counts: np.ndarray, n_test: int) -> np.ndarray:
     return per_class
 
 
-def _stratified_indices(labels: np.ndarray, n_test: int,
-                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _stratified_indices(labels: np.ndarray, n_test: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     classes, inverse = np.unique(labels, return_inverse=True)
     counts = np.bincount(inverse)
     if counts.min() < 2:
         lonely = classes[np.argmin(counts)].item()
-        raise ValueError(f"stratify: class {lonely!r} has only 1 sample; every class needs "
-                         f"at least 2 to appear in both the train and the test set")
+        raise ValueError(
+            f"stratify: class {lonely!r} has only 1 sample; every class needs "
+            f"at least 2 to appear in both the train and the test set"
+        )
     # Every class must get a place on both sides, as scikit-learn requires.
     for side, size in (("train", len(labels) - n_test), ("test", n_test)):
         if size < len(classes):
-            raise ValueError(f"stratify: the {side}_size = {size} should be greater or equal to the "
-                             f"number of classes = {len(classes)}, so that every class is in the {side} set")
+            raise ValueError(
+                f"stratify: the {side}_size = {size} should be greater or equal to the "
+                f"number of classes = {len(classes)}, so that every class is in the {side} set"
+            )
     # The sample indices grouped by class, each group in increasing order: one
     # sort, however many classes there are.
     by_class = np.split(np.argsort(inverse, kind="stable"), np.cumsum(counts)[:-1])
@@ -84,9 +86,13 @@ def _stratified_indices(labels: np.ndarray, n_test: int,
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
 
 
-def train_test_split(*arrays: Any, test_size: float | int = 0.25,
-                     seed: int | np.random.Generator | None = None, shuffle: bool = True,
-                     stratify: Any = None) -> list[np.ndarray]:
+def train_test_split(
+    *arrays: Any,
+    test_size: float | int = 0.25,
+    seed: int | np.random.Generator | None = None,
+    shuffle: bool = True,
+    stratify: Any = None,
+) -> list[np.ndarray]:
     """Split arrays into random train and test subsets, row by row.
 
     Parameters
@@ -132,8 +138,9 @@ def train_test_split(*arrays: Any, test_size: float | int = 0.25,
     n_samples = len(arrays[0])
     for i, a in enumerate(arrays[1:], start=1):
         if len(a) != n_samples:
-            raise ValueError(f"all arrays must have the same number of samples: "
-                             f"array 0 has {n_samples}, array {i} has {len(a)}")
+            raise ValueError(
+                f"all arrays must have the same number of samples: array 0 has {n_samples}, array {i} has {len(a)}"
+            )
     if n_samples < 2:
         raise ValueError(f"need at least 2 samples to split, got {n_samples}")
     n_test = _n_test(test_size, n_samples)
@@ -149,8 +156,7 @@ def train_test_split(*arrays: Any, test_size: float | int = 0.25,
             hint = "; for one-hot rows pass their class indices, y.argmax(axis=1)" if labels.ndim == 2 else ""
             raise ValueError(f"stratify must be 1-D of shape (n_samples,), got shape {labels.shape}{hint}")
         if len(labels) != n_samples:
-            raise ValueError(f"stratify must have one label per sample: expected {n_samples}, "
-                             f"got {len(labels)}")
+            raise ValueError(f"stratify must have one label per sample: expected {n_samples}, got {len(labels)}")
         train, test = _stratified_indices(labels, n_test, as_generator("seed", seed))
     elif shuffle:
         order = as_generator("seed", seed).permutation(n_samples)
@@ -229,8 +235,7 @@ class Standardizer:
             raise RuntimeError("this Standardizer is not fitted yet; call fit first")
         X = as_2d_batch("X", X)
         if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"Standardizer was fitted on {self.n_features_in_} features, "
-                             f"got {X.shape[1]}")
+            raise ValueError(f"Standardizer was fitted on {self.n_features_in_} features, got {X.shape[1]}")
         return X, self.mean_.astype(X.dtype), self.scale_.astype(X.dtype)
 
     def transform(self, X: Any) -> np.ndarray:

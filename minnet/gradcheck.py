@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -12,15 +13,24 @@ from .containers import restore_states, snapshot_states
 from .layers import Layer, Parameter
 from .losses import Loss
 
-__all__ = ["gradcheck", "GradcheckError"]
+__all__ = ["GradcheckError", "gradcheck"]
 
 
 class GradcheckError(AssertionError):
     """An analytic gradient disagrees with its numerical estimate."""
 
 
-def gradcheck(layer: Layer | Loss, x: Any, *, target: Any = None, eps: float = 1e-6,
-              atol: float = 1e-6, rtol: float = 1e-5, seed: int = 0, training: bool = True) -> bool:
+def gradcheck(
+    layer: Layer | Loss,
+    x: Any,
+    *,
+    target: Any = None,
+    eps: float = 1e-6,
+    atol: float = 1e-6,
+    rtol: float = 1e-5,
+    seed: int = 0,
+    training: bool = True,
+) -> bool:
     r"""Compare analytic gradients with central differences, in float64.
 
     For a Layer the checked scalar is :math:`L = \sum_{ij} f(x)_{ij}\, G_{ij}`
@@ -75,8 +85,9 @@ def gradcheck(layer: Layer | Loss, x: Any, *, target: Any = None, eps: float = 1
     several = isinstance(layer, Layer) and layer.n_inputs != 1
     if several and not isinstance(x, (list, tuple)):
         raise TypeError(f"{layer!r} takes several inputs: pass x as a list of arrays")
-    xs = [as_2d_batch(f"x[{k}]" if several else "x", xk, np.float64).copy()
-          for k, xk in enumerate(x if several else [x])]
+    xs = [
+        as_2d_batch(f"x[{k}]" if several else "x", xk, np.float64).copy() for k, xk in enumerate(x if several else [x])
+    ]
     if isinstance(layer, Loss):
         x = xs[0]
         if target is None:
@@ -113,8 +124,10 @@ def gradcheck(layer: Layer | Loss, x: Any, *, target: Any = None, eps: float = 1
         analytic = [p.grad.copy() for _, p in named]  # a list: two parameters may share a name
         for (name, _), grad in zip(named, analytic):
             if np.isnan(grad).any():
-                raise GradcheckError(f"backward did not write the gradient of parameter {name}: it must "
-                                     f"assign p.grad (p.grad[...] = ...), not add to it or skip it")
+                raise GradcheckError(
+                    f"backward did not write the gradient of parameter {name}: it must "
+                    f"assign p.grad (p.grad[...] = ...), not add to it or skip it"
+                )
         analytic_inputs = list(analytic_input) if several else [analytic_input]
         if len(analytic_inputs) != len(xs):
             raise GradcheckError(f"backward returned {len(analytic_inputs)} input gradients for {len(xs)} inputs")
@@ -149,7 +162,8 @@ def _compare(what: str, analytic: np.ndarray, numeric: np.ndarray, atol: float, 
         worst = np.unravel_index(np.argmax(np.where(np.isfinite(excess), excess, np.inf)), excess.shape)
         raise GradcheckError(
             f"gradient w.r.t. {what} is wrong at index {tuple(int(i) for i in worst)}: "
-            f"analytic {float(analytic[worst])!r}, numerical {float(numeric[worst])!r} (atol={atol}, rtol={rtol})")
+            f"analytic {float(analytic[worst])!r}, numerical {float(numeric[worst])!r} (atol={atol}, rtol={rtol})"
+        )
 
 
 @contextlib.contextmanager
@@ -175,4 +189,3 @@ class _in_float64:
     def __exit__(self, *exc: Any) -> None:
         for p, (value, grad) in zip(self.params, self.saved):
             p.value, p.grad = value, grad
-

@@ -16,15 +16,16 @@ topological order and its ``backward`` in reverse, each node once:
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from ._validation import as_float_array, check_int
-from .containers import Model, caches_preserved, iter_layers, shape_text, summary_table
+from .containers import Model, caches_preserved, iter_layers, summary_table
 from .layers import Layer, Parameter, backward_through
 
-__all__ = ["Node", "Input", "Graph", "Add", "Concat", "call_on_nodes"]
+__all__ = ["Add", "Concat", "Graph", "Input", "Node", "call_on_nodes"]
 
 
 class Node:
@@ -42,7 +43,7 @@ class Node:
         The nodes the layer was called on.
     """
 
-    def __init__(self, layer: Layer | None, inputs: Sequence["Node"]) -> None:
+    def __init__(self, layer: Layer | None, inputs: Sequence[Node]) -> None:
         self.layer = layer
         self.inputs = tuple(inputs)
 
@@ -81,8 +82,10 @@ def call_on_nodes(layer: Layer, arg: Any) -> Node:
     else:
         inputs = list(arg)
         if not inputs or not all(isinstance(a, Node) for a in inputs):
-            raise TypeError(f"{layer!r} was called on {arg!r}: call a layer on arrays, or on graph "
-                            f"Nodes (one Node, or a list of Nodes for a merge layer), not a mix")
+            raise TypeError(
+                f"{layer!r} was called on {arg!r}: call a layer on arrays, or on graph "
+                f"Nodes (one Node, or a list of Nodes for a merge layer), not a mix"
+            )
     if layer.n_inputs == 1 and (len(inputs) != 1 or not isinstance(arg, Node)):
         raise TypeError(f"{layer!r} takes one input; call it on one Node, not a list of {len(inputs)}")
     if layer.n_inputs is None and (isinstance(arg, Node) or len(inputs) < 2):
@@ -93,6 +96,7 @@ def call_on_nodes(layer: Layer, arg: Any) -> Node:
 
 
 # -- merge layers -----------------------------------------------------------------
+
 
 class Add(Layer):
     r"""The element-wise sum of several batches of the same shape: a skip connection.
@@ -133,8 +137,9 @@ class Concat(Layer):
     def forward(self, xs: Sequence[np.ndarray], training: bool = True) -> np.ndarray:
         rows = {np.shape(x)[0] for x in xs}
         if len(rows) != 1 or any(np.ndim(x) != 2 for x in xs):
-            raise ValueError(f"Concat() needs 2-D inputs with one number of rows, got shapes "
-                             f"{[np.shape(x) for x in xs]}")
+            raise ValueError(
+                f"Concat() needs 2-D inputs with one number of rows, got shapes {[np.shape(x) for x in xs]}"
+            )
         widths = np.cumsum([x.shape[1] for x in xs])
         self._cache = ((rows.pop(), int(widths[-1])), widths[:-1])
         return np.concatenate(xs, axis=1)
@@ -146,6 +151,7 @@ class Concat(Layer):
 
 
 # -- the graph ----------------------------------------------------------------------
+
 
 def _layer_base_name(layer: Layer) -> str:
     """``dense`` for Dense, ``leaky_relu`` for LeakyReLU, ``batch_norm`` for BatchNorm."""
@@ -211,8 +217,11 @@ class Graph(Model):
         self._check_no_layer_in_two_places()
         # A shared layer that holds layers (a Sequential) keeps its caches in them, not in its
         # own slot: each of its uses keeps, and gets back, the caches of every layer inside.
-        holders = {id(layer): list(iter_layers(layer)) for layer in self._layers
-                   if id(layer) in self._shared and layer.children()}
+        holders = {
+            id(layer): list(iter_layers(layer))
+            for layer in self._layers
+            if id(layer) in self._shared and layer.children()
+        }
         self._cache_holders = [holders.get(id(node.layer)) for node in self._order]
         self._decide_dtype([p for layer in self._layers for p in layer.parameters()])
         self.n_inputs, self.n_outputs = len(self._inputs), len(self._outputs)
@@ -224,12 +233,13 @@ class Graph(Model):
         self._input_index = [index[id(node)] for node in self._inputs]
         # Per node: its layer and where its argument is (one index for a one-input layer, a list
         # for a merge layer), so forward does no lookups beyond the list it walks.
-        self._steps = [(node.layer, indices[0] if node.layer is not None and node.layer.n_inputs == 1
-                        else indices) for node, indices in zip(self._order, self._arg_index)]
+        self._steps = [
+            (node.layer, indices[0] if node.layer is not None and node.layer.n_inputs == 1 else indices)
+            for node, indices in zip(self._order, self._arg_index)
+        ]
         self._feeds_on_layers = [any(a.layer is not None for a in node.inputs) for node in self._order]
         position = {id(node): k for k, node in enumerate(self._inputs)}
-        self._input_position = {i: position[id(node)] for i, node in enumerate(self._order)
-                                if node.layer is None}
+        self._input_position = {i: position[id(node)] for i, node in enumerate(self._order) if node.layer is None}
 
     @staticmethod
     def _as_node_list(name: str, value: Any) -> list[Node]:
@@ -238,8 +248,9 @@ class Graph(Model):
             raise ValueError(f"{name} must hold at least one node")
         for node in nodes:
             if not isinstance(node, Node):
-                raise TypeError(f"{name} must be graph Nodes (from mn.Input or from calling a layer on "
-                                f"a Node), got {node!r}")
+                raise TypeError(
+                    f"{name} must be graph Nodes (from mn.Input or from calling a layer on a Node), got {node!r}"
+                )
         return nodes
 
     # -- building and checking, once ---------------------------------------------------
@@ -258,8 +269,10 @@ class Graph(Model):
                     if state.get(id(node)) == "visiting":
                         raise ValueError(f"the graph has a cycle through {node!r}")
                     if isinstance(node, Input) and id(node) not in allowed:
-                        raise ValueError(f"an output depends on {node!r}, which is not among this graph's "
-                                         f"inputs (a node of another graph?); pass it in inputs=")
+                        raise ValueError(
+                            f"an output depends on {node!r}, which is not among this graph's "
+                            f"inputs (a node of another graph?); pass it in inputs="
+                        )
                     state[id(node)] = "visiting"
                 if next_arg < len(node.inputs):
                     stack.append((node, next_arg + 1))
@@ -315,10 +328,12 @@ class Graph(Model):
             for sub in iter_layers(layer):
                 first = owner.setdefault(id(sub), layer)
                 if first is not layer:
-                    raise ValueError(f"{sub!r} is used in two places of the graph, in node "
-                                     f"{self._layer_names[id(first)]} and in node {self._layer_names[id(layer)]}; "
-                                     f"a layer inside a container can be shared only by using the whole "
-                                     f"container at several nodes (or give each place its own layer)")
+                    raise ValueError(
+                        f"{sub!r} is used in two places of the graph, in node "
+                        f"{self._layer_names[id(first)]} and in node {self._layer_names[id(layer)]}; "
+                        f"a layer inside a container can be shared only by using the whole "
+                        f"container at several nodes (or give each place its own layer)"
+                    )
 
     def _check_inputs_are_used(self) -> None:
         reached = {id(node) for node in self._order}
@@ -333,20 +348,22 @@ class Graph(Model):
             for node in self._order:
                 layer = node.layer
                 if layer is None or isinstance(node, Input):
-                    values[id(node)] = np.zeros((1, getattr(node, "n_features")), self.dtype)
+                    values[id(node)] = np.zeros((1, node.n_features), self.dtype)
                     continue
                 args = [values[id(a)] for a in node.inputs]
                 try:
                     out = layer.forward(args if layer.n_inputs != 1 else args[0], training=False)
                 except (ValueError, TypeError) as exc:
-                    given = ", ".join(f"{self._names[id(a)]} ({values[id(a)].shape[1]} features)"
-                                      for a in node.inputs)
-                    raise ValueError(f"node {self._names[id(node)]}: {node.layer!r} cannot take {given}: "
-                                     f"{exc}") from None
+                    given = ", ".join(f"{self._names[id(a)]} ({values[id(a)].shape[1]} features)" for a in node.inputs)
+                    raise ValueError(
+                        f"node {self._names[id(node)]}: {node.layer!r} cannot take {given}: {exc}"
+                    ) from None
                 out = np.asarray(out)
                 if out.ndim != 2 or len(out) != 1:
-                    raise ValueError(f"node {self._names[id(node)]}: {node.layer!r} returned shape "
-                                     f"{out.shape} for one row; layers must return 2-D batches")
+                    raise ValueError(
+                        f"node {self._names[id(node)]}: {node.layer!r} returned shape "
+                        f"{out.shape} for one row; layers must return 2-D batches"
+                    )
                 values[id(node)] = out
         return [values[id(node)].shape[1] for node in self._order]
 
@@ -354,8 +371,10 @@ class Graph(Model):
     def forward(self, x: Any, training: bool = True) -> Any:
         xs = [x] if self.n_inputs == 1 else list(x) if isinstance(x, (list, tuple)) else None
         if xs is None or len(xs) != self.n_inputs:
-            raise TypeError(f"this graph has {self.n_inputs} inputs: forward takes a list of "
-                            f"{self.n_inputs} arrays, got {type(x).__name__}")
+            raise TypeError(
+                f"this graph has {self.n_inputs} inputs: forward takes a list of "
+                f"{self.n_inputs} arrays, got {type(x).__name__}"
+            )
         values: list[Any] = [None] * len(self._order)
         caches: list[Any] = [None] * len(self._order)
         for i, (layer, args) in enumerate(self._steps):
@@ -378,8 +397,10 @@ class Graph(Model):
         caches, output_shapes = self._require_cache()
         grads_in = [grad] if self.n_outputs == 1 else list(grad) if isinstance(grad, (list, tuple)) else None
         if grads_in is None or len(grads_in) != self.n_outputs:
-            raise TypeError(f"this graph has {self.n_outputs} outputs: backward takes a list of "
-                            f"{self.n_outputs} gradients, got {type(grad).__name__}")
+            raise TypeError(
+                f"this graph has {self.n_outputs} outputs: backward takes a list of "
+                f"{self.n_outputs} gradients, got {type(grad).__name__}"
+            )
         pending: list[Any] = [None] * len(self._order)  # dL/d(node output), summed over its consumers
 
         def receive(j: int, g: np.ndarray) -> None:
@@ -434,16 +455,21 @@ class Graph(Model):
     def _check_output_grad(self, g: Any, shape: tuple[int, ...]) -> np.ndarray:
         g = np.asarray(g)
         if g.shape != shape:
-            raise ValueError(f"backward expected a gradient of shape {shape} for that output "
-                             f"(the shape of the last output), got {g.shape}")
+            raise ValueError(
+                f"backward expected a gradient of shape {shape} for that output "
+                f"(the shape of the last output), got {g.shape}"
+            )
         return g
 
     def parameters(self) -> list[Parameter]:
         return [p for layer in self._layers for p in layer.parameters()]
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
-        return [(f"{self._layer_names[id(layer)]}.{name}", p) for layer in self._layers
-                for name, p in layer.named_parameters()]
+        return [
+            (f"{self._layer_names[id(layer)]}.{name}", p)
+            for layer in self._layers
+            for name, p in layer.named_parameters()
+        ]
 
     def children(self) -> list[Layer]:
         return list(self._layers)
@@ -463,13 +489,16 @@ class Graph(Model):
         layer_index = {id(layer): k for k, layer in enumerate(self._layers)}
         return {
             "inputs": [{"name": self._names[id(n)], "n_features": n.n_features} for n in self._inputs],
-            "nodes": [{"name": name, "layer": layer_index[id(layer)], "inputs": args}
-                      for name, layer, args in self.nodes if layer is not None],
+            "nodes": [
+                {"name": name, "layer": layer_index[id(layer)], "inputs": args}
+                for name, layer, args in self.nodes
+                if layer is not None
+            ],
             "outputs": self.output_names,
         }
 
     @classmethod
-    def from_config(cls, children: list[Layer], config: dict[str, Any]) -> "Graph":
+    def from_config(cls, children: list[Layer], config: dict[str, Any]) -> Graph:
         """Rebuild a graph from its layers and :meth:`get_config` (which may come from a stranger's file).
 
         Every reference is checked: a malformed wiring is a ValueError, never a KeyError.
@@ -505,8 +534,9 @@ class Graph(Model):
             if not isinstance(args, list) or not args or not all(isinstance(a, str) and a in made for a in args):
                 raise ValueError(f"node {name} takes inputs {args!r:.120}, which are not all earlier nodes")
             layer = children[index]
-            made[name] = call_on_nodes(layer, made[args[0]] if layer.n_inputs == 1 and len(args) == 1
-                                       else [made[a] for a in args])
+            made[name] = call_on_nodes(
+                layer, made[args[0]] if layer.n_inputs == 1 and len(args) == 1 else [made[a] for a in args]
+            )
             used.add(index)
         if used != set(range(len(children))):
             raise ValueError(f"a Graph's layers {sorted(set(range(len(children))) - used)} are used by no node")
@@ -539,10 +569,14 @@ class Graph(Model):
             yield name, repr(layer).splitlines()[0], ", ".join(args), f"(None, {width})", params
 
     def __repr__(self) -> str:
-        lines = [f"  {name} = {layer}({args})  # -> {shape}" if args else f"  {name} = {layer}  # -> {shape}"
-                 for name, layer, args, shape, _ in self._rows()]
-        return ("Graph(\n" + "\n".join(lines) + f"\n  inputs=[{', '.join(self.input_names)}], "
-                f"outputs=[{', '.join(self.output_names)}],\n)")
+        lines = [
+            f"  {name} = {layer}({args})  # -> {shape}" if args else f"  {name} = {layer}  # -> {shape}"
+            for name, layer, args, shape, _ in self._rows()
+        ]
+        return (
+            "Graph(\n" + "\n".join(lines) + f"\n  inputs=[{', '.join(self.input_names)}], "
+            f"outputs=[{', '.join(self.output_names)}],\n)"
+        )
 
     def summary(self) -> str:
         """A table of each node: its layer, its inputs, its output shape and parameter count.

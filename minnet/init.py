@@ -7,12 +7,12 @@ callable with that signature as ``Dense(..., init=callable)``.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-
-__all__ = ["xavier", "he", "normal", "INITIALIZERS"]
+__all__ = ["INITIALIZERS", "he", "normal", "xavier"]
 
 Initializer = Callable[[int, int, np.random.Generator, Any], np.ndarray]
 

@@ -8,16 +8,40 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from . import init as initializers
-from ._validation import (all_finite, as_float_array, as_generator, check_bool, check_choice, check_int,
-                          check_real, check_seed, generator_from_state, generator_state)
+from ._validation import (
+    all_finite,
+    as_float_array,
+    as_generator,
+    check_bool,
+    check_choice,
+    check_int,
+    check_real,
+    check_seed,
+    generator_from_state,
+    generator_state,
+)
 
-__all__ = ["Parameter", "Layer", "Dense", "Sigmoid", "ReLU", "Tanh", "LeakyReLU", "Softmax", "Dropout",
-           "BatchNorm", "backward_through", "snapshot_parameters", "restore_parameters"]
+__all__ = [
+    "BatchNorm",
+    "Dense",
+    "Dropout",
+    "Layer",
+    "LeakyReLU",
+    "Parameter",
+    "ReLU",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "backward_through",
+    "restore_parameters",
+    "snapshot_parameters",
+]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -103,8 +127,9 @@ def restore_parameters(params: Sequence[Parameter], values: Sequence[np.ndarray]
         raise ValueError(f"expected values for {len(params)} parameters, got {len(values)}")
     for p, value in zip(params, values):
         if np.shape(value) != p.value.shape:
-            raise ValueError(f"a value of shape {np.shape(value)} does not fit parameter "
-                             f"{p.name or '?'} of shape {p.value.shape}")
+            raise ValueError(
+                f"a value of shape {np.shape(value)} does not fit parameter {p.name or '?'} of shape {p.value.shape}"
+            )
     for p, value in zip(params, values):
         p.value[...] = value
 
@@ -112,6 +137,7 @@ def restore_parameters(params: Sequence[Parameter], values: Sequence[np.ndarray]
 def _is_symbolic(x: Any) -> bool:
     """Whether ``x`` is a graph Node or a list holding one (a layer call that builds a graph)."""
     from .graph import Node
+
     return isinstance(x, Node) or (isinstance(x, (list, tuple)) and any(isinstance(a, Node) for a in x))
 
 
@@ -214,7 +240,7 @@ class Layer:
         """The number of input features this layer expects, when it fixes one (``Dense``), else None."""
         return None
 
-    def children(self) -> list["Layer"]:
+    def children(self) -> list[Layer]:
         """Layers held directly by this one (empty for a leaf layer)."""
         return []
 
@@ -223,7 +249,7 @@ class Layer:
         return {}
 
     @classmethod
-    def from_config(cls, children: list["Layer"], config: dict[str, Any]) -> "Layer":
+    def from_config(cls, children: list[Layer], config: dict[str, Any]) -> Layer:
         """Rebuild a layer from its children and :meth:`get_config` (what :func:`~minnet.load` calls).
 
         The default is ``cls(*children, **config)``; a layer whose
@@ -251,6 +277,7 @@ class Layer:
         """``forward(x, training)`` on arrays; on a graph Node (or a list of them), a new Node."""
         if _is_symbolic(x):
             from .graph import call_on_nodes  # graph.py builds on this module
+
             return call_on_nodes(self, x)
         return self.forward(x, training=training)
 
@@ -267,8 +294,10 @@ class Layer:
     def _check_grad(self, grad: np.ndarray, expected_shape: tuple[int, ...]) -> np.ndarray:
         grad = np.asarray(grad)
         if grad.shape != expected_shape:
-            raise ValueError(f"{self!r}: backward expected a gradient of shape {expected_shape} "
-                             f"(the shape of the last output), got {grad.shape}")
+            raise ValueError(
+                f"{self!r}: backward expected a gradient of shape {expected_shape} "
+                f"(the shape of the last output), got {grad.shape}"
+            )
         return grad
 
 
@@ -314,9 +343,17 @@ class Dense(Layer):
     b : Parameter of shape (n_out,) or None
     """
 
-    def __init__(self, n_in: int, n_out: int, init: str | Callable = "xavier", bias: bool = True,
-                 dtype: Any = np.float64, seed: int | np.random.Generator | None = None, *,
-                 rng: int | np.random.Generator | None = None) -> None:
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        init: str | Callable = "xavier",
+        bias: bool = True,
+        dtype: Any = np.float64,
+        seed: int | np.random.Generator | None = None,
+        *,
+        rng: int | np.random.Generator | None = None,
+    ) -> None:
         if rng is not None:
             if seed is not None:
                 raise TypeError("Dense takes seed= or its older name rng=, not both")
@@ -339,8 +376,10 @@ class Dense(Layer):
         make = self.init if callable(self.init) else initializers.INITIALIZERS[self.init]
         weights = np.asarray(make(self.n_in, self.n_out, generator, self.dtype))
         if weights.shape != (self.n_in, self.n_out) or weights.dtype.kind not in "biuf":
-            raise ValueError(f"init for {self!r} must return numbers of shape {(self.n_in, self.n_out)}, "
-                             f"got {weights.dtype} of shape {weights.shape}")
+            raise ValueError(
+                f"init for {self!r} must return numbers of shape {(self.n_in, self.n_out)}, "
+                f"got {weights.dtype} of shape {weights.shape}"
+            )
         if not np.isfinite(weights).all():
             raise ValueError(f"init for {self!r} returned NaN or infinite weights")
         self.W.value[...] = weights
@@ -359,13 +398,13 @@ class Dense(Layer):
         x = self._require_cache()
         grad = self._check_grad(grad, (x.shape[0], self.n_out))
         # out= writes straight into the existing gradient arrays: no new allocation per step.
-        np.matmul(x.T, grad, out=self.W.grad)                       # dL/dW = X^T G
+        np.matmul(x.T, grad, out=self.W.grad)  # dL/dW = X^T G
         if self.b is not None:
             # dL/db = 1^T G, the column sums of G: a BLAS matrix-vector product is
             # several times faster than np.sum(axis=0) on a tall, narrow G.
             np.matmul(self._ones(len(grad)), grad, out=self.b.grad)
         # G W^T is a third of the layer's work, and nobody reads it for a model's first layer.
-        return grad @ self.W.value.T if need_input_grad else None   # dL/dX = G W^T
+        return grad @ self.W.value.T if need_input_grad else None  # dL/dX = G W^T
 
     def _ones(self, n: int) -> np.ndarray:
         """A vector of n ones in the weights' dtype, kept for the next batch."""
@@ -383,14 +422,18 @@ class Dense(Layer):
     @classmethod
     def parameter_count(cls, config: dict[str, Any]) -> int | None:
         n_in, n_out = config.get("n_in"), config.get("n_out")
-        if not (isinstance(n_in, int) and isinstance(n_out, int)) or isinstance(n_in, bool) \
-                or isinstance(n_out, bool) or n_in < 1 or n_out < 1:
+        if (
+            not (isinstance(n_in, int) and isinstance(n_out, int))
+            or isinstance(n_in, bool)
+            or isinstance(n_out, bool)
+            or n_in < 1
+            or n_out < 1
+        ):
             return None  # the constructor's own checks refuse it, with their message
         return n_in * n_out + (n_out if config.get("bias", True) is not False else 0)
 
     def get_config(self) -> dict[str, Any]:
-        config = {"n_in": self.n_in, "n_out": self.n_out, "bias": self.b is not None,
-                  "dtype": self.dtype.name}
+        config = {"n_in": self.n_in, "n_out": self.n_out, "bias": self.b is not None, "dtype": self.dtype.name}
         if isinstance(self.init, str):
             config["init"] = self.init
         return config
@@ -398,8 +441,11 @@ class Dense(Layer):
     def extra_repr(self) -> str:
         parts = [str(self.n_in), str(self.n_out)]
         if self.init != "xavier":
-            parts.append(f"init={self.init!r}" if isinstance(self.init, str)
-                         else f"init={getattr(self.init, '__name__', self.init)}")
+            parts.append(
+                f"init={self.init!r}"
+                if isinstance(self.init, str)
+                else f"init={getattr(self.init, '__name__', self.init)}"
+            )
         if self.b is None:
             parts.append("bias=False")
         if self.dtype != np.float64:
@@ -407,7 +453,7 @@ class Dense(Layer):
         return ", ".join(parts)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _takes_need_input_grad(backward: Callable) -> bool:
     try:
         return "need_input_grad" in inspect.signature(backward).parameters
@@ -540,7 +586,6 @@ class LeakyReLU(Layer):
         return "" if self.negative_slope == 0.01 else f"negative_slope={self.negative_slope!r}"
 
 
-
 class Softmax(Layer):
     r"""Softmax along the features: each row becomes a probability distribution.
 
@@ -605,8 +650,10 @@ class Dropout(Layer):
         if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
             raise TypeError(f"Dropout p must be a probability in [0, 1), got {p!r} ({type(p).__name__})")
         if not 0.0 <= float(p) < 1.0:  # NaN fails this too
-            raise ValueError(f"Dropout p is the probability of zeroing an element and must lie in [0, 1), "
-                             f"got {float(p)!r}" + (" (p = 1 would zero everything)" if p == 1 else ""))
+            raise ValueError(
+                f"Dropout p is the probability of zeroing an element and must lie in [0, 1), "
+                f"got {float(p)!r}" + (" (p = 1 would zero everything)" if p == 1 else "")
+            )
         self.p = float(p)
         self.seed = check_seed("seed", seed)
         self._rng = as_generator("seed", self.seed)
@@ -713,8 +760,9 @@ class BatchNorm(Layer):
     the float's range is kept at the largest float.
     """
 
-    def __init__(self, n_features: int, momentum: float | None = 0.1, eps: float = 1e-5,
-                 dtype: Any = np.float64) -> None:
+    def __init__(
+        self, n_features: int, momentum: float | None = 0.1, eps: float = 1e-5, dtype: Any = np.float64
+    ) -> None:
         self.n_features = check_int("n_features", n_features, low=1)
         self.momentum = None if momentum is None else check_real("momentum", momentum, low=0.0, high=1.0)
         self.eps = check_real("eps", eps, low=0.0, low_inclusive=False)
@@ -729,9 +777,11 @@ class BatchNorm(Layer):
         x = _check_batch(x, self.n_features, self.gamma.value.dtype, repr(self), "parameters")
         if training:
             if len(x) < 2:
-                raise ValueError(f"{self!r} needs more than 1 sample per batch in training to compute a "
-                                 f"variance, got a batch of {len(x)}; use a batch_size that leaves no "
-                                 f"batch of one, or training=False")
+                raise ValueError(
+                    f"{self!r} needs more than 1 sample per batch in training to compute a "
+                    f"variance, got a batch of {len(x)}; use a batch_size that leaves no "
+                    f"batch of one, or training=False"
+                )
             x_hat, inv_std, mean, var = _normalise_batch(x, self.eps)
             self._update_running(mean, var, len(x))
         else:
@@ -744,11 +794,11 @@ class BatchNorm(Layer):
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         x_hat, inv_std, batch_statistics = self._require_cache()
         grad = self._check_grad(grad, x_hat.shape)
-        self.gamma.grad[...] = np.sum(grad * x_hat, axis=0)        # dL/dgamma = sum_i G x_hat
-        self.beta.grad[...] = np.sum(grad, axis=0)                 # dL/dbeta = sum_i G
+        self.gamma.grad[...] = np.sum(grad * x_hat, axis=0)  # dL/dgamma = sum_i G x_hat
+        self.beta.grad[...] = np.sum(grad, axis=0)  # dL/dbeta = sum_i G
         if not need_input_grad:
             return None
-        d = grad * self.gamma.value                                # D = dL/dx_hat
+        d = grad * self.gamma.value  # D = dL/dx_hat
         if not batch_statistics:
             return d * inv_std
         # mu and sigma depend on every row: two column means carry that dependence.
@@ -774,8 +824,11 @@ class BatchNorm(Layer):
 
     def get_state(self) -> dict[str, Any]:
         """``running_mean``, ``running_var`` (copies) and ``num_batches_tracked``."""
-        return {"running_mean": self.running_mean.copy(), "running_var": self.running_var.copy(),
-                "num_batches_tracked": self.num_batches_tracked}
+        return {
+            "running_mean": self.running_mean.copy(),
+            "running_var": self.running_var.copy(),
+            "num_batches_tracked": self.num_batches_tracked,
+        }
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore the running statistics, after checking each (all or nothing)."""
@@ -788,8 +841,10 @@ class BatchNorm(Layer):
             what = f"{self!r} state {key!r}"
             value = as_float_array(what, state[key])
             if value.dtype != self.dtype or value.shape != (self.n_features,):
-                raise ValueError(f"{what} must be {self.dtype} of shape ({self.n_features},), "
-                                 f"got {value.dtype} of shape {value.shape}")
+                raise ValueError(
+                    f"{what} must be {self.dtype} of shape ({self.n_features},), "
+                    f"got {value.dtype} of shape {value.shape}"
+                )
             if not all_finite(value):
                 raise ValueError(f"{what} must be finite")
             arrays[key] = value
@@ -803,8 +858,7 @@ class BatchNorm(Layer):
         self.num_batches_tracked = int(count)
 
     def get_config(self) -> dict[str, Any]:
-        return {"n_features": self.n_features, "momentum": self.momentum, "eps": self.eps,
-                "dtype": self.dtype.name}
+        return {"n_features": self.n_features, "momentum": self.momentum, "eps": self.eps, "dtype": self.dtype.name}
 
     def extra_repr(self) -> str:
         parts = [str(self.n_features)]

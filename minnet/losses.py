@@ -8,10 +8,17 @@ from typing import Any
 import numpy as np
 
 from ._numerics import safe_mean, safe_mean_of_squares
-from ._validation import (as_2d_batch, as_class_indices, as_float_array, as_numeric_array, as_target,
-                          check_bool, check_finite)
+from ._validation import (
+    as_2d_batch,
+    as_class_indices,
+    as_float_array,
+    as_numeric_array,
+    as_target,
+    check_bool,
+    check_finite,
+)
 
-__all__ = ["Loss", "BCE", "MSE", "CrossEntropy"]
+__all__ = ["BCE", "MSE", "CrossEntropy", "Loss"]
 
 # torch.nn.BCELoss clamps each log term at -100 so that p = 0 or 1 stays finite.
 _LOG_CLAMP = -100.0
@@ -157,14 +164,17 @@ class BCE(Loss):
 
     def check_target(self, target: np.ndarray) -> None:
         if ((target < 0) | (target > 1)).any():
-            raise ValueError(f"BCE targets must lie in [0, 1], got values in "
-                             f"[{float(target.min())!r}, {float(target.max())!r}]")
+            raise ValueError(
+                f"BCE targets must lie in [0, 1], got values in [{float(target.min())!r}, {float(target.max())!r}]"
+            )
 
     def _check_pred(self, pred: np.ndarray) -> None:
         # min and max are two fast reductions, cheaper than building two boolean masks.
         if not self.from_logits and (pred.min() < 0 or pred.max() > 1):
-            raise ValueError(f"BCE(from_logits=False) expects probabilities in [0, 1], got values in "
-                             f"[{float(pred.min())!r}, {float(pred.max())!r}]; pass from_logits=True for raw scores")
+            raise ValueError(
+                f"BCE(from_logits=False) expects probabilities in [0, 1], got values in "
+                f"[{float(pred.min())!r}, {float(pred.max())!r}]; pass from_logits=True for raw scores"
+            )
 
     def _forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         self._cache = (pred, target)
@@ -256,8 +266,10 @@ class CrossEntropy(Loss):
         """Class labels as int64 ``(n,)``, or class probabilities as ``pred_shape`` in ``dtype``."""
         n, n_classes = pred_shape
         if n_classes < 2:
-            raise ValueError(f"CrossEntropy needs predictions with one column per class (at least 2), got "
-                             f"shape {pred_shape}; for a single output use BCE(from_logits=True)")
+            raise ValueError(
+                f"CrossEntropy needs predictions with one column per class (at least 2), got "
+                f"shape {pred_shape}; for a single output use BCE(from_logits=True)"
+            )
         target = as_numeric_array(name, target)
         if target.ndim == 2 and target.shape[1] == 1:
             target = target.reshape(-1)  # a column of labels
@@ -266,21 +278,26 @@ class CrossEntropy(Loss):
                 raise ValueError(f"{name} must have {n} class labels, one per prediction, got {len(target)}")
             return as_class_indices(name, target, n_classes)
         if target.shape != pred_shape:
-            raise ValueError(f"CrossEntropy takes {name} as class labels of shape ({n},) or class "
-                             f"probabilities of shape {pred_shape}, got shape {target.shape}")
+            raise ValueError(
+                f"CrossEntropy takes {name} as class labels of shape ({n},) or class "
+                f"probabilities of shape {pred_shape}, got shape {target.shape}"
+            )
         target = as_float_array(name, target, dtype)
         check_finite(name, target)
         outside = (target < 0) | (target > 1)
         if outside.any():
             where = tuple(int(i) for i in np.argwhere(outside)[0])
-            raise ValueError(f"{name} as class probabilities must lie in [0, 1], got "
-                             f"{float(target[where])!r} at index {where}")
+            raise ValueError(
+                f"{name} as class probabilities must lie in [0, 1], got {float(target[where])!r} at index {where}"
+            )
         return target
 
     def _check_pred(self, pred: np.ndarray) -> None:
         if not self.from_logits and (pred.min() < 0 or pred.max() > 1):
-            raise ValueError(f"CrossEntropy(from_logits=False) expects probabilities in [0, 1], got values in "
-                             f"[{float(pred.min())!r}, {float(pred.max())!r}]; pass from_logits=True for raw scores")
+            raise ValueError(
+                f"CrossEntropy(from_logits=False) expects probabilities in [0, 1], got values in "
+                f"[{float(pred.min())!r}, {float(pred.max())!r}]; pass from_logits=True for raw scores"
+            )
 
     def _forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         labels = target.ndim == 1
@@ -310,11 +327,11 @@ class CrossEntropy(Loss):
         n = len(cached)
         rows = np.arange(n)
         if self.from_logits:
-            grad = np.exp(cached)                           # s = softmax(z)
+            grad = np.exp(cached)  # s = softmax(z)
             if target.ndim == 1:
-                grad[rows, target] -= 1.0                   # s - onehot(y)
+                grad[rows, target] -= 1.0  # s - onehot(y)
             else:
-                grad *= target.sum(axis=1, keepdims=True)   # s * sum_k y_k - y: torch's, for any soft rows
+                grad *= target.sum(axis=1, keepdims=True)  # s * sum_k y_k - y: torch's, for any soft rows
                 grad -= target
         else:
             p = cached

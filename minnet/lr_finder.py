@@ -23,7 +23,7 @@ from .optim import SGD
 from .schedules import Schedule
 from .steps import Objective, batches, check_model, gather_buffers, prepare_data, resolve_batch_size, train_step
 
-__all__ = ["lr_find", "LRFinderResult", "GeometricRate"]
+__all__ = ["GeometricRate", "LRFinderResult", "lr_find"]
 
 
 class GeometricRate(Schedule):
@@ -91,13 +91,16 @@ class LRFinderResult:
     def plot(self, **kwargs: Any) -> Any:
         """Draw smoothed loss against rate (log axis) with the suggestion marked; returns the Figure."""
         from . import plot
+
         return plot.lr_find(self, **kwargs)
 
     def __repr__(self) -> str:
         suggestion = "None" if self.suggestion is None else f"{self.suggestion:.3g}"
-        return (f"LRFinderResult(points={len(self.lrs)}, lr={self.lrs[0]:.3g}..{self.lrs[-1]:.3g}, "
-                f"suggestion={suggestion}, min_loss_lr={self.min_loss_lr:.3g}, "
-                f"stopped_early={self.stopped_early})")
+        return (
+            f"LRFinderResult(points={len(self.lrs)}, lr={self.lrs[0]:.3g}..{self.lrs[-1]:.3g}, "
+            f"suggestion={suggestion}, min_loss_lr={self.min_loss_lr:.3g}, "
+            f"stopped_early={self.stopped_early})"
+        )
 
 
 def _steepest_descent(lrs: np.ndarray, losses: np.ndarray) -> float | None:
@@ -109,17 +112,28 @@ def _steepest_descent(lrs: np.ndarray, losses: np.ndarray) -> float | None:
     # differences of a noisy curve would pick a wiggle, not the descent.
     # Only points up to the minimum count, because past it the loss rises.
     width = min(max(1, len(losses) // 10), lowest)
-    log_lr = np.log(lrs[:lowest + 1])
-    drops = losses[width:lowest + 1] - losses[:lowest + 1 - width]
+    log_lr = np.log(lrs[: lowest + 1])
+    drops = losses[width : lowest + 1] - losses[: lowest + 1 - width]
     slopes = drops / (log_lr[width:] - log_lr[:-width])
     i = int(np.argmin(slopes))
     return float(np.exp((log_lr[i] + log_lr[i + width]) / 2))  # geometric middle of that window
 
 
-def lr_find(model: Layer, loss: Loss, X: Any, y: Any, *, start_lr: float = 1e-7,
-            end_lr: float = 10.0, num_steps: int = 100, batch_size: int | None = 32,
-            seed: int | np.random.Generator | None = None, smooth: float = 0.98,
-            diverge_threshold: float = 4.0, momentum: float = 0.0) -> LRFinderResult:
+def lr_find(
+    model: Layer,
+    loss: Loss,
+    X: Any,
+    y: Any,
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    batch_size: int | None = 32,
+    seed: int | np.random.Generator | None = None,
+    smooth: float = 0.98,
+    diverge_threshold: float = 4.0,
+    momentum: float = 0.0,
+) -> LRFinderResult:
     r"""Run the learning-rate range test and put the model back as it was.
 
     One :class:`~minnet.SGD` step is taken per mini-batch with the rate
@@ -196,8 +210,7 @@ def lr_find(model: Layer, loss: Loss, X: Any, y: Any, *, start_lr: float = 1e-7,
     objective = Objective(model, loss)
     schedule = GeometricRate(start_lr, end_lr, num_steps)
     smooth = check_real("smooth", smooth, low=0.0, high=1.0, high_inclusive=False)
-    diverge_threshold = check_real("diverge_threshold", diverge_threshold, low=1.0,
-                                   low_inclusive=False)
+    diverge_threshold = check_real("diverge_threshold", diverge_threshold, low=1.0, low_inclusive=False)
     params = model.parameters()
     if not params:
         raise ValueError(f"model {model!r} has no parameters to train")
@@ -210,25 +223,50 @@ def lr_find(model: Layer, loss: Loss, X: Any, y: Any, *, start_lr: float = 1e-7,
     saved_grads = [p.grad.copy() for p in params]
     saved_states = snapshot_states(model)  # running statistics and dropout generators move in the trial steps
     try:
-        points = _sweep(model, objective, optimizer, [*inputs, *targets], len(inputs), batch, rng, smooth,
-                        diverge_threshold, num_steps)
+        points = _sweep(
+            model,
+            objective,
+            optimizer,
+            [*inputs, *targets],
+            len(inputs),
+            batch,
+            rng,
+            smooth,
+            diverge_threshold,
+            num_steps,
+        )
     finally:
         restore_parameters(params, saved_values)
         restore_states(saved_states)
         for p, grad in zip(params, saved_grads):
             p.grad[...] = grad
     if not points:
-        raise RuntimeError("the range test recorded no step (the first loss was not finite, "
-                           "or it was interrupted at once); check the model's initial weights")
+        raise RuntimeError(
+            "the range test recorded no step (the first loss was not finite, "
+            "or it was interrupted at once); check the model's initial weights"
+        )
     lrs, raw, smoothed = (np.array(column) for column in zip(*points))
-    return LRFinderResult(lrs=lrs, losses=smoothed, raw_losses=raw,
-                          suggestion=_steepest_descent(lrs, smoothed),
-                          stopped_early=len(points) < num_steps)
+    return LRFinderResult(
+        lrs=lrs,
+        losses=smoothed,
+        raw_losses=raw,
+        suggestion=_steepest_descent(lrs, smoothed),
+        stopped_early=len(points) < num_steps,
+    )
 
 
-def _sweep(model: Layer, objective: Objective, optimizer: SGD, data: list[np.ndarray], n_inputs: int,
-           batch: int, rng: np.random.Generator, smooth: float, diverge_threshold: float,
-           num_steps: int) -> list[tuple[float, float, float]]:
+def _sweep(
+    model: Layer,
+    objective: Objective,
+    optimizer: SGD,
+    data: list[np.ndarray],
+    n_inputs: int,
+    batch: int,
+    rng: np.random.Generator,
+    smooth: float,
+    diverge_threshold: float,
+    num_steps: int,
+) -> list[tuple[float, float, float]]:
     """Take up to ``num_steps`` steps; return ``(lr, raw loss, smoothed loss)`` per step.
 
     The steps are :func:`minnet.fit`'s, over shuffled passes through the
@@ -245,8 +283,7 @@ def _sweep(model: Layer, objective: Objective, optimizer: SGD, data: list[np.nda
                 order = rng.permutation(len(data[0])) if buffers is not None else None
                 for arrays in batches(data, batch, order, buffers):
                     lr = optimizer.current_lr  # the step below moves it on
-                    value, _, failure = train_step(model, objective, optimizer, arrays[:n_inputs],
-                                                   arrays[n_inputs:])
+                    value, _, failure = train_step(model, objective, optimizer, arrays[:n_inputs], arrays[n_inputs:])
                     if not math.isfinite(value):
                         return points
                     step = len(points)

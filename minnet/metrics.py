@@ -10,8 +10,8 @@ below. :func:`confusion_matrix` is for looking at a trained model.
 from __future__ import annotations
 
 import functools
-
-from typing import Any, Callable, Iterable, Union
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -50,19 +50,24 @@ def accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> float:
     if y_pred.ndim == 1:
         y_pred = y_pred.reshape(-1, 1)
     if y_pred.ndim != 2 or y_true.ndim == 0 or len(y_true) != len(y_pred) or y_true.ndim > 2:
-        raise ValueError(f"accuracy expects y_true and y_pred with one row per sample, "
-                         f"got shapes {y_true.shape} and {y_pred.shape}")
+        raise ValueError(
+            f"accuracy expects y_true and y_pred with one row per sample, got shapes {y_true.shape} and {y_pred.shape}"
+        )
     n_outputs = y_pred.shape[1]
     if n_outputs == 1:
         if y_true.size != len(y_pred):
-            raise ValueError(f"accuracy of one output expects y_true of shape ({len(y_pred)},) or "
-                             f"({len(y_pred)}, 1), got {y_true.shape}")
+            raise ValueError(
+                f"accuracy of one output expects y_true of shape ({len(y_pred)},) or "
+                f"({len(y_pred)}, 1), got {y_true.shape}"
+            )
         y_true = y_true.reshape(-1)
         not_binary = (y_true != 0) & (y_true != 1)
         if not_binary.any():
             i = int(np.argmax(not_binary))
-            raise ValueError(f"accuracy of one output expects 0/1 targets, got {y_true[i].item()!r} at "
-                             f"index {i}; threshold soft targets first (y > 0.5) if that is meant")
+            raise ValueError(
+                f"accuracy of one output expects 0/1 targets, got {y_true[i].item()!r} at "
+                f"index {i}; threshold soft targets first (y > 0.5) if that is meant"
+            )
         return float(np.mean((y_pred[:, 0] > threshold) == (y_true == 1)))
     predicted = np.argmax(y_pred, axis=1)
     if y_true.ndim == 1 or y_true.shape[1] == 1:  # class indices
@@ -72,8 +77,7 @@ def accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> float:
     return float(np.mean(predicted == np.argmax(y_true, axis=1)))
 
 
-def confusion_matrix(y_true: Any, y_pred: Any, n_classes: int | None = None, *,
-                     threshold: float = 0.5) -> np.ndarray:
+def confusion_matrix(y_true: Any, y_pred: Any, n_classes: int | None = None, *, threshold: float = 0.5) -> np.ndarray:
     """Count each (true class, predicted class) pair: rows are true classes, columns predicted ones.
 
     Parameters
@@ -145,7 +149,7 @@ def _as_classes(name: str, value: Any, threshold: float | None) -> tuple[np.ndar
 _RESERVED = ("loss", "lr")
 
 
-def resolve_metrics(metrics: Iterable[Union[str, Metric]] | None, loss: Loss) -> dict[str, Metric]:
+def resolve_metrics(metrics: Iterable[str | Metric] | None, loss: Loss) -> dict[str, Metric]:
     """Map each requested metric to ``name -> callable``.
 
     ``"accuracy"`` thresholds at 0 instead of 0.5 when the loss works on
@@ -170,8 +174,7 @@ def resolve_metrics(metrics: Iterable[Union[str, Metric]] | None, loss: Loss) ->
         elif callable(metric):
             name, function = getattr(metric, "__name__", type(metric).__name__), metric
         else:
-            raise ValueError(f"unknown metric {metric!r}; use 'accuracy' or a callable "
-                             f"metric(y_true, y_pred) -> float")
+            raise ValueError(f"unknown metric {metric!r}; use 'accuracy' or a callable metric(y_true, y_pred) -> float")
         if name in _RESERVED or name.startswith("val_"):
             raise ValueError(f"a metric may not be named {name!r}: the history uses that key itself")
         if name in resolved:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
-from typing import Any, Callable, Iterable, Union
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -18,9 +19,9 @@ from ._interrupts import sigint_held
 from ._validation import all_finite, check_bool, check_real, stored_arrays, stored_dict, stored_int
 from .layers import Parameter
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "NonFiniteUpdate"]
+__all__ = ["SGD", "Adam", "AdamW", "NonFiniteUpdate", "Optimizer", "RMSprop"]
 
-Rate = Union[float, Callable[[int], float]]
+Rate = float | Callable[[int], float]
 
 #: One parameter's running state: named arrays of its shape and dtype (None: not created yet).
 State = dict[str, Any]
@@ -30,8 +31,7 @@ class NonFiniteUpdate(FloatingPointError):
     """An update would have made a parameter NaN or infinite; nothing was changed."""
 
 
-def _check_rate(name: str, value: Any, *, low: float, high: float | None = None,
-                high_inclusive: bool = True) -> Rate:
+def _check_rate(name: str, value: Any, *, low: float, high: float | None = None, high_inclusive: bool = True) -> Rate:
     """A rate is a float in range or a schedule ``step -> float``."""
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return check_real(name, value, low=low, high=high, high_inclusive=high_inclusive)
@@ -103,7 +103,7 @@ class Optimizer:
 
     #: The hyperparameters that may be schedules, each with the interval
     #: ``[low, high)`` a scheduled value must lie in.
-    schedulable: dict[str, tuple[float, float]] = {"lr": (0.0, math.inf)}
+    schedulable: ClassVar[dict[str, tuple[float, float]]] = {"lr": (0.0, math.inf)}
 
     #: State that a finite step does not vouch for, so it is checked too before a
     #: commit: an average of squared gradients that overflows to inf only makes
@@ -116,8 +116,9 @@ class Optimizer:
         try:
             params = list(params)
         except TypeError:
-            raise TypeError(f"params must be an iterable of Parameter (e.g. model.parameters()), "
-                            f"got {params!r}") from None
+            raise TypeError(
+                f"params must be an iterable of Parameter (e.g. model.parameters()), got {params!r}"
+            ) from None
         if not params:
             raise ValueError("params is empty: the optimizer has nothing to train")
         for p in params:
@@ -145,8 +146,7 @@ class Optimizer:
         """
         return {}
 
-    def compute_step(self, i: int, p: Parameter, state: State,
-                     rates: dict[str, float]) -> tuple[np.ndarray, State]:
+    def compute_step(self, i: int, p: Parameter, state: State, rates: dict[str, float]) -> tuple[np.ndarray, State]:
         r"""The update rule: parameter ``i``'s step and new state, changing nothing it is given.
 
         Parameters
@@ -211,11 +211,13 @@ class Optimizer:
         step = self.step_count if step is None else step
         result = value(step)
         low, high = self.schedulable.get(name, (-math.inf, math.inf))
-        if (isinstance(result, bool) or not isinstance(result, numbers.Real)
-                or not (math.isfinite(result) and low <= float(result) < high)):
+        if (
+            isinstance(result, bool)
+            or not isinstance(result, numbers.Real)
+            or not (math.isfinite(result) and low <= float(result) < high)
+        ):
             expected = f"be a finite float >= {low:g}" if high == math.inf else f"lie in [{low:g}, {high:g})"
-            raise ValueError(f"{name} schedule {value!r} returned {result!r} at step {step}; "
-                             f"{name} must {expected}")
+            raise ValueError(f"{name} schedule {value!r} returned {result!r} at step {step}; {name} must {expected}")
         return float(result)
 
     @property
@@ -247,8 +249,9 @@ class Optimizer:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for i, p in enumerate(self.params):
                 step, new = self.compute_step(i, p, states[i], rates)
-                if not _difference_is_finite(p.value, step) or (check_state
-                                                                and not self._state_is_finite(states[i], new)):
+                if not _difference_is_finite(p.value, step) or (
+                    check_state and not self._state_is_finite(states[i], new)
+                ):
                     raise self._non_finite(p, step, states[i], new, rates)
                 updates.append((p.value, step, new))
         with sigint_held():  # a Ctrl-C cannot leave some parameters one step ahead of the others
@@ -269,23 +272,31 @@ class Optimizer:
         if missing:
             names = ", ".join(f"{self.params[i].name or '?'} {self.params[i].shape}" for i in missing[:3])
             more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-            raise ValueError(f"step() before any backward: no gradient has been written for parameter(s) "
-                             f"{names}{more} (a gradient is NaN until a backward writes it); nothing was changed")
+            raise ValueError(
+                f"step() before any backward: no gradient has been written for parameter(s) "
+                f"{names}{more} (a gradient is NaN until a backward writes it); nothing was changed"
+            )
         self._without_grad_yet = []
 
     def _state_is_finite(self, old: State, new: State) -> bool:
         """Whether each new array among ``state_to_check`` is finite."""
         return all(new[key] is old[key] or all_finite(new[key]) for key in self.state_to_check if key in new)
 
-    def _non_finite(self, p: Parameter, step: np.ndarray, old: State, new: State,
-                    rates: dict[str, float]) -> NonFiniteUpdate:
+    def _non_finite(
+        self, p: Parameter, step: np.ndarray, old: State, new: State, rates: dict[str, float]
+    ) -> NonFiniteUpdate:
         """The error for a refused step, naming what would have become NaN or infinite."""
         what = "it"
         if _difference_is_finite(p.value, step):
-            what = "its " + next(key for key in self.state_to_check
-                                 if key in new and new[key] is not old[key] and not all_finite(new[key]))
-        return NonFiniteUpdate(f"the update of parameter {p.name or '?'} {p.value.shape} at step "
-                               f"{self.step_count} (lr={rates.get('lr')!r}) would make {what} non-finite")
+            what = "its " + next(
+                key
+                for key in self.state_to_check
+                if key in new and new[key] is not old[key] and not all_finite(new[key])
+            )
+        return NonFiniteUpdate(
+            f"the update of parameter {p.name or '?'} {p.value.shape} at step "
+            f"{self.step_count} (lr={rates.get('lr')!r}) would make {what} non-finite"
+        )
 
     def _replace_state(self, i: int, new: State) -> None:
         """Make ``new`` parameter ``i``'s state (part of the commit)."""
@@ -342,7 +353,7 @@ class Optimizer:
         args = []
         for arg in list(inspect.signature(type(self).__init__).parameters.values())[2:]:
             value = getattr(self, arg.name, arg.default)
-            if arg.name == "lr" or value is not arg.default and value != arg.default:
+            if arg.name == "lr" or (value is not arg.default and value != arg.default):
                 args.append(f"{arg.name}={value!r}")
         return f"{type(self).__name__}(<{len(self.params)} parameters>, {', '.join(args)})"
 
@@ -390,10 +401,17 @@ class SGD(Optimizer):
     and leaves the parameters, momentum buffers and step count untouched.
     """
 
-    schedulable = {"lr": (0.0, math.inf), "momentum": (0.0, 1.0)}
+    schedulable: ClassVar[dict[str, tuple[float, float]]] = {"lr": (0.0, math.inf), "momentum": (0.0, 1.0)}
 
-    def __init__(self, params: Iterable[Parameter], lr: Rate, momentum: Rate = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0, dampening: float = 0.0) -> None:
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: Rate,
+        momentum: Rate = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        dampening: float = 0.0,
+    ) -> None:
         super().__init__(params)
         self.lr = _check_rate("lr", lr, low=0.0)
         self.momentum = _check_rate("momentum", momentum, low=0.0, high=1.0, high_inclusive=False)
@@ -401,15 +419,16 @@ class SGD(Optimizer):
         self.weight_decay = check_real("weight_decay", weight_decay, low=0.0)
         self.dampening = check_real("dampening", dampening, low=0.0, high=1.0)
         if nesterov and (self.momentum == 0 or self.dampening != 0):
-            raise ValueError("nesterov=True needs momentum > 0 and dampening == 0, "
-                             f"got momentum={self.momentum!r}, dampening={self.dampening!r}")
+            raise ValueError(
+                "nesterov=True needs momentum > 0 and dampening == 0, "
+                f"got momentum={self.momentum!r}, dampening={self.dampening!r}"
+            )
         self.nesterov = nesterov
 
     def init_state(self, p: Parameter) -> State:
         return {"momentum_buffer": None}  # made by the first step with momentum, as torch does
 
-    def compute_step(self, i: int, p: Parameter, state: State,
-                     rates: dict[str, float]) -> tuple[np.ndarray, State]:
+    def compute_step(self, i: int, p: Parameter, state: State, rates: dict[str, float]) -> tuple[np.ndarray, State]:
         lr, momentum = rates["lr"], rates["momentum"]
         step = self.scratch(i, "step")
         d = p.grad
@@ -476,14 +495,22 @@ class Adam(Optimizer):
     state_to_check = ("exp_avg_sq",)  # v = inf would only make the step 0
     _decoupled_weight_decay = False
 
-    def __init__(self, params: Iterable[Parameter], lr: Rate = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False) -> None:
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: Rate = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+    ) -> None:
         super().__init__(params)
         self.lr = _check_rate("lr", lr, low=0.0)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        self.betas = tuple(check_real(f"betas[{k}]", b, low=0.0, high=1.0, high_inclusive=False)
-                           for k, b in enumerate(betas))
+        self.betas = tuple(
+            check_real(f"betas[{k}]", b, low=0.0, high=1.0, high_inclusive=False) for k, b in enumerate(betas)
+        )
         self.eps = check_real("eps", eps, low=0.0, low_inclusive=False)
         self.weight_decay = check_real("weight_decay", weight_decay, low=0.0)
         self.amsgrad = check_bool("amsgrad", amsgrad)
@@ -494,8 +521,7 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = np.zeros_like(p.value)
         return state
 
-    def compute_step(self, i: int, p: Parameter, state: State,
-                     rates: dict[str, float]) -> tuple[np.ndarray, State]:
+    def compute_step(self, i: int, p: Parameter, state: State, rates: dict[str, float]) -> tuple[np.ndarray, State]:
         lr, (beta1, beta2), t = rates["lr"], self.betas, self.step_count + 1
         step = self.scratch(i, "step")
         d = p.grad
@@ -508,10 +534,10 @@ class Adam(Optimizer):
         if self.amsgrad:
             v = new["max_exp_avg_sq"] = np.maximum(state["max_exp_avg_sq"], v, out=self.scratch(i, "max_exp_avg_sq"))
         denominator = np.sqrt(v, out=step)
-        denominator /= math.sqrt(1 - beta2 ** t)
+        denominator /= math.sqrt(1 - beta2**t)
         denominator += self.eps
         step = np.divide(m, denominator, out=step)
-        step *= lr / (1 - beta1 ** t)
+        step *= lr / (1 - beta1**t)
         if self.weight_decay != 0 and self._decoupled_weight_decay:
             step += np.multiply(p.value, lr * self.weight_decay, out=self.scratch(i, "d"))
         return step, new
@@ -535,8 +561,15 @@ class AdamW(Adam):
 
     _decoupled_weight_decay = True
 
-    def __init__(self, params: Iterable[Parameter], lr: Rate = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.01, amsgrad: bool = False) -> None:
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: Rate = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+        amsgrad: bool = False,
+    ) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
 
 
@@ -587,8 +620,16 @@ class RMSprop(Optimizer):
 
     state_to_check = ("square_avg", "grad_avg")  # either at inf could leave the step finite
 
-    def __init__(self, params: Iterable[Parameter], lr: Rate = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False) -> None:
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: Rate = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+    ) -> None:
         super().__init__(params)
         self.lr = _check_rate("lr", lr, low=0.0)
         self.alpha = check_real("alpha", alpha, low=0.0, high=1.0)
@@ -605,8 +646,7 @@ class RMSprop(Optimizer):
             state["grad_avg"] = np.zeros_like(p.value)
         return state
 
-    def compute_step(self, i: int, p: Parameter, state: State,
-                     rates: dict[str, float]) -> tuple[np.ndarray, State]:
+    def compute_step(self, i: int, p: Parameter, state: State, rates: dict[str, float]) -> tuple[np.ndarray, State]:
         lr, alpha = rates["lr"], self.alpha
         step = self.scratch(i, "step")
         d = p.grad
@@ -623,8 +663,9 @@ class RMSprop(Optimizer):
             s = np.sqrt(v, out=step)
         s += self.eps
         if self.momentum > 0:
-            b = new["momentum_buffer"] = np.multiply(state["momentum_buffer"], self.momentum,
-                                                     out=self.scratch(i, "momentum_buffer"))
+            b = new["momentum_buffer"] = np.multiply(
+                state["momentum_buffer"], self.momentum, out=self.scratch(i, "momentum_buffer")
+            )
             b += np.divide(d, s, out=s)
             return np.multiply(b, lr, out=step), new
         step = np.divide(d, s, out=step)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -31,8 +31,15 @@ if TYPE_CHECKING:
     from .lr_finder import LRFinderResult
     from .training import History
 
-__all__ = ["history", "schedule", "lr_find", "decision_boundary", "compare", "confusion_matrix",
-           "misclassified"]
+__all__ = [
+    "compare",
+    "confusion_matrix",
+    "decision_boundary",
+    "history",
+    "lr_find",
+    "misclassified",
+    "schedule",
+]
 
 
 def _series(h: Any) -> tuple[np.ndarray, dict[str, list[float]]]:
@@ -54,8 +61,9 @@ def _pretty(key: str, held_out: str = "validation") -> str:
     return key.replace("val_", f"{held_out} ").replace("_", " ")
 
 
-def history(h: "History | Mapping[str, Sequence[float]]", *, title: str | None = None,
-            held_out: str = "validation") -> Figure:
+def history(
+    h: History | Mapping[str, Sequence[float]], *, title: str | None = None, held_out: str = "validation"
+) -> Figure:
     """Plot a training history, one panel per kind of quantity, against the epoch.
 
     The first panel holds ``loss`` and ``val_loss``; a second holds the
@@ -88,21 +96,29 @@ def history(h: "History | Mapping[str, Sequence[float]]", *, title: str | None =
     show_lr = lr.size > 1 and np.ptp(lr) > 0
     panels = ([losses] if losses else []) + ([metrics] if metrics else []) + ([["lr"]] if show_lr else [])
     if not panels:
-        raise ValueError(f"the history has nothing to plot: no loss or metric, only "
-                         f"{', '.join(logs)} (a constant learning rate is not drawn)")
+        raise ValueError(
+            f"the history has nothing to plot: no loss or metric, only "
+            f"{', '.join(logs)} (a constant learning rate is not drawn)"
+        )
 
-    fig, axes = plt.subplots(len(panels), 1, sharex=True, squeeze=False,
-                             figsize=(7, 2.2 + 1.8 * len(panels)), layout="constrained")
+    fig, axes = plt.subplots(
+        len(panels), 1, sharex=True, squeeze=False, figsize=(7, 2.2 + 1.8 * len(panels)), layout="constrained"
+    )
     axes = axes[:, 0]
     for ax, keys in zip(axes, panels):
         for i, key in enumerate(keys):
             color = f"C{i}"
             values = np.asarray(logs[key], dtype=float)
-            ax.plot(epochs[:len(values)], values, color=color, label=_pretty(key, held_out),
-                    linestyle="--" if key.startswith("val_") else "-")
+            ax.plot(
+                epochs[: len(values)],
+                values,
+                color=color,
+                label=_pretty(key, held_out),
+                linestyle="--" if key.startswith("val_") else "-",
+            )
             if f"val_{key}" in logs:
                 val = np.asarray(logs[f"val_{key}"], dtype=float)
-                ax.plot(epochs[:len(val)], val, color=color, linestyle="--", label=_pretty(f"val_{key}", held_out))
+                ax.plot(epochs[: len(val)], val, color=color, linestyle="--", label=_pretty(f"val_{key}", held_out))
         ax.grid(alpha=0.3)
         if keys == ["lr"]:
             # A decay spanning decades reads best on a log axis, a cycle on a linear one.
@@ -118,8 +134,9 @@ def history(h: "History | Mapping[str, Sequence[float]]", *, title: str | None =
     return fig
 
 
-def schedule(s: Callable[[int], float], steps: int, *, label: str = "learning rate",
-             title: str | None = None) -> Figure:
+def schedule(
+    s: Callable[[int], float], steps: int, *, label: str = "learning rate", title: str | None = None
+) -> Figure:
     """Plot a schedule's value at each optimizer step ``0 .. steps - 1``.
 
     Parameters
@@ -152,7 +169,7 @@ def schedule(s: Callable[[int], float], steps: int, *, label: str = "learning ra
     return fig
 
 
-def lr_find(result: "LRFinderResult", *, title: str | None = None) -> Figure:
+def lr_find(result: LRFinderResult, *, title: str | None = None) -> Figure:
     """Plot the range test: smoothed loss against learning rate on a log axis.
 
     The raw batch losses are drawn faintly behind the smoothed curve, and
@@ -196,10 +213,18 @@ def lr_find(result: "LRFinderResult", *, title: str | None = None) -> Figure:
     return fig
 
 
-def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
-                      threshold: float | None = None, feature_names: Sequence[str] | None = None,
-                      title: str | None = None, ax: "Axes | None" = None,
-                      extent: Sequence[float] | None = None) -> Figure:
+def decision_boundary(
+    model: Layer,
+    X: Any,
+    y: Any,
+    *,
+    resolution: int = 200,
+    threshold: float | None = None,
+    feature_names: Sequence[str] | None = None,
+    title: str | None = None,
+    ax: Axes | None = None,
+    extent: Sequence[float] | None = None,
+) -> Figure:
     """Plot what a model predicts over the plane of two features, with the data on top.
 
     For one output, the background shades the predicted score on a
@@ -277,15 +302,17 @@ def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
     g0, g1 = np.meshgrid(x0, x1)
     grid = np.column_stack([g0.ravel(), g1.ravel()])
     # In inference mode, with the model's caches put back: plotting never disturbs training.
-    (_, (out,)), = inference_batches(model, [grid.astype(model_dtype(model), copy=False)], None)
+    ((_, (out,)),) = inference_batches(model, [grid.astype(model_dtype(model), copy=False)], None)
     # Decided once, for the shading and the points: a single output's score on a diverging map
     # with 0/1 labels at its two ends (the colours of the two sides of the threshold), or up to
     # 10 classes in one tab10 colour each. The check runs before any figure exists, so a
     # refused call leaves none open.
     cmap, vmax = ("RdBu_r", 1) if out.shape[1] == 1 else ("tab10", 9)
     if names is not None and len(names) > vmax + 1:
-        raise ValueError(f"y holds {len(names)} classes ({', '.join(names)}), but a model with "
-                         f"{out.shape[1]} output(s) separates at most {vmax + 1}")
+        raise ValueError(
+            f"y holds {len(names)} classes ({', '.join(names)}), but a model with "
+            f"{out.shape[1]} output(s) separates at most {vmax + 1}"
+        )
 
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
@@ -306,10 +333,8 @@ def decision_boundary(model: "Layer", X: Any, y: Any, *, resolution: int = 200,
             ax.contour(g0, g1, score, levels=[threshold], colors="k", linewidths=1.5)
     else:
         classes = out.argmax(axis=1).reshape(g0.shape)
-        ax.contourf(g0, g1, classes, levels=np.arange(out.shape[1] + 1) - 0.5, cmap=cmap,
-                    vmin=0, vmax=vmax, alpha=0.35)
-    points = ax.scatter(X[:, 0], X[:, 1], c=labels, cmap=cmap, vmin=0, vmax=vmax,
-                        edgecolors="k", linewidths=0.5, s=18)
+        ax.contourf(g0, g1, classes, levels=np.arange(out.shape[1] + 1) - 0.5, cmap=cmap, vmin=0, vmax=vmax, alpha=0.35)
+    points = ax.scatter(X[:, 0], X[:, 1], c=labels, cmap=cmap, vmin=0, vmax=vmax, edgecolors="k", linewidths=0.5, s=18)
     if names is not None:
         handles, _ = points.legend_elements()
         ax.legend(handles, list(names), title="class", frameon=False)
@@ -358,8 +383,14 @@ def _centred_norm(score: np.ndarray, threshold: float | None) -> tuple[TwoSlopeN
     return TwoSlopeNorm(vcenter=threshold, vmin=low, vmax=high), threshold, low, high
 
 
-def compare(histories: "Mapping[str, History]", key: str | Sequence[str] = "loss", *,
-            title: str | None = None, log_y: bool = False, held_out: str = "validation") -> Figure:
+def compare(
+    histories: Mapping[str, History],
+    key: str | Sequence[str] = "loss",
+    *,
+    title: str | None = None,
+    log_y: bool = False,
+    held_out: str = "validation",
+) -> Figure:
     """Overlay several runs: one line per run for each requested history key.
 
     Parameters
@@ -388,16 +419,16 @@ def compare(histories: "Mapping[str, History]", key: str | Sequence[str] = "loss
     for label, (_, logs) in series.items():
         missing = [k for k in keys if k not in logs]
         if missing:
-            raise ValueError(f"run {label!r} has no {missing[0]!r} in its history; "
-                             f"it has {', '.join(logs)}")
+            raise ValueError(f"run {label!r} has no {missing[0]!r} in its history; it has {', '.join(logs)}")
     # Losses side by side read best on one scale; a rate next to them needs its own.
     same_scale = all(k.endswith("loss") for k in keys)
-    fig, axes = plt.subplots(1, len(keys), squeeze=False, sharey=same_scale,
-                             figsize=(4.5 + 3 * len(keys), 4), layout="constrained")
+    fig, axes = plt.subplots(
+        1, len(keys), squeeze=False, sharey=same_scale, figsize=(4.5 + 3 * len(keys), 4), layout="constrained"
+    )
     for ax, k in zip(axes[0], keys):
         for i, (label, (epochs, logs)) in enumerate(series.items()):
             values = np.asarray(logs[k], dtype=float)
-            ax.plot(epochs[:len(values)], values, color=f"C{i}", label=label)
+            ax.plot(epochs[: len(values)], values, color=f"C{i}", label=label)
         ax.set_xlabel("epoch")
         ax.set_title(_pretty(k, held_out), fontsize="medium")
         ax.grid(alpha=0.3)
@@ -411,8 +442,9 @@ def compare(histories: "Mapping[str, History]", key: str | Sequence[str] = "loss
     return fig
 
 
-def confusion_matrix(cm: Any, labels: Sequence[Any] | None = None, *, normalize: bool = False,
-                     title: str | None = None) -> Figure:
+def confusion_matrix(
+    cm: Any, labels: Sequence[Any] | None = None, *, normalize: bool = False, title: str | None = None
+) -> Figure:
     """Draw a confusion matrix as a grid of shaded, numbered cells.
 
     Parameters
@@ -460,16 +492,25 @@ def confusion_matrix(cm: Any, labels: Sequence[Any] | None = None, *, normalize:
         for i in range(n):
             for j in range(n):
                 text = f"{shown[i, j]:.2f}" if normalize else f"{shown[i, j]:g}"
-                ax.text(j, i, text, ha="center", va="center", fontsize="small",
-                        color="white" if dark[i, j] else "black")
+                ax.text(
+                    j, i, text, ha="center", va="center", fontsize="small", color="white" if dark[i, j] else "black"
+                )
     if title:
         ax.set_title(title, fontsize="medium")
     return fig
 
 
-def misclassified(images: Any, y_true: Any, y_pred: Any, *, image_shape: tuple[int, int] | None = None,
-                  max_images: int = 36, columns: int = 9, labels: Sequence[Any] | None = None,
-                  title: str | None = None) -> Figure:
+def misclassified(
+    images: Any,
+    y_true: Any,
+    y_pred: Any,
+    *,
+    image_shape: tuple[int, int] | None = None,
+    max_images: int = 36,
+    columns: int = 9,
+    labels: Sequence[Any] | None = None,
+    title: str | None = None,
+) -> Figure:
     """Draw the images a classifier got wrong, each titled with its true and predicted class.
 
     Parameters
@@ -505,8 +546,10 @@ def misclassified(images: Any, y_true: Any, y_pred: Any, *, image_shape: tuple[i
     if pred.ndim == 2:
         pred = np.argmax(pred, axis=1)
     if images.ndim not in (2, 3) or not len(images) == len(true) == len(pred):
-        raise ValueError(f"images, y_true and y_pred must have one entry per sample, got shapes "
-                         f"{images.shape}, {np.shape(y_true)} and {np.shape(y_pred)}")
+        raise ValueError(
+            f"images, y_true and y_pred must have one entry per sample, got shapes "
+            f"{images.shape}, {np.shape(y_true)} and {np.shape(y_pred)}"
+        )
     max_images = check_int("max_images", max_images, low=1)
     columns = check_int("columns", columns, low=1)
     if images.ndim == 2:
@@ -517,22 +560,27 @@ def misclassified(images: Any, y_true: Any, y_pred: Any, *, image_shape: tuple[i
                 raise ValueError(f"images of {n_pixels} pixels are not square: pass image_shape=(height, width)")
             image_shape = (side, side)
         if len(image_shape) != 2 or image_shape[0] * image_shape[1] != n_pixels:
-            raise ValueError(f"image_shape must be (height, width) with height * width = "
-                             f"{n_pixels} pixels, got {image_shape}")
+            raise ValueError(
+                f"image_shape must be (height, width) with height * width = {n_pixels} pixels, got {image_shape}"
+            )
         images = images.reshape(len(images), *image_shape)
     names = (lambda c: str(c)) if labels is None else (lambda c: str(labels[c]))
     wrong = np.flatnonzero(true != pred)
     shown = wrong[:max_images]
     rows = max(1, -(-len(shown) // columns))
-    fig, axes = plt.subplots(rows, columns, squeeze=False, figsize=(1.1 * columns, 1.3 * rows + 0.5),
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        rows, columns, squeeze=False, figsize=(1.1 * columns, 1.3 * rows + 0.5), layout="constrained"
+    )
     for ax in axes.flat:
         ax.set_axis_off()
     for ax, i in zip(axes.flat, shown):
         ax.imshow(images[i], cmap="gray_r")  # dark ink on white, as the digits were written
         ax.set_title(f"{names(true[i])} \u2192 {names(pred[i])}", fontsize="small", color="C3")
-    fig.suptitle(title if title is not None else
-                 f"{len(wrong)} of {len(true)} misclassified"
-                 + (f", the first {len(shown)}" if len(shown) < len(wrong) else "")
-                 + ": true \u2192 predicted class")
+    fig.suptitle(
+        title
+        if title is not None
+        else f"{len(wrong)} of {len(true)} misclassified"
+        + (f", the first {len(shown)}" if len(shown) < len(wrong) else "")
+        + ": true \u2192 predicted class"
+    )
     return fig

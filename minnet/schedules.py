@@ -27,14 +27,14 @@ import numpy as np
 from ._validation import check_choice, check_int, check_real
 
 __all__ = [
-    "Schedule",
     "Constant",
+    "CosineDecay",
     "CyclicLR",
+    "ExponentialDecay",
     "OneCycle",
     "OneCycleMomentum",
+    "Schedule",
     "StepDecay",
-    "ExponentialDecay",
-    "CosineDecay",
 ]
 
 
@@ -74,8 +74,11 @@ class Schedule:
         # subclass that stores its arguments under other names gets None, and
         # with it the default repr and identity equality.
         signature = inspect.signature(type(self).__init__).parameters.values()
-        names = [p.name for p in list(signature)[1:]
-                 if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+        names = [
+            p.name
+            for p in list(signature)[1:]
+            if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        ]
         if not all(hasattr(self, name) for name in names):
             return None
         return {name: getattr(self, name) for name in names}
@@ -165,16 +168,21 @@ class CyclicLR(Schedule):
         Decay per step for ``exp_range``, in ``(0, 1]``; other modes ignore it.
     """
 
-    def __init__(self, base_lr: float, max_lr: float, step_size_up: int = 2000,
-                 step_size_down: int | None = None, mode: str = "triangular",
-                 gamma: float = 1.0) -> None:
+    def __init__(
+        self,
+        base_lr: float,
+        max_lr: float,
+        step_size_up: int = 2000,
+        step_size_down: int | None = None,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+    ) -> None:
         self.base_lr = check_real("base_lr", base_lr, low=0.0)
         self.max_lr = check_real("max_lr", max_lr, low=0.0, low_inclusive=False)
         if self.max_lr < self.base_lr:
             raise ValueError(f"max_lr must be >= base_lr={self.base_lr!r}, got {self.max_lr!r}")
         self.step_size_up = check_int("step_size_up", step_size_up, low=1)
-        self.step_size_down = (None if step_size_down is None
-                               else check_int("step_size_down", step_size_down, low=1))
+        self.step_size_down = None if step_size_down is None else check_int("step_size_down", step_size_down, low=1)
         self.mode = check_choice("mode", mode, _CYCLIC_MODES)
         self.gamma = check_real("gamma", gamma, low=0.0, high=1.0, low_inclusive=False)
 
@@ -198,7 +206,7 @@ class CyclicLR(Schedule):
             # that overflows after 1024 cycles where this underflows to 0.
             scale = 0.5 ** (cycle - 1)
         else:
-            scale = self.gamma ** step
+            scale = self.gamma**step
         return self.base_lr + base_height * scale
 
 
@@ -211,13 +219,13 @@ def _anneal(strategy: str, start: float, end: float, pct: float) -> float:
     return (end - start) * pct + start
 
 
-def _one_cycle(schedule: OneCycle | OneCycleMomentum, step: int,
-               start: float, peak: float, end: float) -> float:
+def _one_cycle(schedule: OneCycle | OneCycleMomentum, step: int, start: float, peak: float, end: float) -> float:
     """Anneal ``start -> peak`` in phase 1, then ``peak -> end`` in phase 2."""
     total_steps = schedule.total_steps
     if step >= total_steps:
-        raise ValueError(f"step must be < total_steps={total_steps}, got {step}; "
-                         f"build the schedule with a larger total_steps")
+        raise ValueError(
+            f"step must be < total_steps={total_steps}, got {step}; build the schedule with a larger total_steps"
+        )
     # PyTorch's phase boundaries: the peak is at step pct_start * total_steps - 1,
     # which need not be a whole number.
     peak_step = float(schedule.pct_start * total_steps) - 1
@@ -226,8 +234,7 @@ def _one_cycle(schedule: OneCycle | OneCycleMomentum, step: int,
     # PyTorch divides by zero when peak_step is exactly 0, here step 0 is the peak.
     if 0 < peak_step and step <= peak_step:
         return _anneal(schedule.anneal_strategy, start, peak, step / peak_step)
-    return _anneal(schedule.anneal_strategy, peak, end,
-                   (step - peak_step) / (last_step - peak_step))
+    return _anneal(schedule.anneal_strategy, peak, end, (step - peak_step) / (last_step - peak_step))
 
 
 class OneCycle(Schedule):
@@ -273,15 +280,21 @@ class OneCycle(Schedule):
     OneCycleMomentum : the matching momentum schedule, also from :meth:`momentum`.
     """
 
-    def __init__(self, max_lr: float, total_steps: int, pct_start: float = 0.3,
-                 anneal_strategy: str = "cos", div_factor: float = 25.0,
-                 final_div_factor: float = 1e4) -> None:
+    def __init__(
+        self,
+        max_lr: float,
+        total_steps: int,
+        pct_start: float = 0.3,
+        anneal_strategy: str = "cos",
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+    ) -> None:
         self.max_lr = check_real("max_lr", max_lr, low=0.0, low_inclusive=False)
         self.total_steps = check_int("total_steps", total_steps, low=1)
-        self.pct_start = check_real("pct_start", pct_start, low=0.0, high=1.0,
-                                    low_inclusive=False, high_inclusive=False)
-        self.anneal_strategy = check_choice("anneal_strategy", anneal_strategy,
-                                            _ANNEAL_STRATEGIES)
+        self.pct_start = check_real(
+            "pct_start", pct_start, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False
+        )
+        self.anneal_strategy = check_choice("anneal_strategy", anneal_strategy, _ANNEAL_STRATEGIES)
         # Factors below 1 would put the start or the end above max_lr.
         self.div_factor = check_real("div_factor", div_factor, low=1.0)
         self.final_div_factor = check_real("final_div_factor", final_div_factor, low=1.0)
@@ -291,15 +304,13 @@ class OneCycle(Schedule):
         min_lr = initial_lr / self.final_div_factor
         return _one_cycle(self, step, initial_lr, self.max_lr, min_lr)
 
-    def momentum(self, base_momentum: float = 0.85,
-                 max_momentum: float = 0.95) -> OneCycleMomentum:
+    def momentum(self, base_momentum: float = 0.85, max_momentum: float = 0.95) -> OneCycleMomentum:
         """Return the momentum schedule that cycles inversely to this rate.
 
         ``SGD(params, lr=s, momentum=s.momentum())`` reproduces PyTorch's
         ``OneCycleLR`` with ``cycle_momentum=True``.
         """
-        return OneCycleMomentum(self.total_steps, self.pct_start, base_momentum,
-                                max_momentum, self.anneal_strategy)
+        return OneCycleMomentum(self.total_steps, self.pct_start, base_momentum, max_momentum, self.anneal_strategy)
 
 
 class OneCycleMomentum(Schedule):
@@ -333,21 +344,24 @@ class OneCycleMomentum(Schedule):
         Shape of both phases.
     """
 
-    def __init__(self, total_steps: int, pct_start: float = 0.3,
-                 base_momentum: float = 0.85, max_momentum: float = 0.95,
-                 anneal_strategy: str = "cos") -> None:
+    def __init__(
+        self,
+        total_steps: int,
+        pct_start: float = 0.3,
+        base_momentum: float = 0.85,
+        max_momentum: float = 0.95,
+        anneal_strategy: str = "cos",
+    ) -> None:
         self.total_steps = check_int("total_steps", total_steps, low=1)
-        self.pct_start = check_real("pct_start", pct_start, low=0.0, high=1.0,
-                                    low_inclusive=False, high_inclusive=False)
+        self.pct_start = check_real(
+            "pct_start", pct_start, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False
+        )
         self.base_momentum = check_real("base_momentum", base_momentum, low=0.0)
         # A momentum of 1 or more never forgets a gradient, so the steps grow without bound.
-        self.max_momentum = check_real("max_momentum", max_momentum, high=1.0,
-                                       high_inclusive=False)
+        self.max_momentum = check_real("max_momentum", max_momentum, high=1.0, high_inclusive=False)
         if self.max_momentum < self.base_momentum:
-            raise ValueError(f"max_momentum must be >= base_momentum={self.base_momentum!r}, "
-                             f"got {self.max_momentum!r}")
-        self.anneal_strategy = check_choice("anneal_strategy", anneal_strategy,
-                                            _ANNEAL_STRATEGIES)
+            raise ValueError(f"max_momentum must be >= base_momentum={self.base_momentum!r}, got {self.max_momentum!r}")
+        self.anneal_strategy = check_choice("anneal_strategy", anneal_strategy, _ANNEAL_STRATEGIES)
 
     def _value(self, step: int) -> float:
         return _one_cycle(self, step, self.max_momentum, self.base_momentum, self.max_momentum)
@@ -403,7 +417,7 @@ class ExponentialDecay(Schedule):
         self.gamma = check_real("gamma", gamma, low=0.0, high=1.0, low_inclusive=False)
 
     def _value(self, step: int) -> float:
-        return self.lr * self.gamma ** step
+        return self.lr * self.gamma**step
 
 
 class CosineDecay(Schedule):

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Iterable, Mapping, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -30,8 +31,17 @@ from .archive import pack, read_archive, unpack, write_archive
 from .containers import iter_layers, model_dtype
 from .layers import Layer
 
-__all__ = ["save", "load", "register_layer", "describe_model", "model_meta", "check_parameters",
-           "check_layer_states", "set_layer_states", "check_header"]
+__all__ = [
+    "check_header",
+    "check_layer_states",
+    "check_parameters",
+    "describe_model",
+    "load",
+    "model_meta",
+    "register_layer",
+    "save",
+    "set_layer_states",
+]
 
 _REGISTRY: dict[str, type[Layer]] = {}
 
@@ -39,6 +49,7 @@ LayerClass = TypeVar("LayerClass", bound=type)
 
 
 # -- the registry ------------------------------------------------------------
+
 
 def register_layer(cls: LayerClass | None = None, *, name: str | None = None) -> Any:
     """Make a custom Layer class loadable by :func:`load`; usable as a decorator.
@@ -67,6 +78,7 @@ def register_layer(cls: LayerClass | None = None, *, name: str | None = None) ->
         If ``name`` is already taken by a different class (a built-in layer
         or another registered one).
     """
+
     def decorator(klass: LayerClass) -> LayerClass:
         if not (isinstance(klass, type) and issubclass(klass, Layer)):
             raise TypeError(f"register_layer takes a subclass of minnet.Layer, got {klass!r}")
@@ -77,8 +89,10 @@ def register_layer(cls: LayerClass | None = None, *, name: str | None = None) ->
         # Re-running a class definition (a notebook cell, a reload) makes a new
         # class object with the same qualified name: that is a redefinition, not a clash.
         if taken is not None and _qualname(taken) != _qualname(klass):
-            raise ValueError(f"layer name {key!r} is already used by {_qualname(taken)}; "
-                             f"register {_qualname(klass)} under another name with name=")
+            raise ValueError(
+                f"layer name {key!r} is already used by {_qualname(taken)}; "
+                f"register {_qualname(klass)} under another name with name="
+            )
         _REGISTRY[key] = klass
         return klass
 
@@ -102,8 +116,7 @@ def _builtin_layers() -> dict[str, type[Layer]]:
     while stack:
         cls = stack.pop()
         stack.extend(cls.__subclasses__())
-        if (cls.__module__.startswith("minnet.") and not cls.__name__.startswith("_")
-                and _implements_forward(cls)):
+        if cls.__module__.startswith("minnet.") and not cls.__name__.startswith("_") and _implements_forward(cls):
             found.setdefault(cls.__name__, cls)
     return found
 
@@ -121,8 +134,10 @@ def _class_key(layer: Layer) -> str:
             return key
     builtin = _builtin_layers().get(cls.__name__)
     if builtin is not None and builtin is not cls:
-        raise ValueError(f"{_qualname(cls)} has the same name as the built-in minnet.{cls.__name__}; "
-                         f"register it under another name: @mn.register_layer(name=...)")
+        raise ValueError(
+            f"{_qualname(cls)} has the same name as the built-in minnet.{cls.__name__}; "
+            f"register it under another name: @mn.register_layer(name=...)"
+        )
     return cls.__name__
 
 
@@ -131,12 +146,16 @@ def _resolve_class(key: Any, custom: Mapping[str, type[Layer]]) -> type[Layer]:
         raise ValueError(f"the file names a layer class {key!r}, which is not a string")
     cls = custom.get(key) or _REGISTRY.get(key) or _builtin_layers().get(key)
     if cls is not None and not _implements_forward(cls):
-        raise ValueError(f"the file names the layer class {key!r}, which does not implement forward "
-                         f"(it is a base class, not a layer that can be built)")
+        raise ValueError(
+            f"the file names the layer class {key!r}, which does not implement forward "
+            f"(it is a base class, not a layer that can be built)"
+        )
     if cls is None:
-        raise ValueError(f"the file uses the layer class {key!r}, which minnet does not know; "
-                         f"pass custom_layers={{{key!r}: {key}}} to load, or decorate the class "
-                         f"with @mn.register_layer")
+        raise ValueError(
+            f"the file uses the layer class {key!r}, which minnet does not know; "
+            f"pass custom_layers={{{key!r}: {key}}} to load, or decorate the class "
+            f"with @mn.register_layer"
+        )
     return cls
 
 
@@ -148,8 +167,9 @@ def _custom_mapping(custom_layers: Any) -> dict[str, type[Layer]]:
     elif isinstance(custom_layers, Iterable) and not isinstance(custom_layers, (str, bytes)):
         items = [(getattr(cls, "__name__", None), cls) for cls in custom_layers]
     else:
-        raise TypeError(f"custom_layers must be a dict name -> Layer class or a list of Layer classes, "
-                        f"got {custom_layers!r}")
+        raise TypeError(
+            f"custom_layers must be a dict name -> Layer class or a list of Layer classes, got {custom_layers!r}"
+        )
     for key, cls in items:
         if not (isinstance(cls, type) and issubclass(cls, Layer)):
             raise TypeError(f"custom_layers must hold subclasses of minnet.Layer, got {cls!r}")
@@ -160,6 +180,7 @@ def _custom_mapping(custom_layers: Any) -> dict[str, type[Layer]]:
 
 # -- model <-> description ---------------------------------------------------
 
+
 def describe_model(model: Layer) -> dict[str, Any]:
     """The JSON-able architecture tree of ``model``: class, config, children."""
     config = model.get_config()
@@ -168,8 +189,10 @@ def describe_model(model: Layer) -> dict[str, Any]:
     try:
         json.dumps(config, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{type(model).__name__}.get_config() returned {config!r}, which cannot be "
-                        f"written as JSON ({exc}); return plain numbers, strings, lists and dicts") from None
+        raise TypeError(
+            f"{type(model).__name__}.get_config() returned {config!r}, which cannot be "
+            f"written as JSON ({exc}); return plain numbers, strings, lists and dicts"
+        ) from None
     node: dict[str, Any] = {"class": _class_key(model), "config": config}
     children = model.children()
     if children:
@@ -191,8 +214,10 @@ class _Budget:
 
     def spend(self, n: int, what: str) -> None:
         if n > self.left:
-            raise ValueError(f"the file describes {what}, which needs {n} parameter values, but the "
-                             f"file holds only {self.left} more; its description does not match its arrays")
+            raise ValueError(
+                f"the file describes {what}, which needs {n} parameter values, but the "
+                f"file holds only {self.left} more; its description does not match its arrays"
+            )
         self.left -= n
 
 
@@ -218,11 +243,14 @@ def _build(node: Any, custom: Mapping[str, type[Layer]], budget: _Budget, depth:
     try:
         layer = cls.from_config(children, config)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise ValueError(f"the file describes {node['class']} with config {config!r:.200}, which "
-                         f"{cls.__name__} rejects: {exc}") from None
+        raise ValueError(
+            f"the file describes {node['class']} with config {config!r:.200}, which {cls.__name__} rejects: {exc}"
+        ) from None
     except MemoryError:
-        raise ValueError(f"the file describes {node['class']} with config {config!r:.200}, which needs more "
-                         f"memory than is available; the file's arrays are far smaller") from None
+        raise ValueError(
+            f"the file describes {node['class']} with config {config!r:.200}, which needs more "
+            f"memory than is available; the file's arrays are far smaller"
+        ) from None
     if size is None and not children:
         budget.spend(sum(p.value.size for p in layer.parameters()), f"{node['class']} with config {config!r:.200}")
     _check_config_kept(layer, config, node["class"])
@@ -239,15 +267,17 @@ def _check_config_kept(layer: Layer, config: Mapping[str, Any], name: str) -> No
     try:
         kept = json.loads(json.dumps(layer.get_config()))
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} built from the file has a config that cannot be written as JSON "
-                         f"({exc})") from None
+        raise ValueError(f"{name} built from the file has a config that cannot be written as JSON ({exc})") from None
     changed = sorted(key for key, value in config.items() if key not in kept or kept[key] != value)
     if changed:
-        raise ValueError(f"the file describes {name} with config {dict(config)!r:.200}, which {name} reads "
-                         f"as {kept!r:.200} (it does not keep {changed})")
+        raise ValueError(
+            f"the file describes {name} with config {dict(config)!r:.200}, which {name} reads "
+            f"as {kept!r:.200} (it does not keep {changed})"
+        )
 
 
 # -- parameters: the table and the arrays ------------------------------------------
+
 
 def _parameter_table(model: Layer) -> tuple[list[dict[str, Any]], list[np.ndarray]]:
     table, values = [], []
@@ -269,14 +299,14 @@ def _check_table(table: Any, arrays: Mapping[str, np.ndarray], source: str) -> i
     for i, entry in enumerate(table):
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise ValueError(f"{source} describes parameter {i} as {entry!r:.80}, not as a name, shape and dtype")
-        value = _parameter_array(arrays, i, entry["name"], source, entry.get("shape"),
-                                 entry.get("dtype"), "its description says")
+        value = _parameter_array(
+            arrays, i, entry["name"], source, entry.get("shape"), entry.get("dtype"), "its description says"
+        )
         total += value.size
     return total
 
 
-def check_parameters(model: Layer, table: Any, arrays: Mapping[str, np.ndarray],
-                     source: str) -> list[np.ndarray]:
+def check_parameters(model: Layer, table: Any, arrays: Mapping[str, np.ndarray], source: str) -> list[np.ndarray]:
     """The file's parameter arrays, checked against ``model``'s parameters, in order.
 
     Each must have the name, shape and dtype of the model's parameter and be
@@ -298,8 +328,9 @@ def check_parameters(model: Layer, table: Any, arrays: Mapping[str, np.ndarray],
     return values
 
 
-def _parameter_array(arrays: Mapping[str, np.ndarray], i: int, name: str, source: str,
-                     shape: Any, dtype: Any, expected_by: str) -> np.ndarray:
+def _parameter_array(
+    arrays: Mapping[str, np.ndarray], i: int, name: str, source: str, shape: Any, dtype: Any, expected_by: str
+) -> np.ndarray:
     """The file's array of parameter ``i`` (called ``name``), refused unless it has ``shape`` and ``dtype``.
 
     The expectation is either the description's entry (a JSON list and a
@@ -326,6 +357,7 @@ def _parameter_array(arrays: Mapping[str, np.ndarray], i: int, name: str, source
 
 # -- the layers' state (Layer.get_state / set_state) ----------------------------------
 
+
 def _layer_name(index: int, layer: Layer) -> str:
     """How messages name a layer: its place in ``iter_layers`` order and the first line of its repr."""
     return f"layer {index} ({repr(layer).splitlines()[0]})"
@@ -345,8 +377,9 @@ def _layer_states(model: Layer, arrays: dict[str, np.ndarray]) -> list[Any]:
     return states
 
 
-def check_layer_states(model: Layer, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray],
-                       source: str) -> list[dict[str, Any]] | None:
+def check_layer_states(
+    model: Layer, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray], source: str
+) -> list[dict[str, Any]] | None:
     """The file's layer states, one dict per layer of ``model`` in ``iter_layers`` order.
 
     Checks their number and kind only: each layer's ``set_state`` checks its
@@ -357,13 +390,13 @@ def check_layer_states(model: Layer, meta: Mapping[str, Any], arrays: Mapping[st
     states, layers = meta.get("states"), list(iter_layers(model))
     if not isinstance(states, list) or len(states) != len(layers):
         count = f"{len(states)} entries" if isinstance(states, list) else f"{states!r:.40}"
-        raise ValueError(f"{source}: the layers' states must be a list of {len(layers)} dicts "
-                         f"(one per layer), got {count}")
+        raise ValueError(
+            f"{source}: the layers' states must be a list of {len(layers)} dicts (one per layer), got {count}"
+        )
     unpacked = []
     for i, (layer, state) in enumerate(zip(layers, states)):
         if not isinstance(state, dict):
-            raise ValueError(f"{source}: the state of {_layer_name(i, layer)} must be a dict, "
-                             f"got {state!r:.40}")
+            raise ValueError(f"{source}: the state of {_layer_name(i, layer)} must be a dict, got {state!r:.40}")
         unpacked.append(unpack(state, arrays))
     return unpacked
 
@@ -383,11 +416,13 @@ def set_layer_states(model: Layer, states: list[dict[str, Any]] | None, source: 
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
             # A custom layer may check less carefully than asked; whatever it
             # raises about a bad state is reported as the file's fault, by layer.
-            raise ValueError(f"{source}: {_layer_name(i, layer)} refuses the saved state: "
-                             f"{type(exc).__name__}: {exc}") from None
+            raise ValueError(
+                f"{source}: {_layer_name(i, layer)} refuses the saved state: {type(exc).__name__}: {exc}"
+            ) from None
 
 
 # -- the whole description -------------------------------------------------------
+
 
 def model_meta(model: Layer, kind: str = "model") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The description and arrays of ``model`` (parameters, layers' state), for ``archive.write_archive``."""
@@ -395,23 +430,28 @@ def model_meta(model: Layer, kind: str = "model") -> tuple[dict[str, Any], dict[
 
     table, values = _parameter_table(model)
     arrays = {f"param.{i}": value for i, value in enumerate(values)}
-    meta = {"kind": kind, "minnet_version": __version__, "dtype": model_dtype(model).name,
-            "architecture": describe_model(model), "parameters": table,
-            "states": _layer_states(model, arrays)}
+    meta = {
+        "kind": kind,
+        "minnet_version": __version__,
+        "dtype": model_dtype(model).name,
+        "architecture": describe_model(model),
+        "parameters": table,
+        "states": _layer_states(model, arrays),
+    }
     return meta, arrays
 
 
 def check_header(meta: Mapping[str, Any], source: str) -> None:
     """The description's fields that are not the model: what kind of file, written by which minnet."""
     if meta.get("kind") not in ("model", "checkpoint"):
-        raise ValueError(f"{source} has an unknown kind {meta.get('kind')!r:.40}; "
-                         f"expected 'model' or 'checkpoint'")
+        raise ValueError(f"{source} has an unknown kind {meta.get('kind')!r:.40}; expected 'model' or 'checkpoint'")
     if not isinstance(meta.get("minnet_version"), str):
         raise ValueError(f"{source} names no minnet version (got {meta.get('minnet_version')!r:.40})")
 
 
-def _model_from_meta(meta: dict[str, Any], arrays: Mapping[str, np.ndarray], source: str,
-                     custom_layers: Any = None) -> Layer:
+def _model_from_meta(
+    meta: dict[str, Any], arrays: Mapping[str, np.ndarray], source: str, custom_layers: Any = None
+) -> Layer:
     """Rebuild the model a description names and fill in its parameters and layers' state."""
     custom = _custom_mapping(custom_layers)
     check_header(meta, source)
@@ -422,8 +462,9 @@ def _model_from_meta(meta: dict[str, Any], arrays: Mapping[str, np.ndarray], sou
         raise ValueError(f"{source}: the architecture is nested too deeply") from None
     values = check_parameters(model, meta.get("parameters"), arrays, source)
     if meta.get("dtype") != model_dtype(model).name:
-        raise ValueError(f"{source} says its dtype is {meta.get('dtype')!r:.40}, its model computes in "
-                         f"{model_dtype(model).name}")
+        raise ValueError(
+            f"{source} says its dtype is {meta.get('dtype')!r:.40}, its model computes in {model_dtype(model).name}"
+        )
     states = check_layer_states(model, meta, arrays, source)
     for (_, p), value in zip(model.named_parameters(), values):
         p.value[...] = value
@@ -432,6 +473,7 @@ def _model_from_meta(meta: dict[str, Any], arrays: Mapping[str, np.ndarray], sou
 
 
 # -- public API --------------------------------------------------------------
+
 
 def save(model: Layer, path: str | os.PathLike[str]) -> None:
     """Save ``model``'s architecture, parameters and layers' state to one ``.npz`` file.

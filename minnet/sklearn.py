@@ -27,7 +27,8 @@ the rest of minnet never imports it.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -37,8 +38,11 @@ try:
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted, validate_data  # new in scikit-learn 1.6
 except ImportError as exc:  # absent (a ModuleNotFoundError, kept as one) or older than 1.6
-    raise type(exc)('minnet.sklearn needs scikit-learn 1.6 or newer: pip install "minnet[sklearn]"',
-                    name=exc.name) from exc
+    raise type(exc)(
+        'minnet.sklearn needs scikit-learn 1.6 or newer: pip install "minnet[sklearn]"', name=exc.name
+    ) from exc
+
+import itertools
 
 from . import optim
 from ._validation import check_bool, check_choice, check_int, check_real
@@ -51,8 +55,12 @@ __all__ = ["MinnetClassifier", "MinnetRegressor"]
 
 # The hidden layers' activation and the initialiser that suits it.
 _ACTIVATIONS: dict[str, tuple[type[Layer] | None, str]] = {
-    "relu": (ReLU, "he"), "leaky_relu": (LeakyReLU, "he"), "tanh": (Tanh, "xavier"),
-    "logistic": (Sigmoid, "xavier"), "sigmoid": (Sigmoid, "xavier"), "identity": (None, "xavier"),
+    "relu": (ReLU, "he"),
+    "leaky_relu": (LeakyReLU, "he"),
+    "tanh": (Tanh, "xavier"),
+    "logistic": (Sigmoid, "xavier"),
+    "sigmoid": (Sigmoid, "xavier"),
+    "identity": (None, "xavier"),
 }
 # Optimizers by name, looked up in minnet.optim when a fit asks for one.
 _OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop"}
@@ -61,10 +69,21 @@ _OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSpr
 class _MinnetEstimator(BaseEstimator):
     """What the classifier and the regressor share: checking the settings, building the network, training it."""
 
-    def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *, optimizer: Any = "sgd",
-                 lr: float = 0.001, momentum: float = 0.9, weight_decay: float = 0.0, epochs: int = 200,
-                 batch_size: int | None = 32, shuffle: bool = True, random_state: Any = None,
-                 verbose: bool = False) -> None:
+    def __init__(
+        self,
+        hidden_layer_sizes: Any = (100,),
+        activation: str = "relu",
+        *,
+        optimizer: Any = "sgd",
+        lr: float = 0.001,
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        epochs: int = 200,
+        batch_size: int | None = 32,
+        shuffle: bool = True,
+        random_state: Any = None,
+        verbose: bool = False,
+    ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.optimizer = optimizer
@@ -90,8 +109,9 @@ class _MinnetEstimator(BaseEstimator):
         if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
             sizes = [sizes]
         if not isinstance(sizes, (list, tuple, np.ndarray)):
-            raise TypeError(f"hidden_layer_sizes must be a tuple of layer widths such as (100,) or (64, 32), "
-                            f"got {sizes!r}")
+            raise TypeError(
+                f"hidden_layer_sizes must be a tuple of layer widths such as (100,) or (64, 32), got {sizes!r}"
+            )
         return [check_int(f"hidden_layer_sizes[{i}]", size, low=1) for i, size in enumerate(sizes)]
 
     def _check_settings(self) -> None:
@@ -124,7 +144,7 @@ class _MinnetEstimator(BaseEstimator):
         activation, init = _ACTIVATIONS[self.activation]
         widths = [n_features, *self._hidden_sizes()]
         network: list[Layer] = []
-        for n_in, n_out in zip(widths[:-1], widths[1:]):
+        for n_in, n_out in itertools.pairwise(widths):
             network.append(Dense(n_in, n_out, init=init, seed=self._rng))
             if activation is not None:
                 network.append(activation())
@@ -136,9 +156,18 @@ class _MinnetEstimator(BaseEstimator):
         self.loss_curve_: list[float] = []
 
     def _train(self, X: np.ndarray, target: np.ndarray, epochs: int) -> None:
-        self.history_: History = fit(self.model_, self._loss(), self.optimizer_, X, target, epochs=epochs,
-                                     batch_size=self.batch_size, shuffle=self.shuffle, seed=self._rng,
-                                     progress=self.verbose)
+        self.history_: History = fit(
+            self.model_,
+            self._loss(),
+            self.optimizer_,
+            X,
+            target,
+            epochs=epochs,
+            batch_size=self.batch_size,
+            shuffle=self.shuffle,
+            seed=self._rng,
+            progress=self.verbose,
+        )
         self.loss_curve_ += self.history_.history["loss"]
         self.n_iter_ = len(self.history_)
 
@@ -216,7 +245,7 @@ class MinnetClassifier(ClassifierMixin, _MinnetEstimator):
     array([[1., 0.]])
     """
 
-    def fit(self, X: Any, y: Any) -> "MinnetClassifier":
+    def fit(self, X: Any, y: Any) -> MinnetClassifier:
         """Train a new network on ``(X, y)`` for ``epochs`` epochs.
 
         Parameters
@@ -234,13 +263,15 @@ class MinnetClassifier(ClassifierMixin, _MinnetEstimator):
         check_classification_targets(y)
         self.classes_, labels = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes to learn from, "
-                             f"got 1 class: {self.classes_.tolist()}")
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes to learn from, "
+                f"got 1 class: {self.classes_.tolist()}"
+            )
         self._build(X.shape[1])
         self._train(X, self._target(labels), self.epochs)
         return self
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> "MinnetClassifier":
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MinnetClassifier:
         """Train for one epoch on ``(X, y)``, starting a network on the first call.
 
         Parameters
@@ -262,19 +293,23 @@ class MinnetClassifier(ClassifierMixin, _MinnetEstimator):
         check_classification_targets(y)
         if first:
             if classes is None:
-                raise ValueError("the first call to partial_fit needs classes=, every label there will be "
-                                 "(it fixes the number of outputs)")
+                raise ValueError(
+                    "the first call to partial_fit needs classes=, every label there will be "
+                    "(it fixes the number of outputs)"
+                )
             self.classes_ = np.unique(classes)
             if len(self.classes_) < 2:
                 raise ValueError(f"classes must hold at least 2 classes, got {self.classes_.tolist()!r}")
             self._build(X.shape[1])
         elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-            raise ValueError(f"classes={np.unique(classes).tolist()!r} differs from the first call's "
-                             f"{self.classes_.tolist()!r}")
+            raise ValueError(
+                f"classes={np.unique(classes).tolist()!r} differs from the first call's {self.classes_.tolist()!r}"
+            )
         unknown = np.setdiff1d(y, self.classes_)
         if unknown.size:
-            raise ValueError(f"y holds labels {unknown.tolist()!r} that are not among the classes "
-                             f"{self.classes_.tolist()!r}")
+            raise ValueError(
+                f"y holds labels {unknown.tolist()!r} that are not among the classes {self.classes_.tolist()!r}"
+            )
         self._train(X, self._target(np.searchsorted(self.classes_, y)), 1)
         return self
 
@@ -346,7 +381,7 @@ class MinnetRegressor(RegressorMixin, _MinnetEstimator):
     True
     """
 
-    def fit(self, X: Any, y: Any) -> "MinnetRegressor":
+    def fit(self, X: Any, y: Any) -> MinnetRegressor:
         """Train a new network on ``(X, y)`` for ``epochs`` epochs.
 
         Parameters
@@ -366,7 +401,7 @@ class MinnetRegressor(RegressorMixin, _MinnetEstimator):
         self._train(X, y.reshape(len(y), self.n_outputs_), self.epochs)
         return self
 
-    def partial_fit(self, X: Any, y: Any) -> "MinnetRegressor":
+    def partial_fit(self, X: Any, y: Any) -> MinnetRegressor:
         """Train for one epoch on ``(X, y)``, starting a network on the first call.
 
         Parameters

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -23,8 +24,16 @@ from .losses import Loss
 from .metrics import Metric, resolve_metrics
 from .optim import NonFiniteUpdate, Optimizer
 
-__all__ = ["Objective", "check_model", "resolve_batch_size", "prepare_data", "gather_buffers", "batches",
-           "train_step", "scores"]
+__all__ = [
+    "Objective",
+    "batches",
+    "check_model",
+    "gather_buffers",
+    "prepare_data",
+    "resolve_batch_size",
+    "scores",
+    "train_step",
+]
 
 
 def check_model(model: Any) -> None:
@@ -64,16 +73,17 @@ class Objective:
         losses = list(loss) if isinstance(loss, (list, tuple)) else [loss]
         for item in losses:
             if not isinstance(item, Loss):
-                raise TypeError(f"loss must be a Loss (e.g. mn.BCE()), or a list of them for a model with "
-                                f"several outputs, got {type(item).__name__}")
+                raise TypeError(
+                    f"loss must be a Loss (e.g. mn.BCE()), or a list of them for a model with "
+                    f"several outputs, got {type(item).__name__}"
+                )
         if len(losses) != n:
             raise ValueError(f"the model has {n} output(s), so it needs {n} loss(es), got {len(losses)}")
         if loss_weights is None:
             weights = [1.0] * n
         else:
             if not isinstance(loss_weights, (list, tuple)) or len(loss_weights) != n:
-                raise ValueError(f"loss_weights must be a list of {n} numbers, one per output, "
-                                 f"got {loss_weights!r}")
+                raise ValueError(f"loss_weights must be a list of {n} numbers, one per output, got {loss_weights!r}")
             weights = [check_real(f"loss_weights[{k}]", w, low=0.0) for k, w in enumerate(loss_weights)]
         self.losses, self.weights = losses, weights
         self.metrics: list[tuple[str, int, Metric]] = []
@@ -89,15 +99,13 @@ class Objective:
         """The weighted loss of finite model outputs on prepared targets."""
         if len(self.losses) == 1:
             return self.losses[0].forward_prepared(preds[0], targets[0])
-        return sum(w * loss.forward_prepared(p, t)
-                   for loss, w, p, t in zip(self.losses, self.weights, preds, targets))
+        return sum(w * loss.forward_prepared(p, t) for loss, w, p, t in zip(self.losses, self.weights, preds, targets))
 
     def backward(self) -> list[np.ndarray]:
         """dL/d(output) for each output: :math:`w_k\\, \\partial L_k / \\partial \\hat y_k`."""
         if len(self.losses) == 1:
             return [self.losses[0].backward()]
-        return [loss.backward() if w == 1.0 else w * loss.backward()
-                for loss, w in zip(self.losses, self.weights)]
+        return [loss.backward() if w == 1.0 else w * loss.backward() for loss, w in zip(self.losses, self.weights)]
 
     def metric_values(self, targets: Sequence[np.ndarray], preds: Sequence[np.ndarray]) -> dict[str, float]:
         """Each metric on one batch; a metric that raises or returns a non-number is named in a ValueError."""
@@ -110,13 +118,15 @@ class Objective:
             if isinstance(value, np.ndarray) and value.shape == ():
                 value = value[()]
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-                raise ValueError(f"metric {name!r} returned {value!r:.60} ({type(value).__name__}); "
-                                 f"a metric returns one number")
+                raise ValueError(
+                    f"metric {name!r} returned {value!r:.60} ({type(value).__name__}); a metric returns one number"
+                )
             values[name] = float(value)
         return values
 
-    def check_metrics(self, model: Layer, inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray],
-                      n_rows: int = 8) -> None:
+    def check_metrics(
+        self, model: Layer, inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray], n_rows: int = 8
+    ) -> None:
         """Run every metric on the model's outputs for the first ``n_rows`` rows, before training.
 
         A metric that fails would otherwise fail after the first update.
@@ -126,12 +136,13 @@ class Objective:
         rows = min(n_rows, len(inputs[0]))
         head = [x[:rows] for x in inputs]
         with np.errstate(all="ignore"):
-            (_, preds), = inference_batches(model, head, None)
+            ((_, preds),) = inference_batches(model, head, None)
         self.metric_values([t[:rows] for t in targets], preds)
 
 
-def prepare_data(model: Layer, objective: Objective, X: Any, y: Any, x_name: str = "X",
-                 y_name: str = "y") -> tuple[list[np.ndarray], list[np.ndarray]]:
+def prepare_data(
+    model: Layer, objective: Objective, X: Any, y: Any, x_name: str = "X", y_name: str = "y"
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Validate one (X, y) pair once: inputs in the model's dtype, targets as each loss takes them.
 
     Messages call the arrays ``x_name`` and ``y_name`` (``X_val``/``y_val``
@@ -145,8 +156,9 @@ def prepare_data(model: Layer, objective: Objective, X: Any, y: Any, x_name: str
         raw_targets, names = [y], [y_name]
     else:
         if not isinstance(y, (list, tuple)) or len(y) != n_out:
-            raise TypeError(f"the model has {n_out} outputs, so {y_name} must be a list of {n_out} targets, "
-                            f"got {type(y).__name__}")
+            raise TypeError(
+                f"the model has {n_out} outputs, so {y_name} must be a list of {n_out} targets, got {type(y).__name__}"
+            )
         raw_targets, names = list(y), [f"{y_name}[{k}]" for k in range(n_out)]
     arrays = [as_numeric_array(name, t) for name, t in zip(names, raw_targets)]
     for name, t in zip(names, arrays):
@@ -163,8 +175,9 @@ def prepare_data(model: Layer, objective: Objective, X: Any, y: Any, x_name: str
     for name, loss, t, p in zip(names, objective.losses, arrays, probes):
         p = np.asarray(p)
         if p.ndim != 2 or len(p) != 1:
-            raise ValueError(f"the model must return a 2-D batch (n_samples, n_outputs); for one sample "
-                             f"it returned shape {p.shape}")
+            raise ValueError(
+                f"the model must return a 2-D batch (n_samples, n_outputs); for one sample it returned shape {p.shape}"
+            )
         targets.append(loss.prepare_target(name, t, (n, p.shape[1]), dtype))
     return inputs, targets
 
@@ -176,8 +189,9 @@ def gather_buffers(arrays: Sequence[np.ndarray], batch: int) -> list[np.ndarray]
     return [np.empty((batch, *a.shape[1:]), a.dtype) for a in arrays]
 
 
-def batches(arrays: Sequence[np.ndarray], batch: int, order: np.ndarray | None,
-            buffers: Sequence[np.ndarray] | None) -> Iterator[list[np.ndarray]]:
+def batches(
+    arrays: Sequence[np.ndarray], batch: int, order: np.ndarray | None, buffers: Sequence[np.ndarray] | None
+) -> Iterator[list[np.ndarray]]:
     """One pass over ``arrays`` (inputs, then targets) in batches of ``batch`` rows, the last one partial.
 
     Copies no more than it must: the full batch is the arrays themselves,
@@ -192,17 +206,21 @@ def batches(arrays: Sequence[np.ndarray], batch: int, order: np.ndarray | None,
         return
     for start in range(0, n, batch):
         if order is None:
-            yield [a[start:start + batch] for a in arrays]
+            yield [a[start : start + batch] for a in arrays]
         else:
-            rows = order[start:start + batch]
+            rows = order[start : start + batch]
             # The rows come from a permutation, so never out of range; with the default
             # mode="raise" numpy would gather into a temporary and copy it into out=.
-            yield [np.take(a, rows, axis=0, out=buf[:len(rows)], mode="clip")
-                   for a, buf in zip(arrays, buffers or ())]
+            yield [np.take(a, rows, axis=0, out=buf[: len(rows)], mode="clip") for a, buf in zip(arrays, buffers or ())]
 
 
-def train_step(model: Layer, objective: Objective, optimizer: Optimizer, inputs: Sequence[np.ndarray],
-               targets: Sequence[np.ndarray]) -> tuple[float, list[np.ndarray], str | None]:
+def train_step(
+    model: Layer,
+    objective: Objective,
+    optimizer: Optimizer,
+    inputs: Sequence[np.ndarray],
+    targets: Sequence[np.ndarray],
+) -> tuple[float, list[np.ndarray], str | None]:
     """One update on a batch that the caller has validated.
 
     Returns ``(loss, preds, failure)``: the batch's loss before the update,
@@ -229,8 +247,13 @@ def train_step(model: Layer, objective: Objective, optimizer: Optimizer, inputs:
     return value, preds, None
 
 
-def scores(model: Layer, objective: Objective, inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray],
-           batch_size: int | None = None) -> dict[str, float]:
+def scores(
+    model: Layer,
+    objective: Objective,
+    inputs: Sequence[np.ndarray],
+    targets: Sequence[np.ndarray],
+    batch_size: int | None = None,
+) -> dict[str, float]:
     """Loss and metrics on prepared data in inference mode, ``batch_size`` rows at a time.
 
     Each batch counts by its share of the rows, as :func:`~minnet.fit`'s

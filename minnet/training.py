@@ -9,8 +9,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -21,10 +22,9 @@ from .checkpoint import optimizer_config, read_checkpoint, restore
 from .layers import Layer
 from .losses import Loss
 from .optim import Optimizer
-from .steps import (Objective, batches, check_model, gather_buffers, prepare_data, resolve_batch_size, scores,
-                    train_step)
+from .steps import Objective, batches, check_model, gather_buffers, prepare_data, resolve_batch_size, scores, train_step
 
-__all__ = ["fit", "evaluate", "History", "Run", "TrainingError", "TrainingDiverged"]
+__all__ = ["History", "Run", "TrainingDiverged", "TrainingError", "evaluate", "fit"]
 
 
 class TrainingError(RuntimeError):
@@ -84,8 +84,7 @@ class History:
         The epoch numbers, from 1.
     """
 
-    def __init__(self, history: dict[str, list[float]] | None = None,
-                 epoch: list[int] | None = None) -> None:
+    def __init__(self, history: dict[str, list[float]] | None = None, epoch: list[int] | None = None) -> None:
         self.history: dict[str, list[float]] = {k: list(v) for k, v in (history or {}).items()}
         self.epoch: list[int] = list(epoch or [])
 
@@ -103,6 +102,7 @@ class History:
     def plot(self, **kwargs: Any) -> Any:
         """Draw loss (and val loss), metrics and learning rate per epoch; returns the Figure."""
         from . import plot
+
         return plot.history(self, **kwargs)
 
     def __repr__(self) -> str:
@@ -131,8 +131,7 @@ class Run:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-def _run_config(log_keys: list[str], batch: int, shuffle: bool, n_samples: int,
-                optimizer: Optimizer) -> dict[str, Any]:
+def _run_config(log_keys: list[str], batch: int, shuffle: bool, n_samples: int, optimizer: Optimizer) -> dict[str, Any]:
     """The settings of a run that a :class:`~minnet.Checkpoint` records and a resume must match.
 
     Resuming continues the same sequence of updates only if the batches are
@@ -141,16 +140,35 @@ def _run_config(log_keys: list[str], batch: int, shuffle: bool, n_samples: int,
     and the history gets the same columns (``log_keys``: metrics, ``val_``
     entries, ``lr``).
     """
-    return {"log_keys": list(log_keys), "batch_size": int(batch), "shuffle": bool(shuffle),
-            "n_samples": int(n_samples), "optimizer": optimizer_config(optimizer)}
+    return {
+        "log_keys": list(log_keys),
+        "batch_size": int(batch),
+        "shuffle": bool(shuffle),
+        "n_samples": int(n_samples),
+        "optimizer": optimizer_config(optimizer),
+    }
 
 
-def fit(model: Layer, loss: Loss | Sequence[Loss], optimizer: Optimizer, X: Any, y: Any, *, epochs: int,
-        batch_size: int | None = None, shuffle: bool = True, seed: int | np.random.Generator | None = None,
-        validation_data: tuple[Any, Any] | None = None, metrics: Iterable[Any] = (),
-        callbacks: Sequence[Callback] = (), progress: bool = True,
-        resume: str | os.PathLike[str] | None = None, loss_weights: Sequence[float] | None = None,
-        validation_batch_size: int | None = None, validation_split: float = 0.0) -> History:
+def fit(
+    model: Layer,
+    loss: Loss | Sequence[Loss],
+    optimizer: Optimizer,
+    X: Any,
+    y: Any,
+    *,
+    epochs: int,
+    batch_size: int | None = None,
+    shuffle: bool = True,
+    seed: int | np.random.Generator | None = None,
+    validation_data: tuple[Any, Any] | None = None,
+    metrics: Iterable[Any] = (),
+    callbacks: Sequence[Callback] = (),
+    progress: bool = True,
+    resume: str | os.PathLike[str] | None = None,
+    loss_weights: Sequence[float] | None = None,
+    validation_batch_size: int | None = None,
+    validation_split: float = 0.0,
+) -> History:
     """Train ``model`` on ``(X, y)`` by minimising ``loss`` with ``optimizer``.
 
     Parameters
@@ -237,8 +255,9 @@ def fit(model: Layer, loss: Loss | Sequence[Loss], optimizer: Optimizer, X: Any,
         raise TypeError(f"optimizer must be an Optimizer (e.g. mn.SGD), got {type(optimizer).__name__}")
     model_params = {id(p) for p in model.parameters()}
     if model_params != {id(p) for p in optimizer.params}:
-        raise ValueError("the optimizer does not hold exactly this model's parameters; "
-                         "build it with model.parameters()")
+        raise ValueError(
+            "the optimizer does not hold exactly this model's parameters; build it with model.parameters()"
+        )
     epochs = check_int("epochs", epochs, low=1)
     shuffle = check_bool("shuffle", shuffle)
     progress = check_bool("progress", progress)
@@ -257,8 +276,7 @@ def fit(model: Layer, loss: Loss | Sequence[Loss], optimizer: Optimizer, X: Any,
             raise TypeError("validation_data must be a pair (X_val, y_val)")
         validation = prepare_data(model, objective, *validation_data, x_name="X_val", y_name="y_val")
     if validation is not None:
-        validation_rows = resolve_batch_size(validation_batch_size, len(validation[0][0]),
-                                             "validation_batch_size")
+        validation_rows = resolve_batch_size(validation_batch_size, len(validation[0][0]), "validation_batch_size")
     if callbacks is None:
         callbacks = []
     callbacks = [callbacks] if isinstance(callbacks, Callback) else list(callbacks)
@@ -281,8 +299,7 @@ def fit(model: Layer, loss: Loss | Sequence[Loss], optimizer: Optimizer, X: Any,
 
     # Checkpoints run after the other callbacks each epoch, so they save their state too.
     callbacks = [cb for cb in callbacks if not cb.runs_last] + [cb for cb in callbacks if cb.runs_last]
-    run = Run(model, loss, optimizer, History(), rng, epochs, log_keys, objective, callbacks=callbacks,
-              config=config)
+    run = Run(model, loss, optimizer, History(), rng, epochs, log_keys, objective, callbacks=callbacks, config=config)
     if saved is not None:
         run.history = History(*saved["history"])
         run.epoch, run.stop_training = saved["epoch"], saved["stop_training"]
@@ -297,8 +314,14 @@ def fit(model: Layer, loss: Loss | Sequence[Loss], optimizer: Optimizer, X: Any,
     data = [*inputs, *targets]
     buffers = gather_buffers(data, batch) if shuffle else None
     n_batches = math.ceil(n_samples / batch)
-    bar = tqdm(total=epochs * n_batches, initial=run.epoch * n_batches, disable=not progress, unit="batch",
-               dynamic_ncols=True, file=sys.stderr)
+    bar = tqdm(
+        total=epochs * n_batches,
+        initial=run.epoch * n_batches,
+        disable=not progress,
+        unit="batch",
+        dynamic_ncols=True,
+        file=sys.stderr,
+    )
     bar.set_description(f"epoch {run.epoch + 1}/{epochs}")
     try:
         with _interrupt_between_batches(run):
@@ -308,12 +331,22 @@ def fit(model: Layer, loss: Loss | Sequence[Loss], optimizer: Optimizer, X: Any,
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                     logs = _train_epoch(run, data, len(inputs), batch, shuffle, buffers, bar if progress else None)
                     if validation is not None:
-                        logs.update(_after_batches(run, run.epoch + 1, "the validation pass", _validate_epoch,
-                                                   run, *validation, validation_rows))
+                        logs.update(
+                            _after_batches(
+                                run,
+                                run.epoch + 1,
+                                "the validation pass",
+                                _validate_epoch,
+                                run,
+                                *validation,
+                                validation_rows,
+                            )
+                        )
                 _end_epoch(run, logs, bar if progress else None)
     except KeyboardInterrupt:
-        bar.write(f"Training interrupted after {run.epoch} complete epoch(s); returning the history so far.",
-                  file=sys.stderr)
+        bar.write(
+            f"Training interrupted after {run.epoch} complete epoch(s); returning the history so far.", file=sys.stderr
+        )
     except TrainingError as exc:
         exc.history = run.history
         raise
@@ -324,23 +357,33 @@ def fit(model: Layer, loss: Loss | Sequence[Loss], optimizer: Optimizer, X: Any,
     return run.history
 
 
-def _split_off_validation(inputs: list[np.ndarray], targets: list[np.ndarray], fraction: Any
-                          ) -> tuple[list[np.ndarray], list[np.ndarray], tuple[list[np.ndarray], list[np.ndarray]]]:
+def _split_off_validation(
+    inputs: list[np.ndarray], targets: list[np.ndarray], fraction: Any
+) -> tuple[list[np.ndarray], list[np.ndarray], tuple[list[np.ndarray], list[np.ndarray]]]:
     """The first rows for training and the last ``fraction`` of them for validation (views, no copies)."""
-    fraction = check_real("validation_split", fraction, low=0.0, high=1.0, low_inclusive=False,
-                          high_inclusive=False)
+    fraction = check_real("validation_split", fraction, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
     n = len(inputs[0])
     split_at = int(n * (1.0 - fraction))  # Keras' rounding
     if not 0 < split_at < n:
-        raise ValueError(f"validation_split={fraction!r} of {n} rows leaves {split_at} for training and "
-                         f"{n - split_at} for validation; each needs at least one")
+        raise ValueError(
+            f"validation_split={fraction!r} of {n} rows leaves {split_at} for training and "
+            f"{n - split_at} for validation; each needs at least one"
+        )
     head = [a[:split_at] for a in inputs], [a[:split_at] for a in targets]
     tail = [a[split_at:] for a in inputs], [a[split_at:] for a in targets]
     return head[0], head[1], tail
 
 
-def evaluate(model: Layer, loss: Loss | Sequence[Loss], X: Any, y: Any, *, metrics: Iterable[Any] = (),
-             batch_size: int | None = None, loss_weights: Sequence[float] | None = None) -> dict[str, float]:
+def evaluate(
+    model: Layer,
+    loss: Loss | Sequence[Loss],
+    X: Any,
+    y: Any,
+    *,
+    metrics: Iterable[Any] = (),
+    batch_size: int | None = None,
+    loss_weights: Sequence[float] | None = None,
+) -> dict[str, float]:
     """Loss and metrics of ``model`` on ``(X, y)`` in inference mode, like Keras' ``evaluate``.
 
     Leaves every cache of the model and the losses as it was, so it may run
@@ -392,25 +435,36 @@ def _check_schedules_cover(optimizer: Optimizer, first_step: int, n_steps: int) 
             try:
                 optimizer.rate(name, step)
             except (ValueError, TypeError, ArithmeticError, IndexError) as exc:
-                raise ValueError(f"the {name} schedule cannot cover this run, which takes optimizer steps "
-                                 f"{first_step} to {last_step}: {exc}") from None
+                raise ValueError(
+                    f"the {name} schedule cannot cover this run, which takes optimizer steps "
+                    f"{first_step} to {last_step}: {exc}"
+                ) from None
 
 
-def _validate_epoch(run: Run, inputs: list[np.ndarray], targets: list[np.ndarray],
-                    batch_size: int) -> dict[str, float]:
+def _validate_epoch(run: Run, inputs: list[np.ndarray], targets: list[np.ndarray], batch_size: int) -> dict[str, float]:
     """Loss and metrics on the validation data, in inference mode (``val_`` keys)."""
     values = scores(run.model, run.objective, inputs, targets, batch_size)
     if not math.isfinite(values["loss"]):
         lr = run.optimizer.rate("lr", run.optimizer.step_count - 1)
-        raise _diverged(f"in epoch {run.epoch + 1}", f"the validation loss is {values['loss']} (lr={lr:g})",
-                        epoch=run.epoch + 1, batch=0, lr=lr)
+        raise _diverged(
+            f"in epoch {run.epoch + 1}",
+            f"the validation loss is {values['loss']} (lr={lr:g})",
+            epoch=run.epoch + 1,
+            batch=0,
+            lr=lr,
+        )
     return {f"val_{name}": value for name, value in values.items()}
 
 
 def _diverged(where: str, what: str, *, epoch: int, batch: int, lr: float) -> TrainingDiverged:
     """The :class:`TrainingDiverged` to raise: ``training diverged {where}: {what}. ...``."""
-    return TrainingDiverged(f"training diverged {where}: {what}. The parameters keep their last finite "
-                            f"values; try a smaller learning rate.", epoch=epoch, batch=batch, lr=lr)
+    return TrainingDiverged(
+        f"training diverged {where}: {what}. The parameters keep their last finite "
+        f"values; try a smaller learning rate.",
+        epoch=epoch,
+        batch=batch,
+        lr=lr,
+    )
 
 
 def _end_epoch(run: Run, logs: dict[str, float], bar: Any) -> None:
@@ -453,9 +507,13 @@ def _after_batches(run: Run, epoch: int, what: str, call: Any, *args: Any) -> An
     except (TrainingError, KeyboardInterrupt):
         raise
     except Exception as exc:
-        raise TrainingError(f"training stopped after epoch {epoch}'s updates: {what} failed: "
-                            f"{type(exc).__name__}: {exc}. The parameters are those of the last "
-                            f"completed step.", epoch=epoch, batch=0) from exc
+        raise TrainingError(
+            f"training stopped after epoch {epoch}'s updates: {what} failed: "
+            f"{type(exc).__name__}: {exc}. The parameters are those of the last "
+            f"completed step.",
+            epoch=epoch,
+            batch=0,
+        ) from exc
 
 
 @contextlib.contextmanager
@@ -467,8 +525,10 @@ def _interrupt_between_batches(run: Run) -> Iterator[None]:
     never inside an optimizer's commit (see :class:`~minnet._interrupts.sigint_held`),
     so no update is ever half applied.
     """
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
         yield
         return
 
@@ -485,8 +545,15 @@ def _interrupt_between_batches(run: Run) -> Iterator[None]:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _train_epoch(run: Run, data: list[np.ndarray], n_inputs: int, batch: int, shuffle: bool,
-                 buffers: list[np.ndarray] | None, bar: Any = None) -> dict[str, float]:
+def _train_epoch(
+    run: Run,
+    data: list[np.ndarray],
+    n_inputs: int,
+    batch: int,
+    shuffle: bool,
+    buffers: list[np.ndarray] | None,
+    bar: Any = None,
+) -> dict[str, float]:
     """One pass over the data; returns the batch-size-weighted means of loss and metrics.
 
     ``data`` holds the model's inputs, then its targets (the first
@@ -511,13 +578,22 @@ def _train_epoch(run: Run, data: list[np.ndarray], n_inputs: int, batch: int, sh
         except Exception as exc:
             # Whatever failed (a loss refusing the output, a schedule's value, a metric), the
             # step's update is all or nothing: the parameters are those of the last completed one.
-            raise TrainingError(f"training stopped at epoch {run.epoch + 1}, batch {index + 1}/{n_batches}: "
-                                f"{type(exc).__name__}: {exc}. The parameters are those of the last "
-                                f"completed step.", epoch=run.epoch + 1, batch=index + 1) from exc
+            raise TrainingError(
+                f"training stopped at epoch {run.epoch + 1}, batch {index + 1}/{n_batches}: "
+                f"{type(exc).__name__}: {exc}. The parameters are those of the last "
+                f"completed step.",
+                epoch=run.epoch + 1,
+                batch=index + 1,
+            ) from exc
         if failure is not None:
             # No update was made, so current_lr is still the rate of the failed step.
-            raise _diverged(f"at epoch {run.epoch + 1}, batch {index + 1}/{n_batches}", failure,
-                            epoch=run.epoch + 1, batch=index + 1, lr=optimizer.current_lr)
+            raise _diverged(
+                f"at epoch {run.epoch + 1}, batch {index + 1}/{n_batches}",
+                failure,
+                epoch=run.epoch + 1,
+                batch=index + 1,
+                lr=optimizer.current_lr,
+            )
         # Each batch's share of the epoch, len/n, is applied before summing: the shares
         # add up to 1, so the total cannot overflow where the mean itself fits.
         share = len(arrays[0]) / n

@@ -104,8 +104,12 @@ class RunningMean(mn.Layer):
         if not isinstance(state, dict) or sorted(state) != ["mean", "updates"]:
             raise ValueError(f"a RunningMean state has the keys mean and updates, got {state!r:.60}")
         mean, updates = state["mean"], state["updates"]
-        if not (isinstance(mean, np.ndarray) and mean.shape == (self.n,) and mean.dtype == np.float64
-                and np.isfinite(mean).all()):
+        if not (
+            isinstance(mean, np.ndarray)
+            and mean.shape == (self.n,)
+            and mean.dtype == np.float64
+            and np.isfinite(mean).all()
+        ):
             raise ValueError(f"mean must be a finite float64 array of shape ({self.n},), got {mean!r:.60}")
         if isinstance(updates, bool) or not isinstance(updates, int) or updates < 0:
             raise ValueError(f"updates must be a non-negative integer, got {updates!r:.60}")
@@ -130,6 +134,7 @@ def _load_example(name: str):
 def _run_example(name: str, out: Path, *flags: str) -> str:
     """Run ``examples/<name>.py``'s ``main`` with its plots going to ``out``; return what it printed."""
     import matplotlib
+
     matplotlib.use("Agg")  # the examples save figures; no window may open
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):

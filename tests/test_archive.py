@@ -14,10 +14,10 @@ import zlib
 
 import numpy as np
 import pytest
+from test_serialize import good_file, make_model, read_raw, set_array, set_field, values, with_meta, write_raw
 
 import minnet as mn
 import minnet.archive
-from test_serialize import good_file, make_model, read_raw, set_array, set_field, values, with_meta, write_raw
 
 
 def test_missing_file_raises_file_not_found(tmp_path):
@@ -31,6 +31,7 @@ def test_directory_is_refused(tmp_path):
 
 
 # -- files written by hand: what a hostile file may declare ------------------------------
+
 
 def write_zip(path, members):
     """Write a zip archive byte by byte from ``(name, data, crc, size, method)`` members.
@@ -46,10 +47,34 @@ def write_zip(path, members):
         if data is not None:
             offset = len(out)
             stored = len(data)
-            out += struct.pack("<4s5H3I2H", b"PK\x03\x04", 20, 0, method, 0, 0, crc, stored, size,
-                               len(encoded), 0) + encoded + data
-        directory += struct.pack("<4s6H3I5H2I", b"PK\x01\x02", 20, 20, 0, method, 0, 0, crc, stored, size,
-                                 len(encoded), 0, 0, 0, 0, 0, offset) + encoded
+            out += (
+                struct.pack("<4s5H3I2H", b"PK\x03\x04", 20, 0, method, 0, 0, crc, stored, size, len(encoded), 0)
+                + encoded
+                + data
+            )
+        directory += (
+            struct.pack(
+                "<4s6H3I5H2I",
+                b"PK\x01\x02",
+                20,
+                20,
+                0,
+                method,
+                0,
+                0,
+                crc,
+                stored,
+                size,
+                len(encoded),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )
+            + encoded
+        )
     end = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, len(members), len(members), len(directory), len(out), 0)
     path.write_bytes(bytes(out + directory + end))
 
@@ -85,10 +110,16 @@ def deflated_zeros(name, header, n_zeros):
 
 def description(n_out, **changes):
     """A consistent description of Dense(1, n_out, bias=False), as save writes it."""
-    meta = {"format": "minnet", "format_version": 2, "kind": "model", "minnet_version": mn.__version__,
-            "dtype": "float64",
-            "architecture": {"class": "Dense", "config": {"n_in": 1, "n_out": n_out, "bias": False}},
-            "parameters": [{"name": "W", "shape": [1, n_out], "dtype": "float64"}], "states": [{}]}
+    meta = {
+        "format": "minnet",
+        "format_version": 2,
+        "kind": "model",
+        "minnet_version": mn.__version__,
+        "dtype": "float64",
+        "architecture": {"class": "Dense", "config": {"n_in": 1, "n_out": n_out, "bias": False}},
+        "parameters": [{"name": "W", "shape": [1, n_out], "dtype": "float64"}],
+        "states": [{}],
+    }
     meta.update(changes)
     text = json.dumps(meta).encode()
     return stored("__minnet__.npy", npy_header((len(text),), "|u1") + text)
@@ -112,7 +143,7 @@ def _shared_stream(tmp_path):
     """Four members that all point at the same deflated data: each small, together 16 times the file."""
     path = tmp_path / "shared.npz"
     n = (4 << 20) // 8
-    name, data, crc, size, method = deflated_zeros("state.0.npy", npy_header((n,)), 4 << 20)
+    _name, data, crc, size, method = deflated_zeros("state.0.npy", npy_header((n,)), 4 << 20)
     members = [(f"state.{i}.npy", data if i == 0 else None, crc, size, method) for i in range(4)]
     write_zip(path, [description(1), *members])
     return path
@@ -128,9 +159,13 @@ def _deflated_description(tmp_path):
     text = json.dumps({"format": "minnet", "format_version": 2, "parameters": [], "junk": " " * (1 << 20)})
     data = npy_header((len(text),), "|u1") + text.encode()
     c = zlib.compressobj(9, zlib.DEFLATED, -15)
-    write_zip(path, [("__minnet__.npy", c.compress(data) + c.flush(), zlib.crc32(data), len(data),
-                      zipfile.ZIP_DEFLATED),
-                     stored("state.0.npy", npy_header((1 << 16,)) + bytes(1 << 19))])
+    write_zip(
+        path,
+        [
+            ("__minnet__.npy", c.compress(data) + c.flush(), zlib.crc32(data), len(data), zipfile.ZIP_DEFLATED),
+            stored("state.0.npy", npy_header((1 << 16,)) + bytes(1 << 19)),
+        ],
+    )
     return path
 
 
@@ -140,6 +175,7 @@ def _add_member(name, content):
         with zipfile.ZipFile(path, "a") as archive:
             archive.writestr(name, content)
         return path
+
     return make
 
 
@@ -172,6 +208,7 @@ def _nested_description(meta, arrays):
 def _reference(key):
     def change(meta, arrays):
         meta["states"][2] = {"x": {"__array__": key}}
+
     return change
 
 
@@ -184,8 +221,9 @@ def _truncate(fraction):
     def make(tmp_path):
         data = good_file(tmp_path).read_bytes()
         path = tmp_path / "cut.npz"
-        path.write_bytes(data[:int(len(data) * fraction)])
+        path.write_bytes(data[: int(len(data) * fraction)])
         return path
+
     return make
 
 
@@ -194,6 +232,7 @@ def _bytes(content):
         path = tmp_path / "file.npz"
         path.write_bytes(content)
         return path
+
     return make
 
 
@@ -243,10 +282,10 @@ def _huge_array_header(tmp_path):
     """An .npy member whose header declares 8 TB over a few bytes of data."""
     import io
     import zipfile
+
     path = good_file(tmp_path)
     header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
-                                                  "shape": (10**6, 10**6)})
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)})
     with zipfile.ZipFile(path, "a") as archive:
         archive.writestr("param.9.npy", header.getvalue() + b"\0" * 80)
     return path
@@ -260,6 +299,7 @@ def _sparse_file(start):
             f.write(start)
             f.truncate(1 << 30)
         return path
+
     return make
 
 
@@ -276,36 +316,66 @@ BAD_ARCHIVES = {
     "truncated by one byte": ("file-truncated", _truncate(0.9999), "corrupt or truncated"),
     "flipped byte": ("file-corrupt", _flip_middle_byte, "corrupt or truncated"),
     "corrupt json": ("file-corrupt", _bad_json, "corrupt description"),
-    "array header declaring 8 TB": ("file-corrupt", _huge_array_header,
-                                    r"'param.9.npy' declares shape \(1000000, 1000000\)"),
+    "array header declaring 8 TB": (
+        "file-corrupt",
+        _huge_array_header,
+        r"'param.9.npy' declares shape \(1000000, 1000000\)",
+    ),
     "duplicate member": ("file-corrupt", _duplicate_member, "holds the member 'param.0.npy' twice"),
-    "description nested 300 deep": ("file-corrupt", with_meta(_nested_description),
-                                     "description nested more than 256 levels deep"),
+    "description nested 300 deep": (
+        "file-corrupt",
+        with_meta(_nested_description),
+        "description nested more than 256 levels deep",
+    ),
     "pickle file": ("file-pickle", _pickle_file, "pickled"),
     "npz with object array": ("file-pickle", _object_array_npz, "pickled"),
     "single npy": ("file-npy", _npy_file, "single .npy"),
     "newer version": ("file-newer-version", with_meta(set_field("format_version", 99)), "version 99.*upgrade"),
-    "deflated member declaring 256 MB": ("file-too-large", _deflated_bomb,
-                                         r"declares \d+ bytes of arrays in a file of \d+ bytes \(member "
-                                         r"'param.0.npy': 268435584 bytes from \d+\); minnet refuses files that "
-                                         r"expand more than 4-fold"),
+    "deflated member declaring 256 MB": (
+        "file-too-large",
+        _deflated_bomb,
+        r"declares \d+ bytes of arrays in a file of \d+ bytes \(member "
+        r"'param.0.npy': 268435584 bytes from \d+\); minnet refuses files that "
+        r"expand more than 4-fold",
+    ),
     "members sharing one deflated stream": ("file-too-large", _shared_stream, "expand more than 4-fold"),
-    "description larger than the file": ("file-too-large", _deflated_description,
-                                         "description of 1048.* bytes, larger than the file itself"),
+    "description larger than the file": (
+        "file-too-large",
+        _deflated_description,
+        "description of 1048.* bytes, larger than the file itself",
+    ),
     "1 GiB of something else": ("file-too-large", _sparse_file(b"\0junk"), "not an .npz archive"),
     "1 GiB after a zip signature": ("file-too-large", _sparse_file(b"PK\x03\x04"), "corrupt or truncated"),
-    "text member": ("file-unknown-member", _add_member("notes.txt", "hello"),
-                    "holds the member 'notes.txt', which is not an .npy array"),
-    "extra parameter array": ("file-unknown-member", with_meta(set_array("param.9", np.zeros(2))),
-                              "member 'param.9.npy', an array its description does not name"),
-    "state array nothing refers to": ("file-unknown-member", with_meta(set_array("state.0", np.zeros(2))),
-                                      "member 'state.0.npy', an array its description does not name"),
-    "reference to a missing array": ("file-mismatched-arrays", with_meta(_reference("state.3")),
-                                     "refers to an array 'state.3' it does not hold"),
-    "reference to a parameter": ("file-mismatched-arrays", with_meta(_reference("param.0")),
-                                 "refers to an array 'param.0', which is not a state array"),
-    "array referred to twice": ("file-mismatched-arrays", with_meta(_twice_referenced),
-                                "refers to the array 'state.0' twice"),
+    "text member": (
+        "file-unknown-member",
+        _add_member("notes.txt", "hello"),
+        "holds the member 'notes.txt', which is not an .npy array",
+    ),
+    "extra parameter array": (
+        "file-unknown-member",
+        with_meta(set_array("param.9", np.zeros(2))),
+        "member 'param.9.npy', an array its description does not name",
+    ),
+    "state array nothing refers to": (
+        "file-unknown-member",
+        with_meta(set_array("state.0", np.zeros(2))),
+        "member 'state.0.npy', an array its description does not name",
+    ),
+    "reference to a missing array": (
+        "file-mismatched-arrays",
+        with_meta(_reference("state.3")),
+        "refers to an array 'state.3' it does not hold",
+    ),
+    "reference to a parameter": (
+        "file-mismatched-arrays",
+        with_meta(_reference("param.0")),
+        "refers to an array 'param.0', which is not a state array",
+    ),
+    "array referred to twice": (
+        "file-mismatched-arrays",
+        with_meta(_twice_referenced),
+        "refers to the array 'state.0' twice",
+    ),
 }
 
 
@@ -326,6 +396,7 @@ def start_of(path):
 
 
 # -- memory bounded by the file --------------------------------------------------------
+
 
 def peak_memory_of_load(path):
     """Bytes allocated at the peak of ``mn.load(path)`` (numpy's arrays included), and its error."""
@@ -351,9 +422,11 @@ def test_the_bomb_is_a_valid_archive_that_declares_256_mb(tmp_path):
             assert np.lib.format.read_magic(io.BytesIO(npy_header((1,)))) == (1, 0)
 
 
-@pytest.mark.parametrize("make", [_deflated_bomb, _shared_stream, _sparse_file(b"\0junk"),
-                                  _sparse_file(b"PK\x03\x04")],
-                         ids=["deflated bomb", "shared stream", "1 GiB non-archive", "1 GiB after a zip signature"])
+@pytest.mark.parametrize(
+    "make",
+    [_deflated_bomb, _shared_stream, _sparse_file(b"\0junk"), _sparse_file(b"PK\x03\x04")],
+    ids=["deflated bomb", "shared stream", "1 GiB non-archive", "1 GiB after a zip signature"],
+)
 def test_a_file_declaring_far_more_than_it_holds_costs_almost_nothing_to_refuse(tmp_path, make):
     path = make(tmp_path)
     peak, error = peak_memory_of_load(path)
@@ -389,14 +462,13 @@ def test_arrays_are_read_in_fortran_order_and_any_byte_order(tmp_path):
 
 # -- writing -------------------------------------------------------------------------
 
+
 def test_saved_file_gets_ordinary_permissions(tmp_path):
     path = tmp_path / "m.npz"
     mn.save(make_model(), path)
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
-
-
 
 
 def test_failed_save_leaves_previous_file_and_no_temporary(tmp_path, monkeypatch):
@@ -447,6 +519,7 @@ def test_save_over_a_directory_is_refused(tmp_path):
 def test_a_saved_file_gets_the_permissions_of_an_ordinary_new_file(tmp_path):
     import os
     import stat
+
     umask = os.umask(0o022)
     try:
         path = tmp_path / "model.npz"
@@ -460,6 +533,7 @@ def test_a_saved_file_gets_the_permissions_of_an_ordinary_new_file(tmp_path):
 
 
 # -- where a save goes ----------------------------------------------------------------
+
 
 def test_saving_to_a_symlink_writes_through_it_and_keeps_the_link(tmp_path):
     target = tmp_path / "real.npz"
@@ -478,8 +552,16 @@ def test_a_checkpoint_through_a_symlink_keeps_the_link(tmp_path):
     link = tmp_path / "ckpt.npz"
     link.symlink_to(tmp_path / "runs" / "run1.npz")  # dangling until the first save
     model = mn.Sequential(mn.Dense(2, 1, seed=0))
-    mn.fit(model, mn.MSE(), mn.SGD(model.parameters(), lr=0.1), np.ones((4, 2)), np.ones(4), epochs=2,
-           progress=False, callbacks=[mn.Checkpoint(link)])
+    mn.fit(
+        model,
+        mn.MSE(),
+        mn.SGD(model.parameters(), lr=0.1),
+        np.ones((4, 2)),
+        np.ones(4),
+        epochs=2,
+        progress=False,
+        callbacks=[mn.Checkpoint(link)],
+    )
     assert link.is_symlink() and (tmp_path / "runs" / "run1.npz").is_file()
 
 
@@ -488,7 +570,10 @@ def test_a_path_ending_in_a_separator_names_a_folder_and_is_refused(tmp_path, mo
     monkeypatch.chdir(tmp_path)
     model = mn.Sequential(mn.Dense(2, 1, seed=0))
     for call in (lambda: mn.save(model, name), lambda: mn.load(name), lambda: mn.Checkpoint(name)):
-        with pytest.raises(ValueError, match=r"ends with a path separator, so it names a folder; give a file "
-                                             r"name, such as 'models.model\.npz'"):
+        with pytest.raises(
+            ValueError,
+            match=r"ends with a path separator, so it names a folder; give a file "
+            r"name, such as 'models.model\.npz'",
+        ):
             call()
     assert list(tmp_path.iterdir()) == []

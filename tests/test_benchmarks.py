@@ -14,12 +14,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import implementations as impl  # noqa: E402
-from benchmarks import run as bench  # noqa: E402
-from benchmarks.tasks import find_mnist, make_tasks  # noqa: E402
+from benchmarks import implementations as impl
+from benchmarks import run as bench
+from benchmarks.tasks import find_mnist, make_tasks
 
-MNIST = Path(os.environ["MINNET_DATA"]) / "mnist" if os.environ.get("MINNET_DATA") else \
-    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+MNIST = (
+    Path(os.environ["MINNET_DATA"]) / "mnist"
+    if os.environ.get("MINNET_DATA")
+    else Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+)
 needs_mnist = pytest.mark.skipif(find_mnist(MNIST) is None, reason=f"the MNIST files are not in {MNIST}")
 
 
@@ -34,8 +37,17 @@ def assert_same_weights(ours, theirs, rtol):
             assert np.max(np.abs(a - ref)) <= rtol * np.max(np.abs(ref))
 
 
-@pytest.mark.parametrize("label", ["article float64", "wide float64", "deep-narrow float64",
-                                   "article float32", "wide float32", "deep-narrow float32"])
+@pytest.mark.parametrize(
+    "label",
+    [
+        "article float64",
+        "wide float64",
+        "deep-narrow float64",
+        "article float32",
+        "wide float32",
+        "deep-narrow float32",
+    ],
+)
 def test_minnet_and_numpy_loop_end_on_the_same_loss_and_weights(quick_tasks, label):
     task = quick_tasks[label]
     minnet, numpy_loop = impl.train_minnet(task), impl.train_numpy(task)
@@ -98,8 +110,20 @@ def test_mnist_task_minnet_numpy_and_torch_end_on_the_same_loss_and_weights(quic
 def test_the_mnist_task_is_left_out_when_the_files_are_absent(tmp_path, capsys):
     assert find_mnist(tmp_path) is None
     assert [t.name for t in make_tasks(quick=True, mnist=tmp_path)] == ["article", "wide", "deep-narrow"] * 2
-    status = bench.main(["--quick", "--repeat", "1", "--no-sklearn", "--no-torch", "--no-memory",
-                         "--tasks", "mnist", "--mnist", str(tmp_path)])
+    status = bench.main(
+        [
+            "--quick",
+            "--repeat",
+            "1",
+            "--no-sklearn",
+            "--no-torch",
+            "--no-memory",
+            "--tasks",
+            "mnist",
+            "--mnist",
+            str(tmp_path),
+        ]
+    )
     assert status == 0
     captured = capsys.readouterr()
     assert f"skipped mnist: no MNIST files in {tmp_path}" in captured.err

@@ -19,8 +19,9 @@ def data(n=60, seed=0):
 
 
 def build(dtype=np.float64, seeds=(0, 1)):
-    model = mn.Sequential(mn.Dense(3, 6, rng=seeds[0], dtype=dtype), mn.Tanh(),
-                          mn.Dense(6, 1, rng=seeds[1], dtype=dtype), mn.Sigmoid())
+    model = mn.Sequential(
+        mn.Dense(3, 6, rng=seeds[0], dtype=dtype), mn.Tanh(), mn.Dense(6, 1, rng=seeds[1], dtype=dtype), mn.Sigmoid()
+    )
     opt = mn.SGD(model.parameters(), lr=mn.CyclicLR(0.01, 0.8, step_size_up=5), momentum=0.9, nesterov=True)
     return model, opt
 
@@ -49,6 +50,7 @@ class InterruptAt(mn.Callback):
 
 # -- EarlyStopping ----------------------------------------------------------------
 
+
 class Feed(mn.Callback):
     """Overwrite the monitored value with a scripted sequence, to test the stopping rule alone."""
 
@@ -63,8 +65,7 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement():
     X, y = data()
     model, opt = build()
     stop = mn.EarlyStopping("loss", patience=2, restore_best=False)
-    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=20,
-                     callbacks=[Feed([5, 4, 4.5, 4.2, 1, 1]), stop], **FIT)
+    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=20, callbacks=[Feed([5, 4, 4.5, 4.2, 1, 1]), stop], **FIT)
     assert len(history) == 4 and stop.stopped_epoch == 4 and stop.best == 4 and stop.best_epoch == 2
 
 
@@ -105,15 +106,18 @@ def test_early_stopping_unknown_monitor_fails_before_training():
     assert same(values(model), before) and opt.step_count == 0
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(monitor=3), TypeError, "monitor"),
-    (dict(patience=-1), ValueError, "patience"),
-    (dict(patience=2.5), TypeError, "patience"),
-    (dict(min_delta=-0.1), ValueError, "min_delta"),
-    (dict(min_delta=float("nan")), ValueError, "min_delta"),
-    (dict(restore_best="yes"), TypeError, "restore_best"),
-    (dict(mode="up"), ValueError, "mode"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(monitor=3), TypeError, "monitor"),
+        (dict(patience=-1), ValueError, "patience"),
+        (dict(patience=2.5), TypeError, "patience"),
+        (dict(min_delta=-0.1), ValueError, "min_delta"),
+        (dict(min_delta=float("nan")), ValueError, "min_delta"),
+        (dict(restore_best="yes"), TypeError, "restore_best"),
+        (dict(mode="up"), ValueError, "mode"),
+    ],
+)
 def test_early_stopping_validates_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         mn.EarlyStopping(**kwargs)
@@ -121,11 +125,15 @@ def test_early_stopping_validates_arguments(kwargs, error, match):
 
 # -- Checkpoint --------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(path=3), TypeError, "path"),
-    (dict(path="c.npz", every=0), ValueError, "every"),
-    (dict(path="c.npz", every="2"), TypeError, "every"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(path=3), TypeError, "path"),
+        (dict(path="c.npz", every=0), ValueError, "every"),
+        (dict(path="c.npz", every="2"), TypeError, "every"),
+    ],
+)
 def test_checkpoint_validates_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         mn.Checkpoint(**kwargs)
@@ -136,8 +144,7 @@ def test_checkpoint_into_missing_directory_fails_before_training(tmp_path):
     model, opt = build()
     before = values(model)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        mn.fit(model, mn.BCE(), opt, X, y, epochs=2,
-               callbacks=[mn.Checkpoint(tmp_path / "no" / "c.npz")], **FIT)
+        mn.fit(model, mn.BCE(), opt, X, y, epochs=2, callbacks=[mn.Checkpoint(tmp_path / "no" / "c.npz")], **FIT)
     assert same(values(model), before) and opt.step_count == 0
 
 
@@ -169,8 +176,16 @@ def test_checkpoint_runs_after_the_other_callbacks(tmp_path):
     model, opt = build()
     stop = mn.EarlyStopping("loss", patience=1)
     # Listed first, yet the state it saves for epoch 2 already includes EarlyStopping's epoch 2.
-    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=5,
-                     callbacks=[mn.Checkpoint(tmp_path / "c.npz", every=10), Feed([1.0, 2.0]), stop], **FIT)
+    history = mn.fit(
+        model,
+        mn.BCE(),
+        opt,
+        X,
+        y,
+        epochs=5,
+        callbacks=[mn.Checkpoint(tmp_path / "c.npz", every=10), Feed([1.0, 2.0]), stop],
+        **FIT,
+    )
     assert len(history) == 2
     with np.load(tmp_path / "c.npz", allow_pickle=False) as f:
         meta = json.loads(f["__minnet__"].tobytes())
@@ -185,6 +200,7 @@ def test_checkpoint_repr():
 
 # -- resume ------------------------------------------------------------------
 
+
 def uninterrupted(epochs, dtype=np.float64, callbacks=()):
     X, y = data()
     model, opt = build(dtype)
@@ -198,13 +214,13 @@ def test_resume_after_ctrl_c_is_bit_identical(tmp_path, dtype):
     X, y = data()
     path = tmp_path / "run.npz"
     model_b, opt_b = build(dtype)
-    hist_b = mn.fit(model_b, mn.BCE(), opt_b, X, y, epochs=9, seed=5,
-                    callbacks=[mn.Checkpoint(path), InterruptAt(4)], **FIT)
+    hist_b = mn.fit(
+        model_b, mn.BCE(), opt_b, X, y, epochs=9, seed=5, callbacks=[mn.Checkpoint(path), InterruptAt(4)], **FIT
+    )
     assert len(hist_b) == 4
     # A fresh process: new objects, different initial weights, no seed.
     model_c, opt_c = build(dtype, seeds=(7, 8))
-    hist_c = mn.fit(model_c, mn.BCE(), opt_c, X, y, epochs=9, resume=path,
-                    callbacks=[mn.Checkpoint(path)], **FIT)
+    hist_c = mn.fit(model_c, mn.BCE(), opt_c, X, y, epochs=9, resume=path, callbacks=[mn.Checkpoint(path)], **FIT)
     assert same(values(model_c), values(model_a))
     assert opt_c.step_count == opt_a.step_count
     assert all(np.array_equal(a, c) for a, c in zip(opt_a.buffers, opt_c.buffers))
@@ -224,8 +240,18 @@ def test_resume_after_interruption_mid_epoch_uses_the_last_checkpoint(tmp_path):
         return 0.0
 
     model_b, opt_b = build()
-    hist_b = mn.fit(model_b, mn.BCE(), opt_b, X, y, epochs=6, seed=5, metrics=[interrupting_metric],
-                    callbacks=[mn.Checkpoint(path)], **FIT)
+    hist_b = mn.fit(
+        model_b,
+        mn.BCE(),
+        opt_b,
+        X,
+        y,
+        epochs=6,
+        seed=5,
+        metrics=[interrupting_metric],
+        callbacks=[mn.Checkpoint(path)],
+        **FIT,
+    )
     assert len(hist_b) == 3
     model_c, opt_c = build()
     hist_c = mn.fit(model_c, mn.BCE(), opt_c, X, y, epochs=6, resume=path, metrics=[interrupting_metric], **FIT)
@@ -238,9 +264,17 @@ def test_resume_restores_early_stopping_state(tmp_path):
     X, y = data()
     path = tmp_path / "run.npz"
     model_b, opt_b = build()
-    mn.fit(model_b, mn.BCE(), opt_b, X, y, epochs=12, seed=5,
-           callbacks=[mn.EarlyStopping("loss", patience=2, min_delta=0.01), mn.Checkpoint(path), InterruptAt(3)],
-           **FIT)
+    mn.fit(
+        model_b,
+        mn.BCE(),
+        opt_b,
+        X,
+        y,
+        epochs=12,
+        seed=5,
+        callbacks=[mn.EarlyStopping("loss", patience=2, min_delta=0.01), mn.Checkpoint(path), InterruptAt(3)],
+        **FIT,
+    )
     model_c, opt_c = build()
     stop = mn.EarlyStopping("loss", patience=2, min_delta=0.01)
     hist_c = mn.fit(model_c, mn.BCE(), opt_c, X, y, epochs=12, resume=path, callbacks=[stop], **FIT)
@@ -314,8 +348,7 @@ def test_resume_with_mismatched_momentum_buffers_changes_nothing(tmp_path):
     mn.fit(model, mn.BCE(), opt, X, y, epochs=1, callbacks=[mn.Checkpoint(path)], **FIT)
     # Same architecture, but the optimizer holds the parameters in another order.
     model_b, _ = build()
-    opt_b = mn.SGD(model_b.parameters()[::-1], lr=mn.CyclicLR(0.01, 0.8, step_size_up=5), momentum=0.9,
-                   nesterov=True)
+    opt_b = mn.SGD(model_b.parameters()[::-1], lr=mn.CyclicLR(0.01, 0.8, step_size_up=5), momentum=0.9, nesterov=True)
     assert_resume_refused(path, model_b, opt_b, ValueError, r"momentum_buffer\[0\] must be float64 of shape")
 
 
@@ -351,8 +384,11 @@ def build_with(name, dtype=np.float64, seeds=(0, 1)):
 
 def same_state(a, b):
     """Two optimizer state dicts hold the same step count and bit-identical buffers."""
-    return (a.keys() == b.keys() and a["step_count"] == b["step_count"]
-            and all(same(a[key], b[key]) for key in a if key != "step_count"))
+    return (
+        a.keys() == b.keys()
+        and a["step_count"] == b["step_count"]
+        and all(same(a[key], b[key]) for key in a if key != "step_count")
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -364,8 +400,9 @@ def test_each_optimizer_trains_and_resumes_bit_identically(tmp_path, name, dtype
     assert hist_a["loss"][-1] < 0.8 * hist_a["loss"][0]  # it trains
     path = tmp_path / "run.npz"
     model_b, opt_b = build_with(name, dtype)
-    hist_b = mn.fit(model_b, mn.BCE(), opt_b, X, y, epochs=6, seed=5,
-                    callbacks=[mn.Checkpoint(path), InterruptAt(3)], **FIT)
+    hist_b = mn.fit(
+        model_b, mn.BCE(), opt_b, X, y, epochs=6, seed=5, callbacks=[mn.Checkpoint(path), InterruptAt(3)], **FIT
+    )
     assert len(hist_b) == 3
     model_c, opt_c = build_with(name, dtype, seeds=(7, 8))  # a fresh process: new objects and weights
     hist_c = mn.fit(model_c, mn.BCE(), opt_c, X, y, epochs=6, resume=path, **FIT)
@@ -376,30 +413,47 @@ def test_each_optimizer_trains_and_resumes_bit_identically(tmp_path, name, dtype
     assert all(b.dtype == dtype for key in state if key != "step_count" for b in state[key])
 
 
-@pytest.mark.parametrize("other, match", [
-    (lambda m: mn.Adam(m.parameters(), lr=0.01, betas=(0.8, 0.999)),
-     r"optimizer betas \[0.9, 0.999\] in the checkpoint, \[0.8, 0.999\] in this call"),
-    (lambda m: mn.Adam(m.parameters(), lr=0.01, amsgrad=True), "optimizer amsgrad False in the checkpoint, True"),
-    (lambda m: mn.AdamW(m.parameters(), lr=0.01), "holds the state of a Adam optimizer, this run uses AdamW"),
-])
+@pytest.mark.parametrize(
+    "other, match",
+    [
+        (
+            lambda m: mn.Adam(m.parameters(), lr=0.01, betas=(0.8, 0.999)),
+            r"optimizer betas \[0.9, 0.999\] in the checkpoint, \[0.8, 0.999\] in this call",
+        ),
+        (lambda m: mn.Adam(m.parameters(), lr=0.01, amsgrad=True), "optimizer amsgrad False in the checkpoint, True"),
+        (lambda m: mn.AdamW(m.parameters(), lr=0.01), "holds the state of a Adam optimizer, this run uses AdamW"),
+    ],
+)
 def test_resume_with_other_adam_settings_is_refused(tmp_path, other, match):
     X, y = data()
     path = tmp_path / "run.npz"
     model, _ = build()
-    mn.fit(model, mn.BCE(), mn.Adam(model.parameters(), lr=0.01), X, y, epochs=2, callbacks=[mn.Checkpoint(path)],
-           **FIT)
+    mn.fit(
+        model, mn.BCE(), mn.Adam(model.parameters(), lr=0.01), X, y, epochs=2, callbacks=[mn.Checkpoint(path)], **FIT
+    )
     model_b, _ = build(seeds=(3, 4))
     assert_resume_refused(path, model_b, other(model_b), ValueError, match)
 
 
 # -- resume refuses a call whose settings differ from the checkpointed run's -------
 
+
 def checkpoint_with_validation(tmp_path):
     X, y = data()
     path = tmp_path / "run.npz"
     model, opt = build()
-    mn.fit(model, mn.BCE(), opt, X, y, epochs=2, seed=5, validation_data=(X[:10], y[:10]),
-           callbacks=[mn.Checkpoint(path)], **FIT)
+    mn.fit(
+        model,
+        mn.BCE(),
+        opt,
+        X,
+        y,
+        epochs=2,
+        seed=5,
+        validation_data=(X[:10], y[:10]),
+        callbacks=[mn.Checkpoint(path)],
+        **FIT,
+    )
     return path
 
 
@@ -419,41 +473,66 @@ def cyclic(step_size_up=5):
     return mn.CyclicLR(0.01, 0.8, step_size_up=step_size_up)
 
 
-@pytest.mark.parametrize("changes, match", [
-    ({"validation_data": None}, r"logged keys \['loss', 'val_loss', 'lr'\] in the checkpoint, "
-                                r"\['loss', 'lr'\] in this call"),
-    ({"metrics": ["accuracy"]}, r"logged keys .*'accuracy'.* in this call"),
-    ({"batch_size": 10}, "batch_size 7 in the checkpoint, 10 in this call"),
-    ({"batch_size": None}, "batch_size 7 in the checkpoint, 60 in this call"),
-    ({"shuffle": False}, "shuffle True in the checkpoint, False in this call"),
-    ({"n": 50}, "number of training samples 60 in the checkpoint, 50 in this call"),
-])
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        (
+            {"validation_data": None},
+            r"logged keys \['loss', 'val_loss', 'lr'\] in the checkpoint, "
+            r"\['loss', 'lr'\] in this call",
+        ),
+        ({"metrics": ["accuracy"]}, r"logged keys .*'accuracy'.* in this call"),
+        ({"batch_size": 10}, "batch_size 7 in the checkpoint, 10 in this call"),
+        ({"batch_size": None}, "batch_size 7 in the checkpoint, 60 in this call"),
+        ({"shuffle": False}, "shuffle True in the checkpoint, False in this call"),
+        ({"n": 50}, "number of training samples 60 in the checkpoint, 50 in this call"),
+    ],
+)
 def test_resume_with_other_run_settings_is_refused(tmp_path, changes, match):
     refused_resume(checkpoint_with_validation(tmp_path), match, **changes)
 
 
-@pytest.mark.parametrize("optimizer, match", [
-    (lambda m: mn.SGD(m.parameters(), lr=0.1, momentum=0.9, nesterov=True),
-     r"optimizer lr CyclicLR\(base_lr=0.01.*\) in the checkpoint, 0.1 in this call"),
-    (lambda m: mn.SGD(m.parameters(), lr=cyclic(step_size_up=6), momentum=0.9, nesterov=True),
-     "step_size_up=5.* in the checkpoint, CyclicLR.*step_size_up=6.* in this call"),
-    (lambda m: mn.SGD(m.parameters(), lr=cyclic(), momentum=0.8, nesterov=True),
-     "optimizer momentum 0.9 in the checkpoint, 0.8 in this call"),
-    (lambda m: mn.SGD(m.parameters(), lr=cyclic(), momentum=0.9),
-     "optimizer nesterov True in the checkpoint, False in this call"),
-    (lambda m: mn.SGD(m.parameters(), lr=cyclic(), momentum=0.9, nesterov=True, weight_decay=1e-4),
-     "optimizer weight_decay 0.0 in the checkpoint, 0.0001 in this call"),
-    (lambda m: mn.SGD(m.parameters(), lr=cyclic(), momentum=0.9, dampening=0.1),
-     "optimizer dampening 0.0 in the checkpoint, 0.1 in this call"),
-])
+@pytest.mark.parametrize(
+    "optimizer, match",
+    [
+        (
+            lambda m: mn.SGD(m.parameters(), lr=0.1, momentum=0.9, nesterov=True),
+            r"optimizer lr CyclicLR\(base_lr=0.01.*\) in the checkpoint, 0.1 in this call",
+        ),
+        (
+            lambda m: mn.SGD(m.parameters(), lr=cyclic(step_size_up=6), momentum=0.9, nesterov=True),
+            "step_size_up=5.* in the checkpoint, CyclicLR.*step_size_up=6.* in this call",
+        ),
+        (
+            lambda m: mn.SGD(m.parameters(), lr=cyclic(), momentum=0.8, nesterov=True),
+            "optimizer momentum 0.9 in the checkpoint, 0.8 in this call",
+        ),
+        (
+            lambda m: mn.SGD(m.parameters(), lr=cyclic(), momentum=0.9),
+            "optimizer nesterov True in the checkpoint, False in this call",
+        ),
+        (
+            lambda m: mn.SGD(m.parameters(), lr=cyclic(), momentum=0.9, nesterov=True, weight_decay=1e-4),
+            "optimizer weight_decay 0.0 in the checkpoint, 0.0001 in this call",
+        ),
+        (
+            lambda m: mn.SGD(m.parameters(), lr=cyclic(), momentum=0.9, dampening=0.1),
+            "optimizer dampening 0.0 in the checkpoint, 0.1 in this call",
+        ),
+    ],
+)
 def test_resume_with_other_optimizer_settings_is_refused(tmp_path, optimizer, match):
     refused_resume(checkpoint_with_validation(tmp_path), match, optimizer=optimizer)
 
 
 def test_resume_names_every_difference_at_once(tmp_path):
-    refused_resume(checkpoint_with_validation(tmp_path), "batch_size 7 .*; shuffle True .*; optimizer momentum",
-                   batch_size=5, shuffle=False,
-                   optimizer=lambda m: mn.SGD(m.parameters(), lr=cyclic(), momentum=0.5, nesterov=True))
+    refused_resume(
+        checkpoint_with_validation(tmp_path),
+        "batch_size 7 .*; shuffle True .*; optimizer momentum",
+        batch_size=5,
+        shuffle=False,
+        optimizer=lambda m: mn.SGD(m.parameters(), lr=cyclic(), momentum=0.5, nesterov=True),
+    )
 
 
 def test_resume_with_the_same_settings_from_new_objects_is_accepted(tmp_path):
@@ -471,11 +550,13 @@ def test_a_function_as_schedule_is_compared_by_name_not_address(tmp_path):
     X, y = data()
     path = tmp_path / "run.npz"
     model, _ = build()
-    mn.fit(model, mn.BCE(), mn.SGD(model.parameters(), lr=decay), X, y, epochs=1,
-           callbacks=[mn.Checkpoint(path)], **FIT)
+    mn.fit(
+        model, mn.BCE(), mn.SGD(model.parameters(), lr=decay), X, y, epochs=1, callbacks=[mn.Checkpoint(path)], **FIT
+    )
     model_b, _ = build()
-    assert len(mn.fit(model_b, mn.BCE(), mn.SGD(model_b.parameters(), lr=decay), X, y, epochs=2,
-                      resume=path, **FIT)) == 2
+    assert (
+        len(mn.fit(model_b, mn.BCE(), mn.SGD(model_b.parameters(), lr=decay), X, y, epochs=2, resume=path, **FIT)) == 2
+    )
     model_c, _ = build()
     with pytest.raises(ValueError, match="optimizer lr <.*decay> in the checkpoint, 0.1 in this call"):
         mn.fit(model_c, mn.BCE(), mn.SGD(model_c.parameters(), lr=0.1), X, y, epochs=2, resume=path, **FIT)

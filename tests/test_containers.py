@@ -82,6 +82,7 @@ def test_len_getitem_iter():
 
 # -- refusals -------------------------------------------------------------------
 
+
 def test_refuses_a_repeated_layer_instance():
     relu = mn.ReLU()
     with pytest.raises(ValueError, match="more than once"):
@@ -128,10 +129,10 @@ def test_predict_refuses_nan():
 
 # -- repr and summary ------------------------------------------------------------
 
+
 def test_nested_repr_is_indented():
     model = mn.Sequential(mn.Sequential(mn.Dense(2, 3), mn.ReLU()), mn.Dense(3, 1))
-    assert repr(model) == ("Sequential(\n  Sequential(\n    Dense(2, 3),\n    ReLU(),\n  ),\n"
-                           "  Dense(3, 1),\n)")
+    assert repr(model) == ("Sequential(\n  Sequential(\n    Dense(2, 3),\n    ReLU(),\n  ),\n  Dense(3, 1),\n)")
 
 
 def test_repr_evaluates_back_to_the_same_architecture():
@@ -144,9 +145,9 @@ def test_summary_shows_shapes_and_parameter_counts():
     lines = model.summary().splitlines()
     rows = [line for line in lines if line[:2] in ("0:", "1:", "2:", "3:")]
     assert len(rows) == 4
-    assert "(None, 16)" in rows[0] and rows[0].rstrip().endswith("144")   # 8*16 + 16
+    assert "(None, 16)" in rows[0] and rows[0].rstrip().endswith("144")  # 8*16 + 16
     assert "(None, 16)" in rows[1] and rows[1].rstrip().endswith(" 0")
-    assert "(None, 1)" in rows[2] and rows[2].rstrip().endswith("17")     # 16*1 + 1
+    assert "(None, 1)" in rows[2] and rows[2].rstrip().endswith("17")  # 16*1 + 1
     assert "Total parameters: 161" in lines[-1]
 
 

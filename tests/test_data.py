@@ -12,6 +12,7 @@ def _data(n=20, n_features=3):
 
 # ---- train_test_split ------------------------------------------------------
 
+
 def test_split_returns_train_test_pairs_per_array():
     X, y = _data()
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, seed=0)
@@ -73,7 +74,7 @@ def test_split_shuffles_by_default_and_not_when_told():
 
 
 def test_split_returns_copies():
-    X, y = _data()
+    X, _y = _data()
     X_train, _ = train_test_split(X, seed=0)
     X_train[:] = -1
     assert (X >= 0).all()
@@ -99,7 +100,7 @@ def test_stratify_three_unbalanced_classes():
 @pytest.mark.parametrize("seed", range(3))
 def test_stratify_ten_integer_classes(seed):
     X, y = load_digits()
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=seed, stratify=y)
+    _X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=seed, stratify=y)
     counts = np.bincount(y)
     assert np.all(np.abs(np.bincount(y_test, minlength=10) - counts * 360 / 1797) < 1)
     np.testing.assert_array_equal(np.bincount(y_train) + np.bincount(y_test), counts)
@@ -191,8 +192,9 @@ def test_split_rejects_a_shuffle_flag_that_is_not_a_bool(shuffle):
 def test_stratify_needs_each_side_at_least_as_large_as_the_number_of_classes(test_size, side, size):
     # As scikit-learn: "The test_size = 1 should be greater or equal to the number of classes = 2".
     y = np.array([0] * 5 + [1] * 5)
-    with pytest.raises(ValueError, match=f"the {side}_size = {size} should be greater or equal to "
-                                         f"the number of classes = 2"):
+    with pytest.raises(
+        ValueError, match=f"the {side}_size = {size} should be greater or equal to the number of classes = 2"
+    ):
         train_test_split(y, test_size=test_size, stratify=y, seed=0)
 
 
@@ -208,6 +210,7 @@ def test_split_rejects_bad_seed():
 
 
 # ---- Standardizer ----------------------------------------------------------
+
 
 def test_standardized_train_has_zero_mean_unit_std():
     X, _ = load_diabetes()
@@ -284,6 +287,7 @@ def test_standardizer_repr():
 
 # ---- one_hot ---------------------------------------------------------------
 
+
 def test_one_hot():
     np.testing.assert_array_equal(one_hot([1, 0, 2]), [[0, 1, 0], [1, 0, 0], [0, 0, 1]])
     assert one_hot(np.array([0.0, 1.0]), n_classes=3).shape == (2, 3)
@@ -307,28 +311,38 @@ def test_one_hot_width_and_dtype():
     assert one_hot(np.array([], dtype=np.int64), n_classes=3).shape == (0, 3)
 
 
-@pytest.mark.parametrize("labels, n_classes, message", [
-    ([0.5, 1.0], None, r"whole numbers \(class indices\), got 0.5 at index 0"),
-    ([0.0, np.nan], None, r"whole numbers \(class indices\), got nan at index 1"),
-    ([0, 1, -1], None, r"class indices >= 0, got -1 at index 2"),
-    ([0, 2, 1], 2, r"class indices < n_classes=2, got 2 at index 1"),
-    ([0, 10], 10, r"class indices < n_classes=10, got 10 at index 1"),
-    ([1e300], None, r"got 1e\+300 at index 0, too large to be one"),
-    (np.array([2**63], dtype=np.uint64), None, r"too large to be one"),
-    ([[0, 1], [1, 0]], None, r"shape \(n_samples,\), got shape \(2, 2\); for one-hot rows pass "
-                             r"their class indices, labels.argmax\(axis=1\)"),
-    ([0, 1], 0, r"n_classes must be >= 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "labels, n_classes, message",
+    [
+        ([0.5, 1.0], None, r"whole numbers \(class indices\), got 0.5 at index 0"),
+        ([0.0, np.nan], None, r"whole numbers \(class indices\), got nan at index 1"),
+        ([0, 1, -1], None, r"class indices >= 0, got -1 at index 2"),
+        ([0, 2, 1], 2, r"class indices < n_classes=2, got 2 at index 1"),
+        ([0, 10], 10, r"class indices < n_classes=10, got 10 at index 1"),
+        ([1e300], None, r"got 1e\+300 at index 0, too large to be one"),
+        (np.array([2**63], dtype=np.uint64), None, r"too large to be one"),
+        (
+            [[0, 1], [1, 0]],
+            None,
+            r"shape \(n_samples,\), got shape \(2, 2\); for one-hot rows pass "
+            r"their class indices, labels.argmax\(axis=1\)",
+        ),
+        ([0, 1], 0, r"n_classes must be >= 1, got 0"),
+    ],
+)
 def test_one_hot_errors(labels, n_classes, message):
     with pytest.raises(ValueError, match=message):
         one_hot(labels, n_classes=n_classes)
 
 
-@pytest.mark.parametrize("labels, n_classes, message", [
-    ([True, False], None, "labels must be integer class indices, got an array of dtype bool"),
-    (["0", "1"], None, "labels must be integer class indices, got an array of dtype <U1"),
-    ([0, 1], 2.0, r"n_classes must be an integer, got 2.0 \(float\)"),
-])
+@pytest.mark.parametrize(
+    "labels, n_classes, message",
+    [
+        ([True, False], None, "labels must be integer class indices, got an array of dtype bool"),
+        (["0", "1"], None, "labels must be integer class indices, got an array of dtype <U1"),
+        ([0, 1], 2.0, r"n_classes must be an integer, got 2.0 \(float\)"),
+    ],
+)
 def test_one_hot_type_errors(labels, n_classes, message):
     with pytest.raises(TypeError, match=message):
         one_hot(labels, n_classes=n_classes)

@@ -51,6 +51,7 @@ def test_arrays_are_finite_and_contiguous():
 
 # ---- digits -------------------------------------------------------------------
 
+
 def test_vendored_digits_are_the_documented_file():
     data = resources.files("minnet.datasets").joinpath("digits.csv.gz").read_bytes()
     assert hashlib.sha256(data).hexdigest() == DIGITS_SHA256
@@ -70,8 +71,7 @@ def test_digits_class_counts():
 
 def test_digits_first_image():
     X, y = load_digits()
-    np.testing.assert_array_equal(X[0].reshape(8, 8)[:2], [[0, 0, 5, 13, 9, 1, 0, 0],
-                                                          [0, 0, 13, 15, 10, 15, 5, 0]])
+    np.testing.assert_array_equal(X[0].reshape(8, 8)[:2], [[0, 0, 5, 13, 9, 1, 0, 0], [0, 0, 13, 15, 10, 15, 5, 0]])
     np.testing.assert_array_equal(y[:5], [0, 1, 2, 3, 4])
 
 
@@ -87,7 +87,9 @@ def test_every_vendored_file_is_package_data():
     """An installed minnet (not just this checkout) must carry every data file next to its loader."""
     tomllib = pytest.importorskip("tomllib")
     root = Path(__file__).resolve().parents[1]
-    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["minnet.datasets"]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "minnet.datasets"
+    ]
     files = [p.name for p in (root / "minnet" / "datasets").iterdir() if p.is_file() and p.suffix != ".py"]
     assert {"diabetes.csv", "digits.csv.gz", "README.md"} <= set(files)
     for name in files:

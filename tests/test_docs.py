@@ -45,13 +45,14 @@ def quoted_excerpts():
 
 
 def stripped(text: str) -> list[str]:
-    return [line.strip() for line in text.strip("\n").splitlines()]
+    """The lines of ``text`` with their spaces collapsed: a page may align its comments where the formatter does not."""
+    return [" ".join(line.split()) for line in text.strip("\n").splitlines()]
 
 
 def find_block(block: list[str], code: list[str], start: int) -> int | None:
     """Index of the first line of ``block`` as a contiguous run in ``code[start:]``, or None."""
     for i in range(start, len(code) - len(block) + 1):
-        if code[i:i + len(block)] == block:
+        if code[i : i + len(block)] == block:
             return i
     return None
 
@@ -108,9 +109,15 @@ def test_the_multiclass_page_quotes_every_step():
     """Softmax, cross-entropy and its gradient, BatchNorm and Dropout, each next to its code."""
     text = (ROOT / "docs" / "multiclass.md").read_text()
     quoted = [(source, body) for source, body in QUOTE.findall(text)]
-    for code in ("out /= out.sum(axis=1, keepdims=True)", "return s * (grad - np.sum(grad * s, axis=1",
-                 "log_s -= np.log(np.sum(np.exp(log_s)", "grad[rows, target] -= 1.0", "x_hat = centred * inv_std",
-                 "return inv_std * (d - d.mean(axis=0)", "mask *= 1.0 / (1.0 - self.p)"):
+    for code in (
+        "out /= out.sum(axis=1, keepdims=True)",
+        "return s * (grad - np.sum(grad * s, axis=1",
+        "log_s -= np.log(np.sum(np.exp(log_s)",
+        "grad[rows, target] -= 1.0",
+        "x_hat = centred * inv_std",
+        "return inv_std * (d - d.mean(axis=0)",
+        "mask *= 1.0 / (1.0 - self.p)",
+    ):
         assert any(code in body for _, body in quoted), f"docs/multiclass.md quotes no line with {code!r}"
     assert {source for source, _ in quoted} >= {"minnet/layers.py", "minnet/losses.py"}
 
@@ -151,14 +158,13 @@ def code_blocks(text: str) -> list[Block]:
             reason = marker.group(1).strip().removeprefix(":").strip()
             if not marker.group(1).strip().startswith(":") or not reason:
                 raise ValueError(f"the not-run marker before line {i + 1} gives no reason: {before}")
-        blocks.append(Block(fence.group(2), "\n".join(lines[i + 1:end]) + "\n", i + 2, reason))
+        blocks.append(Block(fence.group(2), "\n".join(lines[i + 1 : end]) + "\n", i + 2, reason))
         i = end + 1
     return blocks
 
 
 def runnable(block: Block) -> bool:
-    return (block.lang in ("python", "pycon") and block.not_run is None
-            and not block.code.startswith("# minnet/"))
+    return block.lang in ("python", "pycon") and block.not_run is None and not block.code.startswith("# minnet/")
 
 
 def snippet_section(path: str) -> str:
@@ -209,8 +215,10 @@ def run_block(block: Block, namespace: dict, filename: str) -> None:
 def run_script(text: str, filename: str, folder: Path, optional=OPTIONAL) -> PageRun:
     """Run a page's runnable blocks in order in one namespace, in ``folder``; what it printed is kept."""
     import matplotlib
+
     matplotlib.use("Agg")  # pages may draw; no window may open
     import matplotlib.pyplot as plt
+
     run, printed, cwd = PageRun(), io.StringIO(), os.getcwd()
     os.chdir(folder)
     try:
@@ -251,6 +259,7 @@ def ran(tmp_path_factory):
         if runs[page].skipped:
             pytest.skip(runs[page].skipped)
         return runs[page]
+
     return ran
 
 
@@ -274,8 +283,10 @@ def test_a_python_block_that_fails_fails_its_page(tmp_path):
 
 
 def test_a_pycon_block_checks_its_output(tmp_path):
-    good = ("```python\nimport math\n```\n\n```pycon\n>>> math.sqrt(16)\n4.0\n>>> print('a' * 30)\naaa...\n"
-            ">>> root = math.sqrt(2)\n```\n\n```python\nprint(round(root, 3))\n```\n")
+    good = (
+        "```python\nimport math\n```\n\n```pycon\n>>> math.sqrt(16)\n4.0\n>>> print('a' * 30)\naaa...\n"
+        ">>> root = math.sqrt(2)\n```\n\n```python\nprint(round(root, 3))\n```\n"
+    )
     run = run_script(good, "page.md", tmp_path)
     assert (run.blocks, run.printed) == (3, "1.414\n")  # one namespace for both kinds of block
     with pytest.raises(AssertionError, match="Expected:\\n    5.0\\nGot:\\n    4.0"):
@@ -283,8 +294,10 @@ def test_a_pycon_block_checks_its_output(tmp_path):
 
 
 def test_only_python_and_pycon_blocks_run_and_quotes_do_not(tmp_path):
-    page = ("```bash\nexit 1\n```\n\n```text\nnot python\n```\n\n"
-            "```python\n# minnet/layers.py\n        raise SystemExit\n```\n\n```python\nprint('ran')\n```\n")
+    page = (
+        "```bash\nexit 1\n```\n\n```text\nnot python\n```\n\n"
+        "```python\n# minnet/layers.py\n        raise SystemExit\n```\n\n```python\nprint('ran')\n```\n"
+    )
     run = run_script(page, "page.md", tmp_path)
     assert (run.blocks, run.printed) == (1, "ran\n")
 
@@ -441,11 +454,13 @@ def test_every_public_module_has_a_reference_page():
 
 # -- the docstrings on the site ------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def markup():
     """docs/sphinx_markup.py, the griffe extension that turns the docstrings' Sphinx markup into Markdown."""
     pytest.importorskip("griffe")  # installed with the docs extra
     import importlib.util
+
     spec = importlib.util.spec_from_file_location("sphinx_markup", ROOT / "docs" / "sphinx_markup.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -454,29 +469,38 @@ def markup():
 
 def test_roles_become_cross_references(markup):
     resolve = {"save": "minnet.serialize.save"}.get
-    assert markup.to_markdown(":func:`save` and :class:`~minnet.Graph`", lambda n: resolve(n, n)) == \
-        "[`save`][minnet.serialize.save] and [`Graph`][minnet.Graph]"
-    assert markup.to_markdown(":mod:`minnet.archive`; :meth:`the state <Layer.get_state>`", str) == \
-        "[`minnet.archive`][minnet.archive]; [`the state`][Layer.get_state]"
+    assert (
+        markup.to_markdown(":func:`save` and :class:`~minnet.Graph`", lambda n: resolve(n, n))
+        == "[`save`][minnet.serialize.save] and [`Graph`][minnet.Graph]"
+    )
+    assert (
+        markup.to_markdown(":mod:`minnet.archive`; :meth:`the state <Layer.get_state>`", str)
+        == "[`minnet.archive`][minnet.archive]; [`the state`][Layer.get_state]"
+    )
 
 
 def test_math_becomes_arithmatex(markup):
     text = "Rate :math:`\\eta`:\n\n.. math:: y = x W\n    + b\n\nAfter.\n\n.. math::\n    a &= 1 \\\\\n    b &= 2\n"
     assert markup.to_markdown(text, str) == (
         "Rate $\\eta$:\n\n$$\ny = x W\n+ b\n$$\n\nAfter.\n\n"
-        "$$\n\\begin{aligned}\na &= 1 \\\\\nb &= 2\n\\end{aligned}\n$$")
+        "$$\n\\begin{aligned}\na &= 1 \\\\\nb &= 2\n\\end{aligned}\n$$"
+    )
 
 
 def test_simple_tables_and_literal_blocks_become_markdown(markup):
-    text = ("Fields::\n\n=====  ========\n``a``  the first\n``b``  the second,\n       continued\n=====  ========\n\n"
-            "Shown as::\n\n    code\n")
+    text = (
+        "Fields::\n\n=====  ========\n``a``  the first\n``b``  the second,\n       continued\n=====  ========\n\n"
+        "Shown as::\n\n    code\n"
+    )
     assert markup.to_markdown(text, str) == (
         "Fields:\n\n|  |  |\n| --- | --- |\n| ``a`` | the first |\n| ``b`` | the second, continued |\n\n"
-        "Shown as:\n\n    code")
+        "Shown as:\n\n    code"
+    )
 
 
 def test_names_resolve_where_the_docstring_sits(markup):
     import griffe
+
     loader = griffe.GriffeLoader(extensions=griffe.load_extensions(markup.SphinxMarkup), search_paths=[str(ROOT)])
     package = loader.load("minnet")
     load_state = package["callbacks.EarlyStopping.load_state_dict"].docstring.value

@@ -21,9 +21,9 @@ def test_residual_py_prints_the_summary_and_the_table_and_writes_the_plot(tmp_pa
     assert any(line.split()[:2] == ["add_1", "Add()"] for line in lines if line)
     header = next(i for i, line in enumerate(lines) if line.startswith("model "))
     assert lines[header].split() == ["model", "train", "loss", "train", "acc", "held-out", "loss", "held-out", "acc"]
-    for line, name in zip(lines[header + 1:header + 3], ["residual (Graph)", "plain (Sequential)"]):
+    for line, name in zip(lines[header + 1 : header + 3], ["residual (Graph)", "plain (Sequential)"]):
         assert line.startswith(name)
-        numbers = [float(cell) for cell in line[len(name):].split()]
+        numbers = [float(cell) for cell in line[len(name) :].split()]
         assert len(numbers) == 4 and all(np.isfinite(numbers))
     assert (tmp_path / "residual.png").stat().st_size > 0
 
@@ -33,7 +33,8 @@ def test_both_networks_have_the_same_layers_depth_and_parameter_count(residual):
     chain = residual.plain_network(residual.dense_layers(8, 16, 3, seed=0))
     assert sum(p.size for p in graph.parameters()) == sum(p.size for p in chain.parameters())
     assert [repr(layer) for layer in graph.children() if not isinstance(layer, mn.Add)] == [
-        repr(layer) for layer in chain]
+        repr(layer) for layer in chain
+    ]
 
 
 def test_each_residual_block_starts_as_the_identity(residual):

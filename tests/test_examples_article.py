@@ -18,8 +18,14 @@ EXAMPLES = ROOT / "examples"
 def run(name, *flags, cwd):
     """Run ``examples/<name>.py`` in a fresh interpreter, headless; returns the finished process."""
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), *flags], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / f"{name}.py"), *flags],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def load(name):
@@ -35,7 +41,7 @@ def table_rows(output, header_start):
     lines = output.splitlines()
     start = next(i for i, line in enumerate(lines) if line.lstrip().startswith(header_start))
     rows = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.strip() or line.startswith("saved "):
             break
         rows.append(line)
@@ -45,14 +51,18 @@ def table_rows(output, header_start):
 def assert_png(path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
     import matplotlib.pyplot as plt
+
     height, width = plt.imread(path).shape[:2]
     assert height > 300 and width > 400
 
 
-@pytest.mark.parametrize("name, flags", [
-    ("universal_approximation", ["--widths", "--epochs", "--seed", "--out", "--show"]),
-    ("two_moons", ["--noise", "--epochs", "--seed", "--out", "--show"]),
-])
+@pytest.mark.parametrize(
+    "name, flags",
+    [
+        ("universal_approximation", ["--widths", "--epochs", "--seed", "--out", "--show"]),
+        ("two_moons", ["--noise", "--epochs", "--seed", "--out", "--show"]),
+    ],
+)
 def test_each_example_answers_help(name, flags, tmp_path):
     done = run(name, "--help", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -62,12 +72,15 @@ def test_each_example_answers_help(name, flags, tmp_path):
     assert not list(tmp_path.iterdir())  # --help trains nothing and writes nothing
 
 
-@pytest.mark.parametrize("name, flags, message", [
-    ("universal_approximation", ["--widths", "4", "0"], "--widths must all be at least 1"),
-    ("universal_approximation", ["--lr", "nan"], "--lr must be a positive number"),
-    ("two_moons", ["--noise", "-0.1"], "--noise must be a non-negative number"),
-    ("two_moons", ["--held-out", "1"], "--held-out must be a fraction"),
-])
+@pytest.mark.parametrize(
+    "name, flags, message",
+    [
+        ("universal_approximation", ["--widths", "4", "0"], "--widths must all be at least 1"),
+        ("universal_approximation", ["--lr", "nan"], "--lr must be a positive number"),
+        ("two_moons", ["--noise", "-0.1"], "--noise must be a non-negative number"),
+        ("two_moons", ["--held-out", "1"], "--held-out must be a fraction"),
+    ],
+)
 def test_each_example_refuses_a_bad_flag_by_name(name, flags, message, tmp_path):
     done = run(name, *flags, "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert done.returncode == 2
@@ -76,8 +89,19 @@ def test_each_example_refuses_a_bad_flag_by_name(name, flags, message, tmp_path)
 
 
 def test_universal_approximation_prints_its_table_and_writes_its_plots(tmp_path):
-    done = run("universal_approximation", "--widths", "1", "4", "--epochs", "40", "--samples", "60",
-               "--out", str(tmp_path / "out"), cwd=tmp_path)
+    done = run(
+        "universal_approximation",
+        "--widths",
+        "1",
+        "4",
+        "--epochs",
+        "40",
+        "--samples",
+        "60",
+        "--out",
+        str(tmp_path / "out"),
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     header, rows = table_rows(done.stdout, "width")
     assert header.split() == ["width", "parameters", "train", "MSE", "held-out", "MSE"]
@@ -92,13 +116,26 @@ def test_universal_approximation_prints_its_table_and_writes_its_plots(tmp_path)
 
 
 def test_two_moons_prints_its_table_and_writes_its_plot(tmp_path):
-    done = run("two_moons", "--samples", "60", "--epochs", "60", "--deep-epochs", "3",
-               "--out", str(tmp_path / "out"), cwd=tmp_path)
+    done = run(
+        "two_moons",
+        "--samples",
+        "60",
+        "--epochs",
+        "60",
+        "--deep-epochs",
+        "3",
+        "--out",
+        str(tmp_path / "out"),
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     header, rows = table_rows(done.stdout, "network")
     assert header.split() == ["network", "train", "loss", "train", "acc", "held-out", "loss", "held-out", "acc"]
-    assert [row[:30].strip() for row in rows] == ["article 2-16-1 sigmoid", "deeper 2-32-32-1 ReLU",
-                                                  "deeper 2-64-64-64-1 ReLU"]
+    assert [row[:30].strip() for row in rows] == [
+        "article 2-16-1 sigmoid",
+        "deeper 2-32-32-1 ReLU",
+        "deeper 2-64-64-64-1 ReLU",
+    ]
     for row in rows:
         train_loss, train_acc, held_loss, held_acc = map(float, row[30:].split())
         assert train_loss > 0 and held_loss > 0 and 0 <= train_acc <= 1 and 0 <= held_acc <= 1
@@ -136,5 +173,4 @@ def test_the_universal_approximation_network_is_a_sum_of_sigmoids():
     example.one_hidden_layer(5, seed=0)
     np.testing.assert_array_equal(example.one_hidden_layer(3, seed=0).layers[0].W.value, dense1.W.value)
     assert not np.array_equal(example.one_hidden_layer(3, seed=1).layers[0].W.value, dense1.W.value)
-    np.testing.assert_allclose(example.target(np.array([0.0, np.pi / 3])), [0.0, 0.3 * (np.pi / 3) ** 2],
-                               atol=1e-15)
+    np.testing.assert_allclose(example.target(np.array([0.0, np.pi / 3])), [0.0, 0.3 * (np.pi / 3) ** 2], atol=1e-15)

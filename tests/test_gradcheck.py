@@ -15,13 +15,22 @@ def away_from_zero(x: np.ndarray, margin: float = 0.1) -> np.ndarray:
 
 # -- every built-in layer --------------------------------------------------------------
 
-@pytest.mark.parametrize("layer", [
-    mn.Dense(4, 3, rng=0),
-    mn.Dense(4, 3, bias=False, rng=0),
-    mn.Dense(4, 3, init="he", rng=1),
-    mn.Dense(4, 3, dtype=np.float32, rng=0),
-    mn.Sigmoid(), mn.Tanh(), mn.ReLU(), mn.LeakyReLU(), mn.LeakyReLU(0.3),
-], ids=repr)
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        mn.Dense(4, 3, rng=0),
+        mn.Dense(4, 3, bias=False, rng=0),
+        mn.Dense(4, 3, init="he", rng=1),
+        mn.Dense(4, 3, dtype=np.float32, rng=0),
+        mn.Sigmoid(),
+        mn.Tanh(),
+        mn.ReLU(),
+        mn.LeakyReLU(),
+        mn.LeakyReLU(0.3),
+    ],
+    ids=repr,
+)
 def test_gradcheck_passes_builtin_layer(layer, rng):
     x = away_from_zero(rng.standard_normal((5, 4)))
     assert mn.gradcheck(layer, x) is True
@@ -32,13 +41,22 @@ def test_gradcheck_passes_sigmoid_and_tanh_far_out(x):
     assert mn.gradcheck(mn.Sigmoid(), x) and mn.gradcheck(mn.Tanh(), x)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: mn.Sequential(mn.Dense(4, 6, rng=0), mn.Sigmoid(), mn.Dense(6, 1, rng=1), mn.Sigmoid()),
-    lambda: mn.Sequential(mn.Dense(4, 5, rng=0), mn.Tanh(), mn.Dense(5, 5, bias=False, rng=1), mn.LeakyReLU(0.2),
-                          mn.Dense(5, 2, rng=2)),
-    lambda: mn.Sequential(mn.Dense(4, 8, init="he", rng=3), mn.ReLU(), mn.Dense(8, 3, rng=4), mn.Sigmoid()),
-    lambda: mn.Sequential(mn.Sequential(mn.Dense(4, 3, rng=5), mn.Tanh()), mn.Dense(3, 2, rng=6)),
-], ids=["article", "tanh-leaky", "relu", "nested"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: mn.Sequential(mn.Dense(4, 6, rng=0), mn.Sigmoid(), mn.Dense(6, 1, rng=1), mn.Sigmoid()),
+        lambda: mn.Sequential(
+            mn.Dense(4, 5, rng=0),
+            mn.Tanh(),
+            mn.Dense(5, 5, bias=False, rng=1),
+            mn.LeakyReLU(0.2),
+            mn.Dense(5, 2, rng=2),
+        ),
+        lambda: mn.Sequential(mn.Dense(4, 8, init="he", rng=3), mn.ReLU(), mn.Dense(8, 3, rng=4), mn.Sigmoid()),
+        lambda: mn.Sequential(mn.Sequential(mn.Dense(4, 3, rng=5), mn.Tanh()), mn.Dense(3, 2, rng=6)),
+    ],
+    ids=["article", "tanh-leaky", "relu", "nested"],
+)
 def test_gradcheck_passes_sequential_stacks(make, rng):
     model = make()
     # Random biases, so that the bias gradients are checked away from the zero start.
@@ -49,6 +67,7 @@ def test_gradcheck_passes_sequential_stacks(make, rng):
 
 
 # -- every loss ----------------------------------------------------------------------
+
 
 def test_gradcheck_passes_bce_on_probabilities(rng):
     p = rng.uniform(0.05, 0.95, (6, 2))
@@ -75,6 +94,7 @@ def test_gradcheck_of_a_loss_takes_a_flat_target(rng):
 
 
 # -- it catches wrong gradients ----------------------------------------------------------
+
 
 class SquareMissingFactor(mn.Layer):
     """y = x**2 with the 2 forgotten in the derivative."""
@@ -201,6 +221,7 @@ def test_tolerances_are_honoured(rng):
 
 # -- gradcheck has no side effects ------------------------------------------------------
 
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_gradcheck_leaves_parameters_unchanged(dtype, rng):
     model = mn.Sequential(mn.Dense(3, 4, dtype=dtype, rng=0), mn.Tanh(), mn.Dense(4, 1, dtype=dtype, rng=1))
@@ -236,6 +257,7 @@ def test_gradcheck_refuses_non_positive_eps(eps):
 
 
 # -- how a user adds a layer ---------------------------------------------------------------
+
 
 class Scale(mn.Layer):
     r"""Learnable per-feature gain: y = x * g, so dL/dg = sum_i G_i * x_i and dL/dx = G * g."""
@@ -321,6 +343,7 @@ def test_gradcheck_passes_parameters_that_share_a_name():
 
 # -- Softmax, Dropout, BatchNorm, CrossEntropy ----------------------------------------------
 
+
 def _batchnorm(n: int, seed: int, **kwargs) -> mn.BatchNorm:
     """A BatchNorm with random gamma and beta and running statistics away from their start."""
     gen = np.random.default_rng(seed)
@@ -328,8 +351,13 @@ def _batchnorm(n: int, seed: int, **kwargs) -> mn.BatchNorm:
     bn.gamma.value[...] = gen.uniform(0.5, 2.0, n) * gen.choice([-1, 1], n)
     bn.beta.value[...] = gen.standard_normal(n)
     dtype = bn.running_mean.dtype
-    bn.set_state({"running_mean": gen.standard_normal(n).astype(dtype),
-                  "running_var": gen.uniform(0.5, 3.0, n).astype(dtype), "num_batches_tracked": 5})
+    bn.set_state(
+        {
+            "running_mean": gen.standard_normal(n).astype(dtype),
+            "running_var": gen.uniform(0.5, 3.0, n).astype(dtype),
+            "num_batches_tracked": 5,
+        }
+    )
     return bn
 
 
@@ -369,8 +397,14 @@ def test_gradcheck_leaves_the_running_statistics_as_they_were(rng):
 
 
 def test_gradcheck_passes_a_model_with_batchnorm_dropout_and_softmax(rng):
-    model = mn.Sequential(mn.Dense(4, 6, seed=0), _batchnorm(6, seed=1), mn.Tanh(), mn.Dropout(0.3, seed=2),
-                          mn.Dense(6, 3, seed=3), mn.Softmax())
+    model = mn.Sequential(
+        mn.Dense(4, 6, seed=0),
+        _batchnorm(6, seed=1),
+        mn.Tanh(),
+        mn.Dropout(0.3, seed=2),
+        mn.Dense(6, 3, seed=3),
+        mn.Softmax(),
+    )
     assert mn.gradcheck(model, rng.standard_normal((5, 4)))
 
 
@@ -393,7 +427,7 @@ class BatchNormWithoutStatisticsGradient(mn.BatchNorm):
 
     def backward(self, grad, need_input_grad=True):
         super().backward(grad, need_input_grad=False)
-        x_hat, inv_std, _ = self._cache
+        _x_hat, inv_std, _ = self._cache
         return grad * self.gamma.value * inv_std
 
 
@@ -408,11 +442,15 @@ class CrossEntropyWithoutTheMean(mn.CrossEntropy):
         return super().backward() * len(self._cache[0])
 
 
-@pytest.mark.parametrize("layer, x, kwargs", [
-    (BatchNormWithoutStatisticsGradient(3), np.arange(12.0).reshape(4, 3) ** 1.5, {}),
-    (DropoutForgettingTheMask(0.5, seed=0), np.ones((4, 3)), {}),
-    (CrossEntropyWithoutTheMean(), np.arange(12.0).reshape(4, 3) / 7, {"target": [0, 1, 2, 0]}),
-], ids=["batchnorm", "dropout", "cross-entropy"])
+@pytest.mark.parametrize(
+    "layer, x, kwargs",
+    [
+        (BatchNormWithoutStatisticsGradient(3), np.arange(12.0).reshape(4, 3) ** 1.5, {}),
+        (DropoutForgettingTheMask(0.5, seed=0), np.ones((4, 3)), {}),
+        (CrossEntropyWithoutTheMean(), np.arange(12.0).reshape(4, 3) / 7, {"target": [0, 1, 2, 0]}),
+    ],
+    ids=["batchnorm", "dropout", "cross-entropy"],
+)
 def test_gradcheck_catches_a_wrong_backward_of_the_new_blocks(layer, x, kwargs):
     with pytest.raises(mn.GradcheckError, match="input|pred"):
         mn.gradcheck(layer, x, **kwargs)

@@ -38,6 +38,7 @@ def data():
 
 # -- gradients ----------------------------------------------------------------------
 
+
 def test_gradcheck_passes_on_a_skip_a_shared_layer_and_a_concat(data):
     assert mn.gradcheck(residual_graph(), data[0])
 
@@ -83,8 +84,11 @@ def test_a_layer_inside_a_container_and_at_another_node_is_refused():
     dense = mn.Dense(3, 3)
     x = mn.Input(3)
     block = mn.Sequential(dense, mn.Tanh())
-    with pytest.raises(ValueError, match=r"Dense\(3, 3\) is used in two places of the graph, in node "
-                                         r"sequential and in node dense"):
+    with pytest.raises(
+        ValueError,
+        match=r"Dense\(3, 3\) is used in two places of the graph, in node "
+        r"sequential and in node dense",
+    ):
         mn.Graph(x, mn.Add()([block(x), dense(x)]))
 
 
@@ -125,14 +129,28 @@ def test_a_chain_as_a_graph_trains_bit_identically_to_the_sequential(data):
     histories = []
     for model in (seq, graph):
         opt = mn.SGD(model.parameters(), lr=0.3, momentum=0.9)
-        histories.append(mn.fit(model, mn.BCE(from_logits=True), opt, X, y, epochs=6, batch_size=5, seed=3,
-                                validation_data=(X, y), metrics=["accuracy"], progress=False))
+        histories.append(
+            mn.fit(
+                model,
+                mn.BCE(from_logits=True),
+                opt,
+                X,
+                y,
+                epochs=6,
+                batch_size=5,
+                seed=3,
+                validation_data=(X, y),
+                metrics=["accuracy"],
+                progress=False,
+            )
+        )
     assert histories[0].history == histories[1].history
     for a, b in zip(seq.parameters(), graph.parameters()):
         np.testing.assert_array_equal(a.value, b.value)
 
 
 # -- inference never disturbs training -----------------------------------------------
+
 
 class Scale(mn.Layer):
     """A custom layer written to the documented contract: its cache in self._cache."""
@@ -174,9 +192,12 @@ def test_inference_between_forward_and_backward_changes_no_gradient(data, model_
 
     model = _models()[model_index]
     model.forward(X)
-    {"predict": lambda: model.predict(other), "predict-batched": lambda: model.predict(other, batch_size=5),
-     "evaluate": lambda: mn.evaluate(model, mn.MSE(), other, np.zeros(12), batch_size=4),
-     "summary": lambda: model.summary()}[interruption]()
+    {
+        "predict": lambda: model.predict(other),
+        "predict-batched": lambda: model.predict(other, batch_size=5),
+        "evaluate": lambda: mn.evaluate(model, mn.MSE(), other, np.zeros(12), batch_size=4),
+        "summary": lambda: model.summary(),
+    }[interruption]()
     np.testing.assert_array_equal(model.backward(G), expected_input)
     for p, g in zip(model.parameters(), expected):
         np.testing.assert_array_equal(p.grad, g)
@@ -195,17 +216,35 @@ def test_predict_keeps_no_activations(data):
 
 # -- fit, evaluate and lr_find on several inputs and outputs --------------------------
 
+
 def test_fit_evaluate_and_lr_find_take_lists_of_inputs_losses_and_targets(data):
     model = two_in_two_out()
     inputs = [data[1], data[2]]
     targets = [(data[1][:, 0] > 0).astype(float), data[2] * 0.5]
     losses = [mn.BCE(from_logits=True), mn.MSE()]
     before = mn.evaluate(model, losses, inputs, targets, loss_weights=[1.0, 0.5])
-    history = mn.fit(model, losses, mn.SGD(model.parameters(), lr=0.2), inputs, targets, epochs=20,
-                     batch_size=4, loss_weights=[1.0, 0.5], metrics=["accuracy"],
-                     validation_data=(inputs, targets), progress=False)
-    assert set(history.history) == {"loss", "accuracy_0", "accuracy_1", "val_loss", "val_accuracy_0",
-                                    "val_accuracy_1", "lr"}
+    history = mn.fit(
+        model,
+        losses,
+        mn.SGD(model.parameters(), lr=0.2),
+        inputs,
+        targets,
+        epochs=20,
+        batch_size=4,
+        loss_weights=[1.0, 0.5],
+        metrics=["accuracy"],
+        validation_data=(inputs, targets),
+        progress=False,
+    )
+    assert set(history.history) == {
+        "loss",
+        "accuracy_0",
+        "accuracy_1",
+        "val_loss",
+        "val_accuracy_0",
+        "val_accuracy_1",
+        "lr",
+    }
     after = mn.evaluate(model, losses, inputs, targets, loss_weights=[1.0, 0.5], batch_size=5)
     assert after["loss"] < before["loss"]
     assert after["loss"] == pytest.approx(history["val_loss"][-1], rel=1e-12)
@@ -223,20 +262,37 @@ def test_the_weighted_loss_is_the_weighted_sum_of_each_outputs_loss(data):
     assert got["loss"] == pytest.approx(expected, rel=1e-13)
 
 
-@pytest.mark.parametrize("call, error, match", [
-    (lambda m, i, t: mn.fit(m, mn.MSE(), mn.SGD(m.parameters(), lr=0.1), i, t, epochs=1),
-     ValueError, r"2 output\(s\), so it needs 2 loss\(es\), got 1"),
-    (lambda m, i, t: mn.evaluate(m, [mn.MSE(), mn.MSE()], i[0], t),
-     TypeError, "2 inputs, so X must be a list of 2 arrays"),
-    (lambda m, i, t: mn.evaluate(m, [mn.MSE(), mn.MSE()], i, t[0]),
-     TypeError, "2 outputs, so y must be a list of 2 targets"),
-    (lambda m, i, t: mn.evaluate(m, [mn.MSE(), mn.MSE()], i, t, loss_weights=[1.0]),
-     ValueError, "loss_weights must be a list of 2 numbers"),
-    (lambda m, i, t: mn.evaluate(m, [mn.MSE(), mn.MSE()], [i[0], i[1][:5]], t),
-     ValueError, r"same number of samples, got \[12, 5\]"),
-    (lambda m, i, t: m.predict([i[1], i[0]]),
-     ValueError, "X|x\\[0\\] must have 3 features, got 2"),
-])
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (
+            lambda m, i, t: mn.fit(m, mn.MSE(), mn.SGD(m.parameters(), lr=0.1), i, t, epochs=1),
+            ValueError,
+            r"2 output\(s\), so it needs 2 loss\(es\), got 1",
+        ),
+        (
+            lambda m, i, t: mn.evaluate(m, [mn.MSE(), mn.MSE()], i[0], t),
+            TypeError,
+            "2 inputs, so X must be a list of 2 arrays",
+        ),
+        (
+            lambda m, i, t: mn.evaluate(m, [mn.MSE(), mn.MSE()], i, t[0]),
+            TypeError,
+            "2 outputs, so y must be a list of 2 targets",
+        ),
+        (
+            lambda m, i, t: mn.evaluate(m, [mn.MSE(), mn.MSE()], i, t, loss_weights=[1.0]),
+            ValueError,
+            "loss_weights must be a list of 2 numbers",
+        ),
+        (
+            lambda m, i, t: mn.evaluate(m, [mn.MSE(), mn.MSE()], [i[0], i[1][:5]], t),
+            ValueError,
+            r"same number of samples, got \[12, 5\]",
+        ),
+        (lambda m, i, t: m.predict([i[1], i[0]]), ValueError, "X|x\\[0\\] must have 3 features, got 2"),
+    ],
+)
 def test_bad_lists_are_clear_errors(data, call, error, match):
     model = two_in_two_out()
     before = [p.value.copy() for p in model.parameters()]
@@ -246,6 +302,7 @@ def test_bad_lists_are_clear_errors(data, call, error, match):
 
 
 # -- construction errors -----------------------------------------------------------------
+
 
 def test_a_shape_mismatch_names_the_node_and_its_input():
     x = mn.Input(32)
@@ -276,15 +333,18 @@ def test_a_cycle_is_refused_naming_a_node():
         mn.Graph(x, b)
 
 
-@pytest.mark.parametrize("build, error, match", [
-    (lambda x: mn.Graph(x, "not a node"), TypeError, "outputs must be graph Nodes"),
-    (lambda x: mn.Graph(mn.Tanh()(x), mn.Tanh()(x)), TypeError, "inputs must be mn.Input nodes"),
-    (lambda x: mn.Graph([x, x], mn.Tanh()(x)), ValueError, "inputs lists the same node twice"),
-    (lambda x: mn.Tanh()([x, x]), TypeError, "takes one input; call it on one Node"),
-    (lambda x: mn.Add()(x), TypeError, "merges several inputs; call it on a list of at least two Nodes"),
-    (lambda x: mn.Add()([x, np.zeros((2, 3))]), TypeError, "not a mix"),
-    (lambda x: mn.Input(0), ValueError, "n_features must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "build, error, match",
+    [
+        (lambda x: mn.Graph(x, "not a node"), TypeError, "outputs must be graph Nodes"),
+        (lambda x: mn.Graph(mn.Tanh()(x), mn.Tanh()(x)), TypeError, "inputs must be mn.Input nodes"),
+        (lambda x: mn.Graph([x, x], mn.Tanh()(x)), ValueError, "inputs lists the same node twice"),
+        (lambda x: mn.Tanh()([x, x]), TypeError, "takes one input; call it on one Node"),
+        (lambda x: mn.Add()(x), TypeError, "merges several inputs; call it on a list of at least two Nodes"),
+        (lambda x: mn.Add()([x, np.zeros((2, 3))]), TypeError, "not a mix"),
+        (lambda x: mn.Input(0), ValueError, "n_features must be >= 1"),
+    ],
+)
 def test_construction_errors_are_clear(build, error, match):
     with pytest.raises(error, match=match):
         build(mn.Input(3))
@@ -310,6 +370,7 @@ def test_merge_layers_refuse_mismatched_shapes():
 
 # -- describing a graph -----------------------------------------------------------------
 
+
 def test_print_and_summary_show_nodes_inputs_shapes_and_the_shared_layer_once():
     model = residual_graph()
     text, table = repr(model), model.summary()
@@ -332,6 +393,7 @@ def test_the_graph_dtype_is_decided_at_construction_and_float32_stays_float32(da
 
 
 # -- save, load, checkpoint and resume ------------------------------------------------------
+
 
 def test_a_graph_saves_and_loads_with_its_wiring_and_a_shared_layer_stored_once(tmp_path, data):
     model = residual_graph()
@@ -360,8 +422,19 @@ def test_a_graph_run_resumed_from_a_checkpoint_ends_bit_identical(tmp_path, data
     def run(epochs, **kwargs):
         model = two_in_two_out()
         opt = mn.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        history = mn.fit(model, losses, opt, inputs, targets, epochs=epochs, batch_size=5, seed=7,
-                         loss_weights=[1.0, 0.5], progress=False, **kwargs)
+        history = mn.fit(
+            model,
+            losses,
+            opt,
+            inputs,
+            targets,
+            epochs=epochs,
+            batch_size=5,
+            seed=7,
+            loss_weights=[1.0, 0.5],
+            progress=False,
+            **kwargs,
+        )
         return model, history
 
     whole, whole_history = run(6)
@@ -372,15 +445,20 @@ def test_a_graph_run_resumed_from_a_checkpoint_ends_bit_identical(tmp_path, data
         np.testing.assert_array_equal(a.value, b.value)
 
 
-@pytest.mark.parametrize("mutate, match", [
-    (lambda c: c.update(nodes=[{**c["nodes"][0], "layer": 99}] + c["nodes"][1:]), "names layer 99"),
-    (lambda c: c.update(nodes=[{**c["nodes"][0], "inputs": ["nowhere"]}] + c["nodes"][1:]),
-     "not all earlier nodes"),
-    (lambda c: c.update(outputs=["missing"]), "outputs .* are not all its nodes"),
-    (lambda c: c.update(nodes=c["nodes"][:-1]), "used by no node|outputs"),
-    (lambda c: c.update(extra=1), "keys inputs, nodes and outputs"),
-    (lambda c: c["inputs"].append(dict(c["inputs"][0])), "needs a new, non-empty name"),
-])
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda c: c.update(nodes=[{**c["nodes"][0], "layer": 99}, *c["nodes"][1:]]), "names layer 99"),
+        (
+            lambda c: c.update(nodes=[{**c["nodes"][0], "inputs": ["nowhere"]}, *c["nodes"][1:]]),
+            "not all earlier nodes",
+        ),
+        (lambda c: c.update(outputs=["missing"]), "outputs .* are not all its nodes"),
+        (lambda c: c.update(nodes=c["nodes"][:-1]), "used by no node|outputs"),
+        (lambda c: c.update(extra=1), "keys inputs, nodes and outputs"),
+        (lambda c: c["inputs"].append(dict(c["inputs"][0])), "needs a new, non-empty name"),
+    ],
+)
 def test_a_damaged_graph_description_is_a_clear_value_error(tmp_path, mutate, match):
     import json
     import zipfile
@@ -395,8 +473,9 @@ def test_a_damaged_graph_description_is_a_clear_value_error(tmp_path, mutate, ma
     meta = json.loads(meta_array.tobytes().decode())
     mutate(meta["architecture"]["config"])
     damaged = tmp_path / "damaged.npz"
-    arrays = {name.removesuffix(".npy"): np.load(path, allow_pickle=False)[name.removesuffix(".npy")]
-              for name in members}
+    arrays = {
+        name.removesuffix(".npy"): np.load(path, allow_pickle=False)[name.removesuffix(".npy")] for name in members
+    }
     arrays[key.removesuffix(".npy")] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     np.savez(damaged, **arrays)
     with pytest.raises(ValueError, match=match):

@@ -10,7 +10,7 @@ fan-out sums and its shared-layer bookkeeping. All in float64.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -27,6 +27,7 @@ VALUES = dict(rtol=1e-12, atol=1e-14)
 
 
 # -- the cases: a minnet graph, its Dense layers by name, and the torch twin's forward ------
+
 
 def skip():
     """A residual block: h + tanh(h W + b), h feeding both the Add and the Dense."""
@@ -75,8 +76,12 @@ def shared_in_series_torch(L, x):
 
 def design():
     """DESIGN.md's example: a skip, a layer shared by two parallel branches, a concat."""
-    d = {"inp": mn.Dense(5, 8, init="he", seed=9), "res": mn.Dense(8, 8, init="he", seed=10),
-         "shared": mn.Dense(8, 4, seed=11), "out": mn.Dense(8, 1, seed=12)}
+    d = {
+        "inp": mn.Dense(5, 8, init="he", seed=9),
+        "res": mn.Dense(8, 8, init="he", seed=10),
+        "shared": mn.Dense(8, 4, seed=11),
+        "out": mn.Dense(8, 1, seed=12),
+    }
     x = mn.Input(5)
     h = mn.ReLU()(d["inp"](x))
     h = mn.Add()([h, mn.ReLU()(d["res"](h))])
@@ -93,8 +98,13 @@ def design_torch(L, x):
 
 def two_in_two_out():
     """Two inputs merged by Add, a layer shared across both inputs' branches, two outputs."""
-    d = {"a": mn.Dense(3, 4, seed=13), "b": mn.Dense(2, 4, seed=14), "shared": mn.Dense(4, 4, seed=15),
-         "o1": mn.Dense(4, 1, seed=16), "o2": mn.Dense(8, 2, seed=17)}
+    d = {
+        "a": mn.Dense(3, 4, seed=13),
+        "b": mn.Dense(2, 4, seed=14),
+        "shared": mn.Dense(4, 4, seed=15),
+        "o1": mn.Dense(4, 1, seed=16),
+        "o2": mn.Dense(8, 2, seed=17),
+    }
     x1, x2 = mn.Input(3, name="a"), mn.Input(2, name="b")
     h = d["shared"](mn.Tanh()(d["a"](x1)))
     g = d["shared"](mn.Sigmoid()(d["b"](x2)))
@@ -181,6 +191,7 @@ def test_every_case_names_every_parameter_of_its_graph():
 
 # -- outputs, input gradients, parameter gradients ---------------------------------------------
 
+
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("case", list(CASES))
 def test_outputs_and_every_gradient_equal_torch(case, seed):
@@ -228,6 +239,7 @@ def test_an_output_the_loss_ignores_gets_the_gradient_torch_gives_without_it():
 
 # -- 30 steps of SGD with momentum through fit ------------------------------------------------
 
+
 def targets_for(model: mn.Graph, xs: list[np.ndarray], seed: int) -> list[np.ndarray]:
     """A 0/1 label per row for the first output; a real (n, width) target for a second."""
     gen = np.random.default_rng(seed)
@@ -262,8 +274,18 @@ def test_30_sgd_steps_through_fit_give_torchs_weights(case, batch_size):
 
     config = dict(lr=0.1, momentum=0.9)
     optimizer = mn.SGD(model.parameters(), **config)
-    mn.fit(model, losses, optimizer, xs[0] if len(xs) == 1 else xs, ys[0] if len(ys) == 1 else ys,
-           epochs=epochs, batch_size=batch_size, shuffle=False, loss_weights=weights, progress=False)
+    mn.fit(
+        model,
+        losses,
+        optimizer,
+        xs[0] if len(xs) == 1 else xs,
+        ys[0] if len(ys) == 1 else ys,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=False,
+        loss_weights=weights,
+        progress=False,
+    )
 
     bce, mse = torch.nn.BCEWithLogitsLoss(), torch.nn.MSELoss()
 

@@ -27,8 +27,14 @@ SCRIPT = ROOT / "examples" / "distributed.py"
 def run_script(*flags: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     # The timeout only keeps a hung rendezvous from hanging the suite; nothing is asserted about time.
-    return subprocess.run([sys.executable, str(SCRIPT), *flags], capture_output=True, text=True, env=env,
-                          timeout=600, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *flags],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_ddp_on_two_processes_equals_minnets_full_batch_steps():
@@ -49,8 +55,9 @@ def test_help_describes_the_script():
     assert result.returncode == 0 and "DistributedDataParallel" in result.stdout and "--processes" in result.stdout
 
 
-@pytest.mark.parametrize("flags", [["--steps", "0"], ["--processes", "0"], ["--lr", "nan"], ["--momentum", "1"],
-                                   ["--port", "70000"]])
+@pytest.mark.parametrize(
+    "flags", [["--steps", "0"], ["--processes", "0"], ["--lr", "nan"], ["--momentum", "1"], ["--port", "70000"]]
+)
 def test_bad_flags_are_refused_before_anything_runs(load_example, flags):
     with pytest.raises(SystemExit):
         load_example("distributed").parse_args(flags)

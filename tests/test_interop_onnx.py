@@ -39,22 +39,33 @@ def warmed_batch_norm(n: int, dtype) -> mn.BatchNorm:
 
 def binary(dtype):
     """The article's network: sigmoid hidden layer, one sigmoid output."""
-    return mn.Sequential(mn.Dense(5, 7, rng=0, dtype=dtype), mn.Sigmoid(), mn.Dense(7, 1, rng=1, dtype=dtype),
-                         mn.Sigmoid())
+    return mn.Sequential(
+        mn.Dense(5, 7, rng=0, dtype=dtype), mn.Sigmoid(), mn.Dense(7, 1, rng=1, dtype=dtype), mn.Sigmoid()
+    )
 
 
 def multiclass(dtype):
     """Tanh, a LeakyReLU of slope 0.25, ReLU, a Dense without bias, a nested Sequential, softmax."""
-    return mn.Sequential(mn.Dense(5, 8, bias=False, seed=2, dtype=dtype), mn.Tanh(),
-                         mn.Sequential(mn.Dense(8, 6, init="he", seed=3, dtype=dtype), mn.LeakyReLU(0.25)),
-                         mn.Dense(6, 6, seed=4, dtype=dtype), mn.ReLU(),
-                         mn.Dense(6, 4, seed=5, dtype=dtype), mn.Softmax())
+    return mn.Sequential(
+        mn.Dense(5, 8, bias=False, seed=2, dtype=dtype),
+        mn.Tanh(),
+        mn.Sequential(mn.Dense(8, 6, init="he", seed=3, dtype=dtype), mn.LeakyReLU(0.25)),
+        mn.Dense(6, 6, seed=4, dtype=dtype),
+        mn.ReLU(),
+        mn.Dense(6, 4, seed=5, dtype=dtype),
+        mn.Softmax(),
+    )
 
 
 def regularised(dtype):
     """BatchNorm on its running statistics, Dropout as the identity, a LeakyReLU of slope 0.1, three logits."""
-    return mn.Sequential(mn.Dense(5, 8, init="he", seed=6, dtype=dtype), warmed_batch_norm(8, dtype),
-                         mn.LeakyReLU(0.1), mn.Dropout(0.3, seed=0), mn.Dense(8, 3, seed=7, dtype=dtype))
+    return mn.Sequential(
+        mn.Dense(5, 8, init="he", seed=6, dtype=dtype),
+        warmed_batch_norm(8, dtype),
+        mn.LeakyReLU(0.1),
+        mn.Dropout(0.3, seed=0),
+        mn.Dense(8, 3, seed=7, dtype=dtype),
+    )
 
 
 def design_graph(dtype):
@@ -76,8 +87,13 @@ def two_in_two_out(dtype):
     h1 = block(h)
     h2 = block(mn.Sigmoid()(h1))
     s = mn.Add()([h, h1, h2])
-    return mn.Graph(inputs=[a, b], outputs=[mn.Softmax()(mn.Dense(6, 3, seed=14, dtype=dtype)(s)),
-                                            mn.Sigmoid()(mn.Dense(6, 1, seed=15, dtype=dtype)(h2))])
+    return mn.Graph(
+        inputs=[a, b],
+        outputs=[
+            mn.Softmax()(mn.Dense(6, 3, seed=14, dtype=dtype)(s)),
+            mn.Sigmoid()(mn.Dense(6, 1, seed=15, dtype=dtype)(h2)),
+        ],
+    )
 
 
 def output_is_an_inner_node(dtype):
@@ -89,8 +105,14 @@ def output_is_an_inner_node(dtype):
     return mn.Graph(x, [h, mn.Dense(4, 2, seed=17, dtype=dtype)(h)])
 
 
-MODELS = {"binary": binary, "multiclass": multiclass, "regularised": regularised, "design-graph": design_graph,
-          "two-in-two-out": two_in_two_out, "output-inner-node": output_is_an_inner_node}
+MODELS = {
+    "binary": binary,
+    "multiclass": multiclass,
+    "regularised": regularised,
+    "design-graph": design_graph,
+    "two-in-two-out": two_in_two_out,
+    "output-inner-node": output_is_an_inner_node,
+}
 
 
 def feeds(model, n: int, dtype, seed: int = 0) -> dict[str, np.ndarray]:
@@ -151,8 +173,10 @@ def test_a_float64_model_exported_as_float32_computes_predict_to_float32_roundin
 def test_inputs_and_outputs_are_named_as_the_graphs_with_a_free_batch_size(tmp_path):
     model = two_in_two_out(np.float64)
     proto = to_onnx(model, tmp_path / "model.onnx")
-    shapes = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
-              for v in [*proto.graph.input, *proto.graph.output]}
+    shapes = {
+        v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in [*proto.graph.input, *proto.graph.output]
+    }
     assert shapes == {"a": ["batch", 5], "b": ["batch", 3], "softmax": ["batch", 3], "sigmoid_1": ["batch", 1]}
     assert model.output_names == ["softmax", "sigmoid_1"]
     assert {v.name for v in proto.graph.input} == {"a", "b"}
@@ -219,12 +243,15 @@ def test_a_layer_without_onnx_operators_is_named_with_its_place(tmp_path):
         to_onnx(model, tmp_path / "model.onnx")
 
 
-@pytest.mark.parametrize("call, error, message", [
-    (lambda p: to_onnx(mn.Dense(2, 2), p), TypeError, "wrap a single layer in mn.Sequential"),
-    (lambda p: to_onnx(binary(np.float64), p, dtype=np.float16), TypeError, "float32 or np.float64"),
-    (lambda p: to_onnx(binary(np.float64), p, opset=12), ValueError, "opset must be >= 13"),
-    (lambda p: to_onnx(binary(np.float64), 3), TypeError, "path must be a file path"),
-])
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda p: to_onnx(mn.Dense(2, 2), p), TypeError, "wrap a single layer in mn.Sequential"),
+        (lambda p: to_onnx(binary(np.float64), p, dtype=np.float16), TypeError, "float32 or np.float64"),
+        (lambda p: to_onnx(binary(np.float64), p, opset=12), ValueError, "opset must be >= 13"),
+        (lambda p: to_onnx(binary(np.float64), 3), TypeError, "path must be a file path"),
+    ],
+)
 def test_wrong_arguments_are_refused_before_writing(call, error, message, tmp_path):
     with pytest.raises(error, match=message):
         call(tmp_path / "model.onnx")

@@ -87,8 +87,9 @@ def test_the_regressor_fits_several_targets_in_a_pipeline():
     rng = np.random.default_rng(0)
     X = rng.normal(3.0, 5.0, (300, 4))
     Y = np.column_stack([X[:, 0] - 2 * X[:, 1], 10 * np.sin(X[:, 2] / 4)])  # one linear target, one not
-    reg = make_pipeline(StandardScaler(), MinnetRegressor((32,), activation="tanh", epochs=60, lr=0.01,
-                                                          random_state=0)).fit(X[:200], Y[:200])
+    reg = make_pipeline(
+        StandardScaler(), MinnetRegressor((32,), activation="tanh", epochs=60, lr=0.01, random_state=0)
+    ).fit(X[:200], Y[:200])
     assert reg.predict(X[200:]).shape == (100, 2)
     assert reg.score(X[200:], Y[200:]) > 0.98  # a linear model: 0.73 (0.46 on the sine)
     assert reg[-1].model_[-1].n_out == 2 and reg[-1].n_outputs_ == 2
@@ -138,16 +139,19 @@ def test_an_optimizer_may_be_a_minnet_optimizer_class():
     assert clf.score(X, y) == 1.0
 
 
-@pytest.mark.parametrize("setting, error, message", [
-    (dict(activation="swish"), ValueError, "activation must be one of"),
-    (dict(hidden_layer_sizes=(8, 0)), ValueError, r"hidden_layer_sizes\[1\] must be >= 1"),
-    (dict(hidden_layer_sizes="8"), TypeError, "tuple of layer widths"),
-    (dict(optimizer="lbfgs"), ValueError, r"optimizer must be one of \['sgd'"),
-    (dict(lr=0.0), ValueError, "lr must be > 0.0"),
-    (dict(momentum=1.0), ValueError, "momentum must be < 1.0"),
-    (dict(epochs=0), ValueError, "epochs must be >= 1"),
-    (dict(batch_size=0), ValueError, "batch_size must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "setting, error, message",
+    [
+        (dict(activation="swish"), ValueError, "activation must be one of"),
+        (dict(hidden_layer_sizes=(8, 0)), ValueError, r"hidden_layer_sizes\[1\] must be >= 1"),
+        (dict(hidden_layer_sizes="8"), TypeError, "tuple of layer widths"),
+        (dict(optimizer="lbfgs"), ValueError, r"optimizer must be one of \['sgd'"),
+        (dict(lr=0.0), ValueError, "lr must be > 0.0"),
+        (dict(momentum=1.0), ValueError, "momentum must be < 1.0"),
+        (dict(epochs=0), ValueError, "epochs must be >= 1"),
+        (dict(batch_size=0), ValueError, "batch_size must be >= 1"),
+    ],
+)
 def test_settings_are_checked_when_fitting(setting, error, message):
     clf = MinnetClassifier(**setting)  # scikit-learn's convention: __init__ only stores them
     assert clone(clf).get_params()[next(iter(setting))] == next(iter(setting.values()))

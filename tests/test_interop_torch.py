@@ -38,22 +38,33 @@ def warmed_batch_norm(n: int, dtype) -> mn.BatchNorm:
 
 
 def article(dtype):
-    return mn.Sequential(mn.Dense(5, 7, rng=0, dtype=dtype), mn.Sigmoid(), mn.Dense(7, 1, rng=1, dtype=dtype),
-                         mn.Sigmoid())
+    return mn.Sequential(
+        mn.Dense(5, 7, rng=0, dtype=dtype), mn.Sigmoid(), mn.Dense(7, 1, rng=1, dtype=dtype), mn.Sigmoid()
+    )
 
 
 def multiclass(dtype):
     """Every activation, a Dense without bias, a nested Sequential, a softmax over 4 classes."""
-    return mn.Sequential(mn.Dense(5, 8, bias=False, seed=2, dtype=dtype), mn.Tanh(),
-                         mn.Sequential(mn.Dense(8, 6, init="he", seed=3, dtype=dtype), mn.LeakyReLU(0.1)),
-                         mn.Dense(6, 6, seed=4, dtype=dtype), mn.ReLU(),
-                         mn.Dense(6, 4, seed=5, dtype=dtype), mn.Softmax())
+    return mn.Sequential(
+        mn.Dense(5, 8, bias=False, seed=2, dtype=dtype),
+        mn.Tanh(),
+        mn.Sequential(mn.Dense(8, 6, init="he", seed=3, dtype=dtype), mn.LeakyReLU(0.1)),
+        mn.Dense(6, 6, seed=4, dtype=dtype),
+        mn.ReLU(),
+        mn.Dense(6, 4, seed=5, dtype=dtype),
+        mn.Softmax(),
+    )
 
 
 def regularised(dtype):
     """BatchNorm (with running statistics) and Dropout, three logits."""
-    return mn.Sequential(mn.Dense(5, 8, init="he", seed=6, dtype=dtype), warmed_batch_norm(8, dtype), mn.ReLU(),
-                         mn.Dropout(0.3, seed=0), mn.Dense(8, 3, seed=7, dtype=dtype))
+    return mn.Sequential(
+        mn.Dense(5, 8, init="he", seed=6, dtype=dtype),
+        warmed_batch_norm(8, dtype),
+        mn.ReLU(),
+        mn.Dropout(0.3, seed=0),
+        mn.Dense(8, 3, seed=7, dtype=dtype),
+    )
 
 
 def design_graph(dtype):
@@ -75,12 +86,19 @@ def two_in_two_out(dtype):
     h1 = block(h)
     h2 = block(mn.Sigmoid()(h1))
     s = mn.Add()([h, h1, h2])
-    return mn.Graph(inputs=[a, b], outputs=[mn.Dense(6, 3, seed=14, dtype=dtype)(s),
-                                            mn.Sigmoid()(mn.Dense(6, 1, seed=15, dtype=dtype)(h2))])
+    return mn.Graph(
+        inputs=[a, b],
+        outputs=[mn.Dense(6, 3, seed=14, dtype=dtype)(s), mn.Sigmoid()(mn.Dense(6, 1, seed=15, dtype=dtype)(h2))],
+    )
 
 
-MODELS = {"article": article, "multiclass": multiclass, "regularised": regularised,
-          "design-graph": design_graph, "two-in-two-out": two_in_two_out}
+MODELS = {
+    "article": article,
+    "multiclass": multiclass,
+    "regularised": regularised,
+    "design-graph": design_graph,
+    "two-in-two-out": two_in_two_out,
+}
 
 
 def inputs_for(model, n: int = 9, dtype=np.float64, seed: int = 0):
@@ -107,6 +125,7 @@ def states(model) -> list[dict]:
 
 
 # -- minnet to torch ---------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
 @pytest.mark.parametrize("name", MODELS)
@@ -213,6 +232,7 @@ def test_the_weights_are_copied_not_shared():
 
 # -- round trips ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
 @pytest.mark.parametrize("name", MODELS)
 def test_a_round_trip_gives_back_every_weight_and_state_exactly(name, dtype):
@@ -227,7 +247,9 @@ def test_a_round_trip_gives_back_every_weight_and_state_exactly(name, dtype):
         if "rng" in a:
             continue  # a Dropout's generator does not cross (torch draws its own masks)
         assert a["num_batches_tracked"] == b["num_batches_tracked"]
-        assert np.array_equal(a["running_mean"], b["running_mean"]) and np.array_equal(a["running_var"], b["running_var"])
+        assert np.array_equal(a["running_mean"], b["running_mean"]) and np.array_equal(
+            a["running_var"], b["running_var"]
+        )
     x = inputs_for(model, dtype=dtype)
     for got, expected in zip(as_list(back.predict(x)), as_list(model.predict(x))):
         np.testing.assert_array_equal(got, expected)
@@ -237,7 +259,8 @@ def test_a_round_trip_keeps_the_wiring_of_a_graph():
     model = two_in_two_out(np.float64)
     back = from_torch(to_torch(model))
     assert back.nodes and [(n, type(la).__name__, args) for n, la, args in back.nodes] == [
-        (n, type(la).__name__, args) for n, la, args in model.nodes]
+        (n, type(la).__name__, args) for n, la, args in model.nodes
+    ]
     assert (back.input_names, back.output_names) == (model.input_names, model.output_names)
     assert len(back.children()) == len(model.children())  # the shared Sequential is still one layer
 
@@ -245,9 +268,15 @@ def test_a_round_trip_keeps_the_wiring_of_a_graph():
 def hand_written_torch_net(dtype=torch.float64) -> nn.Module:
     """What a PyTorch user writes, trained a little so that BatchNorm's statistics move."""
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(5, 8, dtype=dtype), nn.BatchNorm1d(8, dtype=dtype), nn.LeakyReLU(0.2),
-                        nn.Dropout(0.1), nn.Sequential(nn.Linear(8, 6, dtype=dtype), nn.Tanh()),
-                        nn.Linear(6, 3, bias=False, dtype=dtype), nn.Softmax(dim=-1))
+    net = nn.Sequential(
+        nn.Linear(5, 8, dtype=dtype),
+        nn.BatchNorm1d(8, dtype=dtype),
+        nn.LeakyReLU(0.2),
+        nn.Dropout(0.1),
+        nn.Sequential(nn.Linear(8, 6, dtype=dtype), nn.Tanh()),
+        nn.Linear(6, 3, bias=False, dtype=dtype),
+        nn.Softmax(dim=-1),
+    )
     for _ in range(3):
         net(torch.randn(16, 5, dtype=dtype))
     return net
@@ -277,6 +306,7 @@ def test_a_softmax_with_the_implicit_dim_is_taken_as_along_the_features():
 
 # -- training on in torch ------------------------------------------------------------------------
 
+
 def test_torch_training_steps_on_an_exported_graph_are_minnets_steps():
     """SGD with momentum, 5 full-batch steps on a graph with a shared layer and a skip: the same weights."""
     model = without_dropout(design_graph(np.float64))
@@ -288,8 +318,16 @@ def test_torch_training_steps_on_an_exported_graph_are_minnets_steps():
         optimizer.zero_grad()
         nn.BCEWithLogitsLoss()(net(torch.from_numpy(X)), torch.from_numpy(y[:, None])).backward()
         optimizer.step()
-    mn.fit(model, mn.BCE(from_logits=True), mn.SGD(model.parameters(), lr=0.05, momentum=0.9), X, y, epochs=5,
-           shuffle=False, progress=False)
+    mn.fit(
+        model,
+        mn.BCE(from_logits=True),
+        mn.SGD(model.parameters(), lr=0.05, momentum=0.9),
+        X,
+        y,
+        epochs=5,
+        shuffle=False,
+        progress=False,
+    )
     for a, b in zip(from_torch(net).parameters(), model.parameters()):
         np.testing.assert_allclose(a.value, b.value, rtol=1e-10, atol=1e-13)
     for a, b in zip(states(from_torch(net)), states(model)):
@@ -300,6 +338,7 @@ def test_torch_training_steps_on_an_exported_graph_are_minnets_steps():
 
 
 # -- errors ---------------------------------------------------------------------------------------
+
 
 class Square(mn.Layer):
     def forward(self, x, training=True):
@@ -328,13 +367,16 @@ def test_a_module_minnet_has_no_layer_for_is_named_with_its_place():
         from_torch(net)
 
 
-@pytest.mark.parametrize("module, message", [
-    (nn.BatchNorm1d(3, affine=False), "affine=False"),
-    (nn.BatchNorm1d(3, track_running_stats=False), "track_running_stats=False"),
-    (nn.Softmax(dim=0), "along dim=0"),
-    (nn.Dropout(1.0), "p = 1 would zero everything"),
-    (nn.LeakyReLU(-0.1), "negative_slope must be >= 0.0"),
-])
+@pytest.mark.parametrize(
+    "module, message",
+    [
+        (nn.BatchNorm1d(3, affine=False), "affine=False"),
+        (nn.BatchNorm1d(3, track_running_stats=False), "track_running_stats=False"),
+        (nn.Softmax(dim=0), "along dim=0"),
+        (nn.Dropout(1.0), "p = 1 would zero everything"),
+        (nn.LeakyReLU(-0.1), "negative_slope must be >= 0.0"),
+    ],
+)
 def test_a_module_in_a_configuration_minnet_lacks_is_a_value_error_naming_it(module, message):
     with pytest.raises(ValueError, match=message) as info:
         from_torch(nn.Sequential(nn.Linear(3, 3), module))
@@ -352,29 +394,35 @@ def test_a_module_used_twice_in_a_torch_sequential_points_to_graph():
         from_torch(nn.Sequential(linear, nn.ReLU(), linear))
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: to_torch(np.zeros(3)), "converts a minnet Layer"),
-    (lambda: to_torch(mn.Sequential(), training=1), "training must be True or False"),
-    (lambda: from_torch(mn.Sequential()), "converts a torch.nn.Module, got Sequential"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: to_torch(np.zeros(3)), "converts a minnet Layer"),
+        (lambda: to_torch(mn.Sequential(), training=1), "training must be True or False"),
+        (lambda: from_torch(mn.Sequential()), "converts a torch.nn.Module, got Sequential"),
+    ],
+)
 def test_arguments_of_the_wrong_kind_are_type_errors(call, message):
     with pytest.raises(TypeError, match=message):
         call()
 
 
 def test_importing_minnet_and_minnet_interop_imports_no_optional_package():
-    code = ("import sys, minnet, minnet.interop; "
-            "print(sorted(m for m in ('torch', 'onnx', 'onnxruntime', 'sklearn') if m in sys.modules))")
+    code = (
+        "import sys, minnet, minnet.interop; "
+        "print(sorted(m for m in ('torch', 'onnx', 'onnxruntime', 'sklearn') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 
 
 def test_a_missing_package_is_named_with_the_install_command(monkeypatch):
     import minnet.interop
+
     monkeypatch.delitem(sys.modules, "minnet.interop.pytorch")
     monkeypatch.setitem(sys.modules, "torch", None)  # what an absent package looks like to import
     with pytest.raises(ModuleNotFoundError, match=r"needs the optional package 'torch'.*minnet\[torch\]") as info:
-        minnet.interop.to_torch
+        minnet.interop.to_torch  # noqa: B018 (looking the name up is what raises)
     assert info.value.name == "torch"
     with pytest.raises(AttributeError):
-        minnet.interop.to_tensorflow
+        minnet.interop.to_tensorflow  # noqa: B018

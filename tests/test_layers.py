@@ -13,6 +13,7 @@ ALL_LAYERS = [lambda: mn.Dense(3, 4, rng=0), lambda: mn.Dense(3, 4, bias=False, 
 
 # -- Parameter ----------------------------------------------------------------
 
+
 def test_parameter_grad_is_nan_of_same_shape_and_dtype_until_a_backward_writes_it():
     p = mn.Parameter(np.ones((2, 3), np.float32), name="W")
     assert p.grad.shape == (2, 3) and p.grad.dtype == np.float32 and np.isnan(p.grad).all()
@@ -30,6 +31,7 @@ def test_parameter_integer_value_becomes_float64():
 
 
 # -- Dense: shapes and parameters ---------------------------------------------
+
 
 def test_dense_forward_backward_shapes(rng):
     layer = mn.Dense(3, 4, rng=0)
@@ -107,6 +109,7 @@ def test_dense_refuses_a_dtype_numpy_cannot_read(dtype):
 
 # -- Dense: initialisation ----------------------------------------------------
 
+
 def test_same_seed_gives_bit_identical_weights():
     a, b = mn.Dense(10, 7, rng=42), mn.Dense(10, 7, rng=42)
     assert np.array_equal(a.W.value, b.W.value)
@@ -122,11 +125,14 @@ def test_different_seeds_give_different_weights():
     assert not np.array_equal(mn.Dense(10, 7, rng=1).W.value, mn.Dense(10, 7, rng=2).W.value)
 
 
-@pytest.mark.parametrize("init, n_in, n_out, variance", [
-    ("xavier", 300, 200, 2.0 / (300 + 200)),  # U(-a, a) with a^2 = 6 / (n_in + n_out): var = a^2 / 3
-    ("he", 300, 200, 2.0 / 300),
-    ("normal", 300, 200, 0.01 ** 2),
-])
+@pytest.mark.parametrize(
+    "init, n_in, n_out, variance",
+    [
+        ("xavier", 300, 200, 2.0 / (300 + 200)),  # U(-a, a) with a^2 = 6 / (n_in + n_out): var = a^2 / 3
+        ("he", 300, 200, 2.0 / 300),
+        ("normal", 300, 200, 0.01**2),
+    ],
+)
 def test_init_variance(init, n_in, n_out, variance):
     W = mn.Dense(n_in, n_out, init=init, rng=0).W.value
     # 60,000 draws: the sample variance is within ~1.2% (2 sigma) of the truth.
@@ -166,6 +172,7 @@ def test_reset_parameters_redraws_in_place():
 
 
 # -- activations --------------------------------------------------------------
+
 
 def test_sigmoid_values():
     x = np.array([[-2.0, 0.0, 3.0]])
@@ -238,6 +245,7 @@ def test_activation_keeps_shape(make, rng):
 
 # -- backward writes, caches are overwritten ----------------------------------
 
+
 def test_backward_writes_gradients_instead_of_accumulating(rng):
     layer = mn.Dense(3, 2, rng=0)
     x, g = rng.standard_normal((4, 3)), rng.standard_normal((4, 2))
@@ -279,10 +287,18 @@ def test_activation_cache_is_overwritten(make, rng):
 
 # -- float32 end to end -------------------------------------------------------
 
+
 def test_float32_forward_backward_and_grads_stay_float32(rng):
-    model = mn.Sequential(mn.Dense(3, 4, dtype=np.float32, rng=0), mn.Sigmoid(), mn.Dense(4, 1, dtype=np.float32, rng=1),
-                          mn.Tanh(), mn.Dense(1, 2, dtype=np.float32, rng=2), mn.ReLU(),
-                          mn.Dense(2, 1, dtype=np.float32, rng=3), mn.LeakyReLU())
+    model = mn.Sequential(
+        mn.Dense(3, 4, dtype=np.float32, rng=0),
+        mn.Sigmoid(),
+        mn.Dense(4, 1, dtype=np.float32, rng=1),
+        mn.Tanh(),
+        mn.Dense(1, 2, dtype=np.float32, rng=2),
+        mn.ReLU(),
+        mn.Dense(2, 1, dtype=np.float32, rng=3),
+        mn.LeakyReLU(),
+    )
     out = model.forward(rng.standard_normal((5, 3)).astype(np.float32))
     assert out.dtype == np.float32
     loss = mn.MSE()
@@ -295,8 +311,9 @@ def test_float32_forward_backward_and_grads_stay_float32(rng):
 
 def test_float32_fit_step_keeps_float32(blobs):
     X, y = blobs
-    model = mn.Sequential(mn.Dense(2, 3, dtype=np.float32, rng=0), mn.Sigmoid(),
-                          mn.Dense(3, 1, dtype=np.float32, rng=1), mn.Sigmoid())
+    model = mn.Sequential(
+        mn.Dense(2, 3, dtype=np.float32, rng=0), mn.Sigmoid(), mn.Dense(3, 1, dtype=np.float32, rng=1), mn.Sigmoid()
+    )
     opt = mn.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
     mn.fit(model, mn.BCE(), opt, X, y, epochs=2, batch_size=16, progress=False)
     assert all(p.value.dtype == np.float32 and p.grad.dtype == np.float32 for p in model.parameters())
@@ -326,6 +343,7 @@ class DtypeLog:
                 result = _method(*args, **kwargs)
                 self.note(_where, result)
                 return result
+
             setattr(obj, name, logged)  # on the instance: the class's own dispatch is unchanged
 
     def wrap_step(self, opt: mn.SGD) -> None:
@@ -335,29 +353,46 @@ class DtypeLog:
             self.note("SGD.step", [[p.value, p.grad] for p in opt.params])
             step()
             self.note("SGD.step", [[p.value, p.grad] for p in opt.params] + opt.buffers)
+
         opt.step = logged
 
 
-@pytest.mark.parametrize("loss, head", [(mn.BCE(), [mn.Sigmoid()]), (mn.BCE(from_logits=True), []),
-                                        (mn.MSE(), [])])
+@pytest.mark.parametrize("loss, head", [(mn.BCE(), [mn.Sigmoid()]), (mn.BCE(from_logits=True), []), (mn.MSE(), [])])
 def test_float32_stays_float32_inside_every_step_of_fit(loss, head):
     gen = np.random.default_rng(0)
     X = gen.standard_normal((10, 3)).astype(np.float32)
     y = (X[:, 0] > 0).astype(np.float32)
-    layers = [mn.Dense(3, 4, dtype=np.float32, rng=0), mn.Sigmoid(), mn.Dense(4, 4, dtype=np.float32, rng=1),
-              mn.ReLU(), mn.Dense(4, 4, dtype=np.float32, rng=2), mn.Tanh(),
-              mn.Dense(4, 4, dtype=np.float32, rng=3), mn.LeakyReLU(), mn.Dense(4, 1, dtype=np.float32, rng=4), *head]
+    layers = [
+        mn.Dense(3, 4, dtype=np.float32, rng=0),
+        mn.Sigmoid(),
+        mn.Dense(4, 4, dtype=np.float32, rng=1),
+        mn.ReLU(),
+        mn.Dense(4, 4, dtype=np.float32, rng=2),
+        mn.Tanh(),
+        mn.Dense(4, 4, dtype=np.float32, rng=3),
+        mn.LeakyReLU(),
+        mn.Dense(4, 1, dtype=np.float32, rng=4),
+        *head,
+    ]
     model = mn.Sequential(*layers)
-    opt = mn.SGD(model.parameters(), lr=mn.CyclicLR(base_lr=0.01, max_lr=0.1, step_size_up=2), momentum=0.9,
-                 nesterov=True, weight_decay=1e-3)
+    opt = mn.SGD(
+        model.parameters(),
+        lr=mn.CyclicLR(base_lr=0.01, max_lr=0.1, step_size_up=2),
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=1e-3,
+    )
     log = DtypeLog()
     for layer in [model, *layers]:
         log.wrap(layer, "forward", "backward")
     log.wrap(loss, "forward", "forward_prepared", "_forward", "backward")
     log.wrap_step(opt)
     mn.fit(model, loss, opt, X, y, epochs=2, batch_size=4, validation_data=(X, y), progress=False)
-    wrapped = {f"{type(obj).__name__}.{name}" for obj in [*layers, loss]
-               for name in (("forward", "backward") if isinstance(obj, mn.Layer) else ("forward_prepared", "_forward"))}
+    wrapped = {
+        f"{type(obj).__name__}.{name}"
+        for obj in [*layers, loss]
+        for name in (("forward", "backward") if isinstance(obj, mn.Layer) else ("forward_prepared", "_forward"))
+    }
     assert wrapped | {"SGD.step", "Sequential.forward", "Sequential.backward"} <= {w for w, _ in log.seen}
     assert opt.step_count == 6 and all(b is not None for b in opt.buffers)
     upcast = sorted({(where, str(dtype)) for where, dtype in log.seen if dtype != np.float32})
@@ -370,10 +405,20 @@ def test_float32_sigmoid_keeps_float32():
 
 # -- reprs ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("layer", [
-    mn.Dense(8, 16), mn.Dense(3, 1, init="he", bias=False), mn.Dense(2, 2, dtype=np.float32, init="normal"),
-    mn.Sigmoid(), mn.ReLU(), mn.Tanh(), mn.LeakyReLU(), mn.LeakyReLU(0.2),
-])
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        mn.Dense(8, 16),
+        mn.Dense(3, 1, init="he", bias=False),
+        mn.Dense(2, 2, dtype=np.float32, init="normal"),
+        mn.Sigmoid(),
+        mn.ReLU(),
+        mn.Tanh(),
+        mn.LeakyReLU(),
+        mn.LeakyReLU(0.2),
+    ],
+)
 def test_repr_evaluates_back_to_an_equivalent_layer(layer):
     rebuilt = eval(repr(layer), {**vars(mn), "np": np})
     assert type(rebuilt) is type(layer) and repr(rebuilt) == repr(layer)
@@ -387,8 +432,7 @@ def test_dense_repr_reads_like_code():
 
 def test_print_model_shows_the_architecture(capsys):
     print(mn.Sequential(mn.Dense(8, 16), mn.Sigmoid(), mn.Dense(16, 1), mn.Sigmoid()))
-    assert capsys.readouterr().out == (
-        "Sequential(\n  Dense(8, 16),\n  Sigmoid(),\n  Dense(16, 1),\n  Sigmoid(),\n)\n")
+    assert capsys.readouterr().out == ("Sequential(\n  Dense(8, 16),\n  Sigmoid(),\n  Dense(16, 1),\n  Sigmoid(),\n)\n")
 
 
 def test_parameter_refuses_half_precision():
@@ -444,12 +488,20 @@ def test_new_layer_cache_is_overwritten_by_the_next_forward(make, rng):
     assert layer.backward(np.ones((2, 3))).shape == (2, 3)
 
 
-@pytest.mark.parametrize("layer", [
-    mn.Softmax(), mn.Dropout(), mn.Dropout(0.25, seed=3), mn.BatchNorm(4), mn.BatchNorm(4, momentum=None),
-    mn.BatchNorm(2, momentum=0.5, eps=1e-3, dtype=np.float32),
-])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        mn.Softmax(),
+        mn.Dropout(),
+        mn.Dropout(0.25, seed=3),
+        mn.BatchNorm(4),
+        mn.BatchNorm(4, momentum=None),
+        mn.BatchNorm(2, momentum=0.5, eps=1e-3, dtype=np.float32),
+    ],
+)
 def test_new_layer_repr_evaluates_back_and_config_is_json(layer):
     import json
+
     rebuilt = eval(repr(layer), {**vars(mn), "np": np})
     assert type(rebuilt) is type(layer) and repr(rebuilt) == repr(layer)
     assert rebuilt.get_config() == layer.get_config()
@@ -458,10 +510,19 @@ def test_new_layer_repr_evaluates_back_and_config_is_json(layer):
 
 
 def test_new_layer_reprs_read_like_code():
-    assert [repr(mn.Softmax()), repr(mn.Dropout()), repr(mn.Dropout(0.1, seed=4)), repr(mn.BatchNorm(8)),
-            repr(mn.BatchNorm(8, momentum=None, dtype=np.float32))] == [
-        "Softmax()", "Dropout(p=0.5)", "Dropout(p=0.1, seed=4)", "BatchNorm(8)",
-        "BatchNorm(8, momentum=None, dtype=np.float32)"]
+    assert [
+        repr(mn.Softmax()),
+        repr(mn.Dropout()),
+        repr(mn.Dropout(0.1, seed=4)),
+        repr(mn.BatchNorm(8)),
+        repr(mn.BatchNorm(8, momentum=None, dtype=np.float32)),
+    ] == [
+        "Softmax()",
+        "Dropout(p=0.5)",
+        "Dropout(p=0.1, seed=4)",
+        "BatchNorm(8)",
+        "BatchNorm(8, momentum=None, dtype=np.float32)",
+    ]
 
 
 def _no_floating_point_trouble():
@@ -469,11 +530,19 @@ def _no_floating_point_trouble():
     return np.errstate(over="raise", invalid="raise", divide="raise")
 
 
-EXTREME = np.array([[1e308, -1e308, 3.0, 0.0], [-1e308, -1e308, -1e308, -1e308], [0.0, 1.0, 2.0, 1e-300],
-                    [1e308, 1e308, 1e308, 1e308], [-5e307, 7e307, 1e154, -1e200]])
+EXTREME = np.array(
+    [
+        [1e308, -1e308, 3.0, 0.0],
+        [-1e308, -1e308, -1e308, -1e308],
+        [0.0, 1.0, 2.0, 1e-300],
+        [1e308, 1e308, 1e308, 1e308],
+        [-5e307, 7e307, 1e154, -1e200],
+    ]
+)
 
 
 # -- Softmax ----------------------------------------------------------------------------
+
 
 def test_softmax_values_by_hand_and_rows_sum_to_one(rng):
     x = rng.standard_normal((4, 5)) * 3
@@ -517,14 +586,18 @@ def test_softmax_keeps_float32(rng):
 
 # -- Dropout ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("bad, error, message", [
-    (1.0, ValueError, r"\[0, 1\), got 1.0 \(p = 1 would zero everything\)"),
-    (-0.1, ValueError, r"\[0, 1\), got -0.1"),
-    (1.5, ValueError, r"\[0, 1\), got 1.5"),
-    (float("nan"), ValueError, r"\[0, 1\), got nan"),
-    ("0.5", TypeError, r"probability in \[0, 1\), got '0.5' \(str\)"),
-    (True, TypeError, r"got True \(bool\)"),
-])
+
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        (1.0, ValueError, r"\[0, 1\), got 1.0 \(p = 1 would zero everything\)"),
+        (-0.1, ValueError, r"\[0, 1\), got -0.1"),
+        (1.5, ValueError, r"\[0, 1\), got 1.5"),
+        (float("nan"), ValueError, r"\[0, 1\), got nan"),
+        ("0.5", TypeError, r"probability in \[0, 1\), got '0.5' \(str\)"),
+        (True, TypeError, r"got True \(bool\)"),
+    ],
+)
 def test_dropout_refuses_a_bad_p(bad, error, message):
     with pytest.raises(error, match=message):
         mn.Dropout(bad)
@@ -581,11 +654,14 @@ def test_dropout_float32_stays_float32_with_the_float64_masks():
     np.testing.assert_array_equal(out32 != 0, mn.Dropout(0.4, seed=3).forward(x) != 0)
 
 
-@pytest.mark.parametrize("generator", [None, np.random.Generator(np.random.MT19937(5)),
-                                       np.random.Generator(np.random.Philox(5))],
-                         ids=["PCG64", "MT19937", "Philox"])
+@pytest.mark.parametrize(
+    "generator",
+    [None, np.random.Generator(np.random.MT19937(5)), np.random.Generator(np.random.Philox(5))],
+    ids=["PCG64", "MT19937", "Philox"],
+)
 def test_dropout_state_is_json_and_continues_with_the_same_masks(generator):
     import json
+
     layer = mn.Dropout(0.5, seed=11 if generator is None else generator)
     x = np.ones((5, 9))
     layer.forward(x)
@@ -606,15 +682,18 @@ def test_dropout_state_changes_only_when_training_masks_are_drawn(rng):
     assert layer.get_state() != state
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({}, r"the key 'rng', got the keys \[\]"),
-    ({"rng": {}, "extra": 1}, r"the key 'rng', got the keys \['extra', 'rng'\]"),
-    ([1, 2], "got a list"),
-    ({"rng": {"bit_generator": "os.system"}}, "numpy's bit generators"),
-    ({"rng": {"bit_generator": "Generator"}}, "numpy's bit generators"),
-    ({"rng": {"bit_generator": "PCG64", "state": {"state": "x", "inc": 1}}}, "not a valid PCG64 state"),
-    ({"rng": "PCG64"}, "numpy's bit generators"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({}, r"the key 'rng', got the keys \[\]"),
+        ({"rng": {}, "extra": 1}, r"the key 'rng', got the keys \['extra', 'rng'\]"),
+        ([1, 2], "got a list"),
+        ({"rng": {"bit_generator": "os.system"}}, "numpy's bit generators"),
+        ({"rng": {"bit_generator": "Generator"}}, "numpy's bit generators"),
+        ({"rng": {"bit_generator": "PCG64", "state": {"state": "x", "inc": 1}}}, "not a valid PCG64 state"),
+        ({"rng": "PCG64"}, "numpy's bit generators"),
+    ],
+)
 def test_dropout_set_state_refuses_bad_states_and_changes_nothing(bad, message):
     layer = mn.Dropout(0.5, seed=0)
     state = layer.get_state()
@@ -624,6 +703,7 @@ def test_dropout_set_state_refuses_bad_states_and_changes_nothing(bad, message):
 
 
 # -- BatchNorm --------------------------------------------------------------------------
+
 
 def test_batchnorm_parameters_and_initial_state():
     bn = mn.BatchNorm(3)
@@ -667,20 +747,21 @@ def test_batchnorm_momentum_none_is_the_cumulative_average(rng):
     for batch in batches:
         bn.forward(batch)
     np.testing.assert_allclose(bn.running_mean, np.mean([b.mean(axis=0) for b in batches], axis=0), rtol=1e-13)
-    np.testing.assert_allclose(bn.running_var, np.mean([b.var(axis=0, ddof=1) for b in batches], axis=0),
-                               rtol=1e-13)
+    np.testing.assert_allclose(bn.running_var, np.mean([b.var(axis=0, ddof=1) for b in batches], axis=0), rtol=1e-13)
 
 
 def test_batchnorm_inference_uses_the_running_statistics_and_changes_nothing(rng):
     bn = mn.BatchNorm(2)
-    bn.set_state({"running_mean": np.array([1.0, -2.0]), "running_var": np.array([4.0, 0.25]),
-                  "num_batches_tracked": 3})
+    bn.set_state(
+        {"running_mean": np.array([1.0, -2.0]), "running_var": np.array([4.0, 0.25]), "num_batches_tracked": 3}
+    )
     bn.gamma.value[...] = [2.0, 3.0]
     bn.beta.value[...] = [0.5, 0.0]
     x, g = rng.standard_normal((1, 2)), rng.standard_normal((1, 2))  # a single sample is fine here
     inv_std = 1 / np.sqrt(np.array([4.0, 0.25]) + 1e-5)
-    np.testing.assert_allclose(bn.forward(x, training=False), (x - [1.0, -2.0]) * inv_std * [2.0, 3.0] + [0.5, 0.0],
-                               rtol=1e-14)
+    np.testing.assert_allclose(
+        bn.forward(x, training=False), (x - [1.0, -2.0]) * inv_std * [2.0, 3.0] + [0.5, 0.0], rtol=1e-14
+    )
     np.testing.assert_allclose(bn.backward(g), g * [2.0, 3.0] * inv_std, rtol=1e-14)
     np.testing.assert_allclose(bn.gamma.grad, (g * (x - [1.0, -2.0]) * inv_std).sum(axis=0), rtol=1e-14)
     assert bn.num_batches_tracked == 3 and bn.running_mean.tolist() == [1.0, -2.0]
@@ -713,8 +794,11 @@ def test_batchnorm_backward_writes_gradients_and_can_skip_the_input_gradient(rng
 
 def test_batchnorm_refuses_a_batch_of_one_in_training():
     bn = mn.BatchNorm(3)
-    with pytest.raises(ValueError, match=r"BatchNorm\(3\) needs more than 1 sample per batch in training.*"
-                                         r"got a batch of 1"):
+    with pytest.raises(
+        ValueError,
+        match=r"BatchNorm\(3\) needs more than 1 sample per batch in training.*"
+        r"got a batch of 1",
+    ):
         bn.forward(np.ones((1, 3)))
     assert bn.num_batches_tracked == 0 and bn._cache is None
 
@@ -728,13 +812,16 @@ def test_batchnorm_refuses_wrong_width_and_dtype(rng):
         mn.BatchNorm(3, dtype=np.float32).forward(rng.standard_normal((4, 3)))
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    (dict(n_features=0), ValueError, "n_features must be >= 1"),
-    (dict(n_features=2.0), TypeError, "n_features must be an integer"),
-    (dict(n_features=2, momentum=1.5), ValueError, "momentum must be <= 1.0"),
-    (dict(n_features=2, eps=0.0), ValueError, "eps must be > 0.0"),
-    (dict(n_features=2, dtype=np.int32), TypeError, "float32 or np.float64"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(n_features=0), ValueError, "n_features must be >= 1"),
+        (dict(n_features=2.0), TypeError, "n_features must be an integer"),
+        (dict(n_features=2, momentum=1.5), ValueError, "momentum must be <= 1.0"),
+        (dict(n_features=2, eps=0.0), ValueError, "eps must be > 0.0"),
+        (dict(n_features=2, dtype=np.int32), TypeError, "float32 or np.float64"),
+    ],
+)
 def test_batchnorm_refuses_bad_arguments(kwargs, error, message):
     with pytest.raises(error, match=message):
         mn.BatchNorm(**kwargs)
@@ -806,18 +893,24 @@ def _good_state(n=2, dtype=np.float64):
     return {"running_mean": np.zeros(n, dtype), "running_var": np.ones(n, dtype), "num_batches_tracked": 0}
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(running_mean=np.zeros(3)), r"'running_mean' must be float64 of shape \(2,\), got float64 of shape \(3,\)"),
-    (dict(running_var=np.ones(2, np.float32)), r"'running_var' must be float64 of shape \(2,\), got float32"),
-    (dict(running_mean=np.array([0.0, np.nan])), "'running_mean' must be finite"),
-    (dict(running_var=np.array([1.0, np.inf])), "'running_var' must be finite"),
-    (dict(running_var=np.array([1.0, -0.5])), "'running_var' must be >= 0, got -0.5"),
-    (dict(running_var=["a", "b"]), "must hold numbers"),
-    (dict(num_batches_tracked=-1), "'num_batches_tracked' must be an integer >= 0, got -1"),
-    (dict(num_batches_tracked=1.5), "'num_batches_tracked' must be an integer >= 0, got 1.5"),
-    (dict(num_batches_tracked=True), "'num_batches_tracked' must be an integer >= 0, got True"),
-    (dict(extra=1), r"the keys \['num_batches_tracked', 'running_mean', 'running_var'\], got the keys"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            dict(running_mean=np.zeros(3)),
+            r"'running_mean' must be float64 of shape \(2,\), got float64 of shape \(3,\)",
+        ),
+        (dict(running_var=np.ones(2, np.float32)), r"'running_var' must be float64 of shape \(2,\), got float32"),
+        (dict(running_mean=np.array([0.0, np.nan])), "'running_mean' must be finite"),
+        (dict(running_var=np.array([1.0, np.inf])), "'running_var' must be finite"),
+        (dict(running_var=np.array([1.0, -0.5])), "'running_var' must be >= 0, got -0.5"),
+        (dict(running_var=["a", "b"]), "must hold numbers"),
+        (dict(num_batches_tracked=-1), "'num_batches_tracked' must be an integer >= 0, got -1"),
+        (dict(num_batches_tracked=1.5), "'num_batches_tracked' must be an integer >= 0, got 1.5"),
+        (dict(num_batches_tracked=True), "'num_batches_tracked' must be an integer >= 0, got True"),
+        (dict(extra=1), r"the keys \['num_batches_tracked', 'running_mean', 'running_var'\], got the keys"),
+    ],
+)
 def test_batchnorm_set_state_refuses_bad_states_and_changes_nothing(change, message):
     bn = mn.BatchNorm(2)
     bn.forward(np.array([[1.0, 2.0], [3.0, 5.0]]))

@@ -18,6 +18,7 @@ def _bce(p: float, y: float) -> float:
 
 # -- values ---------------------------------------------------------------------
 
+
 def test_bce_value_by_hand():
     p, y = [[0.9], [0.2], [0.6]], [[1.0], [0.0], [1.0]]
     expected = (_bce(0.9, 1) + _bce(0.2, 0) + _bce(0.6, 1)) / 3
@@ -98,6 +99,7 @@ def test_float32_loss_gradient_stays_float32(make):
 
 # -- target shapes ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("make", LOSSES)
 def test_flat_target_is_reshaped_for_a_single_output(make, rng):
     p, y = rng.random((5, 1)), (rng.random(5) > 0.5).astype(float)
@@ -108,9 +110,17 @@ def test_flat_target_is_reshaped_for_a_single_output(make, rng):
 
 
 @pytest.mark.parametrize("make", LOSSES)
-@pytest.mark.parametrize("pred_shape, target_shape", [
-    ((5, 1), (1, 5)), ((5, 1), (4,)), ((5, 1), (5, 5)), ((5, 2), (5,)), ((5, 2), (5, 1)), ((5, 1), (5, 1, 1)),
-])
+@pytest.mark.parametrize(
+    "pred_shape, target_shape",
+    [
+        ((5, 1), (1, 5)),
+        ((5, 1), (4,)),
+        ((5, 1), (5, 5)),
+        ((5, 2), (5,)),
+        ((5, 2), (5, 1)),
+        ((5, 1), (5, 1, 1)),
+    ],
+)
 def test_mismatched_target_shape_raises_instead_of_broadcasting(make, pred_shape, target_shape):
     with pytest.raises(ValueError, match="shape"):
         make().forward(np.full(pred_shape, 0.5), np.zeros(target_shape))
@@ -123,6 +133,7 @@ def test_pred_must_be_2d(make):
 
 
 # -- values the losses refuse ------------------------------------------------------
+
 
 @pytest.mark.parametrize("make", [mn.BCE, lambda: mn.BCE(from_logits=True)])
 @pytest.mark.parametrize("bad", [2.0, -1.0, 1.0001])
@@ -163,10 +174,14 @@ def test_backward_before_forward_raises(make):
 
 def test_reprs_read_like_code():
     assert [repr(mn.BCE()), repr(mn.BCE(from_logits=True)), repr(mn.MSE())] == [
-        "BCE()", "BCE(from_logits=True)", "MSE()"]
+        "BCE()",
+        "BCE(from_logits=True)",
+        "MSE()",
+    ]
 
 
 # -- CrossEntropy ---------------------------------------------------------------------
+
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
@@ -256,27 +271,36 @@ def test_cross_entropy_on_probabilities_refuses_scores():
         mn.CrossEntropy(from_logits=False).forward([[2.0, -1.0]], [0])
 
 
-@pytest.mark.parametrize("labels, message", [
-    ([0, 3, 1], r"target must be class indices < n_classes=3, got 3 at index 1"),
-    ([0, -1, 1], r"target must be class indices >= 0, got -1 at index 1"),
-    ([0.0, 1.5, 1.0], r"target must be whole numbers \(class indices\), got 1.5 at index 1"),
-    ([0.0, np.nan, 1.0], r"target must be whole numbers \(class indices\), got nan at index 1"),
-    ([0.0, 1.0, 1e20], r"got 1e\+20 at index 2"),
-    ([0, 1], "must have 3 class labels, one per prediction, got 2"),
-])
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ([0, 3, 1], r"target must be class indices < n_classes=3, got 3 at index 1"),
+        ([0, -1, 1], r"target must be class indices >= 0, got -1 at index 1"),
+        ([0.0, 1.5, 1.0], r"target must be whole numbers \(class indices\), got 1.5 at index 1"),
+        ([0.0, np.nan, 1.0], r"target must be whole numbers \(class indices\), got nan at index 1"),
+        ([0.0, 1.0, 1e20], r"got 1e\+20 at index 2"),
+        ([0, 1], "must have 3 class labels, one per prediction, got 2"),
+    ],
+)
 def test_cross_entropy_refuses_bad_labels_naming_the_value(labels, message):
     with pytest.raises(ValueError, match=message):
         mn.CrossEntropy().forward(np.zeros((3, 3)), labels)
 
 
-@pytest.mark.parametrize("target, message", [
-    (np.zeros((3, 4)), r"class labels of shape \(3,\) or class probabilities of shape \(3, 3\), got shape \(3, 4\)"),
-    (np.zeros((3, 3, 1)), r"got shape \(3, 3, 1\)"),
-    ([[0.0, 1.2, 0.0]] * 3, r"must lie in \[0, 1\], got 1.2 at index \(0, 1\)"),
-    ([[0.5, 0.5, -0.1]] * 3, r"got -0.1 at index \(0, 2\)"),
-    ([[0.5, 0.5, np.nan]] * 3, "must be finite"),
-    (np.array(["a", "b", "c"]), "must hold numbers"),
-])
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        (
+            np.zeros((3, 4)),
+            r"class labels of shape \(3,\) or class probabilities of shape \(3, 3\), got shape \(3, 4\)",
+        ),
+        (np.zeros((3, 3, 1)), r"got shape \(3, 3, 1\)"),
+        ([[0.0, 1.2, 0.0]] * 3, r"must lie in \[0, 1\], got 1.2 at index \(0, 1\)"),
+        ([[0.5, 0.5, -0.1]] * 3, r"got -0.1 at index \(0, 2\)"),
+        ([[0.5, 0.5, np.nan]] * 3, "must be finite"),
+        (np.array(["a", "b", "c"]), "must hold numbers"),
+    ],
+)
 def test_cross_entropy_refuses_targets_of_the_wrong_shape_or_range(target, message):
     with pytest.raises((ValueError, TypeError), match=message):
         mn.CrossEntropy().forward(np.zeros((3, 3)), target)
@@ -297,13 +321,16 @@ def test_cross_entropy_float32_stays_float32(rng):
 def test_cross_entropy_is_a_mean_and_backward_needs_a_forward(rng):
     z, y = rng.standard_normal((4, 3)), rng.integers(0, 3, 4)
     assert mn.CrossEntropy().forward(np.vstack([z, z]), np.concatenate([y, y])) == pytest.approx(
-        mn.CrossEntropy().forward(z, y), rel=1e-14)
+        mn.CrossEntropy().forward(z, y), rel=1e-14
+    )
     with pytest.raises(RuntimeError, match="before forward"):
         mn.CrossEntropy().backward()
 
 
 def test_cross_entropy_repr_and_argument_check():
     assert [repr(mn.CrossEntropy()), repr(mn.CrossEntropy(from_logits=False))] == [
-        "CrossEntropy()", "CrossEntropy(from_logits=False)"]
+        "CrossEntropy()",
+        "CrossEntropy(from_logits=False)",
+    ]
     with pytest.raises(TypeError, match="from_logits"):
         mn.CrossEntropy(from_logits=1)

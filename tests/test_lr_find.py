@@ -15,8 +15,9 @@ def make_data(n=64, seed=0):
 
 
 def make_model(dtype=np.float64):
-    return mn.Sequential(mn.Dense(2, 4, rng=1, dtype=dtype), mn.Sigmoid(),
-                         mn.Dense(4, 1, rng=2, dtype=dtype), mn.Sigmoid())
+    return mn.Sequential(
+        mn.Dense(2, 4, rng=1, dtype=dtype), mn.Sigmoid(), mn.Dense(4, 1, rng=2, dtype=dtype), mn.Sigmoid()
+    )
 
 
 def snapshot(model):
@@ -32,8 +33,7 @@ def assert_restored(model, saved):
 
 def test_rates_grow_geometrically_from_start_to_end():
     X, y = make_data()
-    result = mn.lr_find(make_model(), mn.BCE(), X, y, start_lr=1e-4, end_lr=1e-1,
-                        num_steps=30, batch_size=8, seed=0)
+    result = mn.lr_find(make_model(), mn.BCE(), X, y, start_lr=1e-4, end_lr=1e-1, num_steps=30, batch_size=8, seed=0)
     assert len(result.lrs) == 30 and not result.stopped_early
     ratios = result.lrs[1:] / result.lrs[:-1]
     np.testing.assert_allclose(ratios, ratios[0], rtol=1e-12)
@@ -58,16 +58,14 @@ def test_the_sweep_does_train_the_model_it_restores():
     # Guards the restore test against a sweep that never updates anything.
     X, y = make_data()
     model = make_model()
-    result = mn.lr_find(model, mn.BCE(), X, y, start_lr=0.1, end_lr=1.0, num_steps=20,
-                        batch_size=None, smooth=0.0)
+    result = mn.lr_find(model, mn.BCE(), X, y, start_lr=0.1, end_lr=1.0, num_steps=20, batch_size=None, smooth=0.0)
     assert result.raw_losses[-1] < result.raw_losses[0]
 
 
 def test_first_steps_are_plain_gradient_descent_at_the_scheduled_rates():
     X, y = make_data()
     model, twin = make_model(), make_model()
-    result = mn.lr_find(model, mn.BCE(), X, y, start_lr=0.5, end_lr=2.0, num_steps=3,
-                        batch_size=None, smooth=0.0)
+    result = mn.lr_find(model, mn.BCE(), X, y, start_lr=0.5, end_lr=2.0, num_steps=3, batch_size=None, smooth=0.0)
     loss = mn.BCE()
     for k in range(3):
         pred = twin.forward(X)
@@ -81,15 +79,13 @@ def test_first_steps_are_plain_gradient_descent_at_the_scheduled_rates():
 
 def test_batches_cycle_through_epochs_when_steps_outnumber_batches():
     X, y = make_data(n=10)
-    result = mn.lr_find(make_model(), mn.BCE(), X, y, start_lr=1e-3, end_lr=1e-2,
-                        num_steps=25, batch_size=4, seed=0)
+    result = mn.lr_find(make_model(), mn.BCE(), X, y, start_lr=1e-3, end_lr=1e-2, num_steps=25, batch_size=4, seed=0)
     assert len(result.lrs) == 25
 
 
 def test_same_seed_same_result_and_different_seed_differs():
     X, y = make_data()
-    runs = [mn.lr_find(make_model(), mn.BCE(), X, y, num_steps=20, batch_size=8, seed=s)
-            for s in (3, 3, 4)]
+    runs = [mn.lr_find(make_model(), mn.BCE(), X, y, num_steps=20, batch_size=8, seed=s) for s in (3, 3, 4)]
     np.testing.assert_array_equal(runs[0].raw_losses, runs[1].raw_losses)
     assert not np.array_equal(runs[0].raw_losses, runs[2].raw_losses)
 
@@ -100,8 +96,7 @@ def test_stops_early_when_the_loss_explodes():
     y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=64)
     model = mn.Sequential(mn.Dense(3, 1, rng=0))
     saved = snapshot(model)
-    result = mn.lr_find(model, mn.MSE(), X, y, start_lr=1e-4, end_lr=1e3, num_steps=200,
-                        batch_size=16, seed=0)
+    result = mn.lr_find(model, mn.MSE(), X, y, start_lr=1e-4, end_lr=1e3, num_steps=200, batch_size=16, seed=0)
     assert result.stopped_early and len(result.lrs) < 200
     assert result.losses[-1] > 4.0 * result.losses.min()
     assert_restored(model, saved)
@@ -117,8 +112,17 @@ def test_a_sweep_that_runs_into_overflow_stops_without_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         # A threshold no loss reaches: only a non-finite loss ends the sweep.
-        result = mn.lr_find(mn.Sequential(mn.Dense(3, 1, rng=0)), mn.MSE(), X, y, start_lr=1e-2,
-                            end_lr=1e6, num_steps=100, seed=0, diverge_threshold=1e300)
+        result = mn.lr_find(
+            mn.Sequential(mn.Dense(3, 1, rng=0)),
+            mn.MSE(),
+            X,
+            y,
+            start_lr=1e-2,
+            end_lr=1e6,
+            num_steps=100,
+            seed=0,
+            diverge_threshold=1e300,
+        )
     assert result.stopped_early and np.isfinite(result.raw_losses).all()
     assert result.raw_losses[-1] > 1e200
 
@@ -135,9 +139,22 @@ def test_a_lower_threshold_stops_sooner():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(64, 3))
     y = X @ np.array([1.0, -2.0, 0.5])
-    lengths = [len(mn.lr_find(mn.Sequential(mn.Dense(3, 1, rng=0)), mn.MSE(), X, y, start_lr=1e-4,
-                              end_lr=1e3, num_steps=200, seed=0, diverge_threshold=t).lrs)
-               for t in (1.5, 50.0)]
+    lengths = [
+        len(
+            mn.lr_find(
+                mn.Sequential(mn.Dense(3, 1, rng=0)),
+                mn.MSE(),
+                X,
+                y,
+                start_lr=1e-4,
+                end_lr=1e3,
+                num_steps=200,
+                seed=0,
+                diverge_threshold=t,
+            ).lrs
+        )
+        for t in (1.5, 50.0)
+    ]
     assert lengths[0] < lengths[1]
 
 
@@ -146,7 +163,7 @@ def test_suggestion_is_the_steepest_descent_before_the_minimum():
     # falls fastest at 1e-2, bottoms out near 1, then explodes
     losses = 1.0 - 0.5 * np.tanh(2 * (np.log10(lrs) + 2)) + np.where(lrs > 1, (lrs - 1) * 5, 0)
     suggestion = _steepest_descent(lrs, losses)
-    assert 10 ** -2.2 < suggestion < 10 ** -1.8
+    assert 10**-2.2 < suggestion < 10**-1.8
     # a curve that only rises has no steepest descent
     assert _steepest_descent(lrs, np.linspace(1.0, 2.0, 121)) is None
 
@@ -155,8 +172,9 @@ def test_suggestion_is_none_when_the_loss_never_falls():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(64, 3))
     y = X @ np.array([1.0, -2.0, 0.5])
-    result = mn.lr_find(mn.Sequential(mn.Dense(3, 1, rng=0)), mn.MSE(), X, y, start_lr=10.0,
-                        end_lr=1e3, num_steps=50, seed=0)
+    result = mn.lr_find(
+        mn.Sequential(mn.Dense(3, 1, rng=0)), mn.MSE(), X, y, start_lr=10.0, end_lr=1e3, num_steps=50, seed=0
+    )
     assert result.stopped_early and result.losses[0] == result.losses.min()
     assert result.suggestion is None
     assert "suggestion=None" in repr(result)
@@ -179,8 +197,17 @@ def test_parameters_are_restored_when_the_sweep_fails():
     model = make_model()
     saved = snapshot(model)
     with pytest.raises(ZeroDivisionError):
-        mn.lr_find(model, FailingLoss(5, ZeroDivisionError("boom")), X, y, start_lr=0.1,
-                   end_lr=10.0, num_steps=20, batch_size=8, seed=0)
+        mn.lr_find(
+            model,
+            FailingLoss(5, ZeroDivisionError("boom")),
+            X,
+            y,
+            start_lr=0.1,
+            end_lr=10.0,
+            num_steps=20,
+            batch_size=8,
+            seed=0,
+        )
     assert_restored(model, saved)
 
 
@@ -188,17 +215,30 @@ def test_ctrl_c_returns_what_was_measured_and_restores_the_model():
     X, y = make_data()
     model = make_model()
     saved = snapshot(model)
-    result = mn.lr_find(model, FailingLoss(5, KeyboardInterrupt()), X, y, start_lr=0.1,
-                        end_lr=10.0, num_steps=20, batch_size=8, seed=0)
+    result = mn.lr_find(
+        model, FailingLoss(5, KeyboardInterrupt()), X, y, start_lr=0.1, end_lr=10.0, num_steps=20, batch_size=8, seed=0
+    )
     assert len(result.lrs) == 4 and result.stopped_early  # the 5th loss was interrupted
     assert_restored(model, saved)
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(start_lr=0.0), dict(start_lr=-1e-3), dict(end_lr=1e-8), dict(start_lr=1.0, end_lr=1.0),
-    dict(num_steps=1), dict(batch_size=0), dict(smooth=1.0), dict(smooth=-0.1),
-    dict(diverge_threshold=1.0), dict(momentum=1.0), dict(start_lr=float("nan")), dict(seed=-1),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(start_lr=0.0),
+        dict(start_lr=-1e-3),
+        dict(end_lr=1e-8),
+        dict(start_lr=1.0, end_lr=1.0),
+        dict(num_steps=1),
+        dict(batch_size=0),
+        dict(smooth=1.0),
+        dict(smooth=-0.1),
+        dict(diverge_threshold=1.0),
+        dict(momentum=1.0),
+        dict(start_lr=float("nan")),
+        dict(seed=-1),
+    ],
+)
 def test_invalid_arguments_raise_value_error_and_leave_the_model(kwargs):
     X, y = make_data()
     model = make_model()
@@ -232,8 +272,9 @@ def test_geometric_rate_is_a_schedule():
 
 def test_lr_find_puts_back_batchnorm_statistics_and_the_dropout_generator():
     X, y = make_data(64)
-    model = mn.Sequential(mn.Dense(2, 6, rng=1), mn.BatchNorm(6), mn.Tanh(), mn.Dropout(0.3, seed=0),
-                          mn.Dense(6, 1, rng=2))
+    model = mn.Sequential(
+        mn.Dense(2, 6, rng=1), mn.BatchNorm(6), mn.Tanh(), mn.Dropout(0.3, seed=0), mn.Dense(6, 1, rng=2)
+    )
     model[1].forward(np.random.default_rng(0).standard_normal((8, 6)))  # statistics away from their start
     bn_state, dropout_state = model[1].get_state(), model[3].get_state()
     mn.lr_find(model, mn.BCE(from_logits=True), X, y, num_steps=15, batch_size=8, seed=0)

@@ -27,11 +27,14 @@ def test_accuracy_several_outputs_one_hot_or_indices():
     assert accuracy(np.array([1, 0, 0]), pred) == pytest.approx(2 / 3)
 
 
-@pytest.mark.parametrize("y_true, y_pred", [
-    ([1, 0, 1], [[0.5], [0.5]]),               # lengths differ
-    ([[1, 0, 0], [0, 1, 0]], [[0.1, 0.9], [0.8, 0.2]]),  # one-hot width differs
-    ([[1, 0], [0, 1]], [[0.4], [0.6]]),        # two columns against one output
-])
+@pytest.mark.parametrize(
+    "y_true, y_pred",
+    [
+        ([1, 0, 1], [[0.5], [0.5]]),  # lengths differ
+        ([[1, 0, 0], [0, 1, 0]], [[0.1, 0.9], [0.8, 0.2]]),  # one-hot width differs
+        ([[1, 0], [0, 1]], [[0.4], [0.6]]),  # two columns against one output
+    ],
+)
 def test_accuracy_refuses_shapes_that_do_not_pair(y_true, y_pred):
     with pytest.raises(ValueError, match="accuracy"):
         accuracy(y_true, y_pred)
@@ -47,6 +50,7 @@ def test_resolve_metrics_uses_logit_threshold_with_from_logits():
 def test_resolve_metrics_accepts_none_and_a_single_callable():
     def recall(t, p):
         return 0.0
+
     assert resolve_metrics(None, mn.MSE()) == {}
     assert list(resolve_metrics(recall, mn.MSE())) == ["recall"]
 
@@ -55,6 +59,7 @@ def test_resolve_metrics_accepts_none_and_a_single_callable():
 def test_resolve_metrics_refuses_names_the_history_uses(name):
     def metric(t, p):
         return 0.0
+
     metric.__name__ = name
     with pytest.raises(ValueError, match=repr(name)):
         resolve_metrics([metric], mn.MSE())
@@ -73,6 +78,7 @@ def test_resolve_metrics_refuses_unknown_names_and_non_iterables():
 
 
 # -- accuracy: 0/1 targets, class labels ------------------------------------------------
+
 
 @pytest.mark.parametrize("bad", [0.7, 2.0, -1.0])
 def test_accuracy_of_one_output_refuses_targets_that_are_not_0_1(bad):
@@ -106,6 +112,7 @@ def test_resolve_metrics_accuracy_with_cross_entropy_uses_argmax_on_labels():
 
 
 # -- confusion_matrix -------------------------------------------------------------------
+
 
 def test_confusion_matrix_by_hand():
     cm = mn.metrics.confusion_matrix([0, 1, 2, 2, 1, 0, 2], [0, 2, 2, 1, 1, 0, 2])
@@ -145,13 +152,16 @@ def test_confusion_matrix_n_classes_adds_empty_rows_and_is_checked():
         mn.metrics.confusion_matrix([0, 1], np.zeros((2, 3)), n_classes=2)
 
 
-@pytest.mark.parametrize("y_true, y_pred, message", [
-    ([0, 1, 1], [0, 1], "same number of samples, got 3 and 2"),
-    ([0, -1], [0, 1], r"y_true must be class indices >= 0, got -1 at index 1"),
-    ([0, 1], [0.5, 1], r"y_pred must be whole numbers \(class indices\), got 0.5 at index 0"),
-    (np.zeros((2, 3)), np.zeros((2, 4)), "different numbers of classes: 3 and 4"),
-    (np.zeros((2, 2, 2)), [0, 1], r"y_true must be class indices of shape \(n_samples,\)"),
-])
+@pytest.mark.parametrize(
+    "y_true, y_pred, message",
+    [
+        ([0, 1, 1], [0, 1], "same number of samples, got 3 and 2"),
+        ([0, -1], [0, 1], r"y_true must be class indices >= 0, got -1 at index 1"),
+        ([0, 1], [0.5, 1], r"y_pred must be whole numbers \(class indices\), got 0.5 at index 0"),
+        (np.zeros((2, 3)), np.zeros((2, 4)), "different numbers of classes: 3 and 4"),
+        (np.zeros((2, 2, 2)), [0, 1], r"y_true must be class indices of shape \(n_samples,\)"),
+    ],
+)
 def test_confusion_matrix_refuses_what_does_not_pair(y_true, y_pred, message):
     with pytest.raises(ValueError, match=message):
         mn.metrics.confusion_matrix(y_true, y_pred)

@@ -23,8 +23,9 @@ def shared_mnist() -> Path:
 
 
 SHARED = shared_mnist()
-needs_mnist = pytest.mark.skipif(not all((SHARED / name).is_file() for name in MNIST_FILES),
-                                 reason=f"the MNIST files are not in {SHARED}")
+needs_mnist = pytest.mark.skipif(
+    not all((SHARED / name).is_file() for name in MNIST_FILES), reason=f"the MNIST files are not in {SHARED}"
+)
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
@@ -59,6 +60,7 @@ def idx_bytes(type_code: int, dims: tuple[int, ...], payload: bytes = b"") -> by
 
 
 # ---- the data ----------------------------------------------------------------
+
 
 @needs_mnist
 def test_shapes_dtypes_and_range(data):
@@ -96,33 +98,42 @@ def test_class_counts(data):
 
 # ---- damaged and wrong files -----------------------------------------------------
 
+
 @needs_mnist
 def test_a_file_with_other_content_is_refused_by_its_checksum(tmp_path, offline):
     folder = copy_mnist(tmp_path)
     # A well-formed IDX file of the right shape, but not MNIST's pixels.
     with gzip.open(folder / "train-images-idx3-ubyte.gz", "wb", compresslevel=1) as f:
         f.write(idx_bytes(0x08, (60000, 28, 28), bytes(60000 * 28 * 28)))
-    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz is damaged or is not the expected "
-                                         r"file: the sha256 of its content is [0-9a-f]{64}, expected ba8910"):
+    with pytest.raises(
+        ValueError,
+        match=r"train-images-idx3-ubyte\.gz is damaged or is not the expected "
+        r"file: the sha256 of its content is [0-9a-f]{64}, expected ba8910",
+    ):
         mn.datasets.load_mnist(folder)
     assert offline == []
 
 
 @needs_mnist
 def test_a_truncated_gzip_file_is_refused_naming_it(tmp_path, offline):
-    folder = copy_mnist(tmp_path, ["train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-                                   "t10k-labels-idx1-ubyte.gz"])
+    folder = copy_mnist(
+        tmp_path, ["train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    )
     whole = (SHARED / "train-images-idx3-ubyte.gz").read_bytes()
-    (folder / "train-images-idx3-ubyte.gz").write_bytes(whole[:len(whole) // 50])
-    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz is not a valid gzip file.*"
-                                         r"Delete it and call load_mnist again"):
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(whole[: len(whole) // 50])
+    with pytest.raises(
+        ValueError,
+        match=r"train-images-idx3-ubyte\.gz is not a valid gzip file.*"
+        r"Delete it and call load_mnist again",
+    ):
         mn.datasets.load_mnist(folder)
 
 
 @needs_mnist
 def test_a_malformed_header_is_refused_naming_the_file(tmp_path, offline):
-    folder = copy_mnist(tmp_path, ["train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-                                   "t10k-labels-idx1-ubyte.gz"])
+    folder = copy_mnist(
+        tmp_path, ["train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    )
     (folder / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\x00\x00\x08"))
     with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz is not an IDX file"):
         mn.datasets.load_mnist(folder)
@@ -138,6 +149,7 @@ def test_swapped_files_are_refused_by_their_shape_before_reading_the_values(tmp_
 
 
 # ---- where the files are looked for, and what happens when they are missing ------
+
 
 def test_offline_error_names_each_missing_file_its_place_and_its_url(tmp_path, offline):
     with pytest.raises(FileNotFoundError) as info:
@@ -197,6 +209,7 @@ def test_path_must_be_a_folder(tmp_path):
 
 # ---- download: checked, then renamed into place --------------------------------
 
+
 @needs_mnist
 def test_download_writes_the_checked_file(tmp_path):
     name = "t10k-labels-idx1-ubyte.gz"
@@ -210,8 +223,11 @@ def test_download_writes_the_checked_file(tmp_path):
 def test_download_of_the_wrong_file_leaves_nothing(tmp_path):
     url = (SHARED / "t10k-labels-idx1-ubyte.gz").resolve().as_uri()
     _, sha256 = MNIST_FILES["train-labels-idx1-ubyte.gz"]
-    with pytest.raises(ValueError, match=r"the file downloaded from file://.* is not the expected one: "
-                                         r".*sha256 of its content is ff7bcfd4.*, expected 65a50cbb"):
+    with pytest.raises(
+        ValueError,
+        match=r"the file downloaded from file://.* is not the expected one: "
+        r".*sha256 of its content is ff7bcfd4.*, expected 65a50cbb",
+    ):
         download(url, tmp_path / "train-labels-idx1-ubyte.gz", sha256=sha256)
     assert list(tmp_path.iterdir()) == []
 
@@ -224,12 +240,18 @@ def test_failed_download_leaves_nothing(tmp_path):
 
 # ---- read_idx ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("type_code, dtype", [(0x08, np.uint8), (0x09, np.int8), (0x0B, np.int16),
-                                              (0x0C, np.int32), (0x0D, np.float32), (0x0E, np.float64)])
+
+@pytest.mark.parametrize(
+    "type_code, dtype",
+    [(0x08, np.uint8), (0x09, np.int8), (0x0B, np.int16), (0x0C, np.int32), (0x0D, np.float32), (0x0E, np.float64)],
+)
 @pytest.mark.parametrize("compress", [False, True])
 def test_read_idx_every_type_big_endian_gzipped_or_not(tmp_path, type_code, dtype, compress):
-    values = np.arange(-6, 6).astype(dtype).reshape(2, 3, 2) if np.dtype(dtype).kind != "u" \
+    values = (
+        np.arange(-6, 6).astype(dtype).reshape(2, 3, 2)
+        if np.dtype(dtype).kind != "u"
         else np.arange(12, dtype=dtype).reshape(2, 3, 2)
+    )
     content = idx_bytes(type_code, values.shape, values.astype(np.dtype(dtype).newbyteorder(">")).tobytes())
     (tmp_path / "f").write_bytes(gzip.compress(content) if compress else content)
     got = read_idx(tmp_path / "f")
@@ -237,17 +259,23 @@ def test_read_idx_every_type_big_endian_gzipped_or_not(tmp_path, type_code, dtyp
     assert got.dtype == dtype and got.dtype.isnative
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", r"holds 0 bytes, fewer than the 4 of the magic number"),
-    (b"\x00\x00\x08", r"holds 3 bytes"),
-    (b"\x08\x03\x00\x00" + bytes(16), r"expected a magic number of two zero bytes.*got 0x08030000"),
-    (b"\x00\x00\x07\x01" + bytes(4), r"a type code \(0x08, 0x09, 0x0b, 0x0c, 0x0d, 0x0e\).*got 0x00000701"),
-    (b"\x00\x00\x08\x00", r"number of dimensions >= 1, got 0x00000800"),
-    (b"\x00\x00\x08\x03" + struct.pack(">2I", 60000, 28), r"declares 3 dimensions but the file ends after 2"),
-    (idx_bytes(0x08, (2, 3), bytes(5)), r"truncated: its IDX header declares shape \(2, 3\) \(6 bytes of values\), "
-                                         r"the file holds 5 bytes"),
-    (idx_bytes(0x0C, (2,), bytes(9)), r"holds more data than its IDX header declares \(shape \(2,\), 8 bytes"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", r"holds 0 bytes, fewer than the 4 of the magic number"),
+        (b"\x00\x00\x08", r"holds 3 bytes"),
+        (b"\x08\x03\x00\x00" + bytes(16), r"expected a magic number of two zero bytes.*got 0x08030000"),
+        (b"\x00\x00\x07\x01" + bytes(4), r"a type code \(0x08, 0x09, 0x0b, 0x0c, 0x0d, 0x0e\).*got 0x00000701"),
+        (b"\x00\x00\x08\x00", r"number of dimensions >= 1, got 0x00000800"),
+        (b"\x00\x00\x08\x03" + struct.pack(">2I", 60000, 28), r"declares 3 dimensions but the file ends after 2"),
+        (
+            idx_bytes(0x08, (2, 3), bytes(5)),
+            r"truncated: its IDX header declares shape \(2, 3\) \(6 bytes of values\), "
+            r"the file holds 5 bytes",
+        ),
+        (idx_bytes(0x0C, (2,), bytes(9)), r"holds more data than its IDX header declares \(shape \(2,\), 8 bytes"),
+    ],
+)
 def test_read_idx_refuses_a_malformed_file_with_a_value_error(tmp_path, content, message):
     (tmp_path / "bad.gz").write_bytes(gzip.compress(content))
     with pytest.raises(ValueError, match=f"bad.gz.*{message}"):

@@ -15,12 +15,11 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_properties import RAISE, arrays
+from test_reliability import row
 
 import minnet as mn
 from minnet._numerics import safe_column_mean_std, safe_mean, safe_mean_of_squares
-
-from test_properties import RAISE, arrays
-from test_reliability import row
 
 MAX = float(np.finfo(np.float64).max)
 
@@ -146,6 +145,7 @@ def test_evaluate_and_the_epoch_loss_on_huge_outputs_are_finite():
     with np.errstate(**RAISE):
         scores = mn.evaluate(model, mn.MSE(), X, y)
     assert scores["loss"] == pytest.approx(1.69e308)
-    history = mn.fit(model, mn.MSE(), mn.SGD(model.parameters(), lr=0.0), X, y, epochs=1,
-                     batch_size=3, shuffle=False, progress=False)
+    history = mn.fit(
+        model, mn.MSE(), mn.SGD(model.parameters(), lr=0.0), X, y, epochs=1, batch_size=3, shuffle=False, progress=False
+    )
     assert history["loss"][0] == pytest.approx(1.69e308)

@@ -22,6 +22,7 @@ def _param(value, grad) -> mn.Parameter:
 
 # -- the update rule, computed by hand ------------------------------------------------
 
+
 def test_plain_sgd_step():
     p = _param([1.0, -2.0], [0.5, 1.0])
     mn.SGD([p], lr=0.1).step()
@@ -44,9 +45,9 @@ def test_lr_zero_leaves_parameters_unchanged():
 def test_momentum_two_steps():
     p = _param([1.0], [1.0])
     opt = mn.SGD([p], lr=0.1, momentum=0.9)
-    opt.step()                      # v = g = 1;           theta = 1 - 0.1
+    opt.step()  # v = g = 1;           theta = 1 - 0.1
     p.grad[...] = 2.0
-    opt.step()                      # v = 0.9 * 1 + 2 = 2.9; theta = 0.9 - 0.29
+    opt.step()  # v = 0.9 * 1 + 2 = 2.9; theta = 0.9 - 0.29
     assert p.value[0] == pytest.approx(0.9 - 0.29, rel=1e-15)
     assert opt.buffers[0][0] == pytest.approx(2.9, rel=1e-15)
 
@@ -54,40 +55,44 @@ def test_momentum_two_steps():
 def test_dampening_scales_new_gradient_but_not_the_first():
     p = _param([0.0], [1.0])
     opt = mn.SGD([p], lr=1.0, momentum=0.5, dampening=0.5)
-    opt.step()                      # v = 1 (torch: no dampening on the first step)
-    opt.step()                      # v = 0.5 * 1 + 0.5 * 1 = 1
+    opt.step()  # v = 1 (torch: no dampening on the first step)
+    opt.step()  # v = 0.5 * 1 + 0.5 * 1 = 1
     assert p.value[0] == pytest.approx(-2.0, rel=1e-15)
 
 
 def test_nesterov_two_steps():
     p = _param([0.0], [1.0])
     opt = mn.SGD([p], lr=1.0, momentum=0.5, nesterov=True)
-    opt.step()                      # v = 1;           step = g + 0.5 v = 1.5
-    opt.step()                      # v = 0.5 + 1 = 1.5; step = 1 + 0.75 = 1.75
+    opt.step()  # v = 1;           step = g + 0.5 v = 1.5
+    opt.step()  # v = 0.5 + 1 = 1.5; step = 1 + 0.75 = 1.75
     assert p.value[0] == pytest.approx(-3.25, rel=1e-15)
 
 
 def test_weight_decay_adds_l2_gradient():
     p = _param([2.0], [0.0])
-    mn.SGD([p], lr=0.5, weight_decay=0.1).step()   # d = 0 + 0.1 * 2
+    mn.SGD([p], lr=0.5, weight_decay=0.1).step()  # d = 0 + 0.1 * 2
     assert p.value[0] == pytest.approx(2.0 - 0.5 * 0.2, rel=1e-15)
 
 
 # -- validation ------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(lr=-0.1), ValueError, "lr must be >= 0.0, got -0.1"),
-    (dict(lr=float("nan")), ValueError, "lr must be finite"),
-    (dict(lr="0.1"), TypeError, "lr must be a float or a schedule"),
-    (dict(lr=0.1, momentum=1.0), ValueError, "momentum must be < 1.0"),
-    (dict(lr=0.1, momentum=1.5), ValueError, "momentum"),
-    (dict(lr=0.1, momentum=-0.1), ValueError, "momentum"),
-    (dict(lr=0.1, nesterov=True), ValueError, "nesterov=True needs momentum > 0"),
-    (dict(lr=0.1, momentum=0.9, nesterov=True, dampening=0.1), ValueError, "dampening == 0"),
-    (dict(lr=0.1, nesterov=1), TypeError, "nesterov"),
-    (dict(lr=0.1, weight_decay=-1e-4), ValueError, "weight_decay"),
-    (dict(lr=0.1, dampening=1.5), ValueError, "dampening"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(lr=-0.1), ValueError, "lr must be >= 0.0, got -0.1"),
+        (dict(lr=float("nan")), ValueError, "lr must be finite"),
+        (dict(lr="0.1"), TypeError, "lr must be a float or a schedule"),
+        (dict(lr=0.1, momentum=1.0), ValueError, "momentum must be < 1.0"),
+        (dict(lr=0.1, momentum=1.5), ValueError, "momentum"),
+        (dict(lr=0.1, momentum=-0.1), ValueError, "momentum"),
+        (dict(lr=0.1, nesterov=True), ValueError, "nesterov=True needs momentum > 0"),
+        (dict(lr=0.1, momentum=0.9, nesterov=True, dampening=0.1), ValueError, "dampening == 0"),
+        (dict(lr=0.1, nesterov=1), TypeError, "nesterov"),
+        (dict(lr=0.1, weight_decay=-1e-4), ValueError, "weight_decay"),
+        (dict(lr=0.1, dampening=1.5), ValueError, "dampening"),
+    ],
+)
 def test_sgd_refuses_bad_hyperparameters(kwargs, error, match):
     with pytest.raises(error, match=match):
         mn.SGD([mn.Parameter([1.0])], **kwargs)
@@ -121,6 +126,7 @@ def test_sgd_accepts_a_generator_of_params():
 
 
 # -- step counter and schedules ---------------------------------------------------
+
 
 def test_step_counter_advances_once_per_step():
     opt = mn.SGD([_param([1.0], [1.0])], lr=0.1)
@@ -171,6 +177,7 @@ def test_schedule_returning_a_bad_rate_raises_and_changes_nothing(value):
 
 # -- non-finite updates ---------------------------------------------------------------
 
+
 def test_non_finite_update_raises_and_changes_nothing():
     a, b = _param([1.0, 2.0], [0.1, 0.2]), _param([3.0], [0.3])
     opt = mn.SGD([a, b], lr=0.1, momentum=0.9, weight_decay=0.01)
@@ -195,6 +202,7 @@ def test_overflowing_update_raises():
 
 
 # -- state ---------------------------------------------------------------------------
+
 
 def test_state_dict_round_trip_continues_identically(rng):
     def make():
@@ -223,19 +231,25 @@ def test_state_dict_round_trip_continues_identically(rng):
     np.testing.assert_array_equal(model_a.b.value, model_b.b.value)
 
 
-@pytest.mark.parametrize("make", [
-    lambda ps: mn.SGD(ps, lr=0.1, weight_decay=0.1),
-    lambda ps: mn.SGD(ps, lr=0.1, momentum=0.9),
-    lambda ps: mn.Adam(ps, weight_decay=0.1),
-    lambda ps: mn.AdamW(ps),
-    lambda ps: mn.RMSprop(ps, weight_decay=0.1),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: mn.SGD(ps, lr=0.1, weight_decay=0.1),
+        lambda ps: mn.SGD(ps, lr=0.1, momentum=0.9),
+        lambda ps: mn.Adam(ps, weight_decay=0.1),
+        lambda ps: mn.AdamW(ps),
+        lambda ps: mn.RMSprop(ps, weight_decay=0.1),
+    ],
+)
 def test_a_step_before_any_backward_is_refused_and_changes_nothing(make):
     model = mn.Sequential(mn.Dense(3, 4, seed=0), mn.ReLU(), mn.Dense(4, 1, seed=1))
     optimizer = make(model.parameters())
     before = [p.value.copy() for p in model.parameters()]
-    with pytest.raises(ValueError, match=r"step\(\) before any backward: .*W \(3, 4\), b \(4,\), W \(4, 1\) "
-                                         r"and 1 more"):
+    with pytest.raises(
+        ValueError,
+        match=r"step\(\) before any backward: .*W \(3, 4\), b \(4,\), W \(4, 1\) "
+        r"and 1 more",
+    ):
         optimizer.step()
     for p, value in zip(model.parameters(), before):
         np.testing.assert_array_equal(p.value, value)
@@ -302,16 +316,24 @@ def test_load_state_dict_refuses_a_state_without_a_step_count():
         opt.load_state_dict({"step_count": -1, "momentum_buffer": [None]})
 
 
-@pytest.mark.parametrize("state, message", [
-    ({"step_count": 0, "momentum_buffer": [np.full(2, np.nan)]}, r"momentum_buffer\[0\] holds NaN"),
-    ({"step_count": 0, "momentum_buffer": [np.zeros(2, np.float32)]},
-     r"momentum_buffer\[0\] must be float64 of shape \(2,\)"),
-    ({"step_count": 0, "momentum_buffer": [[1.0, 2.0]]}, r"momentum_buffer\[0\] must be an array, got \[1.0, 2.0\]"),
-    ({"step_count": "3", "momentum_buffer": [None]}, "step_count must be an integer, got '3'"),
-    ({"step_count": True, "momentum_buffer": [None]}, "step_count must be an integer, got True"),
-    ({"step_count": 0, "momentum_buffer": [None], "lr": 5.0}, r"\['lr'\] unknown"),
-    ([0, [None]], "optimizer state must be a dict"),
-])
+@pytest.mark.parametrize(
+    "state, message",
+    [
+        ({"step_count": 0, "momentum_buffer": [np.full(2, np.nan)]}, r"momentum_buffer\[0\] holds NaN"),
+        (
+            {"step_count": 0, "momentum_buffer": [np.zeros(2, np.float32)]},
+            r"momentum_buffer\[0\] must be float64 of shape \(2,\)",
+        ),
+        (
+            {"step_count": 0, "momentum_buffer": [[1.0, 2.0]]},
+            r"momentum_buffer\[0\] must be an array, got \[1.0, 2.0\]",
+        ),
+        ({"step_count": "3", "momentum_buffer": [None]}, "step_count must be an integer, got '3'"),
+        ({"step_count": True, "momentum_buffer": [None]}, "step_count must be an integer, got True"),
+        ({"step_count": 0, "momentum_buffer": [None], "lr": 5.0}, r"\['lr'\] unknown"),
+        ([0, [None]], "optimizer state must be a dict"),
+    ],
+)
 def test_load_state_dict_checks_everything_and_changes_nothing_when_it_refuses(state, message):
     p = mn.Parameter(np.ones(2))
     p.grad[...] = 1.0
@@ -329,21 +351,23 @@ def test_load_state_dict_checks_everything_and_changes_nothing_when_it_refuses(s
 
 # -- the update rules, computed by hand ----------------------------------------------------
 
+
 def test_adam_first_step_is_lr_times_the_sign_of_the_gradient():
     # After one step the corrected moments are g and g^2: the step is lr g / (|g| + eps).
     p = _param([1.0, -2.0, 0.5], [0.5, -3.0, 0.0])
     mn.Adam([p], lr=0.1).step()
-    np.testing.assert_allclose(p.value, [1.0 - 0.1 * 0.5 / (0.5 + 1e-8), -2.0 + 0.1 * 3.0 / (3.0 + 1e-8), 0.5],
-                               rtol=1e-14)
+    np.testing.assert_allclose(
+        p.value, [1.0 - 0.1 * 0.5 / (0.5 + 1e-8), -2.0 + 0.1 * 3.0 / (3.0 + 1e-8), 0.5], rtol=1e-14
+    )
 
 
 def test_adam_second_step():
     p = _param([0.0], [1.0])
     opt = mn.Adam([p], lr=0.1, betas=(0.5, 0.75))
-    opt.step()                      # m = 0.5, v = 0.25; corrected: 1 and 1
+    opt.step()  # m = 0.5, v = 0.25; corrected: 1 and 1
     p.grad[...] = 3.0
-    opt.step()                      # m = 0.25 + 1.5 = 1.75, v = 0.1875 + 2.25 = 2.4375
-    m_hat, v_hat = 1.75 / (1 - 0.5 ** 2), 2.4375 / (1 - 0.75 ** 2)
+    opt.step()  # m = 0.25 + 1.5 = 1.75, v = 0.1875 + 2.25 = 2.4375
+    m_hat, v_hat = 1.75 / (1 - 0.5**2), 2.4375 / (1 - 0.75**2)
     expected = -0.1 / (1 + 1e-8) - 0.1 * m_hat / (math.sqrt(v_hat) + 1e-8)
     assert p.value[0] == pytest.approx(expected, rel=1e-14)
     assert opt.state[0]["exp_avg"][0] == 1.75 and opt.state[0]["exp_avg_sq"][0] == 2.4375
@@ -352,7 +376,7 @@ def test_adam_second_step():
 def test_adam_weight_decay_goes_through_the_moments():
     p = _param([2.0], [0.0])
     opt = mn.Adam([p], lr=0.1, weight_decay=0.5)
-    opt.step()                      # d = 0 + 0.5 * 2 = 1: a full step of lr, and m = (1 - beta1) d
+    opt.step()  # d = 0 + 0.5 * 2 = 1: a full step of lr, and m = (1 - beta1) d
     assert p.value[0] == pytest.approx(2.0 - 0.1 / (1 + 1e-8), rel=1e-14)
     assert opt.state[0]["exp_avg"][0] == pytest.approx(0.1, rel=1e-14)
 
@@ -360,7 +384,7 @@ def test_adam_weight_decay_goes_through_the_moments():
 def test_adamw_decays_the_parameter_itself_not_the_moments():
     p = _param([2.0], [0.0])
     opt = mn.AdamW([p], lr=0.1, weight_decay=0.5)
-    opt.step()                      # no gradient, so no Adam step: only theta (1 - lr wd)
+    opt.step()  # no gradient, so no Adam step: only theta (1 - lr wd)
     assert p.value[0] == pytest.approx(2.0 * (1 - 0.1 * 0.5), rel=1e-15)
     assert opt.state[0]["exp_avg"][0] == 0.0
 
@@ -379,9 +403,9 @@ def test_adamw_without_weight_decay_is_adam():
 def test_amsgrad_divides_by_the_largest_second_moment_so_far():
     p = _param([0.0], [10.0])
     opt = mn.Adam([p], lr=0.1, amsgrad=True)
-    opt.step()                      # v = 0.001 * 100 = 0.1
+    opt.step()  # v = 0.001 * 100 = 0.1
     p.grad[...] = 0.1
-    opt.step()                      # v = 0.0999 + 0.00001 < 0.1: the maximum stays
+    opt.step()  # v = 0.0999 + 0.00001 < 0.1: the maximum stays
     state = opt.state[0]
     assert state["max_exp_avg_sq"][0] == pytest.approx(0.1, rel=1e-14)
     assert state["exp_avg_sq"][0] == pytest.approx(0.09991, rel=1e-14)
@@ -392,22 +416,23 @@ def test_rmsprop_first_step():
     p = _param([1.0, -1.0], [2.0, -0.5])
     mn.RMSprop([p], lr=0.01, alpha=0.9).step()
     root = math.sqrt(0.1)
-    np.testing.assert_allclose(p.value, [1 - 0.01 * 2 / (root * 2 + 1e-8), -1 + 0.01 * 0.5 / (root * 0.5 + 1e-8)],
-                               rtol=1e-15)
+    np.testing.assert_allclose(
+        p.value, [1 - 0.01 * 2 / (root * 2 + 1e-8), -1 + 0.01 * 0.5 / (root * 0.5 + 1e-8)], rtol=1e-15
+    )
 
 
 def test_rmsprop_centered_divides_by_the_standard_deviation():
     p = _param([0.0], [2.0])
-    mn.RMSprop([p], lr=0.01, alpha=0.9, centered=True).step()   # v - gbar^2 = 0.4 - 0.04 = 0.36
+    mn.RMSprop([p], lr=0.01, alpha=0.9, centered=True).step()  # v - gbar^2 = 0.4 - 0.04 = 0.36
     assert p.value[0] == pytest.approx(-0.01 * 2 / (0.6 + 1e-8), rel=1e-14)
 
 
 def test_rmsprop_momentum_two_steps():
     p = _param([0.0], [1.0])
     opt = mn.RMSprop([p], lr=0.1, alpha=0.75, momentum=0.5)
-    opt.step()                      # v = 0.25, b = 1 / 0.5 = 2
+    opt.step()  # v = 0.25, b = 1 / 0.5 = 2
     p.grad[...] = 2.0
-    opt.step()                      # v = 0.1875 + 1 = 1.1875, b = 1 + 2 / sqrt(1.1875)
+    opt.step()  # v = 0.1875 + 1 = 1.1875, b = 1 + 2 / sqrt(1.1875)
     b = 0.5 * (1 / (0.5 + 1e-8)) + 2 / (math.sqrt(1.1875) + 1e-8)
     assert p.value[0] == pytest.approx(-0.1 / (0.5 + 1e-8) - 0.1 * b, rel=1e-14)
     assert opt.state[0]["momentum_buffer"][0] == pytest.approx(b, rel=1e-14)
@@ -427,46 +452,57 @@ def test_rmsprop_centered_stays_finite_where_rounding_makes_the_variance_negativ
 
 # -- validation --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("make, error, match", [
-    (lambda p: mn.Adam(p, lr=-0.1), ValueError, r"lr must be >= 0.0, got -0\.1"),
-    (lambda p: mn.Adam(p, lr="fast"), TypeError, "lr must be a float or a schedule"),
-    (lambda p: mn.Adam(p, betas=(1.5, 0.999)), ValueError, r"betas\[0\] must be < 1.0, got 1\.5"),
-    (lambda p: mn.Adam(p, betas=(0.9, 1.0)), ValueError, r"betas\[1\] must be < 1.0, got 1\.0"),
-    (lambda p: mn.Adam(p, betas=(-0.1, 0.999)), ValueError, r"betas\[0\] must be >= 0.0, got -0\.1"),
-    (lambda p: mn.Adam(p, betas=(0.9,)), TypeError, r"betas must be a pair \(beta1, beta2\), got \(0\.9,\)"),
-    (lambda p: mn.Adam(p, betas=0.9), TypeError, "betas must be a pair"),
-    (lambda p: mn.Adam(p, betas=(0.9, "0.999")), TypeError, r"betas\[1\] must be a real number, got '0.999'"),
-    (lambda p: mn.Adam(p, eps=0.0), ValueError, r"eps must be > 0.0, got 0\.0"),
-    (lambda p: mn.Adam(p, weight_decay=-1e-4), ValueError, r"weight_decay must be >= 0.0, got -0\.0001"),
-    (lambda p: mn.Adam(p, amsgrad=1), TypeError, "amsgrad must be True or False, got 1"),
-    (lambda p: mn.AdamW(p, weight_decay=float("nan")), ValueError, "weight_decay must be finite, got nan"),
-    (lambda p: mn.AdamW(p, betas=(0.9, 2.0)), ValueError, r"betas\[1\] must be < 1.0, got 2\.0"),
-    (lambda p: mn.RMSprop(p, lr=-1.0), ValueError, r"lr must be >= 0.0, got -1\.0"),
-    (lambda p: mn.RMSprop(p, alpha=1.5), ValueError, r"alpha must be <= 1.0, got 1\.5"),
-    (lambda p: mn.RMSprop(p, alpha=-0.5), ValueError, r"alpha must be >= 0.0, got -0\.5"),
-    (lambda p: mn.RMSprop(p, eps=-1e-8), ValueError, "eps must be > 0.0"),
-    (lambda p: mn.RMSprop(p, momentum=1.0), ValueError, r"momentum must be < 1.0, got 1\.0"),
-    (lambda p: mn.RMSprop(p, momentum=lambda step: 0.9), TypeError, "momentum must be a real number"),
-    (lambda p: mn.RMSprop(p, weight_decay=-0.1), ValueError, "weight_decay must be >= 0.0"),
-    (lambda p: mn.RMSprop(p, centered="yes"), TypeError, "centered must be True or False, got 'yes'"),
-    (lambda p: mn.Adam([], lr=0.1), ValueError, "params is empty"),
-    (lambda p: mn.RMSprop(p + p), ValueError, "same Parameter twice"),
-])
+
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (lambda p: mn.Adam(p, lr=-0.1), ValueError, r"lr must be >= 0.0, got -0\.1"),
+        (lambda p: mn.Adam(p, lr="fast"), TypeError, "lr must be a float or a schedule"),
+        (lambda p: mn.Adam(p, betas=(1.5, 0.999)), ValueError, r"betas\[0\] must be < 1.0, got 1\.5"),
+        (lambda p: mn.Adam(p, betas=(0.9, 1.0)), ValueError, r"betas\[1\] must be < 1.0, got 1\.0"),
+        (lambda p: mn.Adam(p, betas=(-0.1, 0.999)), ValueError, r"betas\[0\] must be >= 0.0, got -0\.1"),
+        (lambda p: mn.Adam(p, betas=(0.9,)), TypeError, r"betas must be a pair \(beta1, beta2\), got \(0\.9,\)"),
+        (lambda p: mn.Adam(p, betas=0.9), TypeError, "betas must be a pair"),
+        (lambda p: mn.Adam(p, betas=(0.9, "0.999")), TypeError, r"betas\[1\] must be a real number, got '0.999'"),
+        (lambda p: mn.Adam(p, eps=0.0), ValueError, r"eps must be > 0.0, got 0\.0"),
+        (lambda p: mn.Adam(p, weight_decay=-1e-4), ValueError, r"weight_decay must be >= 0.0, got -0\.0001"),
+        (lambda p: mn.Adam(p, amsgrad=1), TypeError, "amsgrad must be True or False, got 1"),
+        (lambda p: mn.AdamW(p, weight_decay=float("nan")), ValueError, "weight_decay must be finite, got nan"),
+        (lambda p: mn.AdamW(p, betas=(0.9, 2.0)), ValueError, r"betas\[1\] must be < 1.0, got 2\.0"),
+        (lambda p: mn.RMSprop(p, lr=-1.0), ValueError, r"lr must be >= 0.0, got -1\.0"),
+        (lambda p: mn.RMSprop(p, alpha=1.5), ValueError, r"alpha must be <= 1.0, got 1\.5"),
+        (lambda p: mn.RMSprop(p, alpha=-0.5), ValueError, r"alpha must be >= 0.0, got -0\.5"),
+        (lambda p: mn.RMSprop(p, eps=-1e-8), ValueError, "eps must be > 0.0"),
+        (lambda p: mn.RMSprop(p, momentum=1.0), ValueError, r"momentum must be < 1.0, got 1\.0"),
+        (lambda p: mn.RMSprop(p, momentum=lambda step: 0.9), TypeError, "momentum must be a real number"),
+        (lambda p: mn.RMSprop(p, weight_decay=-0.1), ValueError, "weight_decay must be >= 0.0"),
+        (lambda p: mn.RMSprop(p, centered="yes"), TypeError, "centered must be True or False, got 'yes'"),
+        (lambda p: mn.Adam([], lr=0.1), ValueError, "params is empty"),
+        (lambda p: mn.RMSprop(p + p), ValueError, "same Parameter twice"),
+    ],
+)
 def test_adam_adamw_rmsprop_refuse_bad_arguments(make, error, match):
     with pytest.raises(error, match=match):
         make([mn.Parameter([1.0])])
 
 
-@pytest.mark.parametrize("make, text", [
-    (lambda p: mn.Adam(p), "Adam(<2 parameters>, lr=0.001)"),
-    (lambda p: mn.Adam(p, lr=0.01, betas=[0.8, 0.99], amsgrad=True),
-     "Adam(<2 parameters>, lr=0.01, betas=(0.8, 0.99), amsgrad=True)"),
-    (lambda p: mn.AdamW(p), "AdamW(<2 parameters>, lr=0.001)"),
-    (lambda p: mn.AdamW(p, weight_decay=0.0), "AdamW(<2 parameters>, lr=0.001, weight_decay=0.0)"),
-    (lambda p: mn.RMSprop(p, momentum=0.9, centered=True),
-     "RMSprop(<2 parameters>, lr=0.01, momentum=0.9, centered=True)"),
-    (lambda p: mn.Adam(p, lr=mn.OneCycle(0.1, 100)), f"Adam(<2 parameters>, lr={mn.OneCycle(0.1, 100)!r})"),
-])
+@pytest.mark.parametrize(
+    "make, text",
+    [
+        (lambda p: mn.Adam(p), "Adam(<2 parameters>, lr=0.001)"),
+        (
+            lambda p: mn.Adam(p, lr=0.01, betas=[0.8, 0.99], amsgrad=True),
+            "Adam(<2 parameters>, lr=0.01, betas=(0.8, 0.99), amsgrad=True)",
+        ),
+        (lambda p: mn.AdamW(p), "AdamW(<2 parameters>, lr=0.001)"),
+        (lambda p: mn.AdamW(p, weight_decay=0.0), "AdamW(<2 parameters>, lr=0.001, weight_decay=0.0)"),
+        (
+            lambda p: mn.RMSprop(p, momentum=0.9, centered=True),
+            "RMSprop(<2 parameters>, lr=0.01, momentum=0.9, centered=True)",
+        ),
+        (lambda p: mn.Adam(p, lr=mn.OneCycle(0.1, 100)), f"Adam(<2 parameters>, lr={mn.OneCycle(0.1, 100)!r})"),
+    ],
+)
 def test_repr_shows_the_arguments_that_differ_from_their_defaults(make, text):
     assert repr(make(mn.Dense(2, 2).parameters())) == text
 
@@ -501,8 +537,10 @@ WITH_STATE = [name for name in OPTIMIZERS if name != "sgd-plain"]
 def _world(name, dtype=np.float64):
     """Three parameters of different shapes, their optimizer, and a sequence of gradients."""
     gen = np.random.default_rng(3)
-    params = [mn.Parameter(gen.standard_normal(shape).astype(dtype), name=f"p{i}")
-              for i, shape in enumerate([(3, 2), (2,), (2, 2, 2)])]
+    params = [
+        mn.Parameter(gen.standard_normal(shape).astype(dtype), name=f"p{i}")
+        for i, shape in enumerate([(3, 2), (2,), (2, 2, 2)])
+    ]
     grads = [[gen.standard_normal(p.shape).astype(dtype) for p in params] for _ in range(8)]
     return params, OPTIMIZERS[name](params), grads
 
@@ -547,11 +585,14 @@ def test_a_refused_step_changes_nothing_and_the_next_ones_continue_as_if_it_neve
     _assert_same(_snapshot(params, opt), _snapshot(twin_params, twin))
 
 
-@pytest.mark.parametrize("make, key", [
-    (lambda params: mn.Adam(params, lr=0.0), "exp_avg_sq"),
-    (lambda params: mn.RMSprop(params, lr=0.0), "square_avg"),
-    (lambda params: mn.RMSprop(params, lr=0.0, centered=True), "square_avg"),
-])
+@pytest.mark.parametrize(
+    "make, key",
+    [
+        (lambda params: mn.Adam(params, lr=0.0), "exp_avg_sq"),
+        (lambda params: mn.RMSprop(params, lr=0.0), "square_avg"),
+        (lambda params: mn.RMSprop(params, lr=0.0, centered=True), "square_avg"),
+    ],
+)
 def test_a_step_that_would_overflow_the_average_of_squares_is_refused(make, key):
     # g^2 = inf would only make the step 0 (a finite value), but the state could not be saved.
     p = _param([1.0, 2.0], [1e155, 1.0])  # g^2 overflows; (1 - alpha)^2 g^2 does not
@@ -612,28 +653,50 @@ def _replace(i, value):
     return lambda entries: [value if k == i else a for k, a in enumerate(entries)]
 
 
-@pytest.mark.parametrize("name, changes, match", [
-    ("adam", dict(step_count=-1), "step_count must be >= 0, got -1"),
-    ("adam", dict(step_count=2.0), "step_count must be an integer, got 2.0"),
-    ("adam", dict(step_count=True), "step_count must be an integer, got True"),
-    ("adam", dict(exp_avg=_replace(1, np.zeros(3))),
-     r"exp_avg\[1\] must be float64 of shape \(2,\), got float64 of shape \(3,\)"),
-    ("adam", dict(exp_avg_sq=_replace(0, np.zeros((3, 2), np.float32))),
-     r"exp_avg_sq\[0\] must be float64 of shape \(3, 2\), got float32"),
-    ("adam", dict(exp_avg=_replace(2, np.full((2, 2, 2), np.nan))), r"exp_avg\[2\] holds NaN or infinite values"),
-    ("adam", dict(exp_avg=_replace(0, [[0.0] * 2] * 3)), r"exp_avg\[0\] must be an array, got \[\[0.0, 0.0\]"),
-    ("adam", dict(exp_avg_sq=_replace(1, None)), r"exp_avg_sq\[1\] must be an array, got None"),
-    ("adam", dict(exp_avg=lambda entries: entries[:2]),
-     r"exp_avg must be a list of one array per parameter \(3 parameters\), got 2 entries"),
-    ("adam", dict(exp_avg=np.zeros(3)), "exp_avg must be a list of one array per parameter"),
-    ("adam", dict(max_exp_avg_sq=[None] * 3),
-     r"optimizer state must have the keys \['exp_avg', 'exp_avg_sq', 'step_count'\]; \['max_exp_avg_sq'\] unknown"),
-    ("adam-amsgrad", dict(max_exp_avg_sq=lambda entries: entries[:2]),
-     "max_exp_avg_sq must be a list of one array per parameter"),
-    ("rmsprop-all", dict(grad_avg=_replace(0, np.full((3, 2), np.inf))), r"grad_avg\[0\] holds NaN or infinite"),
-    ("sgd", dict(momentum_buffer=_replace(1, np.zeros((2, 1)))),
-     r"momentum_buffer\[1\] must be float64 of shape \(2,\), got float64 of shape \(2, 1\)"),
-])
+@pytest.mark.parametrize(
+    "name, changes, match",
+    [
+        ("adam", dict(step_count=-1), "step_count must be >= 0, got -1"),
+        ("adam", dict(step_count=2.0), "step_count must be an integer, got 2.0"),
+        ("adam", dict(step_count=True), "step_count must be an integer, got True"),
+        (
+            "adam",
+            dict(exp_avg=_replace(1, np.zeros(3))),
+            r"exp_avg\[1\] must be float64 of shape \(2,\), got float64 of shape \(3,\)",
+        ),
+        (
+            "adam",
+            dict(exp_avg_sq=_replace(0, np.zeros((3, 2), np.float32))),
+            r"exp_avg_sq\[0\] must be float64 of shape \(3, 2\), got float32",
+        ),
+        ("adam", dict(exp_avg=_replace(2, np.full((2, 2, 2), np.nan))), r"exp_avg\[2\] holds NaN or infinite values"),
+        ("adam", dict(exp_avg=_replace(0, [[0.0] * 2] * 3)), r"exp_avg\[0\] must be an array, got \[\[0.0, 0.0\]"),
+        ("adam", dict(exp_avg_sq=_replace(1, None)), r"exp_avg_sq\[1\] must be an array, got None"),
+        (
+            "adam",
+            dict(exp_avg=lambda entries: entries[:2]),
+            r"exp_avg must be a list of one array per parameter \(3 parameters\), got 2 entries",
+        ),
+        ("adam", dict(exp_avg=np.zeros(3)), "exp_avg must be a list of one array per parameter"),
+        (
+            "adam",
+            dict(max_exp_avg_sq=[None] * 3),
+            r"optimizer state must have the keys \['exp_avg', 'exp_avg_sq', 'step_count'\]; "
+            r"\['max_exp_avg_sq'\] unknown",
+        ),
+        (
+            "adam-amsgrad",
+            dict(max_exp_avg_sq=lambda entries: entries[:2]),
+            "max_exp_avg_sq must be a list of one array per parameter",
+        ),
+        ("rmsprop-all", dict(grad_avg=_replace(0, np.full((3, 2), np.inf))), r"grad_avg\[0\] holds NaN or infinite"),
+        (
+            "sgd",
+            dict(momentum_buffer=_replace(1, np.zeros((2, 1)))),
+            r"momentum_buffer\[1\] must be float64 of shape \(2,\), got float64 of shape \(2, 1\)",
+        ),
+    ],
+)
 def test_load_state_dict_refuses_a_bad_entry_and_changes_nothing(name, changes, match):
     params, opt, state = _state_with(name, **changes)
     before = _snapshot(params, opt)
@@ -642,8 +705,15 @@ def test_load_state_dict_refuses_a_bad_entry_and_changes_nothing(name, changes, 
     _assert_same(_snapshot(params, opt), before)
 
 
-@pytest.mark.parametrize("name, missing", [("adam", "exp_avg_sq"), ("adam-amsgrad", "max_exp_avg_sq"),
-                                           ("rmsprop-all", "grad_avg"), ("sgd", "momentum_buffer")])
+@pytest.mark.parametrize(
+    "name, missing",
+    [
+        ("adam", "exp_avg_sq"),
+        ("adam-amsgrad", "max_exp_avg_sq"),
+        ("rmsprop-all", "grad_avg"),
+        ("sgd", "momentum_buffer"),
+    ],
+)
 def test_load_state_dict_refuses_a_state_without_a_buffer(name, missing):
     params, opt, state = _state_with(name)
     del state[missing]
@@ -654,12 +724,13 @@ def test_load_state_dict_refuses_a_state_without_a_buffer(name, missing):
 
 
 def test_sgd_buffers_may_be_none_before_the_first_step_with_momentum():
-    params, opt, _ = _world("sgd")
+    _params, opt, _ = _world("sgd")
     opt.load_state_dict({"step_count": 0, "momentum_buffer": [None] * 3})
     assert opt.buffers == [None] * 3
 
 
 # == a Ctrl-C during the commit ==========================================================
+
 
 def _interrupt_the_commit(opt, times=1):
     """Make ``opt``'s commits send this process ``times`` real SIGINTs, after the first parameter's state."""
@@ -670,6 +741,7 @@ def _interrupt_the_commit(opt, times=1):
         if i == 0:
             for _ in range(times):
                 os.kill(os.getpid(), signal.SIGINT)
+
     opt._replace_state = replace_then_interrupt
 
 
@@ -695,11 +767,12 @@ def test_ctrl_c_during_the_commit_lets_it_finish_then_raises(name):
 
 
 def test_every_ctrl_c_during_the_commit_reaches_the_users_handler_after_it():
-    params, opt = _one_step("adam", interrupt_times=2)
+    _params, opt = _one_step("adam", interrupt_times=2)
     seen = []
 
     def handler(signum, frame):
         seen.append(opt.step_count)
+
     previous = signal.signal(signal.SIGINT, handler)
     try:
         opt.step()
@@ -734,6 +807,7 @@ def test_a_step_in_another_thread_leaves_signal_handling_alone():
             opt.step()
         except Exception as exc:  # reported to the main thread below
             errors.append(exc)
+
     thread = threading.Thread(target=run)
     thread.start()
     thread.join()

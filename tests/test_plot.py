@@ -6,19 +6,20 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: no window can open, whatever the machine's default
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.collections import PathCollection  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.collections import PathCollection
+from matplotlib.figure import Figure
 
-import minnet as mn  # noqa: E402
+import minnet as mn
 
 
 @pytest.fixture(autouse=True)
 def no_windows(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a plot function called show()")
+
     monkeypatch.setattr(plt, "show", refuse)
     monkeypatch.setattr(Figure, "show", refuse)
     yield
@@ -51,10 +52,10 @@ def png_bytes(fig):
 
 
 def test_importing_minnet_does_not_import_matplotlib():
-    code = "import sys, minnet; assert 'matplotlib' not in sys.modules; minnet.plot; " \
-           "assert 'matplotlib' in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(__import__("pathlib").Path(
-        mn.__file__).parents[1]))
+    code = "import sys, minnet; assert 'matplotlib' not in sys.modules; minnet.plot; assert 'matplotlib' in sys.modules"
+    subprocess.run(
+        [sys.executable, "-c", code], check=True, cwd=str(__import__("pathlib").Path(mn.__file__).parents[1])
+    )
 
 
 def test_history_has_loss_metric_and_varying_lr_panels():
@@ -127,8 +128,17 @@ def range_test():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(64, 3))
     y = X @ np.array([1.0, -2.0, 0.5])
-    return mn.lr_find(mn.Sequential(mn.Dense(3, 1, rng=0)), mn.MSE(), X, y, start_lr=1e-4,
-                      end_lr=1e3, num_steps=200, batch_size=16, seed=0)
+    return mn.lr_find(
+        mn.Sequential(mn.Dense(3, 1, rng=0)),
+        mn.MSE(),
+        X,
+        y,
+        start_lr=1e-4,
+        end_lr=1e3,
+        num_steps=200,
+        batch_size=16,
+        seed=0,
+    )
 
 
 def test_lr_find_plot_marks_the_suggestion_on_a_log_axis():
@@ -190,7 +200,7 @@ def test_decision_boundary_numbers_string_labels_in_sorted_order_and_names_them(
     model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
     fig = mn.plot.decision_boundary(model, X, y, resolution=20)
     ax = fig.axes[0]
-    scatter = [c for c in ax.collections if c.get_offsets().shape == (40, 2)][0]
+    scatter = next(c for c in ax.collections if c.get_offsets().shape == (40, 2))
     np.testing.assert_array_equal(scatter.get_array(), (y == "yes").astype(float))  # "no" -> 0, "yes" -> 1
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["no", "yes"]
     assert png_bytes(fig).startswith(b"\x89PNG")
@@ -217,6 +227,7 @@ def test_a_refused_decision_boundary_leaves_no_open_figure(bad):
     with pytest.raises(ValueError):
         mn.plot.decision_boundary(model, X, y, resolution=5)
     assert plt.get_fignums() == before
+
 
 def test_history_without_loss_draws_only_what_it_has():
     fig = mn.plot.history({"accuracy": [0.5, 0.7], "val_accuracy": [0.4, 0.6]})
@@ -270,11 +281,14 @@ def test_confusion_matrix_normalized_shows_each_rows_share():
     assert [t.get_text() for t in fig.axes[0].texts] == ["0.75", "0.25", "0.00", "0.00"]
 
 
-@pytest.mark.parametrize("cm, labels, message", [
-    (np.zeros((2, 3)), None, "square"),
-    (np.array([[1, -1], [0, 0]]), None, "counts >= 0"),
-    (np.eye(2), ["a"], "name the 2 classes of cm, got 1"),
-])
+@pytest.mark.parametrize(
+    "cm, labels, message",
+    [
+        (np.zeros((2, 3)), None, "square"),
+        (np.array([[1, -1], [0, 0]]), None, "counts >= 0"),
+        (np.eye(2), ["a"], "name the 2 classes of cm, got 1"),
+    ],
+)
 def test_confusion_matrix_refuses_bad_input_and_leaves_no_figure(cm, labels, message):
     before = plt.get_fignums()
     with pytest.raises(ValueError, match=message):
@@ -284,7 +298,7 @@ def test_confusion_matrix_refuses_bad_input_and_leaves_no_figure(cm, labels, mes
 
 def test_misclassified_draws_only_the_wrong_images_titled_true_then_predicted():
     images = np.arange(5 * 4, dtype=float).reshape(5, 4)  # 2 x 2 images, each different
-    scores = np.eye(3)[[0, 2, 2, 0, 0]]                   # predicted 0, 2, 2, 0, 0 (argmax)
+    scores = np.eye(3)[[0, 2, 2, 0, 0]]  # predicted 0, 2, 2, 0, 0 (argmax)
     fig = mn.plot.misclassified(images, [0, 1, 2, 1, 0], scores, labels=["a", "b", "c"], columns=3)
     drawn = [ax for ax in fig.axes if ax.images]
     assert [ax.get_title() for ax in drawn] == ["b \u2192 c", "b \u2192 a"]
@@ -305,12 +319,15 @@ def test_misclassified_shows_at_most_max_images_and_says_so():
     assert everything_right._suptitle.get_text().startswith("0 of 10 misclassified")
 
 
-@pytest.mark.parametrize("images, y_pred, kwargs, message", [
-    (np.zeros((3, 4)), [0, 1], {}, "one entry per sample"),
-    (np.zeros((3, 4)), [0, 1, 1], {"image_shape": (3, 2)}, "height \\* width = 4"),
-    (np.zeros((3, 4)), [0, 1, 1], {"max_images": 0}, "max_images"),
-    (np.zeros((3, 6)), [0, 1, 1], {}, "6 pixels are not square: pass image_shape"),
-])
+@pytest.mark.parametrize(
+    "images, y_pred, kwargs, message",
+    [
+        (np.zeros((3, 4)), [0, 1], {}, "one entry per sample"),
+        (np.zeros((3, 4)), [0, 1, 1], {"image_shape": (3, 2)}, "height \\* width = 4"),
+        (np.zeros((3, 4)), [0, 1, 1], {"max_images": 0}, "max_images"),
+        (np.zeros((3, 6)), [0, 1, 1], {}, "6 pixels are not square: pass image_shape"),
+    ],
+)
 def test_misclassified_refuses_bad_input_and_leaves_no_figure(images, y_pred, kwargs, message):
     before = plt.get_fignums()
     with pytest.raises(ValueError, match=message):
@@ -357,12 +374,16 @@ def is_red(rgb):
     return rgb[0] - rgb[2] > 8
 
 
-@pytest.mark.parametrize("sigmoid, w0, b, class0_x, class1_x", [
-    # Logits from -14 to 8: a scale centred on its own middle (-3) paints logit -1.5, class 0, red.
-    (False, 10.0, -3.0, 0.15, 0.45),
-    # Probabilities from 0.21 to 0.995: a scale centred on its middle paints p = 0.56, class 1, blue.
-    (True, 3.0, 2.0, -0.95, -0.587),
-], ids=["logits", "probabilities"])
+@pytest.mark.parametrize(
+    "sigmoid, w0, b, class0_x, class1_x",
+    [
+        # Logits from -14 to 8: a scale centred on its own middle (-3) paints logit -1.5, class 0, red.
+        (False, 10.0, -3.0, 0.15, 0.45),
+        # Probabilities from 0.21 to 0.995: a scale centred on its middle paints p = 0.56, class 1, blue.
+        (True, 3.0, 2.0, -0.95, -0.587),
+    ],
+    ids=["logits", "probabilities"],
+)
 def test_each_class_sits_on_its_own_colour(sigmoid, w0, b, class0_x, class1_x):
     X = np.array([*CORNERS, [class0_x, 0.3], [class1_x, -0.3]])  # the corners fix the plotted plane
     y = (w0 * X[:, 0] + b > 0).astype(float)
@@ -377,8 +398,11 @@ def test_each_class_sits_on_its_own_colour(sigmoid, w0, b, class0_x, class1_x):
 
 def test_the_colour_scale_is_centred_on_the_threshold():
     X = np.array(CORNERS)
-    for model, threshold in [(linear_model(10.0, -3.0, False), 0.0), (linear_model(3.0, 2.0, True), 0.5),
-                             (linear_model(10.0, -3.0, False), 2.0)]:
+    for model, threshold in [
+        (linear_model(10.0, -3.0, False), 0.0),
+        (linear_model(3.0, 2.0, True), 0.5),
+        (linear_model(10.0, -3.0, False), 2.0),
+    ]:
         fig = mn.plot.decision_boundary(model, X, [0, 0, 1, 1], resolution=20, threshold=threshold)
         filled = next(c for c in fig.axes[0].collections if getattr(c, "filled", False))
         assert filled.norm.vcenter == threshold
@@ -398,8 +422,7 @@ def test_the_threshold_defaults_to_0_for_logits_and_0_5_for_probabilities():
     probabilities = mn.plot.decision_boundary(linear_model(10.0, -3.0, True), X, [0, 0, 1, 1], resolution=20)
     assert boundary_levels(probabilities) == [[0.5]]
     assert probabilities.axes[1].get_ylabel() == "model output (threshold 0.5)"
-    explicit = mn.plot.decision_boundary(linear_model(10.0, -3.0, False), X, [0, 0, 1, 1], resolution=20,
-                                         threshold=1.5)
+    explicit = mn.plot.decision_boundary(linear_model(10.0, -3.0, False), X, [0, 0, 1, 1], resolution=20, threshold=1.5)
     assert boundary_levels(explicit) == [[1.5]]
 
 
@@ -422,21 +445,30 @@ def test_decision_boundary_refuses_a_bad_threshold():
 def test_decision_boundary_draws_into_a_given_panel_over_a_given_extent():
     fig, axes = plt.subplots(1, 2)
     X = np.array(CORNERS) * 0.5
-    returned = mn.plot.decision_boundary(linear_model(1.0, 0.0, False), X, [0, 0, 1, 1], resolution=10,
-                                         ax=axes[1], extent=(-2, 3, -1, 4))
+    returned = mn.plot.decision_boundary(
+        linear_model(1.0, 0.0, False), X, [0, 0, 1, 1], resolution=10, ax=axes[1], extent=(-2, 3, -1, 4)
+    )
     assert returned is fig
     assert len(fig.axes) == 3  # the two panels and the colour bar of the second
     assert not axes[0].collections
     assert axes[1].get_xlim() == (-2, 3) and axes[1].get_ylim() == (-1, 4)
     filled = next(c for c in axes[1].collections if getattr(c, "filled", False))
     corners = np.concatenate([path.vertices for path in filled.get_paths()])
-    np.testing.assert_allclose([corners[:, 0].min(), corners[:, 0].max(), corners[:, 1].min(),
-                                corners[:, 1].max()], [-2, 3, -1, 4])
+    np.testing.assert_allclose(
+        [corners[:, 0].min(), corners[:, 0].max(), corners[:, 1].min(), corners[:, 1].max()], [-2, 3, -1, 4]
+    )
 
 
-@pytest.mark.parametrize("bad, error", [((0, 1, 0), ValueError), ((1, 0, 0, 1), ValueError),
-                                        ((0, 1, 0, float("inf")), ValueError), ("wide", TypeError),
-                                        (3.0, TypeError)])
+@pytest.mark.parametrize(
+    "bad, error",
+    [
+        ((0, 1, 0), ValueError),
+        ((1, 0, 0, 1), ValueError),
+        ((0, 1, 0, float("inf")), ValueError),
+        ("wide", TypeError),
+        (3.0, TypeError),
+    ],
+)
 def test_decision_boundary_refuses_a_bad_extent_or_panel(bad, error):
     X = np.array(CORNERS)
     with pytest.raises(error, match="extent"):

@@ -7,6 +7,8 @@ Underflow to zero is the correct answer for tiny values and is not checked.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,8 +16,9 @@ from hypothesis import strategies as st
 
 import minnet as mn
 
-settings.register_profile("minnet", max_examples=40, deadline=None, database=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "minnet", max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.load_profile("minnet")
 
 RAISE = dict(over="raise", invalid="raise", divide="raise")
@@ -30,9 +33,17 @@ def architectures(draw, dtype=None):
     widths = draw(st.lists(st.integers(1, 5), min_size=2, max_size=4))
     seed = draw(st.integers(0, 2**16))
     layers = []
-    for i, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
-        layers.append(mn.Dense(n_in, n_out, bias=draw(st.booleans()), dtype=dtype, rng=seed + i,
-                               init=draw(st.sampled_from(["xavier", "he", "normal"]))))
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(widths)):
+        layers.append(
+            mn.Dense(
+                n_in,
+                n_out,
+                bias=draw(st.booleans()),
+                dtype=dtype,
+                rng=seed + i,
+                init=draw(st.sampled_from(["xavier", "he", "normal"])),
+            )
+        )
         if draw(st.booleans()) or i == len(widths) - 2:
             layers.append(draw(ACTIVATIONS)())
     return mn.Sequential(*layers), dtype, widths[0]
@@ -46,12 +57,12 @@ def finite_floats(dtype, limit=None):
 
 
 def arrays(draw, shape, dtype, limit=None):
-    values = draw(st.lists(finite_floats(dtype, limit), min_size=int(np.prod(shape)),
-                           max_size=int(np.prod(shape))))
+    values = draw(st.lists(finite_floats(dtype, limit), min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))
     return np.array(values, dtype=dtype).reshape(shape)
 
 
 # -- gradients -------------------------------------------------------------------
+
 
 @given(architectures(), st.integers(1, 6), st.integers(0, 2**16))
 def test_gradcheck_passes_for_random_architectures(arch, n, seed):
@@ -83,8 +94,14 @@ def test_gradcheck_passes_for_losses(kind, n, k, seed):
 
 # -- extreme inputs: no floating-point errors, finite results ------------------------
 
-@given(st.data(), DTYPES, st.sampled_from([mn.Sigmoid, mn.Tanh, mn.ReLU, mn.LeakyReLU]),
-       st.integers(1, 4), st.integers(1, 4))
+
+@given(
+    st.data(),
+    DTYPES,
+    st.sampled_from([mn.Sigmoid, mn.Tanh, mn.ReLU, mn.LeakyReLU]),
+    st.integers(1, 4),
+    st.integers(1, 4),
+)
 def test_activations_take_any_finite_input_without_fp_errors(data, dtype, make, n, k):
     x = arrays(data.draw, (n, k), dtype)
     layer = make()
@@ -97,9 +114,16 @@ def test_activations_take_any_finite_input_without_fp_errors(data, dtype, make, 
 
 @given(st.data(), DTYPES, st.integers(1, 4), st.integers(1, 3))
 def test_bce_takes_any_probability_and_any_logit_without_fp_errors(data, dtype, n, k):
-    probs = np.array(data.draw(st.lists(st.sampled_from([0.0, 1.0, 1e-30, 1 - 1e-7, 0.5]) |
-                                        st.floats(0, 1, width=np.finfo(dtype).bits),
-                                        min_size=n * k, max_size=n * k)), dtype=dtype).reshape(n, k)
+    probs = np.array(
+        data.draw(
+            st.lists(
+                st.sampled_from([0.0, 1.0, 1e-30, 1 - 1e-7, 0.5]) | st.floats(0, 1, width=np.finfo(dtype).bits),
+                min_size=n * k,
+                max_size=n * k,
+            )
+        ),
+        dtype=dtype,
+    ).reshape(n, k)
     logits = arrays(data.draw, (n, k), dtype)
     target = np.array(data.draw(st.lists(st.floats(0, 1), min_size=n * k, max_size=n * k))).reshape(n, k)
     for loss, pred in [(mn.BCE(), probs), (mn.BCE(from_logits=True), logits)]:
@@ -156,8 +180,8 @@ def test_training_either_stays_finite_or_stops_with_finite_parameters(arch, seed
 
 # -- shapes are never broadcast -------------------------------------------------------
 
-@given(st.integers(1, 5), st.integers(1, 3),
-       st.lists(st.integers(1, 6), min_size=0, max_size=3).map(tuple))
+
+@given(st.integers(1, 5), st.integers(1, 3), st.lists(st.integers(1, 6), min_size=0, max_size=3).map(tuple))
 def test_a_target_of_another_shape_is_an_error_never_a_broadcast(n, k, target_shape):
     pred = np.full((n, k), 0.5)
     target = np.zeros(target_shape)
@@ -172,6 +196,7 @@ def test_a_target_of_another_shape_is_an_error_never_a_broadcast(n, k, target_sh
 
 
 # -- files --------------------------------------------------------------------
+
 
 @given(architectures(), st.integers(0, 2**16))
 def test_save_load_round_trip_is_exact_for_random_architectures(tmp_path_factory, arch, seed):

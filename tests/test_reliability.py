@@ -13,16 +13,17 @@ from __future__ import annotations
 import os
 import re
 import signal
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
-
-import minnet as mn
 from test_archive import BAD_ARCHIVES  # the file- rows: each bad-file case names its row
 from test_checkpoint import BAD_CHECKPOINTS  # the checkpoint- rows
 from test_serialize import BAD_FILES
+
+import minnet as mn
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
 
@@ -32,9 +33,11 @@ TRAINING_TESTS: dict[str, list[str]] = {}
 
 def row(row_id: str) -> Callable:
     """Mark a test as covering the table row ``row_id``."""
+
     def mark(test: Callable) -> Callable:
         TRAINING_TESTS.setdefault(row_id, []).append(test.__name__)
         return test
+
     return mark
 
 
@@ -45,8 +48,9 @@ class World:
         gen = np.random.default_rng(0)
         self.X = gen.standard_normal((20, 3))
         self.y = (self.X[:, 0] > 0).astype(float)
-        self.model = mn.Sequential(mn.Dense(3, 4, rng=0, dtype=dtype), mn.Sigmoid(),
-                                   mn.Dense(4, 1, rng=1, dtype=dtype), mn.Sigmoid())
+        self.model = mn.Sequential(
+            mn.Dense(3, 4, rng=0, dtype=dtype), mn.Sigmoid(), mn.Dense(4, 1, rng=1, dtype=dtype), mn.Sigmoid()
+        )
         self.opt = mn.SGD(self.model.parameters(), lr=0.1, momentum=0.9)
         # One real step, so that the optimizer has a step count and momentum buffers to protect.
         mn.fit(self.model, mn.BCE(), self.opt, self.X, self.y, epochs=1, progress=False)
@@ -104,78 +108,143 @@ CASES: dict[str, Case] = {
     "y-strings": (lambda w: w.fit(y=np.array(["yes", "no"] * 10)), TypeError, "y must hold numbers"),
     # -- fit: other arguments --------------------------------------------------
     "validation-not-pair": (lambda w: w.fit(validation_data=(w.X, w.y, w.y)), TypeError, r"pair \(X_val, y_val\)"),
-    "validation-wrong-width": (lambda w: w.fit(validation_data=(w.X[:, :2], w.y)), ValueError,
-                               r"Dense\(3 -> 4\) expected 3 features"),
+    "validation-wrong-width": (
+        lambda w: w.fit(validation_data=(w.X[:, :2], w.y)),
+        ValueError,
+        r"Dense\(3 -> 4\) expected 3 features",
+    ),
     "validation-labels": (lambda w: w.fit(validation_data=(w.X, 3 * w.y)), ValueError, "BCE targets"),
     "epochs-zero": (lambda w: w.fit(epochs=0), ValueError, "epochs must be >= 1, got 0"),
     "epochs-float": (lambda w: w.fit(epochs=2.5), TypeError, r"epochs must be an integer, got 2\.5"),
     "batch-size-zero": (lambda w: w.fit(batch_size=0), ValueError, "batch_size must be >= 1"),
     "batch-size-string": (lambda w: w.fit(batch_size="32"), TypeError, "batch_size must be an integer"),
     "seed-negative": (lambda w: w.fit(seed=-1), ValueError, "seed must be a non-negative integer seed"),
-    "seed-string": (lambda w: w.fit(seed="abc"), TypeError, "seed must be None, an integer seed or a np.random.Generator"),
+    "seed-string": (
+        lambda w: w.fit(seed="abc"),
+        TypeError,
+        "seed must be None, an integer seed or a np.random.Generator",
+    ),
     "shuffle-string": (lambda w: w.fit(shuffle="yes"), TypeError, "shuffle must be True or False"),
     "metric-unknown": (lambda w: w.fit(metrics=["f1"]), ValueError, "unknown metric 'f1'"),
     "callback-not-callback": (lambda w: w.fit(callbacks=[print]), TypeError, "callbacks must be Callback"),
-    "monitor-not-logged": (lambda w: w.fit(callbacks=[mn.EarlyStopping("val_loss")]), ValueError,
-                           "monitors 'val_loss', which this run does not log"),
+    "monitor-not-logged": (
+        lambda w: w.fit(callbacks=[mn.EarlyStopping("val_loss")]),
+        ValueError,
+        "monitors 'val_loss', which this run does not log",
+    ),
     "model-not-layer": (lambda w: w.fit(model=lambda x: x), TypeError, "model must be a Layer"),
     "loss-not-loss": (lambda w: w.fit(loss="bce"), TypeError, "loss must be a Loss"),
     "optimizer-not-optimizer": (lambda w: w.fit(optimizer="sgd"), TypeError, "optimizer must be an Optimizer"),
-    "optimizer-other-model": (lambda w: w.fit(optimizer=mn.SGD(mn.Dense(3, 1).parameters(), lr=0.1)),
-                              ValueError, "does not hold exactly this model's parameters"),
+    "optimizer-other-model": (
+        lambda w: w.fit(optimizer=mn.SGD(mn.Dense(3, 1).parameters(), lr=0.1)),
+        ValueError,
+        "does not hold exactly this model's parameters",
+    ),
     "resume-missing": (lambda w: w.fit(resume="/nonexistent/run.npz"), FileNotFoundError, "no such file"),
     # -- predict, forward, losses ------------------------------------------------
-    "predict-wrong-width": (lambda w: w.model.predict(np.ones((2, 5))), ValueError,
-                            r"Dense\(3 -> 4\) expected 3 features, got 5"),
+    "predict-wrong-width": (
+        lambda w: w.model.predict(np.ones((2, 5))),
+        ValueError,
+        r"Dense\(3 -> 4\) expected 3 features, got 5",
+    ),
     "predict-nan": (lambda w: w.model.predict([[0.0, np.nan, 1.0]]), ValueError, "x must be finite"),
     "predict-strings": (lambda w: w.model.predict([["a", "b", "c"]]), TypeError, "x must hold numbers"),
     "forward-1d": (lambda w: w.model.forward(np.ones(3)), ValueError, r"x must be 2-D.*\(3,\)"),
-    "loss-shape-mismatch": (lambda w: w.loss.forward(np.full((4, 1), 0.5), np.zeros((4, 2))), ValueError,
-                            r"target must have shape \(4, 1\).*got \(4, 2\)"),
-    "loss-probability-out-of-range": (lambda w: w.loss.forward(np.full((4, 1), 1.5), np.zeros(4)), ValueError,
-                                      "expects probabilities in"),
-    "loss-nan-prediction": (lambda w: mn.MSE().forward(np.full((2, 1), np.nan), np.zeros(2)), ValueError,
-                            "pred must be finite"),
+    "loss-shape-mismatch": (
+        lambda w: w.loss.forward(np.full((4, 1), 0.5), np.zeros((4, 2))),
+        ValueError,
+        r"target must have shape \(4, 1\).*got \(4, 2\)",
+    ),
+    "loss-probability-out-of-range": (
+        lambda w: w.loss.forward(np.full((4, 1), 1.5), np.zeros(4)),
+        ValueError,
+        "expects probabilities in",
+    ),
+    "loss-nan-prediction": (
+        lambda w: mn.MSE().forward(np.full((2, 1), np.nan), np.zeros(2)),
+        ValueError,
+        "pred must be finite",
+    ),
     "backward-before-forward": (lambda w: mn.MSE().backward(), RuntimeError, "backward called before forward"),
-    "layer-backward-before-forward": (lambda w: mn.Dense(2, 2).backward(np.ones((1, 2))), RuntimeError,
-                                      "backward called before forward"),
-    "gradient-wrong-shape": (lambda w: (w.model.forward(w.X), w.model.backward(np.ones((20, 2)))), ValueError,
-                             r"expected a gradient of shape \(20, 1\)"),
+    "layer-backward-before-forward": (
+        lambda w: mn.Dense(2, 2).backward(np.ones((1, 2))),
+        RuntimeError,
+        "backward called before forward",
+    ),
+    "gradient-wrong-shape": (
+        lambda w: (w.model.forward(w.X), w.model.backward(np.ones((20, 2)))),
+        ValueError,
+        r"expected a gradient of shape \(20, 1\)",
+    ),
     # a model just built (the world's has been trained): test_optim checks that nothing changes
-    "step-before-backward": (lambda w: mn.SGD(mn.Dense(3, 4).parameters(), lr=0.1, weight_decay=0.01).step(),
-                             ValueError, r"step\(\) before any backward: no gradient has been written for "
-                                         r"parameter\(s\) W \(3, 4\), b \(4,\) \(a gradient is NaN"),
+    "step-before-backward": (
+        lambda w: mn.SGD(mn.Dense(3, 4).parameters(), lr=0.1, weight_decay=0.01).step(),
+        ValueError,
+        r"step\(\) before any backward: no gradient has been written for "
+        r"parameter\(s\) W \(3, 4\), b \(4,\) \(a gradient is NaN",
+    ),
     # -- constructors ---------------------------------------------------------
     "dense-zero-width": (lambda w: mn.Dense(0, 3), ValueError, "n_in must be >= 1, got 0"),
     "dense-float-width": (lambda w: mn.Dense(8.0, 3), TypeError, r"n_in must be an integer, got 8\.0"),
     "dense-unknown-init": (lambda w: mn.Dense(2, 3, init="glorot"), ValueError, "init must be one of"),
     "dense-int-dtype": (lambda w: mn.Dense(2, 3, dtype=np.int32), TypeError, "dtype must be np.float32 or np.float64"),
-    "dense-bad-rng": (lambda w: mn.Dense(2, 3, rng="seed"), TypeError, "seed must be None, an integer seed or a np.random.Generator, got 'seed'"),
+    "dense-bad-rng": (
+        lambda w: mn.Dense(2, 3, rng="seed"),
+        TypeError,
+        "seed must be None, an integer seed or a np.random.Generator, got 'seed'",
+    ),
     "leaky-negative-slope": (lambda w: mn.LeakyReLU(-0.1), ValueError, "negative_slope must be >= 0"),
     "bce-from-logits-string": (lambda w: mn.BCE(from_logits="yes"), TypeError, "from_logits must be True or False"),
-    "sequential-non-layer": (lambda w: mn.Sequential(mn.Dense(2, 2), "relu"), TypeError,
-                             "Sequential takes Layer instances.*position 1"),
-    "sequential-repeated-layer": (lambda w: mn.Sequential(w.model[1], mn.Dense(4, 4), w.model[1]), ValueError,
-                                  "appears more than once"),
-    "sequential-mixed-dtypes": (lambda w: mn.Sequential(mn.Dense(2, 2), mn.Dense(2, 2, dtype=np.float32)),
-                                TypeError, "share one dtype"),
+    "sequential-non-layer": (
+        lambda w: mn.Sequential(mn.Dense(2, 2), "relu"),
+        TypeError,
+        "Sequential takes Layer instances.*position 1",
+    ),
+    "sequential-repeated-layer": (
+        lambda w: mn.Sequential(w.model[1], mn.Dense(4, 4), w.model[1]),
+        ValueError,
+        "appears more than once",
+    ),
+    "sequential-mixed-dtypes": (
+        lambda w: mn.Sequential(mn.Dense(2, 2), mn.Dense(2, 2, dtype=np.float32)),
+        TypeError,
+        "share one dtype",
+    ),
     "lr-negative": (lambda w: mn.SGD(w.model.parameters(), lr=-0.1), ValueError, r"lr must be >= 0.0, got -0\.1"),
     "lr-string": (lambda w: mn.SGD(w.model.parameters(), lr="0.1"), TypeError, "lr must be a float or a schedule"),
     "lr-nan": (lambda w: mn.SGD(w.model.parameters(), lr=float("nan")), ValueError, "lr must be finite"),
-    "momentum-one": (lambda w: mn.SGD(w.model.parameters(), lr=0.1, momentum=1.0), ValueError,
-                     "momentum must be < 1.0"),
-    "nesterov-without-momentum": (lambda w: mn.SGD(w.model.parameters(), lr=0.1, nesterov=True), ValueError,
-                                  "nesterov=True needs momentum > 0"),
-    "adam-beta-one": (lambda w: mn.Adam(w.model.parameters(), betas=(0.9, 1.0)), ValueError,
-                      r"betas\[1\] must be < 1.0, got 1\.0"),
-    "adam-betas-not-a-pair": (lambda w: mn.Adam(w.model.parameters(), betas=0.9), TypeError,
-                              r"betas must be a pair \(beta1, beta2\), got 0\.9"),
+    "momentum-one": (
+        lambda w: mn.SGD(w.model.parameters(), lr=0.1, momentum=1.0),
+        ValueError,
+        "momentum must be < 1.0",
+    ),
+    "nesterov-without-momentum": (
+        lambda w: mn.SGD(w.model.parameters(), lr=0.1, nesterov=True),
+        ValueError,
+        "nesterov=True needs momentum > 0",
+    ),
+    "adam-beta-one": (
+        lambda w: mn.Adam(w.model.parameters(), betas=(0.9, 1.0)),
+        ValueError,
+        r"betas\[1\] must be < 1.0, got 1\.0",
+    ),
+    "adam-betas-not-a-pair": (
+        lambda w: mn.Adam(w.model.parameters(), betas=0.9),
+        TypeError,
+        r"betas must be a pair \(beta1, beta2\), got 0\.9",
+    ),
     "adam-eps-zero": (lambda w: mn.AdamW(w.model.parameters(), eps=0.0), ValueError, r"eps must be > 0.0, got 0\.0"),
-    "rmsprop-alpha": (lambda w: mn.RMSprop(w.model.parameters(), alpha=1.5), ValueError,
-                      r"alpha must be <= 1.0, got 1\.5"),
+    "rmsprop-alpha": (
+        lambda w: mn.RMSprop(w.model.parameters(), alpha=1.5),
+        ValueError,
+        r"alpha must be <= 1.0, got 1\.5",
+    ),
     "optimizer-no-params": (lambda w: mn.SGD([], lr=0.1), ValueError, "params is empty"),
-    "optimizer-repeated-param": (lambda w: mn.SGD(w.model.parameters() * 2, lr=0.1), ValueError,
-                                 "same Parameter twice"),
+    "optimizer-repeated-param": (
+        lambda w: mn.SGD(w.model.parameters() * 2, lr=0.1),
+        ValueError,
+        "same Parameter twice",
+    ),
     "cyclic-max-below-base": (lambda w: mn.CyclicLR(base_lr=1.0, max_lr=0.1), ValueError, "max_lr must be >= base_lr"),
     "onecycle-zero-steps": (lambda w: mn.OneCycle(max_lr=1.0, total_steps=0), ValueError, "total_steps must be >= 1"),
     "schedule-negative-step": (lambda w: mn.CyclicLR(0.1, 1.0)(-1), ValueError, "step must be >= 0"),
@@ -184,8 +253,11 @@ CASES: dict[str, Case] = {
     "gradcheck-zero-eps": (lambda w: mn.gradcheck(mn.Tanh(), w.X, eps=0.0), ValueError, "eps must be > 0"),
     # -- files ----------------------------------------------------------------
     "load-missing": (lambda w: mn.load("/nonexistent/model.npz"), FileNotFoundError, "no such file"),
-    "save-missing-directory": (lambda w: mn.save(w.model, "/nonexistent/dir/model.npz"), FileNotFoundError,
-                               "does not exist"),
+    "save-missing-directory": (
+        lambda w: mn.save(w.model, "/nonexistent/dir/model.npz"),
+        FileNotFoundError,
+        "does not exist",
+    ),
     "save-non-layer": (lambda w: mn.save(w.opt, "model.npz"), TypeError, "save takes a Layer"),
 }
 
@@ -208,6 +280,7 @@ def test_float32_model_refuses_bad_input_without_changing_anything():
 
 # -- accepted inputs: converted once, explicitly -----------------------------------
 
+
 def test_lists_and_integer_data_are_accepted_and_converted():
     world = World()
     history = world.fit(X=world.X.round().astype(int).tolist(), y=world.y.astype(int).tolist())
@@ -229,6 +302,7 @@ def test_flat_target_is_reshaped_not_broadcast():
 
 # -- bad files (one test each in test_archive.py; here: refusal changes nothing) -----
 
+
 @pytest.mark.parametrize("content", [b"", b"garbage", b"\x80\x04K\x01."])
 def test_bad_file_as_resume_changes_nothing(tmp_path, content):
     world = World()
@@ -240,6 +314,7 @@ def test_bad_file_as_resume_changes_nothing(tmp_path, content):
 
 
 # -- training-time failures ---------------------------------------------------
+
 
 @row("diverged")
 def test_absurd_learning_rate_raises_training_diverged_with_last_finite_parameters():
@@ -321,8 +396,9 @@ def parameters_after_steps(n_steps: int) -> list[np.ndarray]:
     if epochs:
         mn.fit(model, mn.BCE(), opt, X, y, epochs=epochs, batch_size=4, shuffle=False, progress=False)
     if rest:  # the first batches of the next epoch, with the same optimizer (step count, momentum)
-        mn.fit(model, mn.BCE(), opt, X[:4 * rest], y[:4 * rest], epochs=1, batch_size=4, shuffle=False,
-               progress=False)
+        mn.fit(
+            model, mn.BCE(), opt, X[: 4 * rest], y[: 4 * rest], epochs=1, batch_size=4, shuffle=False, progress=False
+        )
     assert opt.step_count == n_steps
     return [p.value.copy() for p in model.parameters()]
 
@@ -342,8 +418,9 @@ def test_ctrl_c_during_a_batch_finishes_its_update_then_returns_the_completed_ep
 @row("ctrl-c")
 def test_ctrl_c_during_validation_takes_effect_after_the_next_batch():
     model, opt, X, y = ctrl_c_world(at=1, training=False)  # the 1st validation: after epoch 1
-    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=4, batch_size=4, shuffle=False,
-                     validation_data=(X, y), progress=False)
+    history = mn.fit(
+        model, mn.BCE(), opt, X, y, epochs=4, batch_size=4, shuffle=False, validation_data=(X, y), progress=False
+    )
     assert history.epoch == [1] and len(history["val_loss"]) == 1
     assert opt.step_count == 4
 
@@ -356,8 +433,9 @@ def test_ctrl_c_during_a_callback_takes_effect_after_the_next_batch():
                 os.kill(os.getpid(), signal.SIGINT)
 
     model, opt, X, y = ctrl_c_world(at=0, training=True)
-    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=4, batch_size=4, shuffle=False,
-                     callbacks=[SigintAtEpoch2()], progress=False)
+    history = mn.fit(
+        model, mn.BCE(), opt, X, y, epochs=4, batch_size=4, shuffle=False, callbacks=[SigintAtEpoch2()], progress=False
+    )
     assert history.epoch == [1, 2]
     assert opt.step_count == 7  # epochs 1-2 and epoch 3's first batch
 
@@ -378,6 +456,7 @@ def test_ctrl_c_during_the_optimizers_commit_never_leaves_a_half_applied_step(ti
         if opt.step_count == 4 and i == 0:
             for _ in range(times):
                 os.kill(os.getpid(), signal.SIGINT)
+
     opt._replace_state = replace_then_interrupt
     history = mn.fit(model, mn.BCE(), opt, X, y, epochs=4, batch_size=4, shuffle=False, progress=False)
     assert history.epoch == [1] and opt.step_count == 5
@@ -409,6 +488,7 @@ def test_one_cycle_past_total_steps_is_an_error_one_step_before_pytorch():
 
 
 # -- the table and the tests stay in step -------------------------------------
+
 
 def documented_ids() -> set[str]:
     rows = re.findall(r"^\|\s*`([A-Za-z0-9-]+)`\s*\|", DOC.read_text(), flags=re.MULTILINE)

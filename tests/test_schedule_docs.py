@@ -20,7 +20,7 @@ def table(output, header_start):
     """The header line starting with ``header_start`` and the rows under it."""
     lines = output.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
-    rows = lines[start:start + 4]
+    rows = lines[start : start + 4]
     return [row for row in rows if row and not row.startswith("saved ")]
 
 
@@ -44,7 +44,7 @@ def readme_results_row(start):
 def test_the_readme_results_are_the_ones_diabetes_py_prints(diabetes_run, printed, readme):
     _, output = diabetes_run
     row = next(line for line in output.splitlines() if line.startswith(printed))
-    numbers = row[len(printed):].split()
+    numbers = row[len(printed) :].split()
     assert len(numbers) == 4  # train loss, train acc, held-out loss, held-out acc
     assert readme_results_row(readme) == numbers, f"README.md's results table does not show:\n{row}"
 

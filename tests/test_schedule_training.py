@@ -34,8 +34,7 @@ def run(batch_size, n=10, epochs=3):
     model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
     schedule = Recording()
     opt = SpySGD(model.parameters(), lr=schedule)
-    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=epochs, batch_size=batch_size,
-                     seed=0, progress=False)
+    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=epochs, batch_size=batch_size, seed=0, progress=False)
     return schedule, opt, history
 
 

@@ -6,8 +6,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minnet import schedules
-from minnet.schedules import (Constant, CosineDecay, CyclicLR, ExponentialDecay, OneCycle,
-                              OneCycleMomentum, Schedule, StepDecay)
+from minnet.schedules import (
+    Constant,
+    CosineDecay,
+    CyclicLR,
+    ExponentialDecay,
+    OneCycle,
+    OneCycleMomentum,
+    Schedule,
+    StepDecay,
+)
 
 ALL = [
     Constant(0.1),
@@ -23,6 +31,7 @@ ALL = [
 
 # --- golden values ---------------------------------------------------------
 
+
 def test_triangular_starts_at_base_peaks_at_max_and_returns():
     s = CyclicLR(base_lr=0.05, max_lr=1.0, step_size_up=200)
     assert (s(0), s(100), s(200), s(300), s(400)) == (0.05, 0.525, 1.0, 0.525, 0.05)
@@ -36,7 +45,8 @@ def test_triangular2_halves_amplitude_each_cycle():
 def test_exp_range_scales_by_gamma_to_the_step():
     s = CyclicLR(0.1, 1.1, step_size_up=10, mode="exp_range", gamma=0.99)
     assert [s(t) for t in (5, 10, 15, 30)] == pytest.approx(
-        [0.1 + 0.5 * 0.99**5, 0.1 + 0.99**10, 0.1 + 0.5 * 0.99**15, 0.1 + 0.99**30], rel=1e-14)
+        [0.1 + 0.5 * 0.99**5, 0.1 + 0.99**10, 0.1 + 0.5 * 0.99**15, 0.1 + 0.99**30], rel=1e-14
+    )
 
 
 def test_triangular2_after_thousands_of_cycles_is_base_lr():
@@ -107,6 +117,7 @@ def test_constant():
 
 # --- the Schedule contract -------------------------------------------------
 
+
 @pytest.mark.parametrize("s", ALL, ids=repr)
 def test_is_a_pure_function_of_step(s):
     before = s(7)
@@ -128,8 +139,8 @@ def test_repr_evaluates_back_to_an_equal_schedule(s):
 
 def test_repr_reads_like_the_constructor():
     assert repr(CyclicLR(base_lr=0.05, max_lr=1.0, step_size_up=200)) == (
-        "CyclicLR(base_lr=0.05, max_lr=1.0, step_size_up=200, step_size_down=None, "
-        "mode='triangular', gamma=1.0)")
+        "CyclicLR(base_lr=0.05, max_lr=1.0, step_size_up=200, step_size_down=None, mode='triangular', gamma=1.0)"
+    )
 
 
 def test_equality_and_hash_follow_the_arguments():
@@ -141,12 +152,15 @@ def test_numpy_integer_step_is_accepted():
     assert CyclicLR(0.1, 1.0, 10)(np.int64(10)) == 1.0
 
 
-@pytest.mark.parametrize("step, error, match", [
-    (-1, ValueError, "step must be >= 0, got -1"),
-    (1.5, TypeError, "step must be an integer"),
-    (True, TypeError, "step must be an integer"),
-    ("3", TypeError, "step must be an integer"),
-])
+@pytest.mark.parametrize(
+    "step, error, match",
+    [
+        (-1, ValueError, "step must be >= 0, got -1"),
+        (1.5, TypeError, "step must be an integer"),
+        (True, TypeError, "step must be an integer"),
+        ("3", TypeError, "step must be an integer"),
+    ],
+)
 def test_bad_step(step, error, match):
     with pytest.raises(error, match=match):
         Constant(0.1)(step)
@@ -163,42 +177,55 @@ def test_base_class_needs_a_value():
 
 # --- invalid arguments -------------------------------------------------------
 
-@pytest.mark.parametrize("build, error, match", [
-    (lambda: Constant(-0.1), ValueError, "value must be >= 0.0, got -0.1"),
-    (lambda: Constant("0.1"), TypeError, "value must be a real number"),
-    (lambda: CyclicLR(-0.1, 1.0), ValueError, "base_lr must be >= 0.0, got -0.1"),
-    (lambda: CyclicLR(0.0, 0.0), ValueError, "max_lr must be > 0.0, got 0.0"),
-    (lambda: CyclicLR(0.5, 0.1), ValueError, r"max_lr must be >= base_lr=0.5, got 0.1"),
-    (lambda: CyclicLR(0.1, float("nan")), ValueError, "max_lr must be finite"),
-    (lambda: CyclicLR(0.1, 1.0, step_size_up=0), ValueError, "step_size_up must be >= 1, got 0"),
-    (lambda: CyclicLR(0.1, 1.0, step_size_up=2.5), TypeError, "step_size_up must be an integer"),
-    (lambda: CyclicLR(0.1, 1.0, step_size_down=-3), ValueError, "step_size_down must be >= 1, got -3"),
-    (lambda: CyclicLR(0.1, 1.0, mode="sawtooth"), ValueError,
-     "mode must be one of 'triangular', 'triangular2', 'exp_range', got 'sawtooth'"),
-    (lambda: CyclicLR(0.1, 1.0, gamma=0.0), ValueError, "gamma must be > 0.0, got 0.0"),
-    (lambda: CyclicLR(0.1, 1.0, gamma=1.5), ValueError, "gamma must be <= 1.0, got 1.5"),
-    (lambda: OneCycle(0.0, 100), ValueError, "max_lr must be > 0.0, got 0.0"),
-    (lambda: OneCycle(1.0, 0), ValueError, "total_steps must be >= 1, got 0"),
-    (lambda: OneCycle(1.0, 100.0), TypeError, "total_steps must be an integer"),
-    (lambda: OneCycle(1.0, 100, pct_start=0.0), ValueError, "pct_start must be > 0.0, got 0.0"),
-    (lambda: OneCycle(1.0, 100, pct_start=1.0), ValueError, "pct_start must be < 1.0, got 1.0"),
-    (lambda: OneCycle(1.0, 100, anneal_strategy="exp"), ValueError,
-     "anneal_strategy must be one of 'cos', 'linear', got 'exp'"),
-    (lambda: OneCycle(1.0, 100, div_factor=0.5), ValueError, "div_factor must be >= 1.0, got 0.5"),
-    (lambda: OneCycle(1.0, 100, final_div_factor=0.0), ValueError, "final_div_factor must be >= 1.0"),
-    (lambda: OneCycleMomentum(100, base_momentum=-0.1), ValueError, "base_momentum must be >= 0.0"),
-    (lambda: OneCycleMomentum(100, max_momentum=1.0), ValueError, "max_momentum must be < 1.0, got 1.0"),
-    (lambda: OneCycleMomentum(100, base_momentum=0.9, max_momentum=0.8), ValueError,
-     "max_momentum must be >= base_momentum=0.9, got 0.8"),
-    (lambda: OneCycleMomentum(100, anneal_strategy="step"), ValueError, "anneal_strategy must be one"),
-    (lambda: StepDecay(0.0, 10), ValueError, "lr must be > 0.0, got 0.0"),
-    (lambda: StepDecay(0.1, 0), ValueError, "step_size must be >= 1, got 0"),
-    (lambda: StepDecay(0.1, 10, gamma=2.0), ValueError, "gamma must be <= 1.0, got 2.0"),
-    (lambda: ExponentialDecay(0.1, gamma=-0.5), ValueError, "gamma must be > 0.0, got -0.5"),
-    (lambda: CosineDecay(0.1, 0), ValueError, "total_steps must be >= 1, got 0"),
-    (lambda: CosineDecay(0.1, 10, min_lr=0.2), ValueError, "min_lr must be <= lr=0.1, got 0.2"),
-    (lambda: CosineDecay(0.1, 10, min_lr=-0.1), ValueError, "min_lr must be >= 0.0, got -0.1"),
-])
+
+@pytest.mark.parametrize(
+    "build, error, match",
+    [
+        (lambda: Constant(-0.1), ValueError, "value must be >= 0.0, got -0.1"),
+        (lambda: Constant("0.1"), TypeError, "value must be a real number"),
+        (lambda: CyclicLR(-0.1, 1.0), ValueError, "base_lr must be >= 0.0, got -0.1"),
+        (lambda: CyclicLR(0.0, 0.0), ValueError, "max_lr must be > 0.0, got 0.0"),
+        (lambda: CyclicLR(0.5, 0.1), ValueError, r"max_lr must be >= base_lr=0.5, got 0.1"),
+        (lambda: CyclicLR(0.1, float("nan")), ValueError, "max_lr must be finite"),
+        (lambda: CyclicLR(0.1, 1.0, step_size_up=0), ValueError, "step_size_up must be >= 1, got 0"),
+        (lambda: CyclicLR(0.1, 1.0, step_size_up=2.5), TypeError, "step_size_up must be an integer"),
+        (lambda: CyclicLR(0.1, 1.0, step_size_down=-3), ValueError, "step_size_down must be >= 1, got -3"),
+        (
+            lambda: CyclicLR(0.1, 1.0, mode="sawtooth"),
+            ValueError,
+            "mode must be one of 'triangular', 'triangular2', 'exp_range', got 'sawtooth'",
+        ),
+        (lambda: CyclicLR(0.1, 1.0, gamma=0.0), ValueError, "gamma must be > 0.0, got 0.0"),
+        (lambda: CyclicLR(0.1, 1.0, gamma=1.5), ValueError, "gamma must be <= 1.0, got 1.5"),
+        (lambda: OneCycle(0.0, 100), ValueError, "max_lr must be > 0.0, got 0.0"),
+        (lambda: OneCycle(1.0, 0), ValueError, "total_steps must be >= 1, got 0"),
+        (lambda: OneCycle(1.0, 100.0), TypeError, "total_steps must be an integer"),
+        (lambda: OneCycle(1.0, 100, pct_start=0.0), ValueError, "pct_start must be > 0.0, got 0.0"),
+        (lambda: OneCycle(1.0, 100, pct_start=1.0), ValueError, "pct_start must be < 1.0, got 1.0"),
+        (
+            lambda: OneCycle(1.0, 100, anneal_strategy="exp"),
+            ValueError,
+            "anneal_strategy must be one of 'cos', 'linear', got 'exp'",
+        ),
+        (lambda: OneCycle(1.0, 100, div_factor=0.5), ValueError, "div_factor must be >= 1.0, got 0.5"),
+        (lambda: OneCycle(1.0, 100, final_div_factor=0.0), ValueError, "final_div_factor must be >= 1.0"),
+        (lambda: OneCycleMomentum(100, base_momentum=-0.1), ValueError, "base_momentum must be >= 0.0"),
+        (lambda: OneCycleMomentum(100, max_momentum=1.0), ValueError, "max_momentum must be < 1.0, got 1.0"),
+        (
+            lambda: OneCycleMomentum(100, base_momentum=0.9, max_momentum=0.8),
+            ValueError,
+            "max_momentum must be >= base_momentum=0.9, got 0.8",
+        ),
+        (lambda: OneCycleMomentum(100, anneal_strategy="step"), ValueError, "anneal_strategy must be one"),
+        (lambda: StepDecay(0.0, 10), ValueError, "lr must be > 0.0, got 0.0"),
+        (lambda: StepDecay(0.1, 0), ValueError, "step_size must be >= 1, got 0"),
+        (lambda: StepDecay(0.1, 10, gamma=2.0), ValueError, "gamma must be <= 1.0, got 2.0"),
+        (lambda: ExponentialDecay(0.1, gamma=-0.5), ValueError, "gamma must be > 0.0, got -0.5"),
+        (lambda: CosineDecay(0.1, 0), ValueError, "total_steps must be >= 1, got 0"),
+        (lambda: CosineDecay(0.1, 10, min_lr=0.2), ValueError, "min_lr must be <= lr=0.1, got 0.2"),
+        (lambda: CosineDecay(0.1, 10, min_lr=-0.1), ValueError, "min_lr must be >= 0.0, got -0.1"),
+    ],
+)
 def test_invalid_arguments(build, error, match):
     with pytest.raises(error, match=match):
         build()
@@ -213,24 +240,36 @@ def within(value, low, high):
     # PyTorch's interpolation formulas round relative to the larger end.
     return 0.0 <= value and low - TOL * high <= value <= high * (1 + TOL)
 
+
 rates = st.floats(1e-6, 10.0)
 steps = st.integers(0, 100_000)
 
 
 @settings(deadline=None)
-@given(base=rates, ratio=st.floats(1.0, 1e3), up=st.integers(1, 500),
-       down=st.none() | st.integers(1, 500),
-       mode=st.sampled_from(["triangular", "triangular2", "exp_range"]),
-       gamma=st.floats(0.5, 1.0), step=steps)
+@given(
+    base=rates,
+    ratio=st.floats(1.0, 1e3),
+    up=st.integers(1, 500),
+    down=st.none() | st.integers(1, 500),
+    mode=st.sampled_from(["triangular", "triangular2", "exp_range"]),
+    gamma=st.floats(0.5, 1.0),
+    step=steps,
+)
 def test_cyclic_stays_within_base_and_max(base, ratio, up, down, mode, gamma, step):
     s = CyclicLR(base, base * ratio, up, down, mode, gamma)
     assert within(s(step), base, base * ratio)
 
 
 @settings(deadline=None)
-@given(max_lr=rates, total=st.integers(1, 10_000), pct=st.floats(0.01, 0.99),
-       anneal=st.sampled_from(["cos", "linear"]), div=st.floats(1.0, 1e3),
-       final_div=st.floats(1.0, 1e5), where=st.floats(0.0, 1.0))
+@given(
+    max_lr=rates,
+    total=st.integers(1, 10_000),
+    pct=st.floats(0.01, 0.99),
+    anneal=st.sampled_from(["cos", "linear"]),
+    div=st.floats(1.0, 1e3),
+    final_div=st.floats(1.0, 1e5),
+    where=st.floats(0.0, 1.0),
+)
 def test_one_cycle_stays_within_min_and_max(max_lr, total, pct, anneal, div, final_div, where):
     s = OneCycle(max_lr, total, pct, anneal, div, final_div)
     m = s.momentum(0.8, 0.9)
@@ -239,15 +278,18 @@ def test_one_cycle_stays_within_min_and_max(max_lr, total, pct, anneal, div, fin
 
 
 @settings(deadline=None)
-@given(lr=rates, size=st.integers(1, 1000), gamma=st.floats(0.01, 1.0),
-       min_frac=st.floats(0.0, 1.0), step=steps)
+@given(lr=rates, size=st.integers(1, 1000), gamma=st.floats(0.01, 1.0), min_frac=st.floats(0.0, 1.0), step=steps)
 def test_decays_stay_within_min_and_lr_and_never_increase(lr, size, gamma, min_frac, step):
-    for s, low in [(StepDecay(lr, size, gamma), 0.0), (ExponentialDecay(lr, gamma), 0.0),
-                   (CosineDecay(lr, size, lr * min_frac), lr * min_frac)]:
+    for s, low in [
+        (StepDecay(lr, size, gamma), 0.0),
+        (ExponentialDecay(lr, gamma), 0.0),
+        (CosineDecay(lr, size, lr * min_frac), lr * min_frac),
+    ]:
         assert within(s(step), low, lr) and s(step + 1) <= s(step) * (1 + TOL)
 
 
 # --- equality with PyTorch ----------------------------------------------------
+
 
 def torch_values(make, n, lr=1.0, momentum=False):
     """Rate (or momentum) PyTorch's optimizer uses on each of its first ``n`` steps."""
@@ -262,15 +304,19 @@ def torch_values(make, n, lr=1.0, momentum=False):
     return np.array(out)
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(base_lr=0.05, max_lr=1.0, step_size_up=200),
-    dict(base_lr=0.001, max_lr=0.1, step_size_up=7, step_size_down=13),
-    dict(base_lr=0.001, max_lr=0.1, step_size_up=50, step_size_down=3),
-    dict(base_lr=0.0, max_lr=0.3, step_size_up=33, mode="triangular2"),
-    dict(base_lr=0.01, max_lr=0.3, step_size_up=20, step_size_down=45, mode="triangular2"),
-    dict(base_lr=0.01, max_lr=1.0, step_size_up=25, mode="exp_range", gamma=0.999),
-    dict(base_lr=0.01, max_lr=1.0, step_size_up=40, step_size_down=9, mode="exp_range", gamma=0.9995),
-], ids=repr)
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(base_lr=0.05, max_lr=1.0, step_size_up=200),
+        dict(base_lr=0.001, max_lr=0.1, step_size_up=7, step_size_down=13),
+        dict(base_lr=0.001, max_lr=0.1, step_size_up=50, step_size_down=3),
+        dict(base_lr=0.0, max_lr=0.3, step_size_up=33, mode="triangular2"),
+        dict(base_lr=0.01, max_lr=0.3, step_size_up=20, step_size_down=45, mode="triangular2"),
+        dict(base_lr=0.01, max_lr=1.0, step_size_up=25, mode="exp_range", gamma=0.999),
+        dict(base_lr=0.01, max_lr=1.0, step_size_up=40, step_size_down=9, mode="exp_range", gamma=0.9995),
+    ],
+    ids=repr,
+)
 def test_cyclic_matches_torch(kwargs):
     ours = CyclicLR(**kwargs).values(2000)
     theirs = torch_values(lambda sch, opt: sch.CyclicLR(opt, cycle_momentum=False, **kwargs), 2000)
@@ -297,8 +343,9 @@ def test_one_cycle_matches_torch(kwargs):
 def test_one_cycle_momentum_matches_torch(kwargs):
     n = kwargs["total_steps"]
     ours = OneCycle(**kwargs).momentum(base_momentum=0.8, max_momentum=0.97).values(n)
-    theirs = torch_values(lambda sch, opt: sch.OneCycleLR(opt, base_momentum=0.8, max_momentum=0.97,
-                                                          **kwargs), n, momentum=True)
+    theirs = torch_values(
+        lambda sch, opt: sch.OneCycleLR(opt, base_momentum=0.8, max_momentum=0.97, **kwargs), n, momentum=True
+    )
     np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=0)
 
 
@@ -309,11 +356,13 @@ def test_one_cycle_matches_torch_for_random_phase_boundaries(total, pct, anneal)
     if float(pct * total) - 1 == 0:
         return  # PyTorch divides by zero for this config
     ours = OneCycle(1.0, total, pct, anneal)
-    theirs = torch_values(lambda sch, opt: sch.OneCycleLR(opt, 1.0, total, pct_start=pct,
-                                                          anneal_strategy=anneal), total)
+    theirs = torch_values(
+        lambda sch, opt: sch.OneCycleLR(opt, 1.0, total, pct_start=pct, anneal_strategy=anneal), total
+    )
     np.testing.assert_allclose(ours.values(total), theirs, rtol=1e-12, atol=0)
-    theirs = torch_values(lambda sch, opt: sch.OneCycleLR(opt, 1.0, total, pct_start=pct,
-                                                          anneal_strategy=anneal), total, momentum=True)
+    theirs = torch_values(
+        lambda sch, opt: sch.OneCycleLR(opt, 1.0, total, pct_start=pct, anneal_strategy=anneal), total, momentum=True
+    )
     np.testing.assert_allclose(ours.momentum().values(total), theirs, rtol=1e-12, atol=0)
 
 
@@ -343,7 +392,7 @@ def test_a_user_schedule_storing_its_arguments_privately_still_has_a_repr_and_eq
             self._lr = lr
 
         def _value(self, step):
-            return self._lr / 2 ** step
+            return self._lr / 2**step
 
     s = Halving(1.0)
     assert repr(s) == "<Halving schedule>"

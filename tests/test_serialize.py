@@ -18,9 +18,11 @@ import minnet.archive
 
 def make_model(dtype=np.float64) -> mn.Sequential:
     return mn.Sequential(
-        mn.Dense(3, 5, init="he", rng=0, dtype=dtype), mn.LeakyReLU(0.2),
+        mn.Dense(3, 5, init="he", rng=0, dtype=dtype),
+        mn.LeakyReLU(0.2),
         mn.Sequential(mn.Dense(5, 4, bias=False, rng=1, dtype=dtype), mn.Tanh()),
-        mn.Dense(4, 1, rng=2, dtype=dtype), mn.Sigmoid(),
+        mn.Dense(4, 1, rng=2, dtype=dtype),
+        mn.Sigmoid(),
     )
 
 
@@ -49,6 +51,7 @@ def write_raw(path, meta: dict[str, Any] | None, arrays: dict[str, np.ndarray]) 
 
 
 # -- round trips ----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_round_trip_is_exact(tmp_path, dtype, rng):
@@ -85,7 +88,12 @@ def test_file_is_plain_npz_with_json_description(tmp_path):
     assert meta["format"] == "minnet" and meta["format_version"] == minnet.archive.FORMAT_VERSION
     assert meta["dtype"] == "float32"
     assert [c["class"] for c in meta["architecture"]["children"]] == [
-        "Dense", "LeakyReLU", "Sequential", "Dense", "Sigmoid"]
+        "Dense",
+        "LeakyReLU",
+        "Sequential",
+        "Dense",
+        "Sigmoid",
+    ]
     assert [p["name"] for p in meta["parameters"]] == ["0.W", "0.b", "2.0.W", "3.W", "3.b"]
     assert sorted(arrays) == [f"param.{i}" for i in range(5)]
     assert meta["states"] == [{}] * 8  # one per layer of iter_layers(model), none with state
@@ -99,16 +107,15 @@ def test_save_replaces_an_existing_file(tmp_path):
     assert os.listdir(tmp_path) == ["m.npz"]
 
 
-
 # -- layers' state (Layer.get_state / set_state) -----------------------------------
+
 
 def trained_running_mean_model(running_mean):
     """A model whose RunningMean layer has seen training batches, so its state is not the initial one."""
     gen = np.random.default_rng(3)
     X, y = gen.standard_normal((40, 3)) + 2.0, gen.standard_normal(40)
     model = mn.Sequential(running_mean(3), mn.Dense(3, 4, rng=0), mn.Tanh(), mn.Dense(4, 1, rng=1))
-    mn.fit(model, mn.MSE(), mn.SGD(model.parameters(), lr=0.01), X, y, epochs=3, batch_size=8, seed=0,
-           progress=False)
+    mn.fit(model, mn.MSE(), mn.SGD(model.parameters(), lr=0.01), X, y, epochs=3, batch_size=8, seed=0, progress=False)
     return model, X
 
 
@@ -145,7 +152,7 @@ def test_a_state_the_layer_refuses_is_a_value_error_naming_the_layer(tmp_path, r
 
 
 def test_a_file_of_format_version_1_has_no_states_and_loads(tmp_path, running_mean):
-    model, X = trained_running_mean_model(running_mean)
+    model, _X = trained_running_mean_model(running_mean)
     path = tmp_path / "m.npz"
     mn.save(model, path)
     meta, arrays = read_raw(path)
@@ -168,6 +175,7 @@ def test_get_state_must_return_a_dict(tmp_path):
 
 
 # -- custom layers ------------------------------------------------------------
+
 
 class Scale(mn.Layer):
     """A custom layer with a constructor argument and a parameter."""
@@ -253,6 +261,7 @@ def test_config_that_is_not_json_is_refused_before_writing(tmp_path):
 
 # -- descriptions that do not fit their arrays ---------------------------------
 
+
 def good_file(tmp_path):
     path = tmp_path / "good.npz"
     mn.save(make_model(), path)
@@ -266,18 +275,21 @@ def with_meta(change):
         path = tmp_path / "edited.npz"
         write_raw(path, meta, arrays)
         return path
+
     return make
 
 
 def set_field(key, value):
     def change(meta, arrays):
         meta[key] = value
+
     return change
 
 
 def set_array(key, value):
     def change(meta, arrays):
         arrays[key] = value
+
     return change
 
 
@@ -307,6 +319,7 @@ def _huge_dense_and_table(meta, arrays):
 def _class_named(name):
     def change(meta, arrays):
         meta["architecture"]["children"][1] = {"class": name, "config": {}}
+
     return change
 
 
@@ -317,6 +330,7 @@ def _null_dtype(meta, arrays):
 def _layer_field(key, value):
     def change(meta, arrays):
         meta["architecture"]["children"][0][key] = value
+
     return change
 
 
@@ -327,6 +341,7 @@ def _rename_parameter(meta, arrays):
 def _drop_key(key):
     def change(meta, arrays):
         del meta[key]
+
     return change
 
 
@@ -341,41 +356,78 @@ def _state_for_sigmoid(meta, arrays):
 # name -> (id of its row in docs/reliability.md, make(tmp_path) -> path, message pattern).
 # tests/test_reliability.py checks the table's file- rows against these ids (with test_archive.BAD_ARCHIVES).
 BAD_FILES = {
-    "Dense of 10^6 x 10^6": ("file-mismatched-arrays", with_meta(_huge_dense),
-                             r"Dense with config \{'n_in': 1000000, 'n_out': 1000000, .*which needs 1000001000000"),
-    "table matching a huge Dense": ("file-mismatched-arrays", with_meta(_huge_dense_and_table),
-                                    r"'0.W' has shape \(3, 5\), its description says \[1000000, 1000000\]"),
-    "bare Layer class": ("file-unknown-class", with_meta(_class_named("Layer")),
-                         "'Layer', which minnet does not know"),
+    "Dense of 10^6 x 10^6": (
+        "file-mismatched-arrays",
+        with_meta(_huge_dense),
+        r"Dense with config \{'n_in': 1000000, 'n_out': 1000000, .*which needs 1000001000000",
+    ),
+    "table matching a huge Dense": (
+        "file-mismatched-arrays",
+        with_meta(_huge_dense_and_table),
+        r"'0.W' has shape \(3, 5\), its description says \[1000000, 1000000\]",
+    ),
+    "bare Layer class": ("file-unknown-class", with_meta(_class_named("Layer")), "'Layer', which minnet does not know"),
     "Loss class": ("file-unknown-class", with_meta(_class_named("Loss")), "'Loss', which minnet does not know"),
-    "Parameter class": ("file-unknown-class", with_meta(_class_named("Parameter")),
-                        "'Parameter', which minnet does not know"),
+    "Parameter class": (
+        "file-unknown-class",
+        with_meta(_class_named("Parameter")),
+        "'Parameter', which minnet does not know",
+    ),
     "unknown layer class": ("file-unknown-class", with_meta(_unknown_class), "'Swish'"),
-    "architecture not a dict": ("file-corrupt", with_meta(set_field("architecture", [1, 2])),
-                                "where a layer was expected"),
+    "architecture not a dict": (
+        "file-corrupt",
+        with_meta(set_field("architecture", [1, 2])),
+        "where a layer was expected",
+    ),
     "config a layer rejects": ("file-mismatched-arrays", with_meta(_bad_config), "Dense rejects.*n_in"),
-    "config a layer reads otherwise": ("file-mismatched-arrays", with_meta(_null_dtype),
-                                       r"Dense reads as .*'dtype': 'float64'.* \(it does not keep \['dtype'\]\)"),
-    "a field minnet does not know": ("file-corrupt", with_meta(_layer_field("init_scale", 2.0)),
-                                     r"describes Dense with fields minnet does not know: \['init_scale'\]"),
+    "config a layer reads otherwise": (
+        "file-mismatched-arrays",
+        with_meta(_null_dtype),
+        r"Dense reads as .*'dtype': 'float64'.* \(it does not keep \['dtype'\]\)",
+    ),
+    "a field minnet does not know": (
+        "file-corrupt",
+        with_meta(_layer_field("init_scale", 2.0)),
+        r"describes Dense with fields minnet does not know: \['init_scale'\]",
+    ),
     "missing array": ("file-mismatched-arrays", with_meta(_drop_array), "lacks the array of parameter '3.b'"),
-    "wrong shape": ("file-mismatched-arrays", with_meta(set_array("param.0", np.zeros((4, 5)))),
-                    r"'0.W' has shape \(4, 5\)"),
-    "wrong dtype": ("file-mismatched-arrays", with_meta(set_array("param.0", np.zeros((3, 5), np.float32))),
-                    "'0.W' is float32"),
-    "renamed parameter": ("file-mismatched-arrays", with_meta(_rename_parameter),
-                          "calls parameter 0 'W0', the model calls it '0.W'"),
-    "wrong model dtype": ("file-mismatched-arrays", with_meta(set_field("dtype", "float32")),
-                          "says its dtype is 'float32', its model computes in float64"),
+    "wrong shape": (
+        "file-mismatched-arrays",
+        with_meta(set_array("param.0", np.zeros((4, 5)))),
+        r"'0.W' has shape \(4, 5\)",
+    ),
+    "wrong dtype": (
+        "file-mismatched-arrays",
+        with_meta(set_array("param.0", np.zeros((3, 5), np.float32))),
+        "'0.W' is float32",
+    ),
+    "renamed parameter": (
+        "file-mismatched-arrays",
+        with_meta(_rename_parameter),
+        "calls parameter 0 'W0', the model calls it '0.W'",
+    ),
+    "wrong model dtype": (
+        "file-mismatched-arrays",
+        with_meta(set_field("dtype", "float32")),
+        "says its dtype is 'float32', its model computes in float64",
+    ),
     "unknown kind": ("file-corrupt", with_meta(set_field("kind", "weights")), "unknown kind 'weights'"),
-    "no states": ("file-layer-state", with_meta(_drop_key("states")),
-                  r"layers' states must be a list of 8 dicts \(one per layer\), got None"),
-    "a state too few": ("file-layer-state", with_meta(_drop_last_state),
-                        "layers' states must be a list of 8 dicts.*got 7 entries"),
-    "a state for a layer without state": ("file-layer-state", with_meta(_state_for_sigmoid),
-                                          r"layer 7 \(Sigmoid\(\)\) refuses the saved state.*keeps no state"),
-    "non-finite values": ("file-non-finite", with_meta(set_array("param.1", np.full(5, np.nan))),
-                          "'0.b' holds NaN"),
+    "no states": (
+        "file-layer-state",
+        with_meta(_drop_key("states")),
+        r"layers' states must be a list of 8 dicts \(one per layer\), got None",
+    ),
+    "a state too few": (
+        "file-layer-state",
+        with_meta(_drop_last_state),
+        "layers' states must be a list of 8 dicts.*got 7 entries",
+    ),
+    "a state for a layer without state": (
+        "file-layer-state",
+        with_meta(_state_for_sigmoid),
+        r"layer 7 \(Sigmoid\(\)\) refuses the saved state.*keeps no state",
+    ),
+    "non-finite values": ("file-non-finite", with_meta(set_array("param.1", np.full(5, np.nan))), "'0.b' holds NaN"),
 }
 
 
@@ -464,14 +516,19 @@ def test_load_refuses_bad_custom_layers_argument(tmp_path):
         mn.load(path, custom_layers={"Scale": int})
 
 
-
-
 # -- models with BatchNorm and Dropout ----------------------------------------------------
+
 
 def _trained_blocks_model() -> mn.Sequential:
     gen = np.random.default_rng(0)
-    model = mn.Sequential(mn.Dense(3, 6, seed=0), mn.BatchNorm(6, momentum=0.3), mn.ReLU(),
-                          mn.Dropout(0.4, seed=1), mn.Dense(6, 4, seed=2), mn.Softmax())
+    model = mn.Sequential(
+        mn.Dense(3, 6, seed=0),
+        mn.BatchNorm(6, momentum=0.3),
+        mn.ReLU(),
+        mn.Dropout(0.4, seed=1),
+        mn.Dense(6, 4, seed=2),
+        mn.Softmax(),
+    )
     for _ in range(3):  # running statistics and the generator away from their start
         model.backward(model.forward(gen.standard_normal((8, 3))))
     for p in model.parameters():

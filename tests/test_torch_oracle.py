@@ -20,7 +20,7 @@ FORWARD = dict(rtol=1e-12, atol=1e-14)
 GRAD = dict(rtol=1e-10, atol=1e-13)
 
 
-def _copy_to_torch(model: mn.Sequential) -> "torch.nn.Sequential":
+def _copy_to_torch(model: mn.Sequential) -> torch.nn.Sequential:
     """A torch.nn.Sequential with the same layers and the same weights as ``model``."""
     modules = []
     for layer in model:
@@ -34,11 +34,13 @@ def _copy_to_torch(model: mn.Sequential) -> "torch.nn.Sequential":
         elif isinstance(layer, mn.LeakyReLU):
             modules.append(torch.nn.LeakyReLU(layer.negative_slope))
         else:
-            modules.append({mn.Sigmoid: torch.nn.Sigmoid, mn.ReLU: torch.nn.ReLU, mn.Tanh: torch.nn.Tanh}[type(layer)]())
+            modules.append(
+                {mn.Sigmoid: torch.nn.Sigmoid, mn.ReLU: torch.nn.ReLU, mn.Tanh: torch.nn.Tanh}[type(layer)]()
+            )
     return torch.nn.Sequential(*modules)
 
 
-def _torch_params_as_minnet(net: "torch.nn.Sequential") -> list[np.ndarray]:
+def _torch_params_as_minnet(net: torch.nn.Sequential) -> list[np.ndarray]:
     """torch's parameters in minnet's order and layout: [W (in, out), b] per Linear."""
     out = []
     for module in net:
@@ -49,7 +51,7 @@ def _torch_params_as_minnet(net: "torch.nn.Sequential") -> list[np.ndarray]:
     return out
 
 
-def _torch_grads_as_minnet(net: "torch.nn.Sequential") -> list[np.ndarray]:
+def _torch_grads_as_minnet(net: torch.nn.Sequential) -> list[np.ndarray]:
     out = []
     for module in net:
         if isinstance(module, torch.nn.Linear):
@@ -66,21 +68,44 @@ def _torch_loss(loss: mn.Loss):
 
 
 STACKS = {
-    "article": (lambda: mn.Sequential(mn.Dense(5, 7, rng=0), mn.Sigmoid(), mn.Dense(7, 1, rng=1), mn.Sigmoid()),
-                mn.BCE, 1),
-    "relu-tanh-logits": (lambda: mn.Sequential(mn.Dense(5, 8, init="he", rng=2), mn.ReLU(), mn.Dense(8, 6, rng=3),
-                                               mn.Tanh(), mn.Dense(6, 1, rng=4)),
-                         lambda: mn.BCE(from_logits=True), 1),
-    "leaky-mse-two-outputs": (lambda: mn.Sequential(mn.Dense(5, 6, rng=5), mn.LeakyReLU(0.1), mn.Dense(6, 4, rng=6),
-                                                    mn.Sigmoid(), mn.Dense(4, 2, rng=7)),
-                              mn.MSE, 2),
-    "deep-mixed-bce": (lambda: mn.Sequential(mn.Dense(5, 6, bias=False, rng=8), mn.Tanh(), mn.Dense(6, 6, rng=9),
-                                             mn.LeakyReLU(), mn.Dense(6, 3, init="normal", rng=10), mn.ReLU(),
-                                             mn.Dense(3, 2, rng=11), mn.Sigmoid()),
-                       mn.BCE, 2),
-    "mse-sigmoid-multi": (lambda: mn.Sequential(mn.Dense(5, 3, rng=12), mn.Sigmoid(), mn.Dense(3, 3, rng=13),
-                                                mn.Tanh()),
-                          mn.MSE, 3),
+    "article": (
+        lambda: mn.Sequential(mn.Dense(5, 7, rng=0), mn.Sigmoid(), mn.Dense(7, 1, rng=1), mn.Sigmoid()),
+        mn.BCE,
+        1,
+    ),
+    "relu-tanh-logits": (
+        lambda: mn.Sequential(
+            mn.Dense(5, 8, init="he", rng=2), mn.ReLU(), mn.Dense(8, 6, rng=3), mn.Tanh(), mn.Dense(6, 1, rng=4)
+        ),
+        lambda: mn.BCE(from_logits=True),
+        1,
+    ),
+    "leaky-mse-two-outputs": (
+        lambda: mn.Sequential(
+            mn.Dense(5, 6, rng=5), mn.LeakyReLU(0.1), mn.Dense(6, 4, rng=6), mn.Sigmoid(), mn.Dense(4, 2, rng=7)
+        ),
+        mn.MSE,
+        2,
+    ),
+    "deep-mixed-bce": (
+        lambda: mn.Sequential(
+            mn.Dense(5, 6, bias=False, rng=8),
+            mn.Tanh(),
+            mn.Dense(6, 6, rng=9),
+            mn.LeakyReLU(),
+            mn.Dense(6, 3, init="normal", rng=10),
+            mn.ReLU(),
+            mn.Dense(3, 2, rng=11),
+            mn.Sigmoid(),
+        ),
+        mn.BCE,
+        2,
+    ),
+    "mse-sigmoid-multi": (
+        lambda: mn.Sequential(mn.Dense(5, 3, rng=12), mn.Sigmoid(), mn.Dense(3, 3, rng=13), mn.Tanh()),
+        mn.MSE,
+        3,
+    ),
 }
 
 
@@ -99,6 +124,7 @@ def _randomise_biases(model: mn.Sequential, seed: int) -> None:
 
 
 # -- forward, loss and every gradient ---------------------------------------------------
+
 
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("stack", list(STACKS))
@@ -128,6 +154,7 @@ def test_forward_loss_and_gradients_equal_torch(stack, seed):
 
 
 # -- losses at the edges ------------------------------------------------------------------
+
 
 def _loss_and_grad_torch(torch_loss, pred: np.ndarray, target: np.ndarray):
     tp = torch.from_numpy(pred.copy()).requires_grad_(True)
@@ -178,9 +205,14 @@ def test_sigmoid_at_extreme_inputs_equals_torch():
     np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-15, atol=1e-300)
 
 
-@pytest.mark.parametrize("make, torch_fn", [
-    (mn.Tanh, "tanh"), (mn.ReLU, "relu"), (lambda: mn.LeakyReLU(0.2), "leaky_relu"),
-])
+@pytest.mark.parametrize(
+    "make, torch_fn",
+    [
+        (mn.Tanh, "tanh"),
+        (mn.ReLU, "relu"),
+        (lambda: mn.LeakyReLU(0.2), "leaky_relu"),
+    ],
+)
 def test_activation_values_and_gradients_equal_torch_including_zero(make, torch_fn, rng):
     x = np.concatenate([rng.standard_normal((1, 6)) * 3, np.zeros((1, 6))], axis=1)
     layer = make()
@@ -217,19 +249,21 @@ def _classification_data(n: int = 50, seed: int = 3) -> tuple[np.ndarray, np.nda
 
 
 def _sgd_model() -> mn.Sequential:
-    return mn.Sequential(mn.Dense(4, 6, rng=0), mn.Tanh(), mn.Dense(6, 3, rng=1), mn.Sigmoid(),
-                         mn.Dense(3, 1, rng=2), mn.Sigmoid())
+    return mn.Sequential(
+        mn.Dense(4, 6, rng=0), mn.Tanh(), mn.Dense(6, 3, rng=1), mn.Sigmoid(), mn.Dense(3, 1, rng=2), mn.Sigmoid()
+    )
 
 
-def _torch_train(net, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, loss, optimizer: str = "SGD",
-                 **config) -> None:
+def _torch_train(
+    net, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, loss, optimizer: str = "SGD", **config
+) -> None:
     """The textbook torch loop, batches in order (no shuffling), with ``torch.optim.<optimizer>(**config)``."""
     opt = getattr(torch.optim, optimizer)(net.parameters(), **config)
     tX, ty = torch.from_numpy(X), torch.from_numpy(y)
     for _ in range(epochs):
         for start in range(0, len(X), batch_size):
             opt.zero_grad()
-            loss(net(tX[start:start + batch_size]), ty[start:start + batch_size]).backward()
+            loss(net(tX[start : start + batch_size]), ty[start : start + batch_size]).backward()
             opt.step()
 
 
@@ -239,9 +273,9 @@ def test_sgd_50_steps_equal_torch_optim_sgd(config):
     model = _sgd_model()
     net = _copy_to_torch(model)
     opt, loss = mn.SGD(model.parameters(), **config), mn.BCE()
-    for _ in range(5):                                    # 5 epochs x 10 batches of 5 = 50 steps
+    for _ in range(5):  # 5 epochs x 10 batches of 5 = 50 steps
         for start in range(0, 50, 5):
-            loss.forward(model.forward(X[start:start + 5]), y[start:start + 5])
+            loss.forward(model.forward(X[start : start + 5]), y[start : start + 5])
             model.backward(loss.backward())
             opt.step()
     _torch_train(net, X, y, epochs=5, batch_size=5, loss=torch.nn.BCELoss(), **config)
@@ -263,8 +297,17 @@ def test_fit_without_shuffling_equals_a_torch_loop(batch_size, loss_name):
     net = _copy_to_torch(model)
     epochs = 3 if batch_size == 1 else 20
     config = dict(lr=0.01 if batch_size == 1 else 0.1, momentum=0.9, nesterov=True, weight_decay=1e-3)
-    mn.fit(model, loss, mn.SGD(model.parameters(), **config), X, y, epochs=epochs, batch_size=batch_size,
-           shuffle=False, progress=False)
+    mn.fit(
+        model,
+        loss,
+        mn.SGD(model.parameters(), **config),
+        X,
+        y,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=False,
+        progress=False,
+    )
     # 50 samples in batches of 16: the last batch has 2, and it is used.
     _torch_train(net, X, y, epochs=epochs, batch_size=batch_size or len(X), loss=_torch_loss(loss), **config)
     for p, expected in zip(model.parameters(), _torch_params_as_minnet(net)):
@@ -286,8 +329,9 @@ def test_one_cycle_with_cycling_momentum_trains_as_torch(base_momentum):
 
     model = mn.Sequential(mn.Dense(3, 1), mn.Sigmoid())
     model[0].W.value[...], model[0].b.value[...] = W0, b0
-    opt = mn.SGD(model.parameters(), lr=schedule,
-                 momentum=schedule.momentum(base_momentum=base_momentum, max_momentum=0.95))
+    opt = mn.SGD(
+        model.parameters(), lr=schedule, momentum=schedule.momentum(base_momentum=base_momentum, max_momentum=0.95)
+    )
     mn.fit(model, mn.BCE(), opt, X, y, epochs=60, batch_size=None, progress=False)
 
     lin = torch.nn.Linear(3, 1).double()
@@ -295,8 +339,9 @@ def test_one_cycle_with_cycling_momentum_trains_as_torch(base_momentum):
         lin.weight.copy_(torch.from_numpy(W0.T))
         lin.bias.copy_(torch.from_numpy(b0))
     topt = torch.optim.SGD(lin.parameters(), lr=0.5, momentum=0.95)
-    sched = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=0.5, total_steps=60,
-                                                base_momentum=base_momentum, max_momentum=0.95)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        topt, max_lr=0.5, total_steps=60, base_momentum=base_momentum, max_momentum=0.95
+    )
     tX, ty = torch.from_numpy(X), torch.from_numpy(y).reshape(-1, 1)
     for _ in range(60):
         topt.zero_grad()
@@ -309,6 +354,7 @@ def test_one_cycle_with_cycling_momentum_trains_as_torch(base_momentum):
 
 
 # -- Softmax, CrossEntropy, BatchNorm, Dropout -----------------------------------------------
+
 
 def test_softmax_forward_and_backward_equal_torch(rng):
     x = np.concatenate([rng.standard_normal((5, 6)) * 4, [[-800.0, 800.0, 0.0, 1e-8, -1e-8, 30.0]]])
@@ -336,8 +382,11 @@ def test_cross_entropy_on_labels_equals_torch(scale, rng):
 @pytest.mark.parametrize("kind", ["one-hot", "soft", "unnormalised"])
 def test_cross_entropy_on_probabilities_equals_torch(kind, rng):
     z = rng.standard_normal((7, 4)) * 3
-    y = {"one-hot": np.eye(4)[rng.integers(0, 4, 7)], "soft": rng.dirichlet(np.ones(4), 7),
-         "unnormalised": rng.random((7, 4))}[kind]
+    y = {
+        "one-hot": np.eye(4)[rng.integers(0, 4, 7)],
+        "soft": rng.dirichlet(np.ones(4), 7),
+        "unnormalised": rng.random((7, 4)),
+    }[kind]
     loss = mn.CrossEntropy()
     value = loss.forward(z, y)
     t_value, t_grad = _loss_and_grad_torch(torch.nn.CrossEntropyLoss(), z, y)
@@ -356,7 +405,7 @@ def test_cross_entropy_after_softmax_equals_torch_nll_of_the_log(rng):
     np.testing.assert_allclose(loss.backward(), tp.grad.numpy(), rtol=1e-14, atol=0)
 
 
-def _torch_batchnorm(bn: mn.BatchNorm) -> "torch.nn.BatchNorm1d":
+def _torch_batchnorm(bn: mn.BatchNorm) -> torch.nn.BatchNorm1d:
     module = torch.nn.BatchNorm1d(bn.n_features, eps=bn.eps, momentum=bn.momentum, dtype=torch.float64)
     with torch.no_grad():
         module.weight.copy_(torch.from_numpy(bn.gamma.value))
@@ -434,8 +483,7 @@ def test_dropout_scaling_and_inference_identity_equal_torch(p, rng):
     sd = np.sqrt(p * (1 - p) / x.size)
     assert abs((~kept).mean() - p) < 4 * sd and abs((~t_kept).mean() - p) < 4 * sd
     module.eval()
-    np.testing.assert_array_equal(mn.Dropout(p, seed=0).forward(x, training=False),
-                                  module(torch.from_numpy(x)).numpy())
+    np.testing.assert_array_equal(mn.Dropout(p, seed=0).forward(x, training=False), module(torch.from_numpy(x)).numpy())
 
 
 def test_a_batchnorm_classifier_trains_as_torch_with_cross_entropy(rng):
@@ -444,18 +492,37 @@ def test_a_batchnorm_classifier_trains_as_torch_with_cross_entropy(rng):
     y = np.argmax(X[:, :3] + 0.3 * rng.standard_normal((60, 3)), axis=1)
     model = mn.Sequential(mn.Dense(4, 8, init="he", seed=0), mn.BatchNorm(8), mn.ReLU(), mn.Dense(8, 3, seed=1))
     first, bn, last = model[0], model[1], model[3]
-    net = torch.nn.Sequential(torch.nn.Linear(4, 8, dtype=torch.float64), _torch_batchnorm(bn), torch.nn.ReLU(),
-                              torch.nn.Linear(8, 3, dtype=torch.float64))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(4, 8, dtype=torch.float64),
+        _torch_batchnorm(bn),
+        torch.nn.ReLU(),
+        torch.nn.Linear(8, 3, dtype=torch.float64),
+    )
     with torch.no_grad():
         for dense, linear in ((first, net[0]), (last, net[3])):
             linear.weight.copy_(torch.from_numpy(dense.W.value.T.copy()))
             linear.bias.copy_(torch.from_numpy(dense.b.value))
     config = dict(lr=0.1, momentum=0.9)
-    mn.fit(model, mn.CrossEntropy(), mn.SGD(model.parameters(), **config), X, y, epochs=5, batch_size=16,
-           shuffle=False, progress=False)  # 60 rows: batches of 16, 16, 16, 12
+    mn.fit(
+        model,
+        mn.CrossEntropy(),
+        mn.SGD(model.parameters(), **config),
+        X,
+        y,
+        epochs=5,
+        batch_size=16,
+        shuffle=False,
+        progress=False,
+    )  # 60 rows: batches of 16, 16, 16, 12
     _torch_train(net, X, y, epochs=5, batch_size=16, loss=torch.nn.CrossEntropyLoss(), **config)
-    expected = [net[0].weight.detach().numpy().T, net[0].bias.detach().numpy(), net[1].weight.detach().numpy(),
-                net[1].bias.detach().numpy(), net[3].weight.detach().numpy().T, net[3].bias.detach().numpy()]
+    expected = [
+        net[0].weight.detach().numpy().T,
+        net[0].bias.detach().numpy(),
+        net[1].weight.detach().numpy(),
+        net[1].bias.detach().numpy(),
+        net[3].weight.detach().numpy().T,
+        net[3].bias.detach().numpy(),
+    ]
     for p, e in zip(model.parameters(), expected):
         np.testing.assert_allclose(p.value, e, **GRAD)
     np.testing.assert_allclose(bn.running_mean, net[1].running_mean.numpy(), **GRAD)
@@ -510,8 +577,11 @@ def _run_both(opt: mn.Optimizer, topt, params, tparams, grads, after_step=lambda
         after_step()
 
 
-@pytest.mark.parametrize("name, config", OPTIMIZER_CONFIGS,
-                         ids=lambda c: c if isinstance(c, str) else ",".join(f"{k}={v}" for k, v in c.items()))
+@pytest.mark.parametrize(
+    "name, config",
+    OPTIMIZER_CONFIGS,
+    ids=lambda c: c if isinstance(c, str) else ",".join(f"{k}={v}" for k, v in c.items()),
+)
 def test_50_steps_on_random_gradients_equal_torch_optim(name, config):
     initial, grads = _random_run()
     params = [mn.Parameter(v) for v in initial]
@@ -541,17 +611,29 @@ def test_adam_under_one_cycle_equals_torch_adam_with_one_cycle_lr():
         np.testing.assert_allclose(p.value, t.detach().numpy(), **TIGHT)
 
 
-@pytest.mark.parametrize("name, config", [
-    ("Adam", dict(lr=0.01, weight_decay=1e-3, amsgrad=True)),
-    ("AdamW", dict(lr=0.01)),
-    ("RMSprop", dict(lr=0.005, momentum=0.5, centered=True)),
-])
+@pytest.mark.parametrize(
+    "name, config",
+    [
+        ("Adam", dict(lr=0.01, weight_decay=1e-3, amsgrad=True)),
+        ("AdamW", dict(lr=0.01)),
+        ("RMSprop", dict(lr=0.005, momentum=0.5, centered=True)),
+    ],
+)
 def test_fit_with_each_optimizer_equals_a_torch_loop(name, config):
     X, y = _classification_data()
     model = _sgd_model()
     net = _copy_to_torch(model)
-    mn.fit(model, mn.BCE(), getattr(mn, name)(model.parameters(), **config), X, y, epochs=10, batch_size=16,
-           shuffle=False, progress=False)
+    mn.fit(
+        model,
+        mn.BCE(),
+        getattr(mn, name)(model.parameters(), **config),
+        X,
+        y,
+        epochs=10,
+        batch_size=16,
+        shuffle=False,
+        progress=False,
+    )
     _torch_train(net, X, y, epochs=10, batch_size=16, loss=torch.nn.BCELoss(), optimizer=name, **config)
     for p, expected in zip(model.parameters(), _torch_params_as_minnet(net)):
         np.testing.assert_allclose(p.value, expected, **GRAD)

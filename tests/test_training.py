@@ -58,7 +58,7 @@ def _tiny_by_hand():
         p = _sig(h[0] * W2[0][0] + h[1] * W2[1][0] + B2[0])
         preds.append(p)
         loss += -(y * math.log(p) + (1 - y) * math.log(1 - p)) / n
-        dz2 = (p - y) / n                 # BCE followed by sigmoid: dL/dz = (p - y) / N
+        dz2 = (p - y) / n  # BCE followed by sigmoid: dL/dz = (p - y) / N
         gB2[0] += dz2
         for j in range(2):
             gW2[j][0] += h[j] * dz2
@@ -98,11 +98,21 @@ def test_tiny_network_one_sgd_step_by_fit_matches_hand_computation():
 
 # -- History ---------------------------------------------------------------------
 
+
 def test_history_keys_with_validation_and_metrics(blobs):
     X, y = blobs
     model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
-    h = mn.fit(model, mn.BCE(), _sgd(model), X, y, epochs=3, validation_data=(X[:10], y[:10]),
-               metrics=["accuracy"], progress=False)
+    h = mn.fit(
+        model,
+        mn.BCE(),
+        _sgd(model),
+        X,
+        y,
+        epochs=3,
+        validation_data=(X[:10], y[:10]),
+        metrics=["accuracy"],
+        progress=False,
+    )
     assert set(h.history) == {"loss", "accuracy", "val_loss", "val_accuracy", "lr"}
     assert all(len(v) == 3 for v in h.history.values()) and len(h) == 3 and h.epoch == [1, 2, 3]
 
@@ -117,8 +127,9 @@ def test_history_keys_without_validation(blobs):
 def test_history_values_are_python_floats(blobs):
     X, y = blobs
     model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
-    h = mn.fit(model, mn.BCE(), _sgd(model), X, y, epochs=2, validation_data=(X, y), metrics=["accuracy"],
-               progress=False)
+    h = mn.fit(
+        model, mn.BCE(), _sgd(model), X, y, epochs=2, validation_data=(X, y), metrics=["accuracy"], progress=False
+    )
     assert all(type(v) is float for values in h.history.values() for v in values)
 
 
@@ -138,8 +149,9 @@ def test_custom_metric_is_logged_under_its_name(blobs):
 def test_loss_decreases_on_a_learnable_problem(blobs):
     X, y = blobs
     model = mn.Sequential(mn.Dense(2, 4, rng=0), mn.Tanh(), mn.Dense(4, 1, rng=1), mn.Sigmoid())
-    h = mn.fit(model, mn.BCE(), _sgd(model, 0.5), X, y, epochs=30, batch_size=16, seed=0,
-               metrics=["accuracy"], progress=False)
+    h = mn.fit(
+        model, mn.BCE(), _sgd(model, 0.5), X, y, epochs=30, batch_size=16, seed=0, metrics=["accuracy"], progress=False
+    )
     assert h["loss"][-1] < 0.5 * h["loss"][0]
     assert h["accuracy"][-1] >= 0.9
 
@@ -147,18 +159,27 @@ def test_loss_decreases_on_a_learnable_problem(blobs):
 def test_logged_lr_is_the_rate_of_each_epochs_last_step(blobs):
     X, y = blobs
     model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
-    h = mn.fit(model, mn.BCE(), _sgd(model, lambda step: 1.0 / (step + 1)), X[:10], y[:10], epochs=2,
-               batch_size=4, progress=False)
+    h = mn.fit(
+        model,
+        mn.BCE(),
+        _sgd(model, lambda step: 1.0 / (step + 1)),
+        X[:10],
+        y[:10],
+        epochs=2,
+        batch_size=4,
+        progress=False,
+    )
     assert h["lr"] == [1.0 / 3, 1.0 / 6]  # steps 0-2 in epoch 1, 3-5 in epoch 2
 
 
 # -- batching -------------------------------------------------------------------------
 
+
 def test_epoch_loss_is_the_batch_size_weighted_mean(blobs):
     X, y = blobs[0][:10], blobs[1][:10]
     model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
     h = mn.fit(model, mn.BCE(), _sgd(model, 0.0), X, y, epochs=1, batch_size=4, shuffle=False, progress=False)
-    batches = [mn.BCE().forward(model.predict(X[s:s + 4]), y[s:s + 4]) for s in (0, 4, 8)]
+    batches = [mn.BCE().forward(model.predict(X[s : s + 4]), y[s : s + 4]) for s in (0, 4, 8)]
     weighted = (4 * batches[0] + 4 * batches[1] + 2 * batches[2]) / 10
     assert h["loss"][0] == pytest.approx(weighted, rel=1e-13)
     assert h["loss"][0] != pytest.approx(np.mean(batches), rel=1e-6)  # so the weighting is what is tested
@@ -167,10 +188,20 @@ def test_epoch_loss_is_the_batch_size_weighted_mean(blobs):
 def test_epoch_accuracy_is_the_batch_size_weighted_mean(blobs):
     X, y = blobs  # 64 samples in batches of 7: nine full batches and one of a single sample
     model = mn.Sequential(mn.Dense(2, 1, rng=4), mn.Sigmoid())
-    h = mn.fit(model, mn.BCE(), _sgd(model, 0.0), X, y, epochs=1, batch_size=7, metrics=["accuracy"],
-               shuffle=False, progress=False)
+    h = mn.fit(
+        model,
+        mn.BCE(),
+        _sgd(model, 0.0),
+        X,
+        y,
+        epochs=1,
+        batch_size=7,
+        metrics=["accuracy"],
+        shuffle=False,
+        progress=False,
+    )
     correct = (model.predict(X)[:, 0] > 0.5) == y
-    batches = [correct[s:s + 7].mean() for s in range(0, 64, 7)]
+    batches = [correct[s : s + 7].mean() for s in range(0, 64, 7)]
     assert h["accuracy"][0] == pytest.approx(correct.mean(), rel=1e-13)
     assert correct.mean() != pytest.approx(np.mean(batches), rel=1e-6)  # so the weighting is what is tested
 
@@ -192,8 +223,9 @@ def test_full_batch_takes_one_step_per_epoch(batch_size):
 
 def test_full_batch_is_plain_gradient_descent(blobs):
     X, y = blobs
-    model, manual = (mn.Sequential(mn.Dense(2, 3, rng=0), mn.Sigmoid(), mn.Dense(3, 1, rng=1), mn.Sigmoid())
-                     for _ in range(2))
+    model, manual = (
+        mn.Sequential(mn.Dense(2, 3, rng=0), mn.Sigmoid(), mn.Dense(3, 1, rng=1), mn.Sigmoid()) for _ in range(2)
+    )
     mn.fit(model, mn.BCE(), _sgd(model, 0.3), X, y, epochs=4, progress=False)
     loss, opt = mn.BCE(), _sgd(manual, 0.3)
     for _ in range(4):
@@ -229,6 +261,7 @@ def test_callbacks_may_be_none_or_a_single_callback():
 
 
 # -- shuffling -------------------------------------------------------------------------
+
 
 def _train(X, y, **kwargs) -> list[np.ndarray]:
     model = mn.Sequential(mn.Dense(2, 3, rng=0), mn.Tanh(), mn.Dense(3, 1, rng=1), mn.Sigmoid())
@@ -270,6 +303,7 @@ def test_fit_does_not_modify_the_data(blobs):
 
 # -- progress ----------------------------------------------------------------------------
 
+
 def test_progress_false_prints_nothing(blobs, capfd):
     X, y = blobs
     model = mn.Sequential(mn.Dense(2, 1, rng=0), mn.Sigmoid())
@@ -287,6 +321,7 @@ def test_progress_true_draws_one_bar_on_stderr(blobs, capsys):
 
 
 # -- divergence -----------------------------------------------------------------------------
+
 
 class RecordingSGD(mn.SGD):
     """SGD that keeps the parameter values after its last successful step."""
@@ -328,13 +363,22 @@ def test_a_non_finite_validation_loss_stops_with_training_diverged():
     X_val = np.full((3, 2), 1e200)  # finite input, but the loss overflows
     model = mn.Sequential(mn.Dense(2, 1, rng=0))
     with pytest.raises(mn.TrainingDiverged, match="validation loss is inf") as info:
-        mn.fit(model, mn.MSE(), mn.SGD(model.parameters(), lr=0.01), X, y, epochs=2,
-               validation_data=(X_val, np.zeros(3)), progress=False)
+        mn.fit(
+            model,
+            mn.MSE(),
+            mn.SGD(model.parameters(), lr=0.01),
+            X,
+            y,
+            epochs=2,
+            validation_data=(X_val, np.zeros(3)),
+            progress=False,
+        )
     assert info.value.epoch == 1
     assert all(np.isfinite(p.value).all() for p in model.parameters())
 
 
 # -- Ctrl-C -----------------------------------------------------------------------------------
+
 
 class InterruptInForward(mn.Layer):
     """Identity that raises KeyboardInterrupt on a given training forward call."""
@@ -391,6 +435,7 @@ def test_ctrl_c_lets_the_current_batch_finish_then_returns_completed_epochs():
 
 # -- errors before training leave the model unchanged --------------------------------------
 
+
 def _article_like():
     return mn.Sequential(mn.Dense(8, 16, rng=0), mn.Sigmoid(), mn.Dense(16, 1, rng=1), mn.Sigmoid())
 
@@ -399,20 +444,23 @@ X8 = np.random.default_rng(0).standard_normal((12, 8))
 Y8 = (np.arange(12) % 2).astype(float)
 
 
-@pytest.mark.parametrize("change, error, match", [
-    (dict(y=Y8[:11]), ValueError, "same number of samples, got 12 and 11"),
-    (dict(X=X8[:, :7]), ValueError, r"Dense\(8 -> 16\) expected 8 features, got 7"),
-    (dict(X=np.where(np.eye(12, 8) > 0, np.nan, X8)), ValueError, "finite"),
-    (dict(y=Y8 * 2), ValueError, r"\[0, 1\]"),
-    (dict(y=np.stack([Y8, Y8], axis=1)), ValueError, "shape"),
-    (dict(epochs=0), ValueError, "epochs must be >= 1, got 0"),
-    (dict(epochs=2.5), TypeError, "epochs"),
-    (dict(batch_size=0), ValueError, "batch_size must be >= 1, got 0"),
-    (dict(metrics=["f1"]), ValueError, "unknown metric 'f1'"),
-    (dict(validation_data=(X8[:, :7], Y8)), ValueError, "expected 8 features, got 7"),
-    (dict(validation_data=(X8,)), TypeError, "pair"),
-    (dict(callbacks=[lambda run: None]), TypeError, "Callback"),
-])
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        (dict(y=Y8[:11]), ValueError, "same number of samples, got 12 and 11"),
+        (dict(X=X8[:, :7]), ValueError, r"Dense\(8 -> 16\) expected 8 features, got 7"),
+        (dict(X=np.where(np.eye(12, 8) > 0, np.nan, X8)), ValueError, "finite"),
+        (dict(y=Y8 * 2), ValueError, r"\[0, 1\]"),
+        (dict(y=np.stack([Y8, Y8], axis=1)), ValueError, "shape"),
+        (dict(epochs=0), ValueError, "epochs must be >= 1, got 0"),
+        (dict(epochs=2.5), TypeError, "epochs"),
+        (dict(batch_size=0), ValueError, "batch_size must be >= 1, got 0"),
+        (dict(metrics=["f1"]), ValueError, "unknown metric 'f1'"),
+        (dict(validation_data=(X8[:, :7], Y8)), ValueError, "expected 8 features, got 7"),
+        (dict(validation_data=(X8,)), TypeError, "pair"),
+        (dict(callbacks=[lambda run: None]), TypeError, "Callback"),
+    ],
+)
 def test_bad_arguments_raise_before_training_and_change_nothing(change, error, match):
     model = _article_like()
     opt = _sgd(model, 0.5, momentum=0.9)
@@ -455,7 +503,7 @@ def test_a_model_returning_1d_output_gets_a_clear_error():
         def backward(self, grad):
             raise AssertionError("never reached")
 
-    X, y, model = _tiny_problem()
+    X, y, _model = _tiny_problem()
     flat = mn.Sequential(mn.Dense(2, 1, rng=0), Flatten())
     with pytest.raises(ValueError, match=r"must return a 2-D batch.*shape \(1,\)"):
         mn.fit(flat, mn.MSE(), mn.SGD(flat.parameters(), lr=0.1), X, y, epochs=1, progress=False)
@@ -489,6 +537,7 @@ def test_a_schedule_that_exactly_covers_the_run_is_accepted():
 
 # -- evaluate ---------------------------------------------------------------------------------
 
+
 def test_evaluate_scores_in_inference_mode_and_matches_the_loss():
     X, y, model = _tiny_problem()
     scores = mn.evaluate(model, mn.BCE(), X, y, metrics=["accuracy"])
@@ -521,6 +570,7 @@ def test_evaluate_scores_a_non_finite_output_as_nan():
 
 # -- the article's configuration, end to end -------------------------------------------------
 
+
 @pytest.mark.parametrize("weight_seed", [0, 1, 2])
 def test_article_configuration_reaches_74_percent_held_out(weight_seed):
     # As examples/diabetes.py: stratified 80/20 split, standardised on the training rows,
@@ -530,10 +580,21 @@ def test_article_configuration_reaches_74_percent_held_out(weight_seed):
     scaler = mn.data.Standardizer().fit(X_train)
     X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
     rng = np.random.default_rng(weight_seed)
-    model = mn.Sequential(mn.Dense(8, 16, init="normal", rng=rng), mn.Sigmoid(),
-                          mn.Dense(16, 1, init="normal", rng=rng), mn.Sigmoid())
-    history = mn.fit(model, mn.BCE(), _sgd(model, 0.1), X_train, y_train, epochs=1500, batch_size=None,
-                     validation_data=(X_test, y_test), metrics=["accuracy"], progress=False)
+    model = mn.Sequential(
+        mn.Dense(8, 16, init="normal", rng=rng), mn.Sigmoid(), mn.Dense(16, 1, init="normal", rng=rng), mn.Sigmoid()
+    )
+    history = mn.fit(
+        model,
+        mn.BCE(),
+        _sgd(model, 0.1),
+        X_train,
+        y_train,
+        epochs=1500,
+        batch_size=None,
+        validation_data=(X_test, y_test),
+        metrics=["accuracy"],
+        progress=False,
+    )
     losses = np.array(history["loss"])
     assert losses[0] == pytest.approx(math.log(2), abs=0.01)  # tiny weights: p = 0.5 everywhere
     assert losses[-1] < 0.5
@@ -544,6 +605,7 @@ def test_article_configuration_reaches_74_percent_held_out(weight_seed):
 
 # -- multi-class: CrossEntropy on integer labels, Dropout and BatchNorm ----------------------
 
+
 def _three_blobs(n_per_class: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     gen = np.random.default_rng(seed)
     centres = np.array([[0.0, 3.0], [3.0, -2.0], [-3.0, -2.0]])
@@ -552,16 +614,32 @@ def _three_blobs(n_per_class: int = 40, seed: int = 0) -> tuple[np.ndarray, np.n
 
 
 def _classifier(dtype=np.float64) -> mn.Sequential:
-    return mn.Sequential(mn.Dense(2, 16, init="he", seed=0, dtype=dtype), mn.BatchNorm(16, dtype=dtype), mn.ReLU(),
-                         mn.Dropout(0.2, seed=1), mn.Dense(16, 3, seed=2, dtype=dtype))
+    return mn.Sequential(
+        mn.Dense(2, 16, init="he", seed=0, dtype=dtype),
+        mn.BatchNorm(16, dtype=dtype),
+        mn.ReLU(),
+        mn.Dropout(0.2, seed=1),
+        mn.Dense(16, 3, seed=2, dtype=dtype),
+    )
 
 
 def test_fit_trains_a_dropout_batchnorm_classifier_on_integer_labels():
     X, y = _three_blobs()
     X_val, y_val = _three_blobs(20, seed=1)
     model = _classifier()
-    history = mn.fit(model, mn.CrossEntropy(), _sgd(model, 0.1, momentum=0.9), X, y, epochs=15, batch_size=16,
-                     validation_data=(X_val, y_val), metrics=["accuracy"], seed=0, progress=False)
+    history = mn.fit(
+        model,
+        mn.CrossEntropy(),
+        _sgd(model, 0.1, momentum=0.9),
+        X,
+        y,
+        epochs=15,
+        batch_size=16,
+        validation_data=(X_val, y_val),
+        metrics=["accuracy"],
+        seed=0,
+        progress=False,
+    )
     assert history.history["loss"][-1] < 0.3 * history.history["loss"][0]
     assert history.history["val_accuracy"][-1] >= 0.95
     scores = mn.evaluate(model, mn.CrossEntropy(), X_val, y_val, metrics=["accuracy"], batch_size=7)
@@ -577,8 +655,7 @@ def test_fit_refuses_a_label_the_model_has_no_output_for_before_training():
     model = _classifier()
     before = _values(model)
     with pytest.raises(ValueError, match=r"y must be class indices < n_classes=3, got 3 at index 5"):
-        mn.fit(model, mn.CrossEntropy(), _sgd(model), X, np.where(np.arange(120) == 5, 3, y), epochs=1,
-               progress=False)
+        mn.fit(model, mn.CrossEntropy(), _sgd(model), X, np.where(np.arange(120) == 5, 3, y), epochs=1, progress=False)
     assert _same(_values(model), before) and model[1].num_batches_tracked == 0
 
 
@@ -624,9 +701,19 @@ def test_a_float32_classifier_with_dropout_and_batchnorm_stays_float32():
             out = _b(grad, *args, **kwargs)
             seen.extend([grad.dtype] + ([] if out is None else [out.dtype]))
             return out
+
         layer.forward, layer.backward = logged_forward, logged_backward
-    mn.fit(model, mn.CrossEntropy(), _sgd(model, momentum=0.9), X.astype(np.float32), y, epochs=2, batch_size=32,
-           validation_data=(X, y), progress=False)
+    mn.fit(
+        model,
+        mn.CrossEntropy(),
+        _sgd(model, momentum=0.9),
+        X.astype(np.float32),
+        y,
+        epochs=2,
+        batch_size=32,
+        validation_data=(X, y),
+        progress=False,
+    )
     assert set(seen) == {np.dtype(np.float32)}
     assert all(p.value.dtype == p.grad.dtype == np.float32 for p in model.parameters())
     assert model[1].running_var.dtype == np.float32 and model.predict(X).dtype == np.float32

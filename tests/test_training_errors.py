@@ -11,10 +11,9 @@ import shutil
 
 import numpy as np
 import pytest
+from test_reliability import row
 
 import minnet as mn
-
-from test_reliability import row
 
 
 class RecordingSGD(mn.SGD):
@@ -39,8 +38,11 @@ def test_a_loss_that_refuses_the_output_after_some_updates_is_a_training_error()
     """A probability model without a final Sigmoid drifts past 1: BCE refuses it mid-run."""
     model = line()
     opt = RecordingSGD(model.parameters(), lr=0.05)
-    with pytest.raises(mn.TrainingError, match=r"training stopped at epoch \d+, batch \d/2: ValueError: "
-                                                r"BCE\(from_logits=False\) expects probabilities") as info:
+    with pytest.raises(
+        mn.TrainingError,
+        match=r"training stopped at epoch \d+, batch \d/2: ValueError: "
+        r"BCE\(from_logits=False\) expects probabilities",
+    ) as info:
         mn.fit(model, mn.BCE(), opt, X, Y, epochs=200, batch_size=4, shuffle=False, progress=False)
     error = info.value
     assert not isinstance(error, mn.TrainingDiverged) and isinstance(error.__cause__, ValueError)
@@ -69,11 +71,14 @@ def test_a_metric_that_raises_mid_run_is_named():
 
 
 @row("metric-checked-first")
-@pytest.mark.parametrize("bad, match", [
-    (lambda t, p: "high", r"metric 'bad' returned 'high' \(str\); a metric returns one number"),
-    (lambda t, p: np.ones(3), r"metric 'bad' returned array"),
-    (lambda t, p: 1 / 0, r"metric 'bad' raised ZeroDivisionError"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (lambda t, p: "high", r"metric 'bad' returned 'high' \(str\); a metric returns one number"),
+        (lambda t, p: np.ones(3), r"metric 'bad' returned array"),
+        (lambda t, p: 1 / 0, r"metric 'bad' raised ZeroDivisionError"),
+    ],
+)
 def test_a_bad_metric_is_refused_before_the_first_update(bad, match):
     bad.__name__ = "bad"
     model = line()
@@ -83,18 +88,22 @@ def test_a_bad_metric_is_refused_before_the_first_update(bad, match):
 
 
 @row("schedule-checked-first")
-@pytest.mark.parametrize("schedule, match", [
-    (lambda step: math.nan if step == 5 else 0.1, r"returned nan at step 5"),
-    (lambda step: -0.1 if step == 7 else 0.1,
-     r"cannot cover this run, which takes optimizer steps 0 to 9: .* returned -0.1 at step 7; lr must be a finite "
-     r"float >= 0"),
-    (lambda step: "fast", r"returned 'fast' at step 0"),
-])
+@pytest.mark.parametrize(
+    "schedule, match",
+    [
+        (lambda step: math.nan if step == 5 else 0.1, r"returned nan at step 5"),
+        (
+            lambda step: -0.1 if step == 7 else 0.1,
+            r"cannot cover this run, which takes optimizer steps 0 to 9: .* returned -0.1 at step 7; "
+            r"lr must be a finite float >= 0",
+        ),
+        (lambda step: "fast", r"returned 'fast' at step 0"),
+    ],
+)
 def test_every_schedule_value_of_the_run_is_checked_before_the_first_update(schedule, match):
     model = line()
     with pytest.raises(ValueError, match=match):
-        mn.fit(model, mn.MSE(), mn.SGD(model.parameters(), lr=schedule), X, Y, epochs=5, batch_size=4,
-               progress=False)
+        mn.fit(model, mn.MSE(), mn.SGD(model.parameters(), lr=schedule), X, Y, epochs=5, batch_size=4, progress=False)
     assert model[0].W.value[0, 0] == 0.5
 
 
@@ -123,10 +132,14 @@ def test_a_checkpoint_that_cannot_be_written_mid_run_names_the_callback_and_path
     path = folder / "ckpt.npz"
     model = line()
     opt = RecordingSGD(model.parameters(), lr=0.01)
-    with pytest.raises(mn.TrainingError, match=r"after epoch 1's updates: callback Checkpoint\('.*ckpt.npz'\) "
-                                                r"failed") as info:
-        mn.fit(model, mn.MSE(), opt, X, Y, epochs=3, progress=False,
-               callbacks=[RemoveFolder(folder), mn.Checkpoint(path)])
+    with pytest.raises(
+        mn.TrainingError,
+        match=r"after epoch 1's updates: callback Checkpoint\('.*ckpt.npz'\) "
+        r"failed",
+    ) as info:
+        mn.fit(
+            model, mn.MSE(), opt, X, Y, epochs=3, progress=False, callbacks=[RemoveFolder(folder), mn.Checkpoint(path)]
+        )
     assert info.value.epoch == 1 and len(info.value.history) == 1
     np.testing.assert_array_equal(model[0].W.value, opt.last_good[0])
 
@@ -134,8 +147,16 @@ def test_a_checkpoint_that_cannot_be_written_mid_run_names_the_callback_and_path
 def test_a_checkpoint_folder_that_does_not_exist_is_refused_before_training(tmp_path):
     model = line()
     with pytest.raises((ValueError, FileNotFoundError, OSError)):
-        mn.fit(model, mn.MSE(), mn.SGD(model.parameters(), lr=0.1), X, Y, epochs=2, progress=False,
-               callbacks=[mn.Checkpoint(tmp_path / "missing" / "ckpt.npz")])
+        mn.fit(
+            model,
+            mn.MSE(),
+            mn.SGD(model.parameters(), lr=0.1),
+            X,
+            Y,
+            epochs=2,
+            progress=False,
+            callbacks=[mn.Checkpoint(tmp_path / "missing" / "ckpt.npz")],
+        )
     assert model[0].W.value[0, 0] == 0.5
 
 
@@ -145,6 +166,7 @@ def test_training_diverged_is_a_training_error():
 
 # -- validation_split (as Keras: the last rows, before shuffling) ---------------------
 
+
 def test_validation_split_holds_out_the_last_rows():
     gen = np.random.default_rng(0)
     X, y = gen.standard_normal((50, 3)), gen.standard_normal(50)
@@ -153,19 +175,42 @@ def test_validation_split_holds_out_the_last_rows():
         return mn.Sequential(mn.Dense(3, 1, seed=0))
 
     a, b = model(), model()
-    split = mn.fit(a, mn.MSE(), mn.SGD(a.parameters(), lr=0.05), X, y, epochs=3, batch_size=8, seed=1,
-                   validation_split=0.2, progress=False)
-    explicit = mn.fit(b, mn.MSE(), mn.SGD(b.parameters(), lr=0.05), X[:40], y[:40], epochs=3, batch_size=8,
-                      seed=1, validation_data=(X[40:], y[40:]), progress=False)
+    split = mn.fit(
+        a,
+        mn.MSE(),
+        mn.SGD(a.parameters(), lr=0.05),
+        X,
+        y,
+        epochs=3,
+        batch_size=8,
+        seed=1,
+        validation_split=0.2,
+        progress=False,
+    )
+    explicit = mn.fit(
+        b,
+        mn.MSE(),
+        mn.SGD(b.parameters(), lr=0.05),
+        X[:40],
+        y[:40],
+        epochs=3,
+        batch_size=8,
+        seed=1,
+        validation_data=(X[40:], y[40:]),
+        progress=False,
+    )
     assert split.history == explicit.history and "val_loss" in split.history
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(validation_split=1.0), ValueError, "validation_split must be < 1.0"),
-    (dict(validation_split=0.9), ValueError, "leaves 0 for training and 8 for validation"),
-    (dict(validation_split="0.2"), TypeError, "validation_split must be a real number"),
-    (dict(validation_split=0.2, validation_data=(X, Y)), ValueError, "not both"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(validation_split=1.0), ValueError, "validation_split must be < 1.0"),
+        (dict(validation_split=0.9), ValueError, "leaves 0 for training and 8 for validation"),
+        (dict(validation_split="0.2"), TypeError, "validation_split must be a real number"),
+        (dict(validation_split=0.2, validation_data=(X, Y)), ValueError, "not both"),
+    ],
+)
 def test_bad_validation_splits_are_refused(kwargs, error, match):
     model = line()
     with pytest.raises(error, match=match):

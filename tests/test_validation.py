@@ -60,12 +60,16 @@ def test_as_generator_uses_a_generator_as_is_and_seeds_a_fresh_one_from_an_int()
 
 # -- inputs of other kinds ------------------------------------------------------
 
+
 def test_a_masked_array_with_masked_entries_is_refused_everywhere_data_enters():
     X = np.ma.masked_array(np.ones((4, 2)), mask=[[0, 0], [0, 1], [0, 0], [1, 0]])
     model = mn.Sequential(mn.Dense(2, 1, seed=0))
-    for call in (lambda: mn.fit(model, mn.MSE(), mn.SGD(model.parameters(), lr=0.1), X, np.zeros(4), epochs=1),
-                 lambda: model.predict(X), lambda: mn.evaluate(model, mn.MSE(), X, np.zeros(4)),
-                 lambda: mn.data.Standardizer().fit(X)):
+    for call in (
+        lambda: mn.fit(model, mn.MSE(), mn.SGD(model.parameters(), lr=0.1), X, np.zeros(4), epochs=1),
+        lambda: model.predict(X),
+        lambda: mn.evaluate(model, mn.MSE(), X, np.zeros(4)),
+        lambda: mn.data.Standardizer().fit(X),
+    ):
         with pytest.raises(TypeError, match=r"(?i)X is a masked array with 2 masked entries.*X.filled\(value\)"):
             call()
 

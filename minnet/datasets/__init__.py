@@ -13,7 +13,7 @@ import numpy as np
 
 from minnet.datasets.mnist import load_mnist
 
-__all__ = ["load_diabetes", "DIABETES_FEATURES", "load_digits", "load_mnist"]
+__all__ = ["DIABETES_FEATURES", "load_diabetes", "load_digits", "load_mnist"]
 
 DIABETES_FEATURES: tuple[str, ...] = (
     "pregnancies",
@@ -57,7 +57,7 @@ def load_diabetes() -> tuple[np.ndarray, np.ndarray]:
     # including a zipped one, where a path built from __file__ would not.
     with resources.files(__name__).joinpath("diabetes.csv").open("r", encoding="utf-8") as f:
         header = f.readline().strip().split(",")
-        if tuple(header) != DIABETES_FEATURES + ("outcome",):
+        if tuple(header) != (*DIABETES_FEATURES, "outcome"):
             raise ValueError(f"diabetes.csv has unexpected columns {header}")
         table = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2)
     # Copies, so X and y are contiguous and do not keep each other alive.
@@ -84,8 +84,10 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     >>> X.shape, y.shape, y.dtype, X.max()
     ((1797, 64), (1797,), dtype('int64'), np.float64(16.0))
     """
-    with resources.files(__name__).joinpath("digits.csv.gz").open("rb") as raw, \
-            io.TextIOWrapper(gzip.GzipFile(fileobj=raw), encoding="ascii") as f:
+    with (
+        resources.files(__name__).joinpath("digits.csv.gz").open("rb") as raw,
+        io.TextIOWrapper(gzip.GzipFile(fileobj=raw), encoding="ascii") as f,
+    ):
         table = np.loadtxt(f, delimiter=",", dtype=np.int64, ndmin=2)
     if table.shape != (1797, 65):
         raise ValueError(f"digits.csv.gz should hold 1797 rows of 65 values, got shape {table.shape}")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import io
 import hashlib
 import http.client
+import io
 import math
 import os
 import secrets
@@ -27,20 +27,16 @@ import numpy as np
 
 from minnet._validation import check_path
 
-__all__ = ["load_mnist", "read_idx", "download", "MNIST_URL", "MNIST_FILES"]
+__all__ = ["MNIST_FILES", "MNIST_URL", "download", "load_mnist", "read_idx"]
 
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 """Where missing files are downloaded from: PyTorch's public mirror of the MNIST files."""
 
 MNIST_FILES: dict[str, tuple[tuple[int, ...], str]] = {
-    "train-images-idx3-ubyte.gz": ((60000, 28, 28),
-                                   "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
-    "train-labels-idx1-ubyte.gz": ((60000,),
-                                   "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
-    "t10k-images-idx3-ubyte.gz": ((10000, 28, 28),
-                                  "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
-    "t10k-labels-idx1-ubyte.gz": ((10000,),
-                                  "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+    "train-images-idx3-ubyte.gz": ((60000, 28, 28), "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+    "train-labels-idx1-ubyte.gz": ((60000,), "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+    "t10k-images-idx3-ubyte.gz": ((10000, 28, 28), "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+    "t10k-labels-idx1-ubyte.gz": ((10000,), "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
 }
 """Each file's name, the shape of its values and the sha256 of its content *after* gunzip.
 
@@ -58,17 +54,22 @@ def _read_header(f: io.BufferedIOBase, path: Path) -> tuple[bytes, np.dtype, tup
     """The header's bytes, the element type and the dimensions it declares."""
     magic = f.read(4)
     if len(magic) < 4:
-        raise ValueError(f"{path} is not an IDX file: it holds {len(magic)} bytes, "
-                         f"fewer than the 4 of the magic number")
+        raise ValueError(
+            f"{path} is not an IDX file: it holds {len(magic)} bytes, fewer than the 4 of the magic number"
+        )
     if magic[:2] != b"\0\0" or magic[2] not in _IDX_TYPES or magic[3] == 0:
         codes = ", ".join(f"0x{code:02x}" for code in _IDX_TYPES)
-        raise ValueError(f"{path} is not an IDX file: expected a magic number of two zero bytes, "
-                         f"a type code ({codes}) and a number of dimensions >= 1, got 0x{magic.hex()}")
+        raise ValueError(
+            f"{path} is not an IDX file: expected a magic number of two zero bytes, "
+            f"a type code ({codes}) and a number of dimensions >= 1, got 0x{magic.hex()}"
+        )
     n_dims = magic[3]
     sizes = f.read(4 * n_dims)
     if len(sizes) < 4 * n_dims:
-        raise ValueError(f"{path}: the IDX header declares {n_dims} dimensions but the file "
-                         f"ends after {len(sizes) // 4} of their sizes")
+        raise ValueError(
+            f"{path}: the IDX header declares {n_dims} dimensions but the file "
+            f"ends after {len(sizes) // 4} of their sizes"
+        )
     return magic + sizes, np.dtype(_IDX_TYPES[magic[2]]), struct.unpack(f">{n_dims}I", sizes)
 
 
@@ -80,17 +81,21 @@ def _read_values(f: io.BufferedIOBase, n_bytes: int, dims: tuple[int, ...], path
     while len(data) < n_bytes:
         chunk = f.read(min(_CHUNK, n_bytes - len(data)))
         if not chunk:
-            raise ValueError(f"{path} is truncated: its IDX header declares shape {dims} "
-                             f"({n_bytes} bytes of values), the file holds {len(data)} bytes")
+            raise ValueError(
+                f"{path} is truncated: its IDX header declares shape {dims} "
+                f"({n_bytes} bytes of values), the file holds {len(data)} bytes"
+            )
         data += chunk
     if f.read(1):
-        raise ValueError(f"{path} holds more data than its IDX header declares "
-                         f"(shape {dims}, {n_bytes} bytes of values)")
+        raise ValueError(
+            f"{path} holds more data than its IDX header declares (shape {dims}, {n_bytes} bytes of values)"
+        )
     return data
 
 
-def read_idx(path: str | os.PathLike[str], *, shape: tuple[int, ...] | None = None,
-             sha256: str | None = None) -> np.ndarray:
+def read_idx(
+    path: str | os.PathLike[str], *, shape: tuple[int, ...] | None = None, sha256: str | None = None
+) -> np.ndarray:
     """Read an IDX file, gzipped or not, into an array.
 
     IDX is MNIST's format: two zero bytes, a type code, the number of
@@ -137,15 +142,18 @@ def read_idx(path: str | os.PathLike[str], *, shape: tuple[int, ...] | None = No
         digest = hashlib.sha256(header)
         digest.update(data)  # not header + data: that would copy the data
         if digest.hexdigest() != sha256:
-            raise ValueError(f"{path} is damaged or is not the expected file: the sha256 of its "
-                             f"content is {digest.hexdigest()}, expected {sha256}")
+            raise ValueError(
+                f"{path} is damaged or is not the expected file: the sha256 of its "
+                f"content is {digest.hexdigest()}, expected {sha256}"
+            )
     values = np.frombuffer(data, dtype=dtype).reshape(dims)
     # Single bytes have no byte order, so MNIST's uint8 values stay a view.
     return values if dtype.itemsize == 1 else values.astype(dtype.newbyteorder("="))
 
 
-def download(url: str, destination: str | os.PathLike[str], *, shape: tuple[int, ...] | None = None,
-             sha256: str | None = None) -> None:
+def download(
+    url: str, destination: str | os.PathLike[str], *, shape: tuple[int, ...] | None = None, sha256: str | None = None
+) -> None:
     """Download an IDX file to ``destination``, checked, and written atomically.
 
     The bytes go to a temporary file next to ``destination``, which is read
@@ -214,7 +222,8 @@ def _fetch_missing(folder: Path) -> None:
             f"MNIST files are missing from {folder} and could not be downloaded "
             f"({type(exc).__name__}: {exc}). Download them and put them there:\n{steps}\n"
             f"or pass load_mnist(path=...) the folder that holds them "
-            f"(or set MINNET_DATA to a folder with an mnist/ subfolder).") from exc
+            f"(or set MINNET_DATA to a folder with an mnist/ subfolder)."
+        ) from exc
 
 
 def _scaled(images: np.ndarray) -> np.ndarray:
@@ -222,8 +231,9 @@ def _scaled(images: np.ndarray) -> np.ndarray:
     return np.divide(images.reshape(len(images), -1), np.float32(255), dtype=np.float32)
 
 
-def load_mnist(path: str | os.PathLike[str] | None = None,
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def load_mnist(
+    path: str | os.PathLike[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Load MNIST: 60,000 training and 10,000 test images of handwritten digits.
 
     The four gzipped IDX files (the names in :data:`MNIST_FILES`) are read
@@ -280,8 +290,9 @@ def load_mnist(path: str | os.PathLike[str] | None = None,
         try:
             values = read_idx(folder / name, shape=shape, sha256=sha256)
         except ValueError as exc:
-            raise ValueError(f"{exc}. Delete it and call load_mnist again to download a fresh "
-                             f"copy from {MNIST_URL}{name}") from None
+            raise ValueError(
+                f"{exc}. Delete it and call load_mnist again to download a fresh copy from {MNIST_URL}{name}"
+            ) from None
         arrays.append(_scaled(values) if len(shape) == 3 else values.astype(np.int64))
     X_train, y_train, X_test, y_test = arrays
     return X_train, y_train, X_test, y_test

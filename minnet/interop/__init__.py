@@ -22,11 +22,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["to_torch", "from_torch", "to_onnx"]
+__all__ = ["from_torch", "to_onnx", "to_torch"]
 
 # Where each function lives, and the optional package that module imports.
-_HOMES = {"to_torch": (".pytorch", "torch"), "from_torch": (".pytorch", "torch"),
-          "to_onnx": (".onnx_export", "onnx")}
+_HOMES = {"to_torch": (".pytorch", "torch"), "from_torch": (".pytorch", "torch"), "to_onnx": (".onnx_export", "onnx")}
 
 
 def __getattr__(name: str) -> Any:
@@ -39,8 +38,11 @@ def __getattr__(name: str) -> Any:
         if exc.name is None or exc.name.split(".")[0] != extra:
             raise
         # Still a ModuleNotFoundError naming the package, for code that tells a missing peer from a bug.
-        raise ModuleNotFoundError(f"minnet.interop.{name} needs the optional package {extra!r}, which is not "
-                                  f"installed: pip install \"minnet[{extra}]\"", name=exc.name) from exc
+        raise ModuleNotFoundError(
+            f"minnet.interop.{name} needs the optional package {extra!r}, which is not "
+            f'installed: pip install "minnet[{extra}]"',
+            name=exc.name,
+        ) from exc
     return getattr(home, name)
 
 

@@ -38,7 +38,8 @@ float64 only at opsets 16 to 18.)
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import onnx
@@ -103,8 +104,10 @@ def to_onnx(model: Layer, path: str | os.PathLike[str], dtype: Any = None, *, op
     >>> folder.cleanup()
     """
     if not isinstance(model, containers.Model):
-        raise TypeError(f"to_onnx exports a model (mn.Sequential or mn.Graph), got {type(model).__name__}; "
-                        f"wrap a single layer in mn.Sequential")
+        raise TypeError(
+            f"to_onnx exports a model (mn.Sequential or mn.Graph), got {type(model).__name__}; "
+            f"wrap a single layer in mn.Sequential"
+        )
     path = check_path("path", path)
     dtype = model.dtype if dtype is None else check_dtype(dtype)
     opset = check_int("opset", opset, low=_MIN_OPSET, high=onnx.defs.onnx_opset_version())
@@ -121,16 +124,30 @@ def to_onnx(model: Layer, path: str | os.PathLike[str], dtype: Any = None, *, op
 
     widths = _output_widths(model)
     elem = _ELEM_TYPES[dtype]
-    inputs_info = [helper.make_tensor_value_info(name, elem, ["batch", width])
-                   for name, width in zip(input_names, model.input_widths())]
-    outputs_info = [helper.make_tensor_value_info(name, elem, ["batch", width])
-                    for name, width in zip(output_names, widths)]
-    onnx_graph = helper.make_graph(builder.nodes, type(model).__name__.lower(), inputs_info, outputs_info,
-                                   initializer=builder.initializers, doc_string=repr(model))
+    inputs_info = [
+        helper.make_tensor_value_info(name, elem, ["batch", width])
+        for name, width in zip(input_names, model.input_widths())
+    ]
+    outputs_info = [
+        helper.make_tensor_value_info(name, elem, ["batch", width]) for name, width in zip(output_names, widths)
+    ]
+    onnx_graph = helper.make_graph(
+        builder.nodes,
+        type(model).__name__.lower(),
+        inputs_info,
+        outputs_info,
+        initializer=builder.initializers,
+        doc_string=repr(model),
+    )
     opsets = [helper.make_opsetid("", opset)]
     # The oldest IR version that can carry this opset, so older runtimes read the file too.
-    proto = helper.make_model(onnx_graph, opset_imports=opsets, ir_version=helper.find_min_ir_version_for(opsets),
-                              producer_name="minnet", producer_version=__version__)
+    proto = helper.make_model(
+        onnx_graph,
+        opset_imports=opsets,
+        ir_version=helper.find_min_ir_version_for(opsets),
+        producer_name="minnet",
+        producer_version=__version__,
+    )
     onnx.checker.check_model(proto, full_check=True)
     write_atomically(path, lambda f: f.write(proto.SerializeToString()))
     return proto
@@ -215,9 +232,11 @@ class _Builder:
         """Append the operators computing ``layer`` on the tensors ``inputs``; return its output tensor(s)."""
         export = _EXPORTERS.get(type(layer))  # the exact type: a subclass may compute something else
         if export is None:
-            raise TypeError(f"to_onnx cannot export {layer!r} ({where}): it knows no ONNX operators computing a "
-                            f"{type(layer).__qualname__}; it exports "
-                            f"{', '.join(sorted(cls.__name__ for cls in _EXPORTERS))}")
+            raise TypeError(
+                f"to_onnx cannot export {layer!r} ({where}): it knows no ONNX operators computing a "
+                f"{type(layer).__qualname__}; it exports "
+                f"{', '.join(sorted(cls.__name__ for cls in _EXPORTERS))}"
+            )
         outputs = export(self, layer, inputs, name, where)
         return outputs if isinstance(outputs, list) else [outputs]
 
@@ -247,8 +266,12 @@ def _leaky_relu(b: _Builder, layer: layers.LeakyReLU, inputs: list[str], name: s
 def _batch_norm(b: _Builder, layer: layers.BatchNorm, inputs: list[str], name: str, where: str) -> str:
     # minnet's inference is (x - mean) / sqrt(var + eps) * gamma + beta; adding eps into the
     # variance here (as minnet does, in the model's dtype) keeps a float64 eps exact.
-    arrays = {"gamma": layer.gamma.value, "beta": layer.beta.value, "running_mean": layer.running_mean,
-              "running_var_plus_eps": layer.running_var + layer.eps}
+    arrays = {
+        "gamma": layer.gamma.value,
+        "beta": layer.beta.value,
+        "running_mean": layer.running_mean,
+        "running_var_plus_eps": layer.running_var + layer.eps,
+    }
     return b.op("BatchNormalization", [inputs[0], *b.weights(layer, name, arrays)], name, epsilon=0.0)
 
 

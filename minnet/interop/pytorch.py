@@ -43,7 +43,8 @@ is the same.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,13 +53,14 @@ from torch import nn
 from .. import containers, graph, layers
 from ..layers import Layer
 
-__all__ = ["to_torch", "from_torch", "GraphModule", "Add", "Concat"]
+__all__ = ["Add", "Concat", "GraphModule", "from_torch", "to_torch"]
 
 _DTYPES: dict[np.dtype, torch.dtype] = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 _NUMPY_DTYPES: dict[torch.dtype, np.dtype] = {torch_dtype: np_dtype for np_dtype, torch_dtype in _DTYPES.items()}
 
 
 # -- the modules minnet adds to torch's -----------------------------------------------
+
 
 class Add(nn.Module):
     """The element-wise sum of its inputs, ``forward(*xs)``: minnet's :class:`~minnet.Add` as a module."""
@@ -100,8 +102,13 @@ class GraphModule(nn.Module):
     or a list of them) and returns one tensor, or a tuple of one per output.
     """
 
-    def __init__(self, modules: dict[str, nn.Module], inputs: Sequence[tuple[str, int]],
-                 nodes: Sequence[tuple[str, str, Sequence[str]]], outputs: Sequence[str]) -> None:
+    def __init__(
+        self,
+        modules: dict[str, nn.Module],
+        inputs: Sequence[tuple[str, int]],
+        nodes: Sequence[tuple[str, str, Sequence[str]]],
+        outputs: Sequence[str],
+    ) -> None:
         super().__init__()
         self.layers = nn.ModuleDict(modules)
         self.inputs = [(str(name), int(width)) for name, width in inputs]
@@ -123,8 +130,10 @@ class GraphModule(nn.Module):
         if len(xs) == 1 and isinstance(xs[0], (list, tuple)):
             xs = tuple(xs[0])  # a list of inputs, as minnet's Graph.forward takes them
         if len(xs) != len(self.inputs):
-            raise TypeError(f"this graph has {len(self.inputs)} input(s) "
-                            f"({', '.join(name for name, _ in self.inputs)}), got {len(xs)} tensor(s)")
+            raise TypeError(
+                f"this graph has {len(self.inputs)} input(s) "
+                f"({', '.join(name for name, _ in self.inputs)}), got {len(xs)} tensor(s)"
+            )
         values = {name: x for (name, _), x in zip(self.inputs, xs)}
         for name, key, args in self.nodes:
             values[name] = self.layers[key](*(values[a] for a in args))
@@ -133,11 +142,11 @@ class GraphModule(nn.Module):
 
     def extra_repr(self) -> str:
         wiring = [f"{name} = layers.{key}({', '.join(args)})" for name, key, args in self.nodes]
-        return (f"inputs={[name for name, _ in self.inputs]}, outputs={self.outputs},\n"
-                + "\n".join(wiring))
+        return f"inputs={[name for name, _ in self.inputs]}, outputs={self.outputs},\n" + "\n".join(wiring)
 
 
 # -- minnet to torch --------------------------------------------------------------------
+
 
 def to_torch(model: Layer, *, training: bool = True) -> nn.Module:
     """An equivalent ``torch.nn.Module``, with a copy of the weights and the layers' state.
@@ -184,8 +193,9 @@ def to_torch(model: Layer, *, training: bool = True) -> nn.Module:
     if not isinstance(training, bool):
         raise TypeError(f"training must be True or False, got {training!r}")
     if not isinstance(model, Layer):
-        raise TypeError(f"to_torch converts a minnet Layer (a Sequential, a Graph or a layer), "
-                        f"got {type(model).__name__}")
+        raise TypeError(
+            f"to_torch converts a minnet Layer (a Sequential, a Graph or a layer), got {type(model).__name__}"
+        )
     module = _to_module(model, {}, "the model")
     module.train(training)
     return module
@@ -197,9 +207,11 @@ def _to_module(layer: Layer, done: dict[int, nn.Module], where: str) -> nn.Modul
         return done[id(layer)]
     convert = _TO_TORCH.get(type(layer))  # the exact type: a subclass may compute something else
     if convert is None:
-        raise TypeError(f"to_torch cannot convert {layer!r} ({where}): minnet knows no PyTorch module "
-                        f"computing a {type(layer).__qualname__}; it converts "
-                        f"{', '.join(sorted(cls.__name__ for cls in _TO_TORCH))}")
+        raise TypeError(
+            f"to_torch cannot convert {layer!r} ({where}): minnet knows no PyTorch module "
+            f"computing a {type(layer).__qualname__}; it converts "
+            f"{', '.join(sorted(cls.__name__ for cls in _TO_TORCH))}"
+        )
     module = done[id(layer)] = convert(layer, done, where)
     return module
 
@@ -269,6 +281,7 @@ _TO_TORCH: dict[type, Callable[[Any, dict, str], nn.Module]] = {
 
 # -- torch to minnet --------------------------------------------------------------------
 
+
 def from_torch(module: nn.Module) -> Layer:
     """The minnet model equivalent to a PyTorch module, with a copy of its weights and state.
 
@@ -321,9 +334,11 @@ def _from_module(module: nn.Module, done: dict[int, Layer], where: str) -> Layer
     convert = _FROM_TORCH.get(type(module))
     if convert is None:
         name = f"{type(module).__module__}.{type(module).__qualname__}"
-        raise TypeError(f"from_torch cannot convert {name} ({where}): minnet has no layer for it; it converts "
-                        f"{', '.join(sorted(f'nn.{cls.__name__}' for cls in _FROM_TORCH))} and modules "
-                        f"made by to_torch")
+        raise TypeError(
+            f"from_torch cannot convert {name} ({where}): minnet has no layer for it; it converts "
+            f"{', '.join(sorted(f'nn.{cls.__name__}' for cls in _FROM_TORCH))} and modules "
+            f"made by to_torch"
+        )
     try:
         layer = convert(module, done, where)
     except (TypeError, ValueError) as exc:
@@ -337,8 +352,10 @@ def _from_module(module: nn.Module, done: dict[int, Layer], where: str) -> Layer
 def _dtype_of(tensor: torch.Tensor) -> np.dtype:
     dtype = _NUMPY_DTYPES.get(tensor.dtype)
     if dtype is None:
-        raise TypeError(f"minnet computes in float32 or float64, the module holds {tensor.dtype}; "
-                        f"convert it first with module.float() or module.double()")
+        raise TypeError(
+            f"minnet computes in float32 or float64, the module holds {tensor.dtype}; "
+            f"convert it first with module.float() or module.double()"
+        )
     return dtype
 
 
@@ -348,8 +365,9 @@ def _array(tensor: torch.Tensor) -> np.ndarray:
 
 
 def _linear_from_torch(module: nn.Linear, done: dict, where: str) -> Layer:
-    dense = layers.Dense(module.in_features, module.out_features, bias=module.bias is not None,
-                         dtype=_dtype_of(module.weight))
+    dense = layers.Dense(
+        module.in_features, module.out_features, bias=module.bias is not None, dtype=_dtype_of(module.weight)
+    )
     dense.W.value[...] = _array(module.weight).T
     if module.bias is not None:
         assert dense.b is not None  # made with bias=True above
@@ -368,16 +386,22 @@ def _batch_norm_from_torch(module: nn.BatchNorm1d, done: dict, where: str) -> La
     if not module.affine:
         raise ValueError("minnet's BatchNorm always learns a scale and a shift; this one has affine=False")
     if not module.track_running_stats:
-        raise ValueError("minnet's BatchNorm keeps running statistics for inference; this one has "
-                         "track_running_stats=False")
+        raise ValueError(
+            "minnet's BatchNorm keeps running statistics for inference; this one has track_running_stats=False"
+        )
     assert module.running_mean is not None and module.running_var is not None  # track_running_stats, checked above
     assert module.num_batches_tracked is not None
     dtype = _dtype_of(module.weight)
     norm = layers.BatchNorm(module.num_features, momentum=module.momentum, eps=module.eps, dtype=dtype)
     norm.gamma.value[...] = _array(module.weight)
     norm.beta.value[...] = _array(module.bias)
-    norm.set_state({"running_mean": _array(module.running_mean), "running_var": _array(module.running_var),
-                    "num_batches_tracked": int(module.num_batches_tracked)})
+    norm.set_state(
+        {
+            "running_mean": _array(module.running_mean),
+            "running_var": _array(module.running_var),
+            "num_batches_tracked": int(module.num_batches_tracked),
+        }
+    )
     return norm
 
 
