@@ -346,10 +346,11 @@ class Graph(Model):
         values: dict[int, np.ndarray] = {}
         with caches_preserved(self), np.errstate(all="ignore"):
             for node in self._order:
-                layer = node.layer
-                if layer is None or isinstance(node, Input):
+                if isinstance(node, Input):
                     values[id(node)] = np.zeros((1, node.n_features), self.dtype)
                     continue
+                layer = node.layer
+                assert layer is not None  # only an Input has no layer
                 args = [values[id(a)] for a in node.inputs]
                 try:
                     out = layer.forward(args if layer.n_inputs != 1 else args[0], training=False)
