@@ -80,8 +80,8 @@ class Parameter:
     grad : ndarray of the same shape and dtype as value
         Written (not accumulated) by the owning layer's ``backward``. It is
         NaN until the first ``backward`` writes it, so an optimizer step taken
-        before any backward is refused instead of applying weight decay alone
-        (or a stale zero) as if it were a gradient.
+        before any backward is refused (its update would be NaN) instead of
+        applying weight decay alone as if it were a gradient.
     """
 
     def __init__(self, value: Any, name: str = "") -> None:

@@ -131,9 +131,6 @@ class Optimizer:
         self._state: list[State] | None = None  # made by the first use: the subclass sets its hyperparameters first
         self._scratch: list[dict[str, np.ndarray]] = [{} for _ in params]
         self._scratch_owner: list[np.ndarray | None] = [None] * len(params)  # the value each scratch was made for
-        # Parameters whose gradient has not yet been seen written: checked by
-        # the first steps only, so a step costs nothing more once all were.
-        self._without_grad_yet = list(range(len(params)))
 
     # -- what a subclass writes ----------------------------------------------------------
 
@@ -233,14 +230,11 @@ class Optimizer:
         NonFiniteUpdate
             If a new value (or a state in ``state_to_check``) would be NaN or
             infinite; the parameters, the state and ``step_count`` are unchanged.
+            So is a step before any ``backward``: a
+            :class:`~minnet.Parameter`'s gradient is NaN until one writes it.
         ValueError
-            If a schedule returns a value out of range, or a parameter's
-            gradient has never been written (a step before any ``backward``:
-            :class:`~minnet.Parameter` gradients start as NaN); nothing is
-            changed.
+            If a schedule returns a value out of range; nothing is changed.
         """
-        if self._without_grad_yet:
-            self._check_gradients_written()
         rates = {name: self.rate(name) for name in self.schedulable}
         states, check_state = self.state, self.state_to_check
         updates = []
@@ -261,23 +255,6 @@ class Optimizer:
                     self._replace_state(i, new)
             self.step_count += 1
 
-    def _check_gradients_written(self) -> None:
-        """Refuse a step while a parameter's gradient is still the NaN it starts as.
-
-        torch skips a parameter whose ``grad`` is None; minnet refuses the
-        step, because with weight decay a "step" of no gradient still moves the
-        weights, and a forgotten ``backward`` is a mistake worth hearing about.
-        """
-        missing = [i for i in self._without_grad_yet if np.isnan(self.params[i].grad).all()]
-        if missing:
-            names = ", ".join(f"{self.params[i].name or '?'} {self.params[i].shape}" for i in missing[:3])
-            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-            raise ValueError(
-                f"step() before any backward: no gradient has been written for parameter(s) "
-                f"{names}{more} (a gradient is NaN until a backward writes it); nothing was changed"
-            )
-        self._without_grad_yet = []
-
     def _state_is_finite(self, old: State, new: State) -> bool:
         """Whether each new array among ``state_to_check`` is finite."""
         return all(new[key] is old[key] or all_finite(new[key]) for key in self.state_to_check if key in new)
@@ -293,9 +270,13 @@ class Optimizer:
                 for key in self.state_to_check
                 if key in new and new[key] is not old[key] and not all_finite(new[key])
             )
+        # A gradient that is NaN everywhere is most often one no backward has
+        # written yet (Parameter.grad starts as NaN), so the message says so.
+        why = " (its gradient is NaN everywhere: no backward has written it yet, or it overflowed)"
         return NonFiniteUpdate(
             f"the update of parameter {p.name or '?'} {p.value.shape} at step "
             f"{self.step_count} (lr={rates.get('lr')!r}) would make {what} non-finite"
+            f"{why if np.isnan(p.grad).all() else ''}"
         )
 
     def _replace_state(self, i: int, new: State) -> None:

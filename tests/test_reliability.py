@@ -179,9 +179,9 @@ CASES: dict[str, Case] = {
     # a model just built (the world's has been trained): test_optim checks that nothing changes
     "step-before-backward": (
         lambda w: mn.SGD(mn.Dense(3, 4).parameters(), lr=0.1, weight_decay=0.01).step(),
-        ValueError,
-        r"step\(\) before any backward: no gradient has been written for "
-        r"parameter\(s\) W \(3, 4\), b \(4,\) \(a gradient is NaN",
+        mn.optim.NonFiniteUpdate,
+        r"update of parameter W \(3, 4\) at step 0 \(lr=0\.1\) would make it non-finite "
+        r"\(its gradient is NaN everywhere: no backward has written it yet, or it overflowed\)",
     ),
     # -- constructors ---------------------------------------------------------
     "dense-zero-width": (lambda w: mn.Dense(0, 3), ValueError, "n_in must be >= 1, got 0"),
