@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import all_finite, as_numeric_array, check_int, check_real
-from .containers import as_model_inputs, caches_preserved, inference_batches, model_dtype
+from .containers import as_model_inputs, caches_preserved, inference_batches, iter_layers, model_dtype, restore_states
 from .layers import Layer, backward_through
 from .losses import Loss
 from .metrics import Metric, resolve_metrics
@@ -220,6 +220,7 @@ def train_step(
     optimizer: Optimizer,
     inputs: Sequence[np.ndarray],
     targets: Sequence[np.ndarray],
+    stateful: Sequence[Layer] = (),
 ) -> tuple[float, list[np.ndarray], str | None]:
     """One update on a batch that the caller has validated.
 
@@ -229,22 +230,39 @@ def train_step(
     output; or the update would have made a parameter non-finite). The
     parameters then keep their values. Run it under ``np.errstate``: such
     a failure is this result, not a numpy warning.
+
+    ``stateful`` lists the layers of ``model`` whose non-trained state the
+    training forward changes (:func:`stateful_layers`): a batch norm's
+    running statistics, a dropout's generator. A step that fails, by a
+    failure above or an exception, puts their state back too, so the model
+    is exactly as it was before the step.
     """
-    out = model.forward(inputs[0] if len(inputs) == 1 else list(inputs), training=True)
-    preds = [out] if model.n_outputs == 1 else list(out)
-    # The losses only check what depends on the outputs: the targets were checked once.
-    finite = all_finite(out) if model.n_outputs == 1 else all(all_finite(p) for p in preds)
-    value = objective.forward(preds, targets) if finite else math.nan
-    if not math.isfinite(value):
-        return value, preds, f"the loss is {value} (lr={optimizer.current_lr:g})"
-    grads = objective.backward()
-    # Nobody reads dL/dX of the data, so the first layer skips computing it.
-    backward_through(model, grads[0] if model.n_outputs == 1 else grads, need_input_grad=False)
+    saved = [(layer, layer.get_state()) for layer in stateful]
     try:
+        out = model.forward(inputs[0] if len(inputs) == 1 else list(inputs), training=True)
+        preds = [out] if model.n_outputs == 1 else list(out)
+        # The losses only check what depends on the outputs: the targets were checked once.
+        finite = all_finite(out) if model.n_outputs == 1 else all(all_finite(p) for p in preds)
+        value = objective.forward(preds, targets) if finite else math.nan
+        if not math.isfinite(value):
+            restore_states(saved)
+            return value, preds, f"the loss is {value} (lr={optimizer.current_lr:g})"
+        grads = objective.backward()
+        # Nobody reads dL/dX of the data, so the first layer skips computing it.
+        backward_through(model, grads[0] if model.n_outputs == 1 else grads, need_input_grad=False)
         optimizer.step()
     except NonFiniteUpdate as exc:
+        restore_states(saved)
         return value, preds, str(exc)
+    except BaseException:
+        restore_states(saved)
+        raise
     return value, preds, None
+
+
+def stateful_layers(model: Layer) -> list[Layer]:
+    """The layers of ``model`` that keep non-trained state, for :func:`train_step`; found once per run."""
+    return [layer for layer in iter_layers(model) if layer.get_state()]
 
 
 def scores(

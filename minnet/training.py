@@ -22,7 +22,17 @@ from .checkpoint import optimizer_config, read_checkpoint, restore
 from .layers import Layer
 from .losses import Loss
 from .optim import Optimizer
-from .steps import Objective, batches, check_model, gather_buffers, prepare_data, resolve_batch_size, scores, train_step
+from .steps import (
+    Objective,
+    batches,
+    check_model,
+    gather_buffers,
+    prepare_data,
+    resolve_batch_size,
+    scores,
+    stateful_layers,
+    train_step,
+)
 
 __all__ = ["History", "Run", "TrainingDiverged", "TrainingError", "evaluate", "fit"]
 
@@ -565,12 +575,13 @@ def _train_epoch(
     n = len(data[0])
     model, objective, optimizer = run.model, run.objective, run.optimizer
     order = run.rng.permutation(n) if shuffle and batch < n else None
+    stateful = stateful_layers(model)  # their state is put back if a step fails
     totals = dict.fromkeys(["loss", *objective.metric_names], 0.0)
     n_batches = math.ceil(n / batch)
     for index, arrays in enumerate(batches(data, batch, order, buffers)):
         inputs, targets = arrays[:n_inputs], arrays[n_inputs:]
         try:
-            value, preds, failure = train_step(model, objective, optimizer, inputs, targets)
+            value, preds, failure = train_step(model, objective, optimizer, inputs, targets, stateful)
             if failure is None and objective.metrics:
                 metric_values = objective.metric_values(targets, preds)
         except (KeyboardInterrupt, TrainingError):

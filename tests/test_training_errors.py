@@ -215,3 +215,50 @@ def test_bad_validation_splits_are_refused(kwargs, error, match):
     model = line()
     with pytest.raises(error, match=match):
         mn.fit(model, mn.MSE(), mn.SGD(model.parameters(), lr=0.1), X, Y, epochs=1, progress=False, **kwargs)
+
+
+def stateful_net(seed=0):
+    """Dense, BatchNorm (running statistics), ReLU, Dropout (a generator), Dense: state the forward changes."""
+    return mn.Sequential(
+        mn.Dense(2, 4, seed=seed), mn.BatchNorm(4), mn.ReLU(), mn.Dropout(0.5, seed=seed), mn.Dense(4, 1, seed=seed + 1)
+    )
+
+
+def layer_states(model):
+    return [layer.get_state() for layer in model]
+
+
+def assert_same_states(a, b):
+    for sa, sb in zip(a, b):
+        assert sa.keys() == sb.keys()
+        for key in sa:
+            if isinstance(sa[key], np.ndarray):
+                np.testing.assert_array_equal(sa[key], sb[key])
+            else:
+                assert sa[key] == sb[key], key
+
+
+@row("failed-step-keeps-layer-state")
+@pytest.mark.parametrize("failure", ["diverged", "loss-refuses"])
+def test_a_failed_step_puts_the_layers_state_back(failure):
+    """The step that fails changed the running statistics and drew a dropout mask: both are put back."""
+    gen = np.random.default_rng(0)
+    X = gen.normal(size=(16, 2))
+    y = (X[:, 0] > 0).astype(float)
+    model = stateful_net()
+    if failure == "diverged":
+        X[5] = [1e308, 1e308]  # finite, but its activations overflow: the loss is NaN
+        model[0].W.value[...] = 1.0
+        loss, expected = mn.BCE(from_logits=True), mn.TrainingDiverged
+    else:
+        X += 3.0  # no final Sigmoid: BCE refuses outputs outside [0, 1] on the first batch
+        loss, expected = mn.BCE(), mn.TrainingError
+    # One good epoch first, so that there are running statistics and a generator position to keep.
+    mn.fit(model, loss, mn.SGD(model.parameters(), lr=0.0), X[:4] * 0 + 0.1, y[:4] * 0, epochs=1, progress=False)
+    before, x_probe = layer_states(model), X[:3].copy()
+    x_probe[:] = 0.5
+    predicted = model.predict(x_probe)
+    with pytest.raises(expected):
+        mn.fit(model, loss, mn.SGD(model.parameters(), lr=0.1), X, y, epochs=1, progress=False)
+    assert_same_states(layer_states(model), before)
+    np.testing.assert_array_equal(model.predict(x_probe), predicted)
