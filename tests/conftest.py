@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import minnet as mn
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.fixture
@@ -123,11 +126,19 @@ def running_mean() -> type[RunningMean]:
 
 
 def _load_example(name: str):
-    """``examples/<name>.py`` imported as a module (its ``main`` not run)."""
-    path = Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"example_{name}", path)
+    """``examples/<name>.py`` imported as a module (its ``main`` not run).
+
+    The examples' folder is first on ``sys.path`` while the script is
+    imported, as when it runs as ``python examples/<name>.py``: that is how
+    it finds the helpers it shares with the other examples (``_common``).
+    """
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(EXAMPLES))
     return module
 
 

@@ -1,7 +1,6 @@
 """examples/universal_approximation.py and examples/two_moons.py: each answers --help, runs headless
 with small settings, prints its table and writes its plots."""
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -26,14 +25,6 @@ def run(name, *flags, cwd):
         text=True,
         timeout=120,
     )
-
-
-def load(name):
-    """The example as a module, to test its helpers without running it."""
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def table_rows(output, header_start):
@@ -144,8 +135,8 @@ def test_two_moons_prints_its_table_and_writes_its_plot(tmp_path):
     assert not re.search(r"\btest\b|validation", done.stdout)
 
 
-def test_make_moons_draws_two_seeded_interleaving_arcs():
-    make_moons = load("two_moons").make_moons
+def test_make_moons_draws_two_seeded_interleaving_arcs(load_example):
+    make_moons = load_example("two_moons").make_moons
     X, y = make_moons(101, 0.0, np.random.default_rng(0))
     assert X.shape == (101, 2) and y.shape == (101,)
     assert (y == 0).sum() == 50 and (y == 1).sum() == 51
@@ -162,8 +153,8 @@ def test_make_moons_draws_two_seeded_interleaving_arcs():
     assert 0.1 < spread.std() < 0.3
 
 
-def test_the_universal_approximation_network_is_a_sum_of_sigmoids():
-    example = load("universal_approximation")
+def test_the_universal_approximation_network_is_a_sum_of_sigmoids(load_example):
+    example = load_example("universal_approximation")
     model = example.one_hidden_layer(3, seed=0)
     dense1, _, dense2 = model.layers
     x = np.linspace(-3, 3, 7).reshape(-1, 1)
