@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +15,8 @@ import pytest
 
 import minnet as mn
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
 
 
 @pytest.fixture
@@ -159,7 +162,30 @@ def load_example():
     return _load_example
 
 
+def _run_example_script(name: str, *flags: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``examples/<name>.py`` in a fresh interpreter from ``cwd``, headless; return the finished process."""
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / f"{name}.py"), *flags],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @pytest.fixture(scope="session")
 def run_example():
     """``run_example(name, out, *flags)`` runs an example script in-process and returns what it printed."""
     return _run_example
+
+
+@pytest.fixture(scope="session")
+def run_example_script():
+    """``run_example_script(name, *flags, cwd=folder)`` runs an example as a script, as a user would.
+
+    It returns the ``subprocess.CompletedProcess`` (``returncode``,
+    ``stdout``, ``stderr``); ``timeout=`` in seconds, 120 unless told.
+    """
+    return _run_example_script

@@ -1,30 +1,10 @@
 """examples/universal_approximation.py and examples/two_moons.py: each answers --help, runs headless
 with small settings, prints its table and writes its plots."""
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
-
-
-def run(name, *flags, cwd):
-    """Run ``examples/<name>.py`` in a fresh interpreter, headless; returns the finished process."""
-    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, str(EXAMPLES / f"{name}.py"), *flags],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def table_rows(output, header_start):
@@ -54,8 +34,8 @@ def assert_png(path):
         ("two_moons", ["--noise", "--epochs", "--seed", "--out", "--show"]),
     ],
 )
-def test_each_example_answers_help(name, flags, tmp_path):
-    done = run(name, "--help", cwd=tmp_path)
+def test_each_example_answers_help(name, flags, tmp_path, run_example_script):
+    done = run_example_script(name, "--help", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage:")
     for flag in flags:
@@ -72,15 +52,15 @@ def test_each_example_answers_help(name, flags, tmp_path):
         ("two_moons", ["--held-out", "1"], "--held-out must be a fraction"),
     ],
 )
-def test_each_example_refuses_a_bad_flag_by_name(name, flags, message, tmp_path):
-    done = run(name, *flags, "--out", str(tmp_path / "out"), cwd=tmp_path)
+def test_each_example_refuses_a_bad_flag_by_name(name, flags, message, tmp_path, run_example_script):
+    done = run_example_script(name, *flags, "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert done.returncode == 2
     assert message in done.stderr
     assert not (tmp_path / "out").exists()
 
 
-def test_universal_approximation_prints_its_table_and_writes_its_plots(tmp_path):
-    done = run(
+def test_universal_approximation_prints_its_table_and_writes_its_plots(tmp_path, run_example_script):
+    done = run_example_script(
         "universal_approximation",
         "--widths",
         "1",
@@ -106,8 +86,8 @@ def test_universal_approximation_prints_its_table_and_writes_its_plots(tmp_path)
     assert not re.search(r"\btest\b|validation", done.stdout)  # the held-out set has one name
 
 
-def test_two_moons_prints_its_table_and_writes_its_plot(tmp_path):
-    done = run(
+def test_two_moons_prints_its_table_and_writes_its_plot(tmp_path, run_example_script):
+    done = run_example_script(
         "two_moons",
         "--samples",
         "60",
