@@ -8,6 +8,7 @@ skip, a layer shared by two nodes, a Sequential used at two nodes, a
 concat, several inputs and outputs, an output that feeds another node, a
 graph inside a graph). Both test files run :data:`MODELS` through their
 exporter, so the two exporters are checked on the same networks.
+:class:`Square` is the opposite: a layer of one's own that neither knows.
 """
 
 from __future__ import annotations
@@ -96,6 +97,17 @@ def output_is_an_inner_node(dtype) -> mn.Graph:
     x = mn.Input(4)
     h = inner(x)
     return mn.Graph(x, [h, mn.Dense(4, 2, seed=17, dtype=dtype)(h)])
+
+
+class Square(mn.Layer):
+    """A layer of the user's own, ``x * x``: no exporter knows it, so exporting it must fail naming its place."""
+
+    def forward(self, x, training=True):
+        self._cache = x
+        return x * x
+
+    def backward(self, grad):
+        return 2 * self._require_cache() * grad
 
 
 #: Every builder by the name the tests' ids show.

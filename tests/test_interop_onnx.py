@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 import pytest
-from exportable_models import MODELS, article, design_graph, multiclass, regularised, two_in_two_out
+from exportable_models import MODELS, Square, article, design_graph, multiclass, regularised, two_in_two_out
 
 import minnet as mn
 
@@ -136,15 +136,6 @@ def test_a_path_that_cannot_be_a_file_is_refused(tmp_path):
         to_onnx(article(np.float64), tmp_path / "missing" / "model.onnx")
     with pytest.raises(IsADirectoryError):
         to_onnx(article(np.float64), tmp_path)
-
-
-class Square(mn.Layer):
-    def forward(self, x, training=True):
-        self._cache = x
-        return x * x
-
-    def backward(self, grad):
-        return 2 * self._require_cache() * grad
 
 
 def test_a_layer_without_onnx_operators_is_named_with_its_place(tmp_path):

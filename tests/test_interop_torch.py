@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 import pytest
-from exportable_models import MODELS, article, design_graph, regularised, two_in_two_out, warmed_batch_norm
+from exportable_models import MODELS, Square, article, design_graph, regularised, two_in_two_out, warmed_batch_norm
 
 import minnet as mn
 
@@ -264,15 +264,6 @@ def test_torch_training_steps_on_an_exported_graph_are_minnets_steps():
 
 
 # -- errors ---------------------------------------------------------------------------------------
-
-
-class Square(mn.Layer):
-    def forward(self, x, training=True):
-        self._cache = x
-        return x * x
-
-    def backward(self, grad):
-        return 2 * self._require_cache() * grad
 
 
 class WiderDense(mn.Dense):
