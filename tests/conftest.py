@@ -128,6 +128,23 @@ def running_mean() -> type[RunningMean]:
     return RunningMean
 
 
+class InterruptAt(mn.Callback):
+    """Raise KeyboardInterrupt (as Ctrl-C would) at the end of a given epoch."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, run, logs):
+        if run.epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.fixture(scope="session")
+def interrupt_at() -> type[InterruptAt]:
+    """``interrupt_at(epoch)``: a callback that stops ``fit`` as Ctrl-C would, at the end of that epoch."""
+    return InterruptAt
+
+
 def _load_example(name: str):
     """``examples/<name>.py`` imported as a module (its ``main`` not run).
 
