@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
 import minnet as mn
+from _common import SCORES_HEADER, add_common_flags, check_flags, run, save, scores, show_if_asked
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,28 +63,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--deep-lr", type=float, default=0.003, help="learning rate of the deeper network (default 0.003)"
     )
     parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size of the deeper network (default 32)")
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the split, the weights and the shuffling (default 0)"
-    )
-    parser.add_argument("--out", type=Path, default=Path("out"), help="folder for the plots (default ./out)")
-    parser.add_argument("--show", action="store_true", help="also show the plots in a window")
-    parser.add_argument(
-        "--no-progress",
-        action="store_true",
-        help="hide the progress bars (they are hidden anyway when stderr is not a terminal)",
-    )
+    add_common_flags(parser, seed_of="the split, the weights and the shuffling")
     args = parser.parse_args(argv)
-    # Checked here, before any training, so a typo costs nothing and the message names the flag.
-    for flag in ("epochs", "hidden", "step_size", "deep_epochs", "batch_size"):
-        if getattr(args, flag) < 1:
-            parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    check_flags(
+        parser,
+        args,
+        at_least_1=("epochs", "hidden", "step_size", "deep_epochs", "batch_size"),
+        positive=("lr", "base_lr", "max_lr", "deep_lr"),
+    )
     if min(args.deep_hidden) < 1:
         parser.error(f"--deep-hidden widths must be at least 1, got {args.deep_hidden}")
-    for flag in ("lr", "base_lr", "max_lr", "deep_lr"):
-        if not getattr(args, flag) > 0:  # also refuses nan
-            parser.error(f"--{flag.replace('_', '-')} must be a positive number, got {getattr(args, flag)}")
-    if args.seed < 0:
-        parser.error(f"--seed must be a non-negative integer, got {args.seed}")
     return args
 
 
@@ -117,11 +105,6 @@ def deep_network(n_features: int, widths: list[int], rng: np.random.Generator) -
         layers += [mn.Dense(n_in, n_out, init="he", rng=rng), mn.ReLU()]
     layers.append(mn.Dense(widths[-1], 1, rng=rng))
     return mn.Sequential(*layers)
-
-
-def save(figure, path: Path) -> None:
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    print(f"saved {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,14 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         deep_history.plot(title="Deeper ReLU network: loss per epoch", held_out="held-out"), args.out / "deep_loss.png"
     )
 
-    print(f"\n{'model':<22}{'train loss':>11}{'train acc':>11}{'held-out loss':>15}{'held-out acc':>14}")
+    print(f"\n{'model':<22}{SCORES_HEADER}")
     for name, model, loss in [("article (sigmoid)", article, article_loss), ("deeper (ReLU)", deep, deep_loss)]:
         train = mn.evaluate(model, loss, X_train, y_train, metrics=["accuracy"])
         held_out = mn.evaluate(model, loss, X_test, y_test, metrics=["accuracy"])
-        print(
-            f"{name:<22}{train['loss']:>11.4f}{train['accuracy']:>11.3f}"
-            f"{held_out['loss']:>15.4f}{held_out['accuracy']:>14.3f}"
-        )
+        print(f"{name:<22}{scores(train, held_out)}")
     majority = max(y_test.mean(), 1 - y_test.mean())
     print(f"(majority class on the held-out rows: {majority:.3f}; published small MLPs: 0.74-0.79)")
 
@@ -223,20 +203,13 @@ def main(argv: list[str] | None = None) -> int:
             metrics=["accuracy"],
             progress=progress,
         )
-    print(
-        f"\n{'schedule':<10}{'train loss':>11}{'train acc':>11}{'held-out loss':>15}{'held-out acc':>14}"
-        f"{'best held-out loss':>20}{'at epoch':>10}"
-    )
+    print(f"\n{'schedule':<10}{SCORES_HEADER}{'best held-out loss':>20}{'at epoch':>10}")
     for name in SCHEDULES:
         train = mn.evaluate(models[name], article_loss, X_train, y_train, metrics=["accuracy"])
         held_out = mn.evaluate(models[name], article_loss, X_test, y_test, metrics=["accuracy"])
         val = histories[name]["val_loss"]
         best = int(np.argmin(val))
-        print(
-            f"{name:<10}{train['loss']:>11.4f}{train['accuracy']:>11.3f}"
-            f"{held_out['loss']:>15.4f}{held_out['accuracy']:>14.3f}"
-            f"{val[best]:>20.4f}{best + 1:>10}"
-        )
+        print(f"{name:<10}{scores(train, held_out)}{val[best]:>20.4f}{best + 1:>10}")
     labels = {
         "constant": f"constant {args.lr:g} (the article)",
         "cyclic": f"cyclic {args.base_lr:g}-{args.max_lr:g}, step size {args.step_size}",
@@ -250,15 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     save(figure, args.out / "schedules.png")
 
-    if args.show:
-        import matplotlib.pyplot as plt
-
-        plt.show()
+    show_if_asked(args)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (ValueError, TypeError, OSError) as exc:  # e.g. an --out that cannot be a folder
-        sys.exit(f"error: {exc}")
+    run(main)

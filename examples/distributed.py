@@ -38,6 +38,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 import minnet as mn
+from _common import check_flags
 from minnet.interop import from_torch, to_torch
 
 # Both runs compute the same float64 numbers in different orders (a sum over all
@@ -66,18 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--port", type=int, default=0, help="localhost port for the processes to meet on (default 0: a free one)"
     )
     args = parser.parse_args(argv)
-    # Checked here, before any training, so a typo costs nothing and the message names the flag.
-    for flag in ("minnet_epochs", "steps", "hidden"):
-        if getattr(args, flag) < 1:
-            parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
-    if args.processes < 1:
-        parser.error(f"--processes must be at least 1, got {args.processes}")
-    if not args.lr > 0:  # also refuses nan
-        parser.error(f"--lr must be a positive number, got {args.lr}")
+    check_flags(parser, args, at_least_1=("minnet_epochs", "steps", "processes", "hidden"), positive=("lr",))
     if not 0 <= args.momentum < 1:
         parser.error(f"--momentum must lie in [0, 1), got {args.momentum}")
-    if args.seed < 0:
-        parser.error(f"--seed must be a non-negative integer, got {args.seed}")
     if not 0 <= args.port < 65536:
         parser.error(f"--port must be a port number (0 for a free one), got {args.port}")
     return args

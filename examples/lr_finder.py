@@ -21,11 +21,11 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 
 import minnet as mn
+from _common import SCORES_HEADER, add_common_flags, check_flags, run, save, scores, show_if_asked
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,23 +35,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
     parser.add_argument("--hidden", type=int, default=16, help="hidden units (default 16)")
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the split, the weights and the shuffling (default 0)"
-    )
-    parser.add_argument("--out", type=Path, default=Path("out"), help="folder for the plots (default ./out)")
-    parser.add_argument("--show", action="store_true", help="also show the plots in a window")
-    parser.add_argument(
-        "--no-progress",
-        action="store_true",
-        help="hide the progress bars (they are hidden anyway when stderr is not a terminal)",
-    )
+    add_common_flags(parser, seed_of="the split, the weights and the shuffling")
     args = parser.parse_args(argv)
-    # Checked here, before the range test runs, so the message names the flag.
-    for flag in ("epochs", "batch_size", "hidden"):
-        if getattr(args, flag) < 1:
-            parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
-    if args.seed < 0:
-        parser.error(f"--seed must be a non-negative integer, got {args.seed}")
+    check_flags(parser, args, at_least_1=("epochs", "batch_size", "hidden"))
     return args
 
 
@@ -64,11 +50,6 @@ def article_network(n_features: int, hidden: int, seed: int) -> mn.Sequential:
         mn.Dense(hidden, 1, init="normal", rng=rng),
         mn.Sigmoid(),
     )
-
-
-def save(figure, path: Path) -> None:
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    print(f"saved {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,19 +116,12 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.no_progress and sys.stderr.isatty(),
         )
     print(f"\n3. {args.epochs} epochs in batches of {args.batch_size}, same initial weights and batches")
-    print(
-        f"{'run':<20}{'train loss':>11}{'train acc':>11}{'held-out loss':>15}{'held-out acc':>14}"
-        f"{'best held-out loss':>20}{'at epoch':>10}"
-    )
+    print(f"{'run':<20}{SCORES_HEADER}{'best held-out loss':>20}{'at epoch':>10}")
     for name, history in histories.items():
         train = mn.evaluate(models[name], loss, X_train, y_train, metrics=["accuracy"])
         held_out = mn.evaluate(models[name], loss, X_test, y_test, metrics=["accuracy"])
         best = int(np.argmin(history["val_loss"]))
-        print(
-            f"{name:<20}{train['loss']:>11.4f}{train['accuracy']:>11.3f}"
-            f"{held_out['loss']:>15.4f}{held_out['accuracy']:>14.3f}"
-            f"{history['val_loss'][best]:>20.4f}{best + 1:>10}"
-        )
+        print(f"{name:<20}{scores(train, held_out)}{history['val_loss'][best]:>20.4f}{best + 1:>10}")
     save(
         mn.plot.compare(
             histories,
@@ -158,15 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         args.out / "lr_finder_runs.png",
     )
 
-    if args.show:
-        import matplotlib.pyplot as plt
-
-        plt.show()
+    show_if_asked(args)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (ValueError, TypeError, OSError) as exc:  # e.g. an --out that cannot be a folder
-        sys.exit(f"error: {exc}")
+    run(main)

@@ -32,11 +32,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
 import minnet as mn
+from _common import (
+    SCORES_HEADER,
+    add_common_flags,
+    check_flags,
+    headless_unless_shown,
+    run,
+    save,
+    scores,
+    show_if_asked,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,25 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--width", type=int, default=16, help="units of every hidden layer (default 16)")
     parser.add_argument("--lr", type=float, default=0.003, help="learning rate (default 0.003)")
     parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the split, the weights and the shuffling (default 0)"
-    )
-    parser.add_argument("--out", type=Path, default=Path("out"), help="folder for the plot (default ./out)")
-    parser.add_argument("--show", action="store_true", help="also show the plot in a window")
-    parser.add_argument(
-        "--no-progress",
-        action="store_true",
-        help="hide the progress bars (they are hidden anyway when stderr is not a terminal)",
-    )
+    add_common_flags(parser, seed_of="the split, the weights and the shuffling", plots="plot")
     args = parser.parse_args(argv)
-    # Checked here, before any training, so a typo costs nothing and the message names the flag.
-    for flag in ("epochs", "blocks", "width", "batch_size"):
-        if getattr(args, flag) < 1:
-            parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
-    if not args.lr > 0:  # also refuses nan
-        parser.error(f"--lr must be a positive number, got {args.lr}")
-    if args.seed < 0:
-        parser.error(f"--seed must be a non-negative integer, got {args.seed}")
+    check_flags(parser, args, at_least_1=("epochs", "blocks", "width", "batch_size"), positive=("lr",))
     return args
 
 
@@ -99,10 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress and sys.stderr.isatty()
-    if not args.show:
-        import matplotlib
-
-        matplotlib.use("Agg")  # no window, no display needed
+    headless_unless_shown(args)
 
     X, y = mn.datasets.load_diabetes()
     X_train, X_test, y_train, y_test = mn.data.train_test_split(X, y, test_size=0.2, seed=args.seed, stratify=y)
@@ -140,14 +130,11 @@ def main(argv: list[str] | None = None) -> int:
             progress=progress,
         )
 
-    print(f"\n{'model':<20}{'train loss':>11}{'train acc':>11}{'held-out loss':>15}{'held-out acc':>14}")
+    print(f"\n{'model':<20}{SCORES_HEADER}")
     for name, model in models.items():
         train = mn.evaluate(model, loss, X_train, y_train, metrics=["accuracy"])
         held_out = mn.evaluate(model, loss, X_test, y_test, metrics=["accuracy"])
-        print(
-            f"{name:<20}{train['loss']:>11.4f}{train['accuracy']:>11.3f}"
-            f"{held_out['loss']:>15.4f}{held_out['accuracy']:>14.3f}"
-        )
+        print(f"{name:<20}{scores(train, held_out)}")
 
     figure = mn.plot.compare(
         histories,
@@ -155,19 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         title=f"{2 * args.blocks + 2} Dense layers, with and without skip connections",
         held_out="held-out",
     )
-    path = args.out / "residual.png"
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    print(f"saved {path}")
+    save(figure, args.out / "residual.png")
 
-    if args.show:
-        import matplotlib.pyplot as plt
-
-        plt.show()
+    show_if_asked(args)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (ValueError, TypeError, OSError) as exc:  # e.g. an --out that cannot be a folder
-        sys.exit(f"error: {exc}")
+    run(main)

@@ -28,11 +28,11 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 
 import minnet as mn
+from _common import SCORES_HEADER, add_common_flags, check_flags, run, save, scores, show_if_asked
 
 
 def make_moons(n_samples: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -88,32 +88,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--batch-size", type=int, default=32, help="mini-batch size of the deeper networks (default 32)"
     )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the data, the split, the weights and the shuffling (default 0)"
-    )
-    parser.add_argument("--out", type=Path, default=Path("out"), help="folder for the plots (default ./out)")
-    parser.add_argument("--show", action="store_true", help="also show the plots in a window")
-    parser.add_argument(
-        "--no-progress",
-        action="store_true",
-        help="hide the progress bars (they are hidden anyway when stderr is not a terminal)",
-    )
+    add_common_flags(parser, seed_of="the data, the split, the weights and the shuffling")
     args = parser.parse_args(argv)
-    # Checked here, before any training, so a typo costs nothing and the message names the flag.
-    for flag in ("epochs", "deep_epochs", "batch_size"):
-        if getattr(args, flag) < 1:
-            parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    check_flags(parser, args, at_least_1=("epochs", "deep_epochs", "batch_size"), positive=("lr", "deep_lr"))
     if args.samples < 8:  # a few points of each class on each side of the split
         parser.error(f"--samples must be at least 8, got {args.samples}")
     if not args.noise >= 0:  # also refuses nan
         parser.error(f"--noise must be a non-negative number, got {args.noise}")
     if not 0 < args.held_out < 1:
         parser.error(f"--held-out must be a fraction strictly between 0 and 1, got {args.held_out}")
-    for flag in ("lr", "deep_lr"):
-        if not getattr(args, flag) > 0:
-            parser.error(f"--{flag.replace('_', '-')} must be a positive number, got {getattr(args, flag)}")
-    if args.seed < 0:
-        parser.error(f"--seed must be a non-negative integer, got {args.seed}")
     return args
 
 
@@ -136,11 +119,6 @@ def relu_network(widths: list[int], seed: int) -> mn.Sequential:
         layers += [mn.Dense(n_in, n_out, init="he", seed=rng), mn.ReLU()]
     layers.append(mn.Dense(widths[-1], 1, seed=rng))
     return mn.Sequential(*layers)
-
-
-def save(figure, path: Path) -> None:
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    print(f"saved {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.batch_size}, momentum 0.9, one-cycle rate peaking at {args.deep_lr:g}, {args.deep_epochs} epochs"
     )
 
-    scores = {}
+    results = {}
     for name, model, loss, optimizer, epochs, batch_size in runs:
         mn.fit(
             model,
@@ -189,17 +167,14 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             progress=progress,
         )
-        scores[name] = {
+        results[name] = {
             part: mn.evaluate(model, loss, X_part, y_part, metrics=["accuracy"])
             for part, X_part, y_part in [("train", X_train, y_train), ("held-out", X_held, y_held)]
         }
 
-    print(f"\n{'network':<30}{'train loss':>11}{'train acc':>11}{'held-out loss':>15}{'held-out acc':>14}")
-    for name, score in scores.items():
-        train, held = score["train"], score["held-out"]
-        print(
-            f"{name:<30}{train['loss']:>11.4f}{train['accuracy']:>11.3f}{held['loss']:>15.4f}{held['accuracy']:>14.3f}"
-        )
+    print(f"\n{'network':<30}{SCORES_HEADER}")
+    for name, result in results.items():
+        print(f"{name:<30}{scores(result['train'], result['held-out'])}")
 
     import matplotlib.pyplot as plt
 
@@ -212,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         # Logits cross the decision threshold at 0, probabilities at 0.5: the colour scale centres there.
         threshold = 0.0 if loss.from_logits else 0.5
         for row, (part, X_part, y_part) in enumerate([("train", X_train, y_train), ("held-out", X_held, y_held)]):
-            score = scores[name][part]
+            score = results[name][part]
             mn.plot.decision_boundary(
                 model,
                 X_part,
@@ -233,13 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     save(fig, args.out / "two_moons.png")
 
-    if args.show:
-        plt.show()
+    show_if_asked(args)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (ValueError, TypeError, OSError) as exc:  # e.g. an --out that cannot be a folder
-        sys.exit(f"error: {exc}")
+    run(main)

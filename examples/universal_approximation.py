@@ -31,11 +31,11 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 
 import minnet as mn
+from _common import add_common_flags, check_flags, run, save, show_if_asked
 
 LOW, HIGH = -3.0, 3.0
 GRID_POINTS = 1001
@@ -64,27 +64,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=200,
         help=f"training points, drawn uniformly on [{LOW:g}, {HIGH:g}] (default 200)",
     )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the training points, the weights and the shuffling (default 0)"
-    )
-    parser.add_argument("--out", type=Path, default=Path("out"), help="folder for the plots (default ./out)")
-    parser.add_argument("--show", action="store_true", help="also show the plots in a window")
-    parser.add_argument(
-        "--no-progress",
-        action="store_true",
-        help="hide the progress bars (they are hidden anyway when stderr is not a terminal)",
-    )
+    add_common_flags(parser, seed_of="the training points, the weights and the shuffling")
     args = parser.parse_args(argv)
-    # Checked here, before any training, so a typo costs nothing and the message names the flag.
-    for flag in ("epochs", "batch_size", "samples"):
-        if getattr(args, flag) < 1:
-            parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    check_flags(parser, args, at_least_1=("epochs", "batch_size", "samples"), positive=("lr",))
     if min(args.widths) < 1:
         parser.error(f"--widths must all be at least 1, got {args.widths}")
-    if not args.lr > 0:  # also refuses nan
-        parser.error(f"--lr must be a positive number, got {args.lr}")
-    if args.seed < 0:
-        parser.error(f"--seed must be a non-negative integer, got {args.seed}")
     return args
 
 
@@ -98,11 +82,6 @@ def one_hidden_layer(width: int, seed: int) -> mn.Sequential:
     """
     rng = np.random.default_rng([seed, width])  # its own stream: adding a width changes no other network
     return mn.Sequential(mn.Dense(1, width, init="he", seed=rng), mn.Sigmoid(), mn.Dense(width, 1, seed=rng))
-
-
-def save(figure, path: Path) -> None:
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    print(f"saved {path}")
 
 
 def plot_fits(
@@ -219,15 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     save(plot_errors(widths, train_mse, held_out_mse), args.out / "universal_approximation_error.png")
 
-    if args.show:
-        import matplotlib.pyplot as plt
-
-        plt.show()
+    show_if_asked(args)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (ValueError, TypeError, OSError) as exc:  # e.g. an --out that cannot be a folder
-        sys.exit(f"error: {exc}")
+    run(main)

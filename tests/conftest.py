@@ -5,12 +5,18 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import minnet as mn
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
 
 
 @pytest.fixture
@@ -122,12 +128,37 @@ def running_mean() -> type[RunningMean]:
     return RunningMean
 
 
+class InterruptAt(mn.Callback):
+    """Raise KeyboardInterrupt (as Ctrl-C would) at the end of a given epoch."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, run, logs):
+        if run.epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.fixture(scope="session")
+def interrupt_at() -> type[InterruptAt]:
+    """``interrupt_at(epoch)``: a callback that stops ``fit`` as Ctrl-C would, at the end of that epoch."""
+    return InterruptAt
+
+
 def _load_example(name: str):
-    """``examples/<name>.py`` imported as a module (its ``main`` not run)."""
-    path = Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"example_{name}", path)
+    """``examples/<name>.py`` imported as a module (its ``main`` not run).
+
+    The examples' folder is first on ``sys.path`` while the script is
+    imported, as when it runs as ``python examples/<name>.py``: that is how
+    it finds the helpers it shares with the other examples (``_common``).
+    """
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(EXAMPLES))
     return module
 
 
@@ -148,7 +179,30 @@ def load_example():
     return _load_example
 
 
+def _run_example_script(name: str, *flags: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``examples/<name>.py`` in a fresh interpreter from ``cwd``, headless; return the finished process."""
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / f"{name}.py"), *flags],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @pytest.fixture(scope="session")
 def run_example():
     """``run_example(name, out, *flags)`` runs an example script in-process and returns what it printed."""
     return _run_example
+
+
+@pytest.fixture(scope="session")
+def run_example_script():
+    """``run_example_script(name, *flags, cwd=folder)`` runs an example as a script, as a user would.
+
+    It returns the ``subprocess.CompletedProcess`` (``returncode``,
+    ``stdout``, ``stderr``); ``timeout=`` in seconds, 120 unless told.
+    """
+    return _run_example_script

@@ -37,17 +37,6 @@ def same(a, b):
 FIT = dict(batch_size=7, shuffle=True, progress=False)
 
 
-class InterruptAt(mn.Callback):
-    """Raise KeyboardInterrupt (as Ctrl-C would) at the end of a given epoch."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, run, logs):
-        if run.epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
 # -- EarlyStopping ----------------------------------------------------------------
 
 
@@ -209,13 +198,13 @@ def uninterrupted(epochs, dtype=np.float64, callbacks=()):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_resume_after_ctrl_c_is_bit_identical(tmp_path, dtype):
+def test_resume_after_ctrl_c_is_bit_identical(tmp_path, dtype, interrupt_at):
     model_a, opt_a, hist_a = uninterrupted(9, dtype)
     X, y = data()
     path = tmp_path / "run.npz"
     model_b, opt_b = build(dtype)
     hist_b = mn.fit(
-        model_b, mn.BCE(), opt_b, X, y, epochs=9, seed=5, callbacks=[mn.Checkpoint(path), InterruptAt(4)], **FIT
+        model_b, mn.BCE(), opt_b, X, y, epochs=9, seed=5, callbacks=[mn.Checkpoint(path), interrupt_at(4)], **FIT
     )
     assert len(hist_b) == 4
     # A fresh process: new objects, different initial weights, no seed.
@@ -259,7 +248,7 @@ def test_resume_after_interruption_mid_epoch_uses_the_last_checkpoint(tmp_path):
     assert hist_c["loss"] == hist_a["loss"]
 
 
-def test_resume_restores_early_stopping_state(tmp_path):
+def test_resume_restores_early_stopping_state(tmp_path, interrupt_at):
     model_a, _, hist_a = uninterrupted(12, callbacks=[mn.EarlyStopping("loss", patience=2, min_delta=0.01)])
     X, y = data()
     path = tmp_path / "run.npz"
@@ -272,7 +261,7 @@ def test_resume_restores_early_stopping_state(tmp_path):
         y,
         epochs=12,
         seed=5,
-        callbacks=[mn.EarlyStopping("loss", patience=2, min_delta=0.01), mn.Checkpoint(path), InterruptAt(3)],
+        callbacks=[mn.EarlyStopping("loss", patience=2, min_delta=0.01), mn.Checkpoint(path), interrupt_at(3)],
         **FIT,
     )
     model_c, opt_c = build()
@@ -393,7 +382,7 @@ def same_state(a, b):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_each_optimizer_trains_and_resumes_bit_identically(tmp_path, name, dtype):
+def test_each_optimizer_trains_and_resumes_bit_identically(tmp_path, name, dtype, interrupt_at):
     X, y = data()
     model_a, opt_a = build_with(name, dtype)
     hist_a = mn.fit(model_a, mn.BCE(), opt_a, X, y, epochs=6, seed=5, **FIT)
@@ -401,7 +390,7 @@ def test_each_optimizer_trains_and_resumes_bit_identically(tmp_path, name, dtype
     path = tmp_path / "run.npz"
     model_b, opt_b = build_with(name, dtype)
     hist_b = mn.fit(
-        model_b, mn.BCE(), opt_b, X, y, epochs=6, seed=5, callbacks=[mn.Checkpoint(path), InterruptAt(3)], **FIT
+        model_b, mn.BCE(), opt_b, X, y, epochs=6, seed=5, callbacks=[mn.Checkpoint(path), interrupt_at(3)], **FIT
     )
     assert len(hist_b) == 3
     model_c, opt_c = build_with(name, dtype, seeds=(7, 8))  # a fresh process: new objects and weights

@@ -40,17 +40,6 @@ def build(running_mean, seeds=(0, 1)):
     return model, opt, mn.EarlyStopping("loss", patience=50)
 
 
-class InterruptAt(mn.Callback):
-    """Raise KeyboardInterrupt (as Ctrl-C would) at the end of a given epoch."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, run, logs):
-        if run.epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
 def snapshot(model, opt, callbacks) -> dict[str, Any]:
     """Everything a resume may change: parameters, optimizer, layers' and callbacks' state."""
     return copy.deepcopy(
@@ -75,7 +64,7 @@ def same(a: Any, b: Any) -> bool:
 
 
 @pytest.fixture
-def checkpoint(tmp_path, running_mean):
+def checkpoint(tmp_path, running_mean, interrupt_at):
     """A checkpoint of a 4-epoch run (3 batches each) interrupted in its third: it holds epoch 2.
 
     The Ctrl-C comes from a callback that runs before Checkpoint at the end
@@ -84,7 +73,7 @@ def checkpoint(tmp_path, running_mean):
     X, y = data()
     path = tmp_path / "run.npz"
     model, opt, stop = build(running_mean)
-    mn.fit(model, mn.BCE(), opt, X, y, epochs=4, seed=5, callbacks=[stop, mn.Checkpoint(path), InterruptAt(3)], **FIT)
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=4, seed=5, callbacks=[stop, mn.Checkpoint(path), interrupt_at(3)], **FIT)
     return path
 
 

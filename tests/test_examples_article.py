@@ -1,39 +1,10 @@
 """examples/universal_approximation.py and examples/two_moons.py: each answers --help, runs headless
 with small settings, prints its table and writes its plots."""
 
-import importlib.util
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
-
-
-def run(name, *flags, cwd):
-    """Run ``examples/<name>.py`` in a fresh interpreter, headless; returns the finished process."""
-    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, str(EXAMPLES / f"{name}.py"), *flags],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def load(name):
-    """The example as a module, to test its helpers without running it."""
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def table_rows(output, header_start):
@@ -63,8 +34,8 @@ def assert_png(path):
         ("two_moons", ["--noise", "--epochs", "--seed", "--out", "--show"]),
     ],
 )
-def test_each_example_answers_help(name, flags, tmp_path):
-    done = run(name, "--help", cwd=tmp_path)
+def test_each_example_answers_help(name, flags, tmp_path, run_example_script):
+    done = run_example_script(name, "--help", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage:")
     for flag in flags:
@@ -81,15 +52,15 @@ def test_each_example_answers_help(name, flags, tmp_path):
         ("two_moons", ["--held-out", "1"], "--held-out must be a fraction"),
     ],
 )
-def test_each_example_refuses_a_bad_flag_by_name(name, flags, message, tmp_path):
-    done = run(name, *flags, "--out", str(tmp_path / "out"), cwd=tmp_path)
+def test_each_example_refuses_a_bad_flag_by_name(name, flags, message, tmp_path, run_example_script):
+    done = run_example_script(name, *flags, "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert done.returncode == 2
     assert message in done.stderr
     assert not (tmp_path / "out").exists()
 
 
-def test_universal_approximation_prints_its_table_and_writes_its_plots(tmp_path):
-    done = run(
+def test_universal_approximation_prints_its_table_and_writes_its_plots(tmp_path, run_example_script):
+    done = run_example_script(
         "universal_approximation",
         "--widths",
         "1",
@@ -115,8 +86,8 @@ def test_universal_approximation_prints_its_table_and_writes_its_plots(tmp_path)
     assert not re.search(r"\btest\b|validation", done.stdout)  # the held-out set has one name
 
 
-def test_two_moons_prints_its_table_and_writes_its_plot(tmp_path):
-    done = run(
+def test_two_moons_prints_its_table_and_writes_its_plot(tmp_path, run_example_script):
+    done = run_example_script(
         "two_moons",
         "--samples",
         "60",
@@ -144,8 +115,8 @@ def test_two_moons_prints_its_table_and_writes_its_plot(tmp_path):
     assert not re.search(r"\btest\b|validation", done.stdout)
 
 
-def test_make_moons_draws_two_seeded_interleaving_arcs():
-    make_moons = load("two_moons").make_moons
+def test_make_moons_draws_two_seeded_interleaving_arcs(load_example):
+    make_moons = load_example("two_moons").make_moons
     X, y = make_moons(101, 0.0, np.random.default_rng(0))
     assert X.shape == (101, 2) and y.shape == (101,)
     assert (y == 0).sum() == 50 and (y == 1).sum() == 51
@@ -162,8 +133,8 @@ def test_make_moons_draws_two_seeded_interleaving_arcs():
     assert 0.1 < spread.std() < 0.3
 
 
-def test_the_universal_approximation_network_is_a_sum_of_sigmoids():
-    example = load("universal_approximation")
+def test_the_universal_approximation_network_is_a_sum_of_sigmoids(load_example):
+    example = load_example("universal_approximation")
     model = example.one_hidden_layer(3, seed=0)
     dense1, _, dense2 = model.layers
     x = np.linspace(-3, 3, 7).reshape(-1, 1)

@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 import pytest
+from exportable_models import MODELS, Square, article, design_graph, multiclass, regularised, two_in_two_out
 
 import minnet as mn
 
@@ -23,96 +24,6 @@ from minnet.interop import to_onnx  # noqa: E402  (needs onnx, checked above)
 
 TOLERANCE = {np.float64: dict(rtol=1e-12, atol=1e-14), np.float32: dict(rtol=1e-5, atol=1e-6)}
 DTYPES = [np.float64, np.float32]
-
-
-def warmed_batch_norm(n: int, dtype) -> mn.BatchNorm:
-    """A BatchNorm with moved running statistics, one feature of which has a variance of 0."""
-    norm = mn.BatchNorm(n, momentum=0.3, eps=1e-3, dtype=dtype)
-    rng = np.random.default_rng(n)
-    for _ in range(3):
-        norm.forward(rng.normal(1.0, 2.0, (10, n)).astype(dtype))
-    norm.running_var[0] = 0.0  # then eps alone is the variance: an eps rounded to float32 would show
-    norm.gamma.value[...] = rng.uniform(0.5, 1.5, n)
-    norm.beta.value[...] = rng.normal(size=n)
-    return norm
-
-
-def binary(dtype):
-    """The article's network: sigmoid hidden layer, one sigmoid output."""
-    return mn.Sequential(
-        mn.Dense(5, 7, rng=0, dtype=dtype), mn.Sigmoid(), mn.Dense(7, 1, rng=1, dtype=dtype), mn.Sigmoid()
-    )
-
-
-def multiclass(dtype):
-    """Tanh, a LeakyReLU of slope 0.25, ReLU, a Dense without bias, a nested Sequential, softmax."""
-    return mn.Sequential(
-        mn.Dense(5, 8, bias=False, seed=2, dtype=dtype),
-        mn.Tanh(),
-        mn.Sequential(mn.Dense(8, 6, init="he", seed=3, dtype=dtype), mn.LeakyReLU(0.25)),
-        mn.Dense(6, 6, seed=4, dtype=dtype),
-        mn.ReLU(),
-        mn.Dense(6, 4, seed=5, dtype=dtype),
-        mn.Softmax(),
-    )
-
-
-def regularised(dtype):
-    """BatchNorm on its running statistics, Dropout as the identity, a LeakyReLU of slope 0.1, three logits."""
-    return mn.Sequential(
-        mn.Dense(5, 8, init="he", seed=6, dtype=dtype),
-        warmed_batch_norm(8, dtype),
-        mn.LeakyReLU(0.1),
-        mn.Dropout(0.3, seed=0),
-        mn.Dense(8, 3, seed=7, dtype=dtype),
-    )
-
-
-def design_graph(dtype):
-    """DESIGN.md's graph: a skip, one Dense shared by two branches, a concat, one logit."""
-    x = mn.Input(5)
-    h = mn.ReLU()(mn.Dense(5, 8, init="he", seed=8, dtype=dtype)(x))
-    h = mn.Add()([h, mn.ReLU()(mn.Dense(8, 8, init="he", seed=9, dtype=dtype)(h))])
-    shared = mn.Dense(8, 4, seed=10, dtype=dtype)
-    z = mn.Concat()([shared(h), shared(mn.Tanh()(h))])
-    z = mn.Dropout(0.2, seed=1)(warmed_batch_norm(8, dtype)(z))
-    return mn.Graph(inputs=x, outputs=mn.Dense(8, 1, seed=11, dtype=dtype)(z))
-
-
-def two_in_two_out(dtype):
-    """Two inputs, two outputs (class probabilities and a sigmoid), a Sequential used at two nodes, a 3-way Add."""
-    a, b = mn.Input(5, name="a"), mn.Input(3, name="b")
-    block = mn.Sequential(mn.Dense(6, 6, seed=12, dtype=dtype), mn.Tanh())
-    h = mn.Concat()([mn.Dense(5, 3, seed=13, dtype=dtype)(a), b])
-    h1 = block(h)
-    h2 = block(mn.Sigmoid()(h1))
-    s = mn.Add()([h, h1, h2])
-    return mn.Graph(
-        inputs=[a, b],
-        outputs=[
-            mn.Softmax()(mn.Dense(6, 3, seed=14, dtype=dtype)(s)),
-            mn.Sigmoid()(mn.Dense(6, 1, seed=15, dtype=dtype)(h2)),
-        ],
-    )
-
-
-def output_is_an_inner_node(dtype):
-    """An output that also feeds another node, and a graph inside the graph."""
-    inner_x = mn.Input(4)
-    inner = mn.Graph(inner_x, mn.Tanh()(mn.Dense(4, 4, seed=16, dtype=dtype)(inner_x)))
-    x = mn.Input(4)
-    h = inner(x)
-    return mn.Graph(x, [h, mn.Dense(4, 2, seed=17, dtype=dtype)(h)])
-
-
-MODELS = {
-    "binary": binary,
-    "multiclass": multiclass,
-    "regularised": regularised,
-    "design-graph": design_graph,
-    "two-in-two-out": two_in_two_out,
-    "output-inner-node": output_is_an_inner_node,
-}
 
 
 def feeds(model, n: int, dtype, seed: int = 0) -> dict[str, np.ndarray]:
@@ -184,7 +95,7 @@ def test_inputs_and_outputs_are_named_as_the_graphs_with_a_free_batch_size(tmp_p
 
 
 def test_a_sequential_has_one_input_and_one_output_with_plain_names(tmp_path):
-    proto = to_onnx(binary(np.float64), tmp_path / "model.onnx")
+    proto = to_onnx(article(np.float64), tmp_path / "model.onnx")
     assert [v.name for v in proto.graph.input] == ["input"] and [v.name for v in proto.graph.output] == ["output"]
     assert [node.op_type for node in proto.graph.node] == ["Gemm", "Sigmoid", "Gemm", "Sigmoid"]
 
@@ -210,7 +121,7 @@ def test_a_shared_layer_stores_its_weights_once(tmp_path):
 
 def test_the_file_is_written_atomically_and_replaced_only_by_a_complete_export(tmp_path):
     path = tmp_path / "model.onnx"
-    to_onnx(binary(np.float64), path)
+    to_onnx(article(np.float64), path)
     before = path.read_bytes()
     with pytest.raises(TypeError, match="cannot export"):
         to_onnx(mn.Sequential(mn.Dense(5, 2), Square()), path)
@@ -222,18 +133,9 @@ def test_the_file_is_written_atomically_and_replaced_only_by_a_complete_export(t
 
 def test_a_path_that_cannot_be_a_file_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        to_onnx(binary(np.float64), tmp_path / "missing" / "model.onnx")
+        to_onnx(article(np.float64), tmp_path / "missing" / "model.onnx")
     with pytest.raises(IsADirectoryError):
-        to_onnx(binary(np.float64), tmp_path)
-
-
-class Square(mn.Layer):
-    def forward(self, x, training=True):
-        self._cache = x
-        return x * x
-
-    def backward(self, grad):
-        return 2 * self._require_cache() * grad
+        to_onnx(article(np.float64), tmp_path)
 
 
 def test_a_layer_without_onnx_operators_is_named_with_its_place(tmp_path):
@@ -247,9 +149,9 @@ def test_a_layer_without_onnx_operators_is_named_with_its_place(tmp_path):
     "call, error, message",
     [
         (lambda p: to_onnx(mn.Dense(2, 2), p), TypeError, "wrap a single layer in mn.Sequential"),
-        (lambda p: to_onnx(binary(np.float64), p, dtype=np.float16), TypeError, "float32 or np.float64"),
-        (lambda p: to_onnx(binary(np.float64), p, opset=12), ValueError, "opset must be >= 13"),
-        (lambda p: to_onnx(binary(np.float64), 3), TypeError, "path must be a file path"),
+        (lambda p: to_onnx(article(np.float64), p, dtype=np.float16), TypeError, "float32 or np.float64"),
+        (lambda p: to_onnx(article(np.float64), p, opset=12), ValueError, "opset must be >= 13"),
+        (lambda p: to_onnx(article(np.float64), 3), TypeError, "path must be a file path"),
     ],
 )
 def test_wrong_arguments_are_refused_before_writing(call, error, message, tmp_path):

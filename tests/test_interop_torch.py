@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 import pytest
+from exportable_models import MODELS, Square, article, design_graph, regularised, two_in_two_out, warmed_batch_norm
 
 import minnet as mn
 
@@ -24,81 +25,6 @@ from minnet.interop.pytorch import GraphModule  # noqa: E402
 nn = torch.nn
 TOLERANCE = {np.float64: dict(rtol=1e-12, atol=1e-14), np.float32: dict(rtol=1e-5, atol=1e-6)}
 DTYPES = [np.float64, np.float32]
-
-
-def warmed_batch_norm(n: int, dtype) -> mn.BatchNorm:
-    """A BatchNorm whose running statistics are no longer the initial zeros and ones."""
-    norm = mn.BatchNorm(n, momentum=0.3, dtype=dtype)
-    rng = np.random.default_rng(n)
-    for _ in range(3):
-        norm.forward(rng.normal(1.0, 2.0, (10, n)).astype(dtype))
-    norm.gamma.value[...] = rng.uniform(0.5, 1.5, n)
-    norm.beta.value[...] = rng.normal(size=n)
-    return norm
-
-
-def article(dtype):
-    return mn.Sequential(
-        mn.Dense(5, 7, rng=0, dtype=dtype), mn.Sigmoid(), mn.Dense(7, 1, rng=1, dtype=dtype), mn.Sigmoid()
-    )
-
-
-def multiclass(dtype):
-    """Every activation, a Dense without bias, a nested Sequential, a softmax over 4 classes."""
-    return mn.Sequential(
-        mn.Dense(5, 8, bias=False, seed=2, dtype=dtype),
-        mn.Tanh(),
-        mn.Sequential(mn.Dense(8, 6, init="he", seed=3, dtype=dtype), mn.LeakyReLU(0.1)),
-        mn.Dense(6, 6, seed=4, dtype=dtype),
-        mn.ReLU(),
-        mn.Dense(6, 4, seed=5, dtype=dtype),
-        mn.Softmax(),
-    )
-
-
-def regularised(dtype):
-    """BatchNorm (with running statistics) and Dropout, three logits."""
-    return mn.Sequential(
-        mn.Dense(5, 8, init="he", seed=6, dtype=dtype),
-        warmed_batch_norm(8, dtype),
-        mn.ReLU(),
-        mn.Dropout(0.3, seed=0),
-        mn.Dense(8, 3, seed=7, dtype=dtype),
-    )
-
-
-def design_graph(dtype):
-    """DESIGN.md's graph: a skip, one Dense shared by two branches, a concat; plus BatchNorm and Dropout."""
-    x = mn.Input(5)
-    h = mn.ReLU()(mn.Dense(5, 8, init="he", seed=8, dtype=dtype)(x))
-    h = mn.Add()([h, mn.ReLU()(mn.Dense(8, 8, init="he", seed=9, dtype=dtype)(h))])
-    shared = mn.Dense(8, 4, seed=10, dtype=dtype)
-    z = mn.Concat()([shared(h), shared(mn.Tanh()(h))])
-    z = mn.Dropout(0.2, seed=1)(warmed_batch_norm(8, dtype)(z))
-    return mn.Graph(inputs=x, outputs=mn.Dense(8, 1, seed=11, dtype=dtype)(z))
-
-
-def two_in_two_out(dtype):
-    """Two inputs, two outputs, an input fed straight into a Concat, a Sequential used at two nodes, a 3-way Add."""
-    a, b = mn.Input(5, name="a"), mn.Input(3, name="b")
-    block = mn.Sequential(mn.Dense(6, 6, seed=12, dtype=dtype), mn.Tanh())
-    h = mn.Concat()([mn.Dense(5, 3, seed=13, dtype=dtype)(a), b])
-    h1 = block(h)
-    h2 = block(mn.Sigmoid()(h1))
-    s = mn.Add()([h, h1, h2])
-    return mn.Graph(
-        inputs=[a, b],
-        outputs=[mn.Dense(6, 3, seed=14, dtype=dtype)(s), mn.Sigmoid()(mn.Dense(6, 1, seed=15, dtype=dtype)(h2))],
-    )
-
-
-MODELS = {
-    "article": article,
-    "multiclass": multiclass,
-    "regularised": regularised,
-    "design-graph": design_graph,
-    "two-in-two-out": two_in_two_out,
-}
 
 
 def inputs_for(model, n: int = 9, dtype=np.float64, seed: int = 0):
@@ -338,15 +264,6 @@ def test_torch_training_steps_on_an_exported_graph_are_minnets_steps():
 
 
 # -- errors ---------------------------------------------------------------------------------------
-
-
-class Square(mn.Layer):
-    def forward(self, x, training=True):
-        self._cache = x
-        return x * x
-
-    def backward(self, grad):
-        return 2 * self._require_cache() * grad
 
 
 class WiderDense(mn.Dense):

@@ -413,6 +413,20 @@ def _torch_batchnorm(bn: mn.BatchNorm) -> torch.nn.BatchNorm1d:
     return module
 
 
+def _assert_batchnorm_step_equals_torch(bn: mn.BatchNorm, module: torch.nn.BatchNorm1d, x, g) -> None:
+    """One forward and backward of ``bn`` and of its torch twin, in the module's mode: output and gradients agree."""
+    out = bn.forward(x, training=module.training)
+    dx = bn.backward(g)
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    module.zero_grad()
+    t_out = module(tx)
+    t_out.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(out, t_out.detach().numpy(), **FORWARD)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), **GRAD)
+    np.testing.assert_allclose(bn.gamma.grad, module.weight.grad.numpy(), **GRAD)
+    np.testing.assert_allclose(bn.beta.grad, module.bias.grad.numpy(), **GRAD)
+
+
 @pytest.mark.parametrize("n", [2, 5, 64])
 @pytest.mark.parametrize("momentum", [0.1, 0.3, None])
 def test_batchnorm_training_forward_gradients_and_running_statistics_equal_torch(n, momentum, rng):
@@ -422,17 +436,7 @@ def test_batchnorm_training_forward_gradients_and_running_statistics_equal_torch
     module = _torch_batchnorm(bn).train()
     for step in range(4):  # several batches, so the running statistics are compared after each update
         x = rng.standard_normal((n, 4)) * [1.0, 5.0, 0.1, 2.0] + [0.0, 3.0, -1.0, 10.0]
-        g = rng.standard_normal((n, 4))
-        out = bn.forward(x)
-        dx = bn.backward(g)
-        tx = torch.from_numpy(x.copy()).requires_grad_(True)
-        module.zero_grad()
-        t_out = module(tx)
-        t_out.backward(torch.from_numpy(g))
-        np.testing.assert_allclose(out, t_out.detach().numpy(), **FORWARD)
-        np.testing.assert_allclose(dx, tx.grad.numpy(), **GRAD)
-        np.testing.assert_allclose(bn.gamma.grad, module.weight.grad.numpy(), **GRAD)
-        np.testing.assert_allclose(bn.beta.grad, module.bias.grad.numpy(), **GRAD)
+        _assert_batchnorm_step_equals_torch(bn, module, x, rng.standard_normal((n, 4)))
         np.testing.assert_allclose(bn.running_mean, module.running_mean.numpy(), **FORWARD)
         np.testing.assert_allclose(bn.running_var, module.running_var.numpy(), **FORWARD)
         assert bn.num_batches_tracked == int(module.num_batches_tracked) == step + 1
@@ -448,17 +452,7 @@ def test_batchnorm_inference_forward_and_gradients_equal_torch(rng):
         bn.forward(x)
         module(torch.from_numpy(x))
     module.eval()
-    x, g = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
-    out = bn.forward(x, training=False)
-    dx = bn.backward(g)
-    tx = torch.from_numpy(x.copy()).requires_grad_(True)
-    module.zero_grad()
-    t_out = module(tx)
-    t_out.backward(torch.from_numpy(g))
-    np.testing.assert_allclose(out, t_out.detach().numpy(), **FORWARD)
-    np.testing.assert_allclose(dx, tx.grad.numpy(), **GRAD)
-    np.testing.assert_allclose(bn.gamma.grad, module.weight.grad.numpy(), **GRAD)
-    np.testing.assert_allclose(bn.beta.grad, module.bias.grad.numpy(), **GRAD)
+    _assert_batchnorm_step_equals_torch(bn, module, rng.standard_normal((5, 3)), rng.standard_normal((5, 3)))
 
 
 def test_batchnorm_refuses_a_batch_of_one_as_torch_does():

@@ -1,0 +1,209 @@
+"""What every example script shares: its common flags, their checks, saving figures and the ``__main__`` guard.
+
+Not an example itself (the leading underscore keeps it out of the list of
+scripts): the scripts import from it, so that each of them shows its data,
+its networks, their training and its plots, and only that. A script run as
+``python examples/<name>.py`` has its own folder on ``sys.path``, so
+``from _common import ...`` finds this file from any working folder.
+
+The pieces, in the order a script uses them:
+
+- :func:`add_common_flags` adds ``--seed``, ``--out``, ``--show`` and
+  ``--no-progress`` to the script's parser;
+- :func:`check_flags` refuses a bad count, rate or seed by its flag's name,
+  before anything trains;
+- :data:`SCORES_HEADER` and :func:`scores` print a model's loss and
+  accuracy on the training and the held-out rows as a table row;
+- :func:`headless_unless_shown` keeps matplotlib off screen unless
+  ``--show`` asks for windows;
+- :func:`save` writes a figure and says where, :func:`show_if_asked` opens
+  the figures in windows when ``--show`` asks for it;
+- :func:`run` calls ``main`` and turns a user's mistake into a one-line
+  error instead of a traceback.
+
+matplotlib is imported only inside the functions that need it, so
+``--help`` and a bad flag need neither matplotlib nor a display.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def add_common_flags(parser: argparse.ArgumentParser, *, seed_of: str, plots: str = "plots") -> None:
+    """Add the flags every example with plots takes: ``--seed``, ``--out``, ``--show``, ``--no-progress``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The script's parser; the flags go after the ones it already has.
+    seed_of : str
+        What the seed decides, for ``--seed``'s help: ``"the split, the
+        weights and the shuffling"`` gives "seed of the split, the weights and
+        the shuffling (default 0)".
+    plots : str, default "plots"
+        What ``--out`` holds and ``--show`` opens, for their help:
+        ``"plot"`` for a script that draws one.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser()
+    >>> add_common_flags(parser, seed_of="the weights")
+    >>> args = parser.parse_args(["--seed", "3", "--show"])
+    >>> args.seed, str(args.out), args.show, args.no_progress
+    (3, 'out', True, False)
+    """
+    parser.add_argument("--seed", type=int, default=0, help=f"seed of {seed_of} (default 0)")
+    parser.add_argument("--out", type=Path, default=Path("out"), help=f"folder for the {plots} (default ./out)")
+    parser.add_argument("--show", action="store_true", help=f"also show the {plots} in a window")
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="hide the progress bars (they are hidden anyway when stderr is not a terminal)",
+    )
+
+
+def check_flags(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    *,
+    at_least_1: Iterable[str] = (),
+    positive: Iterable[str] = (),
+) -> None:
+    """Refuse a count below 1, a rate that is not positive, or a negative ``--seed``, naming the flag.
+
+    Called right after ``parse_args``, before any data are read or anything
+    trains, so a typo costs nothing. A refusal goes through
+    ``parser.error``: the usage line and the message on stderr, exit status 2.
+    The checks run in the order of the parameters below, then the seed's;
+    the first that fails is the one reported.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The parser that made ``args``; it reports the refusal.
+    args : argparse.Namespace
+        The parsed flags.
+    at_least_1 : iterable of str
+        Attribute names of integer flags that must be at least 1
+        (``"batch_size"`` for ``--batch-size``).
+    positive : iterable of str
+        Attribute names of number flags that must be greater than 0; nan is
+        refused too.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser(prog="example.py")
+    >>> _ = parser.add_argument("--batch-size", type=int, default=32)
+    >>> check_flags(parser, parser.parse_args([]), at_least_1=["batch_size"])
+    >>> check_flags(parser, parser.parse_args(["--batch-size", "0"]), at_least_1=["batch_size"])
+    Traceback (most recent call last):
+    ...
+    SystemExit: 2
+    """
+    for flag in at_least_1:
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    for flag in positive:
+        if not getattr(args, flag) > 0:  # also refuses nan
+            parser.error(f"--{flag.replace('_', '-')} must be a positive number, got {getattr(args, flag)}")
+    if getattr(args, "seed", 0) < 0:
+        parser.error(f"--seed must be a non-negative integer, got {args.seed}")
+
+
+#: The columns :func:`scores` fills, to print after the table's first column.
+SCORES_HEADER = f"{'train loss':>11}{'train acc':>11}{'held-out loss':>15}{'held-out acc':>14}"
+
+
+def scores(train: Mapping[str, float], held_out: Mapping[str, float]) -> str:
+    """One table row's cells under :data:`SCORES_HEADER`: loss and accuracy on the training and held-out rows.
+
+    Parameters
+    ----------
+    train, held_out : mapping of str to float
+        What ``mn.evaluate(..., metrics=["accuracy"])`` returns on each set:
+        at least ``"loss"`` and ``"accuracy"``.
+
+    Returns
+    -------
+    str
+        The four numbers, right-aligned under the header's four columns.
+
+    Examples
+    --------
+    >>> print(f"{'model':<8}{SCORES_HEADER}")
+    model    train loss  train acc  held-out loss  held-out acc
+    >>> print(f"{'tiny':<8}{scores({'loss': 0.5, 'accuracy': 0.75}, {'loss': 0.625, 'accuracy': 0.7})}")
+    tiny         0.5000      0.750         0.6250         0.700
+    """
+    return f"{train['loss']:>11.4f}{train['accuracy']:>11.3f}{held_out['loss']:>15.4f}{held_out['accuracy']:>14.3f}"
+
+
+def headless_unless_shown(args: argparse.Namespace) -> None:
+    """Without ``--show``, draw with matplotlib's Agg backend: no window, and no display needed.
+
+    Call it before the first figure is drawn.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed flags, from a parser given :func:`add_common_flags`.
+    """
+    if not args.show:
+        import matplotlib
+
+        matplotlib.use("Agg")
+
+
+def save(figure: Figure, path: Path) -> None:
+    """Write a matplotlib figure to ``path`` (its format from the suffix) and print where.
+
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure
+        What ``mn.plot`` and ``History.plot`` return.
+    path : pathlib.Path
+        The file, in a folder that exists.
+    """
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    print(f"saved {path}")
+
+
+def show_if_asked(args: argparse.Namespace) -> None:
+    """With ``--show``, open every figure drawn so far in a window, and wait until they are closed.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed flags, from a parser given :func:`add_common_flags`.
+    """
+    if args.show:
+        import matplotlib.pyplot as plt
+
+        plt.show()
+
+
+def run(main: Callable[[], int]) -> NoReturn:
+    """Run a script's ``main`` and exit with its status; a user's mistake ends in one line, not a traceback.
+
+    A ``ValueError``, ``TypeError`` or ``OSError`` (e.g. an ``--out`` that
+    cannot be a folder, or a data set missing offline) is printed as
+    ``error: <message>`` on stderr, with exit status 1.
+
+    Parameters
+    ----------
+    main : callable
+        The script's ``main``, called with no arguments (it parses
+        ``sys.argv``); it returns the exit status.
+    """
+    try:
+        sys.exit(main())
+    except (ValueError, TypeError, OSError) as exc:
+        sys.exit(f"error: {exc}")

@@ -1,0 +1,121 @@
+"""The models every exporter must carry over, shared by tests/test_interop_torch.py and tests/test_interop_onnx.py.
+
+Each builder takes the dtype (``np.float64`` or ``np.float32``) and gives
+the same weights every call. Between them they hold every exportable layer
+(Dense with and without bias, each activation, Softmax, BatchNorm with moved
+running statistics, Dropout, a nested Sequential) and the graph features (a
+skip, a layer shared by two nodes, a Sequential used at two nodes, a
+concat, several inputs and outputs, an output that feeds another node, a
+graph inside a graph). Both test files run :data:`MODELS` through their
+exporter, so the two exporters are checked on the same networks.
+:class:`Square` is the opposite: a layer of one's own that neither knows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import minnet as mn
+
+
+def warmed_batch_norm(n: int, dtype) -> mn.BatchNorm:
+    """A BatchNorm with moved running statistics and eps 1e-3, one feature of which has a variance of 0."""
+    norm = mn.BatchNorm(n, momentum=0.3, eps=1e-3, dtype=dtype)
+    rng = np.random.default_rng(n)
+    for _ in range(3):
+        norm.forward(rng.normal(1.0, 2.0, (10, n)).astype(dtype))
+    norm.running_var[0] = 0.0  # then eps alone is the variance: an eps rounded to float32 would show
+    norm.gamma.value[...] = rng.uniform(0.5, 1.5, n)
+    norm.beta.value[...] = rng.normal(size=n)
+    return norm
+
+
+def article(dtype) -> mn.Sequential:
+    """The article's network: sigmoid hidden layer, one sigmoid output."""
+    return mn.Sequential(
+        mn.Dense(5, 7, rng=0, dtype=dtype), mn.Sigmoid(), mn.Dense(7, 1, rng=1, dtype=dtype), mn.Sigmoid()
+    )
+
+
+def multiclass(dtype) -> mn.Sequential:
+    """Tanh, a LeakyReLU of slope 0.25, ReLU, a Dense without bias, a nested Sequential, a softmax over 4 classes."""
+    return mn.Sequential(
+        mn.Dense(5, 8, bias=False, seed=2, dtype=dtype),
+        mn.Tanh(),
+        mn.Sequential(mn.Dense(8, 6, init="he", seed=3, dtype=dtype), mn.LeakyReLU(0.25)),
+        mn.Dense(6, 6, seed=4, dtype=dtype),
+        mn.ReLU(),
+        mn.Dense(6, 4, seed=5, dtype=dtype),
+        mn.Softmax(),
+    )
+
+
+def regularised(dtype) -> mn.Sequential:
+    """BatchNorm on its running statistics, Dropout, a LeakyReLU of slope 0.1 (not exact in float32), three logits."""
+    return mn.Sequential(
+        mn.Dense(5, 8, init="he", seed=6, dtype=dtype),
+        warmed_batch_norm(8, dtype),
+        mn.LeakyReLU(0.1),
+        mn.Dropout(0.3, seed=0),
+        mn.Dense(8, 3, seed=7, dtype=dtype),
+    )
+
+
+def design_graph(dtype) -> mn.Graph:
+    """DESIGN.md's graph: a skip, one Dense shared by two branches, a concat, one logit; plus BatchNorm and Dropout."""
+    x = mn.Input(5)
+    h = mn.ReLU()(mn.Dense(5, 8, init="he", seed=8, dtype=dtype)(x))
+    h = mn.Add()([h, mn.ReLU()(mn.Dense(8, 8, init="he", seed=9, dtype=dtype)(h))])
+    shared = mn.Dense(8, 4, seed=10, dtype=dtype)
+    z = mn.Concat()([shared(h), shared(mn.Tanh()(h))])
+    z = mn.Dropout(0.2, seed=1)(warmed_batch_norm(8, dtype)(z))
+    return mn.Graph(inputs=x, outputs=mn.Dense(8, 1, seed=11, dtype=dtype)(z))
+
+
+def two_in_two_out(dtype) -> mn.Graph:
+    """Two inputs, two outputs (class probabilities and a sigmoid), an input fed straight into a Concat,
+    a Sequential used at two nodes, a 3-way Add."""
+    a, b = mn.Input(5, name="a"), mn.Input(3, name="b")
+    block = mn.Sequential(mn.Dense(6, 6, seed=12, dtype=dtype), mn.Tanh())
+    h = mn.Concat()([mn.Dense(5, 3, seed=13, dtype=dtype)(a), b])
+    h1 = block(h)
+    h2 = block(mn.Sigmoid()(h1))
+    s = mn.Add()([h, h1, h2])
+    return mn.Graph(
+        inputs=[a, b],
+        outputs=[
+            mn.Softmax()(mn.Dense(6, 3, seed=14, dtype=dtype)(s)),
+            mn.Sigmoid()(mn.Dense(6, 1, seed=15, dtype=dtype)(h2)),
+        ],
+    )
+
+
+def output_is_an_inner_node(dtype) -> mn.Graph:
+    """An output that also feeds another node, and a graph inside the graph."""
+    inner_x = mn.Input(4)
+    inner = mn.Graph(inner_x, mn.Tanh()(mn.Dense(4, 4, seed=16, dtype=dtype)(inner_x)))
+    x = mn.Input(4)
+    h = inner(x)
+    return mn.Graph(x, [h, mn.Dense(4, 2, seed=17, dtype=dtype)(h)])
+
+
+class Square(mn.Layer):
+    """A layer of the user's own, ``x * x``: no exporter knows it, so exporting it must fail naming its place."""
+
+    def forward(self, x, training=True):
+        self._cache = x
+        return x * x
+
+    def backward(self, grad):
+        return 2 * self._require_cache() * grad
+
+
+#: Every builder by the name the tests' ids show.
+MODELS = {
+    "article": article,
+    "multiclass": multiclass,
+    "regularised": regularised,
+    "design-graph": design_graph,
+    "two-in-two-out": two_in_two_out,
+    "output-inner-node": output_is_an_inner_node,
+}
