@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,6 +22,8 @@ from ._validation import (
 )
 from .archive import check_writable
 from .checkpoint import write_checkpoint
+from .containers import restore_states, stateful_layers
+from .layers import Layer, restore_parameters, snapshot_parameters
 
 if TYPE_CHECKING:
     from .training import Run
@@ -83,10 +86,13 @@ class EarlyStopping(Callback):
     min_delta : float, default 0.0
         Smallest change that counts as an improvement.
     restore_best : bool, default True
-        Put back the parameters of the best epoch when training ends.
+        Put back the model of the best epoch when training ends: its
+        parameters and each layer's non-trained state (a batch norm's
+        running statistics, which its predictions depend on).
     mode : {"auto", "min", "max"}, default "auto"
         Whether smaller or larger is better; ``"auto"`` picks ``"max"`` for
-        accuracy-like keys and ``"min"`` otherwise.
+        accuracy-like keys (``accuracy``, ``val_accuracy``, and ``accuracy_1``
+        for a model's second output) and ``"min"`` otherwise.
 
     Attributes
     ----------
@@ -121,6 +127,8 @@ class EarlyStopping(Callback):
         self.wait = 0
         self.stopped_epoch: int | None = None
         self._best_values: list[np.ndarray] | None = None
+        self._best_states: list[dict[str, Any]] | None = None  # one per layer of _stateful
+        self._stateful: list[Layer] = []
         # Set by on_train_begin, for load_state_dict to check a saved state
         # against: the (shape, dtype) of each model parameter, and the epochs
         # the run has completed (those of the checkpoint, on resume).
@@ -131,7 +139,8 @@ class EarlyStopping(Callback):
     def _minimize(self) -> bool:
         if self.mode != "auto":
             return self.mode == "min"
-        return not self.monitor.endswith(("accuracy", "acc"))
+        # A model with several outputs logs accuracy_0, val_accuracy_1, ...
+        return not re.sub(r"_\d+$", "", self.monitor).endswith(("accuracy", "acc"))
 
     def on_train_begin(self, run: Run) -> None:
         """Check that the run logs ``monitor``; note the model's parameters and the epochs completed.
@@ -146,6 +155,7 @@ class EarlyStopping(Callback):
             )
         self._reset()
         self._parameter_specs = [(p.value.shape, p.value.dtype) for p in run.model.parameters()]
+        self._stateful = stateful_layers(run.model)
         self._epochs_done = run.epoch
 
     def on_epoch_end(self, run: Run, logs: dict[str, float]) -> None:
@@ -154,7 +164,8 @@ class EarlyStopping(Callback):
         if improved:
             self.best, self.best_epoch, self.wait = value, run.epoch, 0
             if self.restore_best:
-                self._best_values = [p.value.copy() for p in run.model.parameters()]
+                self._best_values = snapshot_parameters(run.model.parameters())
+                self._best_states = [layer.get_state() for layer in self._stateful]
             return
         self.wait += 1
         if self.wait >= self.patience:
@@ -168,6 +179,7 @@ class EarlyStopping(Callback):
             "wait": self.wait,
             "stopped_epoch": self.stopped_epoch,
             "best_values": self._best_values,
+            "best_states": self._best_states,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -180,7 +192,10 @@ class EarlyStopping(Callback):
         completed, ``wait`` at most the epochs since, ``stopped_epoch``
         None or the last epoch; ``best_values`` None or one finite array
         per model parameter of exactly its shape and dtype (so that it can
-        never be broadcast over a parameter), and None if no epoch improved.
+        never be broadcast over a parameter), and None if no epoch improved;
+        ``best_states`` None exactly when ``best_values`` is, else one state
+        per layer that keeps one, each of which that layer's ``set_state``
+        accepts.
 
         Raises
         ------
@@ -210,13 +225,30 @@ class EarlyStopping(Callback):
             if best_epoch == 0:
                 raise ValueError("best_values must be None when no epoch has improved (best_epoch 0)")
             values = stored_arrays("best_values", values, self._parameter_specs)
+        states = self._checked_best_states(state["best_states"], values is None)
         self.best, self.best_epoch, self.wait, self.stopped_epoch = best, best_epoch, wait, stopped
-        self._best_values = values
+        self._best_values, self._best_states = values, states
+
+    def _checked_best_states(self, states: Any, expect_none: bool) -> list[dict[str, Any]] | None:
+        """``best_states`` from a file, checked by each layer's own ``set_state`` (then undone)."""
+        if states is None and expect_none:
+            return None
+        if expect_none or not isinstance(states, list) or len(states) != len(self._stateful):
+            wanted = "None, as best_values is" if expect_none else f"a list of {len(self._stateful)} layer states"
+            raise ValueError(f"best_states must be {wanted}, got {states!r:.80}")
+        for i, (layer, saved) in enumerate(zip(self._stateful, states)):
+            current = layer.get_state()
+            try:
+                layer.set_state(saved)  # all or nothing, so a refusal leaves the layer as it was
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"best_states[{i}] does not fit {layer!r}: {exc}") from None
+            layer.set_state(current)
+        return states
 
     def on_train_end(self, run: Run) -> None:
         if self.restore_best and self._best_values is not None and self.best_epoch != run.epoch:
-            for p, value in zip(run.model.parameters(), self._best_values):
-                p.value[...] = value
+            restore_parameters(run.model.parameters(), self._best_values)
+            restore_states(list(zip(self._stateful, self._best_states or [])))
 
     def __repr__(self) -> str:
         mode = "" if self.mode == "auto" else f", mode={self.mode!r}"

@@ -77,6 +77,11 @@ def caches_preserved(model: Layer, *others: Any) -> Iterator[None]:
             holder._cache = cache
 
 
+def stateful_layers(model: Layer) -> list[Layer]:
+    """The layers of ``model`` that keep non-trained state (:meth:`Layer.get_state` is not empty)."""
+    return [layer for layer in iter_layers(model) if layer.get_state()]
+
+
 def snapshot_states(model: Layer) -> list[tuple[Layer, dict[str, Any]]]:
     """The non-trained state of every layer of ``model`` that has one, for :func:`restore_states`.
 

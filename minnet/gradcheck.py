@@ -184,7 +184,7 @@ class _in_float64:
     def __enter__(self) -> None:
         for p in self.params:
             p.value = p.value.astype(np.float64)  # always a copy: the check never edits the originals
-            p.grad = np.zeros_like(p.value)
+            p.grad = np.full_like(p.value, np.nan)  # as a new Parameter's: no backward has written it
 
     def __exit__(self, *exc: Any) -> None:
         for p, (value, grad) in zip(self.params, self.saved):

@@ -112,7 +112,7 @@ def snapshot_parameters(params: Sequence[Parameter]) -> list[np.ndarray]:
     """Copies of the parameters' values, for :func:`restore_parameters`.
 
     The one way minnet saves and puts back parameter values (``lr_find``'s
-    restore, ``EarlyStopping``'s best weights, ``gradcheck``'s probes).
+    restore, ``EarlyStopping``'s best weights).
     """
     return [p.value.copy() for p in params]
 

@@ -424,7 +424,12 @@ class SGD(Optimizer):
                 np.multiply(v_old, momentum, out=v)
                 v += d if self.dampening == 0 else (1.0 - self.dampening) * d
             state = {"momentum_buffer": v}
-            d = d + momentum * v if self.nesterov else v
+            if self.nesterov:  # d + mu v, in a scratch array of its own: a step allocates nothing
+                d = np.add(
+                    d, np.multiply(v, momentum, out=self.scratch(i, "nesterov")), out=self.scratch(i, "nesterov")
+                )
+            else:
+                d = v
         return np.multiply(d, lr, out=step), state
 
     @property

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import all_finite, as_numeric_array, check_int, check_real
-from .containers import as_model_inputs, caches_preserved, inference_batches, iter_layers, model_dtype, restore_states
+from .containers import as_model_inputs, caches_preserved, inference_batches, model_dtype, restore_states
 from .layers import Layer, backward_through
 from .losses import Loss
 from .metrics import Metric, resolve_metrics
@@ -54,7 +54,7 @@ class Objective:
 
     .. math:: L = \sum_k w_k\, L_k(\hat y_k, y_k)
 
-    For a model with one output this is just its loss (weight 1).
+    For a model with one output this is its loss (times its weight, 1 by default).
 
     Parameters
     ----------
@@ -96,15 +96,11 @@ class Objective:
         return [name for name, _, _ in self.metrics]
 
     def forward(self, preds: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> float:
-        """The weighted loss of finite model outputs on prepared targets."""
-        if len(self.losses) == 1:
-            return self.losses[0].forward_prepared(preds[0], targets[0])
+        """The weighted loss of finite model outputs on prepared targets (a weight of 1 changes no bit)."""
         return sum(w * loss.forward_prepared(p, t) for loss, w, p, t in zip(self.losses, self.weights, preds, targets))
 
     def backward(self) -> list[np.ndarray]:
         """dL/d(output) for each output: :math:`w_k\\, \\partial L_k / \\partial \\hat y_k`."""
-        if len(self.losses) == 1:
-            return [self.losses[0].backward()]
         return [loss.backward() if w == 1.0 else w * loss.backward() for loss, w in zip(self.losses, self.weights)]
 
     def metric_values(self, targets: Sequence[np.ndarray], preds: Sequence[np.ndarray]) -> dict[str, float]:
@@ -166,9 +162,13 @@ def prepare_data(
             got = "a scalar" if t.ndim == 0 else str(len(t))
             raise ValueError(f"{x_name} and {name} must have the same number of samples, got {n} and {got}")
     # One sample in inference mode reveals each output's width (and checks the
-    # input width with the layer's own message) without changing any parameter or cache.
+    # input width with the layer's own message, prefixed by the array's name, which
+    # tells X from X_val) without changing any parameter or cache.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), caches_preserved(model):
-        probe = model.forward(inputs[0][:1] if model.n_inputs == 1 else [x[:1] for x in inputs], training=False)
+        try:
+            probe = model.forward(inputs[0][:1] if model.n_inputs == 1 else [x[:1] for x in inputs], training=False)
+        except ValueError as exc:
+            raise ValueError(f"{x_name}: {exc}") from None
     probes = [probe] if n_out == 1 else list(probe)
     dtype = model_dtype(model)
     targets = []
@@ -232,7 +232,7 @@ def train_step(
     a failure is this result, not a numpy warning.
 
     ``stateful`` lists the layers of ``model`` whose non-trained state the
-    training forward changes (:func:`stateful_layers`): a batch norm's
+    training forward changes (:func:`~minnet.containers.stateful_layers`): a batch norm's
     running statistics, a dropout's generator. A step that fails, by a
     failure above or an exception, puts their state back too, so the model
     is exactly as it was before the step.
@@ -258,11 +258,6 @@ def train_step(
         restore_states(saved)
         raise
     return value, preds, None
-
-
-def stateful_layers(model: Layer) -> list[Layer]:
-    """The layers of ``model`` that keep non-trained state, for :func:`train_step`; found once per run."""
-    return [layer for layer in iter_layers(model) if layer.get_state()]
 
 
 def scores(

@@ -19,6 +19,7 @@ from ._interrupts import deferring
 from ._validation import as_generator, check_bool, check_int, check_path, check_real
 from .callbacks import Callback
 from .checkpoint import optimizer_config, read_checkpoint, restore
+from .containers import stateful_layers
 from .layers import Layer
 from .losses import Loss
 from .optim import Optimizer
@@ -30,7 +31,6 @@ from .steps import (
     prepare_data,
     resolve_batch_size,
     scores,
-    stateful_layers,
     train_step,
 )
 
@@ -211,8 +211,9 @@ def fit(
     progress : bool, default True
         Show one tqdm bar for the run, with the loss in its postfix.
     loss_weights : list of float, optional
-        For several outputs: the weight of each output's loss in the total
-        that is minimised (1.0 each by default), as Keras.
+        The weight of each output's loss in the total that is minimised, one
+        per output (1.0 each by default), as Keras; a model with one output
+        may take one weight, which scales its loss and gradient.
     validation_split : float, default 0.0
         As Keras: hold out this fraction of the rows, the *last* ones as
         given (before any shuffling), as validation data. Not together with

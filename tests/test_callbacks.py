@@ -559,7 +559,7 @@ def test_early_stopping_repr_shows_a_mode_that_is_not_the_default():
 
 def test_early_stopping_checks_a_loaded_state_against_its_run():
     stop = mn.EarlyStopping("loss")
-    state = {"best": 0.5, "best_epoch": 1, "wait": 0, "stopped_epoch": None, "best_values": None}
+    state = {"best": 0.5, "best_epoch": 1, "wait": 0, "stopped_epoch": None, "best_values": None, "best_states": None}
     with pytest.raises(RuntimeError, match="call on_train_begin first"):
         stop.load_state_dict(state)  # it cannot know the model's parameters and epochs yet
     X, y = data()
@@ -567,3 +567,51 @@ def test_early_stopping_checks_a_loaded_state_against_its_run():
     mn.fit(model, mn.BCE(), opt, X, y, epochs=1, callbacks=[stop], **FIT)  # on_train_begin ran: 0 epochs done
     with pytest.raises(ValueError, match="best_epoch must be <= 0, got 1"):
         stop.load_state_dict(state)
+
+
+def test_early_stopping_restores_the_best_epochs_running_statistics_too():
+    """A BatchNorm model predicts with its running statistics: the best epoch's come back with its weights."""
+    gen = np.random.default_rng(0)
+    X = gen.normal(size=(200, 4))
+    y = (X[:, 0] + 0.5 * gen.normal(size=200) > 0).astype(float)
+    X_val, y_val, X, y = X[150:], y[150:], X[:150], y[:150]
+    model = mn.Sequential(mn.Dense(4, 16, seed=0), mn.BatchNorm(16), mn.ReLU(), mn.Dense(16, 1, seed=1))
+    seen = {}
+
+    class Spy(mn.callbacks.Callback):
+        def on_epoch_end(self, run, logs):
+            seen[run.epoch] = run.model.predict(X_val)
+
+    stop = mn.EarlyStopping(patience=3)
+    mn.fit(
+        model,
+        mn.BCE(from_logits=True),
+        mn.SGD(model.parameters(), lr=0.5, momentum=0.9),
+        X,
+        y,
+        epochs=60,
+        batch_size=16,
+        validation_data=(X_val, y_val),
+        callbacks=[Spy(), stop],
+        progress=False,
+        seed=0,
+    )
+    assert stop.stopped_epoch is not None and stop.best_epoch < stop.stopped_epoch  # a restore really happened
+    np.testing.assert_array_equal(model.predict(X_val), seen[stop.best_epoch])
+    assert mn.evaluate(model, mn.BCE(from_logits=True), X_val, y_val)["loss"] == pytest.approx(stop.best, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "monitor, minimize",
+    [
+        ("val_loss", True),
+        ("val_accuracy", False),
+        ("val_accuracy_0", False),
+        ("accuracy_1", False),
+        ("val_acc", False),
+        ("loss_1", True),
+        ("val_accuracy_rate", True),
+    ],
+)
+def test_early_stopping_auto_mode_knows_each_outputs_accuracy(monitor, minimize):
+    assert mn.EarlyStopping(monitor=monitor)._minimize is minimize

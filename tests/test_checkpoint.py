@@ -134,6 +134,13 @@ def test_checkpoint_holds_every_layer_state_in_iter_layers_order(checkpoint):
 # -- every field checked before anything is restored -----------------------------------
 
 
+def _get(meta, *path):
+    """The field at ``path`` (keys and indices into the description)."""
+    for key in path:
+        meta = meta[key]
+    return meta
+
+
 def _set(*path_and_value):
     """Set the field at ``path`` (keys and indices into the description) to ``value``."""
     *path, value = path_and_value
@@ -294,6 +301,17 @@ BAD_CHECKPOINTS: dict[str, tuple[str, Callable, str]] = {
         "checkpoint-callback",
         _array(*ES, "best_values", 0, value=lambda a: a[:1, :1]),
         r"best_values\[0\] must be float64 of shape \(3, 4\)",
+    ),
+    "best layer states one too many": (
+        "checkpoint-callback",
+        # a second entry, for a model with one layer that keeps state
+        lambda meta, arrays: _get(meta, *ES, "best_states").append({"updates": 2}),
+        r"state of EarlyStopping is refused: best_states must be a list of 1 layer states, got \[",
+    ),
+    "best layer state its layer refuses": (
+        "checkpoint-callback",
+        _array(*ES, "best_states", 0, "mean", value=_nan),
+        r"state of EarlyStopping is refused: best_states\[0\] does not fit .*: mean must be a finite",
     ),
     "best a string": ("checkpoint-callback", _set(*ES, "best", "low"), "best must be a number, got 'low'"),
     "best -inf when minimising": (

@@ -96,7 +96,7 @@ CASES: dict[str, Case] = {
     "X-nan": (lambda w: w.fit(X=_nan_at((20, 3), (4, 2))), ValueError, r"X must be finite, got nan at index \(4, 2\)"),
     "X-inf": (lambda w: w.fit(X=np.full((20, 3), np.inf)), ValueError, r"X must be finite, got inf"),
     "X-complex": (lambda w: w.fit(X=w.X + 1j), TypeError, "X must hold numbers.*complex"),
-    "X-wrong-width": (lambda w: w.fit(X=w.X[:, :2]), ValueError, r"Dense\(3 -> 4\) expected 3 features, got 2"),
+    "X-wrong-width": (lambda w: w.fit(X=w.X[:, :2]), ValueError, r"^X: Dense\(3 -> 4\) expected 3 features, got 2"),
     # -- fit: the targets y ----------------------------------------------------
     "y-length": (lambda w: w.fit(y=w.y[:-1]), ValueError, "same number of samples, got 20 and 19"),
     "y-scalar": (lambda w: w.fit(y=1.0), ValueError, "got 20 and a scalar"),
@@ -111,7 +111,7 @@ CASES: dict[str, Case] = {
     "validation-wrong-width": (
         lambda w: w.fit(validation_data=(w.X[:, :2], w.y)),
         ValueError,
-        r"Dense\(3 -> 4\) expected 3 features",
+        r"^X_val: Dense\(3 -> 4\) expected 3 features, got 2",
     ),
     "validation-labels": (lambda w: w.fit(validation_data=(w.X, 3 * w.y)), ValueError, "BCE targets"),
     "epochs-zero": (lambda w: w.fit(epochs=0), ValueError, "epochs must be >= 1, got 0"),

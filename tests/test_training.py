@@ -717,3 +717,28 @@ def test_a_float32_classifier_with_dropout_and_batchnorm_stays_float32():
     assert set(seen) == {np.dtype(np.float32)}
     assert all(p.value.dtype == p.grad.dtype == np.float32 for p in model.parameters())
     assert model[1].running_var.dtype == np.float32 and model.predict(X).dtype == np.float32
+
+
+def test_a_single_outputs_loss_weight_scales_its_loss_and_its_steps():
+    def run(weights, lr):
+        model = mn.Sequential(mn.Dense(3, 1, seed=0))
+        X = np.random.default_rng(0).standard_normal((8, 3))
+        history = mn.fit(
+            model,
+            mn.MSE(),
+            mn.SGD(model.parameters(), lr=lr),
+            X,
+            X.sum(axis=1),
+            epochs=3,
+            loss_weights=weights,
+            progress=False,
+        )
+        return history.history["loss"], model[0].W.value
+
+    plain_loss, plain_W = run(None, 0.1)
+    weighted_loss, weighted_W = run([4.0], 0.025)  # 4 x the gradient at a quarter of the rate: the same steps
+    np.testing.assert_allclose(weighted_loss, [4 * v for v in plain_loss], rtol=1e-12)
+    np.testing.assert_allclose(weighted_W, plain_W, rtol=1e-12)
+    assert not np.allclose(run([4.0], 0.1)[1], plain_W)  # and the weight really is applied
+    one_loss, one_W = run([1.0], 0.1)
+    assert one_loss == plain_loss and np.array_equal(one_W, plain_W)  # a weight of 1 changes no bit
