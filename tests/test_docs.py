@@ -106,7 +106,7 @@ def test_the_graph_page_quotes_every_step():
 
 
 def test_the_multiclass_page_quotes_every_step():
-    """Softmax, cross-entropy and its gradient, BatchNorm and Dropout, each next to its code."""
+    """Softmax, cross-entropy and its gradient, BatchNorm, Dropout and Adam, each next to its code."""
     text = (ROOT / "docs" / "multiclass.md").read_text()
     quoted = [(source, body) for source, body in QUOTE.findall(text)]
     for code in (
@@ -117,9 +117,14 @@ def test_the_multiclass_page_quotes_every_step():
         "x_hat = centred * inv_std",
         "return inv_std * (d - d.mean(axis=0)",
         "mask *= 1.0 / (1.0 - self.p)",
+        'm = _lerp(state["exp_avg"], d, 1 - beta1',
+        "denominator /= math.sqrt(1 - beta2**t)",
+        "step *= lr / (1 - beta1**t)",
+        "if self.weight_decay != 0 and self._decoupled_weight_decay:",
     ):
         assert any(code in body for _, body in quoted), f"docs/multiclass.md quotes no line with {code!r}"
-    assert {source for source, _ in quoted} >= {"minnet/layers.py", "minnet/losses.py"}
+    assert {source for source, _ in quoted} >= {"minnet/layers.py", "minnet/losses.py", "minnet/optim.py"}
+    assert "Not yet in minnet" not in text
 
 
 # -- every page's code runs ----------------------------------------------------
