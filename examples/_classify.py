@@ -17,11 +17,11 @@ import itertools
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
 import minnet as mn
+from _common import add_common_flags, check_flags, headless_unless_shown, save, show_if_asked
 
 # --optimizer's choices. SGD gets momentum 0.9; the others keep their defaults (torch's).
 OPTIMIZERS: dict[str, Callable[..., mn.Optimizer]] = {
@@ -39,47 +39,44 @@ def parser(description: str, *, epochs: int, batch_size: int, seeded: str) -> ar
     """The flags both examples take; an example adds its own, then calls :func:`parse`."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--epochs", type=int, default=epochs, help=f"epochs of each network (default {epochs})")
-    parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adam",
-                        help="optimizer of the regularised network (default %(default)s); the plain "
-                             "network always uses SGD with momentum 0.9")
-    parser.add_argument("--lr", type=float, default=SGD_LR,
-                        help="peak of SGD's one-cycle learning rate: the plain network's, and the "
-                             f"regularised one's with --optimizer sgd (default {SGD_LR})")
-    parser.add_argument("--adam-lr", type=float, default=ADAM_LR,
-                        help="peak of the one-cycle learning rate with --optimizer adam, adamw or rmsprop "
-                             f"(default {ADAM_LR}); they divide each gradient by its running root mean square, "
-                             "so a weight moves by up to about this much per step, whatever the gradient's scale")
-    parser.add_argument("--batch-size", type=int, default=batch_size,
-                        help=f"mini-batch size (default {batch_size})")
-    parser.add_argument("--seed", type=int, default=0, help=f"seed of {seeded} (default 0)")
-    parser.add_argument("--out", type=Path, default=Path("out"), help="folder for the plots (default ./out)")
-    parser.add_argument("--show", action="store_true", help="also show the plots in a window")
-    parser.add_argument("--no-progress", action="store_true",
-                        help="hide the progress bars (they are hidden anyway when stderr is not a terminal)")
+    parser.add_argument(
+        "--optimizer",
+        choices=list(OPTIMIZERS),
+        default="adam",
+        help="optimizer of the regularised network (default %(default)s); the plain "
+        "network always uses SGD with momentum 0.9",
+    )
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=SGD_LR,
+        help="peak of SGD's one-cycle learning rate: the plain network's, and the "
+        f"regularised one's with --optimizer sgd (default {SGD_LR})",
+    )
+    parser.add_argument(
+        "--adam-lr",
+        type=float,
+        default=ADAM_LR,
+        help="peak of the one-cycle learning rate with --optimizer adam, adamw or rmsprop "
+        f"(default {ADAM_LR}); they divide each gradient by its running root mean square, "
+        "so a weight moves by up to about this much per step, whatever the gradient's scale",
+    )
+    parser.add_argument("--batch-size", type=int, default=batch_size, help=f"mini-batch size (default {batch_size})")
+    add_common_flags(parser, seed_of=seeded)
     return parser
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
     """Parse ``argv`` and check the shared flags' values, exiting with a message that names the flag."""
     args = parser.parse_args(argv)
-    # Checked here, before any data are read, so a typo costs nothing.
-    for flag in ("epochs", "batch_size"):
-        if getattr(args, flag) < 1:
-            parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
-    for flag in ("lr", "adam_lr"):
-        if not getattr(args, flag) > 0:  # also refuses nan
-            parser.error(f"--{flag.replace('_', '-')} must be a positive number, got {getattr(args, flag)}")
-    if args.seed < 0:
-        parser.error(f"--seed must be a non-negative integer, got {args.seed}")
+    check_flags(parser, args, at_least_1=("epochs", "batch_size"), positive=("lr", "adam_lr"))
     return args
 
 
 def prepare_output(args: argparse.Namespace) -> None:
     """Make the ``--out`` folder (before any data are read: a bad one fails at once), and draw off screen."""
     args.out.mkdir(parents=True, exist_ok=True)
-    if not args.show:
-        import matplotlib
-        matplotlib.use("Agg")  # no window, no display needed
+    headless_unless_shown(args)
 
 
 def training_rows(n: int) -> int:
@@ -132,18 +129,26 @@ class EpochTable(mn.Callback):
         now = time.perf_counter()
         self.seconds.append(now - self._start)
         self._start = now
-        print(f"{run.epoch:>11}{logs['loss']:>11.4f}{logs['accuracy']:>11.4f}"
-              f"{logs['val_loss']:>11.4f}{logs['val_accuracy']:>11.4f}{self.seconds[-1]:>11.2f}", flush=True)
+        print(
+            f"{run.epoch:>11}{logs['loss']:>11.4f}{logs['accuracy']:>11.4f}"
+            f"{logs['val_loss']:>11.4f}{logs['val_accuracy']:>11.4f}{self.seconds[-1]:>11.2f}",
+            flush=True,
+        )
 
 
-def save(figure, path: Path) -> None:
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    print(f"saved {path}")
-
-
-def compare(args: argparse.Namespace, dataset: str, X_train: np.ndarray, y_train: np.ndarray,
-            X_test: np.ndarray, y_test: np.ndarray, *, widths: list[int], image_shape: tuple[int, int],
-            dtype: type = np.float64, max_images: int = 36) -> None:
+def compare(
+    args: argparse.Namespace,
+    dataset: str,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    widths: list[int],
+    image_shape: tuple[int, int],
+    dtype: type = np.float64,
+    max_images: int = 36,
+) -> None:
     """Train the plain and the regularised network, print their tables and write the figures.
 
     Both train on the first rows of ``X_train`` and are scored after every
@@ -163,34 +168,58 @@ def compare(args: argparse.Namespace, dataset: str, X_train: np.ndarray, y_train
     for name, (model, optimizer) in runs.items():
         print(f"\n{name}: {model}\n{optimizer!r}, batches of {args.batch_size}, {args.epochs} epochs")
         table = EpochTable()
-        histories[name] = mn.fit(model, loss, optimizer, X_train, y_train, epochs=args.epochs,
-                                 batch_size=args.batch_size, seed=args.seed, validation_split=VALIDATION_SPLIT,
-                                 metrics=["accuracy"], callbacks=[table], progress=progress)
+        histories[name] = mn.fit(
+            model,
+            loss,
+            optimizer,
+            X_train,
+            y_train,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            validation_split=VALIDATION_SPLIT,
+            metrics=["accuracy"],
+            callbacks=[table],
+            progress=progress,
+        )
         seconds[name] = float(np.mean(table.seconds))
 
-    print(f"\n{'network':<24}{'parameters':>11}{'s/epoch':>9}{'train loss':>11}{'train acc':>10}"
-          f"{'val loss':>10}{'val acc':>9}{'test loss':>11}{'test acc':>10}")
+    print(
+        f"\n{'network':<24}{'parameters':>11}{'s/epoch':>9}{'train loss':>11}{'train acc':>10}"
+        f"{'val loss':>10}{'val acc':>9}{'test loss':>11}{'test acc':>10}"
+    )
     for name, (model, _) in runs.items():
         last = {key: values[-1] for key, values in histories[name].history.items()}
         test = mn.evaluate(model, loss, X_test, y_test, metrics=["accuracy"], batch_size=1000)
-        print(f"{name:<24}{sum(p.size for p in model.parameters()):>11,}{seconds[name]:>9.2f}"
-              f"{last['loss']:>11.4f}{last['accuracy']:>10.4f}{last['val_loss']:>10.4f}"
-              f"{last['val_accuracy']:>9.4f}{test['loss']:>11.4f}{test['accuracy']:>10.4f}")
+        print(
+            f"{name:<24}{sum(p.size for p in model.parameters()):>11,}{seconds[name]:>9.2f}"
+            f"{last['loss']:>11.4f}{last['accuracy']:>10.4f}{last['val_loss']:>10.4f}"
+            f"{last['val_accuracy']:>9.4f}{test['loss']:>11.4f}{test['accuracy']:>10.4f}"
+        )
 
     name, (model, _) = next(iter(runs.items()))  # the plain network: the one the figures look into
     predicted = model.predict(X_test, batch_size=1000).argmax(axis=1)
     print(f"\nTest accuracy of the plain network: {np.mean(predicted == y_test):.4f}")
     stem = dataset.lower()
-    save(histories[name].plot(title=f"{dataset}, {name}: loss and accuracy per epoch"),
-         args.out / f"{stem}_history.png")
-    save(mn.plot.compare(histories, key=("loss", "val_loss", "val_accuracy"),
-                         title=f"{dataset}: training and validation curves of both networks"),
-         args.out / f"{stem}_compare.png")
-    save(mn.plot.confusion_matrix(mn.metrics.confusion_matrix(y_test, predicted, n_classes=10),
-                                  title=f"{dataset} test images, {name}"), args.out / f"{stem}_confusion.png")
-    save(mn.plot.misclassified(X_test, y_test, predicted, image_shape=image_shape, max_images=max_images),
-         args.out / f"{stem}_misclassified.png")
-
-    if args.show:
-        import matplotlib.pyplot as plt
-        plt.show()
+    save(
+        histories[name].plot(title=f"{dataset}, {name}: loss and accuracy per epoch"), args.out / f"{stem}_history.png"
+    )
+    save(
+        mn.plot.compare(
+            histories,
+            key=("loss", "val_loss", "val_accuracy"),
+            title=f"{dataset}: training and validation curves of both networks",
+        ),
+        args.out / f"{stem}_compare.png",
+    )
+    save(
+        mn.plot.confusion_matrix(
+            mn.metrics.confusion_matrix(y_test, predicted, n_classes=10), title=f"{dataset} test images, {name}"
+        ),
+        args.out / f"{stem}_confusion.png",
+    )
+    save(
+        mn.plot.misclassified(X_test, y_test, predicted, image_shape=image_shape, max_images=max_images),
+        args.out / f"{stem}_misclassified.png",
+    )
+    show_if_asked(args)

@@ -38,18 +38,18 @@ with ``examples/mnist.py``.
 from __future__ import annotations
 
 import argparse
-import sys
 
 import _classify as classify  # examples/_classify.py, next to this file
-
 import minnet as mn
+from _common import run
 
 TEST_SIZE = 0.2
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = classify.parser(__doc__.splitlines()[0], epochs=20, batch_size=32,
-                             seeded="the split, the weights, dropout and shuffling")
+    parser = classify.parser(
+        __doc__.splitlines()[0], epochs=20, batch_size=32, seeded="the split, the weights, dropout and shuffling"
+    )
     return classify.parse(parser, argv)
 
 
@@ -57,17 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     classify.prepare_output(args)
     X, y = mn.datasets.load_digits()
-    X_train, X_test, y_train, y_test = mn.data.train_test_split(X / 16.0, y, test_size=TEST_SIZE, seed=args.seed,
-                                                                stratify=y)
+    X_train, X_test, y_train, y_test = mn.data.train_test_split(
+        X / 16.0, y, test_size=TEST_SIZE, seed=args.seed, stratify=y
+    )
     n_fit = classify.training_rows(len(X_train))
-    print(f"Digits: {n_fit:,} training, {len(X_train) - n_fit:,} validation and {len(X_test):,} test images "
-          f"of 8 x 8 pixels")
+    print(
+        f"Digits: {n_fit:,} training, {len(X_train) - n_fit:,} validation and {len(X_test):,} test images "
+        f"of 8 x 8 pixels"
+    )
     classify.compare(args, "Digits", X_train, y_train, X_test, y_test, widths=[64, 128, 64, 10], image_shape=(8, 8))
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (ValueError, TypeError, OSError) as exc:  # e.g. an --out that cannot be a folder
-        sys.exit(f"error: {exc}")
+    run(main)  # a mistake (e.g. MNIST missing offline, an --out that is a file) ends in one line

@@ -2,7 +2,6 @@
 prints its tables and writes its plots; the networks and optimizers are the ones the docstrings describe, built
 by the module the two share, examples/_classify.py."""
 
-import importlib.util
 import itertools
 import os
 import re
@@ -14,14 +13,19 @@ import numpy as np
 import pytest
 
 import minnet as mn
+from conftest import _load_example as load_example
 from minnet.datasets.mnist import MNIST_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-MNIST = (Path(os.environ["MINNET_DATA"]) / "mnist" if os.environ.get("MINNET_DATA")
-         else ROOT.parent / "shared" / "data" / "mnist")
-needs_mnist = pytest.mark.skipif(not all((MNIST / name).is_file() for name in MNIST_FILES),
-                                 reason=f"the MNIST files are not in {MNIST}")
+MNIST = (
+    Path(os.environ["MINNET_DATA"]) / "mnist"
+    if os.environ.get("MINNET_DATA")
+    else ROOT.parent / "shared" / "data" / "mnist"
+)
+needs_mnist = pytest.mark.skipif(
+    not all((MNIST / name).is_file() for name in MNIST_FILES), reason=f"the MNIST files are not in {MNIST}"
+)
 
 
 def run(name, *flags, cwd, script=None):
@@ -31,19 +35,18 @@ def run(name, *flags, cwd, script=None):
     from any working directory.
     """
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, script or str(EXAMPLES / f"{name}.py"), *flags], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, script or str(EXAMPLES / f"{name}.py"), *flags],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
-def load(name):
-    """A file of ``examples/`` as a module, to test its helpers without running it."""
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-classify = load("_classify")
+classify = load_example("_classify")
 
 
 def tables(output, header_start):
@@ -53,7 +56,7 @@ def tables(output, header_start):
     for start, line in enumerate(lines):
         if line.split()[:1] == [header_start]:
             rows = []
-            for row in lines[start + 1:]:
+            for row in lines[start + 1 :]:
                 if not row.strip() or row.startswith("saved "):
                     break
                 rows.append(row)
@@ -64,6 +67,7 @@ def tables(output, header_start):
 def assert_png(path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
     import matplotlib.pyplot as plt
+
     height, width = plt.imread(path).shape[:2]
     assert height > 300 and width > 400
 
@@ -82,8 +86,23 @@ def check_output(stdout, epochs, out, prefix, floor, optimizer="Adam"):
         assert cells.shape == (epochs, 6) and list(cells[:, 0]) == list(range(1, epochs + 1))
         assert np.all(cells[:, 1:5] >= 0) and np.all(cells[:, [2, 4]] <= 1) and np.all(cells[:, 5] > 0)
     [(header, rows)] = tables(stdout, "network")
-    assert header.split() == ["network", "parameters", "s/epoch", "train", "loss", "train", "acc", "val", "loss",
-                              "val", "acc", "test", "loss", "test", "acc"]
+    assert header.split() == [
+        "network",
+        "parameters",
+        "s/epoch",
+        "train",
+        "loss",
+        "train",
+        "acc",
+        "val",
+        "loss",
+        "val",
+        "acc",
+        "test",
+        "loss",
+        "test",
+        "acc",
+    ]
     assert [row[:24].strip() for row in rows] == ["plain, SGD", f"regularised, {optimizer}"]
     accuracies = [float(row.split()[-1]) for row in rows]
     accuracy = float(re.search(r"Test accuracy of the plain network: ([0-9.]+)", stdout).group(1))
@@ -96,11 +115,27 @@ def check_output(stdout, epochs, out, prefix, floor, optimizer="Adam"):
     return accuracies
 
 
-@pytest.mark.parametrize("name, flags", [
-    ("digits", ["--epochs", "--optimizer", "--lr", "--adam-lr", "--batch-size", "--seed", "--out", "--show"]),
-    ("mnist", ["--data", "--epochs", "--optimizer", "--lr", "--adam-lr", "--batch-size", "--seed", "--limit",
-               "--out", "--show"]),
-])
+@pytest.mark.parametrize(
+    "name, flags",
+    [
+        ("digits", ["--epochs", "--optimizer", "--lr", "--adam-lr", "--batch-size", "--seed", "--out", "--show"]),
+        (
+            "mnist",
+            [
+                "--data",
+                "--epochs",
+                "--optimizer",
+                "--lr",
+                "--adam-lr",
+                "--batch-size",
+                "--seed",
+                "--limit",
+                "--out",
+                "--show",
+            ],
+        ),
+    ],
+)
 def test_each_example_answers_help(name, flags, tmp_path):
     done = run(name, "--help", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -119,16 +154,19 @@ def test_the_examples_run_from_the_repository_by_a_relative_path():
     assert "--adam-lr" in done.stdout
 
 
-@pytest.mark.parametrize("name, flags, message", [
-    ("digits", ["--epochs", "0"], "--epochs must be at least 1"),
-    ("digits", ["--lr", "nan"], "--lr must be a positive number"),
-    ("digits", ["--adam-lr", "0"], "--adam-lr must be a positive number, got 0.0"),
-    ("mnist", ["--adam-lr", "nan"], "--adam-lr must be a positive number"),
-    ("digits", ["--optimizer", "ADAM"], "invalid choice: 'ADAM'"),
-    ("mnist", ["--batch-size", "0"], "--batch-size must be at least 1"),
-    ("mnist", ["--limit", "5"], "--limit must be at least 20"),
-    ("mnist", ["--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
-])
+@pytest.mark.parametrize(
+    "name, flags, message",
+    [
+        ("digits", ["--epochs", "0"], "--epochs must be at least 1"),
+        ("digits", ["--lr", "nan"], "--lr must be a positive number"),
+        ("digits", ["--adam-lr", "0"], "--adam-lr must be a positive number, got 0.0"),
+        ("mnist", ["--adam-lr", "nan"], "--adam-lr must be a positive number"),
+        ("digits", ["--optimizer", "ADAM"], "invalid choice: 'ADAM'"),
+        ("mnist", ["--batch-size", "0"], "--batch-size must be at least 1"),
+        ("mnist", ["--limit", "5"], "--limit must be at least 20"),
+        ("mnist", ["--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
+    ],
+)
 def test_each_example_refuses_a_bad_flag_by_name(name, flags, message, tmp_path):
     done = run(name, *flags, "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert done.returncode == 2
@@ -148,8 +186,20 @@ def test_digits_trains_both_networks_prints_its_tables_and_writes_its_plots(tmp_
 
 @pytest.mark.parametrize("optimizer, shown", [("sgd", "SGD"), ("adamw", "AdamW"), ("rmsprop", "RMSprop")])
 def test_digits_trains_the_regularised_network_by_the_optimizer_named(optimizer, shown, tmp_path):
-    done = run("digits", "--optimizer", optimizer, "--epochs", "2", "--lr", "0.05", "--adam-lr", "0.004",
-               "--out", str(tmp_path / "out"), cwd=tmp_path)
+    done = run(
+        "digits",
+        "--optimizer",
+        optimizer,
+        "--epochs",
+        "2",
+        "--lr",
+        "0.05",
+        "--adam-lr",
+        "0.004",
+        "--out",
+        str(tmp_path / "out"),
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     check_output(done.stdout, 2, tmp_path / "out", "digits", floor=0.5, optimizer=shown)
     peaks = re.findall(r"^(\w+)\(<\d+ parameters>, lr=OneCycle\(max_lr=([0-9.]+),", done.stdout, re.MULTILINE)
@@ -159,11 +209,11 @@ def test_digits_trains_the_regularised_network_by_the_optimizer_named(optimizer,
 
 @needs_mnist
 def test_mnist_trains_one_epoch_on_a_subset_prints_its_tables_and_writes_its_plots(tmp_path):
-    done = run("mnist", "--data", str(MNIST), "--epochs", "1", "--limit", "5000",
-               "--out", str(tmp_path / "out"), cwd=tmp_path)
+    done = run(
+        "mnist", "--data", str(MNIST), "--epochs", "1", "--limit", "5000", "--out", str(tmp_path / "out"), cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
-    assert "MNIST: 4,500 training, 500 validation (the last 10% of the training images) and 5,000 test" \
-           in done.stdout
+    assert "MNIST: 4,500 training, 500 validation (the last 10% of the training images) and 5,000 test" in done.stdout
     check_output(done.stdout, 1, tmp_path / "out", "mnist", floor=0.75)  # 36 steps: 0.84 and 0.86 with seed 0
     assert "Dense(784, 256, init='he', dtype=np.float32)" in done.stdout
 
@@ -175,23 +225,33 @@ def test_mnist_says_where_to_put_the_files_when_they_are_missing(tmp_path, monke
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
     # A proxy that refuses every connection makes the download fail at once, as offline.
     env.update(https_proxy="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9", no_proxy="", NO_PROXY="")
-    done = subprocess.run([sys.executable, str(EXAMPLES / "mnist.py"), "--data", str(folder),
-                           "--out", str(tmp_path / "out")], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "mnist.py"), "--data", str(folder), "--out", str(tmp_path / "out")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 1
     assert done.stderr.startswith("error: MNIST files are missing from") and str(folder) in done.stderr
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("widths, dtype, n_params", [
-    ([784, 256, 128, 10], np.float32, 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10),  # MNIST's
-    ([64, 128, 64, 10], np.float64, 64 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10),  # the digits'
-])
+@pytest.mark.parametrize(
+    "widths, dtype, n_params",
+    [
+        ([784, 256, 128, 10], np.float32, 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10),  # MNIST's
+        ([64, 128, 64, 10], np.float64, 64 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10),  # the digits'
+    ],
+)
 def test_the_plain_network_is_the_relu_mlp_the_docstrings_name(widths, dtype, n_params):
     model = classify.network(widths, seed=0, dtype=dtype)
     assert [type(layer).__name__ for layer in model] == ["Dense", "ReLU", "Dense", "ReLU", "Dense"]
     assert [(layer.n_in, layer.n_out) for layer in model if isinstance(layer, mn.Dense)] == list(
-        itertools.pairwise(widths))
+        itertools.pairwise(widths)
+    )
     assert sum(p.size for p in model.parameters()) == n_params
     assert model.dtype == dtype
 
@@ -200,7 +260,16 @@ def test_the_regularised_network_adds_batchnorm_and_dropout_to_the_same_weights(
     widths = [12, 8, 6, 3]
     plain, regularised = classify.network(widths, seed=3), classify.network(widths, seed=3, regularised=True)
     assert [type(layer).__name__ for layer in regularised] == [
-        "Dense", "BatchNorm", "ReLU", "Dropout", "Dense", "BatchNorm", "ReLU", "Dropout", "Dense"]
+        "Dense",
+        "BatchNorm",
+        "ReLU",
+        "Dropout",
+        "Dense",
+        "BatchNorm",
+        "ReLU",
+        "Dropout",
+        "Dense",
+    ]
     dense = [layer for layer in regularised if isinstance(layer, mn.Dense)]
     assert [layer.b is None for layer in dense] == [True, True, False]  # BatchNorm's beta is the bias
     for ours, theirs in zip(dense, (layer for layer in plain if isinstance(layer, mn.Dense))):
@@ -208,10 +277,15 @@ def test_the_regularised_network_adds_batchnorm_and_dropout_to_the_same_weights(
     assert not np.array_equal(classify.network(widths, seed=4).layers[0].W.value, dense[0].W.value)
 
 
-@pytest.mark.parametrize("name, expected, state", [
-    ("sgd", mn.SGD, "momentum_buffer"), ("adam", mn.Adam, "exp_avg_sq"), ("adamw", mn.AdamW, "exp_avg_sq"),
-    ("rmsprop", mn.RMSprop, "square_avg"),
-])
+@pytest.mark.parametrize(
+    "name, expected, state",
+    [
+        ("sgd", mn.SGD, "momentum_buffer"),
+        ("adam", mn.Adam, "exp_avg_sq"),
+        ("adamw", mn.AdamW, "exp_avg_sq"),
+        ("rmsprop", mn.RMSprop, "square_avg"),
+    ],
+)
 def test_each_optimizer_name_stands_for_its_optimizer_under_a_one_cycle_rate(name, expected, state):
     model = classify.network([4, 3, 2], seed=0)
     optimizer = classify.optimizer_for(name, model, lr=0.02, total_steps=50)
