@@ -139,6 +139,8 @@ class Run:
     interrupt_requested: bool = False
     #: The settings a resumed run must share with this one (see :func:`_run_config`).
     config: dict[str, Any] = field(default_factory=dict)
+    #: The model's layers that keep non-trained state, put back when a step fails.
+    stateful: list[Layer] = field(default_factory=list)
 
 
 def _run_config(log_keys: list[str], batch: int, shuffle: bool, n_samples: int, optimizer: Optimizer) -> dict[str, Any]:
@@ -310,7 +312,19 @@ def fit(
 
     # Checkpoints run after the other callbacks each epoch, so they save their state too.
     callbacks = [cb for cb in callbacks if not cb.runs_last] + [cb for cb in callbacks if cb.runs_last]
-    run = Run(model, loss, optimizer, History(), rng, epochs, log_keys, objective, callbacks=callbacks, config=config)
+    run = Run(
+        model,
+        loss,
+        optimizer,
+        History(),
+        rng,
+        epochs,
+        log_keys,
+        objective,
+        callbacks=callbacks,
+        config=config,
+        stateful=stateful_layers(model),
+    )
     if saved is not None:
         run.history = History(*saved["history"])
         run.epoch, run.stop_training = saved["epoch"], saved["stop_training"]
@@ -576,13 +590,12 @@ def _train_epoch(
     n = len(data[0])
     model, objective, optimizer = run.model, run.objective, run.optimizer
     order = run.rng.permutation(n) if shuffle and batch < n else None
-    stateful = stateful_layers(model)  # their state is put back if a step fails
     totals = dict.fromkeys(["loss", *objective.metric_names], 0.0)
     n_batches = math.ceil(n / batch)
     for index, arrays in enumerate(batches(data, batch, order, buffers)):
         inputs, targets = arrays[:n_inputs], arrays[n_inputs:]
         try:
-            value, preds, failure = train_step(model, objective, optimizer, inputs, targets, stateful)
+            value, preds, failure = train_step(model, objective, optimizer, inputs, targets, run.stateful)
             if failure is None and objective.metrics:
                 metric_values = objective.metric_values(targets, preds)
         except (KeyboardInterrupt, TrainingError):
