@@ -230,7 +230,8 @@ def as_class_indices(name: str, value: Any, n_classes: int | None = None) -> np.
     # Far past any real number of classes, and past where a float64 label is exact.
     if labels[i] >= 2**53:
         raise ValueError(f"{name} must be class indices, got {labels[i].item()!r} at index {i}, too large to be one")
-    return labels.astype(np.int64)
+    # int64 labels are used as they are (minnet never writes into a target): no copy of a data set's size.
+    return labels.astype(np.int64, copy=False)
 
 
 def check_bool(name: str, value: Any) -> bool:
