@@ -167,6 +167,9 @@ class Layer:
 
     #: What ``backward`` needs from the last ``forward``; None before the first one.
     _cache: Any = None
+    #: The fewest rows a training batch may have (``BatchNorm``: 2); ``fit`` checks
+    #: its batches against it before the first update.
+    min_training_batch: int = 1
     #: How many arrays ``forward`` takes and returns: 1 means a bare array, more a list.
     n_inputs: int | None = 1  # None: any number of at least two (a merge layer)
     n_outputs: int = 1
@@ -773,10 +776,12 @@ class BatchNorm(Layer):
         self.running_var = np.ones(self.n_features, self.dtype)
         self.num_batches_tracked = 0
 
+    min_training_batch = 2  # a variance needs two rows
+
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         x = _check_batch(x, self.n_features, self.gamma.value.dtype, repr(self), "parameters")
         if training:
-            if len(x) < 2:
+            if len(x) < self.min_training_batch:
                 raise ValueError(
                     f"{self!r} needs more than 1 sample per batch in training to compute a "
                     f"variance, got a batch of {len(x)}; use a batch_size that leaves no "

@@ -19,7 +19,7 @@ from ._interrupts import deferring
 from ._validation import as_generator, check_bool, check_int, check_path, check_real
 from .callbacks import Callback
 from .checkpoint import optimizer_config, read_checkpoint, restore
-from .containers import stateful_layers
+from .containers import iter_layers, stateful_layers
 from .layers import Layer
 from .losses import Loss
 from .optim import Optimizer
@@ -284,6 +284,7 @@ def fit(
         inputs, targets, validation = _split_off_validation(inputs, targets, validation_split)
     n_samples = len(inputs[0])
     batch = resolve_batch_size(batch_size, n_samples)
+    _check_smallest_batch(model, n_samples, batch)
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (X_val, y_val)")
@@ -568,6 +569,17 @@ def _interrupt_between_batches(run: Run) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _check_smallest_batch(model: Layer, n_samples: int, batch: int) -> None:
+    """Refuse, before any update, batches smaller than a layer can train on (a last batch of one for BatchNorm)."""
+    smallest = n_samples % batch or batch
+    for layer in iter_layers(model):
+        if smallest < layer.min_training_batch:
+            raise ValueError(
+                f"{layer!r} trains on batches of at least {layer.min_training_batch} rows, but {n_samples} "
+                f"samples in batches of {batch} leave a last batch of {smallest}; pick another batch_size"
+            )
 
 
 def _train_epoch(

@@ -84,6 +84,17 @@ def _nan_at(shape, where):
 # id -> (call(world), expected exception, message pattern)
 Case = tuple[Callable[[World], Any], type, str]
 
+
+def _fit_batch_norm(X, y, **kwargs):
+    model = mn.Sequential(mn.Dense(3, 4, seed=0), mn.BatchNorm(4), mn.Dense(4, 1, seed=1), mn.Sigmoid())
+    before = [p.value.copy() for p in model.parameters()]
+    try:
+        return mn.fit(model, mn.BCE(), mn.SGD(model.parameters(), lr=0.1), X, y, epochs=1, progress=False, **kwargs)
+    finally:
+        assert all(np.array_equal(p.value, b) for p, b in zip(model.parameters(), before))  # refused up front
+        assert model[1].num_batches_tracked == 0
+
+
 CASES: dict[str, Case] = {
     # -- fit: the features X ---------------------------------------------------
     "X-string": (lambda w: w.fit(X="features.csv"), TypeError, "X must hold numbers, got an array of dtype <U"),
@@ -112,6 +123,11 @@ CASES: dict[str, Case] = {
         lambda w: w.fit(validation_data=(w.X[:, :2], w.y)),
         ValueError,
         r"^X_val: Dense\(3 -> 4\) expected 3 features, got 2",
+    ),
+    "batch-of-one-for-batchnorm": (
+        lambda w: _fit_batch_norm(w.X[:9], w.y[:9], batch_size=4),
+        ValueError,
+        r"BatchNorm\(4\) trains on batches of at least 2 rows, but 9 samples in batches of 4 leave a last batch of 1",
     ),
     "validation-labels": (lambda w: w.fit(validation_data=(w.X, 3 * w.y)), ValueError, "BCE targets"),
     "epochs-zero": (lambda w: w.fit(epochs=0), ValueError, "epochs must be >= 1, got 0"),
