@@ -40,7 +40,7 @@ import numpy as np
 from ._validation import generator_from_state, stored_bool, stored_dict, stored_int, stored_real
 from .archive import pack, read_archive, unpack, write_archive
 from .containers import iter_layers, model_dtype
-from .layers import Layer
+from .layers import Layer, restore_parameters
 from .serialize import check_header, check_layer_states, check_parameters, describe_model, model_meta, set_layer_states
 
 if TYPE_CHECKING:
@@ -290,8 +290,7 @@ def restore(run: Run, saved: dict[str, Any]) -> None:
             cb.load_state_dict(state)
         raise
     # Checked against the model already, so this cannot fail halfway.
-    for (_, p), value in zip(run.model.named_parameters(), saved["parameters"]):
-        p.value[...] = value
+    restore_parameters(run.model.parameters(), saved["parameters"])
 
 
 def _matching(callbacks: list[Any], saved: list[tuple[str, dict[str, Any]]]) -> list[tuple[Any, dict[str, Any]]]:

@@ -120,7 +120,8 @@ def snapshot_parameters(params: Sequence[Parameter]) -> list[np.ndarray]:
 def restore_parameters(params: Sequence[Parameter], values: Sequence[np.ndarray]) -> None:
     """Write ``values`` (from :func:`snapshot_parameters`) back into ``params``, in place.
 
-    Shapes are checked for all parameters before any is written, so a value
+    Also how :func:`~minnet.load` and a resumed checkpoint write the values
+    they read. Shapes are checked for all parameters before any is written, so a value
     that does not fit changes nothing (numpy would broadcast a smaller one).
     """
     if len(values) != len(params):

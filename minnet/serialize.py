@@ -29,7 +29,7 @@ import numpy as np
 from ._validation import check_path
 from .archive import pack, read_archive, unpack, write_archive
 from .containers import iter_layers, model_dtype
-from .layers import Layer
+from .layers import Layer, restore_parameters
 
 __all__ = [
     "check_header",
@@ -466,8 +466,7 @@ def _model_from_meta(
             f"{source} says its dtype is {meta.get('dtype')!r:.40}, its model computes in {model_dtype(model).name}"
         )
     states = check_layer_states(model, meta, arrays, source)
-    for (_, p), value in zip(model.named_parameters(), values):
-        p.value[...] = value
+    restore_parameters(model.parameters(), values)
     set_layer_states(model, states, source)
     return model
 
