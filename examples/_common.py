@@ -19,18 +19,23 @@ The pieces, in the order a script uses them:
 - :func:`save` writes a figure and says where, :func:`show_if_asked` opens
   the figures in windows when ``--show`` asks for it;
 - :func:`run` calls ``main`` and turns a user's mistake into a one-line
-  error instead of a traceback.
+  error instead of a traceback;
+- :func:`require` imports an optional package (PyTorch) when the script
+  runs, or stops with a line that says how to install it.
 
-matplotlib is imported only inside the functions that need it, so
-``--help`` and a bad flag need neither matplotlib nor a display.
+matplotlib is imported only inside the functions that need it, and an
+optional package only through :func:`require`, so ``--help`` and a bad
+flag need neither matplotlib, a display nor any optional package.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
@@ -207,3 +212,32 @@ def run(main: Callable[[], int]) -> NoReturn:
         sys.exit(main())
     except (ValueError, TypeError, OSError) as exc:
         sys.exit(f"error: {exc}")
+
+
+def require(module: str, *, extra: str) -> ModuleType:
+    """Import ``module`` (an optional package), or exit with a line saying how to install it.
+
+    Called once the flags are parsed, so ``--help`` works without the package.
+
+    Parameters
+    ----------
+    module : str
+        The module to import, e.g. ``"torch"``.
+    extra : str
+        minnet's extra that installs it at the version CI tests (``pip install -e ".[torch]"``).
+
+    Returns
+    -------
+    module
+        The imported module.
+    """
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] != module.split(".")[0]:
+            raise  # a package that is there but broken: its own traceback says more
+        script = Path(sys.argv[0]).name
+        sys.exit(
+            f"error: {script} needs the optional package {exc.name!r}, which is not installed; "
+            f'install it with: .venv/bin/pip install -e ".[{extra}]"'
+        )

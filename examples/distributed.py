@@ -20,7 +20,8 @@ script prints the largest difference of any weight after each step and exits
 with status 1 if one exceeds the tolerance.
 
 Run ``python examples/distributed.py --help`` for the flags; it is headless
-and takes a few seconds (most of it starting the two processes).
+and takes a few seconds (most of it starting the two processes). It needs
+PyTorch (``pip install -e ".[torch]"``); ``--help`` does not.
 """
 
 from __future__ import annotations
@@ -31,15 +32,16 @@ import socket
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel
 
 import minnet as mn
-from _common import check_flags
-from minnet.interop import from_torch, to_torch
+from _common import check_flags, require
+from minnet import interop  # its functions load PyTorch when first used, after the flags are parsed
+
+if TYPE_CHECKING:
+    import torch
 
 # Both runs compute the same float64 numbers in different orders (a sum over all
 # rows against two half sums averaged), so they differ by rounding, ~1e-16 per step.
@@ -118,6 +120,10 @@ def ddp_worker(
     out: str,
 ) -> None:
     """One DDP process: train the module on this rank's share of the rows; rank 0 saves the weights of every step."""
+    import torch  # imported where it runs: --help needs no PyTorch, and a spawned process imports its own
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
     torch.set_num_threads(1)  # the processes share the machine's cores
     # torch.multiprocessing hands tensors to the processes in shared memory: without a private
     # copy, every process would step the same weights, each step applied once per process.
@@ -154,12 +160,15 @@ def free_port() -> int:
 
 
 def state_at(trajectory: dict[str, np.ndarray], step: int) -> dict[str, torch.Tensor]:
+    import torch
+
     prefix = f"{step}/"
     return {key[len(prefix) :]: torch.from_numpy(value) for key, value in trajectory.items() if key.startswith(prefix)}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    torch = require("torch", extra="torch")
     X, y = load_data(args.processes)
     model = build_model(X.shape[1], args.hidden, args.seed)
     loss = mn.BCE(from_logits=True)
@@ -177,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     # minnet's model goes on below from the same point, as the reference.
     # (No Dropout or BatchNorm here: with them each process would draw its own masks and
     # normalise by its own half's statistics, and DDP's step would no longer be minnet's.)
-    net = to_torch(model)
+    net = interop.to_torch(model)
     port = args.port or free_port()
     with tempfile.TemporaryDirectory() as out:
         torch.multiprocessing.spawn(
@@ -209,14 +218,14 @@ def main(argv: list[str] | None = None) -> int:
     worst = 0.0
     for step, weights in enumerate(record.steps):
         net.load_state_dict(state_at(trajectory, step))
-        imported = from_torch(net)
+        imported = interop.from_torch(net)
         difference = max(float(np.max(np.abs(a.value - b))) for a, b in zip(imported.parameters(), weights))
         worst = max(worst, difference)
         print(f"{step + 1:>4}  {reference['loss'][step]:>11.6f}  {difference:>19.3e}")
         if not all(np.allclose(a.value, b, rtol=RTOL, atol=ATOL) for a, b in zip(imported.parameters(), weights)):
             print(f"step {step + 1}: DDP's weights differ from minnet's beyond rtol={RTOL}, atol={ATOL}")
             return 1
-    final = from_torch(net)  # the last step's weights, a minnet model again
+    final = interop.from_torch(net)  # the last step's weights, a minnet model again
     gap = float(np.max(np.abs(final.predict(X) - model.predict(X))))
     print(
         f"\nDDP's training equals minnet's full-batch training step for step: largest weight difference "
