@@ -3,10 +3,12 @@
 1. The learning-rate range test (``mn.lr_find``) on the Pima diabetes data:
    one mini-batch step per rate, the rate growing geometrically from 1e-4
    to 100, until the loss explodes. The curve goes to ``lr_find.png``.
-2. Bounds from the curve: ``max_lr`` is the rate of steepest descent (the
-   suggestion, to two digits) and ``base_lr`` a quarter of it, as Smith (2017) advises; the
-   step size is 4 epochs' worth of batches (the rule is 2 to 10). The
-   schedule is drawn in ``cyclic_schedule.png``.
+2. Bounds from the curve: ``max_lr`` is the suggestion (to two digits), the
+   rate at which the smoothed loss falls fastest into its minimum, after the
+   first tenth of the sweep is skipped as warm-up; ``base_lr`` is a quarter
+   of it, as Smith (2017) advises; the step size is 4 epochs' worth of
+   batches (the rule is 2 to 10). The schedule is drawn in
+   ``cyclic_schedule.png``.
 3. The article's network trained with that ``CyclicLR``, and once more at a
    constant rate equal to the suggestion, from the same weights on the same
    batches; ``lr_finder_runs.png`` overlays their losses and a table gives

@@ -70,8 +70,9 @@ class LRFinderResult:
     raw_losses : ndarray of shape (n_points,)
         The batch losses themselves.
     suggestion : float or None
-        The rate at the steepest descent of the smoothed loss (see
-        :func:`lr_find`); ``None`` if the loss never fell.
+        The rate at the steepest descent of the smoothed loss into its
+        minimum (the rule is in :func:`lr_find`); ``None`` if the loss never
+        fell after the warm-up.
     stopped_early : bool
         True if the sweep ended before ``num_steps`` because the loss
         exploded (or was interrupted with Ctrl-C).
@@ -85,8 +86,9 @@ class LRFinderResult:
 
     @property
     def min_loss_lr(self) -> float:
-        """The rate at which the smoothed loss was lowest: a ceiling for ``max_lr``."""
-        return float(self.lrs[int(np.argmin(self.losses))])
+        """The rate at which the smoothed loss was lowest after the warm-up: a ceiling for ``max_lr``."""
+        tenth = _warm_up(len(self.losses))
+        return float(self.lrs[tenth + int(np.argmin(self.losses[tenth:]))])
 
     def plot(self, **kwargs: Any) -> Any:
         """Draw smoothed loss against rate (log axis) with the suggestion marked; returns the Figure."""
@@ -103,18 +105,39 @@ class LRFinderResult:
         )
 
 
+def _warm_up(n_points: int) -> int:
+    """How many first points the suggestion ignores: a tenth, whose averages rest on a handful of batches."""
+    return n_points // 10
+
+
 def _steepest_descent(lrs: np.ndarray, losses: np.ndarray) -> float | None:
-    """Rate where the smoothed loss falls fastest per unit of log(lr), before its minimum."""
-    lowest = int(np.argmin(losses))
+    """Rate where the smoothed loss falls fastest per unit of log(lr), in its last descent before the minimum.
+
+    Parameters
+    ----------
+    lrs : ndarray of shape (n_points,)
+        Increasing rates.
+    losses : ndarray of shape (n_points,)
+        Smoothed loss at each rate.
+
+    Returns
+    -------
+    float or None
+        The suggestion of :func:`lr_find` (its docstring gives the rule), or
+        ``None`` if the loss never fell after the warm-up.
+    """
+    tenth = _warm_up(len(losses))
+    log_lr, curve = np.log(lrs[tenth:]), losses[tenth:]
+    lowest = int(np.argmin(curve))
     if lowest == 0:
         return None
-    # Slopes over a tenth of the sweep rather than one step: step-to-step
-    # differences of a noisy curve would pick a wiggle, not the descent.
-    # Only points up to the minimum count, because past it the loss rises.
-    width = min(max(1, len(losses) // 10), lowest)
-    log_lr = np.log(lrs[: lowest + 1])
-    drops = losses[width : lowest + 1] - losses[: lowest + 1 - width]
-    slopes = drops / (log_lr[width:] - log_lr[:-width])
+    # The descent into the minimum starts where the loss last stood at its typical level.
+    typical = np.median(curve[: lowest + 1])
+    start = int(np.flatnonzero(curve[:lowest] >= typical)[-1])
+    # Slopes over a tenth of the sweep, not one step, so that a wiggle is not taken for the descent.
+    width = max(1, min(tenth, lowest - start))
+    log_lr, curve = log_lr[start : lowest + 1], curve[start : lowest + 1]
+    slopes = (curve[width:] - curve[:-width]) / (log_lr[width:] - log_lr[:-width])
     i = int(np.argmin(slopes))
     return float(np.exp((log_lr[i] + log_lr[i + width]) / 2))  # geometric middle of that window
 
@@ -154,18 +177,37 @@ def lr_find(
     ``diverge_threshold`` times the lowest value seen so far, or once a loss
     or an update is NaN or infinite.
 
-    The suggestion is the rate of **steepest descent**. Among the points up
-    to the minimum of :math:`\bar\ell`, take the window of
-    :math:`w = \max(1, \lfloor n / 10 \rfloor)` consecutive steps (:math:`n`
-    points recorded; fewer if the minimum comes sooner) over which
-    :math:`\bar\ell` falls the most per unit of :math:`\log \eta`, and
-    suggest the geometric middle of its two end rates. A window rather than
-    single steps keeps a wiggle of the noisy curve from being taken for the
-    descent; stopping at the minimum keeps the suggestion inside the
-    explored range and below the divergence. It is a good ``max_lr`` for
-    :class:`~minnet.CyclicLR` or :class:`~minnet.OneCycle`, or a good
-    constant rate; a tenth of :attr:`LRFinderResult.min_loss_lr` is the
-    other common rule of thumb.
+    The suggestion is the rate of **steepest descent into the minimum**,
+    found in three steps on the :math:`n` points recorded.
+
+    1. *Skip the warm-up.* The first :math:`k = \lfloor n / 10 \rfloor`
+       points are ignored: each of their averages holds at most :math:`k`
+       batches, and their noise can fall faster than the loss ever does
+       (fast.ai, pytorch-lr-finder and the Keras LR finder skip the start too).
+    2. *Find the descent.* Let :math:`m` be the point of lowest
+       :math:`\bar\ell` among the rest (:attr:`LRFinderResult.min_loss_lr`;
+       no suggestion, ``None``, if it is the first) and
+       :math:`\tilde\ell = \operatorname{median}(\bar\ell_k, \dots, \bar\ell_m)`
+       the loss's typical level before it. The descent runs from
+       :math:`s`, the last point before :math:`m` with
+       :math:`\bar\ell_s \ge \tilde\ell` (where the loss last stood at its
+       typical level), to :math:`m`.
+    3. *Take its steepest part.* With the window
+       :math:`w = \max(1, \min(k, m - s))`, the slope
+       :math:`(\bar\ell_{t+w} - \bar\ell_t) / (\log\eta_{t+w} - \log\eta_t)`
+       is computed for every :math:`t` with :math:`s \le t \le m - w`; the
+       suggestion is :math:`\sqrt{\eta_t\,\eta_{t+w}}` at the most negative
+       one.
+
+    A window rather than single steps keeps a wiggle of the curve from
+    being taken for the descent, and looking only between :math:`s` and
+    :math:`m` keeps an early drop of noise out, as well as anything past the
+    minimum, where the loss rises. The suggestion is thus on the falling
+    part of the curve, below :attr:`LRFinderResult.min_loss_lr` and below
+    the divergence. It is a good ``max_lr`` for :class:`~minnet.CyclicLR`
+    or :class:`~minnet.OneCycle`, or a good constant rate; a tenth of
+    :attr:`LRFinderResult.min_loss_lr` (fast.ai's ``minimum``) is the other
+    common rule of thumb, and the more cautious one.
 
     Parameters
     ----------
