@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ._validation import check_path
+from ._validation import check_path, stored_dict
 from .archive import pack, read_archive, unpack, write_archive
 from .containers import iter_layers, model_dtype
 from .layers import Layer, restore_parameters
@@ -279,6 +279,9 @@ def _check_config_kept(layer: Layer, config: Mapping[str, Any], name: str) -> No
 # -- parameters: the table and the arrays ------------------------------------------
 
 
+_TABLE_FIELDS = ("name", "shape", "dtype")
+
+
 def _parameter_table(model: Layer) -> tuple[list[dict[str, Any]], list[np.ndarray]]:
     table, values = [], []
     for name, p in model.named_parameters():
@@ -297,7 +300,7 @@ def _check_table(table: Any, arrays: Mapping[str, np.ndarray], source: str) -> i
         raise ValueError(f"{source} has no valid list of parameters in its description")
     total = 0
     for i, entry in enumerate(table):
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        if not isinstance(entry, dict) or set(entry) != set(_TABLE_FIELDS) or not isinstance(entry["name"], str):
             raise ValueError(f"{source} describes parameter {i} as {entry!r:.80}, not as a name, shape and dtype")
         value = _parameter_array(
             arrays, i, entry["name"], source, entry.get("shape"), entry.get("dtype"), "its description says"
@@ -318,7 +321,8 @@ def check_parameters(model: Layer, table: Any, arrays: Mapping[str, np.ndarray],
         raise ValueError(f"{source} holds {count} parameters, the model has {len(params)}")
     values = []
     for i, (name, p) in enumerate(params):
-        saved_name = table[i].get("name") if isinstance(table[i], dict) else None
+        entry = stored_dict(f"{source}: parameter {i}", table[i], _TABLE_FIELDS)
+        saved_name = entry["name"]
         if saved_name != name:
             raise ValueError(f"{source} calls parameter {i} {saved_name!r:.40}, the model calls it {name!r}")
         value = _parameter_array(arrays, i, name, source, p.value.shape, p.value.dtype, "the model expects")
@@ -441,10 +445,21 @@ def model_meta(model: Layer, kind: str = "model") -> tuple[dict[str, Any], dict[
     return meta, arrays
 
 
+_MODEL_FIELDS = ("format", "format_version", "kind", "minnet_version", "dtype", "architecture", "parameters", "states")
+
+
 def check_header(meta: Mapping[str, Any], source: str) -> None:
-    """The description's fields that are not the model: what kind of file, written by which minnet."""
+    """The description's fields that are not the model: what kind of file, written by which minnet.
+
+    A field minnet does not write (a checkpoint's run in a model file, say)
+    is refused, as an array it does not name is.
+    """
     if meta.get("kind") not in ("model", "checkpoint"):
         raise ValueError(f"{source} has an unknown kind {meta.get('kind')!r:.40}; expected 'model' or 'checkpoint'")
+    known = {*_MODEL_FIELDS, "checkpoint"} if meta["kind"] == "checkpoint" else set(_MODEL_FIELDS)
+    unknown = sorted(map(str, set(meta) - known))
+    if unknown:
+        raise ValueError(f"{source} has fields a {meta['kind']} file does not have: {unknown!s:.120}")
     if not isinstance(meta.get("minnet_version"), str):
         raise ValueError(f"{source} names no minnet version (got {meta.get('minnet_version')!r:.40})")
 

@@ -334,6 +334,13 @@ def _layer_field(key, value):
     return change
 
 
+def _table_field(key, value):
+    def change(meta, arrays):
+        meta["parameters"][0][key] = value
+
+    return change
+
+
 def _rename_parameter(meta, arrays):
     meta["parameters"][0]["name"] = "W0"
 
@@ -389,6 +396,16 @@ BAD_FILES = {
         "file-corrupt",
         with_meta(_layer_field("init_scale", 2.0)),
         r"describes Dense with fields minnet does not know: \['init_scale'\]",
+    ),
+    "a field a model file does not have": (
+        "file-corrupt",
+        with_meta(set_field("checkpoint", {})),
+        r"has fields a model file does not have: \['checkpoint'\]",
+    ),
+    "a parameter described with a field minnet does not know": (
+        "file-corrupt",
+        with_meta(_table_field("extra", 1)),
+        r"describes parameter 0 as \{.*'extra': 1\}, not as a name, shape and dtype",
     ),
     "missing array": ("file-mismatched-arrays", with_meta(_drop_array), "lacks the array of parameter '3.b'"),
     "wrong shape": (
