@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from rows import TRAINING_TESTS, row
 from test_archive import BAD_ARCHIVES  # the file- rows: each bad-file case names its row
 from test_checkpoint import BAD_CHECKPOINTS  # the checkpoint- rows
 from test_serialize import BAD_FILES
@@ -26,19 +27,6 @@ from test_serialize import BAD_FILES
 import minnet as mn
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
-
-# Row id -> names of the tests below that cover it (the rows about what happens during training).
-TRAINING_TESTS: dict[str, list[str]] = {}
-
-
-def row(row_id: str) -> Callable:
-    """Mark a test as covering the table row ``row_id``."""
-
-    def mark(test: Callable) -> Callable:
-        TRAINING_TESTS.setdefault(row_id, []).append(test.__name__)
-        return test
-
-    return mark
 
 
 class World:
