@@ -45,7 +45,7 @@ import math
 import os
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -80,7 +80,7 @@ MAX_EXPANSION = 4
 """How many times its own size a file's arrays may declare in all (minnet writes 1)."""
 
 MAX_DEPTH = 256
-"""How deeply a description's JSON may nest (a 100-level architecture takes about 200)."""
+"""How deeply a description's JSON may nest (a model nested ``MAX_NESTING`` = 100 containers deep takes about 210)."""
 
 _FORMAT_NAME = "minnet"
 _META_MEMBER = "__minnet__.npy"
@@ -111,12 +111,16 @@ def pack(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
         The JSON-able copy of ``obj``, each array replaced by ``{"__array__": "state.K"}``.
     """
     if isinstance(obj, np.ndarray):
+        if not _holds_numbers(obj.dtype):
+            raise TypeError(f"cannot save an array of dtype {obj.dtype}: minnet files hold arrays of numbers only")
         key = f"state.{sum(k.startswith('state.') for k in arrays)}"
         arrays[key] = obj
         return {_ARRAY_REF: key}
     if isinstance(obj, dict):
         if not all(isinstance(k, str) for k in obj):
             raise TypeError(f"state dicts must have string keys, got {list(obj)!r}")
+        if set(obj) == {_ARRAY_REF}:  # it would read back as a reference to an array
+            raise TypeError(f"a state dict cannot have {_ARRAY_REF!r} as its only key")
         return {k: pack(v, arrays) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [pack(v, arrays) for v in obj]
@@ -144,13 +148,37 @@ def unpack(obj: Any, arrays: Mapping[str, np.ndarray]) -> Any:
 # -- writing -------------------------------------------------------------------
 
 
-def write_archive(path: Path, meta: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+def write_archive(
+    path: Path,
+    meta: dict[str, Any],
+    arrays: Mapping[str, np.ndarray],
+    check: Callable[[dict[str, Any]], Any] | None = None,
+) -> None:
     """Write ``meta`` (as JSON, after ``format`` and ``format_version``) and ``arrays`` to ``path`` atomically.
 
-    See :func:`write_atomically` for what "atomically" promises.
+    What :func:`read_archive` would refuse is refused first, before anything
+    is written: the description is read back from its JSON and checked as
+    reading checks it (its nesting, the arrays it names), then handed to
+    ``check`` (a writer's own reading, such as rebuilding the model), whose
+    ValueError is passed on in the same words. See :func:`write_atomically`
+    for what "atomically" promises.
+
+    Raises
+    ------
+    ValueError
+        ``cannot save to '...': load would refuse the file: ...``, saying why.
     """
     description = {"format": _FORMAT_NAME, "format_version": FORMAT_VERSION, **meta}
-    payload = np.frombuffer(json.dumps(description).encode("utf-8"), dtype=np.uint8)
+    try:
+        text = json.dumps(description)
+        read_back = json.loads(text)
+        _check_names(read_back, {f"{name}.npy" for name in [*arrays, _META_MEMBER[:-4]]}, "the file")
+        if check is not None:
+            check(read_back)
+    except (ValueError, RecursionError) as exc:
+        reason = str(exc) if isinstance(exc, ValueError) else "its description is nested too deeply"
+        raise ValueError(f"cannot save to {str(path)!r}: load would refuse the file: {reason}") from None
+    payload = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     members: dict[str, Any] = {_META_MEMBER[:-4]: payload, **arrays}
     write_atomically(path, lambda f: np.savez(f, **members))
 
@@ -445,7 +473,7 @@ def _read_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) ->
             f"{where} holds pickled Python objects; minnet never unpickles files "
             f"(member {name!r} is an array of objects)"
         )
-    if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
+    if not _holds_numbers(dtype):
         raise ValueError(f"{where}: array {name[:-4]!r} has dtype {dtype}, not numbers")
     if any(n < 0 for n in shape):
         raise ValueError(f"{where} is corrupt: member {name!r} declares the shape {shape}")
@@ -456,6 +484,11 @@ def _read_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) ->
             f"{dtype} ({data} bytes) but holds {info.file_size - offset}"
         )
     return _Header(tuple(shape), fortran_order, dtype, offset)
+
+
+def _holds_numbers(dtype: np.dtype) -> bool:
+    """Whether arrays of ``dtype`` are plain numbers (bool, integers, floats): all a minnet file holds."""
+    return dtype.kind in "biuf" and dtype.fields is None and dtype.subdtype is None
 
 
 def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, header: _Header) -> np.ndarray:
@@ -508,7 +541,7 @@ def _read_description(
     return meta
 
 
-def _check_names(meta: dict[str, Any], members: Mapping[str, zipfile.ZipInfo], where: str) -> None:
+def _check_names(meta: dict[str, Any], members: Collection[str], where: str) -> None:
     """Every array the file holds is named by its description, and every one it refers to is held.
 
     The parameter table names ``param.0`` ... (a missing one is reported by

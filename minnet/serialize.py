@@ -28,7 +28,7 @@ import numpy as np
 
 from ._validation import check_path, stored_dict
 from .archive import pack, read_archive, unpack, write_archive
-from .containers import iter_layers, model_dtype
+from .containers import MAX_NESTING, check_nesting, iter_layers, model_dtype
 from .layers import Layer, restore_parameters
 
 __all__ = [
@@ -159,6 +159,23 @@ def _resolve_class(key: Any, custom: Mapping[str, type[Layer]]) -> type[Layer]:
     return cls
 
 
+def _model_classes(model: Layer) -> dict[str, type[Layer]]:
+    """The class of each layer of ``model`` by the name it is saved under: what ``load`` needs to rebuild it.
+
+    Two classes saved under one name could not both be rebuilt, so that is refused.
+    """
+    classes: dict[str, type[Layer]] = {}
+    for layer in iter_layers(model):
+        key, cls = _class_key(layer), type(layer)
+        if classes.setdefault(key, cls) is not cls:
+            raise ValueError(
+                f"the model holds two layer classes saved under the name {key!r}, {_qualname(classes[key])} "
+                f"and {_qualname(cls)}, so load could not rebuild both; register one under another "
+                f"name: @mn.register_layer(name=...)"
+            )
+    return classes
+
+
 def _custom_mapping(custom_layers: Any) -> dict[str, type[Layer]]:
     if custom_layers is None:
         return {}
@@ -222,8 +239,8 @@ class _Budget:
 
 
 def _build(node: Any, custom: Mapping[str, type[Layer]], budget: _Budget, depth: int = 0) -> Layer:
-    if depth > 100:
-        raise ValueError("the file's architecture is nested more than 100 levels deep")
+    if depth > MAX_NESTING:
+        raise ValueError(f"the file's architecture is nested more than {MAX_NESTING} containers deep")
     if not isinstance(node, dict) or "class" not in node:
         raise ValueError(f"the file's architecture holds {node!r:.80} where a layer was expected")
     cls = _resolve_class(node["class"], custom)
@@ -312,8 +329,11 @@ def _check_table(table: Any, arrays: Mapping[str, np.ndarray], source: str) -> i
 def check_parameters(model: Layer, table: Any, arrays: Mapping[str, np.ndarray], source: str) -> list[np.ndarray]:
     """The file's parameter arrays, checked against ``model``'s parameters, in order.
 
-    Each must have the name, shape and dtype of the model's parameter and be
-    finite; ``source`` names the file in the messages.
+    Each must have the name, shape and dtype of the model's parameter;
+    ``source`` names the file in the messages. Its values are taken as they
+    are, NaN and infinities included: a file is a faithful record (of a
+    diverged model too, as PyTorch's and Keras' files are), and :func:`save`
+    writes them as they are.
     """
     params = model.named_parameters()
     if not isinstance(table, list) or len(table) != len(params):
@@ -325,10 +345,7 @@ def check_parameters(model: Layer, table: Any, arrays: Mapping[str, np.ndarray],
         saved_name = entry["name"]
         if saved_name != name:
             raise ValueError(f"{source} calls parameter {i} {saved_name!r:.40}, the model calls it {name!r}")
-        value = _parameter_array(arrays, i, name, source, p.value.shape, p.value.dtype, "the model expects")
-        if not np.isfinite(value).all():
-            raise ValueError(f"{source}: parameter {name!r} holds NaN or infinite values")
-        values.append(value)
+        values.append(_parameter_array(arrays, i, name, source, p.value.shape, p.value.dtype, "the model expects"))
     return values
 
 
@@ -432,6 +449,7 @@ def model_meta(model: Layer, kind: str = "model") -> tuple[dict[str, Any], dict[
     """The description and arrays of ``model`` (parameters, layers' state), for ``archive.write_archive``."""
     from . import __version__  # defined in minnet/__init__.py after its imports, this module among them
 
+    check_nesting(model, "the model")  # a custom container is not checked when it is built
     table, values = _parameter_table(model)
     arrays = {f"param.{i}": value for i, value in enumerate(values)}
     meta = {
@@ -509,6 +527,19 @@ def save(model: Layer, path: str | os.PathLike[str]) -> None:
         config or state cannot be written.
     FileNotFoundError
         If the directory of ``path`` does not exist.
+    ValueError
+        Before anything is written, if :func:`load` would refuse the file
+        (``load(path, custom_layers=<the model's classes>)``): the model is
+        rebuilt from what the file would hold, so this costs one more copy
+        of its parameters while it runs. Also if the file name is longer
+        than the file system allows, or the model nests more than
+        ``MAX_NESTING`` (100) containers deep.
+
+    Notes
+    -----
+    What is written is what :func:`load` reads back: the same predictions
+    and gradients, bit for bit. Parameters holding NaN or infinities are
+    written and read as they are.
 
     Examples
     --------
@@ -519,7 +550,9 @@ def save(model: Layer, path: str | os.PathLike[str]) -> None:
         raise TypeError(f"save takes a Layer (e.g. mn.Sequential), got {type(model).__name__}")
     path = check_path("path", path)
     meta, arrays = model_meta(model)
-    write_archive(path, meta, arrays)
+    classes = _model_classes(model)
+    # What load would refuse is refused here: the model is rebuilt from what the file will hold.
+    write_archive(path, meta, arrays, check=lambda read_back: _model_from_meta(read_back, arrays, "the file", classes))
 
 
 def load(path: str | os.PathLike[str], custom_layers: Any = None) -> Layer:
