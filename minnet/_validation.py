@@ -403,25 +403,67 @@ def generator_state(generator: np.random.Generator) -> dict[str, Any]:
     return _plain(generator.bit_generator.state)
 
 
+# Every field of the state of each of numpy's bit generators: a nested dict of the fields,
+# (low, high) for an integer in [low, high), (n, low, high) for n of them (a list or an
+# integer array). numpy's setters take values outside these (has_uint32 = -3, an MT19937
+# position past its key), which the generator then reads as garbage or out of bounds.
+_U32, _U64, _U128 = 2**32, 2**64, 2**128
+_SPARE_DRAW = {"has_uint32": (0, 2), "uinteger": (0, _U32)}  # a 32-bit half of a 64-bit draw, kept
+_PCG = {"state": {"state": (0, _U128), "inc": (0, _U128)}, **_SPARE_DRAW}
+_GENERATOR_FIELDS: dict[str, dict[str, Any]] = {
+    "PCG64": _PCG,
+    "PCG64DXSM": _PCG,
+    "MT19937": {"state": {"key": (624, 0, _U32), "pos": (0, 625)}},
+    "Philox": {
+        "state": {"counter": (4, 0, _U64), "key": (2, 0, _U64)},
+        "buffer": (4, 0, _U64),
+        "buffer_pos": (0, 5),
+        **_SPARE_DRAW,
+    },
+    "SFC64": {"state": {"state": (4, 0, _U64)}, **_SPARE_DRAW},
+}
+
+
+def _check_generator_fields(name: str, state: Any, fields: dict[str, Any]) -> None:
+    """Refuse each of ``fields`` of the dict ``state`` (see ``_GENERATOR_FIELDS``) unless it is in range."""
+    for key, rule in fields.items():
+        field, value = f"{name}.{key}", state[key]
+        if isinstance(rule, dict):
+            _check_generator_fields(field, stored_dict(field, value, rule), rule)
+        elif len(rule) == 2:
+            stored_int(field, value, low=rule[0], high=rule[1] - 1)
+        else:
+            n, low, high = rule
+            if isinstance(value, np.ndarray) and value.dtype.kind in "iu" and value.ndim == 1:
+                value = value.tolist()
+            if not isinstance(value, list) or len(value) != n:
+                raise ValueError(f"{field} must be a list of {n} integers, got {_shown(value)}")
+            for i, item in enumerate(value):
+                stored_int(f"{field}[{i}]", item, low=low, high=high - 1)
+
+
 def generator_from_state(name: str, state: Any) -> np.random.Generator:
     """A new Generator in exactly ``state``, or a ValueError.
 
     ``state`` comes from :func:`generator_state` or is a bit generator's ``state``.
 
-    The state names its bit generator (``"PCG64"``, ``"MT19937"``, ...),
-    which must be one of numpy's; numpy's own setter checks the rest, and
-    what it complains of is passed on naming ``name``. numpy also takes
-    some values it should not (``True`` for 1, say): a state that does not
-    come back exactly as given is not the one that was saved, and is refused.
+    The state names its bit generator, which must be one of numpy's
+    (``"PCG64"``, ``"PCG64DXSM"``, ``"MT19937"``, ``"Philox"``, ``"SFC64"``);
+    every other field is checked first, for its type and range (numpy's own
+    setter takes ``has_uint32 = -3`` or a position past the generator's
+    buffer). numpy also takes some values it should not (``True`` for 1,
+    say): a state that does not come back exactly as given is not the one
+    that was saved, and is refused.
     """
     kind = state.get("bit_generator") if isinstance(state, dict) else None
-    cls = getattr(np.random, kind, None) if isinstance(kind, str) else None
-    if not (isinstance(cls, type) and issubclass(cls, np.random.BitGenerator) and cls is not np.random.BitGenerator):
+    if not isinstance(kind, str) or kind not in _GENERATOR_FIELDS:
         raise ValueError(
             f"{name} must be the state of one of numpy's bit generators (a dict with "
-            f"'bit_generator': 'PCG64', ...), got {kind!r:.40} as its bit generator"
+            f"'bit_generator': one of {sorted(_GENERATOR_FIELDS)}), got {kind!r:.40} as its bit generator"
         )
-    bit_generator = cls()
+    fields = _GENERATOR_FIELDS[kind]
+    _check_generator_fields(name, stored_dict(name, state, ["bit_generator", *fields]), fields)
+    bit_generator = getattr(np.random, kind)()
     try:
         bit_generator.state = state
     except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError) as exc:

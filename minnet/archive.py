@@ -15,7 +15,7 @@ members, stored uncompressed) holding nothing but
 
 Files are written to a temporary file in the target directory and renamed
 into place only once complete, so a crash or a full disk never leaves half a
-file where a good one was.
+file where a good one was (:func:`write_atomically`).
 
 Reading trusts nothing in the file, and costs at most a small multiple of the
 file's size, whatever the file declares:
@@ -39,18 +39,23 @@ file is never read whole.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
-import secrets
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # Windows: saves of one file are not serialised against each other
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "FORMAT_VERSION",
@@ -59,6 +64,7 @@ __all__ = [
     "check_writable",
     "pack",
     "read_archive",
+    "temporary_path",
     "unpack",
     "write_archive",
     "write_atomically",
@@ -74,7 +80,7 @@ MAX_EXPANSION = 4
 """How many times its own size a file's arrays may declare in all (minnet writes 1)."""
 
 MAX_DEPTH = 256
-"""How deeply a description's JSON may nest (a 100-level architecture takes about 200)."""
+"""How deeply a description's JSON may nest (a model nested ``MAX_NESTING`` = 100 containers deep takes about 210)."""
 
 _FORMAT_NAME = "minnet"
 _META_MEMBER = "__minnet__.npy"
@@ -82,6 +88,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _NPY_MAGIC = b"\x93NUMPY"
 _PICKLE_MAGIC = b"\x80"
 _ARRAY_REF = "__array__"
+_TMP_SUFFIX = ".minnet-tmp"
 _CHUNK = 1 << 20  # bytes decompressed at a time into an array's buffer
 
 
@@ -104,12 +111,16 @@ def pack(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
         The JSON-able copy of ``obj``, each array replaced by ``{"__array__": "state.K"}``.
     """
     if isinstance(obj, np.ndarray):
+        if not _holds_numbers(obj.dtype):
+            raise TypeError(f"cannot save an array of dtype {obj.dtype}: minnet files hold arrays of numbers only")
         key = f"state.{sum(k.startswith('state.') for k in arrays)}"
         arrays[key] = obj
         return {_ARRAY_REF: key}
     if isinstance(obj, dict):
         if not all(isinstance(k, str) for k in obj):
             raise TypeError(f"state dicts must have string keys, got {list(obj)!r}")
+        if set(obj) == {_ARRAY_REF}:  # it would read back as a reference to an array
+            raise TypeError(f"a state dict cannot have {_ARRAY_REF!r} as its only key")
         return {k: pack(v, arrays) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [pack(v, arrays) for v in obj]
@@ -137,13 +148,37 @@ def unpack(obj: Any, arrays: Mapping[str, np.ndarray]) -> Any:
 # -- writing -------------------------------------------------------------------
 
 
-def write_archive(path: Path, meta: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+def write_archive(
+    path: Path,
+    meta: dict[str, Any],
+    arrays: Mapping[str, np.ndarray],
+    check: Callable[[dict[str, Any]], Any] | None = None,
+) -> None:
     """Write ``meta`` (as JSON, after ``format`` and ``format_version``) and ``arrays`` to ``path`` atomically.
 
-    See :func:`write_atomically` for what "atomically" promises.
+    What :func:`read_archive` would refuse is refused first, before anything
+    is written: the description is read back from its JSON and checked as
+    reading checks it (its nesting, the arrays it names), then handed to
+    ``check`` (a writer's own reading, such as rebuilding the model), whose
+    ValueError is passed on in the same words. See :func:`write_atomically`
+    for what "atomically" promises.
+
+    Raises
+    ------
+    ValueError
+        ``cannot save to '...': load would refuse the file: ...``, saying why.
     """
     description = {"format": _FORMAT_NAME, "format_version": FORMAT_VERSION, **meta}
-    payload = np.frombuffer(json.dumps(description).encode("utf-8"), dtype=np.uint8)
+    try:
+        text = json.dumps(description)
+        read_back = json.loads(text)
+        _check_names(read_back, {f"{name}.npy" for name in [*arrays, _META_MEMBER[:-4]]}, "the file")
+        if check is not None:
+            check(read_back)
+    except (ValueError, RecursionError) as exc:
+        reason = str(exc) if isinstance(exc, ValueError) else "its description is nested too deeply"
+        raise ValueError(f"cannot save to {str(path)!r}: load would refuse the file: {reason}") from None
+    payload = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     members: dict[str, Any] = {_META_MEMBER[:-4]: payload, **arrays}
     write_atomically(path, lambda f: np.savez(f, **members))
 
@@ -151,48 +186,146 @@ def write_archive(path: Path, meta: dict[str, Any], arrays: Mapping[str, np.ndar
 def write_atomically(path: Path, write: Callable[[BinaryIO], Any]) -> None:
     """Create or replace the file ``path`` with what ``write(f)`` writes to a binary file ``f``, atomically.
 
-    The content is written to a temporary file in the same directory, flushed
-    to disk, then renamed over ``path`` with ``os.replace`` (atomic on POSIX
-    and Windows). On any failure the temporary file is removed and a previous
-    file at ``path`` is left as it was. A ``path`` that is a symbolic link is
-    written through: the file it points to is replaced, and the link kept.
-    Model files (:func:`~minnet.save`) and exported ONNX models are written
+    The content is written to the temporary file :func:`temporary_path`
+    names, in the same directory, flushed to disk, then renamed over
+    ``path`` with ``os.replace`` (atomic on POSIX). On any failure the
+    temporary file is removed and a previous file at ``path`` is left as it
+    was. A ``path`` that is a symbolic link is written through: the file it
+    points to is replaced, and the link kept. Model files
+    (:func:`~minnet.save`), checkpoints and exported ONNX models are written
     this way.
+
+    A save killed outright (``kill -9``, a power cut) leaves its temporary
+    file behind: the next save of the same ``path`` replaces it, so there is
+    never more than one. The temporary file is locked while it is written
+    (``flock``, where the system has it), which makes concurrent saves of
+    one ``path`` take turns and tells a leftover from a save in progress.
     """
-    # A symlink is written through, as open(path, "w") would: the file it points to is
-    # replaced atomically and the link stays (renaming over the link would replace the link).
-    path = Path(os.path.realpath(path)) if path.is_symlink() else path
-    check_writable(path)
-    directory = path.parent
-    # A fresh name (O_EXCL) created with mode 0o666, so the OS applies the umask
-    # as for any ordinary file; an existing file keeps its own permissions.
-    tmp_name = str(directory / f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    path = _target(path)
+    tmp_name = temporary_path(path)
+    with os.fdopen(_claim(tmp_name), "wb") as f:
+        # Renamed (or removed) while still locked, so that no other save can take the name meanwhile.
+        try:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(tmp_name, path.stat().st_mode & 0o777)
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    _fsync_directory(directory)
+            with contextlib.suppress(OSError):
+                os.chmod(tmp_name, path.stat().st_mode & 0o777)
+            os.replace(tmp_name, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+            raise
+    _fsync_directory(path.parent)
 
 
 def check_writable(path: Path) -> None:
-    """Refuse a ``path`` that cannot become a file: a missing directory, or a directory itself.
+    """Refuse a ``path`` that :func:`write_atomically` could not write, by trying what it will do.
 
-    Used by :func:`write_atomically` and, before the first epoch, by
-    :class:`~minnet.Checkpoint`, so both say the same thing.
+    A missing directory, a directory itself, a name longer than the file
+    system allows, and a directory where the temporary file cannot be
+    created (read-only, no permission) are refused; nothing is left behind.
+    :class:`~minnet.Checkpoint` calls this before the first epoch, so a run
+    does not fail only when it first saves.
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError, ValueError or OSError
+        Saying what is wrong with ``path``.
     """
+    path = _target(path)
+    tmp_name = temporary_path(path)
+    fd = _claim(tmp_name)
+    try:
+        os.unlink(tmp_name)
+    finally:
+        os.close(fd)
+
+
+def temporary_path(path: Path) -> Path:
+    """The one temporary file a save of ``path`` writes first: ``.NAME.minnet-tmp`` next to it.
+
+    A name that would then exceed the file system's limit (``NAME_MAX``,
+    usually 255 bytes) is shortened, and a digest of the whole name keeps
+    two long names apart: the temporary name is never longer than the
+    limit, whatever the length of a name that fits it.
+    """
+    name = f".{path.name}{_TMP_SUFFIX}"
+    limit = _name_max(path.parent)
+    if len(os.fsencode(name)) <= limit:
+        return path.with_name(name)
+    tail = f"~{hashlib.sha256(os.fsencode(path.name)).hexdigest()[:16]}{_TMP_SUFFIX}"
+    head = os.fsencode(path.name)[: max(limit - len(tail) - 1, 0)].decode("utf-8", errors="ignore")
+    return path.with_name(f".{head}{tail}")
+
+
+def _target(path: Path) -> Path:
+    """The file a save of ``path`` replaces, refused if it cannot become one.
+
+    A symlink is written through, as ``open(path, "w")`` would: the file it
+    points to is replaced and the link stays. A name too long for the file
+    system, a missing directory and a directory are refused.
+    """
+    for name in dict.fromkeys([path, Path(os.path.realpath(path))]):  # the name given, then the file
+        size, limit = len(os.fsencode(name.name)), _name_max(name.parent)
+        if size > limit:
+            raise ValueError(
+                f"cannot save to {str(name)!r}: its file name is {size} bytes long, and the file "
+                f"system allows at most {limit}; give a shorter name"
+            )
+    path = Path(os.path.realpath(path)) if path.is_symlink() else path
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot save to {str(path)!r}: the directory {str(path.parent)!r} does not exist")
     if path.is_dir():
         raise IsADirectoryError(f"cannot save to {str(path)!r}: it is a directory; give a file name")
+    return path
+
+
+def _name_max(directory: Path) -> int:
+    """The longest file name (in bytes) the file system of ``directory`` allows."""
+    try:
+        return int(os.pathconf(directory, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):  # not POSIX, or not reported: the common limit
+        return 255
+
+
+def _claim(tmp_name: Path) -> int:
+    """A new, empty file at ``tmp_name``, opened for writing and locked; its descriptor.
+
+    Waits while another save of the same file holds it. A file left there
+    by a save that was killed (nobody holds its lock) is removed and made
+    anew. After taking the lock, the name is checked to still be this file:
+    the save that held it may have renamed it into place meanwhile.
+    """
+    flags = os.O_WRONLY | getattr(os, "O_BINARY", 0)
+    while True:
+        try:
+            # Mode 0o666, so the OS applies the umask as for any ordinary new file.
+            fd, fresh = os.open(tmp_name, flags | os.O_CREAT | os.O_EXCL, 0o666), True
+        except FileExistsError:
+            try:
+                fd, fresh = os.open(tmp_name, flags), False
+            except FileNotFoundError:  # renamed into place meanwhile: try again
+                continue
+        try:
+            _lock(fd)
+            mine = os.path.samestat(os.fstat(fd), os.stat(tmp_name))
+        except FileNotFoundError:
+            mine = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if mine and fresh:
+            return fd
+        if mine:
+            os.unlink(tmp_name)  # a killed save's leftover: nobody else holds it
+        os.close(fd)
+
+
+def _lock(fd: int) -> None:
+    """Lock the open file ``fd`` exclusively, waiting for whoever holds it (released when it is closed)."""
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -340,7 +473,7 @@ def _read_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) ->
             f"{where} holds pickled Python objects; minnet never unpickles files "
             f"(member {name!r} is an array of objects)"
         )
-    if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
+    if not _holds_numbers(dtype):
         raise ValueError(f"{where}: array {name[:-4]!r} has dtype {dtype}, not numbers")
     if any(n < 0 for n in shape):
         raise ValueError(f"{where} is corrupt: member {name!r} declares the shape {shape}")
@@ -351,6 +484,11 @@ def _read_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) ->
             f"{dtype} ({data} bytes) but holds {info.file_size - offset}"
         )
     return _Header(tuple(shape), fortran_order, dtype, offset)
+
+
+def _holds_numbers(dtype: np.dtype) -> bool:
+    """Whether arrays of ``dtype`` are plain numbers (bool, integers, floats): all a minnet file holds."""
+    return dtype.kind in "biuf" and dtype.fields is None and dtype.subdtype is None
 
 
 def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, header: _Header) -> np.ndarray:
@@ -403,7 +541,7 @@ def _read_description(
     return meta
 
 
-def _check_names(meta: dict[str, Any], members: Mapping[str, zipfile.ZipInfo], where: str) -> None:
+def _check_names(meta: dict[str, Any], members: Collection[str], where: str) -> None:
     """Every array the file holds is named by its description, and every one it refers to is held.
 
     The parameter table names ``param.0`` ... (a missing one is reported by

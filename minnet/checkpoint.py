@@ -194,6 +194,8 @@ def read_checkpoint(path: Path, model: Layer, optimizer: Any, config: Mapping[st
         raise ValueError(
             f"{source} holds the state of a {opt['class']!s:.40} optimizer, this run uses {type(optimizer).__name__}"
         )
+    if isinstance(state["config"], dict):
+        stored_dict(field("config"), state["config"], (*_CONFIG_LABELS, "optimizer"))
     differences = _config_differences(state["config"], config)
     if differences:
         raise ValueError(

@@ -21,10 +21,12 @@ from ._validation import as_2d_batch, as_float_array, check_int
 from .layers import Layer, Parameter, backward_through
 
 __all__ = [
+    "MAX_NESTING",
     "Model",
     "Sequential",
     "as_model_inputs",
     "caches_preserved",
+    "check_nesting",
     "inference_batches",
     "iter_layers",
     "model_dtype",
@@ -48,6 +50,40 @@ def iter_layers(layer: Layer) -> Iterator[Layer]:
             yield from walk(child)
 
     return walk(layer)
+
+
+MAX_NESTING = 100
+"""How many containers deep a model may hold a layer: ``Sequential(Dense(...))`` is 1.
+
+One limit that building, :func:`~minnet.save`, :func:`~minnet.load` and
+``predict`` agree on: a model within it is saved, loaded and run; a deeper
+one cannot be built (a container knows its children's depth).
+"""
+
+
+def nesting_depth(layer: Layer) -> int:
+    """How many containers deep ``layer`` holds its deepest layer: 0 for a leaf.
+
+    Walked without recursion, and no further than one level past
+    :data:`MAX_NESTING`, which is then the depth returned.
+    """
+    deepest, stack = 0, [(layer, 0)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth <= MAX_NESTING:  # deeper is refused anyway, and a cycle of children must end
+            stack.extend((child, depth + 1) for child in current.children())
+    return deepest
+
+
+def check_nesting(layer: Layer, what: str) -> None:
+    """Refuse ``layer`` if it holds layers more than :data:`MAX_NESTING` containers deep; ``what`` names it."""
+    depth = nesting_depth(layer)
+    if depth > MAX_NESTING:
+        raise ValueError(
+            f"{what} would hold a layer {depth} containers deep; minnet models nest at most "
+            f"{MAX_NESTING} (the depth that save, load and predict all handle): flatten inner containers"
+        )
 
 
 def model_dtype(layer: Layer) -> np.dtype:
@@ -296,8 +332,9 @@ class Sequential(Model):
                         f"or build an mn.Graph to share one layer's weights"
                     )
                 seen[id(sub)] = i
-        self._decide_dtype([p for layer in layers for p in layer.parameters()])
         self.layers = list(layers)
+        check_nesting(self, "this Sequential")
+        self._decide_dtype([p for layer in layers for p in layer.parameters()])
 
     # -- the Layer contract -------------------------------------------------
     def forward(self, x: Any, training: bool = True) -> np.ndarray:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import as_float_array, check_int
-from .containers import Model, caches_preserved, iter_layers, summary_table
+from .containers import Model, caches_preserved, check_nesting, iter_layers, summary_table
 from .layers import Layer, Parameter, backward_through
 
 __all__ = ["Add", "Concat", "Graph", "Input", "Node", "call_on_nodes"]
@@ -215,6 +215,7 @@ class Graph(Model):
                 uses[id(node.layer)] = uses.get(id(node.layer), 0) + 1
         self._shared = {id(layer) for layer in self._layers if uses[id(layer)] > 1}
         self._check_no_layer_in_two_places()
+        check_nesting(self, "this Graph")
         # A shared layer that holds layers (a Sequential) keeps its caches in them, not in its
         # own slot: each of its uses keeps, and gets back, the caches of every layer inside.
         holders = {

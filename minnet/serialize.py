@@ -26,9 +26,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ._validation import check_path
+from ._validation import check_path, stored_dict
 from .archive import pack, read_archive, unpack, write_archive
-from .containers import iter_layers, model_dtype
+from .containers import MAX_NESTING, check_nesting, iter_layers, model_dtype
 from .layers import Layer, restore_parameters
 
 __all__ = [
@@ -159,6 +159,23 @@ def _resolve_class(key: Any, custom: Mapping[str, type[Layer]]) -> type[Layer]:
     return cls
 
 
+def _model_classes(model: Layer) -> dict[str, type[Layer]]:
+    """The class of each layer of ``model`` by the name it is saved under: what ``load`` needs to rebuild it.
+
+    Two classes saved under one name could not both be rebuilt, so that is refused.
+    """
+    classes: dict[str, type[Layer]] = {}
+    for layer in iter_layers(model):
+        key, cls = _class_key(layer), type(layer)
+        if classes.setdefault(key, cls) is not cls:
+            raise ValueError(
+                f"the model holds two layer classes saved under the name {key!r}, {_qualname(classes[key])} "
+                f"and {_qualname(cls)}, so load could not rebuild both; register one under another "
+                f"name: @mn.register_layer(name=...)"
+            )
+    return classes
+
+
 def _custom_mapping(custom_layers: Any) -> dict[str, type[Layer]]:
     if custom_layers is None:
         return {}
@@ -222,8 +239,8 @@ class _Budget:
 
 
 def _build(node: Any, custom: Mapping[str, type[Layer]], budget: _Budget, depth: int = 0) -> Layer:
-    if depth > 100:
-        raise ValueError("the file's architecture is nested more than 100 levels deep")
+    if depth > MAX_NESTING:
+        raise ValueError(f"the file's architecture is nested more than {MAX_NESTING} containers deep")
     if not isinstance(node, dict) or "class" not in node:
         raise ValueError(f"the file's architecture holds {node!r:.80} where a layer was expected")
     cls = _resolve_class(node["class"], custom)
@@ -279,6 +296,9 @@ def _check_config_kept(layer: Layer, config: Mapping[str, Any], name: str) -> No
 # -- parameters: the table and the arrays ------------------------------------------
 
 
+_TABLE_FIELDS = ("name", "shape", "dtype")
+
+
 def _parameter_table(model: Layer) -> tuple[list[dict[str, Any]], list[np.ndarray]]:
     table, values = [], []
     for name, p in model.named_parameters():
@@ -297,7 +317,7 @@ def _check_table(table: Any, arrays: Mapping[str, np.ndarray], source: str) -> i
         raise ValueError(f"{source} has no valid list of parameters in its description")
     total = 0
     for i, entry in enumerate(table):
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        if not isinstance(entry, dict) or set(entry) != set(_TABLE_FIELDS) or not isinstance(entry["name"], str):
             raise ValueError(f"{source} describes parameter {i} as {entry!r:.80}, not as a name, shape and dtype")
         value = _parameter_array(
             arrays, i, entry["name"], source, entry.get("shape"), entry.get("dtype"), "its description says"
@@ -309,8 +329,11 @@ def _check_table(table: Any, arrays: Mapping[str, np.ndarray], source: str) -> i
 def check_parameters(model: Layer, table: Any, arrays: Mapping[str, np.ndarray], source: str) -> list[np.ndarray]:
     """The file's parameter arrays, checked against ``model``'s parameters, in order.
 
-    Each must have the name, shape and dtype of the model's parameter and be
-    finite; ``source`` names the file in the messages.
+    Each must have the name, shape and dtype of the model's parameter;
+    ``source`` names the file in the messages. Its values are taken as they
+    are, NaN and infinities included: a file is a faithful record (of a
+    diverged model too, as PyTorch's and Keras' files are), and :func:`save`
+    writes them as they are.
     """
     params = model.named_parameters()
     if not isinstance(table, list) or len(table) != len(params):
@@ -318,13 +341,11 @@ def check_parameters(model: Layer, table: Any, arrays: Mapping[str, np.ndarray],
         raise ValueError(f"{source} holds {count} parameters, the model has {len(params)}")
     values = []
     for i, (name, p) in enumerate(params):
-        saved_name = table[i].get("name") if isinstance(table[i], dict) else None
+        entry = stored_dict(f"{source}: parameter {i}", table[i], _TABLE_FIELDS)
+        saved_name = entry["name"]
         if saved_name != name:
             raise ValueError(f"{source} calls parameter {i} {saved_name!r:.40}, the model calls it {name!r}")
-        value = _parameter_array(arrays, i, name, source, p.value.shape, p.value.dtype, "the model expects")
-        if not np.isfinite(value).all():
-            raise ValueError(f"{source}: parameter {name!r} holds NaN or infinite values")
-        values.append(value)
+        values.append(_parameter_array(arrays, i, name, source, p.value.shape, p.value.dtype, "the model expects"))
     return values
 
 
@@ -428,6 +449,7 @@ def model_meta(model: Layer, kind: str = "model") -> tuple[dict[str, Any], dict[
     """The description and arrays of ``model`` (parameters, layers' state), for ``archive.write_archive``."""
     from . import __version__  # defined in minnet/__init__.py after its imports, this module among them
 
+    check_nesting(model, "the model")  # a custom container is not checked when it is built
     table, values = _parameter_table(model)
     arrays = {f"param.{i}": value for i, value in enumerate(values)}
     meta = {
@@ -441,10 +463,21 @@ def model_meta(model: Layer, kind: str = "model") -> tuple[dict[str, Any], dict[
     return meta, arrays
 
 
+_MODEL_FIELDS = ("format", "format_version", "kind", "minnet_version", "dtype", "architecture", "parameters", "states")
+
+
 def check_header(meta: Mapping[str, Any], source: str) -> None:
-    """The description's fields that are not the model: what kind of file, written by which minnet."""
+    """The description's fields that are not the model: what kind of file, written by which minnet.
+
+    A field minnet does not write (a checkpoint's run in a model file, say)
+    is refused, as an array it does not name is.
+    """
     if meta.get("kind") not in ("model", "checkpoint"):
         raise ValueError(f"{source} has an unknown kind {meta.get('kind')!r:.40}; expected 'model' or 'checkpoint'")
+    known = {*_MODEL_FIELDS, "checkpoint"} if meta["kind"] == "checkpoint" else set(_MODEL_FIELDS)
+    unknown = sorted(map(str, set(meta) - known))
+    if unknown:
+        raise ValueError(f"{source} has fields a {meta['kind']} file does not have: {unknown!s:.120}")
     if not isinstance(meta.get("minnet_version"), str):
         raise ValueError(f"{source} names no minnet version (got {meta.get('minnet_version')!r:.40})")
 
@@ -494,6 +527,19 @@ def save(model: Layer, path: str | os.PathLike[str]) -> None:
         config or state cannot be written.
     FileNotFoundError
         If the directory of ``path`` does not exist.
+    ValueError
+        Before anything is written, if :func:`load` would refuse the file
+        (``load(path, custom_layers=<the model's classes>)``): the model is
+        rebuilt from what the file would hold, so this costs one more copy
+        of its parameters while it runs. Also if the file name is longer
+        than the file system allows, or the model nests more than
+        ``MAX_NESTING`` (100) containers deep.
+
+    Notes
+    -----
+    What is written is what :func:`load` reads back: the same predictions
+    and gradients, bit for bit. Parameters holding NaN or infinities are
+    written and read as they are.
 
     Examples
     --------
@@ -504,7 +550,9 @@ def save(model: Layer, path: str | os.PathLike[str]) -> None:
         raise TypeError(f"save takes a Layer (e.g. mn.Sequential), got {type(model).__name__}")
     path = check_path("path", path)
     meta, arrays = model_meta(model)
-    write_archive(path, meta, arrays)
+    classes = _model_classes(model)
+    # What load would refuse is refused here: the model is rebuilt from what the file will hold.
+    write_archive(path, meta, arrays, check=lambda read_back: _model_from_meta(read_back, arrays, "the file", classes))
 
 
 def load(path: str | os.PathLike[str], custom_layers: Any = None) -> Layer:

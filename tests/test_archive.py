@@ -7,6 +7,9 @@ import json
 import os
 import pickle
 import struct
+import subprocess
+import sys
+import threading
 import tracemalloc
 import warnings
 import zipfile
@@ -14,7 +17,18 @@ import zlib
 
 import numpy as np
 import pytest
-from test_serialize import good_file, make_model, read_raw, set_array, set_field, values, with_meta, write_raw
+from rows import row
+from test_serialize import (
+    assert_same_values,
+    good_file,
+    make_model,
+    read_raw,
+    set_array,
+    set_field,
+    values,
+    with_meta,
+    write_raw,
+)
 
 import minnet as mn
 import minnet.archive
@@ -530,6 +544,113 @@ def test_a_saved_file_gets_the_permissions_of_an_ordinary_new_file(tmp_path):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     finally:
         os.umask(umask)
+
+
+# -- long names, killed saves, concurrent saves -------------------------------------
+
+
+def name_max(directory) -> int:
+    return os.pathconf(directory, "PC_NAME_MAX")
+
+
+@row("file-long-name")
+@pytest.mark.parametrize("spare", [11, 0])  # 244 bytes on most file systems, and the limit itself
+def test_a_name_as_long_as_the_file_system_allows_saves_and_loads(tmp_path, spare):
+    name = "m" * (name_max(tmp_path) - spare - 4) + ".npz"
+    model = make_model()
+    mn.save(model, tmp_path / name)
+    assert_same_values(values(mn.load(tmp_path / name)), values(model))
+    assert os.listdir(tmp_path) == [name]
+
+
+@row("file-long-name")
+def test_a_checkpoint_with_the_longest_name_saves_every_epoch(tmp_path):
+    path = tmp_path / ("c" * (name_max(tmp_path) - 4) + ".npz")
+    model = mn.Sequential(mn.Dense(2, 1, seed=0))
+    opt = mn.SGD(model.parameters(), lr=0.1)
+    mn.fit(model, mn.MSE(), opt, np.ones((4, 2)), np.ones(4), epochs=3, progress=False, callbacks=[mn.Checkpoint(path)])
+    assert os.listdir(tmp_path) == [path.name]
+    assert mn.load(path).parameters()[0].value.tobytes() == model.parameters()[0].value.tobytes()
+
+
+@row("file-long-name")
+def test_a_name_too_long_is_refused_before_the_first_epoch_and_before_writing(tmp_path):
+    path = tmp_path / ("c" * (name_max(tmp_path) - 3) + ".npz")
+    message = rf"its file name is {name_max(tmp_path) + 1} bytes long, and the file system allows at most"
+    with pytest.raises(ValueError, match=message):
+        mn.save(make_model(), path)
+    model = mn.Sequential(mn.Dense(2, 1, seed=0))
+    before = model.parameters()[0].value.copy()
+    with pytest.raises(ValueError, match=message):
+        mn.fit(model, mn.MSE(), mn.SGD(model.parameters(), lr=0.1), np.ones((4, 2)), np.ones(4), epochs=2,
+               progress=False, callbacks=[mn.Checkpoint(path)])  # fmt: skip
+    assert np.array_equal(model.parameters()[0].value, before)
+    assert os.listdir(tmp_path) == []
+
+
+def test_temporary_names_of_long_names_stay_within_the_limit_and_apart(tmp_path):
+    limit = name_max(tmp_path)
+    names = ["a" * (limit - 4) + ".npz", "a" * (limit - 4) + ".npy", "é" * ((limit - 4) // 2) + ".npz"]
+    temporary = [minnet.archive.temporary_path(tmp_path / name).name for name in names]
+    assert all(len(os.fsencode(t)) <= limit for t in temporary)
+    assert len(set(temporary)) == len(names)
+
+
+_KILLED_SAVE = """
+import os, signal, sys
+import numpy as np
+import minnet as mn
+real = np.lib.format.write_array
+calls = []
+def write_then_die(fp, array, *args, **kwargs):
+    calls.append(1)
+    if len(calls) == 3:  # two arrays written, then the process is killed outright
+        fp.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(fp, array, *args, **kwargs)
+np.lib.format.write_array = write_then_die
+mn.save(mn.Sequential(mn.Dense(3, 2, seed=int(sys.argv[2]))), sys.argv[1])
+"""
+
+
+@row("file-killed-save")
+def test_killed_saves_leave_one_temporary_file_which_the_next_save_replaces(tmp_path):
+    path = tmp_path / "m.npz"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    for seed in range(3):
+        killed = subprocess.run([sys.executable, "-c", _KILLED_SAVE, str(path), str(seed)], env=env, check=False)
+        assert killed.returncode == -9
+        leftovers = [name for name in os.listdir(tmp_path) if name != path.name]
+        assert leftovers == [minnet.archive.temporary_path(path).name]  # one, however many saves were killed
+        assert (tmp_path / leftovers[0]).stat().st_size > 0
+        model = make_model()
+        mn.save(model, path)
+        assert os.listdir(tmp_path) == [path.name]
+        assert_same_values(values(mn.load(path)), values(model))
+
+
+def test_concurrent_saves_of_one_file_take_turns(tmp_path):
+    """Each save's file is whole: the temporary file of one is never renamed while another writes it."""
+    path = tmp_path / "m.npz"
+    models = [mn.Sequential(mn.Dense(40, 40, seed=seed)) for seed in range(2)]
+    errors: list[BaseException] = []
+
+    def save_often(model):
+        try:
+            for _ in range(15):
+                mn.save(model, path)
+                loaded = mn.load(path)
+                assert any(np.array_equal(loaded[0].W.value, m[0].W.value) for m in models)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save_often, args=(m,)) for m in models]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert os.listdir(tmp_path) == [path.name]
 
 
 # -- where a save goes ----------------------------------------------------------------

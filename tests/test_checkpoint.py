@@ -18,6 +18,7 @@ import pytest
 from test_serialize import read_raw, write_raw
 
 import minnet as mn
+from minnet._validation import generator_state
 from minnet.archive import unpack
 from minnet.containers import iter_layers
 from minnet.serialize import describe_model
@@ -182,6 +183,13 @@ def _nan(a):
     return a
 
 
+def _generator_state(kind: str, *path_and_value: Any) -> dict[str, Any]:
+    """A valid state of numpy's ``kind`` bit generator as JSON values, with the field at ``path`` set to ``value``."""
+    state = generator_state(np.random.Generator(getattr(np.random, kind)(0)))
+    _set(*path_and_value)(state, None)
+    return state
+
+
 def _nest(depth):
     nested: list = []
     for _ in range(depth):
@@ -209,6 +217,21 @@ BAD_CHECKPOINTS: dict[str, tuple[str, Callable, str]] = {
         "checkpoint-structure",
         _set(*C, "epoch", _nest(300)),
         "description nested more than 256 levels deep",
+    ),
+    "a setting minnet does not know": (
+        "checkpoint-structure",
+        _set(*C, "config", "extra", 1),
+        r"field config must have the keys \[.*\]; \['extra'\] unknown",
+    ),
+    "a parameter described with a field minnet does not know": (
+        "checkpoint-structure",
+        _set("parameters", 1, "extra", 1),
+        r"parameter 1 must have the keys \['dtype', 'name', 'shape'\]; \['extra'\] unknown",
+    ),
+    "a field a checkpoint does not have": (
+        "checkpoint-structure",
+        _set("extra", 1),
+        r"has fields a checkpoint file does not have: \['extra'\]",
     ),
     "history not a dict": (
         "checkpoint-structure",
@@ -339,14 +362,49 @@ BAD_CHECKPOINTS: dict[str, tuple[str, Callable, str]] = {
         "field rng must be the state of one of numpy.s bit generators .* got .os.system. as its bit generator",
     ),
     "random state of 10**50": (
-        "checkpoint-rng",
+        "checkpoint-generator-state",
         _set(*C, "rng", "state", "state", 10**50),
-        "field rng is not a valid PCG64 state",
+        r"field rng.state.state must be <= 3402823669\d+, got 10000000\d+",
     ),
     "has_uint32 true": (
         "checkpoint-rng",
         _set(*C, "rng", "has_uint32", True),
-        r"field rng is not a valid PCG64 state \(it does not survive being set\)",
+        r"field rng.has_uint32 must be an integer, got True",
+    ),
+    "has_uint32 of -3": (
+        "checkpoint-generator-state",
+        _set(*C, "rng", "has_uint32", -3),
+        r"field rng.has_uint32 must be >= 0, got -3",
+    ),
+    "a spare draw beyond 32 bits": (
+        "checkpoint-generator-state",
+        _set(*C, "rng", "uinteger", 2**32),
+        r"field rng.uinteger must be <= 4294967295, got 4294967296",
+    ),
+    "a negative increment": (
+        "checkpoint-generator-state",
+        _set(*C, "rng", "state", "inc", -1),
+        r"field rng.state.inc must be >= 0, got -1",
+    ),
+    "an MT19937 position past its key": (
+        "checkpoint-generator-state",
+        _set(*C, "rng", _generator_state("MT19937", "state", "pos", 700)),
+        r"field rng.state.pos must be <= 624, got 700",
+    ),
+    "a Philox buffer position past its buffer": (
+        "checkpoint-generator-state",
+        _set(*C, "rng", _generator_state("Philox", "buffer_pos", 99)),
+        r"field rng.buffer_pos must be <= 4, got 99",
+    ),
+    "an SFC64 state too short": (
+        "checkpoint-generator-state",
+        _set(*C, "rng", _generator_state("SFC64", "state", "state", [1, 2, 3])),
+        r"field rng.state.state must be a list of 4 integers, got \[1, 2, 3\]",
+    ),
+    "a field the generator does not have": (
+        "checkpoint-generator-state",
+        _set(*C, "rng", "seed", 7),
+        r"field rng must have the keys .*\['seed'\] unknown",
     ),
     "running mean of another shape": (
         "checkpoint-layer-state",

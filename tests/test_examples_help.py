@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_reliability import row
+from rows import row
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted(p for p in (ROOT / "examples").glob("*.py") if not p.name.startswith("_"))

@@ -690,7 +690,15 @@ def test_dropout_state_changes_only_when_training_masks_are_drawn(rng):
         ([1, 2], "got a list"),
         ({"rng": {"bit_generator": "os.system"}}, "numpy's bit generators"),
         ({"rng": {"bit_generator": "Generator"}}, "numpy's bit generators"),
-        ({"rng": {"bit_generator": "PCG64", "state": {"state": "x", "inc": 1}}}, "not a valid PCG64 state"),
+        ({"rng": {"bit_generator": "PCG64", "state": {"state": 1, "inc": 1}}}, r"\['has_uint32', 'uinteger'\] missing"),
+        (
+            {"rng": {"bit_generator": "PCG64", "state": {"state": "x", "inc": 1}, "has_uint32": 0, "uinteger": 0}},
+            r"state 'rng'.state.state must be an integer, got 'x'",
+        ),
+        (
+            {"rng": {"bit_generator": "PCG64", "state": {"state": 1, "inc": 1}, "has_uint32": -3, "uinteger": 0}},
+            r"state 'rng'.has_uint32 must be >= 0, got -3",
+        ),
         ({"rng": "PCG64"}, "numpy's bit generators"),
     ],
 )

@@ -3,7 +3,7 @@ import warnings
 
 import numpy as np
 import pytest
-from test_reliability import row
+from rows import row
 
 import minnet as mn
 from minnet.lr_finder import GeometricRate, LRFinderResult, _steepest_descent

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from rows import row
 from test_properties import RAISE, arrays
-from test_reliability import row
 
 import minnet as mn
 from minnet._numerics import safe_column_mean_std, safe_mean, safe_mean_of_squares

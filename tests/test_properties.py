@@ -8,11 +8,16 @@ Underflow to zero is the correct answer for tiny values and is not checked.
 from __future__ import annotations
 
 import itertools
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from model_strategies import assert_same_behaviour, cases
+from rows import row
 
 import minnet as mn
 
@@ -212,3 +217,23 @@ def test_save_load_round_trip_is_exact_for_random_architectures(tmp_path_factory
         assert a.value.dtype == b.value.dtype == dtype and np.array_equal(a.value, b.value)
     x = gen.standard_normal((3, n_in))
     assert np.array_equal(model.predict(x), loaded.predict(x))
+
+
+# -- files: whatever save writes, load reads back exactly; what load would refuse, save refuses ----
+
+
+@row("file-save-load-property")
+@given(case=cases())
+def test_save_writes_what_load_reads_back_or_refuses_before_writing(case):
+    """Predictions, training outputs and every gradient bit-identical after ``load(save(m))``; or a
+    ValueError from ``save`` and no file at all."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "model.npz"
+        try:
+            mn.save(case.model, path)
+        except ValueError as exc:
+            assert "load would refuse the file" in str(exc), exc
+            assert os.listdir(directory) == []
+            return
+        loaded = mn.load(path)
+    assert_same_behaviour(case.model, loaded, case.x, case.grad)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from rows import TRAINING_TESTS, row
 from test_archive import BAD_ARCHIVES  # the file- rows: each bad-file case names its row
 from test_checkpoint import BAD_CHECKPOINTS  # the checkpoint- rows
 from test_serialize import BAD_FILES
@@ -27,19 +28,6 @@ from test_serialize import BAD_FILES
 import minnet as mn
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
-
-# Row id -> names of the tests below that cover it (the rows about what happens during training).
-TRAINING_TESTS: dict[str, list[str]] = {}
-
-
-def row(row_id: str) -> Callable:
-    """Mark a test as covering the table row ``row_id``."""
-
-    def mark(test: Callable) -> Callable:
-        TRAINING_TESTS.setdefault(row_id, []).append(test.__name__)
-        return test
-
-    return mark
 
 
 class World:
@@ -515,8 +503,8 @@ def documented_ids() -> set[str]:
 def modules_registering_rows() -> list[str]:
     """The test modules (other than this one) that mark tests with ``@row``."""
     here = Path(__file__).resolve().parent
-    marker = "from test_reliability import row"
-    return sorted(p.stem for p in here.glob("test_*.py") if p.stem != __name__ and marker in p.read_text())
+    marker = re.compile(r"^from (rows|test_reliability) import .*\brow\b", flags=re.MULTILINE)
+    return sorted(p.stem for p in here.glob("test_*.py") if p.stem != __name__ and marker.search(p.read_text()))
 
 
 def test_every_documented_row_has_a_test():

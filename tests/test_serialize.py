@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from rows import row
 
 import minnet as mn
 import minnet.archive
@@ -334,6 +335,13 @@ def _layer_field(key, value):
     return change
 
 
+def _table_field(key, value):
+    def change(meta, arrays):
+        meta["parameters"][0][key] = value
+
+    return change
+
+
 def _rename_parameter(meta, arrays):
     meta["parameters"][0]["name"] = "W0"
 
@@ -390,6 +398,16 @@ BAD_FILES = {
         with_meta(_layer_field("init_scale", 2.0)),
         r"describes Dense with fields minnet does not know: \['init_scale'\]",
     ),
+    "a field a model file does not have": (
+        "file-corrupt",
+        with_meta(set_field("checkpoint", {})),
+        r"has fields a model file does not have: \['checkpoint'\]",
+    ),
+    "a parameter described with a field minnet does not know": (
+        "file-corrupt",
+        with_meta(_table_field("extra", 1)),
+        r"describes parameter 0 as \{.*'extra': 1\}, not as a name, shape and dtype",
+    ),
     "missing array": ("file-mismatched-arrays", with_meta(_drop_array), "lacks the array of parameter '3.b'"),
     "wrong shape": (
         "file-mismatched-arrays",
@@ -427,7 +445,6 @@ BAD_FILES = {
         with_meta(_state_for_sigmoid),
         r"layer 7 \(Sigmoid\(\)\) refuses the saved state.*keeps no state",
     ),
-    "non-finite values": ("file-non-finite", with_meta(set_array("param.1", np.full(5, np.nan))), "'0.b' holds NaN"),
 }
 
 
@@ -551,3 +568,143 @@ def test_round_trip_of_batchnorm_and_dropout_predicts_bit_identically_and_draws_
     X = np.random.default_rng(1).standard_normal((5, 3))
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))  # BatchNorm's running statistics
     np.testing.assert_array_equal(loaded.forward(X), model.forward(X))  # Dropout's next mask
+
+
+# -- what save writes, load reads back; what load would refuse, save refuses before writing --------
+
+
+def nested(depth: int, graph_every: int = 0) -> mn.Layer:
+    """``depth`` containers around a Dense; every ``graph_every``-th one a Graph, the rest Sequentials."""
+    model: mn.Layer = mn.Dense(2, 2, seed=0)
+    for level in range(1, depth + 1):
+        if graph_every and level % graph_every == 0:
+            x = mn.Input(2)
+            model = mn.Graph(inputs=x, outputs=model(x))
+        else:
+            model = mn.Sequential(model)
+    return model
+
+
+@row("file-deep-nesting")
+@pytest.mark.parametrize("graph_every", [0, 3])
+def test_the_deepest_model_that_can_be_built_saves_loads_and_predicts(tmp_path, graph_every):
+    model = nested(mn.containers.MAX_NESTING, graph_every)
+    mn.save(model, tmp_path / "deep.npz")
+    loaded = mn.load(tmp_path / "deep.npz")
+    x = np.ones((3, 2))
+    assert loaded.predict(x).tobytes() == model.predict(x).tobytes()
+
+
+@row("file-deep-nesting")
+@pytest.mark.parametrize("wrap", [mn.Sequential, lambda inner: mn.Graph(inputs=(x := mn.Input(2)), outputs=inner(x))])
+def test_one_container_more_is_refused_when_it_is_built(wrap):
+    with pytest.raises(ValueError, match=r"would hold a layer 101 containers deep; minnet models nest at most 100"):
+        wrap(nested(mn.containers.MAX_NESTING))
+
+
+class Box(mn.Layer):
+    """A container of one layer that is not a minnet Model, so nothing checks its depth when it is built."""
+
+    def __init__(self, inner: mn.Layer) -> None:
+        self.inner = inner
+
+    def forward(self, x, training=True):
+        return self.inner.forward(x, training)
+
+    def backward(self, grad):
+        return self.inner.backward(grad)
+
+    def parameters(self):
+        return self.inner.parameters()
+
+    def children(self):
+        return [self.inner]
+
+
+@row("file-deep-nesting")
+def test_a_custom_container_too_deep_is_refused_by_save_before_writing(tmp_path):
+    model: mn.Layer = mn.Dense(2, 2, seed=0)
+    for _ in range(2000):  # as deep as made predict die of a bare RecursionError
+        model = Box(model)
+    with pytest.raises(ValueError, match=r"the model would hold a layer 101 containers deep"):
+        mn.save(model, tmp_path / "deep.npz")
+    assert os.listdir(tmp_path) == []
+
+
+@row("file-non-finite-parameter")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nan_and_infinite_parameters_are_saved_and_loaded_as_they_are(tmp_path, dtype):
+    model = make_model(dtype)
+    w = model.parameters()[0].value
+    w[0, 0], w[1, 1], w[2, 2] = np.nan, np.inf, -np.inf
+    bits = w.view(np.uint32 if dtype == np.float32 else np.uint64)
+    bits[0, 1] = np.array(np.nan, dtype).view(bits.dtype) | 0x123  # a NaN with a payload: kept bit for bit
+    mn.save(model, tmp_path / "diverged.npz")
+    loaded = mn.load(tmp_path / "diverged.npz")
+    assert [v.tobytes() for v in values(loaded)] == [v.tobytes() for v in values(model)]
+
+
+class Scaled(mn.Layer):
+    """A custom layer whose config its constructor does not take: a file of it could never be loaded."""
+
+    def __init__(self, factor: float = 2.0) -> None:
+        self.factor = factor
+
+    def forward(self, x, training=True):
+        return x * self.factor
+
+    def backward(self, grad):
+        return grad * self.factor
+
+    def get_config(self):
+        return {"scale": self.factor}
+
+
+def _two_classes_named_scaled() -> mn.Layer:
+    other = type("Scaled", (Scaled,), {"__module__": "elsewhere"})
+    return mn.Sequential(Scaled(), other())
+
+
+def _batch_norm_with_nan_statistics() -> mn.Layer:
+    model = mn.Sequential(mn.Dense(3, 2, seed=0), mn.BatchNorm(2))
+    model[1].running_mean[0] = np.nan
+    return model
+
+
+class ObjectState(mn.Layer):
+    def forward(self, x, training=True):
+        return x
+
+    def backward(self, grad):
+        return grad
+
+    def get_state(self):
+        return {"names": np.array(["a", None], dtype=object)}
+
+
+@row("file-save-would-not-load")
+@pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (
+            lambda: mn.Sequential(Scaled()),
+            ValueError,
+            r"load would refuse the file: the file describes Scaled with config \{'scale': 2.0\}, which Scaled rejects",
+        ),
+        (_two_classes_named_scaled, ValueError, "two layer classes saved under the name 'Scaled'"),
+        (
+            _batch_norm_with_nan_statistics,
+            ValueError,
+            r"load would refuse the file: the file: layer 2 \(BatchNorm\(2\)\) refuses the saved state: "
+            r"ValueError: BatchNorm\(2\) state 'running_mean' must be finite",
+        ),
+        (lambda: mn.Sequential(ObjectState()), TypeError, "cannot save an array of dtype object"),
+    ],
+)
+def test_what_load_would_refuse_save_refuses_before_writing_saying_why(tmp_path, make, error, message):
+    path = tmp_path / "m.npz"
+    mn.save(make_model(), path)
+    before = path.read_bytes()
+    with pytest.raises(error, match=message):
+        mn.save(make(), path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.npz"]

@@ -11,7 +11,7 @@ import shutil
 
 import numpy as np
 import pytest
-from test_reliability import row
+from rows import row
 
 import minnet as mn
 
