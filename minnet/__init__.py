@@ -15,6 +15,7 @@ from typing import Any
 from . import data, datasets, metrics
 from .callbacks import Callback, Checkpoint, EarlyStopping
 from .containers import Model, Sequential
+from .convolution import Conv2D
 from .gradcheck import GradcheckError, gradcheck
 from .graph import Add, Concat, Graph, Input, Node
 from .layers import BatchNorm, Dense, Dropout, Layer, LeakyReLU, Parameter, ReLU, Sigmoid, Softmax, Tanh
@@ -48,6 +49,7 @@ __all__ = [
     "Checkpoint",
     "Concat",
     "Constant",
+    "Conv2D",
     "CosineDecay",
     "CrossEntropy",
     "CyclicLR",
