@@ -22,6 +22,7 @@ from .layers import BatchNorm, Dense, Dropout, Layer, LeakyReLU, Parameter, ReLU
 from .losses import BCE, MSE, CrossEntropy, Loss
 from .lr_finder import lr_find
 from .optim import SGD, Adam, AdamW, Optimizer, RMSprop
+from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 from .schedules import (
     Constant,
     CosineDecay,
@@ -44,6 +45,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Add",
+    "AvgPool2D",
     "BatchNorm",
     "Callback",
     "Checkpoint",
@@ -57,6 +59,7 @@ __all__ = [
     "Dropout",
     "EarlyStopping",
     "ExponentialDecay",
+    "GlobalAvgPool2D",
     "GradcheckError",
     "Graph",
     "History",
@@ -64,6 +67,7 @@ __all__ = [
     "Layer",
     "LeakyReLU",
     "Loss",
+    "MaxPool2D",
     "Model",
     "Node",
     "OneCycle",
