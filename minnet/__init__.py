@@ -23,6 +23,7 @@ from .losses import BCE, MSE, CrossEntropy, Loss
 from .lr_finder import lr_find
 from .optim import SGD, Adam, AdamW, Optimizer, RMSprop
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
+from .reshaping import Flatten, Reshape
 from .schedules import (
     Constant,
     CosineDecay,
@@ -59,6 +60,7 @@ __all__ = [
     "Dropout",
     "EarlyStopping",
     "ExponentialDecay",
+    "Flatten",
     "GlobalAvgPool2D",
     "GradcheckError",
     "Graph",
@@ -76,6 +78,7 @@ __all__ = [
     "Parameter",
     "RMSprop",
     "ReLU",
+    "Reshape",
     "Schedule",
     "Sequential",
     "Sigmoid",
