@@ -21,6 +21,7 @@ from .graph import Add, Concat, Graph, Input, Node
 from .layers import BatchNorm, Dense, Dropout, Layer, LeakyReLU, Parameter, ReLU, Sigmoid, Softmax, Tanh
 from .losses import BCE, MSE, CrossEntropy, Loss
 from .lr_finder import lr_find
+from .normalization2d import BatchNorm2D
 from .optim import SGD, Adam, AdamW, Optimizer, RMSprop
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 from .reshaping import Flatten, Reshape
@@ -48,6 +49,7 @@ __all__ = [
     "Add",
     "AvgPool2D",
     "BatchNorm",
+    "BatchNorm2D",
     "Callback",
     "Checkpoint",
     "Concat",
