@@ -15,12 +15,16 @@ from typing import Any
 from . import data, datasets, metrics
 from .callbacks import Callback, Checkpoint, EarlyStopping
 from .containers import Model, Sequential
+from .convolution import Conv2D
 from .gradcheck import GradcheckError, gradcheck
 from .graph import Add, Concat, Graph, Input, Node
 from .layers import BatchNorm, Dense, Dropout, Layer, LeakyReLU, Parameter, ReLU, Sigmoid, Softmax, Tanh
 from .losses import BCE, MSE, CrossEntropy, Loss
 from .lr_finder import lr_find
+from .normalization2d import BatchNorm2D
 from .optim import SGD, Adam, AdamW, Optimizer, RMSprop
+from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
+from .reshaping import Flatten, Reshape
 from .schedules import (
     Constant,
     CosineDecay,
@@ -43,11 +47,14 @@ __all__ = [
     "Adam",
     "AdamW",
     "Add",
+    "AvgPool2D",
     "BatchNorm",
+    "BatchNorm2D",
     "Callback",
     "Checkpoint",
     "Concat",
     "Constant",
+    "Conv2D",
     "CosineDecay",
     "CrossEntropy",
     "CyclicLR",
@@ -55,6 +62,8 @@ __all__ = [
     "Dropout",
     "EarlyStopping",
     "ExponentialDecay",
+    "Flatten",
+    "GlobalAvgPool2D",
     "GradcheckError",
     "Graph",
     "History",
@@ -62,6 +71,7 @@ __all__ = [
     "Layer",
     "LeakyReLU",
     "Loss",
+    "MaxPool2D",
     "Model",
     "Node",
     "OneCycle",
@@ -70,6 +80,7 @@ __all__ = [
     "Parameter",
     "RMSprop",
     "ReLU",
+    "Reshape",
     "Schedule",
     "Sequential",
     "Sigmoid",

@@ -17,6 +17,8 @@ import minnet as mn
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
+# test_reliability imports the layer tests by name (their @row tests register rows), whatever is collected.
+sys.path.insert(0, str(ROOT / "tests" / "layers"))
 
 
 @pytest.fixture

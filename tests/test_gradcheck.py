@@ -36,6 +36,20 @@ def test_gradcheck_passes_builtin_layer(layer, rng):
     assert mn.gradcheck(layer, x) is True
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 4), (2, 3, 4, 5)])
+def test_gradcheck_takes_batches_of_any_shape(shape, rng):
+    x = away_from_zero(rng.standard_normal(shape))
+    assert mn.gradcheck(mn.ReLU(), x) is True
+    assert mn.gradcheck(mn.Tanh(), x) is True
+
+
+def test_gradcheck_refuses_a_batch_without_a_sample_axis():
+    with pytest.raises(
+        ValueError, match=r"x must be a batch of shape \(n_samples, \*shape\), got an array of shape \(3,\)"
+    ):
+        mn.gradcheck(mn.ReLU(), np.ones(3))
+
+
 @pytest.mark.parametrize("x", [[[-8.0, -1.0, 0.0, 3.0, 12.0]], [[30.0, -30.0, 0.5, -0.5, 1e-3]]])
 def test_gradcheck_passes_sigmoid_and_tanh_far_out(x):
     assert mn.gradcheck(mn.Sigmoid(), x) and mn.gradcheck(mn.Tanh(), x)

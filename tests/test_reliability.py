@@ -504,7 +504,7 @@ def modules_registering_rows() -> list[str]:
     """The test modules (other than this one) that mark tests with ``@row``."""
     here = Path(__file__).resolve().parent
     marker = re.compile(r"^from (rows|test_reliability) import .*\brow\b", flags=re.MULTILINE)
-    return sorted(p.stem for p in here.glob("test_*.py") if p.stem != __name__ and marker.search(p.read_text()))
+    return sorted(p.stem for p in here.rglob("test_*.py") if p.stem != __name__ and marker.search(p.read_text()))
 
 
 def test_every_documented_row_has_a_test():
