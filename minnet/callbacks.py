@@ -49,7 +49,12 @@ class Callback:
         """Called after each epoch with that epoch's entry of the history."""
 
     def on_train_end(self, run: Run) -> None:
-        """Called once when training ends, normally, early or by Ctrl-C (not on an error)."""
+        """Called once when training ends, normally, early or by Ctrl-C (not on an error).
+
+        If this raises, the other callbacks' ``on_train_end`` still run, then
+        :func:`minnet.fit` raises a :class:`~minnet.TrainingError` carrying
+        the history.
+        """
 
     def state_dict(self) -> dict[str, Any]:
         """State that a :class:`Checkpoint` saves so that a resumed run behaves identically.

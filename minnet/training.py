@@ -246,6 +246,11 @@ def fit(
         When the loss, the model's output or an update becomes NaN or
         infinite; the parameters keep their last finite values and the
         exception's ``history`` holds the epochs completed.
+    TrainingError
+        When something fails after the first update (a loss refusing the
+        output, a metric, a callback), naming it, with the history. A
+        callback failing in ``on_train_end`` is reported after every
+        callback's ``on_train_end`` has run.
     FileNotFoundError
         If ``resume`` names a file that does not exist.
     ValueError, TypeError
@@ -378,9 +383,35 @@ def fit(
         raise
     finally:
         bar.close()
-    for cb in callbacks:
-        cb.on_train_end(run)
+    _end_run(run)
     return run.history
+
+
+def _end_run(run: Run) -> None:
+    """Call every callback's ``on_train_end``, each even if one before it fails; then report the first failure.
+
+    A failing callback must neither lose the history nor keep the others
+    from ending the run (EarlyStopping restoring the best epoch's model).
+    """
+    failures: list[tuple[Callback, Exception]] = []
+    for cb in run.callbacks:
+        try:
+            cb.on_train_end(run)
+        except Exception as exc:
+            failures.append((cb, exc))
+    if not failures:
+        return
+    (first, cause), others = failures[0], failures[1:]
+    message = (
+        f"training ended after epoch {run.epoch}, but callback {first!r} failed in on_train_end: "
+        f"{type(cause).__name__}: {cause}"
+    )
+    if others:
+        named = ", ".join(f"{other!r} with {type(other_exc).__name__}" for other, other_exc in others)
+        message += f" ({len(others)} more failed too: {named})"
+    error = TrainingError(message + ". Every callback's on_train_end was called.", epoch=run.epoch, batch=0)
+    error.history = run.history
+    raise error from cause
 
 
 def _split_off_validation(
