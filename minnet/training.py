@@ -137,6 +137,8 @@ class Run:
     callbacks: list[Callback] = field(default_factory=list)
     #: Set by the first Ctrl-C; training stops after the current batch.
     interrupt_requested: bool = False
+    #: Whether Ctrl-C ended training; set before the callbacks' ``on_train_end``.
+    interrupted: bool = False
     #: The settings a resumed run must share with this one (see :func:`_run_config`).
     config: dict[str, Any] = field(default_factory=dict)
     #: The model's layers that keep non-trained state, put back when a step fails.
@@ -262,10 +264,12 @@ def fit(
     Everything is validated before the first update (including that every
     schedule covers the run's steps), so an invalid call leaves the model
     and optimizer untouched. Ctrl-C lets the current batch's update finish,
-    then returns the history of the completed epochs; the parameters are
-    those after that last update (a second Ctrl-C interrupts at once). Floating-point
-    overflow inside the loop is not reported as a numpy warning: any
-    non-finite value it produces stops training with :class:`TrainingDiverged`.
+    then returns the history of the completed epochs; the parameters and
+    the optimizer's state are those after that last update, which
+    :class:`~minnet.EarlyStopping` does not roll back (a second Ctrl-C
+    interrupts at once). Floating-point overflow inside the loop is not
+    reported as a numpy warning: any non-finite value it produces stops
+    training with :class:`TrainingDiverged`.
     """
     check_model(model)
     objective = Objective(model, loss, loss_weights, metrics)
@@ -375,6 +379,7 @@ def fit(
                         )
                 _end_epoch(run, logs, bar if progress else None)
     except KeyboardInterrupt:
+        run.interrupted = True
         bar.write(
             f"Training interrupted after {run.epoch} complete epoch(s); returning the history so far.", file=sys.stderr
         )

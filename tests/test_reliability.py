@@ -24,6 +24,7 @@ from test_checkpoint import BAD_CHECKPOINTS  # the checkpoint- rows
 from test_serialize import BAD_FILES
 
 import minnet as mn
+from conftest import snapshot
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
 
@@ -407,6 +408,11 @@ def ctrl_c_world(at: int, training: bool):
 
 def parameters_after_steps(n_steps: int) -> list[np.ndarray]:
     """Parameters after exactly ``n_steps`` updates of the run in ``ctrl_c_world`` (unshuffled, 3 batches per epoch)."""
+    return snapshot(run_for_steps(n_steps)[0])
+
+
+def run_for_steps(n_steps: int) -> tuple[mn.Layer, mn.Optimizer]:
+    """The model and optimizer of ``ctrl_c_world`` after exactly ``n_steps`` updates (3 batches per epoch)."""
     model, opt, X, y = ctrl_c_world(at=0, training=True)
     epochs, rest = divmod(n_steps, 3)
     if epochs:
@@ -416,7 +422,7 @@ def parameters_after_steps(n_steps: int) -> list[np.ndarray]:
             model, mn.BCE(), opt, X[: 4 * rest], y[: 4 * rest], epochs=1, batch_size=4, shuffle=False, progress=False
         )
     assert opt.step_count == n_steps
-    return [p.value.copy() for p in model.parameters()]
+    return model, opt
 
 
 @row("ctrl-c")
@@ -480,6 +486,22 @@ def test_ctrl_c_during_the_optimizers_commit_never_leaves_a_half_applied_step(ti
     assert all(np.array_equal(p.value, v) for p, v in zip(model.parameters(), after))
     assert all(b is not None for b in opt.buffers)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@row("ctrl-c-early-stopping")
+def test_ctrl_c_with_early_stopping_keeps_the_last_update_and_its_optimizer_state():
+    """The model is not rolled back to the best epoch: weights and optimizer state stay those of one step."""
+    model, opt, X, y = ctrl_c_world(at=8, training=True)  # epoch 3's second batch
+    stop = mn.EarlyStopping("loss", mode="max", patience=10)  # the loss falls: epoch 1 stays the best
+    history = mn.fit(
+        model, mn.BCE(), opt, X, y, epochs=6, batch_size=4, shuffle=False, callbacks=[stop], progress=False
+    )
+    assert history.epoch == [1, 2] and stop.best_epoch == 1
+    reference, reference_opt = run_for_steps(8)
+    assert all(np.array_equal(p.value, v) for p, v in zip(model.parameters(), snapshot(reference)))
+    assert opt.step_count == 8 and all(np.array_equal(a, b) for a, b in zip(opt.buffers, reference_opt.buffers))
+    stop.restore(model)  # the best epoch's model, when it is wanted
+    assert all(np.array_equal(p.value, v) for p, v in zip(model.parameters(), snapshot(run_for_steps(3)[0])))
 
 
 def test_one_cycle_past_total_steps_is_an_error_one_step_before_pytorch():
