@@ -240,7 +240,8 @@ def fit(
     -------
     History
         Per-epoch ``loss`` (the batch-size-weighted mean over the epoch's
-        batches), metrics, ``val_`` entries and ``lr``.
+        batches), metrics, ``val_`` entries and ``lr``; every key is there,
+        with an empty list if Ctrl-C came before the first epoch ended.
 
     Raises
     ------
@@ -326,7 +327,7 @@ def fit(
         model,
         loss,
         optimizer,
-        History(),
+        History({key: [] for key in log_keys}),  # every key, even if no epoch completes
         rng,
         epochs,
         log_keys,

@@ -504,6 +504,26 @@ def test_ctrl_c_with_early_stopping_keeps_the_last_update_and_its_optimizer_stat
     assert all(np.array_equal(p.value, v) for p, v in zip(model.parameters(), snapshot(run_for_steps(3)[0])))
 
 
+@row("ctrl-c-first-epoch")
+def test_ctrl_c_in_the_first_epoch_returns_a_history_with_every_key_and_no_epoch():
+    model, opt, X, y = ctrl_c_world(at=2, training=True)
+    history = mn.fit(
+        model,
+        mn.BCE(),
+        opt,
+        X,
+        y,
+        epochs=4,
+        batch_size=4,
+        shuffle=False,
+        validation_data=(X, y),
+        metrics=["accuracy"],
+        progress=False,
+    )
+    assert history.epoch == [] and len(history) == 0 and opt.step_count == 2
+    assert history.history == {k: [] for k in ["loss", "accuracy", "val_loss", "val_accuracy", "lr"]}
+
+
 def test_one_cycle_past_total_steps_is_an_error_one_step_before_pytorch():
     """docs/schedules.md: minnet raises at step >= total_steps; PyTorch allows one more step."""
     torch = pytest.importorskip("torch")
