@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -234,7 +235,8 @@ def fit(
         was never interrupted. ``model``, ``optimizer`` and ``callbacks``
         must be built as for the original run; ``seed`` is ignored. A run
         that had already ended (``epochs`` reached, or stopped by a
-        callback) returns its history without training.
+        callback) returns its history without training, with a
+        ``UserWarning`` saying so.
 
     Returns
     -------
@@ -343,6 +345,7 @@ def fit(
         cb.on_train_begin(run)
     if saved is not None:
         restore(run, saved)
+        _warn_if_ended(run, saved["source"])
 
     from tqdm import tqdm  # imported here so that `import minnet` needs numpy only
 
@@ -391,6 +394,23 @@ def fit(
         bar.close()
     _end_run(run)
     return run.history
+
+
+def _warn_if_ended(run: Run, source: str) -> None:
+    """Say so when a resumed run had already ended: fit returns its history and trains nothing."""
+    if run.stop_training:
+        why = (
+            f"was stopped by a callback after epoch {run.epoch} (of {run.epochs}); fit returns its history, "
+            f"as that run ended. To train this model further, call fit without resume="
+        )
+    elif run.epoch >= run.epochs:
+        why = (
+            f"has completed {run.epoch} epoch(s), and epochs={run.epochs}; fit returns its history. "
+            f"Pass a larger epochs= to train on"
+        )
+    else:
+        return
+    warnings.warn(f"nothing to train: the run in {source} {why}", UserWarning, stacklevel=3)
 
 
 def _end_run(run: Run) -> None:

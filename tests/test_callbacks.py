@@ -305,7 +305,8 @@ def test_resume_of_a_finished_run_returns_its_history_without_training(tmp_path)
     model, opt = build()
     history = mn.fit(model, mn.BCE(), opt, X, y, epochs=3, callbacks=[mn.Checkpoint(path)], **FIT)
     model_b, opt_b = build(seeds=(3, 4))
-    again = mn.fit(model_b, mn.BCE(), opt_b, X, y, epochs=3, resume=path, **FIT)
+    with pytest.warns(UserWarning, match=r"nothing to train: .* has completed 3 epoch\(s\), and epochs=3"):
+        again = mn.fit(model_b, mn.BCE(), opt_b, X, y, epochs=3, resume=path, **FIT)
     assert again.history == history.history
     assert same(values(model_b), values(model)) and opt_b.step_count == opt.step_count
 

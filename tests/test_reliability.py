@@ -524,6 +524,33 @@ def test_ctrl_c_in_the_first_epoch_returns_a_history_with_every_key_and_no_epoch
     assert history.history == {k: [] for k in ["loss", "accuracy", "val_loss", "val_accuracy", "lr"]}
 
 
+def stopped_run(path: Path) -> tuple[mn.History, list[np.ndarray], int]:
+    """A run that EarlyStopping stops after epoch 2 of 10, checkpointed to ``path``: history, parameters, steps."""
+    model, opt, X, y = ctrl_c_world(at=0, training=True)
+    stop = mn.EarlyStopping("loss", mode="max", patience=1, restore_best=False)  # the loss falls: stop at once
+    history = mn.fit(
+        model, mn.BCE(), opt, X, y, epochs=10, batch_size=4, callbacks=[stop, mn.Checkpoint(path)], progress=False
+    )
+    assert history.epoch == [1, 2]
+    return history, snapshot(model), opt.step_count
+
+
+@row("resume-stopped-run")
+def test_resuming_a_run_a_callback_stopped_says_it_trains_nothing(tmp_path):
+    path = tmp_path / "run.npz"
+    history, after, steps = stopped_run(path)
+    model, opt, X, y = ctrl_c_world(at=0, training=True)
+    with pytest.warns(
+        UserWarning,
+        match=r"nothing to train: the run in checkpoint '.*run\.npz' was stopped by a "
+        r"callback after epoch 2 \(of 10\); fit returns its history",
+    ) as warned:
+        again = mn.fit(model, mn.BCE(), opt, X, y, epochs=10, batch_size=4, resume=path, progress=False)
+    assert warned[0].filename == __file__  # it points at the call to fit
+    assert again.history == history.history and opt.step_count == steps
+    assert all(np.array_equal(p.value, v) for p, v in zip(model.parameters(), after))
+
+
 def test_one_cycle_past_total_steps_is_an_error_one_step_before_pytorch():
     """docs/schedules.md: minnet raises at step >= total_steps; PyTorch allows one more step."""
     torch = pytest.importorskip("torch")
