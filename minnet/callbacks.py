@@ -49,7 +49,13 @@ class Callback:
         """Called after each epoch with that epoch's entry of the history."""
 
     def on_train_end(self, run: Run) -> None:
-        """Called once when training ends, normally, early or by Ctrl-C (not on an error)."""
+        """Called once when training ends, normally, early or by Ctrl-C (not on an error).
+
+        ``run.interrupted`` tells whether Ctrl-C ended it. If this raises,
+        the other callbacks' ``on_train_end`` still run, then
+        :func:`minnet.fit` raises a :class:`~minnet.TrainingError` carrying
+        the history.
+        """
 
     def state_dict(self) -> dict[str, Any]:
         """State that a :class:`Checkpoint` saves so that a resumed run behaves identically.
@@ -86,9 +92,13 @@ class EarlyStopping(Callback):
     min_delta : float, default 0.0
         Smallest change that counts as an improvement.
     restore_best : bool, default True
-        Put back the model of the best epoch when training ends: its
-        parameters and each layer's non-trained state (a batch norm's
-        running statistics, which its predictions depend on).
+        Put back the model of the best epoch when training ends, normally
+        or stopped by a callback: its parameters and each layer's
+        non-trained state (a batch norm's running statistics, which its
+        predictions depend on). The optimizer's state is not rolled back.
+        After Ctrl-C the model keeps its last update, consistent with the
+        optimizer's state, as Keras leaves it; :meth:`restore` puts the best
+        epoch back when wanted.
     mode : {"auto", "min", "max"}, default "auto"
         Whether smaller or larger is better; ``"auto"`` picks ``"max"`` for
         accuracy-like keys (``accuracy``, ``val_accuracy``, and ``accuracy_1``
@@ -246,9 +256,33 @@ class EarlyStopping(Callback):
         return states
 
     def on_train_end(self, run: Run) -> None:
-        if self.restore_best and self._best_values is not None and self.best_epoch != run.epoch:
-            restore_parameters(run.model.parameters(), self._best_values)
-            restore_states(list(zip(self._stateful, self._best_states or [])))
+        # After Ctrl-C the model stays at the last update, as the optimizer's state does.
+        if self.restore_best and not run.interrupted and self._best_values is not None and self.best_epoch != run.epoch:
+            self.restore(run.model)
+
+    def restore(self, model: Layer) -> None:
+        """Put the best epoch's parameters and layers' state into ``model``, the model of the run.
+
+        What ``on_train_end`` does when training ends, except after Ctrl-C;
+        then ``stop.restore(model)`` gives the best epoch's model. The
+        optimizer's state stays that of the last update.
+
+        Raises
+        ------
+        ValueError
+            If no best model was kept (``restore_best=False``, or no epoch
+            has improved), or ``model`` is not built as the run's was;
+            nothing is changed.
+        """
+        if self._best_values is None or self._best_states is None:
+            why = "no epoch has improved" if self.restore_best else "restore_best=False keeps none"
+            raise ValueError(f"{self!r} has no best model to restore: {why}")
+        layers = stateful_layers(model)
+        specs = [(p.value.shape, p.value.dtype) for p in model.parameters()]
+        if specs != self._parameter_specs or len(layers) != len(self._best_states):
+            raise ValueError(f"{self!r} kept the best model of another architecture than {model!r:.200}")
+        restore_parameters(model.parameters(), self._best_values)
+        restore_states(list(zip(layers, self._best_states)))
 
     def __repr__(self) -> str:
         mode = "" if self.mode == "auto" else f", mode={self.mode!r}"

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -137,6 +138,8 @@ class Run:
     callbacks: list[Callback] = field(default_factory=list)
     #: Set by the first Ctrl-C; training stops after the current batch.
     interrupt_requested: bool = False
+    #: Whether Ctrl-C ended training; set before the callbacks' ``on_train_end``.
+    interrupted: bool = False
     #: The settings a resumed run must share with this one (see :func:`_run_config`).
     config: dict[str, Any] = field(default_factory=dict)
     #: The model's layers that keep non-trained state, put back when a step fails.
@@ -232,13 +235,15 @@ def fit(
         was never interrupted. ``model``, ``optimizer`` and ``callbacks``
         must be built as for the original run; ``seed`` is ignored. A run
         that had already ended (``epochs`` reached, or stopped by a
-        callback) returns its history without training.
+        callback) returns its history without training, with a
+        ``UserWarning`` saying so.
 
     Returns
     -------
     History
         Per-epoch ``loss`` (the batch-size-weighted mean over the epoch's
-        batches), metrics, ``val_`` entries and ``lr``.
+        batches), metrics, ``val_`` entries and ``lr``; every key is there,
+        with an empty list if Ctrl-C came before the first epoch ended.
 
     Raises
     ------
@@ -246,6 +251,11 @@ def fit(
         When the loss, the model's output or an update becomes NaN or
         infinite; the parameters keep their last finite values and the
         exception's ``history`` holds the epochs completed.
+    TrainingError
+        When something fails after the first update (a loss refusing the
+        output, a metric, a callback), naming it, with the history. A
+        callback failing in ``on_train_end`` is reported after every
+        callback's ``on_train_end`` has run.
     FileNotFoundError
         If ``resume`` names a file that does not exist.
     ValueError, TypeError
@@ -257,10 +267,12 @@ def fit(
     Everything is validated before the first update (including that every
     schedule covers the run's steps), so an invalid call leaves the model
     and optimizer untouched. Ctrl-C lets the current batch's update finish,
-    then returns the history of the completed epochs; the parameters are
-    those after that last update (a second Ctrl-C interrupts at once). Floating-point
-    overflow inside the loop is not reported as a numpy warning: any
-    non-finite value it produces stops training with :class:`TrainingDiverged`.
+    then returns the history of the completed epochs; the parameters and
+    the optimizer's state are those after that last update, which
+    :class:`~minnet.EarlyStopping` does not roll back (a second Ctrl-C
+    interrupts at once). Floating-point overflow inside the loop is not
+    reported as a numpy warning: any non-finite value it produces stops
+    training with :class:`TrainingDiverged`.
     """
     check_model(model)
     objective = Objective(model, loss, loss_weights, metrics)
@@ -317,7 +329,7 @@ def fit(
         model,
         loss,
         optimizer,
-        History(),
+        History({key: [] for key in log_keys}),  # every key, even if no epoch completes
         rng,
         epochs,
         log_keys,
@@ -333,6 +345,7 @@ def fit(
         cb.on_train_begin(run)
     if saved is not None:
         restore(run, saved)
+        _warn_if_ended(run, saved["source"])
 
     from tqdm import tqdm  # imported here so that `import minnet` needs numpy only
 
@@ -370,6 +383,7 @@ def fit(
                         )
                 _end_epoch(run, logs, bar if progress else None)
     except KeyboardInterrupt:
+        run.interrupted = True
         bar.write(
             f"Training interrupted after {run.epoch} complete epoch(s); returning the history so far.", file=sys.stderr
         )
@@ -378,9 +392,52 @@ def fit(
         raise
     finally:
         bar.close()
-    for cb in callbacks:
-        cb.on_train_end(run)
+    _end_run(run)
     return run.history
+
+
+def _warn_if_ended(run: Run, source: str) -> None:
+    """Say so when a resumed run had already ended: fit returns its history and trains nothing."""
+    if run.stop_training:
+        why = (
+            f"was stopped by a callback after epoch {run.epoch} (of {run.epochs}); fit returns its history, "
+            f"as that run ended. To train this model further, call fit without resume="
+        )
+    elif run.epoch >= run.epochs:
+        why = (
+            f"has completed {run.epoch} epoch(s), and epochs={run.epochs}; fit returns its history. "
+            f"Pass a larger epochs= to train on"
+        )
+    else:
+        return
+    warnings.warn(f"nothing to train: the run in {source} {why}", UserWarning, stacklevel=3)
+
+
+def _end_run(run: Run) -> None:
+    """Call every callback's ``on_train_end``, each even if one before it fails; then report the first failure.
+
+    A failing callback must neither lose the history nor keep the others
+    from ending the run (EarlyStopping restoring the best epoch's model).
+    """
+    failures: list[tuple[Callback, Exception]] = []
+    for cb in run.callbacks:
+        try:
+            cb.on_train_end(run)
+        except Exception as exc:
+            failures.append((cb, exc))
+    if not failures:
+        return
+    (first, cause), others = failures[0], failures[1:]
+    message = (
+        f"training ended after epoch {run.epoch}, but callback {first!r} failed in on_train_end: "
+        f"{type(cause).__name__}: {cause}"
+    )
+    if others:
+        named = ", ".join(f"{other!r} with {type(other_exc).__name__}" for other, other_exc in others)
+        message += f" ({len(others)} more failed too: {named})"
+    error = TrainingError(message + ". Every callback's on_train_end was called.", epoch=run.epoch, batch=0)
+    error.history = run.history
+    raise error from cause
 
 
 def _split_off_validation(

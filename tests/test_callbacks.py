@@ -81,6 +81,34 @@ def test_early_stopping_restores_the_best_parameters():
     assert same(values(model), seen[1]) and not same(values(model), seen[-1])
 
 
+@pytest.mark.parametrize(
+    "kwargs, feed, match",
+    [
+        (dict(restore_best=False), [3, 1], "no best model to restore: restore_best=False keeps none"),
+        (dict(mode="max"), [float("nan")] * 2, "no best model to restore: no epoch has improved"),
+    ],
+)
+def test_early_stopping_restore_says_why_it_has_no_best_model(kwargs, feed, match):
+    X, y = data()
+    model, opt = build()
+    stop = mn.EarlyStopping("loss", **kwargs)
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=2, callbacks=[Feed(feed), stop], **FIT)
+    with pytest.raises(ValueError, match=match):
+        stop.restore(model)
+
+
+def test_early_stopping_restore_refuses_another_architecture_and_changes_nothing():
+    X, y = data()
+    model, opt = build()
+    stop = mn.EarlyStopping("loss")
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=2, callbacks=[Feed([1, 2]), stop], **FIT)
+    other = mn.Sequential(mn.Dense(2, 1, seed=0), mn.Sigmoid())
+    before = values(other)
+    with pytest.raises(ValueError, match=r"kept the best model of another architecture than Sequential"):
+        stop.restore(other)
+    assert same(values(other), before)
+
+
 def test_early_stopping_maximises_accuracy_keys():
     stop = mn.EarlyStopping("val_accuracy")
     assert stop._minimize is False and mn.EarlyStopping("val_loss")._minimize is True
@@ -277,7 +305,8 @@ def test_resume_of_a_finished_run_returns_its_history_without_training(tmp_path)
     model, opt = build()
     history = mn.fit(model, mn.BCE(), opt, X, y, epochs=3, callbacks=[mn.Checkpoint(path)], **FIT)
     model_b, opt_b = build(seeds=(3, 4))
-    again = mn.fit(model_b, mn.BCE(), opt_b, X, y, epochs=3, resume=path, **FIT)
+    with pytest.warns(UserWarning, match=r"nothing to train: .* has completed 3 epoch\(s\), and epochs=3"):
+        again = mn.fit(model_b, mn.BCE(), opt_b, X, y, epochs=3, resume=path, **FIT)
     assert again.history == history.history
     assert same(values(model_b), values(model)) and opt_b.step_count == opt.step_count
 

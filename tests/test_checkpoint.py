@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -89,7 +90,9 @@ def resume(path, running_mean, epochs=2):
     callbacks = [stop, mn.Checkpoint(path.parent / "again.npz")]
     before = snapshot(model, opt, callbacks)
     try:
-        history = mn.fit(model, mn.BCE(), opt, X, y, epochs=epochs, resume=path, callbacks=callbacks, **FIT)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "nothing to train", UserWarning)  # what is compared is the restore
+            history = mn.fit(model, mn.BCE(), opt, X, y, epochs=epochs, resume=path, callbacks=callbacks, **FIT)
     except ValueError as exc:
         return exc, before, snapshot(model, opt, callbacks), None
     return None, before, snapshot(model, opt, callbacks), history

@@ -26,6 +26,7 @@ from test_checkpoint import BAD_CHECKPOINTS  # the checkpoint- rows
 from test_serialize import BAD_FILES
 
 import minnet as mn
+from conftest import snapshot
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
 
@@ -396,6 +397,11 @@ def ctrl_c_world(at: int, training: bool):
 
 def parameters_after_steps(n_steps: int) -> list[np.ndarray]:
     """Parameters after exactly ``n_steps`` updates of the run in ``ctrl_c_world`` (unshuffled, 3 batches per epoch)."""
+    return snapshot(run_for_steps(n_steps)[0])
+
+
+def run_for_steps(n_steps: int) -> tuple[mn.Layer, mn.Optimizer]:
+    """The model and optimizer of ``ctrl_c_world`` after exactly ``n_steps`` updates (3 batches per epoch)."""
     model, opt, X, y = ctrl_c_world(at=0, training=True)
     epochs, rest = divmod(n_steps, 3)
     if epochs:
@@ -405,7 +411,7 @@ def parameters_after_steps(n_steps: int) -> list[np.ndarray]:
             model, mn.BCE(), opt, X[: 4 * rest], y[: 4 * rest], epochs=1, batch_size=4, shuffle=False, progress=False
         )
     assert opt.step_count == n_steps
-    return [p.value.copy() for p in model.parameters()]
+    return model, opt
 
 
 @row("ctrl-c")
@@ -469,6 +475,69 @@ def test_ctrl_c_during_the_optimizers_commit_never_leaves_a_half_applied_step(ti
     assert all(np.array_equal(p.value, v) for p, v in zip(model.parameters(), after))
     assert all(b is not None for b in opt.buffers)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@row("ctrl-c-early-stopping")
+def test_ctrl_c_with_early_stopping_keeps_the_last_update_and_its_optimizer_state():
+    """The model is not rolled back to the best epoch: weights and optimizer state stay those of one step."""
+    model, opt, X, y = ctrl_c_world(at=8, training=True)  # epoch 3's second batch
+    stop = mn.EarlyStopping("loss", mode="max", patience=10)  # the loss falls: epoch 1 stays the best
+    history = mn.fit(
+        model, mn.BCE(), opt, X, y, epochs=6, batch_size=4, shuffle=False, callbacks=[stop], progress=False
+    )
+    assert history.epoch == [1, 2] and stop.best_epoch == 1
+    reference, reference_opt = run_for_steps(8)
+    assert all(np.array_equal(p.value, v) for p, v in zip(model.parameters(), snapshot(reference)))
+    assert opt.step_count == 8 and all(np.array_equal(a, b) for a, b in zip(opt.buffers, reference_opt.buffers))
+    stop.restore(model)  # the best epoch's model, when it is wanted
+    assert all(np.array_equal(p.value, v) for p, v in zip(model.parameters(), snapshot(run_for_steps(3)[0])))
+
+
+@row("ctrl-c-first-epoch")
+def test_ctrl_c_in_the_first_epoch_returns_a_history_with_every_key_and_no_epoch():
+    model, opt, X, y = ctrl_c_world(at=2, training=True)
+    history = mn.fit(
+        model,
+        mn.BCE(),
+        opt,
+        X,
+        y,
+        epochs=4,
+        batch_size=4,
+        shuffle=False,
+        validation_data=(X, y),
+        metrics=["accuracy"],
+        progress=False,
+    )
+    assert history.epoch == [] and len(history) == 0 and opt.step_count == 2
+    assert history.history == {k: [] for k in ["loss", "accuracy", "val_loss", "val_accuracy", "lr"]}
+
+
+def stopped_run(path: Path) -> tuple[mn.History, list[np.ndarray], int]:
+    """A run that EarlyStopping stops after epoch 2 of 10, checkpointed to ``path``: history, parameters, steps."""
+    model, opt, X, y = ctrl_c_world(at=0, training=True)
+    stop = mn.EarlyStopping("loss", mode="max", patience=1, restore_best=False)  # the loss falls: stop at once
+    history = mn.fit(
+        model, mn.BCE(), opt, X, y, epochs=10, batch_size=4, callbacks=[stop, mn.Checkpoint(path)], progress=False
+    )
+    assert history.epoch == [1, 2]
+    return history, snapshot(model), opt.step_count
+
+
+@row("resume-stopped-run")
+def test_resuming_a_run_a_callback_stopped_says_it_trains_nothing(tmp_path):
+    path = tmp_path / "run.npz"
+    history, after, steps = stopped_run(path)
+    model, opt, X, y = ctrl_c_world(at=0, training=True)
+    with pytest.warns(
+        UserWarning,
+        match=r"nothing to train: the run in checkpoint '.*run\.npz' was stopped by a "
+        r"callback after epoch 2 \(of 10\); fit returns its history",
+    ) as warned:
+        again = mn.fit(model, mn.BCE(), opt, X, y, epochs=10, batch_size=4, resume=path, progress=False)
+    assert warned[0].filename == __file__  # it points at the call to fit
+    assert again.history == history.history and opt.step_count == steps
+    assert all(np.array_equal(p.value, v) for p, v in zip(model.parameters(), after))
 
 
 def test_one_cycle_past_total_steps_is_an_error_one_step_before_pytorch():

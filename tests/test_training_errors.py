@@ -144,6 +144,61 @@ def test_a_checkpoint_that_cannot_be_written_mid_run_names_the_callback_and_path
     np.testing.assert_array_equal(model[0].W.value, opt.last_good[0])
 
 
+class FailAtEnd(mn.Callback):
+    """A callback whose ``on_train_end`` raises ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def on_train_end(self, run):
+        raise self.error
+
+
+class RecordEnd(mn.Callback):
+    """Keeps the parameters after epoch 1 and notes that its ``on_train_end`` ran."""
+
+    def __init__(self) -> None:
+        self.first: list[np.ndarray] = []
+        self.ended = False
+
+    def on_epoch_end(self, run, logs):
+        if run.epoch == 1:
+            self.first = [p.value.copy() for p in run.model.parameters()]
+
+    def on_train_end(self, run):
+        self.ended = True
+
+
+@row("callback-fails-at-train-end")
+@pytest.mark.parametrize("n_failing", [1, 2])
+def test_a_callback_failing_at_train_end_lets_the_others_end_the_run_then_is_a_training_error(n_failing):
+    model = line()
+    failing = [FailAtEnd(OSError("upload refused")), FailAtEnd(KeyError("wandb"))][:n_failing]
+    best = mn.EarlyStopping("loss", mode="max", patience=10)  # the loss falls: epoch 1 stays the best
+    record = RecordEnd()
+    more = r" \(1 more failed too: FailAtEnd\(\) with KeyError\)" if n_failing == 2 else ""
+    with pytest.raises(
+        mn.TrainingError,
+        match=r"^training ended after epoch 3, but callback FailAtEnd\(\) failed in on_train_end: "
+        r"OSError: upload refused" + more + r"\. Every callback's on_train_end was called\.$",
+    ) as info:
+        mn.fit(
+            model,
+            mn.MSE(),
+            mn.SGD(model.parameters(), lr=0.05),
+            X,
+            Y,
+            epochs=3,
+            progress=False,
+            callbacks=[*failing, best, record],
+        )
+    error = info.value
+    assert isinstance(error.__cause__, OSError) and (error.epoch, error.batch) == (3, 0)
+    assert error.history is not None and error.history.epoch == [1, 2, 3] and len(error.history["loss"]) == 3
+    assert record.ended  # the callbacks after the failing ones still ended the run...
+    np.testing.assert_array_equal(model[0].W.value, record.first[0])  # ...EarlyStopping restoring epoch 1
+
+
 def test_a_checkpoint_folder_that_does_not_exist_is_refused_before_training(tmp_path):
     model = line()
     with pytest.raises((ValueError, FileNotFoundError, OSError)):
