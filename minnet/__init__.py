@@ -13,11 +13,13 @@ import importlib
 from typing import Any
 
 from . import data, datasets, metrics
+from ._version import __version__ as __version__  # the package attribute users read
 from .callbacks import Callback, Checkpoint, EarlyStopping
 from .containers import Model, Sequential
 from .convolution import Conv2D
 from .gradcheck import GradcheckError, gradcheck
 from .graph import Add, Concat, Graph, Input, Node
+from .io.serialize import load, register_layer, save
 from .layers import BatchNorm, Dense, Dropout, Layer, LeakyReLU, Parameter, ReLU, Sigmoid, Softmax, Tanh
 from .losses import BCE, MSE, CrossEntropy, Loss
 from .lr_finder import lr_find
@@ -35,10 +37,7 @@ from .schedules import (
     Schedule,
     StepDecay,
 )
-from .serialize import load, register_layer, save
 from .training import History, TrainingDiverged, TrainingError, evaluate, fit
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BCE",

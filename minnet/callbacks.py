@@ -9,20 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._validation import (
-    check_bool,
-    check_choice,
-    check_int,
-    check_path,
-    check_real,
-    stored_arrays,
-    stored_dict,
-    stored_int,
-    stored_real,
-)
-from .archive import check_writable
-from .checkpoint import write_checkpoint
+from ._validation import check_bool, check_choice, check_int, check_path, check_real
 from .containers import restore_states, stateful_layers
+from .io.archive import check_writable
+from .io.checkpoint import write_checkpoint
+from .io.fields import stored_arrays, stored_dict, stored_int, stored_real
 from .layers import Layer, restore_parameters, snapshot_parameters
 
 if TYPE_CHECKING:

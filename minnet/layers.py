@@ -23,9 +23,8 @@ from ._validation import (
     check_int,
     check_real,
     check_seed,
-    generator_from_state,
-    generator_state,
 )
+from .io.fields import generator_from_state, generator_state
 
 __all__ = [
     "BatchNorm",

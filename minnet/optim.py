@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ._interrupts import sigint_held
-from ._validation import all_finite, check_bool, check_real, stored_arrays, stored_dict, stored_int
+from ._validation import all_finite, check_bool, check_real
+from .io.fields import stored_arrays, stored_dict, stored_int
 from .layers import Parameter
 
 __all__ = ["SGD", "Adam", "AdamW", "NonFiniteUpdate", "Optimizer", "RMSprop"]

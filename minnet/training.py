@@ -19,8 +19,8 @@ import numpy as np
 from ._interrupts import deferring
 from ._validation import as_generator, check_bool, check_int, check_path, check_real
 from .callbacks import Callback
-from .checkpoint import optimizer_config, read_checkpoint, restore
 from .containers import iter_layers, stateful_layers
+from .io.checkpoint import optimizer_config, read_checkpoint, restore
 from .layers import Layer
 from .losses import Loss
 from .optim import Optimizer

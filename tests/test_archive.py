@@ -31,7 +31,7 @@ from test_serialize import (
 )
 
 import minnet as mn
-import minnet.archive
+import minnet.io.archive
 
 
 def test_missing_file_raises_file_not_found(tmp_path):
@@ -467,7 +467,7 @@ def test_arrays_are_read_in_fortran_order_and_any_byte_order(tmp_path):
     arrays["state.0"] = np.arange(6.0).reshape(2, 3).astype(">f8", order="F")
     meta["states"][0] = {"big_endian": {"__array__": "state.0"}}
     write_raw(path, meta, arrays)
-    loaded_meta, loaded = minnet.archive.read_archive(path)
+    loaded_meta, loaded = minnet.io.archive.read_archive(path)
     assert loaded["param.0"].flags.f_contiguous and np.array_equal(loaded["param.0"], expected[0])
     assert loaded["state.0"].dtype == np.dtype(">f8")
     assert np.array_equal(loaded["state.0"], np.arange(6.0).reshape(2, 3))
@@ -591,7 +591,7 @@ def test_a_name_too_long_is_refused_before_the_first_epoch_and_before_writing(tm
 def test_temporary_names_of_long_names_stay_within_the_limit_and_apart(tmp_path):
     limit = name_max(tmp_path)
     names = ["a" * (limit - 4) + ".npz", "a" * (limit - 4) + ".npy", "é" * ((limit - 4) // 2) + ".npz"]
-    temporary = [minnet.archive.temporary_path(tmp_path / name).name for name in names]
+    temporary = [minnet.io.archive.temporary_path(tmp_path / name).name for name in names]
     assert all(len(os.fsencode(t)) <= limit for t in temporary)
     assert len(set(temporary)) == len(names)
 
@@ -621,7 +621,7 @@ def test_killed_saves_leave_one_temporary_file_which_the_next_save_replaces(tmp_
         killed = subprocess.run([sys.executable, "-c", _KILLED_SAVE, str(path), str(seed)], env=env, check=False)
         assert killed.returncode == -9
         leftovers = [name for name in os.listdir(tmp_path) if name != path.name]
-        assert leftovers == [minnet.archive.temporary_path(path).name]  # one, however many saves were killed
+        assert leftovers == [minnet.io.archive.temporary_path(path).name]  # one, however many saves were killed
         assert (tmp_path / leftovers[0]).stat().st_size > 0
         model = make_model()
         mn.save(model, path)

@@ -19,10 +19,10 @@ import pytest
 from test_serialize import read_raw, write_raw
 
 import minnet as mn
-from minnet._validation import generator_state
-from minnet.archive import unpack
 from minnet.containers import iter_layers
-from minnet.serialize import describe_model
+from minnet.io.archive import unpack
+from minnet.io.fields import generator_state
+from minnet.io.serialize import describe_model
 
 FIT = dict(batch_size=8, shuffle=True, progress=False)
 

@@ -14,7 +14,7 @@ import pytest
 from rows import row
 
 import minnet as mn
-import minnet.archive
+import minnet.io.archive
 
 
 def make_model(dtype=np.float64) -> mn.Sequential:
@@ -86,7 +86,7 @@ def test_save_accepts_str_path_and_writes_exactly_that_name(tmp_path):
 def test_file_is_plain_npz_with_json_description(tmp_path):
     mn.save(make_model(np.float32), tmp_path / "m.npz")
     meta, arrays = read_raw(tmp_path / "m.npz")  # allow_pickle=False succeeds: no object arrays
-    assert meta["format"] == "minnet" and meta["format_version"] == minnet.archive.FORMAT_VERSION
+    assert meta["format"] == "minnet" and meta["format_version"] == minnet.io.archive.FORMAT_VERSION
     assert meta["dtype"] == "float32"
     assert [c["class"] for c in meta["architecture"]["children"]] == [
         "Dense",

@@ -45,9 +45,10 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from .. import __version__, containers, graph, layers
+from .. import containers, graph, layers
 from .._validation import check_int, check_path
-from ..archive import write_atomically
+from .._version import __version__
+from ..io.archive import write_atomically
 from ..layers import Layer, check_dtype
 
 __all__ = ["to_onnx"]

@@ -1,6 +1,6 @@
 """Checkpoints: what one holds, writing it, checking it field by field, restoring it into a run.
 
-A checkpoint is a model file (see :mod:`minnet.serialize`: architecture,
+A checkpoint is a model file (see :mod:`minnet.io.serialize`: architecture,
 parameters, layers' state) whose description has ``"kind": "checkpoint"`` and
 a ``checkpoint`` entry with exactly these fields:
 
@@ -17,11 +17,11 @@ a ``checkpoint`` entry with exactly these fields:
                    and ``minnet.training._run_config``)
 =================  ==============================================================
 
-Arrays inside states are stored as :func:`minnet.archive.pack` describes.
+Arrays inside states are stored as :func:`minnet.io.archive.pack` describes.
 
 :func:`read_checkpoint` checks every field (type, range, length, shape,
 dtype, finiteness; the nesting depth was bounded by
-:func:`~minnet.archive.read_archive`) and changes nothing. :func:`restore`
+:func:`~minnet.io.archive.read_archive`) and changes nothing. :func:`restore`
 then hands the optimizer, the layers and the callbacks their parts, whose
 own ``load_state_dict`` / ``set_state`` check them too: all of it is
 restored, or none of it.
@@ -37,14 +37,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._validation import generator_from_state, stored_bool, stored_dict, stored_int, stored_real
+from ..containers import iter_layers, model_dtype
+from ..layers import Layer, restore_parameters
 from .archive import pack, read_archive, unpack, write_archive
-from .containers import iter_layers, model_dtype
-from .layers import Layer, restore_parameters
+from .fields import generator_from_state, stored_bool, stored_dict, stored_int, stored_real
 from .serialize import check_header, check_layer_states, check_parameters, describe_model, model_meta, set_layer_states
 
 if TYPE_CHECKING:
-    from .training import Run
+    from ..training import Run
 
 __all__ = ["optimizer_config", "read_checkpoint", "restore", "write_checkpoint"]
 

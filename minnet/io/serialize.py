@@ -4,7 +4,7 @@
 their ``get_config()``), its parameters and the state of each layer that
 keeps state beyond its parameters (``Layer.get_state()``: running
 statistics, a generator's state) to one file in the format of
-:mod:`minnet.archive`; :func:`load` rebuilds it, bit-identical.
+:mod:`minnet.io.archive`; :func:`load` rebuilds it, bit-identical.
 
 Layers are rebuilt by class name: built-in layers are found automatically,
 custom ones through :func:`register_layer` or ``load(..., custom_layers=...)``.
@@ -26,10 +26,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ._validation import check_path, stored_dict
+from .._validation import check_path
+from .._version import __version__
+from ..containers import MAX_NESTING, check_nesting, iter_layers, model_dtype
+from ..layers import Layer, restore_parameters
 from .archive import pack, read_archive, unpack, write_archive
-from .containers import MAX_NESTING, check_nesting, iter_layers, model_dtype
-from .layers import Layer, restore_parameters
+from .fields import stored_dict
 
 __all__ = [
     "check_header",
@@ -447,8 +449,6 @@ def set_layer_states(model: Layer, states: list[dict[str, Any]] | None, source: 
 
 def model_meta(model: Layer, kind: str = "model") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The description and arrays of ``model`` (parameters, layers' state), for ``archive.write_archive``."""
-    from . import __version__  # defined in minnet/__init__.py after its imports, this module among them
-
     check_nesting(model, "the model")  # a custom container is not checked when it is built
     table, values = _parameter_table(model)
     arrays = {f"param.{i}": value for i, value in enumerate(values)}
@@ -581,7 +581,7 @@ def load(path: str | os.PathLike[str], custom_layers: Any = None) -> Layer:
         than it can hold, names a layer class that is neither built in nor
         given, or its arrays or states do not fit the architecture it
         describes. The memory used is bounded by a small multiple of the
-        file's size (see :mod:`minnet.archive`).
+        file's size (see :mod:`minnet.io.archive`).
     """
     path = check_path("path", path)
     meta, arrays = read_archive(path)

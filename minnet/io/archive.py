@@ -5,8 +5,8 @@ members, stored uncompressed) holding nothing but
 
 * ``__minnet__.npy``: a ``uint8`` array with the UTF-8 bytes of a JSON
   description: ``format``, ``format_version`` and what the writer adds
-  (:mod:`minnet.serialize` the architecture, the parameter table and the
-  layers' state, :mod:`minnet.checkpoint` the state of a run);
+  (:mod:`minnet.io.serialize` the architecture, the parameter table and the
+  layers' state, :mod:`minnet.io.checkpoint` the state of a run);
 * ``param.0.npy``, ``param.1.npy``, ...: one array per entry of the
   description's ``parameters`` list;
 * ``state.0.npy``, ``state.1.npy``, ...: the arrays the description refers to
