@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_reliability import row
 
 import minnet as mn
 from minnet.datasets import mnist
@@ -102,9 +103,10 @@ def test_class_counts(data):
 @needs_mnist
 def test_a_file_with_other_content_is_refused_by_its_checksum(tmp_path, offline):
     folder = copy_mnist(tmp_path)
-    # A well-formed IDX file of the right shape, but not MNIST's pixels.
-    with gzip.open(folder / "train-images-idx3-ubyte.gz", "wb", compresslevel=1) as f:
-        f.write(idx_bytes(0x08, (60000, 28, 28), bytes(60000 * 28 * 28)))
+    # A well-formed IDX file of the right shape, but not quite MNIST's pixels: one is changed.
+    content = bytearray(gzip.decompress((SHARED / "train-images-idx3-ubyte.gz").read_bytes()))
+    content[-1] ^= 1
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(content, compresslevel=1))
     with pytest.raises(
         ValueError,
         match=r"train-images-idx3-ubyte\.gz is damaged or is not the expected "
@@ -123,9 +125,12 @@ def test_a_truncated_gzip_file_is_refused_naming_it(tmp_path, offline):
     (folder / "train-images-idx3-ubyte.gz").write_bytes(whole[: len(whole) // 50])
     with pytest.raises(
         ValueError,
-        match=r"train-images-idx3-ubyte\.gz is not a valid gzip file.*"
-        r"Delete it and call load_mnist again",
+        match=r"train-images-idx3-ubyte\.gz.* it is truncated.*Delete it and call load_mnist again",
     ):
+        mn.datasets.load_mnist(folder)
+    # Cut where the declared size is still plausible, gzip finds the stream cut short.
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz is not a valid gzip file.*Delete it"):
         mn.datasets.load_mnist(folder)
 
 
@@ -282,19 +287,66 @@ def test_read_idx_refuses_a_malformed_file_with_a_value_error(tmp_path, content,
         read_idx(tmp_path / "bad.gz")
 
 
-@pytest.mark.parametrize("compress", [False, True])
-def test_read_idx_allocates_no_more_than_the_file_holds_whatever_the_header_claims(tmp_path, compress):
+def peak_memory_of(call) -> int:
+    """The most memory, in bytes, that Python and numpy held at once during ``call()``."""
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def refused(error, match):
+    """A call that must raise ``error`` matching ``match``, for :func:`peak_memory_of`."""
+
+    def check(call):
+        def run():
+            with pytest.raises(error, match=match):
+                call()
+
+        return run
+
+    return check
+
+
+@pytest.mark.parametrize(
+    "compress, message", [(False, "truncated"), (True, "more than read_idx takes a gzip file of [0-9]+ bytes to hold")]
+)
+def test_read_idx_allocates_no_more_than_the_file_holds_whatever_the_header_claims(tmp_path, compress, message):
     # (2^32 - 1)^3 bytes declared, 1000 present.
     content = idx_bytes(0x08, (2**32 - 1,) * 3, bytes(1000))
     (tmp_path / "huge").write_bytes(gzip.compress(content) if compress else content)
-    tracemalloc.start()
-    try:
-        with pytest.raises(ValueError, match="truncated"):
-            read_idx(tmp_path / "huge")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 4 << 20  # a read buffer of a few MB at most, whatever the header says
+    peak = peak_memory_of(refused(ValueError, message)(lambda: read_idx(tmp_path / "huge")))
+    assert peak < 1 << 20  # the header, whatever it declares
+
+
+def gzip_bomb(path: Path, n_values: int) -> Path:
+    """A gzipped IDX file that really holds ``n_values`` zero bytes: about 1/1000 of that on disk."""
+    chunk = bytes(1 << 20)
+    with gzip.open(path, "wb", compresslevel=9) as f:
+        f.write(idx_bytes(0x08, (n_values,)))
+        for start in range(0, n_values, len(chunk)):
+            f.write(chunk[: n_values - start])
+    return path
+
+
+@row("idx-declared-size")
+def test_read_idx_refuses_a_gzip_bomb_before_allocating_what_it_declares(tmp_path):
+    path = gzip_bomb(tmp_path / "bomb.gz", 40_000_000)  # 40 MB of values in about 39 KB
+    assert path.stat().st_size * mnist.MAX_GZIP_RATIO < 40_000_000 < path.stat().st_size * 1032
+    message = r"bomb\.gz: its IDX header declares shape \(40000000,\) .* gunzip it"
+    peak = peak_memory_of(refused(ValueError, message)(lambda: read_idx(path)))
+    assert peak < 1 << 20  # before the bound: 40 MB and more
+
+
+def test_read_idx_reads_a_gzipped_file_within_the_bound_allocating_its_values_once(tmp_path):
+    values = np.random.default_rng(0).integers(0, 4, 3_000_000).astype(np.uint8)  # about 4:1, as MNIST
+    (tmp_path / "f.gz").write_bytes(gzip.compress(idx_bytes(0x08, values.shape, values.tobytes())))
+    got = []
+    peak = peak_memory_of(lambda: got.append(read_idx(tmp_path / "f.gz")))
+    np.testing.assert_array_equal(got[0], values)
+    assert peak < len(values) + (2 << 20)  # the values, and a chunk of the gzip stream being read
 
 
 def test_read_idx_checks_shape_and_sha256(tmp_path):
