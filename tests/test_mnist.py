@@ -3,6 +3,7 @@ import os
 import re
 import shutil
 import struct
+import threading
 import tracemalloc
 import urllib.error
 from pathlib import Path
@@ -210,6 +211,66 @@ def test_path_must_be_a_folder(tmp_path):
         mn.datasets.load_mnist(tmp_path / "file")
     with pytest.raises(TypeError, match="path must be a file path"):
         mn.datasets.load_mnist(3)
+
+
+def make_directory(path: Path) -> None:
+    path.mkdir()
+
+
+def make_symlink_loop(path: Path) -> None:
+    path.symlink_to(path.name)
+
+
+def make_dangling_symlink(path: Path) -> None:
+    path.symlink_to("nowhere.gz")
+
+
+NOT_A_FILE = {
+    "directory": (make_directory, "a directory"),
+    "fifo": (os.mkfifo, r"a FIFO \(a named pipe\)"),
+    "symlink-loop": (make_symlink_loop, "a loop of symbolic links"),
+    "dangling-symlink": (make_dangling_symlink, "a symbolic link to 'nowhere.gz', which does not exist"),
+}
+
+
+@row("mnist-path-not-a-file")
+@pytest.mark.parametrize("kind", list(NOT_A_FILE))
+def test_something_else_where_a_file_belongs_is_named_and_nothing_is_downloaded(tmp_path, offline, kind):
+    make, description = NOT_A_FILE[kind]
+    make(tmp_path / "t10k-images-idx3-ubyte.gz")
+    path = re.escape(repr(str(tmp_path / "t10k-images-idx3-ubyte.gz")))
+    with pytest.raises(
+        ValueError, match=rf"^{path} should be the MNIST file t10k-images-idx3-ubyte.gz, but it is {description}; "
+    ):
+        mn.datasets.load_mnist(tmp_path)
+    assert offline == []  # not even the files that are missing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t10k-images-idx3-ubyte.gz"]
+
+
+@pytest.mark.parametrize("kind", list(NOT_A_FILE))
+def test_read_idx_names_what_is_there_when_it_is_not_a_file(tmp_path, kind):
+    make, description = NOT_A_FILE[kind]
+    make(tmp_path / "f.gz")
+    result: list = []
+
+    def read():  # in a thread: opening a FIFO blocks until a writer opens it
+        with pytest.raises(ValueError, match=rf"f\.gz is {description}, not an IDX file") as info:
+            read_idx(tmp_path / "f.gz")
+        result.append(info)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    assert result, "read_idx blocked or did not refuse"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink-loop"])
+def test_the_folder_itself_must_be_a_folder(tmp_path, offline, kind):
+    make, description = NOT_A_FILE[kind]
+    make(tmp_path / "mnist")
+    with pytest.raises(NotADirectoryError, match=f"MNIST is read from a folder, but .*mnist' is {description}"):
+        mn.datasets.load_mnist(tmp_path / "mnist")
+    assert offline == []
 
 
 # ---- download: checked, then renamed into place --------------------------------

@@ -9,6 +9,7 @@ content before a single value of it is used.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import http.client
@@ -17,6 +18,7 @@ import math
 import os
 import secrets
 import shutil
+import stat
 import struct
 import urllib.request
 import zlib
@@ -79,6 +81,29 @@ def _read_header(f: io.BufferedIOBase, path: Path) -> tuple[bytes, np.dtype, tup
             f"ends after {len(sizes) // 4} of their sizes"
         )
     return magic + sizes, np.dtype(_IDX_TYPES[magic[2]]), struct.unpack(f">{n_dims}I", sizes)
+
+
+def _what_is(path: Path) -> str | None:
+    """What is at ``path``, following symbolic links: ``"a file"``, ``"a directory"``, ...; None if nothing."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            return f"a symbolic link to {os.readlink(path)!r}, which does not exist"
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a loop of symbolic links"
+        return f"not accessible ({exc.strerror})"
+    for test, kind in [
+        (stat.S_ISREG, "a file"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (a named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+    ]:
+        if test(mode):
+            return kind
+    return "a device"
 
 
 def _check_room(
@@ -149,10 +174,10 @@ def read_idx(
     Raises
     ------
     ValueError
-        If the file is not valid gzip, its header is malformed or disagrees
-        with ``shape``, it holds fewer or more values than the header
-        declares, or its sha256 differs from ``sha256``. The message names
-        the file.
+        If the path is not a file (a directory, a FIFO), the file is not
+        valid gzip, its header is malformed or disagrees with ``shape``, it
+        holds fewer or more values than the header declares, or its sha256
+        differs from ``sha256``. The message names the file.
 
     Notes
     -----
@@ -163,6 +188,9 @@ def read_idx(
     a huge array is refused before anything is allocated.
     """
     path = check_path("path", path)
+    kind = _what_is(path)
+    if kind not in (None, "a file"):  # nothing there: open says so
+        raise ValueError(f"{path} is {kind}, not an IDX file")
     with open(path, "rb") as raw:
         file_size = os.fstat(raw.fileno()).st_size
         compressed = raw.read(2) == _GZIP_MAGIC
@@ -237,14 +265,23 @@ def _mnist_folder(path: Any) -> Path:
         folder = Path(os.environ["MINNET_DATA"]).expanduser() / "mnist"
     else:
         folder = Path.home() / ".cache" / "minnet" / "mnist"
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(f"MNIST is read from a folder, but {str(folder)!r} is a file")
+    kind = _what_is(folder)
+    if kind not in (None, "a directory"):
+        raise NotADirectoryError(f"MNIST is read from a folder, but {str(folder)!r} is {kind}")
     return folder
 
 
 def _fetch_missing(folder: Path) -> None:
     """Download the MNIST files missing from ``folder``, or say exactly what to do by hand."""
-    missing = [name for name in MNIST_FILES if not (folder / name).is_file()]
+    kinds = {name: _what_is(folder / name) for name in MNIST_FILES}
+    for name, kind in kinds.items():
+        # Only what is truly absent is downloaded: a folder or a pipe in a file's place is a mistake to show.
+        if kind not in (None, "a file"):
+            raise ValueError(
+                f"{str(folder / name)!r} should be the MNIST file {name}, but it is {kind}; "
+                f"remove it (load_mnist then downloads the file there), or put the file there"
+            )
+    missing = [name for name, kind in kinds.items() if kind is None]
     if not missing:
         return
     try:
@@ -309,8 +346,12 @@ def load_mnist(
     ------
     FileNotFoundError
         If files are missing and cannot be downloaded.
+    NotADirectoryError
+        If the folder is a file (or a FIFO, a loop of symbolic links...).
     ValueError
-        If a file is damaged or is not the MNIST file of its name.
+        If a file is damaged or is not the MNIST file of its name, or
+        something else is in its place (a folder, a FIFO, a loop of symbolic
+        links): nothing is downloaded then.
 
     Examples
     --------
