@@ -342,6 +342,10 @@ HOOKS = {
         "register_full_backward_pre_hook",
     ),
     "gradient": (lambda m: m.weight.register_hook(lambda g: 2 * g), r"its weight has a gradient hook"),
+    "accumulated-gradient": (
+        lambda m: m.weight.register_post_accumulate_grad_hook(lambda p: p.grad.mul_(2)),
+        r"its weight has a gradient hook",
+    ),
     "forward-replaced": (lambda m: setattr(m, "forward", lambda x: x), "its forward was replaced on the instance"),
 }
 

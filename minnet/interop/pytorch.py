@@ -420,21 +420,36 @@ def _global_hooks() -> list[str]:
 
 def _not_carried(module: nn.Module) -> str | None:
     """Why ``module`` cannot be converted exactly, or None: what it computes is not its type and weights alone."""
+    for reason in (_on_meta_device(module), _parametrized(module), _hooked(module)):
+        if reason is not None:
+            return reason
+    return None
+
+
+def _on_meta_device(module: nn.Module) -> str | None:
     for name, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
         if tensor.is_meta:
             return (
                 f"its {name} is on the meta device, which holds shapes but no values; give it values "
                 f"first (module.to_empty(device='cpu'), then initialise it or load a state_dict)"
             )
-    if parametrize.is_parametrized(module):
-        assert isinstance(module.parametrizations, nn.ModuleDict)  # what is_parametrized checks for
-        names = list(module.parametrizations)
-        kinds = sorted({type(p).__name__ for plist in module.parametrizations.values() for p in plist.children()})
-        return (
-            f"its {', '.join(names)} is recomputed at each call by a parametrization ({', '.join(kinds)}), "
-            f"which minnet cannot carry; make the values it computes now plain parameters first: "
-            f"torch.nn.utils.parametrize.remove_parametrizations(module, {names[0]!r})"
-        )
+    return None
+
+
+def _parametrized(module: nn.Module) -> str | None:
+    if not parametrize.is_parametrized(module):
+        return None
+    assert isinstance(module.parametrizations, nn.ModuleDict)  # what is_parametrized checks for
+    names = list(module.parametrizations)
+    kinds = sorted({type(p).__name__ for plist in module.parametrizations.values() for p in plist.children()})
+    return (
+        f"its {', '.join(names)} is recomputed at each call by a parametrization ({', '.join(kinds)}), "
+        f"which minnet cannot carry; make the values it computes now plain parameters first: "
+        f"torch.nn.utils.parametrize.remove_parametrizations(module, {names[0]!r})"
+    )
+
+
+def _hooked(module: nn.Module) -> str | None:
     for attribute, register in _MODULE_HOOKS.items():
         for hook in getattr(module, attribute).values():
             if type(hook) in _REPARAMETRIZATIONS:
@@ -450,8 +465,8 @@ def _not_carried(module: nn.Module) -> str | None:
     for name, parameter in module.named_parameters(recurse=False):
         if parameter._backward_hooks or getattr(parameter, "_post_accumulate_grad_hooks", None):
             return (
-                f"its {name} has a gradient hook ({name}.register_hook), which can change its gradient "
-                f"and which minnet cannot carry; remove it first (the handle register_hook returned has .remove())"
+                f"its {name} has a gradient hook (register_hook or register_post_accumulate_grad_hook), which "
+                f"can change its gradient and which minnet cannot carry; remove it first (its handle's .remove())"
             )
     if "forward" in vars(module):
         return "its forward was replaced on the instance (module.forward = ...), so it may compute anything"
