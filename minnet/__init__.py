@@ -7,10 +7,9 @@ Importing minnet needs numpy only; ``minnet.plot`` (matplotlib) is loaded on
 first use, and tqdm when ``fit`` runs.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+# Private aliases: nothing but the public API should be a name of the package.
+import importlib as _importlib
+from typing import Any as _Any
 
 from . import data, datasets, metrics
 from ._version import __version__ as __version__  # the package attribute users read
@@ -102,8 +101,13 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     # matplotlib is heavy: load minnet.plot only when someone asks for it.
     if name == "plot":
-        return importlib.import_module(".plot", __name__)
+        return _importlib.import_module(".plot", __name__)
     raise AttributeError(f"module 'minnet' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # The public API and the module's own dunders, not the submodules and helpers imported to build it.
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__") and name.endswith("__"))})

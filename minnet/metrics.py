@@ -5,6 +5,12 @@ prepared it (``(n_samples, n_outputs)``, or class labels ``(n_samples,)``
 for :class:`~minnet.CrossEntropy`) and predictions of shape
 ``(n_samples, n_outputs)``; ``fit`` accepts such callables or the names
 below. :func:`confusion_matrix` is for looking at a trained model.
+
+``fit`` and ``evaluate`` hand a metric read-only views of the targets and
+predictions, which may share memory with the caller's ``y`` (and the
+model's output): a metric that writes into them in place raises
+``ValueError: assignment destination is read-only`` instead of changing
+your data. Copy first (``y_true = np.array(y_true)``) to work on them.
 """
 
 from __future__ import annotations
@@ -156,6 +162,7 @@ def resolve_metrics(metrics: Iterable[str | Metric] | None, loss: Loss) -> dict[
     logits, so the same name is right for both kinds of output layer. A
     callable is named by its ``__name__``; names must be unique and may not
     be ``loss``, ``lr`` or start with ``val_``, which the history uses itself.
+    Each returned callable passes the metric read-only views of its arrays.
     """
     if metrics is None:
         metrics = ()
@@ -179,5 +186,21 @@ def resolve_metrics(metrics: Iterable[str | Metric] | None, loss: Loss) -> dict[
             raise ValueError(f"a metric may not be named {name!r}: the history uses that key itself")
         if name in resolved:
             raise ValueError(f"two metrics are named {name!r}; give each callable its own __name__")
-        resolved[name] = function
+        resolved[name] = _on_read_only_views(function)
     return resolved
+
+
+def _on_read_only_views(metric: Metric) -> Metric:
+    """``metric`` called on views that cannot be written through: its arrays may be the caller's ``y``."""
+
+    @functools.wraps(metric)
+    def guarded(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        return metric(_read_only(y_true), _read_only(y_pred))
+
+    return guarded
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view

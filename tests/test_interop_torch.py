@@ -9,6 +9,7 @@ arrays and must give every weight and running statistic back bit for bit.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 
@@ -309,6 +310,108 @@ def test_a_module_used_twice_in_a_torch_sequential_points_to_graph():
     linear = nn.Linear(3, 3)
     with pytest.raises(ValueError, match="mn.Graph"):
         from_torch(nn.Sequential(linear, nn.ReLU(), linear))
+
+
+def test_a_stateless_module_used_twice_in_a_torch_sequential_converts_to_a_layer_per_use():
+    relu = nn.ReLU()
+    net = nn.Sequential(nn.Linear(3, 4, dtype=torch.float64), relu, nn.Linear(4, 2, dtype=torch.float64), relu)
+    model = from_torch(net)
+    assert model[1] is not model[3] and isinstance(model[3], mn.ReLU)
+    x = np.random.default_rng(0).normal(size=(5, 3))
+    np.testing.assert_allclose(model.predict(x), as_arrays(net(torch.from_numpy(x)))[0], **TOLERANCE[np.float64])
+
+
+def linear_with(register) -> nn.Module:
+    """An nn.Linear changed by ``register(linear)`` (a hook, a parametrization), inside a Sequential."""
+    linear = nn.Linear(3, 3, dtype=torch.float64)
+    register(linear)
+    return nn.Sequential(nn.Tanh(), nn.Sequential(nn.ReLU(), linear))
+
+
+def doubled(module, inputs, output):
+    return 2 * output
+
+
+HOOKS = {
+    "forward": (lambda m: m.register_forward_hook(doubled), r"hook, doubled \(register_forward_hook\)"),
+    "forward-pre": (lambda m: m.register_forward_pre_hook(lambda m, x: (2 * x[0],)), "register_forward_pre_hook"),
+    "forward-observing": (lambda m: m.register_forward_hook(lambda m, x, y: None), "register_forward_hook"),
+    "backward": (lambda m: m.register_full_backward_hook(lambda m, gi, go: None), "register_full_backward_hook"),
+    "backward-pre": (
+        lambda m: m.register_full_backward_pre_hook(lambda m, go: None),
+        "register_full_backward_pre_hook",
+    ),
+    "gradient": (lambda m: m.weight.register_hook(lambda g: 2 * g), r"its weight has a gradient hook"),
+    "accumulated-gradient": (
+        lambda m: m.weight.register_post_accumulate_grad_hook(lambda p: p.grad.mul_(2)),
+        r"its weight has a gradient hook",
+    ),
+    "forward-replaced": (lambda m: setattr(m, "forward", lambda x: x), "its forward was replaced on the instance"),
+}
+
+
+@pytest.mark.parametrize("kind", list(HOOKS))
+def test_a_module_with_a_hook_is_refused_naming_its_place_and_the_hook(kind):
+    register, message = HOOKS[kind]
+    with pytest.raises(ValueError, match=rf"cannot convert Linear\(.*\) \(1 of 1 of the module\): .*{message}"):
+        from_torch(linear_with(register))
+
+
+def test_a_hook_on_the_top_module_is_refused_too():
+    net = nn.Sequential(nn.Linear(3, 3))
+    net.register_forward_hook(doubled)
+    with pytest.raises(ValueError, match=r"\(the module\): it has a hook, doubled"):
+        from_torch(net)
+
+
+@pytest.mark.parametrize(
+    "register",
+    [
+        torch.nn.modules.module.register_module_forward_hook,
+        torch.nn.modules.module.register_module_forward_pre_hook,
+        torch.nn.modules.module.register_module_full_backward_hook,
+    ],
+)
+def test_a_global_module_hook_is_refused(register):
+    handle = register(lambda *args: None)
+    try:
+        with pytest.raises(ValueError, match=rf"torch runs a global hook, .*\({register.__name__}\) on every"):
+            from_torch(nn.Linear(2, 2))
+    finally:
+        handle.remove()
+    from_torch(nn.Linear(2, 2))  # once removed, it converts
+
+
+def trained_a_step(net: nn.Module) -> nn.Module:
+    """One SGD step: a reparametrized weight then differs from what was computed at the last call."""
+    x = torch.randn(8, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    net(x).square().sum().backward()
+    torch.optim.SGD(net.parameters(), lr=0.5).step()
+    return net
+
+
+def test_a_weight_norm_parametrization_is_refused_and_converts_once_removed():
+    net = trained_a_step(linear_with(torch.nn.utils.parametrizations.weight_norm))
+    with pytest.raises(
+        ValueError,
+        match=r"\(1 of 1 of the module\): its weight is recomputed at each call by a parametrization "
+        r"\(_WeightNorm\).*remove_parametrizations\(module, 'weight'\)",
+    ):
+        from_torch(net)
+    torch.nn.utils.parametrize.remove_parametrizations(net[1][1], "weight")
+    x = np.random.default_rng(1).normal(size=(4, 3))
+    np.testing.assert_allclose(from_torch(net).predict(x), as_arrays(net(torch.from_numpy(x)))[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["weight_norm", "spectral_norm"])
+def test_the_older_weight_norm_and_spectral_norm_are_refused_and_convert_once_removed(kind):
+    with pytest.warns(FutureWarning) if kind == "weight_norm" else contextlib.nullcontext():
+        net = trained_a_step(linear_with(getattr(torch.nn.utils, kind)))
+    with pytest.raises(ValueError, match=rf"torch.nn.utils.{kind} recomputes its weight before each call"):
+        from_torch(net)
+    getattr(torch.nn.utils, f"remove_{kind}")(net[1][1])
+    x = np.random.default_rng(1).normal(size=(4, 3))
+    np.testing.assert_allclose(from_torch(net).predict(x), as_arrays(net(torch.from_numpy(x)))[0], rtol=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from rows import row
 
 import minnet as mn
 from minnet.metrics import accuracy, resolve_metrics
@@ -165,3 +166,95 @@ def test_confusion_matrix_n_classes_adds_empty_rows_and_is_checked():
 def test_confusion_matrix_refuses_what_does_not_pair(y_true, y_pred, message):
     with pytest.raises(ValueError, match=message):
         mn.metrics.confusion_matrix(y_true, y_pred)
+
+
+# -- a metric gets read-only views: it cannot write into the caller's arrays ----------
+
+
+def zero_the_targets(y_true, y_pred):
+    y_true[...] = 0
+    return 0.0
+
+
+def clip_the_predictions(y_true, y_pred):
+    np.clip(y_pred, 0.4, 0.6, out=y_pred)
+    return 0.0
+
+
+def metric_world():
+    gen = np.random.default_rng(0)
+    X = gen.standard_normal((12, 3))
+    y = (X[:, 0] > 0).astype(np.float64)  # (n,): the prepared (n, 1) target is a view of it
+    model = mn.Sequential(mn.Dense(3, 1, seed=0), mn.Sigmoid())
+    return model, X, y
+
+
+@row("metric-writes-y")
+@pytest.mark.parametrize("metric", [zero_the_targets, clip_the_predictions])
+@pytest.mark.parametrize("batch_size", [None, 4])
+def test_a_metric_writing_into_its_arrays_cannot_change_the_callers_y_in_fit(metric, batch_size):
+    model, X, y = metric_world()
+    y_before, weights = y.copy(), [p.value.copy() for p in model.parameters()]
+    with pytest.raises(ValueError, match=f"metric '{metric.__name__}' raised ValueError: .*read-only"):
+        mn.fit(
+            model,
+            mn.BCE(),
+            mn.SGD(model.parameters(), lr=0.1),
+            X,
+            y,
+            epochs=1,
+            batch_size=batch_size,
+            shuffle=False,
+            metrics=[metric],
+            progress=False,
+        )
+    np.testing.assert_array_equal(y, y_before)
+    assert all(np.array_equal(p.value, w) for p, w in zip(model.parameters(), weights))  # found before any update
+
+
+@pytest.mark.parametrize("metric", [zero_the_targets, clip_the_predictions])
+def test_a_metric_writing_into_its_arrays_cannot_change_the_callers_y_in_evaluate(metric):
+    model, X, y = metric_world()
+    y_before = y.copy()
+    with pytest.raises(ValueError, match=f"metric '{metric.__name__}' raised ValueError: .*read-only"):
+        mn.evaluate(model, mn.BCE(), X, y, metrics=[metric])
+    np.testing.assert_array_equal(y, y_before)
+
+
+def test_a_metric_writing_only_on_validation_data_cannot_change_y_val():
+    model, X, y = metric_world()
+    y_val = y.copy()
+
+    def zero_big_batches(y_true, y_pred):
+        if len(y_true) == len(y_val):  # never on fit's check of the first 8 rows or its batches of 4
+            y_true[...] = 0
+        return 0.0
+
+    with pytest.raises(mn.TrainingError, match="read-only"):
+        mn.fit(
+            model,
+            mn.BCE(),
+            mn.SGD(model.parameters(), lr=0.1),
+            X,
+            y,
+            epochs=1,
+            batch_size=4,
+            validation_data=(X, y_val),
+            metrics=[zero_big_batches],
+            progress=False,
+        )
+    np.testing.assert_array_equal(y_val, y)
+
+
+def test_a_metric_that_copies_its_arrays_may_change_the_copies():
+    model, X, y = metric_world()
+
+    def shifted_mean(y_true, y_pred):
+        y_true = np.array(y_true)
+        y_true += 1.0
+        return float(y_true.mean())
+
+    history = mn.fit(
+        model, mn.BCE(), mn.SGD(model.parameters(), lr=0.1), X, y, epochs=1, metrics=[shifted_mean], progress=False
+    )
+    assert history["shifted_mean"] == [pytest.approx(1 + y.mean())]

@@ -3,12 +3,14 @@ import os
 import re
 import shutil
 import struct
+import threading
 import tracemalloc
 import urllib.error
 from pathlib import Path
 
 import numpy as np
 import pytest
+from rows import row
 
 import minnet as mn
 from minnet.datasets import mnist
@@ -102,9 +104,10 @@ def test_class_counts(data):
 @needs_mnist
 def test_a_file_with_other_content_is_refused_by_its_checksum(tmp_path, offline):
     folder = copy_mnist(tmp_path)
-    # A well-formed IDX file of the right shape, but not MNIST's pixels.
-    with gzip.open(folder / "train-images-idx3-ubyte.gz", "wb", compresslevel=1) as f:
-        f.write(idx_bytes(0x08, (60000, 28, 28), bytes(60000 * 28 * 28)))
+    # A well-formed IDX file of the right shape, but not quite MNIST's pixels: one is changed.
+    content = bytearray(gzip.decompress((SHARED / "train-images-idx3-ubyte.gz").read_bytes()))
+    content[-1] ^= 1
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(content, compresslevel=1))
     with pytest.raises(
         ValueError,
         match=r"train-images-idx3-ubyte\.gz is damaged or is not the expected "
@@ -123,9 +126,12 @@ def test_a_truncated_gzip_file_is_refused_naming_it(tmp_path, offline):
     (folder / "train-images-idx3-ubyte.gz").write_bytes(whole[: len(whole) // 50])
     with pytest.raises(
         ValueError,
-        match=r"train-images-idx3-ubyte\.gz is not a valid gzip file.*"
-        r"Delete it and call load_mnist again",
+        match=r"train-images-idx3-ubyte\.gz.* it is truncated.*Delete it and call load_mnist again",
     ):
+        mn.datasets.load_mnist(folder)
+    # Cut where the declared size is still plausible, gzip finds the stream cut short.
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz is not a valid gzip file.*Delete it"):
         mn.datasets.load_mnist(folder)
 
 
@@ -207,6 +213,66 @@ def test_path_must_be_a_folder(tmp_path):
         mn.datasets.load_mnist(3)
 
 
+def make_directory(path: Path) -> None:
+    path.mkdir()
+
+
+def make_symlink_loop(path: Path) -> None:
+    path.symlink_to(path.name)
+
+
+def make_dangling_symlink(path: Path) -> None:
+    path.symlink_to("nowhere.gz")
+
+
+NOT_A_FILE = {
+    "directory": (make_directory, "a directory"),
+    "fifo": (os.mkfifo, r"a FIFO \(a named pipe\)"),
+    "symlink-loop": (make_symlink_loop, "a loop of symbolic links"),
+    "dangling-symlink": (make_dangling_symlink, "a symbolic link to 'nowhere.gz', which does not exist"),
+}
+
+
+@row("mnist-path-not-a-file")
+@pytest.mark.parametrize("kind", list(NOT_A_FILE))
+def test_something_else_where_a_file_belongs_is_named_and_nothing_is_downloaded(tmp_path, offline, kind):
+    make, description = NOT_A_FILE[kind]
+    make(tmp_path / "t10k-images-idx3-ubyte.gz")
+    path = re.escape(repr(str(tmp_path / "t10k-images-idx3-ubyte.gz")))
+    with pytest.raises(
+        ValueError, match=rf"^{path} should be the MNIST file t10k-images-idx3-ubyte.gz, but it is {description}; "
+    ):
+        mn.datasets.load_mnist(tmp_path)
+    assert offline == []  # not even the files that are missing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t10k-images-idx3-ubyte.gz"]
+
+
+@pytest.mark.parametrize("kind", list(NOT_A_FILE))
+def test_read_idx_names_what_is_there_when_it_is_not_a_file(tmp_path, kind):
+    make, description = NOT_A_FILE[kind]
+    make(tmp_path / "f.gz")
+    result: list = []
+
+    def read():  # in a thread: opening a FIFO blocks until a writer opens it
+        with pytest.raises(ValueError, match=rf"f\.gz is {description}, not an IDX file") as info:
+            read_idx(tmp_path / "f.gz")
+        result.append(info)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    assert result, "read_idx blocked or did not refuse"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink-loop"])
+def test_the_folder_itself_must_be_a_folder(tmp_path, offline, kind):
+    make, description = NOT_A_FILE[kind]
+    make(tmp_path / "mnist")
+    with pytest.raises(NotADirectoryError, match=f"MNIST is read from a folder, but .*mnist' is {description}"):
+        mn.datasets.load_mnist(tmp_path / "mnist")
+    assert offline == []
+
+
 # ---- download: checked, then renamed into place --------------------------------
 
 
@@ -282,19 +348,66 @@ def test_read_idx_refuses_a_malformed_file_with_a_value_error(tmp_path, content,
         read_idx(tmp_path / "bad.gz")
 
 
-@pytest.mark.parametrize("compress", [False, True])
-def test_read_idx_allocates_no_more_than_the_file_holds_whatever_the_header_claims(tmp_path, compress):
+def peak_memory_of(call) -> int:
+    """The most memory, in bytes, that Python and numpy held at once during ``call()``."""
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def refused(error, match):
+    """A call that must raise ``error`` matching ``match``, for :func:`peak_memory_of`."""
+
+    def check(call):
+        def run():
+            with pytest.raises(error, match=match):
+                call()
+
+        return run
+
+    return check
+
+
+@pytest.mark.parametrize(
+    "compress, message", [(False, "truncated"), (True, "more than read_idx takes a gzip file of [0-9]+ bytes to hold")]
+)
+def test_read_idx_allocates_no_more_than_the_file_holds_whatever_the_header_claims(tmp_path, compress, message):
     # (2^32 - 1)^3 bytes declared, 1000 present.
     content = idx_bytes(0x08, (2**32 - 1,) * 3, bytes(1000))
     (tmp_path / "huge").write_bytes(gzip.compress(content) if compress else content)
-    tracemalloc.start()
-    try:
-        with pytest.raises(ValueError, match="truncated"):
-            read_idx(tmp_path / "huge")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 4 << 20  # a read buffer of a few MB at most, whatever the header says
+    peak = peak_memory_of(refused(ValueError, message)(lambda: read_idx(tmp_path / "huge")))
+    assert peak < 1 << 20  # the header, whatever it declares
+
+
+def gzip_bomb(path: Path, n_values: int) -> Path:
+    """A gzipped IDX file that really holds ``n_values`` zero bytes: about 1/1000 of that on disk."""
+    chunk = bytes(1 << 20)
+    with gzip.open(path, "wb", compresslevel=9) as f:
+        f.write(idx_bytes(0x08, (n_values,)))
+        for start in range(0, n_values, len(chunk)):
+            f.write(chunk[: n_values - start])
+    return path
+
+
+@row("idx-declared-size")
+def test_read_idx_refuses_a_gzip_bomb_before_allocating_what_it_declares(tmp_path):
+    path = gzip_bomb(tmp_path / "bomb.gz", 40_000_000)  # 40 MB of values in about 39 KB
+    assert path.stat().st_size * mnist.MAX_GZIP_RATIO < 40_000_000 < path.stat().st_size * 1032
+    message = r"bomb\.gz: its IDX header declares shape \(40000000,\) .* gunzip it"
+    peak = peak_memory_of(refused(ValueError, message)(lambda: read_idx(path)))
+    assert peak < 1 << 20  # before the bound: 40 MB and more
+
+
+def test_read_idx_reads_a_gzipped_file_within_the_bound_allocating_its_values_once(tmp_path):
+    values = np.random.default_rng(0).integers(0, 4, 3_000_000).astype(np.uint8)  # about 4:1, as MNIST
+    (tmp_path / "f.gz").write_bytes(gzip.compress(idx_bytes(0x08, values.shape, values.tobytes())))
+    got = []
+    peak = peak_memory_of(lambda: got.append(read_idx(tmp_path / "f.gz")))
+    np.testing.assert_array_equal(got[0], values)
+    assert peak < len(values) + (2 << 20)  # the values, and a chunk of the gzip stream being read
 
 
 def test_read_idx_checks_shape_and_sha256(tmp_path):

@@ -540,6 +540,42 @@ def test_resuming_a_run_a_callback_stopped_says_it_trains_nothing(tmp_path):
     assert all(np.array_equal(p.value, v) for p, v in zip(model.parameters(), after))
 
 
+# -- what comes from outside: PyTorch modules --------------------------------------------
+
+
+@row("from-torch-hook")
+def test_from_torch_refuses_a_module_whose_hook_changes_its_output():
+    torch = pytest.importorskip("torch")
+    from minnet.interop import from_torch
+
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Sequential(torch.nn.Tanh(), torch.nn.Linear(2, 1)))
+    net[1][1].register_forward_hook(lambda module, inputs, output: 2 * output)  # converted, it would be lost
+    with pytest.raises(ValueError, match=r"Linear\(.*\) \(1 of 1 of the module\): it has a hook, <lambda>"):
+        from_torch(net)
+
+
+@row("from-torch-parametrization")
+def test_from_torch_refuses_a_weight_norm_parametrization_after_a_step():
+    torch = pytest.importorskip("torch")
+    from minnet.interop import from_torch
+
+    net = torch.nn.Sequential(torch.nn.utils.parametrizations.weight_norm(torch.nn.Linear(3, 2)), torch.nn.Sigmoid())
+    net(torch.ones(4, 3)).sum().backward()
+    torch.optim.SGD(net.parameters(), lr=1.0).step()
+    with pytest.raises(ValueError, match=r"\(0 of the module\): its weight is recomputed at each call"):
+        from_torch(net)
+
+
+@row("from-torch-meta-device")
+def test_from_torch_refuses_a_module_on_the_meta_device():
+    torch = pytest.importorskip("torch")
+    from minnet.interop import from_torch
+
+    net = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(3, 2, device="meta"))
+    with pytest.raises(ValueError, match=r"\(1 of the module\): its weight is on the meta device.*to_empty"):
+        from_torch(net)
+
+
 def test_one_cycle_past_total_steps_is_an_error_one_step_before_pytorch():
     """docs/schedules.md: minnet raises at step >= total_steps; PyTorch allows one more step."""
     torch = pytest.importorskip("torch")

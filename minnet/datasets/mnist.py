@@ -9,6 +9,7 @@ content before a single value of it is used.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import http.client
@@ -17,6 +18,7 @@ import math
 import os
 import secrets
 import shutil
+import stat
 import struct
 import urllib.request
 import zlib
@@ -27,7 +29,7 @@ import numpy as np
 
 from minnet._validation import check_path
 
-__all__ = ["MNIST_FILES", "MNIST_URL", "download", "load_mnist", "read_idx"]
+__all__ = ["MAX_GZIP_RATIO", "MNIST_FILES", "MNIST_URL", "download", "load_mnist", "read_idx"]
 
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 """Where missing files are downloaded from: PyTorch's public mirror of the MNIST files."""
@@ -48,6 +50,14 @@ copy passes, however it was gzipped.
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
+MAX_GZIP_RATIO = 64
+"""The most bytes of values :func:`read_idx` takes a gzipped IDX file to hold, as a multiple of its size.
+
+Deflate can reach about 1032 (a file of one repeated byte), so a small file
+could otherwise make ``read_idx`` allocate a thousand times its size. Real
+image data holds far less: MNIST's files decompress to 2 to 5 times their
+size, sparse 28 x 28 images (a 4 x 4 blob of ink each) to about 30.
+"""
 
 
 def _read_header(f: io.BufferedIOBase, path: Path) -> tuple[bytes, np.dtype, tuple[int, ...]]:
@@ -73,19 +83,62 @@ def _read_header(f: io.BufferedIOBase, path: Path) -> tuple[bytes, np.dtype, tup
     return magic + sizes, np.dtype(_IDX_TYPES[magic[2]]), struct.unpack(f">{n_dims}I", sizes)
 
 
-def _read_values(f: io.BufferedIOBase, n_bytes: int, dims: tuple[int, ...], path: Path) -> bytearray:
-    """Exactly ``n_bytes`` more bytes from ``f``, and nothing after them."""
-    # The buffer grows only as data arrives: a damaged header may declare any
-    # size, and must not make us allocate more than the file really holds.
-    data = bytearray()
-    while len(data) < n_bytes:
-        chunk = f.read(min(_CHUNK, n_bytes - len(data)))
-        if not chunk:
+def _what_is(path: Path) -> str | None:
+    """What is at ``path``, following symbolic links: ``"a file"``, ``"a directory"``, ...; None if nothing."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            return f"a symbolic link to {os.readlink(path)!r}, which does not exist"
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a loop of symbolic links"
+        return f"not accessible ({exc.strerror})"
+    for test, kind in [
+        (stat.S_ISREG, "a file"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (a named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+    ]:
+        if test(mode):
+            return kind
+    return "a device"
+
+
+def _check_room(
+    path: Path, dims: tuple[int, ...], n_bytes: int, file_size: int, header_size: int, compressed: bool
+) -> None:
+    """Refuse a header that declares more values than the file can hold, before anything is allocated."""
+    if not compressed and n_bytes > file_size - header_size:
+        raise ValueError(
+            f"{path} is truncated: its IDX header declares shape {dims} "
+            f"({n_bytes} bytes of values), the file holds {file_size - header_size} bytes"
+        )
+    if compressed and n_bytes > MAX_GZIP_RATIO * file_size:
+        raise ValueError(
+            f"{path}: its IDX header declares shape {dims} ({n_bytes} bytes of values), more than "
+            f"read_idx takes a gzip file of {file_size} bytes to hold ({MAX_GZIP_RATIO} times its size): "
+            f"it is truncated, or compressed far more than image data is (MNIST's files hold 2 to 5 "
+            f"times their size). If it really holds that much, gunzip it and read the uncompressed "
+            f"file, whose size is checked exactly"
+        )
+
+
+def _read_values(f: io.BufferedIOBase, n_bytes: int, dims: tuple[int, ...], path: Path) -> np.ndarray:
+    """Exactly ``n_bytes`` more bytes from ``f``, and nothing after them, as uint8."""
+    data = np.empty(n_bytes, dtype=np.uint8)
+    view = data.data  # the array's own memory, filled in place
+    filled = 0
+    while filled < n_bytes:
+        # In chunks: a gzip reader decompresses a whole request into a temporary first.
+        got = f.readinto(view[filled : filled + _CHUNK])
+        if not got:
             raise ValueError(
                 f"{path} is truncated: its IDX header declares shape {dims} "
-                f"({n_bytes} bytes of values), the file holds {len(data)} bytes"
+                f"({n_bytes} bytes of values), the file holds {filled} bytes"
             )
-        data += chunk
+        filled += got
     if f.read(1):
         raise ValueError(
             f"{path} holds more data than its IDX header declares (shape {dims}, {n_bytes} bytes of values)"
@@ -121,13 +174,25 @@ def read_idx(
     Raises
     ------
     ValueError
-        If the file is not valid gzip, its header is malformed or disagrees
-        with ``shape``, it holds fewer or more values than the header
-        declares, or its sha256 differs from ``sha256``. The message names
-        the file.
+        If the path is not a file (a directory, a FIFO), the file is not
+        valid gzip, its header is malformed or disagrees with ``shape``, it
+        holds fewer or more values than the header declares, or its sha256
+        differs from ``sha256``. The message names the file.
+
+    Notes
+    -----
+    What it allocates is bounded by the file's size, whatever the header
+    declares: an uncompressed file must hold exactly the values declared, and
+    a gzipped one may declare at most :data:`MAX_GZIP_RATIO` (64) times its
+    own size (deflate can reach about 1032 times), so a small file declaring
+    a huge array is refused before anything is allocated.
     """
     path = check_path("path", path)
+    kind = _what_is(path)
+    if kind not in (None, "a file"):  # nothing there: open says so
+        raise ValueError(f"{path} is {kind}, not an IDX file")
     with open(path, "rb") as raw:
+        file_size = os.fstat(raw.fileno()).st_size
         compressed = raw.read(2) == _GZIP_MAGIC
         raw.seek(0)
         f = gzip.GzipFile(fileobj=raw) if compressed else raw
@@ -135,18 +200,20 @@ def read_idx(
             header, dtype, dims = _read_header(f, path)
             if shape is not None and dims != tuple(shape):
                 raise ValueError(f"{path}: the IDX header declares shape {dims}, expected {tuple(shape)}")
-            data = _read_values(f, math.prod(dims) * dtype.itemsize, dims, path)
+            n_bytes = math.prod(dims) * dtype.itemsize
+            _check_room(path, dims, n_bytes, file_size, len(header), compressed)
+            data = _read_values(f, n_bytes, dims, path)
         except (gzip.BadGzipFile, EOFError, zlib.error) as exc:  # what gzip raises on damaged data
             raise ValueError(f"{path} is not a valid gzip file: {exc}") from None
     if sha256 is not None:
         digest = hashlib.sha256(header)
-        digest.update(data)  # not header + data: that would copy the data
+        digest.update(data.data)  # not header + data: that would copy the data
         if digest.hexdigest() != sha256:
             raise ValueError(
                 f"{path} is damaged or is not the expected file: the sha256 of its "
                 f"content is {digest.hexdigest()}, expected {sha256}"
             )
-    values = np.frombuffer(data, dtype=dtype).reshape(dims)
+    values = data.view(dtype).reshape(dims)
     # Single bytes have no byte order, so MNIST's uint8 values stay a view.
     return values if dtype.itemsize == 1 else values.astype(dtype.newbyteorder("="))
 
@@ -198,14 +265,23 @@ def _mnist_folder(path: Any) -> Path:
         folder = Path(os.environ["MINNET_DATA"]).expanduser() / "mnist"
     else:
         folder = Path.home() / ".cache" / "minnet" / "mnist"
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(f"MNIST is read from a folder, but {str(folder)!r} is a file")
+    kind = _what_is(folder)
+    if kind not in (None, "a directory"):
+        raise NotADirectoryError(f"MNIST is read from a folder, but {str(folder)!r} is {kind}")
     return folder
 
 
 def _fetch_missing(folder: Path) -> None:
     """Download the MNIST files missing from ``folder``, or say exactly what to do by hand."""
-    missing = [name for name in MNIST_FILES if not (folder / name).is_file()]
+    kinds = {name: _what_is(folder / name) for name in MNIST_FILES}
+    for name, kind in kinds.items():
+        # Only what is truly absent is downloaded: a folder or a pipe in a file's place is a mistake to show.
+        if kind not in (None, "a file"):
+            raise ValueError(
+                f"{str(folder / name)!r} should be the MNIST file {name}, but it is {kind}; "
+                f"remove it (load_mnist then downloads the file there), or put the file there"
+            )
+    missing = [name for name, kind in kinds.items() if kind is None]
     if not missing:
         return
     try:
@@ -270,8 +346,12 @@ def load_mnist(
     ------
     FileNotFoundError
         If files are missing and cannot be downloaded.
+    NotADirectoryError
+        If the folder is a file (or a FIFO, a loop of symbolic links...).
     ValueError
-        If a file is damaged or is not the MNIST file of its name.
+        If a file is damaged or is not the MNIST file of its name, or
+        something else is in its place (a folder, a FIFO, a loop of symbolic
+        links): nothing is downloaded then.
 
     Examples
     --------

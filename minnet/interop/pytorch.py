@@ -49,6 +49,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.spectral_norm import SpectralNorm
+from torch.nn.utils.weight_norm import WeightNorm
 
 from .. import containers, graph, layers
 from ..layers import Layer
@@ -309,7 +312,24 @@ def from_torch(module: nn.Module) -> Layer:
     ValueError
         For a module minnet has but not in that configuration (``nn.BatchNorm1d``
         without affine parameters or running statistics, ``nn.Softmax`` along
-        the batch, ``nn.Dropout(p=1)``), naming it.
+        the batch, ``nn.Dropout(p=1)``), or for what minnet cannot carry
+        across exactly, naming the module and the reason: a hook (forward,
+        forward pre-, backward, or a gradient hook on a parameter; or a global
+        one, which runs on every module), a parametrization
+        (``torch.nn.utils.parametrizations.weight_norm``, and the older
+        ``torch.nn.utils.weight_norm`` and ``spectral_norm``), a ``forward``
+        replaced on the instance, or weights on the ``meta`` device (shapes
+        without values). A hook or parametrization may change what the module
+        computes, so it is refused even where it would not: remove it first.
+
+    Notes
+    -----
+    A module without parameters or buffers (``nn.ReLU()``, say) used at
+    several places becomes a layer of its own at each: it holds nothing to
+    share. A module with weights used twice is refused inside an
+    ``nn.Sequential``, whose minnet twin cannot share a layer (build an
+    :class:`~minnet.Graph`), and shared across the nodes of a
+    :class:`GraphModule`.
 
     Examples
     --------
@@ -324,13 +344,23 @@ def from_torch(module: nn.Module) -> Layer:
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"from_torch converts a torch.nn.Module, got {type(module).__name__}")
+    global_hooks = _global_hooks()
+    if global_hooks:
+        raise ValueError(
+            f"from_torch cannot convert {module!r}: torch runs {global_hooks[0]} on every module's call, "
+            f"which can change what the module computes and which minnet cannot carry; remove it "
+            f"first (the handle that function returned has .remove())"
+        )
     return _from_module(module, {}, "the module")
 
 
 def _from_module(module: nn.Module, done: dict[int, Layer], where: str) -> Layer:
-    """The minnet twin of ``module``; ``done`` maps modules already converted (used twice) to their layer."""
+    """The minnet twin of ``module``; ``done`` maps modules with state already converted (shared) to their layer."""
     if id(module) in done:
         return done[id(module)]
+    reason = _not_carried(module)
+    if reason is not None:
+        raise ValueError(f"from_torch cannot convert {module!r} ({where}): {reason}")
     convert = _FROM_TORCH.get(type(module))
     if convert is None:
         name = f"{type(module).__module__}.{type(module).__qualname__}"
@@ -345,8 +375,102 @@ def _from_module(module: nn.Module, done: dict[int, Layer], where: str) -> Layer
         if str(exc).startswith("from_torch"):  # already says which module, deeper down
             raise
         raise type(exc)(f"from_torch cannot convert {module!r} ({where}): {exc}") from None
-    done[id(module)] = layer
+    # A module with nothing to share becomes a layer per use, so reusing one nn.ReLU() converts.
+    if _has_state(module):
+        done[id(module)] = layer
     return layer
+
+
+def _has_state(module: nn.Module) -> bool:
+    return any(True for _ in module.parameters()) or any(True for _ in module.buffers())
+
+
+# The hooks torch keeps on a module, and for every module, each with the function that registers it.
+_MODULE_HOOKS = {
+    "_forward_pre_hooks": "register_forward_pre_hook",
+    "_forward_hooks": "register_forward_hook",
+    "_backward_pre_hooks": "register_full_backward_pre_hook",
+    "_backward_hooks": "register_full_backward_hook",
+}
+_GLOBAL_HOOKS = {
+    "_global_forward_pre_hooks": "register_module_forward_pre_hook",
+    "_global_forward_hooks": "register_module_forward_hook",
+    "_global_backward_pre_hooks": "register_module_full_backward_pre_hook",
+    "_global_backward_hooks": "register_module_full_backward_hook",
+}
+# The older reparametrizations, kept up to date by a forward pre-hook: what applies each, what undoes it.
+_REPARAMETRIZATIONS = {
+    WeightNorm: ("torch.nn.utils.weight_norm", "torch.nn.utils.remove_weight_norm"),
+    SpectralNorm: ("torch.nn.utils.spectral_norm", "torch.nn.utils.remove_spectral_norm"),
+}
+
+
+def _hook_name(hook: Any) -> str:
+    return getattr(hook, "__name__", type(hook).__name__)
+
+
+def _global_hooks() -> list[str]:
+    """The hooks torch runs on every module's call, described."""
+    return [
+        f"a global hook, {_hook_name(hook)} ({register})"
+        for attribute, register in _GLOBAL_HOOKS.items()
+        for hook in getattr(torch.nn.modules.module, attribute, {}).values()
+    ]
+
+
+def _not_carried(module: nn.Module) -> str | None:
+    """Why ``module`` cannot be converted exactly, or None: what it computes is not its type and weights alone."""
+    for reason in (_on_meta_device(module), _parametrized(module), _hooked(module)):
+        if reason is not None:
+            return reason
+    return None
+
+
+def _on_meta_device(module: nn.Module) -> str | None:
+    for name, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
+        if tensor.is_meta:
+            return (
+                f"its {name} is on the meta device, which holds shapes but no values; give it values "
+                f"first (module.to_empty(device='cpu'), then initialise it or load a state_dict)"
+            )
+    return None
+
+
+def _parametrized(module: nn.Module) -> str | None:
+    if not parametrize.is_parametrized(module):
+        return None
+    assert isinstance(module.parametrizations, nn.ModuleDict)  # what is_parametrized checks for
+    names = list(module.parametrizations)
+    kinds = sorted({type(p).__name__ for plist in module.parametrizations.values() for p in plist.children()})
+    return (
+        f"its {', '.join(names)} is recomputed at each call by a parametrization ({', '.join(kinds)}), "
+        f"which minnet cannot carry; make the values it computes now plain parameters first: "
+        f"torch.nn.utils.parametrize.remove_parametrizations(module, {names[0]!r})"
+    )
+
+
+def _hooked(module: nn.Module) -> str | None:
+    for attribute, register in _MODULE_HOOKS.items():
+        for hook in getattr(module, attribute).values():
+            if type(hook) in _REPARAMETRIZATIONS:
+                applied, remover = _REPARAMETRIZATIONS[type(hook)]
+                return (
+                    f"{applied} recomputes its weight before each call, so the weight it holds now may be "
+                    f"stale, and minnet cannot carry the reparametrization; apply {remover}(module) first"
+                )
+            return (
+                f"it has a hook, {_hook_name(hook)} ({register}), which can change what it computes and "
+                f"which minnet cannot carry; remove it first (the handle {register} returned has .remove())"
+            )
+    for name, parameter in module.named_parameters(recurse=False):
+        if parameter._backward_hooks or getattr(parameter, "_post_accumulate_grad_hooks", None):
+            return (
+                f"its {name} has a gradient hook (register_hook or register_post_accumulate_grad_hook), which "
+                f"can change its gradient and which minnet cannot carry; remove it first (its handle's .remove())"
+            )
+    if "forward" in vars(module):
+        return "its forward was replaced on the instance (module.forward = ...), so it may compute anything"
+    return None
 
 
 def _dtype_of(tensor: torch.Tensor) -> np.dtype:
