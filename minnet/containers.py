@@ -168,6 +168,13 @@ class Model(Layer):
     ----------
     dtype : np.dtype
         float32 or float64; inputs are converted to it once, at the boundary.
+
+    Notes
+    -----
+    A copy is the same model. ``copy.deepcopy`` and a pickle round trip give
+    an independent model with the same outputs, gradients and training;
+    ``copy.copy`` gives a model that shares the original's layers, hence its
+    weights (as a shallow copy of a PyTorch module does).
     """
 
     dtype: np.dtype
