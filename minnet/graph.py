@@ -61,7 +61,8 @@ class Input(Node):
     n_features : int
     name : str, optional
         Shown by ``print(model)`` and ``summary()``; ``input``, ``input_1``, ...
-        when omitted.
+        when omitted. It may not hold ``:``, which marks a shared layer's
+        later uses (``dense:1``), so that node names are unique.
     """
 
     def __init__(self, n_features: int, name: str | None = None) -> None:
@@ -69,6 +70,11 @@ class Input(Node):
         self.n_features = check_int("n_features", n_features, low=1)
         if name is not None and (not isinstance(name, str) or not name):
             raise TypeError(f"name must be a non-empty string, got {name!r}")
+        if name is not None and ":" in name:
+            raise ValueError(
+                f"an Input's name may not hold ':', which names a shared layer's later uses "
+                f"(dense:1, dense:2), got {name!r}"
+            )
         self.name = name
 
     def __repr__(self) -> str:

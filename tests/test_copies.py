@@ -148,3 +148,23 @@ def test_a_shallow_copy_shares_the_parameters_as_in_pytorch():
     assert all(a is b for a, b in zip(shallow.parameters(), original.parameters()))
     x = inputs_for(original)
     assert np.array_equal(shallow.predict(x), original.predict(x))
+
+
+@row("node-names-unique")
+def test_an_input_name_that_could_be_a_shared_layers_use_is_refused():
+    with pytest.raises(ValueError, match="may not hold ':', which names a shared layer's later uses .*'dense:1'"):
+        mn.Input(3, name="dense:1")
+
+
+@row("node-names-unique")
+def test_node_names_are_unique_whatever_the_inputs_are_called(tmp_path):
+    """Inputs named like the layers' nodes: every node gets its own name, and the file loads."""
+    a, b = mn.Input(3, name="dense"), mn.Input(3, name="dense_1")
+    shared = mn.Dense(3, 3, seed=0)
+    h = mn.Add()([shared(a), shared(b), mn.Dense(3, 3, seed=1)(a)])
+    model = mn.Graph([a, b], shared(h))
+    names = [name for name, _, _ in model.nodes]
+    assert len(set(names)) == len(names)
+    mn.save(model, tmp_path / "m.npz")
+    x = [np.ones((2, 3)), np.zeros((2, 3))]
+    assert np.array_equal(mn.load(tmp_path / "m.npz").predict(x), model.predict(x))
