@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from ._inference import inference_pass
 from ._validation import as_float_array, check_int
-from .containers import Model, caches_preserved, iter_layers, summary_table
+from .containers import Model, iter_layers, summary_table
 from .layers import Layer, Parameter, backward_through
 
 __all__ = ["Add", "Concat", "Graph", "Input", "Node", "call_on_nodes"]
@@ -121,7 +122,8 @@ class Add(Layer):
         shapes = [np.shape(x) for x in xs]
         if len(set(shapes)) != 1:
             raise ValueError(f"Add() needs inputs of one shape, got {shapes}")
-        self._cache = (len(xs), shapes[0])
+        if training:
+            self._cache = (len(xs), shapes[0])
         out = np.add(xs[0], xs[1])
         for x in xs[2:]:
             out += x
@@ -148,7 +150,8 @@ class Concat(Layer):
                 f"Concat() needs 2-D inputs with one number of rows, got shapes {[np.shape(x) for x in xs]}"
             )
         widths = np.cumsum([x.shape[1] for x in xs])
-        self._cache = ((rows.pop(), int(widths[-1])), widths[:-1])
+        if training:
+            self._cache = ((rows.pop(), int(widths[-1])), widths[:-1])
         return np.concatenate(xs, axis=1)
 
     def backward(self, grad: np.ndarray) -> list[np.ndarray]:
@@ -350,7 +353,7 @@ class Graph(Model):
     def _infer_widths(self) -> list[int]:
         """Each node's number of features, found by one zero row in inference mode; layers check widths."""
         values: list[np.ndarray] = []
-        with caches_preserved(self), np.errstate(all="ignore"):
+        with inference_pass(), np.errstate(all="ignore"):
             for i, (layer, args) in enumerate(self._steps):
                 if layer is None:
                     values.append(np.zeros((1, self._inputs[self._input_position[i]].n_features), self.dtype))
@@ -378,7 +381,7 @@ class Graph(Model):
                 f"{self.n_inputs} arrays, got {type(x).__name__}"
             )
         values: list[Any] = [None] * len(self._order)
-        caches: list[Any] = [None] * len(self._order)
+        caches: list[Any] | None = [None] * len(self._order) if training else None  # inference keeps none
         for i, (layer, args) in enumerate(self._steps):
             if layer is None:
                 value = xs[self._input_position[i]]
@@ -388,11 +391,13 @@ class Graph(Model):
                 continue
             arg = values[args] if isinstance(args, int) else [values[j] for j in args]
             values[i] = layer.forward(arg, training=training)
-            holders = self._cache_holders[i]
-            # This use's cache: a shared layer's next use overwrites its slot.
-            caches[i] = layer._cache if holders is None else [h._cache for h in holders]
+            if caches is not None:
+                holders = self._cache_holders[i]
+                # This use's cache: a shared layer's next use overwrites its slot.
+                caches[i] = layer._cache if holders is None else [h._cache for h in holders]
         outputs = [values[j] for j in self._output_index]
-        self._cache = (caches, [np.shape(out) for out in outputs])
+        if caches is not None:
+            self._cache = (caches, [np.shape(out) for out in outputs])
         return outputs[0] if self.n_outputs == 1 else outputs
 
     def backward(self, grad: Any, need_input_grad: bool = True) -> Any:

@@ -513,6 +513,7 @@ def documented_ids() -> set[str]:
 
 def test_every_documented_row_has_a_test():
     import test_copies  # noqa: F401  (their @row tests register their rows when imported)
+    import test_inference  # noqa: F401
     import test_numerics  # noqa: F401
     import test_training_errors  # noqa: F401
 
