@@ -578,10 +578,11 @@ class Graph(Model):
             yield name, repr(layer).splitlines()[0], ", ".join(args), f"(None, {width})", params
 
     def __repr__(self) -> str:
-        lines = [
-            f"  {name} = {layer}({args})  # -> {shape}" if args else f"  {name} = {layer}  # -> {shape}"
-            for name, layer, args, shape, _ in self._rows()
-        ]
+        lines = []
+        for (name, layer, args, shape, _), (_, node_layer, _) in zip(self._rows(), self.nodes):
+            if node_layer is not None and node_layer.n_inputs != 1:
+                args = f"[{args}]"  # a merge layer is called on a list, as in the code: Add()([a, b])
+            lines.append(f"  {name} = {layer}({args})  # -> {shape}" if args else f"  {name} = {layer}  # -> {shape}")
         return (
             "Graph(\n" + "\n".join(lines) + f"\n  inputs=[{', '.join(self.input_names)}], "
             f"outputs=[{', '.join(self.output_names)}],\n)"
