@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -141,3 +142,18 @@ def test_predict_from_another_thread_during_fit_leaves_training_bit_identical():
         sys.setswitchinterval(interval)
     assert len(calls) > 10  # the monitor really ran alongside training
     assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+
+
+@row("predict-default-batch")
+def test_predict_without_a_batch_size_keeps_its_memory_bounded():
+    """20,000 rows through 512 units: 165 MB at once; default batches of 1024 rows hold two 4 MB activations."""
+    model = mn.Sequential(mn.Dense(4, 512, seed=0), mn.ReLU(), mn.Dense(512, 1, seed=1))
+    X = np.random.default_rng(0).standard_normal((20_000, 4))
+    tracemalloc.start()
+    try:
+        out = model.predict(X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16e6, f"predict peaked at {peak / 1e6:.1f} MB"
+    assert np.allclose(out, model.predict(X, batch_size=len(X)), rtol=1e-13, atol=0)
