@@ -3,29 +3,31 @@
 :class:`Model` is what :class:`Sequential` and :class:`~minnet.Graph` have in
 common: ``predict`` in batches, ``summary()``, a dtype decided once at
 construction, and inference that never disturbs training. That last
-guarantee rests on the Layer contract's one cache slot: before an inference
-pass, every layer's ``_cache`` is put aside, and afterwards put back
-(:func:`caches_preserved`), so a forward/backward pair can have any number
-of ``predict`` or ``evaluate`` calls between its halves.
+guarantee rests on the Layer contract: ``forward(x, training=False)`` writes
+no layer state, and every inference pass runs inside
+:func:`~minnet._inference.inference_pass`, which keeps a layer that stores
+its cache anyway from doing so. So a forward/backward pair can have any
+number of ``predict`` or ``evaluate`` calls between its halves, from this
+thread or another.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
+from ._inference import inference_pass
 from ._validation import as_2d_batch, as_float_array, check_int
 from .layers import Layer, Parameter, backward_through
 
 __all__ = [
     "MAX_NESTING",
+    "PREDICT_BATCH_SIZE",
     "Model",
     "Sequential",
     "as_model_inputs",
-    "caches_preserved",
     "check_nesting",
     "inference_batches",
     "iter_layers",
@@ -35,6 +37,10 @@ __all__ = [
     "snapshot_states",
     "summary_table",
 ]
+
+
+#: Rows per forward pass of :meth:`Model.predict` when it is given no ``batch_size``.
+PREDICT_BATCH_SIZE = 1024
 
 
 def iter_layers(layer: Layer) -> Iterator[Layer]:
@@ -95,24 +101,6 @@ def model_dtype(layer: Layer) -> np.dtype:
     return params[0].value.dtype if params else np.dtype(np.float64)
 
 
-@contextlib.contextmanager
-def caches_preserved(model: Layer, *others: Any) -> Iterator[None]:
-    """Run the block, then put back every layer's ``_cache`` (and that of ``others``, e.g. a loss).
-
-    This is what keeps inference from disturbing training: a backward
-    pending when the block starts finds its caches as they were, and the
-    block's own activations are dropped when it ends, so nothing it
-    computed stays in memory.
-    """
-    holders = [*iter_layers(model), *others]
-    saved = [holder.__dict__.get("_cache") for holder in holders]
-    try:
-        yield
-    finally:
-        for holder, cache in zip(holders, saved):
-            holder._cache = cache
-
-
 def stateful_layers(model: Layer) -> list[Layer]:
     """The layers of ``model`` that keep non-trained state (:meth:`Layer.get_state` is not empty)."""
     return [layer for layer in iter_layers(model) if layer.get_state()]
@@ -142,7 +130,7 @@ def restore_states(snapshot: Sequence[tuple[Layer, dict[str, Any]]]) -> None:
 def inference_batches(
     model: Layer, inputs: Sequence[np.ndarray], batch_size: int | None
 ) -> Iterator[tuple[slice, list[np.ndarray]]]:
-    """Forward ``inputs`` in inference mode, ``batch_size`` rows at a time, caches preserved.
+    """Forward ``inputs`` in inference mode, ``batch_size`` rows at a time, as an inference pass.
 
     Parameters
     ----------
@@ -161,12 +149,12 @@ def inference_batches(
     """
     n = len(inputs[0])
     step = n if batch_size is None else batch_size
-    with caches_preserved(model):
-        for start in range(0, n, step):
-            rows = slice(start, min(start + step, n))
-            batch = [x[rows] for x in inputs]
+    for start in range(0, n, step):
+        rows = slice(start, min(start + step, n))
+        batch = [x[rows] for x in inputs]
+        with inference_pass():  # not held across the yield: the caller's code is not part of the pass
             out = model.forward(batch[0] if model.n_inputs == 1 else batch, training=False)
-            yield rows, ([out] if model.n_outputs == 1 else list(out))
+        yield rows, ([out] if model.n_outputs == 1 else list(out))
 
 
 def as_model_inputs(model: Layer, x: Any, name: str = "x") -> list[np.ndarray]:
@@ -204,6 +192,13 @@ class Model(Layer):
     ----------
     dtype : np.dtype
         float32 or float64; inputs are converted to it once, at the boundary.
+
+    Notes
+    -----
+    A copy is the same model. ``copy.deepcopy`` and a pickle round trip give
+    an independent model with the same outputs, gradients and training;
+    ``copy.copy`` gives a model that shares the original's layers, hence its
+    weights (as a shallow copy of a PyTorch module does).
     """
 
     dtype: np.dtype
@@ -223,23 +218,28 @@ class Model(Layer):
     def predict(self, x: Any, batch_size: int | None = None) -> Any:
         """Outputs for ``x`` in inference mode (``training=False``).
 
-        Leaves every layer's cache as it was, so a pending backward is not
-        disturbed, and keeps no activations once it returns.
+        Writes nothing to any layer (no cache, no statistics, no generator
+        draw), so a pending backward is not disturbed, from this thread or
+        another, and keeps no activations once it returns.
 
         Parameters
         ----------
         x : array-like of shape (n_samples, n_features), or a list of them for several inputs
-        batch_size : int, optional
+        batch_size : int or None, default None
             Rows per forward pass: memory for activations is bounded by one
-            batch. None runs all rows at once.
+            batch. None means :data:`PREDICT_BATCH_SIZE` (1024) rows: a fixed
+            number of rows bounds the activations by 1024 times the widest
+            layer's width, whatever ``n_samples`` is (8 MB for 1000 units in
+            float64; all of 10 million rows at once took 5.5 GB), and batches
+            of that size are no slower than one pass over every row, as they
+            fit the CPU's caches better. Pass ``len(x)`` for one pass.
 
         Returns
         -------
         ndarray of shape (n_samples, n_outputs), or a list of them for several outputs
         """
         inputs = as_model_inputs(self, x)
-        if batch_size is not None:
-            batch_size = check_int("batch_size", batch_size, low=1)
+        batch_size = PREDICT_BATCH_SIZE if batch_size is None else check_int("batch_size", batch_size, low=1)
         n = len(inputs[0])
         results: list[np.ndarray] = []
         for rows, outputs in inference_batches(self, inputs, batch_size):
@@ -403,11 +403,10 @@ class Sequential(Model):
             n_features = self.in_features()
             if n_features is None:
                 raise ValueError("summary() could not infer the input width; pass n_features")
-        # One sample in inference mode tells each layer's output width; the caches
-        # a pending backward needs are put back afterwards.
+        # One sample in inference mode tells each layer's output width, writing no layer state.
         x = np.zeros((1, check_int("n_features", n_features, low=1)), dtype=self.dtype)
         rows = []
-        with caches_preserved(self):
+        with inference_pass():
             for i, layer in enumerate(self.layers):
                 x = layer.forward(x, training=False)
                 count = sum(p.size for p in layer.parameters())

@@ -29,7 +29,6 @@ def gradcheck(
     atol: float = 1e-6,
     rtol: float = 1e-5,
     seed: int = 0,
-    training: bool = True,
 ) -> bool:
     r"""Compare analytic gradients with central differences, in float64.
 
@@ -60,12 +59,6 @@ def gradcheck(
         Step and tolerances.
     seed : int
         Seed of the upstream gradient :math:`G`.
-    training : bool, default True
-        Passed to ``forward``. Every forward starts from the layers'
-        non-trained state as it was at the call (:meth:`~minnet.Layer.get_state`),
-        so a :class:`~minnet.Dropout` layer draws the same mask each time,
-        and running statistics (:class:`~minnet.BatchNorm`) are as they were
-        when gradcheck returns.
 
     Returns
     -------
@@ -76,6 +69,15 @@ def gradcheck(
     ------
     GradcheckError
         Naming the input or parameter, the worst element and both values.
+
+    Notes
+    -----
+    The forward passes are training passes (``training=True``): inference
+    keeps no cache, so there is no backward through it. Every forward
+    starts from the layers' non-trained state as it was at the call
+    (:meth:`~minnet.Layer.get_state`), so a :class:`~minnet.Dropout` layer
+    draws the same mask each time, and running statistics
+    (:class:`~minnet.BatchNorm`) are as they were when gradcheck returns.
     """
     eps = check_real("eps", eps, low=0.0, low_inclusive=False)
     atol = check_real("atol", atol, low=0.0)
@@ -103,14 +105,14 @@ def gradcheck(
     arg: Any = xs if several else xs[0]
     states = snapshot_states(layer)
     with _in_float64(layer.parameters()), _states_restored_on_exit(states):
-        out = layer.forward(arg, training=training)
+        out = layer.forward(arg, training=True)
         outs = list(out) if layer.n_outputs > 1 else [out]
         gen = np.random.default_rng(seed)
         upstream = [gen.standard_normal(np.shape(o)) for o in outs]
 
         def objective() -> float:
             restore_states(states)  # the same random mask, the same running statistics, for every probe
-            out = layer.forward(arg, training=training)
+            out = layer.forward(arg, training=True)
             return float(sum(np.sum(o * g) for o, g in zip(list(out) if layer.n_outputs > 1 else [out], upstream)))
 
         named = layer.named_parameters()

@@ -16,13 +16,15 @@ topological order and its ``backward`` in reverse, each node once:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
+from ._inference import inference_pass
 from ._validation import as_float_array, check_int
-from .containers import Model, caches_preserved, check_nesting, iter_layers, summary_table
+from .containers import Model, check_nesting, iter_layers, summary_table
 from .layers import Layer, Parameter, backward_through
 
 __all__ = ["Add", "Concat", "Graph", "Input", "Node", "call_on_nodes"]
@@ -60,7 +62,8 @@ class Input(Node):
     n_features : int
     name : str, optional
         Shown by ``print(model)`` and ``summary()``; ``input``, ``input_1``, ...
-        when omitted.
+        when omitted. It may not hold ``:``, which marks a shared layer's
+        later uses (``dense:1``), so that node names are unique.
     """
 
     def __init__(self, n_features: int, name: str | None = None) -> None:
@@ -68,6 +71,11 @@ class Input(Node):
         self.n_features = check_int("n_features", n_features, low=1)
         if name is not None and (not isinstance(name, str) or not name):
             raise TypeError(f"name must be a non-empty string, got {name!r}")
+        if name is not None and ":" in name:
+            raise ValueError(
+                f"an Input's name may not hold ':', which names a shared layer's later uses "
+                f"(dense:1, dense:2), got {name!r}"
+            )
         self.name = name
 
     def __repr__(self) -> str:
@@ -114,7 +122,8 @@ class Add(Layer):
         shapes = [np.shape(x) for x in xs]
         if len(set(shapes)) != 1:
             raise ValueError(f"Add() needs inputs of one shape, got {shapes}")
-        self._cache = (len(xs), shapes[0])
+        if training:
+            self._cache = (len(xs), shapes[0])
         out = np.add(xs[0], xs[1])
         for x in xs[2:]:
             out += x
@@ -141,7 +150,8 @@ class Concat(Layer):
                 f"Concat() needs 2-D inputs with one number of rows, got shapes {[np.shape(x) for x in xs]}"
             )
         widths = np.cumsum([x.shape[1] for x in xs])
-        self._cache = ((rows.pop(), int(widths[-1])), widths[:-1])
+        if training:
+            self._cache = ((rows.pop(), int(widths[-1])), widths[:-1])
         return np.concatenate(xs, axis=1)
 
     def backward(self, grad: np.ndarray) -> list[np.ndarray]:
@@ -203,35 +213,39 @@ class Graph(Model):
             if len({id(n) for n in nodes}) != len(nodes):
                 raise ValueError(f"{name} lists the same node twice")
         self._order = self._topological_order()
-        self._names = self._name_nodes()
-        self._check_inputs_are_used()
-        # Distinct layers in order of first use; a layer used at several nodes is shared.
+        # Everything kept is positional (lists indexed by node or layer position), never keyed
+        # by id(): a copy (deepcopy, pickle, copy.copy) has new objects with new ids.
+        index = {id(node): i for i, node in enumerate(self._order)}  # local: this construction only
+        self._arg_index = [[index[id(a)] for a in node.inputs] for node in self._order]
+        self._output_index = [index[id(node)] for node in self._outputs]
+        # Distinct layers in order of first use, and each node's layer as a position among them.
         self._layers: list[Layer] = []
-        uses: dict[int, int] = {}
+        position: dict[int, int] = {}
         for node in self._order:
-            if node.layer is not None:
-                if id(node.layer) not in uses:
-                    self._layers.append(node.layer)
-                uses[id(node.layer)] = uses.get(id(node.layer), 0) + 1
-        self._shared = {id(layer) for layer in self._layers if uses[id(layer)] > 1}
+            if node.layer is not None and id(node.layer) not in position:
+                position[id(node.layer)] = len(self._layers)
+                self._layers.append(node.layer)
+        self._layer_of = [None if node.layer is None else position[id(node.layer)] for node in self._order]
+        uses = Counter(self._layer_of)
+        # Per node: the position of its layer if that layer is used at several nodes (its gradients
+        # are summed over them), else None.
+        self._shared_at = [k if k is not None and uses[k] > 1 else None for k in self._layer_of]
+        input_names, self._layer_names = self._name_inputs_and_layers()
+        unused = [name for node, name in zip(self._inputs, input_names) if id(node) not in index]
+        if unused:
+            raise ValueError(f"the graph's input(s) {', '.join(unused)} reach no output")
+        self._input_index = [index[id(node)] for node in self._inputs]
+        self._names = self._name_nodes(input_names)
         self._check_no_layer_in_two_places()
         check_nesting(self, "this Graph")
         # A shared layer that holds layers (a Sequential) keeps its caches in them, not in its
         # own slot: each of its uses keeps, and gets back, the caches of every layer inside.
-        holders = {
-            id(layer): list(iter_layers(layer))
-            for layer in self._layers
-            if id(layer) in self._shared and layer.children()
-        }
-        self._cache_holders = [holders.get(id(node.layer)) for node in self._order]
+        self._cache_holders = [
+            list(iter_layers(self._layers[k])) if k is not None and self._layers[k].children() else None
+            for k in self._shared_at
+        ]
         self._decide_dtype([p for layer in self._layers for p in layer.parameters()])
         self.n_inputs, self.n_outputs = len(self._inputs), len(self._outputs)
-        self._widths = self._infer_widths()
-        # The position of each node's inputs in the order, computed once for forward and backward.
-        index = {id(node): i for i, node in enumerate(self._order)}
-        self._arg_index = [[index[id(a)] for a in node.inputs] for node in self._order]
-        self._output_index = [index[id(node)] for node in self._outputs]
-        self._input_index = [index[id(node)] for node in self._inputs]
         # Per node: its layer and where its argument is (one index for a one-input layer, a list
         # for a merge layer), so forward does no lookups beyond the list it walks.
         self._steps = [
@@ -239,8 +253,8 @@ class Graph(Model):
             for node, indices in zip(self._order, self._arg_index)
         ]
         self._feeds_on_layers = [any(a.layer is not None for a in node.inputs) for node in self._order]
-        position = {id(node): k for k, node in enumerate(self._inputs)}
-        self._input_position = {i: position[id(node)] for i, node in enumerate(self._order) if node.layer is None}
+        self._input_position = {i: k for k, i in enumerate(self._input_index)}
+        self._widths = self._infer_widths()
 
     @staticmethod
     def _as_node_list(name: str, value: Any) -> list[Node]:
@@ -287,12 +301,9 @@ class Graph(Model):
                     order.append(node)
         return order
 
-    def _name_nodes(self) -> dict[int, str]:
-        """Unique names: ``input``, ``dense``, ``dense_1``, ...; a shared layer's later uses get ``:1``, ``:2``."""
-        names: dict[int, str] = {}
+    def _name_inputs_and_layers(self) -> tuple[list[str], list[str]]:
+        """Unique names for the inputs (``input``, ``input_1``, ...), then the layers (``dense``, ``dense_1``, ...)."""
         taken: set[str] = set()
-        layer_names: dict[int, str] = {}
-        use_count: dict[int, int] = {}
 
         def fresh(base: str) -> str:
             name, k = base, 0
@@ -302,20 +313,24 @@ class Graph(Model):
             taken.add(name)
             return name
 
-        for node in self._inputs:  # inputs first, so their names follow the order given
-            names[id(node)] = fresh(node.name or "input")
-        for op in self._order:
-            if op.layer is None:
+        input_names = [fresh(node.name or "input") for node in self._inputs]  # in the order given
+        return input_names, [fresh(_layer_base_name(layer)) for layer in self._layers]
+
+    def _name_nodes(self, input_names: list[str]) -> list[str]:
+        """Each node's name, in order: its input's or its layer's, with ``:1``, ``:2`` for a shared layer's later uses.
+
+        Unique by construction: an input name cannot hold ``:`` (see
+        :class:`Input`), and layer names are unique and never hold one.
+        """
+        given = {id(node): name for node, name in zip(self._inputs, input_names)}  # local, as in __init__
+        uses = [0] * len(self._layers)
+        names = []
+        for node, k in zip(self._order, self._layer_of):
+            if k is None:
+                names.append(given[id(node)])
                 continue
-            key = id(op.layer)
-            if key not in layer_names:
-                layer_names[key] = fresh(_layer_base_name(op.layer))
-                use_count[key] = 0
-                names[id(op)] = layer_names[key]
-            else:
-                use_count[key] += 1
-                names[id(op)] = f"{layer_names[key]}:{use_count[key]}"
-        self._layer_names = layer_names
+            names.append(self._layer_names[k] if uses[k] == 0 else f"{self._layer_names[k]}:{uses[k]}")
+            uses[k] += 1
         return names
 
     def _check_no_layer_in_two_places(self) -> None:
@@ -324,50 +339,39 @@ class Graph(Model):
         Its parameters would be listed twice and its gradient written by each
         place in turn instead of summed over them.
         """
-        owner: dict[int, Layer] = {}
-        for layer in self._layers:
+        owner: dict[int, int] = {}  # local: id of a layer -> position of the node layer holding it
+        for k, layer in enumerate(self._layers):
             for sub in iter_layers(layer):
-                first = owner.setdefault(id(sub), layer)
-                if first is not layer:
+                first = owner.setdefault(id(sub), k)
+                if first != k:
                     raise ValueError(
                         f"{sub!r} is used in two places of the graph, in node "
-                        f"{self._layer_names[id(first)]} and in node {self._layer_names[id(layer)]}; "
+                        f"{self._layer_names[first]} and in node {self._layer_names[k]}; "
                         f"a layer inside a container can be shared only by using the whole "
                         f"container at several nodes (or give each place its own layer)"
                     )
 
-    def _check_inputs_are_used(self) -> None:
-        reached = {id(node) for node in self._order}
-        unused = [self._names[id(n)] for n in self._inputs if id(n) not in reached]
-        if unused:
-            raise ValueError(f"the graph's input(s) {', '.join(unused)} reach no output")
-
     def _infer_widths(self) -> list[int]:
         """Each node's number of features, found by one zero row in inference mode; layers check widths."""
-        values: dict[int, np.ndarray] = {}
-        with caches_preserved(self), np.errstate(all="ignore"):
-            for node in self._order:
-                if isinstance(node, Input):
-                    values[id(node)] = np.zeros((1, node.n_features), self.dtype)
+        values: list[np.ndarray] = []
+        with inference_pass(), np.errstate(all="ignore"):
+            for i, (layer, args) in enumerate(self._steps):
+                if layer is None:
+                    values.append(np.zeros((1, self._inputs[self._input_position[i]].n_features), self.dtype))
                     continue
-                layer = node.layer
-                assert layer is not None  # only an Input has no layer
-                args = [values[id(a)] for a in node.inputs]
                 try:
-                    out = layer.forward(args if layer.n_inputs != 1 else args[0], training=False)
+                    out = layer.forward(values[args] if isinstance(args, int) else [values[j] for j in args], False)
                 except (ValueError, TypeError) as exc:
-                    given = ", ".join(f"{self._names[id(a)]} ({values[id(a)].shape[1]} features)" for a in node.inputs)
-                    raise ValueError(
-                        f"node {self._names[id(node)]}: {node.layer!r} cannot take {given}: {exc}"
-                    ) from None
+                    given = ", ".join(f"{self._names[j]} ({values[j].shape[1]} features)" for j in self._arg_index[i])
+                    raise ValueError(f"node {self._names[i]}: {layer!r} cannot take {given}: {exc}") from None
                 out = np.asarray(out)
                 if out.ndim != 2 or len(out) != 1:
                     raise ValueError(
-                        f"node {self._names[id(node)]}: {node.layer!r} returned shape "
+                        f"node {self._names[i]}: {layer!r} returned shape "
                         f"{out.shape} for one row; layers must return 2-D batches"
                     )
-                values[id(node)] = out
-        return [values[id(node)].shape[1] for node in self._order]
+                values.append(out)
+        return [value.shape[1] for value in values]
 
     # -- the Layer contract ------------------------------------------------------------
     def forward(self, x: Any, training: bool = True) -> Any:
@@ -378,21 +382,23 @@ class Graph(Model):
                 f"{self.n_inputs} arrays, got {type(x).__name__}"
             )
         values: list[Any] = [None] * len(self._order)
-        caches: list[Any] = [None] * len(self._order)
+        caches: list[Any] | None = [None] * len(self._order) if training else None  # inference keeps none
         for i, (layer, args) in enumerate(self._steps):
             if layer is None:
                 value = xs[self._input_position[i]]
                 if not (isinstance(value, np.ndarray) and value.dtype.kind == "f"):
-                    value = as_float_array(self._names[id(self._order[i])], value, self.dtype)
+                    value = as_float_array(self._names[i], value, self.dtype)
                 values[i] = value
                 continue
             arg = values[args] if isinstance(args, int) else [values[j] for j in args]
             values[i] = layer.forward(arg, training=training)
-            holders = self._cache_holders[i]
-            # This use's cache: a shared layer's next use overwrites its slot.
-            caches[i] = layer._cache if holders is None else [h._cache for h in holders]
+            if caches is not None:
+                holders = self._cache_holders[i]
+                # This use's cache: a shared layer's next use overwrites its slot.
+                caches[i] = layer._cache if holders is None else [h._cache for h in holders]
         outputs = [values[j] for j in self._output_index]
-        self._cache = (caches, [np.shape(out) for out in outputs])
+        if caches is not None:
+            self._cache = (caches, [np.shape(out) for out in outputs])
         return outputs[0] if self.n_outputs == 1 else outputs
 
     def backward(self, grad: Any, need_input_grad: bool = True) -> Any:
@@ -412,7 +418,7 @@ class Graph(Model):
 
         for j, g, shape in zip(self._output_index, grads_in, output_shapes):
             receive(j, np.zeros(shape, self.dtype) if g is None else self._check_output_grad(g, shape))
-        param_sums: dict[int, list[np.ndarray]] = {}
+        param_sums: list[list[np.ndarray] | None] = [None] * len(self._layers)
         for i in range(len(self._order) - 1, -1, -1):
             g = pending[i]
             layer, args = self._steps[i]
@@ -428,10 +434,11 @@ class Graph(Model):
             # dL/d(input) is needed unless every input of the node is a graph input nobody asked about.
             needs = need_input_grad or self._feeds_on_layers[i]
             result = backward_through(layer, g, needs)
-            if id(layer) in self._shared:
-                sums = param_sums.get(id(layer))
+            k = self._shared_at[i]
+            if k is not None:
+                sums = param_sums[k]
                 if sums is None:
-                    param_sums[id(layer)] = [p.grad.copy() for p in layer.parameters()]
+                    param_sums[k] = [p.grad.copy() for p in layer.parameters()]
                 else:
                     for total, p in zip(sums, layer.parameters()):
                         total += p.grad
@@ -444,8 +451,7 @@ class Graph(Model):
             for a, j, r in zip(self._order[i].inputs, args, result):
                 if a.layer is not None or need_input_grad:
                     receive(j, r)
-        for layer in self._layers:  # a shared layer's gradients: the sum over its uses, written once
-            sums = param_sums.get(id(layer))
+        for layer, sums in zip(self._layers, param_sums):  # a shared layer's: the sum over its uses, written once
             if sums is not None:
                 for p, total in zip(layer.parameters(), sums):
                     p.grad[...] = total
@@ -468,8 +474,8 @@ class Graph(Model):
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         return [
-            (f"{self._layer_names[id(layer)]}.{name}", p)
-            for layer in self._layers
+            (f"{layer_name}.{name}", p)
+            for layer, layer_name in zip(self._layers, self._layer_names)
             for name, p in layer.named_parameters()
         ]
 
@@ -488,13 +494,12 @@ class Graph(Model):
 
         The layers themselves are the children, so a shared layer is stored once.
         """
-        layer_index = {id(layer): k for k, layer in enumerate(self._layers)}
         return {
-            "inputs": [{"name": self._names[id(n)], "n_features": n.n_features} for n in self._inputs],
+            "inputs": [{"name": name, "n_features": n.n_features} for name, n in zip(self.input_names, self._inputs)],
             "nodes": [
-                {"name": name, "layer": layer_index[id(layer)], "inputs": args}
-                for name, layer, args in self.nodes
-                if layer is not None
+                {"name": name, "layer": k, "inputs": args}
+                for (name, _, args), k in zip(self.nodes, self._layer_of)
+                if k is not None
             ],
             "outputs": self.output_names,
         }
@@ -550,15 +555,18 @@ class Graph(Model):
     @property
     def nodes(self) -> list[tuple[str, Layer | None, list[str]]]:
         """``(name, layer, input names)`` for every node, in topological order (layer None for inputs)."""
-        return [(self._names[id(n)], n.layer, [self._names[id(a)] for a in n.inputs]) for n in self._order]
+        return [
+            (name, node.layer, [self._names[j] for j in args])
+            for name, node, args in zip(self._names, self._order, self._arg_index)
+        ]
 
     @property
     def input_names(self) -> list[str]:
-        return [self._names[id(n)] for n in self._inputs]
+        return [self._names[i] for i in self._input_index]
 
     @property
     def output_names(self) -> list[str]:
-        return [self._names[id(n)] for n in self._outputs]
+        return [self._names[i] for i in self._output_index]
 
     def _rows(self) -> Iterable[tuple[str, str, str, str, str]]:
         for (name, layer, args), width in zip(self.nodes, self._widths):
@@ -571,10 +579,11 @@ class Graph(Model):
             yield name, repr(layer).splitlines()[0], ", ".join(args), f"(None, {width})", params
 
     def __repr__(self) -> str:
-        lines = [
-            f"  {name} = {layer}({args})  # -> {shape}" if args else f"  {name} = {layer}  # -> {shape}"
-            for name, layer, args, shape, _ in self._rows()
-        ]
+        lines = []
+        for (name, layer, args, shape, _), (_, node_layer, _) in zip(self._rows(), self.nodes):
+            if node_layer is not None and node_layer.n_inputs != 1:
+                args = f"[{args}]"  # a merge layer is called on a list, as in the code: Add()([a, b])
+            lines.append(f"  {name} = {layer}({args})  # -> {shape}" if args else f"  {name} = {layer}  # -> {shape}")
         return (
             "Graph(\n" + "\n".join(lines) + f"\n  inputs=[{', '.join(self.input_names)}], "
             f"outputs=[{', '.join(self.output_names)}],\n)"

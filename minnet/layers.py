@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import init as initializers
+from ._inference import CacheSlot
 from ._validation import (
     all_finite,
     as_float_array,
@@ -142,18 +143,25 @@ def _is_symbolic(x: Any) -> bool:
 
 
 class Layer:
-    """Base class of everything that maps a batch to a batch (contract v2).
+    """Base class of everything that maps a batch to a batch (contract v3).
 
     A subclass implements ``forward`` and ``backward`` and, if it owns
     trainable arrays, ``parameters``:
 
-    * ``forward(x, training)`` returns the output and keeps what ``backward``
-      needs in **one attribute, ``self._cache``** (any object). Containers
-      save and restore that slot, which is how inference (``predict``,
-      ``evaluate``, ``summary``) leaves a pending backward alone and how a
-      layer used at several places of a :class:`~minnet.Graph` gets the
-      right cache back for each use. A layer that keeps its activations
-      anywhere else loses both guarantees.
+    * ``forward(x, training)`` returns the output and, in training, keeps
+      what ``backward`` needs in **one attribute, ``self._cache``** (any
+      object). A :class:`~minnet.Graph` reads and sets that slot to give a
+      layer used at several nodes the right cache back for each use.
+    * ``forward(x, training=False)`` writes no state at all: no cache, no
+      statistics, no generator draw. ``backward`` goes back through the
+      last *training* forward. So inference (``predict``, ``evaluate``,
+      ``fit``'s validation pass, ``summary``), from this thread or another,
+      cannot disturb a training step. A layer that stores ``self._cache``
+      in every forward is safe too: while a thread runs one of those
+      inference passes, the slot drops that thread's stores (a descriptor:
+      one Python call per read or store, lost in the noise of a step), so
+      ``forward`` must not read ``self._cache`` back. A layer that keeps activations
+      under any other attribute loses these guarantees.
     * ``backward(grad)`` *writes* (does not add to) every parameter's
       ``grad``, so after one forward/backward pair each ``p.grad`` holds
       exactly that batch's gradient, and returns dL/d(input).
@@ -165,8 +173,8 @@ class Layer:
       through :meth:`get_state` / :meth:`set_state`, so files carry it.
     """
 
-    #: What ``backward`` needs from the last ``forward``; None before the first one.
-    _cache: Any = None
+    #: What ``backward`` needs from the last training ``forward``; None before the first one.
+    _cache = CacheSlot()
     #: The fewest rows a training batch may have (``BatchNorm``: 2); ``fit`` checks
     #: its batches against it before the first update.
     min_training_batch: int = 1
@@ -391,7 +399,8 @@ class Dense(Layer):
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         x = _check_batch(x, self.n_in, self.W.value.dtype, f"Dense({self.n_in} -> {self.n_out})", "weights")
-        self._cache = x
+        if training:
+            self._cache = x
         out = x @ self.W.value
         if self.b is not None:
             out += self.b.value
@@ -509,7 +518,8 @@ class Sigmoid(Layer):
         np.exp(out, out=out)
         out += 1.0
         np.reciprocal(out, out=out)
-        self._cache = out
+        if training:
+            self._cache = out
         return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
@@ -529,7 +539,8 @@ class Tanh(Layer):
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         out = np.tanh(np.asarray(x))
-        self._cache = out
+        if training:
+            self._cache = out
         return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
@@ -548,7 +559,8 @@ class ReLU(Layer):
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         x = np.asarray(x)
-        self._cache = x > 0
+        if training:
+            self._cache = x > 0
         return np.maximum(x, 0)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
@@ -574,7 +586,9 @@ class LeakyReLU(Layer):
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         x = np.asarray(x)
-        mask = self._cache = x > 0
+        mask = x > 0
+        if training:
+            self._cache = mask
         return np.where(mask, x, x * self.negative_slope)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
@@ -615,7 +629,8 @@ class Softmax(Layer):
             out = x - x.max(axis=1, keepdims=True)
         np.exp(out, out=out)
         out /= out.sum(axis=1, keepdims=True)  # the row maximum contributes 1: never 0
-        self._cache = out
+        if training:
+            self._cache = out
         return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
@@ -663,7 +678,9 @@ class Dropout(Layer):
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         x = np.asarray(x)
-        if not training or self.p == 0.0:
+        if not training:
+            return x
+        if self.p == 0.0:
             self._cache = (None, x.shape)  # the identity: backward passes the gradient through
             return x
         mask = (self._rng.random(x.shape) >= self.p).astype(x.dtype if x.dtype.kind == "f" else np.float64)
@@ -726,9 +743,9 @@ class BatchNorm(Layer):
     .. math:: \frac{\partial L}{\partial x_{ij}} = \frac{1}{\sqrt{\sigma_j^2 + \epsilon}}
               \Big(D_{ij} - \frac{1}{n}\sum_k D_{kj} - \hat x_{ij}\,\frac{1}{n}\sum_k D_{kj}\hat x_{kj}\Big)
 
-    in training, where :math:`\mu` and :math:`\sigma` depend on every sample
-    of the batch, and :math:`D_{ij} / \sqrt{\bar\sigma_j^2 + \epsilon}` in
-    inference.
+    where :math:`\mu` and :math:`\sigma` depend on every sample of the
+    batch. (Inference keeps no cache, so ``backward`` always follows a
+    training forward.)
 
     Parameters
     ----------
@@ -789,23 +806,21 @@ class BatchNorm(Layer):
                 )
             x_hat, inv_std, mean, var = _normalise_batch(x, self.eps)
             self._update_running(mean, var, len(x))
+            self._cache = (x_hat, inv_std)
         else:
             inv_std = 1.0 / np.sqrt(self.running_var + self.eps)
             x_hat = _standardise(x, self.running_mean, inv_std)
-        self._cache = (x_hat, inv_std, training)
         with np.errstate(over="ignore"):  # only parameters beyond any sensible size overflow here
             return x_hat * self.gamma.value + self.beta.value
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-        x_hat, inv_std, batch_statistics = self._require_cache()
+        x_hat, inv_std = self._require_cache()
         grad = self._check_grad(grad, x_hat.shape)
         self.gamma.grad[...] = np.sum(grad * x_hat, axis=0)  # dL/dgamma = sum_i G x_hat
         self.beta.grad[...] = np.sum(grad, axis=0)  # dL/dbeta = sum_i G
         if not need_input_grad:
             return None
         d = grad * self.gamma.value  # D = dL/dx_hat
-        if not batch_statistics:
-            return d * inv_std
         # mu and sigma depend on every row: two column means carry that dependence.
         return inv_std * (d - d.mean(axis=0) - x_hat * np.mean(d * x_hat, axis=0))
 

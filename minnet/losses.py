@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ._inference import CacheSlot
 from ._numerics import safe_mean, safe_mean_of_squares
 from ._validation import (
     as_2d_batch,
@@ -124,8 +125,9 @@ class Loss:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
 
-    #: What ``backward`` needs from the last ``forward``; None before the first one.
-    _cache: Any = None
+    #: What ``backward`` needs from the last ``forward``; None before the first one. Inside an
+    #: inference pass (``evaluate``, ``fit``'s validation) stores are dropped, as for a Layer.
+    _cache = CacheSlot()
 
     def _require_cache(self) -> Any:
         cache = self._cache

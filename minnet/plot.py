@@ -301,7 +301,7 @@ def decision_boundary(
     x1 = np.linspace(bottom, top, resolution)
     g0, g1 = np.meshgrid(x0, x1)
     grid = np.column_stack([g0.ravel(), g1.ravel()])
-    # In inference mode, with the model's caches put back: plotting never disturbs training.
+    # An inference pass, which writes no layer state: plotting never disturbs training.
     ((_, (out,)),) = inference_batches(model, [grid.astype(model_dtype(model), copy=False)], None)
     # Decided once, for the shading and the points: a single output's score on a diverging map
     # with 0/1 labels at its two ends (the colours of the two sides of the threshold), or up to

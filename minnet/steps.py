@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from ._inference import inference_pass
 from ._validation import all_finite, as_numeric_array, check_int, check_real
-from .containers import as_model_inputs, caches_preserved, inference_batches, model_dtype, restore_states
+from .containers import as_model_inputs, inference_batches, model_dtype, restore_states
 from .layers import Layer, backward_through
 from .losses import Loss
 from .metrics import Metric, resolve_metrics
@@ -164,7 +165,7 @@ def prepare_data(
     # One sample in inference mode reveals each output's width (and checks the
     # input width with the layer's own message, prefixed by the array's name, which
     # tells X from X_val) without changing any parameter or cache.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), caches_preserved(model):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), inference_pass():
         try:
             probe = model.forward(inputs[0][:1] if model.n_inputs == 1 else [x[:1] for x in inputs], training=False)
         except ValueError as exc:
@@ -272,12 +273,12 @@ def scores(
     Each batch counts by its share of the rows, as :func:`~minnet.fit`'s
     epoch loss does. All NaN for a non-finite output, which is not handed
     to the losses or metrics (they would refuse it, or warn, with messages
-    about an array the user never passed). The losses' caches, like the
-    model's, are as they were afterwards.
+    about an array the user never passed). It writes no state: not the
+    model's, nor the losses' caches (an inference pass drops their stores).
     """
     n = len(inputs[0])
     totals = dict.fromkeys(["loss", *objective.metric_names], 0.0)
-    with caches_preserved(model, *objective.losses):
+    with inference_pass():
         for rows, preds in inference_batches(model, inputs, batch_size):
             if not all(all_finite(p) for p in preds):
                 return dict.fromkeys(totals, math.nan)

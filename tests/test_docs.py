@@ -354,7 +354,7 @@ def test_the_graph_page_runs_as_one_script(ran):
     """docs/graph.md's examples run, including the old-contract layer that gradcheck catches."""
     run = ran("docs/graph.md")
     assert run.blocks >= 8
-    assert "add = Add()(relu, tanh)" in run.printed
+    assert "add = Add()([relu, tanh])" in run.printed
     assert "gradient w.r.t. parameter old_scale.w is wrong" in run.printed
     assert "(shared)" in run.printed
 

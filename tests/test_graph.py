@@ -374,7 +374,7 @@ def test_merge_layers_refuse_mismatched_shapes():
 def test_print_and_summary_show_nodes_inputs_shapes_and_the_shared_layer_once():
     model = residual_graph()
     text, table = repr(model), model.summary()
-    assert "add = Add()(relu, tanh)  # -> (None, 6)" in text
+    assert "add = Add()([relu, tanh])  # -> (None, 6)" in text  # a list, as in the code
     assert "dense_2:1 = Dense(6, 4)(tanh_1)" in text and "outputs=[dense_3]" in text
     # 8*6+6, 6*6+6, the shared 6*4+4 once, 8*1+1
     assert "(shared)" in table and "Total parameters: 133 (float64)" in table
