@@ -118,7 +118,7 @@ def resolver(obj: griffe.Object, collection: griffe.ModulesCollection):
 
     A relative name is looked up in the scopes around ``obj``; a re-exported
     path (``minnet.Layer.get_state``) becomes the path of its definition
-    (``minnet.layers.Layer.get_state``), the one the reference has an entry for.
+    (``minnet.layers.base.Layer.get_state``), the one the reference has an entry for.
     """
 
     def resolve(name: str) -> str:

@@ -15,17 +15,31 @@ from . import data, datasets, metrics
 from ._version import __version__ as __version__  # the package attribute users read
 from .callbacks import Callback, Checkpoint, EarlyStopping
 from .containers import Model, Sequential
-from .convolution import Conv2D
 from .gradcheck import GradcheckError, gradcheck
 from .graph import Add, Concat, Graph, Input, Node
 from .io.serialize import load, register_layer, save
-from .layers import BatchNorm, Dense, Dropout, Layer, LeakyReLU, Parameter, ReLU, Sigmoid, Softmax, Tanh
+from .layers import (
+    AvgPool2D,
+    BatchNorm,
+    BatchNorm2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2D,
+    Layer,
+    LeakyReLU,
+    MaxPool2D,
+    Parameter,
+    ReLU,
+    Reshape,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
 from .losses import BCE, MSE, CrossEntropy, Loss
 from .lr_finder import lr_find
-from .normalization2d import BatchNorm2D
 from .optim import SGD, Adam, AdamW, Optimizer, RMSprop
-from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
-from .reshaping import Flatten, Reshape
 from .schedules import (
     Constant,
     CosineDecay,

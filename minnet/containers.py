@@ -5,7 +5,7 @@ common: ``predict`` in batches, ``summary()``, a dtype decided once at
 construction, and inference that never disturbs training. That last
 guarantee rests on the Layer contract: ``forward(x, training=False)`` writes
 no layer state, and every inference pass runs inside
-:func:`~minnet._inference.inference_pass`, which keeps a layer that stores
+an inference pass (``minnet._inference``), which keeps a layer that stores
 its cache anyway from doing so. So a forward/backward pair can have any
 number of ``predict`` or ``evaluate`` calls between its halves, from this
 thread or another.
@@ -39,8 +39,8 @@ __all__ = [
 ]
 
 
-#: Rows per forward pass of :meth:`Model.predict` when it is given no ``batch_size``.
 PREDICT_BATCH_SIZE = 1024
+"""Rows per forward pass of :meth:`Model.predict` when it is given no ``batch_size``."""
 
 
 def iter_layers(layer: Layer) -> Iterator[Layer]:

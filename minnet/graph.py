@@ -26,6 +26,7 @@ from ._inference import inference_pass
 from ._validation import as_float_array, check_int
 from .containers import Model, check_nesting, iter_layers, summary_table
 from .layers import Layer, Parameter, backward_through
+from .layers.base import register_symbolic_call
 
 __all__ = ["Add", "Concat", "Graph", "Input", "Node", "call_on_nodes"]
 
@@ -104,6 +105,9 @@ def call_on_nodes(layer: Layer, arg: Any) -> Node:
 
 
 # -- merge layers -----------------------------------------------------------------
+
+
+register_symbolic_call(Node, call_on_nodes)  # layer(node) builds a node: the layers never import this module
 
 
 class Add(Layer):

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from . import init as initializers
-from ._validation import as_generator, check_bool, check_choice, check_int
+from .. import init as initializers
+from .._validation import as_generator, check_bool, check_choice, check_int
 from ._windows import (
     Pads,
     as_pair,
@@ -20,7 +20,7 @@ from ._windows import (
     window_output_hw,
     windows,
 )
-from .layers import Layer, Parameter, check_dtype, dtype_repr
+from .base import Layer, Parameter, check_dtype, dtype_repr
 
 __all__ = ["Conv2D"]
 

@@ -16,7 +16,7 @@ from ._windows import (
     window_output_hw,
     windows,
 )
-from .layers import Layer
+from .base import Layer
 
 __all__ = ["AvgPool2D", "GlobalAvgPool2D", "MaxPool2D"]
 
