@@ -27,6 +27,7 @@ from .normalization2d import BatchNorm2D
 from .optim import SGD, Adam, AdamW, Optimizer, RMSprop
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 from .reshaping import Flatten, Reshape
+from .run import History, TrainingDiverged, TrainingError
 from .schedules import (
     Constant,
     CosineDecay,
@@ -37,7 +38,7 @@ from .schedules import (
     Schedule,
     StepDecay,
 )
-from .training import History, TrainingDiverged, TrainingError, evaluate, fit
+from .training import evaluate, fit
 
 __all__ = [
     "BCE",
