@@ -121,11 +121,11 @@ class EpochTable(mn.Callback):
         self.seconds: list[float] = []
         self._start = 0.0
 
-    def on_train_begin(self, run: mn.training.Run) -> None:
+    def on_train_begin(self, run: mn.run.Run) -> None:
         print("".join(f"{name:>11}" for name in self.COLUMNS))
         self._start = time.perf_counter()
 
-    def on_epoch_end(self, run: mn.training.Run, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, run: mn.run.Run, logs: dict[str, float]) -> None:
         now = time.perf_counter()
         self.seconds.append(now - self._start)
         self._start = now

@@ -40,6 +40,7 @@ from .layers import (
 from .losses import BCE, MSE, CrossEntropy, Loss
 from .lr_finder import lr_find
 from .optim import SGD, Adam, AdamW, Optimizer, RMSprop
+from .run import History, TrainingDiverged, TrainingError
 from .schedules import (
     Constant,
     CosineDecay,
@@ -50,7 +51,7 @@ from .schedules import (
     Schedule,
     StepDecay,
 )
-from .training import History, TrainingDiverged, TrainingError, evaluate, fit
+from .training import evaluate, fit
 
 __all__ = [
     "BCE",

@@ -17,13 +17,13 @@ from .io.fields import stored_arrays, stored_dict, stored_int, stored_real
 from .layers import Layer, restore_parameters, snapshot_parameters
 
 if TYPE_CHECKING:
-    from .training import Run
+    from .run import Run
 
 __all__ = ["Callback", "Checkpoint", "EarlyStopping"]
 
 
 class Callback:
-    """Base class. Override any of the hooks; each receives the :class:`~minnet.training.Run`.
+    """Base class. Override any of the hooks; each receives the :class:`~minnet.run.Run`.
 
     ``run.model``, ``run.optimizer``, ``run.history`` and ``run.epoch`` (epochs
     completed) are available; setting ``run.stop_training = True`` ends

@@ -29,7 +29,7 @@ from .layers import Layer
 
 if TYPE_CHECKING:
     from .lr_finder import LRFinderResult
-    from .training import History
+    from .run import History
 
 __all__ = [
     "compare",

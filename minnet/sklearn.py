@@ -49,7 +49,8 @@ from ._validation import check_bool, check_choice, check_int, check_real
 from .containers import Sequential
 from .layers import Dense, Layer, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .losses import BCE, MSE, CrossEntropy, Loss
-from .training import History, fit
+from .run import History
+from .training import fit
 
 __all__ = ["MinnetClassifier", "MinnetRegressor"]
 

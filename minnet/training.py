@@ -1,4 +1,15 @@
-"""The training loop: :func:`fit`, its :class:`History` and :class:`TrainingDiverged`."""
+"""The training loop, :func:`fit`, and :func:`evaluate`.
+
+:func:`fit` runs in four stages, each a function below it: ``_prepare``
+checks every argument and the data and builds the :class:`~minnet.run.Run`,
+changing nothing; ``_begin_run`` starts it, afresh or from a checkpoint (the
+one place that resumes); ``_train`` is the epoch loop; ``_end_run`` calls the
+callbacks' ``on_train_end``. The per-batch work is ``_train_epoch`` and
+:func:`~minnet.steps.train_step`.
+
+:class:`~minnet.run.History`, :class:`~minnet.run.Run` and the errors live in
+:mod:`minnet.run`; they are importable from here too, as before.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +22,8 @@ import threading
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,10 +32,11 @@ from ._interrupts import deferring
 from ._validation import as_generator, check_bool, check_int, check_path, check_real
 from .callbacks import Callback
 from .containers import iter_layers, stateful_layers
-from .io.checkpoint import optimizer_config, read_checkpoint, restore
+from .io.checkpoint import read_checkpoint, restore
 from .layers import Layer
 from .losses import Loss
 from .optim import Optimizer
+from .run import History, Run, TrainingDiverged, TrainingError, run_config
 from .steps import (
     Objective,
     batches,
@@ -35,133 +48,7 @@ from .steps import (
     train_step,
 )
 
-__all__ = ["History", "Run", "TrainingDiverged", "TrainingError", "evaluate", "fit"]
-
-
-class TrainingError(RuntimeError):
-    """Training stopped, after it had started, because something failed.
-
-    A loss that refuses the model's output, a metric that raises or returns
-    something other than a number, a schedule value that is not a valid
-    rate, a callback (a checkpoint that cannot be written): the message
-    names the cause and where it happened, ``__cause__`` is the original
-    error, and the parameters are those of the last completed step.
-
-    Attributes
-    ----------
-    epoch, batch : int
-        Where it happened, counted from 1; ``batch`` is 0 after the epoch's
-        batches (the validation pass, the callbacks).
-    history : History or None
-        The epochs completed before it happened (set by :func:`fit`).
-    """
-
-    def __init__(self, message: str, *, epoch: int, batch: int) -> None:
-        super().__init__(message)
-        self.epoch, self.batch = epoch, batch
-        self.history: History | None = None
-
-
-class TrainingDiverged(TrainingError):
-    """The loss or an update became NaN or infinite; training was stopped.
-
-    The parameters keep their last finite values.
-
-    Attributes
-    ----------
-    epoch, batch : int
-        Where it happened, counted from 1; ``batch`` is 0 when it was the
-        validation loss, computed after the epoch's batches.
-    lr : float
-        The learning rate of that step.
-    history : History or None
-        The epochs completed before it happened (set by :func:`fit`).
-    """
-
-    def __init__(self, message: str, *, epoch: int, batch: int, lr: float) -> None:
-        super().__init__(message, epoch=epoch, batch=batch)
-        self.lr = lr
-
-
-class History:
-    """What :func:`fit` recorded, one entry per epoch, like Keras' ``History``.
-
-    Attributes
-    ----------
-    history : dict of str to list of float
-        ``loss``, each metric, their ``val_`` twins when validation data was
-        given, and ``lr`` (the rate of the epoch's last step).
-    epoch : list of int
-        The epoch numbers, from 1.
-    """
-
-    def __init__(self, history: dict[str, list[float]] | None = None, epoch: list[int] | None = None) -> None:
-        self.history: dict[str, list[float]] = {k: list(v) for k, v in (history or {}).items()}
-        self.epoch: list[int] = list(epoch or [])
-
-    def append(self, epoch: int, logs: dict[str, float]) -> None:
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(value)
-
-    def __getitem__(self, key: str) -> list[float]:
-        return self.history[key]
-
-    def __len__(self) -> int:
-        return len(self.epoch)
-
-    def plot(self, **kwargs: Any) -> Any:
-        """Draw loss (and val loss), metrics and learning rate per epoch; returns the Figure."""
-        from . import plot
-
-        return plot.history(self, **kwargs)
-
-    def __repr__(self) -> str:
-        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
-
-
-@dataclass
-class Run:
-    """The state of one call to :func:`fit`, handed to callbacks."""
-
-    model: Layer
-    loss: Loss | Sequence[Loss]
-    optimizer: Optimizer
-    history: History
-    rng: np.random.Generator
-    epochs: int
-    log_keys: list[str]
-    #: The losses, their weights and the metrics, per model output.
-    objective: Objective
-    epoch: int = 0
-    stop_training: bool = False
-    callbacks: list[Callback] = field(default_factory=list)
-    #: Set by the first Ctrl-C; training stops after the current batch.
-    interrupt_requested: bool = False
-    #: Whether Ctrl-C ended training; set before the callbacks' ``on_train_end``.
-    interrupted: bool = False
-    #: The settings a resumed run must share with this one (see :func:`_run_config`).
-    config: dict[str, Any] = field(default_factory=dict)
-    #: The model's layers that keep non-trained state, put back when a step fails.
-    stateful: list[Layer] = field(default_factory=list)
-
-
-def _run_config(log_keys: list[str], batch: int, shuffle: bool, n_samples: int, optimizer: Optimizer) -> dict[str, Any]:
-    """The settings of a run that a :class:`~minnet.Checkpoint` records and a resume must match.
-
-    Resuming continues the same sequence of updates only if the batches are
-    the same (``batch``, ``shuffle``, ``n_samples``), the optimizer computes
-    the same steps (its class and hyperparameters, schedules by ``repr``)
-    and the history gets the same columns (``log_keys``: metrics, ``val_``
-    entries, ``lr``).
-    """
-    return {
-        "log_keys": list(log_keys),
-        "batch_size": int(batch),
-        "shuffle": bool(shuffle),
-        "n_samples": int(n_samples),
-        "optimizer": optimizer_config(optimizer),
-    }
+__all__ = ["evaluate", "fit"]
 
 
 def fit(
@@ -274,15 +161,84 @@ def fit(
     reported as a numpy warning: any non-finite value it produces stops
     training with :class:`TrainingDiverged`.
     """
+    run, plan = _prepare(
+        model,
+        loss,
+        optimizer,
+        X,
+        y,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        validation_data=validation_data,
+        metrics=metrics,
+        callbacks=callbacks,
+        progress=progress,
+        resume=resume,
+        loss_weights=loss_weights,
+        validation_batch_size=validation_batch_size,
+        validation_split=validation_split,
+    )
+    _begin_run(run, plan)
+    _train(run, plan)
+    _end_run(run)
+    return run.history
+
+
+# -- preparing: every check, no change ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the epoch loop trains on and how, fixed once ``_prepare`` has checked it."""
+
+    #: The model's inputs, then its targets: the first ``n_inputs`` arrays are inputs.
+    data: list[np.ndarray]
+    n_inputs: int
+    batch: int
+    shuffle: bool
+    progress: bool
+    #: ``(inputs, targets)`` to score after each epoch, ``validation_rows`` at a time.
+    validation: tuple[list[np.ndarray], list[np.ndarray]] | None
+    validation_rows: int | None
+    #: The checkpoint to continue from.
+    resume: Path | None
+
+    @property
+    def n_batches(self) -> int:
+        return math.ceil(len(self.data[0]) / self.batch)
+
+
+def _prepare(
+    model: Layer,
+    loss: Loss | Sequence[Loss],
+    optimizer: Optimizer,
+    X: Any,
+    y: Any,
+    *,
+    epochs: int,
+    batch_size: int | None,
+    shuffle: bool,
+    seed: int | np.random.Generator | None,
+    validation_data: tuple[Any, Any] | None,
+    metrics: Iterable[Any],
+    callbacks: Sequence[Callback],
+    progress: bool,
+    resume: str | os.PathLike[str] | None,
+    loss_weights: Sequence[float] | None,
+    validation_batch_size: int | None,
+    validation_split: float,
+) -> tuple[Run, _Plan]:
+    """Check :func:`fit`'s arguments and data, and build the run that has not begun; change nothing.
+
+    A call with several mistakes is told about the first in the order of
+    this body. The metrics run on a few rows here, so a failing one is
+    found before any update.
+    """
     check_model(model)
     objective = Objective(model, loss, loss_weights, metrics)
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be an Optimizer (e.g. mn.SGD), got {type(optimizer).__name__}")
-    model_params = {id(p) for p in model.parameters()}
-    if model_params != {id(p) for p in optimizer.params}:
-        raise ValueError(
-            "the optimizer does not hold exactly this model's parameters; build it with model.parameters()"
-        )
+    _check_optimizer(model, optimizer)
     epochs = check_int("epochs", epochs, low=1)
     shuffle = check_bool("shuffle", shuffle)
     progress = check_bool("progress", progress)
@@ -301,30 +257,15 @@ def fit(
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (X_val, y_val)")
         validation = prepare_data(model, objective, *validation_data, x_name="X_val", y_name="y_val")
+    validation_rows = None
     if validation is not None:
         validation_rows = resolve_batch_size(validation_batch_size, len(validation[0][0]), "validation_batch_size")
-    if callbacks is None:
-        callbacks = []
-    callbacks = [callbacks] if isinstance(callbacks, Callback) else list(callbacks)
-    for cb in callbacks:
-        if not isinstance(cb, Callback):
-            raise TypeError(f"callbacks must be Callback instances, got {cb!r}")
+    callbacks = _checked_callbacks(callbacks)
     objective.check_metrics(model, inputs, targets)  # on a few rows, before any update
     log_keys = ["loss", *objective.metric_names]
     if validation is not None:
         log_keys += [f"val_{k}" for k in log_keys]
     log_keys.append("lr")
-    config = _run_config(log_keys, batch, shuffle, n_samples, optimizer)
-    saved = None
-    if resume_path is not None:
-        saved = read_checkpoint(resume_path, model, optimizer, config)  # checks everything, changes nothing
-        rng = saved["rng"]
-    first_step = optimizer.step_count if saved is None else int(saved["optimizer"]["step_count"])
-    first_epoch = 0 if saved is None else saved["epoch"]
-    _check_schedules_cover(optimizer, first_step, (epochs - first_epoch) * math.ceil(n_samples / batch))
-
-    # Checkpoints run after the other callbacks each epoch, so they save their state too.
-    callbacks = [cb for cb in callbacks if not cb.runs_last] + [cb for cb in callbacks if cb.runs_last]
     run = Run(
         model,
         loss,
@@ -335,109 +276,34 @@ def fit(
         log_keys,
         objective,
         callbacks=callbacks,
-        config=config,
+        config=run_config(log_keys, batch, shuffle, n_samples, optimizer),
         stateful=stateful_layers(model),
     )
-    if saved is not None:
-        run.history = History(*saved["history"])
-        run.epoch, run.stop_training = saved["epoch"], saved["stop_training"]
+    plan = _Plan([*inputs, *targets], len(inputs), batch, shuffle, progress, validation, validation_rows, resume_path)
+    return run, plan
+
+
+def _check_optimizer(model: Layer, optimizer: Any) -> None:
+    """Refuse anything but an Optimizer holding exactly the model's parameters."""
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be an Optimizer (e.g. mn.SGD), got {type(optimizer).__name__}")
+    model_params = {id(p) for p in model.parameters()}
+    if model_params != {id(p) for p in optimizer.params}:
+        raise ValueError(
+            "the optimizer does not hold exactly this model's parameters; build it with model.parameters()"
+        )
+
+
+def _checked_callbacks(callbacks: Any) -> list[Callback]:
+    """The callbacks as a list, in the order they see each epoch's end."""
+    if callbacks is None:
+        callbacks = []
+    callbacks = [callbacks] if isinstance(callbacks, Callback) else list(callbacks)
     for cb in callbacks:
-        cb.on_train_begin(run)
-    if saved is not None:
-        restore(run, saved)
-        _warn_if_ended(run, saved["source"])
-
-    from tqdm import tqdm  # imported here so that `import minnet` needs numpy only
-
-    # Shuffled batches are gathered into these, allocated once for the whole run.
-    data = [*inputs, *targets]
-    buffers = gather_buffers(data, batch) if shuffle else None
-    n_batches = math.ceil(n_samples / batch)
-    bar = tqdm(
-        total=epochs * n_batches,
-        initial=run.epoch * n_batches,
-        disable=not progress,
-        unit="batch",
-        dynamic_ncols=True,
-        file=sys.stderr,
-    )
-    bar.set_description(f"epoch {run.epoch + 1}/{epochs}")
-    try:
-        with _interrupt_between_batches(run):
-            while run.epoch < epochs and not run.stop_training:
-                # Overflow is not warned about: a non-finite loss, output or update
-                # stops training below with a TrainingDiverged that says where.
-                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    logs = _train_epoch(run, data, len(inputs), batch, shuffle, buffers, bar if progress else None)
-                    if validation is not None:
-                        logs.update(
-                            _after_batches(
-                                run,
-                                run.epoch + 1,
-                                "the validation pass",
-                                _validate_epoch,
-                                run,
-                                *validation,
-                                validation_rows,
-                            )
-                        )
-                _end_epoch(run, logs, bar if progress else None)
-    except KeyboardInterrupt:
-        run.interrupted = True
-        bar.write(
-            f"Training interrupted after {run.epoch} complete epoch(s); returning the history so far.", file=sys.stderr
-        )
-    except TrainingError as exc:
-        exc.history = run.history
-        raise
-    finally:
-        bar.close()
-    _end_run(run)
-    return run.history
-
-
-def _warn_if_ended(run: Run, source: str) -> None:
-    """Say so when a resumed run had already ended: fit returns its history and trains nothing."""
-    if run.stop_training:
-        why = (
-            f"was stopped by a callback after epoch {run.epoch} (of {run.epochs}); fit returns its history, "
-            f"as that run ended. To train this model further, call fit without resume="
-        )
-    elif run.epoch >= run.epochs:
-        why = (
-            f"has completed {run.epoch} epoch(s), and epochs={run.epochs}; fit returns its history. "
-            f"Pass a larger epochs= to train on"
-        )
-    else:
-        return
-    warnings.warn(f"nothing to train: the run in {source} {why}", UserWarning, stacklevel=3)
-
-
-def _end_run(run: Run) -> None:
-    """Call every callback's ``on_train_end``, each even if one before it fails; then report the first failure.
-
-    A failing callback must neither lose the history nor keep the others
-    from ending the run (EarlyStopping restoring the best epoch's model).
-    """
-    failures: list[tuple[Callback, Exception]] = []
-    for cb in run.callbacks:
-        try:
-            cb.on_train_end(run)
-        except Exception as exc:
-            failures.append((cb, exc))
-    if not failures:
-        return
-    (first, cause), others = failures[0], failures[1:]
-    message = (
-        f"training ended after epoch {run.epoch}, but callback {first!r} failed in on_train_end: "
-        f"{type(cause).__name__}: {cause}"
-    )
-    if others:
-        named = ", ".join(f"{other!r} with {type(other_exc).__name__}" for other, other_exc in others)
-        message += f" ({len(others)} more failed too: {named})"
-    error = TrainingError(message + ". Every callback's on_train_end was called.", epoch=run.epoch, batch=0)
-    error.history = run.history
-    raise error from cause
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks must be Callback instances, got {cb!r}")
+    # Checkpoints run after the other callbacks each epoch, so they save their state too.
+    return [cb for cb in callbacks if not cb.runs_last] + [cb for cb in callbacks if cb.runs_last]
 
 
 def _split_off_validation(
@@ -457,46 +323,44 @@ def _split_off_validation(
     return head[0], head[1], tail
 
 
-def evaluate(
-    model: Layer,
-    loss: Loss | Sequence[Loss],
-    X: Any,
-    y: Any,
-    *,
-    metrics: Iterable[Any] = (),
-    batch_size: int | None = None,
-    loss_weights: Sequence[float] | None = None,
-) -> dict[str, float]:
-    """Loss and metrics of ``model`` on ``(X, y)`` in inference mode, like Keras' ``evaluate``.
+def _check_smallest_batch(model: Layer, n_samples: int, batch: int) -> None:
+    """Refuse, before any update, batches smaller than a layer can train on (a last batch of one for BatchNorm)."""
+    smallest = n_samples % batch or batch
+    for layer in iter_layers(model):
+        if smallest < layer.min_training_batch:
+            raise ValueError(
+                f"{layer!r} trains on batches of at least {layer.min_training_batch} rows, but {n_samples} "
+                f"samples in batches of {batch} leave a last batch of {smallest}; pick another batch_size"
+            )
 
-    Leaves every cache of the model and the losses as it was, so it may run
-    between a forward and its backward.
 
-    Parameters
-    ----------
-    model : Layer
-    loss : Loss, or a list of Loss for several outputs
-    X : array-like of shape (n_samples, n_features), or a list for several inputs
-    y : array-like of shape (n_samples,) or (n_samples, n_outputs), or a list for several outputs
-    metrics : iterable of str or callable
-        As for :func:`fit`.
-    batch_size : int, optional
-        Rows per forward pass, so memory is bounded by one batch; each
-        batch counts by its share of the rows. None evaluates all at once.
-    loss_weights : list of float, optional
-        As for :func:`fit`.
+# -- beginning, afresh or resumed ------------------------------------------------------
 
-    Returns
-    -------
-    dict of str to float
-        ``{"loss": ..., "accuracy": ..., ...}``; all NaN if the model's
-        output is not finite.
+
+def _begin_run(run: Run, plan: _Plan) -> None:
+    """Start the run, afresh or where the checkpoint ``plan.resume`` left off: the one place that resumes.
+
+    Every check comes before any change: the checkpoint, read and checked
+    whole (:func:`~minnet.io.checkpoint.read_checkpoint`), then every
+    schedule value of the steps still to come, which start where the
+    checkpoint's run stopped. The callbacks' ``on_train_begin`` then see the
+    epochs completed, and only after them are the checkpoint's states
+    restored (:func:`~minnet.io.checkpoint.restore`), since ``on_train_begin``
+    resets a callback's state.
     """
-    check_model(model)
-    objective = Objective(model, loss, loss_weights, metrics)
-    inputs, targets = prepare_data(model, objective, X, y)
-    rows = resolve_batch_size(batch_size, len(inputs[0]))
-    return scores(model, objective, inputs, targets, rows)
+    saved = None
+    if plan.resume is not None:
+        saved = read_checkpoint(plan.resume, run.model, run.optimizer, run.config)
+        # Only fit holds the run so far, so this changes nothing of the caller's yet.
+        run.rng, run.epoch, run.stop_training = saved["rng"], saved["epoch"], saved["stop_training"]
+        run.history = History(*saved["history"])
+    first_step = run.optimizer.step_count if saved is None else int(saved["optimizer"]["step_count"])
+    _check_schedules_cover(run.optimizer, first_step, (run.epochs - run.epoch) * plan.n_batches)
+    for cb in run.callbacks:
+        cb.on_train_begin(run)
+    if saved is not None:
+        restore(run, saved)
+        _warn_if_ended(run, saved["source"])
 
 
 def _check_schedules_cover(optimizer: Optimizer, first_step: int, n_steps: int) -> None:
@@ -522,6 +386,162 @@ def _check_schedules_cover(optimizer: Optimizer, first_step: int, n_steps: int) 
                     f"the {name} schedule cannot cover this run, which takes optimizer steps "
                     f"{first_step} to {last_step}: {exc}"
                 ) from None
+
+
+def _warn_if_ended(run: Run, source: str) -> None:
+    """Say so when a resumed run had already ended: fit returns its history and trains nothing."""
+    if run.stop_training:
+        why = (
+            f"was stopped by a callback after epoch {run.epoch} (of {run.epochs}); fit returns its history, "
+            f"as that run ended. To train this model further, call fit without resume="
+        )
+    elif run.epoch >= run.epochs:
+        why = (
+            f"has completed {run.epoch} epoch(s), and epochs={run.epochs}; fit returns its history. "
+            f"Pass a larger epochs= to train on"
+        )
+    else:
+        return
+    warnings.warn(f"nothing to train: the run in {source} {why}", UserWarning, stacklevel=4)
+
+
+# -- the epoch loop -----------------------------------------------------------------
+
+
+def _train(run: Run, plan: _Plan) -> None:
+    """Train epoch after epoch until ``run.epochs``, a callback's stop or Ctrl-C, under one progress bar.
+
+    A :class:`~minnet.run.TrainingError` leaves carrying the history so far;
+    Ctrl-C ends the loop cleanly (``run.interrupted``).
+    """
+    from tqdm import tqdm  # imported here so that `import minnet` needs numpy only
+
+    # Shuffled batches are gathered into these, allocated once for the whole run.
+    buffers = gather_buffers(plan.data, plan.batch) if plan.shuffle else None
+    bar = tqdm(
+        total=run.epochs * plan.n_batches,
+        initial=run.epoch * plan.n_batches,
+        disable=not plan.progress,
+        unit="batch",
+        dynamic_ncols=True,
+        file=sys.stderr,
+    )
+    bar.set_description(f"epoch {run.epoch + 1}/{run.epochs}")
+    shown = bar if plan.progress else None
+    try:
+        with _interrupt_between_batches(run):
+            while run.epoch < run.epochs and not run.stop_training:
+                # Overflow is not warned about: a non-finite loss, output or update
+                # stops training below with a TrainingDiverged that says where.
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    logs = _train_epoch(run, plan, buffers, shown)
+                    if plan.validation is not None:
+                        logs.update(
+                            _after_batches(
+                                run,
+                                run.epoch + 1,
+                                "the validation pass",
+                                _validate_epoch,
+                                run,
+                                *plan.validation,
+                                plan.validation_rows,
+                            )
+                        )
+                _end_epoch(run, logs, shown)
+    except KeyboardInterrupt:
+        run.interrupted = True
+        bar.write(
+            f"Training interrupted after {run.epoch} complete epoch(s); returning the history so far.", file=sys.stderr
+        )
+    except TrainingError as exc:
+        exc.history = run.history
+        raise
+    finally:
+        bar.close()
+
+
+def _train_epoch(run: Run, plan: _Plan, buffers: list[np.ndarray] | None, bar: Any = None) -> dict[str, float]:
+    """One pass over the data; returns the batch-size-weighted means of loss and metrics.
+
+    This is the hot loop, so it validates nothing that ``fit`` has already
+    validated once, and copies no more than it must (see
+    :func:`~minnet.steps.batches`; ``buffers`` are allocated once per run).
+    """
+    data, n_inputs, batch = plan.data, plan.n_inputs, plan.batch
+    n = len(data[0])
+    model, objective, optimizer = run.model, run.objective, run.optimizer
+    order = run.rng.permutation(n) if plan.shuffle and batch < n else None
+    totals = dict.fromkeys(["loss", *objective.metric_names], 0.0)
+    n_batches = math.ceil(n / batch)
+    for index, arrays in enumerate(batches(data, batch, order, buffers)):
+        inputs, targets = arrays[:n_inputs], arrays[n_inputs:]
+        try:
+            value, preds, failure = train_step(model, objective, optimizer, inputs, targets, run.stateful)
+            if failure is None and objective.metrics:
+                metric_values = objective.metric_values(targets, preds)
+        except (KeyboardInterrupt, TrainingError):
+            raise
+        except Exception as exc:
+            # Whatever failed (a loss refusing the output, a schedule's value, a metric), the
+            # step's update is all or nothing: the parameters are those of the last completed one.
+            raise TrainingError(
+                f"training stopped at epoch {run.epoch + 1}, batch {index + 1}/{n_batches}: "
+                f"{type(exc).__name__}: {exc}. The parameters are those of the last "
+                f"completed step.",
+                epoch=run.epoch + 1,
+                batch=index + 1,
+            ) from exc
+        if failure is not None:
+            # No update was made, so current_lr is still the rate of the failed step.
+            raise _diverged(
+                f"at epoch {run.epoch + 1}, batch {index + 1}/{n_batches}",
+                failure,
+                epoch=run.epoch + 1,
+                batch=index + 1,
+                lr=optimizer.current_lr,
+            )
+        # Each batch's share of the epoch, len/n, is applied before summing: the shares
+        # add up to 1, so the total cannot overflow where the mean itself fits.
+        share = len(arrays[0]) / n
+        totals["loss"] += value * share
+        if objective.metrics:
+            for name, metric_value in metric_values.items():
+                totals[name] += metric_value * share
+        if bar is not None:
+            # The running means of the epoch so far: the totals hold shares of all n rows.
+            _advance(bar, totals, n / (index * batch + len(arrays[0])))
+        if run.interrupt_requested:  # Ctrl-C, deferred to here: this batch's update is complete
+            raise KeyboardInterrupt
+    return totals
+
+
+@contextlib.contextmanager
+def _interrupt_between_batches(run: Run) -> Iterator[None]:
+    """Turn the first Ctrl-C into a request that ``_train_epoch`` honours after the current batch.
+
+    Only the main thread can install a signal handler, and a handler the
+    user installed is left alone; a second Ctrl-C interrupts at once, but
+    never inside an optimizer's commit (see :class:`~minnet._interrupts.sigint_held`),
+    so no update is ever half applied.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+
+    def request_stop(signum: int, frame: Any) -> None:
+        if run.interrupt_requested:
+            raise KeyboardInterrupt
+        run.interrupt_requested = True
+
+    # deferring: the optimizer can hold this handler back during its commit without reinstalling it.
+    signal.signal(signal.SIGINT, deferring(request_stop))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _validate_epoch(run: Run, inputs: list[np.ndarray], targets: list[np.ndarray], batch_size: int) -> dict[str, float]:
@@ -599,105 +619,76 @@ def _after_batches(run: Run, epoch: int, what: str, call: Any, *args: Any) -> An
         ) from exc
 
 
-@contextlib.contextmanager
-def _interrupt_between_batches(run: Run) -> Iterator[None]:
-    """Turn the first Ctrl-C into a request that ``_train_epoch`` honours after the current batch.
+# -- ending -----------------------------------------------------------------------
 
-    Only the main thread can install a signal handler, and a handler the
-    user installed is left alone; a second Ctrl-C interrupts at once, but
-    never inside an optimizer's commit (see :class:`~minnet._interrupts.sigint_held`),
-    so no update is ever half applied.
+
+def _end_run(run: Run) -> None:
+    """Call every callback's ``on_train_end``, each even if one before it fails; then report the first failure.
+
+    A failing callback must neither lose the history nor keep the others
+    from ending the run (EarlyStopping restoring the best epoch's model).
     """
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
-        yield
-        return
-
-    def request_stop(signum: int, frame: Any) -> None:
-        if run.interrupt_requested:
-            raise KeyboardInterrupt
-        run.interrupt_requested = True
-
-    # deferring: the optimizer can hold this handler back during its commit without reinstalling it.
-    signal.signal(signal.SIGINT, deferring(request_stop))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def _check_smallest_batch(model: Layer, n_samples: int, batch: int) -> None:
-    """Refuse, before any update, batches smaller than a layer can train on (a last batch of one for BatchNorm)."""
-    smallest = n_samples % batch or batch
-    for layer in iter_layers(model):
-        if smallest < layer.min_training_batch:
-            raise ValueError(
-                f"{layer!r} trains on batches of at least {layer.min_training_batch} rows, but {n_samples} "
-                f"samples in batches of {batch} leave a last batch of {smallest}; pick another batch_size"
-            )
-
-
-def _train_epoch(
-    run: Run,
-    data: list[np.ndarray],
-    n_inputs: int,
-    batch: int,
-    shuffle: bool,
-    buffers: list[np.ndarray] | None,
-    bar: Any = None,
-) -> dict[str, float]:
-    """One pass over the data; returns the batch-size-weighted means of loss and metrics.
-
-    ``data`` holds the model's inputs, then its targets (the first
-    ``n_inputs`` arrays are inputs). This is the hot loop, so it validates
-    nothing that ``fit`` has already validated once, and copies no more than
-    it must (see :func:`~minnet.steps.batches`; ``buffers`` are allocated
-    once per run).
-    """
-    n = len(data[0])
-    model, objective, optimizer = run.model, run.objective, run.optimizer
-    order = run.rng.permutation(n) if shuffle and batch < n else None
-    totals = dict.fromkeys(["loss", *objective.metric_names], 0.0)
-    n_batches = math.ceil(n / batch)
-    for index, arrays in enumerate(batches(data, batch, order, buffers)):
-        inputs, targets = arrays[:n_inputs], arrays[n_inputs:]
+    failures: list[tuple[Callback, Exception]] = []
+    for cb in run.callbacks:
         try:
-            value, preds, failure = train_step(model, objective, optimizer, inputs, targets, run.stateful)
-            if failure is None and objective.metrics:
-                metric_values = objective.metric_values(targets, preds)
-        except (KeyboardInterrupt, TrainingError):
-            raise
+            cb.on_train_end(run)
         except Exception as exc:
-            # Whatever failed (a loss refusing the output, a schedule's value, a metric), the
-            # step's update is all or nothing: the parameters are those of the last completed one.
-            raise TrainingError(
-                f"training stopped at epoch {run.epoch + 1}, batch {index + 1}/{n_batches}: "
-                f"{type(exc).__name__}: {exc}. The parameters are those of the last "
-                f"completed step.",
-                epoch=run.epoch + 1,
-                batch=index + 1,
-            ) from exc
-        if failure is not None:
-            # No update was made, so current_lr is still the rate of the failed step.
-            raise _diverged(
-                f"at epoch {run.epoch + 1}, batch {index + 1}/{n_batches}",
-                failure,
-                epoch=run.epoch + 1,
-                batch=index + 1,
-                lr=optimizer.current_lr,
-            )
-        # Each batch's share of the epoch, len/n, is applied before summing: the shares
-        # add up to 1, so the total cannot overflow where the mean itself fits.
-        share = len(arrays[0]) / n
-        totals["loss"] += value * share
-        if objective.metrics:
-            for name, metric_value in metric_values.items():
-                totals[name] += metric_value * share
-        if bar is not None:
-            # The running means of the epoch so far: the totals hold shares of all n rows.
-            _advance(bar, totals, n / (index * batch + len(arrays[0])))
-        if run.interrupt_requested:  # Ctrl-C, deferred to here: this batch's update is complete
-            raise KeyboardInterrupt
-    return totals
+            failures.append((cb, exc))
+    if not failures:
+        return
+    (first, cause), others = failures[0], failures[1:]
+    message = (
+        f"training ended after epoch {run.epoch}, but callback {first!r} failed in on_train_end: "
+        f"{type(cause).__name__}: {cause}"
+    )
+    if others:
+        named = ", ".join(f"{other!r} with {type(other_exc).__name__}" for other, other_exc in others)
+        message += f" ({len(others)} more failed too: {named})"
+    error = TrainingError(message + ". Every callback's on_train_end was called.", epoch=run.epoch, batch=0)
+    error.history = run.history
+    raise error from cause
+
+
+# -- evaluating ---------------------------------------------------------------------
+
+
+def evaluate(
+    model: Layer,
+    loss: Loss | Sequence[Loss],
+    X: Any,
+    y: Any,
+    *,
+    metrics: Iterable[Any] = (),
+    batch_size: int | None = None,
+    loss_weights: Sequence[float] | None = None,
+) -> dict[str, float]:
+    """Loss and metrics of ``model`` on ``(X, y)`` in inference mode, like Keras' ``evaluate``.
+
+    Leaves every cache of the model and the losses as it was, so it may run
+    between a forward and its backward.
+
+    Parameters
+    ----------
+    model : Layer
+    loss : Loss, or a list of Loss for several outputs
+    X : array-like of shape (n_samples, n_features), or a list for several inputs
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs), or a list for several outputs
+    metrics : iterable of str or callable
+        As for :func:`fit`.
+    batch_size : int, optional
+        Rows per forward pass, so memory is bounded by one batch; each
+        batch counts by its share of the rows. None evaluates all at once.
+    loss_weights : list of float, optional
+        As for :func:`fit`.
+
+    Returns
+    -------
+    dict of str to float
+        ``{"loss": ..., "accuracy": ..., ...}``; all NaN if the model's
+        output is not finite.
+    """
+    check_model(model)
+    objective = Objective(model, loss, loss_weights, metrics)
+    inputs, targets = prepare_data(model, objective, X, y)
+    rows = resolve_batch_size(batch_size, len(inputs[0]))
+    return scores(model, objective, inputs, targets, rows)

@@ -311,6 +311,16 @@ def test_resume_of_a_finished_run_returns_its_history_without_training(tmp_path)
     assert same(values(model_b), values(model)) and opt_b.step_count == opt.step_count
 
 
+def test_the_nothing_to_train_warning_names_the_line_that_called_fit(tmp_path):
+    X, y = data()
+    path = tmp_path / "run.npz"
+    model, opt = build()
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=2, callbacks=[mn.Checkpoint(path)], **FIT)
+    with pytest.warns(UserWarning, match="nothing to train") as caught:
+        mn.fit(model, mn.BCE(), opt, X, y, epochs=2, resume=path, **FIT)
+    assert caught[0].filename == __file__
+
+
 def test_resume_can_extend_a_finished_run(tmp_path):
     model_a, _, hist_a = uninterrupted(5)
     X, y = data()

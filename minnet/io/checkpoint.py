@@ -13,8 +13,8 @@ a ``checkpoint`` entry with exactly these fields:
 ``optimizer``      ``{"class": name, "state": optimizer.state_dict()}``
 ``rng``            the shuffling generator's ``bit_generator.state``
 ``callbacks``      ``[{"class": name, "state": callback.state_dict()}, ...]``
-``config``         the run's settings that a resume must share (:func:`optimizer_config`
-                   and ``minnet.training._run_config``)
+``config``         the run's settings that a resume must share
+                   (:func:`minnet.run.run_config`)
 =================  ==============================================================
 
 Arrays inside states are stored as :func:`minnet.io.archive.pack` describes.
@@ -30,7 +30,6 @@ restored, or none of it.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,9 +43,9 @@ from .fields import generator_from_state, stored_bool, stored_dict, stored_int, 
 from .serialize import check_header, check_layer_states, check_parameters, describe_model, model_meta, set_layer_states
 
 if TYPE_CHECKING:
-    from ..training import Run
+    from ..run import Run
 
-__all__ = ["optimizer_config", "read_checkpoint", "restore", "write_checkpoint"]
+__all__ = ["read_checkpoint", "restore", "write_checkpoint"]
 
 _FIELDS = ("epoch", "epochs", "stop_training", "history", "optimizer", "rng", "callbacks", "config")
 
@@ -72,43 +71,6 @@ def write_checkpoint(path: Path, run: Run) -> None:
 
 
 # -- the run's settings, compared on resume ------------------------------------------
-
-
-def optimizer_config(optimizer: Any) -> dict[str, Any]:
-    """The optimizer's class and hyperparameters as JSON values, to compare two runs.
-
-    Hyperparameters are the public attributes that are not running state
-    (``params`` and the keys of ``state_dict()``, such as the step count and
-    momentum buffers). A schedule is recorded by its ``repr``, which names
-    its class and every constructor argument; a plain function by its
-    qualified name, since its default ``repr`` holds a memory address that
-    changes from one process to the next.
-    """
-    running = {"params", *optimizer.state_dict()}
-    config: dict[str, Any] = {"class": type(optimizer).__name__}
-    for name, value in sorted(vars(optimizer).items()):
-        if not name.startswith("_") and name not in running:
-            config[name] = _json_value(value)
-    return config
-
-
-def _json_value(value: Any) -> Any:
-    """``value`` as a JSON value that is equal for equal settings in any process."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    if isinstance(value, (list, tuple)):
-        return [_json_value(v) for v in value]
-    text = repr(value)
-    if " at 0x" in text:  # the default repr: identity, not settings
-        # A class or function is named by itself, anything else by its class.
-        kind = value if hasattr(value, "__qualname__") else type(value)
-        return f"<{kind.__module__}.{kind.__qualname__}>"
-    return text
-
 
 _CONFIG_LABELS = {
     "log_keys": "logged keys",
@@ -147,7 +109,7 @@ def _config_differences(saved: Any, current: Mapping[str, Any]) -> list[str]:
 def read_checkpoint(path: Path, model: Layer, optimizer: Any, config: Mapping[str, Any]) -> dict[str, Any]:
     """Read a checkpoint and check all of it against ``model``, ``optimizer`` and ``config``; change nothing.
 
-    ``config`` (from ``minnet.training._run_config``) holds the settings of
+    ``config`` (from :func:`~minnet.run.run_config`) holds the settings of
     the resuming call; each one that differs from the checkpointed run's is
     named in the ValueError, since the resumed run could not be the same.
 
