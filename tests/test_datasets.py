@@ -1,10 +1,12 @@
 import fnmatch
 import hashlib
+import re
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pytest
+from rows import row
 
 from minnet.datasets import DIABETES_FEATURES, load_diabetes, load_digits
 
@@ -73,6 +75,23 @@ def test_digits_first_image():
     X, y = load_digits()
     np.testing.assert_array_equal(X[0].reshape(8, 8)[:2], [[0, 0, 5, 13, 9, 1, 0, 0], [0, 0, 13, 15, 10, 15, 5, 0]])
     np.testing.assert_array_equal(y[:5], [0, 1, 2, 3, 4])
+
+
+def test_digits_as_images_are_the_rows_as_one_channel_of_8_by_8():
+    X, y = load_digits()
+    images, y_images = load_digits(images=True)
+    assert images.shape == (1797, 1, 8, 8) and images.dtype == np.float64 and images.flags.c_contiguous
+    np.testing.assert_array_equal(images[0, 0, :2], [[0, 0, 5, 13, 9, 1, 0, 0], [0, 0, 13, 15, 10, 15, 5, 0]])
+    np.testing.assert_array_equal(images.reshape(1797, 64), X)
+    np.testing.assert_array_equal(y_images, y)
+    assert images.base is not None and images.base.nbytes == images.nbytes  # a view of one array, not a copy
+
+
+@row("dataset-images-not-bool")
+@pytest.mark.parametrize("images", ["yes", 0, None])
+def test_digits_images_must_be_a_bool(images):
+    with pytest.raises(TypeError, match=rf"^images must be True or False, got {re.escape(repr(images))} "):
+        load_digits(images=images)
 
 
 def test_digits_equal_scikit_learns():

@@ -1,7 +1,8 @@
 """The pages (README.md and every page of docs/) show code that runs, and quote code that exists.
 
-Quotes: a ```python block whose first line is ``# minnet/<file>.py`` quotes that
-file: its lines, stripped of indentation, must appear in the source as one
+Quotes: a ```python block whose first line is ``# minnet/<file>.py`` (or
+``# tests/<file>.py``, for a definition kept in the tests) quotes that file:
+its lines, stripped of indentation, must appear in the source as one
 contiguous run of lines, in order. A line holding only ``...`` marks an
 omission: the parts before and after it must each be contiguous, in order,
 with any number of source lines between them.
@@ -34,7 +35,8 @@ import pytest
 import minnet as mn
 
 ROOT = Path(__file__).resolve().parents[1]
-QUOTE = re.compile(r"```python\n# (minnet/[\w/]+\.py)\n(.*?)```", re.S)
+QUOTED_FILE = r"(?:minnet|tests)/[\w/]+\.py"
+QUOTE = re.compile(rf"```python\n# ({QUOTED_FILE})\n(.*?)```", re.S)
 GAP = "..."
 
 
@@ -134,6 +136,27 @@ def test_the_multiclass_page_quotes_every_step():
     assert "Not yet in minnet" not in text
 
 
+def test_the_convolution_page_quotes_every_step():
+    """The loop that defines Conv2D, im2col, the forward product, both gradients, col2im, pooling, BatchNorm2D."""
+    quoted = QUOTE.findall((ROOT / "docs" / "convolution.md").read_text())
+    for source, code in (
+        ("tests/layers/test_convolution.py", 'y[:, :, i, j] = np.einsum("ncab,ocab->no", window, W)'),
+        ("minnet/_windows.py", "return (padded[0] - kernel[0]) // stride[0] + 1"),
+        ("minnet/convolution.py", "view.transpose(1, 4, 5, 0, 2, 3)).reshape(c * kh * kw, n * oh * ow)"),
+        ("minnet/convolution.py", "out = self.W.value.reshape(self.out_channels, -1) @ cols  # Y = W X"),
+        ("minnet/convolution.py", "self.W.grad[...] = (g @ cols.T).reshape(self.W.shape)  # dL/dW = G X^T"),
+        ("minnet/convolution.py", "self.b.grad[...] = g.sum(axis=1)"),
+        ("minnet/convolution.py", "d_cols = self.W.value.reshape(self.out_channels, -1).T @ g  # dL/dX = W^T G"),
+        ("minnet/_windows.py", "out[:, :, a : a + sh * (oh - 1) + 1 : sh, b : b + sw * (ow - 1) + 1 : sw] += d"),
+        ("minnet/pooling.py", "argmax = flat.argmax(axis=-1)[..., None]"),
+        ("minnet/pooling.py", "np.put_along_axis(d, argmax, grad[..., None], axis=-1)"),
+        ("minnet/pooling.py", "d_windows = np.broadcast_to((grad / (kh * kw))"),
+        ("minnet/reshaping.py", "return grad.reshape(x_shape)"),
+        ("minnet/normalization2d.py", "table = _channels_last(x)"),
+    ):
+        assert any(source == file and code in body for file, body in quoted), f"docs/convolution.md quotes no {code!r}"
+
+
 # -- every page's code runs ----------------------------------------------------
 
 PAGES = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md"))]
@@ -176,7 +199,8 @@ def code_blocks(text: str) -> list[Block]:
 
 
 def runnable(block: Block) -> bool:
-    return block.lang in ("python", "pycon") and block.not_run is None and not block.code.startswith("# minnet/")
+    quote = re.match(rf"# {QUOTED_FILE}\n", block.code)
+    return block.lang in ("python", "pycon") and block.not_run is None and quote is None
 
 
 def snippet_section(path: str) -> str:
@@ -308,7 +332,8 @@ def test_a_pycon_block_checks_its_output(tmp_path):
 def test_only_python_and_pycon_blocks_run_and_quotes_do_not(tmp_path):
     page = (
         "```bash\nexit 1\n```\n\n```text\nnot python\n```\n\n"
-        "```python\n# minnet/layers.py\n        raise SystemExit\n```\n\n```python\nprint('ran')\n```\n"
+        "```python\n# minnet/layers.py\n        raise SystemExit\n```\n\n"
+        "```python\n# tests/layers/test_convolution.py\n        raise SystemExit\n```\n\n```python\nprint('ran')\n```\n"
     )
     run = run_script(page, "page.md", tmp_path)
     assert (run.blocks, run.printed) == (1, "ran\n")

@@ -85,6 +85,36 @@ def test_pixels_are_the_bytes_over_255(data):
 
 
 @needs_mnist
+def test_images_are_the_same_pixels_as_one_channel_of_28_rows_of_28(data):
+    X_train, y_train, X_test, y_test = mn.datasets.load_mnist(SHARED, images=True)
+    assert X_train.shape == (60000, 1, 28, 28) and X_test.shape == (10000, 1, 28, 28)
+    assert X_train.dtype == X_test.dtype == np.float32 and X_train.flags.c_contiguous
+    # Row r, column c of test image i is byte 16 + 784 i + 28 r + c of the file.
+    raw = np.frombuffer(gzip.decompress((SHARED / "t10k-images-idx3-ubyte.gz").read_bytes()), np.uint8, offset=16)
+    i, r, c = 7, 20, 9
+    assert X_test[i, 0, r, c] == np.float32(raw[784 * i + 28 * r + c] / 255)
+    np.testing.assert_array_equal(X_test, data[2].reshape(10000, 1, 28, 28))
+    np.testing.assert_array_equal(X_train, data[0].reshape(60000, 1, 28, 28))
+    np.testing.assert_array_equal(y_train, data[1])
+    np.testing.assert_array_equal(y_test, data[3])
+
+
+@needs_mnist
+def test_images_take_no_more_memory_than_rows():
+    rows = peak_memory_of(lambda: mn.datasets.load_mnist(SHARED))
+    images = peak_memory_of(lambda: mn.datasets.load_mnist(SHARED, images=True))
+    assert images < rows + (1 << 20)  # a copy of the training images would add 188 MB
+
+
+@row("dataset-images-not-bool")
+@pytest.mark.parametrize("images", ["yes", 1, None])
+def test_images_must_be_a_bool_and_a_wrong_one_reads_and_downloads_nothing(tmp_path, offline, images):
+    with pytest.raises(TypeError, match=rf"^images must be True or False, got {re.escape(repr(images))} "):
+        mn.datasets.load_mnist(tmp_path / "mnist", images=images)
+    assert offline == [] and list(tmp_path.iterdir()) == []
+
+
+@needs_mnist
 def test_first_labels(data):
     _, y_train, _, y_test = data
     np.testing.assert_array_equal(y_train[:10], [5, 0, 4, 1, 9, 2, 1, 3, 1, 4])

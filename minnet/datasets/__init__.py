@@ -11,6 +11,7 @@ from importlib import resources
 
 import numpy as np
 
+from minnet._validation import check_bool
 from minnet.datasets.mnist import load_mnist
 
 __all__ = ["DIABETES_FEATURES", "load_diabetes", "load_digits", "load_mnist"]
@@ -64,26 +65,41 @@ def load_diabetes() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1].copy(), table[:, -1].copy()
 
 
-def load_digits() -> tuple[np.ndarray, np.ndarray]:
+def load_digits(*, images: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Load scikit-learn's 8 x 8 handwritten digits (1797 images, classes 0-9).
 
     Each row is one 8 x 8 image, flattened row by row, of pixel values 0-16
     (the count of ink cells in a 4 x 4 block of a 32 x 32 bitmap). The ten
     classes are nearly balanced: 174 to 183 images each.
 
+    Parameters
+    ----------
+    images : bool, default=False
+        If False, each image is a row of 64 pixels; if True, an image of one
+        channel, ``(1, 8, 8)`` (NCHW), for :class:`~minnet.Conv2D`. The same
+        values either way, without a copy.
+
     Returns
     -------
-    X : ndarray of shape (1797, 64), float64
+    X : ndarray of shape (1797, 64), or (1797, 1, 8, 8) if ``images``, float64
         Pixel values 0.0-16.0; ``X[i].reshape(8, 8)`` is the image.
     y : ndarray of shape (1797,), int64
         Class indices 0-9.
+
+    Raises
+    ------
+    TypeError
+        If ``images`` is not True or False.
 
     Examples
     --------
     >>> X, y = load_digits()
     >>> X.shape, y.shape, y.dtype, X.max()
     ((1797, 64), (1797,), dtype('int64'), np.float64(16.0))
+    >>> load_digits(images=True)[0].shape
+    (1797, 1, 8, 8)
     """
+    as_images = check_bool("images", images)
     with (
         resources.files(__name__).joinpath("digits.csv.gz").open("rb") as raw,
         io.TextIOWrapper(gzip.GzipFile(fileobj=raw), encoding="ascii") as f,
@@ -94,4 +110,4 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     X, y = table[:, :-1].astype(np.float64), table[:, -1].copy()
     if X.min() < 0 or X.max() > 16 or y.min() < 0 or y.max() > 9:
         raise ValueError("digits.csv.gz holds values outside pixels 0-16 and labels 0-9")
-    return X, y
+    return (X.reshape(len(X), 1, 8, 8) if as_images else X), y

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from minnet._validation import check_path
+from minnet._validation import check_bool, check_path
 
 __all__ = ["MAX_GZIP_RATIO", "MNIST_FILES", "MNIST_URL", "download", "load_mnist", "read_idx"]
 
@@ -302,13 +302,15 @@ def _fetch_missing(folder: Path) -> None:
         ) from exc
 
 
-def _scaled(images: np.ndarray) -> np.ndarray:
-    # One float32 array, written straight from the uint8 pixels (no float64 step).
-    return np.divide(images.reshape(len(images), -1), np.float32(255), dtype=np.float32)
+def _scaled(images: np.ndarray, as_images: bool) -> np.ndarray:
+    # One float32 array, written straight from the uint8 pixels (no float64 step);
+    # either shape is a view of it.
+    shape = (len(images), 1, *images.shape[1:]) if as_images else (len(images), -1)
+    return np.divide(images.reshape(shape), np.float32(255), dtype=np.float32)
 
 
 def load_mnist(
-    path: str | os.PathLike[str] | None = None,
+    path: str | os.PathLike[str] | None = None, *, images: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Load MNIST: 60,000 training and 10,000 test images of handwritten digits.
 
@@ -329,21 +331,28 @@ def load_mnist(
     ----------
     path : str, os.PathLike or None, default=None
         Folder holding (or to receive) the four files.
+    images : bool, default=False
+        If False, each image is a row of 784 pixels, for a network of Dense
+        layers; if True, an image of one channel, ``(1, 28, 28)`` (NCHW, as
+        PyTorch's ``torchvision.datasets.MNIST``), for :class:`~minnet.Conv2D`.
+        The same values either way, in one array, without a copy.
 
     Returns
     -------
-    X_train : ndarray of shape (60000, 784), float32
-        Training images, each 28 x 28 pixels flattened row by row, scaled
-        from 0-255 to [0, 1] (0 is background, 1 full ink).
+    X_train : ndarray of shape (60000, 784), or (60000, 1, 28, 28) if ``images``, float32
+        Training images, each 28 x 28 pixels (flattened row by row unless
+        ``images``), scaled from 0-255 to [0, 1] (0 is background, 1 full ink).
     y_train : ndarray of shape (60000,), int64
         Training labels, class indices 0-9.
-    X_test : ndarray of shape (10000, 784), float32
+    X_test : ndarray of shape (10000, 784), or (10000, 1, 28, 28) if ``images``, float32
         Test images, as ``X_train``.
     y_test : ndarray of shape (10000,), int64
         Test labels, class indices 0-9.
 
     Raises
     ------
+    TypeError
+        If ``images`` is not True or False (before any file is looked at).
     FileNotFoundError
         If files are missing and cannot be downloaded.
     NotADirectoryError
@@ -360,7 +369,11 @@ def load_mnist(
         X_train, y_train, X_test, y_test = load_mnist()
         X_train.shape, X_train.dtype, y_train[:5]
         # ((60000, 784), dtype('float32'), array([5, 0, 4, 1, 9]))
+        X_train, y_train, X_test, y_test = load_mnist(images=True)
+        X_train.shape
+        # (60000, 1, 28, 28)
     """
+    as_images = check_bool("images", images)
     folder = _mnist_folder(path)
     _fetch_missing(folder)
     arrays = []
@@ -373,6 +386,6 @@ def load_mnist(
             raise ValueError(
                 f"{exc}. Delete it and call load_mnist again to download a fresh copy from {MNIST_URL}{name}"
             ) from None
-        arrays.append(_scaled(values) if len(shape) == 3 else values.astype(np.int64))
+        arrays.append(_scaled(values, as_images) if len(shape) == 3 else values.astype(np.int64))
     X_train, y_train, X_test, y_test = arrays
     return X_train, y_train, X_test, y_test
