@@ -5,7 +5,7 @@ checks every argument and the data and builds the :class:`~minnet.run.Run`,
 changing nothing; ``_begin_run`` starts it, afresh or from a checkpoint (the
 one place that resumes); ``_train`` is the epoch loop; ``_end_run`` calls the
 callbacks' ``on_train_end``. The per-batch work is ``_train_epoch`` and
-:func:`~minnet.steps.train_step`.
+``train_step`` (in ``minnet.steps``, the step that ``fit`` and ``lr_find`` share).
 
 :class:`~minnet.run.History`, :class:`~minnet.run.Run` and the errors live in
 :mod:`minnet.run`; they are importable from here too, as before.

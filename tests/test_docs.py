@@ -141,18 +141,18 @@ def test_the_convolution_page_quotes_every_step():
     quoted = QUOTE.findall((ROOT / "docs" / "convolution.md").read_text())
     for source, code in (
         ("tests/layers/test_convolution.py", 'y[:, :, i, j] = np.einsum("ncab,ocab->no", window, W)'),
-        ("minnet/_windows.py", "return (padded[0] - kernel[0]) // stride[0] + 1"),
-        ("minnet/convolution.py", "view.transpose(1, 4, 5, 0, 2, 3)).reshape(c * kh * kw, n * oh * ow)"),
-        ("minnet/convolution.py", "out = self.W.value.reshape(self.out_channels, -1) @ cols  # Y = W X"),
-        ("minnet/convolution.py", "self.W.grad[...] = (g @ cols.T).reshape(self.W.shape)  # dL/dW = G X^T"),
-        ("minnet/convolution.py", "self.b.grad[...] = g.sum(axis=1)"),
-        ("minnet/convolution.py", "d_cols = self.W.value.reshape(self.out_channels, -1).T @ g  # dL/dX = W^T G"),
-        ("minnet/_windows.py", "out[:, :, a : a + sh * (oh - 1) + 1 : sh, b : b + sw * (ow - 1) + 1 : sw] += d"),
-        ("minnet/pooling.py", "argmax = flat.argmax(axis=-1)[..., None]"),
-        ("minnet/pooling.py", "np.put_along_axis(d, argmax, grad[..., None], axis=-1)"),
-        ("minnet/pooling.py", "d_windows = np.broadcast_to((grad / (kh * kw))"),
-        ("minnet/reshaping.py", "return grad.reshape(x_shape)"),
-        ("minnet/normalization2d.py", "table = _channels_last(x)"),
+        ("minnet/layers/_windows.py", "return (padded[0] - kernel[0]) // stride[0] + 1"),
+        ("minnet/layers/convolution.py", "view.transpose(1, 4, 5, 0, 2, 3)).reshape(c * kh * kw, n * oh * ow)"),
+        ("minnet/layers/convolution.py", "out = self.W.value.reshape(self.out_channels, -1) @ cols  # Y = W X"),
+        ("minnet/layers/convolution.py", "self.W.grad[...] = (g @ cols.T).reshape(self.W.shape)  # dL/dW = G X^T"),
+        ("minnet/layers/convolution.py", "self.b.grad[...] = g.sum(axis=1)"),
+        ("minnet/layers/convolution.py", "d_cols = self.W.value.reshape(self.out_channels, -1).T @ g  # dL/dX = W^T G"),
+        ("minnet/layers/_windows.py", "out[:, :, a : a + sh * (oh - 1) + 1 : sh, b : b + sw * (ow - 1) + 1 : sw] += d"),
+        ("minnet/layers/pooling.py", "argmax = flat.argmax(axis=-1)[..., None]"),
+        ("minnet/layers/pooling.py", "np.put_along_axis(d, argmax, grad[..., None], axis=-1)"),
+        ("minnet/layers/pooling.py", "d_windows = np.broadcast_to((grad / (kh * kw))"),
+        ("minnet/layers/reshaping.py", "return grad.reshape(x_shape)"),
+        ("minnet/layers/normalization.py", "table = _channels_last(x)"),
     ):
         assert any(source == file and code in body for file, body in quoted), f"docs/convolution.md quotes no {code!r}"
 
