@@ -19,7 +19,7 @@ import numpy as np
 
 from ._inference import inference_pass
 from ._validation import all_finite, as_numeric_array, check_int, check_real
-from .containers import as_model_inputs, inference_batches, model_dtype, restore_states
+from .containers import PREDICT_BATCH_SIZE, as_model_inputs, inference_batches, model_dtype, restore_states
 from .layers import Layer, backward_through
 from .losses import Loss
 from .metrics import Metric, resolve_metrics
@@ -32,6 +32,7 @@ __all__ = [
     "gather_buffers",
     "prepare_data",
     "resolve_batch_size",
+    "resolve_inference_batch_size",
     "scores",
     "train_step",
 ]
@@ -48,6 +49,11 @@ def resolve_batch_size(batch_size: int | None, n_samples: int, name: str = "batc
     if batch_size is None:
         return n_samples
     return min(check_int(name, batch_size, low=1), n_samples)
+
+
+def resolve_inference_batch_size(batch_size: int | None, n_samples: int, name: str = "batch_size") -> int:
+    """Rows per inference pass: for None, ``PREDICT_BATCH_SIZE`` (memory bounded by one batch), as ``predict``."""
+    return resolve_batch_size(PREDICT_BATCH_SIZE if batch_size is None else batch_size, n_samples, name)
 
 
 class Objective:
