@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from rows import row
 
 import minnet as mn
 
@@ -371,6 +372,7 @@ def test_merge_layers_refuse_mismatched_shapes():
 # -- describing a graph -----------------------------------------------------------------
 
 
+@row("repr-reads-like-the-code")
 def test_print_and_summary_show_nodes_inputs_shapes_and_the_shared_layer_once():
     model = residual_graph()
     text, table = repr(model), model.summary()
