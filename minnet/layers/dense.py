@@ -85,16 +85,8 @@ class Dense(Layer):
 
     def reset_parameters(self, seed: int | np.random.Generator | None = None) -> None:
         """Draw fresh weights with this layer's initialiser and zero the bias."""
-        generator = as_generator("seed", seed)
-        make = self.init if callable(self.init) else initializers.INITIALIZERS[self.init]
-        weights = np.asarray(make(self.n_in, self.n_out, generator, self.dtype))
-        if weights.shape != (self.n_in, self.n_out) or weights.dtype.kind not in "biuf":
-            raise ValueError(
-                f"init for {self!r} must return numbers of shape {(self.n_in, self.n_out)}, "
-                f"got {weights.dtype} of shape {weights.shape}"
-            )
-        if not np.isfinite(weights).all():
-            raise ValueError(f"init for {self!r} returned NaN or infinite weights")
+        fans = (self.n_in, self.n_out)
+        weights = initializers.draw_weights(self.init, fans, fans, as_generator("seed", seed), self.dtype, repr(self))
         self.W.value[...] = weights
         if self.b is not None:
             self.b.value[...] = 0
