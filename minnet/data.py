@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from minnet._numerics import safe_column_mean_std
-from minnet._validation import as_2d_batch, as_class_indices, as_generator, check_bool, check_int, check_real
+from minnet._validation import as_batch, as_class_indices, as_generator, check_bool, check_int, check_real
 
 __all__ = ["Standardizer", "one_hot", "train_test_split"]
 
@@ -217,7 +217,7 @@ class Standardizer:
         -------
         self : Standardizer
         """
-        X = as_2d_batch("X", X)
+        X = as_batch("X", X)
         # Statistics in float64 even for float32 data: a float32 sum over
         # many rows loses digits that the scaled output would then carry.
         # Values near 1e200 have squares beyond the float: the helper scales those columns first.
@@ -233,7 +233,7 @@ class Standardizer:
         """``X`` checked against the fit, with the mean and scale in its dtype."""
         if self.mean_ is None or self.scale_ is None:
             raise RuntimeError("this Standardizer is not fitted yet; call fit first")
-        X = as_2d_batch("X", X)
+        X = as_batch("X", X)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"Standardizer was fitted on {self.n_features_in_} features, got {X.shape[1]}")
         return X, self.mean_.astype(X.dtype), self.scale_.astype(X.dtype)

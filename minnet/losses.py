@@ -10,7 +10,7 @@ import numpy as np
 from ._inference import CacheSlot
 from ._numerics import safe_mean, safe_mean_of_squares
 from ._validation import (
-    as_2d_batch,
+    as_batch,
     as_class_indices,
     as_float_array,
     as_numeric_array,
@@ -53,7 +53,7 @@ class Loss:
         return self._forward(pred, target)
 
     def _validate(self, pred: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:
-        pred = as_2d_batch("pred", pred)
+        pred = as_batch("pred", pred)
         target = self.prepare_target("target", target, pred.shape, pred.dtype)
         self._check_pred(pred)
         return pred, target

@@ -277,7 +277,7 @@ def test_standardizer_rejects_bad_input():
         Standardizer().fit([["a", "b"], ["c", "d"]])
     with pytest.raises(ValueError, match="finite"):
         Standardizer().fit([[1.0, np.nan], [2.0, 3.0]])
-    with pytest.raises(ValueError, match="2-D"):
+    with pytest.raises(ValueError, match="samples on its first axis"):
         Standardizer().fit(np.zeros(5))
 
 

@@ -127,8 +127,8 @@ def test_mismatched_target_shape_raises_instead_of_broadcasting(make, pred_shape
 
 
 @pytest.mark.parametrize("make", LOSSES)
-def test_pred_must_be_2d(make):
-    with pytest.raises(ValueError, match="2-D"):
+def test_pred_must_be_a_batch(make):
+    with pytest.raises(ValueError, match=r"pred must be a batch with the samples on its first axis.*shape \(5,\)"):
         make().forward(np.full(5, 0.5), np.zeros(5))
 
 
