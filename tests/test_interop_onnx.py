@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 import pytest
-from exportable_models import MODELS, Square, article, design_graph, multiclass, regularised, two_in_two_out
+from exportable_models import MODELS, Square, article, cnn, design_graph, multiclass, regularised, two_in_two_out
 
 import minnet as mn
 
@@ -60,14 +60,16 @@ def test_onnx_runtime_computes_predict(name, dtype, tmp_path):
             np.testing.assert_allclose(got, want, **TOLERANCE[dtype])
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("build", [multiclass, cnn])
 @pytest.mark.parametrize("opset", [13, 16, 18, 21])
-def test_older_and_newer_opsets_run_alike(opset, tmp_path):
-    model = multiclass(np.float64)
+def test_older_and_newer_opsets_run_alike(opset, build, dtype, tmp_path):
+    model = build(dtype)
     proto = to_onnx(model, tmp_path / "model.onnx", opset=opset)
     assert proto.opset_import[0].version == opset
-    inputs = feeds(model, 4, np.float64)
+    inputs = feeds(model, 4, dtype)
     (got,) = session(tmp_path / "model.onnx").run(None, inputs)
-    np.testing.assert_allclose(got, predictions(model, inputs)[0], **TOLERANCE[np.float64])
+    np.testing.assert_allclose(got, predictions(model, inputs)[0], **TOLERANCE[dtype])
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -109,6 +111,35 @@ def test_the_operators_are_the_standard_ones(tmp_path):
     assert ops32 == ["Gemm", "BatchNormalization", "LeakyRelu", "Identity", "Gemm"]
     ops = [node.op_type for node in to_onnx(design_graph(np.float64), tmp_path / "g.onnx").graph.node]
     assert ops.count("Gemm") == 5 and ops.count("Add") == 1 and ops.count("Concat") == 1
+
+
+def test_image_layers_are_the_standard_operators_in_float32_and_run_in_float64_as_minnet_computes(tmp_path):
+    ops32 = [node.op_type for node in to_onnx(cnn(np.float32), tmp_path / "m.onnx").graph.node]
+    assert ops32 == [
+        *["Gemm", "Reshape", "Conv", "BatchNormalization", "Relu", "MaxPool", "Conv", "AveragePool"],
+        *["Flatten", "Identity", "Gemm", "Reshape", "Conv", "GlobalAveragePool", "Flatten", "Softmax"],
+    ]
+    ops = [node.op_type for node in to_onnx(cnn(np.float64), tmp_path / "m.onnx").graph.node]
+    # ONNX Runtime has no float64 Conv, AveragePool or GlobalAveragePool: windows as Slices, then a product.
+    assert not {"Conv", "AveragePool", "GlobalAveragePool"} & set(ops)
+    assert ops.count("Einsum") == 3 and ops.count("ReduceMean") == 1 and ops.count("Sum") == 1
+    assert ops.count("Slice") == 3 * 3 + 2 * 2 + 2 * 2 + 3 * 2  # one per kernel offset, pooling's included
+    assert ops.count("Pad") == 4  # the 'valid' convolution and the unpadded pooling need none
+
+
+def test_the_window_settings_reach_the_operators(tmp_path):
+    attributes = {
+        node.name: {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        for node in to_onnx(cnn(np.float32), tmp_path / "m.onnx").graph.node
+        if node.op_type in ("Conv", "MaxPool", "AveragePool")
+    }
+    assert list(attributes.values()) == [
+        {"kernel_shape": [3, 3], "strides": [1, 1], "pads": [1, 1, 1, 1]},
+        {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]},
+        {"kernel_shape": [2, 2], "strides": [1, 1], "pads": [0, 0, 1, 1]},  # "same", even: the extra one after
+        {"kernel_shape": [2, 2], "strides": [1, 1], "pads": [1, 1, 1, 1], "count_include_pad": 1},
+        {"kernel_shape": [3, 2], "strides": [2, 2], "pads": [1, 0, 1, 0]},
+    ]
 
 
 def test_a_shared_layer_stores_its_weights_once(tmp_path):
