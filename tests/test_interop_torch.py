@@ -396,6 +396,35 @@ def test_a_torch_net_in_eval_mode_computes_what_its_minnet_twin_predicts():
     assert repr(model).splitlines()[1:3] == ["  Dense(5, 8),", "  BatchNorm(8),"]
 
 
+def hand_written_torch_cnn(dtype=torch.float64) -> nn.Module:
+    """A PyTorch user's CNN for 1x12x12 images, trained a little so that BatchNorm2d's statistics move."""
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1, dtype=dtype),
+        nn.BatchNorm2d(4, dtype=dtype),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 3, stride=2, padding="valid", bias=False, dtype=dtype),
+        nn.AvgPool2d(2, padding=1),
+        nn.Flatten(),
+        nn.Dropout(0.1),
+        nn.Linear(24, 3, dtype=dtype),
+    )
+    for _ in range(3):
+        net(torch.randn(8, 1, 12, 12, dtype=dtype))
+    return net
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_a_torch_cnn_comes_back_with_its_state_dict_unchanged(dtype):
+    net = hand_written_torch_cnn(dtype)
+    again = to_torch(from_torch(net))
+    before, after = net.state_dict(), again.state_dict()
+    assert list(before) == list(after)
+    for key in before:
+        assert before[key].dtype == after[key].dtype and torch.equal(before[key], after[key]), key
+
+
 def test_a_softmax_with_the_implicit_dim_is_taken_as_along_the_features():
     assert isinstance(from_torch(nn.Softmax()), mn.Softmax)  # torch picks dim 1 for a 2-D batch
 
@@ -403,20 +432,30 @@ def test_a_softmax_with_the_implicit_dim_is_taken_as_along_the_features():
 # -- training on in torch ------------------------------------------------------------------------
 
 
-def test_torch_training_steps_on_an_exported_graph_are_minnets_steps():
-    """SGD with momentum, 5 full-batch steps on a graph with a shared layer and a skip: the same weights."""
-    model = without_dropout(design_graph(np.float64))
+# The models trained on in torch: minnet's loss, torch's, and the number of target columns.
+TRAINED = {
+    "design-graph": (lambda: mn.BCE(from_logits=True), nn.BCEWithLogitsLoss, 1),
+    "cnn": (mn.MSE, nn.MSELoss, 3),  # on its softmax's probabilities
+}
+
+
+@pytest.mark.parametrize("name", TRAINED)
+def test_torch_training_steps_on_an_exported_model_are_minnets_steps(name):
+    """SGD with momentum, 5 full-batch steps (a graph with a shared layer and a skip, a CNN): the same weights."""
+    make_loss, torch_loss, width = TRAINED[name]
+    model = without_dropout(MODELS[name](np.float64))
+    before = [p.value.copy() for p in model.parameters()]
     net = to_torch(model)
-    rng = np.random.default_rng(4)
-    X, y = rng.normal(size=(32, 5)), rng.integers(0, 2, 32).astype(np.float64)
+    X = inputs_for(model, n=32, seed=4)
+    y = np.random.default_rng(4).integers(0, 2, (32, width)).astype(np.float64)
     optimizer = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
     for _ in range(5):
         optimizer.zero_grad()
-        nn.BCEWithLogitsLoss()(net(torch.from_numpy(X)), torch.from_numpy(y[:, None])).backward()
+        torch_loss()(net(torch.from_numpy(X)), torch.from_numpy(y)).backward()
         optimizer.step()
     mn.fit(
         model,
-        mn.BCE(from_logits=True),
+        make_loss(),
         mn.SGD(model.parameters(), lr=0.05, momentum=0.9),
         X,
         y,
@@ -424,6 +463,7 @@ def test_torch_training_steps_on_an_exported_graph_are_minnets_steps():
         shuffle=False,
         progress=False,
     )
+    assert all(not np.array_equal(p.value, v) for p, v in zip(model.parameters(), before))  # every weight moved
     for a, b in zip(from_torch(net).parameters(), model.parameters()):
         np.testing.assert_allclose(a.value, b.value, rtol=1e-10, atol=1e-13)
     for a, b in zip(states(from_torch(net)), states(model)):
