@@ -370,8 +370,10 @@ def from_torch(module: nn.Module) -> Layer:
     module : torch.nn.Module
         An ``nn.Sequential`` (nested ones too) of ``nn.Linear``,
         ``nn.Sigmoid``, ``nn.ReLU``, ``nn.Tanh``, ``nn.LeakyReLU``,
-        ``nn.Softmax`` (along the features), ``nn.Dropout`` and
-        ``nn.BatchNorm1d``, one of those modules alone, or a module made by
+        ``nn.Softmax`` (along the features), ``nn.Dropout``,
+        ``nn.BatchNorm1d``, ``nn.BatchNorm2d``, ``nn.Conv2d``,
+        ``nn.MaxPool2d``, ``nn.AvgPool2d``, ``nn.AdaptiveAvgPool2d(1)`` and
+        ``nn.Flatten``, one of those modules alone, or a module made by
         :func:`to_torch` (a :class:`GraphModule` becomes a Graph again). Its
         mode (train or eval) does not matter: minnet decides it per call.
 
@@ -384,12 +386,14 @@ def from_torch(module: nn.Module) -> Layer:
     Raises
     ------
     TypeError
-        Naming the first module minnet has no layer for (a convolution, a
+        Naming the first module minnet has no layer for (``nn.Conv1d``, a
         custom module) and where it is, or a dtype other than float32/float64.
     ValueError
         For a module minnet has but not in that configuration (``nn.BatchNorm1d``
         without affine parameters or running statistics, ``nn.Softmax`` along
-        the batch, ``nn.Dropout(p=1)``), or for what minnet cannot carry
+        the batch, ``nn.Dropout(p=1)``, an ``nn.Conv2d`` with ``dilation``,
+        ``groups`` or a ``padding_mode`` other than zeros, a pooling with
+        ``ceil_mode``: see docs/interop.md), or for what minnet cannot carry
         across exactly, naming the module and the reason: a hook (forward,
         forward pre-, backward, or a gradient hook on a parameter; or a global
         one, which runs on every module), a parametrization
