@@ -168,8 +168,8 @@ def prepare_data(
         if t.ndim == 0 or len(t) != n:
             got = "a scalar" if t.ndim == 0 else str(len(t))
             raise ValueError(f"{x_name} and {name} must have the same number of samples, got {n} and {got}")
-    # One sample in inference mode reveals each output's width (and checks the
-    # input width with the layer's own message, prefixed by the array's name, which
+    # One sample in inference mode reveals each output's shape (and checks the
+    # input's shape with the layer's own message, prefixed by the array's name, which
     # tells X from X_val) without changing any parameter or cache.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), inference_pass():
         try:
@@ -181,11 +181,11 @@ def prepare_data(
     targets = []
     for name, loss, t, p in zip(names, objective.losses, arrays, probes):
         p = np.asarray(p)
-        if p.ndim != 2 or len(p) != 1:
+        if p.ndim < 2 or len(p) != 1:
             raise ValueError(
-                f"the model must return a 2-D batch (n_samples, n_outputs); for one sample it returned shape {p.shape}"
+                f"the model must return a batch (n_samples, ...); for one sample it returned shape {p.shape}"
             )
-        targets.append(loss.prepare_target(name, t, (n, p.shape[1]), dtype))
+        targets.append(loss.prepare_target(name, t, (n, *p.shape[1:]), dtype))
     return inputs, targets
 
 

@@ -114,8 +114,8 @@ def test_the_multiclass_page_quotes_every_step():
     text = (ROOT / "docs" / "multiclass.md").read_text()
     quoted = [(source, body) for source, body in QUOTE.findall(text)]
     for code in (
-        "out /= out.sum(axis=1, keepdims=True)",
-        "return s * (grad - np.sum(grad * s, axis=1",
+        "out /= out.sum(axis=axis, keepdims=True)",
+        "return s * (grad - np.sum(grad * s, axis=self.axis",
         "log_s -= np.log(np.sum(np.exp(log_s)",
         "grad[rows, target] -= 1.0",
         "x_hat = centred * inv_std",

@@ -655,3 +655,15 @@ def test_a_missing_package_is_named_with_the_install_command(monkeypatch):
     assert info.value.name == "torch"
     with pytest.raises(AttributeError):
         minnet.interop.to_tensorflow  # noqa: B018
+
+
+def test_softmax_and_concat_keep_their_axis_through_torch():
+    model = mn.Sequential(mn.Dense(4, 3, seed=0), mn.Softmax(axis=-1))
+    x = np.random.default_rng(0).standard_normal((2, 5, 4))
+    net = to_torch(model)
+    assert net[1].dim == -1
+    np.testing.assert_allclose(net(torch.from_numpy(x)).detach().numpy(), model.predict(x), rtol=1e-12)
+    assert from_torch(net)[1].axis == -1
+    a, b = mn.Input(3), mn.Input(2)
+    graph = mn.Graph(inputs=[a, b], outputs=mn.Concat(axis=-1)([a, b]))
+    assert from_torch(to_torch(graph)).get_config() == graph.get_config()

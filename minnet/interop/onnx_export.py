@@ -14,7 +14,7 @@ minnet              ONNX operators
 ``Tanh``            ``Tanh``
 ``LeakyReLU``       ``LeakyRelu`` in float32; in float64
                     ``Where(x > 0, x, x * slope)`` (see below)
-``Softmax``         ``Softmax`` along axis 1
+``Softmax``         ``Softmax`` along its axis
 ``Dropout``         ``Identity`` (dropout is off in inference)
 ``BatchNorm``       ``BatchNormalization`` on the running statistics, ``eps``
                     added into the variance (see below)
@@ -30,7 +30,7 @@ minnet              ONNX operators
 ``Flatten``         ``Flatten`` from axis 1
 ``Reshape``         ``Reshape`` to ``(batch, *shape)``
 ``Add``             ``Add`` (pairwise, left to right, as minnet sums)
-``Concat``          ``Concat`` along axis 1
+``Concat``          ``Concat`` along its axis
 ==================  ==========================================================
 
 Each input is a tensor of shape ``(batch, *shape)`` (``(batch, n_features)``
@@ -411,7 +411,7 @@ _EXPORTERS: dict[type, Callable[..., Any]] = {
     layers.ReLU: _simple("Relu"),
     layers.Tanh: _simple("Tanh"),
     layers.LeakyReLU: _leaky_relu,
-    layers.Softmax: _simple("Softmax", axis=1),
+    layers.Softmax: lambda b, layer, inputs, name, where: b.op("Softmax", inputs, name, axis=layer.axis),
     layers.Dropout: _simple("Identity"),
     layers.BatchNorm: _batch_norm,
     layers.BatchNorm2D: _batch_norm,
@@ -422,7 +422,7 @@ _EXPORTERS: dict[type, Callable[..., Any]] = {
     layers.Flatten: _simple("Flatten", axis=1),
     layers.Reshape: _reshape,
     graph.Add: _add,
-    graph.Concat: _simple("Concat", axis=1),
+    graph.Concat: lambda b, layer, inputs, name, where: b.op("Concat", inputs, name, axis=layer.axis),
     containers.Sequential: _sequential,
     graph.Graph: _graph,
 }

@@ -11,7 +11,7 @@ minnet              PyTorch                         carried across
 ``ReLU``            ``nn.ReLU``
 ``Tanh``            ``nn.Tanh``
 ``LeakyReLU``       ``nn.LeakyReLU``                ``negative_slope``
-``Softmax``         ``nn.Softmax(dim=1)``
+``Softmax``         ``nn.Softmax(dim=axis)``
 ``Dropout``         ``nn.Dropout``                  ``p``
 ``BatchNorm``       ``nn.BatchNorm1d``              ``gamma``/``beta`` as ``weight``/``bias``,
                                                     ``momentum``, ``eps``, the running mean and
@@ -92,10 +92,14 @@ class Add(nn.Module):
 
 
 class Concat(nn.Module):
-    """Its inputs side by side along the features, ``forward(*xs)``: minnet's :class:`~minnet.Concat`."""
+    """Its inputs side by side along ``dim`` (the features), ``forward(*xs)``: minnet's :class:`~minnet.Concat`."""
+
+    def __init__(self, dim: int = 1) -> None:
+        super().__init__()
+        self.dim = dim
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        return torch.cat(xs, dim=1)
+        return torch.cat(xs, dim=self.dim)
 
 
 class GlobalAvgPool2d(nn.Sequential):
@@ -342,7 +346,7 @@ _TO_TORCH: dict[type, Callable[[Any, dict, str], nn.Module]] = {
     layers.ReLU: lambda layer, done, where: nn.ReLU(),
     layers.Tanh: lambda layer, done, where: nn.Tanh(),
     layers.LeakyReLU: lambda layer, done, where: nn.LeakyReLU(layer.negative_slope),
-    layers.Softmax: lambda layer, done, where: nn.Softmax(dim=1),
+    layers.Softmax: lambda layer, done, where: nn.Softmax(dim=layer.axis),
     layers.Dropout: lambda layer, done, where: nn.Dropout(layer.p),
     layers.BatchNorm: _batch_norm_to_torch,
     layers.BatchNorm2D: _batch_norm_to_torch,
@@ -355,7 +359,7 @@ _TO_TORCH: dict[type, Callable[[Any, dict, str], nn.Module]] = {
     containers.Sequential: _sequential_to_torch,
     graph.Graph: _graph_to_torch,
     graph.Add: lambda layer, done, where: Add(),
-    graph.Concat: lambda layer, done, where: Concat(),
+    graph.Concat: lambda layer, done, where: Concat(layer.axis),
 }
 
 
@@ -581,10 +585,12 @@ def _linear_from_torch(module: nn.Linear, done: dict, where: str) -> Layer:
 
 
 def _softmax_from_torch(module: nn.Softmax, done: dict, where: str) -> Layer:
-    # dim=None is torch's old implicit choice, which for the 2-D batches minnet takes is dim 1.
-    if module.dim not in (None, 1, -1):
-        raise ValueError(f"minnet's Softmax runs along the features (dim=1), this one along dim={module.dim}")
-    return layers.Softmax()
+    # dim=None is torch's old implicit choice, which for 2-D and 4-D batches is dim 1.
+    if module.dim == 0:
+        raise ValueError(
+            "minnet's Softmax runs along an axis of the samples (dim=1: the features), this one along dim=0"
+        )
+    return layers.Softmax(axis=1 if module.dim is None else module.dim)
 
 
 def _batch_norm_from_torch(module: nn.BatchNorm1d | nn.BatchNorm2d, done: dict, where: str) -> Layer:
@@ -741,5 +747,5 @@ _FROM_TORCH: dict[type, Callable[[Any, dict, str], Layer]] = {
     Reshape: lambda module, done, where: layers.Reshape(module.shape),
     GraphModule: _graph_from_torch,
     Add: lambda module, done, where: graph.Add(),
-    Concat: lambda module, done, where: graph.Concat(),
+    Concat: lambda module, done, where: graph.Concat(module.dim),
 }
