@@ -135,6 +135,16 @@ def cnn(dtype) -> mn.Sequential:
     )
 
 
+def residual_cnn(dtype) -> mn.Graph:
+    """A residual block of images: conv, BatchNorm2D, ReLU, twice, an Add skip, global pooling, one logit."""
+    x = mn.Input((3, 8, 8))
+    h = mn.ReLU()(warmed_batch_norm_2d(4, dtype)(mn.Conv2D(3, 4, 3, padding=1, seed=25, dtype=dtype)(x)))
+    r = mn.Conv2D(4, 4, 3, padding="same", seed=26, dtype=dtype)(h)
+    r = mn.ReLU()(warmed_batch_norm_2d(4, dtype)(r))
+    pooled = mn.GlobalAvgPool2D()(mn.Add()([h, r]))
+    return mn.Graph(inputs=x, outputs=mn.Dense(4, 1, seed=27, dtype=dtype)(pooled))
+
+
 class Square(mn.Layer):
     """A layer of the user's own, ``x * x``: no exporter knows it, so exporting it must fail naming its place."""
 
@@ -155,4 +165,5 @@ MODELS = {
     "two-in-two-out": two_in_two_out,
     "output-inner-node": output_is_an_inner_node,
     "cnn": cnn,
+    "residual-cnn": residual_cnn,
 }

@@ -32,8 +32,7 @@ DTYPES = [np.float64, np.float32]
 
 def inputs_for(model, n: int = 9, dtype=np.float64, seed: int = 0):
     rng = np.random.default_rng(seed)
-    widths = model.input_widths()
-    arrays = [rng.normal(size=(n, w)).astype(dtype) for w in widths]
+    arrays = [rng.normal(size=(n, *shape)).astype(dtype) for shape in model.input_shapes()]
     return arrays[0] if len(arrays) == 1 else arrays
 
 
@@ -259,11 +258,7 @@ def test_adaptive_average_pooling_then_flatten_in_a_torch_sequential_is_one_glob
     model = from_torch(net)
     assert [type(layer) for layer in model] == [mn.Conv2D, mn.GlobalAvgPool2D, mn.ReLU]
     x = images()
-    expected = net(torch.from_numpy(x)).detach().numpy()
-    out = x
-    for layer in model:
-        out = layer.forward(out, training=False)
-    np.testing.assert_allclose(out, expected, **TOLERANCE[np.float64])
+    np.testing.assert_allclose(model.predict(x), net(torch.from_numpy(x)).detach().numpy(), **TOLERANCE[np.float64])
 
 
 def test_adaptive_average_pooling_alone_keeps_its_one_by_one_images():
@@ -271,9 +266,7 @@ def test_adaptive_average_pooling_alone_keeps_its_one_by_one_images():
     assert repr(pooled) == "Sequential(\n  GlobalAvgPool2D(),\n  Reshape((-1, 1, 1)),\n)"
     x = images()
     expected = nn.AdaptiveAvgPool2d(1)(torch.from_numpy(x)).numpy()
-    got = x
-    for layer in pooled:
-        got = layer.forward(got, training=False)
+    got = pooled.predict(x)
     assert got.shape == (4, 3, 1, 1)
     np.testing.assert_allclose(got, expected, **TOLERANCE[np.float64])
 
@@ -425,6 +418,14 @@ def test_a_torch_cnn_comes_back_with_its_state_dict_unchanged(dtype):
         assert before[key].dtype == after[key].dtype and torch.equal(before[key], after[key]), key
 
 
+def test_a_torch_cnn_in_eval_mode_computes_what_its_minnet_twin_predicts():
+    net = hand_written_torch_cnn().eval()
+    model = from_torch(net)
+    assert model.output_shape((1, 12, 12)) == (3,)
+    x = np.random.default_rng(3).normal(size=(7, 1, 12, 12))
+    np.testing.assert_allclose(model.predict(x), as_arrays(net(torch.from_numpy(x)))[0], **TOLERANCE[np.float64])
+
+
 def test_a_softmax_with_the_implicit_dim_is_taken_as_along_the_features():
     assert isinstance(from_torch(nn.Softmax()), mn.Softmax)  # torch picks dim 1 for a 2-D batch
 
@@ -436,12 +437,13 @@ def test_a_softmax_with_the_implicit_dim_is_taken_as_along_the_features():
 TRAINED = {
     "design-graph": (lambda: mn.BCE(from_logits=True), nn.BCEWithLogitsLoss, 1),
     "cnn": (mn.MSE, nn.MSELoss, 3),  # on its softmax's probabilities
+    "residual-cnn": (lambda: mn.BCE(from_logits=True), nn.BCEWithLogitsLoss, 1),
 }
 
 
 @pytest.mark.parametrize("name", TRAINED)
 def test_torch_training_steps_on_an_exported_model_are_minnets_steps(name):
-    """SGD with momentum, 5 full-batch steps (a graph with a shared layer and a skip, a CNN): the same weights."""
+    """SGD with momentum, 5 full-batch steps (a graph with a shared layer and a skip, two CNNs): the same weights."""
     make_loss, torch_loss, width = TRAINED[name]
     model = without_dropout(MODELS[name](np.float64))
     before = [p.value.copy() for p in model.parameters()]

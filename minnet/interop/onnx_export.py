@@ -66,7 +66,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from .. import containers, graph, layers
-from .._validation import check_int, check_path
+from .._validation import check_int, check_path, check_shape
 from .._version import __version__
 from ..io.archive import write_atomically
 from ..layers import Layer, check_dtype
@@ -77,7 +77,14 @@ _ELEM_TYPES = {np.dtype(np.float32): onnx.TensorProto.FLOAT, np.dtype(np.float64
 _MIN_OPSET = 13  # Softmax along one axis (not "flatten from axis") and Gemm with an optional bias: 13 on
 
 
-def to_onnx(model: Layer, path: str | os.PathLike[str], dtype: Any = None, *, opset: int = 17) -> onnx.ModelProto:
+def to_onnx(
+    model: Layer,
+    path: str | os.PathLike[str],
+    dtype: Any = None,
+    *,
+    opset: int = 17,
+    input_shape: int | tuple[int, ...] | None = None,
+) -> onnx.ModelProto:
     """Write ``model`` to the ONNX file ``path``, for inference, and return the ONNX model.
 
     Parameters
@@ -95,6 +102,11 @@ def to_onnx(model: Layer, path: str | os.PathLike[str], dtype: Any = None, *, op
         The ONNX operator set version: 13 or newer (the operators used
         compute the same from 13 on), up to the newest the installed onnx
         knows. An older opset suits older runtimes.
+    input_shape : int or tuple of int, optional
+        The shape of one input sample, for a model with one input whose
+        layers do not fix it: a Sequential that starts with a ``Conv2D``
+        takes images of any height and width, so it needs, say,
+        ``input_shape=(1, 28, 28)``. A Graph's Inputs fix their shapes.
 
     Returns
     -------
@@ -107,6 +119,9 @@ def to_onnx(model: Layer, path: str | os.PathLike[str], dtype: Any = None, *, op
     TypeError
         For a model that is not a Sequential or a Graph, or a layer with no
         ONNX equivalent (a custom one), naming it and where it is.
+    ValueError
+        For a model whose input shape is neither fixed by its layers nor
+        given, or an ``input_shape`` its layers cannot take (naming the layer).
 
     Examples
     --------
@@ -132,6 +147,7 @@ def to_onnx(model: Layer, path: str | os.PathLike[str], dtype: Any = None, *, op
     path = check_path("path", path)
     dtype = model.dtype if dtype is None else check_dtype(dtype)
     opset = check_int("opset", opset, low=_MIN_OPSET, high=onnx.defs.onnx_opset_version())
+    input_shapes, output_shapes = _sample_shapes(model, input_shape)
     builder = _Builder(dtype, opset)
     if isinstance(model, graph.Graph):
         input_names, output_names = model.input_names, model.output_names
@@ -143,14 +159,12 @@ def to_onnx(model: Layer, path: str | os.PathLike[str], dtype: Any = None, *, op
     for produced, name in zip(outputs, output_names):
         builder.name_output(produced, name)
 
-    widths = _output_widths(model)
     elem = _ELEM_TYPES[dtype]
     inputs_info = [
-        helper.make_tensor_value_info(name, elem, ["batch", width])
-        for name, width in zip(input_names, model.input_widths())
+        helper.make_tensor_value_info(name, elem, ["batch", *shape]) for name, shape in zip(input_names, input_shapes)
     ]
     outputs_info = [
-        helper.make_tensor_value_info(name, elem, ["batch", width]) for name, width in zip(output_names, widths)
+        helper.make_tensor_value_info(name, elem, ["batch", *shape]) for name, shape in zip(output_names, output_shapes)
     ]
     onnx_graph = helper.make_graph(
         builder.nodes,
@@ -174,14 +188,26 @@ def to_onnx(model: Layer, path: str | os.PathLike[str], dtype: Any = None, *, op
     return proto
 
 
-def _output_widths(model: containers.Model) -> list[int | None]:
-    """Each output's number of features, from one row of zeros in inference (None where no input width is fixed)."""
-    widths = [w for w in model.input_widths() if w is not None]
-    if len(widths) < len(model.input_widths()):
-        return [None] * model.n_outputs
-    rows = [np.zeros((1, w), model.dtype) for w in widths]
-    out = model.predict(rows[0] if model.n_inputs == 1 else rows)
-    return [o.shape[1] for o in (out if model.n_outputs > 1 else [out])]
+def _sample_shapes(model: containers.Model, input_shape: Any) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
+    """The shape of one sample of each input and each output, checked by the layers before anything is built."""
+    if input_shape is not None:
+        if model.n_inputs != 1:
+            raise TypeError(
+                f"input_shape is the shape of a model's one input; this {type(model).__name__} has "
+                f"{model.n_inputs} inputs, whose Inputs fix their shapes"
+            )
+        inputs = [check_shape("input_shape", input_shape)]
+    else:
+        known = model.input_shapes()
+        if any(shape is None for shape in known):
+            raise ValueError(
+                f"to_onnx needs the shape of one input sample, which the layers of this {type(model).__name__} "
+                f"do not fix (a first Conv2D takes images of any height and width); "
+                f"pass it as input_shape=, e.g. input_shape=(1, 28, 28)"
+            )
+        inputs = [shape for shape in known if shape is not None]
+    outputs: Any = model.output_shape(inputs[0] if model.n_inputs == 1 else inputs)  # the layers check them
+    return inputs, [tuple(shape) for shape in (outputs if model.n_outputs > 1 else [outputs])]
 
 
 class _Builder:

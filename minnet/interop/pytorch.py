@@ -69,6 +69,7 @@ from torch.nn.utils.spectral_norm import SpectralNorm
 from torch.nn.utils.weight_norm import WeightNorm
 
 from .. import containers, graph, layers
+from .._validation import check_shape
 from ..layers import Layer
 from ..layers._windows import as_pair
 
@@ -139,8 +140,9 @@ class GraphModule(nn.Module):
         One module per distinct layer of the graph, by the name of the
         layer's first node; a layer used at several nodes is one module,
         called at each of them, so its weights (and their gradients) are shared.
-    inputs : list of (str, int)
-        Each input's name and number of features, in order.
+    inputs : list of (str, tuple of int)
+        Each input's name and the shape of one of its samples, in order (an
+        int for a number of features, as in older files, is taken as ``(n,)``).
     nodes : list of (str, str, list of str)
         For each node in topological order: its name, the key of its module
         in ``modules``, and the names of the nodes (or inputs) it is called on.
@@ -156,13 +158,13 @@ class GraphModule(nn.Module):
     def __init__(
         self,
         modules: dict[str, nn.Module],
-        inputs: Sequence[tuple[str, int]],
+        inputs: Sequence[tuple[str, int | Sequence[int]]],
         nodes: Sequence[tuple[str, str, Sequence[str]]],
         outputs: Sequence[str],
     ) -> None:
         super().__init__()
         self.layers = nn.ModuleDict(modules)
-        self.inputs = [(str(name), int(width)) for name, width in inputs]
+        self.inputs = [(str(name), check_shape(f"the shape of input {name}", shape)) for name, shape in inputs]
         self.nodes = [(str(name), str(key), tuple(args)) for name, key, args in nodes]
         self.outputs = list(outputs)
         known = {name for name, _ in self.inputs}
@@ -335,8 +337,8 @@ def _graph_to_torch(model: graph.Graph, done: dict, where: str) -> nn.Module:
             key_of[id(layer)] = name
             modules[name] = _to_module(layer, done, f"node {name} of {where}")
         nodes.append((name, key_of[id(layer)], args))
-    # every graph Input declares its width, so none is dropped here
-    inputs = [(name, width) for name, width in zip(model.input_names, model.input_widths()) if width is not None]
+    # every graph Input declares its shape, so none is dropped here
+    inputs = [(name, shape) for name, shape in zip(model.input_names, model.input_shapes()) if shape is not None]
     return GraphModule(modules, inputs, nodes, model.output_names)
 
 
@@ -718,7 +720,7 @@ def _global_avg_pool_from_torch(module: GlobalAvgPool2d, done: dict, where: str)
 
 
 def _graph_from_torch(module: GraphModule, done: dict, where: str) -> Layer:
-    inputs = [graph.Input(width, name=name) for name, width in module.inputs]
+    inputs = [graph.Input(shape, name=name) for name, shape in module.inputs]
     values: dict[str, graph.Node] = {name: node for (name, _), node in zip(module.inputs, inputs)}
     for name, key, args in module.nodes:
         layer = _from_module(module.layers[key], done, f"node {name} of {where}")
