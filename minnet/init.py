@@ -64,7 +64,7 @@ def draw_weights(
     dtype: Any,
     who: str,
 ) -> np.ndarray:
-    """Weights drawn by ``init`` (a name in :data:`INITIALIZERS` or a callable), checked before use.
+    """Weights drawn by ``init`` (a name in ``INITIALIZERS`` or a callable), checked before use.
 
     Parameters
     ----------

@@ -3,10 +3,12 @@
 Each builder takes the dtype (``np.float64`` or ``np.float32``) and gives
 the same weights every call. Between them they hold every exportable layer
 (Dense with and without bias, each activation, Softmax, BatchNorm with moved
-running statistics, Dropout, a nested Sequential) and the graph features (a
-skip, a layer shared by two nodes, a Sequential used at two nodes, a
-concat, several inputs and outputs, an output that feeds another node, a
-graph inside a graph). Both test files run :data:`MODELS` through their
+running statistics, Dropout, a nested Sequential, and the image layers:
+Conv2D with each kind of padding, strides and without bias, BatchNorm2D,
+MaxPool2D, AvgPool2D, GlobalAvgPool2D, Flatten, Reshape) and the graph
+features (a skip, a layer shared by two nodes, a Sequential used at two
+nodes, a concat, several inputs and outputs, an output that feeds another
+node, a graph inside a graph, a residual block of images). Both test files run :data:`MODELS` through their
 exporter, so the two exporters are checked on the same networks.
 :class:`Square` is the opposite: a layer of one's own that neither knows.
 """
@@ -27,6 +29,18 @@ def warmed_batch_norm(n: int, dtype) -> mn.BatchNorm:
     norm.running_var[0] = 0.0  # then eps alone is the variance: an eps rounded to float32 would show
     norm.gamma.value[...] = rng.uniform(0.5, 1.5, n)
     norm.beta.value[...] = rng.normal(size=n)
+    return norm
+
+
+def warmed_batch_norm_2d(channels: int, dtype) -> mn.BatchNorm2D:
+    """A BatchNorm2D with moved running statistics and eps 1e-3, one channel of which has a variance of 0."""
+    norm = mn.BatchNorm2D(channels, momentum=0.3, eps=1e-3, dtype=dtype)
+    rng = np.random.default_rng(channels)
+    for _ in range(3):
+        norm.forward(rng.normal(1.0, 2.0, (4, channels, 3, 3)).astype(dtype))
+    norm.running_var[0] = 0.0
+    norm.gamma.value[...] = rng.uniform(0.5, 1.5, channels)
+    norm.beta.value[...] = rng.normal(size=channels)
     return norm
 
 
@@ -99,6 +113,38 @@ def output_is_an_inner_node(dtype) -> mn.Graph:
     return mn.Graph(x, [h, mn.Dense(4, 2, seed=17, dtype=dtype)(h)])
 
 
+def cnn(dtype) -> mn.Sequential:
+    """Every image layer in a chain: rows of 12 features made 3x6x6 images, two conv blocks, back to rows and
+    to images again, a strided conv without bias, global pooling, a softmax over 3 classes."""
+    return mn.Sequential(
+        mn.Dense(12, 108, seed=20, dtype=dtype),
+        mn.Reshape((3, 6, 6)),
+        mn.Conv2D(3, 4, 3, padding=1, seed=21, dtype=dtype),
+        warmed_batch_norm_2d(4, dtype),
+        mn.ReLU(),
+        mn.MaxPool2D(3, stride=2, padding=1),  # overlapping windows: (4, 3, 3)
+        mn.Conv2D(4, 4, 2, padding="same", seed=22, dtype=dtype),  # an even kernel: one more pixel after
+        mn.AvgPool2D(2, stride=1, padding=1),  # (4, 4, 4)
+        mn.Flatten(),
+        mn.Dropout(0.2, seed=2),
+        mn.Dense(64, 32, seed=23, dtype=dtype),
+        mn.Reshape((2, 4, -1)),
+        mn.Conv2D(2, 3, (3, 2), stride=2, padding=(1, 0), bias=False, seed=24, dtype=dtype),  # (3, 2, 2)
+        mn.GlobalAvgPool2D(),
+        mn.Softmax(),
+    )
+
+
+def residual_cnn(dtype) -> mn.Graph:
+    """A residual block of images: conv, BatchNorm2D, ReLU, twice, an Add skip, global pooling, one logit."""
+    x = mn.Input((3, 8, 8))
+    h = mn.ReLU()(warmed_batch_norm_2d(4, dtype)(mn.Conv2D(3, 4, 3, padding=1, seed=25, dtype=dtype)(x)))
+    r = mn.Conv2D(4, 4, 3, padding="same", seed=26, dtype=dtype)(h)
+    r = mn.ReLU()(warmed_batch_norm_2d(4, dtype)(r))
+    pooled = mn.GlobalAvgPool2D()(mn.Add()([h, r]))
+    return mn.Graph(inputs=x, outputs=mn.Dense(4, 1, seed=27, dtype=dtype)(pooled))
+
+
 class Square(mn.Layer):
     """A layer of the user's own, ``x * x``: no exporter knows it, so exporting it must fail naming its place."""
 
@@ -118,4 +164,6 @@ MODELS = {
     "design-graph": design_graph,
     "two-in-two-out": two_in_two_out,
     "output-inner-node": output_is_an_inner_node,
+    "cnn": cnn,
+    "residual-cnn": residual_cnn,
 }

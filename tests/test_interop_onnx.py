@@ -14,7 +14,17 @@ import os
 
 import numpy as np
 import pytest
-from exportable_models import MODELS, Square, article, design_graph, multiclass, regularised, two_in_two_out
+from exportable_models import (
+    MODELS,
+    Square,
+    article,
+    cnn,
+    design_graph,
+    multiclass,
+    regularised,
+    residual_cnn,
+    two_in_two_out,
+)
 
 import minnet as mn
 
@@ -29,7 +39,7 @@ DTYPES = [np.float64, np.float32]
 def feeds(model, n: int, dtype, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     names = model.input_names if isinstance(model, mn.Graph) else ["input"]
-    return {name: rng.normal(0.0, 2.0, (n, w)).astype(dtype) for name, w in zip(names, model.input_widths())}
+    return {name: rng.normal(0.0, 2.0, (n, *shape)).astype(dtype) for name, shape in zip(names, model.input_shapes())}
 
 
 def predictions(model, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -60,14 +70,16 @@ def test_onnx_runtime_computes_predict(name, dtype, tmp_path):
             np.testing.assert_allclose(got, want, **TOLERANCE[dtype])
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("build", [multiclass, cnn])
 @pytest.mark.parametrize("opset", [13, 16, 18, 21])
-def test_older_and_newer_opsets_run_alike(opset, tmp_path):
-    model = multiclass(np.float64)
+def test_older_and_newer_opsets_run_alike(opset, build, dtype, tmp_path):
+    model = build(dtype)
     proto = to_onnx(model, tmp_path / "model.onnx", opset=opset)
     assert proto.opset_import[0].version == opset
-    inputs = feeds(model, 4, np.float64)
+    inputs = feeds(model, 4, dtype)
     (got,) = session(tmp_path / "model.onnx").run(None, inputs)
-    np.testing.assert_allclose(got, predictions(model, inputs)[0], **TOLERANCE[np.float64])
+    np.testing.assert_allclose(got, predictions(model, inputs)[0], **TOLERANCE[dtype])
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -94,6 +106,47 @@ def test_inputs_and_outputs_are_named_as_the_graphs_with_a_free_batch_size(tmp_p
     assert proto.producer_name == "minnet" and proto.graph.doc_string == repr(model)
 
 
+def test_image_inputs_have_the_models_image_shape(tmp_path):
+    def shapes(proto):
+        return [[d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in proto.graph.input] + [
+            [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in proto.graph.output
+        ]
+
+    assert shapes(to_onnx(residual_cnn(np.float64), tmp_path / "r.onnx")) == [["batch", 3, 8, 8], ["batch", 1]]
+    assert shapes(to_onnx(cnn(np.float64), tmp_path / "c.onnx")) == [["batch", 12], ["batch", 3]]
+
+
+def conv_first(dtype=np.float64) -> mn.Sequential:
+    """A Sequential whose first layer is a Conv2D: images of any height and width."""
+    return mn.Sequential(
+        mn.Conv2D(1, 3, 3, seed=0, dtype=dtype), mn.ReLU(), mn.MaxPool2D(2), mn.Flatten(), mn.Dense(75, 2, dtype=dtype)
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+def test_a_sequential_that_does_not_fix_its_input_shape_is_given_one(dtype, tmp_path):
+    model = conv_first(dtype)
+    proto = to_onnx(model, tmp_path / "model.onnx", input_shape=(1, 12, 12))
+    assert [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim] == ["batch", 1, 12, 12]
+    x = np.random.default_rng(0).normal(size=(6, 1, 12, 12)).astype(dtype)
+    (got,) = session(tmp_path / "model.onnx").run(None, {"input": x})
+    np.testing.assert_allclose(got, model.predict(x), **TOLERANCE[dtype])
+
+
+def test_a_sequential_that_does_not_fix_its_input_shape_needs_one(tmp_path):
+    with pytest.raises(ValueError, match=r"do not fix \(a first Conv2D .*\); pass it as input_shape=, e.g."):
+        to_onnx(conv_first(), tmp_path / "model.onnx")
+    with pytest.raises(
+        ValueError, match=r"Conv2D\(1, 3, 3\) expected samples of shape \(1, H, W\), got shape \(3, 12, 12\)"
+    ):
+        to_onnx(conv_first(), tmp_path / "model.onnx", input_shape=(3, 12, 12))
+    with pytest.raises(ValueError, match=r"Dense\(75 -> 2\)"):
+        to_onnx(conv_first(), tmp_path / "model.onnx", input_shape=(1, 14, 14))  # 3x6x6 after pooling: not 75
+    with pytest.raises(TypeError, match="this Graph has 2 inputs, whose Inputs fix their shapes"):
+        to_onnx(two_in_two_out(np.float64), tmp_path / "model.onnx", input_shape=5)
+    assert not (tmp_path / "model.onnx").exists()
+
+
 def test_a_sequential_has_one_input_and_one_output_with_plain_names(tmp_path):
     proto = to_onnx(article(np.float64), tmp_path / "model.onnx")
     assert [v.name for v in proto.graph.input] == ["input"] and [v.name for v in proto.graph.output] == ["output"]
@@ -109,6 +162,35 @@ def test_the_operators_are_the_standard_ones(tmp_path):
     assert ops32 == ["Gemm", "BatchNormalization", "LeakyRelu", "Identity", "Gemm"]
     ops = [node.op_type for node in to_onnx(design_graph(np.float64), tmp_path / "g.onnx").graph.node]
     assert ops.count("Gemm") == 5 and ops.count("Add") == 1 and ops.count("Concat") == 1
+
+
+def test_image_layers_are_the_standard_operators_in_float32_and_run_in_float64_as_minnet_computes(tmp_path):
+    ops32 = [node.op_type for node in to_onnx(cnn(np.float32), tmp_path / "m.onnx").graph.node]
+    assert ops32 == [
+        *["Gemm", "Reshape", "Conv", "BatchNormalization", "Relu", "MaxPool", "Conv", "AveragePool"],
+        *["Flatten", "Identity", "Gemm", "Reshape", "Conv", "GlobalAveragePool", "Flatten", "Softmax"],
+    ]
+    ops = [node.op_type for node in to_onnx(cnn(np.float64), tmp_path / "m.onnx").graph.node]
+    # ONNX Runtime has no float64 Conv, AveragePool or GlobalAveragePool: windows as Slices, then a product.
+    assert not {"Conv", "AveragePool", "GlobalAveragePool"} & set(ops)
+    assert ops.count("Einsum") == 3 and ops.count("ReduceMean") == 1 and ops.count("Sum") == 1
+    assert ops.count("Slice") == 3 * 3 + 2 * 2 + 2 * 2 + 3 * 2  # one per kernel offset, pooling's included
+    assert ops.count("Pad") == 4  # the 'valid' convolution and the unpadded pooling need none
+
+
+def test_the_window_settings_reach_the_operators(tmp_path):
+    attributes = {
+        node.name: {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        for node in to_onnx(cnn(np.float32), tmp_path / "m.onnx").graph.node
+        if node.op_type in ("Conv", "MaxPool", "AveragePool")
+    }
+    assert list(attributes.values()) == [
+        {"kernel_shape": [3, 3], "strides": [1, 1], "pads": [1, 1, 1, 1]},
+        {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]},
+        {"kernel_shape": [2, 2], "strides": [1, 1], "pads": [0, 0, 1, 1]},  # "same", even: the extra one after
+        {"kernel_shape": [2, 2], "strides": [1, 1], "pads": [1, 1, 1, 1], "count_include_pad": 1},
+        {"kernel_shape": [3, 2], "strides": [2, 2], "pads": [1, 0, 1, 0]},
+    ]
 
 
 def test_a_shared_layer_stores_its_weights_once(tmp_path):
@@ -152,6 +234,8 @@ def test_a_layer_without_onnx_operators_is_named_with_its_place(tmp_path):
         (lambda p: to_onnx(article(np.float64), p, dtype=np.float16), TypeError, "float32 or np.float64"),
         (lambda p: to_onnx(article(np.float64), p, opset=12), ValueError, "opset must be >= 13"),
         (lambda p: to_onnx(article(np.float64), 3), TypeError, "path must be a file path"),
+        (lambda p: to_onnx(article(np.float64), p, input_shape=(5, 0)), ValueError, "input_shape must hold sizes >= 1"),
+        (lambda p: to_onnx(article(np.float64), p, input_shape=6), ValueError, r"Dense\(5 -> 7\)"),
     ],
 )
 def test_wrong_arguments_are_refused_before_writing(call, error, message, tmp_path):

@@ -24,14 +24,15 @@ from minnet.interop import from_torch, to_torch  # noqa: E402  (needs torch, che
 from minnet.interop.pytorch import GraphModule  # noqa: E402
 
 nn = torch.nn
+# torch notes that it pads a copy of the input for an even kernel's "same": the result is exact.
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths:UserWarning")
 TOLERANCE = {np.float64: dict(rtol=1e-12, atol=1e-14), np.float32: dict(rtol=1e-5, atol=1e-6)}
 DTYPES = [np.float64, np.float32]
 
 
 def inputs_for(model, n: int = 9, dtype=np.float64, seed: int = 0):
     rng = np.random.default_rng(seed)
-    widths = model.input_widths()
-    arrays = [rng.normal(size=(n, w)).astype(dtype) for w in widths]
+    arrays = [rng.normal(size=(n, *shape)).astype(dtype) for shape in model.input_shapes()]
     return arrays[0] if len(arrays) == 1 else arrays
 
 
@@ -89,7 +90,8 @@ def test_a_training_module_computes_forward_and_moves_the_running_statistics_ali
     x = inputs_for(model, seed=1)
     for got, expected in zip(as_arrays(net(*as_tensors(x))), as_list(model.forward(x, training=True))):
         np.testing.assert_allclose(got, expected, **TOLERANCE[np.float64])
-    norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm1d)]
+    norms = [m for m in net.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+    assert len(norms) == sum(isinstance(la, mn.BatchNorm) for la in mn.containers.iter_layers(model))
     for norm, layer in zip(norms, [la for la in mn.containers.iter_layers(model) if isinstance(la, mn.BatchNorm)]):
         np.testing.assert_allclose(norm.running_mean.numpy(), layer.running_mean, rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(norm.running_var.numpy(), layer.running_var, rtol=1e-12)
@@ -155,6 +157,166 @@ def test_the_weights_are_copied_not_shared():
     model[0].W.value += 1.0
     back = from_torch(net)
     assert np.array_equal(back[0].W.value, model[0].W.value)
+
+
+# -- the convolution family, layer by layer ------------------------------------------------
+
+
+def image_layers(dtype) -> dict[str, mn.Layer]:
+    """One of each image layer, in the settings their twins must carry (BatchNorm2D with moved statistics)."""
+    norm = mn.BatchNorm2D(3, momentum=0.3, eps=1e-3, dtype=dtype)
+    rng = np.random.default_rng(5)
+    for _ in range(2):
+        norm.forward(rng.normal(1.0, 2.0, (4, 3, 5, 6)).astype(dtype))
+    norm.gamma.value[...], norm.beta.value[...] = rng.uniform(0.5, 1.5, 3), rng.normal(size=3)
+    return {
+        "conv": mn.Conv2D(3, 4, 3, padding=1, seed=0, dtype=dtype),
+        "conv-strided-no-bias": mn.Conv2D(3, 2, (3, 2), stride=(2, 1), bias=False, seed=1, dtype=dtype),
+        "conv-same-even": mn.Conv2D(3, 2, (2, 4), padding="same", seed=2, dtype=dtype),
+        "conv-valid": mn.Conv2D(3, 2, 5, padding="valid", seed=3, dtype=dtype),
+        "max-pool": mn.MaxPool2D(3, stride=2, padding=1),
+        "max-pool-pair": mn.MaxPool2D((2, 3)),
+        "avg-pool": mn.AvgPool2D(2, stride=1, padding=1),
+        "global-avg-pool": mn.GlobalAvgPool2D(),
+        "flatten": mn.Flatten(),
+        "reshape": mn.Reshape((-1, 6)),
+        "batch-norm-2d": norm,
+    }
+
+
+IMAGE_LAYERS = list(image_layers(np.float64))
+
+
+def images(dtype=np.float64, seed: int = 0) -> np.ndarray:
+    """A batch of 3-channel 7x6 images."""
+    return np.random.default_rng(seed).normal(size=(4, 3, 7, 6)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("name", IMAGE_LAYERS)
+def test_an_image_layers_twin_computes_its_inference(name, dtype):
+    layer = image_layers(dtype)[name]
+    x = images(dtype)
+    got = to_torch(layer, training=False)(torch.from_numpy(x)).detach().numpy()
+    expected = layer.forward(x, training=False)
+    assert got.dtype == expected.dtype == dtype and got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, **TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("name", IMAGE_LAYERS)
+def test_an_image_layers_twin_trains_alike_every_gradient_and_statistic(name):
+    layer = image_layers(np.float64)[name]
+    module = to_torch(layer)
+    x = images(seed=1)
+    tensor = torch.from_numpy(x).requires_grad_()
+    out = module(tensor)
+    np.testing.assert_allclose(out.detach().numpy(), layer.forward(x), **TOLERANCE[np.float64])
+    grad = np.random.default_rng(2).normal(size=out.shape)
+    out.backward(torch.from_numpy(grad))
+    np.testing.assert_allclose(tensor.grad.numpy(), layer.backward(grad), **TOLERANCE[np.float64])
+    for parameter, twin in zip(layer.parameters(), module.parameters()):
+        np.testing.assert_allclose(twin.grad.numpy(), parameter.grad, **TOLERANCE[np.float64])
+    if isinstance(layer, mn.BatchNorm2D):
+        np.testing.assert_allclose(module.running_mean.numpy(), layer.running_mean, rtol=1e-12)
+        np.testing.assert_allclose(module.running_var.numpy(), layer.running_var, rtol=1e-12)
+        assert int(module.num_batches_tracked) == layer.num_batches_tracked == 3
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("name", IMAGE_LAYERS)
+def test_an_image_layer_comes_back_with_its_settings_weights_and_state_exactly(name, dtype):
+    layer = image_layers(dtype)[name]
+    back = from_torch(to_torch(layer))
+    assert type(back) is type(layer) and back.get_config() == layer.get_config()
+    for a, b in zip(back.parameters(), layer.parameters(), strict=True):
+        assert a.value.dtype == b.value.dtype and np.array_equal(a.value, b.value)
+    for key, value in layer.get_state().items():
+        assert np.array_equal(back.get_state()[key], value)
+
+
+def test_conv_and_batch_norm_2d_carry_their_settings_to_torch():
+    conv = to_torch(mn.Conv2D(3, 5, (3, 1), stride=(1, 2), padding=(2, 0), bias=False, seed=0))
+    assert isinstance(conv, nn.Conv2d) and conv.bias is None
+    assert (conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding) == (
+        3,
+        5,
+        (3, 1),
+        (1, 2),
+        (2, 0),
+    )
+    assert to_torch(mn.Conv2D(1, 1, 2, padding="same")).padding == "same"
+    norm = to_torch(mn.BatchNorm2D(4, momentum=None, eps=1e-3, dtype=np.float32))
+    assert isinstance(norm, nn.BatchNorm2d) and (norm.momentum, norm.eps, norm.weight.dtype) == (
+        None,
+        1e-3,
+        torch.float32,
+    )
+
+
+def test_adaptive_average_pooling_then_flatten_in_a_torch_sequential_is_one_global_pooling():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, dtype=torch.float64), nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.ReLU())
+    model = from_torch(net)
+    assert [type(layer) for layer in model] == [mn.Conv2D, mn.GlobalAvgPool2D, mn.ReLU]
+    x = images()
+    np.testing.assert_allclose(model.predict(x), net(torch.from_numpy(x)).detach().numpy(), **TOLERANCE[np.float64])
+
+
+def test_adaptive_average_pooling_alone_keeps_its_one_by_one_images():
+    pooled = from_torch(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.ReLU()))[0]
+    assert repr(pooled) == "Sequential(\n  GlobalAvgPool2D(),\n  Reshape((-1, 1, 1)),\n)"
+    x = images()
+    expected = nn.AdaptiveAvgPool2d(1)(torch.from_numpy(x)).numpy()
+    got = pooled.predict(x)
+    assert got.shape == (4, 3, 1, 1)
+    np.testing.assert_allclose(got, expected, **TOLERANCE[np.float64])
+
+
+TORCH_SETTINGS_MINNET_LACKS = {
+    "conv-dilation": (
+        nn.Conv2d(3, 4, 3, dilation=2),
+        r"Conv2D has no dilation \(dilation=\(1, 1\)\); this one has dilation=\(2, 2\)",
+    ),
+    "conv-groups": (nn.Conv2d(4, 4, 3, groups=2), r"every output channel \(groups=1\); this one has groups=2"),
+    "conv-reflect": (nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), "padding_mode='reflect'"),
+    "max-pool-dilation": (nn.MaxPool2d(3, dilation=2), "MaxPool2D has no dilation"),
+    "max-pool-ceil": (nn.MaxPool2d(2, ceil_mode=True), "fit the padded input .*ceil_mode=True"),
+    "max-pool-indices": (nn.MaxPool2d(2, return_indices=True), "return_indices=True"),
+    "avg-pool-ceil": (nn.AvgPool2d(2, ceil_mode=True), "ceil_mode=True"),
+    "avg-pool-exclude-pad": (nn.AvgPool2d(3, padding=1, count_include_pad=False), "count_include_pad=False"),
+    "avg-pool-divisor": (nn.AvgPool2d(2, divisor_override=3), "divisor_override=3"),
+    "adaptive-pool-2": (nn.AdaptiveAvgPool2d(2), r"one value \(output_size=1\); this one has output_size=2"),
+    "adaptive-pool-none": (nn.AdaptiveAvgPool2d((1, None)), r"output_size=\(1, None\)"),
+    "flatten-batch": (nn.Flatten(0), r"keeps the batch axis \(start_dim=1\); this one has start_dim=0"),
+    "flatten-part": (nn.Flatten(1, 2), "end_dim=2"),
+    "batch-norm-2d-affine": (nn.BatchNorm2d(3, affine=False), "BatchNorm2D always learns a scale"),
+    "pool-too-much-padding": (nn.MaxPool2d(2, padding=2), "padding must be at most half the kernel size"),
+}
+
+
+@pytest.mark.parametrize("name", TORCH_SETTINGS_MINNET_LACKS)
+def test_an_image_module_in_settings_minnet_lacks_is_a_value_error_naming_it(name):
+    module, message = TORCH_SETTINGS_MINNET_LACKS[name]
+    with pytest.raises(ValueError, match=message) as info:
+        from_torch(nn.Sequential(nn.ReLU(), module))
+    assert f"from_torch cannot convert {module!r} (1 of the module)" in str(info.value)
+
+
+def test_a_global_pooling_module_whose_modules_were_changed_is_refused():
+    pooled = to_torch(mn.GlobalAvgPool2D())
+    pooled[1] = nn.ReLU()
+    with pytest.raises(
+        ValueError, match=r"hold nn.AdaptiveAvgPool2d\(1\) then nn.Flatten\(\).*holds AdaptiveAvgPool2d, ReLU"
+    ):
+        from_torch(pooled)
+
+
+def test_other_convolutions_are_named_as_having_no_layer():
+    with pytest.raises(TypeError, match=r"torch.nn.modules.conv.Conv1d \(the module\).*nn.Conv2d"):
+        from_torch(nn.Conv1d(2, 2, 3))
+    with pytest.raises(
+        TypeError, match=r"ConvTranspose2d.*minnet has no layer for it; it converts nn.AdaptiveAvgPool2d"
+    ):
+        from_torch(nn.ConvTranspose2d(2, 2, 3))
 
 
 # -- round trips ---------------------------------------------------------------------------
@@ -227,6 +389,43 @@ def test_a_torch_net_in_eval_mode_computes_what_its_minnet_twin_predicts():
     assert repr(model).splitlines()[1:3] == ["  Dense(5, 8),", "  BatchNorm(8),"]
 
 
+def hand_written_torch_cnn(dtype=torch.float64) -> nn.Module:
+    """A PyTorch user's CNN for 1x12x12 images, trained a little so that BatchNorm2d's statistics move."""
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1, dtype=dtype),
+        nn.BatchNorm2d(4, dtype=dtype),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 3, stride=2, padding="valid", bias=False, dtype=dtype),
+        nn.AvgPool2d(2, padding=1),
+        nn.Flatten(),
+        nn.Dropout(0.1),
+        nn.Linear(24, 3, dtype=dtype),
+    )
+    for _ in range(3):
+        net(torch.randn(8, 1, 12, 12, dtype=dtype))
+    return net
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_a_torch_cnn_comes_back_with_its_state_dict_unchanged(dtype):
+    net = hand_written_torch_cnn(dtype)
+    again = to_torch(from_torch(net))
+    before, after = net.state_dict(), again.state_dict()
+    assert list(before) == list(after)
+    for key in before:
+        assert before[key].dtype == after[key].dtype and torch.equal(before[key], after[key]), key
+
+
+def test_a_torch_cnn_in_eval_mode_computes_what_its_minnet_twin_predicts():
+    net = hand_written_torch_cnn().eval()
+    model = from_torch(net)
+    assert model.output_shape((1, 12, 12)) == (3,)
+    x = np.random.default_rng(3).normal(size=(7, 1, 12, 12))
+    np.testing.assert_allclose(model.predict(x), as_arrays(net(torch.from_numpy(x)))[0], **TOLERANCE[np.float64])
+
+
 def test_a_softmax_with_the_implicit_dim_is_taken_as_along_the_features():
     assert isinstance(from_torch(nn.Softmax()), mn.Softmax)  # torch picks dim 1 for a 2-D batch
 
@@ -234,20 +433,31 @@ def test_a_softmax_with_the_implicit_dim_is_taken_as_along_the_features():
 # -- training on in torch ------------------------------------------------------------------------
 
 
-def test_torch_training_steps_on_an_exported_graph_are_minnets_steps():
-    """SGD with momentum, 5 full-batch steps on a graph with a shared layer and a skip: the same weights."""
-    model = without_dropout(design_graph(np.float64))
+# The models trained on in torch: minnet's loss, torch's, and the number of target columns.
+TRAINED = {
+    "design-graph": (lambda: mn.BCE(from_logits=True), nn.BCEWithLogitsLoss, 1),
+    "cnn": (mn.MSE, nn.MSELoss, 3),  # on its softmax's probabilities
+    "residual-cnn": (lambda: mn.BCE(from_logits=True), nn.BCEWithLogitsLoss, 1),
+}
+
+
+@pytest.mark.parametrize("name", TRAINED)
+def test_torch_training_steps_on_an_exported_model_are_minnets_steps(name):
+    """SGD with momentum, 5 full-batch steps (a graph with a shared layer and a skip, two CNNs): the same weights."""
+    make_loss, torch_loss, width = TRAINED[name]
+    model = without_dropout(MODELS[name](np.float64))
+    before = [p.value.copy() for p in model.parameters()]
     net = to_torch(model)
-    rng = np.random.default_rng(4)
-    X, y = rng.normal(size=(32, 5)), rng.integers(0, 2, 32).astype(np.float64)
+    X = inputs_for(model, n=32, seed=4)
+    y = np.random.default_rng(4).integers(0, 2, (32, width)).astype(np.float64)
     optimizer = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
     for _ in range(5):
         optimizer.zero_grad()
-        nn.BCEWithLogitsLoss()(net(torch.from_numpy(X)), torch.from_numpy(y[:, None])).backward()
+        torch_loss()(net(torch.from_numpy(X)), torch.from_numpy(y)).backward()
         optimizer.step()
     mn.fit(
         model,
-        mn.BCE(from_logits=True),
+        make_loss(),
         mn.SGD(model.parameters(), lr=0.05, momentum=0.9),
         X,
         y,
@@ -255,6 +465,7 @@ def test_torch_training_steps_on_an_exported_graph_are_minnets_steps():
         shuffle=False,
         progress=False,
     )
+    assert all(not np.array_equal(p.value, v) for p, v in zip(model.parameters(), before))  # every weight moved
     for a, b in zip(from_torch(net).parameters(), model.parameters()):
         np.testing.assert_allclose(a.value, b.value, rtol=1e-10, atol=1e-13)
     for a, b in zip(states(from_torch(net)), states(model)):
@@ -446,3 +657,15 @@ def test_a_missing_package_is_named_with_the_install_command(monkeypatch):
     assert info.value.name == "torch"
     with pytest.raises(AttributeError):
         minnet.interop.to_tensorflow  # noqa: B018
+
+
+def test_softmax_and_concat_keep_their_axis_through_torch():
+    model = mn.Sequential(mn.Dense(4, 3, seed=0), mn.Softmax(axis=-1))
+    x = np.random.default_rng(0).standard_normal((2, 5, 4))
+    net = to_torch(model)
+    assert net[1].dim == -1
+    np.testing.assert_allclose(net(torch.from_numpy(x)).detach().numpy(), model.predict(x), rtol=1e-12)
+    assert from_torch(net)[1].axis == -1
+    a, b = mn.Input(3), mn.Input(2)
+    graph = mn.Graph(inputs=[a, b], outputs=mn.Concat(axis=-1)([a, b]))
+    assert from_torch(to_torch(graph)).get_config() == graph.get_config()

@@ -584,6 +584,32 @@ def test_from_torch_refuses_a_module_on_the_meta_device():
         from_torch(net)
 
 
+@row("from-torch-image-settings")
+def test_from_torch_refuses_a_grouped_convolution():
+    torch = pytest.importorskip("torch")
+    from minnet.interop import from_torch
+
+    conv = torch.nn.Conv2d(4, 4, 3, groups=2)
+    with pytest.raises(
+        ValueError,
+        match=rf"cannot convert {re.escape(repr(conv))} \(1 of the module\): minnet's Conv2D connects every "
+        r"input channel to every output channel \(groups=1\); this one has groups=2",
+    ):
+        from_torch(torch.nn.Sequential(torch.nn.ReLU(), conv))
+
+
+@row("onnx-input-shape-unknown")
+def test_to_onnx_asks_for_the_input_shape_a_sequential_does_not_fix(tmp_path):
+    pytest.importorskip("onnx")
+    from minnet.interop import to_onnx
+
+    model = mn.Sequential(mn.Conv2D(1, 2, 3), mn.GlobalAvgPool2D())
+    with pytest.raises(ValueError, match=r"pass it as input_shape=, e.g. input_shape=\(1, 28, 28\)"):
+        to_onnx(model, tmp_path / "model.onnx")
+    assert not (tmp_path / "model.onnx").exists()
+    to_onnx(model, tmp_path / "model.onnx", input_shape=(1, 28, 28))
+
+
 def test_one_cycle_past_total_steps_is_an_error_one_step_before_pytorch():
     """docs/schedules.md: minnet raises at step >= total_steps; PyTorch allows one more step."""
     torch = pytest.importorskip("torch")

@@ -14,18 +14,30 @@ minnet              ONNX operators
 ``Tanh``            ``Tanh``
 ``LeakyReLU``       ``LeakyRelu`` in float32; in float64
                     ``Where(x > 0, x, x * slope)`` (see below)
-``Softmax``         ``Softmax`` along axis 1
+``Softmax``         ``Softmax`` along its axis
 ``Dropout``         ``Identity`` (dropout is off in inference)
 ``BatchNorm``       ``BatchNormalization`` on the running statistics, ``eps``
                     added into the variance (see below)
+``BatchNorm2D``     as ``BatchNorm``
+``Conv2D``          ``Conv`` in float32; in float64 the windows
+                    (``Pad``, a ``Slice`` per kernel offset, ``Concat``) and
+                    one ``Einsum`` with the weights (see below)
+``MaxPool2D``       ``MaxPool``
+``AvgPool2D``       ``AveragePool`` (padding counted) in float32; in float64
+                    the windows (as Conv2D's), ``Sum``, ``Div``
+``GlobalAvgPool2D`` ``GlobalAveragePool`` then ``Flatten`` in float32;
+                    ``ReduceMean`` over the height and width in float64
+``Flatten``         ``Flatten`` from axis 1
+``Reshape``         ``Reshape`` to ``(batch, *shape)``
 ``Add``             ``Add`` (pairwise, left to right, as minnet sums)
-``Concat``          ``Concat`` along axis 1
+``Concat``          ``Concat`` along its axis
 ==================  ==========================================================
 
-Each input is a tensor of shape ``(batch, n_features)`` with a free batch
-size, named as the Graph's inputs (``input`` for a Sequential); each output
-is named as the Graph's outputs (``output`` for a Sequential). A layer used
-at several nodes stores its weights once.
+Each input is a tensor of shape ``(batch, *shape)`` (``(batch, n_features)``
+for a table, ``(batch, C, H, W)`` for images) with a free batch size, named
+as the Graph's inputs (``input`` for a Sequential); each output is named as
+the Graph's outputs (``output`` for a Sequential). A layer used at several
+nodes stores its weights once.
 
 ONNX operator attributes are float32. Where minnet computes with a float64
 constant (a LeakyReLU slope such as 0.1, BatchNorm's ``eps``), putting it in
@@ -33,6 +45,14 @@ an attribute would change a float64 model's outputs by far more than float64
 rounding; so those constants travel as tensors of the model's dtype instead.
 (For LeakyReLU this also sidesteps ONNX Runtime 1.32, which runs ``LeakyRelu`` in
 float64 only at opsets 16 to 18.)
+
+ONNX Runtime 1.32 has no float64 kernel for ``Conv``, ``AveragePool`` or
+``GlobalAveragePool``, so a float64 model's file computes them as minnet does
+with operators it runs in float64: each kernel offset ``(a, b)`` of the
+windows is one strided ``Slice`` of the padded images (the im2col of
+``docs/convolution.md``), a convolution is then one ``Einsum`` of those
+slices with the weights, an average pooling their ``Sum`` divided by the
+window's size, and a global one a ``ReduceMean``.
 """
 
 from __future__ import annotations
@@ -46,7 +66,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from .. import containers, graph, layers
-from .._validation import check_int, check_path
+from .._validation import check_int, check_path, check_shape
 from .._version import __version__
 from ..io.archive import write_atomically
 from ..layers import Layer, check_dtype
@@ -57,7 +77,14 @@ _ELEM_TYPES = {np.dtype(np.float32): onnx.TensorProto.FLOAT, np.dtype(np.float64
 _MIN_OPSET = 13  # Softmax along one axis (not "flatten from axis") and Gemm with an optional bias: 13 on
 
 
-def to_onnx(model: Layer, path: str | os.PathLike[str], dtype: Any = None, *, opset: int = 17) -> onnx.ModelProto:
+def to_onnx(
+    model: Layer,
+    path: str | os.PathLike[str],
+    dtype: Any = None,
+    *,
+    opset: int = 17,
+    input_shape: int | tuple[int, ...] | None = None,
+) -> onnx.ModelProto:
     """Write ``model`` to the ONNX file ``path``, for inference, and return the ONNX model.
 
     Parameters
@@ -75,6 +102,11 @@ def to_onnx(model: Layer, path: str | os.PathLike[str], dtype: Any = None, *, op
         The ONNX operator set version: 13 or newer (the operators used
         compute the same from 13 on), up to the newest the installed onnx
         knows. An older opset suits older runtimes.
+    input_shape : int or tuple of int, optional
+        The shape of one input sample, for a model with one input whose
+        layers do not fix it: a Sequential that starts with a ``Conv2D``
+        takes images of any height and width, so it needs, say,
+        ``input_shape=(1, 28, 28)``. A Graph's Inputs fix their shapes.
 
     Returns
     -------
@@ -87,6 +119,9 @@ def to_onnx(model: Layer, path: str | os.PathLike[str], dtype: Any = None, *, op
     TypeError
         For a model that is not a Sequential or a Graph, or a layer with no
         ONNX equivalent (a custom one), naming it and where it is.
+    ValueError
+        For a model whose input shape is neither fixed by its layers nor
+        given, or an ``input_shape`` its layers cannot take (naming the layer).
 
     Examples
     --------
@@ -112,7 +147,8 @@ def to_onnx(model: Layer, path: str | os.PathLike[str], dtype: Any = None, *, op
     path = check_path("path", path)
     dtype = model.dtype if dtype is None else check_dtype(dtype)
     opset = check_int("opset", opset, low=_MIN_OPSET, high=onnx.defs.onnx_opset_version())
-    builder = _Builder(dtype)
+    input_shapes, output_shapes = _sample_shapes(model, input_shape)
+    builder = _Builder(dtype, opset)
     if isinstance(model, graph.Graph):
         input_names, output_names = model.input_names, model.output_names
     else:
@@ -123,14 +159,12 @@ def to_onnx(model: Layer, path: str | os.PathLike[str], dtype: Any = None, *, op
     for produced, name in zip(outputs, output_names):
         builder.name_output(produced, name)
 
-    widths = _output_widths(model)
     elem = _ELEM_TYPES[dtype]
     inputs_info = [
-        helper.make_tensor_value_info(name, elem, ["batch", width])
-        for name, width in zip(input_names, model.input_widths())
+        helper.make_tensor_value_info(name, elem, ["batch", *shape]) for name, shape in zip(input_names, input_shapes)
     ]
     outputs_info = [
-        helper.make_tensor_value_info(name, elem, ["batch", width]) for name, width in zip(output_names, widths)
+        helper.make_tensor_value_info(name, elem, ["batch", *shape]) for name, shape in zip(output_names, output_shapes)
     ]
     onnx_graph = helper.make_graph(
         builder.nodes,
@@ -154,14 +188,26 @@ def to_onnx(model: Layer, path: str | os.PathLike[str], dtype: Any = None, *, op
     return proto
 
 
-def _output_widths(model: containers.Model) -> list[int | None]:
-    """Each output's number of features, from one row of zeros in inference (None where no input width is fixed)."""
-    widths = [w for w in model.input_widths() if w is not None]
-    if len(widths) < len(model.input_widths()):
-        return [None] * model.n_outputs
-    rows = [np.zeros((1, w), model.dtype) for w in widths]
-    out = model.predict(rows[0] if model.n_inputs == 1 else rows)
-    return [o.shape[1] for o in (out if model.n_outputs > 1 else [out])]
+def _sample_shapes(model: containers.Model, input_shape: Any) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
+    """The shape of one sample of each input and each output, checked by the layers before anything is built."""
+    if input_shape is not None:
+        if model.n_inputs != 1:
+            raise TypeError(
+                f"input_shape is the shape of a model's one input; this {type(model).__name__} has "
+                f"{model.n_inputs} inputs, whose Inputs fix their shapes"
+            )
+        inputs = [check_shape("input_shape", input_shape)]
+    else:
+        known = model.input_shapes()
+        if any(shape is None for shape in known):
+            raise ValueError(
+                f"to_onnx needs the shape of one input sample, which the layers of this {type(model).__name__} "
+                f"do not fix (a first Conv2D takes images of any height and width); "
+                f"pass it as input_shape=, e.g. input_shape=(1, 28, 28)"
+            )
+        inputs = [shape for shape in known if shape is not None]
+    outputs: Any = model.output_shape(inputs[0] if model.n_inputs == 1 else inputs)  # the layers check them
+    return inputs, [tuple(shape) for shape in (outputs if model.n_outputs > 1 else [outputs])]
 
 
 class _Builder:
@@ -171,10 +217,13 @@ class _Builder:
     ----------
     dtype : np.dtype
         The element type of every tensor.
+    opset : int
+        The ONNX operator set version, for the operators whose form changed.
     """
 
-    def __init__(self, dtype: np.dtype) -> None:
+    def __init__(self, dtype: np.dtype, opset: int) -> None:
         self.dtype = dtype
+        self.opset = opset
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self._taken: set[str] = set()
@@ -198,6 +247,12 @@ class _Builder:
         array = np.asarray(value, dtype=self.dtype)
         name = self.fresh(name)
         self.initializers.append(numpy_helper.from_array(array, name=name))
+        return name
+
+    def integers(self, name: str, values: list[int]) -> str:
+        """An int64 initializer holding ``values`` (shapes, axes, indices); returns its name."""
+        name = self.fresh(name)
+        self.initializers.append(numpy_helper.from_array(np.asarray(values, dtype=np.int64), name=name))
         return name
 
     def weights(self, layer: Layer, prefix: str, arrays: dict[str, np.ndarray | float]) -> list[str]:
@@ -276,6 +331,74 @@ def _batch_norm(b: _Builder, layer: layers.BatchNorm, inputs: list[str], name: s
     return b.op("BatchNormalization", [inputs[0], *b.weights(layer, name, arrays)], name, epsilon=0.0)
 
 
+def _window_attributes(layer: layers.Conv2D | layers.MaxPool2D | layers.AvgPool2D) -> dict[str, list[int]]:
+    """The kernel, strides and pads of a sliding window, ONNX's ``pads`` being ``[top, left, bottom, right]``."""
+    (top, bottom), (left, right) = layer.pads
+    return {"kernel_shape": list(layer.kernel_size), "strides": list(layer.stride), "pads": [top, left, bottom, right]}
+
+
+def _window_slices(b: _Builder, x: str, layer: layers.Conv2D | layers.AvgPool2D, name: str) -> list[str]:
+    """For each kernel offset ``(a, c)`` in row-major order, that pixel of every window: (n, C, H_out, W_out).
+
+    The slice of the zero-padded images starting at ``(a, c)`` with the
+    strides as steps; it ends ``k - 1 - a`` pixels before the end, where the
+    last whole window's pixel lies, so it needs no image size.
+    """
+    (top, bottom), (left, right) = layer.pads
+    if top or bottom or left or right:
+        x = b.op("Pad", [x, b.integers(f"{name}.pads", [0, 0, top, left, 0, 0, bottom, right])], f"{name}.padded")
+    (kh, kw), big = layer.kernel_size, np.iinfo(np.int64).max
+    axes, steps = b.integers(f"{name}.axes", [2, 3]), b.integers(f"{name}.steps", list(layer.stride))
+    slices = []
+    for a in range(kh):
+        for c in range(kw):
+            ends = [a - (kh - 1) or big, c - (kw - 1) or big]  # 0 would be an empty slice: "to the end" instead
+            starts_name, ends_name = b.integers(f"{name}.starts", [a, c]), b.integers(f"{name}.ends", ends)
+            slices.append(b.op("Slice", [x, starts_name, ends_name, axes, steps], f"{name}.window"))
+    return slices
+
+
+def _conv(b: _Builder, layer: layers.Conv2D, inputs: list[str], name: str, where: str) -> str:
+    if b.dtype == np.float32:
+        arrays = {"W": layer.W.value} if layer.b is None else {"W": layer.W.value, "b": layer.b.value}
+        return b.op("Conv", [inputs[0], *b.weights(layer, name, arrays)], name, **_window_attributes(layer))
+    # float64: the windows' pixels stacked offset by offset, (n, kh kw C, H_out, W_out), times W laid out alike.
+    columns = b.op("Concat", _window_slices(b, inputs[0], layer, name), f"{name}.columns", axis=1)
+    arrays = {"W": layer.W.value.transpose(0, 2, 3, 1).reshape(layer.out_channels, -1)}
+    if layer.b is not None:
+        arrays["b"] = layer.b.value.reshape(-1, 1, 1)
+    weights = b.weights(layer, name, arrays)
+    if layer.b is None:
+        return b.op("Einsum", [columns, weights[0]], name, equation="nkhw,ok->nohw")
+    product = b.op("Einsum", [columns, weights[0]], f"{name}.product", equation="nkhw,ok->nohw")
+    return b.op("Add", [product, weights[1]], name)
+
+
+def _avg_pool(b: _Builder, layer: layers.AvgPool2D, inputs: list[str], name: str, where: str) -> str:
+    if b.dtype == np.float32:
+        return b.op("AveragePool", inputs, name, count_include_pad=1, **_window_attributes(layer))
+    total = b.op("Sum", _window_slices(b, inputs[0], layer, name), f"{name}.sum")
+    size = layer.kernel_size[0] * layer.kernel_size[1]
+    return b.op("Div", [total, b.constant(f"{name}.size", size)], name)
+
+
+def _max_pool(b: _Builder, layer: layers.MaxPool2D, inputs: list[str], name: str, where: str) -> str:
+    return b.op("MaxPool", inputs, name, **_window_attributes(layer))  # ONNX never takes the padding as the max
+
+
+def _global_avg_pool(b: _Builder, layer: layers.GlobalAvgPool2D, inputs: list[str], name: str, where: str) -> str:
+    if b.dtype == np.float32:
+        return b.op("Flatten", [b.op("GlobalAveragePool", inputs, f"{name}.pooled")], name, axis=1)
+    if b.opset < 18:  # the axes became an input at opset 18
+        return b.op("ReduceMean", inputs, name, axes=[2, 3], keepdims=0)
+    return b.op("ReduceMean", [inputs[0], b.integers(f"{name}.axes", [2, 3])], name, keepdims=0)
+
+
+def _reshape(b: _Builder, layer: layers.Reshape, inputs: list[str], name: str, where: str) -> str:
+    # A 0 in ONNX's shape keeps that axis of the input: the batch.
+    return b.op("Reshape", [inputs[0], b.integers(f"{name}.shape", [0, *layer.shape])], name)
+
+
 def _add(b: _Builder, layer: graph.Add, inputs: list[str], name: str, where: str) -> str:
     total = inputs[0]
     for k, x in enumerate(inputs[1:], start=1):  # pairwise, left to right: minnet's order of rounding
@@ -314,11 +437,18 @@ _EXPORTERS: dict[type, Callable[..., Any]] = {
     layers.ReLU: _simple("Relu"),
     layers.Tanh: _simple("Tanh"),
     layers.LeakyReLU: _leaky_relu,
-    layers.Softmax: _simple("Softmax", axis=1),
+    layers.Softmax: lambda b, layer, inputs, name, where: b.op("Softmax", inputs, name, axis=layer.axis),
     layers.Dropout: _simple("Identity"),
     layers.BatchNorm: _batch_norm,
+    layers.BatchNorm2D: _batch_norm,
+    layers.Conv2D: _conv,
+    layers.MaxPool2D: _max_pool,
+    layers.AvgPool2D: _avg_pool,
+    layers.GlobalAvgPool2D: _global_avg_pool,
+    layers.Flatten: _simple("Flatten", axis=1),
+    layers.Reshape: _reshape,
     graph.Add: _add,
-    graph.Concat: _simple("Concat", axis=1),
+    graph.Concat: lambda b, layer, inputs, name, where: b.op("Concat", inputs, name, axis=layer.axis),
     containers.Sequential: _sequential,
     graph.Graph: _graph,
 }

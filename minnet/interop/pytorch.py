@@ -11,11 +11,21 @@ minnet              PyTorch                         carried across
 ``ReLU``            ``nn.ReLU``
 ``Tanh``            ``nn.Tanh``
 ``LeakyReLU``       ``nn.LeakyReLU``                ``negative_slope``
-``Softmax``         ``nn.Softmax(dim=1)``
+``Softmax``         ``nn.Softmax(dim=axis)``
 ``Dropout``         ``nn.Dropout``                  ``p``
 ``BatchNorm``       ``nn.BatchNorm1d``              ``gamma``/``beta`` as ``weight``/``bias``,
                                                     ``momentum``, ``eps``, the running mean and
                                                     variance, ``num_batches_tracked``
+``BatchNorm2D``     ``nn.BatchNorm2d``              as ``BatchNorm``
+``Conv2D``          ``nn.Conv2d``                   ``W`` and ``b`` as they are (both
+                                                    ``(out, in, kh, kw)``), ``kernel_size``,
+                                                    ``stride``, ``padding`` (pair, "valid", "same")
+``MaxPool2D``       ``nn.MaxPool2d``                ``kernel_size``, ``stride``, ``padding``
+``AvgPool2D``       ``nn.AvgPool2d``                as ``MaxPool2D`` (the padding counted in the
+                                                    mean, torch's default)
+``GlobalAvgPool2D`` :class:`GlobalAvgPool2d`        ``nn.AdaptiveAvgPool2d(1)`` then ``nn.Flatten()``
+``Flatten``         ``nn.Flatten``                  (``start_dim=1, end_dim=-1``)
+``Reshape``         :class:`Reshape`                ``shape``
 ``Sequential``      ``nn.Sequential``               its layers, in order
 ``Graph``           :class:`GraphModule`            its nodes; a shared layer is one module
 ``Add``             :class:`Add`
@@ -34,6 +44,11 @@ training mode, as PyTorch builds them (``module(x)`` is then
 is then ``model.predict(x)``); ``module.train()`` and ``module.eval()``
 switch it as for any module. :func:`from_torch` reads a module in either
 mode.
+
+From PyTorch, ``nn.AdaptiveAvgPool2d(1)`` followed by ``nn.Flatten()`` in an
+``nn.Sequential`` becomes one ``GlobalAvgPool2D``; alone it becomes
+``Sequential(GlobalAvgPool2D(), Reshape((-1, 1, 1)))``, which keeps its
+``(n, C, 1, 1)`` output.
 
 One thing does not cross: the generator a ``Dropout`` layer draws its masks
 from. PyTorch draws them from its own generator (``torch.manual_seed``), so
@@ -54,9 +69,11 @@ from torch.nn.utils.spectral_norm import SpectralNorm
 from torch.nn.utils.weight_norm import WeightNorm
 
 from .. import containers, graph, layers
+from .._validation import check_shape
 from ..layers import Layer
+from ..layers._windows import as_pair
 
-__all__ = ["Add", "Concat", "GraphModule", "from_torch", "to_torch"]
+__all__ = ["Add", "Concat", "GlobalAvgPool2d", "GraphModule", "Reshape", "from_torch", "to_torch"]
 
 _DTYPES: dict[np.dtype, torch.dtype] = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 _NUMPY_DTYPES: dict[torch.dtype, np.dtype] = {torch_dtype: np_dtype for np_dtype, torch_dtype in _DTYPES.items()}
@@ -76,10 +93,42 @@ class Add(nn.Module):
 
 
 class Concat(nn.Module):
-    """Its inputs side by side along the features, ``forward(*xs)``: minnet's :class:`~minnet.Concat`."""
+    """Its inputs side by side along ``dim`` (the features), ``forward(*xs)``: minnet's :class:`~minnet.Concat`."""
+
+    def __init__(self, dim: int = 1) -> None:
+        super().__init__()
+        self.dim = dim
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        return torch.cat(xs, dim=1)
+        return torch.cat(xs, dim=self.dim)
+
+
+class GlobalAvgPool2d(nn.Sequential):
+    """``nn.AdaptiveAvgPool2d(1)`` then ``nn.Flatten()``, ``(n, C, H, W) -> (n, C)``: minnet's
+    :class:`~minnet.GlobalAvgPool2D` as a module."""
+
+    def __init__(self) -> None:
+        super().__init__(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+class Reshape(nn.Module):
+    """Each sample reshaped to ``shape``, the batch axis kept: minnet's :class:`~minnet.Reshape` as a module.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The shape of one output sample; one entry may be -1 (the size left over).
+    """
+
+    def __init__(self, shape: Sequence[int]) -> None:
+        super().__init__()
+        self.shape = tuple(int(v) for v in shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}"
 
 
 class GraphModule(nn.Module):
@@ -91,8 +140,9 @@ class GraphModule(nn.Module):
         One module per distinct layer of the graph, by the name of the
         layer's first node; a layer used at several nodes is one module,
         called at each of them, so its weights (and their gradients) are shared.
-    inputs : list of (str, int)
-        Each input's name and number of features, in order.
+    inputs : list of (str, tuple of int)
+        Each input's name and the shape of one of its samples, in order (an
+        int for a number of features, as in older files, is taken as ``(n,)``).
     nodes : list of (str, str, list of str)
         For each node in topological order: its name, the key of its module
         in ``modules``, and the names of the nodes (or inputs) it is called on.
@@ -108,13 +158,13 @@ class GraphModule(nn.Module):
     def __init__(
         self,
         modules: dict[str, nn.Module],
-        inputs: Sequence[tuple[str, int]],
+        inputs: Sequence[tuple[str, int | Sequence[int]]],
         nodes: Sequence[tuple[str, str, Sequence[str]]],
         outputs: Sequence[str],
     ) -> None:
         super().__init__()
         self.layers = nn.ModuleDict(modules)
-        self.inputs = [(str(name), int(width)) for name, width in inputs]
+        self.inputs = [(str(name), check_shape(f"the shape of input {name}", shape)) for name, shape in inputs]
         self.nodes = [(str(name), str(key), tuple(args)) for name, key, args in nodes]
         self.outputs = list(outputs)
         known = {name for name, _ in self.inputs}
@@ -233,8 +283,34 @@ def _dense_to_torch(layer: layers.Dense, done: dict, where: str) -> nn.Module:
     return linear
 
 
+def _conv_to_torch(layer: layers.Conv2D, done: dict, where: str) -> nn.Module:
+    conv = nn.Conv2d(
+        layer.in_channels,
+        layer.out_channels,
+        layer.kernel_size,
+        stride=layer.stride,
+        padding=layer.padding,
+        bias=layer.b is not None,
+        dtype=_DTYPES[layer.dtype],
+    )
+    with torch.no_grad():
+        conv.weight.copy_(_tensor(layer.W.value))  # both (out, in, kh, kw)
+        if layer.b is not None:
+            assert conv.bias is not None  # made with bias=True above
+            conv.bias.copy_(_tensor(layer.b.value))
+    return conv
+
+
+# Batch norm's twin by the layer's type: the same computation over a feature's or a channel's values.
+_TORCH_NORMS: dict[type, type[nn.BatchNorm1d | nn.BatchNorm2d]] = {
+    layers.BatchNorm: nn.BatchNorm1d,
+    layers.BatchNorm2D: nn.BatchNorm2d,
+}
+
+
 def _batch_norm_to_torch(layer: layers.BatchNorm, done: dict, where: str) -> nn.Module:
-    norm = nn.BatchNorm1d(layer.n_features, eps=layer.eps, momentum=layer.momentum, dtype=_DTYPES[layer.dtype])
+    make = _TORCH_NORMS[type(layer)]
+    norm = make(layer.n_features, eps=layer.eps, momentum=layer.momentum, dtype=_DTYPES[layer.dtype])
     # torch types the running statistics as optional; track_running_stats (the default) makes them
     assert norm.running_mean is not None and norm.running_var is not None and norm.num_batches_tracked is not None
     with torch.no_grad():
@@ -261,8 +337,8 @@ def _graph_to_torch(model: graph.Graph, done: dict, where: str) -> nn.Module:
             key_of[id(layer)] = name
             modules[name] = _to_module(layer, done, f"node {name} of {where}")
         nodes.append((name, key_of[id(layer)], args))
-    # every graph Input declares its width, so none is dropped here
-    inputs = [(name, width) for name, width in zip(model.input_names, model.input_widths()) if width is not None]
+    # every graph Input declares its shape, so none is dropped here
+    inputs = [(name, shape) for name, shape in zip(model.input_names, model.input_shapes()) if shape is not None]
     return GraphModule(modules, inputs, nodes, model.output_names)
 
 
@@ -272,13 +348,20 @@ _TO_TORCH: dict[type, Callable[[Any, dict, str], nn.Module]] = {
     layers.ReLU: lambda layer, done, where: nn.ReLU(),
     layers.Tanh: lambda layer, done, where: nn.Tanh(),
     layers.LeakyReLU: lambda layer, done, where: nn.LeakyReLU(layer.negative_slope),
-    layers.Softmax: lambda layer, done, where: nn.Softmax(dim=1),
+    layers.Softmax: lambda layer, done, where: nn.Softmax(dim=layer.axis),
     layers.Dropout: lambda layer, done, where: nn.Dropout(layer.p),
     layers.BatchNorm: _batch_norm_to_torch,
+    layers.BatchNorm2D: _batch_norm_to_torch,
+    layers.Conv2D: _conv_to_torch,
+    layers.MaxPool2D: lambda layer, done, where: nn.MaxPool2d(layer.kernel_size, layer.stride, layer.padding),
+    layers.AvgPool2D: lambda layer, done, where: nn.AvgPool2d(layer.kernel_size, layer.stride, layer.padding),
+    layers.GlobalAvgPool2D: lambda layer, done, where: GlobalAvgPool2d(),
+    layers.Flatten: lambda layer, done, where: nn.Flatten(),
+    layers.Reshape: lambda layer, done, where: Reshape(layer.shape),
     containers.Sequential: _sequential_to_torch,
     graph.Graph: _graph_to_torch,
     graph.Add: lambda layer, done, where: Add(),
-    graph.Concat: lambda layer, done, where: Concat(),
+    graph.Concat: lambda layer, done, where: Concat(layer.axis),
 }
 
 
@@ -293,8 +376,10 @@ def from_torch(module: nn.Module) -> Layer:
     module : torch.nn.Module
         An ``nn.Sequential`` (nested ones too) of ``nn.Linear``,
         ``nn.Sigmoid``, ``nn.ReLU``, ``nn.Tanh``, ``nn.LeakyReLU``,
-        ``nn.Softmax`` (along the features), ``nn.Dropout`` and
-        ``nn.BatchNorm1d``, one of those modules alone, or a module made by
+        ``nn.Softmax`` (along the features), ``nn.Dropout``,
+        ``nn.BatchNorm1d``, ``nn.BatchNorm2d``, ``nn.Conv2d``,
+        ``nn.MaxPool2d``, ``nn.AvgPool2d``, ``nn.AdaptiveAvgPool2d(1)`` and
+        ``nn.Flatten``, one of those modules alone, or a module made by
         :func:`to_torch` (a :class:`GraphModule` becomes a Graph again). Its
         mode (train or eval) does not matter: minnet decides it per call.
 
@@ -307,12 +392,14 @@ def from_torch(module: nn.Module) -> Layer:
     Raises
     ------
     TypeError
-        Naming the first module minnet has no layer for (a convolution, a
+        Naming the first module minnet has no layer for (``nn.Conv1d``, a
         custom module) and where it is, or a dtype other than float32/float64.
     ValueError
         For a module minnet has but not in that configuration (``nn.BatchNorm1d``
         without affine parameters or running statistics, ``nn.Softmax`` along
-        the batch, ``nn.Dropout(p=1)``), or for what minnet cannot carry
+        the batch, ``nn.Dropout(p=1)``, an ``nn.Conv2d`` with ``dilation``,
+        ``groups`` or a ``padding_mode`` other than zeros, a pooling with
+        ``ceil_mode``: see docs/interop.md), or for what minnet cannot carry
         across exactly, naming the module and the reason: a hook (forward,
         forward pre-, backward, or a gradient hook on a parameter; or a global
         one, which runs on every module), a parametrization
@@ -366,8 +453,8 @@ def _from_module(module: nn.Module, done: dict[int, Layer], where: str) -> Layer
         name = f"{type(module).__module__}.{type(module).__qualname__}"
         raise TypeError(
             f"from_torch cannot convert {name} ({where}): minnet has no layer for it; it converts "
-            f"{', '.join(sorted(f'nn.{cls.__name__}' for cls in _FROM_TORCH))} and modules "
-            f"made by to_torch"
+            f"{', '.join(sorted(f'nn.{cls.__name__}' for cls in _FROM_TORCH if cls.__module__.startswith('torch.')))} "
+            f"and modules made by to_torch"
         )
     try:
         layer = convert(module, done, where)
@@ -500,23 +587,26 @@ def _linear_from_torch(module: nn.Linear, done: dict, where: str) -> Layer:
 
 
 def _softmax_from_torch(module: nn.Softmax, done: dict, where: str) -> Layer:
-    # dim=None is torch's old implicit choice, which for the 2-D batches minnet takes is dim 1.
-    if module.dim not in (None, 1, -1):
-        raise ValueError(f"minnet's Softmax runs along the features (dim=1), this one along dim={module.dim}")
-    return layers.Softmax()
+    # dim=None is torch's old implicit choice, which for 2-D and 4-D batches is dim 1.
+    if module.dim == 0:
+        raise ValueError(
+            "minnet's Softmax runs along an axis of the samples (dim=1: the features), this one along dim=0"
+        )
+    return layers.Softmax(axis=1 if module.dim is None else module.dim)
 
 
-def _batch_norm_from_torch(module: nn.BatchNorm1d, done: dict, where: str) -> Layer:
+def _batch_norm_from_torch(module: nn.BatchNorm1d | nn.BatchNorm2d, done: dict, where: str) -> Layer:
+    make = layers.BatchNorm2D if isinstance(module, nn.BatchNorm2d) else layers.BatchNorm
     if not module.affine:
-        raise ValueError("minnet's BatchNorm always learns a scale and a shift; this one has affine=False")
+        raise ValueError(f"minnet's {make.__name__} always learns a scale and a shift; this one has affine=False")
     if not module.track_running_stats:
         raise ValueError(
-            "minnet's BatchNorm keeps running statistics for inference; this one has track_running_stats=False"
+            f"minnet's {make.__name__} keeps running statistics for inference; this one has track_running_stats=False"
         )
     assert module.running_mean is not None and module.running_var is not None  # track_running_stats, checked above
     assert module.num_batches_tracked is not None
     dtype = _dtype_of(module.weight)
-    norm = layers.BatchNorm(module.num_features, momentum=module.momentum, eps=module.eps, dtype=dtype)
+    norm = make(module.num_features, momentum=module.momentum, eps=module.eps, dtype=dtype)
     norm.gamma.value[...] = _array(module.weight)
     norm.beta.value[...] = _array(module.bias)
     norm.set_state(
@@ -529,13 +619,108 @@ def _batch_norm_from_torch(module: nn.BatchNorm1d, done: dict, where: str) -> La
     return norm
 
 
-def _sequential_from_torch(module: nn.Sequential, done: dict, where: str) -> Layer:
+def _refuse_unlike(layer: str, settings: Sequence[tuple[str, Any, Any, str]]) -> None:
+    """A ValueError for the first ``(attribute, its value, the one minnet has, what minnet does)`` that differs."""
+    for attribute, value, supported, does in settings:
+        if value != supported:
+            raise ValueError(f"minnet's {layer} {does} ({attribute}={supported!r}); this one has {attribute}={value!r}")
+
+
+def _conv_from_torch(module: nn.Conv2d, done: dict, where: str) -> Layer:
+    _refuse_unlike(
+        "Conv2D",
+        [
+            ("dilation", module.dilation, (1, 1), "has no dilation"),
+            ("groups", module.groups, 1, "connects every input channel to every output channel"),
+            ("padding_mode", module.padding_mode, "zeros", "pads with zeros"),
+        ],
+    )
+    # torch types its pairs as tuple[int, ...]; Conv2D checks that they are pairs
+    window: dict[str, Any] = dict(kernel_size=module.kernel_size, stride=module.stride, padding=module.padding)
+    conv = layers.Conv2D(
+        module.in_channels, module.out_channels, bias=module.bias is not None, dtype=_dtype_of(module.weight), **window
+    )
+    conv.W.value[...] = _array(module.weight)
+    if module.bias is not None:
+        assert conv.b is not None  # made with bias=True above
+        conv.b.value[...] = _array(module.bias)
+    return conv
+
+
+_WHOLE_WINDOWS = "keeps only the windows that fit the padded input"
+
+
+def _max_pool_from_torch(module: nn.MaxPool2d, done: dict, where: str) -> Layer:
+    _refuse_unlike(
+        "MaxPool2D",
+        [
+            ("dilation", as_pair("dilation", module.dilation, low=1), (1, 1), "has no dilation"),
+            ("ceil_mode", module.ceil_mode, False, _WHOLE_WINDOWS),
+            ("return_indices", module.return_indices, False, "returns the maxima alone"),
+        ],
+    )
+    return layers.MaxPool2D(module.kernel_size, module.stride, module.padding)
+
+
+def _avg_pool_from_torch(module: nn.AvgPool2d, done: dict, where: str) -> Layer:
+    _refuse_unlike(
+        "AvgPool2D",
+        [
+            ("ceil_mode", module.ceil_mode, False, _WHOLE_WINDOWS),
+            ("count_include_pad", module.count_include_pad, True, "counts the padding in the mean"),
+            ("divisor_override", module.divisor_override, None, "divides by the window's size"),
+        ],
+    )
+    return layers.AvgPool2D(module.kernel_size, module.stride, module.padding)
+
+
+def _adaptive_avg_pool_from_torch(module: nn.AdaptiveAvgPool2d, done: dict, where: str) -> Layer:
+    if module.output_size not in (1, (1, 1)):
+        raise ValueError(
+            f"minnet's GlobalAvgPool2D averages each channel to one value (output_size=1); "
+            f"this one has output_size={module.output_size!r}"
+        )
+    # (n, C, 1, 1) as torch gives it; followed by nn.Flatten() in a Sequential it becomes GlobalAvgPool2D alone.
+    return containers.Sequential(layers.GlobalAvgPool2D(), layers.Reshape((-1, 1, 1)))
+
+
+def _flatten_from_torch(module: nn.Flatten, done: dict, where: str) -> Layer:
+    _refuse_unlike(
+        "Flatten",
+        [
+            ("start_dim", module.start_dim, 1, "keeps the batch axis"),
+            ("end_dim", module.end_dim, -1, "flattens each sample up to its last axis"),
+        ],
+    )
+    return layers.Flatten()
+
+
+def _sequential_from_torch(module: nn.Sequential, done: dict, where: str) -> containers.Sequential:
+    converted: list[Layer] = []
+    previous = None
     # Iterating the Sequential, not named_children(), which lists a module used twice only once.
-    return containers.Sequential(*(_from_module(child, done, f"{i} of {where}") for i, child in enumerate(module)))
+    for i, child in enumerate(module):
+        layer = _from_module(child, done, f"{i} of {where}")
+        if type(previous) is nn.AdaptiveAvgPool2d and type(child) is nn.Flatten:
+            converted[-1] = layers.GlobalAvgPool2D()  # the pooled (n, C, 1, 1) flattened: (n, C) in one layer
+        else:
+            converted.append(layer)
+        previous = child
+    return containers.Sequential(*converted)
+
+
+def _global_avg_pool_from_torch(module: GlobalAvgPool2d, done: dict, where: str) -> Layer:
+    pooled = _sequential_from_torch(module, done, where)
+    if [type(layer) for layer in pooled] != [layers.GlobalAvgPool2D]:
+        raise ValueError(
+            f"it should hold nn.AdaptiveAvgPool2d(1) then nn.Flatten(), as to_torch makes it, "
+            f"and holds {', '.join(type(m).__name__ for m in module)}"
+        )
+    return pooled[0]
 
 
 def _graph_from_torch(module: GraphModule, done: dict, where: str) -> Layer:
-    inputs = [graph.Input(width, name=name) for name, width in module.inputs]
+    inputs = [graph.Input(shape, name=name) for name, shape in module.inputs]
     values: dict[str, graph.Node] = {name: node for (name, _), node in zip(module.inputs, inputs)}
     for name, key, args in module.nodes:
         layer = _from_module(module.layers[key], done, f"node {name} of {where}")
@@ -553,8 +738,16 @@ _FROM_TORCH: dict[type, Callable[[Any, dict, str], Layer]] = {
     nn.Softmax: _softmax_from_torch,
     nn.Dropout: lambda module, done, where: layers.Dropout(module.p),
     nn.BatchNorm1d: _batch_norm_from_torch,
+    nn.BatchNorm2d: _batch_norm_from_torch,
+    nn.Conv2d: _conv_from_torch,
+    nn.MaxPool2d: _max_pool_from_torch,
+    nn.AvgPool2d: _avg_pool_from_torch,
+    nn.AdaptiveAvgPool2d: _adaptive_avg_pool_from_torch,
+    nn.Flatten: _flatten_from_torch,
     nn.Sequential: _sequential_from_torch,
+    GlobalAvgPool2d: _global_avg_pool_from_torch,
+    Reshape: lambda module, done, where: layers.Reshape(module.shape),
     GraphModule: _graph_from_torch,
     Add: lambda module, done, where: graph.Add(),
-    Concat: lambda module, done, where: graph.Concat(),
+    Concat: lambda module, done, where: graph.Concat(module.dim),
 }
