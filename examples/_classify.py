@@ -17,6 +17,7 @@ import itertools
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -35,10 +36,17 @@ ADAM_LR = 0.005  # --adam-lr's default: the one-cycle peak of Adam, AdamW and RM
 VALIDATION_SPLIT = 0.1
 
 
-def parser(description: str, *, epochs: int, batch_size: int, seeded: str) -> argparse.ArgumentParser:
-    """The flags both examples take; an example adds its own, then calls :func:`parse`."""
+def training_parser(description: str, *, epochs: int, batch_size: int) -> argparse.ArgumentParser:
+    """A parser with ``--epochs`` and ``--batch-size``, the flags every classification example takes."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--epochs", type=int, default=epochs, help=f"epochs of each network (default {epochs})")
+    parser.add_argument("--batch-size", type=int, default=batch_size, help=f"mini-batch size (default {batch_size})")
+    return parser
+
+
+def parser(description: str, *, epochs: int, batch_size: int, seeded: str) -> argparse.ArgumentParser:
+    """The flags of the examples that compare two networks; an example adds its own, then calls :func:`parse`."""
+    parser = training_parser(description, epochs=epochs, batch_size=batch_size)
     parser.add_argument(
         "--optimizer",
         choices=list(OPTIMIZERS),
@@ -61,15 +69,40 @@ def parser(description: str, *, epochs: int, batch_size: int, seeded: str) -> ar
         f"(default {ADAM_LR}); they divide each gradient by its running root mean square, "
         "so a weight moves by up to about this much per step, whatever the gradient's scale",
     )
-    parser.add_argument("--batch-size", type=int, default=batch_size, help=f"mini-batch size (default {batch_size})")
     add_common_flags(parser, seed_of=seeded)
     return parser
 
 
-def parse(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse ``argv`` and check the shared flags' values, exiting with a message that names the flag."""
+def add_mnist_flags(parser: argparse.ArgumentParser) -> None:
+    """Add ``--data`` (where MNIST is) and ``--limit`` (a quick check on its first images), for :func:`load_mnist`."""
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="folder holding the four MNIST .gz files (default: $MINNET_DATA/mnist, "
+        "else ~/.cache/minnet/mnist, downloaded there if missing)",
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="use only the first N training and N test images (a quick check; default all)",
+    )
+
+
+def parse(
+    parser: argparse.ArgumentParser, argv: list[str] | None = None, *, positive: tuple[str, ...] = ("lr", "adam_lr")
+) -> argparse.Namespace:
+    """Parse ``argv`` and check the shared flags' values, exiting with a message that names the flag.
+
+    ``positive`` names the rate flags the parser has; ``--limit``, where
+    :func:`add_mnist_flags` added it, must leave enough images to hold out a
+    validation set.
+    """
     args = parser.parse_args(argv)
-    check_flags(parser, args, at_least_1=("epochs", "batch_size"), positive=("lr", "adam_lr"))
+    check_flags(parser, args, at_least_1=("epochs", "batch_size"), positive=positive)
+    if getattr(args, "limit", None) is not None and args.limit < 20:
+        parser.error(f"--limit must be at least 20 (enough to hold out a validation set), got {args.limit}")
     return args
 
 
@@ -79,9 +112,31 @@ def prepare_output(args: argparse.Namespace) -> None:
     headless_unless_shown(args)
 
 
+def load_mnist(args: argparse.Namespace, *, images: bool = False) -> tuple[np.ndarray, ...]:
+    """MNIST from ``--data``, cut to ``--limit`` images; prints how many train, validate and test.
+
+    Returns ``X_train, y_train, X_test, y_test`` as :func:`minnet.datasets.load_mnist`
+    does: with ``images``, X of shape (n, 1, 28, 28), else (n, 784).
+    """
+    X_train, y_train, X_test, y_test = mn.datasets.load_mnist(args.data, images=images)
+    if args.limit is not None:
+        X_train, y_train, X_test, y_test = (a[: args.limit] for a in (X_train, y_train, X_test, y_test))
+    n_fit = training_rows(len(X_train))
+    print(
+        f"MNIST: {n_fit:,} training, {len(X_train) - n_fit:,} validation (the last "
+        f"{VALIDATION_SPLIT:.0%} of the training images) and {len(X_test):,} test images of 28 x 28 pixels"
+    )
+    return X_train, y_train, X_test, y_test
+
+
 def training_rows(n: int) -> int:
     """How many of ``n`` training images ``fit(..., validation_split=VALIDATION_SPLIT)`` trains on: the first."""
     return int(n * (1 - VALIDATION_SPLIT))
+
+
+def n_steps(args: argparse.Namespace, n: int) -> int:
+    """The optimizer steps of ``--epochs`` on the training rows of ``n`` images: one per batch, the last partial too."""
+    return args.epochs * -(-training_rows(n) // args.batch_size)
 
 
 def network(widths: list[int], seed: int, regularised: bool = False, dtype: type = np.float64) -> mn.Sequential:
@@ -156,8 +211,7 @@ def compare(
     at the end. ``dataset`` names the data in the titles, and in lower case
     starts the files' names (``mnist_history.png``, ...).
     """
-    progress = not args.no_progress and sys.stderr.isatty()
-    steps = args.epochs * -(-training_rows(len(X_train)) // args.batch_size)  # one optimizer step per batch
+    steps = n_steps(args, len(X_train))
     loss = mn.CrossEntropy()  # on raw scores: softmax and log in one stable step
     runs = {}
     for kind, optimizer_name in (("plain", "sgd"), ("regularised", args.optimizer)):
@@ -166,24 +220,76 @@ def compare(
         runs[f"{kind}, {type(optimizer).__name__}"] = model, optimizer
     histories, seconds = {}, {}
     for name, (model, optimizer) in runs.items():
-        print(f"\n{name}: {model}\n{optimizer!r}, batches of {args.batch_size}, {args.epochs} epochs")
-        table = EpochTable()
-        histories[name] = mn.fit(
-            model,
-            loss,
-            optimizer,
-            X_train,
-            y_train,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            validation_split=VALIDATION_SPLIT,
-            metrics=["accuracy"],
-            callbacks=[table],
-            progress=progress,
-        )
-        seconds[name] = float(np.mean(table.seconds))
+        histories[name], seconds[name] = train(args, name, model, loss, optimizer, X_train, y_train)
+    results_table(runs, histories, seconds, loss, X_test, y_test)
 
+    name, (model, _) = next(iter(runs.items()))  # the plain network: the one the figures look into
+    predicted = model.predict(X_test, batch_size=1000).argmax(axis=1)
+    print(f"\nTest accuracy of the plain network: {np.mean(predicted == y_test):.4f}")
+    stem = dataset.lower()
+    save(
+        mn.plot.compare(
+            histories,
+            key=("loss", "val_loss", "val_accuracy"),
+            title=f"{dataset}: training and validation curves of both networks",
+        ),
+        args.out / f"{stem}_compare.png",
+    )
+    save_figures(
+        args,
+        stem,
+        f"{dataset}, {name}",
+        histories[name],
+        X_test.reshape(len(X_test), *image_shape),
+        y_test,
+        predicted,
+        max_images=max_images,
+    )
+    show_if_asked(args)
+
+
+def train(
+    args: argparse.Namespace,
+    name: str,
+    model: mn.Layer,
+    loss: mn.Loss,
+    optimizer: mn.Optimizer,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+) -> tuple[mn.History, float]:
+    """Train ``model`` for ``--epochs`` in batches of ``--batch-size``, holding out the last ``VALIDATION_SPLIT``.
+
+    Prints the network, its optimizer and a row per epoch (:class:`EpochTable`);
+    returns the history and the mean seconds per epoch.
+    """
+    print(f"\n{name}: {model}\n{optimizer!r}, batches of {args.batch_size}, {args.epochs} epochs")
+    table = EpochTable()
+    history = mn.fit(
+        model,
+        loss,
+        optimizer,
+        X_train,
+        y_train,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        validation_split=VALIDATION_SPLIT,
+        metrics=["accuracy"],
+        callbacks=[table],
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    return history, float(np.mean(table.seconds))
+
+
+def results_table(
+    runs: dict[str, tuple[mn.Layer, mn.Optimizer]],
+    histories: dict[str, mn.History],
+    seconds: dict[str, float],
+    loss: mn.Loss,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+) -> None:
+    """Print one row per trained network: its size, speed, last epoch's scores and its scores on the test images."""
     print(
         f"\n{'network':<24}{'parameters':>11}{'s/epoch':>9}{'train loss':>11}{'train acc':>10}"
         f"{'val loss':>10}{'val acc':>9}{'test loss':>11}{'test acc':>10}"
@@ -197,29 +303,33 @@ def compare(
             f"{last['val_accuracy']:>9.4f}{test['loss']:>11.4f}{test['accuracy']:>10.4f}"
         )
 
-    name, (model, _) = next(iter(runs.items()))  # the plain network: the one the figures look into
-    predicted = model.predict(X_test, batch_size=1000).argmax(axis=1)
-    print(f"\nTest accuracy of the plain network: {np.mean(predicted == y_test):.4f}")
-    stem = dataset.lower()
-    save(
-        histories[name].plot(title=f"{dataset}, {name}: loss and accuracy per epoch"), args.out / f"{stem}_history.png"
-    )
-    save(
-        mn.plot.compare(
-            histories,
-            key=("loss", "val_loss", "val_accuracy"),
-            title=f"{dataset}: training and validation curves of both networks",
-        ),
-        args.out / f"{stem}_compare.png",
-    )
+
+def save_figures(
+    args: argparse.Namespace,
+    stem: str,
+    name: str,
+    history: mn.History,
+    images: np.ndarray,
+    y_test: np.ndarray,
+    predicted: np.ndarray,
+    *,
+    max_images: int,
+) -> None:
+    """Write one network's curves, its confusion matrix on the test images and the images it got wrong.
+
+    The files are ``<stem>_history.png``, ``<stem>_confusion.png`` and
+    ``<stem>_misclassified.png`` in ``--out``; ``name`` (data set and
+    network) goes in the titles. ``images`` are the test images, of shape
+    (n, height, width).
+    """
+    save(history.plot(title=f"{name}: loss and accuracy per epoch"), args.out / f"{stem}_history.png")
     save(
         mn.plot.confusion_matrix(
-            mn.metrics.confusion_matrix(y_test, predicted, n_classes=10), title=f"{dataset} test images, {name}"
+            mn.metrics.confusion_matrix(y_test, predicted, n_classes=10), title=f"{name}, test images"
         ),
         args.out / f"{stem}_confusion.png",
     )
     save(
-        mn.plot.misclassified(X_test, y_test, predicted, image_shape=image_shape, max_images=max_images),
+        mn.plot.misclassified(images, y_test, predicted, max_images=max_images),
         args.out / f"{stem}_misclassified.png",
     )
-    show_if_asked(args)

@@ -39,12 +39,10 @@ opens them in a window. The training, tables and plots are
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
 import _classify as classify  # examples/_classify.py, next to this file
-import minnet as mn
 from _common import run
 
 
@@ -52,36 +50,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = classify.parser(
         __doc__.splitlines()[0], epochs=10, batch_size=128, seeded="the weights, dropout and shuffling"
     )
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=None,
-        help="folder holding the four MNIST .gz files (default: $MINNET_DATA/mnist, "
-        "else ~/.cache/minnet/mnist, downloaded there if missing)",
-    )
-    parser.add_argument(
-        "--limit",
-        type=int,
-        default=None,
-        help="use only the first N training and N test images (a quick check; default all)",
-    )
-    args = classify.parse(parser, argv)
-    if args.limit is not None and args.limit < 20:
-        parser.error(f"--limit must be at least 20 (enough to hold out a validation set), got {args.limit}")
-    return args
+    classify.add_mnist_flags(parser)
+    return classify.parse(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     classify.prepare_output(args)
-    X_train, y_train, X_test, y_test = mn.datasets.load_mnist(args.data)
-    if args.limit is not None:
-        X_train, y_train, X_test, y_test = (a[: args.limit] for a in (X_train, y_train, X_test, y_test))
-    n_fit = classify.training_rows(len(X_train))
-    print(
-        f"MNIST: {n_fit:,} training, {len(X_train) - n_fit:,} validation (the last "
-        f"{classify.VALIDATION_SPLIT:.0%} of the training images) and {len(X_test):,} test images of 28 x 28 pixels"
-    )
+    X_train, y_train, X_test, y_test = classify.load_mnist(args)
     classify.compare(
         args,
         "MNIST",

@@ -23,9 +23,10 @@ from matplotlib.axes import Axes
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
-from ._validation import as_batch, check_int, check_real
-from .containers import inference_batches, model_dtype
-from .layers import Layer
+from ._inference import inference_pass
+from ._validation import all_finite, as_batch, as_float_array, check_int, check_real
+from .containers import Sequential, inference_batches, model_dtype
+from .layers import Conv2D, Layer
 
 if TYPE_CHECKING:
     from .lr_finder import LRFinderResult
@@ -35,6 +36,8 @@ __all__ = [
     "compare",
     "confusion_matrix",
     "decision_boundary",
+    "feature_maps",
+    "filters",
     "history",
     "lr_find",
     "misclassified",
@@ -582,5 +585,126 @@ def misclassified(
         else f"{len(wrong)} of {len(true)} misclassified"
         + (f", the first {len(shown)}" if len(shown) < len(wrong) else "")
         + ": true \u2192 predicted class"
+    )
+    return fig
+
+
+def filters(layer: Conv2D, *, channel: int = 0, columns: int = 8, title: str | None = None) -> Figure:
+    r"""Draw a :class:`~minnet.Conv2D` layer's filters as a grid of small images, one per output channel.
+
+    Each image is one filter's :math:`k_h \times k_w` weights on one input
+    channel. All share one colour scale centred on 0 (red positive, blue
+    negative, white 0), shown by a colour bar, so the filters can be
+    compared: a filter that detects a stroke has the stroke's shape.
+
+    Parameters
+    ----------
+    layer : Conv2D
+        Its ``W``, of shape (out_channels, in_channels, kh, kw), is drawn.
+    channel : int, default 0
+        The input channel whose weights are drawn: the only one of a first
+        layer on grey images.
+    columns : int, default 8
+        Filters per row of the grid.
+    title : str, optional
+        Above the grid; by default it names the layer and what is drawn.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not isinstance(layer, Conv2D):
+        raise TypeError(f"filters draws the filters of a Conv2D layer, got {type(layer).__name__}")
+    channel = check_int("channel", channel, low=0, high=layer.in_channels - 1)
+    columns = check_int("columns", columns, low=1)
+    weights = layer.W.value[:, channel].astype(np.float64)
+    if not all_finite(weights):
+        raise ValueError(f"{layer!r} holds NaN or infinite weights: there is nothing to draw")
+    limit = max(float(np.abs(weights).max()), np.finfo(np.float64).tiny)  # all zeros still draws, in white
+    rows = -(-len(weights) // columns)
+    fig, axes = plt.subplots(
+        rows, columns, squeeze=False, figsize=(0.8 * columns + 1.2, 0.8 * rows + 0.6), layout="constrained"
+    )
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for o, (ax, w) in enumerate(zip(axes.flat, weights)):
+        image = ax.imshow(w, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.set_title(str(o), fontsize="small")
+    fig.colorbar(image, ax=axes, label="weight", shrink=0.9)
+    kh, kw = layer.kernel_size
+    fig.suptitle(
+        title
+        if title is not None
+        else f"{layer!r}: its {len(weights)} filters of {kh} x {kw}, on input channel {channel}"
+    )
+    return fig
+
+
+def feature_maps(model: Sequential, x: Any, *, columns: int = 16, title: str | None = None) -> Figure:
+    """Draw one image and what each :class:`~minnet.Conv2D` of a model makes of it: its feature maps.
+
+    ``x`` runs through the model's layers in order, in inference mode (no
+    layer state is written), as far as the last Conv2D. The image's
+    channels come first, in grey; then one block per Conv2D, one small image
+    per output channel: where in the image that filter responds. Each map
+    has its own colour scale, centred on 0: red where the output is
+    positive, blue where it is negative, white at 0.
+
+    Parameters
+    ----------
+    model : Sequential
+        Its layers run in order; the outputs of those that are Conv2D are drawn.
+    x : array-like of shape (C, H, W) or (1, C, H, W)
+        One image, or a batch of one.
+    columns : int, default 16
+        Feature maps per row.
+    title : str, optional
+        Above the figure; by default it says what the colours mean.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not isinstance(model, Sequential):
+        raise TypeError(f"feature_maps runs the layers of a Sequential in order, got {type(model).__name__}")
+    convs = [i for i, layer in enumerate(model) if isinstance(layer, Conv2D)]
+    if not convs:
+        raise ValueError(f"feature_maps draws the outputs of Conv2D layers, and the model has none: {model!r}")
+    columns = check_int("columns", columns, low=1)
+    image = as_float_array("x", x, model_dtype(model))
+    batch = image[None] if image.ndim == 3 else image
+    if batch.ndim != 4 or len(batch) != 1:
+        raise ValueError(f"x must be one image (C, H, W) or a batch of one (1, C, H, W), got shape {image.shape}")
+    if not all_finite(batch):
+        raise ValueError("x holds NaN or infinite values")
+    n_channels = batch.shape[1]
+    plural = "s" if n_channels > 1 else ""
+    blocks = [(f"the image: {n_channels} channel{plural} of {batch.shape[2]} x {batch.shape[3]}", batch[0])]
+    with inference_pass():  # a layer of the user's own that stores a cache anyway has it dropped
+        for layer in model.layers[: convs[-1] + 1]:
+            batch = layer.forward(batch, training=False)
+            if isinstance(layer, Conv2D):
+                _, o, h, w = batch.shape
+                blocks.append((f"{layer!r}: {o} feature maps of {h} x {w}", batch[0]))
+
+    rows = [-(-len(maps) // columns) for _, maps in blocks]
+    fig = plt.figure(figsize=(0.7 * columns, sum(0.7 * r + 0.4 for r in rows) + 0.4), layout="constrained")
+    subfigures = fig.subfigures(len(blocks), 1, squeeze=False, height_ratios=rows)[:, 0]
+    for sub, (label, maps), n_rows in zip(subfigures, blocks, rows):
+        axes = sub.subplots(n_rows, columns, squeeze=False)
+        for ax in axes.flat:
+            ax.set_axis_off()
+        for o, (ax, m) in enumerate(zip(axes.flat, maps)):
+            if maps is blocks[0][1]:
+                ax.imshow(m, cmap="gray_r")  # dark ink on white, as the digits were written
+            else:
+                limit = max(float(np.abs(m).max()), np.finfo(np.float64).tiny)
+                ax.imshow(m, cmap="RdBu_r", vmin=-limit, vmax=limit)
+                ax.set_title(str(o), fontsize="x-small", pad=2)  # map o is filter o's response
+        sub.suptitle(label, fontsize="medium")
+    fig.suptitle(
+        title
+        if title is not None
+        else "Feature maps of one image through each Conv2D (red > 0 > blue, each map on its own scale)"
     )
     return fig

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
+from rows import row
 
 import minnet as mn
 
@@ -475,3 +476,111 @@ def test_decision_boundary_refuses_a_bad_extent_or_panel(bad, error):
         mn.plot.decision_boundary(linear_model(1.0, 0.0, False), X, [0, 0, 1, 1], extent=bad)
     with pytest.raises(TypeError, match="ax must be"):
         mn.plot.decision_boundary(linear_model(1.0, 0.0, False), X, [0, 0, 1, 1], ax="left")
+
+
+# Convolutions: the filters of a Conv2D, and the feature maps of one image through a network.
+
+
+def drawn_images(container):
+    """The arrays shown by the axes of a figure or subfigure that hold an image, in grid order."""
+    return [ax.images[0].get_array() for ax in container.axes if ax.images]
+
+
+def test_filters_draws_each_filter_of_the_channel_on_one_scale_centred_on_0():
+    conv = mn.Conv2D(2, 5, (3, 2), seed=0)
+    fig = mn.plot.filters(conv, channel=1, columns=3)
+    shown = drawn_images(fig)
+    assert len(shown) == 5  # one per output channel; the sixth cell of the 2 x 3 grid is empty
+    for o, image in enumerate(shown):
+        np.testing.assert_array_equal(image, conv.W.value[o, 1])
+    limit = np.abs(conv.W.value[:, 1]).max()
+    assert {ax.images[0].get_clim() for ax in fig.axes if ax.images} == {(-limit, limit)}
+    assert [ax.get_title() for ax in fig.axes if ax.images] == ["0", "1", "2", "3", "4"]
+    assert any(ax.get_ylabel() == "weight" for ax in fig.axes)  # the colour bar
+    assert fig._suptitle.get_text() == f"{conv!r}: its 5 filters of 3 x 2, on input channel 1"
+    assert png_bytes(fig).startswith(b"\x89PNG")
+
+
+@row("plot-conv-bad-input")
+@pytest.mark.parametrize(
+    "layer, kwargs, error, message",
+    [
+        (mn.Dense(3, 2), {}, TypeError, "filters draws the filters of a Conv2D layer, got Dense"),
+        (mn.Conv2D(2, 4, 3), {"channel": 2}, ValueError, "channel must be <= 1, got 2"),
+        (mn.Conv2D(1, 4, 3), {"columns": 0}, ValueError, "columns must be >= 1, got 0"),
+    ],
+)
+def test_filters_refuses_what_it_cannot_draw_and_leaves_no_figure(layer, kwargs, error, message):
+    before = plt.get_fignums()
+    with pytest.raises(error, match=message):
+        mn.plot.filters(layer, **kwargs)
+    assert plt.get_fignums() == before
+
+
+def small_cnn():
+    return mn.Sequential(
+        mn.Conv2D(1, 2, 3, seed=0),
+        mn.BatchNorm2D(2),
+        mn.ReLU(),
+        mn.Conv2D(2, 3, 3, seed=1),
+        mn.Flatten(),
+        mn.Dropout(0.5, seed=2),
+        mn.Dense(3 * 2 * 3, 4, seed=3),
+    )
+
+
+def test_feature_maps_draw_the_image_then_each_conv2d_output_in_inference_mode():
+    model = small_cnn()
+    model.layers[1].set_state({**model.layers[1].get_state(), "running_mean": np.array([0.5, -1.0])})
+    x = np.random.default_rng(0).normal(size=(1, 6, 7))
+    state = [layer.get_state() for layer in model]
+    fig = mn.plot.feature_maps(model, x, columns=2)
+    first = model.layers[0].forward(x[None], training=False)
+    second = model.layers[3].forward(model.layers[2].forward(model.layers[1].forward(first, False), False), False)
+    image, maps1, maps2 = fig.subfigs
+    np.testing.assert_array_equal(drawn_images(image)[0], x[0])
+    np.testing.assert_allclose(drawn_images(maps1), first[0])
+    np.testing.assert_allclose(drawn_images(maps2), second[0])  # through BatchNorm2D's running statistics
+    assert maps2._suptitle.get_text() == f"{model.layers[3]!r}: 3 feature maps of 2 x 3"
+    assert image._suptitle.get_text() == "the image: 1 channel of 6 x 7"
+    for ax in maps1.axes:  # each map on its own scale, centred on 0
+        low, high = ax.images[0].get_clim()
+        assert low == -high == -np.abs(ax.images[0].get_array()).max()
+    # Inference: no layer keeps a cache or changes its state (running statistics, the dropout generator).
+    assert all(layer._cache is None for layer in model)
+    for layer, before in zip(model, state):
+        for key, value in layer.get_state().items():
+            np.testing.assert_array_equal(value, before[key])
+    assert png_bytes(fig).startswith(b"\x89PNG")
+
+
+def test_feature_maps_take_one_image_or_a_batch_of_one():
+    model, x = small_cnn(), np.random.default_rng(1).random((1, 6, 7))
+    one, batch = mn.plot.feature_maps(model, x), mn.plot.feature_maps(model, x[None])
+    for a, b in zip(one.subfigs, batch.subfigs):
+        for left, right in zip(drawn_images(a), drawn_images(b)):
+            np.testing.assert_array_equal(left, right)
+
+
+@row("plot-conv-bad-input")
+@pytest.mark.parametrize(
+    "model, x, error, message",
+    [
+        (small_cnn()[0], np.zeros((1, 6, 7)), TypeError, "runs the layers of a Sequential in order, got Conv2D"),
+        (mn.Sequential(mn.Dense(2, 2)), np.zeros((1, 1, 2)), ValueError, "the model has none"),
+        (
+            small_cnn(),
+            np.zeros((2, 1, 6, 7)),
+            ValueError,
+            r"one image \(C, H, W\) or a batch of one \(1, C, H, W\), got shape \(2, 1, 6, 7\)",
+        ),
+        (small_cnn(), np.zeros((6, 7)), ValueError, r"got shape \(6, 7\)"),
+        (small_cnn(), np.full((1, 6, 7), np.nan), ValueError, "x holds NaN or infinite values"),
+        (small_cnn(), np.zeros((3, 6, 7)), ValueError, r"expected a batch of images of shape \(n, 1, H, W\)"),
+    ],
+)
+def test_feature_maps_refuse_what_they_cannot_draw_and_leave_no_figure(model, x, error, message):
+    before = plt.get_fignums()
+    with pytest.raises(error, match=message):
+        mn.plot.feature_maps(model, x)
+    assert plt.get_fignums() == before
