@@ -202,13 +202,29 @@ class _EpochMemory(mn.callbacks.Callback):
         self.per_epoch.append(sum(stat.size for stat in snapshot.statistics("filename")))
 
 
-def measure_memory(task: Task | ConvTask, epochs: int = 4, rows: int | None = None) -> dict[str, Any]:
+def traced_peak(fn: Callable[[], Any]) -> int:
+    """Peak bytes ``fn`` holds allocated at once (numpy arrays and Python objects), as tracemalloc sees them."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        fn()
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+def measure_memory(
+    task: Task | ConvTask, epochs: int = 4, rows: int | None = None, numpy_loop: Trainer | None = None
+) -> dict[str, Any]:
     """Peak memory a minnet fit allocates on top of the data, and its growth per epoch.
 
     A short fit on a few rows of another model runs first, untraced: the
     modules and caches a process loads on its first fit (about 2.5 MB of
     Python objects) are not the training's memory. ``rows`` keeps the first
     rows of the data only (the CNN's, whose four epochs would take minutes).
+    With ``numpy_loop``, the hand-written loop's peak on the same data is
+    measured too, for comparison (PyTorch's allocations are not traced).
     """
     if rows is not None:
         task = dataclasses.replace(task, X=task.X[:rows], y=task.y[:rows])
@@ -229,11 +245,8 @@ def measure_memory(task: Task | ConvTask, epochs: int = 4, rows: int | None = No
     model = build(task)
     loss, opt = task.loss(), task.optimizer(model.parameters())
     recorder = _EpochMemory()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        mn.fit(
+    peak = traced_peak(
+        lambda: mn.fit(
             model,
             loss,
             opt,
@@ -245,11 +258,11 @@ def measure_memory(task: Task | ConvTask, epochs: int = 4, rows: int | None = No
             progress=False,
             callbacks=[recorder],
         )
-        peak = tracemalloc.get_traced_memory()[1] - before
-    finally:
-        tracemalloc.stop()
+    )
     steady = recorder.per_epoch[1:]  # the first epoch allocates the reusable buffers
+    numpy_peak = {} if numpy_loop is None else {"numpy_peak_extra_bytes": traced_peak(lambda: numpy_loop(task))}
     return {
+        **numpy_peak,
         "data_bytes": task.X.nbytes + task.y.nbytes,
         "activation_bytes": task.activation_bytes(),
         "parameter_bytes": sum(p.value.nbytes for p in model.parameters()),
@@ -452,7 +465,8 @@ def run(
             if "torch" in timing["seconds"]:
                 result["torch_matmul_seconds"] = matmul_seconds(task, repeat, library="torch")
         if memory:
-            result["memory"] = measure_memory(task, rows=CONV_MEMORY_ROWS if isinstance(task, ConvTask) else None)
+            rows = CONV_MEMORY_ROWS if isinstance(task, ConvTask) else None
+            result["memory"] = measure_memory(task, rows=rows, numpy_loop=task_impls["numpy"])
         results.append(result)
     return {
         "machine": machine_info(torch_threads),
@@ -514,15 +528,16 @@ def format_table(report: dict[str, Any]) -> str:
         mb = 1 / 2**20
         rows = [
             "| task | data (MB) | one batch's activations (MB) | parameters (MB) | peak above data (MB) "
-            "| peak / activations | growth per epoch (bytes) |",
-            "|---|---|---|---|---|---|---|",
+            "| peak / activations | growth per epoch (bytes) | numpy loop's peak above data (MB) |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for r in mems:
             m = r["memory"]
             rows.append(
                 f"| {r['label']} | {m['data_bytes'] * mb:.2f} | {m['activation_bytes'] * mb:.3f} "
                 f"| {m['parameter_bytes'] * mb:.3f} | {m['peak_extra_bytes'] * mb:.3f} "
-                f"| {m['peak_extra_bytes'] / m['activation_bytes']:.2f} | {m['growth_bytes_per_epoch']:g} |"
+                f"| {m['peak_extra_bytes'] / m['activation_bytes']:.2f} | {m['growth_bytes_per_epoch']:g} "
+                f"| {m.get('numpy_peak_extra_bytes', float('nan')) * mb:.3f} |"
             )
         out.append("\n".join(rows))
     rows = ["| task | target | measured | met |", "|---|---|---|---|"]

@@ -147,9 +147,15 @@ def test_quick_run_reports_every_task_and_target(capsys):
     for name in ("article float64", "wide float64", "deep-narrow float64"):
         assert name in out
     assert "minnet/numpy" in out and "matmul-bound rate" in out and "growth per epoch" in out
+    assert "numpy loop's peak above data" in out
     for task in make_tasks(quick=True, dtypes=(np.float64,)):  # the last batch of an epoch may be partial
         batch = "full" if task.batch_size is None else task.batch_size
         assert f"| {task.label} | {task.epochs} x {task.n_batches} (batch {batch}) |" in out
+
+
+def test_traced_peak_sees_what_a_call_holds_at_once():
+    assert 8e6 <= bench.traced_peak(lambda: np.ones(10**6)) < 9e6
+    assert bench.traced_peak(lambda: [np.ones(10**5) for _ in range(10)]) >= 8e6
 
 
 def test_memory_does_not_grow_across_epochs(quick_tasks):
@@ -228,7 +234,9 @@ def test_quick_run_reports_the_cnn_task_its_bound_and_memory(capsys):
 @needs_mnist
 @needs_minnet_images
 def test_mnist_cnn_memory_is_the_batch_and_the_adam_state(quick_tasks):
-    mem = bench.measure_memory(quick_tasks["mnist_cnn float32"], epochs=3, rows=256)
+    mem = bench.measure_memory(quick_tasks["mnist_cnn float32"], epochs=3, rows=256, numpy_loop=impl.train_numpy_cnn)
     assert mem["optimizer_copies"] == 5 and mem["index_bytes"] == 256 * 8
     assert mem["growth_bytes_per_epoch"] == 0
     assert bench.memory_ok(mem)
+    # The hand-written loop holds at least one batch's activations: the estimate is not too high.
+    assert mem["numpy_peak_extra_bytes"] >= mem["activation_bytes"]
