@@ -357,15 +357,16 @@ def train_torch_cnn(task: ConvTask) -> Trained:
     import torch
     from torch import nn
 
+    tdtype = torch.float64 if np.dtype(task.dtype) == np.float64 else torch.float32
     layers: list[nn.Module] = []
     for W, b in task.weights[:-1]:
-        conv = nn.Conv2d(W.shape[1], W.shape[0], W.shape[2:])
+        conv = nn.Conv2d(W.shape[1], W.shape[0], W.shape[2:], dtype=tdtype)
         with torch.no_grad():
             conv.weight.copy_(torch.from_numpy(W))
             conv.bias.copy_(torch.from_numpy(b))
         layers += [conv, nn.ReLU(), nn.MaxPool2d(task.pool)]
     W, b = task.weights[-1]
-    linear = nn.Linear(*W.shape)
+    linear = nn.Linear(*W.shape, dtype=tdtype)
     with torch.no_grad():
         linear.weight.copy_(torch.from_numpy(W.T.copy()))
         linear.bias.copy_(torch.from_numpy(b))

@@ -240,3 +240,15 @@ def test_mnist_cnn_memory_is_the_batch_and_the_adam_state(quick_tasks):
     assert bench.memory_ok(mem)
     # The hand-written loop holds at least one batch's activations: the estimate is not too high.
     assert mem["numpy_peak_extra_bytes"] >= mem["activation_bytes"]
+
+
+@needs_mnist
+def test_mnist_cnn_numpy_loop_and_torch_do_the_same_math_in_float64(quick_tasks):
+    # In float64 rounding cannot hide a difference in the math: the two agree to the float64 tolerance.
+    pytest.importorskip("torch")
+    task32 = quick_tasks["mnist_cnn float32"]
+    task = ConvTask("mnist_cnn", task32.X[:256], task32.y[:256], batch_size=128, epochs=1, lr=1e-3, dtype=np.float64)
+    numpy_loop, torch_run = impl.train_numpy_cnn(task), impl.train_torch_cnn(task)
+    assert numpy_loop.weights[0][0].dtype == torch_run.weights[0][0].dtype == np.float64
+    assert torch_run.loss == pytest.approx(numpy_loop.loss, rel=bench.RTOL["float64"])
+    assert_same_weights(torch_run.weights, numpy_loop.weights, bench.RTOL["float64"])
