@@ -252,3 +252,16 @@ def test_mnist_cnn_numpy_loop_and_torch_do_the_same_math_in_float64(quick_tasks)
     assert numpy_loop.weights[0][0].dtype == torch_run.weights[0][0].dtype == np.float64
     assert torch_run.loss == pytest.approx(numpy_loop.loss, rel=bench.RTOL["float64"])
     assert_same_weights(torch_run.weights, numpy_loop.weights, bench.RTOL["float64"])
+
+
+def test_agreement_of_a_float32_cnn_is_measured_against_the_distance_trained():
+    rng = np.random.default_rng(0)
+    task = ConvTask("cnn", rng.random((3, 1, 10, 10)), np.zeros(3), batch_size=128, epochs=1, lr=1e-3, channels=(2, 4))
+    trained = [(W + 0.1, b - 0.1) for W, b in task.weights]
+    W, b = trained[1]
+    losses = {"numpy": 0.5, "torch": 0.5}
+    near = [*trained[:1], (W + 0.4 * 0.1, b), *trained[2:]]  # 40% of the distance trained away
+    bench.check_agreement(task, losses, {"numpy": trained, "torch": near})
+    far = [*trained[:1], (W + 0.6 * 0.1, b), *trained[2:]]
+    with pytest.raises(bench.Disagreement, match="torch's final W of layer 1 is .* away from the numpy loop's"):
+        bench.check_agreement(task, losses, {"numpy": trained, "torch": far})
