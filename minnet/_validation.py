@@ -18,7 +18,7 @@ import numpy as np
 
 __all__ = [
     "all_finite",
-    "as_2d_batch",
+    "as_batch",
     "as_class_indices",
     "as_float_array",
     "as_generator",
@@ -31,6 +31,7 @@ __all__ = [
     "check_path",
     "check_real",
     "check_seed",
+    "check_shape",
 ]
 
 
@@ -156,15 +157,25 @@ def check_finite(name: str, array: np.ndarray) -> None:
     raise ValueError(f"{name} must be finite, got {float(array[where])!r} at index {where}")
 
 
-def as_2d_batch(name: str, value: Any, dtype: Any = None, n_features: int | None = None) -> np.ndarray:
-    """Convert a batch to a finite 2-D float array of shape ``(n_samples, n_features)``."""
+def as_batch(name: str, value: Any, dtype: Any = None, sample_shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Convert a batch to a finite float array of shape ``(n_samples, *sample_shape)``, two axes or more.
+
+    A table is ``(n_samples, n_features)``, a batch of images ``(n_samples,
+    C, H, W)``; with ``sample_shape`` the samples must have exactly that shape.
+    """
     array = as_float_array(name, value, dtype)
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be 2-D of shape (n_samples, n_features), got an array of shape {array.shape}")
+    if array.ndim < 2:
+        raise ValueError(
+            f"{name} must be a batch with the samples on its first axis, (n_samples, n_features) for a table "
+            f"or (n_samples, C, H, W) for images, got an array of shape {array.shape}"
+        )
     if array.shape[0] == 0:
         raise ValueError(f"{name} must hold at least one sample, got shape {array.shape}")
-    if n_features is not None and array.shape[1] != n_features:
-        raise ValueError(f"{name} must have {n_features} features, got {array.shape[1]}")
+    if sample_shape is not None and array.shape[1:] != tuple(sample_shape):
+        if array.ndim == 2 and len(sample_shape) == 1:
+            raise ValueError(f"{name} must have {sample_shape[0]} features, got {array.shape[1]}")
+        shape = tuple(sample_shape)
+        raise ValueError(f"{name} must hold samples of shape {shape}, got an array of shape {array.shape}")
     check_finite(name, array)
     return array
 
@@ -224,6 +235,16 @@ def as_class_indices(name: str, value: Any, n_classes: int | None = None) -> np.
         raise ValueError(f"{name} must be class indices, got {labels[i].item()!r} at index {i}, too large to be one")
     # int64 labels are used as they are (minnet never writes into a target): no copy of a data set's size.
     return labels.astype(np.int64, copy=False)
+
+
+def check_shape(name: str, value: Any) -> tuple[int, ...]:
+    """The shape of one sample: an int (a table's features) or a tuple (or list) of ints, each >= 1."""
+    items = list(value) if isinstance(value, (tuple, list)) else [value]
+    if not items or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in items):
+        raise TypeError(f"{name} must be an integer or a non-empty tuple of integers, got {_describe(value)}")
+    if min(items) < 1:
+        raise ValueError(f"{name} must hold sizes >= 1, got {tuple(int(v) for v in items)!r}")
+    return tuple(int(v) for v in items)
 
 
 def check_bool(name: str, value: Any) -> bool:

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from ._inference import inference_pass
-from ._validation import as_2d_batch, as_float_array, check_int
+from ._validation import as_batch, as_float_array, check_int, check_shape
 from .layers import Layer, Parameter, backward_through
+from .layers.base import model_dtype
 
 __all__ = [
     "MAX_NESTING",
@@ -92,15 +93,6 @@ def check_nesting(layer: Layer, what: str) -> None:
         )
 
 
-def model_dtype(layer: Layer) -> np.dtype:
-    """The float dtype ``layer`` computes in: its ``dtype`` if set, else its first parameter's, else float64."""
-    dtype = getattr(layer, "dtype", None)
-    if dtype is not None:
-        return np.dtype(dtype)
-    params = layer.parameters()
-    return params[0].value.dtype if params else np.dtype(np.float64)
-
-
 def stateful_layers(model: Layer) -> list[Layer]:
     """The layers of ``model`` that keep non-trained state (:meth:`Layer.get_state` is not empty)."""
     return [layer for layer in iter_layers(model) if layer.get_state()]
@@ -135,7 +127,7 @@ def inference_batches(
     Parameters
     ----------
     model : Layer
-    inputs : list of ndarray, each of shape (n_samples, n_features_i)
+    inputs : list of ndarray, each of shape (n_samples, ...)
         One array per model input, already validated.
     batch_size : int or None
         Rows per forward; None runs all rows at once.
@@ -158,7 +150,7 @@ def inference_batches(
 
 
 def as_model_inputs(model: Layer, x: Any, name: str = "x") -> list[np.ndarray]:
-    """Validate what a caller passes as a model's input; return one 2-D array per input.
+    """Validate what a caller passes as a model's input; return one batch ``(n_samples, ...)`` per input.
 
     A model with one input takes an array; one with several takes a list
     with an array for each, all with the same number of samples. Arrays are
@@ -166,14 +158,14 @@ def as_model_inputs(model: Layer, x: Any, name: str = "x") -> list[np.ndarray]:
     """
     dtype = model_dtype(model)
     if model.n_inputs == 1:
-        return [as_2d_batch(name, x, dtype)]  # a wrong width is refused by the layer that fixes it
+        return [as_batch(name, x, dtype)]  # a wrong shape is refused by the layer (or graph input) that fixes it
     if not isinstance(x, (list, tuple)) or len(x) != model.n_inputs:
         got = f"a list of {len(x)}" if isinstance(x, (list, tuple)) else type(x).__name__
         raise TypeError(
             f"this model has {model.n_inputs} inputs, so {name} must be a list of {model.n_inputs} arrays, got {got}"
         )
-    widths = model.input_widths() if isinstance(model, Model) else [None] * model.n_inputs
-    arrays = [as_2d_batch(f"{name}[{i}]", xi, dtype, widths[i]) for i, xi in enumerate(x)]
+    shapes = model.input_shapes() if isinstance(model, Model) else [None] * model.n_inputs
+    arrays = [as_batch(f"{name}[{i}]", xi, dtype, shapes[i]) for i, xi in enumerate(x)]
     lengths = [len(a) for a in arrays]
     if len(set(lengths)) > 1:
         raise ValueError(f"the inputs in {name} must have the same number of samples, got {lengths}")
@@ -211,9 +203,13 @@ class Model(Layer):
             )
         self.dtype = dtypes.pop() if dtypes else np.dtype(np.float64)
 
+    def input_shapes(self) -> list[tuple[int, ...] | None]:
+        """The sample shape of each input, where the model fixes it (else None)."""
+        return [self.input_shape()]
+
     def input_widths(self) -> list[int | None]:
-        """The number of features of each input, where the model fixes it."""
-        return [self.in_features()]
+        """The number of features of each input that the model fixes as a table's width (else None)."""
+        return [shape[0] if shape is not None and len(shape) == 1 else None for shape in self.input_shapes()]
 
     def predict(self, x: Any, batch_size: int | None = None) -> Any:
         """Outputs for ``x`` in inference mode (``training=False``).
@@ -278,9 +274,9 @@ def summary_table(model: Model, header: Sequence[str], rows: Sequence[Sequence[s
     return "\n".join([lines[0], rule, *lines[1:], rule, f"Total parameters: {total:,} ({model.dtype.name})"])
 
 
-def shape_text(array: np.ndarray) -> str:
-    """``(None, 16)`` for a batch of 16-feature rows: the batch size is free."""
-    return f"({', '.join(['None', *map(str, np.shape(array)[1:])])})"
+def shape_text(sample_shape: Sequence[int], batch: str = "None") -> str:
+    """``(None, 8, 26, 26)`` for samples of shape ``(8, 26, 26)``: the batch size is free."""
+    return f"({', '.join([batch, *map(str, sample_shape)])})"
 
 
 class Sequential(Model):
@@ -342,8 +338,11 @@ class Sequential(Model):
         # and a layer that needs another float dtype says so (Dense names the conversion).
         if not (isinstance(x, np.ndarray) and x.dtype.kind == "f"):
             x = as_float_array("x", x, self.dtype)
-        if x.ndim != 2:
-            raise ValueError(f"x must be 2-D of shape (n_samples, n_features), got shape {x.shape}")
+        if x.ndim < 2:
+            raise ValueError(
+                f"x must be a batch with the samples on its first axis, (n_samples, n_features) for a table "
+                f"or (n_samples, C, H, W) for images, got shape {x.shape}"
+            )
         for layer in self.layers:
             x = layer.forward(x, training=training)
         return x
@@ -365,9 +364,30 @@ class Sequential(Model):
     def children(self) -> list[Layer]:
         return list(self.layers)
 
-    def in_features(self) -> int | None:
-        # The first layer that fixes a width; the layers before it (activations) keep it.
-        return next((w for w in (layer.in_features() for layer in self.layers) if w is not None), None)
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape each layer's :meth:`~minnet.Layer.output_shape` gives the next, in turn."""
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            shape = layer.output_shape(shape)
+        return shape
+
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The shape fixed by the first layer that fixes one, if the layers before it keep it (activations).
+
+        ``Sequential(ReLU(), Dense(3, 4))``: ``(3,)``. None when no layer
+        fixes a shape, or the layers before it change shapes (a
+        convolution): :meth:`summary` then needs ``input_shape=``.
+        """
+        for k, layer in enumerate(self.layers):
+            shape = layer.input_shape()
+            if shape is None:
+                continue
+            try:
+                kept = Sequential(*self.layers[:k]).output_shape(shape) == shape
+            except (ValueError, TypeError):
+                kept = False
+            return shape if kept else None
+        return None
 
     # -- conveniences -------------------------------------------------------
     def __len__(self) -> int:
@@ -385,30 +405,36 @@ class Sequential(Model):
         inner = "".join(f"  {line}\n" for layer in self.layers for line in f"{layer!r},".splitlines())
         return f"Sequential(\n{inner})"
 
-    def summary(self, n_features: int | None = None) -> str:
+    def summary(self, input_shape: int | tuple[int, ...] | None = None, *, n_features: int | None = None) -> str:
         """A table of each layer's output shape and parameter count.
 
         Parameters
         ----------
+        input_shape : int or tuple of int, optional
+            The shape of one input sample: ``(1, 28, 28)`` for images, an int
+            for a table's features. When omitted it is asked of the layers
+            (the first ``Dense``'s ``n_in``, see :meth:`input_shape`).
         n_features : int, optional
-            Input width; asked of the layers (the first ``Dense``'s ``n_in``)
-            when omitted.
+            The older name of an int ``input_shape``.
 
         Returns
         -------
         str
             The table; ``print(model.summary())`` shows it.
         """
-        if n_features is None:
-            n_features = self.in_features()
-            if n_features is None:
-                raise ValueError("summary() could not infer the input width; pass n_features")
-        # One sample in inference mode tells each layer's output width, writing no layer state.
-        x = np.zeros((1, check_int("n_features", n_features, low=1)), dtype=self.dtype)
+        if n_features is not None:
+            if input_shape is not None:
+                raise TypeError("summary takes input_shape= or its older name n_features=, not both")
+            input_shape = n_features
+        if input_shape is None:
+            shape = self.input_shape()
+            if shape is None:
+                raise ValueError("summary() could not infer the input shape from the layers; pass input_shape=")
+        else:
+            shape = check_shape("input_shape", input_shape)
         rows = []
-        with inference_pass():
-            for i, layer in enumerate(self.layers):
-                x = layer.forward(x, training=False)
-                count = sum(p.size for p in layer.parameters())
-                rows.append((f"{i}: {layer!r}".splitlines()[0], shape_text(x), f"{count:,}"))
+        for i, layer in enumerate(self.layers):
+            shape = layer.output_shape(shape)
+            count = sum(p.size for p in layer.parameters())
+            rows.append((f"{i}: {layer!r}".splitlines()[0], shape_text(shape), f"{count:,}"))
         return summary_table(self, ("Layer", "Output shape", "Params"), rows)

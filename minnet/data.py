@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from minnet._numerics import safe_column_mean_std
-from minnet._validation import as_2d_batch, as_class_indices, as_generator, check_bool, check_int, check_real
+from minnet._validation import as_batch, as_class_indices, as_generator, check_bool, check_int, check_real
 
 __all__ = ["Standardizer", "one_hot", "train_test_split"]
 
@@ -173,7 +173,10 @@ class Standardizer:
     .. math:: z = (x - \\mu) / \\sigma
 
     with :math:`\\mu` and :math:`\\sigma` (population standard deviation)
-    learned by :meth:`fit`. Fit on the training set only and transform every
+    learned by :meth:`fit`. A feature is a position of the sample: for a
+    table ``(n, F)`` a column, for images ``(n, C, H, W)`` each pixel of
+    each channel, with statistics over the samples (axis 0), as
+    scikit-learn's ``StandardScaler`` on the flattened images. Fit on the training set only and transform every
     other set with the same statistics; fitting on all the data leaks the
     test set into training.
 
@@ -182,12 +185,12 @@ class Standardizer:
 
     Attributes
     ----------
-    mean_ : ndarray of shape (n_features,)
+    mean_ : ndarray of the shape of one sample, (n_features,) for a table
         Per-feature mean of the data seen by :meth:`fit` (float64).
-    scale_ : ndarray of shape (n_features,)
+    scale_ : ndarray of the shape of one sample
         Per-feature standard deviation, 1 for constant features (float64).
     n_features_in_ : int
-        Number of features seen by :meth:`fit`.
+        Number of features (values of one sample) seen by :meth:`fit`.
 
     Examples
     --------
@@ -210,32 +213,37 @@ class Standardizer:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or (n_samples, *shape)
             Finite numbers.
 
         Returns
         -------
         self : Standardizer
         """
-        X = as_2d_batch("X", X)
+        X = as_batch("X", X)
+        table = X.reshape(len(X), -1)  # a column per position of the sample
         # Statistics in float64 even for float32 data: a float32 sum over
         # many rows loses digits that the scaled output would then carry.
         # Values near 1e200 have squares beyond the float: the helper scales those columns first.
-        self.mean_, scale = safe_column_mean_std(X)
+        mean, scale = safe_column_mean_std(table)
         # Test constancy exactly (max == min): the std of a constant column
         # can come out as rounding noise like 1e-17 rather than 0.
-        scale[X.max(axis=0) == X.min(axis=0)] = 1.0
-        self.scale_ = scale
-        self.n_features_in_ = X.shape[1]
+        scale[table.max(axis=0) == table.min(axis=0)] = 1.0
+        self.mean_, self.scale_ = mean.reshape(X.shape[1:]), scale.reshape(X.shape[1:])
+        self.n_features_in_ = table.shape[1]
         return self
 
     def _check(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``X`` checked against the fit, with the mean and scale in its dtype."""
         if self.mean_ is None or self.scale_ is None:
             raise RuntimeError("this Standardizer is not fitted yet; call fit first")
-        X = as_2d_batch("X", X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"Standardizer was fitted on {self.n_features_in_} features, got {X.shape[1]}")
+        X = as_batch("X", X)
+        if X.shape[1:] != self.mean_.shape:
+            if X.ndim == 2 and self.mean_.ndim == 1:
+                raise ValueError(f"Standardizer was fitted on {self.n_features_in_} features, got {X.shape[1]}")
+            raise ValueError(
+                f"Standardizer was fitted on samples of shape {self.mean_.shape}, got samples of shape {X.shape[1:]}"
+            )
         return X, self.mean_.astype(X.dtype), self.scale_.astype(X.dtype)
 
     def transform(self, X: Any) -> np.ndarray:
@@ -243,11 +251,11 @@ class Standardizer:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, *shape)
 
         Returns
         -------
-        X_scaled : ndarray of shape (n_samples, n_features)
+        X_scaled : ndarray of shape (n_samples, *shape)
             A new array, float32 if ``X`` is float32, else float64.
         """
         X, mean, scale = self._check(X)
@@ -262,11 +270,11 @@ class Standardizer:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, *shape)
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features)
+        X_original : ndarray of shape (n_samples, *shape)
             ``X * scale_ + mean_``, float32 if ``X`` is float32, else float64.
         """
         X, mean, scale = self._check(X)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_float_array, check_finite, check_real, check_seed
+from ._validation import as_batch, check_real, check_seed
 from .containers import restore_states, snapshot_states
 from .layers import Layer, Parameter
 from .losses import Loss
@@ -88,7 +88,8 @@ def gradcheck(
     several = isinstance(layer, Layer) and layer.n_inputs != 1
     if several and not isinstance(x, (list, tuple)):
         raise TypeError(f"{layer!r} takes several inputs: pass x as a list of arrays")
-    xs = [_as_batch(f"x[{k}]" if several else "x", xk) for k, xk in enumerate(x if several else [x])]
+    # Copies: the probes perturb them in place.
+    xs = [as_batch(f"x[{k}]" if several else "x", xk, np.float64).copy() for k, xk in enumerate(x if several else [x])]
     if isinstance(layer, Loss):
         x = xs[0]
         if target is None:
@@ -137,15 +138,6 @@ def gradcheck(
         for (name, p), grad in zip(named, analytic):
             _compare(f"parameter {name}", grad, _numeric(objective, p.value, eps), atol, rtol)
     return True
-
-
-def _as_batch(name: str, value: Any) -> np.ndarray:
-    """A float64 copy of ``value``, a finite batch of shape (n_samples, *shape) with at least one sample."""
-    array = as_float_array(name, value, np.float64)
-    if array.ndim < 2 or array.shape[0] == 0:
-        raise ValueError(f"{name} must be a batch of shape (n_samples, *shape), got an array of shape {array.shape}")
-    check_finite(name, array)
-    return array.copy()  # perturbed in place by the probes
 
 
 def _numeric(objective: Callable[[], float], array: np.ndarray, eps: float) -> np.ndarray:

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from ._inference import inference_pass
-from ._validation import as_float_array, check_int
-from .containers import Model, check_nesting, iter_layers, summary_table
+from ._validation import as_float_array, check_int, check_shape
+from .containers import Model, check_nesting, iter_layers, shape_text, summary_table
+from .io.fields import stored_shape
 from .layers import Layer, Parameter, backward_through
 from .layers.base import register_symbolic_call
 
@@ -56,20 +56,23 @@ class Node:
 
 
 class Input(Node):
-    """A graph input: a symbolic batch of ``n_features`` columns.
+    """A graph input: a symbolic batch of samples of one shape.
 
     Parameters
     ----------
-    n_features : int
+    shape : int or tuple of int
+        The shape of one sample, without the batch axis: an int for a
+        table's features (``Input(8)``: batches ``(n, 8)``), a tuple for
+        more axes (``Input((1, 28, 28))``: one-channel images, ``(n, 1, 28, 28)``).
     name : str, optional
         Shown by ``print(model)`` and ``summary()``; ``input``, ``input_1``, ...
         when omitted. It may not hold ``:``, which marks a shared layer's
         later uses (``dense:1``), so that node names are unique.
     """
 
-    def __init__(self, n_features: int, name: str | None = None) -> None:
+    def __init__(self, shape: int | tuple[int, ...], name: str | None = None) -> None:
         super().__init__(None, ())
-        self.n_features = check_int("n_features", n_features, low=1)
+        self.shape = check_shape("shape", shape)
         if name is not None and (not isinstance(name, str) or not name):
             raise TypeError(f"name must be a non-empty string, got {name!r}")
         if name is not None and ":" in name:
@@ -79,9 +82,26 @@ class Input(Node):
             )
         self.name = name
 
+    @property
+    def n_features(self) -> int | None:
+        """The width of a table's rows (``Input(8)``: 8); None for samples of more axes."""
+        return self.shape[0] if len(self.shape) == 1 else None
+
     def __repr__(self) -> str:
         name = "" if self.name is None else f", name={self.name!r}"
-        return f"Input({self.n_features}{name})"
+        return f"Input({_shape_argument(self.shape)}{name})"
+
+
+def _input_config(name: str, node: Input) -> dict[str, Any]:
+    """How a file describes an input: a table's by its width, as files did before shapes (so they still read)."""
+    if node.n_features is not None:
+        return {"name": name, "n_features": node.n_features}
+    return {"name": name, "shape": list(node.shape)}
+
+
+def _shape_argument(shape: tuple[int, ...]) -> str:
+    """``8`` for ``(8,)``, ``(1, 28, 28)`` otherwise: how ``Input`` is called."""
+    return str(shape[0]) if len(shape) == 1 else repr(shape)
 
 
 def call_on_nodes(layer: Layer, arg: Any) -> Node:
@@ -122,6 +142,13 @@ class Add(Layer):
 
     n_inputs = None  # any number >= 2
 
+    def output_shape(self, input_shape: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
+        """The one shape all inputs share."""
+        shapes = [tuple(shape) for shape in input_shape]
+        if len(set(shapes)) != 1:
+            raise ValueError(f"Add() needs inputs of one shape, got samples of shapes {shapes}")
+        return shapes[0]
+
     def forward(self, xs: Sequence[np.ndarray], training: bool = True) -> np.ndarray:
         shapes = [np.shape(x) for x in xs]
         if len(set(shapes)) != 1:
@@ -140,28 +167,69 @@ class Add(Layer):
 
 
 class Concat(Layer):
-    r"""Several batches side by side, along the features.
+    r"""Several batches side by side along one axis: the features of tables, the channels of images.
 
-    .. math:: Y = [X_1, X_2, \dots], \qquad \frac{\partial L}{\partial X_k} = G_{:, \text{columns of } X_k}
+    .. math:: Y = [X_1, X_2, \dots], \qquad \frac{\partial L}{\partial X_k} = G_{\text{part of } X_k}
+
+    Parameters
+    ----------
+    axis : int, default 1
+        The axis of the batch to join along, as ``torch.cat``'s ``dim``:
+        1 is the features of ``(n, F)`` and the channels of ``(n, C, H, W)``;
+        negative counts from the end. The inputs' other axes must agree.
+        Axis 0, the samples, is refused.
     """
 
     n_inputs = None  # any number >= 2
 
-    def forward(self, xs: Sequence[np.ndarray], training: bool = True) -> np.ndarray:
-        rows = {np.shape(x)[0] for x in xs}
-        if len(rows) != 1 or any(np.ndim(x) != 2 for x in xs):
+    def __init__(self, axis: int = 1) -> None:
+        self.axis = check_int("axis", axis)
+        if self.axis == 0:
+            raise ValueError("Concat axis 0 is the samples of the batch; use axis=1 (features, channels) or later")
+
+    def output_shape(self, input_shape: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
+        """The inputs' common shape, with their sizes along ``axis`` added up."""
+        shapes = [tuple(shape) for shape in input_shape]
+        axis = self._sample_axis(shapes)
+        if len({shape[:axis] + shape[axis + 1 :] for shape in shapes}) != 1:
             raise ValueError(
-                f"Concat() needs 2-D inputs with one number of rows, got shapes {[np.shape(x) for x in xs]}"
+                f"{self!r} needs inputs whose shapes differ only along axis {self.axis}, got samples of shapes {shapes}"
             )
-        widths = np.cumsum([x.shape[1] for x in xs])
+        return (*shapes[0][:axis], sum(shape[axis] for shape in shapes), *shapes[0][axis + 1 :])
+
+    def _sample_axis(self, shapes: list[tuple[int, ...]]) -> int:
+        """``axis`` as an index into the samples' shapes (which must have one number of axes)."""
+        ndims = {len(shape) for shape in shapes}
+        ndim = ndims.pop() + 1 if len(ndims) == 1 else 0  # the batch's axes, n included
+        if not ndim:
+            raise ValueError(f"{self!r} needs inputs with one number of axes, got samples of shapes {shapes}")
+        if not -ndim < self.axis < ndim:
+            raise ValueError(
+                f"{self!r} cannot join along axis {self.axis} batches of samples of shapes {shapes}: "
+                f"it is not an axis of the samples"
+            )
+        return self.axis % ndim - 1
+
+    def forward(self, xs: Sequence[np.ndarray], training: bool = True) -> np.ndarray:
+        shapes = [np.shape(x) for x in xs]
+        if len({shape[:1] for shape in shapes}) != 1 or any(len(shape) < 2 for shape in shapes):
+            raise ValueError(f"{self!r} needs batches with one number of rows, got shapes {shapes}")
+        out_shape = (shapes[0][0], *self.output_shape([shape[1:] for shape in shapes]))
+        axis = self._sample_axis([shape[1:] for shape in shapes]) + 1
         if training:
-            self._cache = ((rows.pop(), int(widths[-1])), widths[:-1])
-        return np.concatenate(xs, axis=1)
+            self._cache = (out_shape, np.cumsum([shape[axis] for shape in shapes])[:-1], axis)
+        return np.concatenate(xs, axis=axis)
 
     def backward(self, grad: np.ndarray) -> list[np.ndarray]:
-        shape, splits = self._require_cache()
+        shape, splits, axis = self._require_cache()
         grad = self._check_grad(grad, shape)
-        return np.split(grad, splits, axis=1)  # views of grad, one per input
+        return np.split(grad, splits, axis=axis)  # views of grad, one per input
+
+    def get_config(self) -> dict[str, Any]:
+        return {} if self.axis == 1 else {"axis": self.axis}
+
+    def extra_repr(self) -> str:
+        return "" if self.axis == 1 else f"axis={self.axis}"
 
 
 # -- the graph ----------------------------------------------------------------------
@@ -201,8 +269,9 @@ class Graph(Model):
     The graph is ordered and checked once, here: a cycle, an output that
     depends on an Input that is not among ``inputs`` (a node of another
     graph), an input that reaches no output, and a layer that refuses the
-    width of the node it is called on are ``ValueError``\\ s naming the
-    nodes. Forward takes one array per input (a list when there are
+    shape of the node it is called on (asked by
+    :meth:`~minnet.Layer.output_shape`) are ``ValueError``\\ s naming the
+    nodes and the shapes. Forward takes one array per input (a list when there are
     several) and returns one per output (likewise).
     """
 
@@ -258,7 +327,7 @@ class Graph(Model):
         ]
         self._feeds_on_layers = [any(a.layer is not None for a in node.inputs) for node in self._order]
         self._input_position = {i: k for k, i in enumerate(self._input_index)}
-        self._widths = self._infer_widths()
+        self._shapes = self._infer_shapes()
 
     @staticmethod
     def _as_node_list(name: str, value: Any) -> list[Node]:
@@ -355,27 +424,29 @@ class Graph(Model):
                         f"container at several nodes (or give each place its own layer)"
                     )
 
-    def _infer_widths(self) -> list[int]:
-        """Each node's number of features, found by one zero row in inference mode; layers check widths."""
-        values: list[np.ndarray] = []
-        with inference_pass(), np.errstate(all="ignore"):
-            for i, (layer, args) in enumerate(self._steps):
-                if layer is None:
-                    values.append(np.zeros((1, self._inputs[self._input_position[i]].n_features), self.dtype))
-                    continue
-                try:
-                    out = layer.forward(values[args] if isinstance(args, int) else [values[j] for j in args], False)
-                except (ValueError, TypeError) as exc:
-                    given = ", ".join(f"{self._names[j]} ({values[j].shape[1]} features)" for j in self._arg_index[i])
-                    raise ValueError(f"node {self._names[i]}: {layer!r} cannot take {given}: {exc}") from None
-                out = np.asarray(out)
-                if out.ndim != 2 or len(out) != 1:
-                    raise ValueError(
-                        f"node {self._names[i]}: {layer!r} returned shape "
-                        f"{out.shape} for one row; layers must return 2-D batches"
-                    )
-                values.append(out)
-        return [value.shape[1] for value in values]
+    def _infer_shapes(self) -> list[tuple[int, ...]]:
+        """Each node's sample shape, asked of its layer (:meth:`~minnet.Layer.output_shape`), which checks its input."""
+        shapes: list[tuple[int, ...]] = []
+        for i, (layer, args) in enumerate(self._steps):
+            if layer is None:
+                shapes.append(self._inputs[self._input_position[i]].shape)
+                continue
+            try:
+                shape = layer.output_shape(shapes[args] if isinstance(args, int) else [shapes[j] for j in args])
+            except (ValueError, TypeError) as exc:
+                given = ", ".join(f"{self._names[j]} of shape {shape_text(shapes[j])}" for j in self._arg_index[i])
+                raise ValueError(f"node {self._names[i]}: {layer!r} cannot take {given}: {exc}") from None
+            if not (
+                isinstance(shape, tuple)
+                and shape
+                and all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape)
+            ):
+                raise ValueError(
+                    f"node {self._names[i]}: {layer!r}.output_shape returned {shape!r:.60}; "
+                    f"the shape of one sample is a non-empty tuple of ints >= 1"
+                )
+            shapes.append(shape)
+        return shapes
 
     # -- the Layer contract ------------------------------------------------------------
     def forward(self, x: Any, training: bool = True) -> Any:
@@ -392,6 +463,11 @@ class Graph(Model):
                 value = xs[self._input_position[i]]
                 if not (isinstance(value, np.ndarray) and value.dtype.kind == "f"):
                     value = as_float_array(self._names[i], value, self.dtype)
+                if value.shape[1:] != self._shapes[i] or value.ndim < 2:
+                    raise ValueError(
+                        f"graph input {self._names[i]} takes batches of shape "
+                        f"{shape_text(self._shapes[i], 'n')}, got an array of shape {value.shape}"
+                    )
                 values[i] = value
                 continue
             arg = values[args] if isinstance(args, int) else [values[j] for j in args]
@@ -486,11 +562,21 @@ class Graph(Model):
     def children(self) -> list[Layer]:
         return list(self._layers)
 
-    def in_features(self) -> int | None:
-        return self._inputs[0].n_features if self.n_inputs == 1 else None
+    def input_shape(self) -> tuple[int, ...] | None:
+        return self._inputs[0].shape if self.n_inputs == 1 else None
 
-    def input_widths(self) -> list[int | None]:
-        return [node.n_features for node in self._inputs]
+    def input_shapes(self) -> list[tuple[int, ...] | None]:
+        return [node.shape for node in self._inputs]
+
+    def output_shape(self, input_shape: Any) -> Any:
+        """The output nodes' shapes (a list for several outputs), for inputs of exactly the declared shapes."""
+        given = [tuple(input_shape)] if self.n_inputs == 1 else [tuple(shape) for shape in input_shape]
+        declared = self.input_shapes()
+        if given != declared:
+            shown = declared[0] if self.n_inputs == 1 else declared
+            raise ValueError(f"this Graph takes samples of shape {shown}, got {input_shape}")
+        shapes = [self._shapes[j] for j in self._output_index]
+        return shapes[0] if self.n_outputs == 1 else shapes
 
     # -- saving and loading ------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
@@ -499,7 +585,7 @@ class Graph(Model):
         The layers themselves are the children, so a shared layer is stored once.
         """
         return {
-            "inputs": [{"name": name, "n_features": n.n_features} for name, n in zip(self.input_names, self._inputs)],
+            "inputs": [_input_config(name, node) for name, node in zip(self.input_names, self._inputs)],
             "nodes": [
                 {"name": name, "layer": k, "inputs": args}
                 for (name, _, args), k in zip(self.nodes, self._layer_of)
@@ -530,9 +616,10 @@ class Graph(Model):
 
         for entry in inputs:
             name = fresh_name(entry, "input")
-            if set(entry) != {"name", "n_features"}:
-                raise ValueError(f"a Graph input is described by name and n_features, got {entry!r:.120}")
-            made[name] = new_input = Input(entry["n_features"], name=name)
+            if set(entry) not in ({"name", "shape"}, {"name", "n_features"}):
+                raise ValueError(f"a Graph input is described by name and shape, got {entry!r:.120}")
+            shape = entry["shape"] if "shape" in entry else [entry["n_features"]]
+            made[name] = new_input = Input(stored_shape(f"the shape of input {name}", shape), name=name)
             input_nodes.append(new_input)
         used = set()
         for entry in nodes_config:
@@ -573,14 +660,14 @@ class Graph(Model):
         return [self._names[i] for i in self._output_index]
 
     def _rows(self) -> Iterable[tuple[str, str, str, str, str]]:
-        for (name, layer, args), width in zip(self.nodes, self._widths):
+        for (name, layer, args), shape in zip(self.nodes, self._shapes):
             if layer is None:
-                yield name, f"Input({width})", "", f"(None, {width})", "0"
+                yield name, f"Input({_shape_argument(shape)})", "", shape_text(shape), "0"
                 continue
             first_use = ":" not in name
             count = sum(p.size for p in layer.parameters())
             params = f"{count:,}" if first_use else "(shared)"
-            yield name, repr(layer).splitlines()[0], ", ".join(args), f"(None, {width})", params
+            yield name, repr(layer).splitlines()[0], ", ".join(args), shape_text(shape), params
 
     def __repr__(self) -> str:
         lines = []

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["INITIALIZERS", "he", "normal", "xavier"]
+__all__ = ["INITIALIZERS", "draw_weights", "he", "normal", "xavier"]
 
 Initializer = Callable[..., np.ndarray]
 
@@ -54,3 +54,44 @@ def normal(
 
 
 INITIALIZERS: dict[str, Initializer] = {"xavier": xavier, "he": he, "normal": normal}
+
+
+def draw_weights(
+    init: str | Initializer,
+    fans: tuple[int, int],
+    shape: tuple[int, ...],
+    generator: np.random.Generator,
+    dtype: Any,
+    who: str,
+) -> np.ndarray:
+    """Weights drawn by ``init`` (a name in :data:`INITIALIZERS` or a callable), checked before use.
+
+    Parameters
+    ----------
+    init : str or callable
+        ``init(fan_in, fan_out, rng, dtype)`` returns the weights; for a
+        shape other than ``(fan_in, fan_out)`` it is called with ``shape=``.
+    fans : (int, int)
+        ``(fan_in, fan_out)`` as PyTorch counts them.
+    shape : tuple of int
+        The shape the weights must have.
+    generator : numpy.random.Generator
+    dtype : numpy dtype
+    who : str
+        The layer, as its error messages name it.
+
+    Returns
+    -------
+    ndarray of shape ``shape``
+        Finite numbers (any real dtype; the caller copies them into its weights).
+    """
+    make = init if callable(init) else INITIALIZERS[init]
+    extra = {} if shape == fans else {"shape": shape}  # a matrix init need not know about shapes
+    weights = np.asarray(make(*fans, generator, dtype, **extra))
+    if weights.shape != shape or weights.dtype.kind not in "biuf":
+        raise ValueError(
+            f"init for {who} must return numbers of shape {shape}, got {weights.dtype} of shape {weights.shape}"
+        )
+    if not np.isfinite(weights).all():
+        raise ValueError(f"init for {who} returned NaN or infinite weights")
+    return weights

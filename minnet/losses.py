@@ -10,7 +10,7 @@ import numpy as np
 from ._inference import CacheSlot
 from ._numerics import safe_mean, safe_mean_of_squares
 from ._validation import (
-    as_2d_batch,
+    as_batch,
     as_class_indices,
     as_float_array,
     as_numeric_array,
@@ -53,7 +53,7 @@ class Loss:
         return self._forward(pred, target)
 
     def _validate(self, pred: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:
-        pred = as_2d_batch("pred", pred)
+        pred = as_batch("pred", pred)
         target = self.prepare_target("target", target, pred.shape, pred.dtype)
         self._check_pred(pred)
         return pred, target
@@ -259,29 +259,41 @@ class CrossEntropy(Loss):
     column), which stay int64, or class probabilities of shape
     ``(n_samples, C)``, one-hot or soft, each in [0, 1]. Predictions need
     at least two columns: for one output use ``BCE(from_logits=True)``.
+
+    Scores of more axes, ``(n, C, d1, ...)`` (a class per pixel), take labels
+    ``(n, d1, ...)`` or probabilities of their own shape, as PyTorch: each
+    position is a sample of the formulas above, and the mean is over all of
+    them.
     """
 
     def __init__(self, from_logits: bool = True) -> None:
         self.from_logits = check_bool("from_logits", from_logits)
 
     def prepare_target(self, name: str, target: Any, pred_shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        """Class labels as int64 ``(n,)``, or class probabilities as ``pred_shape`` in ``dtype``."""
-        n, n_classes = pred_shape
+        """Class labels as int64 ``(n, d1, ...)``, or class probabilities as ``pred_shape`` in ``dtype``."""
+        n, n_classes, *positions = pred_shape
         if n_classes < 2:
             raise ValueError(
                 f"CrossEntropy needs predictions with one column per class (at least 2), got "
                 f"shape {pred_shape}; for a single output use BCE(from_logits=True)"
             )
         target = as_numeric_array(name, target)
-        if target.ndim == 2 and target.shape[1] == 1:
+        if target.ndim == 2 and target.shape[1] == 1 and not positions:
             target = target.reshape(-1)  # a column of labels
-        if target.ndim == 1:
-            if len(target) != n:
-                raise ValueError(f"{name} must have {n} class labels, one per prediction, got {len(target)}")
-            return as_class_indices(name, target, n_classes)
+        labels_shape = (n, *positions)
+        if target.ndim == len(labels_shape):
+            if target.shape != labels_shape:
+                got = len(target) if target.ndim == 1 else f"shape {target.shape}"
+                what = (
+                    f"{n} class labels, one per prediction"
+                    if not positions
+                    else f"class labels of shape {labels_shape}"
+                )
+                raise ValueError(f"{name} must have {what}, got {got}")
+            return as_class_indices(name, target.reshape(-1), n_classes).reshape(labels_shape)
         if target.shape != pred_shape:
             raise ValueError(
-                f"CrossEntropy takes {name} as class labels of shape ({n},) or class "
+                f"CrossEntropy takes {name} as class labels of shape {labels_shape} or class "
                 f"probabilities of shape {pred_shape}, got shape {target.shape}"
             )
         target = as_float_array(name, target, dtype)
@@ -302,6 +314,8 @@ class CrossEntropy(Loss):
             )
 
     def _forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        shape = pred.shape
+        pred, target = _classes_last(pred, target)
         labels = target.ndim == 1
         rows = np.arange(len(pred))
         if self.from_logits:
@@ -310,10 +324,10 @@ class CrossEntropy(Loss):
             with np.errstate(over="ignore"):
                 log_s = pred - pred.max(axis=1, keepdims=True)
             log_s -= np.log(np.sum(np.exp(log_s), axis=1, keepdims=True))  # the sum is >= 1
-            self._cache = (log_s, target)
+            self._cache = (log_s, target, shape)
         else:
             log_s = np.maximum(np.log(np.maximum(pred, _P_FLOOR)), _LOG_CLAMP)
-            self._cache = (pred, target)
+            self._cache = (pred, target, shape)
         if labels:
             losses = -log_s[rows, target]
         else:
@@ -325,7 +339,7 @@ class CrossEntropy(Loss):
         return safe_mean(losses)  # each loss fits, their sum may not: see safe_mean
 
     def backward(self) -> np.ndarray:
-        cached, target = self._require_cache()
+        cached, target, shape = self._require_cache()
         n = len(cached)
         rows = np.arange(n)
         if self.from_logits:
@@ -343,7 +357,29 @@ class CrossEntropy(Loss):
             else:
                 grad -= target / np.maximum(p, _BCE_GRAD_EPS)
         grad /= n
-        return grad
+        return _classes_first(grad, shape)
 
     def get_config(self) -> dict[str, Any]:
         return {} if self.from_logits else {"from_logits": False}
+
+
+def _classes_last(pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores ``(n, C, d1, ...)`` and their targets as the table ``(n d1 ..., C)``: a sample per position.
+
+    That is how ``torch.nn.CrossEntropyLoss`` counts them: the mean is over
+    every position of every sample. A table ``(n, C)`` is returned as it is.
+    """
+    if pred.ndim == 2:
+        return pred, target
+    table = np.moveaxis(pred, 1, -1).reshape(-1, pred.shape[1])
+    if target.ndim == pred.ndim - 1:  # class labels (n, d1, ...)
+        return table, target.reshape(-1)
+    return table, np.moveaxis(target, 1, -1).reshape(-1, pred.shape[1])
+
+
+def _classes_first(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The inverse of :func:`_classes_last` for a gradient: the table ``(n d1 ..., C)`` as ``shape``."""
+    if len(shape) == 2:
+        return grad
+    n, c, *positions = shape
+    return np.moveaxis(grad.reshape(n, *positions, c), -1, 1)

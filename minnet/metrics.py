@@ -41,7 +41,10 @@ def accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> float:
     y_pred : array-like of shape (n_samples,) or (n_samples, n_outputs)
         One output: a score compared with ``threshold``. Several: the
         largest column is the predicted class (argmax: the same for
-        probabilities and logits).
+        probabilities and logits). Scores ``(n_samples, C, d1, ...)`` hold a
+        class per position (along axis 1, as :class:`~minnet.CrossEntropy`
+        takes them) and are compared with labels ``(n_samples, d1, ...)``
+        or probabilities of their shape: the fraction of positions right.
     threshold : float, default 0.5
         Decision threshold for one output (0.0 for logits).
 
@@ -53,6 +56,8 @@ def accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> float:
         ``0 .. n_outputs - 1``.
     """
     y_true, y_pred = as_numeric_array("y_true", y_true), as_numeric_array("y_pred", y_pred)
+    if y_pred.ndim > 2:
+        return _accuracy_per_position(y_true, y_pred)
     if y_pred.ndim == 1:
         y_pred = y_pred.reshape(-1, 1)
     if y_pred.ndim != 2 or y_true.ndim == 0 or len(y_true) != len(y_pred) or y_true.ndim > 2:
@@ -81,6 +86,22 @@ def accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> float:
     if y_true.shape != y_pred.shape:
         raise ValueError(f"accuracy expects one-hot y_true of shape {y_pred.shape}, got {y_true.shape}")
     return float(np.mean(predicted == np.argmax(y_true, axis=1)))
+
+
+def _accuracy_per_position(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Accuracy of scores ``(n, C, d1, ...)``, a class per position, as :class:`~minnet.CrossEntropy` takes them."""
+    n, n_classes, *positions = y_pred.shape
+    predicted = np.argmax(y_pred, axis=1)
+    if y_true.shape == predicted.shape:  # class labels
+        return float(
+            np.mean(predicted == as_class_indices("y_true", y_true.reshape(-1), n_classes).reshape(y_true.shape))
+        )
+    if y_true.shape == y_pred.shape:  # one-hot or probabilities along axis 1
+        return float(np.mean(predicted == np.argmax(y_true, axis=1)))
+    raise ValueError(
+        f"accuracy of scores of shape {y_pred.shape} (a class per position, along axis 1) expects y_true of "
+        f"class labels of shape {(n, *positions)} or probabilities of shape {y_pred.shape}, got {y_true.shape}"
+    )
 
 
 def confusion_matrix(y_true: Any, y_pred: Any, n_classes: int | None = None, *, threshold: float = 0.5) -> np.ndarray:

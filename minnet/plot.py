@@ -23,7 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
-from ._validation import as_2d_batch, check_int, check_real
+from ._validation import as_batch, check_int, check_real
 from .containers import inference_batches, model_dtype
 from .layers import Layer
 
@@ -272,8 +272,8 @@ def decision_boundary(
         raise TypeError(f"model must be a Layer (e.g. mn.Sequential), got {type(model).__name__}")
     if ax is not None and not isinstance(ax, Axes):
         raise TypeError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
-    X = as_2d_batch("X", X)
-    if X.shape[1] != 2:
+    X = as_batch("X", X)
+    if X.shape[1:] != (2,):
         raise ValueError(f"decision_boundary needs exactly 2 features, got X of shape {X.shape}")
     labels = np.asarray(y)
     if labels.ndim == 2 and labels.shape[1] > 1:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ._inference import inference_pass
 from ._validation import all_finite, as_numeric_array, check_int, check_real
-from .containers import as_model_inputs, inference_batches, model_dtype, restore_states
+from .containers import PREDICT_BATCH_SIZE, as_model_inputs, inference_batches, model_dtype, restore_states
 from .layers import Layer, backward_through
 from .losses import Loss
 from .metrics import Metric, resolve_metrics
@@ -32,6 +32,7 @@ __all__ = [
     "gather_buffers",
     "prepare_data",
     "resolve_batch_size",
+    "resolve_inference_batch_size",
     "scores",
     "train_step",
 ]
@@ -48,6 +49,11 @@ def resolve_batch_size(batch_size: int | None, n_samples: int, name: str = "batc
     if batch_size is None:
         return n_samples
     return min(check_int(name, batch_size, low=1), n_samples)
+
+
+def resolve_inference_batch_size(batch_size: int | None, n_samples: int, name: str = "batch_size") -> int:
+    """Rows per inference pass: for None, ``PREDICT_BATCH_SIZE`` (memory bounded by one batch), as ``predict``."""
+    return resolve_batch_size(PREDICT_BATCH_SIZE if batch_size is None else batch_size, n_samples, name)
 
 
 class Objective:
@@ -162,8 +168,8 @@ def prepare_data(
         if t.ndim == 0 or len(t) != n:
             got = "a scalar" if t.ndim == 0 else str(len(t))
             raise ValueError(f"{x_name} and {name} must have the same number of samples, got {n} and {got}")
-    # One sample in inference mode reveals each output's width (and checks the
-    # input width with the layer's own message, prefixed by the array's name, which
+    # One sample in inference mode reveals each output's shape (and checks the
+    # input's shape with the layer's own message, prefixed by the array's name, which
     # tells X from X_val) without changing any parameter or cache.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), inference_pass():
         try:
@@ -175,11 +181,11 @@ def prepare_data(
     targets = []
     for name, loss, t, p in zip(names, objective.losses, arrays, probes):
         p = np.asarray(p)
-        if p.ndim != 2 or len(p) != 1:
+        if p.ndim < 2 or len(p) != 1:
             raise ValueError(
-                f"the model must return a 2-D batch (n_samples, n_outputs); for one sample it returned shape {p.shape}"
+                f"the model must return a batch (n_samples, ...); for one sample it returned shape {p.shape}"
             )
-        targets.append(loss.prepare_target(name, t, (n, p.shape[1]), dtype))
+        targets.append(loss.prepare_target(name, t, (n, *p.shape[1:]), dtype))
     return inputs, targets
 
 

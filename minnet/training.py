@@ -44,6 +44,7 @@ from .steps import (
     gather_buffers,
     prepare_data,
     resolve_batch_size,
+    resolve_inference_batch_size,
     scores,
     train_step,
 )
@@ -111,8 +112,9 @@ def fit(
         given (before any shuffling), as validation data. Not together with
         ``validation_data``.
     validation_batch_size : int, optional
-        Rows per forward pass of the validation data (memory bounded by one
-        batch); None evaluates them all at once.
+        Rows per forward pass of the validation data, so memory is bounded
+        by one batch; None means ``PREDICT_BATCH_SIZE`` (1024) rows, as
+        :meth:`~minnet.Model.predict`.
     resume : str or os.PathLike, optional
         A file written by :class:`~minnet.Checkpoint`. The model's
         parameters, the optimizer's state (step count, buffers, hence the
@@ -259,7 +261,9 @@ def _prepare(
         validation = prepare_data(model, objective, *validation_data, x_name="X_val", y_name="y_val")
     validation_rows = None
     if validation is not None:
-        validation_rows = resolve_batch_size(validation_batch_size, len(validation[0][0]), "validation_batch_size")
+        validation_rows = resolve_inference_batch_size(
+            validation_batch_size, len(validation[0][0]), "validation_batch_size"
+        )
     callbacks = _checked_callbacks(callbacks)
     objective.check_metrics(model, inputs, targets)  # on a few rows, before any update
     log_keys = ["loss", *objective.metric_names]
@@ -677,7 +681,8 @@ def evaluate(
         As for :func:`fit`.
     batch_size : int, optional
         Rows per forward pass, so memory is bounded by one batch; each
-        batch counts by its share of the rows. None evaluates all at once.
+        batch counts by its share of the rows. None means
+        ``PREDICT_BATCH_SIZE`` (1024) rows, as :meth:`~minnet.Model.predict`.
     loss_weights : list of float, optional
         As for :func:`fit`.
 
@@ -690,5 +695,5 @@ def evaluate(
     check_model(model)
     objective = Objective(model, loss, loss_weights, metrics)
     inputs, targets = prepare_data(model, objective, X, y)
-    rows = resolve_batch_size(batch_size, len(inputs[0]))
+    rows = resolve_inference_batch_size(batch_size, len(inputs[0]))
     return scores(model, objective, inputs, targets, rows)

@@ -635,3 +635,30 @@ def test_fuzz_damaged_and_mutated_files_are_refused_or_load_exactly(checkpoint, 
     print(f"fuzz: tried {fuzz.tried}, outcomes {fuzz.outcomes}")
     assert not fuzz.broken, f"{len(fuzz.broken)} broken promises, the first ones:\n" + "\n".join(fuzz.broken[:15])
     assert fuzz.tried["checkpoint"] > 1000 and fuzz.outcomes["resume refused"] > 900  # the loop really ran
+
+
+# -- a convolutional network -------------------------------------------------------------
+
+
+def _cnn_run():
+    """Images, a CNN with every kind of state (batch norm statistics, a dropout generator), Adam."""
+    gen = np.random.default_rng(3)
+    X, y = gen.standard_normal((20, 1, 6, 6)), gen.integers(0, 3, 20)
+    model = mn.Sequential(
+        mn.Conv2D(1, 3, 3, padding=1, seed=0), mn.BatchNorm2D(3), mn.ReLU(), mn.MaxPool2D(2),
+        mn.Flatten(), mn.Dropout(0.3, seed=1), mn.Dense(27, 3, seed=2),
+    )  # fmt: skip
+    return X, y, model, mn.Adam(model.parameters(), lr=0.01)
+
+
+def test_a_resumed_cnn_run_ends_bit_identical_to_an_uninterrupted_one(tmp_path, interrupt_at):
+    fit = dict(epochs=4, batch_size=6, seed=4, progress=False)
+    X, y, model_a, opt_a = _cnn_run()
+    mn.fit(model_a, mn.CrossEntropy(), opt_a, X, y, **fit)
+    X, y, model_b, opt_b = _cnn_run()
+    path = tmp_path / "cnn.npz"
+    mn.fit(model_b, mn.CrossEntropy(), opt_b, X, y, callbacks=[interrupt_at(3), mn.Checkpoint(path)], **fit)
+    X, y, model_c, opt_c = _cnn_run()
+    mn.fit(model_c, mn.CrossEntropy(), opt_c, X, y, resume=path, **fit)
+    assert same(snapshot(model_c, opt_c, []), snapshot(model_a, opt_a, []))
+    assert not same(snapshot(model_b, opt_b, []), snapshot(model_a, opt_a, []))  # the interrupted run stopped early

@@ -113,7 +113,7 @@ def test_refuses_mixed_dtypes():
 
 
 def test_forward_refuses_1d_input():
-    with pytest.raises(ValueError, match="2-D"):
+    with pytest.raises(ValueError, match=r"x must be a batch with the samples on its first axis.*got shape \(3,\)"):
         mn.Sequential(mn.Dense(3, 1)).forward(np.ones(3))
 
 
@@ -158,10 +158,11 @@ def test_summary_does_not_change_parameters():
     assert all(np.array_equal(a, p.value) for a, p in zip(before, model.parameters()))
 
 
-def test_summary_without_a_dense_needs_n_features():
-    with pytest.raises(ValueError, match="n_features"):
+def test_summary_without_a_dense_needs_an_input_shape():
+    with pytest.raises(ValueError, match="pass input_shape="):
         mn.Sequential(mn.ReLU()).summary()
     assert "(None, 3)" in mn.Sequential(mn.ReLU()).summary(n_features=3)
+    assert "(None, 3)" in mn.Sequential(mn.ReLU()).summary(3)
 
 
 def test_summary_between_forward_and_backward_leaves_the_caches_alone():
@@ -171,3 +172,31 @@ def test_summary_between_forward_and_backward_leaves_the_caches_alone():
     model.summary()
     grad = model.backward(np.ones((5, 2)))  # would be a shape error if summary had run a 1-sample forward
     assert grad.shape == (5, 3)
+
+
+def test_summary_of_a_cnn_takes_the_input_shape_and_shows_every_shape():
+    model = mn.Sequential(
+        mn.Conv2D(1, 8, 3, seed=0), mn.ReLU(), mn.MaxPool2D(2), mn.Flatten(), mn.Dense(8 * 13 * 13, 10, seed=1)
+    )
+    with pytest.raises(ValueError, match="could not infer the input shape from the layers; pass input_shape="):
+        model.summary()
+    rows = model.summary(input_shape=(1, 28, 28)).splitlines()[2:7]
+    shapes = ["(None, 8, 26, 26)", "(None, 8, 26, 26)", "(None, 8, 13, 13)", "(None, 1352)", "(None, 10)"]
+    assert all(shape in line for shape, line in zip(shapes, rows))
+    assert rows[0].rstrip().endswith("80") and rows[4].rstrip().endswith("13,530")
+    with pytest.raises(
+        ValueError, match=r"Conv2D\(1, 8, 3\) expected samples of shape \(1, H, W\), got shape \(784,\)"
+    ):
+        model.summary(784)
+
+
+def test_the_input_shape_is_inferred_only_through_layers_that_keep_it():
+    assert mn.Sequential(mn.ReLU(), mn.Dense(3, 4)).input_shape() == (3,)
+    assert mn.Sequential(mn.Flatten(), mn.Dense(12, 4)).input_shape() == (12,)  # one input it takes
+    assert mn.Sequential(mn.Conv2D(1, 2, 3), mn.Flatten(), mn.Dense(8, 4)).input_shape() is None
+    assert mn.Sequential(mn.Dense(3, 4)).in_features() == 3
+
+
+def test_summary_takes_input_shape_or_its_older_name_not_both():
+    with pytest.raises(TypeError, match="input_shape= or its older name n_features=, not both"):
+        mn.Sequential(mn.ReLU()).summary(3, n_features=3)

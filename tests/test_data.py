@@ -277,7 +277,7 @@ def test_standardizer_rejects_bad_input():
         Standardizer().fit([["a", "b"], ["c", "d"]])
     with pytest.raises(ValueError, match="finite"):
         Standardizer().fit([[1.0, np.nan], [2.0, 3.0]])
-    with pytest.raises(ValueError, match="2-D"):
+    with pytest.raises(ValueError, match="samples on its first axis"):
         Standardizer().fit(np.zeros(5))
 
 
@@ -346,3 +346,15 @@ def test_one_hot_errors(labels, n_classes, message):
 def test_one_hot_type_errors(labels, n_classes, message):
     with pytest.raises(TypeError, match=message):
         one_hot(labels, n_classes=n_classes)
+
+
+def test_standardizer_scales_each_position_of_an_image_over_the_samples():
+    X = np.random.default_rng(0).normal(3.0, 2.0, (50, 2, 3, 3))
+    X[:, 0, 0, 0] = 7.0  # a constant position maps to 0
+    scaler = Standardizer().fit(X)
+    assert scaler.mean_.shape == (2, 3, 3) and scaler.n_features_in_ == 18
+    Z = scaler.transform(X)
+    np.testing.assert_allclose(Z.reshape(50, -1), Standardizer().fit_transform(X.reshape(50, -1)), rtol=1e-15)
+    assert np.all(Z[:, 0, 0, 0] == 0) and np.allclose(scaler.inverse_transform(Z), X)
+    with pytest.raises(ValueError, match=r"fitted on samples of shape \(2, 3, 3\), got samples of shape \(18,\)"):
+        scaler.transform(X.reshape(50, -1))

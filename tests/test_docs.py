@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rows import row
 
 import minnet as mn
 
@@ -113,8 +114,8 @@ def test_the_multiclass_page_quotes_every_step():
     text = (ROOT / "docs" / "multiclass.md").read_text()
     quoted = [(source, body) for source, body in QUOTE.findall(text)]
     for code in (
-        "out /= out.sum(axis=1, keepdims=True)",
-        "return s * (grad - np.sum(grad * s, axis=1",
+        "out /= out.sum(axis=axis, keepdims=True)",
+        "return s * (grad - np.sum(grad * s, axis=self.axis",
         "log_s -= np.log(np.sum(np.exp(log_s)",
         "grad[rows, target] -= 1.0",
         "x_hat = centred * inv_std",
@@ -382,6 +383,7 @@ def test_the_extending_guide_runs_as_one_script(ran):
     assert (run.folder / "feature_scale.npz").exists()
 
 
+@row("docs-fan-out-order")
 def test_the_graph_page_runs_as_one_script(ran):
     """docs/graph.md's examples run, including the old-contract layer that gradcheck catches."""
     run = ran("docs/graph.md")
@@ -389,6 +391,8 @@ def test_the_graph_page_runs_as_one_script(ran):
     assert "add = Add()([relu, tanh])" in run.printed
     assert "gradient w.r.t. parameter old_scale.w is wrong" in run.printed
     assert "(shared)" in run.printed
+    # The fan-out sum as rows times Jacobians, checked against backward by the page's own assert.
+    assert "h_bar = h2_bar + (h2_bar * (1 - f**2)) @ d2.W.value.T" in (ROOT / "docs" / "graph.md").read_text()
 
 
 def test_the_readme_code_runs_as_one_script(ran):

@@ -45,7 +45,7 @@ def test_gradcheck_takes_batches_of_any_shape(shape, rng):
 
 def test_gradcheck_refuses_a_batch_without_a_sample_axis():
     with pytest.raises(
-        ValueError, match=r"x must be a batch of shape \(n_samples, \*shape\), got an array of shape \(3,\)"
+        ValueError, match=r"x must be a batch with the samples on its first axis.*got an array of shape \(3,\)"
     ):
         mn.gradcheck(mn.ReLU(), np.ones(3))
 

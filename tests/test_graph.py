@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from rows import row
 
 import minnet as mn
 
@@ -307,7 +308,9 @@ def test_bad_lists_are_clear_errors(data, call, error, match):
 def test_a_shape_mismatch_names_the_node_and_its_input():
     x = mn.Input(32)
     h = mn.ReLU()(x)
-    with pytest.raises(ValueError, match=r"node dense: Dense\(16, 4\) cannot take relu \(32 features\)"):
+    with pytest.raises(
+        ValueError, match=r"node dense: Dense\(16, 4\) cannot take relu of shape \(None, 32\): .*\(\.\.\., 16\)"
+    ):
         mn.Graph(x, mn.Dense(16, 4)(h))
 
 
@@ -342,7 +345,7 @@ def test_a_cycle_is_refused_naming_a_node():
         (lambda x: mn.Tanh()([x, x]), TypeError, "takes one input; call it on one Node"),
         (lambda x: mn.Add()(x), TypeError, "merges several inputs; call it on a list of at least two Nodes"),
         (lambda x: mn.Add()([x, np.zeros((2, 3))]), TypeError, "not a mix"),
-        (lambda x: mn.Input(0), ValueError, "n_features must be >= 1"),
+        (lambda x: mn.Input(0), ValueError, r"shape must hold sizes >= 1, got \(0,\)"),
     ],
 )
 def test_construction_errors_are_clear(build, error, match):
@@ -371,6 +374,7 @@ def test_merge_layers_refuse_mismatched_shapes():
 # -- describing a graph -----------------------------------------------------------------
 
 
+@row("repr-reads-like-the-code")
 def test_print_and_summary_show_nodes_inputs_shapes_and_the_shared_layer_once():
     model = residual_graph()
     text, table = repr(model), model.summary()
@@ -480,3 +484,155 @@ def test_a_damaged_graph_description_is_a_clear_value_error(tmp_path, mutate, ma
     np.savez(damaged, **arrays)
     with pytest.raises(ValueError, match=match):
         mn.load(damaged)
+
+
+# -- shapes: N-d inputs, inferred and checked when the graph is built --------------------
+
+
+def small_cnn_graph():
+    """Images in, a conv block with a residual Add, two outputs of the classes' scores."""
+    x = mn.Input((1, 6, 6))
+    h = mn.ReLU()(mn.Conv2D(1, 2, 3, padding=1, seed=0)(x))
+    h = mn.Add()([h, mn.Conv2D(2, 2, 3, padding="same", seed=1)(h)])
+    h = mn.Concat()([h, mn.MaxPool2D(1)(h)])  # along the channels: (4, 6, 6)
+    return mn.Graph(inputs=x, outputs=mn.Dense(4 * 3 * 3, 3, seed=2)(mn.Flatten()(mn.MaxPool2D(2)(h))))
+
+
+def test_input_takes_an_int_or_a_tuple_and_reads_like_the_code():
+    assert mn.Input(8).shape == (8,) and mn.Input(8).n_features == 8 and repr(mn.Input(8)) == "Input(8)"
+    images = mn.Input([1, 28, 28], name="img")
+    assert images.shape == (1, 28, 28) and images.n_features is None
+    assert repr(images) == "Input((1, 28, 28), name='img')"
+    with pytest.raises(TypeError, match="shape must be an integer or a non-empty tuple of integers"):
+        mn.Input((1, 2.5))
+
+
+def test_node_shapes_are_inferred_and_shown_by_summary_and_repr():
+    model = small_cnn_graph()
+    summary, text = model.summary(), repr(model)
+    for shape in (
+        "(None, 1, 6, 6)",
+        "(None, 2, 6, 6)",
+        "(None, 4, 6, 6)",
+        "(None, 4, 3, 3)",
+        "(None, 36)",
+        "(None, 3)",
+    ):
+        assert shape in summary
+    assert "input = Input((1, 6, 6))  # -> (None, 1, 6, 6)" in text
+    assert "concat = Concat()([add, max_pool2d])  # -> (None, 4, 6, 6)" in text, text
+    out = model.predict(np.random.default_rng(0).standard_normal((5, 1, 6, 6)))
+    assert out.shape == (5, 3)
+    assert model.output_shape((1, 6, 6)) == (3,)
+
+
+@row("graph-table-into-conv")
+def test_a_table_into_conv2d_is_refused_when_the_graph_is_built():
+    x = mn.Input(784)
+    with pytest.raises(
+        ValueError,
+        match=r"node conv2d: Conv2D\(1, 8, 3\) cannot take input of shape \(None, 784\): "
+        r"Conv2D\(1, 8, 3\) expected samples of shape \(1, H, W\), got shape \(784,\)",
+    ):
+        mn.Graph(inputs=x, outputs=mn.Conv2D(1, 8, 3)(x))
+
+
+@row("graph-wrong-channels")
+def test_the_wrong_channel_count_is_refused_when_the_graph_is_built():
+    x = mn.Input((3, 8, 8))
+    h = mn.Conv2D(3, 4, 3)(x)
+    with pytest.raises(
+        ValueError, match=r"node batch_norm2d: BatchNorm2D\(2\) cannot take conv2d of shape \(None, 4, 6, 6\)"
+    ):
+        mn.Graph(inputs=x, outputs=mn.BatchNorm2D(2)(h))
+
+
+@row("graph-reshape-size")
+def test_a_reshape_to_another_size_is_refused_when_the_graph_is_built():
+    x = mn.Input(16)
+    with pytest.raises(ValueError, match=r"node reshape: Reshape\(\(3, 5\)\) cannot take input of shape \(None, 16\)"):
+        mn.Graph(inputs=x, outputs=mn.Reshape((3, 5))(x))
+
+
+@row("graph-input-shape")
+def test_a_graph_refuses_batches_of_another_shape_than_its_input():
+    model = small_cnn_graph()
+    before = [p.value.copy() for p in model.parameters()]
+    with pytest.raises(
+        ValueError,
+        match=r"graph input input takes batches of shape \(n, 1, 6, 6\), got an array of shape \(2, 1, 5, 5\)",
+    ):
+        model.predict(np.zeros((2, 1, 5, 5)))
+    with pytest.raises(ValueError, match=r"^X: graph input input takes batches of shape \(n, 1, 6, 6\)"):
+        mn.fit(
+            model,
+            mn.CrossEntropy(),
+            mn.SGD(model.parameters(), lr=0.1),
+            np.zeros((4, 36)),
+            [0, 1, 2, 0],
+            epochs=1,
+            progress=False,
+        )
+    assert all(np.array_equal(p.value, b) for p, b in zip(model.parameters(), before))
+
+
+def test_a_custom_layer_in_a_graph_gets_its_shape_from_one_zero_sample():
+    class Transpose(mn.Layer):
+        def forward(self, x, training=True):
+            return x.transpose(0, 2, 1)
+
+        def backward(self, grad):
+            return grad.transpose(0, 2, 1)
+
+    x = mn.Input((2, 5))
+    model = mn.Graph(inputs=x, outputs=mn.Dense(2, 1, seed=0)(Transpose()(x)))
+    assert "(None, 5, 2)" in model.summary() and "(None, 5, 1)" in model.summary()
+
+
+def test_a_graph_of_images_saves_and_loads_its_input_shape(tmp_path):
+    model = small_cnn_graph()
+    mn.save(model, tmp_path / "cnn.npz")
+    loaded = mn.load(tmp_path / "cnn.npz")
+    assert loaded.input_shapes() == [(1, 6, 6)] and repr(loaded) == repr(model)
+    x = np.random.default_rng(1).standard_normal((3, 1, 6, 6))
+    assert np.array_equal(loaded.predict(x), model.predict(x))
+
+
+def _graph_file_with_input(tmp_path, entry):
+    """A saved two-layer graph whose description's input is ``entry``."""
+    from minnet.io import archive, serialize
+
+    x = mn.Input(4)
+    model = mn.Graph(inputs=x, outputs=mn.Dense(4, 1, seed=0)(x))
+    meta, arrays = serialize.model_meta(model)
+    meta["architecture"]["config"]["inputs"] = [entry]
+    path = tmp_path / "graph.npz"
+    archive.write_archive(path, meta, arrays)
+    return path
+
+
+def test_a_table_input_is_stored_by_its_width_as_before_shapes_so_older_files_read_alike(tmp_path):
+    x = mn.Input(4)
+    config = mn.Graph(inputs=x, outputs=mn.Dense(4, 1, seed=0)(x)).get_config()
+    assert config["inputs"] == [{"name": "input", "n_features": 4}]
+    loaded = mn.load(_graph_file_with_input(tmp_path, {"name": "input", "n_features": 4}))
+    assert loaded.input_shapes() == [(4,)] and repr(loaded.input_names) == "['input']"
+
+
+@row("file-input-shape")
+@pytest.mark.parametrize(
+    "shape, match",
+    [
+        ([0, 4], r"the shape of input input\[0\] must be >= 1, got 0"),
+        ([4, True], r"input\[1\] must be an integer, got True"),
+        ("4", r"must be a list of 1 to 8 sizes, got '4'"),
+        ([1] * 9, "must be a list of 1 to 8 sizes"),
+        (
+            [2**20, 2**20],
+            r"is \(1048576, 1048576\), 1099511627776 values per sample; a file may declare at most 134217728",
+        ),
+    ],
+)
+def test_a_graph_file_declaring_a_bad_input_shape_is_refused_before_anything_is_allocated(tmp_path, shape, match):
+    with pytest.raises(ValueError, match=match):
+        mn.load(_graph_file_with_input(tmp_path, {"name": "input", "shape": shape}))

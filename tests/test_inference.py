@@ -157,3 +157,29 @@ def test_predict_without_a_batch_size_keeps_its_memory_bounded():
         tracemalloc.stop()
     assert peak < 16e6, f"predict peaked at {peak / 1e6:.1f} MB"
     assert np.allclose(out, model.predict(X, batch_size=len(X)), rtol=1e-13, atol=0)
+
+
+@row("predict-default-batch")
+@pytest.mark.parametrize("call", ["evaluate", "validation"])
+def test_evaluate_and_validation_without_a_batch_size_keep_their_memory_bounded(call):
+    """The same 20,000 rows through 512 units, scored by evaluate or as fit's validation data."""
+    model = mn.Sequential(mn.Dense(4, 512, seed=0), mn.ReLU(), mn.Dense(512, 1, seed=1))
+    gen = np.random.default_rng(0)
+    X, y = gen.standard_normal((20_000, 4)), gen.integers(0, 2, 20_000).astype(float)
+    X_train, y_train = X[:8], y[:8]
+    tracemalloc.start()
+    try:
+        if call == "evaluate":
+            scores = mn.evaluate(model, mn.BCE(from_logits=True), X, y)
+        else:
+            opt = mn.SGD(model.parameters(), lr=0.0)
+            history = mn.fit(
+                model, mn.BCE(from_logits=True), opt, X_train, y_train, epochs=1, validation_data=(X, y), progress=False
+            )
+            scores = {"loss": history["val_loss"][0]}
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16e6, f"{call} peaked at {peak / 1e6:.1f} MB"
+    whole = mn.evaluate(model, mn.BCE(from_logits=True), X, y, batch_size=len(X))
+    assert scores["loss"] == pytest.approx(whole["loss"], rel=1e-12)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from rows import row
+
 import minnet as mn
 
 # docs/DESIGN's names that must exist at top level (more may be added).
@@ -21,6 +23,7 @@ def module_dunders() -> set[str]:
     return {name for name in vars(mn) if name.startswith("__") and name.endswith("__")}
 
 
+@row("dir-minnet")
 def test_dir_lists_the_public_names_and_the_module_dunders_only():
     assert dir(mn) == sorted(set(mn.__all__) | module_dunders())
 

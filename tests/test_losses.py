@@ -127,8 +127,8 @@ def test_mismatched_target_shape_raises_instead_of_broadcasting(make, pred_shape
 
 
 @pytest.mark.parametrize("make", LOSSES)
-def test_pred_must_be_2d(make):
-    with pytest.raises(ValueError, match="2-D"):
+def test_pred_must_be_a_batch(make):
+    with pytest.raises(ValueError, match=r"pred must be a batch with the samples on its first axis.*shape \(5,\)"):
         make().forward(np.full(5, 0.5), np.zeros(5))
 
 
@@ -334,3 +334,50 @@ def test_cross_entropy_repr_and_argument_check():
     ]
     with pytest.raises(TypeError, match="from_logits"):
         mn.CrossEntropy(from_logits=1)
+
+
+# -- batches of more axes ---------------------------------------------------------------
+
+
+def test_mse_and_bce_take_any_shape_but_the_same_shape():
+    gen = np.random.default_rng(0)
+    pred, target = gen.uniform(0.1, 0.9, (3, 2, 4, 4)), gen.uniform(0, 1, (3, 2, 4, 4))
+    for loss in (mn.MSE(), mn.BCE(), mn.BCE(from_logits=True)):
+        assert mn.gradcheck(loss, pred, target=target)
+        with pytest.raises(
+            ValueError, match=r"target must have shape \(3, 2, 4, 4\) to match the prediction, got \(3, 2, 4\)"
+        ):
+            loss.forward(pred, target[..., 0])
+    # A (n,) target is reshaped for a (n, 1) output only, never broadcast against more axes.
+    assert mn.MSE().forward(np.ones((4, 1)), np.zeros(4)) == 1.0
+    with pytest.raises(ValueError, match="must have shape"):
+        mn.MSE().forward(np.ones((4, 1, 2)), np.zeros(4))
+
+
+@pytest.mark.parametrize("from_logits", [True, False])
+@pytest.mark.parametrize("soft", [False, True])
+def test_cross_entropy_takes_a_class_per_position_as_pytorch(from_logits, soft):
+    torch = pytest.importorskip("torch")
+    gen = np.random.default_rng(1)
+    scores = 2 * gen.standard_normal((3, 4, 2, 5))
+    pred = scores if from_logits else np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
+    labels = gen.integers(0, 4, (3, 2, 5))
+    target = np.moveaxis(np.eye(4)[labels], -1, 1) * 0.8 + 0.05 if soft else labels
+    loss = mn.CrossEntropy(from_logits=from_logits)
+    value = loss.forward(pred, target)
+    grad = loss.backward()
+    zt = torch.from_numpy(scores).requires_grad_()
+    tt = torch.from_numpy(target) if soft else torch.from_numpy(labels)
+    expected = torch.nn.functional.cross_entropy(zt, tt)
+    expected.backward()
+    np.testing.assert_allclose(value, expected.item(), rtol=1e-12)
+    if from_logits:
+        np.testing.assert_allclose(grad, zt.grad.numpy(), rtol=1e-10, atol=1e-14)
+    assert mn.gradcheck(loss, pred, target=target)
+
+
+def test_cross_entropy_names_the_labels_shape_it_expects_for_more_axes():
+    with pytest.raises(ValueError, match=r"y must have class labels of shape \(3, 2, 5\), got shape \(3, 2, 4\)"):
+        mn.CrossEntropy().prepare_target("y", np.zeros((3, 2, 4), int), (3, 4, 2, 5), np.float64)
+    with pytest.raises(ValueError, match=r"class labels of shape \(3, 2, 5\) or class probabilities of shape"):
+        mn.CrossEntropy().prepare_target("y", np.zeros((3, 4, 2, 1)), (3, 4, 2, 5), np.float64)

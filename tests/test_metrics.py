@@ -258,3 +258,13 @@ def test_a_metric_that_copies_its_arrays_may_change_the_copies():
         model, mn.BCE(), mn.SGD(model.parameters(), lr=0.1), X, y, epochs=1, metrics=[shifted_mean], progress=False
     )
     assert history["shifted_mean"] == [pytest.approx(1 + y.mean())]
+
+
+def test_accuracy_of_a_class_per_position():
+    scores = np.zeros((2, 3, 2, 2))
+    scores[:, 1] = 1.0  # class 1 everywhere
+    labels = np.array([[[1, 1], [1, 0]], [[2, 1], [1, 1]]])
+    assert accuracy(labels, scores) == 6 / 8
+    assert accuracy(np.moveaxis(np.eye(3)[labels], -1, 1), scores) == 6 / 8
+    with pytest.raises(ValueError, match=r"expects y_true of class labels of shape \(2, 2, 2\) or probabilities"):
+        accuracy(labels[:, 0], scores)

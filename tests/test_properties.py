@@ -7,8 +7,10 @@ Underflow to zero is the correct answer for tiny values and is not checked.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import os
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -237,3 +239,15 @@ def test_save_writes_what_load_reads_back_or_refuses_before_writing(case):
             return
         loaded = mn.load(path)
     assert_same_behaviour(case.model, loaded, case.x, case.grad)
+
+
+# -- copies: deepcopy and pickle give the same model ------------------------------------
+
+
+@row("copy-graph-shared-layer")
+@given(case=cases(), how=st.sampled_from(["deepcopy", "pickle"]))
+def test_a_deep_copy_or_a_pickle_is_the_same_model(case, how):
+    """Predictions, training outputs and every gradient bit-identical to the original's (``copy.copy``
+    shares the original's layers, so it is the original; tests/test_copies.py checks it)."""
+    copied = copy.deepcopy(case.model) if how == "deepcopy" else pickle.loads(pickle.dumps(case.model))
+    assert_same_behaviour(case.model, copied, case.x, case.grad)

@@ -91,8 +91,16 @@ CASES: dict[str, Case] = {
     "X-strings-inside": (lambda w: w.fit(X=w.X.astype(str)), TypeError, "X must hold numbers"),
     "X-objects": (lambda w: w.fit(X=[[1.0, None, 2.0]] * 20), TypeError, "X must hold numbers.*object"),
     "X-ragged": (lambda w: w.fit(X=[[1.0, 2.0, 3.0], [1.0]] * 10), ValueError, "rectangular"),
-    "X-1d": (lambda w: w.fit(X=w.X[:, 0]), ValueError, r"X must be 2-D.*shape \(20,\)"),
-    "X-3d": (lambda w: w.fit(X=w.X[:, :, None]), ValueError, r"X must be 2-D.*\(20, 3, 1\)"),
+    "X-1d": (
+        lambda w: w.fit(X=w.X[:, 0]),
+        ValueError,
+        r"X must be a batch with the samples on its first axis.*\(20,\)",
+    ),
+    "X-3d": (
+        lambda w: w.fit(X=w.X[:, :, None]),
+        ValueError,
+        r"^X: Dense\(3 -> 4\) expected 3 features on the last axis, got samples of shape \(3, 1\)",
+    ),
     "X-empty": (lambda w: w.fit(X=np.zeros((0, 3)), y=np.zeros(0)), ValueError, "at least one sample"),
     "X-nan": (lambda w: w.fit(X=_nan_at((20, 3), (4, 2))), ValueError, r"X must be finite, got nan at index \(4, 2\)"),
     "X-inf": (lambda w: w.fit(X=np.full((20, 3), np.inf)), ValueError, r"X must be finite, got inf"),
@@ -155,7 +163,7 @@ CASES: dict[str, Case] = {
     ),
     "predict-nan": (lambda w: w.model.predict([[0.0, np.nan, 1.0]]), ValueError, "x must be finite"),
     "predict-strings": (lambda w: w.model.predict([["a", "b", "c"]]), TypeError, "x must hold numbers"),
-    "forward-1d": (lambda w: w.model.forward(np.ones(3)), ValueError, r"x must be 2-D.*\(3,\)"),
+    "forward-1d": (lambda w: w.model.forward(np.ones(3)), ValueError, r"x must be a batch with the samples.*\(3,\)"),
     "loss-shape-mismatch": (
         lambda w: w.loss.forward(np.full((4, 1), 0.5), np.zeros((4, 2))),
         ValueError,

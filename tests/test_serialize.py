@@ -708,3 +708,23 @@ def test_what_load_would_refuse_save_refuses_before_writing_saying_why(tmp_path,
     with pytest.raises(error, match=message):
         mn.save(make(), path)
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.npz"]
+
+
+def test_a_cnn_saves_and_loads_bit_exactly_in_predictions_training_and_gradients(tmp_path):
+    gen = np.random.default_rng(0)
+    model = mn.Sequential(
+        mn.Conv2D(2, 3, 3, stride=2, padding="valid", seed=0), mn.BatchNorm2D(3), mn.LeakyReLU(),
+        mn.AvgPool2D(2, stride=1, padding=1), mn.Dropout(0.2, seed=1), mn.GlobalAvgPool2D(), mn.Dense(3, 2, seed=2),
+    )  # fmt: skip
+    X, y = gen.standard_normal((8, 2, 9, 9)), gen.integers(0, 2, 8)
+    mn.fit(model, mn.CrossEntropy(), mn.SGD(model.parameters(), lr=0.1), X, y, epochs=2, batch_size=4, progress=False)
+    mn.save(model, tmp_path / "cnn.npz")
+    loaded = mn.load(tmp_path / "cnn.npz")
+    assert repr(loaded) == repr(model)
+    assert np.array_equal(loaded.predict(X), model.predict(X))
+    grad = gen.standard_normal((8, 2))
+    for m in (model, loaded):
+        m.forward(X)  # the same dropout mask: the generator's state was saved
+        m.backward(grad)
+    for p, q in zip(model.parameters(), loaded.parameters()):
+        assert np.array_equal(p.grad, q.grad), p.name

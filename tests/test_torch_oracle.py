@@ -635,3 +635,119 @@ def test_fit_with_each_optimizer_equals_a_torch_loop(name, config):
     for p, expected in zip(model.parameters(), _torch_params_as_minnet(net)):
         np.testing.assert_allclose(p.value, expected, **GRAD)
     assert not np.allclose(model.parameters()[0].value, _sgd_model().parameters()[0].value)  # it did train
+
+
+# -- convolutional networks ------------------------------------------------------------------
+
+
+def _conv_to_torch(conv: mn.Conv2D) -> torch.nn.Conv2d:
+    """A torch Conv2d with ``conv``'s weights: the same layout, (out, in, kh, kw)."""
+    module = torch.nn.Conv2d(
+        conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+        bias=conv.b is not None, dtype=torch.float64,
+    )  # fmt: skip
+    with torch.no_grad():
+        module.weight.copy_(torch.from_numpy(conv.W.value))
+        if conv.b is not None:
+            module.bias.copy_(torch.from_numpy(conv.b.value))
+    return module
+
+
+def _cnn_to_torch(model: mn.Sequential) -> torch.nn.Sequential:
+    """The CNN of :func:`_cnn` in torch, with the same weights."""
+    modules = []
+    for layer in model:
+        if isinstance(layer, mn.Conv2D):
+            modules.append(_conv_to_torch(layer))
+        elif isinstance(layer, mn.BatchNorm2D):
+            modules.append(torch.nn.BatchNorm2d(layer.channels, momentum=layer.momentum, dtype=torch.float64))
+        elif isinstance(layer, mn.MaxPool2D):
+            modules.append(torch.nn.MaxPool2d(layer.kernel_size, layer.stride, layer.padding))
+        elif isinstance(layer, mn.Dense):
+            modules.append(_copy_to_torch(mn.Sequential(layer))[0])
+        else:
+            modules.append(
+                {mn.ReLU: torch.nn.ReLU, mn.Flatten: torch.nn.Flatten, mn.Tanh: torch.nn.Tanh}[type(layer)]()
+            )
+    return torch.nn.Sequential(*modules)
+
+
+def _cnn() -> mn.Sequential:
+    """Two conv blocks (one with a batch norm, so no bias before it; one strided) and a classifier."""
+    return mn.Sequential(
+        mn.Conv2D(1, 4, 3, padding=1, bias=False, seed=0), mn.BatchNorm2D(4), mn.ReLU(), mn.MaxPool2D(2),
+        mn.Conv2D(4, 6, 3, stride=2, padding="valid", seed=1), mn.Tanh(),
+        mn.Flatten(), mn.Dense(6 * 1 * 1, 5, seed=2),
+    )  # fmt: skip
+
+
+def test_a_cnn_trained_with_adam_through_fit_equals_torch():
+    gen = np.random.default_rng(0)
+    X, y = gen.standard_normal((24, 1, 6, 6)), gen.integers(0, 5, 24)
+    model = _cnn()
+    net = _cnn_to_torch(model)
+    mn.fit(
+        model,
+        mn.CrossEntropy(),
+        mn.Adam(model.parameters(), lr=0.01),
+        X,
+        y,
+        epochs=5,
+        batch_size=8,
+        shuffle=False,
+        progress=False,
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=0.01)
+    for _ in range(5):
+        for start in range(0, 24, 8):
+            opt.zero_grad()
+            xb, yb = torch.from_numpy(X[start : start + 8]), torch.from_numpy(y[start : start + 8])
+            torch.nn.functional.cross_entropy(net(xb), yb).backward()
+            opt.step()
+    trained = [p.detach().numpy() for p in net.parameters()]
+    trained[-2] = trained[-2].T  # Linear's weight is (out, in)
+    for p, expected in zip(model.parameters(), trained):
+        np.testing.assert_allclose(p.value, expected, rtol=1e-9, atol=1e-11, err_msg=p.name)
+    bn, module = model[1], net[1]
+    np.testing.assert_allclose(bn.running_mean, module.running_mean.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(bn.running_var, module.running_var.numpy(), rtol=1e-10, atol=1e-12)
+    net.eval()
+    np.testing.assert_allclose(model.predict(X), net(torch.from_numpy(X)).detach().numpy(), rtol=1e-9, atol=1e-11)
+
+
+class _ResidualCNN(torch.nn.Module):
+    """conv -> BN -> ReLU, a residual block around two convs added to it, global pooling, a linear classifier."""
+
+    def __init__(self, convs, bn: mn.BatchNorm2D, dense: mn.Dense) -> None:
+        super().__init__()
+        self.convs = torch.nn.ModuleList([_conv_to_torch(c) for c in convs])
+        self.bn = torch.nn.BatchNorm2d(bn.channels, dtype=torch.float64)
+        self.linear = _copy_to_torch(mn.Sequential(dense))[0]
+
+    def forward(self, x):
+        h = torch.relu(self.bn(self.convs[0](x)))
+        h = h + self.convs[2](torch.relu(self.convs[1](h)))
+        return self.linear(torch.nn.functional.adaptive_avg_pool2d(torch.relu(h), 1).flatten(1))
+
+
+def test_a_residual_cnn_graph_equals_torch_in_forward_and_every_gradient():
+    convs = [mn.Conv2D(2, 4, 3, padding=1, seed=0), mn.Conv2D(4, 4, 3, padding="same", seed=1)]
+    convs.append(mn.Conv2D(4, 4, 1, seed=2))
+    bn, dense = mn.BatchNorm2D(4), mn.Dense(4, 3, seed=3)
+    x = mn.Input((2, 5, 7))
+    h = mn.ReLU()(bn(convs[0](x)))
+    h = mn.Add()([h, convs[2](mn.ReLU()(convs[1](h)))])
+    model = mn.Graph(inputs=x, outputs=dense(mn.GlobalAvgPool2D()(mn.ReLU()(h))))
+    net = _ResidualCNN(convs, bn, dense)
+    X = np.random.default_rng(1).standard_normal((4, 2, 5, 7))
+    xt = torch.from_numpy(X.copy()).requires_grad_()
+    out, expected = model.forward(X), net(xt)
+    np.testing.assert_allclose(out, expected.detach().numpy(), rtol=1e-12, atol=1e-13)
+    grad = np.random.default_rng(2).standard_normal(out.shape)
+    expected.backward(torch.from_numpy(grad))
+    np.testing.assert_allclose(model.backward(grad), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    pairs = [(c.W, t.weight) for c, t in zip(convs, net.convs)] + [(c.b, t.bias) for c, t in zip(convs, net.convs)]
+    pairs += [(bn.gamma, net.bn.weight), (bn.beta, net.bn.bias), (dense.b, net.linear.bias)]
+    for p, tp in pairs:
+        np.testing.assert_allclose(p.grad, tp.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=p.name)
+    np.testing.assert_allclose(dense.W.grad, net.linear.weight.grad.numpy().T, rtol=1e-10, atol=1e-12)

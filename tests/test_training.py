@@ -505,7 +505,7 @@ def test_a_model_returning_1d_output_gets_a_clear_error():
 
     X, y, _model = _tiny_problem()
     flat = mn.Sequential(mn.Dense(2, 1, rng=0), Flatten())
-    with pytest.raises(ValueError, match=r"must return a 2-D batch.*shape \(1,\)"):
+    with pytest.raises(ValueError, match=r"must return a batch \(n_samples, \.\.\.\).*shape \(1,\)"):
         mn.fit(flat, mn.MSE(), mn.SGD(flat.parameters(), lr=0.1), X, y, epochs=1, progress=False)
 
 
@@ -742,3 +742,65 @@ def test_a_single_outputs_loss_weight_scales_its_loss_and_its_steps():
     assert not np.allclose(run([4.0], 0.1)[1], plain_W)  # and the weight really is applied
     one_loss, one_W = run([1.0], 0.1)
     assert one_loss == plain_loss and np.array_equal(one_W, plain_W)  # a weight of 1 changes no bit
+
+
+# -- images: N-d batches end to end -------------------------------------------------------
+
+
+def _digit_images(n=120):
+    X, y = mn.datasets.load_digits(images=True)
+    return X[:n] / 16.0, y[:n]
+
+
+def _small_cnn():
+    return mn.Sequential(
+        mn.Conv2D(1, 4, 3, seed=0), mn.ReLU(), mn.MaxPool2D(2), mn.Flatten(), mn.Dense(4 * 3 * 3, 10, seed=1)
+    )
+
+
+def test_a_cnn_fits_predicts_evaluates_and_summarises_on_images():
+    X, y = _digit_images()
+    model = _small_cnn()
+    history = mn.fit(
+        model, mn.CrossEntropy(), mn.Adam(model.parameters(), lr=0.01), X, y,
+        epochs=3, batch_size=32, validation_split=0.1, metrics=["accuracy"], seed=0, progress=False,
+    )  # fmt: skip
+    assert set(history.history) >= {"loss", "val_loss", "accuracy", "val_accuracy"}
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    scores = model.predict(X, batch_size=50)  # three batches, the last partial
+    assert scores.shape == (120, 10) and np.array_equal(scores, model.predict(X, batch_size=120))
+    result = mn.evaluate(model, mn.CrossEntropy(), X, y, metrics=["accuracy"], batch_size=64)
+    assert result["accuracy"] == np.mean(scores.argmax(axis=1) == y)
+    summary = model.summary(input_shape=(1, 8, 8))
+    assert "(None, 4, 6, 6)" in summary and "(None, 4, 3, 3)" in summary and "(None, 36)" in summary
+
+
+def test_a_cnn_graph_fits_like_the_same_sequential():
+    X, y = _digit_images()
+    x = mn.Input((1, 8, 8))
+    h = mn.MaxPool2D(2)(mn.ReLU()(mn.Conv2D(1, 4, 3, seed=0)(x)))
+    graph = mn.Graph(inputs=x, outputs=mn.Dense(4 * 3 * 3, 10, seed=1)(mn.Flatten()(h)))
+    chain = _small_cnn()
+    for model in (graph, chain):
+        mn.fit(
+            model, mn.CrossEntropy(), mn.Adam(model.parameters()), X, y, epochs=2, batch_size=32, seed=0, progress=False
+        )
+    for a, b in zip(graph.parameters(), chain.parameters()):
+        assert np.array_equal(a.value, b.value)
+
+
+def test_a_model_of_images_refuses_a_table_before_any_update():
+    X, y = _digit_images()
+    model = _small_cnn()
+    before = [p.value.copy() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"^X: Conv2D\(1, 4, 3\) expected a batch of images of shape \(n, 1, H, W\)"):
+        mn.fit(
+            model,
+            mn.CrossEntropy(),
+            mn.SGD(model.parameters(), lr=0.1),
+            X.reshape(120, 64),
+            y,
+            epochs=1,
+            progress=False,
+        )
+    assert all(np.array_equal(p.value, b) for p, b in zip(model.parameters(), before))

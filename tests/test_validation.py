@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import minnet as mn
-from minnet._validation import as_2d_batch, as_float_array, as_generator, as_target
+from minnet._validation import as_batch, as_float_array, as_generator, as_target
 
 
 def test_integer_and_boolean_data_become_float64():
@@ -37,7 +37,7 @@ def test_a_flat_target_is_reshaped_for_one_output_and_refused_otherwise():
 
 def test_nan_position_is_reported():
     with pytest.raises(ValueError, match=r"x must be finite, got nan at index \(1, 0\)"):
-        as_2d_batch("x", [[1.0, 2.0], [np.nan, 0.0]])
+        as_batch("x", [[1.0, 2.0], [np.nan, 0.0]])
 
 
 def test_negative_seeds_are_refused_where_weights_and_checks_are_drawn():

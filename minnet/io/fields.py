@@ -22,6 +22,7 @@ __all__ = [
     "stored_dict",
     "stored_int",
     "stored_real",
+    "stored_shape",
 ]
 
 
@@ -69,6 +70,25 @@ def stored_real(name: str, value: Any, *, finite: bool = True, allow_nan: bool =
     if math.isnan(result) and not allow_nan:
         raise ValueError(f"{name} must be a number, not NaN")
     return result
+
+
+#: The most axes a sample shape read from a file may have (an image has 3; numpy allows 64 with n).
+MAX_SAMPLE_DIMS = 8
+#: The most values one sample read from a file may hold: a graph that checks a layer of the
+#: user's by one zero sample allocates that many, and a file is not trusted with more (1 GiB of float64).
+MAX_SAMPLE_SIZE = 2**27
+
+
+def stored_shape(name: str, value: Any) -> tuple[int, ...]:
+    """A sample shape read from a file: a list of 1 to 8 integers >= 1, of at most 2**27 values in all."""
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_SAMPLE_DIMS:
+        raise ValueError(f"{name} must be a list of 1 to {MAX_SAMPLE_DIMS} sizes, got {_shown(value)}")
+    shape = tuple(stored_int(f"{name}[{i}]", v, low=1, high=MAX_SAMPLE_SIZE) for i, v in enumerate(value))
+    if math.prod(shape) > MAX_SAMPLE_SIZE:
+        raise ValueError(
+            f"{name} is {shape}, {math.prod(shape)} values per sample; a file may declare at most {MAX_SAMPLE_SIZE}"
+        )
+    return shape
 
 
 def stored_bool(name: str, value: Any) -> bool:

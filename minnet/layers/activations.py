@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import (
+    check_int,
     check_real,
 )
 from .base import (
@@ -20,7 +21,15 @@ __all__ = ["LeakyReLU", "ReLU", "Sigmoid", "Softmax", "Tanh"]
 _SIGMOID_CLIP = {2: 11.0, 4: 87.0, 8: 700.0}
 
 
-class Sigmoid(Layer):
+class _ElementWise(Layer):
+    """A layer applied to each element on its own: any batch ``(n, *shape)``, the output of the same shape."""
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """``input_shape`` itself."""
+        return tuple(input_shape)
+
+
+class Sigmoid(_ElementWise):
     r"""Logistic sigmoid, computed without overflow for any finite input.
 
     .. math:: \sigma(x) = \frac{1}{1 + e^{-x}}, \qquad \sigma'(x) = \sigma(x)\,(1 - \sigma(x))
@@ -58,7 +67,7 @@ class Sigmoid(Layer):
         return result
 
 
-class Tanh(Layer):
+class Tanh(_ElementWise):
     r"""Hyperbolic tangent.
 
     .. math:: \tanh(x), \qquad \tanh'(x) = 1 - \tanh^2(x)
@@ -76,7 +85,7 @@ class Tanh(Layer):
         return grad * (1.0 - out * out)
 
 
-class ReLU(Layer):
+class ReLU(_ElementWise):
     r"""Rectified linear unit.
 
     .. math:: \mathrm{relu}(x) = \max(x, 0), \qquad \mathrm{relu}'(x) = [x > 0]
@@ -96,7 +105,7 @@ class ReLU(Layer):
         return grad * mask
 
 
-class LeakyReLU(Layer):
+class LeakyReLU(_ElementWise):
     r"""ReLU with a small slope for negative inputs, so no unit dies completely.
 
     .. math:: f(x) = \begin{cases} x & x > 0 \\ \alpha x & x \le 0 \end{cases}, \qquad
@@ -131,11 +140,15 @@ class LeakyReLU(Layer):
 
 
 class Softmax(Layer):
-    r"""Softmax along the features: each row becomes a probability distribution.
+    r"""Softmax along one axis, the classes: each sample's scores there become a probability distribution.
+
+    For a table ``(n, C)`` that is each row; for images ``(n, C, H, W)``
+    (with the default ``axis=1``) each pixel's channels, as
+    ``torch.nn.Softmax(dim=1)``. Along that axis, for each sample :math:`i`:
 
     .. math:: s_{ij} = \frac{e^{x_{ij} - m_i}}{\sum_k e^{x_{ik} - m_i}}, \qquad m_i = \max_k x_{ik}
 
-    Subtracting the row maximum changes nothing mathematically and keeps
+    Subtracting the maximum changes nothing mathematically and keeps
     every exponent :math:`\le 0`, so nothing overflows for any finite input.
     With :math:`G = \partial L / \partial s`, the Jacobian-vector product is
 
@@ -144,18 +157,46 @@ class Softmax(Layer):
     Caches only its output. Before :class:`~minnet.CrossEntropy` prefer raw
     scores (``from_logits=True``, the default) over a Softmax layer: the
     fused gradient is simpler and more accurate.
+
+    Parameters
+    ----------
+    axis : int, default 1
+        The axis of the batch holding the classes; negative counts from the
+        end (``-1``: the last). 1 is the features of a table and the channels
+        of an image, the class axis of :class:`~minnet.CrossEntropy`, and
+        what PyTorch picks for 2-D and 4-D inputs when ``dim`` is not given.
+        Axis 0 (the samples) is refused: one sample's output would depend on
+        the others.
     """
+
+    def __init__(self, axis: int = 1) -> None:
+        self.axis = check_int("axis", axis)
+        if self.axis == 0:
+            raise ValueError("Softmax axis 0 is the samples of the batch; use axis=1 (the classes) or a later one")
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """``input_shape`` itself, once it has the axis."""
+        input_shape = tuple(input_shape)
+        ndim = len(input_shape) + 1  # the batch's axes, n included
+        if not -ndim < self.axis < ndim or self.axis == 0:  # -ndim is axis 0 too
+            raise ValueError(
+                f"{self!r} cannot run along axis {self.axis} of a batch of shape "
+                f"(n, {', '.join(map(str, input_shape))}): it is not an axis of the samples"
+            )
+        return input_shape
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         x = np.asarray(x)
         if x.dtype.kind != "f":
             x = x.astype(np.float64)
-        # x - max may be below -1.8e308 for a row spanning the whole float range;
+        self.output_shape(x.shape[1:])
+        axis = self.axis
+        # x - max may be below -1.8e308 for scores spanning the whole float range;
         # -inf is then right, as e^-inf = 0 is the probability that rounds to.
         with np.errstate(over="ignore"):
-            out = x - x.max(axis=1, keepdims=True)
+            out = x - x.max(axis=axis, keepdims=True)
         np.exp(out, out=out)
-        out /= out.sum(axis=1, keepdims=True)  # the row maximum contributes 1: never 0
+        out /= out.sum(axis=axis, keepdims=True)  # the maximum contributes 1: never 0
         if training:
             self._cache = out
         return out
@@ -163,4 +204,10 @@ class Softmax(Layer):
     def backward(self, grad: np.ndarray) -> np.ndarray:
         s = self._require_cache()
         grad = self._check_grad(grad, s.shape)
-        return s * (grad - np.sum(grad * s, axis=1, keepdims=True))
+        return s * (grad - np.sum(grad * s, axis=self.axis, keepdims=True))
+
+    def get_config(self) -> dict[str, Any]:
+        return {} if self.axis == 1 else {"axis": self.axis}
+
+    def extra_repr(self) -> str:
+        return "" if self.axis == 1 else f"axis={self.axis}"

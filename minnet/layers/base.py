@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .._inference import CacheSlot
+from .._inference import CacheSlot, inference_pass
 
 __all__ = [
     "Layer",
@@ -18,6 +18,7 @@ __all__ = [
     "check_batch",
     "check_dtype",
     "dtype_repr",
+    "model_dtype",
     "register_symbolic_call",
     "restore_parameters",
     "snapshot_parameters",
@@ -243,9 +244,48 @@ class Layer:
         """``(name, parameter)`` pairs; containers prefix the layer's index."""
         return [(p.name or str(i), p) for i, p in enumerate(self.parameters())]
 
-    def in_features(self) -> int | None:
-        """The number of input features this layer expects, when it fixes one (``Dense``), else None."""
+    def output_shape(self, input_shape: Any) -> tuple[int, ...]:
+        """The shape of one output sample for one input sample of ``input_shape`` (shapes without ``n``).
+
+        A :class:`~minnet.Graph` asks this of every node when it is built, so
+        a layer that cannot take its input says so there, before any data
+        flows. Built-in layers compute it and raise ``ValueError`` naming
+        the layer and both shapes; this default runs one zero sample through
+        ``forward(x, training=False)`` (which writes no state), so a custom
+        layer gets it for free. Override it when that sample would be
+        costly or the layer can say more precisely what it expects.
+
+        Parameters
+        ----------
+        input_shape : tuple of int, or a list of them for a merge layer
+            ``(features,)`` for a table, ``(C, H, W)`` for an image.
+
+        Returns
+        -------
+        tuple of int
+        """
+        dtype = model_dtype(self)
+        if self.n_inputs == 1:
+            x: Any = np.zeros((1, *input_shape), dtype)
+        else:
+            x = [np.zeros((1, *shape), dtype) for shape in input_shape]
+        with inference_pass(), np.errstate(all="ignore"):
+            out = np.asarray(self.forward(x, training=False))
+        if out.ndim < 2 or len(out) != 1:
+            raise ValueError(f"{self!r} returned shape {out.shape} for one sample; a layer returns a batch (1, ...)")
+        return tuple(out.shape[1:])
+
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The shape of one input sample, when this layer fixes it (``Dense(3, 4)``: ``(3,)``), else None.
+
+        What :meth:`~minnet.Sequential.summary` starts from when it is given no input shape.
+        """
         return None
+
+    def in_features(self) -> int | None:
+        """The number of input features, when :meth:`input_shape` fixes a table's width, else None."""
+        shape = self.input_shape()
+        return shape[0] if shape is not None and len(shape) == 1 else None
 
     def children(self) -> list[Layer]:
         """Layers held directly by this one (empty for a leaf layer)."""
@@ -307,12 +347,31 @@ class Layer:
         return grad
 
 
-def check_batch(x: Any, n_features: int, dtype: np.dtype, who: str, held: str) -> np.ndarray:
-    """``x`` as a 2-D array of ``n_features`` columns in ``dtype``, or the error naming the layer ``who``."""
+def model_dtype(layer: Layer) -> np.dtype:
+    """The float dtype ``layer`` computes in: its ``dtype`` if set, else its first parameter's, else float64."""
+    dtype = getattr(layer, "dtype", None)
+    if dtype is not None:
+        return np.dtype(dtype)
+    params = layer.parameters()
+    return params[0].value.dtype if params else np.dtype(np.float64)
+
+
+def check_batch(
+    x: Any, n_features: int, dtype: np.dtype, who: str, held: str, *, table: bool = True, hint: str = ""
+) -> np.ndarray:
+    """``x`` as an array of ``n_features`` on its last axis, in ``dtype``, or the error naming the layer ``who``.
+
+    With ``table`` (the default) ``x`` must be 2-D, ``(n, n_features)``;
+    otherwise any batch ``(n, ..., n_features)``. ``hint`` ends the message
+    of a wrong shape (where to look instead).
+    """
     x = np.asarray(x)
-    if x.ndim != 2 or x.shape[1] != n_features:
-        got = f"{x.shape[1]}" if x.ndim == 2 else f"an array of shape {x.shape}"
-        raise ValueError(f"{who} expected {n_features} features, got {got}")
+    if x.ndim < 2 or (table and x.ndim != 2) or x.shape[-1] != n_features:
+        got = {0: f"an array of shape {x.shape}", 1: f"an array of shape {x.shape}", 2: f"{x.shape[-1]}"}.get(
+            x.ndim, f"samples of shape {x.shape[1:]}"
+        )
+        where = " on the last axis" if x.ndim > 2 else ""
+        raise ValueError(f"{who} expected {n_features} features{where}, got {got}{hint}")
     if x.dtype != dtype:
         raise TypeError(f"{who} holds {dtype} {held}, got {x.dtype} input; convert it with x.astype(np.{dtype.name})")
     return x

@@ -108,16 +108,9 @@ class Conv2D(Layer):
     def reset_parameters(self, seed: int | np.random.Generator | None = None) -> None:
         """Draw fresh weights with this layer's initialiser and zero the bias."""
         kh, kw = self.kernel_size
-        make = self.init if callable(self.init) else initializers.INITIALIZERS[self.init]
-        fan_in, fan_out = self.in_channels * kh * kw, self.out_channels * kh * kw
-        weights = np.asarray(make(fan_in, fan_out, as_generator("seed", seed), self.dtype, shape=self.W.shape))
-        if weights.shape != self.W.shape or weights.dtype.kind not in "biuf":
-            raise ValueError(
-                f"init for {self!r} must return numbers of shape {self.W.shape}, "
-                f"got {weights.dtype} of shape {weights.shape}"
-            )
-        if not np.isfinite(weights).all():
-            raise ValueError(f"init for {self!r} returned NaN or infinite weights")
+        fans = (self.in_channels * kh * kw, self.out_channels * kh * kw)  # PyTorch's fan_in and fan_out
+        generator = as_generator("seed", seed)
+        weights = initializers.draw_weights(self.init, fans, self.W.shape, generator, self.dtype, repr(self))
         self.W.value[...] = weights
         if self.b is not None:
             self.b.value[...] = 0

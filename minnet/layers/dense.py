@@ -26,7 +26,7 @@ __all__ = ["Dense"]
 
 
 class Dense(Layer):
-    r"""Fully connected layer: an affine map of each sample.
+    r"""Fully connected layer: an affine map of each sample's last axis, as ``torch.nn.Linear``.
 
     .. math:: Y = X W + b
 
@@ -34,7 +34,9 @@ class Dense(Layer):
               \frac{\partial L}{\partial b} = \textstyle\sum_i G_{i\cdot}, \quad
               \frac{\partial L}{\partial X} = G W^\top
 
-    where :math:`G = \partial L / \partial Y`.
+    where :math:`G = \partial L / \partial Y`. A batch of more axes,
+    ``(n, ..., n_in) -> (n, ..., n_out)``, is the table of its rows
+    ``(n ..., n_in)`` (a view, no copy): every position gets the same map.
 
     Parameters
     ----------
@@ -85,32 +87,46 @@ class Dense(Layer):
 
     def reset_parameters(self, seed: int | np.random.Generator | None = None) -> None:
         """Draw fresh weights with this layer's initialiser and zero the bias."""
-        generator = as_generator("seed", seed)
-        make = self.init if callable(self.init) else initializers.INITIALIZERS[self.init]
-        weights = np.asarray(make(self.n_in, self.n_out, generator, self.dtype))
-        if weights.shape != (self.n_in, self.n_out) or weights.dtype.kind not in "biuf":
-            raise ValueError(
-                f"init for {self!r} must return numbers of shape {(self.n_in, self.n_out)}, "
-                f"got {weights.dtype} of shape {weights.shape}"
-            )
-        if not np.isfinite(weights).all():
-            raise ValueError(f"init for {self!r} returned NaN or infinite weights")
+        fans = (self.n_in, self.n_out)
+        weights = initializers.draw_weights(self.init, fans, fans, as_generator("seed", seed), self.dtype, repr(self))
         self.W.value[...] = weights
         if self.b is not None:
             self.b.value[...] = 0
 
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """``input_shape`` with its last axis, of ``n_in`` features, turned into ``n_out``."""
+        input_shape = tuple(input_shape)
+        if not input_shape or input_shape[-1] != self.n_in:
+            raise ValueError(f"{self._who} expected samples of shape (..., {self.n_in}), got shape {input_shape}")
+        return (*input_shape[:-1], self.n_out)
+
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.n_in,)
+
+    @property
+    def _who(self) -> str:
+        return f"Dense({self.n_in} -> {self.n_out})"
+
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        x = check_batch(x, self.n_in, self.W.value.dtype, f"Dense({self.n_in} -> {self.n_out})", "weights")
+        x = check_batch(x, self.n_in, self.W.value.dtype, self._who, "weights", table=False)
         if training:
             self._cache = x
-        out = x @ self.W.value
+        rows = x if x.ndim == 2 else x.reshape(-1, self.n_in)  # (n ..., n_in): the table of every position
+        out = rows @ self.W.value
         if self.b is not None:
             out += self.b.value
-        return out
+        return out if x.ndim == 2 else out.reshape(*x.shape[:-1], self.n_out)
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         x = self._require_cache()
-        grad = self._check_grad(grad, (x.shape[0], self.n_out))
+        grad = self._check_grad(grad, (*x.shape[:-1], self.n_out))
+        if x.ndim == 2:
+            return self._backward_table(x, grad, need_input_grad)
+        d_rows = self._backward_table(x.reshape(-1, self.n_in), grad.reshape(-1, self.n_out), need_input_grad)
+        return None if d_rows is None else d_rows.reshape(x.shape)
+
+    def _backward_table(self, x: np.ndarray, grad: np.ndarray, need_input_grad: bool) -> np.ndarray | None:
+        """The backward of a table ``x`` (n, n_in) with ``grad`` (n, n_out): every position of a batch is a row."""
         # out= writes straight into the existing gradient arrays: no new allocation per step.
         np.matmul(x.T, grad, out=self.W.grad)  # dL/dW = X^T G
         if self.b is not None:
@@ -129,9 +145,6 @@ class Dense(Layer):
 
     def parameters(self) -> list[Parameter]:
         return [self.W] if self.b is None else [self.W, self.b]
-
-    def in_features(self) -> int:
-        return self.n_in
 
     @classmethod
     def parameter_count(cls, config: dict[str, Any]) -> int | None:

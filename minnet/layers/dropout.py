@@ -55,6 +55,10 @@ class Dropout(Layer):
         self.seed = check_seed("seed", seed)
         self._rng = as_generator("seed", self.seed)
 
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """``input_shape`` itself: any shape."""
+        return tuple(input_shape)
+
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         x = np.asarray(x)
         if not training:

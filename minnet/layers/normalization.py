@@ -107,8 +107,23 @@ class BatchNorm(Layer):
 
     min_training_batch = 2  # a variance needs two rows
 
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """``input_shape`` itself, a sample of ``(n_features,)``."""
+        input_shape = tuple(input_shape)
+        if input_shape != (self.n_features,):
+            raise ValueError(
+                f"{self!r} expected samples of shape ({self.n_features},), got shape {input_shape}{self._image_hint}"
+            )
+        return input_shape
+
+    @property
+    def _image_hint(self) -> str:
+        return f"; for images (n, C, H, W) use BatchNorm2D({self.n_features})"
+
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        x = check_batch(x, self.n_features, self.gamma.value.dtype, repr(self), "parameters")
+        x = np.asarray(x)
+        hint = self._image_hint if x.ndim == 4 else ""
+        x = check_batch(x, self.n_features, self.gamma.value.dtype, repr(self), "parameters", hint=hint)
         if training:
             if len(x) < self.min_training_batch:
                 raise ValueError(
@@ -151,8 +166,8 @@ class BatchNorm(Layer):
     def parameters(self) -> list[Parameter]:
         return [self.gamma, self.beta]
 
-    def in_features(self) -> int:
-        return self.n_features
+    def input_shape(self) -> tuple[int, ...] | None:
+        return (self.n_features,)
 
     def get_state(self) -> dict[str, Any]:
         """``running_mean``, ``running_var`` (copies) and ``num_batches_tracked``."""
@@ -333,7 +348,7 @@ class BatchNorm2D(BatchNorm):
         # mu and sigma depend on every value of the channel: two channel means carry that dependence.
         return _channels_first(inv_std * (d - d.mean(axis=0) - x_hat * np.mean(d * x_hat, axis=0)), shape)
 
-    def in_features(self) -> None:  # type: ignore[override]  # BatchNorm's is a table's width; this has none
+    def input_shape(self) -> None:  # the channels are fixed, the height and width free
         return None
 
     def get_config(self) -> dict[str, Any]:

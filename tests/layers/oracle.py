@@ -47,10 +47,3 @@ def assert_inference_writes_no_state(layer: mn.Layer, x: np.ndarray) -> None:
     assert after.keys() == state.keys()
     for key in state:
         assert np.array_equal(after[key], state[key]), key
-
-
-def predict_layer_by_layer(model: mn.Sequential, x: np.ndarray) -> np.ndarray:
-    """The model's inference output, one layer after the other (a Sequential's own forward takes tables only)."""
-    for layer in model:
-        x = layer.forward(x, training=False)
-    return x

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import FORWARD, assert_inference_writes_no_state, assert_matches_torch, predict_layer_by_layer
+from oracle import FORWARD, assert_inference_writes_no_state, assert_matches_torch
 from rows import row
 
 import minnet as mn
@@ -95,7 +95,7 @@ def test_state_save_and_load(tmp_path):
     assert repr(loaded[1]) == "BatchNorm2D(2, momentum=0.2, eps=0.001)"
     assert np.array_equal(loaded[1].running_var, model[1].running_var) and loaded[1].num_batches_tracked == 2
     x = images((2, 1, 6, 6), seed=5)
-    assert np.array_equal(predict_layer_by_layer(loaded, x), predict_layer_by_layer(model, x))
+    assert np.array_equal(loaded.predict(x), model.predict(x))
 
 
 def test_set_state_checks_the_shape_by_channels():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import assert_inference_writes_no_state, assert_matches_torch, predict_layer_by_layer
+from oracle import assert_inference_writes_no_state, assert_matches_torch
 from rows import row
 
 import minnet as mn
@@ -116,7 +116,7 @@ def test_save_and_load(tmp_path):
     loaded = mn.load(tmp_path / "pools.npz")
     x = distinct_values((2, 1, 9, 9))
     assert repr(loaded) == repr(model)
-    assert np.array_equal(predict_layer_by_layer(loaded, x), predict_layer_by_layer(model, x))
+    assert np.array_equal(loaded.predict(x), model.predict(x))
 
 
 # -- bad input: a clear error, nothing changed ------------------------------------------

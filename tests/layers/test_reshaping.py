@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import assert_inference_writes_no_state, assert_matches_torch, predict_layer_by_layer
+from oracle import assert_inference_writes_no_state, assert_matches_torch
 from rows import row
 
 import minnet as mn
@@ -61,7 +61,7 @@ def test_repr_config_and_files(tmp_path):
     loaded = mn.load(tmp_path / "reshape.npz")
     x = np.random.default_rng(0).standard_normal((3, 16))
     assert repr(loaded) == repr(model)
-    assert np.array_equal(predict_layer_by_layer(loaded, x), predict_layer_by_layer(model, x))
+    assert np.array_equal(loaded.predict(x), model.predict(x))
 
 
 @row("reshape-wrong-size")
