@@ -94,7 +94,7 @@ def build_minnet_graph(task: Task) -> mn.Graph:
     return mn.Graph(inputs=x, outputs=node)
 
 
-def train_minnet(task: Task, build: Callable[[Task], mn.Layer] = build_minnet) -> Trained:
+def train_minnet(task: Task | ConvTask, build: Callable[[Any], mn.Layer] = build_minnet) -> Trained:
     model = build(task)
     optimizer = task.optimizer(model.parameters())
     history = mn.fit(
@@ -113,20 +113,8 @@ def train_minnet(task: Task, build: Callable[[Task], mn.Layer] = build_minnet) -
 
 
 def train_minnet_cnn(task: ConvTask) -> Trained:
-    model = build_minnet_cnn(task)
-    history = mn.fit(
-        model,
-        task.loss(),
-        task.optimizer(model.parameters()),
-        task.X,
-        task.y,
-        epochs=task.epochs,
-        batch_size=task.batch_size,
-        shuffle=True,
-        seed=SEED,
-        progress=False,
-    )
-    return Trained(history["loss"][-1], layer_weights(model))
+    """``mn.fit`` of the CNN as an ``mn.Sequential``, with ``mn.Adam``."""
+    return train_minnet(task, build_minnet_cnn)
 
 
 # -- hand-written numpy, the article's style generalised to N layers -----------
@@ -463,14 +451,3 @@ def conv_implementations(include_torch: bool = True) -> dict[str, Trainer]:
     if include_torch and _installed("torch"):
         impls["torch"] = train_torch_cnn
     return impls
-
-
-def minnet_fits_images() -> bool:
-    """Whether ``mn.fit`` takes image batches in this version of minnet; the mnist_cnn task needs it."""
-    model = mn.Sequential(mn.Flatten(), mn.Dense(4, 1))
-    images = np.zeros((2, 1, 2, 2))
-    try:
-        mn.fit(model, mn.MSE(), mn.SGD(model.parameters(), lr=0.1), images, np.zeros(2), epochs=1, progress=False)
-    except ValueError:
-        return False
-    return True

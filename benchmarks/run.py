@@ -44,7 +44,6 @@ from benchmarks.implementations import (
     build_minnet_cnn,
     conv_implementations,
     implementations,
-    minnet_fits_images,
 )
 from benchmarks.tasks import SEED, ConvTask, Task, find_mnist, make_tasks
 
@@ -449,12 +448,7 @@ def run(
     for task in make_tasks(quick=quick, dtypes=wanted_dtypes, mnist=mnist):
         if tasks and task.name not in tasks:
             continue
-        task_impls = impls
-        if isinstance(task, ConvTask):
-            if not minnet_fits_images():
-                skipped.append(f"{task.name}: mn.fit refuses batches of images in this version of minnet")
-                continue
-            task_impls = conv_impls
+        task_impls = conv_impls if isinstance(task, ConvTask) else impls
         timing = time_task(task, task_impls, repeat, settle=0.0 if quick else SETTLE_SECONDS)
         check_agreement(task, timing["loss"], timing.pop("weights"))
         result = {

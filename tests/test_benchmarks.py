@@ -24,7 +24,6 @@ MNIST = (
     else Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 )
 needs_mnist = pytest.mark.skipif(find_mnist(MNIST) is None, reason=f"the MNIST files are not in {MNIST}")
-needs_minnet_images = pytest.mark.skipif(not impl.minnet_fits_images(), reason="mn.fit refuses images here")
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +200,6 @@ def test_mnist_cnn_numpy_loop_and_torch_end_on_the_same_loss_and_weights(quick_t
 
 
 @needs_mnist
-@needs_minnet_images
 def test_mnist_cnn_minnet_ends_where_the_numpy_loop_does(quick_tasks):
     task = quick_tasks["mnist_cnn float32"]
     minnet, numpy_loop = impl.train_minnet_cnn(task), impl.train_numpy_cnn(task)
@@ -221,7 +219,6 @@ def test_flop_count_of_the_cnn():
 
 
 @needs_mnist
-@needs_minnet_images
 def test_quick_run_reports_the_cnn_task_its_bound_and_memory(capsys):
     status = bench.main(["--quick", "--repeat", "1", "--no-sklearn", "--tasks", "mnist_cnn", "--mnist", str(MNIST)])
     assert status == 0
@@ -232,7 +229,6 @@ def test_quick_run_reports_the_cnn_task_its_bound_and_memory(capsys):
 
 
 @needs_mnist
-@needs_minnet_images
 def test_mnist_cnn_memory_is_the_batch_and_the_adam_state(quick_tasks):
     mem = bench.measure_memory(quick_tasks["mnist_cnn float32"], epochs=3, rows=256, numpy_loop=impl.train_numpy_cnn)
     assert mem["optimizer_copies"] == 5 and mem["index_bytes"] == 256 * 8
