@@ -10,9 +10,9 @@ Usage (from the repository root)::
 Every implementation starts from the same weights and visits the same
 batches, so minnet, numpy and PyTorch must end on the same loss and the
 same weights; the run fails (exit status 2) if they do not. The ``mnist``
-task runs when the MNIST files are found (``--mnist``, ``$MINNET_DATA/mnist``,
-``~/.cache/minnet/mnist`` or ``../shared/data/mnist``) and is skipped
-otherwise. Times are the best of ``--repeat``
+and ``mnist_cnn`` tasks run when the MNIST files are found (``--mnist``,
+``$MINNET_DATA/mnist``, ``~/.cache/minnet/mnist`` or ``../shared/data/mnist``)
+and are skipped otherwise. Times are the best of ``--repeat``
 runs, interleaved so that a burst of load on the machine hits every
 implementation alike. Exit status 1 means a performance target was missed.
 """
@@ -20,6 +20,7 @@ implementation alike. Exit status 1 means a performance target was missed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -37,14 +38,26 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` and `minnet`
 import numpy as np
 
 import minnet as mn
-from benchmarks.implementations import Trained, build_minnet, implementations
-from benchmarks.tasks import SEED, Task, find_mnist, make_tasks
+from benchmarks.implementations import (
+    Trainer,
+    build_minnet,
+    build_minnet_cnn,
+    conv_implementations,
+    implementations,
+)
+from benchmarks.tasks import SEED, ConvTask, Task, find_mnist, make_tasks
 
 # Agreement between minnet, numpy and PyTorch, of the final loss and of each
 # weight array (relative to its largest element): the runs differ only by
 # rounding (summation order inside BLAS, fused multiply-adds), which a long
 # run can amplify a little, more so in float32.
 RTOL = {"float64": 1e-7, "float32": 2e-3}
+# Adam steps each weight by about lr whatever its gradient's size, so in float32 a rounding
+# difference in a gradient near zero moves a weight by a whole step, and a CNN's epoch ends
+# with single weights 5-8% of the largest apart (the loop itself, started 1 ulp away, up to
+# 47%). Such runs compare each weight array's distance to the loop's, as a fraction of how far
+# the loop's training moved it (5% here, 25% for the loop from 1 ulp away; a wrong update, 100%).
+ADAM_FLOAT32_DISTANCE = 0.5
 
 # name -> (implementation, peer, largest allowed time ratio)
 RATIO_TARGETS = {
@@ -52,11 +65,16 @@ RATIO_TARGETS = {
     "wide": [("torch", 1.0)],
     "deep-narrow": [("torch", 0.6)],
     "mnist": [("numpy", 1.15), ("torch", 0.75)],
+    "mnist_cnn": [("numpy", 1.1), ("torch", 1.0)],
 }
 #: The same chain run as an mn.Graph may cost at most this much more than as a Sequential.
 GRAPH_OVERHEAD_TARGET = {"deep-narrow": 1.10}
 MATMUL_FRACTION_TARGET = 0.80
 MEMORY_ACTIVATION_MULTIPLE = 4.0
+#: Tasks whose matrix products are timed alone, for the fraction of that bound each implementation reaches.
+MATMUL_BOUND_TASKS = ("wide", "mnist", "mnist_cnn")
+#: Images of the CNN's memory run: a step's peak does not depend on how many steps an epoch has.
+CONV_MEMORY_ROWS = 1024
 
 
 class Disagreement(RuntimeError):
@@ -78,7 +96,7 @@ def timed_call(fn: Callable[[], Any], settle: float = SETTLE_SECONDS) -> tuple[f
 
 
 def time_task(
-    task: Task, impls: dict[str, Callable[[Task], Trained]], repeat: int, settle: float = SETTLE_SECONDS
+    task: Task | ConvTask, impls: dict[str, Trainer], repeat: int, settle: float = SETTLE_SECONDS
 ) -> dict[str, Any]:
     """Best-of-N seconds, the spread of the N and the final loss of each implementation.
 
@@ -111,12 +129,16 @@ def time_task(
 
 
 def check_agreement(
-    task: Task, losses: dict[str, float], weights: dict[str, list[tuple[np.ndarray, np.ndarray]]] | None = None
+    task: Task | ConvTask,
+    losses: dict[str, float],
+    weights: dict[str, list[tuple[np.ndarray, np.ndarray]]] | None = None,
 ) -> None:
     """Raise :class:`Disagreement` unless minnet (and the graph, and PyTorch) end where the numpy loop does.
 
     The final losses must agree to ``RTOL`` relative, and so must each final
-    weight array, relative to its largest element.
+    weight array, relative to its largest element; a float32 CNN trained with
+    Adam, to ``ADAM_FLOAT32_DISTANCE`` of the distance the loop's training
+    moved it (see the comment there).
     """
     reference = losses["numpy"]
     rtol = RTOL[np.dtype(task.dtype).name]
@@ -128,9 +150,19 @@ def check_agreement(
             )
     if weights is None:
         return
+    by_distance = isinstance(task, ConvTask) and np.dtype(task.dtype) == np.float32
     for name in ("minnet", "graph", "torch"):
-        for layer, (ours, theirs) in enumerate(zip(weights.get(name, []), weights["numpy"])):
-            for what, a, b in zip(("W", "b"), ours, theirs):
+        for layer, (ours, theirs, initial) in enumerate(zip(weights.get(name, []), weights["numpy"], task.weights)):
+            for what, a, b, start in zip(("W", "b"), ours, theirs, initial):
+                if by_distance:
+                    error, moved = float(np.linalg.norm(a - b)), float(np.linalg.norm(b - start))
+                    if not error <= ADAM_FLOAT32_DISTANCE * moved:
+                        raise Disagreement(
+                            f"{task.label}: {name}'s final {what} of layer {layer} is {error:.3g} away from "
+                            f"the numpy loop's, more than {ADAM_FLOAT32_DISTANCE} of the {moved:.3g} the "
+                            f"loop's training moved it; they must do the same math"
+                        )
+                    continue
                 error = float(np.max(np.abs(a - b)))
                 if not error <= rtol * float(np.max(np.abs(b))):
                     raise Disagreement(
@@ -140,46 +172,37 @@ def check_agreement(
                     )
 
 
-def matmul_seconds(task: Task, repeat: int, library: str = "numpy") -> float:
-    """Time of only the matrix products of the run, into preallocated outputs.
+def matmul_seconds(task: Task | ConvTask, repeat: int, library: str = "numpy") -> float:
+    """Time of only the matrix products of the run (``task.matmul_shapes``), into preallocated outputs.
 
     ``library="torch"`` times the same products with ``torch.matmul``: a
     PyTorch run cannot be faster than its own products, so the two columns
     say how much of a gap to PyTorch is the BLAS each library ships.
     """
     rng = np.random.default_rng(SEED)
-    dtype = task.dtype
-    pairs = list(zip(task.widths[:-1], task.widths[1:]))
-    Ws = [rng.standard_normal((a, b)).astype(dtype) for a, b in pairs]
-    sizes = sorted(set(task.batch_sizes()))
-    per_size = {}
-    for m in sizes:
-        xs = [rng.standard_normal((m, a)).astype(dtype) for a, _ in pairs]
-        gs = [rng.standard_normal((m, b)).astype(dtype) for _, b in pairs]
-        ys = [np.empty((m, b), dtype) for _, b in pairs]
-        dWs = [np.empty((a, b), dtype) for a, b in pairs]
-        dxs = [np.empty((m, a), dtype) for a, _ in pairs]
-        per_size[m] = (xs, gs, ys, dWs, dxs)
-    matmul = np.matmul
+    operands: dict[int, list[tuple[Any, Any, Any]]] = {}
+    for m in sorted(set(task.batch_sizes())):
+        operands[m] = []
+        for M, K, N, layout in task.matmul_shapes(m):
+            a = rng.standard_normal((K, M) if layout == "T." else (M, K)).astype(task.dtype)
+            b = rng.standard_normal((N, K) if layout == ".T" else (K, N)).astype(task.dtype)
+            out = np.empty((M, N), task.dtype)
+            if library == "torch":
+                import torch
+
+                a, b, out = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(out)
+            operands[m].append((a.T if layout == "T." else a, b.T if layout == ".T" else b, out))
+    matmul: Callable[..., Any] = np.matmul
     if library == "torch":
         import torch
 
-        Ws = [torch.from_numpy(W) for W in Ws]
-        per_size = {
-            m: tuple([torch.from_numpy(a) for a in arrays] for arrays in group) for m, group in per_size.items()
-        }
         matmul = torch.matmul
 
     def products() -> None:
         for _ in range(task.epochs):
             for m in task.batch_sizes():
-                xs, gs, ys, dWs, dxs = per_size[m]
-                for i in range(len(pairs)):
-                    matmul(xs[i], Ws[i], out=ys[i])
-                for i in reversed(range(len(pairs))):
-                    matmul(xs[i].T, gs[i], out=dWs[i])
-                    if i > 0:
-                        matmul(gs[i], Ws[i].T, out=dxs[i])
+                for a, b, out in operands[m]:
+                    matmul(a, b, out=out)
 
     return min(timed_call(products)[0] for _ in range(repeat))
 
@@ -196,34 +219,51 @@ class _EpochMemory(mn.callbacks.Callback):
         self.per_epoch.append(sum(stat.size for stat in snapshot.statistics("filename")))
 
 
-def measure_memory(task: Task, epochs: int = 4) -> dict[str, Any]:
+def traced_peak(fn: Callable[[], Any]) -> int:
+    """Peak bytes ``fn`` holds allocated at once (numpy arrays and Python objects), as tracemalloc sees them."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        fn()
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+def measure_memory(
+    task: Task | ConvTask, epochs: int = 4, rows: int | None = None, numpy_loop: Trainer | None = None
+) -> dict[str, Any]:
     """Peak memory a minnet fit allocates on top of the data, and its growth per epoch.
 
     A short fit on a few rows of another model runs first, untraced: the
     modules and caches a process loads on its first fit (about 2.5 MB of
-    Python objects) are not the training's memory.
+    Python objects) are not the training's memory. ``rows`` keeps the first
+    rows of the data only (the CNN's, whose four epochs would take minutes).
+    With ``numpy_loop``, the hand-written loop's peak on the same data is
+    measured too, for comparison (PyTorch's allocations are not traced).
     """
-    warm = build_minnet(task)
-    rows = min(len(task.X), 2 * (task.batch_size or len(task.X)))
+    if rows is not None:
+        task = dataclasses.replace(task, X=task.X[:rows], y=task.y[:rows])
+    build: Callable[[Any], mn.Layer] = build_minnet_cnn if isinstance(task, ConvTask) else build_minnet
+    warm = build(task)
+    warm_rows = min(len(task.X), 2 * (task.batch_size or len(task.X)))
     mn.fit(
         warm,
         task.loss(),
-        mn.SGD(warm.parameters(), lr=task.lr, momentum=task.momentum),
-        task.X[:rows],
-        task.y[:rows],
+        task.optimizer(warm.parameters()),
+        task.X[:warm_rows],
+        task.y[:warm_rows],
         epochs=1,
         batch_size=task.batch_size,
         seed=SEED,
         progress=False,
     )
-    model = build_minnet(task)
-    loss, opt = task.loss(), mn.SGD(model.parameters(), lr=task.lr, momentum=task.momentum)
+    model = build(task)
+    loss, opt = task.loss(), task.optimizer(model.parameters())
     recorder = _EpochMemory()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        mn.fit(
+    peak = traced_peak(
+        lambda: mn.fit(
             model,
             loss,
             opt,
@@ -235,21 +275,28 @@ def measure_memory(task: Task, epochs: int = 4) -> dict[str, Any]:
             progress=False,
             callbacks=[recorder],
         )
-        peak = tracemalloc.get_traced_memory()[1] - before
-    finally:
-        tracemalloc.stop()
+    )
     steady = recorder.per_epoch[1:]  # the first epoch allocates the reusable buffers
+    numpy_peak = {} if numpy_loop is None else {"numpy_peak_extra_bytes": traced_peak(lambda: numpy_loop(task))}
     return {
+        **numpy_peak,
         "data_bytes": task.X.nbytes + task.y.nbytes,
         "activation_bytes": task.activation_bytes(),
         "parameter_bytes": sum(p.value.nbytes for p in model.parameters()),
-        # SGD's scratch for the all-or-nothing update; with momentum also the buffer and the spare
-        # it is swapped with on commit, so that a refused step keeps the old buffer.
-        "optimizer_copies": 3 if task.momentum else 1,
+        "optimizer_copies": optimizer_copies(task),
         "index_bytes": len(task.X) * np.dtype(np.int64).itemsize,  # the epoch's shuffled row order
         "peak_extra_bytes": peak,
         "growth_bytes_per_epoch": (steady[-1] - steady[0]) / max(len(steady) - 1, 1),
     }
+
+
+def optimizer_copies(task: Task | ConvTask) -> int:
+    """Parameter-sized arrays the optimizer keeps: its state and the scratch of its all-or-nothing step."""
+    if isinstance(task, ConvTask):
+        return 5  # Adam: the two moments, and three scratch arrays (the step and the two new moments)
+    # SGD: the step's scratch; with momentum also the buffer and the spare it is swapped with on
+    # commit, so that a refused step keeps the old buffer.
+    return 3 if task.momentum else 1
 
 
 def memory_ok(mem: dict[str, Any]) -> bool:
@@ -381,7 +428,7 @@ def run(
     :func:`~benchmarks.tasks.find_mnist` looks; without them the mnist task
     is left out, and the report's ``"skipped"`` says why.
     """
-    impls = implementations(include_torch, include_sklearn)
+    impls, conv_impls = implementations(include_torch, include_sklearn), conv_implementations(include_torch)
     if "torch" in impls:
         import torch
 
@@ -393,25 +440,29 @@ def run(
         torch.set_num_threads(torch_threads)
     wanted_dtypes = tuple(np.dtype(d).type for d in (dtypes or ["float64", "float32"]))
     results, skipped = [], []
-    if (not tasks or "mnist" in tasks) and np.float32 in wanted_dtypes and find_mnist(mnist) is None:
-        skipped.append(f"mnist: no MNIST files in {mnist or 'any of the places benchmarks.tasks.find_mnist looks'}")
+    if np.float32 in wanted_dtypes and find_mnist(mnist) is None:
+        where = mnist or "any of the places benchmarks.tasks.find_mnist looks"
+        skipped += [
+            f"{name}: no MNIST files in {where}" for name in ("mnist", "mnist_cnn") if not tasks or name in tasks
+        ]
     for task in make_tasks(quick=quick, dtypes=wanted_dtypes, mnist=mnist):
         if tasks and task.name not in tasks:
             continue
-        timing = time_task(task, impls, repeat, settle=0.0 if quick else SETTLE_SECONDS)
+        task_impls = conv_impls if isinstance(task, ConvTask) else impls
+        timing = time_task(task, task_impls, repeat, settle=0.0 if quick else SETTLE_SECONDS)
         check_agreement(task, timing["loss"], timing.pop("weights"))
         result = {
             "task": task.name,
             "dtype": np.dtype(task.dtype).name,
             "label": task.label,
             "samples": len(task.X),
-            "widths": task.widths,
+            "widths": task.widths if isinstance(task, Task) else None,
             "batch_size": task.batch_size,
             "batches": task.n_batches,
             "epochs": task.epochs,
             **timing,
         }
-        if task.name in ("wide", "mnist"):
+        if task.name in MATMUL_BOUND_TASKS:
             flops = task.matmul_flops()
             mm = matmul_seconds(task, repeat)
             result.update(
@@ -420,11 +471,14 @@ def run(
                 minnet_gflops=flops / timing["seconds"]["minnet"] / 1e9,
                 matmul_gflops=flops / mm / 1e9,
                 matmul_fraction=mm / timing["seconds"]["minnet"],
+                # The fraction of the matmul-bound rate each implementation reaches: the products alone over its run.
+                fractions={name: mm / seconds for name, seconds in timing["seconds"].items()},
             )
             if "torch" in timing["seconds"]:
                 result["torch_matmul_seconds"] = matmul_seconds(task, repeat, library="torch")
         if memory:
-            result["memory"] = measure_memory(task)
+            rows = CONV_MEMORY_ROWS if isinstance(task, ConvTask) else None
+            result["memory"] = measure_memory(task, rows=rows, numpy_loop=task_impls["numpy"])
         results.append(result)
     return {
         "machine": machine_info(torch_threads),
@@ -466,32 +520,36 @@ def format_table(report: dict[str, Any]) -> str:
     wide = [r for r in results if "matmul_fraction" in r]
     if wide:
         rows = [
-            "| task | GFLOP | matmul only (s) | matmul GFLOP/s | minnet GFLOP/s | fraction "
-            "| torch's matmuls only (s) | torch run (s) |",
+            "| task | GFLOP | matmul only (s) | matmul GFLOP/s | minnet GFLOP/s "
+            "| fraction of the bound (minnet / numpy / torch) | torch's matmuls only (s) | torch run (s) |",
             "|---|---|---|---|---|---|---|---|",
         ]
-        rows += [
-            f"| {r['label']} | {r['gflop']:.1f} | {r['matmul_seconds']:.3f} | {r['matmul_gflops']:.1f} "
-            f"| {r['minnet_gflops']:.1f} | {r['matmul_fraction']:.0%} "
-            f"| {r.get('torch_matmul_seconds', float('nan')):.3f} "
-            f"| {r['seconds'].get('torch', float('nan')):.3f} |"
-            for r in wide
-        ]
+        for r in wide:
+            fractions = " / ".join(
+                f"{r['fractions'][n]:.0%}" for n in ("minnet", "numpy", "torch") if n in r["fractions"]
+            )
+            rows.append(
+                f"| {r['label']} | {r['gflop']:.1f} | {r['matmul_seconds']:.3f} | {r['matmul_gflops']:.1f} "
+                f"| {r['minnet_gflops']:.1f} | {fractions} "
+                f"| {r.get('torch_matmul_seconds', float('nan')):.3f} "
+                f"| {r['seconds'].get('torch', float('nan')):.3f} |"
+            )
         out.append("\n".join(rows))
     mems = [r for r in results if "memory" in r]
     if mems:
         mb = 1 / 2**20
         rows = [
             "| task | data (MB) | one batch's activations (MB) | parameters (MB) | peak above data (MB) "
-            "| peak / activations | growth per epoch (bytes) |",
-            "|---|---|---|---|---|---|---|",
+            "| peak / activations | growth per epoch (bytes) | numpy loop's peak above data (MB) |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for r in mems:
             m = r["memory"]
             rows.append(
                 f"| {r['label']} | {m['data_bytes'] * mb:.2f} | {m['activation_bytes'] * mb:.3f} "
                 f"| {m['parameter_bytes'] * mb:.3f} | {m['peak_extra_bytes'] * mb:.3f} "
-                f"| {m['peak_extra_bytes'] / m['activation_bytes']:.2f} | {m['growth_bytes_per_epoch']:g} |"
+                f"| {m['peak_extra_bytes'] / m['activation_bytes']:.2f} | {m['growth_bytes_per_epoch']:g} "
+                f"| {m.get('numpy_peak_extra_bytes', float('nan')) * mb:.3f} |"
             )
         out.append("\n".join(rows))
     rows = ["| task | target | measured | met |", "|---|---|---|---|"]
@@ -564,12 +622,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds): checks it runs and agrees")
     parser.add_argument("--repeat", type=int, default=3, help="best of N runs (default 3)")
-    parser.add_argument("--tasks", nargs="+", choices=["article", "wide", "deep-narrow", "mnist"])
+    parser.add_argument("--tasks", nargs="+", choices=["article", "wide", "deep-narrow", "mnist", "mnist_cnn"])
     parser.add_argument(
         "--mnist",
         metavar="FOLDER",
         help="folder of the MNIST .gz files (default: $MINNET_DATA/mnist, ~/.cache/minnet/mnist "
-        "or ../shared/data/mnist; the mnist task is skipped without them)",
+        "or ../shared/data/mnist; the mnist and mnist_cnn tasks are skipped without them)",
     )
     parser.add_argument("--dtypes", nargs="+", choices=["float64", "float32"])
     parser.add_argument("--no-torch", action="store_true")

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import implementations as impl
 from benchmarks import run as bench
-from benchmarks.tasks import find_mnist, make_tasks
+from benchmarks.tasks import ConvTask, find_mnist, make_tasks
 
 MNIST = (
     Path(os.environ["MINNET_DATA"]) / "mnist"
@@ -120,6 +120,7 @@ def test_the_mnist_task_is_left_out_when_the_files_are_absent(tmp_path, capsys):
             "--no-memory",
             "--tasks",
             "mnist",
+            "mnist_cnn",
             "--mnist",
             str(tmp_path),
         ]
@@ -127,7 +128,8 @@ def test_the_mnist_task_is_left_out_when_the_files_are_absent(tmp_path, capsys):
     assert status == 0
     captured = capsys.readouterr()
     assert f"skipped mnist: no MNIST files in {tmp_path}" in captured.err
-    assert "mnist float32" not in captured.out
+    assert f"skipped mnist_cnn: no MNIST files in {tmp_path}" in captured.err
+    assert "mnist float32" not in captured.out and "mnist_cnn float32" not in captured.out
 
 
 def test_flop_count_of_one_dense_layer():
@@ -144,9 +146,15 @@ def test_quick_run_reports_every_task_and_target(capsys):
     for name in ("article float64", "wide float64", "deep-narrow float64"):
         assert name in out
     assert "minnet/numpy" in out and "matmul-bound rate" in out and "growth per epoch" in out
+    assert "numpy loop's peak above data" in out
     for task in make_tasks(quick=True, dtypes=(np.float64,)):  # the last batch of an epoch may be partial
         batch = "full" if task.batch_size is None else task.batch_size
         assert f"| {task.label} | {task.epochs} x {task.n_batches} (batch {batch}) |" in out
+
+
+def test_traced_peak_sees_what_a_call_holds_at_once():
+    assert 8e6 <= bench.traced_peak(lambda: np.ones(10**6)) < 9e6
+    assert bench.traced_peak(lambda: [np.ones(10**5) for _ in range(10)]) >= 8e6
 
 
 def test_memory_does_not_grow_across_epochs(quick_tasks):
@@ -163,3 +171,93 @@ def test_mnist_memory_is_the_batch_the_momentum_state_and_the_row_order(quick_ta
     assert bench.memory_ok(mem)
     # Without the momentum state in the budget the same peak would not fit: the budget is not slack.
     assert not bench.memory_ok({**mem, "optimizer_copies": 0})
+
+
+# -- the CNN task ----------------------------------------------------------------
+
+
+@needs_mnist
+def test_mnist_cnn_task_is_the_example_network_on_images(quick_tasks):
+    task = quick_tasks["mnist_cnn float32"]
+    assert task.X.shape == (512, 1, 28, 28) and task.X.dtype == np.float32 and task.y.dtype == np.int64
+    assert task.batch_size == 128 and task.epochs == 1 and task.lr == 1e-3
+    assert [W.shape for W, _ in task.weights] == [(32, 1, 3, 3), (64, 32, 3, 3), (64 * 5 * 5, 10)]
+    assert "minnet" in impl.conv_implementations() and "sklearn" not in impl.conv_implementations()
+
+
+@needs_mnist
+def test_mnist_cnn_numpy_loop_and_torch_end_on_the_same_loss_and_weights(quick_tasks):
+    pytest.importorskip("torch")
+    task = quick_tasks["mnist_cnn float32"]
+    numpy_loop, torch_run = impl.train_numpy_cnn(task), impl.train_torch_cnn(task)
+    rtol = bench.RTOL["float32"]
+    assert torch_run.loss == pytest.approx(numpy_loop.loss, rel=rtol)
+    assert_same_weights(torch_run.weights, numpy_loop.weights, rtol)
+    # Adam moved the Dense layer far more than the tolerance: agreeing is not trivial.
+    W, W0 = numpy_loop.weights[-1][0], task.weights[-1][0]
+    assert np.max(np.abs(W - W0)) > 10 * rtol * np.max(np.abs(W0))
+    bench.check_agreement(task, {"numpy": numpy_loop.loss, "torch": torch_run.loss})
+
+
+@needs_mnist
+def test_mnist_cnn_minnet_ends_where_the_numpy_loop_does(quick_tasks):
+    task = quick_tasks["mnist_cnn float32"]
+    minnet, numpy_loop = impl.train_minnet_cnn(task), impl.train_numpy_cnn(task)
+    rtol = bench.RTOL["float32"]
+    assert minnet.loss == pytest.approx(numpy_loop.loss, rel=rtol)
+    assert_same_weights(minnet.weights, numpy_loop.weights, rtol)
+
+
+def test_flop_count_of_the_cnn():
+    n, rng = 3, np.random.default_rng(0)
+    task = ConvTask("cnn", rng.random((n, 1, 10, 10)), np.zeros(n), batch_size=128, epochs=1, lr=1e-3, channels=(2, 4))
+    # conv 1->2 on 10x10: 8x8 outputs of 9 products each, forward and dW (no input gradient); pool to 4x4;
+    # conv 2->4: 2x2 outputs of 18 products each, forward, dW and dX; pool to 1x1; Dense 4->10: three products.
+    conv1, conv2, dense = 2 * (n * 8 * 8) * 2 * 9, 3 * (n * 2 * 2) * 4 * 18, 3 * n * 4 * 10
+    assert task.features == 4
+    assert task.matmul_flops() == 2 * (conv1 + conv2 + dense)
+
+
+@needs_mnist
+def test_quick_run_reports_the_cnn_task_its_bound_and_memory(capsys):
+    status = bench.main(["--quick", "--repeat", "1", "--no-sklearn", "--tasks", "mnist_cnn", "--mnist", str(MNIST)])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "| mnist_cnn float32 | 1 x 4 (batch 128) |" in out
+    assert "fraction of the bound (minnet / numpy" in out
+    assert "mnist_cnn float32 | minnet / numpy <= 1.1" in out and "5 x params" in out
+
+
+@needs_mnist
+def test_mnist_cnn_memory_is_the_batch_and_the_adam_state(quick_tasks):
+    mem = bench.measure_memory(quick_tasks["mnist_cnn float32"], epochs=3, rows=256, numpy_loop=impl.train_numpy_cnn)
+    assert mem["optimizer_copies"] == 5 and mem["index_bytes"] == 256 * 8
+    assert mem["growth_bytes_per_epoch"] == 0
+    assert bench.memory_ok(mem)
+    # The hand-written loop holds at least one batch's activations: the estimate is not too high.
+    assert mem["numpy_peak_extra_bytes"] >= mem["activation_bytes"]
+
+
+@needs_mnist
+def test_mnist_cnn_numpy_loop_and_torch_do_the_same_math_in_float64(quick_tasks):
+    # In float64 rounding cannot hide a difference in the math: the two agree to the float64 tolerance.
+    pytest.importorskip("torch")
+    task32 = quick_tasks["mnist_cnn float32"]
+    task = ConvTask("mnist_cnn", task32.X[:256], task32.y[:256], batch_size=128, epochs=1, lr=1e-3, dtype=np.float64)
+    numpy_loop, torch_run = impl.train_numpy_cnn(task), impl.train_torch_cnn(task)
+    assert numpy_loop.weights[0][0].dtype == torch_run.weights[0][0].dtype == np.float64
+    assert torch_run.loss == pytest.approx(numpy_loop.loss, rel=bench.RTOL["float64"])
+    assert_same_weights(torch_run.weights, numpy_loop.weights, bench.RTOL["float64"])
+
+
+def test_agreement_of_a_float32_cnn_is_measured_against_the_distance_trained():
+    rng = np.random.default_rng(0)
+    task = ConvTask("cnn", rng.random((3, 1, 10, 10)), np.zeros(3), batch_size=128, epochs=1, lr=1e-3, channels=(2, 4))
+    trained = [(W + 0.1, b - 0.1) for W, b in task.weights]
+    W, b = trained[1]
+    losses = {"numpy": 0.5, "torch": 0.5}
+    near = [*trained[:1], (W + 0.4 * 0.1, b), *trained[2:]]  # 40% of the distance trained away
+    bench.check_agreement(task, losses, {"numpy": trained, "torch": near})
+    far = [*trained[:1], (W + 0.6 * 0.1, b), *trained[2:]]
+    with pytest.raises(bench.Disagreement, match="torch's final W of layer 1 is .* away from the numpy loop's"):
+        bench.check_agreement(task, losses, {"numpy": trained, "torch": far})
