@@ -138,7 +138,7 @@ class Task(_Epochs):
 
 @dataclass
 class ConvTask(_Epochs):
-    """One run of the small CNN of ``examples/mnist_cnn.py``, without its Dropout.
+    """One run of a small CNN of the shape of ``examples/mnist_cnn.py``'s, plain: no BatchNorm2D, no Dropout.
 
     Conv2D(C, 32, 3), ReLU, MaxPool2D(2), Conv2D(32, 64, 3), ReLU,
     MaxPool2D(2), Flatten, Dense(features, 10); softmax cross-entropy on the
@@ -303,7 +303,7 @@ def mnist_task(X: np.ndarray, y: np.ndarray, quick: bool = False) -> Task:
 
 
 def mnist_cnn_task(X: np.ndarray, y: np.ndarray, quick: bool = False) -> ConvTask:
-    """One epoch of the CNN of ``examples/mnist_cnn.py`` (without Dropout) on MNIST's training images.
+    """One epoch of the plain CNN of :class:`ConvTask` on MNIST's training images.
 
     ``X`` of shape (n, 1, 28, 28); float32, batches of 128, Adam at 1e-3,
     softmax cross-entropy on logits; ``quick`` keeps the first 512 images.
