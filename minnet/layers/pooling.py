@@ -88,22 +88,42 @@ class MaxPool2D(_Pool2D):
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         x, out_shape = self._check(x)
-        view = windows(pad_images(x, self.pads, -np.inf), self.kernel_size, self.stride)
-        flat = view.reshape(*out_shape, -1)  # each window's pixels in row-major order
-        argmax = flat.argmax(axis=-1)[..., None]  # the first maximum of each window
+        padded = pad_images(x, self.pads, -np.inf)
+        shifts = self._shifts(out_shape)
+        # The max over the window is the max over its kh kw shifted views: kh kw passes, no argmax.
+        first_rows, first_cols = shifts[0]
+        out = padded[..., first_rows, first_cols].copy()
+        for rows, cols in shifts[1:]:
+            np.maximum(out, padded[..., rows, cols], out=out)
         if training:
-            self._cache = (argmax, x.shape)
-        return np.take_along_axis(flat, argmax, axis=-1)[..., 0]
+            self._cache = (padded, out)
+        return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        argmax, x_shape = self._require_cache()
-        grad = self._check_grad(grad, argmax.shape[:-1])
-        kh, kw = self.kernel_size
-        d = np.zeros((*grad.shape, kh * kw), grad.dtype)
-        np.put_along_axis(d, argmax, grad[..., None], axis=-1)  # G to each window's maximum
-        d_windows = d.reshape(*grad.shape, kh, kw).transpose(0, 1, 4, 5, 2, 3)
-        padded_hw = (x_shape[2] + 2 * self.padding[0], x_shape[3] + 2 * self.padding[1])
-        return unpad_images(col2im(d_windows, padded_hw, self.stride), self.pads)
+        padded, out = self._require_cache()
+        grad = self._check_grad(grad, out.shape)
+        d_padded = np.zeros(padded.shape, grad.dtype)
+        unsent = np.ones(out.shape, bool)  # windows whose gradient has not found its maximum yet
+        side_by_side = all(s >= k for s, k in zip(self.stride, self.kernel_size))
+        for rows, cols in self._shifts(out.shape):  # row-major: a tie sends G to its first maximum
+            hit = np.equal(padded[..., rows, cols], out)
+            hit &= unsent
+            unsent ^= hit
+            if side_by_side:  # each input pixel is in one window: write, do not add
+                np.multiply(grad, hit, out=d_padded[..., rows, cols])
+            else:
+                d_padded[..., rows, cols] += grad * hit
+        return unpad_images(d_padded, self.pads)
+
+    def _shifts(self, out_shape: tuple[int, ...]) -> list[tuple[slice, slice]]:
+        """For each offset ``(a, b)`` of the window, row-major: the slices of the padded image that
+        hold pixel ``(i s_h + a, j s_w + b)`` at output position ``(i, j)``."""
+        (kh, kw), (sh, sw), (h_out, w_out) = self.kernel_size, self.stride, out_shape[2:]
+        return [
+            (slice(a, a + sh * (h_out - 1) + 1, sh), slice(b, b + sw * (w_out - 1) + 1, sw))
+            for a in range(kh)
+            for b in range(kw)
+        ]
 
 
 class AvgPool2D(_Pool2D):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from oracle import assert_inference_writes_no_state, assert_matches_torch
 from rows import row
 
@@ -171,3 +173,41 @@ def test_a_gradient_of_the_wrong_shape_is_refused():
         layer.forward(np.zeros((2, 3, 4, 4)))
         with pytest.raises(ValueError, match="backward expected a gradient of shape"):
             layer.backward(np.zeros((2, 3, 3, 3)))
+
+
+def max_pool_by_loop(x, kernel, stride, padding, grad):
+    """The definition, one window at a time: its maximum, and G to the first maximum in row-major order."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
+    n, c, h, w = xp.shape
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    out, dxp = np.empty((n, c, oh, ow)), np.zeros_like(xp)
+    for i in range(oh):
+        for j in range(ow):
+            window = xp[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw].reshape(n, c, -1)
+            first = window.argmax(axis=-1)
+            out[:, :, i, j] = window.max(axis=-1)
+            for m in range(n):
+                for k in range(c):
+                    a, b = divmod(int(first[m, k]), kw)
+                    dxp[m, k, i * sh + a, j * sw + b] += grad[m, k, i, j]
+    return out, dxp[:, :, ph : h - ph, pw : w - pw]
+
+
+@given(
+    kernel=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    padding=st.tuples(st.integers(0, 1), st.integers(0, 1)),
+    size=st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(3, 7), st.integers(3, 7)),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_max_pool_equals_the_loop_over_windows_ties_included(kernel, stride, padding, size, seed):
+    padding = tuple(min(p, k // 2) for p, k in zip(padding, kernel))
+    gen = np.random.default_rng(seed)
+    x = gen.integers(0, 3, size).astype(float)  # few values: many ties
+    layer = mn.MaxPool2D(kernel, stride, padding)
+    out = layer.forward(x)
+    grad = gen.standard_normal(out.shape)
+    expected_out, expected_dx = max_pool_by_loop(x, kernel, stride, padding, grad)
+    assert np.array_equal(out, expected_out)
+    assert np.allclose(layer.backward(grad), expected_dx, rtol=1e-12, atol=1e-12)
