@@ -296,6 +296,30 @@ def train_numpy_cnn(task: ConvTask) -> Trained:
 # -- PyTorch -------------------------------------------------------------------
 
 
+def _train_torch(task: Any, model: Any, loss_fn: Any, opt: Any) -> float:
+    """PyTorch's training loop over the task's batches, as a PyTorch user writes it; the last epoch's loss."""
+    import torch
+
+    X, y = torch.from_numpy(task.X), torch.from_numpy(task.y)
+    rng = np.random.default_rng(SEED)
+    epoch_loss = float("nan")
+    for _ in range(task.epochs):
+        total = 0.0
+        for rows in _batches(task, rng):
+            if rows is None:
+                xb, yb = X, y
+            else:
+                index = torch.from_numpy(rows)
+                xb, yb = X[index], y[index]
+            opt.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(xb)
+        epoch_loss = total / len(X)
+    return epoch_loss
+
+
 def train_torch(task: Task) -> Trained:
     """torch.nn.Sequential + torch.optim.SGD, the way a PyTorch user writes it."""
     import torch
@@ -319,23 +343,7 @@ def train_torch(task: Task) -> Trained:
     else:
         loss_fn = nn.BCEWithLogitsLoss() if task.logits else nn.BCELoss()
     opt = torch.optim.SGD(model.parameters(), lr=task.lr, momentum=task.momentum)
-    X, y = torch.from_numpy(task.X), torch.from_numpy(task.y)
-    rng = np.random.default_rng(SEED)
-    epoch_loss = float("nan")
-    for _ in range(task.epochs):
-        total = 0.0
-        for rows in _batches(task, rng):
-            if rows is None:
-                xb, yb = X, y
-            else:
-                index = torch.from_numpy(rows)
-                xb, yb = X[index], y[index]
-            opt.zero_grad()
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(xb)
-        epoch_loss = total / len(X)
+    epoch_loss = _train_torch(task, model, loss_fn, opt)
     weights = [(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in model if isinstance(m, nn.Linear)]
     return Trained(epoch_loss, weights)
 
@@ -361,23 +369,7 @@ def train_torch_cnn(task: ConvTask) -> Trained:
     model = nn.Sequential(*layers, nn.Flatten(), linear)
     loss_fn = nn.CrossEntropyLoss()
     opt = torch.optim.Adam(model.parameters(), lr=task.lr)
-    X, y = torch.from_numpy(task.X), torch.from_numpy(task.y)
-    rng = np.random.default_rng(SEED)
-    epoch_loss = float("nan")
-    for _ in range(task.epochs):
-        total = 0.0
-        for rows in _batches(task, rng):
-            if rows is None:
-                xb, yb = X, y
-            else:
-                index = torch.from_numpy(rows)
-                xb, yb = X[index], y[index]
-            opt.zero_grad()
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(xb)
-        epoch_loss = total / len(X)
+    epoch_loss = _train_torch(task, model, loss_fn, opt)
     weights = [(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in model if isinstance(m, nn.Conv2d)]
     weights.append((linear.weight.detach().numpy().T, linear.bias.detach().numpy()))
     return Trained(epoch_loss, weights)
