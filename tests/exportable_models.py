@@ -146,7 +146,8 @@ def residual_cnn(dtype) -> mn.Graph:
 
 
 class Square(mn.Layer):
-    """A layer of the user's own, ``x * x``: no exporter knows it, so exporting it must fail naming its place."""
+    """A layer of the user's own, ``x * x``, as README's: no exporter knows it (exporting it must fail naming
+    its place), and it stores its cache in every forward, inference too (which must not disturb training)."""
 
     def forward(self, x, training=True):
         self._cache = x

@@ -14,20 +14,10 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from exportable_models import Square  # README's custom layer: it caches in every forward, inference too
 from rows import row
 
 import minnet as mn
-
-
-class Square(mn.Layer):
-    """README's custom layer: it stores its cache in every forward, inference too."""
-
-    def forward(self, x, training=True):
-        self._cache = x
-        return x * x
-
-    def backward(self, grad):
-        return 2 * self._require_cache() * grad
 
 
 def merge_graph(layer: mn.Layer) -> mn.Graph:
