@@ -220,7 +220,7 @@ class Model(Layer):
 
         Parameters
         ----------
-        x : array-like of shape (n_samples, n_features), or a list of them for several inputs
+        x : array-like of shape (n_samples, n_features) or (n_samples, *shape), or a list of them for several inputs
         batch_size : int or None, default None
             Rows per forward pass: memory for activations is bounded by one
             batch. None means :data:`PREDICT_BATCH_SIZE` (1024) rows: a fixed

@@ -216,7 +216,7 @@ def lr_find(
         layers' non-trained state (running statistics, dropout generators)
         are restored afterwards, also when an error or Ctrl-C interrupts the test.
     loss : Loss
-    X : array-like of shape (n_samples, n_features)
+    X : array-like of shape (n_samples, n_features) or (n_samples, *shape)
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
     start_lr, end_lr : float, default 1e-7 and 10.0
         First and last rate of the sweep, ``0 < start_lr < end_lr``.

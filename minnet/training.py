@@ -81,7 +81,7 @@ def fit(
         parameters must be the optimizer's.
     loss : Loss, or a list of Loss (one per output of a model with several)
     optimizer : Optimizer
-    X : array-like of shape (n_samples, n_features)
+    X : array-like of shape (n_samples, n_features) or (n_samples, *shape)
         For a model with several inputs, a list with one array per input.
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         The targets, as the loss takes them; for a model with several
@@ -675,7 +675,7 @@ def evaluate(
     ----------
     model : Layer
     loss : Loss, or a list of Loss for several outputs
-    X : array-like of shape (n_samples, n_features), or a list for several inputs
+    X : array-like of shape (n_samples, n_features) or (n_samples, *shape), or a list for several inputs
     y : array-like of shape (n_samples,) or (n_samples, n_outputs), or a list for several outputs
     metrics : iterable of str or callable
         As for :func:`fit`.

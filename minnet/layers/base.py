@@ -184,13 +184,13 @@ class Layer:
 
         Parameters
         ----------
-        x : ndarray of shape (n_samples, n_in)
+        x : ndarray of shape (n_samples, *input_shape)
         training : bool, default True
             False for inference (``predict``); layers such as dropout differ.
 
         Returns
         -------
-        ndarray of shape (n_samples, n_out)
+        ndarray of shape (n_samples, *output_shape)
         """
         raise NotImplementedError(f"{type(self).__name__} must implement forward")
 
@@ -199,12 +199,12 @@ class Layer:
 
         Parameters
         ----------
-        grad : ndarray of shape (n_samples, n_out)
+        grad : ndarray of shape (n_samples, *output_shape)
             dL/d(output) of the last forward.
 
         Returns
         -------
-        ndarray of shape (n_samples, n_in)
+        ndarray of shape (n_samples, *input_shape)
             dL/d(input). Every parameter's ``grad`` is *written* (not added to)
             with dL/d(parameter) of this batch.
         """
