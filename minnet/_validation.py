@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "as_generator",
     "as_numeric_array",
     "as_target",
+    "by_name",
     "check_bool",
     "check_choice",
     "check_finite",
@@ -73,6 +75,32 @@ def check_int(name: str, value: Any, *, low: int | None = None, high: int | None
     if high is not None and value > high:
         raise ValueError(f"{name} must be <= {high}, got {value}")
     return value
+
+
+def by_name(
+    name: str, mapping: Mapping[Any, Any], names: Sequence[str] | None, kind: str, *, every: bool = True
+) -> list[Any]:
+    """The values of ``mapping`` in the order of ``names``, a graph's input or output names.
+
+    ``kind`` ("input", "output") is for messages. A key that names no
+    ``kind`` is refused; so is a missing one when ``every``, else its value
+    is None.
+    """
+    if names is None:
+        raise TypeError(
+            f"{name} is a dict, which is keyed by {kind} names, but the model names no {kind}s "
+            f"(only a Graph does); pass a list instead"
+        )
+    unknown = [key for key in mapping if key not in names]
+    if unknown:
+        raise ValueError(
+            f"{name} has key(s) {', '.join(map(repr, unknown))} that name no {kind} of the model; "
+            f"its {kind}s are {', '.join(map(repr, names))}"
+        )
+    missing = [key for key in names if key not in mapping]
+    if missing and every:
+        raise ValueError(f"{name} has no entry for the model's {kind}(s) {', '.join(map(repr, missing))}")
+    return [mapping.get(key) for key in names]
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:

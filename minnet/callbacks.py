@@ -15,6 +15,7 @@ from .io.archive import check_writable
 from .io.checkpoint import write_checkpoint
 from .io.fields import stored_arrays, stored_dict, stored_int, stored_real
 from .layers import Layer, restore_parameters, snapshot_parameters
+from .metrics import GREATER_IS_BETTER
 
 if TYPE_CHECKING:
     from .run import Run
@@ -92,8 +93,9 @@ class EarlyStopping(Callback):
         epoch back when wanted.
     mode : {"auto", "min", "max"}, default "auto"
         Whether smaller or larger is better; ``"auto"`` picks ``"max"`` for
-        accuracy-like keys (``accuracy``, ``val_accuracy``, and ``accuracy_1``
-        for a model's second output) and ``"min"`` otherwise.
+        the keys of metrics where higher is better (``accuracy``,
+        ``val_auc``, ``f1``, ``r2``, ..., and ``accuracy_1`` or
+        ``dense_2_auc`` for a model's second output) and ``"min"`` otherwise.
 
     Attributes
     ----------
@@ -141,7 +143,7 @@ class EarlyStopping(Callback):
         if self.mode != "auto":
             return self.mode == "min"
         # A model with several outputs logs accuracy_0, val_accuracy_1, ...
-        return not re.sub(r"_\d+$", "", self.monitor).endswith(("accuracy", "acc"))
+        return not re.sub(r"_\d+$", "", self.monitor).endswith(GREATER_IS_BETTER)
 
     def on_train_begin(self, run: Run) -> None:
         """Check that the run logs ``monitor``; note the model's parameters and the epochs completed.

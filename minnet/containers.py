@@ -13,13 +13,13 @@ thread or another.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ._inference import inference_pass
-from ._validation import as_batch, as_float_array, check_int, check_shape
+from ._validation import as_batch, as_float_array, by_name, check_int, check_shape
 from .layers import Layer, Parameter, backward_through
 from .layers.base import model_dtype
 
@@ -153,10 +153,14 @@ def as_model_inputs(model: Layer, x: Any, name: str = "x") -> list[np.ndarray]:
     """Validate what a caller passes as a model's input; return one batch ``(n_samples, ...)`` per input.
 
     A model with one input takes an array; one with several takes a list
-    with an array for each, all with the same number of samples. Arrays are
+    with an array for each, all with the same number of samples, or a dict
+    keyed by the input names of a :class:`~minnet.Graph`. Arrays are
     converted once to the model's dtype and checked finite.
     """
     dtype = model_dtype(model)
+    if isinstance(x, Mapping):
+        x = by_name(name, x, getattr(model, "input_names", None), "input")
+        x = x[0] if model.n_inputs == 1 else x
     if model.n_inputs == 1:
         return [as_batch(name, x, dtype)]  # a wrong shape is refused by the layer (or graph input) that fixes it
     if not isinstance(x, (list, tuple)) or len(x) != model.n_inputs:

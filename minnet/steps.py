@@ -10,19 +10,19 @@ work.
 
 from __future__ import annotations
 
+import copy
 import math
-import numbers
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ._inference import inference_pass
-from ._validation import all_finite, as_numeric_array, check_int, check_real
+from ._validation import all_finite, as_numeric_array, by_name, check_int, check_real
 from .containers import PREDICT_BATCH_SIZE, as_model_inputs, inference_batches, model_dtype, restore_states
 from .layers import Layer, backward_through
 from .losses import Loss
-from .metrics import Metric, resolve_metrics
+from .metrics import Metric, metric_result, resolve_metrics, update_metric
 from .optim import NonFiniteUpdate, Optimizer
 
 __all__ = [
@@ -57,7 +57,7 @@ def resolve_inference_batch_size(batch_size: int | None, n_samples: int, name: s
 
 
 class Objective:
-    r"""What one step minimises: a loss per model output and their weights.
+    r"""What one step minimises: a loss per model output and their weights; and the metrics to report.
 
     .. math:: L = \sum_k w_k\, L_k(\hat y_k, y_k)
 
@@ -66,18 +66,30 @@ class Objective:
     Parameters
     ----------
     model : Layer
-    loss : Loss or list of Loss
-        One per model output.
-    loss_weights : list of float, optional
+    loss : Loss, list of Loss, or dict of str to Loss
+        One per model output; a dict is keyed by a :class:`~minnet.Graph`'s
+        output names.
+    loss_weights : list of float, or dict of str to float, optional
         :math:`w_k`, one per output; 1.0 each when omitted.
-    metrics : iterable of str or callable
-        Computed on each output; with several outputs they are logged as
-        ``{name}_{k}`` (``accuracy_0``, ``accuracy_1``).
+    metrics : iterable of str, Metric or callable, or dict of str to such an iterable
+        An iterable is computed on each output; with several outputs they
+        are logged as ``{name}_{k}`` (``accuracy_0``, ``accuracy_1``). A dict
+        keyed by output names gives each output its own, logged as
+        ``{output}_{name}`` (Keras' names); an output it leaves out has none.
+
+    Attributes
+    ----------
+    loss_names : list of str
+        With several outputs, the history's key of each output's own loss,
+        ``{output}_loss``, logged next to the total; empty for one output.
+    output_losses : list of float
+        Each output's loss in the last :meth:`forward`, before weighting.
     """
 
     def __init__(self, model: Layer, loss: Any, loss_weights: Any = None, metrics: Any = ()) -> None:
         n = model.n_outputs
-        losses = list(loss) if isinstance(loss, (list, tuple)) else [loss]
+        names = getattr(model, "output_names", None)
+        losses = _per_output("loss", loss, names)
         for item in losses:
             if not isinstance(item, Loss):
                 raise TypeError(
@@ -89,14 +101,29 @@ class Objective:
         if loss_weights is None:
             weights = [1.0] * n
         else:
+            if isinstance(loss_weights, Mapping):
+                loss_weights = by_name("loss_weights", loss_weights, names, "output")
             if not isinstance(loss_weights, (list, tuple)) or len(loss_weights) != n:
                 raise ValueError(f"loss_weights must be a list of {n} numbers, one per output, got {loss_weights!r}")
             weights = [check_real(f"loss_weights[{k}]", w, low=0.0) for k, w in enumerate(loss_weights)]
         self.losses, self.weights = losses, weights
+        self.output_losses: list[float] = []
+        outputs = names if names is not None else [f"output_{k}" for k in range(n)]
+        self.loss_names = [f"{output}_loss" for output in outputs] if n > 1 else []
         self.metrics: list[tuple[str, int, Metric]] = []
-        for k, loss_k in enumerate(losses):
-            for name, fn in resolve_metrics(metrics, loss_k).items():
-                self.metrics.append((name if n == 1 else f"{name}_{k}", k, fn))
+        if isinstance(metrics, Mapping):
+            per_output = by_name("metrics", metrics, names, "output", every=False)
+            for k, (output, loss_k, asked) in enumerate(zip(outputs, losses, per_output)):
+                for name, metric in resolve_metrics(asked, loss_k).items():
+                    self.metrics.append((name if n == 1 else f"{output}_{name}", k, metric))
+        else:
+            for k, loss_k in enumerate(losses):
+                for name, metric in resolve_metrics(metrics, loss_k).items():
+                    self.metrics.append((name if n == 1 else f"{name}_{k}", k, metric))
+        keys = ["loss", *self.loss_names, *self.metric_names]
+        taken = {key for key in keys if keys.count(key) > 1}
+        if taken:
+            raise ValueError(f"two entries of the history would be named {taken.pop()!r}; rename a metric (name=)")
 
     @property
     def metric_names(self) -> list[str]:
@@ -104,28 +131,26 @@ class Objective:
 
     def forward(self, preds: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> float:
         """The weighted loss of finite model outputs on prepared targets (a weight of 1 changes no bit)."""
-        return sum(w * loss.forward_prepared(p, t) for loss, w, p, t in zip(self.losses, self.weights, preds, targets))
+        self.output_losses = [loss.forward_prepared(p, t) for loss, p, t in zip(self.losses, preds, targets)]
+        return sum(w * value for w, value in zip(self.weights, self.output_losses))
 
     def backward(self) -> list[np.ndarray]:
         """dL/d(output) for each output: :math:`w_k\\, \\partial L_k / \\partial \\hat y_k`."""
         return [loss.backward() if w == 1.0 else w * loss.backward() for loss, w in zip(self.losses, self.weights)]
 
-    def metric_values(self, targets: Sequence[np.ndarray], preds: Sequence[np.ndarray]) -> dict[str, float]:
-        """Each metric on one batch; a metric that raises or returns a non-number is named in a ValueError."""
-        values: dict[str, float] = {}
-        for name, k, fn in self.metrics:
-            try:
-                value = fn(targets[k], preds[k])
-            except Exception as exc:
-                raise ValueError(f"metric {name!r} raised {type(exc).__name__}: {exc}") from exc
-            if isinstance(value, np.ndarray) and value.shape == ():
-                value = value[()]
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-                raise ValueError(
-                    f"metric {name!r} returned {value!r:.60} ({type(value).__name__}); a metric returns one number"
-                )
-            values[name] = float(value)
-        return values
+    def reset_metrics(self) -> None:
+        """Forget the batches the metrics have seen: a new epoch, or a validation pass, begins."""
+        for _, _, metric in self.metrics:
+            metric.reset_state()
+
+    def update_metrics(self, targets: Sequence[np.ndarray], preds: Sequence[np.ndarray]) -> None:
+        """Add one batch to every metric; one that fails is named in a ValueError."""
+        for name, k, metric in self.metrics:
+            update_metric(name, metric, targets[k], preds[k])
+
+    def metric_results(self) -> dict[str, float]:
+        """Each metric over the batches since :meth:`reset_metrics`; one that fails or returns a non-number is named."""
+        return {name: metric_result(name, metric) for name, _, metric in self.metrics}
 
     def check_metrics(
         self, model: Layer, inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray], n_rows: int = 8
@@ -133,6 +158,7 @@ class Objective:
         """Run every metric on the model's outputs for the first ``n_rows`` rows, before training.
 
         A metric that fails would otherwise fail after the first update.
+        Copies of the metrics run, so their state is left as it was.
         """
         if not self.metrics:
             return
@@ -140,7 +166,18 @@ class Objective:
         head = [x[:rows] for x in inputs]
         with np.errstate(all="ignore"):
             ((_, preds),) = inference_batches(model, head, None)
-        self.metric_values([t[:rows] for t in targets], preds)
+        for name, k, metric in self.metrics:
+            trial = copy.copy(metric)
+            trial.reset_state()
+            update_metric(name, trial, targets[k][:rows], preds[k])
+            metric_result(name, trial)
+
+
+def _per_output(name: str, value: Any, names: Sequence[str] | None) -> list[Any]:
+    """``value`` as a list with one entry per model output: a dict is keyed by output names."""
+    if isinstance(value, Mapping):
+        return by_name(name, value, names, "output")
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def prepare_data(
@@ -155,6 +192,9 @@ def prepare_data(
     inputs = as_model_inputs(model, X, x_name)
     n = len(inputs[0])
     n_out = model.n_outputs
+    if isinstance(y, Mapping):
+        y = by_name(y_name, y, getattr(model, "output_names", None), "output")
+        y = y[0] if n_out == 1 else y
     if n_out == 1:
         raw_targets, names = [y], [y_name]
     else:
@@ -276,21 +316,26 @@ def scores(
 ) -> dict[str, float]:
     """Loss and metrics on prepared data in inference mode, ``batch_size`` rows at a time.
 
-    Each batch counts by its share of the rows, as :func:`~minnet.fit`'s
-    epoch loss does. All NaN for a non-finite output, which is not handed
-    to the losses or metrics (they would refuse it, or warn, with messages
-    about an array the user never passed). It writes no state: not the
-    model's, nor the losses' caches (an inference pass drops their stores).
+    Each batch's loss counts by its share of the rows, as :func:`~minnet.fit`'s
+    epoch loss does; the metrics accumulate over every batch, so one such
+    as F1 is that of all the rows. With several outputs each one's loss is
+    there too (``{output}_loss``). All NaN for a non-finite output, which
+    is not handed to the losses or metrics (they would refuse it, or warn,
+    with messages about an array the user never passed). It writes no state
+    of the model, nor the losses' caches (an inference pass drops their
+    stores); only the objective's metrics hold this pass's batches.
     """
     n = len(inputs[0])
-    totals = dict.fromkeys(["loss", *objective.metric_names], 0.0)
+    totals = dict.fromkeys(["loss", *objective.loss_names], 0.0)
+    objective.reset_metrics()
     with inference_pass():
         for rows, preds in inference_batches(model, inputs, batch_size):
             if not all(all_finite(p) for p in preds):
-                return dict.fromkeys(totals, math.nan)
+                return dict.fromkeys([*totals, *objective.metric_names], math.nan)
             batch_targets = [t[rows] for t in targets]
             share = (rows.stop - rows.start) / n
             totals["loss"] += objective.forward(preds, batch_targets) * share
-            for name, value in objective.metric_values(batch_targets, preds).items():
+            for name, value in zip(objective.loss_names, objective.output_losses):
                 totals[name] += value * share
-    return totals
+            objective.update_metrics(batch_targets, preds)
+    return {**totals, **objective.metric_results()}

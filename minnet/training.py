@@ -80,12 +80,14 @@ def fit(
         A :class:`Sequential`, a :class:`~minnet.Graph` or any Layer; its
         parameters must be the optimizer's.
     loss : Loss, or a list of Loss (one per output of a model with several)
+        Or a dict keyed by a :class:`~minnet.Graph`'s output names.
     optimizer : Optimizer
     X : array-like of shape (n_samples, n_features) or (n_samples, *shape)
-        For a model with several inputs, a list with one array per input.
+        For a model with several inputs, a list with one array per input,
+        or a dict keyed by a Graph's input names.
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         The targets, as the loss takes them; for a model with several
-        outputs, a list with one per output.
+        outputs, a list with one per output, or a dict keyed by output names.
     epochs : int
         Passes over the data.
     batch_size : int or None, default None
@@ -98,15 +100,21 @@ def fit(
         Seed of the shuffling.
     validation_data : (X_val, y_val), optional
         Evaluated in inference mode after each epoch (``val_`` keys).
-    metrics : iterable of str or callable
-        ``"accuracy"`` or ``metric(y_true, y_pred) -> float``.
+    metrics : iterable of str, Metric or callable, or dict of str to such an iterable
+        Names (``"accuracy"``, ``"f1"``, ``"auc"``, ... see
+        :mod:`minnet.metrics`), :class:`~minnet.metrics.Metric` objects,
+        which accumulate over the epoch, or ``metric(y_true, y_pred) ->
+        float``, averaged over the batches. With several outputs: applied
+        to each (``accuracy_0``, ``accuracy_1``), or a dict keyed by output
+        names giving each its own (``<output>_accuracy``, Keras' keys).
     callbacks : sequence of Callback
     progress : bool, default True
         Show one tqdm bar for the run, with the loss in its postfix.
     loss_weights : list of float, optional
         The weight of each output's loss in the total that is minimised, one
         per output (1.0 each by default), as Keras; a model with one output
-        may take one weight, which scales its loss and gradient.
+        may take one weight, which scales its loss and gradient. A dict is
+        keyed by output names.
     validation_split : float, default 0.0
         As Keras: hold out this fraction of the rows, the *last* ones as
         given (before any shuffling), as validation data. Not together with
@@ -131,7 +139,8 @@ def fit(
     -------
     History
         Per-epoch ``loss`` (the batch-size-weighted mean over the epoch's
-        batches), metrics, ``val_`` entries and ``lr``; every key is there,
+        batches), each output's ``<output>_loss`` for a model with several,
+        metrics, ``val_`` entries and ``lr``; every key is there,
         with an empty list if Ctrl-C came before the first epoch ended.
 
     Raises
@@ -266,7 +275,7 @@ def _prepare(
         )
     callbacks = _checked_callbacks(callbacks)
     objective.check_metrics(model, inputs, targets)  # on a few rows, before any update
-    log_keys = ["loss", *objective.metric_names]
+    log_keys = ["loss", *objective.loss_names, *objective.metric_names]
     if validation is not None:
         log_keys += [f"val_{k}" for k in log_keys]
     log_keys.append("lr")
@@ -465,7 +474,10 @@ def _train(run: Run, plan: _Plan) -> None:
 
 
 def _train_epoch(run: Run, plan: _Plan, buffers: list[np.ndarray] | None, bar: Any = None) -> dict[str, float]:
-    """One pass over the data; returns the batch-size-weighted means of loss and metrics.
+    """One pass over the data; returns the batch-size-weighted mean loss and the metrics of the epoch.
+
+    The metrics accumulate over the epoch's batches (a callable one is
+    their size-weighted mean, F1 or AUC that of all the epoch's predictions).
 
     This is the hot loop, so it validates nothing that ``fit`` has already
     validated once, and copies no more than it must (see
@@ -475,14 +487,15 @@ def _train_epoch(run: Run, plan: _Plan, buffers: list[np.ndarray] | None, bar: A
     n = len(data[0])
     model, objective, optimizer = run.model, run.objective, run.optimizer
     order = run.rng.permutation(n) if plan.shuffle and batch < n else None
-    totals = dict.fromkeys(["loss", *objective.metric_names], 0.0)
+    totals = dict.fromkeys(["loss", *objective.loss_names], 0.0)
+    objective.reset_metrics()
     n_batches = math.ceil(n / batch)
     for index, arrays in enumerate(batches(data, batch, order, buffers)):
         inputs, targets = arrays[:n_inputs], arrays[n_inputs:]
         try:
             value, preds, failure = train_step(model, objective, optimizer, inputs, targets, run.stateful)
             if failure is None and objective.metrics:
-                metric_values = objective.metric_values(targets, preds)
+                objective.update_metrics(targets, preds)
         except (KeyboardInterrupt, TrainingError):
             raise
         except Exception as exc:
@@ -508,15 +521,14 @@ def _train_epoch(run: Run, plan: _Plan, buffers: list[np.ndarray] | None, bar: A
         # add up to 1, so the total cannot overflow where the mean itself fits.
         share = len(arrays[0]) / n
         totals["loss"] += value * share
-        if objective.metrics:
-            for name, metric_value in metric_values.items():
-                totals[name] += metric_value * share
+        for name, output_loss in zip(objective.loss_names, objective.output_losses):
+            totals[name] += output_loss * share
         if bar is not None:
             # The running means of the epoch so far: the totals hold shares of all n rows.
-            _advance(bar, totals, n / (index * batch + len(arrays[0])))
+            _advance(bar, totals, n / (index * batch + len(arrays[0])), objective)
         if run.interrupt_requested:  # Ctrl-C, deferred to here: this batch's update is complete
             raise KeyboardInterrupt
-    return totals
+    return {**totals, **_after_batches(run, run.epoch + 1, "the metrics", objective.metric_results)}
 
 
 @contextlib.contextmanager
@@ -590,13 +602,16 @@ def _end_epoch(run: Run, logs: dict[str, float], bar: Any) -> None:
 _POSTFIX_SECONDS = 0.2  # how often the bar's numbers change: formatting them every batch costs time
 
 
-def _advance(bar: Any, totals: dict[str, float], scale: float) -> None:
+def _advance(bar: Any, totals: dict[str, float], scale: float, objective: Objective) -> None:
     """One batch done: move the bar, and now and then show the epoch's running loss and metrics."""
     bar.update(1)
     now = time.monotonic()
     if now - getattr(bar, "postfix_time", 0.0) >= _POSTFIX_SECONDS:
         bar.postfix_time = now
-        bar.set_postfix(_postfix({k: v * scale for k, v in totals.items()}), refresh=False)
+        running = {k: v * scale for k, v in totals.items()}
+        with contextlib.suppress(ValueError):  # a failing metric is left out here: the epoch's end reports it
+            running.update(objective.metric_results())
+        bar.set_postfix(_postfix(running), refresh=False)
 
 
 def _postfix(logs: dict[str, float]) -> dict[str, str]:
@@ -675,10 +690,10 @@ def evaluate(
     ----------
     model : Layer
     loss : Loss, or a list of Loss for several outputs
-    X : array-like of shape (n_samples, n_features) or (n_samples, *shape), or a list for several inputs
-    y : array-like of shape (n_samples,) or (n_samples, n_outputs), or a list for several outputs
-    metrics : iterable of str or callable
-        As for :func:`fit`.
+    X : array-like of shape (n_samples, n_features) or (n_samples, *shape), or a list or dict for several inputs
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs), or a list or dict for several outputs
+    metrics : iterable of str, Metric or callable, or a dict of them per output
+        As for :func:`fit`; an accumulating metric is that of all the rows.
     batch_size : int, optional
         Rows per forward pass, so memory is bounded by one batch; each
         batch counts by its share of the rows. None means
@@ -689,7 +704,8 @@ def evaluate(
     Returns
     -------
     dict of str to float
-        ``{"loss": ..., "accuracy": ..., ...}``; all NaN if the model's
+        ``{"loss": ..., "accuracy": ..., ...}``, with ``<output>_loss``
+        for each output of a model with several; all NaN if the model's
         output is not finite.
     """
     check_model(model)

@@ -650,6 +650,14 @@ def test_early_stopping_restores_the_best_epochs_running_statistics_too():
         ("val_acc", False),
         ("loss_1", True),
         ("val_accuracy_rate", True),
+        ("val_auc", False),
+        ("dense_2_f1", False),
+        ("precision_1", False),
+        ("val_recall", False),
+        ("r2", False),
+        ("val_mae", True),
+        ("rmse", True),
+        ("val_dense_2_loss", True),
     ],
 )
 def test_early_stopping_auto_mode_knows_each_outputs_accuracy(monitor, minimize):

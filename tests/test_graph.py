@@ -239,9 +239,13 @@ def test_fit_evaluate_and_lr_find_take_lists_of_inputs_losses_and_targets(data):
     )
     assert set(history.history) == {
         "loss",
+        "dense_2_loss",
+        "dense_3_loss",
         "accuracy_0",
         "accuracy_1",
         "val_loss",
+        "val_dense_2_loss",
+        "val_dense_3_loss",
         "val_accuracy_0",
         "val_accuracy_1",
         "lr",
@@ -636,3 +640,171 @@ def test_a_table_input_is_stored_by_its_width_as_before_shapes_so_older_files_re
 def test_a_graph_file_declaring_a_bad_input_shape_is_refused_before_anything_is_allocated(tmp_path, shape, match):
     with pytest.raises(ValueError, match=match):
         mn.load(_graph_file_with_input(tmp_path, {"name": "input", "shape": shape}))
+
+
+# -- per output: losses, metrics, dicts keyed by name ---------------------------------------
+
+
+def two_output_problem(data, as_dict):
+    """Inputs, targets, losses and weights of two_in_two_out: lists, or dicts keyed by name."""
+    y1, y2 = (data[1][:, 0] > 0).astype(float), data[2]
+    if as_dict:  # in an order other than the model's, which must not matter
+        return (
+            {"b": data[2], "a": data[1]},
+            {"dense_3": y2, "dense_2": y1},
+            {"dense_3": mn.MSE(), "dense_2": mn.BCE(from_logits=True)},
+            {"dense_3": 0.5, "dense_2": 1.0},
+        )
+    return [data[1], data[2]], [y1, y2], [mn.BCE(from_logits=True), mn.MSE()], [1.0, 0.5]
+
+
+def test_metrics_per_output_and_each_outputs_loss_are_in_the_history(data):
+    model = two_in_two_out()
+    X, y, losses, weights = two_output_problem(data, as_dict=False)
+    history = mn.fit(
+        model,
+        losses,
+        mn.SGD(model.parameters(), lr=0.1),
+        X,
+        y,
+        epochs=3,
+        batch_size=5,
+        loss_weights=weights,
+        metrics={"dense_2": ["auc", "f1"], "dense_3": [mn.metrics.MAE(), "r2"]},
+        validation_data=(X, y),
+        progress=False,
+    )
+    logged = ["loss", "dense_2_loss", "dense_3_loss", "dense_2_auc", "dense_2_f1", "dense_3_mae", "dense_3_r2"]
+    assert list(history.history) == [*logged, *[f"val_{key}" for key in logged], "lr"]
+    # Each output's loss is its own, unweighted; the total is their weighted sum.
+    np.testing.assert_allclose(
+        history["loss"], np.add(history["dense_2_loss"], np.multiply(0.5, history["dense_3_loss"])), rtol=1e-12
+    )
+    p1, p2 = model.predict(X)
+    assert history["val_dense_2_loss"][-1] == pytest.approx(mn.BCE(from_logits=True)(p1, y[0]), rel=1e-12)
+    assert history["val_dense_3_loss"][-1] == pytest.approx(mn.MSE()(p2, y[1]), rel=1e-12)
+    assert history["val_dense_2_auc"][-1] == pytest.approx(mn.metrics.AUC()(y[0], p1), rel=1e-12)
+    assert history["val_dense_2_f1"][-1] == pytest.approx(mn.metrics.F1(threshold=0.0)(y[0], p1), rel=1e-12)
+    assert history["val_dense_3_mae"][-1] == pytest.approx(np.abs(p2 - y[1]).mean(), rel=1e-12)
+    assert history.plot() is not None  # the per-output keys draw in the loss and metric panels
+
+
+def test_evaluate_reports_each_outputs_loss_and_metrics_per_output(data):
+    model = two_in_two_out()
+    X, y, losses, weights = two_output_problem(data, as_dict=True)
+    scores = mn.evaluate(model, losses, X, y, loss_weights=weights, metrics={"dense_3": ["rmse"]}, batch_size=5)
+    assert list(scores) == ["loss", "dense_2_loss", "dense_3_loss", "dense_3_rmse"]
+    _, p2 = model.predict(X)
+    assert scores["dense_3_rmse"] == pytest.approx(np.mean(np.sqrt(((p2 - y["dense_3"]) ** 2).mean(axis=0))))
+
+
+def test_dicts_keyed_by_input_and_output_names_equal_lists(data):
+    runs = []
+    for as_dict in (False, True):
+        model = two_in_two_out()
+        X, y, losses, weights = two_output_problem(data, as_dict)
+        history = mn.fit(
+            model,
+            losses,
+            mn.SGD(model.parameters(), lr=0.1),
+            X,
+            y,
+            epochs=3,
+            batch_size=5,
+            seed=0,
+            loss_weights=weights,
+            validation_data=(X, y),
+            progress=False,
+        )
+        runs.append(
+            (
+                history.history,
+                [p.value for p in model.parameters()],
+                model.predict(X),
+                mn.evaluate(model, losses, X, y, loss_weights=weights),
+            )
+        )
+    (h_list, w_list, p_list, e_list), (h_dict, w_dict, p_dict, e_dict) = runs
+    assert h_list == h_dict and e_list == e_dict
+    assert all(np.array_equal(a, b) for a, b in zip(w_list + p_list, w_dict + p_dict))
+
+
+def test_a_resumed_run_with_per_output_keys_is_bit_exact(data, tmp_path):
+    def run(epochs, **kwargs):
+        model = two_in_two_out()
+        opt = mn.Adam(model.parameters(), lr=0.01)
+        X, y, losses, weights = two_output_problem(data, as_dict=True)
+        history = mn.fit(
+            model,
+            losses,
+            opt,
+            X,
+            y,
+            epochs=epochs,
+            batch_size=5,
+            seed=0,
+            loss_weights=weights,
+            metrics={"dense_2": ["auc"], "dense_3": ["r2"]},
+            progress=False,
+            **kwargs,
+        )
+        return history, model
+
+    whole, model = run(4)
+    run(2, callbacks=[mn.Checkpoint(tmp_path / "run.npz")])
+    resumed, model_resumed = run(4, resume=tmp_path / "run.npz")
+    assert resumed.history == whole.history and "dense_2_loss" in whole.history
+    assert all(np.array_equal(a.value, b.value) for a, b in zip(model.parameters(), model_resumed.parameters()))
+
+
+@row("by-name-unknown-key")
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (
+            dict(metrics={"dense_9": ["auc"]}),
+            r"metrics has key\(s\) 'dense_9' that name no output of the model; its outputs are 'dense_2', 'dense_3'",
+        ),
+        (dict(X={"a": 0, "c": 0}), r"X has key\(s\) 'c' that name no input of the model; its inputs are 'a', 'b'"),
+        (dict(y={"dense_2": 0}), r"y has no entry for the model's output\(s\) 'dense_3'"),
+        (dict(loss={"dense_2": mn.MSE()}), r"loss has no entry for the model's output\(s\) 'dense_3'"),
+        (dict(loss_weights={"dense_2": 1.0, "dense_3": 1.0, "out": 2.0}), r"loss_weights has key\(s\) 'out'"),
+    ],
+)
+def test_dicts_with_keys_that_are_not_the_models_names_are_refused(data, change, match):
+    model = two_in_two_out()
+    before = [p.value.copy() for p in model.parameters()]
+    X, y, losses, weights = two_output_problem(data, as_dict=True)
+    args = dict(X=X, y=y, loss=losses, loss_weights=weights, metrics=())
+    args.update(change)
+    opt = mn.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=match):
+        mn.fit(
+            model,
+            args["loss"],
+            opt,
+            args["X"],
+            args["y"],
+            epochs=1,
+            loss_weights=args["loss_weights"],
+            metrics=args["metrics"],
+            progress=False,
+        )
+    assert all(np.array_equal(p.value, b) for p, b in zip(model.parameters(), before))
+
+
+@row("by-name-without-names")
+def test_a_dict_for_a_model_without_names_is_refused(blobs):
+    X, y = blobs
+    model = mn.Sequential(mn.Dense(X.shape[1], 1, seed=0))
+    opt = mn.SGD(model.parameters(), lr=0.1)
+    for kwargs in (dict(y={"out": y}), dict(metrics={"out": ["auc"]})):
+        args = dict(y=y, metrics=()) | kwargs
+        with pytest.raises(
+            TypeError, match="is a dict, which is keyed by output names, but the model names no outputs"
+        ):
+            mn.fit(
+                model, mn.BCE(from_logits=True), opt, X, args["y"], epochs=1, metrics=args["metrics"], progress=False
+            )
+    with pytest.raises(TypeError, match="x is a dict, which is keyed by input names"):
+        model.predict({"x": X})

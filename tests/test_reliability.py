@@ -139,7 +139,7 @@ CASES: dict[str, Case] = {
         "seed must be None, an integer seed or a np.random.Generator",
     ),
     "shuffle-string": (lambda w: w.fit(shuffle="yes"), TypeError, "shuffle must be True or False"),
-    "metric-unknown": (lambda w: w.fit(metrics=["f1"]), ValueError, "unknown metric 'f1'"),
+    "metric-unknown": (lambda w: w.fit(metrics=["f2"]), ValueError, "unknown metric 'f2'"),
     "callback-not-callback": (lambda w: w.fit(callbacks=[print]), TypeError, "callbacks must be Callback"),
     "monitor-not-logged": (
         lambda w: w.fit(callbacks=[mn.EarlyStopping("val_loss")]),

@@ -455,7 +455,7 @@ Y8 = (np.arange(12) % 2).astype(float)
         (dict(epochs=0), ValueError, "epochs must be >= 1, got 0"),
         (dict(epochs=2.5), TypeError, "epochs"),
         (dict(batch_size=0), ValueError, "batch_size must be >= 1, got 0"),
-        (dict(metrics=["f1"]), ValueError, "unknown metric 'f1'"),
+        (dict(metrics=["f2"]), ValueError, "unknown metric 'f2'"),
         (dict(validation_data=(X8[:, :7], Y8)), ValueError, "expected 8 features, got 7"),
         (dict(validation_data=(X8,)), TypeError, "pair"),
         (dict(callbacks=[lambda run: None]), TypeError, "Callback"),
@@ -804,3 +804,83 @@ def test_a_model_of_images_refuses_a_table_before_any_update():
             progress=False,
         )
     assert all(np.array_equal(p.value, b) for p, b in zip(model.parameters(), before))
+
+
+# -- metrics accumulated over the epoch ------------------------------------------------------
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_an_accumulating_metrics_epoch_value_is_that_of_all_the_epochs_predictions(blobs, shuffle):
+    X, y = blobs
+    gen = np.random.default_rng(3)
+    y = np.where(gen.random(len(y)) < 0.2, 1 - y, y)  # label noise: the metrics are not 1
+    model = mn.Sequential(mn.Dense(2, 1, seed=0))
+    # lr=0: every batch meets the same model, so the epoch's predictions are those of predict.
+    history = mn.fit(
+        model,
+        mn.BCE(from_logits=True),
+        mn.SGD(model.parameters(), lr=0.0),
+        X,
+        y,
+        epochs=1,
+        batch_size=10,
+        shuffle=shuffle,
+        seed=0,
+        metrics=["f1", "auc", "precision"],
+        validation_data=(X, y),
+        validation_batch_size=10,
+        progress=False,
+    )
+    scores = model.predict(X)
+    for name, metric in [("f1", mn.metrics.F1), ("auc", mn.metrics.AUC), ("precision", mn.metrics.Precision)]:
+        whole = metric(threshold=0.0)(y, scores) if name != "auc" else metric()(y, scores)
+        assert history[name][0] == pytest.approx(whole, rel=1e-12)
+        assert history[f"val_{name}"][0] == pytest.approx(whole, rel=1e-12)
+    # ... which is not the mean over the batches that a plain callable metric would give.
+    f1 = mn.metrics.F1(threshold=0.0)
+    batch_mean = np.mean([f1(y[i : i + 10], scores[i : i + 10]) for i in range(0, len(y), 10)])
+    assert abs(history["f1"][0] - batch_mean) > 1e-3
+
+
+def test_regression_metrics_in_fit_are_those_of_the_whole_epoch():
+    gen = np.random.default_rng(0)
+    X = gen.standard_normal((30, 3))
+    Y = X @ gen.standard_normal((3, 2)) + 5.0
+    model = mn.Sequential(mn.Dense(3, 2, seed=0))
+    history = mn.fit(
+        model,
+        mn.MSE(),
+        mn.SGD(model.parameters(), lr=0.0),
+        X,
+        Y,
+        epochs=1,
+        batch_size=7,
+        metrics=["r2", "rmse", "mae"],
+        progress=False,
+    )
+    P = model.predict(X)
+    ss_tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
+    assert history["r2"][0] == pytest.approx(np.mean(1 - ((Y - P) ** 2).sum(axis=0) / ss_tot), rel=1e-12)
+    assert history["rmse"][0] == pytest.approx(np.mean(np.sqrt(((Y - P) ** 2).mean(axis=0))), rel=1e-12)
+    assert history["mae"][0] == pytest.approx(np.abs(Y - P).mean(), rel=1e-12)
+
+
+def test_cross_entropy_metrics_in_fit_read_labels_and_logits():
+    X, y = mn.datasets.load_digits()
+    X, y = X[:200] / 16.0, y[:200]
+    model = mn.Sequential(mn.Dense(64, 10, seed=0))
+    history = mn.fit(
+        model,
+        mn.CrossEntropy(),
+        mn.SGD(model.parameters(), lr=0.0),
+        X,
+        y,
+        epochs=1,
+        batch_size=32,
+        metrics=["auc", "top_k_accuracy", mn.metrics.F1(average="micro"), "accuracy"],
+        progress=False,
+    )
+    scores = model.predict(X)
+    assert history["auc"][0] == pytest.approx(mn.metrics.AUC(from_logits=True)(y, scores), rel=1e-12)
+    assert history["top_k_accuracy"][0] == mn.metrics.TopKAccuracy(k=5)(y, scores)
+    assert history["f1"][0] == pytest.approx(history["accuracy"][0], rel=1e-12)  # micro F1 of single labels
