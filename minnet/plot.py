@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.colors import TwoSlopeNorm
+from matplotlib.colors import ListedColormap, TwoSlopeNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ._inference import inference_pass
-from ._validation import all_finite, as_batch, as_float_array, check_int, check_real
+from ._validation import all_finite, as_batch, as_float_array, check_bool, check_int, check_real
 from .containers import Sequential, inference_batches, model_dtype
 from .layers import Conv2D, Layer
 
@@ -131,10 +132,16 @@ def history(
         else:
             ax.set_ylabel("loss" if keys is losses else _pretty(keys[0]) if len(keys) == 1 else "metric")
             ax.legend(frameon=False)
+        _epoch_ticks(ax)
     axes[-1].set_xlabel("epoch")
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _epoch_ticks(ax: Axes) -> None:
+    """Ticks at whole epochs only: there is no epoch 2.5."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def schedule(
@@ -175,8 +182,9 @@ def schedule(
 def lr_find(result: LRFinderResult, *, title: str | None = None) -> Figure:
     """Plot the range test: smoothed loss against learning rate on a log axis.
 
-    The raw batch losses are drawn faintly behind the smoothed curve, and
-    the suggested rate is marked with a dot and a dotted vertical line.
+    The smoothed loss is the curve to read; the raw batch losses are faint
+    dots behind it, and the suggested rate is marked with a dot and a
+    dotted vertical line.
 
     Parameters
     ----------
@@ -195,8 +203,9 @@ def lr_find(result: LRFinderResult, *, title: str | None = None) -> Figure:
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     raw = getattr(result, "raw_losses", None)
     if raw is not None:
-        ax.plot(lrs, raw, color="0.75", linewidth=0.8, label="batch loss")
-    ax.plot(lrs, losses, color="C0", label="smoothed loss")
+        # Faint and thin behind the curve: the noise the smoothing removes, not a second curve to read.
+        ax.plot(lrs, raw, ".", color="C0", alpha=0.3, markersize=2.5, label="batch loss (raw)")
+    ax.plot(lrs, losses, color="C0", linewidth=2, label="smoothed loss")
     suggestion = getattr(result, "suggestion", None)
     if suggestion is not None:
         # The curve is drawn on a log axis, so interpolate in log(lr) to sit on it.
@@ -227,6 +236,8 @@ def decision_boundary(
     title: str | None = None,
     ax: Axes | None = None,
     extent: Sequence[float] | None = None,
+    colorbar: bool | Sequence[Axes] = True,
+    legend: bool = True,
 ) -> Figure:
     """Plot what a model predicts over the plane of two features, with the data on top.
 
@@ -265,6 +276,12 @@ def decision_boundary(
         The rectangle of the plane to shade, as in ``imshow``; by default
         the data's, padded by 5%. Give several panels the same one to
         compare them.
+    colorbar : bool or sequence of Axes, default True
+        Draw the colour bar beside ``ax``; False leaves it out. A grid of
+        panels of probabilities (all on the one scale ``[0, 1]``) shares one
+        bar: draw every panel with False but one, given the grid's Axes.
+    legend : bool, default True
+        Name the classes of the points in a legend.
 
     Returns
     -------
@@ -275,6 +292,12 @@ def decision_boundary(
         raise TypeError(f"model must be a Layer (e.g. mn.Sequential), got {type(model).__name__}")
     if ax is not None and not isinstance(ax, Axes):
         raise TypeError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
+    if not isinstance(colorbar, bool):
+        panels = list(np.ravel(colorbar)) if isinstance(colorbar, (list, tuple, np.ndarray)) else []
+        if not panels or not all(isinstance(panel, Axes) for panel in panels):
+            raise TypeError(f"colorbar must be True, False or the Axes the bar spans, got {colorbar!r:.80}")
+        colorbar = panels
+    legend = check_bool("legend", legend)
     X = as_batch("X", X)
     if X.shape[1:] != (2,):
         raise ValueError(f"decision_boundary needs exactly 2 features, got X of shape {X.shape}")
@@ -330,17 +353,21 @@ def decision_boundary(
         # The threshold is a level, so no band straddles it and takes the other class's colour.
         levels = np.concatenate([np.linspace(low, threshold, 11), np.linspace(threshold, high, 11)[1:]])
         filled = ax.contourf(g0, g1, score, levels=levels, cmap=cmap, norm=norm, alpha=0.6)
-        bar = fig.colorbar(filled, ax=ax, label=f"model output (threshold {threshold:g})")
-        bar.set_ticks(list(levels[::5]), labels=[f"{v:.3g}" for v in levels[::5]])  # the ends, the threshold, halfway
+        if colorbar is not False:
+            beside = ax if colorbar is True else colorbar
+            bar = fig.colorbar(filled, ax=beside, label=f"model output (threshold {threshold:g})")
+            # Ticks at the ends, the threshold and halfway: the levels that mean something.
+            bar.set_ticks(list(levels[::5]), labels=[f"{v:.3g}" for v in levels[::5]])
         if score.min() < threshold < score.max():
             ax.contour(g0, g1, score, levels=[threshold], colors="k", linewidths=1.5)
     else:
         classes = out.argmax(axis=1).reshape(g0.shape)
         ax.contourf(g0, g1, classes, levels=np.arange(out.shape[1] + 1) - 0.5, cmap=cmap, vmin=0, vmax=vmax, alpha=0.35)
     points = ax.scatter(X[:, 0], X[:, 1], c=labels, cmap=cmap, vmin=0, vmax=vmax, edgecolors="k", linewidths=0.5, s=18)
-    if names is not None:
+    if legend:
         handles, _ = points.legend_elements()
-        ax.legend(handles, list(names), title="class", frameon=False)
+        classes = names if names is not None else [f"{c:g}" for c in np.unique(labels)]
+        ax.legend(handles, list(classes), title="class", framealpha=0.8, fontsize="small")
     if extent is not None:
         ax.set_xlim(left, right)
         ax.set_ylim(bottom, top)
@@ -433,6 +460,7 @@ def compare(
             values = np.asarray(logs[k], dtype=float)
             ax.plot(epochs[: len(values)], values, color=f"C{i}", label=label)
         ax.set_xlabel("epoch")
+        _epoch_ticks(ax)
         ax.set_title(_pretty(k, held_out), fontsize="medium")
         ax.grid(alpha=0.3)
         if log_y:
@@ -448,7 +476,13 @@ def compare(
 def confusion_matrix(
     cm: Any, labels: Sequence[Any] | None = None, *, normalize: bool = False, title: str | None = None
 ) -> Figure:
-    """Draw a confusion matrix as a grid of shaded, numbered cells.
+    """Draw a confusion matrix as a grid of shaded, numbered cells, the errors in a colour of their own.
+
+    The diagonal (right answers) is shaded in blue on its own scale, the
+    cells off it (errors) in red on theirs, so a handful of errors next to
+    hundreds of right answers still shows: every nonzero error is a visible
+    red, and only a cell with no sample is white. Each cell is annotated
+    with its count (and its share, normalised).
 
     Parameters
     ----------
@@ -458,8 +492,9 @@ def confusion_matrix(
     labels : sequence of C names, optional
         Class names for the axes; ``0 .. C-1`` by default.
     normalize : bool, default False
-        Shade and label each row by its share of the true class (recall on
-        the diagonal) instead of raw counts.
+        Shade each row by its share of the true class (recall on the
+        diagonal) instead of raw counts, so a rare class's errors weigh as
+        much as a common one's; each cell shows its share and, below, its count.
     title : str, optional
 
     Returns
@@ -482,22 +517,37 @@ def confusion_matrix(
         shown = counts
 
     size = min(3.5 + 0.45 * n, 12)
-    fig, ax = plt.subplots(figsize=(size + 1.2, size), layout="constrained")
-    image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=max(float(shown.max()), 1e-12))
-    fig.colorbar(image, ax=ax, label="share of the true class" if normalize else "samples")
+    fig, ax = plt.subplots(figsize=(size + 2.4, size), layout="constrained")
+    diagonal = np.eye(n, dtype=bool)
+    # Right and wrong on scales of their own: one scale set by the (large) diagonal would paint
+    # every error near white. A zero error is left white; the least error is a visible red.
+    scales = []
+    for cells, cmap, low, what in (
+        (diagonal, "Blues", 0.0, "right (diagonal)"),
+        (~diagonal, "Reds", 0.2, "errors (off the diagonal)"),
+    ):
+        top = max(float(shown[cells].max(initial=0)), 1e-12)
+        colours = ListedColormap(plt.get_cmap(cmap)(np.linspace(low, 1.0, 256)))
+        masked = np.ma.masked_where(~cells | ((shown == 0) & ~diagonal), shown)
+        image = ax.imshow(masked, cmap=colours, vmin=0, vmax=top)
+        scales.append(image)
+        unit = "share of the true class" if normalize else "samples"
+        bar = fig.colorbar(image, ax=ax, label=f"{what}: {unit}")
+        if not normalize:
+            bar.locator = MaxNLocator(integer=True)  # no 0.25 of a sample
     ax.set_xticks(range(n), names, rotation=45 if max(len(x) for x in names) > 3 else 0)
     ax.set_yticks(range(n), names)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     if n <= 30:  # beyond that the numbers no longer fit in their cells
-        # White text on the dark half of the colour map, black on the light half.
-        dark = shown > 0.5 * shown.max()
         for i in range(n):
             for j in range(n):
-                text = f"{shown[i, j]:.2f}" if normalize else f"{shown[i, j]:g}"
-                ax.text(
-                    j, i, text, ha="center", va="center", fontsize="small", color="white" if dark[i, j] else "black"
-                )
+                image = scales[0] if i == j else scales[1]
+                # White text where the cell is dark, black where it is light, grey on an empty cell.
+                dark = shown[i, j] > 0 and sum(image.to_rgba(shown[i, j])[:3]) < 1.6
+                colour = "white" if dark else "black" if shown[i, j] > 0 else "0.6"
+                text = f"{shown[i, j]:.2f}\n({counts[i, j]:g})" if normalize and counts[i, j] else f"{counts[i, j]:g}"
+                ax.text(j, i, text, ha="center", va="center", fontsize="small", color=colour)
     if title:
         ax.set_title(title, fontsize="medium")
     return fig
@@ -514,7 +564,14 @@ def misclassified(
     labels: Sequence[Any] | None = None,
     title: str | None = None,
 ) -> Figure:
-    """Draw the images a classifier got wrong, each titled with its true and predicted class.
+    """Draw the images a classifier got wrong, the most confident mistakes first.
+
+    Given the model's scores, the mistakes are ranked by the confidence the
+    model put in its wrong answer (the predicted class's probability; logits
+    go through a softmax), highest first: those are the ones to look at, a
+    confusing label or a digit the model has wrong in earnest. Each image is
+    titled with its true and predicted class and that confidence. Given
+    class indices only, the mistakes are drawn in the order given.
 
     Parameters
     ----------
@@ -524,13 +581,15 @@ def misclassified(
     y_true : array-like of shape (n_samples,)
         True class indices.
     y_pred : array-like of shape (n_samples,) or (n_samples, C)
-        Predicted class indices, or a model's scores (probabilities or
-        logits), whose largest column is the predicted class.
+        Predicted class indices, or a model's scores: probabilities (rows
+        of numbers in [0, 1] summing to 1) or logits, whose largest column
+        is the predicted class.
     image_shape : (height, width), optional
         How to fold a flattened row; by default a square (28 x 28 for 784
         pixels), so other shapes must be given.
     max_images : int, default 36
-        At most this many images are drawn: the first ones, in the order given.
+        At most this many images are drawn: the most confident mistakes (or
+        the first ones, given class indices).
     columns : int, default 9
         Images per row of the grid.
     labels : sequence of str, optional
@@ -546,7 +605,9 @@ def misclassified(
     images = np.asarray(images)
     true = np.asarray(y_true).reshape(-1)
     pred = np.asarray(y_pred)
+    confidence = None
     if pred.ndim == 2:
+        confidence = _probabilities(as_float_array("y_pred", pred, np.float64)).max(axis=1)
         pred = np.argmax(pred, axis=1)
     if images.ndim not in (2, 3) or not len(images) == len(true) == len(pred):
         raise ValueError(
@@ -569,24 +630,50 @@ def misclassified(
         images = images.reshape(len(images), *image_shape)
     names = (lambda c: str(c)) if labels is None else (lambda c: str(labels[c]))
     wrong = np.flatnonzero(true != pred)
+    if confidence is not None:
+        wrong = wrong[np.argsort(-confidence[wrong], kind="stable")]  # ties keep the order given
     shown = wrong[:max_images]
     rows = max(1, -(-len(shown) // columns))
     fig, axes = plt.subplots(
-        rows, columns, squeeze=False, figsize=(1.1 * columns, 1.3 * rows + 0.5), layout="constrained"
+        rows,
+        columns,
+        squeeze=False,
+        figsize=(1.1 * columns, (1.3 if confidence is None else 1.5) * rows + 0.5),
+        layout="constrained",
     )
     for ax in axes.flat:
         ax.set_axis_off()
     for ax, i in zip(axes.flat, shown):
         ax.imshow(images[i], cmap="gray_r")  # dark ink on white, as the digits were written
-        ax.set_title(f"{names(true[i])} \u2192 {names(pred[i])}", fontsize="small", color="C3")
-    fig.suptitle(
-        title
-        if title is not None
-        else f"{len(wrong)} of {len(true)} misclassified"
-        + (f", the first {len(shown)}" if len(shown) < len(wrong) else "")
-        + ": true \u2192 predicted class"
-    )
+        sure = "" if confidence is None else f"\n{confidence[i]:.0%} sure"
+        ax.set_title(f"{names(true[i])} \u2192 {names(pred[i])}{sure}", fontsize="small", color="C3")
+    if title is None:
+        ranked = confidence is not None
+        which = f", the {'most confident' if ranked else 'first'} {len(shown)}" if len(shown) < len(wrong) else ""
+        title = f"{len(wrong)} of {len(true)} misclassified{which}: true \u2192 predicted class"
+        if ranked:
+            title += " and the model's confidence in it, most confident first"
+    fig.suptitle(title)
     return fig
+
+
+def _probabilities(scores: np.ndarray) -> np.ndarray:
+    """Rows of class probabilities, as given, or the softmax of rows of logits.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_samples, C)
+
+    Returns
+    -------
+    ndarray of shape (n_samples, C)
+    """
+    if not all_finite(scores):
+        raise ValueError("y_pred holds NaN or infinite scores")
+    if scores.min() >= 0 and scores.max() <= 1 and np.allclose(scores.sum(axis=1), 1, atol=1e-4):
+        return scores
+    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))  # the largest is exp(0): no overflow
+    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def filters(layer: Conv2D, *, channel: int = 0, columns: int = 8, title: str | None = None) -> Figure:
