@@ -684,3 +684,133 @@ def test_decision_boundary_refuses_a_colorbar_that_is_not_axes(bad):
     with pytest.raises(TypeError, match="colorbar must be True, False or the Axes"):
         mn.plot.decision_boundary(linear_model(1.0, 0.0, True), np.array(CORNERS), [0, 0, 1, 1], colorbar=bad)
     assert plt.get_fignums() == before
+
+
+# Drawing a network: a box per node, an arrow per edge, shared layers and merges marked.
+
+
+def shared_graph():
+    """A skip connection (Add), a layer used at two nodes, a Concat: the DESIGN's example graph."""
+    x = mn.Input(8)
+    h = mn.ReLU()(mn.Dense(8, 32, init="he", seed=0)(x))
+    r = mn.ReLU()(mn.Dense(32, 32, init="he", seed=1)(h))
+    h = mn.Add()([h, r])
+    shared = mn.Dense(32, 16, seed=2)
+    a, b = shared(h), shared(mn.Tanh()(h))
+    return mn.Graph(inputs=x, outputs=mn.Dense(32, 1, seed=3)(mn.Concat()([a, b])))
+
+
+def two_in_two_out():
+    a, b = mn.Input(3, name="numbers"), mn.Input((1, 4, 4), name="image")
+    image = mn.Flatten()(mn.Conv2D(1, 2, 3, seed=0)(b))
+    h = mn.Concat()([mn.Dense(3, 4, seed=1)(a), image])
+    return mn.Graph(inputs=[a, b], outputs=[mn.Dense(12, 1, seed=2)(h), mn.Dense(12, 2, seed=3)(h)])
+
+
+def gids(fig, prefix):
+    return sorted(p.get_gid()[len(prefix) :] for p in fig.axes[0].patches if (p.get_gid() or "").startswith(prefix))
+
+
+def graph_edges(model):
+    return sorted(f"{a} -> {name}" for name, _, args in model.nodes for a in args)
+
+
+@pytest.mark.parametrize("build", [shared_graph, two_in_two_out])
+def test_model_draws_one_box_per_node_and_one_arrow_per_edge(build):
+    model = build()
+    fig = mn.plot.model(model)
+    assert isinstance(fig, Figure)
+    assert gids(fig, "box ") == sorted(name for name, _, _ in model.nodes)
+    assert gids(fig, "edge ") == graph_edges(model)
+    assert gids(fig, "output ") == sorted(model.output_names)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    for (name, layer, _), shape in zip(model.nodes, model.shapes):
+        label = "Input" if layer is None else repr(layer)
+        assert f"{name}: {label}" in texts
+        assert any(t.startswith(mn.containers.shape_text(shape)) for t in texts)
+    assert png_bytes(fig).startswith(b"\x89PNG")
+
+
+def box_patches(fig):
+    return {p.get_gid()[4:]: p for p in fig.axes[0].patches if (p.get_gid() or "").startswith("box ")}
+
+
+def test_model_marks_shared_layers_and_merges_and_counts_weights_once():
+    fig = mn.plot.model(shared_graph())
+    boxes = box_patches(fig)
+    dashed = {name for name, p in boxes.items() if p.get_linestyle() == "--"}
+    assert dashed == {"dense_2", "dense_2:1"}
+    merges = {name for name, p in boxes.items() if p.get_facecolor() == boxes["add"].get_facecolor()}
+    assert merges == {"add", "concat"}
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "(None, 16) \u00b7 528 params \u00b7 shared by 2 nodes" in texts
+    assert "(None, 16) \u00b7 weights of dense_2" in texts
+    assert "1,905 parameters" in fig._suptitle.get_text()
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "shared layer" in labels and "merge: one arrow per input" in labels
+
+
+def test_model_puts_parallel_branches_side_by_side_without_crossing_a_box():
+    fig = mn.plot.model(two_in_two_out())
+    boxes = {name: p.get_bbox() for name, p in box_patches(fig).items()}
+    assert boxes["numbers"].y0 == boxes["image"].y0  # both inputs on the top row
+    assert boxes["dense_1"].y0 == boxes["dense_2"].y0  # both outputs on one row
+    for patch in fig.axes[0].patches:
+        if (patch.get_gid() or "").startswith("edge "):
+            source, target = patch.get_gid()[5:].split(" -> ")
+            path = patch.get_path().vertices
+            for name, box in boxes.items():
+                if name not in (source, target):
+                    inside = (
+                        (box.x0 < path[:, 0]) & (path[:, 0] < box.x1) & (box.y0 < path[:, 1]) & (path[:, 1] < box.y1)
+                    )
+                    assert not inside.any(), f"the arrow {source} -> {target} runs through {name}"
+
+
+def test_model_draws_a_sequential_as_a_chain_with_its_shapes():
+    model = small_cnn()
+    fig = mn.plot.model(model, input_shape=(1, 6, 7))
+    assert gids(fig, "box ") == sorted(["input", *map(str, range(len(model)))])
+    assert len(gids(fig, "edge ")) == len(model)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "0: Conv2D(1, 2, 3)" in texts and "(None, 2, 4, 5) \u00b7 20 params" in texts
+    no_shapes = [t.get_text() for t in mn.plot.model(model).axes[0].texts]  # a Conv2D does not fix H and W
+    assert "shape ?" in no_shapes
+
+
+def test_model_text_draws_the_wiring_and_lists_every_edge():
+    model = shared_graph()
+    text = mn.plot.model_text(model)
+    lines = [line for line in text.splitlines() if "\u25cf" in line]
+    assert len(lines) == len(model.nodes)
+    for line, (name, _, args) in zip(lines, model.nodes):
+        assert f" {name} " in line
+        if args:
+            assert line.split("\u2190 ")[1].startswith(", ".join(args))
+    assert "\u251c\u2500\u2510" in text and "\u251c\u2500\u2518" in text  # a branch opens, and merges back
+    assert "weights of dense_2" in text and text.rstrip().endswith("\u2192 output")
+    assert mn.plot.model_text(small_cnn(), input_shape=(1, 6, 7)).count("\u25cf") == len(small_cnn()) + 1
+
+
+def test_model_text_docstring_example():
+    import doctest
+
+    finder = doctest.DocTestFinder()
+    (test,) = [t for t in finder.find(mn.plot.model_text, "model_text", globs={}) if t.examples]
+    assert doctest.DocTestRunner().run(test).failed == 0
+
+
+@row("plot-model-bad-input")
+@pytest.mark.parametrize(
+    "model, kwargs, message",
+    [
+        (mn.Dense(2, 2), {}, "model must be an mn.Sequential or an mn.Graph, got Dense"),
+        (shared_graph(), {"input_shape": 8}, "input_shape is for a Sequential"),
+    ],
+)
+def test_model_refuses_what_it_cannot_draw_and_leaves_no_figure(model, kwargs, message):
+    before = plt.get_fignums()
+    for draw in (mn.plot.model, mn.plot.model_text):
+        with pytest.raises(TypeError, match=message):
+            draw(model, **kwargs)
+    assert plt.get_fignums() == before
