@@ -224,8 +224,8 @@ def compare(
     results_table(runs, histories, seconds, loss, X_test, y_test)
 
     name, (model, _) = next(iter(runs.items()))  # the plain network: the one the figures look into
-    predicted = model.predict(X_test, batch_size=1000).argmax(axis=1)
-    print(f"\nTest accuracy of the plain network: {np.mean(predicted == y_test):.4f}")
+    scores = model.predict(X_test, batch_size=1000)
+    print(f"\nTest accuracy of the plain network: {np.mean(scores.argmax(axis=1) == y_test):.4f}")
     stem = dataset.lower()
     save(
         mn.plot.compare(
@@ -242,7 +242,7 @@ def compare(
         histories[name],
         X_test.reshape(len(X_test), *image_shape),
         y_test,
-        predicted,
+        scores,
         max_images=max_images,
     )
     show_if_asked(args)
@@ -311,7 +311,7 @@ def save_figures(
     history: mn.History,
     images: np.ndarray,
     y_test: np.ndarray,
-    predicted: np.ndarray,
+    scores: np.ndarray,
     *,
     max_images: int,
 ) -> None:
@@ -320,8 +320,10 @@ def save_figures(
     The files are ``<stem>_history.png``, ``<stem>_confusion.png`` and
     ``<stem>_misclassified.png`` in ``--out``; ``name`` (data set and
     network) goes in the titles. ``images`` are the test images, of shape
-    (n, height, width).
+    (n, height, width); ``scores`` the network's outputs for them, of shape
+    (n, 10), so that the mistakes are ranked by the network's confidence.
     """
+    predicted = scores.argmax(axis=1)
     save(history.plot(title=f"{name}: loss and accuracy per epoch"), args.out / f"{stem}_history.png")
     save(
         mn.plot.confusion_matrix(
@@ -330,6 +332,6 @@ def save_figures(
         args.out / f"{stem}_confusion.png",
     )
     save(
-        mn.plot.misclassified(images, y_test, predicted, max_images=max_images),
+        mn.plot.misclassified(images, y_test, scores, max_images=max_images),
         args.out / f"{stem}_misclassified.png",
     )

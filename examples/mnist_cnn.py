@@ -98,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     history, seconds = classify.train(args, name, model, loss, optimizer, X_train, y_train)
     classify.results_table({name: (model, optimizer)}, {name: history}, {name: seconds}, loss, X_test, y_test)
 
-    predicted = model.predict(X_test, batch_size=1000).argmax(axis=1)
-    print(f"\nTest accuracy of the CNN: {np.mean(predicted == y_test):.4f}")
-    classify.save_figures(args, "cnn", f"MNIST, {name}", history, X_test[:, 0], y_test, predicted, max_images=45)
+    scores = model.predict(X_test, batch_size=1000)
+    print(f"\nTest accuracy of the CNN: {np.mean(scores.argmax(axis=1) == y_test):.4f}")
+    classify.save_figures(args, "cnn", f"MNIST, {name}", history, X_test[:, 0], y_test, scores, max_images=45)
     save(mn.plot.filters(model[0]), args.out / "cnn_filters.png")
     save(
         mn.plot.feature_maps(

@@ -16,7 +16,8 @@ held-out sets (stratified), and three networks learn the training points:
 It prints a table of each network's loss and accuracy on the training and
 held-out points, and writes ``two_moons.png``: one column per network, its
 decision boundary over the training points (top) and over the held-out
-points (bottom), drawn with ``mn.plot.decision_boundary``.
+points (bottom), drawn with ``mn.plot.decision_boundary``: every panel
+shades the predicted probability of class 1 on one colour scale.
 
 Run ``python examples/two_moons.py --help`` for the flags. Plots are
 written to files (headless by default); ``--show`` also opens them in a
@@ -184,19 +185,23 @@ def main(argv: list[str] | None = None) -> int:
     # One plane for every panel: all the points, training and held-out, with a margin.
     (left, bottom), (right, top) = X.min(axis=0) - 0.25, X.max(axis=0) + 0.25
     for column, (name, model, loss, *_) in enumerate(runs):
-        # Logits cross the decision threshold at 0, probabilities at 0.5: the colour scale centres there.
-        threshold = 0.0 if loss.from_logits else 0.5
+        # Every panel shades the probability of class 1 (a logit through a sigmoid), so all share
+        # one colour scale, [0, 1] with the boundary at 0.5, and one colour bar.
+        probability = mn.Sequential(model, mn.Sigmoid()) if loss.from_logits else model
         for row, (part, X_part, y_part) in enumerate([("train", X_train, y_train), ("held-out", X_held, y_held)]):
             score = results[name][part]
+            last = (row, column) == (1, len(runs) - 1)
             mn.plot.decision_boundary(
-                model,
+                probability,
                 X_part,
                 y_part,
-                threshold=threshold,
+                threshold=0.5,
                 ax=axes[row, column],
                 extent=(left, right, bottom, top),
                 resolution=150,
                 title=f"{name}\n{part}: loss {score['loss']:.3f}, accuracy {score['accuracy']:.3f}",
+                colorbar=axes if last else False,
+                legend=(row, column) == (0, 0),
             )
     for ax in axes[0]:
         ax.set_xlabel("")  # shared axes: the bottom row's labels name them

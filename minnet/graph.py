@@ -659,6 +659,11 @@ class Graph(Model):
     def output_names(self) -> list[str]:
         return [self._names[i] for i in self._output_index]
 
+    @property
+    def shapes(self) -> list[tuple[int, ...]]:
+        """Each node's sample shape (without the batch axis), in the order of :attr:`nodes`."""
+        return list(self._shapes)
+
     def _rows(self) -> Iterable[tuple[str, str, str, str, str]]:
         for (name, layer, args), shape in zip(self.nodes, self._shapes):
             if layer is None:

@@ -14,18 +14,26 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.colors import TwoSlopeNorm
+from matplotlib.colors import ListedColormap, TwoSlopeNorm
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
+from matplotlib.path import Path
+from matplotlib.textpath import TextPath
+from matplotlib.ticker import MaxNLocator
 
 from ._inference import inference_pass
-from ._validation import all_finite, as_batch, as_float_array, check_int, check_real
-from .containers import Sequential, inference_batches, model_dtype
+from ._validation import all_finite, as_batch, as_float_array, check_bool, check_int, check_real, check_shape
+from .containers import Sequential, inference_batches, model_dtype, shape_text
+from .graph import Graph
 from .layers import Conv2D, Layer
 
 if TYPE_CHECKING:
@@ -41,6 +49,8 @@ __all__ = [
     "history",
     "lr_find",
     "misclassified",
+    "model",
+    "model_text",
     "schedule",
 ]
 
@@ -131,10 +141,16 @@ def history(
         else:
             ax.set_ylabel("loss" if keys is losses else _pretty(keys[0]) if len(keys) == 1 else "metric")
             ax.legend(frameon=False)
+        _epoch_ticks(ax)
     axes[-1].set_xlabel("epoch")
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _epoch_ticks(ax: Axes) -> None:
+    """Ticks at whole epochs only: there is no epoch 2.5."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def schedule(
@@ -175,8 +191,9 @@ def schedule(
 def lr_find(result: LRFinderResult, *, title: str | None = None) -> Figure:
     """Plot the range test: smoothed loss against learning rate on a log axis.
 
-    The raw batch losses are drawn faintly behind the smoothed curve, and
-    the suggested rate is marked with a dot and a dotted vertical line.
+    The smoothed loss is the curve to read; the raw batch losses are faint
+    dots behind it, and the suggested rate is marked with a dot and a
+    dotted vertical line.
 
     Parameters
     ----------
@@ -195,8 +212,9 @@ def lr_find(result: LRFinderResult, *, title: str | None = None) -> Figure:
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     raw = getattr(result, "raw_losses", None)
     if raw is not None:
-        ax.plot(lrs, raw, color="0.75", linewidth=0.8, label="batch loss")
-    ax.plot(lrs, losses, color="C0", label="smoothed loss")
+        # Faint and thin behind the curve: the noise the smoothing removes, not a second curve to read.
+        ax.plot(lrs, raw, ".", color="C0", alpha=0.3, markersize=2.5, label="batch loss (raw)")
+    ax.plot(lrs, losses, color="C0", linewidth=2, label="smoothed loss")
     suggestion = getattr(result, "suggestion", None)
     if suggestion is not None:
         # The curve is drawn on a log axis, so interpolate in log(lr) to sit on it.
@@ -227,6 +245,8 @@ def decision_boundary(
     title: str | None = None,
     ax: Axes | None = None,
     extent: Sequence[float] | None = None,
+    colorbar: bool | Sequence[Axes] = True,
+    legend: bool = True,
 ) -> Figure:
     """Plot what a model predicts over the plane of two features, with the data on top.
 
@@ -265,6 +285,12 @@ def decision_boundary(
         The rectangle of the plane to shade, as in ``imshow``; by default
         the data's, padded by 5%. Give several panels the same one to
         compare them.
+    colorbar : bool or sequence of Axes, default True
+        Draw the colour bar beside ``ax``; False leaves it out. A grid of
+        panels of probabilities (all on the one scale ``[0, 1]``) shares one
+        bar: draw every panel with False but one, given the grid's Axes.
+    legend : bool, default True
+        Name the classes of the points in a legend.
 
     Returns
     -------
@@ -275,6 +301,12 @@ def decision_boundary(
         raise TypeError(f"model must be a Layer (e.g. mn.Sequential), got {type(model).__name__}")
     if ax is not None and not isinstance(ax, Axes):
         raise TypeError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
+    if not isinstance(colorbar, bool):
+        panels = list(np.ravel(colorbar)) if isinstance(colorbar, (list, tuple, np.ndarray)) else []
+        if not panels or not all(isinstance(panel, Axes) for panel in panels):
+            raise TypeError(f"colorbar must be True, False or the Axes the bar spans, got {colorbar!r:.80}")
+        colorbar = panels
+    legend = check_bool("legend", legend)
     X = as_batch("X", X)
     if X.shape[1:] != (2,):
         raise ValueError(f"decision_boundary needs exactly 2 features, got X of shape {X.shape}")
@@ -330,17 +362,21 @@ def decision_boundary(
         # The threshold is a level, so no band straddles it and takes the other class's colour.
         levels = np.concatenate([np.linspace(low, threshold, 11), np.linspace(threshold, high, 11)[1:]])
         filled = ax.contourf(g0, g1, score, levels=levels, cmap=cmap, norm=norm, alpha=0.6)
-        bar = fig.colorbar(filled, ax=ax, label=f"model output (threshold {threshold:g})")
-        bar.set_ticks(list(levels[::5]), labels=[f"{v:.3g}" for v in levels[::5]])  # the ends, the threshold, halfway
+        if colorbar is not False:
+            beside = ax if colorbar is True else colorbar
+            bar = fig.colorbar(filled, ax=beside, label=f"model output (threshold {threshold:g})")
+            # Ticks at the ends, the threshold and halfway: the levels that mean something.
+            bar.set_ticks(list(levels[::5]), labels=[f"{v:.3g}" for v in levels[::5]])
         if score.min() < threshold < score.max():
             ax.contour(g0, g1, score, levels=[threshold], colors="k", linewidths=1.5)
     else:
         classes = out.argmax(axis=1).reshape(g0.shape)
         ax.contourf(g0, g1, classes, levels=np.arange(out.shape[1] + 1) - 0.5, cmap=cmap, vmin=0, vmax=vmax, alpha=0.35)
     points = ax.scatter(X[:, 0], X[:, 1], c=labels, cmap=cmap, vmin=0, vmax=vmax, edgecolors="k", linewidths=0.5, s=18)
-    if names is not None:
+    if legend:
         handles, _ = points.legend_elements()
-        ax.legend(handles, list(names), title="class", frameon=False)
+        classes = names if names is not None else [f"{c:g}" for c in np.unique(labels)]
+        ax.legend(handles, list(classes), title="class", framealpha=0.8, fontsize="small")
     if extent is not None:
         ax.set_xlim(left, right)
         ax.set_ylim(bottom, top)
@@ -433,6 +469,7 @@ def compare(
             values = np.asarray(logs[k], dtype=float)
             ax.plot(epochs[: len(values)], values, color=f"C{i}", label=label)
         ax.set_xlabel("epoch")
+        _epoch_ticks(ax)
         ax.set_title(_pretty(k, held_out), fontsize="medium")
         ax.grid(alpha=0.3)
         if log_y:
@@ -448,7 +485,13 @@ def compare(
 def confusion_matrix(
     cm: Any, labels: Sequence[Any] | None = None, *, normalize: bool = False, title: str | None = None
 ) -> Figure:
-    """Draw a confusion matrix as a grid of shaded, numbered cells.
+    """Draw a confusion matrix as a grid of shaded, numbered cells, the errors in a colour of their own.
+
+    The diagonal (right answers) is shaded in blue on its own scale, the
+    cells off it (errors) in red on theirs, so a handful of errors next to
+    hundreds of right answers still shows: every nonzero error is a visible
+    red, and only a cell with no sample is white. Each cell is annotated
+    with its count (and its share, normalised).
 
     Parameters
     ----------
@@ -458,8 +501,9 @@ def confusion_matrix(
     labels : sequence of C names, optional
         Class names for the axes; ``0 .. C-1`` by default.
     normalize : bool, default False
-        Shade and label each row by its share of the true class (recall on
-        the diagonal) instead of raw counts.
+        Shade each row by its share of the true class (recall on the
+        diagonal) instead of raw counts, so a rare class's errors weigh as
+        much as a common one's; each cell shows its share and, below, its count.
     title : str, optional
 
     Returns
@@ -482,22 +526,37 @@ def confusion_matrix(
         shown = counts
 
     size = min(3.5 + 0.45 * n, 12)
-    fig, ax = plt.subplots(figsize=(size + 1.2, size), layout="constrained")
-    image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=max(float(shown.max()), 1e-12))
-    fig.colorbar(image, ax=ax, label="share of the true class" if normalize else "samples")
+    fig, ax = plt.subplots(figsize=(size + 2.4, size), layout="constrained")
+    diagonal = np.eye(n, dtype=bool)
+    # Right and wrong on scales of their own: one scale set by the (large) diagonal would paint
+    # every error near white. A zero error is left white; the least error is a visible red.
+    scales = []
+    for cells, cmap, low, what in (
+        (diagonal, "Blues", 0.0, "right (diagonal)"),
+        (~diagonal, "Reds", 0.2, "errors (off the diagonal)"),
+    ):
+        top = max(float(shown[cells].max(initial=0)), 1e-12)
+        colours = ListedColormap(plt.get_cmap(cmap)(np.linspace(low, 1.0, 256)))
+        masked = np.ma.masked_where(~cells | ((shown == 0) & ~diagonal), shown)
+        image = ax.imshow(masked, cmap=colours, vmin=0, vmax=top)
+        scales.append(image)
+        unit = "share of the true class" if normalize else "samples"
+        bar = fig.colorbar(image, ax=ax, label=f"{what}: {unit}")
+        if not normalize:
+            bar.locator = MaxNLocator(integer=True)  # no 0.25 of a sample
     ax.set_xticks(range(n), names, rotation=45 if max(len(x) for x in names) > 3 else 0)
     ax.set_yticks(range(n), names)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     if n <= 30:  # beyond that the numbers no longer fit in their cells
-        # White text on the dark half of the colour map, black on the light half.
-        dark = shown > 0.5 * shown.max()
         for i in range(n):
             for j in range(n):
-                text = f"{shown[i, j]:.2f}" if normalize else f"{shown[i, j]:g}"
-                ax.text(
-                    j, i, text, ha="center", va="center", fontsize="small", color="white" if dark[i, j] else "black"
-                )
+                image = scales[0] if i == j else scales[1]
+                # White text where the cell is dark, black where it is light, grey on an empty cell.
+                dark = shown[i, j] > 0 and sum(image.to_rgba(shown[i, j])[:3]) < 1.6
+                colour = "white" if dark else "black" if shown[i, j] > 0 else "0.6"
+                text = f"{shown[i, j]:.2f}\n({counts[i, j]:g})" if normalize and counts[i, j] else f"{counts[i, j]:g}"
+                ax.text(j, i, text, ha="center", va="center", fontsize="small", color=colour)
     if title:
         ax.set_title(title, fontsize="medium")
     return fig
@@ -514,7 +573,14 @@ def misclassified(
     labels: Sequence[Any] | None = None,
     title: str | None = None,
 ) -> Figure:
-    """Draw the images a classifier got wrong, each titled with its true and predicted class.
+    """Draw the images a classifier got wrong, the most confident mistakes first.
+
+    Given the model's scores, the mistakes are ranked by the confidence the
+    model put in its wrong answer (the predicted class's probability; logits
+    go through a softmax), highest first: those are the ones to look at, a
+    confusing label or a digit the model has wrong in earnest. Each image is
+    titled with its true and predicted class and that confidence. Given
+    class indices only, the mistakes are drawn in the order given.
 
     Parameters
     ----------
@@ -524,13 +590,15 @@ def misclassified(
     y_true : array-like of shape (n_samples,)
         True class indices.
     y_pred : array-like of shape (n_samples,) or (n_samples, C)
-        Predicted class indices, or a model's scores (probabilities or
-        logits), whose largest column is the predicted class.
+        Predicted class indices, or a model's scores: probabilities (rows
+        of numbers in [0, 1] summing to 1) or logits, whose largest column
+        is the predicted class.
     image_shape : (height, width), optional
         How to fold a flattened row; by default a square (28 x 28 for 784
         pixels), so other shapes must be given.
     max_images : int, default 36
-        At most this many images are drawn: the first ones, in the order given.
+        At most this many images are drawn: the most confident mistakes (or
+        the first ones, given class indices).
     columns : int, default 9
         Images per row of the grid.
     labels : sequence of str, optional
@@ -546,7 +614,9 @@ def misclassified(
     images = np.asarray(images)
     true = np.asarray(y_true).reshape(-1)
     pred = np.asarray(y_pred)
+    confidence = None
     if pred.ndim == 2:
+        confidence = _probabilities(as_float_array("y_pred", pred, np.float64)).max(axis=1)
         pred = np.argmax(pred, axis=1)
     if images.ndim not in (2, 3) or not len(images) == len(true) == len(pred):
         raise ValueError(
@@ -569,24 +639,50 @@ def misclassified(
         images = images.reshape(len(images), *image_shape)
     names = (lambda c: str(c)) if labels is None else (lambda c: str(labels[c]))
     wrong = np.flatnonzero(true != pred)
+    if confidence is not None:
+        wrong = wrong[np.argsort(-confidence[wrong], kind="stable")]  # ties keep the order given
     shown = wrong[:max_images]
     rows = max(1, -(-len(shown) // columns))
     fig, axes = plt.subplots(
-        rows, columns, squeeze=False, figsize=(1.1 * columns, 1.3 * rows + 0.5), layout="constrained"
+        rows,
+        columns,
+        squeeze=False,
+        figsize=(1.1 * columns, (1.3 if confidence is None else 1.5) * rows + 0.5),
+        layout="constrained",
     )
     for ax in axes.flat:
         ax.set_axis_off()
     for ax, i in zip(axes.flat, shown):
         ax.imshow(images[i], cmap="gray_r")  # dark ink on white, as the digits were written
-        ax.set_title(f"{names(true[i])} \u2192 {names(pred[i])}", fontsize="small", color="C3")
-    fig.suptitle(
-        title
-        if title is not None
-        else f"{len(wrong)} of {len(true)} misclassified"
-        + (f", the first {len(shown)}" if len(shown) < len(wrong) else "")
-        + ": true \u2192 predicted class"
-    )
+        sure = "" if confidence is None else f"\n{confidence[i]:.0%} sure"
+        ax.set_title(f"{names(true[i])} \u2192 {names(pred[i])}{sure}", fontsize="small", color="C3")
+    if title is None:
+        ranked = confidence is not None
+        which = f", the {'most confident' if ranked else 'first'} {len(shown)}" if len(shown) < len(wrong) else ""
+        title = f"{len(wrong)} of {len(true)} misclassified{which}: true \u2192 predicted class"
+        if ranked:
+            title += " and the model's confidence in it, most confident first"
+    fig.suptitle(title)
     return fig
+
+
+def _probabilities(scores: np.ndarray) -> np.ndarray:
+    """Rows of class probabilities, as given, or the softmax of rows of logits.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_samples, C)
+
+    Returns
+    -------
+    ndarray of shape (n_samples, C)
+    """
+    if not all_finite(scores):
+        raise ValueError("y_pred holds NaN or infinite scores")
+    if scores.min() >= 0 and scores.max() <= 1 and np.allclose(scores.sum(axis=1), 1, atol=1e-4):
+        return scores
+    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))  # the largest is exp(0): no overflow
+    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def filters(layer: Conv2D, *, channel: int = 0, columns: int = 8, title: str | None = None) -> Figure:
@@ -708,3 +804,364 @@ def feature_maps(model: Sequential, x: Any, *, columns: int = 16, title: str | N
         else "Feature maps of one image through each Conv2D (red > 0 > blue, each map on its own scale)"
     )
     return fig
+
+
+# -- drawing a network ----------------------------------------------------------------
+
+
+@dataclass
+class _Box:
+    """One node of a drawn network: what its box says and which boxes feed it."""
+
+    name: str
+    label: str  # the layer's repr, or "Input"
+    shape: tuple[int, ...] | None  # of one sample; None where the model cannot tell
+    params: int  # 0 at a shared layer's later uses: its weights are counted once, at the first
+    inputs: list[int]  # positions of the boxes it takes, in argument order
+    kind: str  # "input", "layer" or "merge"
+    uses: int  # nodes that use this box's layer: 2 or more for a shared layer
+    output: bool = False  # whether it is one of the model's outputs
+    shares: str | None = None  # at a shared layer's later uses, the node whose weights it uses
+
+
+def _layer_label(layer: Layer) -> str:
+    """A layer's repr on one line; a container is named by its type and size, not spelt out."""
+    lines = repr(layer).splitlines()
+    return lines[0] if len(lines) == 1 else f"{type(layer).__name__}({len(layer.children())} layers)"
+
+
+def _boxes(model: Layer, input_shape: int | tuple[int, ...] | None) -> list[_Box]:
+    """The boxes of a Sequential (an input, then a chain) or of a Graph (its nodes, in topological order)."""
+    if isinstance(model, Graph):
+        if input_shape is not None:
+            raise TypeError("input_shape is for a Sequential: a Graph's inputs declare their shapes")
+        return _graph_boxes(model)
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be an mn.Sequential or an mn.Graph, got {type(model).__name__}")
+    shape = model.input_shape() if input_shape is None else check_shape("input_shape", input_shape)
+    boxes = [_Box("input", "Input", shape, 0, [], "input", 1)]
+    for i, layer in enumerate(model.layers):
+        shape = None if shape is None else layer.output_shape(shape)
+        boxes.append(_Box(str(i), _layer_label(layer), shape, sum(p.size for p in layer.parameters()), [i], "layer", 1))
+    boxes[-1].output = True
+    return boxes
+
+
+def _graph_boxes(model: Graph) -> list[_Box]:
+    """A box per node of a Graph; a shared layer's weights are counted at its first use."""
+    position = {name: i for i, (name, _, _) in enumerate(model.nodes)}
+    first_use: dict[int, str] = {}
+    uses = Counter(id(layer) for _, layer, _ in model.nodes if layer is not None)
+    boxes = []
+    for (name, layer, args), shape in zip(model.nodes, model.shapes):
+        if layer is None:
+            boxes.append(_Box(name, "Input", shape, 0, [], "input", 1))
+            continue
+        first = first_use.setdefault(id(layer), name)
+        boxes.append(
+            _Box(
+                name,
+                _layer_label(layer),
+                shape,
+                sum(p.size for p in layer.parameters()) if first == name else 0,
+                [position[a] for a in args],
+                "layer" if layer.n_inputs == 1 else "merge",
+                uses[id(layer)],
+                shares=None if first == name else first,
+            )
+        )
+    for name in model.output_names:
+        boxes[position[name]].output = True
+    return boxes
+
+
+def _consumers(boxes: Sequence[_Box]) -> list[list[tuple[int, int]]]:
+    """For each box, the edges it feeds, as ``(target, k)``: it is the k-th input of box ``target``."""
+    consumers: list[list[tuple[int, int]]] = [[] for _ in boxes]
+    for target, box in enumerate(boxes):
+        for k, source in enumerate(box.inputs):
+            consumers[source].append((target, k))
+    return consumers
+
+
+def _place(boxes: Sequence[_Box]) -> tuple[list[int], list[int], dict[tuple[int, int], int]]:
+    """Lay the boxes out in columns: each box's column and row, and the column each edge runs down.
+
+    An edge ``(source, k)`` is the k-th input of box ``boxes.index(...)``,
+    keyed as ``(target, k)``. Every edge has a lane of its own, a column it
+    holds from its source to its target, so lines never run through a box:
+    a box sits in the leftmost lane that feeds it, one row below its lowest
+    input; a box feeding several others opens a lane to the right for each
+    but the first. Rows are shared where lanes allow: parallel branches sit
+    side by side.
+    """
+    consumers = _consumers(boxes)
+    columns: list[int] = []
+    rows: list[int] = []
+    lane: dict[tuple[int, int], int] = {}
+    active: set[int] = set()
+    busy: dict[int, int] = {}  # a column's lowest row taken so far, by a box or a lane
+
+    def free_column(right_of: int, from_row: int) -> int:
+        c = right_of + 1
+        while c in active or busy.get(c, -1) >= from_row:
+            c += 1
+        return c
+
+    for i, box in enumerate(boxes):
+        incoming = [(i, k) for k in range(len(box.inputs))]
+        if incoming:
+            column = min(lane[e] for e in incoming)
+            row = max(rows[s] for s in box.inputs) + 1
+            for e in incoming:
+                active.discard(lane[e])
+                busy[lane[e]] = max(busy.get(lane[e], -1), row)
+        else:
+            column, row = free_column(-1, 0), 0
+        columns.append(column)
+        rows.append(row)
+        busy[column] = max(busy.get(column, -1), row)
+        for n, edge in enumerate(consumers[i]):
+            lane[edge] = column if n == 0 else free_column(column, row)
+            active.add(lane[edge])
+    return columns, rows, lane
+
+
+def _box_lines(box: _Box) -> tuple[str, str]:
+    """The two lines a box shows: name and layer; output shape, parameters and what else it is."""
+    return f"{box.name}: {box.label}", " \u00b7 ".join(_box_notes(box))
+
+
+def _box_notes(box: _Box) -> list[str]:
+    """Output shape, parameter count and, for a shared layer, where else it is used."""
+    notes = ["shape ?" if box.shape is None else shape_text(box.shape)]
+    if box.params:
+        notes.append(f"{box.params:,} params")
+    if box.shares is not None:
+        notes.append(f"weights of {box.shares}")
+    elif box.uses > 1:
+        notes.append(f"shared by {box.uses} nodes")
+    return notes
+
+
+def _text_width(text: str, size: float, weight: str = "normal") -> float:
+    """Width in inches of ``text`` set at ``size`` points, measured without drawing."""
+    return float(TextPath((0, 0), text, size=size, prop=FontProperties(weight=weight)).get_extents().width) / 72
+
+
+_BOX_COLOURS = {"input": "#d9f0d3", "layer": "#dbe9f6", "merge": "#fde0c5"}
+_SHARED = "#7b3294"
+
+
+def model(model: Layer, *, input_shape: int | tuple[int, ...] | None = None, title: str | None = None) -> Figure:
+    """Draw a network: one box per layer use, arrows along the data, top to bottom.
+
+    Each box names the node and its layer (as ``repr`` writes it) and shows
+    the output shape of one batch and the parameter count. Inputs are green,
+    merge layers (:class:`~minnet.Add`, :class:`~minnet.Concat`) orange, with
+    one arrow per input, so a skip connection is an arrow that runs past the
+    branch it skips. A layer used at several nodes (shared weights) has a
+    purple dashed border at each use, its weights counted at the first.
+    Each output is an arrow out of the bottom of its box, with its name.
+    Branches sit side by side; matplotlib alone draws it.
+
+    Parameters
+    ----------
+    model : Sequential or Graph
+    input_shape : int or tuple of int, optional
+        The shape of one input sample of a Sequential, for the shapes (as
+        in :meth:`Sequential.summary`); by default asked of its layers, and
+        shapes are shown as ``?`` where they cannot tell.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    See Also
+    --------
+    model_text : the same drawing in text, to print.
+    """
+    boxes = _boxes(model, input_shape)
+    columns, rows, lane = _place(boxes)
+    lines = [_box_lines(box) for box in boxes]
+    total = sum(p.size for p in model.parameters())
+    heading = f"{total:,} parameters" if title is None else f"{title}\n{total:,} parameters"
+    # Inches throughout: the axes fill the figure one to one, so the text's size fixes the boxes'.
+    width = 0.25 + max(max(_text_width(first, 8.5, "bold"), _text_width(second, 8)) for first, second in lines)
+    height, pitch_y, margin = 0.52, 0.95, 0.15
+    # A column holding boxes is a box wide; one that only carries arrows past them is narrow.
+    x_of, right = {}, margin
+    for c in range(max([*columns, *lane.values()]) + 1):
+        step = width + 0.45 if c in columns else 0.35
+        x_of[c], right = right + step / 2, right + step
+    top = 0.45 + 0.25 * heading.count("\n")
+    fig_w, fig_h = max(right + margin, 4.2), pitch_y * (max(rows) + 1) + top + 0.75
+    fig = plt.figure(figsize=(fig_w, fig_h))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, fig_w)
+    ax.set_ylim(0, fig_h)
+    ax.set_axis_off()
+
+    def centre(i: int) -> tuple[float, float]:
+        return x_of[columns[i]], fig_h - top - pitch_y * (rows[i] + 0.5)
+
+    for i, (box, (first, second)) in enumerate(zip(boxes, lines)):
+        x, y = centre(i)
+        shared = box.uses > 1
+        ax.add_patch(
+            FancyBboxPatch(
+                (x - width / 2, y - height / 2),
+                width,
+                height,
+                boxstyle="round,pad=0,rounding_size=0.08",
+                facecolor=_BOX_COLOURS[box.kind],
+                edgecolor=_SHARED if shared else "0.3",
+                linewidth=2.0 if shared else 1.0,
+                linestyle="--" if shared else "-",
+                gid=f"box {box.name}",
+            )
+        )
+        ax.text(x, y + 0.1, first, ha="center", va="center", fontsize=8.5, weight="bold")
+        ax.text(x, y - 0.12, second, ha="center", va="center", fontsize=8, color="0.25")
+        if box.output:
+            ax.add_patch(
+                FancyArrowPatch(
+                    (x, y - height / 2),
+                    (x, y - height / 2 - 0.25),
+                    arrowstyle="-|>",
+                    mutation_scale=10,
+                    color="0.2",
+                    gid=f"output {box.name}",
+                )
+            )
+            ax.text(x + 0.05, y - height / 2 - 0.2, "output", fontsize=8, va="center")
+    gap = (pitch_y - height) / 2
+    for target, box in enumerate(boxes):
+        tx, ty = centre(target)
+        # A merge's inputs arrive side by side, in the order their lanes come from, so none cross.
+        arrivals = sorted(range(len(box.inputs)), key=lambda k: x_of[lane[(target, k)]])
+        spread = min(0.3, 0.8 * width / max(len(box.inputs), 1))
+        for slot, k in enumerate(arrivals):
+            source = box.inputs[k]
+            sx, sy = centre(source)
+            lx = x_of[lane[(target, k)]]
+            ex = tx + (slot - (len(box.inputs) - 1) / 2) * spread
+            below, above = sy - height / 2 - gap / 2, ty + height / 2 + gap / 2
+            path = Path(
+                [(sx, sy - height / 2), (sx, below), (lx, below), (lx, above), (ex, above), (ex, ty + height / 2)]
+            )
+            ax.add_patch(
+                FancyArrowPatch(
+                    path=path,
+                    arrowstyle="-|>",
+                    mutation_scale=11,
+                    color="0.2",
+                    linewidth=1.1,
+                    gid=f"edge {boxes[source].name} -> {box.name}",
+                )
+            )
+    kinds = {box.kind for box in boxes}
+    legend = [
+        Patch(facecolor=_BOX_COLOURS[kind], edgecolor="0.3", label=label)
+        for kind, label in (("input", "input"), ("layer", "layer"), ("merge", "merge: one arrow per input"))
+        if kind in kinds
+    ]
+    if any(box.uses > 1 for box in boxes):
+        legend.append(Patch(facecolor="white", edgecolor=_SHARED, linestyle="--", linewidth=2, label="shared layer"))
+    fig.legend(
+        handles=legend, loc="lower left", ncols=min(len(legend), max(1, int(fig_w / 1.6))), frameon=False, fontsize=8
+    )
+    fig.suptitle(heading, y=1 - 0.12 / fig_h, va="top", fontsize=10)
+    return fig
+
+
+def _join_row(width: int, column: int, joined: set[int], passing: set[int], opening: bool) -> str:
+    """One row of lines: ``column`` branching out to (``opening``) or gathering in the ``joined`` columns."""
+    right = max(joined)
+    cells = []
+    for c in range(width):
+        if c == column:
+            mark = "\u251c"  # ├
+        elif c in joined:
+            mark = ("\u2510" if opening else "\u2518") if c == right else ("\u252c" if opening else "\u2534")  # ┐┘┬┴
+        elif c in passing:
+            mark = "\u253c" if column < c < right else "\u2502"  # ┼ where a lane crosses the join, else │
+        else:
+            mark = "\u2500" if column < c < right else " "
+        cells.append(mark + ("\u2500" if column <= c < right else " "))
+    return "".join(cells).rstrip()
+
+
+def model_text(model: Layer, *, input_shape: int | tuple[int, ...] | None = None) -> str:
+    """The drawing of :func:`model` in text: one line per node, the wiring drawn down the left.
+
+    Each node is a ``●`` on a line of its own, in topological order, with
+    its name, layer, output shape, parameter count and the nodes it takes
+    (``← a, b``). The lines on the left carry every edge: ``├─┐`` where a
+    node's output feeds a branch, ``├─┘`` where branches merge (a skip
+    connection is a line that runs past the nodes it skips). Outputs are
+    marked ``→ output``; a shared layer's later uses name the node whose
+    weights they use. Needs no figure, so it prints anywhere.
+
+    Parameters
+    ----------
+    model : Sequential or Graph
+    input_shape : int or tuple of int, optional
+        As for :func:`model`.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import minnet as mn
+    >>> x = mn.Input(4)
+    >>> h = mn.ReLU()(mn.Dense(4, 4, seed=0)(x))
+    >>> print(mn.plot.model_text(mn.Graph(inputs=x, outputs=mn.Add()([h, mn.Dense(4, 4, seed=1)(h)]))))
+    ●     input    Input        (None, 4)
+    ●     dense    Dense(4, 4)  (None, 4)  20 params  ← input
+    ●     relu     ReLU()       (None, 4)             ← dense
+    ├─┐
+    ● │   dense_1  Dense(4, 4)  (None, 4)  20 params  ← relu
+    ├─┘
+    ●     add      Add()        (None, 4)             ← relu, dense_1  → output
+    """
+    boxes = _boxes(model, input_shape)
+    columns, _, lane = _place(boxes)
+    width = max([*columns, *lane.values()]) + 1
+    consumers = _consumers(boxes)
+    cells = [
+        (
+            box.name,
+            box.label,
+            "?" if box.shape is None else shape_text(box.shape),
+            f"{box.params:,} params" if box.params else "",
+        )
+        for box in boxes
+    ]
+    sizes = [max(len(row[k]) for row in cells) for k in range(4)]
+    alive: set[int] = set()  # the columns of the edges under way
+    lines = []
+    for i, (box, row) in enumerate(zip(boxes, cells)):
+        incoming = {lane[(i, k)] for k in range(len(box.inputs))}
+        alive -= incoming
+        if len(incoming) > 1:
+            lines.append(_join_row(width, columns[i], incoming - {columns[i]}, alive, opening=False))
+        graphic = "".join(
+            "\u25cf " if c == columns[i] else "\u2502 " if c in alive else "  " for c in range(width)
+        )  # ● the node, │ the edges passing it
+        notes = [f"\u2190 {', '.join(boxes[j].name for j in box.inputs)}"] if box.inputs else []
+        notes += _box_notes(box)[2 if box.params else 1 :]  # what the table's columns do not say
+        if box.output:
+            notes.append("\u2192 output")
+        text = "  ".join(
+            cell.ljust(size) if k < 3 else cell.rjust(size) for k, (cell, size) in enumerate(zip(row, sizes))
+        )
+        lines.append(f"{graphic}  {text}  {'  '.join(notes)}".rstrip())
+        outgoing = {lane[edge] for edge in consumers[i]}
+        if len(outgoing) > 1:
+            lines.append(_join_row(width, columns[i], outgoing - {columns[i]}, alive, opening=True))
+        alive |= outgoing
+    return "\n".join(lines)

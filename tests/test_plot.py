@@ -155,6 +155,16 @@ def test_lr_find_plot_marks_the_suggestion_on_a_log_axis():
     assert f"{result.suggestion:.3g}" in marker.get_label()
 
 
+@row("plot-lr-find-raw-faint")
+def test_lr_find_plot_draws_the_raw_losses_faint_behind_the_smoothed_curve():
+    result = range_test()
+    lines = dict(zip(labels(mn.plot.lr_find(result).axes[0]), mn.plot.lr_find(result).axes[0].get_lines()))
+    raw, smoothed = lines["batch loss (raw)"], lines["smoothed loss"]
+    np.testing.assert_array_equal(raw.get_ydata(), result.raw_losses)
+    assert raw.get_linestyle() == "None" and raw.get_alpha() <= 0.3  # faint dots, not a second curve
+    assert smoothed.get_linewidth() >= 2
+
+
 def test_lr_find_plot_without_a_suggestion():
     result = range_test()
     result.suggestion = None
@@ -274,12 +284,47 @@ def test_confusion_matrix_draws_every_count_with_class_names():
     assert [t.get_text() for t in ax.texts] == ["1", "0", "0", "0", "1", "1", "0", "0", "2"]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog", "owl"]
     assert ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "true class"
-    np.testing.assert_array_equal(ax.images[0].get_array(), cm)
+    right, wrong = ax.images
+    np.testing.assert_array_equal(right.get_array().filled(0), np.diag(np.diag(cm)))
+    np.testing.assert_array_equal(wrong.get_array().filled(0), cm - np.diag(np.diag(cm)))
 
 
-def test_confusion_matrix_normalized_shows_each_rows_share():
+def test_confusion_matrix_normalized_shows_each_rows_share_and_count():
     fig = mn.plot.confusion_matrix(np.array([[3, 1], [0, 0]]), normalize=True)
-    assert [t.get_text() for t in fig.axes[0].texts] == ["0.75", "0.25", "0.00", "0.00"]
+    assert [t.get_text() for t in fig.axes[0].texts] == ["0.75\n(3)", "0.25\n(1)", "0", "0"]
+
+
+def cell_rgb(fig, i, j):
+    """The rendered colour (0-255 RGB) at the centre of cell (i, j) of a confusion matrix, its text hidden."""
+    ax = fig.axes[0]
+    for text in ax.texts:
+        text.set_visible(False)
+    fig.canvas.draw()
+    image = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].astype(int)
+    x, y = ax.transData.transform((j, i))
+    return image[round(image.shape[0] - y), round(x)]
+
+
+@row("plot-confusion-errors-visible")
+@pytest.mark.parametrize("normalize", [False, True])
+def test_one_error_among_many_right_answers_is_red_not_white(normalize):
+    fig = mn.plot.confusion_matrix(np.array([[500, 1, 0], [0, 400, 0], [2, 0, 300]]), normalize=normalize)
+    for i, j in [(0, 1), (2, 0)]:
+        r, g, b = cell_rgb(fig, i, j)
+        assert r - max(g, b) > 60, f"the error cell {(i, j)} is drawn {(r, g, b)}, not red"
+    assert min(cell_rgb(fig, 0, 2)) > 245  # no error there: white
+    assert cell_rgb(fig, 1, 1)[2] > cell_rgb(fig, 1, 1)[0] + 50  # a right answer: blue
+
+
+@row("plot-epoch-ticks")
+def test_every_epoch_axis_has_whole_epoch_ticks_only():
+    h = make_history()
+    runs = {"a": h, "b": make_history(lr=(0.1, 0.5, 0.1))}
+    for fig in (mn.plot.history(h), mn.plot.compare(runs, key=("loss", "lr"))):
+        fig.canvas.draw()
+        for ax in fig.axes:
+            ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+            assert ticks and all(float(t).is_integer() for t in ticks), ticks
 
 
 @pytest.mark.parametrize(
@@ -302,11 +347,31 @@ def test_misclassified_draws_only_the_wrong_images_titled_true_then_predicted():
     scores = np.eye(3)[[0, 2, 2, 0, 0]]  # predicted 0, 2, 2, 0, 0 (argmax)
     fig = mn.plot.misclassified(images, [0, 1, 2, 1, 0], scores, labels=["a", "b", "c"], columns=3)
     drawn = [ax for ax in fig.axes if ax.images]
-    assert [ax.get_title() for ax in drawn] == ["b \u2192 c", "b \u2192 a"]
+    assert [ax.get_title() for ax in drawn] == ["b \u2192 c\n100% sure", "b \u2192 a\n100% sure"]  # a tie: in order
     np.testing.assert_array_equal(drawn[0].images[0].get_array(), images[1].reshape(2, 2))
     np.testing.assert_array_equal(drawn[1].images[0].get_array(), images[3].reshape(2, 2))
     assert len(fig.axes) == 3  # one row of the grid; the empty cell has no image
     assert fig._suptitle.get_text().startswith("2 of 5 misclassified")
+
+
+@row("plot-misclassified-confidence")
+def test_misclassified_ranks_mistakes_by_the_confidence_in_the_wrong_class():
+    images = np.arange(5 * 4, dtype=float).reshape(5, 4)
+    logits = np.log([[0.6, 0.4], [0.1, 0.9], [0.2, 0.8], [0.45, 0.55], [0.7, 0.3]])
+    fig = mn.plot.misclassified(images, [1, 0, 0, 0, 0], logits, columns=4)  # 0, 1, 2, 3 wrong; 4 right
+    drawn = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in drawn] == [
+        "0 \u2192 1\n90% sure",
+        "0 \u2192 1\n80% sure",
+        "1 \u2192 0\n60% sure",
+        "0 \u2192 1\n55% sure",
+    ]
+    np.testing.assert_array_equal(drawn[0].images[0].get_array(), images[1].reshape(2, 2))
+    assert "most confident first" in fig._suptitle.get_text()
+    probabilities = np.exp(logits)  # rows that already sum to 1 are taken as they are
+    fig = mn.plot.misclassified(images, [1, 0, 0, 0, 0], probabilities, max_images=2)
+    assert [ax.get_title() for ax in fig.axes if ax.images] == ["0 \u2192 1\n90% sure", "0 \u2192 1\n80% sure"]
+    assert "4 of 5 misclassified, the most confident 2" in fig._suptitle.get_text()
 
 
 def test_misclassified_shows_at_most_max_images_and_says_so():
@@ -350,11 +415,12 @@ def linear_model(w0: float, b: float, sigmoid: bool) -> mn.Sequential:
 
 
 def plane_rgb(fig, points):
-    """The rendered colour (0-255 RGB) of the shaded plane at each data point, with the points hidden."""
+    """The rendered colour (0-255 RGB) of the shaded plane at each data point, with the points and legend hidden."""
     ax = fig.axes[0]
     for scatter in ax.collections:
         if isinstance(scatter, PathCollection):
             scatter.set_visible(False)
+    ax.get_legend().set_visible(False)
     fig.canvas.draw()
     image = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].astype(int)
     x, y = ax.transData.transform(np.atleast_2d(points)).T  # display pixels, origin at the bottom
@@ -583,4 +649,168 @@ def test_feature_maps_refuse_what_they_cannot_draw_and_leave_no_figure(model, x,
     before = plt.get_fignums()
     with pytest.raises(error, match=message):
         mn.plot.feature_maps(model, x)
+    assert plt.get_fignums() == before
+
+
+# Decision boundaries in a grid: one colour scale, one colour bar, the classes named.
+
+
+def test_decision_boundary_names_numeric_classes_in_a_legend():
+    fig = mn.plot.decision_boundary(linear_model(1.0, 0.0, True), np.array(CORNERS), [0, 0, 1, 1], resolution=10)
+    legend = fig.axes[0].get_legend()
+    assert legend.get_title().get_text() == "class"
+    assert [t.get_text() for t in legend.get_texts()] == ["0", "1"]
+    assert mn.plot.decision_boundary(linear_model(1.0, 0.0, True), np.array(CORNERS), [0, 0, 1, 1], legend=False)
+    assert plt.gcf().axes[0].get_legend() is None
+
+
+@row("plot-decision-shared-scale")
+def test_a_grid_of_probability_panels_shares_one_colour_bar():
+    fig, axes = plt.subplots(1, 3)
+    for k, ax in enumerate(axes):
+        model = linear_model(float(k + 1), 0.0, True)
+        mn.plot.decision_boundary(
+            model, np.array(CORNERS), [0, 0, 1, 1], resolution=10, ax=ax, colorbar=axes if k == 2 else False
+        )
+    assert len(fig.axes) == 4  # three panels, one colour bar
+    norms = [next(c for c in ax.collections if getattr(c, "filled", False)).norm for ax in axes]
+    assert {(n.vmin, n.vcenter, n.vmax) for n in norms} == {(0.0, 0.5, 1.0)}  # one scale
+
+
+@row("plot-decision-bad-colorbar")
+@pytest.mark.parametrize("bad", ["yes", [1, 2], [], 1])
+def test_decision_boundary_refuses_a_colorbar_that_is_not_axes(bad):
+    before = plt.get_fignums()
+    with pytest.raises(TypeError, match="colorbar must be True, False or the Axes"):
+        mn.plot.decision_boundary(linear_model(1.0, 0.0, True), np.array(CORNERS), [0, 0, 1, 1], colorbar=bad)
+    assert plt.get_fignums() == before
+
+
+# Drawing a network: a box per node, an arrow per edge, shared layers and merges marked.
+
+
+def shared_graph():
+    """A skip connection (Add), a layer used at two nodes, a Concat: the DESIGN's example graph."""
+    x = mn.Input(8)
+    h = mn.ReLU()(mn.Dense(8, 32, init="he", seed=0)(x))
+    r = mn.ReLU()(mn.Dense(32, 32, init="he", seed=1)(h))
+    h = mn.Add()([h, r])
+    shared = mn.Dense(32, 16, seed=2)
+    a, b = shared(h), shared(mn.Tanh()(h))
+    return mn.Graph(inputs=x, outputs=mn.Dense(32, 1, seed=3)(mn.Concat()([a, b])))
+
+
+def two_in_two_out():
+    a, b = mn.Input(3, name="numbers"), mn.Input((1, 4, 4), name="image")
+    image = mn.Flatten()(mn.Conv2D(1, 2, 3, seed=0)(b))
+    h = mn.Concat()([mn.Dense(3, 4, seed=1)(a), image])
+    return mn.Graph(inputs=[a, b], outputs=[mn.Dense(12, 1, seed=2)(h), mn.Dense(12, 2, seed=3)(h)])
+
+
+def gids(fig, prefix):
+    return sorted(p.get_gid()[len(prefix) :] for p in fig.axes[0].patches if (p.get_gid() or "").startswith(prefix))
+
+
+def graph_edges(model):
+    return sorted(f"{a} -> {name}" for name, _, args in model.nodes for a in args)
+
+
+@pytest.mark.parametrize("build", [shared_graph, two_in_two_out])
+def test_model_draws_one_box_per_node_and_one_arrow_per_edge(build):
+    model = build()
+    fig = mn.plot.model(model)
+    assert isinstance(fig, Figure)
+    assert gids(fig, "box ") == sorted(name for name, _, _ in model.nodes)
+    assert gids(fig, "edge ") == graph_edges(model)
+    assert gids(fig, "output ") == sorted(model.output_names)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    for (name, layer, _), shape in zip(model.nodes, model.shapes):
+        label = "Input" if layer is None else repr(layer)
+        assert f"{name}: {label}" in texts
+        assert any(t.startswith(mn.containers.shape_text(shape)) for t in texts)
+    assert png_bytes(fig).startswith(b"\x89PNG")
+
+
+def box_patches(fig):
+    return {p.get_gid()[4:]: p for p in fig.axes[0].patches if (p.get_gid() or "").startswith("box ")}
+
+
+def test_model_marks_shared_layers_and_merges_and_counts_weights_once():
+    fig = mn.plot.model(shared_graph())
+    boxes = box_patches(fig)
+    dashed = {name for name, p in boxes.items() if p.get_linestyle() == "--"}
+    assert dashed == {"dense_2", "dense_2:1"}
+    merges = {name for name, p in boxes.items() if p.get_facecolor() == boxes["add"].get_facecolor()}
+    assert merges == {"add", "concat"}
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "(None, 16) \u00b7 528 params \u00b7 shared by 2 nodes" in texts
+    assert "(None, 16) \u00b7 weights of dense_2" in texts
+    assert "1,905 parameters" in fig._suptitle.get_text()
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "shared layer" in labels and "merge: one arrow per input" in labels
+
+
+def test_model_puts_parallel_branches_side_by_side_without_crossing_a_box():
+    fig = mn.plot.model(two_in_two_out())
+    boxes = {name: p.get_bbox() for name, p in box_patches(fig).items()}
+    assert boxes["numbers"].y0 == boxes["image"].y0  # both inputs on the top row
+    assert boxes["dense_1"].y0 == boxes["dense_2"].y0  # both outputs on one row
+    for patch in fig.axes[0].patches:
+        if (patch.get_gid() or "").startswith("edge "):
+            source, target = patch.get_gid()[5:].split(" -> ")
+            path = patch.get_path().vertices
+            for name, box in boxes.items():
+                if name not in (source, target):
+                    inside = (
+                        (box.x0 < path[:, 0]) & (path[:, 0] < box.x1) & (box.y0 < path[:, 1]) & (path[:, 1] < box.y1)
+                    )
+                    assert not inside.any(), f"the arrow {source} -> {target} runs through {name}"
+
+
+def test_model_draws_a_sequential_as_a_chain_with_its_shapes():
+    model = small_cnn()
+    fig = mn.plot.model(model, input_shape=(1, 6, 7))
+    assert gids(fig, "box ") == sorted(["input", *map(str, range(len(model)))])
+    assert len(gids(fig, "edge ")) == len(model)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "0: Conv2D(1, 2, 3)" in texts and "(None, 2, 4, 5) \u00b7 20 params" in texts
+    no_shapes = [t.get_text() for t in mn.plot.model(model).axes[0].texts]  # a Conv2D does not fix H and W
+    assert "shape ?" in no_shapes
+
+
+def test_model_text_draws_the_wiring_and_lists_every_edge():
+    model = shared_graph()
+    text = mn.plot.model_text(model)
+    lines = [line for line in text.splitlines() if "\u25cf" in line]
+    assert len(lines) == len(model.nodes)
+    for line, (name, _, args) in zip(lines, model.nodes):
+        assert f" {name} " in line
+        if args:
+            assert line.split("\u2190 ")[1].startswith(", ".join(args))
+    assert "\u251c\u2500\u2510" in text and "\u251c\u2500\u2518" in text  # a branch opens, and merges back
+    assert "weights of dense_2" in text and text.rstrip().endswith("\u2192 output")
+    assert mn.plot.model_text(small_cnn(), input_shape=(1, 6, 7)).count("\u25cf") == len(small_cnn()) + 1
+
+
+def test_model_text_docstring_example():
+    import doctest
+
+    finder = doctest.DocTestFinder()
+    (test,) = [t for t in finder.find(mn.plot.model_text, "model_text", globs={}) if t.examples]
+    assert doctest.DocTestRunner().run(test).failed == 0
+
+
+@row("plot-model-bad-input")
+@pytest.mark.parametrize(
+    "model, kwargs, message",
+    [
+        (mn.Dense(2, 2), {}, "model must be an mn.Sequential or an mn.Graph, got Dense"),
+        (shared_graph(), {"input_shape": 8}, "input_shape is for a Sequential"),
+    ],
+)
+def test_model_refuses_what_it_cannot_draw_and_leaves_no_figure(model, kwargs, message):
+    before = plt.get_fignums()
+    for draw in (mn.plot.model, mn.plot.model_text):
+        with pytest.raises(TypeError, match=message):
+            draw(model, **kwargs)
     assert plt.get_fignums() == before
