@@ -14,6 +14,7 @@ from typing import Any as _Any
 from . import data, datasets, metrics
 from ._version import __version__ as __version__  # the package attribute users read
 from .callbacks import Callback, Checkpoint, EarlyStopping
+from .clipping import clip_grad_norm, clip_grad_value
 from .containers import Model, Sequential
 from .gradcheck import GradcheckError, gradcheck
 from .graph import Add, Concat, Graph, Input, Node
@@ -102,6 +103,8 @@ __all__ = [
     "Tanh",
     "TrainingDiverged",
     "TrainingError",
+    "clip_grad_norm",
+    "clip_grad_value",
     "data",
     "datasets",
     "evaluate",
