@@ -62,7 +62,9 @@ class Conv2D(Layer):
         and width, padding one more at the bottom and right for an even
         kernel, as PyTorch.
     bias : bool, default True
-    init : {"he", "xavier", "normal"} or callable, default "he"
+    init : str or callable, default "he"
+        A name in :data:`minnet.init.INITIALIZERS` or a callable such as
+        ``mn.init.Orthogonal(gain=2.0)``.
         A callable is called ``init(fan_in, fan_out, rng, dtype, shape=W.shape)``
         with PyTorch's fans, ``fan_in = C k_h k_w`` and ``fan_out = out_channels k_h k_w``.
     seed : int, np.random.Generator or None

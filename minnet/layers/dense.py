@@ -42,8 +42,11 @@ class Dense(Layer):
     ----------
     n_in, n_out : int
         Number of input and output features.
-    init : {"xavier", "he", "normal"} or callable, default "xavier"
+    init : str or callable, default "xavier"
         Weight initialiser; a callable is ``init(n_in, n_out, rng, dtype)``.
+        A name in :data:`minnet.init.INITIALIZERS` (``"xavier_normal"``,
+        ``"he_uniform"``, ``"orthogonal"``, ...) or a callable such as
+        ``mn.init.Orthogonal(gain=2.0)``.
         Use ``"xavier"`` before sigmoid/tanh and ``"he"`` before ReLU.
     bias : bool, default True
         Whether to add the bias ``b`` (initialised to zero).
