@@ -11,7 +11,7 @@ first use, and tqdm when ``fit`` runs.
 import importlib as _importlib
 from typing import Any as _Any
 
-from . import data, datasets, init, metrics
+from . import data, datasets, init, metrics, regularizers
 from ._version import __version__ as __version__  # the package attribute users read
 from .callbacks import Callback, Checkpoint, EarlyStopping
 from .clipping import clip_grad_norm, clip_grad_value
@@ -116,6 +116,7 @@ __all__ = [
     "metrics",
     "plot",
     "register_layer",
+    "regularizers",
     "save",
 ]
 
