@@ -11,9 +11,10 @@ first use, and tqdm when ``fit`` runs.
 import importlib as _importlib
 from typing import Any as _Any
 
-from . import data, datasets, metrics
+from . import data, datasets, init, metrics, regularizers
 from ._version import __version__ as __version__  # the package attribute users read
 from .callbacks import Callback, Checkpoint, EarlyStopping
+from .clipping import clip_grad_norm, clip_grad_value
 from .containers import Model, Sequential
 from .gradcheck import GradcheckError, gradcheck
 from .graph import Add, Concat, Graph, Input, Node
@@ -102,16 +103,20 @@ __all__ = [
     "Tanh",
     "TrainingDiverged",
     "TrainingError",
+    "clip_grad_norm",
+    "clip_grad_value",
     "data",
     "datasets",
     "evaluate",
     "fit",
     "gradcheck",
+    "init",
     "load",
     "lr_find",
     "metrics",
     "plot",
     "register_layer",
+    "regularizers",
     "save",
 ]
 

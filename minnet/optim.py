@@ -17,6 +17,7 @@ import numpy as np
 
 from ._interrupts import sigint_held
 from ._validation import all_finite, check_bool, check_real
+from .clipping import check_clipping, clip_gradients
 from .io.fields import stored_arrays, stored_dict, stored_int
 from .layers import Parameter
 
@@ -91,6 +92,14 @@ class Optimizer:
     ----------
     params : iterable of Parameter
         Usually ``model.parameters()``; each is updated in place.
+    clip_norm : float, optional
+        Before each step, scale the gradients so that their global 2-norm
+        is at most ``clip_norm`` (:func:`~minnet.clip_grad_norm`; Keras'
+        ``global_clipnorm``).
+    clip_value : float, optional
+        Before each step, clip each gradient element into
+        ``[-clip_value, clip_value]`` (:func:`~minnet.clip_grad_value`;
+        Keras' ``clipvalue``). At most one of the two.
 
     Attributes
     ----------
@@ -111,7 +120,10 @@ class Optimizer:
     #: the step it divides 0.
     state_to_check: tuple[str, ...] = ()
 
-    def __init__(self, params: Iterable[Parameter]) -> None:
+    def __init__(
+        self, params: Iterable[Parameter], *, clip_norm: float | None = None, clip_value: float | None = None
+    ) -> None:
+        self.clip_norm, self.clip_value = check_clipping(clip_norm, clip_value)
         if isinstance(params, Parameter):
             params = [params]
         try:
@@ -226,6 +238,11 @@ class Optimizer:
     def step(self) -> None:
         """Update every parameter from its current ``grad``, in place: all of them, or none.
 
+        With ``clip_norm`` or ``clip_value``, the gradients are clipped
+        first, in place (as ``torch.nn.utils.clip_grad_norm_`` before
+        ``optimizer.step()``), so a clipped NaN or infinite gradient is still
+        refused below.
+
         Raises
         ------
         NonFiniteUpdate
@@ -237,6 +254,7 @@ class Optimizer:
             If a schedule returns a value out of range; nothing is changed.
         """
         rates = {name: self.rate(name) for name in self.schedulable}
+        clip_gradients(self.params, self.clip_norm, self.clip_value)  # before the check: a NaN it makes is refused
         states, check_state = self.state, self.state_to_check
         updates = []
         # An overflow is reported as NonFiniteUpdate below; numpy's own
@@ -369,6 +387,8 @@ class SGD(Optimizer):
         L2 penalty coefficient :math:`\lambda`, added to the gradient.
     dampening : float, default 0.0
         :math:`\tau`, as in torch.
+    clip_norm, clip_value : float, optional
+        Gradient clipping before each step, as in :class:`Optimizer`.
 
     Attributes
     ----------
@@ -393,8 +413,11 @@ class SGD(Optimizer):
         nesterov: bool = False,
         weight_decay: float = 0.0,
         dampening: float = 0.0,
+        *,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
     ) -> None:
-        super().__init__(params)
+        super().__init__(params, clip_norm=clip_norm, clip_value=clip_value)
         self.lr = _check_rate("lr", lr, low=0.0)
         self.momentum = _check_rate("momentum", momentum, low=0.0, high=1.0, high_inclusive=False)
         nesterov = check_bool("nesterov", nesterov)
@@ -471,6 +494,8 @@ class Adam(Optimizer):
         :math:`\lambda` >= 0.
     amsgrad : bool, default False
         Divide by the largest :math:`v_t` so far (Reddi et al., 2018).
+    clip_norm, clip_value : float, optional
+        Gradient clipping before each step, as in :class:`Optimizer`.
 
     Notes
     -----
@@ -490,8 +515,11 @@ class Adam(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         amsgrad: bool = False,
+        *,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
     ) -> None:
-        super().__init__(params)
+        super().__init__(params, clip_norm=clip_norm, clip_value=clip_value)
         self.lr = _check_rate("lr", lr, low=0.0)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
@@ -556,8 +584,20 @@ class AdamW(Adam):
         eps: float = 1e-8,
         weight_decay: float = 0.01,
         amsgrad: bool = False,
+        *,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
     ) -> None:
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+        )
 
 
 class RMSprop(Optimizer):
@@ -594,6 +634,8 @@ class RMSprop(Optimizer):
     centered : bool, default False
         Divide by an estimate of the gradient's standard deviation instead
         of its root mean square.
+    clip_norm, clip_value : float, optional
+        Gradient clipping before each step, as in :class:`Optimizer`.
 
     Notes
     -----
@@ -616,8 +658,11 @@ class RMSprop(Optimizer):
         weight_decay: float = 0.0,
         momentum: float = 0.0,
         centered: bool = False,
+        *,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
     ) -> None:
-        super().__init__(params)
+        super().__init__(params, clip_norm=clip_norm, clip_value=clip_value)
         self.lr = _check_rate("lr", lr, low=0.0)
         self.alpha = check_real("alpha", alpha, low=0.0, high=1.0)
         self.eps = check_real("eps", eps, low=0.0, low_inclusive=False)

@@ -17,9 +17,17 @@ from typing import Any
 
 import numpy as np
 
+from . import regularizers
 from ._inference import inference_pass
 from ._validation import all_finite, as_numeric_array, by_name, check_int, check_real
-from .containers import PREDICT_BATCH_SIZE, as_model_inputs, inference_batches, model_dtype, restore_states
+from .containers import (
+    PREDICT_BATCH_SIZE,
+    as_model_inputs,
+    inference_batches,
+    iter_layers,
+    model_dtype,
+    restore_states,
+)
 from .layers import Layer, backward_through
 from .losses import Loss
 from .metrics import Metric, metric_result, resolve_metrics, update_metric
@@ -59,9 +67,12 @@ def resolve_inference_batch_size(batch_size: int | None, n_samples: int, name: s
 class Objective:
     r"""What one step minimises: a loss per model output and their weights; and the metrics to report.
 
-    .. math:: L = \sum_k w_k\, L_k(\hat y_k, y_k)
+    .. math:: L = \sum_k w_k\, L_k(\hat y_k, y_k) + \sum_j R_j(\theta_j)
 
-    For a model with one output this is its loss (times its weight, 1 by default).
+    For a model with one output this is its loss (times its weight, 1 by
+    default). :math:`R_j` are the penalties of the layers' regularizers on
+    their parameters :math:`\theta_j` (:mod:`minnet.regularizers`), part of
+    the loss reported, as in Keras.
 
     Parameters
     ----------
@@ -110,6 +121,7 @@ class Objective:
         self.output_losses: list[float] = []
         outputs = names if names is not None else [f"output_{k}" for k in range(n)]
         self.loss_names = [f"{output}_loss" for output in outputs] if n > 1 else []
+        self.penalties = regularizers.collect(iter_layers(model))
         self.metrics: list[tuple[str, int, Metric]] = []
         if isinstance(metrics, Mapping):
             per_output = by_name("metrics", metrics, names, "output", every=False)
@@ -130,7 +142,11 @@ class Objective:
         return [name for name, _, _ in self.metrics]
 
     def forward(self, preds: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> float:
-        """The weighted loss of finite model outputs on prepared targets (a weight of 1 changes no bit)."""
+        """The weighted loss of finite model outputs on prepared targets, plus the penalties."""
+        return self._data_loss(preds, targets) + regularizers.total(self.penalties)
+
+    def _data_loss(self, preds: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> float:
+        """The weighted sum of the losses, each output's kept (a weight of 1 changes no bit)."""
         self.output_losses = [loss.forward_prepared(p, t) for loss, p, t in zip(self.losses, preds, targets)]
         return sum(w * value for w, value in zip(self.weights, self.output_losses))
 
@@ -297,6 +313,7 @@ def train_step(
         grads = objective.backward()
         # Nobody reads dL/dX of the data, so the first layer skips computing it.
         backward_through(model, grads[0] if model.n_outputs == 1 else grads, need_input_grad=False)
+        regularizers.add_gradients(objective.penalties)
         optimizer.step()
     except NonFiniteUpdate as exc:
         restore_states(saved)

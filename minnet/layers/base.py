@@ -5,11 +5,14 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._inference import CacheSlot, inference_pass
+
+if TYPE_CHECKING:
+    from ..regularizers import Regularizer
 
 __all__ = [
     "Layer",
@@ -289,6 +292,16 @@ class Layer:
 
     def children(self) -> list[Layer]:
         """Layers held directly by this one (empty for a leaf layer)."""
+        return []
+
+    def penalties(self) -> list[tuple[Parameter, Regularizer]]:
+        """The (parameter, regularizer) pairs whose penalty training adds to the loss.
+
+        Empty by default; :class:`~minnet.Dense` and :class:`~minnet.Conv2D`
+        give their ``kernel_regularizer`` and ``bias_regularizer``. A
+        container gives none of its own: the training step asks every layer
+        below it (:mod:`minnet.regularizers`).
+        """
         return []
 
     def get_config(self) -> dict[str, Any]:

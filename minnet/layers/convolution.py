@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import init as initializers
+from .. import regularizers
 from .._validation import as_generator, check_bool, check_choice, check_int
 from ._windows import (
     Pads,
@@ -62,12 +63,17 @@ class Conv2D(Layer):
         and width, padding one more at the bottom and right for an even
         kernel, as PyTorch.
     bias : bool, default True
-    init : {"he", "xavier", "normal"} or callable, default "he"
+    init : str or callable, default "he"
+        A name in :data:`minnet.init.INITIALIZERS` or a callable such as
+        ``mn.init.Orthogonal(gain=2.0)``.
         A callable is called ``init(fan_in, fan_out, rng, dtype, shape=W.shape)``
         with PyTorch's fans, ``fan_in = C k_h k_w`` and ``fan_out = out_channels k_h k_w``.
     seed : int, np.random.Generator or None
         The same seed gives bit-identical weights.
     dtype : np.float32 or np.float64, default np.float64
+    kernel_regularizer, bias_regularizer : Regularizer, optional
+        A penalty on ``W`` or ``b`` that the training step adds to the loss,
+        as :class:`~minnet.Dense`'s.
 
     Attributes
     ----------
@@ -88,6 +94,9 @@ class Conv2D(Layer):
         init: str | Callable = "he",
         seed: int | np.random.Generator | None = None,
         dtype: Any = np.float64,
+        *,
+        kernel_regularizer: regularizers.Regularizer | None = None,
+        bias_regularizer: regularizers.Regularizer | None = None,
     ) -> None:
         self.in_channels = check_int("in_channels", in_channels, low=1)
         self.out_channels = check_int("out_channels", out_channels, low=1)
@@ -96,6 +105,10 @@ class Conv2D(Layer):
         self.padding: tuple[int, int] | str = _check_padding(padding, self.stride)
         self.pads = _pads(self.padding, self.kernel_size)
         bias = check_bool("bias", bias)
+        self.kernel_regularizer = regularizers.get("kernel_regularizer", kernel_regularizer)
+        self.bias_regularizer = regularizers.get("bias_regularizer", bias_regularizer)
+        if self.bias_regularizer is not None and not bias:
+            raise ValueError("bias_regularizer needs a bias: the layer was given bias=False")
         if not callable(init):
             check_choice("init", init, tuple(initializers.INITIALIZERS))
         self.init = init
@@ -179,7 +192,14 @@ class Conv2D(Layer):
         }
         if isinstance(self.init, str):
             config["init"] = self.init
+        config.update({name: reg.get_config() for name, (_, reg) in self._regularized().items()})
         return config
+
+    def penalties(self) -> list[tuple[Parameter, regularizers.Regularizer]]:
+        return list(self._regularized().values())
+
+    def _regularized(self) -> dict[str, tuple[Parameter, regularizers.Regularizer]]:
+        return regularizers.layer_regularizers(self.W, self.kernel_regularizer, self.b, self.bias_regularizer)
 
     def extra_repr(self) -> str:
         parts = [str(self.in_channels), str(self.out_channels), pair_repr(self.kernel_size)]
@@ -195,6 +215,7 @@ class Conv2D(Layer):
             parts.append(f"init={name!r}" if isinstance(self.init, str) else f"init={name}")
         if self.dtype != np.float64:
             parts.append(f"dtype={dtype_repr(self.dtype)}")
+        parts += [f"{name}={reg!r}" for name, (_, reg) in self._regularized().items()]
         return ", ".join(parts)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import init as initializers
+from .. import regularizers
 from .._validation import (
     as_generator,
     check_bool,
@@ -42,8 +43,11 @@ class Dense(Layer):
     ----------
     n_in, n_out : int
         Number of input and output features.
-    init : {"xavier", "he", "normal"} or callable, default "xavier"
+    init : str or callable, default "xavier"
         Weight initialiser; a callable is ``init(n_in, n_out, rng, dtype)``.
+        A name in :data:`minnet.init.INITIALIZERS` (``"xavier_normal"``,
+        ``"he_uniform"``, ``"orthogonal"``, ...) or a callable such as
+        ``mn.init.Orthogonal(gain=2.0)``.
         Use ``"xavier"`` before sigmoid/tanh and ``"he"`` before ReLU.
     bias : bool, default True
         Whether to add the bias ``b`` (initialised to zero).
@@ -51,6 +55,10 @@ class Dense(Layer):
     seed : int, np.random.Generator or None
         Seed or generator for the initial weights; the same seed gives
         bit-identical weights. ``rng=`` is accepted as another name for it.
+    kernel_regularizer, bias_regularizer : Regularizer, optional
+        A penalty on ``W`` or ``b`` (``mn.regularizers.L2(1e-4)``) that the
+        training step adds to the loss; this layer's forward and backward
+        ignore it.
 
     Attributes
     ----------
@@ -68,6 +76,8 @@ class Dense(Layer):
         seed: int | np.random.Generator | None = None,
         *,
         rng: int | np.random.Generator | None = None,
+        kernel_regularizer: regularizers.Regularizer | None = None,
+        bias_regularizer: regularizers.Regularizer | None = None,
     ) -> None:
         if rng is not None:
             if seed is not None:
@@ -76,6 +86,10 @@ class Dense(Layer):
         self.n_in = check_int("n_in", n_in, low=1)
         self.n_out = check_int("n_out", n_out, low=1)
         bias = check_bool("bias", bias)
+        self.kernel_regularizer = regularizers.get("kernel_regularizer", kernel_regularizer)
+        self.bias_regularizer = regularizers.get("bias_regularizer", bias_regularizer)
+        if self.bias_regularizer is not None and not bias:
+            raise ValueError("bias_regularizer needs a bias: the layer was given bias=False")
         if not callable(init):
             check_choice("init", init, tuple(initializers.INITIALIZERS))
         self.init = init
@@ -146,6 +160,12 @@ class Dense(Layer):
     def parameters(self) -> list[Parameter]:
         return [self.W] if self.b is None else [self.W, self.b]
 
+    def penalties(self) -> list[tuple[Parameter, regularizers.Regularizer]]:
+        return list(self._regularized().values())
+
+    def _regularized(self) -> dict[str, tuple[Parameter, regularizers.Regularizer]]:
+        return regularizers.layer_regularizers(self.W, self.kernel_regularizer, self.b, self.bias_regularizer)
+
     @classmethod
     def parameter_count(cls, config: dict[str, Any]) -> int | None:
         n_in, n_out = config.get("n_in"), config.get("n_out")
@@ -163,6 +183,7 @@ class Dense(Layer):
         config = {"n_in": self.n_in, "n_out": self.n_out, "bias": self.b is not None, "dtype": self.dtype.name}
         if isinstance(self.init, str):
             config["init"] = self.init
+        config.update({name: reg.get_config() for name, (_, reg) in self._regularized().items()})
         return config
 
     def extra_repr(self) -> str:
@@ -177,4 +198,5 @@ class Dense(Layer):
             parts.append("bias=False")
         if self.dtype != np.float64:
             parts.append(f"dtype={dtype_repr(self.dtype)}")
+        parts += [f"{name}={reg!r}" for name, (_, reg) in self._regularized().items()]
         return ", ".join(parts)
