@@ -371,6 +371,15 @@ def test_the_getting_started_page_is_the_readmes_sections():
         snippet_section("README.md:missing")
 
 
+def test_the_quick_start_is_two_commands_that_ci_runs():
+    """The README's quick start: two commands of one line each, which .ci/run runs as written (flags may follow)."""
+    commands = [b.code.strip() for b in code_blocks(snippet_section("README.md:quick-start")) if b.lang == "bash"]
+    assert len(commands) == 2 and not any("\n" in command for command in commands), commands
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    for command in commands:
+        assert any(f"{line} ".startswith(f"{command} ") for line in ci), f".ci/run does not run: {command}"
+
+
 def test_the_extending_guide_runs_as_one_script(ran):
     """docs/extending.md's code blocks, run in order in one namespace (in a scratch folder)."""
     run = ran("docs/extending.md")
