@@ -503,6 +503,14 @@ def test_every_public_module_has_a_reference_page():
         assert f"::: minnet.{module}\n" in page.read_text()
 
 
+def test_the_api_index_links_every_reference_page():
+    """docs/api/index.md: one line per page of the reference, each a link to it."""
+    index = (ROOT / "docs" / "api" / "index.md").read_text()
+    links = re.findall(r"^- \[`minnet\.[\w.]+`\]\(([\w]+\.md)\): \S", index, re.M)
+    pages = sorted(p.name for p in (ROOT / "docs" / "api").glob("*.md") if p.name != "index.md")
+    assert sorted(links) == pages
+
+
 # -- the docstrings on the site ------------------------------------------------
 
 
