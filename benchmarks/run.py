@@ -493,28 +493,38 @@ def run(
 # -- reporting -----------------------------------------------------------------
 
 
+def markdown_table(rows: list[list[str]]) -> str:
+    """A Markdown table of ``rows``, the first being the header."""
+    lines = ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join([lines[0], "|" + "---|" * len(rows[0]), *lines[1:]])
+
+
 def format_table(report: dict[str, Any]) -> str:
     """Markdown tables: times and ratios, the wide task's FLOP rate, memory, and the targets."""
     results = report["results"]
     names = [n for n in ("minnet", "graph", "numpy", "torch", "sklearn") if any(n in r["seconds"] for r in results)]
     peers = [n for n in names if n != "minnet"]
-    head = (
-        ["task", "epochs x batches"]
-        + [f"{n} (s)" for n in names]
+    # Two tables, the times then the ratios, so that each fits the width of a page.
+    times = [["task", "epochs x batches"] + [f"{n} (s)" for n in names]]
+    ratios = [
+        ["task"]
         + [f"minnet/{p}" for p in peers]
         + ["spread (minnet / numpy / torch)", "final loss (minnet / numpy / torch)"]
-    )
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    ]
     for r in results:
         secs, loss = r["seconds"], r["loss"]
         batch = "full" if r["batch_size"] is None else r["batch_size"]
-        cells = [r["label"], f"{r['epochs']} x {r['batches']} (batch {batch})"]
-        cells += [f"{secs[n]:.3f}" if n in secs else "-" for n in names]
-        cells += [f"{secs['minnet'] / secs[p]:.2f}" if p in secs else "-" for p in peers]
-        cells.append(" / ".join(f"{r['spread'][n]:.0%}" for n in ("minnet", "numpy", "torch") if n in secs))
-        cells.append(" / ".join(f"{loss[n]:.6f}" for n in ("minnet", "numpy", "torch") if n in loss))
-        lines.append("| " + " | ".join(cells) + " |")
-    out = ["\n".join(lines)]
+        times.append(
+            [r["label"], f"{r['epochs']} x {r['batches']} (batch {batch})"]
+            + [f"{secs[n]:.3f}" if n in secs else "-" for n in names]
+        )
+        ratios.append(
+            [r["label"]]
+            + [f"{secs['minnet'] / secs[p]:.2f}" if p in secs else "-" for p in peers]
+            + [" / ".join(f"{r['spread'][n]:.0%}" for n in ("minnet", "numpy", "torch") if n in secs)]
+            + [" / ".join(f"{loss[n]:.6f}" for n in ("minnet", "numpy", "torch") if n in loss)]
+        )
+    out = [markdown_table(times), markdown_table(ratios)]
     if report.get("skipped"):
         out.append("Skipped: " + "; ".join(report["skipped"]) + ".")
     wide = [r for r in results if "matmul_fraction" in r]

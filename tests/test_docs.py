@@ -371,6 +371,15 @@ def test_the_getting_started_page_is_the_readmes_sections():
         snippet_section("README.md:missing")
 
 
+def test_the_quick_start_is_two_commands_that_ci_runs():
+    """The README's quick start: two commands of one line each, which .ci/run runs as written (flags may follow)."""
+    commands = [b.code.strip() for b in code_blocks(snippet_section("README.md:quick-start")) if b.lang == "bash"]
+    assert len(commands) == 2 and not any("\n" in command for command in commands), commands
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    for command in commands:
+        assert any(f"{line} ".startswith(f"{command} ") for line in ci), f".ci/run does not run: {command}"
+
+
 def test_the_extending_guide_runs_as_one_script(ran):
     """docs/extending.md's code blocks, run in order in one namespace (in a scratch folder)."""
     run = ran("docs/extending.md")
@@ -492,6 +501,14 @@ def test_every_public_module_has_a_reference_page():
         page = ROOT / "docs" / "api" / f"{module}.md"
         assert page.exists(), f"minnet.{module} has no page in the API reference: add docs/api/{module}.md"
         assert f"::: minnet.{module}\n" in page.read_text()
+
+
+def test_the_api_index_links_every_reference_page():
+    """docs/api/index.md: one line per page of the reference, each a link to it."""
+    index = (ROOT / "docs" / "api" / "index.md").read_text()
+    links = re.findall(r"^- \[`minnet\.[\w.]+`\]\(([\w]+\.md)\): \S", index, re.M)
+    pages = sorted(p.name for p in (ROOT / "docs" / "api").glob("*.md") if p.name != "index.md")
+    assert sorted(links) == pages
 
 
 # -- the docstrings on the site ------------------------------------------------

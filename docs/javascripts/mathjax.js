@@ -1,4 +1,5 @@
-// MathJax reads the $...$ and $$...$$ that pymdownx.arithmatex leaves in the pages.
+// MathJax typesets the \(...\) and \[...\] that pymdownx.arithmatex (generic mode) leaves in the
+// pages, and nothing else. The bundle loaded after this is the site's own copy (docs/offline_math.py).
 window.MathJax = {
   tex: {
     inlineMath: [["\\(", "\\)"]],
@@ -11,10 +12,3 @@ window.MathJax = {
     processHtmlClass: "arithmatex"
   }
 };
-
-document$.subscribe(() => {
-  MathJax.startup.output.clearCache();
-  MathJax.typesetClear();
-  MathJax.texReset();
-  MathJax.typesetPromise();
-});
