@@ -20,7 +20,7 @@ import numpy as np
 
 from ._inference import inference_pass
 from ._validation import as_batch, as_float_array, by_name, check_int, check_shape
-from .layers import Layer, Parameter, backward_through
+from .layers import Layer, Parameter, backward_through, has_trainable_parameters
 from .layers.base import model_dtype
 
 __all__ = [
@@ -353,11 +353,18 @@ class Sequential(Model):
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         layers = self.layers
-        for i in range(len(layers) - 1, 0, -1):
-            grad = layers[i].backward(grad)
-        # Only the first layer's input gradient is dL/d(input) of the chain: when the
-        # caller does not need it, that layer may skip computing it.
-        return backward_through(layers[0], grad, need_input_grad) if layers else grad
+        if not layers:
+            return grad
+        # A layer's input gradient is needed only if the caller wants dL/d(input) or a
+        # trainable layer comes before it: a frozen start of the chain gets no backward.
+        needs = [need_input_grad]
+        for layer in layers[:-1]:
+            needs.append(needs[-1] or has_trainable_parameters(layer))
+        for i in range(len(layers) - 1, -1, -1):
+            grad = backward_through(layers[i], grad, needs[i])
+            if grad is None:
+                return None
+        return grad
 
     def parameters(self) -> list[Parameter]:
         return [p for layer in self.layers for p in layer.parameters()]

@@ -25,7 +25,7 @@ import numpy as np
 from ._validation import as_float_array, check_int, check_shape
 from .containers import Model, check_nesting, iter_layers, shape_text, summary_table
 from .io.fields import stored_shape
-from .layers import Layer, Parameter, backward_through
+from .layers import Layer, Parameter, backward_through, has_trainable_parameters
 from .layers.base import register_symbolic_call
 
 __all__ = ["Add", "Concat", "Graph", "Input", "Node", "call_on_nodes"]
@@ -325,7 +325,6 @@ class Graph(Model):
             (node.layer, indices[0] if node.layer is not None and node.layer.n_inputs == 1 else indices)
             for node, indices in zip(self._order, self._arg_index)
         ]
-        self._feeds_on_layers = [any(a.layer is not None for a in node.inputs) for node in self._order]
         self._input_position = {i: k for k, i in enumerate(self._input_index)}
         self._shapes = self._infer_shapes()
 
@@ -499,6 +498,7 @@ class Graph(Model):
         for j, g, shape in zip(self._output_index, grads_in, output_shapes):
             receive(j, np.zeros(shape, self.dtype) if g is None else self._check_output_grad(g, shape))
         param_sums: list[list[np.ndarray] | None] = [None] * len(self._layers)
+        trained_before = self._trained_before()
         for i in range(len(self._order) - 1, -1, -1):
             g = pending[i]
             layer, args = self._steps[i]
@@ -511,8 +511,8 @@ class Graph(Model):
             else:
                 for holder, cache in zip(holders, caches[i]):
                     holder._cache = cache
-            # dL/d(input) is needed unless every input of the node is a graph input nobody asked about.
-            needs = need_input_grad or self._feeds_on_layers[i]
+            # dL/d(input) is needed unless no trainable layer feeds the node and nobody asked about the inputs.
+            needs = need_input_grad or trained_before[i]
             result = backward_through(layer, g, needs)
             k = self._shared_at[i]
             if k is not None:
@@ -539,6 +539,16 @@ class Graph(Model):
             return None
         input_grads = [pending[i] for i in self._input_index]
         return input_grads[0] if self.n_inputs == 1 else input_grads
+
+    def _trained_before(self) -> list[bool]:
+        """Per node, whether a layer with a trainable parameter feeds it, directly or not."""
+        trainable = {id(layer): has_trainable_parameters(layer) for layer in self._layers}
+        before = [False] * len(self._order)
+        for i, (node, args) in enumerate(zip(self._order, self._arg_index)):
+            before[i] = any(
+                a.layer is not None and (trainable[id(a.layer)] or before[j]) for a, j in zip(node.inputs, args)
+            )
+        return before
 
     def _check_output_grad(self, g: Any, shape: tuple[int, ...]) -> np.ndarray:
         g = np.asarray(g)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -67,6 +67,59 @@ def _lerp(start: np.ndarray, end: np.ndarray, weight: float, out: np.ndarray) ->
     return out
 
 
+def _param_groups(params: Any) -> list[dict[str, Any]]:
+    """``params`` (Parameters, or dicts with a "params" entry) as a list of groups, each checked."""
+    if isinstance(params, (Parameter, dict)):
+        params = [params]
+    try:
+        params = list(params)
+    except TypeError:
+        raise TypeError(
+            f"params must be an iterable of Parameter (e.g. model.parameters()) or of dicts, got {params!r}"
+        ) from None
+    if not params:
+        raise ValueError("params is empty: the optimizer has nothing to train")
+    if not all(isinstance(g, dict) for g in params):
+        return [{"params": _group_params(params, "params")}]
+    groups = []
+    for k, group in enumerate(params):
+        if "params" not in group:
+            raise ValueError(f"parameter group {k} has no 'params' entry, got the keys {sorted(group)}")
+        groups.append({**group, "params": _group_params(group["params"], f"parameter group {k}")})
+    return groups
+
+
+def _group_params(params: Any, where: str) -> list[Parameter]:
+    """The Parameters of one group, as a list, none of them twice."""
+    if isinstance(params, Parameter):
+        params = [params]
+    try:
+        params = list(params)
+    except TypeError:
+        raise TypeError(f"{where} must be an iterable of Parameter, got {params!r}") from None
+    if not params:
+        raise ValueError(f"{where} is empty: the optimizer has nothing to train there")
+    for p in params:
+        if not isinstance(p, Parameter):
+            raise TypeError(f"{where} must hold Parameter objects, got {p!r}")
+    return params
+
+
+def _constructor_arguments(cls: type[Optimizer]) -> list[str]:
+    """The names of ``cls``'s constructor arguments after ``self`` and ``params``."""
+    arguments = list(inspect.signature(cls).parameters.values())[1:]
+    return [
+        a.name
+        for a in arguments
+        if a.kind not in (a.VAR_POSITIONAL, a.VAR_KEYWORD) and a.name not in ("clip_norm", "clip_value")
+    ]
+
+
+def _group_repr(group: dict[str, Any]) -> str:
+    settings = "".join(f", {name}={value!r}" for name, value in group.items() if name != "params")
+    return f"{{<{len(group['params'])} parameters>{settings}}}"
+
+
 class Optimizer:
     r"""Base class: the parameters, the step counter, the running state and the one ``step()``.
 
@@ -90,8 +143,14 @@ class Optimizer:
 
     Parameters
     ----------
-    params : iterable of Parameter
-        Usually ``model.parameters()``; each is updated in place.
+    params : iterable of Parameter, or of dict
+        Usually ``model.parameters()``; each is updated in place, except
+        while it is frozen (``p.trainable`` False: no update, no weight
+        decay, its running state kept). Or **parameter groups**, as
+        ``torch.optim``: dicts ``{"params": [...], "lr": 1e-3, ...}``,
+        each group setting any hyperparameter of the constructor (a
+        schedule where a schedule is allowed) and taking the others from
+        the constructor's arguments. A parameter may be in one group only.
     clip_norm : float, optional
         Before each step, scale the gradients so that their global 2-norm
         is at most ``clip_norm`` (:func:`~minnet.clip_grad_norm`; Keras'
@@ -100,10 +159,18 @@ class Optimizer:
         Before each step, clip each gradient element into
         ``[-clip_value, clip_value]`` (:func:`~minnet.clip_grad_value`;
         Keras' ``clipvalue``). At most one of the two.
+    **defaults
+        The hyperparameters, as the subclass's constructor received them:
+        checked by :meth:`check_hyperparameters` and kept as attributes.
 
     Attributes
     ----------
     params : list of Parameter
+        Every parameter, group after group.
+    param_groups : list of dict
+        ``{"params": [...], **hyperparameters the group sets}``; the
+        others are the optimizer's attributes (``opt.lr``). Change one with
+        :meth:`set_hyperparameter`, which checks the value.
     step_count : int
         Steps taken so far.
     state : list of dict
@@ -120,25 +187,28 @@ class Optimizer:
     #: the step it divides 0.
     state_to_check: tuple[str, ...] = ()
 
+    #: Hyperparameters that shape the running state, so that a group may not set its own.
+    per_optimizer: ClassVar[tuple[str, ...]] = ()
+
     def __init__(
-        self, params: Iterable[Parameter], *, clip_norm: float | None = None, clip_value: float | None = None
+        self,
+        params: Iterable[Parameter] | Iterable[dict[str, Any]],
+        *,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        **defaults: Any,
     ) -> None:
         self.clip_norm, self.clip_value = check_clipping(clip_norm, clip_value)
-        if isinstance(params, Parameter):
-            params = [params]
-        try:
-            params = list(params)
-        except TypeError:
-            raise TypeError(
-                f"params must be an iterable of Parameter (e.g. model.parameters()), got {params!r}"
-            ) from None
-        if not params:
-            raise ValueError("params is empty: the optimizer has nothing to train")
-        for p in params:
-            if not isinstance(p, Parameter):
-                raise TypeError(f"params must hold Parameter objects, got {p!r}")
+        groups = _param_groups(params)
+        # A subclass that keeps its hyperparameters itself (set after this call) passes none.
+        self._hyperparameter_names = list(defaults) or _constructor_arguments(type(self))
+        for name, value in self.check_hyperparameters(defaults).items():
+            setattr(self, name, value)
+        self.param_groups = [self._checked_group(k, group) for k, group in enumerate(groups)]
+        params = [p for group in self.param_groups for p in group["params"]]
         if len({id(p) for p in params}) != len(params):
-            raise ValueError("params holds the same Parameter twice; it would be updated twice per step")
+            where = "in two parameter groups" if len(groups) > 1 else "twice"
+            raise ValueError(f"params holds the same Parameter {where}; it would be updated twice per step")
         self.params = params
         self.step_count = 0
         self._state: list[State] | None = None  # made by the first use: the subclass sets its hyperparameters first
@@ -146,6 +216,14 @@ class Optimizer:
         self._scratch_owner: list[np.ndarray | None] = [None] * len(params)  # the value each scratch was made for
 
     # -- what a subclass writes ----------------------------------------------------------
+
+    def check_hyperparameters(self, values: dict[str, Any]) -> dict[str, Any]:
+        """``values`` (hyperparameters by name) checked and normalised; raise ValueError or TypeError.
+
+        Called on the constructor's arguments and on each parameter group's
+        values merged with them. The default accepts anything.
+        """
+        return dict(values)
 
     def init_state(self, p: Parameter) -> State:
         """The running state of parameter ``p`` before the first step.
@@ -156,7 +234,7 @@ class Optimizer:
         """
         return {}
 
-    def compute_step(self, i: int, p: Parameter, state: State, rates: dict[str, float]) -> tuple[np.ndarray, State]:
+    def compute_step(self, i: int, p: Parameter, state: State, rates: dict[str, Any]) -> tuple[np.ndarray, State]:
         r"""The update rule: parameter ``i``'s step and new state, changing nothing it is given.
 
         Parameters
@@ -209,13 +287,68 @@ class Optimizer:
             self._state = [self.init_state(p) for p in self.params]
         return self._state
 
-    def rate(self, name: str, step: int | None = None) -> float:
-        """Value of the hyperparameter ``name`` (e.g. ``"lr"``) at ``step``.
+    def hyperparameter_names(self) -> list[str]:
+        """What a parameter group may set: the hyperparameters given to ``Optimizer.__init__``.
+
+        A subclass that passes none there has its constructor's arguments after ``params``.
+        """
+        return list(self._hyperparameter_names)
+
+    def hyperparameter(self, name: str, group: int = 0) -> Any:
+        """The value (a float or a schedule) of ``name`` in parameter group ``group``."""
+        return self.param_groups[group].get(name, getattr(self, name))
+
+    def set_hyperparameter(self, name: str, value: Any, group: int | None = None) -> None:
+        """Set ``name`` (e.g. ``"lr"``) to ``value`` in one parameter group, or in all (``group=None``).
+
+        The value is checked as the constructor checks it; a refused value
+        changes nothing. This is how a callback changes a rate during
+        training (``ReduceLROnPlateau`` sets each group's ``lr``).
+        """
+        groups = range(len(self.param_groups)) if group is None else [self._group_index(group)]
+        if name not in self.hyperparameter_names() or (name in self.per_optimizer and group is not None):
+            raise ValueError(f"{type(self).__name__} has no hyperparameter {name!r} a group can set")
+        checked = [self._checked_group(k, {**self.param_groups[k], name: value}) for k in groups]
+        if group is None:
+            setattr(self, name, self.check_hyperparameters({**self._defaults(), name: value})[name])
+        for k, new in zip(groups, checked):
+            if group is None and name not in self.param_groups[k]:
+                continue
+            self.param_groups[k] = new
+
+    def _group_index(self, group: Any) -> int:
+        n = len(self.param_groups)
+        if isinstance(group, bool) or not isinstance(group, numbers.Integral) or not 0 <= int(group) < n:
+            raise ValueError(f"group must be an index in [0, {n}), got {group!r}")
+        return int(group)
+
+    def _defaults(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.hyperparameter_names() if hasattr(self, name)}
+
+    def _checked_group(self, k: int, group: Mapping[str, Any]) -> dict[str, Any]:
+        """Group ``k`` with its hyperparameters checked against the constructor's; the params as given."""
+        names = self.hyperparameter_names()
+        unknown = sorted(set(group) - {"params", *names})
+        if unknown:
+            raise ValueError(f"parameter group {k} has unknown keys {unknown}; a group may set {names}")
+        shared = sorted(set(group) & set(self.per_optimizer))
+        if shared:
+            who = type(self).__name__
+            raise ValueError(f"parameter group {k} sets {shared}, which {who} takes for all groups only")
+        overrides = {name: value for name, value in group.items() if name != "params"}
+        try:
+            checked = self.check_hyperparameters({**self._defaults(), **overrides})
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"parameter group {k}: {exc}") from None
+        return {"params": group["params"], **{name: checked.get(name, value) for name, value in overrides.items()}}
+
+    def rate(self, name: str, step: int | None = None, group: int = 0) -> float:
+        """Value of the hyperparameter ``name`` (e.g. ``"lr"``) at ``step``, in parameter group ``group``.
 
         ``step`` defaults to the next step to be taken. A schedule's value is
         checked: a finite float in the interval ``schedulable`` gives.
         """
-        value = getattr(self, name)
+        value = self.hyperparameter(name, group)
         if not callable(value):
             return value
         step = self.step_count if step is None else step
@@ -232,8 +365,14 @@ class Optimizer:
 
     @property
     def current_lr(self) -> float:
-        """Learning rate the next ``step()`` will use."""
+        """Learning rate the next ``step()`` will use (in the first parameter group)."""
         return self.rate("lr")
+
+    def _rates(self, group: int) -> dict[str, Any]:
+        """Every hyperparameter of ``group`` for this step: schedules evaluated, the others as they are."""
+        rates = {name: self.hyperparameter(name, group) for name in self.hyperparameter_names() if hasattr(self, name)}
+        rates.update({name: self.rate(name, group=group) for name in self.schedulable})
+        return rates
 
     def step(self) -> None:
         """Update every parameter from its current ``grad``, in place: all of them, or none.
@@ -253,26 +392,35 @@ class Optimizer:
         ValueError
             If a schedule returns a value out of range; nothing is changed.
         """
-        rates = {name: self.rate(name) for name in self.schedulable}
-        clip_gradients(self.params, self.clip_norm, self.clip_value)  # before the check: a NaN it makes is refused
+        group_rates = [self._rates(k) for k in range(len(self.param_groups))]
+        # before the check, so a NaN it makes is refused; frozen parameters' grads are not theirs to clip
+        clip_gradients([p for p in self.params if p.trainable], self.clip_norm, self.clip_value)
         states, check_state = self.state, self.state_to_check
         updates = []
         # An overflow is reported as NonFiniteUpdate below; numpy's own
         # RuntimeWarning about it would only be noise.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for i, p in enumerate(self.params):
+            for i, (p, k) in enumerate(zip(self.params, self._group_of)):
+                if not p.trainable:  # frozen: no update, not even weight decay, and the state kept
+                    continue
+                rates = group_rates[k]
                 step, new = self.compute_step(i, p, states[i], rates)
                 if not _difference_is_finite(p.value, step) or (
                     check_state and not self._state_is_finite(states[i], new)
                 ):
                     raise self._non_finite(p, step, states[i], new, rates)
-                updates.append((p.value, step, new))
+                updates.append((i, p.value, step, new))
         with sigint_held():  # a Ctrl-C cannot leave some parameters one step ahead of the others
-            for i, (value, step, new) in enumerate(updates):
+            for i, value, step, new in updates:
                 np.subtract(value, step, out=value)
                 if new is not states[i]:
                     self._replace_state(i, new)
             self.step_count += 1
+
+    @property
+    def _group_of(self) -> list[int]:
+        """The parameter group of each parameter, in ``params`` order."""
+        return [k for k, group in enumerate(self.param_groups) for _ in group["params"]]
 
     def _state_is_finite(self, old: State, new: State) -> bool:
         """Whether each new array among ``state_to_check`` is finite."""
@@ -355,7 +503,11 @@ class Optimizer:
             value = getattr(self, arg.name, arg.default)
             if arg.name == "lr" or (value is not arg.default and value != arg.default):
                 args.append(f"{arg.name}={value!r}")
-        return f"{type(self).__name__}(<{len(self.params)} parameters>, {', '.join(args)})"
+        if len(self.param_groups) == 1 and len(self.param_groups[0]) == 1:
+            params = f"<{len(self.params)} parameters>"
+        else:
+            params = "[" + ", ".join(_group_repr(group) for group in self.param_groups) + "]"
+        return f"{type(self).__name__}({params}, {', '.join(args)})"
 
 
 class SGD(Optimizer):
@@ -404,6 +556,11 @@ class SGD(Optimizer):
     """
 
     schedulable: ClassVar[dict[str, tuple[float, float]]] = {"lr": (0.0, math.inf), "momentum": (0.0, 1.0)}
+    lr: Rate
+    momentum: Rate
+    nesterov: bool
+    weight_decay: float
+    dampening: float
 
     def __init__(
         self,
@@ -417,28 +574,42 @@ class SGD(Optimizer):
         clip_norm: float | None = None,
         clip_value: float | None = None,
     ) -> None:
-        super().__init__(params, clip_norm=clip_norm, clip_value=clip_value)
-        self.lr = _check_rate("lr", lr, low=0.0)
-        self.momentum = _check_rate("momentum", momentum, low=0.0, high=1.0, high_inclusive=False)
-        nesterov = check_bool("nesterov", nesterov)
-        self.weight_decay = check_real("weight_decay", weight_decay, low=0.0)
-        self.dampening = check_real("dampening", dampening, low=0.0, high=1.0)
-        if nesterov and (self.momentum == 0 or self.dampening != 0):
+        super().__init__(
+            params,
+            lr=lr,
+            momentum=momentum,
+            nesterov=nesterov,
+            weight_decay=weight_decay,
+            dampening=dampening,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+        )
+
+    def check_hyperparameters(self, values: dict[str, Any]) -> dict[str, Any]:
+        checked = {
+            "lr": _check_rate("lr", values["lr"], low=0.0),
+            "momentum": _check_rate("momentum", values["momentum"], low=0.0, high=1.0, high_inclusive=False),
+            "nesterov": check_bool("nesterov", values["nesterov"]),
+            "weight_decay": check_real("weight_decay", values["weight_decay"], low=0.0),
+            "dampening": check_real("dampening", values["dampening"], low=0.0, high=1.0),
+        }
+        if checked["nesterov"] and (checked["momentum"] == 0 or checked["dampening"] != 0):
             raise ValueError(
                 "nesterov=True needs momentum > 0 and dampening == 0, "
-                f"got momentum={self.momentum!r}, dampening={self.dampening!r}"
+                f"got momentum={checked['momentum']!r}, dampening={checked['dampening']!r}"
             )
-        self.nesterov = nesterov
+        return checked
 
     def init_state(self, p: Parameter) -> State:
         return {"momentum_buffer": None}  # made by the first step with momentum, as torch does
 
-    def compute_step(self, i: int, p: Parameter, state: State, rates: dict[str, float]) -> tuple[np.ndarray, State]:
-        lr, momentum = rates["lr"], rates["momentum"]
+    def compute_step(self, i: int, p: Parameter, state: State, rates: dict[str, Any]) -> tuple[np.ndarray, State]:
+        lr, momentum, weight_decay = rates["lr"], rates["momentum"], rates["weight_decay"]
+        dampening = rates["dampening"]
         step = self.scratch(i, "step")
         d = p.grad
-        if self.weight_decay != 0:
-            d = np.multiply(p.value, self.weight_decay, out=step)  # d = g + lambda theta, in the step's array
+        if weight_decay != 0:
+            d = np.multiply(p.value, weight_decay, out=step)  # d = g + lambda theta, in the step's array
             d += p.grad
         if momentum != 0:  # as torch: a step at momentum 0 neither uses nor updates the buffer
             v_old, v = state["momentum_buffer"], self.scratch(i, "momentum_buffer")
@@ -446,9 +617,9 @@ class SGD(Optimizer):
                 np.copyto(v, d)
             else:
                 np.multiply(v_old, momentum, out=v)
-                v += d if self.dampening == 0 else (1.0 - self.dampening) * d
+                v += d if dampening == 0 else (1.0 - dampening) * d
             state = {"momentum_buffer": v}
-            if self.nesterov:  # d + mu v, in a scratch array of its own: a step allocates nothing
+            if rates["nesterov"]:  # d + mu v, in a scratch array of its own: a step allocates nothing
                 d = np.add(
                     d, np.multiply(v, momentum, out=self.scratch(i, "nesterov")), out=self.scratch(i, "nesterov")
                 )
@@ -505,7 +676,13 @@ class Adam(Optimizer):
     """
 
     state_to_check = ("exp_avg_sq",)  # v = inf would only make the step 0
+    per_optimizer = ("amsgrad",)
     _decoupled_weight_decay = False
+    lr: Rate
+    betas: tuple[float, float]
+    eps: float
+    weight_decay: float
+    amsgrad: bool
 
     def __init__(
         self,
@@ -519,16 +696,30 @@ class Adam(Optimizer):
         clip_norm: float | None = None,
         clip_value: float | None = None,
     ) -> None:
-        super().__init__(params, clip_norm=clip_norm, clip_value=clip_value)
-        self.lr = _check_rate("lr", lr, low=0.0)
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+        )
+
+    def check_hyperparameters(self, values: dict[str, Any]) -> dict[str, Any]:
+        betas = values["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        self.betas = tuple(
-            check_real(f"betas[{k}]", b, low=0.0, high=1.0, high_inclusive=False) for k, b in enumerate(betas)
-        )
-        self.eps = check_real("eps", eps, low=0.0, low_inclusive=False)
-        self.weight_decay = check_real("weight_decay", weight_decay, low=0.0)
-        self.amsgrad = check_bool("amsgrad", amsgrad)
+        return {
+            "lr": _check_rate("lr", values["lr"], low=0.0),
+            "betas": tuple(
+                check_real(f"betas[{k}]", b, low=0.0, high=1.0, high_inclusive=False) for k, b in enumerate(betas)
+            ),
+            "eps": check_real("eps", values["eps"], low=0.0, low_inclusive=False),
+            "weight_decay": check_real("weight_decay", values["weight_decay"], low=0.0),
+            "amsgrad": check_bool("amsgrad", values["amsgrad"]),
+        }
 
     def init_state(self, p: Parameter) -> State:
         state = {"exp_avg": np.zeros_like(p.value), "exp_avg_sq": np.zeros_like(p.value)}
@@ -536,12 +727,13 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = np.zeros_like(p.value)
         return state
 
-    def compute_step(self, i: int, p: Parameter, state: State, rates: dict[str, float]) -> tuple[np.ndarray, State]:
-        lr, (beta1, beta2), t = rates["lr"], self.betas, self.step_count + 1
+    def compute_step(self, i: int, p: Parameter, state: State, rates: dict[str, Any]) -> tuple[np.ndarray, State]:
+        lr, (beta1, beta2), t = rates["lr"], rates["betas"], self.step_count + 1
+        weight_decay = rates["weight_decay"]
         step = self.scratch(i, "step")
         d = p.grad
-        if self.weight_decay != 0 and not self._decoupled_weight_decay:
-            d = np.multiply(p.value, self.weight_decay, out=self.scratch(i, "d"))  # g + lambda theta
+        if weight_decay != 0 and not self._decoupled_weight_decay:
+            d = np.multiply(p.value, weight_decay, out=self.scratch(i, "d"))  # g + lambda theta
             d += p.grad
         m = _lerp(state["exp_avg"], d, 1 - beta1, out=self.scratch(i, "exp_avg"))
         v = _lerp(state["exp_avg_sq"], np.square(d, out=step), 1 - beta2, out=self.scratch(i, "exp_avg_sq"))
@@ -550,11 +742,11 @@ class Adam(Optimizer):
             v = new["max_exp_avg_sq"] = np.maximum(state["max_exp_avg_sq"], v, out=self.scratch(i, "max_exp_avg_sq"))
         denominator = np.sqrt(v, out=step)
         denominator /= math.sqrt(1 - beta2**t)
-        denominator += self.eps
+        denominator += rates["eps"]
         step = np.divide(m, denominator, out=step)
         step *= lr / (1 - beta1**t)
-        if self.weight_decay != 0 and self._decoupled_weight_decay:
-            step += np.multiply(p.value, lr * self.weight_decay, out=self.scratch(i, "d"))
+        if weight_decay != 0 and self._decoupled_weight_decay:
+            step += np.multiply(p.value, lr * weight_decay, out=self.scratch(i, "d"))
         return step, new
 
 
@@ -648,6 +840,13 @@ class RMSprop(Optimizer):
     """
 
     state_to_check = ("square_avg", "grad_avg")  # either at inf could leave the step finite
+    per_optimizer = ("momentum", "centered")
+    lr: Rate
+    alpha: float
+    eps: float
+    weight_decay: float
+    momentum: float
+    centered: bool
 
     def __init__(
         self,
@@ -662,13 +861,27 @@ class RMSprop(Optimizer):
         clip_norm: float | None = None,
         clip_value: float | None = None,
     ) -> None:
-        super().__init__(params, clip_norm=clip_norm, clip_value=clip_value)
-        self.lr = _check_rate("lr", lr, low=0.0)
-        self.alpha = check_real("alpha", alpha, low=0.0, high=1.0)
-        self.eps = check_real("eps", eps, low=0.0, low_inclusive=False)
-        self.weight_decay = check_real("weight_decay", weight_decay, low=0.0)
-        self.momentum = check_real("momentum", momentum, low=0.0, high=1.0, high_inclusive=False)
-        self.centered = check_bool("centered", centered)
+        super().__init__(
+            params,
+            lr=lr,
+            alpha=alpha,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            centered=centered,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+        )
+
+    def check_hyperparameters(self, values: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "lr": _check_rate("lr", values["lr"], low=0.0),
+            "alpha": check_real("alpha", values["alpha"], low=0.0, high=1.0),
+            "eps": check_real("eps", values["eps"], low=0.0, low_inclusive=False),
+            "weight_decay": check_real("weight_decay", values["weight_decay"], low=0.0),
+            "momentum": check_real("momentum", values["momentum"], low=0.0, high=1.0, high_inclusive=False),
+            "centered": check_bool("centered", values["centered"]),
+        }
 
     def init_state(self, p: Parameter) -> State:
         state = {"square_avg": np.zeros_like(p.value)}
@@ -678,12 +891,12 @@ class RMSprop(Optimizer):
             state["grad_avg"] = np.zeros_like(p.value)
         return state
 
-    def compute_step(self, i: int, p: Parameter, state: State, rates: dict[str, float]) -> tuple[np.ndarray, State]:
-        lr, alpha = rates["lr"], self.alpha
+    def compute_step(self, i: int, p: Parameter, state: State, rates: dict[str, Any]) -> tuple[np.ndarray, State]:
+        lr, alpha, weight_decay = rates["lr"], rates["alpha"], rates["weight_decay"]
         step = self.scratch(i, "step")
         d = p.grad
-        if self.weight_decay != 0:
-            d = np.multiply(p.value, self.weight_decay, out=self.scratch(i, "d"))  # g + lambda theta
+        if weight_decay != 0:
+            d = np.multiply(p.value, weight_decay, out=self.scratch(i, "d"))  # g + lambda theta
             d += p.grad
         v = _lerp(state["square_avg"], np.square(d, out=step), 1 - alpha, out=self.scratch(i, "square_avg"))
         new = {"square_avg": v}
@@ -693,7 +906,7 @@ class RMSprop(Optimizer):
             np.sqrt(np.maximum(s, 0.0, out=s), out=s)
         else:
             s = np.sqrt(v, out=step)
-        s += self.eps
+        s += rates["eps"]
         if self.momentum > 0:
             b = new["momentum_buffer"] = np.multiply(
                 state["momentum_buffer"], self.momentum, out=self.scratch(i, "momentum_buffer")

@@ -161,13 +161,21 @@ def optimizer_config(optimizer: Any) -> dict[str, Any]:
     momentum buffers). A schedule is recorded by its ``repr``, which names
     its class and every constructor argument; a plain function by its
     qualified name, since its default ``repr`` holds a memory address that
-    changes from one process to the next.
+    changes from one process to the next. Parameter groups, when there are
+    several or one sets a hyperparameter, are recorded by their sizes and
+    settings.
     """
-    running = {"params", *optimizer.state_dict()}
+    running = {"params", "param_groups", *optimizer.state_dict()}
     config: dict[str, Any] = {"class": type(optimizer).__name__}
     for name, value in sorted(vars(optimizer).items()):
         if not name.startswith("_") and name not in running:
             config[name] = _json_value(value)
+    groups = getattr(optimizer, "param_groups", [])
+    if len(groups) > 1 or any(len(group) > 1 for group in groups):
+        config["param_groups"] = [
+            {name: len(value) if name == "params" else _json_value(value) for name, value in sorted(group.items())}
+            for group in groups
+        ]
     return config
 
 

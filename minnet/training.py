@@ -14,6 +14,7 @@ callbacks' ``on_train_end``. The per-batch work is ``_train_epoch`` and
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import signal
@@ -297,13 +298,24 @@ def _prepare(
 
 
 def _check_optimizer(model: Layer, optimizer: Any) -> None:
-    """Refuse anything but an Optimizer holding exactly the model's parameters."""
+    """Refuse anything but an Optimizer holding every trainable parameter of the model and nothing else.
+
+    Frozen parameters may be held or not: the optimizer skips them.
+    """
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be an Optimizer (e.g. mn.SGD), got {type(optimizer).__name__}")
-    model_params = {id(p) for p in model.parameters()}
-    if model_params != {id(p) for p in optimizer.params}:
+    named = model.named_parameters()
+    held = {id(p) for p in optimizer.params}
+    missing = [name for name, p in named if p.trainable and id(p) not in held]
+    if missing:
         raise ValueError(
-            "the optimizer does not hold exactly this model's parameters; build it with model.parameters()"
+            f"the optimizer does not hold the trainable parameters {missing[:5]} of this model; build it with "
+            "model.parameters(), or freeze their layers (layer.trainable = False)"
+        )
+    foreign = len(held - {id(p) for _, p in named})
+    if foreign:
+        raise ValueError(
+            f"the optimizer holds {foreign} parameters that are not this model's; build it with model.parameters()"
         )
 
 
@@ -388,12 +400,12 @@ def _check_schedules_cover(optimizer: Optimizer, first_step: int, n_steps: int) 
     microsecond per step.
     """
     last_step = first_step + n_steps - 1
-    for name in optimizer.schedulable:
-        if not callable(getattr(optimizer, name, None)):
+    for name, group in itertools.product(optimizer.schedulable, range(len(optimizer.param_groups))):
+        if not callable(optimizer.hyperparameter(name, group)):
             continue
         for step in range(first_step, last_step + 1):
             try:
-                optimizer.rate(name, step)
+                optimizer.rate(name, step, group)
             except (ValueError, TypeError, ArithmeticError, IndexError) as exc:
                 raise ValueError(
                     f"the {name} schedule cannot cover this run, which takes optimizer steps "

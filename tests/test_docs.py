@@ -124,7 +124,7 @@ def test_the_multiclass_page_quotes_every_step():
         'm = _lerp(state["exp_avg"], d, 1 - beta1',
         "denominator /= math.sqrt(1 - beta2**t)",
         "step *= lr / (1 - beta1**t)",
-        "if self.weight_decay != 0 and self._decoupled_weight_decay:",
+        "if weight_decay != 0 and self._decoupled_weight_decay:",
     ):
         assert any(code in body for _, body in quoted), f"docs/multiclass.md quotes no line with {code!r}"
     assert {source for source, _ in quoted} >= {

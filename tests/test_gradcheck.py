@@ -439,7 +439,7 @@ class BatchNormWithoutStatisticsGradient(mn.BatchNorm):
 
     def backward(self, grad, need_input_grad=True):
         super().backward(grad, need_input_grad=False)
-        _x_hat, inv_std = self._cache
+        _x_hat, inv_std, _batch_statistics = self._cache
         return grad * self.gamma.value * inv_std
 
 

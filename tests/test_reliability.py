@@ -152,7 +152,7 @@ CASES: dict[str, Case] = {
     "optimizer-other-model": (
         lambda w: w.fit(optimizer=mn.SGD(mn.Dense(3, 1).parameters(), lr=0.1)),
         ValueError,
-        "does not hold exactly this model's parameters",
+        r"does not hold the trainable parameters \['0.W', '0.b', '2.W', '2.b'\] of this model",
     ),
     "resume-missing": (lambda w: w.fit(resume="/nonexistent/run.npz"), FileNotFoundError, "no such file"),
     # -- predict, forward, losses ------------------------------------------------

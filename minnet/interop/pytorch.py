@@ -219,7 +219,8 @@ def to_torch(model: Layer, *, training: bool = True) -> nn.Module:
     torch.nn.Module
         In the model's dtype (``torch.float32`` or ``torch.float64``), on
         the CPU: ``nn.Sequential`` for a Sequential, :class:`GraphModule`
-        for a Graph, the twin of each layer (see the module's table).
+        for a Graph, the twin of each layer (see the module's table). A
+        frozen layer's parameters have ``requires_grad=False``.
 
     Raises
     ------
@@ -266,6 +267,8 @@ def _to_module(layer: Layer, done: dict[int, nn.Module], where: str) -> nn.Modul
             f"{', '.join(sorted(cls.__name__ for cls in _TO_TORCH))}"
         )
     module = done[id(layer)] = convert(layer, done, where)
+    if not layer.children() and not layer.trainable:  # a container's flag is its layers'
+        module.requires_grad_(False)
     return module
 
 
@@ -387,7 +390,9 @@ def from_torch(module: nn.Module) -> Layer:
     -------
     Layer
         A :class:`~minnet.Sequential`, :class:`~minnet.Graph` or layer, in
-        the module's dtype (float32 or float64), its weights copied.
+        the module's dtype (float32 or float64), its weights copied. A
+        module whose parameters all have ``requires_grad=False`` becomes a
+        frozen layer.
 
     Raises
     ------
@@ -462,6 +467,9 @@ def _from_module(module: nn.Module, done: dict[int, Layer], where: str) -> Layer
         if str(exc).startswith("from_torch"):  # already says which module, deeper down
             raise
         raise type(exc)(f"from_torch cannot convert {module!r} ({where}): {exc}") from None
+    weights = list(module.parameters(recurse=False))
+    if weights and not any(w.requires_grad for w in weights):  # frozen in torch: frozen here
+        layer.trainable = False
     # A module with nothing to share becomes a layer per use, so reusing one nn.ReLU() converts.
     if _has_state(module):
         done[id(module)] = layer

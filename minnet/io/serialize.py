@@ -200,8 +200,13 @@ def _custom_mapping(custom_layers: Any) -> dict[str, type[Layer]]:
 # -- model <-> description ---------------------------------------------------
 
 
-def describe_model(model: Layer) -> dict[str, Any]:
-    """The JSON-able architecture tree of ``model``: class, config, children."""
+def describe_model(model: Layer, parent_trainable: bool = True) -> dict[str, Any]:
+    """The JSON-able architecture tree of ``model``: class, config, children.
+
+    A layer whose ``trainable`` flag differs from its container's (from
+    True, at the top) records it, so files of models without frozen layers
+    are as before and an old file loads as trainable.
+    """
     config = model.get_config()
     if not isinstance(config, dict):
         raise TypeError(f"{type(model).__name__}.get_config() must return a dict, got {config!r}")
@@ -213,9 +218,11 @@ def describe_model(model: Layer) -> dict[str, Any]:
             f"written as JSON ({exc}); return plain numbers, strings, lists and dicts"
         ) from None
     node: dict[str, Any] = {"class": _class_key(model), "config": config}
+    if model.trainable != parent_trainable:
+        node["trainable"] = model.trainable
     children = model.children()
     if children:
-        node["children"] = [describe_model(child) for child in children]
+        node["children"] = [describe_model(child, model.trainable) for child in children]
     return node
 
 
@@ -240,20 +247,31 @@ class _Budget:
         self.left -= n
 
 
-def _build(node: Any, custom: Mapping[str, type[Layer]], budget: _Budget, depth: int = 0) -> Layer:
+def _build(
+    node: Any,
+    custom: Mapping[str, type[Layer]],
+    budget: _Budget,
+    flags: list[tuple[Layer, bool]],
+    depth: int = 0,
+    parent_trainable: bool = True,
+) -> Layer:
+    """The layer ``node`` describes; each built layer and its ``trainable`` flag are appended to ``flags``."""
     if depth > MAX_NESTING:
         raise ValueError(f"the file's architecture is nested more than {MAX_NESTING} containers deep")
     if not isinstance(node, dict) or "class" not in node:
         raise ValueError(f"the file's architecture holds {node!r:.80} where a layer was expected")
     cls = _resolve_class(node["class"], custom)
-    unknown = sorted(map(str, set(node) - {"class", "config", "children"}))
+    unknown = sorted(map(str, set(node) - {"class", "config", "children", "trainable"}))
     if unknown:
         raise ValueError(f"the file describes {node['class']} with fields minnet does not know: {unknown!s:.80}")
     config = node.get("config", {})
     children_nodes = node.get("children", [])
     if not isinstance(config, dict) or not isinstance(children_nodes, list):
         raise ValueError(f"the file describes {node['class']} with a malformed config or children")
-    children = [_build(child, custom, budget, depth + 1) for child in children_nodes]
+    trainable = node.get("trainable", parent_trainable)
+    if not isinstance(trainable, bool):
+        raise ValueError(f"the file describes {node['class']} with trainable={trainable!r:.40}; expected true or false")
+    children = [_build(child, custom, budget, flags, depth + 1, trainable) for child in children_nodes]
     # A layer that can tell its size from its config (Dense) is checked before it
     # allocates; any other layer's parameters are checked right after it is built.
     size = cls.parameter_count(config)
@@ -273,6 +291,7 @@ def _build(node: Any, custom: Mapping[str, type[Layer]], budget: _Budget, depth:
     if size is None and not children:
         budget.spend(sum(p.value.size for p in layer.parameters()), f"{node['class']} with config {config!r:.200}")
     _check_config_kept(layer, config, node["class"])
+    flags.append((layer, trainable))
     return layer
 
 
@@ -489,8 +508,9 @@ def _model_from_meta(
     custom = _custom_mapping(custom_layers)
     check_header(meta, source)
     budget = _Budget(_check_table(meta.get("parameters"), arrays, source))
+    flags: list[tuple[Layer, bool]] = []
     try:
-        model = _build(meta.get("architecture"), custom, budget)
+        model = _build(meta.get("architecture"), custom, budget, flags)
     except RecursionError:
         raise ValueError(f"{source}: the architecture is nested too deeply") from None
     values = check_parameters(model, meta.get("parameters"), arrays, source)
@@ -501,6 +521,9 @@ def _model_from_meta(
     states = check_layer_states(model, meta, arrays, source)
     restore_parameters(model.parameters(), values)
     set_layer_states(model, states, source)
+    # Containers before the layers inside them: setting a container's flag sets its layers'.
+    for layer, trainable in reversed(flags):
+        layer.trainable = trainable
     return model
 
 

@@ -12,7 +12,16 @@
 """
 
 from .activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from .base import Layer, Parameter, backward_through, check_dtype, dtype_repr, restore_parameters, snapshot_parameters
+from .base import (
+    Layer,
+    Parameter,
+    backward_through,
+    check_dtype,
+    dtype_repr,
+    has_trainable_parameters,
+    restore_parameters,
+    snapshot_parameters,
+)
 from .convolution import Conv2D
 from .dense import Dense
 from .dropout import Dropout
@@ -41,6 +50,7 @@ __all__ = [
     "backward_through",
     "check_dtype",
     "dtype_repr",
+    "has_trainable_parameters",
     "restore_parameters",
     "snapshot_parameters",
 ]

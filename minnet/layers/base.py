@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._inference import CacheSlot, inference_pass
+from .._validation import check_bool
 
 if TYPE_CHECKING:
     from ..regularizers import Regularizer
@@ -21,6 +22,7 @@ __all__ = [
     "check_batch",
     "check_dtype",
     "dtype_repr",
+    "has_trainable_parameters",
     "model_dtype",
     "register_symbolic_call",
     "restore_parameters",
@@ -66,6 +68,11 @@ class Parameter:
         NaN until the first ``backward`` writes it, so an optimizer step taken
         before any backward is refused (its update would be NaN) instead of
         applying weight decay alone as if it were a gradient.
+    trainable : bool
+        False while the owning layer is frozen (``layer.trainable = False``
+        sets it): optimizers leave the parameter and its running state
+        untouched, and its ``grad`` may be stale (a frozen layer's
+        backward may be skipped), as ``requires_grad=False`` in PyTorch.
     """
 
     def __init__(self, value: Any, name: str = "") -> None:
@@ -79,6 +86,7 @@ class Parameter:
         self.value = value
         self.grad = np.full_like(value, np.nan)  # "no gradient yet": see the class docstring
         self.name = name
+        self.trainable = True
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -171,6 +179,7 @@ class Layer:
       first layer, whose input is the data (see :func:`backward_through`).
     * State that is not trained (running statistics, a generator) goes
       through :meth:`get_state` / :meth:`set_state`, so files carry it.
+    * ``layer.trainable = False`` freezes the layer (see :attr:`trainable`).
     """
 
     #: What ``backward`` needs from the last training ``forward``; None before the first one.
@@ -214,8 +223,34 @@ class Layer:
         raise NotImplementedError(f"{type(self).__name__} must implement backward")
 
     def parameters(self) -> list[Parameter]:
-        """Trainable parameters, in a fixed order."""
+        """Every parameter, frozen or not, in a fixed order (``p.trainable`` tells which are trained)."""
         return []
+
+    @property
+    def trainable(self) -> bool:
+        """Whether training updates this layer; ``False`` freezes it, and all its layers for a container.
+
+        A frozen layer's parameters (``p.trainable`` is False) get no
+        update from any optimizer, weight decay included, and their
+        running state is left as it is; a batch-norm layer normalises with
+        its running statistics and does not update them, as in Keras. A
+        frozen start of a model gets no backward at all (see
+        :func:`backward_through`). :meth:`parameters` still lists every
+        parameter, so saving and exporting see all the weights, and an
+        optimizer built on ``model.parameters()`` keeps working after a
+        layer is unfrozen. Setting it on a container sets it on every layer
+        inside (each may then be set again), as Keras does.
+        """
+        return self.__dict__.get("_trainable", True)  # a layer whose __init__ skipped Layer's is trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        value = check_bool("trainable", value)
+        self._trainable = value
+        for p in self.parameters():
+            p.trainable = value
+        for child in self.children():
+            child.trainable = value
 
     def get_state(self) -> dict[str, Any]:
         """State this layer keeps that is *not* trained, for saving and checkpoints.
@@ -398,6 +433,11 @@ def _takes_need_input_grad(backward: Callable) -> bool:
         return False
 
 
+def has_trainable_parameters(layer: Layer) -> bool:
+    """Whether ``layer`` (or any layer inside it) holds a parameter that is not frozen."""
+    return any(p.trainable for p in layer.parameters())
+
+
 def backward_through(layer: Layer, grad: Any, need_input_grad: bool = True) -> Any:
     """``layer.backward(grad)``, telling the layer when dL/d(input) is not needed.
 
@@ -405,8 +445,13 @@ def backward_through(layer: Layer, grad: Any, need_input_grad: bool = True) -> A
     ``backward`` declares a ``need_input_grad`` keyword receives it (and may
     return None when it is False); any other layer is called as
     ``backward(grad)`` and computes dL/d(input) as always, which is correct,
-    only slower. Containers call every layer's backward through this.
+    only slower. When dL/d(input) is not needed and the layer holds no
+    trainable parameter (a frozen layer, or one without parameters, at the
+    start of a model) its backward is not run at all and the result is None.
+    Containers call every layer's backward through this.
     """
+    if not need_input_grad and not has_trainable_parameters(layer):
+        return None
     if need_input_grad or not _takes_need_input_grad(type(layer).backward):
         return layer.backward(grad)
     backward: Callable[..., Any] = layer.backward  # declares need_input_grad, checked just above

@@ -57,7 +57,10 @@ class BatchNorm(Layer):
 
     where :math:`\mu` and :math:`\sigma` depend on every sample of the
     batch. (Inference keeps no cache, so ``backward`` always follows a
-    training forward.)
+    training forward.) A frozen layer (``trainable = False``) normalises
+    with the running statistics in training too and leaves them as they
+    are, as Keras does; they are then constants, and
+    :math:`\partial L/\partial x_{ij} = D_{ij} / \sqrt{\bar\sigma_j^2 + \epsilon}`.
 
     Parameters
     ----------
@@ -124,32 +127,39 @@ class BatchNorm(Layer):
         x = np.asarray(x)
         hint = self._image_hint if x.ndim == 4 else ""
         x = check_batch(x, self.n_features, self.gamma.value.dtype, repr(self), "parameters", hint=hint)
+        if training and self.trainable and len(x) < self.min_training_batch:
+            raise ValueError(
+                f"{self!r} needs more than 1 sample per batch in training to compute a "
+                f"variance, got a batch of {len(x)}; use a batch_size that leaves no "
+                f"batch of one, or training=False"
+            )
+        x_hat, inv_std, batch_statistics = self._normalise(x, training)
         if training:
-            if len(x) < self.min_training_batch:
-                raise ValueError(
-                    f"{self!r} needs more than 1 sample per batch in training to compute a "
-                    f"variance, got a batch of {len(x)}; use a batch_size that leaves no "
-                    f"batch of one, or training=False"
-                )
-            x_hat, inv_std, mean, var = _normalise_batch(x, self.eps)
-            self._update_running(mean, var, len(x))
-            self._cache = (x_hat, inv_std)
-        else:
-            inv_std = 1.0 / np.sqrt(self.running_var + self.eps)
-            x_hat = _standardise(x, self.running_mean, inv_std)
+            self._cache = (x_hat, inv_std, batch_statistics)
         with np.errstate(over="ignore"):  # only parameters beyond any sensible size overflow here
             return x_hat * self.gamma.value + self.beta.value
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-        x_hat, inv_std = self._require_cache()
+        x_hat, inv_std, batch_statistics = self._require_cache()
         grad = self._check_grad(grad, x_hat.shape)
         self.gamma.grad[...] = np.sum(grad * x_hat, axis=0)  # dL/dgamma = sum_i G x_hat
         self.beta.grad[...] = np.sum(grad, axis=0)  # dL/dbeta = sum_i G
-        if not need_input_grad:
-            return None
-        d = grad * self.gamma.value  # D = dL/dx_hat
-        # mu and sigma depend on every row: two column means carry that dependence.
-        return inv_std * (d - d.mean(axis=0) - x_hat * np.mean(d * x_hat, axis=0))
+        return _input_grad(grad, self.gamma.value, x_hat, inv_std, batch_statistics) if need_input_grad else None
+
+    def _normalise(self, table: np.ndarray, training: bool) -> tuple[np.ndarray, np.ndarray, bool]:
+        """``(x_hat, 1 / sqrt(var + eps), batch_statistics)`` of each column of ``table`` (n, features).
+
+        Batch statistics (updating the running ones) when training a
+        trainable layer; the running statistics otherwise: in inference,
+        and in training while the layer is frozen (Keras' behaviour).
+        """
+        if training and self.trainable:
+            x_hat, inv_std, mean, var = _normalise_batch(table, self.eps)
+            self._update_running(mean, var, len(table))
+        else:
+            inv_std = 1.0 / np.sqrt(self.running_var + self.eps)
+            x_hat = _standardise(table, self.running_mean, inv_std)
+        return x_hat, inv_std, training and self.trainable
 
     def _update_running(self, mean: np.ndarray, var: np.ndarray, n: int) -> None:
         self.num_batches_tracked += 1
@@ -247,6 +257,17 @@ def _normalise_batch(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray,
     return centred / std_s, 1.0 / (std_s * scale), mean_s * scale, var
 
 
+def _input_grad(
+    grad: np.ndarray, gamma: np.ndarray, x_hat: np.ndarray, inv_std: np.ndarray, batch_statistics: bool
+) -> np.ndarray:
+    """dL/dx of a table (n, features) from ``grad`` = dL/dy, for batch or fixed (running) statistics."""
+    d = grad * gamma  # D = dL/dx_hat
+    if not batch_statistics:  # frozen: the statistics are constants, so x_hat is affine in x
+        return inv_std * d
+    # mu and sigma depend on every row: two column means carry that dependence.
+    return inv_std * (d - d.mean(axis=0) - x_hat * np.mean(d * x_hat, axis=0))
+
+
 def _standardise(x: np.ndarray, mean: np.ndarray, inv_std: np.ndarray) -> np.ndarray:
     """``(x - mean) * inv_std``; halved first only when the difference of two huge values overflows."""
     with np.errstate(over="ignore", invalid="ignore"):
@@ -322,31 +343,25 @@ class BatchNorm2D(BatchNorm):
                 f"{self!r} holds {dtype} parameters, got {x.dtype} input; convert it with x.astype(np.{dtype.name})"
             )
         table = _channels_last(x)  # (n H W, C): a channel's values are a column, as a feature's in BatchNorm
+        if training and self.trainable and len(table) < 2:
+            raise ValueError(
+                f"{self!r} needs more than 1 value per channel in training to compute a variance, "
+                f"got a batch of shape {x.shape}; use more images per batch, or training=False"
+            )
+        x_hat, inv_std, batch_statistics = self._normalise(table, training)
         if training:
-            if len(table) < 2:
-                raise ValueError(
-                    f"{self!r} needs more than 1 value per channel in training to compute a variance, "
-                    f"got a batch of shape {x.shape}; use more images per batch, or training=False"
-                )
-            x_hat, inv_std, mean, var = _normalise_batch(table, self.eps)
-            self._update_running(mean, var, len(table))
-            self._cache = (x_hat, inv_std, x.shape)
-        else:
-            inv_std = 1.0 / np.sqrt(self.running_var + self.eps)
-            x_hat = _standardise(table, self.running_mean, inv_std)
+            self._cache = (x_hat, inv_std, batch_statistics, x.shape)
         with np.errstate(over="ignore"):  # only parameters beyond any sensible size overflow here
             return _channels_first(x_hat * self.gamma.value + self.beta.value, x.shape)
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-        x_hat, inv_std, shape = self._require_cache()
-        grad = _channels_last(self._check_grad(grad, shape))
-        self.gamma.grad[...] = np.sum(grad * x_hat, axis=0)  # dL/dgamma = sum G x_hat
-        self.beta.grad[...] = np.sum(grad, axis=0)  # dL/dbeta = sum G
+        x_hat, inv_std, batch_statistics, shape = self._require_cache()
+        table_grad = _channels_last(self._check_grad(grad, shape))
+        self.gamma.grad[...] = np.sum(table_grad * x_hat, axis=0)  # dL/dgamma = sum G x_hat
+        self.beta.grad[...] = np.sum(table_grad, axis=0)  # dL/dbeta = sum G
         if not need_input_grad:
             return None
-        d = grad * self.gamma.value  # D = dL/dx_hat
-        # mu and sigma depend on every value of the channel: two channel means carry that dependence.
-        return _channels_first(inv_std * (d - d.mean(axis=0) - x_hat * np.mean(d * x_hat, axis=0)), shape)
+        return _channels_first(_input_grad(table_grad, self.gamma.value, x_hat, inv_std, batch_statistics), shape)
 
     def input_shape(self) -> None:  # the channels are fixed, the height and width free
         return None
