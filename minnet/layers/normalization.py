@@ -223,7 +223,7 @@ def _normalise_batch(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray,
 
     The plain formulas first. Only if they overflow (columns near 1e154,
     whose squares do not fit, or spanning the whole float range) is each
-    column recomputed divided by its largest magnitude :math:`s`, which
+    column beyond 1 recomputed divided by its largest magnitude :math:`s`, which
     bounds every term by 2: :math:`\hat x = (x/s - \mu/s) / \sqrt{\sigma^2/s^2 + \epsilon/s^2}`.
     """
     with np.errstate(over="ignore", invalid="ignore"):
@@ -234,8 +234,8 @@ def _normalise_batch(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray,
         x_hat = centred * inv_std
         if all_finite(x_hat) and all_finite(var):
             return x_hat, inv_std, mean, var
-    scale = np.max(np.abs(x), axis=0)
-    scale[scale == 0] = 1.0
+    # Columns within [-1, 1] cannot overflow: left unscaled, as eps / s^2 would overflow for a tiny s.
+    scale = np.maximum(np.max(np.abs(x), axis=0), 1.0)
     scaled = x / scale
     mean_s = scaled.mean(axis=0)
     centred = scaled - mean_s
