@@ -19,6 +19,8 @@ from .gradcheck import GradcheckError, gradcheck
 from .graph import Add, Concat, Graph, Input, Node
 from .io.serialize import load, register_layer, save
 from .layers import (
+    ELU,
+    GELU,
     AvgPool2D,
     BatchNorm,
     BatchNorm2D,
@@ -28,6 +30,7 @@ from .layers import (
     Flatten,
     GlobalAvgPool2D,
     Layer,
+    LayerNorm,
     LeakyReLU,
     MaxPool2D,
     Parameter,
@@ -35,6 +38,7 @@ from .layers import (
     Reshape,
     Sigmoid,
     Softmax,
+    Softplus,
     Tanh,
 )
 from .losses import BCE, MSE, CrossEntropy, Loss
@@ -55,6 +59,8 @@ from .training import evaluate, fit
 
 __all__ = [
     "BCE",
+    "ELU",
+    "GELU",
     "MSE",
     "SGD",
     "Adam",
@@ -82,6 +88,7 @@ __all__ = [
     "History",
     "Input",
     "Layer",
+    "LayerNorm",
     "LeakyReLU",
     "Loss",
     "MaxPool2D",
@@ -98,6 +105,7 @@ __all__ = [
     "Sequential",
     "Sigmoid",
     "Softmax",
+    "Softplus",
     "StepDecay",
     "Tanh",
     "TrainingDiverged",
