@@ -401,7 +401,8 @@ class LayerNorm(Layer):
         Whether to learn :math:`w` (ones at first) and :math:`b` (zeros);
         without them the layer has no parameters.
     dtype : np.float32 or np.float64, default np.float64
-        The parameters' dtype, which the input must have.
+        The parameters' dtype, which the input must have (without
+        parameters, any float input is computed in its own dtype).
 
     Attributes
     ----------
@@ -479,7 +480,9 @@ class LayerNorm(Layer):
                 f"{self!r} expected a batch whose samples end in shape {self.normalized_shape}, "
                 f"got an array of shape {x.shape}"
             )
-        dtype = self.weight.value.dtype if self.weight is not None else self.dtype  # gradcheck's float64 included
+        if self.weight is None:  # no parameters: any float input, computed in its own dtype
+            return x if x.dtype.kind == "f" else x.astype(np.float64)
+        dtype = self.weight.value.dtype  # not self.dtype: gradcheck holds the parameters in float64 for a while
         if x.dtype != dtype:
             raise TypeError(
                 f"{self!r} holds {dtype} parameters, got {x.dtype} input; convert it with x.astype(np.{dtype.name})"

@@ -86,6 +86,8 @@ def test_float32_stays_float32():
     y = layer.forward(batch((3, 4)).astype(np.float32))
     assert y.dtype == np.float32 and layer.backward(np.ones_like(y)).dtype == np.float32
     assert layer.weight.grad.dtype == np.float32
+    plain = mn.LayerNorm(4, elementwise_affine=False)  # no parameters: the input's dtype
+    assert plain.forward(batch((3, 4)).astype(np.float32)).dtype == np.float32
 
 
 def test_output_shape_parameters_and_repr():
