@@ -44,6 +44,7 @@ from .layers import (
 from .losses import BCE, MSE, CrossEntropy, Loss
 from .lr_finder import lr_find
 from .optim import SGD, Adam, AdamW, Optimizer, RMSprop
+from .probabilities import predict_proba
 from .run import History, TrainingDiverged, TrainingError
 from .schedules import (
     Constant,
@@ -119,6 +120,7 @@ __all__ = [
     "lr_find",
     "metrics",
     "plot",
+    "predict_proba",
     "register_layer",
     "save",
 ]
