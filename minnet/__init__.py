@@ -20,6 +20,8 @@ from .gradcheck import GradcheckError, gradcheck
 from .graph import Add, Concat, Graph, Input, Node
 from .io.serialize import load, register_layer, save
 from .layers import (
+    ELU,
+    GELU,
     AvgPool2D,
     BatchNorm,
     BatchNorm2D,
@@ -29,6 +31,7 @@ from .layers import (
     Flatten,
     GlobalAvgPool2D,
     Layer,
+    LayerNorm,
     LeakyReLU,
     MaxPool2D,
     Parameter,
@@ -36,11 +39,13 @@ from .layers import (
     Reshape,
     Sigmoid,
     Softmax,
+    Softplus,
     Tanh,
 )
 from .losses import BCE, MSE, CrossEntropy, Loss
 from .lr_finder import lr_find
 from .optim import SGD, Adam, AdamW, Optimizer, RMSprop
+from .probabilities import predict_proba
 from .run import History, TrainingDiverged, TrainingError
 from .schedules import (
     Constant,
@@ -56,6 +61,8 @@ from .training import evaluate, fit
 
 __all__ = [
     "BCE",
+    "ELU",
+    "GELU",
     "MSE",
     "SGD",
     "Adam",
@@ -83,6 +90,7 @@ __all__ = [
     "History",
     "Input",
     "Layer",
+    "LayerNorm",
     "LeakyReLU",
     "Loss",
     "MaxPool2D",
@@ -99,6 +107,7 @@ __all__ = [
     "Sequential",
     "Sigmoid",
     "Softmax",
+    "Softplus",
     "StepDecay",
     "Tanh",
     "TrainingDiverged",
@@ -115,6 +124,7 @@ __all__ = [
     "lr_find",
     "metrics",
     "plot",
+    "predict_proba",
     "register_layer",
     "regularizers",
     "save",

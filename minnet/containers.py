@@ -13,8 +13,9 @@ thread or another.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -404,8 +405,28 @@ class Sequential(Model):
     def __len__(self) -> int:
         return len(self.layers)
 
-    def __getitem__(self, index: int) -> Layer:
-        return self.layers[index]
+    @overload
+    def __getitem__(self, index: int) -> Layer: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequential: ...
+
+    def __getitem__(self, index: int | slice) -> Layer:
+        """``model[i]`` is a layer; ``model[a:b]`` (any step) a Sequential of the same layer objects, as PyTorch's.
+
+        The slice shares its layers, hence their weights, with ``model``:
+        training one trains the other (``copy.deepcopy`` it for a separate model).
+        """
+        if isinstance(index, slice):
+            return Sequential(*self.layers[index])
+        try:
+            i = operator.index(index)
+        except TypeError:
+            raise TypeError(
+                f"Sequential indices must be integers or slices, got {index!r} ({type(index).__name__})"
+            ) from None
+        if not -len(self.layers) <= i < len(self.layers):
+            raise IndexError(f"index {i} is out of range for a Sequential of {len(self.layers)} layers")
+        return self.layers[i]
 
     def __iter__(self) -> Iterator[Layer]:
         return iter(self.layers)

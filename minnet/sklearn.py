@@ -47,8 +47,9 @@ import itertools
 from . import optim
 from ._validation import check_bool, check_choice, check_int, check_real
 from .containers import Sequential
-from .layers import Dense, Layer, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .layers import Dense, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
 from .losses import BCE, MSE, CrossEntropy, Loss
+from .probabilities import class_probabilities
 from .run import History
 from .training import fit
 
@@ -326,11 +327,8 @@ class MinnetClassifier(ClassifierMixin, _MinnetEstimator):
         ndarray of shape (n_samples, n_classes)
             Rows sum to 1; columns in the order of ``classes_``.
         """
-        scores = self._scores(X)
-        if len(self.classes_) == 2:
-            p = Sigmoid().forward(scores, training=False)  # minnet's sigmoid: no overflow for any logit
-            return np.hstack([1.0 - p, p])
-        return Softmax().forward(scores, training=False)
+        scores = self._scores(X)  # first: it checks that the classifier is fitted
+        return class_probabilities(self._loss(), scores)
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each sample.

@@ -5,7 +5,7 @@ the same weights every call. Between them they hold every exportable layer
 (Dense with and without bias, each activation, Softmax, BatchNorm with moved
 running statistics, Dropout, a nested Sequential, and the image layers:
 Conv2D with each kind of padding, strides and without bias, BatchNorm2D,
-MaxPool2D, AvgPool2D, GlobalAvgPool2D, Flatten, Reshape) and the graph
+MaxPool2D, AvgPool2D, GlobalAvgPool2D, Flatten, Reshape; LayerNorm, GELU, ELU, Softplus) and the graph
 features (a skip, a layer shared by two nodes, a Sequential used at two
 nodes, a concat, several inputs and outputs, an output that feeds another
 node, a graph inside a graph, a residual block of images). Both test files run :data:`MODELS` through their
@@ -145,6 +145,32 @@ def residual_cnn(dtype) -> mn.Graph:
     return mn.Graph(inputs=x, outputs=mn.Dense(4, 1, seed=27, dtype=dtype)(pooled))
 
 
+def blocks(dtype) -> mn.Sequential:
+    """LayerNorm over features and over whole images (with random weights, and without), the tanh GELU (the
+    exact one's float64 ONNX export is float32-accurate: tested on its own), ELU with alpha 0.5, a Softplus
+    of beta 2 whose threshold 3 the outputs cross."""
+    rng = np.random.default_rng(30)
+    norm, image_norm = mn.LayerNorm(8, eps=1e-3, dtype=dtype), mn.LayerNorm((2, 2, 3), dtype=dtype)
+    for layer in (norm, image_norm):
+        layer.weight.value[...] = rng.uniform(0.5, 1.5, layer.normalized_shape)
+        layer.bias.value[...] = rng.normal(size=layer.normalized_shape)
+    return mn.Sequential(
+        mn.Dense(5, 8, seed=31, dtype=dtype),
+        norm,
+        mn.GELU(approximate="tanh"),
+        mn.Dense(8, 12, seed=32, dtype=dtype),
+        mn.Reshape((2, 2, 3)),
+        image_norm,
+        mn.ELU(0.5),
+        mn.Flatten(),
+        mn.Dense(12, 6, seed=33, dtype=dtype),
+        mn.Tanh(),
+        mn.LayerNorm(6, elementwise_affine=False),
+        mn.Dense(6, 3, seed=34, dtype=dtype),
+        mn.Softplus(beta=2.0, threshold=3.0),
+    )
+
+
 class Square(mn.Layer):
     """A layer of the user's own, ``x * x``, as README's: no exporter knows it (exporting it must fail naming
     its place), and it stores its cache in every forward, inference too (which must not disturb training)."""
@@ -167,4 +193,5 @@ MODELS = {
     "output-inner-node": output_is_an_inner_node,
     "cnn": cnn,
     "residual-cnn": residual_cnn,
+    "blocks": blocks,
 }

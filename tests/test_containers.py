@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from rows import row
 
 import minnet as mn
 
@@ -200,3 +201,53 @@ def test_the_input_shape_is_inferred_only_through_layers_that_keep_it():
 def test_summary_takes_input_shape_or_its_older_name_not_both():
     with pytest.raises(TypeError, match="input_shape= or its older name n_features=, not both"):
         mn.Sequential(mn.ReLU()).summary(3, n_features=3)
+
+
+# -- indexing and slicing ----------------------------------------------------------------
+
+
+def five_layers() -> mn.Sequential:
+    return mn.Sequential(mn.Dense(3, 4, seed=0), mn.ReLU(), mn.Dense(4, 4, seed=1), mn.Tanh(), mn.Dense(4, 1, seed=2))
+
+
+def test_a_slice_is_a_sequential_of_the_same_layer_objects():
+    model = five_layers()
+    body = model[:3]
+    assert isinstance(body, mn.Sequential) and len(body) == 3
+    assert all(a is b for a, b in zip(body, model.layers[:3]))
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    np.testing.assert_array_equal(model[3:].predict(body.predict(x)), model.predict(x))
+    body[0].W.value[0, 0] += 1.0  # shared layers: the same weights
+    assert model[0].W.value[0, 0] == body[0].W.value[0, 0]
+
+
+def test_negative_indices_and_steps_are_as_in_pytorch():
+    torch = pytest.importorskip("torch")
+    model = five_layers()
+    twin = torch.nn.Sequential(*(torch.nn.Identity() for _ in model))
+    for index in [-1, -5, 2]:
+        assert model[index] is model.layers[index]
+    for index in [slice(-2, None), slice(None, None, 2), slice(None, None, -1), slice(4, 1, -2), slice(7, 9)]:
+        expected = list(range(len(model)))[index]
+        assert len(twin[index]) == len(expected)  # torch's slicing takes the same positions
+        assert [id(layer) for layer in model[index]] == [id(model.layers[i]) for i in expected]
+
+
+@row("sequential-bad-index")
+@pytest.mark.parametrize(
+    "index, error, match",
+    [
+        (5, IndexError, r"index 5 is out of range for a Sequential of 5 layers"),
+        (-6, IndexError, r"index -6 is out of range"),
+        ("0", TypeError, r"Sequential indices must be integers or slices, got '0' \(str\)"),
+        (1.0, TypeError, r"got 1.0 \(float\)"),
+    ],
+)
+def test_a_bad_index_is_refused(index, error, match):
+    with pytest.raises(error, match=match):
+        five_layers()[index]
+
+
+def test_a_numpy_integer_indexes():
+    model = five_layers()
+    assert model[np.int64(1)] is model.layers[1]

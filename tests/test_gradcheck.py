@@ -28,6 +28,11 @@ def away_from_zero(x: np.ndarray, margin: float = 0.1) -> np.ndarray:
         mn.ReLU(),
         mn.LeakyReLU(),
         mn.LeakyReLU(0.3),
+        mn.ELU(),
+        mn.Softplus(beta=2.0),
+        mn.GELU(),
+        mn.GELU(approximate="tanh"),
+        mn.LayerNorm(4),
     ],
     ids=repr,
 )

@@ -18,6 +18,7 @@ from exportable_models import (
     MODELS,
     Square,
     article,
+    blocks,
     cnn,
     design_graph,
     multiclass,
@@ -71,7 +72,7 @@ def test_onnx_runtime_computes_predict(name, dtype, tmp_path):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
-@pytest.mark.parametrize("build", [multiclass, cnn])
+@pytest.mark.parametrize("build", [multiclass, cnn, blocks])
 @pytest.mark.parametrize("opset", [13, 16, 18, 21])
 def test_older_and_newer_opsets_run_alike(opset, build, dtype, tmp_path):
     model = build(dtype)
@@ -80,6 +81,24 @@ def test_older_and_newer_opsets_run_alike(opset, build, dtype, tmp_path):
     inputs = feeds(model, 4, dtype)
     (got,) = session(tmp_path / "model.onnx").run(None, inputs)
     np.testing.assert_allclose(got, predictions(model, inputs)[0], **TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("opset", [17, 20])
+def test_the_exact_gelu_runs_as_gelu_or_erf_and_in_float64_to_float32_accuracy(opset, dtype, tmp_path):
+    model = mn.Sequential(mn.Dense(4, 6, seed=0, dtype=dtype), mn.GELU())
+    proto = to_onnx(model, tmp_path / "model.onnx", opset=opset)
+    ops = [node.op_type for node in proto.graph.node]
+    assert ("Gelu" in ops) == (dtype == np.float32 and opset >= 20) and ("Erf" in ops) != ("Gelu" in ops)
+    inputs = feeds(model, 9, dtype)
+    (got,) = session(tmp_path / "model.onnx").run(None, inputs)
+    np.testing.assert_allclose(got, predictions(model, inputs)[0], rtol=1e-6, atol=1e-7)
+
+
+def test_layer_norm_is_the_standard_operator_in_float32_and_minnets_formula_in_float64(tmp_path):
+    for dtype, expected in [(np.float32, "LayerNormalization"), (np.float64, "ReduceMean")]:
+        proto = to_onnx(mn.Sequential(mn.LayerNorm(3, dtype=dtype)), tmp_path / "model.onnx", input_shape=(2, 3))
+        assert expected in [node.op_type for node in proto.graph.node]
 
 
 @pytest.mark.parametrize("name", MODELS)

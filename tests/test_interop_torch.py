@@ -491,8 +491,8 @@ def test_a_layer_without_a_torch_twin_is_named_with_its_place():
 
 
 def test_a_module_minnet_has_no_layer_for_is_named_with_its_place():
-    net = nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.ReLU(), nn.GELU()))
-    with pytest.raises(TypeError, match=r"torch.nn.modules.activation.GELU \(1 of 1 of the module\).*nn.Linear"):
+    net = nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.ReLU(), nn.SiLU()))
+    with pytest.raises(TypeError, match=r"torch.nn.modules.activation.SiLU \(1 of 1 of the module\).*nn.Linear"):
         from_torch(net)
 
 
@@ -504,12 +504,42 @@ def test_a_module_minnet_has_no_layer_for_is_named_with_its_place():
         (nn.Softmax(dim=0), "along dim=0"),
         (nn.Dropout(1.0), "p = 1 would zero everything"),
         (nn.LeakyReLU(-0.1), "negative_slope must be >= 0.0"),
+        (nn.LayerNorm(3, bias=False), "learns a scale and a shift together; this one has bias=False"),
+        (nn.Softplus(beta=-1.0), "beta must be > 0.0, got -1.0"),
     ],
 )
 def test_a_module_in_a_configuration_minnet_lacks_is_a_value_error_naming_it(module, message):
     with pytest.raises(ValueError, match=message) as info:
         from_torch(nn.Sequential(nn.Linear(3, 3), module))
     assert "(1 of the module)" in str(info.value)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_a_torch_net_of_the_small_blocks_comes_back_computing_the_same(dtype):
+    net = nn.Sequential(
+        nn.Linear(4, 6),
+        nn.LayerNorm(6, eps=1e-4),
+        nn.GELU(),
+        nn.Linear(6, 6),
+        nn.ELU(0.7),
+        nn.LayerNorm(6, elementwise_affine=False),
+        nn.GELU(approximate="tanh"),
+        nn.Linear(6, 2),
+        nn.Softplus(beta=1.5, threshold=2.0),
+    ).to(dtype)
+    with torch.no_grad():
+        net[1].weight.uniform_(0.5, 1.5)
+        net[1].bias.normal_()
+    model = from_torch(net)
+    assert repr(model[5]) == "LayerNorm(6, elementwise_affine=False)"
+    assert repr(model[8]) == "Softplus(beta=1.5, threshold=2.0)"
+    x = np.random.default_rng(0).normal(0.0, 2.0, (5, 4))
+    want = net(torch.from_numpy(x).to(dtype)).detach().numpy()
+    tolerance = dict(rtol=1e-12, atol=1e-14) if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.predict(x.astype(want.dtype)), want, **tolerance)
+    assert {k: v.dtype for k, v in to_torch(model).state_dict().items()} == {
+        k: v.dtype for k, v in net.state_dict().items()
+    }
 
 
 def test_half_precision_is_refused_with_the_conversion_to_use():

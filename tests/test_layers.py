@@ -874,6 +874,19 @@ def test_batchnorm_of_huge_values_is_what_the_scaled_values_give():
     np.testing.assert_allclose(out, expected, rtol=1e-14, atol=1e-15)
 
 
+def test_batchnorm_of_a_tiny_column_next_to_a_huge_one_is_the_tiny_columns_own():
+    # The huge column sends the batch to the scaled path; the tiny one must not be scaled up by 1e300.
+    tiny = np.array([[1e-300], [-1e-300], [3e-301]])
+    x = np.hstack([tiny * 1e300 * 1e300, tiny])
+    bn = mn.BatchNorm(2)
+    with _no_floating_point_trouble():
+        out = bn.forward(x)
+        dx = bn.backward(np.ones_like(x) * [1.0, 2.0])
+    alone = mn.BatchNorm(1)
+    np.testing.assert_allclose(out[:, 1:], alone.forward(tiny), rtol=1e-14, atol=1e-300)
+    np.testing.assert_allclose(dx[:, 1:], alone.backward(np.full_like(tiny, 2.0)), rtol=1e-14)
+
+
 def test_batchnorm_of_a_constant_column_is_zero(rng):
     x = np.column_stack([np.full(5, 3.0), np.full(5, 1e308), rng.standard_normal(5)])
     with _no_floating_point_trouble():

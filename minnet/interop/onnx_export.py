@@ -15,6 +15,16 @@ minnet              ONNX operators
 ``LeakyReLU``       ``LeakyRelu`` in float32; in float64
                     ``Where(x > 0, x, x * slope)`` (see below)
 ``Softmax``         ``Softmax`` along its axis
+``ELU``             ``Elu`` in float32; in float64
+                    ``Where(x > 0, x, alpha * (Exp(Min(x, 0)) - 1))``
+``Softplus``        ``Where(beta x > threshold, x, Softplus(beta x) / beta)``;
+                    in float64 ``Log(1 + Exp(...))`` for ``Softplus``
+``GELU``            ``Gelu`` in float32 at opset 20 on; else the formula:
+                    ``x * (1 + Erf(x / sqrt 2)) / 2`` or the tanh form
+                    (``Tanh`` in float64; ``Erf`` in float32, see below)
+``LayerNorm``       ``LayerNormalization`` in float32 at opset 17 on; else
+                    ``ReduceMean``, ``Sub``, ``Mul``, ``Sqrt``, ``Div``
+                    with ``eps`` as a float64 tensor
 ``Dropout``         ``Identity`` (dropout is off in inference)
 ``BatchNorm``       ``BatchNormalization`` on the running statistics, ``eps``
                     added into the variance (see below)
@@ -52,7 +62,13 @@ with operators it runs in float64: each kernel offset ``(a, b)`` of the
 windows is one strided ``Slice`` of the padded images (the im2col of
 ``docs/convolution.md``), a convolution is then one ``Einsum`` of those
 slices with the weights, an average pooling their ``Sum`` divided by the
-window's size, and a global one a ``ReduceMean``.
+window's size, and a global one a ``ReduceMean``. Neither has it a float64
+kernel for ``Elu``, ``Softplus``, ``Erf`` or the exact ``Gelu``: ELU and
+Softplus are written out with ``Exp`` and ``Log`` (``1 + e^x`` and
+``e^x - 1`` round where minnet's ``log1p`` and ``expm1`` do not: an
+absolute difference below 1e-16), and the exact GELU's ``Erf`` runs in
+float32 between two ``Cast``: its outputs are within 1e-7 of minnet's,
+relative to their size (the tanh form stays exact).
 """
 
 from __future__ import annotations
@@ -331,6 +347,82 @@ def _batch_norm(b: _Builder, layer: layers.BatchNorm, inputs: list[str], name: s
     return b.op("BatchNormalization", [inputs[0], *b.weights(layer, name, arrays)], name, epsilon=0.0)
 
 
+def _elu(b: _Builder, layer: layers.ELU, inputs: list[str], name: str, where: str) -> str:
+    if b.dtype == np.float32:
+        return b.op("Elu", inputs, name, alpha=layer.alpha)
+    x, zero = inputs[0], b.constant(f"{name}.zero", 0.0)
+    # Min(x, 0): e^x of a large x would overflow in the branch Where discards.
+    exp = b.op("Exp", [b.op("Min", [x, zero], f"{name}.negative")], f"{name}.exp")
+    minus_one = b.op("Sub", [exp, b.constant(f"{name}.one", 1.0)], f"{name}.expm1")
+    scaled = b.op("Mul", [minus_one, b.weights(layer, name, {"alpha": layer.alpha})[0]], f"{name}.scaled")
+    return b.op("Where", [b.op("Greater", [x, zero], f"{name}.positive"), x, scaled], name)
+
+
+def _softplus(b: _Builder, layer: layers.Softplus, inputs: list[str], name: str, where: str) -> str:
+    x = inputs[0]
+    beta, threshold = b.weights(layer, name, {"beta": layer.beta, "threshold": layer.threshold})
+    z = b.op("Mul", [x, beta], f"{name}.z")
+    if b.dtype == np.float32:
+        smooth = b.op("Softplus", [z], f"{name}.softplus")
+    else:
+        # log(1 + e^z) on z clipped at the threshold: the linear branch covers what lies above it.
+        exp = b.op("Exp", [b.op("Min", [z, threshold], f"{name}.clipped")], f"{name}.exp")
+        smooth = b.op("Log", [b.op("Add", [exp, b.constant(f"{name}.one", 1.0)], f"{name}.sum")], f"{name}.log")
+    scaled = b.op("Div", [smooth, beta], f"{name}.smooth")
+    return b.op("Where", [b.op("Greater", [z, threshold], f"{name}.linear"), x, scaled], name)
+
+
+def _gelu(b: _Builder, layer: layers.GELU, inputs: list[str], name: str, where: str) -> str:
+    x = inputs[0]
+    if b.dtype == np.float32 and b.opset >= 20:
+        return b.op("Gelu", inputs, name, approximate=layer.approximate)
+    half = b.op("Mul", [x, b.constant(f"{name}.half", 0.5)], f"{name}.half_x")
+    if layer.approximate == "tanh":
+        cube = b.op("Mul", [b.op("Mul", [x, x], f"{name}.square"), x], f"{name}.cube")
+        inner = b.op("Add", [x, b.op("Mul", [cube, b.constant(f"{name}.k", 0.044715)], f"{name}.k_cube")], f"{name}.u")
+        inner = b.op("Mul", [inner, b.constant(f"{name}.scale", np.sqrt(2.0 / np.pi))], f"{name}.inner")
+        bend = b.op("Tanh", [inner], f"{name}.tanh")
+    else:
+        scaled = b.op("Mul", [x, b.constant(f"{name}.rsqrt2", np.sqrt(0.5))], f"{name}.scaled")
+        if b.dtype == np.float32:
+            bend = b.op("Erf", [scaled], f"{name}.erf")
+        else:  # ONNX Runtime has no float64 Erf: computed in float32
+            single = b.op("Cast", [scaled], f"{name}.float32", to=onnx.TensorProto.FLOAT)
+            erf = b.op("Erf", [single], f"{name}.erf32")
+            bend = b.op("Cast", [erf], f"{name}.erf", to=_ELEM_TYPES[b.dtype])
+    one_plus = b.op("Add", [bend, b.constant(f"{name}.one", 1.0)], f"{name}.one_plus")
+    return b.op("Mul", [half, one_plus], name)
+
+
+def _layer_norm(b: _Builder, layer: layers.LayerNorm, inputs: list[str], name: str, where: str) -> str:
+    x, k = inputs[0], len(layer.normalized_shape)
+    affine = (
+        {} if layer.weight is None or layer.bias is None else {"weight": layer.weight.value, "bias": layer.bias.value}
+    )
+    if b.dtype == np.float32 and b.opset >= 17:
+        scale_bias = b.weights(layer, name, affine or {"weight": np.ones(layer.normalized_shape), "bias": 0.0})
+        return b.op("LayerNormalization", [x, *scale_bias], name, axis=-k, epsilon=layer.eps)
+    # minnet's own formulas, eps as a tensor of the model's dtype (the attribute is float32).
+    axes = list(range(-k, 0))
+    centred = b.op("Sub", [x, _mean(b, x, axes, f"{name}.mean")], f"{name}.centred")
+    variance = _mean(b, b.op("Mul", [centred, centred], f"{name}.square"), axes, f"{name}.variance")
+    std = b.op(
+        "Sqrt", [b.op("Add", [variance, b.constant(f"{name}.eps", layer.eps)], f"{name}.var_eps")], f"{name}.std"
+    )
+    if not affine:
+        return b.op("Div", [centred, std], name)
+    weight, bias = b.weights(layer, name, affine)
+    scaled = b.op("Mul", [b.op("Div", [centred, std], f"{name}.x_hat"), weight], f"{name}.scaled")
+    return b.op("Add", [scaled, bias], name)
+
+
+def _mean(b: _Builder, x: str, axes: list[int], name: str) -> str:
+    """``ReduceMean`` over ``axes``, keeping them; the axes became an input at opset 18."""
+    if b.opset < 18:
+        return b.op("ReduceMean", [x], name, axes=axes, keepdims=1)
+    return b.op("ReduceMean", [x, b.integers(f"{name}.axes", axes)], name, keepdims=1)
+
+
 def _window_attributes(layer: layers.Conv2D | layers.MaxPool2D | layers.AvgPool2D) -> dict[str, list[int]]:
     """The kernel, strides and pads of a sliding window, ONNX's ``pads`` being ``[top, left, bottom, right]``."""
     (top, bottom), (left, right) = layer.pads
@@ -438,6 +530,10 @@ _EXPORTERS: dict[type, Callable[..., Any]] = {
     layers.Tanh: _simple("Tanh"),
     layers.LeakyReLU: _leaky_relu,
     layers.Softmax: lambda b, layer, inputs, name, where: b.op("Softmax", inputs, name, axis=layer.axis),
+    layers.ELU: _elu,
+    layers.Softplus: _softplus,
+    layers.GELU: _gelu,
+    layers.LayerNorm: _layer_norm,
     layers.Dropout: _simple("Identity"),
     layers.BatchNorm: _batch_norm,
     layers.BatchNorm2D: _batch_norm,

@@ -11,12 +11,17 @@ minnet              PyTorch                         carried across
 ``ReLU``            ``nn.ReLU``
 ``Tanh``            ``nn.Tanh``
 ``LeakyReLU``       ``nn.LeakyReLU``                ``negative_slope``
+``ELU``             ``nn.ELU``                      ``alpha``
+``Softplus``        ``nn.Softplus``                 ``beta``, ``threshold``
+``GELU``            ``nn.GELU``                     ``approximate``
 ``Softmax``         ``nn.Softmax(dim=axis)``
 ``Dropout``         ``nn.Dropout``                  ``p``
 ``BatchNorm``       ``nn.BatchNorm1d``              ``gamma``/``beta`` as ``weight``/``bias``,
                                                     ``momentum``, ``eps``, the running mean and
                                                     variance, ``num_batches_tracked``
 ``BatchNorm2D``     ``nn.BatchNorm2d``              as ``BatchNorm``
+``LayerNorm``       ``nn.LayerNorm``                ``weight``, ``bias`` (or neither),
+                                                    ``normalized_shape``, ``eps``
 ``Conv2D``          ``nn.Conv2d``                   ``W`` and ``b`` as they are (both
                                                     ``(out, in, kh, kw)``), ``kernel_size``,
                                                     ``stride``, ``padding`` (pair, "valid", "same")
@@ -325,6 +330,20 @@ def _batch_norm_to_torch(layer: layers.BatchNorm, done: dict, where: str) -> nn.
     return norm
 
 
+def _layer_norm_to_torch(layer: layers.LayerNorm, done: dict, where: str) -> nn.Module:
+    norm = nn.LayerNorm(
+        layer.normalized_shape,
+        eps=layer.eps,
+        elementwise_affine=layer.elementwise_affine,
+        dtype=_DTYPES[layer.dtype],
+    )
+    if layer.weight is not None and layer.bias is not None:
+        with torch.no_grad():
+            norm.weight.copy_(_tensor(layer.weight.value))
+            norm.bias.copy_(_tensor(layer.bias.value))
+    return norm
+
+
 def _sequential_to_torch(model: containers.Sequential, done: dict, where: str) -> nn.Module:
     return nn.Sequential(*(_to_module(layer, done, f"layer {i} of {where}") for i, layer in enumerate(model)))
 
@@ -352,6 +371,10 @@ _TO_TORCH: dict[type, Callable[[Any, dict, str], nn.Module]] = {
     layers.Tanh: lambda layer, done, where: nn.Tanh(),
     layers.LeakyReLU: lambda layer, done, where: nn.LeakyReLU(layer.negative_slope),
     layers.Softmax: lambda layer, done, where: nn.Softmax(dim=layer.axis),
+    layers.ELU: lambda layer, done, where: nn.ELU(layer.alpha),
+    layers.Softplus: lambda layer, done, where: nn.Softplus(layer.beta, layer.threshold),
+    layers.GELU: lambda layer, done, where: nn.GELU(approximate=layer.approximate),
+    layers.LayerNorm: _layer_norm_to_torch,
     layers.Dropout: lambda layer, done, where: nn.Dropout(layer.p),
     layers.BatchNorm: _batch_norm_to_torch,
     layers.BatchNorm2D: _batch_norm_to_torch,
@@ -379,8 +402,9 @@ def from_torch(module: nn.Module) -> Layer:
     module : torch.nn.Module
         An ``nn.Sequential`` (nested ones too) of ``nn.Linear``,
         ``nn.Sigmoid``, ``nn.ReLU``, ``nn.Tanh``, ``nn.LeakyReLU``,
-        ``nn.Softmax`` (along the features), ``nn.Dropout``,
-        ``nn.BatchNorm1d``, ``nn.BatchNorm2d``, ``nn.Conv2d``,
+        ``nn.Softmax`` (along the features), ``nn.ELU``, ``nn.Softplus``,
+        ``nn.GELU``, ``nn.Dropout``, ``nn.BatchNorm1d``, ``nn.BatchNorm2d``,
+        ``nn.LayerNorm``, ``nn.Conv2d``,
         ``nn.MaxPool2d``, ``nn.AvgPool2d``, ``nn.AdaptiveAvgPool2d(1)`` and
         ``nn.Flatten``, one of those modules alone, or a module made by
         :func:`to_torch` (a :class:`GraphModule` becomes a Graph again). Its
@@ -627,6 +651,18 @@ def _batch_norm_from_torch(module: nn.BatchNorm1d | nn.BatchNorm2d, done: dict, 
     return norm
 
 
+def _layer_norm_from_torch(module: nn.LayerNorm, done: dict, where: str) -> Layer:
+    affine = module.elementwise_affine
+    if affine and module.bias is None:
+        raise ValueError("minnet's LayerNorm learns a scale and a shift together; this one has bias=False")
+    dtype = _dtype_of(module.weight) if affine else np.float64  # without parameters, any input's dtype
+    norm = layers.LayerNorm(module.normalized_shape, eps=module.eps, elementwise_affine=affine, dtype=dtype)
+    if norm.weight is not None and norm.bias is not None:
+        norm.weight.value[...] = _array(module.weight)
+        norm.bias.value[...] = _array(module.bias)
+    return norm
+
+
 def _refuse_unlike(layer: str, settings: Sequence[tuple[str, Any, Any, str]]) -> None:
     """A ValueError for the first ``(attribute, its value, the one minnet has, what minnet does)`` that differs."""
     for attribute, value, supported, does in settings:
@@ -744,6 +780,10 @@ _FROM_TORCH: dict[type, Callable[[Any, dict, str], Layer]] = {
     nn.Tanh: lambda module, done, where: layers.Tanh(),
     nn.LeakyReLU: lambda module, done, where: layers.LeakyReLU(module.negative_slope),
     nn.Softmax: _softmax_from_torch,
+    nn.ELU: lambda module, done, where: layers.ELU(module.alpha),
+    nn.Softplus: lambda module, done, where: layers.Softplus(module.beta, module.threshold),
+    nn.GELU: lambda module, done, where: layers.GELU(module.approximate),
+    nn.LayerNorm: _layer_norm_from_torch,
     nn.Dropout: lambda module, done, where: layers.Dropout(module.p),
     nn.BatchNorm1d: _batch_norm_from_torch,
     nn.BatchNorm2d: _batch_norm_from_torch,

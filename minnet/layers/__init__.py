@@ -3,15 +3,15 @@
 * :mod:`~minnet.layers.base`: :class:`Parameter` and :class:`Layer`, the contract every layer keeps;
 * :mod:`~minnet.layers.dense`: :class:`Dense`, the article's ``x @ W + b``;
 * :mod:`~minnet.layers.activations`: :class:`Sigmoid`, :class:`Tanh`, :class:`ReLU`,
-  :class:`LeakyReLU`, :class:`Softmax`;
+  :class:`LeakyReLU`, :class:`ELU`, :class:`GELU`, :class:`Softplus`, :class:`Softmax`;
 * :mod:`~minnet.layers.dropout`: :class:`Dropout`;
-* :mod:`~minnet.layers.normalization`: :class:`BatchNorm` and :class:`BatchNorm2D`;
+* :mod:`~minnet.layers.normalization`: :class:`BatchNorm`, :class:`BatchNorm2D` and :class:`LayerNorm`;
 * :mod:`~minnet.layers.convolution`: :class:`Conv2D`;
 * :mod:`~minnet.layers.pooling`: :class:`MaxPool2D`, :class:`AvgPool2D`, :class:`GlobalAvgPool2D`;
 * :mod:`~minnet.layers.reshaping`: :class:`Flatten` and :class:`Reshape`.
 """
 
-from .activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .activations import ELU, GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh
 from .base import (
     Layer,
     Parameter,
@@ -25,11 +25,13 @@ from .base import (
 from .convolution import Conv2D
 from .dense import Dense
 from .dropout import Dropout
-from .normalization import BatchNorm, BatchNorm2D
+from .normalization import BatchNorm, BatchNorm2D, LayerNorm
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 from .reshaping import Flatten, Reshape
 
 __all__ = [
+    "ELU",
+    "GELU",
     "AvgPool2D",
     "BatchNorm",
     "BatchNorm2D",
@@ -39,6 +41,7 @@ __all__ = [
     "Flatten",
     "GlobalAvgPool2D",
     "Layer",
+    "LayerNorm",
     "LeakyReLU",
     "MaxPool2D",
     "Parameter",
@@ -46,6 +49,7 @@ __all__ = [
     "Reshape",
     "Sigmoid",
     "Softmax",
+    "Softplus",
     "Tanh",
     "backward_through",
     "check_dtype",

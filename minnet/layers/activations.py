@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from .._validation import (
+    check_choice,
     check_int,
     check_real,
 )
@@ -14,11 +16,42 @@ from .base import (
     Layer,
 )
 
-__all__ = ["LeakyReLU", "ReLU", "Sigmoid", "Softmax", "Tanh"]
+__all__ = ["ELU", "GELU", "LeakyReLU", "ReLU", "Sigmoid", "Softmax", "Softplus", "Tanh", "sigmoid"]
 
 # |x| beyond which the sigmoid's input is clipped, by float size in bytes: e^bound
 # stays below the largest float and e^-bound above the smallest normal one.
 _SIGMOID_CLIP = {2: 11.0, 4: 87.0, 8: 700.0}
+
+
+def sigmoid(x: Any) -> np.ndarray:
+    r"""The logistic sigmoid :math:`1 / (1 + e^{-x})` of each element, without overflow for any finite input.
+
+    Parameters
+    ----------
+    x : array-like of any shape
+        Integers are taken as float64.
+
+    Returns
+    -------
+    ndarray of the shape of ``x``, in its float dtype
+    """
+    # 1 / (1 + e^{-x}) is accurate to an ulp for every x where e^{-x} is a
+    # normal float; it only overflows (x < -709) or underflows (x > 745)
+    # beyond that. Clipping x to +-700 (+-87 in float32) keeps e^{-x} normal,
+    # so nothing overflows, underflows or warns, and changes the result by
+    # less than 1e-304 (2e-38 in float32): sigma(700) is 1.0 already, and
+    # sigma(-700) = 1e-304 stands in for smaller values. Five in-place
+    # passes over one temporary; this runs twice per step of the article's net.
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    bound = _SIGMOID_CLIP.get(x.dtype.itemsize, 700.0)  # wider floats reach past float64's range
+    out = np.clip(x, -bound, bound)
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+    out += 1.0
+    np.reciprocal(out, out=out)
+    return out
 
 
 class _ElementWise(Layer):
@@ -38,22 +71,7 @@ class Sigmoid(_ElementWise):
     """
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        # 1 / (1 + e^{-x}) is accurate to an ulp for every x where e^{-x} is a
-        # normal float; it only overflows (x < -709) or underflows (x > 745)
-        # beyond that. Clipping x to +-700 (+-87 in float32) keeps e^{-x} normal,
-        # so nothing overflows, underflows or warns, and changes the result by
-        # less than 1e-304 (2e-38 in float32): sigma(700) is 1.0 already, and
-        # sigma(-700) = 1e-304 stands in for smaller values. Five in-place
-        # passes over one temporary; this runs twice per step of the article's net.
-        x = np.asarray(x)
-        if x.dtype.kind != "f":
-            x = x.astype(np.float64)
-        bound = _SIGMOID_CLIP.get(x.dtype.itemsize, 700.0)  # wider floats reach past float64's range
-        out = np.clip(x, -bound, bound)
-        np.negative(out, out=out)
-        np.exp(out, out=out)
-        out += 1.0
-        np.reciprocal(out, out=out)
+        out = sigmoid(x)
         if training:
             self._cache = out
         return out
@@ -137,6 +155,192 @@ class LeakyReLU(_ElementWise):
 
     def extra_repr(self) -> str:
         return "" if self.negative_slope == 0.01 else f"negative_slope={self.negative_slope!r}"
+
+
+class ELU(_ElementWise):
+    r"""Exponential linear unit, as ``torch.nn.ELU``: smooth, with negative outputs down to :math:`-\alpha`.
+
+    .. math:: f(x) = \begin{cases} x & x > 0 \\ \alpha\,(e^{x} - 1) & x \le 0 \end{cases}, \qquad
+              f'(x) = \begin{cases} 1 & x > 0 \\ \alpha\, e^{x} & x \le 0 \end{cases}
+
+    Caches its input: :math:`\alpha e^x` from the input keeps its accuracy
+    where :math:`f(x) + \alpha` would cancel.
+
+    Parameters
+    ----------
+    alpha : float, default 1.0
+        :math:`\alpha`, the value the output tends to as :math:`x \to -\infty` is :math:`-\alpha`.
+    """
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        self.alpha = check_real("alpha", alpha)
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        x = _as_float(x)
+        if training:
+            self._cache = x
+        # min(x, 0): e^x of a large positive x would overflow in the branch np.where discards.
+        return np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0)))
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        x = self._require_cache()
+        grad = self._check_grad(grad, x.shape)
+        return np.where(x > 0, grad, grad * (self.alpha * np.exp(np.minimum(x, 0))))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"alpha": self.alpha}
+
+    def extra_repr(self) -> str:
+        return "" if self.alpha == 1.0 else f"alpha={self.alpha!r}"
+
+
+class Softplus(_ElementWise):
+    r"""A smooth ReLU, as ``torch.nn.Softplus``: linear again above a threshold.
+
+    With :math:`z = \beta x`:
+
+    .. math:: f(x) = \begin{cases} \frac{1}{\beta}\log(1 + e^{z}) & z \le t \\ x & z > t \end{cases},
+              \qquad f'(x) = \begin{cases} \sigma(z) & z \le t \\ 1 & z > t \end{cases}
+
+    :math:`\log(1 + e^z)` is computed as :math:`\max(z, 0) + \log(1 + e^{-|z|})`,
+    which never overflows, so any finite input (and any threshold) is safe.
+
+    Parameters
+    ----------
+    beta : float > 0, default 1.0
+        :math:`\beta`: the larger, the closer to ReLU.
+    threshold : float, default 20.0
+        :math:`t`: above it the function is taken as linear (PyTorch's, for the same numbers).
+    """
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        self.beta = check_real("beta", beta, low=0.0, low_inclusive=False)
+        self.threshold = check_real("threshold", threshold)
+
+    def _scaled(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``z = beta x`` (infinite where it overflows: that is past any threshold) and the mask ``z > t``."""
+        with np.errstate(over="ignore"):
+            z = x * self.beta
+        return z, z > self.threshold
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        x = _as_float(x)
+        z, linear = self._scaled(x)
+        if training:
+            self._cache = (z, linear)
+        smooth = (np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))) / self.beta
+        return np.where(linear, x, smooth)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        z, linear = self._require_cache()
+        grad = self._check_grad(grad, z.shape)
+        return np.where(linear, grad, grad * sigmoid(z))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"beta": self.beta, "threshold": self.threshold}
+
+    def extra_repr(self) -> str:
+        parts = [] if self.beta == 1.0 else [f"beta={self.beta!r}"]
+        if self.threshold != 20.0:
+            parts.append(f"threshold={self.threshold!r}")
+        return ", ".join(parts)
+
+
+# The tanh approximation's constants, as PyTorch's: sqrt(2 / pi) and the cubic's weight.
+_GELU_TANH_SCALE = math.sqrt(2.0 / math.pi)
+_GELU_TANH_CUBIC = 0.044715
+# |x| beyond which tanh(sqrt(2/pi) (x + 0.044715 x^3)) is +-1 to the last bit, and x^3 would
+# overflow further out: clipping there changes nothing and keeps every power finite.
+_GELU_TANH_CLIP = 10.0
+# |x| beyond which the normal density e^{-x^2/2} is 0 to the last bit (x^2 overflows past 1e154).
+_GELU_PDF_CLIP = 40.0
+
+
+class GELU(_ElementWise):
+    r"""Gaussian error linear unit, as ``torch.nn.GELU``: :math:`x` weighted by the normal probability below it.
+
+    .. math:: f(x) = x\,\Phi(x), \qquad f'(x) = \Phi(x) + x\,\varphi(x), \qquad
+              \Phi(x) = \tfrac{1}{2}\operatorname{erfc}(-x/\sqrt{2}), \quad
+              \varphi(x) = \frac{e^{-x^2/2}}{\sqrt{2\pi}}
+
+    With ``approximate="tanh"``, :math:`\Phi` is replaced by
+    :math:`\tfrac{1}{2}(1 + \tanh u)`, :math:`u = \sqrt{2/\pi}\,(x + 0.044715\,x^3)`:
+
+    .. math:: f(x) = \tfrac{x}{2}(1 + \tanh u), \qquad
+              f'(x) = \tfrac{1}{2}(1 + \tanh u) + \tfrac{x}{2}(1 - \tanh^2 u)\sqrt{2/\pi}\,(1 + 3 \cdot 0.044715\,x^2)
+
+    Caches its input. The exact form computes :math:`\Phi` with the C
+    library's ``erfc`` one element at a time (numpy has no ``erf``), which is
+    accurate to an ulp in both tails but slower than the tanh form.
+
+    Parameters
+    ----------
+    approximate : {"none", "tanh"}, default "none"
+        ``"none"`` for the exact :math:`\Phi`, ``"tanh"`` for the approximation (BERT's, GPT-2's).
+    """
+
+    def __init__(self, approximate: str = "none") -> None:
+        self.approximate = check_choice("approximate", approximate, ("none", "tanh"))
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        x = _as_float(x)
+        if training:
+            self._cache = x
+        if self.approximate == "tanh":
+            return 0.5 * x * (1.0 + np.tanh(_gelu_tanh_argument(x)))
+        return x * _normal_cdf(x)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        x = self._require_cache()
+        grad = self._check_grad(grad, x.shape)
+        if self.approximate == "tanh":
+            near = np.clip(x, -_GELU_TANH_CLIP, _GELU_TANH_CLIP)  # where 1 - tanh^2 u is not exactly 0
+            t = np.tanh(_gelu_tanh_argument(x))
+            slope = _GELU_TANH_SCALE * (1.0 + 3.0 * _GELU_TANH_CUBIC * near * near)
+            return grad * (0.5 * (1.0 + t) + 0.5 * near * (1.0 - t * t) * slope)
+        near = np.clip(x, -_GELU_PDF_CLIP, _GELU_PDF_CLIP)
+        pdf = np.exp(-0.5 * near * near) / math.sqrt(2.0 * math.pi)
+        return grad * (_normal_cdf(x) + near * pdf)
+
+    def get_config(self) -> dict[str, Any]:
+        return {} if self.approximate == "none" else {"approximate": self.approximate}
+
+    def extra_repr(self) -> str:
+        return "" if self.approximate == "none" else f"approximate={self.approximate!r}"
+
+
+def _gelu_tanh_argument(x: np.ndarray) -> np.ndarray:
+    r""":math:`\sqrt{2/\pi}(x + 0.044715 x^3)`, on x clipped where the tanh of it is +-1 already."""
+    x = np.clip(x, -_GELU_TANH_CLIP, _GELU_TANH_CLIP)
+    return _GELU_TANH_SCALE * (x + _GELU_TANH_CUBIC * x * x * x)
+
+
+_ERFC = np.frompyfunc(math.erfc, 1, 1)
+
+
+def _normal_cdf(x: np.ndarray) -> np.ndarray:
+    r"""The standard normal distribution function :math:`\Phi(x) = \tfrac{1}{2}\operatorname{erfc}(-x/\sqrt{2})`.
+
+    ``erfc`` rather than ``1 + erf`` keeps the relative accuracy where
+    :math:`\Phi` is tiny (far below 0), where ``1 + erf`` cancels.
+
+    Parameters
+    ----------
+    x : ndarray of any shape, float
+
+    Returns
+    -------
+    ndarray of the shape and dtype of ``x``
+    """
+    erfc = np.asarray(_ERFC(x * -math.sqrt(0.5)), dtype=x.dtype)  # from Python floats
+    erfc *= 0.5
+    return erfc
+
+
+def _as_float(x: Any) -> np.ndarray:
+    """``x`` as an array; integers become float64, as the other activations' results are floats."""
+    x = np.asarray(x)
+    return x if x.dtype.kind == "f" else x.astype(np.float64)
 
 
 class Softmax(Layer):

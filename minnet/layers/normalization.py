@@ -1,10 +1,12 @@
-"""Batch normalisation of features (BatchNorm) and of image channels (BatchNorm2D).
+"""Batch normalisation of features (BatchNorm) and of image channels (BatchNorm2D); layer normalisation (LayerNorm).
 
-Batch statistics in training, running statistics in inference.
+Batch normalisation uses batch statistics in training, running statistics in
+inference; layer normalisation uses each sample's own statistics in both.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -12,8 +14,10 @@ import numpy as np
 from .._validation import (
     all_finite,
     as_float_array,
+    check_bool,
     check_int,
     check_real,
+    check_shape,
 )
 from ._windows import check_images
 from .base import (
@@ -24,7 +28,7 @@ from .base import (
     dtype_repr,
 )
 
-__all__ = ["BatchNorm", "BatchNorm2D"]
+__all__ = ["BatchNorm", "BatchNorm2D", "LayerNorm"]
 
 
 class BatchNorm(Layer):
@@ -233,7 +237,7 @@ def _normalise_batch(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray,
 
     The plain formulas first. Only if they overflow (columns near 1e154,
     whose squares do not fit, or spanning the whole float range) is each
-    column recomputed divided by its largest magnitude :math:`s`, which
+    column beyond 1 recomputed divided by its largest magnitude :math:`s`, which
     bounds every term by 2: :math:`\hat x = (x/s - \mu/s) / \sqrt{\sigma^2/s^2 + \epsilon/s^2}`.
     """
     with np.errstate(over="ignore", invalid="ignore"):
@@ -244,8 +248,8 @@ def _normalise_batch(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray,
         x_hat = centred * inv_std
         if all_finite(x_hat) and all_finite(var):
             return x_hat, inv_std, mean, var
-    scale = np.max(np.abs(x), axis=0)
-    scale[scale == 0] = 1.0
+    # Columns within [-1, 1] cannot overflow: left unscaled, as eps / s^2 would overflow for a tiny s.
+    scale = np.maximum(np.max(np.abs(x), axis=0), 1.0)
     scaled = x / scale
     mean_s = scaled.mean(axis=0)
     centred = scaled - mean_s
@@ -379,3 +383,153 @@ def _channels_first(table: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """(n H W, C) -> (n, C, H, W): the inverse of :func:`_channels_last`, a view."""
     n, c, h, w = shape
     return table.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+
+
+class LayerNorm(Layer):
+    r"""Layer normalisation of each sample over its trailing axes, as ``torch.nn.LayerNorm``.
+
+    Each sample's last ``len(normalized_shape)`` axes, :math:`m` values
+    :math:`x_k`, are normalised with their own mean and biased variance, in
+    training and in inference alike (no running statistics):
+
+    .. math:: \mu = \frac{1}{m}\sum_k x_k, \quad
+              \sigma^2 = \frac{1}{m}\sum_k (x_k - \mu)^2, \quad
+              \hat x_k = \frac{x_k - \mu}{\sqrt{\sigma^2 + \epsilon}}, \quad
+              y_k = w_k \hat x_k + b_k
+
+    With :math:`G = \partial L/\partial y`, :math:`D = G \odot w` and
+    :math:`\langle\cdot\rangle` the mean over those :math:`m` values:
+
+    .. math:: \frac{\partial L}{\partial w} = \sum_{\text{samples}} G \hat x, \qquad
+              \frac{\partial L}{\partial b} = \sum_{\text{samples}} G, \qquad
+              \frac{\partial L}{\partial x} = \frac{D - \langle D\rangle - \hat x\,\langle D \hat x\rangle}
+              {\sqrt{\sigma^2 + \epsilon}}
+
+    Parameters
+    ----------
+    normalized_shape : int or tuple of int
+        The trailing shape normalised over: ``d`` for tables ``(n, d)`` or
+        sequences ``(n, t, d)``, ``(C, H, W)`` for whole images.
+    eps : float > 0, default 1e-5
+        Added to the variance before the square root.
+    elementwise_affine : bool, default True
+        Whether to learn :math:`w` (ones at first) and :math:`b` (zeros);
+        without them the layer has no parameters.
+    dtype : np.float32 or np.float64, default np.float64
+        The parameters' dtype, which the input must have (without
+        parameters, any float input is computed in its own dtype).
+
+    Attributes
+    ----------
+    weight, bias : Parameter of shape normalized_shape, or None without elementwise_affine
+        PyTorch's ``weight`` and ``bias``.
+
+    Notes
+    -----
+    The output is finite for any finite input: statistics that would
+    overflow are computed on the values divided by their largest magnitude
+    (as :class:`BatchNorm`'s), where PyTorch gives infinities and NaN.
+    """
+
+    def __init__(
+        self,
+        normalized_shape: int | tuple[int, ...],
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        dtype: Any = np.float64,
+    ) -> None:
+        self.normalized_shape = check_shape("normalized_shape", normalized_shape)
+        self.eps = check_real("eps", eps, low=0.0, low_inclusive=False)
+        self.elementwise_affine = check_bool("elementwise_affine", elementwise_affine)
+        self.dtype = check_dtype(dtype)
+        self.weight: Parameter | None = None
+        self.bias: Parameter | None = None
+        if self.elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, self.dtype), name="weight")
+            self.bias = Parameter(np.zeros(self.normalized_shape, self.dtype), name="bias")
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """``input_shape`` itself, once it ends in ``normalized_shape``."""
+        input_shape = tuple(input_shape)
+        k = len(self.normalized_shape)
+        if input_shape[len(input_shape) - k :] != self.normalized_shape:
+            raise ValueError(
+                f"{self!r} expected samples whose shape ends in {self.normalized_shape}, got shape {input_shape}"
+            )
+        return input_shape
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        x = self._check_input(x)
+        rows = x.reshape(-1, math.prod(self.normalized_shape))  # one row per normalised group
+        # _normalise_batch normalises columns: the transposed rows are views, not copies.
+        x_hat, inv_std, _, _ = _normalise_batch(rows.T, self.eps)
+        x_hat = x_hat.T.reshape(x.shape)
+        if training:
+            self._cache = (x_hat, inv_std)
+        if self.weight is None or self.bias is None:
+            return x_hat
+        with np.errstate(over="ignore"):  # only parameters beyond any sensible size overflow here
+            return x_hat * self.weight.value + self.bias.value
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        x_hat, inv_std = self._require_cache()
+        grad = self._check_grad(grad, x_hat.shape)
+        leading = tuple(range(grad.ndim - len(self.normalized_shape)))  # the axes summed over for w and b
+        trailing = tuple(range(len(leading), grad.ndim))  # the axes of one group
+        d = grad
+        if self.weight is not None and self.bias is not None:
+            self.weight.grad[...] = np.sum(grad * x_hat, axis=leading)  # dL/dw = sum G x_hat
+            self.bias.grad[...] = np.sum(grad, axis=leading)  # dL/db = sum G
+            d = grad * self.weight.value  # D = dL/dx_hat
+        # mu and sigma depend on every value of the group: two group means carry that dependence.
+        inv_std = inv_std.reshape(*x_hat.shape[: len(leading)], *(1,) * len(trailing))
+        return inv_std * (
+            d - d.mean(axis=trailing, keepdims=True) - x_hat * np.mean(d * x_hat, axis=trailing, keepdims=True)
+        )
+
+    def _check_input(self, x: Any) -> np.ndarray:
+        x = np.asarray(x)
+        k = len(self.normalized_shape)
+        if x.ndim < k + 1 or x.shape[x.ndim - k :] != self.normalized_shape:
+            raise ValueError(
+                f"{self!r} expected a batch whose samples end in shape {self.normalized_shape}, "
+                f"got an array of shape {x.shape}"
+            )
+        if self.weight is None:  # no parameters: any float input, computed in its own dtype
+            return x if x.dtype.kind == "f" else x.astype(np.float64)
+        dtype = self.weight.value.dtype  # not self.dtype: gradcheck holds the parameters in float64 for a while
+        if x.dtype != dtype:
+            raise TypeError(
+                f"{self!r} holds {dtype} parameters, got {x.dtype} input; convert it with x.astype(np.{dtype.name})"
+            )
+        return x
+
+    def parameters(self) -> list[Parameter]:
+        return [] if self.weight is None or self.bias is None else [self.weight, self.bias]
+
+    @classmethod
+    def parameter_count(cls, config: dict[str, Any]) -> int | None:
+        try:
+            shape = check_shape("normalized_shape", config.get("normalized_shape"))
+        except (TypeError, ValueError):
+            return None  # the constructor's own checks refuse it, with their message
+        return 2 * math.prod(shape) if config.get("elementwise_affine", True) is not False else 0
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "normalized_shape": list(self.normalized_shape),
+            "eps": self.eps,
+            "elementwise_affine": self.elementwise_affine,
+            "dtype": self.dtype.name,
+        }
+
+    def extra_repr(self) -> str:
+        shape = self.normalized_shape
+        parts = [str(shape[0]) if len(shape) == 1 else str(shape)]
+        if self.eps != 1e-5:
+            parts.append(f"eps={self.eps!r}")
+        if not self.elementwise_affine:
+            parts.append("elementwise_affine=False")
+        if self.dtype != np.float64:
+            parts.append(f"dtype={dtype_repr(self.dtype)}")
+        return ", ".join(parts)
