@@ -13,7 +13,7 @@ from typing import Any as _Any
 
 from . import data, datasets, metrics
 from ._version import __version__ as __version__  # the package attribute users read
-from .callbacks import Callback, Checkpoint, EarlyStopping
+from .callbacks import Callback, Checkpoint, CSVLogger, EarlyStopping, LambdaCallback, ReduceLROnPlateau
 from .containers import Model, Sequential
 from .gradcheck import GradcheckError, gradcheck
 from .graph import Add, Concat, Graph, Input, Node
@@ -63,6 +63,7 @@ __all__ = [
     "AvgPool2D",
     "BatchNorm",
     "BatchNorm2D",
+    "CSVLogger",
     "Callback",
     "Checkpoint",
     "Concat",
@@ -81,6 +82,7 @@ __all__ = [
     "Graph",
     "History",
     "Input",
+    "LambdaCallback",
     "Layer",
     "LeakyReLU",
     "Loss",
@@ -93,6 +95,7 @@ __all__ = [
     "Parameter",
     "RMSprop",
     "ReLU",
+    "ReduceLROnPlateau",
     "Reshape",
     "Schedule",
     "Sequential",
