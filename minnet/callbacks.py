@@ -71,7 +71,7 @@ class Callback:
         """Called before the step on batch ``batch`` (1 to the epoch's number of batches)."""
 
     def on_batch_end(self, run: Run, batch: int, logs: dict[str, float]) -> None:
-        """Called after the step on batch ``batch`` with that batch's ``loss`` and metrics (before its update).
+        """Called after the step on batch ``batch``, with the ``loss`` and metrics the step computed on it.
 
         ``run.stop_training = True`` ends training after the current epoch,
         as from ``on_epoch_end``.

@@ -101,6 +101,9 @@ def fit(
     metrics : iterable of str or callable
         ``"accuracy"`` or ``metric(y_true, y_pred) -> float``.
     callbacks : sequence of Callback
+        Their hooks run at the start and end of the run, of each epoch and
+        of each batch (see :class:`~minnet.Callback`); a method named
+        ``on_...`` that is no hook is refused with a TypeError.
     progress : bool, default True
         Show one tqdm bar for the run, with the loss in its postfix.
     loss_weights : list of float, optional
@@ -626,7 +629,7 @@ def _postfix(logs: dict[str, float]) -> dict[str, str]:
 
 
 def _call_hook(run: Run, cb: Callback, hook: str, epoch: int, batch: int, *args: Any) -> None:
-    """``cb.<hook>(run, *args)`` in epoch ``epoch`` before its batch ``batch`` steps (0: before the first).
+    """``cb.<hook>(run, *args)`` at batch ``batch`` of epoch ``epoch`` (batch 0: the epoch's start).
 
     A failure is a :class:`~minnet.run.TrainingError` naming the callback and the hook.
     """
