@@ -13,7 +13,7 @@ from typing import Any as _Any
 
 from . import data, datasets, init, metrics, regularizers
 from ._version import __version__ as __version__  # the package attribute users read
-from .callbacks import Callback, Checkpoint, EarlyStopping
+from .callbacks import Callback, Checkpoint, CSVLogger, EarlyStopping, LambdaCallback, ReduceLROnPlateau
 from .clipping import clip_grad_norm, clip_grad_value
 from .containers import Model, Sequential
 from .gradcheck import GradcheckError, gradcheck
@@ -71,6 +71,7 @@ __all__ = [
     "AvgPool2D",
     "BatchNorm",
     "BatchNorm2D",
+    "CSVLogger",
     "Callback",
     "Checkpoint",
     "Concat",
@@ -89,6 +90,7 @@ __all__ = [
     "Graph",
     "History",
     "Input",
+    "LambdaCallback",
     "Layer",
     "LayerNorm",
     "LeakyReLU",
@@ -102,6 +104,7 @@ __all__ = [
     "Parameter",
     "RMSprop",
     "ReLU",
+    "ReduceLROnPlateau",
     "Reshape",
     "Schedule",
     "Sequential",

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import csv
+import difflib
+import inspect
+import io
 import math
 import os
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._validation import check_bool, check_choice, check_int, check_path, check_real
 from .containers import restore_states, stateful_layers
-from .io.archive import check_writable
+from .io.archive import check_writable, write_atomically
 from .io.checkpoint import write_checkpoint
 from .io.fields import stored_arrays, stored_dict, stored_int, stored_real
 from .layers import Layer, restore_parameters, snapshot_parameters
@@ -20,7 +25,20 @@ from .metrics import GREATER_IS_BETTER
 if TYPE_CHECKING:
     from .run import Run
 
-__all__ = ["Callback", "Checkpoint", "EarlyStopping"]
+__all__ = [
+    "HOOKS",
+    "CSVLogger",
+    "Callback",
+    "Checkpoint",
+    "EarlyStopping",
+    "LambdaCallback",
+    "ReduceLROnPlateau",
+    "check_hooks",
+    "overriding",
+]
+
+#: The methods :func:`minnet.fit` calls, in the order of a run.
+HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_begin", "on_batch_end", "on_epoch_end", "on_train_end")
 
 
 class Callback:
@@ -29,6 +47,12 @@ class Callback:
     ``run.model``, ``run.optimizer``, ``run.history`` and ``run.epoch`` (epochs
     completed) are available; setting ``run.stop_training = True`` ends
     training after the current epoch.
+
+    The hooks are those of :data:`HOOKS`: :func:`minnet.fit` refuses a
+    callback with another method named ``on_...`` (``on_epoch_start``), which
+    it would never call. Epochs and batches are counted from 1, as in the
+    history and in :class:`~minnet.TrainingError`. The per-batch hooks cost
+    nothing when no callback overrides them: ``fit`` looks once per run.
     """
 
     #: Whether :func:`minnet.fit` calls this callback's ``on_epoch_end`` after all the others.
@@ -36,6 +60,23 @@ class Callback:
 
     def on_train_begin(self, run: Run) -> None:
         """Called once, after the inputs are validated and before the first epoch."""
+
+    def on_epoch_begin(self, run: Run, epoch: int) -> None:
+        """Called before epoch ``epoch`` (``run.epoch + 1``) draws its order or takes a step.
+
+        A change to the optimizer here (``run.optimizer.lr = 0.01``) applies
+        to that epoch's first step.
+        """
+
+    def on_batch_begin(self, run: Run, batch: int) -> None:
+        """Called before the step on batch ``batch`` (1 to the epoch's number of batches)."""
+
+    def on_batch_end(self, run: Run, batch: int, logs: dict[str, float]) -> None:
+        """Called after the step on batch ``batch``, with the ``loss`` and metrics the step computed on it.
+
+        ``run.stop_training = True`` ends training after the current epoch,
+        as from ``on_epoch_end``.
+        """
 
     def on_epoch_end(self, run: Run, logs: dict[str, float]) -> None:
         """Called after each epoch with that epoch's entry of the history."""
@@ -70,6 +111,66 @@ class Callback:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def check_hooks(callback: Callback) -> None:
+    """Refuse a callback with a method named like a hook that is none (``on_epoch_start``): fit would never call it.
+
+    Raises
+    ------
+    TypeError
+        Naming the method, the nearest hook and every hook.
+    """
+    for name in dir(callback):
+        if name.startswith("on_") and name not in HOOKS and callable(inspect.getattr_static(callback, name)):
+            near = difflib.get_close_matches(_in_hook_words(name), HOOKS, n=1)
+            hint = f"; did you mean {near[0]}?" if near else ""
+            raise TypeError(
+                f"{callback!r} has a method {name}, which is not a callback hook, so fit would never call it"
+                f"{hint} The hooks are {', '.join(HOOKS)}"
+            )
+
+
+#: Words other libraries use in hook names, and minnet's for them.
+_HOOK_WORDS = {"start": "begin", "started": "begin", "ended": "end", "finish": "end", "step": "batch"}
+
+
+def _in_hook_words(name: str) -> str:
+    """``name`` with other libraries' words replaced by minnet's (``on_train_batch_start`` -> ``on_batch_begin``)."""
+    words = [_HOOK_WORDS.get(word, word) for word in name.split("_")]
+    if words[1:3] == ["train", "batch"]:  # Keras' on_train_batch_begin
+        words.pop(1)
+    return "_".join(words)
+
+
+def overriding(callbacks: list[Callback], hook: str) -> list[Callback]:
+    """The callbacks whose ``hook`` is not the base class's no-op, so that fit calls only those."""
+    base = getattr(Callback, hook)
+    return [cb for cb in callbacks if getattr(getattr(cb, hook), "__func__", None) is not base]
+
+
+def _check_monitored(owner: Callback, monitor: str, run: Run) -> None:
+    """Refuse, before the first epoch, a ``monitor`` that the run does not log."""
+    if monitor not in run.log_keys:
+        raise ValueError(
+            f"{type(owner).__name__} monitors {monitor!r}, which this run does not log; "
+            f"it logs {', '.join(run.log_keys)}"
+            + (" (pass validation_data= for val_ keys)" if monitor.startswith("val_") else "")
+        )
+
+
+def _check_monitor(monitor: Any) -> str:
+    if not isinstance(monitor, str):
+        raise TypeError(f"monitor must be a history key such as 'val_loss', got {monitor!r}")
+    return monitor
+
+
+def _minimizes(monitor: str, mode: str) -> bool:
+    """Whether smaller values of ``monitor`` are better; ``"auto"`` maximises accuracy-like keys."""
+    if mode != "auto":
+        return mode == "min"
+    # A model with several outputs logs accuracy_0, val_accuracy_1, ...
+    return not re.sub(r"_\d+$", "", monitor).endswith(GREATER_IS_BETTER)
 
 
 class EarlyStopping(Callback):
@@ -115,9 +216,7 @@ class EarlyStopping(Callback):
         restore_best: bool = True,
         mode: str = "auto",
     ) -> None:
-        if not isinstance(monitor, str):
-            raise TypeError(f"monitor must be a history key such as 'val_loss', got {monitor!r}")
-        self.monitor = monitor
+        self.monitor = _check_monitor(monitor)
         self.patience = check_int("patience", patience, low=0)
         self.min_delta = check_real("min_delta", min_delta, low=0.0)
         self.restore_best = check_bool("restore_best", restore_best)
@@ -140,22 +239,14 @@ class EarlyStopping(Callback):
 
     @property
     def _minimize(self) -> bool:
-        if self.mode != "auto":
-            return self.mode == "min"
-        # A model with several outputs logs accuracy_0, val_accuracy_1, ...
-        return not re.sub(r"_\d+$", "", self.monitor).endswith(GREATER_IS_BETTER)
+        return _minimizes(self.monitor, self.mode)
 
     def on_train_begin(self, run: Run) -> None:
         """Check that the run logs ``monitor``; note the model's parameters and the epochs completed.
 
         :meth:`load_state_dict` checks a saved state against those two.
         """
-        if self.monitor not in run.log_keys:
-            raise ValueError(
-                f"EarlyStopping monitors {self.monitor!r}, which this run does not log; "
-                f"it logs {', '.join(run.log_keys)}"
-                + (" (pass validation_data= for val_ keys)" if self.monitor.startswith("val_") else "")
-            )
+        _check_monitored(self, self.monitor, run)
         self._reset()
         self._parameter_specs = [(p.value.shape, p.value.dtype) for p in run.model.parameters()]
         self._stateful = stateful_layers(run.model)
@@ -314,6 +405,23 @@ class Checkpoint(Callback):
     every : int, default 1
         Save after every ``every``-th epoch, and after the last one (the
         final epoch, or the epoch at which a callback stopped training).
+    save_best_only : bool, default False
+        As Keras' ``ModelCheckpoint``: at those epochs, save only when
+        ``monitor`` is better than at every earlier save (strictly; a NaN
+        never is), so the file holds the best run so far. Resuming from it
+        continues from that epoch, and still ends as the uninterrupted run.
+    monitor : str, default "val_loss"
+        The history key that ``save_best_only`` compares.
+    mode : {"auto", "min", "max"}, default "auto"
+        As for :class:`EarlyStopping`.
+
+    Attributes
+    ----------
+    best : float
+        With ``save_best_only``, the monitored value of the last save
+        (``inf``, or ``-inf`` when maximising, before the first).
+    last_saved_epoch : int or None
+        The epoch of the last save by this run.
 
     Examples
     --------
@@ -325,20 +433,379 @@ class Checkpoint(Callback):
     #: :func:`minnet.fit` calls callbacks with ``runs_last = True`` after the others each epoch.
     runs_last = True
 
-    def __init__(self, path: str | os.PathLike[str], every: int = 1) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        every: int = 1,
+        save_best_only: bool = False,
+        monitor: str = "val_loss",
+        mode: str = "auto",
+    ) -> None:
         self.path = check_path("path", path)
         self.every = check_int("every", every, low=1)
+        self.save_best_only = check_bool("save_best_only", save_best_only)
+        self.monitor = _check_monitor(monitor)
+        self.mode = check_choice("mode", mode, ("auto", "min", "max"))
+        self.best = self._worst
         self.last_saved_epoch: int | None = None
+
+    @property
+    def _worst(self) -> float:
+        return math.inf if _minimizes(self.monitor, self.mode) else -math.inf
 
     def on_train_begin(self, run: Run) -> None:
         # Fail before the first epoch, not after hours of training.
+        if self.save_best_only:
+            _check_monitored(self, self.monitor, run)
         check_writable(self.path)
+        self.best, self.last_saved_epoch = self._worst, None
 
     def on_epoch_end(self, run: Run, logs: dict[str, float]) -> None:
-        if run.epoch % self.every == 0 or run.epoch >= run.epochs or run.stop_training:
-            write_checkpoint(self.path, run)
-            self.last_saved_epoch = run.epoch
+        if not (run.epoch % self.every == 0 or run.epoch >= run.epochs or run.stop_training):
+            return
+        if self.save_best_only:
+            value = logs[self.monitor]
+            if not (value < self.best if _minimizes(self.monitor, self.mode) else value > self.best):
+                return
+            self.best = value  # before writing: the file holds this callback's state too
+        write_checkpoint(self.path, run)
+        self.last_saved_epoch = run.epoch
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"best": float}`` with ``save_best_only``, else ``{}``."""
+        return {"best": float(self.best)} if self.save_best_only else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`: with ``save_best_only``, a ``best`` that is a number (not NaN).
+
+        Raises
+        ------
+        ValueError
+            Naming the field; nothing is changed.
+        """
+        if not self.save_best_only:
+            super().load_state_dict(state)
+            return
+        state = stored_dict("Checkpoint state", state, ["best"])
+        self.best = stored_real("best", state["best"], finite=False)
 
     def __repr__(self) -> str:
-        every = "" if self.every == 1 else f", every={self.every}"
-        return f"Checkpoint({str(self.path)!r}{every})"
+        args = [repr(str(self.path))]
+        if self.every != 1:
+            args.append(f"every={self.every}")
+        if self.save_best_only:
+            args += ["save_best_only=True", f"monitor={self.monitor!r}"]
+        if self.mode != "auto":
+            args.append(f"mode={self.mode!r}")
+        return f"Checkpoint({', '.join(args)})"
+
+
+class ReduceLROnPlateau(Callback):
+    r"""Reduce the learning rate when ``monitor`` stops improving, as torch's ``ReduceLROnPlateau``.
+
+    After each epoch, with the monitored value :math:`a` and the best so
+    far :math:`b`, the epoch improves when :math:`a < b\,(1 - \text{threshold})`
+    (``"rel"``) or :math:`a < b - \text{threshold}` (``"abs"``), mirrored for
+    ``mode="max"``. After more than ``patience`` epochs in a row without an
+    improvement the rate becomes :math:`\max(\eta\,\text{factor}, \text{min\_lr})`,
+    unless that changes it by ``eps`` or less; then ``cooldown`` epochs pass
+    before bad epochs count again. The same sequence of values gives the
+    same rates as PyTorch's, bit for bit; the history's ``lr`` shows each
+    epoch's rate.
+
+    The rate is the optimizer's ``lr``, reduced in each parameter group as
+    torch does; it must be a float: a schedule already sets the rate of
+    every step, and is refused when training begins. The rates are part of
+    this callback's state, so a resumed run continues with them.
+
+    Parameters
+    ----------
+    monitor : str, default "val_loss"
+        A key of the history.
+    factor : float, default 0.1
+        In [0, 1): the rate is multiplied by it.
+    patience : int, default 10
+        Epochs without improvement tolerated before a reduction.
+    threshold : float, default 1e-4
+        The smallest change that counts as an improvement, >= 0.
+    threshold_mode : {"rel", "abs"}, default "rel"
+    cooldown : int, default 0
+        Epochs after a reduction during which bad epochs are not counted.
+    min_lr : float, default 0
+        The rate is never reduced below it.
+    mode : {"min", "max", "auto"}, default "min"
+        Whether smaller or larger is better (``"auto"`` as for :class:`EarlyStopping`).
+    eps : float, default 1e-8
+        A reduction by ``eps`` or less is skipped, as PyTorch does.
+
+    Attributes
+    ----------
+    best : float
+        The best value seen.
+    num_bad_epochs : int
+        Epochs in a row without an improvement.
+    cooldown_counter : int
+        Epochs of cooldown left.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        mode: str = "min",
+        eps: float = 1e-8,
+    ) -> None:
+        self.monitor = _check_monitor(monitor)
+        self.factor = check_real("factor", factor, low=0.0, high=1.0, high_inclusive=False)
+        self.patience = check_int("patience", patience, low=0)
+        self.threshold = check_real("threshold", threshold, low=0.0)
+        self.threshold_mode = check_choice("threshold_mode", threshold_mode, ("rel", "abs"))
+        self.cooldown = check_int("cooldown", cooldown, low=0)
+        self.min_lr = check_real("min_lr", min_lr, low=0.0)
+        self.mode = check_choice("mode", mode, ("min", "max", "auto"))
+        self.eps = check_real("eps", eps, low=0.0)
+        self._optimizer: Any = None  # the run's, set by on_train_begin
+        self._reset()
+
+    def _reset(self) -> None:
+        self.best = math.inf if _minimizes(self.monitor, self.mode) else -math.inf
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+
+    def on_train_begin(self, run: Run) -> None:
+        """Check that the run logs ``monitor`` and that the optimizer's ``lr`` is a float."""
+        _check_monitored(self, self.monitor, run)
+        self._rates(run.optimizer)
+        self._reset()
+        self._optimizer = run.optimizer
+
+    def _rates(self, optimizer: Any) -> list[float]:
+        """Each parameter group's ``lr``, refused unless it is a number."""
+        rates = [optimizer.hyperparameter("lr", k) for k in range(len(optimizer.param_groups))]
+        for lr in rates:
+            if callable(lr):
+                raise ValueError(
+                    f"ReduceLROnPlateau sets the optimizer's lr, a float, but this optimizer's lr is the schedule "
+                    f"{lr!r:.200}, which sets the rate of every step; give the optimizer a float lr, or use one "
+                    f"of the two"
+                )
+        return [float(lr) for lr in rates]
+
+    def _set_rates(self, rates: list[float]) -> None:
+        """Give each group its rate; an optimizer of one group keeps it as its own ``lr``, as it was built."""
+        if len(rates) == 1:
+            self._optimizer.set_hyperparameter("lr", rates[0])
+            return
+        for k, lr in enumerate(rates):
+            self._optimizer.set_hyperparameter("lr", lr, group=k)
+
+    def _improves(self, value: float) -> bool:
+        minimize = _minimizes(self.monitor, self.mode)
+        if self.threshold_mode == "rel":
+            bound = self.best * (1.0 - self.threshold if minimize else 1.0 + self.threshold)
+        else:
+            bound = self.best - self.threshold if minimize else self.best + self.threshold
+        return value < bound if minimize else value > bound
+
+    def on_epoch_end(self, run: Run, logs: dict[str, float]) -> None:
+        value = float(logs[self.monitor])
+        if self._improves(value):
+            self.best, self.num_bad_epochs = value, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            # Per group, as torch: a group whose rate would change by no more than eps keeps it.
+            old = self._rates(self._optimizer)
+            new = [max(lr * self.factor, self.min_lr) for lr in old]
+            self._set_rates([b if a - b > self.eps else a for a, b in zip(old, new)])
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """``best``, ``num_bad_epochs``, ``cooldown_counter`` and each group's ``lr`` (None before a run)."""
+        return {
+            "best": float(self.best),
+            "num_bad_epochs": self.num_bad_epochs,
+            "cooldown_counter": self.cooldown_counter,
+            "lr": None if self._optimizer is None else self._rates(self._optimizer),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a saved state after checking every field, and set the optimizer's ``lr`` to the saved one.
+
+        Called after :meth:`on_train_begin`. ``best`` is a number (not NaN),
+        ``num_bad_epochs`` at most ``patience``, ``cooldown_counter`` at most
+        ``cooldown``, ``lr`` a finite rate >= 0 per parameter group.
+
+        Raises
+        ------
+        ValueError
+            Naming the field; nothing is changed.
+        """
+        if self._optimizer is None:
+            raise RuntimeError("ReduceLROnPlateau.load_state_dict sets the run's rate: call on_train_begin first")
+        state = stored_dict("ReduceLROnPlateau state", state, self.state_dict())
+        best = stored_real("best", state["best"], finite=False)
+        bad = stored_int("num_bad_epochs", state["num_bad_epochs"], high=self.patience)
+        cooldown = stored_int("cooldown_counter", state["cooldown_counter"], high=self.cooldown)
+        n_groups = len(self._optimizer.param_groups)
+        if not isinstance(state["lr"], list) or len(state["lr"]) != n_groups:
+            raise ValueError(
+                f"lr must be a list of {n_groups} rate(s), one per parameter group, got {state['lr']!r:.100}"
+            )
+        rates = [stored_real(f"lr[{k}]", lr) for k, lr in enumerate(state["lr"])]
+        for k, lr in enumerate(rates):
+            if lr < 0:
+                raise ValueError(f"lr[{k}] must be >= 0, got {lr!r}")
+        self.best, self.num_bad_epochs, self.cooldown_counter = best, bad, cooldown
+        self._set_rates(rates)
+
+    def __repr__(self) -> str:
+        return _settings_repr(self, always=("monitor",))
+
+
+class CSVLogger(Callback):
+    """Write the history to a CSV file, one row per epoch, as Keras' ``CSVLogger``.
+
+    The first column is ``epoch`` (from 1), then the run's logged keys in
+    the order of the history. Each row is written, flushed and the file
+    closed at the end of its epoch, so the file is complete up to the last
+    epoch whatever stops the run.
+
+    When training begins the file is created with a header row, replacing
+    any earlier file, unless ``append=True`` finds one, whose rows are kept
+    (its header must name the same columns). A resumed run (``fit(...,
+    resume=)``) always appends: it keeps the rows of the epochs the
+    checkpoint holds and drops those written after it, which the resumed run
+    writes again, so the file ends as the uninterrupted run's.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    append : bool, default False
+        Add to an existing file instead of replacing it.
+    separator : str, default ","
+        One character between the fields.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], append: bool = False, separator: str = ",") -> None:
+        self.path = check_path("path", path)
+        self.append = check_bool("append", append)
+        if not isinstance(separator, str):
+            raise TypeError(f"separator must be a one-character string such as ',', got {separator!r}")
+        if len(separator) != 1 or separator in '"\r\n':
+            raise ValueError(f"separator must be one character other than a quote or a newline, got {separator!r}")
+        self.separator = separator
+
+    def on_train_begin(self, run: Run) -> None:
+        """Write the header, or check and keep the file's rows (when appending or resuming)."""
+        columns = ["epoch", *run.log_keys]
+        existing = self._read() if (self.append or run.epoch > 0) and self.path.exists() else []
+        if not existing:
+            self._rewrite([columns])
+            return
+        header, *rows = existing
+        if header != columns:
+            raise ValueError(
+                f"CSVLogger cannot append to {str(self.path)!r}: its columns are {header}, this run logs {columns}"
+            )
+        if run.epoch > 0:  # resumed: the rows written after the checkpoint come again
+            while rows and _epoch_of(rows[-1]) > run.epoch:
+                rows.pop()
+            self._rewrite([header, *rows])
+
+    def _read(self) -> list[list[str]]:
+        with open(self.path, newline="", encoding="utf-8") as f:
+            return list(csv.reader(f, delimiter=self.separator))
+
+    def _rewrite(self, rows: list[list[Any]]) -> None:
+        text = io.StringIO()
+        csv.writer(text, delimiter=self.separator, lineterminator="\n").writerows(rows)
+        write_atomically(self.path, lambda f: f.write(text.getvalue().encode("utf-8")))
+
+    def on_epoch_end(self, run: Run, logs: dict[str, float]) -> None:
+        with open(self.path, "a", newline="", encoding="utf-8") as f:
+            csv.writer(f, delimiter=self.separator, lineterminator="\n").writerow(
+                [run.epoch, *(logs[key] for key in run.log_keys)]
+            )
+
+    def __repr__(self) -> str:
+        return _settings_repr(self, always=("path",))
+
+
+def _epoch_of(row: list[str]) -> float:
+    """The epoch of a row of a CSVLogger file; a row that is not one counts as after every epoch."""
+    try:
+        return int(row[0])
+    except (IndexError, ValueError):
+        return math.inf
+
+
+class LambdaCallback(Callback):
+    """A callback made of functions, as Keras' ``LambdaCallback``: each takes the arguments of its hook.
+
+    Parameters
+    ----------
+    on_train_begin, on_train_end : callable ``(run) -> None``, optional
+    on_epoch_begin : callable ``(run, epoch) -> None``, optional
+    on_epoch_end : callable ``(run, logs) -> None``, optional
+    on_batch_begin : callable ``(run, batch) -> None``, optional
+    on_batch_end : callable ``(run, batch, logs) -> None``, optional
+
+    Examples
+    --------
+    >>> import minnet as mn
+    >>> halve = mn.LambdaCallback(on_epoch_begin=lambda run, epoch: setattr(run.optimizer, "lr", 0.5**epoch))
+    >>> halve
+    LambdaCallback(on_epoch_begin=<function <lambda>>)
+    """
+
+    def __init__(
+        self,
+        on_train_begin: Callable[..., Any] | None = None,
+        on_epoch_begin: Callable[..., Any] | None = None,
+        on_batch_begin: Callable[..., Any] | None = None,
+        on_batch_end: Callable[..., Any] | None = None,
+        on_epoch_end: Callable[..., Any] | None = None,
+        on_train_end: Callable[..., Any] | None = None,
+    ) -> None:
+        given = dict(
+            on_train_begin=on_train_begin,
+            on_epoch_begin=on_epoch_begin,
+            on_batch_begin=on_batch_begin,
+            on_batch_end=on_batch_end,
+            on_epoch_end=on_epoch_end,
+            on_train_end=on_train_end,
+        )
+        for name, function in given.items():
+            if function is not None and not callable(function):
+                raise TypeError(f"{name} must be a function or None, got {function!r}")
+        # Only the hooks given replace the base class's, so fit skips the per-batch ones otherwise.
+        self._functions = {name: f for name, f in given.items() if f is not None}
+        for name, function in self._functions.items():
+            setattr(self, name, function)
+
+    def __repr__(self) -> str:
+        # A function by its name, as Python shows it, without the address that changes from run to run.
+        shown = (
+            f"<function {f.__qualname__}>" if hasattr(f, "__qualname__") else repr(f) for f in self._functions.values()
+        )
+        return f"LambdaCallback({', '.join(f'{name}={text}' for name, text in zip(self._functions, shown))})"
+
+
+def _settings_repr(callback: Callback, always: tuple[str, ...]) -> str:
+    """``Class(arg=value, ...)``: the arguments in ``always``, and the others where they differ from their defaults."""
+    args = []
+    for arg in list(inspect.signature(type(callback).__init__).parameters.values())[1:]:
+        value = getattr(callback, arg.name)
+        if arg.name in always or value != arg.default:
+            shown = repr(os.fspath(value)) if isinstance(value, os.PathLike) else repr(value)
+            args.append(f"{arg.name}={shown}")
+    return f"{type(callback).__name__}({', '.join(args)})"

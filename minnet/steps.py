@@ -168,6 +168,15 @@ class Objective:
         """Each metric over the batches since :meth:`reset_metrics`; one that fails or returns a non-number is named."""
         return {name: metric_result(name, metric) for name, _, metric in self.metrics}
 
+    def batch_metrics(self, targets: Sequence[np.ndarray], preds: Sequence[np.ndarray]) -> dict[str, float]:
+        """Each metric on one batch alone (the per-batch hooks' logs); the epoch's accumulation is untouched."""
+        values = {}
+        for name, k, metric in self.metrics:
+            alone = metric.for_loss(self.losses[k])
+            update_metric(name, alone, targets[k], preds[k])
+            values[name] = metric_result(name, alone)
+        return values
+
     def check_metrics(
         self, model: Layer, inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray], n_rows: int = 8
     ) -> None:

@@ -31,7 +31,7 @@ import numpy as np
 
 from ._interrupts import deferring
 from ._validation import as_generator, check_bool, check_int, check_path, check_real
-from .callbacks import Callback
+from .callbacks import Callback, check_hooks, overriding
 from .containers import iter_layers, stateful_layers
 from .io.checkpoint import read_checkpoint, restore
 from .layers import Layer
@@ -109,6 +109,9 @@ def fit(
         to each (``accuracy_0``, ``accuracy_1``), or a dict keyed by output
         names giving each its own (``<output>_accuracy``, Keras' keys).
     callbacks : sequence of Callback
+        Their hooks run at the start and end of the run, of each epoch and
+        of each batch (see :class:`~minnet.Callback`); a method named
+        ``on_...`` that is no hook is refused with a TypeError.
     progress : bool, default True
         Show one tqdm bar for the run, with the loss in its postfix.
     loss_weights : list of float, optional
@@ -327,6 +330,7 @@ def _checked_callbacks(callbacks: Any) -> list[Callback]:
     for cb in callbacks:
         if not isinstance(cb, Callback):
             raise TypeError(f"callbacks must be Callback instances, got {cb!r}")
+        check_hooks(cb)
     # Checkpoints run after the other callbacks each epoch, so they save their state too.
     return [cb for cb in callbacks if not cb.runs_last] + [cb for cb in callbacks if cb.runs_last]
 
@@ -453,13 +457,18 @@ def _train(run: Run, plan: _Plan) -> None:
     )
     bar.set_description(f"epoch {run.epoch + 1}/{run.epochs}")
     shown = bar if plan.progress else None
+    # Looked up once: a run whose callbacks do not override the per-batch hooks pays nothing per batch for them.
+    hooks = _BatchHooks(overriding(run.callbacks, "on_batch_begin"), overriding(run.callbacks, "on_batch_end"))
+    epoch_begin = overriding(run.callbacks, "on_epoch_begin")
     try:
         with _interrupt_between_batches(run):
             while run.epoch < run.epochs and not run.stop_training:
+                for cb in epoch_begin:
+                    _call_hook(run, cb, "on_epoch_begin", run.epoch + 1, 0, run.epoch + 1)
                 # Overflow is not warned about: a non-finite loss, output or update
                 # stops training below with a TrainingDiverged that says where.
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    logs = _train_epoch(run, plan, buffers, shown)
+                    logs = _train_epoch(run, plan, buffers, shown, hooks)
                     if plan.validation is not None:
                         logs.update(
                             _after_batches(
@@ -485,7 +494,17 @@ def _train(run: Run, plan: _Plan) -> None:
         bar.close()
 
 
-def _train_epoch(run: Run, plan: _Plan, buffers: list[np.ndarray] | None, bar: Any = None) -> dict[str, float]:
+@dataclass(frozen=True)
+class _BatchHooks:
+    """The callbacks that override ``on_batch_begin`` and ``on_batch_end``, found once per run."""
+
+    begin: list[Callback]
+    end: list[Callback]
+
+
+def _train_epoch(
+    run: Run, plan: _Plan, buffers: list[np.ndarray] | None, bar: Any = None, hooks: _BatchHooks | None = None
+) -> dict[str, float]:
     """One pass over the data; returns the batch-size-weighted mean loss and the metrics of the epoch.
 
     The metrics accumulate over the epoch's batches (a callable one is
@@ -502,8 +521,11 @@ def _train_epoch(run: Run, plan: _Plan, buffers: list[np.ndarray] | None, bar: A
     totals = dict.fromkeys(["loss", *objective.loss_names], 0.0)
     objective.reset_metrics()
     n_batches = math.ceil(n / batch)
+    hooks = hooks or _BatchHooks([], [])
     for index, arrays in enumerate(batches(data, batch, order, buffers)):
         inputs, targets = arrays[:n_inputs], arrays[n_inputs:]
+        for cb in hooks.begin:
+            _call_hook(run, cb, "on_batch_begin", run.epoch + 1, index + 1, index + 1)
         try:
             value, preds, failure = train_step(model, objective, optimizer, inputs, targets, run.stateful)
             if failure is None and objective.metrics:
@@ -538,6 +560,9 @@ def _train_epoch(run: Run, plan: _Plan, buffers: list[np.ndarray] | None, bar: A
         if bar is not None:
             # The running means of the epoch so far: the totals hold shares of all n rows.
             _advance(bar, totals, n / (index * batch + len(arrays[0])), objective)
+        for cb in hooks.end:
+            batch_logs = {"loss": value, **objective.batch_metrics(targets, preds)}
+            _call_hook(run, cb, "on_batch_end", run.epoch + 1, index + 1, index + 1, batch_logs)
         if run.interrupt_requested:  # Ctrl-C, deferred to here: this batch's update is complete
             raise KeyboardInterrupt
     return {**totals, **_after_batches(run, run.epoch + 1, "the metrics", objective.metric_results)}
@@ -628,6 +653,25 @@ def _advance(bar: Any, totals: dict[str, float], scale: float, objective: Object
 
 def _postfix(logs: dict[str, float]) -> dict[str, str]:
     return {k: f"{v:.4g}" for k, v in logs.items() if k != "lr"}
+
+
+def _call_hook(run: Run, cb: Callback, hook: str, epoch: int, batch: int, *args: Any) -> None:
+    """``cb.<hook>(run, *args)`` at batch ``batch`` of epoch ``epoch`` (batch 0: the epoch's start).
+
+    A failure is a :class:`~minnet.run.TrainingError` naming the callback and the hook.
+    """
+    try:
+        getattr(cb, hook)(run, *args)
+    except (TrainingError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        where = f"epoch {epoch}, batch {batch}" if batch else f"the start of epoch {epoch}"
+        raise TrainingError(
+            f"training stopped at {where}: callback {cb!r} failed in {hook}: {type(exc).__name__}: {exc}. "
+            f"The parameters are those of the last completed step.",
+            epoch=epoch,
+            batch=batch,
+        ) from exc
 
 
 def _after_batches(run: Run, epoch: int, what: str, call: Any, *args: Any) -> Any:

@@ -1,14 +1,18 @@
-"""EarlyStopping, Checkpoint and fit(..., resume=): stopping, restoring, bit-identical resumption."""
+"""The hooks, EarlyStopping, ReduceLROnPlateau, CSVLogger, LambdaCallback, Checkpoint and fit(..., resume=)."""
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import os
 
 import numpy as np
 import pytest
+from rows import row
 
 import minnet as mn
+from minnet.callbacks import HOOKS, overriding
 
 
 def data(n=60, seed=0):
@@ -662,3 +666,561 @@ def test_early_stopping_restores_the_best_epochs_running_statistics_too():
 )
 def test_early_stopping_auto_mode_knows_each_outputs_accuracy(monitor, minimize):
     assert mn.EarlyStopping(monitor=monitor)._minimize is minimize
+
+
+# -- the hooks -------------------------------------------------------------------
+
+
+class Recorder(mn.Callback):
+    """Record every hook call with its arguments (and run.epoch at the time)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def on_train_begin(self, run):
+        self.calls.append(("on_train_begin", run.epoch))
+
+    def on_epoch_begin(self, run, epoch):
+        self.calls.append(("on_epoch_begin", run.epoch, epoch))
+
+    def on_batch_begin(self, run, batch):
+        self.calls.append(("on_batch_begin", run.epoch, batch))
+
+    def on_batch_end(self, run, batch, logs):
+        self.calls.append(("on_batch_end", run.epoch, batch, dict(logs)))
+
+    def on_epoch_end(self, run, logs):
+        self.calls.append(("on_epoch_end", run.epoch, dict(logs)))
+
+    def on_train_end(self, run):
+        self.calls.append(("on_train_end", run.epoch))
+
+
+def test_every_hook_is_called_in_order_with_its_arguments():
+    X, y = data()
+    model, opt = build()
+    recorder = Recorder()
+    history = mn.fit(
+        model, mn.BCE(), opt, X, y, epochs=2, batch_size=25, metrics=["accuracy"], callbacks=[recorder], **NO_BATCH
+    )
+    names = [call[0] for call in recorder.calls]
+    epoch = ["on_epoch_begin", *["on_batch_begin", "on_batch_end"] * 3, "on_epoch_end"]  # 60 rows: 25, 25, 10
+    assert names == ["on_train_begin", *epoch, *epoch, "on_train_end"]
+    assert [c[1:3] for c in recorder.calls if c[0] == "on_epoch_begin"] == [(0, 1), (1, 2)]
+    batch_ends = [c for c in recorder.calls if c[0] == "on_batch_end"]
+    assert [c[1:3] for c in batch_ends] == [(e, b) for e in (0, 1) for b in (1, 2, 3)]
+    assert all(set(c[3]) == {"loss", "accuracy"} for c in batch_ends)
+    # Each batch's logs are that batch's: their size-weighted mean is the epoch's entry.
+    for e in (0, 1):
+        losses = [c[3]["loss"] for c in batch_ends[3 * e : 3 * e + 3]]
+        assert np.dot(losses, [25, 25, 10]) / 60 == pytest.approx(history["loss"][e], rel=1e-12)
+
+
+def test_a_rate_set_in_on_epoch_begin_is_that_epochs_rate():
+    X, y = data()
+    model, _ = build()
+    rates = mn.LambdaCallback(on_epoch_begin=lambda run, epoch: setattr(run.optimizer, "lr", 0.1 * epoch))
+    history = mn.fit(
+        model, mn.BCE(), mn.SGD(model.parameters(), lr=1.0), X, y, epochs=3, callbacks=[rates], progress=False
+    )
+    assert history["lr"] == [0.1, 0.2, 0.1 * 3]
+    # The same updates as one full-batch epoch at each of those rates in turn.
+    model_b, _ = build()
+    for lr in history["lr"]:
+        mn.fit(model_b, mn.BCE(), mn.SGD(model_b.parameters(), lr=lr), X, y, epochs=1, progress=False)
+    assert same(values(model_b), values(model))
+
+
+class Unknown(mn.Callback):
+    def on_batch_ended(self, run, batch, logs):
+        pass
+
+
+class KerasNamed(mn.Callback):
+    def on_train_batch_start(self, run, batch):
+        pass
+
+
+class NotAHook(mn.Callback):
+    on_gpu = True  # an attribute, not a method: nothing to call
+
+    @staticmethod
+    def on_plateau(value):
+        return value
+
+
+@pytest.mark.parametrize(
+    "callback, match",
+    [
+        (Unknown(), r"Unknown\(\) has a method on_batch_ended, .*; did you mean on_batch_end\?"),
+        (KerasNamed(), r"method on_train_batch_start, .*; did you mean on_batch_begin\?"),
+        (NotAHook(), r"method on_plateau, which is not a callback hook.* The hooks are on_train_begin, on_epoch_begin"),
+    ],
+)
+@row("callback-unknown-hook")
+def test_a_method_named_like_an_unknown_hook_is_refused_before_training(callback, match):
+    X, y = data()
+    model, opt = build()
+    before = values(model)
+    with pytest.raises(TypeError, match=match):
+        mn.fit(model, mn.BCE(), opt, X, y, epochs=1, callbacks=[callback], **FIT)
+    assert same(values(model), before) and opt.step_count == 0
+
+
+def test_a_function_set_on_an_instance_under_an_unknown_hook_name_is_refused():
+    cb = mn.Callback()
+    cb.on_epoch_start = lambda run, epoch: None
+    X, y = data()
+    model, opt = build()
+    with pytest.raises(TypeError, match="on_epoch_start"):
+        mn.fit(model, mn.BCE(), opt, X, y, epochs=1, callbacks=[cb], **FIT)
+
+
+def test_only_callbacks_that_override_a_per_batch_hook_are_called_per_batch():
+    def f(run, batch, logs):
+        return None
+
+    plain = [mn.EarlyStopping("loss"), mn.Checkpoint("c.npz"), mn.LambdaCallback(on_epoch_end=print), mn.Callback()]
+    ends = [Recorder(), mn.LambdaCallback(on_batch_end=f)]
+    assert overriding(plain + ends, "on_batch_end") == ends
+    assert overriding(plain, "on_batch_begin") == []
+    assert set(HOOKS) == {name for name in vars(mn.Callback) if name.startswith("on_")}
+
+
+class Fail(mn.Callback):
+    def __init__(self, hook, epoch, batch=0):
+        self.hook, self.epoch, self.batch = hook, epoch, batch
+
+    def on_epoch_begin(self, run, epoch):
+        if self.hook == "on_epoch_begin" and epoch == self.epoch:
+            raise ZeroDivisionError("boom")
+
+    def on_batch_begin(self, run, batch):
+        if self.hook == "on_batch_begin" and (run.epoch + 1, batch) == (self.epoch, self.batch):
+            raise ZeroDivisionError("boom")
+
+    def on_batch_end(self, run, batch, logs):
+        if self.hook == "on_batch_end" and (run.epoch + 1, batch) == (self.epoch, self.batch):
+            raise ZeroDivisionError("boom")
+
+    def __repr__(self):
+        return "Fail()"
+
+
+@pytest.mark.parametrize(
+    "hook, batch, where, steps",
+    [
+        ("on_epoch_begin", 0, "at the start of epoch 2", 9),
+        ("on_batch_begin", 3, "at epoch 2, batch 3", 11),
+        ("on_batch_end", 3, "at epoch 2, batch 3", 12),
+    ],
+)
+@row("callback-fails-in-hook")
+def test_a_failing_hook_is_a_training_error_naming_the_callback_and_where(hook, batch, where, steps):
+    X, y = data()
+    model, opt = build()
+    with pytest.raises(
+        mn.TrainingError,
+        match=rf"training stopped {where}: callback Fail\(\) failed in {hook}: "
+        r"ZeroDivisionError: boom",
+    ) as info:
+        mn.fit(model, mn.BCE(), opt, X, y, epochs=3, callbacks=[Fail(hook, 2, batch)], **FIT)
+    assert (info.value.epoch, info.value.batch) == (2, batch) and len(info.value.history) == 1
+    assert opt.step_count == steps
+
+
+# -- ReduceLROnPlateau ----------------------------------------------------------------
+
+NO_BATCH = dict(shuffle=True, progress=False)
+
+PLATEAU_SETTINGS = [
+    dict(),
+    dict(patience=2, factor=0.5, cooldown=1, min_lr=0.02),
+    dict(patience=0, threshold=0.05, threshold_mode="abs", eps=0.0),
+    dict(patience=1, factor=0.3, mode="max", threshold=0.1),
+    dict(patience=1, factor=0.3, mode="max", threshold_mode="abs", cooldown=2),
+]
+
+
+def plateau_values(n=40, seed=0):
+    gen = np.random.default_rng(seed)
+    values = list(gen.choice([1.0, 0.99995, 0.9, 0.95, 1.2, 0.5, 0.4999], size=n) * gen.uniform(0.9, 1.1, size=n))
+    values[7:12] = [0.3] * 5  # a flat run: equal values never improve
+    values[20] = math.nan  # never an improvement
+    return values
+
+
+@pytest.mark.parametrize("settings", PLATEAU_SETTINGS)
+def test_reduce_lr_on_plateau_gives_torchs_rates(settings):
+    torch = pytest.importorskip("torch")
+    sequence = plateau_values()
+    p = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    torch_opt = torch.optim.SGD([p], lr=0.8)
+    torch_plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(torch_opt, **settings)
+    expected = [0.8]
+    for value in sequence[:-1]:
+        torch_plateau.step(value)
+        expected.append(torch_opt.param_groups[0]["lr"])
+    X, y = data()
+    model, _ = build()
+    history = mn.fit(
+        model,
+        mn.BCE(),
+        mn.SGD(model.parameters(), lr=0.8),
+        X,
+        y,
+        epochs=len(sequence),
+        callbacks=[Feed(sequence), mn.ReduceLROnPlateau("loss", **settings)],
+        **FIT,
+    )
+    assert history["lr"] == expected  # bit for bit: each epoch's rate
+    assert len(set(expected)) > 2  # the rate did change, more than once
+
+
+def test_reduce_lr_on_plateau_reduces_each_parameter_group_as_torch():
+    torch = pytest.importorskip("torch")
+    settings = dict(patience=1, factor=0.5, min_lr=0.1)
+    sequence = plateau_values()
+    params = [torch.nn.Parameter(torch.zeros(1, dtype=torch.float64)) for _ in range(2)]
+    torch_opt = torch.optim.SGD([{"params": [params[0]], "lr": 0.8}, {"params": [params[1]], "lr": 0.3}], lr=0.8)
+    torch_plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(torch_opt, **settings)
+    expected = []
+    for value in sequence[:-1]:
+        torch_plateau.step(value)
+        expected.append([group["lr"] for group in torch_opt.param_groups])
+    X, y = data()
+    model, _ = build()
+    body, head = model.layers[0].parameters(), model.layers[2].parameters()
+    opt = mn.SGD([{"params": body, "lr": 0.8}, {"params": head, "lr": 0.3}], lr=0.8)
+    seen = []
+    record = mn.LambdaCallback(
+        on_epoch_begin=lambda run, epoch: seen.append([opt.hyperparameter("lr", k) for k in (0, 1)])
+    )
+    mn.fit(
+        model,
+        mn.BCE(),
+        opt,
+        X,
+        y,
+        epochs=len(sequence),
+        callbacks=[Feed(sequence), mn.ReduceLROnPlateau("loss", **settings), record],
+        **FIT,
+    )
+    assert seen[1:] == expected  # bit for bit, group by group
+    assert expected[-1][1] == 0.1 and expected[-1][0] < 0.8  # each group reduced, the second one to min_lr
+
+
+def build_plain(seeds=(0, 1)):
+    model, _ = build(seeds=seeds)
+    return model, mn.SGD(model.parameters(), lr=0.8, momentum=0.5)
+
+
+def interrupted_and_resumed(tmp_path, interrupt_at, make_callbacks, epochs, stop_at, **kwargs):
+    """(uninterrupted, resumed) runs with the callbacks ``make_callbacks()``: each a (model, optimizer, history)."""
+    X, y = data()
+    runs = []
+    model, opt = build_plain()
+    runs.append(
+        (
+            model,
+            opt,
+            mn.fit(model, mn.BCE(), opt, X, y, epochs=epochs, seed=5, callbacks=make_callbacks(), **FIT, **kwargs),
+        )
+    )
+    path = tmp_path / "run.npz"
+    model, opt = build_plain()
+    cbs = [*make_callbacks(), interrupt_at(stop_at)]
+    if not any(isinstance(cb, mn.Checkpoint) for cb in cbs):
+        cbs.append(mn.Checkpoint(path))
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=epochs, seed=5, callbacks=cbs, **FIT, **kwargs)
+    model, opt = build_plain(seeds=(7, 8))  # a fresh process: new objects and weights
+    resumed = [cb for cb in make_callbacks() if not isinstance(cb, mn.Checkpoint)]
+    runs.append(
+        (model, opt, mn.fit(model, mn.BCE(), opt, X, y, epochs=epochs, resume=path, callbacks=resumed, **FIT, **kwargs))
+    )
+    return runs
+
+
+def test_reduce_lr_on_plateau_resumes_bit_identically(tmp_path, interrupt_at):
+    def callbacks():
+        return [mn.ReduceLROnPlateau("loss", patience=0, factor=0.5, threshold=0.2, cooldown=1)]
+
+    (model_a, opt_a, hist_a), (model_c, opt_c, hist_c) = interrupted_and_resumed(
+        tmp_path, interrupt_at, callbacks, epochs=12, stop_at=6
+    )
+    assert len(set(hist_a["lr"][:6])) > 1 and len(set(hist_a["lr"][6:])) > 1  # reduced before and after
+    assert hist_c.history == hist_a.history
+    assert same(values(model_c), values(model_a)) and opt_c.lr == opt_a.lr
+    assert same_state(opt_c.state_dict(), opt_a.state_dict())
+
+
+@row("reduce-lr-schedule")
+def test_reduce_lr_on_plateau_refuses_a_schedule_before_training():
+    X, y = data()
+    model, opt = build()  # a CyclicLR rate
+    with pytest.raises(ValueError, match="this optimizer's lr is the schedule CyclicLR"):
+        mn.fit(model, mn.BCE(), opt, X, y, epochs=2, callbacks=[mn.ReduceLROnPlateau("loss")], **FIT)
+    assert opt.step_count == 0
+
+
+@pytest.mark.parametrize(
+    "callback",
+    [lambda p: mn.ReduceLROnPlateau(), lambda p: mn.Checkpoint(p / "c.npz", save_best_only=True)],
+)
+@row("monitor-not-logged")
+def test_a_monitor_the_run_does_not_log_is_refused_before_training(tmp_path, callback):
+    X, y = data()
+    model, opt = build_plain()
+    cb = callback(tmp_path)
+    with pytest.raises(ValueError, match=rf"{type(cb).__name__} monitors 'val_loss', which this run does not log"):
+        mn.fit(model, mn.BCE(), opt, X, y, epochs=2, callbacks=[cb], **FIT)
+    assert opt.step_count == 0 and not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(factor=1.0), ValueError, "factor"),
+        (dict(factor=-0.1), ValueError, "factor"),
+        (dict(patience=-1), ValueError, "patience"),
+        (dict(threshold=-1e-4), ValueError, "threshold"),
+        (dict(threshold_mode="relative"), ValueError, "threshold_mode"),
+        (dict(cooldown=1.5), TypeError, "cooldown"),
+        (dict(min_lr=-1.0), ValueError, "min_lr"),
+        (dict(mode="lower"), ValueError, "mode"),
+        (dict(monitor=None), TypeError, "monitor"),
+    ],
+)
+def test_reduce_lr_on_plateau_validates_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        mn.ReduceLROnPlateau(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (dict(num_bad_epochs=3), "num_bad_epochs must be <= 2, got 3"),
+        (dict(cooldown_counter=-1), "cooldown_counter must be >= 0"),
+        (dict(lr=[-0.5]), r"lr\[0\] must be >= 0"),
+        (dict(lr=[math.nan]), r"lr\[0\] must be finite"),
+        (dict(lr=0.1), "lr must be a list of 1 rate"),
+        (dict(lr=[0.1, 0.1]), "lr must be a list of 1 rate"),
+        (dict(best=math.nan), "best must be a number, not NaN"),
+        (dict(extra=1), r"\['extra'\] unknown"),
+    ],
+)
+@row("checkpoint-callback")
+def test_reduce_lr_on_plateau_checks_a_saved_state_and_changes_nothing(change, match):
+    X, y = data()
+    model, opt = build_plain()
+    plateau = mn.ReduceLROnPlateau("loss", patience=2)
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=1, callbacks=[plateau], **FIT)
+    before = plateau.state_dict()
+    with pytest.raises(ValueError, match=match):
+        plateau.load_state_dict({**before, "lr": [0.1], **change})
+    assert plateau.state_dict() == before and opt.lr == 0.8
+
+
+def test_reduce_lr_on_plateau_repr_shows_the_settings_that_differ():
+    assert repr(mn.ReduceLROnPlateau()) == "ReduceLROnPlateau(monitor='val_loss')"
+    plateau = eval(repr(mn.ReduceLROnPlateau("loss", factor=0.5, cooldown=2)), vars(mn))
+    assert (plateau.monitor, plateau.factor, plateau.cooldown, plateau.patience) == ("loss", 0.5, 2, 10)
+
+
+# -- CSVLogger -------------------------------------------------------------------
+
+
+def read_csv(path, separator=","):
+    with open(path, newline="") as f:
+        return list(csv.reader(f, delimiter=separator))
+
+
+def test_csv_logger_writes_one_row_per_epoch_of_the_history(tmp_path):
+    X, y = data()
+    model, opt = build()
+    path = tmp_path / "log.csv"
+    seen = []
+    peek = mn.LambdaCallback(on_epoch_end=lambda run, logs: seen.append(len(read_csv(path))))
+    history = mn.fit(
+        model,
+        mn.BCE(),
+        opt,
+        X,
+        y,
+        epochs=3,
+        validation_data=(X[:10], y[:10]),
+        metrics=["accuracy"],
+        callbacks=[mn.CSVLogger(path, separator=";"), peek],
+        **FIT,
+    )
+    header, *rows = read_csv(path, ";")
+    assert header == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr"]
+    assert [int(r[0]) for r in rows] == [1, 2, 3]
+    for i, key in enumerate(header[1:], start=1):
+        assert [float(r[i]) for r in rows] == history[key]  # exact: a float's str round-trips
+    assert seen == [2, 3, 4]  # each row is in the file by the end of its epoch
+
+
+def test_csv_logger_replaces_a_file_unless_appending(tmp_path):
+    X, y = data()
+    path = tmp_path / "log.csv"
+    for append, rows in [(False, 2), (False, 2), (True, 4)]:
+        model, opt = build()
+        mn.fit(model, mn.BCE(), opt, X, y, epochs=2, callbacks=[mn.CSVLogger(path, append=append)], **FIT)
+        assert len(read_csv(path)) == 1 + rows
+
+
+@row("csv-logger-other-columns")
+def test_csv_logger_refuses_to_append_to_other_columns(tmp_path):
+    X, y = data()
+    path = tmp_path / "log.csv"
+    path.write_text("epoch,loss,lr\n1,0.5,0.1\n")
+    model, opt = build()
+    with pytest.raises(
+        ValueError,
+        match=r"its columns are \['epoch', 'loss', 'lr'\], this run logs \['epoch', 'loss', 'val_loss', 'lr'\]",
+    ):
+        mn.fit(
+            model,
+            mn.BCE(),
+            opt,
+            X,
+            y,
+            epochs=2,
+            validation_data=(X, y),
+            callbacks=[mn.CSVLogger(path, append=True)],
+            **FIT,
+        )
+    assert path.read_text() == "epoch,loss,lr\n1,0.5,0.1\n" and opt.step_count == 0
+
+
+def test_csv_logger_on_resume_ends_with_the_uninterrupted_runs_file(tmp_path, interrupt_at):
+    def callbacks():
+        return [mn.CSVLogger(tmp_path / "log.csv"), mn.Checkpoint(tmp_path / "run.npz", every=3)]
+
+    X, y = data()
+    model, opt = build_plain()
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=8, seed=5, callbacks=callbacks(), **FIT)
+    expected = (tmp_path / "log.csv").read_text()
+    model, opt = build_plain()
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=8, seed=5, callbacks=[*callbacks(), interrupt_at(5)], **FIT)
+    assert len(read_csv(tmp_path / "log.csv")) == 1 + 5  # epochs 4 and 5 come after the checkpoint of epoch 3
+    model, opt = build_plain(seeds=(7, 8))
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=8, resume=tmp_path / "run.npz", callbacks=callbacks(), **FIT)
+    assert (tmp_path / "log.csv").read_text() == expected
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        (dict(path=3), TypeError),
+        (dict(append="yes"), TypeError),
+        (dict(separator="," * 2), ValueError),
+        (dict(separator="\n"), ValueError),
+        (dict(separator=44), TypeError),
+    ],
+)
+def test_csv_logger_validates_arguments(kwargs, error):
+    with pytest.raises(error):
+        mn.CSVLogger(**{"path": "log.csv", **kwargs})
+
+
+# -- LambdaCallback ----------------------------------------------------------------
+
+
+def test_lambda_callback_calls_each_function_given_with_its_hooks_arguments():
+    calls = []
+    functions = {
+        "on_train_begin": lambda run: calls.append(("on_train_begin",)),
+        "on_epoch_begin": lambda run, epoch: calls.append(("on_epoch_begin", epoch)),
+        "on_batch_begin": lambda run, batch: calls.append(("on_batch_begin", batch)),
+        "on_batch_end": lambda run, batch, logs: calls.append(("on_batch_end", batch, sorted(logs))),
+        "on_epoch_end": lambda run, logs: calls.append(("on_epoch_end", sorted(logs))),
+        "on_train_end": lambda run: calls.append(("on_train_end",)),
+    }
+    X, y = data()
+    model, opt = build()
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=1, batch_size=40, callbacks=[mn.LambdaCallback(**functions)], **NO_BATCH)
+    assert calls == [
+        ("on_train_begin",),
+        ("on_epoch_begin", 1),
+        ("on_batch_begin", 1),
+        ("on_batch_end", 1, ["loss"]),
+        ("on_batch_begin", 2),
+        ("on_batch_end", 2, ["loss"]),
+        ("on_epoch_end", ["loss", "lr"]),
+        ("on_train_end",),
+    ]
+
+
+def test_lambda_callback_repr_names_its_functions():
+    def log(run, logs):
+        pass
+
+    assert repr(mn.LambdaCallback(on_epoch_end=log)) == (
+        "LambdaCallback(on_epoch_end=<function test_lambda_callback_repr_names_its_functions.<locals>.log>)"
+    )
+
+
+# -- Checkpoint(save_best_only=True) -----------------------------------------------------
+
+
+def saved_epoch(path):
+    with np.load(path, allow_pickle=False) as f:
+        return json.loads(f["__minnet__"].tobytes())["checkpoint"]["epoch"]
+
+
+@pytest.mark.parametrize(
+    "mode, feed, saves",
+    [
+        ("auto", [3, 1, 2, 1, 0.5, math.nan, 0.7], [1, 2, 5]),
+        ("max", [3, 1, 2, 3, 4, math.nan, 0.7], [1, 5]),
+    ],
+)
+def test_checkpoint_save_best_only_writes_only_on_improvement(tmp_path, mode, feed, saves):
+    X, y = data()
+    model, opt = build()
+    saved = []
+
+    class Spy(mn.Checkpoint):
+        def on_epoch_end(self, run, logs):
+            super().on_epoch_end(run, logs)
+            if self.last_saved_epoch == run.epoch:
+                saved.append(run.epoch)
+
+    path = tmp_path / "c.npz"
+    spy = Spy(path, save_best_only=True, monitor="loss", mode=mode)
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=len(feed), callbacks=[Feed(feed), spy], **FIT)
+    assert saved == saves and saved_epoch(path) == saves[-1] and spy.best == feed[saves[-1] - 1]
+
+
+def test_checkpoint_save_best_only_resumes_bit_identically(tmp_path, interrupt_at):
+    feed = [3, 1, 2, 2, 2, 0.5, 1, 1, 0.2, 1]
+
+    def callbacks():
+        return [Feed(feed), mn.Checkpoint(tmp_path / "run.npz", save_best_only=True, monitor="loss")]
+
+    (model_a, opt_a, hist_a), (model_c, opt_c, hist_c) = interrupted_and_resumed(
+        tmp_path, interrupt_at, callbacks, epochs=len(feed), stop_at=5
+    )
+    assert hist_c.history == hist_a.history
+    assert same(values(model_c), values(model_a)) and same_state(opt_c.state_dict(), opt_a.state_dict())
+
+
+def test_resume_from_a_best_only_checkpoint_continues_from_its_epoch(tmp_path, interrupt_at):
+    X, y = data()
+    path = tmp_path / "run.npz"
+    model, opt = build_plain()
+    cbs = [Feed([3, 1, 2, 2, 2]), mn.Checkpoint(path, save_best_only=True, monitor="loss"), interrupt_at(5)]
+    mn.fit(model, mn.BCE(), opt, X, y, epochs=10, seed=5, callbacks=cbs, **FIT)
+    assert saved_epoch(path) == 2
+    best_only = mn.Checkpoint(path, save_best_only=True, monitor="loss")
+    model, opt = build_plain()
+    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=3, resume=path, callbacks=[Feed([3, 1, 2]), best_only], **FIT)
+    assert len(history) == 3 and best_only.best == 1 and saved_epoch(path) == 2  # epoch 3's 2 is no better
+
+
+def test_checkpoint_repr_shows_save_best_only():
+    assert repr(mn.Checkpoint("run.npz", save_best_only=True, monitor="loss", mode="min")) == (
+        "Checkpoint('run.npz', save_best_only=True, monitor='loss', mode='min')"
+    )

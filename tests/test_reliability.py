@@ -71,6 +71,13 @@ def _nan_at(shape, where):
     return a
 
 
+class EpochStart(mn.Callback):
+    """A hook under the name another library uses: fit would never call it."""
+
+    def on_epoch_start(self, run, epoch):
+        run.stop_training = True
+
+
 # id -> (call(world), expected exception, message pattern)
 Case = tuple[Callable[[World], Any], type, str]
 
@@ -145,6 +152,19 @@ CASES: dict[str, Case] = {
         lambda w: w.fit(callbacks=[mn.EarlyStopping("val_loss")]),
         ValueError,
         "monitors 'val_loss', which this run does not log",
+    ),
+    "callback-unknown-hook": (
+        lambda w: w.fit(callbacks=[EpochStart()]),
+        TypeError,
+        r"EpochStart\(\) has a method on_epoch_start, which is not a callback hook, so fit would never call it; "
+        r"did you mean on_epoch_begin\?",
+    ),
+    "reduce-lr-schedule": (
+        lambda w: w.fit(
+            optimizer=mn.SGD(w.model.parameters(), lr=mn.CyclicLR(0.01, 0.1)), callbacks=[mn.ReduceLROnPlateau("loss")]
+        ),
+        ValueError,
+        r"ReduceLROnPlateau sets the optimizer's lr, a float, but this optimizer's lr is the schedule CyclicLR",
     ),
     "model-not-layer": (lambda w: w.fit(model=lambda x: x), TypeError, "model must be a Layer"),
     "loss-not-loss": (lambda w: w.fit(loss="bce"), TypeError, "loss must be a Loss"),
@@ -264,6 +284,22 @@ CASES: dict[str, Case] = {
     "schedule-negative-step": (lambda w: mn.CyclicLR(0.1, 1.0)(-1), ValueError, "step must be >= 0"),
     "early-stopping-negative-patience": (lambda w: mn.EarlyStopping(patience=-1), ValueError, "patience must be >= 0"),
     "checkpoint-every-zero": (lambda w: mn.Checkpoint("run.npz", every=0), ValueError, "every must be >= 1"),
+    "checkpoint-best-mode": (
+        lambda w: mn.Checkpoint("run.npz", save_best_only=True, mode="up"),
+        ValueError,
+        "mode must be one of",
+    ),
+    "reduce-lr-factor-one": (lambda w: mn.ReduceLROnPlateau(factor=1.0), ValueError, r"factor must be < 1.0, got 1\.0"),
+    "csv-logger-separator": (
+        lambda w: mn.CSVLogger("log.csv", separator=";;"),
+        ValueError,
+        "separator must be one character other than a quote or a newline, got ';;'",
+    ),
+    "lambda-callback-not-callable": (
+        lambda w: mn.LambdaCallback(on_epoch_end="print"),
+        TypeError,
+        "on_epoch_end must be a function or None, got 'print'",
+    ),
     "gradcheck-zero-eps": (lambda w: mn.gradcheck(mn.Tanh(), w.X, eps=0.0), ValueError, "eps must be > 0"),
     # -- files ----------------------------------------------------------------
     "load-missing": (lambda w: mn.load("/nonexistent/model.npz"), FileNotFoundError, "no such file"),
