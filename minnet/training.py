@@ -276,6 +276,10 @@ def _prepare(
         inputs, targets, weights, validation = _split_off_validation(inputs, targets, weights, validation_split)
     # Class weights weigh the training loss only, as in Keras.
     weights = apply_class_weight(model, objective, inputs, targets, weights, class_weight)
+    if weights is not None and not weights.any():
+        raise ValueError(
+            "the training samples' weights are all zero (sample_weight times class_weight): none would count"
+        )
     n_samples = len(inputs[0])
     batch = resolve_batch_size(batch_size, n_samples)
     _check_smallest_batch(model, n_samples, batch)

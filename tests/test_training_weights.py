@@ -173,6 +173,11 @@ REFUSED = {
     "sample-weight-length": (dict(sample_weight=np.ones(29)), ValueError, r"sample_weight must have shape \(30,\)"),
     "sample-weight-negative": (dict(sample_weight=-np.ones(30)), ValueError, r"sample_weight must be >= 0, got -1.0"),
     "sample-weight-nan": (dict(sample_weight=np.full(30, np.nan)), ValueError, "sample_weight must be finite"),
+    "sample-weight-all-zero": (
+        dict(class_weight={0: 0.0, 1: 0.0}),
+        ValueError,
+        r"the training samples' weights are all zero \(sample_weight times class_weight\): none would count",
+    ),
     "sample-weight-strings": (dict(sample_weight=["1"] * 30), TypeError, "sample_weight must hold numbers"),
     "sample-weight-custom-loss": (
         dict(sample_weight=np.ones(30), loss=_NoWeights()),
