@@ -24,7 +24,9 @@ __all__ = [
     "as_float_array",
     "as_generator",
     "as_numeric_array",
+    "as_sample_weight",
     "as_target",
+    "as_weights",
     "by_name",
     "check_bool",
     "check_choice",
@@ -224,6 +226,28 @@ def as_target(name: str, value: Any, pred_shape: tuple[int, ...], dtype: Any = N
             raise ValueError(f"{name} must have shape {pred_shape} to match the prediction, got {target.shape}")
     check_finite(name, target)
     return target
+
+
+def as_weights(name: str, value: Any, dtype: Any = None) -> np.ndarray:
+    """Convert weights (sample, class or positive-class weights) to a float array, each finite and >= 0.
+
+    Callers check the shape, which depends on what is weighted.
+    """
+    weights = as_float_array(name, value, dtype)
+    check_finite(name, weights)
+    if weights.size and weights.min() < 0:
+        where = tuple(int(i) for i in np.argwhere(weights < 0)[0])
+        at = f" at index {where}" if where else ""
+        raise ValueError(f"{name} must be >= 0, got {float(weights[where])!r}{at}")
+    return weights
+
+
+def as_sample_weight(name: str, value: Any, n_samples: int, dtype: Any = None) -> np.ndarray:
+    """Convert sample weights to a float array of shape ``(n_samples,)``, each finite and >= 0."""
+    weights = as_weights(name, value, dtype)
+    if weights.shape != (n_samples,):
+        raise ValueError(f"{name} must have shape ({n_samples},), one weight per sample, got shape {weights.shape}")
+    return weights
 
 
 def as_class_indices(name: str, value: Any, n_classes: int | None = None) -> np.ndarray:

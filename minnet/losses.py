@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -14,9 +16,12 @@ from ._validation import (
     as_class_indices,
     as_float_array,
     as_numeric_array,
+    as_sample_weight,
     as_target,
+    as_weights,
     check_bool,
     check_finite,
+    check_real,
 )
 
 __all__ = ["BCE", "MSE", "CrossEntropy", "Loss"]
@@ -30,27 +35,81 @@ _BCE_GRAD_EPS = float(np.float32(1e-12))
 
 
 class Loss:
-    """Base class of losses.
+    r"""Base class of losses.
 
     ``forward(pred, target)`` returns the mean loss over the batch as a Python
     float and caches what ``backward`` needs; ``backward()`` returns
     dL/d(pred), of the same shape as ``pred``.
+
+    Sample weights :math:`s_i` scale each sample's terms and leave the
+    divisor alone, as Keras' default reduction (``"sum_over_batch_size"``):
+    for a loss whose unweighted value is the mean of per-sample terms,
+
+    .. math:: L = \frac{1}{n}\sum_i s_i\, \ell_i
+
+    so a weight of 1 everywhere changes no bit and a weight of 0 drops a
+    sample without changing what the others weigh.
     """
 
-    def forward(self, pred: Any, target: Any) -> float:
-        """Validate both arrays, then return the mean loss over the batch.
+    def forward(self, pred: Any, target: Any, sample_weight: Any = None) -> float:
+        """Validate the arrays, then return the mean loss over the batch.
 
         Parameters
         ----------
         pred : array-like of shape (n_samples, n_outputs)
         target : array-like of shape (n_samples, n_outputs), or (n_samples,) for one output
+        sample_weight : array-like of shape (n_samples,), optional
+            A weight >= 0 per sample, scaling its terms of the loss and of
+            the gradient (see the class docstring for the formula).
 
         Returns
         -------
         float
         """
         pred, target = self._validate(pred, target)
-        return self._forward(pred, target)
+        if sample_weight is None:
+            return self._forward(pred, target)
+        self.check_takes_sample_weight()
+        return self._forward(pred, target, as_sample_weight("sample_weight", sample_weight, len(pred), pred.dtype))
+
+    @property
+    def takes_sample_weight(self) -> bool:
+        """Whether this loss weighs samples: its ``_forward`` (or its own ``forward``) takes ``sample_weight``."""
+        cls = type(self)
+        method = cls.forward if cls.forward is not Loss.forward else cls._forward
+        return "sample_weight" in inspect.signature(method).parameters
+
+    def check_takes_sample_weight(self) -> None:
+        """Raise ``TypeError`` if this loss cannot weigh samples (a loss of your own without ``sample_weight``)."""
+        if not self.takes_sample_weight:
+            raise TypeError(
+                f"{self!r} does not take sample weights: its _forward has no sample_weight argument "
+                f"(add one that scales each sample's terms, as the built-in losses do)"
+            )
+
+    def sample_classes(self, name: str, target: np.ndarray, pred_shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+        """The class of each sample of a prepared ``target``, and the number of classes, for ``class_weight``.
+
+        Parameters
+        ----------
+        name : str
+            The target's name, for messages.
+        target : ndarray
+            From :meth:`prepare_target`.
+        pred_shape : tuple of int
+            ``(n_samples, ...)`` of the predictions.
+
+        Returns
+        -------
+        classes : ndarray of shape (n_samples,), int64
+        n_classes : int
+
+        Raises
+        ------
+        TypeError
+            For a loss that does not classify (the default).
+        """
+        raise TypeError(f"class_weight needs a classification loss (BCE or CrossEntropy), got {self!r}")
 
     def _validate(self, pred: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:
         pred = as_batch("pred", pred)
@@ -92,7 +151,7 @@ class Loss:
     def _check_pred(self, pred: np.ndarray) -> None:
         """Raise ``ValueError`` if the finite 2-D ``pred`` holds values this loss cannot take."""
 
-    def forward_prepared(self, pred: np.ndarray, target: np.ndarray) -> float:
+    def forward_prepared(self, pred: np.ndarray, target: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """``forward`` for a target from :meth:`prepare_target` and a finite model output.
 
         What the training loop calls on every batch: the target was converted
@@ -100,15 +159,18 @@ class Loss:
         finite; so of the per-call checks only those on the values of ``pred``
         remain (the converting, copying and finiteness scans cost more than
         the loss itself on small batches). A subclass that overrides
-        ``forward`` or ``_validate`` keeps its own checks.
+        ``forward`` or ``_validate`` keeps its own checks. ``sample_weight``,
+        when given, was checked too, and the loss takes it.
         """
+        # Only a weighted call passes the argument, which a loss of your own may not take.
+        weighted = {} if sample_weight is None else {"sample_weight": sample_weight}
         cls = type(self)
         if cls.forward is not Loss.forward or cls._validate is not Loss._validate:
-            return self.forward(pred, target)
+            return self.forward(pred, target, **weighted)
         self._check_pred(pred)
-        return self._forward(pred, target)
+        return self._forward(pred, target, **weighted)
 
-    def _forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+    def _forward(self, pred: np.ndarray, target: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         raise NotImplementedError(f"{type(self).__name__} must implement _forward or forward")
 
     def backward(self) -> np.ndarray:
@@ -118,8 +180,8 @@ class Loss:
     def get_config(self) -> dict[str, Any]:
         return {}
 
-    def __call__(self, pred: Any, target: Any) -> float:
-        return self.forward(pred, target)
+    def __call__(self, pred: Any, target: Any, sample_weight: Any = None) -> float:
+        return self.forward(pred, target, sample_weight)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -150,25 +212,59 @@ class BCE(Loss):
     .. math:: L = \frac{1}{N}\sum \big[\max(z, 0) - z y + \log(1 + e^{-|z|})\big], \qquad
               \frac{\partial L}{\partial z} = \frac{1}{N}\,(\sigma(z) - y)
 
+    A positive-class weight :math:`w_+` (``pos_weight``, as
+    ``torch.nn.BCEWithLogitsLoss(pos_weight=)``) multiplies the terms of the
+    positive targets; with :math:`a = 1 + (w_+ - 1)\,y`:
+
+    .. math:: L = -\frac{1}{N}\sum \big[\, w_+ y \log p + (1-y)\log(1-p) \big], \qquad
+              \frac{\partial L}{\partial p} = \frac{1}{N}\,\frac{a p - w_+ y}{\max(p(1-p),\ 10^{-12})}
+
+    .. math:: L = \frac{1}{N}\sum \big[(1-y)\,z + a \log(1 + e^{-z})\big], \qquad
+              \frac{\partial L}{\partial z} = \frac{1}{N}\,(a\,\sigma(z) - w_+ y)
+
+    (each log clamped at -100 on probabilities, as above).
+
     Parameters
     ----------
     from_logits : bool, default False
         Whether predictions are raw scores rather than probabilities. With
         logits, drop the final :class:`Sigmoid`: it is faster and more accurate.
+    pos_weight : float or array-like of shape (n_outputs,), optional
+        :math:`w_+ \ge 0`, one for all outputs or one per output (broadcast
+        along the last axis, as PyTorch). ``n_negative / n_positive``
+        balances an imbalanced class.
 
     Notes
     -----
     Targets must lie in [0, 1]; probabilities too.
     """
 
-    def __init__(self, from_logits: bool = False) -> None:
+    def __init__(self, from_logits: bool = False, pos_weight: Any = None) -> None:
         self.from_logits = check_bool("from_logits", from_logits)
+        self.pos_weight = None if pos_weight is None else _pos_weight(pos_weight)
 
     def check_target(self, target: np.ndarray) -> None:
         if ((target < 0) | (target > 1)).any():
             raise ValueError(
                 f"BCE targets must lie in [0, 1], got values in [{float(target.min())!r}, {float(target.max())!r}]"
             )
+        if isinstance(self.pos_weight, np.ndarray) and len(self.pos_weight) not in (1, target.shape[-1]):
+            raise ValueError(
+                f"BCE has {len(self.pos_weight)} pos_weight values, one per output, but the "
+                f"predictions have {target.shape[-1]} on their last axis"
+            )
+
+    def sample_classes(self, name: str, target: np.ndarray, pred_shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+        """The 0/1 target of each sample, for a single output."""
+        if pred_shape[1:] != (1,):
+            got = f"predictions of shape {pred_shape}"
+        elif ((target != 0) & (target != 1)).any():
+            got = "targets other than 0 and 1"
+        else:
+            return target[:, 0].astype(np.int64), 2
+        raise ValueError(
+            f"class_weight with BCE needs {name} of 0/1 labels for one output, got {got}; pass sample_weight instead"
+        )
 
     def _check_pred(self, pred: np.ndarray) -> None:
         # min and max are two fast reductions, cheaper than building two boolean masks.
@@ -178,34 +274,57 @@ class BCE(Loss):
                 f"[{float(pred.min())!r}, {float(pred.max())!r}]; pass from_logits=True for raw scores"
             )
 
-    def _forward(self, pred: np.ndarray, target: np.ndarray) -> float:
-        self._cache = (pred, target)
+    def _forward(self, pred: np.ndarray, target: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+        self._cache = (pred, target, sample_weight)
+        pos_weight = _as_dtype(self.pos_weight, pred.dtype)
         if self.from_logits:
-            losses = np.maximum(pred, 0) - pred * target + np.log1p(np.exp(-np.abs(pred)))
+            if pos_weight is None:
+                losses = np.maximum(pred, 0) - pred * target + np.log1p(np.exp(-np.abs(pred)))
+            else:
+                softplus_minus_z = np.maximum(-pred, 0) + np.log1p(np.exp(-np.abs(pred)))  # -log sigma(z)
+                losses = (1.0 - target) * pred + (1.0 + (pos_weight - 1.0) * target) * softplus_minus_z
         else:
             # Flooring p at e^-100 keeps log(0) from warning without changing any
             # value: the outer maximum applies torch's -100 floor exactly.
             log_p = np.maximum(np.log(np.maximum(pred, _P_FLOOR)), _LOG_CLAMP)
             log_1mp = np.maximum(np.log(np.maximum(1.0 - pred, _P_FLOOR)), _LOG_CLAMP)
             losses = -(target * log_p + (1.0 - target) * log_1mp)
+            if pos_weight is not None:
+                losses -= (pos_weight - 1.0) * target * log_p  # the positive term counted pos_weight times
+        if sample_weight is not None:
+            losses *= _per_sample(sample_weight, losses.ndim)
         # Each term fits, but their sum may not (terms near 1e308): safe_mean scales if it must.
         return safe_mean(losses)
 
     def backward(self) -> np.ndarray:
-        pred, target = self._require_cache()
+        pred, target, sample_weight = self._require_cache()
+        pos_weight = _as_dtype(self.pos_weight, pred.dtype)
         if self.from_logits:
             # sigma(z) = num / (1 + e) with e = exp(-|z|) in (0, 1], which cannot overflow, and
             # num = 1 for z >= 0, e for z < 0: max(e, [z >= 0]) picks it without np.where.
             e = np.exp(-np.abs(pred))
-            sigmoid = np.maximum(e, pred >= 0)
-            sigmoid /= 1.0 + e
-            sigmoid -= target
-            sigmoid /= pred.size
-            return sigmoid
-        return (pred - target) / (np.maximum(pred * (1.0 - pred), _BCE_GRAD_EPS) * pred.size)
+            grad = np.maximum(e, pred >= 0)
+            grad /= 1.0 + e
+            if pos_weight is None:
+                grad -= target
+            else:
+                grad *= 1.0 + (pos_weight - 1.0) * target
+                grad -= pos_weight * target
+            grad /= pred.size
+        elif pos_weight is None:
+            grad = (pred - target) / (np.maximum(pred * (1.0 - pred), _BCE_GRAD_EPS) * pred.size)
+        else:
+            numerator = (1.0 + (pos_weight - 1.0) * target) * pred - pos_weight * target
+            grad = numerator / (np.maximum(pred * (1.0 - pred), _BCE_GRAD_EPS) * pred.size)
+        if sample_weight is not None:
+            grad *= _per_sample(sample_weight, grad.ndim)
+        return grad
 
     def get_config(self) -> dict[str, Any]:
-        return {"from_logits": self.from_logits} if self.from_logits else {}
+        config: dict[str, Any] = {"from_logits": self.from_logits} if self.from_logits else {}
+        if self.pos_weight is not None:
+            config["pos_weight"] = _config_value(self.pos_weight)
+        return config
 
 
 class MSE(Loss):
@@ -214,15 +333,21 @@ class MSE(Loss):
     .. math:: L = \frac{1}{N}\sum (p - y)^2, \qquad \frac{\partial L}{\partial p} = \frac{2}{N}(p - y)
     """
 
-    def _forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+    def _forward(self, pred: np.ndarray, target: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         with np.errstate(over="ignore", invalid="ignore"):  # a difference beyond the float is inf, below
             diff = pred - target
-        self._cache = diff
-        return safe_mean_of_squares(diff)  # squares near 1e308 would overflow the sum: see safe_mean
+        self._cache = (diff, sample_weight)
+        if sample_weight is None:
+            return safe_mean_of_squares(diff)  # squares near 1e308 would overflow the sum: see safe_mean
+        # s (p - y)^2 = (sqrt(s) (p - y))^2 for s >= 0: the same overflow-safe mean serves.
+        return safe_mean_of_squares(diff * np.sqrt(_per_sample(sample_weight, diff.ndim)))
 
     def backward(self) -> np.ndarray:
-        diff = self._require_cache()
-        return diff * (2.0 / diff.size)
+        diff, sample_weight = self._require_cache()
+        grad = diff * (2.0 / diff.size)
+        if sample_weight is not None:
+            grad *= _per_sample(sample_weight, grad.ndim)
+        return grad
 
 
 class CrossEntropy(Loss):
@@ -246,11 +371,26 @@ class CrossEntropy(Loss):
     .. math:: L = -\frac{1}{n}\sum_i \sum_c y_{ic} \max(\log p_{ic}, -100), \qquad
               \frac{\partial L}{\partial p_{ic}} = -\frac{1}{n}\,\frac{y_{ic}}{\max(p_{ic},\ 10^{-12})}
 
+    Class weights :math:`w_c` (``weight``) and label smoothing
+    :math:`\varepsilon` (``label_smoothing``) are PyTorch's: the target row
+    becomes :math:`q_{ic} = (1-\varepsilon)\, y_{ic} + \varepsilon / C` and
+
+    .. math:: L = \frac{1}{D}\sum_i \ell_i, \qquad \ell_i = -\sum_c w_c\, q_{ic} \log s_{ic}, \qquad
+              \frac{\partial L}{\partial z_{ic}} = \frac{1}{D}\Big(s_{ic} \sum_k w_k q_{ik} - w_c q_{ic}\Big)
+
+    where :math:`D = \sum_i w_{y_i}` for class labels with ``weight`` (the
+    weighted mean of ``torch.nn.CrossEntropyLoss``; a batch whose labels all
+    weigh 0 has a NaN loss, as there) and :math:`D = n` otherwise.
+
     Parameters
     ----------
     from_logits : bool, default True
         Whether predictions are raw scores (no Softmax layer: faster and
         more accurate) rather than probabilities.
+    weight : array-like of shape (C,), optional
+        :math:`w_c \ge 0`, one per class.
+    label_smoothing : float in [0, 1], default 0.0
+        :math:`\varepsilon`, the share of each target spread evenly over the classes.
 
     Notes
     -----
@@ -266,8 +406,10 @@ class CrossEntropy(Loss):
     them.
     """
 
-    def __init__(self, from_logits: bool = True) -> None:
+    def __init__(self, from_logits: bool = True, weight: Any = None, label_smoothing: float = 0.0) -> None:
         self.from_logits = check_bool("from_logits", from_logits)
+        self.weight = None if weight is None else _weight_vector("weight", weight, "a 1-D array, one weight per class")
+        self.label_smoothing = check_real("label_smoothing", label_smoothing, low=0.0, high=1.0)
 
     def prepare_target(self, name: str, target: Any, pred_shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         """Class labels as int64 ``(n, d1, ...)``, or class probabilities as ``pred_shape`` in ``dtype``."""
@@ -276,6 +418,10 @@ class CrossEntropy(Loss):
             raise ValueError(
                 f"CrossEntropy needs predictions with one column per class (at least 2), got "
                 f"shape {pred_shape}; for a single output use BCE(from_logits=True)"
+            )
+        if self.weight is not None and len(self.weight) != n_classes:
+            raise ValueError(
+                f"CrossEntropy has {len(self.weight)} class weights, but the predictions have {n_classes} classes"
             )
         target = as_numeric_array(name, target)
         if target.ndim == 2 and target.shape[1] == 1 and not positions:
@@ -306,6 +452,22 @@ class CrossEntropy(Loss):
             )
         return target
 
+    def sample_classes(self, name: str, target: np.ndarray, pred_shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+        """Each sample's label, or the class of its one-hot row; soft rows and a class per position are refused."""
+        n_classes = pred_shape[1]
+        if len(pred_shape) > 2:
+            got = f"a class per position, predictions of shape {pred_shape}"
+        elif target.ndim == 1:
+            return target, n_classes
+        elif ((target == 0) | (target == 1)).all() and (target.sum(axis=1) == 1).all():
+            return target.argmax(axis=1), n_classes
+        else:
+            got = "soft class probabilities"
+        raise ValueError(
+            f"class_weight with CrossEntropy needs {name} as one class per sample (labels or one-hot rows), "
+            f"got {got}; pass sample_weight, or CrossEntropy(weight=) for weights per class"
+        )
+
     def _check_pred(self, pred: np.ndarray) -> None:
         if not self.from_logits and (pred.min() < 0 or pred.max() > 1):
             raise ValueError(
@@ -313,9 +475,12 @@ class CrossEntropy(Loss):
                 f"[{float(pred.min())!r}, {float(pred.max())!r}]; pass from_logits=True for raw scores"
             )
 
-    def _forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+    def _forward(self, pred: np.ndarray, target: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         shape = pred.shape
         pred, target = _classes_last(pred, target)
+        divisor = self._divisor(target)
+        # Plain labels stay as they are; any other target becomes the matrix w_c q_ic of the docstring.
+        target = self._coefficients(target, pred.shape[1], pred.dtype)
         labels = target.ndim == 1
         rows = np.arange(len(pred))
         if self.from_logits:
@@ -324,22 +489,46 @@ class CrossEntropy(Loss):
             with np.errstate(over="ignore"):
                 log_s = pred - pred.max(axis=1, keepdims=True)
             log_s -= np.log(np.sum(np.exp(log_s), axis=1, keepdims=True))  # the sum is >= 1
-            self._cache = (log_s, target, shape)
         else:
             log_s = np.maximum(np.log(np.maximum(pred, _P_FLOOR)), _LOG_CLAMP)
-            self._cache = (pred, target, shape)
         if labels:
             losses = -log_s[rows, target]
         else:
             # A zero target weight leaves its class out, even where log s = -inf (0 * -inf is NaN).
             with np.errstate(over="ignore"):
                 losses = -np.sum(np.multiply(target, log_s, out=np.zeros_like(log_s), where=target != 0), axis=1)
+        if sample_weight is not None:
+            sample_weight = _per_position(sample_weight, shape)
+            losses *= sample_weight
+        self._cache = (log_s if self.from_logits else pred, target, sample_weight, divisor, shape)
         if not np.isfinite(losses).all():
             return math.inf  # a loss beyond the float: only for logits spanning ~3.6e308
-        return safe_mean(losses)  # each loss fits, their sum may not: see safe_mean
+        mean = safe_mean(losses)  # each loss fits, their sum may not: see safe_mean
+        if divisor is None:
+            return mean
+        return mean * len(losses) / divisor if divisor > 0 else math.nan
+
+    def _coefficients(self, target: np.ndarray, n_classes: int, dtype: Any) -> np.ndarray:
+        """Plain labels ``(m,)`` as they are, else :math:`w_c q_{ic}` of shape ``(m, C)``."""
+        if self.weight is None and self.label_smoothing == 0.0:
+            return target
+        if target.ndim == 1:
+            q = np.zeros((len(target), n_classes), dtype)
+            q[np.arange(len(target)), target] = 1.0
+        else:
+            q = target
+        if self.label_smoothing:
+            q = q * (1.0 - self.label_smoothing) + self.label_smoothing / n_classes
+        return q if self.weight is None else q * self.weight.astype(dtype, copy=False)
+
+    def _divisor(self, target: np.ndarray) -> float | None:
+        r""":math:`D = \sum_i w_{y_i}` for labels with class weights; None for the plain mean."""
+        if self.weight is None or target.ndim != 1:
+            return None
+        return float(np.sum(self.weight[target]))
 
     def backward(self) -> np.ndarray:
-        cached, target, shape = self._require_cache()
+        cached, target, sample_weight, divisor, shape = self._require_cache()
         n = len(cached)
         rows = np.arange(n)
         if self.from_logits:
@@ -356,11 +545,55 @@ class CrossEntropy(Loss):
                 grad[rows, target] = -1.0 / np.maximum(p[rows, target], _BCE_GRAD_EPS)
             else:
                 grad -= target / np.maximum(p, _BCE_GRAD_EPS)
-        grad /= n
+        if sample_weight is not None:
+            grad *= sample_weight[:, None]
+        grad /= n if divisor is None else divisor
         return _classes_first(grad, shape)
 
     def get_config(self) -> dict[str, Any]:
-        return {} if self.from_logits else {"from_logits": False}
+        config: dict[str, Any] = {} if self.from_logits else {"from_logits": False}
+        if self.weight is not None:
+            config["weight"] = _config_value(self.weight)
+        if self.label_smoothing:
+            config["label_smoothing"] = self.label_smoothing
+        return config
+
+
+def _pos_weight(value: Any) -> float | np.ndarray:
+    """``BCE``'s ``pos_weight``: a float, or one per output."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return check_real("pos_weight", value, low=0.0)
+    return _weight_vector("pos_weight", value, "a number or a 1-D array, one weight per output")
+
+
+def _weight_vector(name: str, value: Any, expected: str) -> np.ndarray:
+    """A loss's constructor weights as a 1-D float64 array, each finite and >= 0."""
+    weights = as_weights(name, value, np.float64)
+    if weights.ndim != 1 or weights.size == 0:
+        raise ValueError(f"{name} must be {expected}, got shape {weights.shape}")
+    return weights.copy()  # the caller's array may change later
+
+
+def _as_dtype(weights: float | np.ndarray | None, dtype: Any) -> Any:
+    """Constructor weights in the predictions' dtype, so that a float32 step stays float32."""
+    if weights is None or isinstance(weights, float):
+        return weights
+    return weights.astype(dtype, copy=False)
+
+
+def _config_value(weights: float | np.ndarray) -> float | list[float]:
+    return weights if isinstance(weights, float) else [float(w) for w in weights]
+
+
+def _per_sample(sample_weight: np.ndarray, ndim: int) -> np.ndarray:
+    """Weights ``(n,)`` as ``(n, 1, ...)`` of ``ndim`` axes: each scales every element of its sample."""
+    return sample_weight.reshape(-1, *([1] * (ndim - 1)))
+
+
+def _per_position(sample_weight: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Weights ``(n,)`` for scores ``(n, C, d1, ...)``: one per row of :func:`_classes_last`'s table."""
+    positions = math.prod(shape[2:])
+    return sample_weight if positions == 1 else np.repeat(sample_weight, positions)
 
 
 def _classes_last(pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

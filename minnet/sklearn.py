@@ -157,7 +157,7 @@ class _MinnetEstimator(BaseEstimator):
         self.optimizer_ = cls(self.model_.parameters(), lr=self.lr, weight_decay=self.weight_decay, **extra)
         self.loss_curve_: list[float] = []
 
-    def _train(self, X: np.ndarray, target: np.ndarray, epochs: int) -> None:
+    def _train(self, X: np.ndarray, target: np.ndarray, epochs: int, sample_weight: Any = None) -> None:
         self.history_: History = fit(
             self.model_,
             self._loss(),
@@ -169,6 +169,7 @@ class _MinnetEstimator(BaseEstimator):
             shuffle=self.shuffle,
             seed=self._rng,
             progress=self.verbose,
+            sample_weight=sample_weight,
         )
         self.loss_curve_ += self.history_.history["loss"]
         self.n_iter_ = len(self.history_)
@@ -247,7 +248,7 @@ class MinnetClassifier(ClassifierMixin, _MinnetEstimator):
     array([[1., 0.]])
     """
 
-    def fit(self, X: Any, y: Any) -> MinnetClassifier:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MinnetClassifier:
         """Train a new network on ``(X, y)`` for ``epochs`` epochs.
 
         Parameters
@@ -255,6 +256,9 @@ class MinnetClassifier(ClassifierMixin, _MinnetEstimator):
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
             Class labels: at least two distinct ones.
+        sample_weight : array-like of shape (n_samples,), optional
+            As :func:`minnet.fit`'s: each sample's loss term scaled by its
+            weight, each batch's size the divisor.
 
         Returns
         -------
@@ -270,7 +274,7 @@ class MinnetClassifier(ClassifierMixin, _MinnetEstimator):
                 f"got 1 class: {self.classes_.tolist()}"
             )
         self._build(X.shape[1])
-        self._train(X, self._target(labels), self.epochs)
+        self._train(X, self._target(labels), self.epochs, sample_weight)
         return self
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MinnetClassifier:
@@ -380,13 +384,16 @@ class MinnetRegressor(RegressorMixin, _MinnetEstimator):
     True
     """
 
-    def fit(self, X: Any, y: Any) -> MinnetRegressor:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MinnetRegressor:
         """Train a new network on ``(X, y)`` for ``epochs`` epochs.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,), optional
+            As :func:`minnet.fit`'s: each sample's loss term scaled by its
+            weight, each batch's size the divisor.
 
         Returns
         -------
@@ -397,7 +404,7 @@ class MinnetRegressor(RegressorMixin, _MinnetEstimator):
         self._y_is_1d = y.ndim == 1
         self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
         self._build(X.shape[1])
-        self._train(X, y.reshape(len(y), self.n_outputs_), self.epochs)
+        self._train(X, y.reshape(len(y), self.n_outputs_), self.epochs, sample_weight)
         return self
 
     def partial_fit(self, X: Any, y: Any) -> MinnetRegressor:

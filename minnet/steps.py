@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from . import regularizers
 from ._inference import inference_pass
-from ._validation import all_finite, as_numeric_array, by_name, check_int, check_real
+from ._validation import all_finite, as_numeric_array, as_sample_weight, by_name, check_int, check_real
 from .containers import (
     PREDICT_BATCH_SIZE,
     as_model_inputs,
@@ -35,10 +36,12 @@ from .optim import NonFiniteUpdate, Optimizer
 
 __all__ = [
     "Objective",
+    "apply_class_weight",
     "batches",
     "check_model",
     "gather_buffers",
     "prepare_data",
+    "prepare_sample_weight",
     "resolve_batch_size",
     "resolve_inference_batch_size",
     "scores",
@@ -141,13 +144,22 @@ class Objective:
     def metric_names(self) -> list[str]:
         return [name for name, _, _ in self.metrics]
 
-    def forward(self, preds: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> float:
-        """The weighted loss of finite model outputs on prepared targets, plus the penalties."""
-        return self._data_loss(preds, targets) + regularizers.total(self.penalties)
+    def forward(
+        self, preds: Sequence[np.ndarray], targets: Sequence[np.ndarray], sample_weight: np.ndarray | None = None
+    ) -> float:
+        """The weighted loss of finite model outputs on prepared targets, plus the penalties.
 
-    def _data_loss(self, preds: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> float:
+        ``sample_weight``, from :func:`prepare_sample_weight`, weighs the samples in every output's loss.
+        """
+        return self._data_loss(preds, targets, sample_weight) + regularizers.total(self.penalties)
+
+    def _data_loss(
+        self, preds: Sequence[np.ndarray], targets: Sequence[np.ndarray], sample_weight: np.ndarray | None
+    ) -> float:
         """The weighted sum of the losses, each output's kept (a weight of 1 changes no bit)."""
-        self.output_losses = [loss.forward_prepared(p, t) for loss, p, t in zip(self.losses, preds, targets)]
+        self.output_losses = [
+            loss.forward_prepared(p, t, sample_weight) for loss, p, t in zip(self.losses, preds, targets)
+        ]
         return sum(w * value for w, value in zip(self.weights, self.output_losses))
 
     def backward(self) -> list[np.ndarray]:
@@ -254,6 +266,62 @@ def prepare_data(
     return inputs, targets
 
 
+def prepare_sample_weight(
+    objective: Objective, sample_weight: Any, n_samples: int, dtype: Any, name: str = "sample_weight"
+) -> np.ndarray | None:
+    """Check sample weights once: ``(n_samples,)`` in the model's ``dtype``, each finite and >= 0; None stays None.
+
+    The same weights weigh every output's loss, as in Keras; a loss of
+    your own that cannot take them is refused here, before any update.
+    """
+    if sample_weight is None:
+        return None
+    for loss in objective.losses:
+        loss.check_takes_sample_weight()
+    return as_sample_weight(name, sample_weight, n_samples, dtype)
+
+
+def apply_class_weight(
+    model: Layer,
+    objective: Objective,
+    inputs: Sequence[np.ndarray],
+    targets: Sequence[np.ndarray],
+    sample_weight: np.ndarray | None,
+    class_weight: Any,
+) -> np.ndarray | None:
+    """``sample_weight`` (or ones) times the weight of each sample's class, as Keras' ``class_weight``.
+
+    ``class_weight`` maps a class (a label of ``CrossEntropy``, 0 or 1 for
+    ``BCE``) to its weight; a class it does not name weighs 1. Only for a
+    model with one output, whose loss says what each sample's class is
+    (:meth:`~minnet.Loss.sample_classes`).
+    """
+    if class_weight is None:
+        return sample_weight
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"class_weight must be a dict mapping a class to its weight, got {type(class_weight).__name__}")
+    if model.n_outputs != 1:
+        raise ValueError(
+            f"class_weight is for a model with one output, this one has {model.n_outputs}; pass sample_weight "
+            f"(it weighs every output's loss), or class weights in a loss (CrossEntropy(weight=), BCE(pos_weight=))"
+        )
+    (loss,) = objective.losses
+    loss.check_takes_sample_weight()
+    with np.errstate(all="ignore"):  # one row, to learn the predictions' shape
+        ((_, (probe,)),) = inference_batches(model, [x[:1] for x in inputs], None)
+    classes, n_classes = loss.sample_classes("y", targets[0], (len(targets[0]), *probe.shape[1:]))
+    dtype = model_dtype(model)
+    table = np.ones(n_classes, dtype)
+    for key, value in class_weight.items():
+        if isinstance(key, (bool, np.bool_)) or not isinstance(key, numbers.Integral) or not 0 <= int(key) < n_classes:
+            raise ValueError(
+                f"class_weight has the key {key!r}, which is not a class: the classes are 0 to {n_classes - 1}"
+            )
+        table[int(key)] = check_real(f"class_weight[{key!r}]", value, low=0.0)
+    weights = table[classes]
+    return weights if sample_weight is None else sample_weight * weights
+
+
 def gather_buffers(arrays: Sequence[np.ndarray], batch: int) -> list[np.ndarray] | None:
     """Arrays for one shuffled batch of each of ``arrays``; None when the batch is the whole data set."""
     if batch >= len(arrays[0]):
@@ -293,8 +361,9 @@ def train_step(
     inputs: Sequence[np.ndarray],
     targets: Sequence[np.ndarray],
     stateful: Sequence[Layer] = (),
+    sample_weight: np.ndarray | None = None,
 ) -> tuple[float, list[np.ndarray], str | None]:
-    """One update on a batch that the caller has validated.
+    """One update on a batch that the caller has validated (``sample_weight``: the batch's, or None).
 
     Returns ``(loss, preds, failure)``: the batch's loss before the update,
     the model's outputs, and None, or a sentence saying why no update was
@@ -315,7 +384,7 @@ def train_step(
         preds = [out] if model.n_outputs == 1 else list(out)
         # The losses only check what depends on the outputs: the targets were checked once.
         finite = all_finite(out) if model.n_outputs == 1 else all(all_finite(p) for p in preds)
-        value = objective.forward(preds, targets) if finite else math.nan
+        value = objective.forward(preds, targets, sample_weight) if finite else math.nan
         if not math.isfinite(value):
             restore_states(saved)
             return value, preds, f"the loss is {value} (lr={optimizer.current_lr:g})"
@@ -339,12 +408,14 @@ def scores(
     inputs: Sequence[np.ndarray],
     targets: Sequence[np.ndarray],
     batch_size: int | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Loss and metrics on prepared data in inference mode, ``batch_size`` rows at a time.
 
     Each batch's loss counts by its share of the rows, as :func:`~minnet.fit`'s
     epoch loss does; the metrics accumulate over every batch, so one such
-    as F1 is that of all the rows. With several outputs each one's loss is
+    as F1 is that of all the rows. ``sample_weight`` weighs the loss, not
+    the metrics (as Keras' ``metrics``). With several outputs each one's loss is
     there too (``{output}_loss``). All NaN for a non-finite output, which
     is not handed to the losses or metrics (they would refuse it, or warn,
     with messages about an array the user never passed). It writes no state
@@ -359,8 +430,9 @@ def scores(
             if not all(all_finite(p) for p in preds):
                 return dict.fromkeys([*totals, *objective.metric_names], math.nan)
             batch_targets = [t[rows] for t in targets]
+            batch_weights = None if sample_weight is None else sample_weight[rows]
             share = (rows.stop - rows.start) / n
-            totals["loss"] += objective.forward(preds, batch_targets) * share
+            totals["loss"] += objective.forward(preds, batch_targets, batch_weights) * share
             for name, value in zip(objective.loss_names, objective.output_losses):
                 totals[name] += value * share
             objective.update_metrics(batch_targets, preds)

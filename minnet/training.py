@@ -32,7 +32,7 @@ import numpy as np
 from ._interrupts import deferring
 from ._validation import as_generator, check_bool, check_int, check_path, check_real
 from .callbacks import Callback, check_hooks, overriding
-from .containers import iter_layers, stateful_layers
+from .containers import iter_layers, model_dtype, stateful_layers
 from .io.checkpoint import read_checkpoint, restore
 from .layers import Layer
 from .losses import Loss
@@ -40,10 +40,12 @@ from .optim import Optimizer
 from .run import History, Run, TrainingDiverged, TrainingError, run_config
 from .steps import (
     Objective,
+    apply_class_weight,
     batches,
     check_model,
     gather_buffers,
     prepare_data,
+    prepare_sample_weight,
     resolve_batch_size,
     resolve_inference_batch_size,
     scores,
@@ -64,7 +66,7 @@ def fit(
     batch_size: int | None = None,
     shuffle: bool = True,
     seed: int | np.random.Generator | None = None,
-    validation_data: tuple[Any, Any] | None = None,
+    validation_data: tuple[Any, ...] | None = None,
     metrics: Iterable[Any] = (),
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
@@ -72,6 +74,8 @@ def fit(
     loss_weights: Sequence[float] | None = None,
     validation_batch_size: int | None = None,
     validation_split: float = 0.0,
+    class_weight: dict[int, float] | None = None,
+    sample_weight: Any = None,
 ) -> History:
     """Train ``model`` on ``(X, y)`` by minimising ``loss`` with ``optimizer``.
 
@@ -99,8 +103,9 @@ def fit(
         data are never copied whole).
     seed : int, Generator or None
         Seed of the shuffling.
-    validation_data : (X_val, y_val), optional
-        Evaluated in inference mode after each epoch (``val_`` keys).
+    validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+        Evaluated in inference mode after each epoch (``val_`` keys), its
+        loss weighted by ``sample_weight_val`` if given, as Keras.
     metrics : iterable of str, Metric or callable, or dict of str to such an iterable
         Names (``"accuracy"``, ``"f1"``, ``"auc"``, ... see
         :mod:`minnet.metrics`), :class:`~minnet.metrics.Metric` objects,
@@ -127,6 +132,17 @@ def fit(
         Rows per forward pass of the validation data, so memory is bounded
         by one batch; None means ``PREDICT_BATCH_SIZE`` (1024) rows, as
         :meth:`~minnet.Model.predict`.
+    class_weight : dict of int to float, optional
+        The weight of each class (a label of ``CrossEntropy``, 0 or 1 for a
+        one-output ``BCE``) in the training loss, as Keras; a class it does
+        not name weighs 1. It multiplies ``sample_weight``. For a model with
+        one output.
+    sample_weight : array-like of shape (n_samples,), optional
+        A weight >= 0 per training sample, shuffled and batched with it:
+        each sample's term of a batch's loss is scaled by its weight and the
+        batch's size stays the divisor (Keras' default). The metrics are not
+        weighted. With ``validation_split``, the held-out rows keep their
+        weights for ``val_loss``.
     resume : str or os.PathLike, optional
         A file written by :class:`~minnet.Checkpoint`. The model's
         parameters, the optimizer's state (step count, buffers, hence the
@@ -194,6 +210,8 @@ def fit(
         loss_weights=loss_weights,
         validation_batch_size=validation_batch_size,
         validation_split=validation_split,
+        class_weight=class_weight,
+        sample_weight=sample_weight,
     )
     _begin_run(run, plan)
     _train(run, plan)
@@ -208,14 +226,15 @@ def fit(
 class _Plan:
     """What the epoch loop trains on and how, fixed once ``_prepare`` has checked it."""
 
-    #: The model's inputs, then its targets: the first ``n_inputs`` arrays are inputs.
+    #: The model's inputs, then its targets, then the sample weights if ``weighted``.
     data: list[np.ndarray]
     n_inputs: int
+    weighted: bool
     batch: int
     shuffle: bool
     progress: bool
-    #: ``(inputs, targets)`` to score after each epoch, ``validation_rows`` at a time.
-    validation: tuple[list[np.ndarray], list[np.ndarray]] | None
+    #: ``(inputs, targets, sample_weight)`` to score after each epoch, ``validation_rows`` at a time.
+    validation: tuple[list[np.ndarray], list[np.ndarray], np.ndarray | None] | None
     validation_rows: int | None
     #: The checkpoint to continue from.
     resume: Path | None
@@ -236,7 +255,7 @@ def _prepare(
     batch_size: int | None,
     shuffle: bool,
     seed: int | np.random.Generator | None,
-    validation_data: tuple[Any, Any] | None,
+    validation_data: tuple[Any, ...] | None,
     metrics: Iterable[Any],
     callbacks: Sequence[Callback],
     progress: bool,
@@ -244,6 +263,8 @@ def _prepare(
     loss_weights: Sequence[float] | None,
     validation_batch_size: int | None,
     validation_split: float,
+    class_weight: dict[int, float] | None,
+    sample_weight: Any,
 ) -> tuple[Run, _Plan]:
     """Check :func:`fit`'s arguments and data, and build the run that has not begun; change nothing.
 
@@ -260,18 +281,23 @@ def _prepare(
     rng = as_generator("seed", seed)
     resume_path = None if resume is None else check_path("resume", resume)
     inputs, targets = prepare_data(model, objective, X, y)
+    weights = prepare_sample_weight(objective, sample_weight, len(inputs[0]), model_dtype(model))
     validation = None
     if validation_split:
         if validation_data is not None:
             raise ValueError("pass validation_data or validation_split, not both")
-        inputs, targets, validation = _split_off_validation(inputs, targets, validation_split)
+        inputs, targets, weights, validation = _split_off_validation(inputs, targets, weights, validation_split)
+    # Class weights weigh the training loss only, as in Keras.
+    weights = apply_class_weight(model, objective, inputs, targets, weights, class_weight)
+    if weights is not None and not weights.any():
+        raise ValueError(
+            "the training samples' weights are all zero (sample_weight times class_weight): none would count"
+        )
     n_samples = len(inputs[0])
     batch = resolve_batch_size(batch_size, n_samples)
     _check_smallest_batch(model, n_samples, batch)
     if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise TypeError("validation_data must be a pair (X_val, y_val)")
-        validation = prepare_data(model, objective, *validation_data, x_name="X_val", y_name="y_val")
+        validation = _prepare_validation_data(model, objective, validation_data)
     validation_rows = None
     if validation is not None:
         validation_rows = resolve_inference_batch_size(
@@ -296,7 +322,10 @@ def _prepare(
         config=run_config(log_keys, batch, shuffle, n_samples, optimizer),
         stateful=stateful_layers(model),
     )
-    plan = _Plan([*inputs, *targets], len(inputs), batch, shuffle, progress, validation, validation_rows, resume_path)
+    data = [*inputs, *targets] if weights is None else [*inputs, *targets, weights]
+    plan = _Plan(
+        data, len(inputs), weights is not None, batch, shuffle, progress, validation, validation_rows, resume_path
+    )
     return run, plan
 
 
@@ -335,10 +364,31 @@ def _checked_callbacks(callbacks: Any) -> list[Callback]:
     return [cb for cb in callbacks if not cb.runs_last] + [cb for cb in callbacks if cb.runs_last]
 
 
+def _prepare_validation_data(
+    model: Layer, objective: Objective, validation_data: Any
+) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray | None]:
+    """``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)`` checked as the training data is."""
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        raise TypeError("validation_data must be a pair (X_val, y_val) or a triple (X_val, y_val, sample_weight_val)")
+    X_val, y_val = validation_data[:2]
+    inputs, targets = prepare_data(model, objective, X_val, y_val, x_name="X_val", y_name="y_val")
+    given = validation_data[2] if len(validation_data) == 3 else None
+    weights = prepare_sample_weight(objective, given, len(inputs[0]), model_dtype(model), "sample_weight_val")
+    return inputs, targets, weights
+
+
 def _split_off_validation(
-    inputs: list[np.ndarray], targets: list[np.ndarray], fraction: Any
-) -> tuple[list[np.ndarray], list[np.ndarray], tuple[list[np.ndarray], list[np.ndarray]]]:
-    """The first rows for training and the last ``fraction`` of them for validation (views, no copies)."""
+    inputs: list[np.ndarray], targets: list[np.ndarray], weights: np.ndarray | None, fraction: Any
+) -> tuple[
+    list[np.ndarray],
+    list[np.ndarray],
+    np.ndarray | None,
+    tuple[list[np.ndarray], list[np.ndarray], np.ndarray | None],
+]:
+    """The first rows for training and the last ``fraction`` of them for validation (views, no copies).
+
+    Returns the training inputs, targets and sample weights (or None), then those three for validation.
+    """
     fraction = check_real("validation_split", fraction, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
     n = len(inputs[0])
     split_at = int(n * (1.0 - fraction))  # Keras' rounding
@@ -349,7 +399,9 @@ def _split_off_validation(
         )
     head = [a[:split_at] for a in inputs], [a[:split_at] for a in targets]
     tail = [a[split_at:] for a in inputs], [a[split_at:] for a in targets]
-    return head[0], head[1], tail
+    if weights is None:
+        return head[0], head[1], None, (*tail, None)
+    return head[0], head[1], weights[:split_at], (*tail, weights[split_at:])
 
 
 def _check_smallest_batch(model: Layer, n_samples: int, batch: int) -> None:
@@ -517,17 +569,19 @@ def _train_epoch(
     data, n_inputs, batch = plan.data, plan.n_inputs, plan.batch
     n = len(data[0])
     model, objective, optimizer = run.model, run.objective, run.optimizer
+    end_of_targets = n_inputs + model.n_outputs
     order = run.rng.permutation(n) if plan.shuffle and batch < n else None
     totals = dict.fromkeys(["loss", *objective.loss_names], 0.0)
     objective.reset_metrics()
     n_batches = math.ceil(n / batch)
     hooks = hooks or _BatchHooks([], [])
     for index, arrays in enumerate(batches(data, batch, order, buffers)):
-        inputs, targets = arrays[:n_inputs], arrays[n_inputs:]
+        inputs, targets = arrays[:n_inputs], arrays[n_inputs:end_of_targets]
+        weights = arrays[-1] if plan.weighted else None
         for cb in hooks.begin:
             _call_hook(run, cb, "on_batch_begin", run.epoch + 1, index + 1, index + 1)
         try:
-            value, preds, failure = train_step(model, objective, optimizer, inputs, targets, run.stateful)
+            value, preds, failure = train_step(model, objective, optimizer, inputs, targets, run.stateful, weights)
             if failure is None and objective.metrics:
                 objective.update_metrics(targets, preds)
         except (KeyboardInterrupt, TrainingError):
@@ -597,9 +651,11 @@ def _interrupt_between_batches(run: Run) -> Iterator[None]:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _validate_epoch(run: Run, inputs: list[np.ndarray], targets: list[np.ndarray], batch_size: int) -> dict[str, float]:
+def _validate_epoch(
+    run: Run, inputs: list[np.ndarray], targets: list[np.ndarray], weights: np.ndarray | None, batch_size: int
+) -> dict[str, float]:
     """Loss and metrics on the validation data, in inference mode (``val_`` keys)."""
-    values = scores(run.model, run.objective, inputs, targets, batch_size)
+    values = scores(run.model, run.objective, inputs, targets, batch_size, weights)
     if not math.isfinite(values["loss"]):
         lr = run.optimizer.rate("lr", run.optimizer.step_count - 1)
         raise _diverged(
@@ -736,6 +792,7 @@ def evaluate(
     metrics: Iterable[Any] = (),
     batch_size: int | None = None,
     loss_weights: Sequence[float] | None = None,
+    sample_weight: Any = None,
 ) -> dict[str, float]:
     """Loss and metrics of ``model`` on ``(X, y)`` in inference mode, like Keras' ``evaluate``.
 
@@ -756,6 +813,9 @@ def evaluate(
         ``PREDICT_BATCH_SIZE`` (1024) rows, as :meth:`~minnet.Model.predict`.
     loss_weights : list of float, optional
         As for :func:`fit`.
+    sample_weight : array-like of shape (n_samples,), optional
+        Weighs the loss (not the metrics) as :func:`fit` does: each sample's
+        term scaled by its weight, divided by ``n_samples``.
 
     Returns
     -------
@@ -767,5 +827,6 @@ def evaluate(
     check_model(model)
     objective = Objective(model, loss, loss_weights, metrics)
     inputs, targets = prepare_data(model, objective, X, y)
+    weights = prepare_sample_weight(objective, sample_weight, len(inputs[0]), model_dtype(model))
     rows = resolve_inference_batch_size(batch_size, len(inputs[0]))
-    return scores(model, objective, inputs, targets, rows)
+    return scores(model, objective, inputs, targets, rows, weights)

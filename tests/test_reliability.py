@@ -123,7 +123,7 @@ CASES: dict[str, Case] = {
     "y-nan": (lambda w: w.fit(y=np.where(w.y > 0, np.nan, 0)), ValueError, "y must be finite, got nan"),
     "y-strings": (lambda w: w.fit(y=np.array(["yes", "no"] * 10)), TypeError, "y must hold numbers"),
     # -- fit: other arguments --------------------------------------------------
-    "validation-not-pair": (lambda w: w.fit(validation_data=(w.X, w.y, w.y)), TypeError, r"pair \(X_val, y_val\)"),
+    "validation-not-pair": (lambda w: w.fit(validation_data=(w.X,)), TypeError, r"pair \(X_val, y_val\) or a triple"),
     "validation-wrong-width": (
         lambda w: w.fit(validation_data=(w.X[:, :2], w.y)),
         ValueError,
