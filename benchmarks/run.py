@@ -5,7 +5,7 @@ Usage (from the repository root)::
     python benchmarks/run.py                  # the table, with every target checked
     python benchmarks/run.py --quick          # tiny sizes: checks everything runs and agrees
     python benchmarks/run.py --json out.json  # also write the results as JSON ('-' for stdout)
-    python benchmarks/run.py --plot docs/performance.png --markdown out/table.md
+    python benchmarks/run.py --plot docs/images/performance.png --markdown out/table.md
 
 Every implementation starts from the same weights and visits the same
 batches, so minnet, numpy and PyTorch must end on the same loss and the

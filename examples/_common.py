@@ -167,6 +167,10 @@ def headless_unless_shown(args: argparse.Namespace) -> None:
         matplotlib.use("Agg")
 
 
+#: Resolution of the figures :func:`save` writes; docs/make_pictures.py draws the site's at 90.
+DPI = 120
+
+
 def save(figure: Figure, path: Path) -> None:
     """Write a matplotlib figure to ``path`` (its format from the suffix) and print where.
 
@@ -177,7 +181,7 @@ def save(figure: Figure, path: Path) -> None:
     path : pathlib.Path
         The file, in a folder that exists.
     """
-    figure.savefig(path, dpi=120, bbox_inches="tight")
+    figure.savefig(path, dpi=DPI, bbox_inches="tight")
     print(f"saved {path}")
 
 

@@ -361,7 +361,7 @@ def test_a_page_needing_a_missing_optional_package_is_skipped(tmp_path):
 def test_the_getting_started_page_is_the_readmes_sections():
     """docs/index.md includes the README's intro, quick start and 'What it looks like', so they cannot differ."""
     text, readme = page_text("docs/index.md"), (ROOT / "README.md").read_text()
-    for section in ("intro", "quick-start", "what-it-looks-like"):
+    for section in ("intro", "quick-start", "what-it-looks-like", "custom-layer"):
         assert f'--8<-- "README.md:{section}"' in (ROOT / "docs" / "index.md").read_text()
         assert snippet_section(f"README.md:{section}").strip() in readme
     index_code = [b.code for b in code_blocks(text) if runnable(b)]
