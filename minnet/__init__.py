@@ -13,7 +13,7 @@ from typing import Any as _Any
 
 from . import data, datasets, metrics
 from ._version import __version__ as __version__  # the package attribute users read
-from .callbacks import Callback, Checkpoint, EarlyStopping
+from .callbacks import Callback, Checkpoint, EarlyStopping, LayerStats
 from .containers import Model, Sequential
 from .gradcheck import GradcheckError, gradcheck
 from .graph import Add, Concat, Graph, Input, Node
@@ -82,6 +82,7 @@ __all__ = [
     "History",
     "Input",
     "Layer",
+    "LayerStats",
     "LeakyReLU",
     "Loss",
     "MaxPool2D",

@@ -291,6 +291,7 @@ def _prepare(
         callbacks=callbacks,
         config=run_config(log_keys, batch, shuffle, n_samples, optimizer),
         stateful=stateful_layers(model),
+        inputs=inputs,
     )
     plan = _Plan([*inputs, *targets], len(inputs), batch, shuffle, progress, validation, validation_rows, resume_path)
     return run, plan
