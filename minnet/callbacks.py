@@ -348,11 +348,11 @@ class Checkpoint(Callback):
         return f"Checkpoint({str(self.path)!r}{every})"
 
 
-#: Rows of the training data that :class:`LayerStats` measures the activations on when given no probe.
 PROBE_ROWS = 256
+"""Rows of the training data that :class:`LayerStats` measures the activations on when given no probe."""
 
-#: How near a bound (0 and 1 for a sigmoid, -1 and 1 for tanh) an output counts as saturated.
 SATURATION_MARGIN = 0.01
+"""How near a bound (0 and 1 for a sigmoid, -1 and 1 for tanh) an output counts as saturated."""
 
 #: What :class:`LayerStats` records for the outputs of every layer, and for the parameters of a layer that has some.
 _ACTIVATION_KEYS = ("mean", "std")
