@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import textwrap
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -1182,6 +1182,8 @@ _LAYER_QUANTITIES = {
 }
 #: Relative norms, compared by their orders of magnitude: drawn on a log axis.
 _LOG_QUANTITIES = ("grad_ratio", "update_ratio")
+#: How many times its smallest value the largest standard deviation of a row must be for a log axis.
+_STD_LOG_SPAN = 100.0
 
 
 def layer_stats(
@@ -1195,8 +1197,9 @@ def layer_stats(
 
     The rows are the quantities (activation mean and standard deviation,
     saturated or dead fraction, the gradient's and the epoch's update's
-    norm relative to the weights', these two on a log axis), against the
-    epoch. Each layer keeps its colour from dark (the first) to light (the
+    norm relative to the weights', these two on a log axis, as the
+    standard deviations when they span more than two orders of magnitude),
+    against the epoch. Each layer keeps its colour from dark (the first) to light (the
     last), so a gradient that vanishes layer by layer shows as lines stacked
     in order. The activation rows draw the activation functions' outputs
     (Sigmoid, Tanh, ReLU) when the model has any, else every layer's.
@@ -1232,14 +1235,17 @@ def layer_stats(
     elif not isinstance(figure, (Figure, SubFigure)):
         raise TypeError(f"figure must be a matplotlib Figure or SubFigure, got {type(figure).__name__}")
     axes = figure.subplots(len(rows), len(runs), sharex="col", sharey="row", squeeze=False)
+    names = _layer_labels(runs.values())
     for column, (label, run) in enumerate(runs.items()):
         for ax, quantity in zip(axes[:, column], rows):
-            _draw_layer_quantity(ax, run, quantity, legend=column == len(runs) - 1)
+            _draw_layer_quantity(ax, run, quantity, names, legend=column == len(runs) - 1)
         if len(runs) > 1:
             axes[0, column].set_title(label, fontsize="medium")
         axes[-1, column].set_xlabel("epoch")
     for ax, quantity in zip(axes[:, 0], rows):
         ax.set_ylabel(_LAYER_QUANTITIES[quantity])
+        if quantity in _LOG_QUANTITIES or (quantity == "std" and _spans_decades(runs.values(), quantity)):
+            ax.set_yscale("log")  # the row shares its axis: one call sets every column's
     if title:
         figure.suptitle(title)
     return figure
@@ -1259,20 +1265,33 @@ def _layer_stats_runs(stats: Any) -> dict[str, LayerStats]:
     return runs
 
 
-def _draw_layer_quantity(ax: Axes, stats: LayerStats, quantity: str, *, legend: bool) -> None:
-    """One panel: ``quantity`` of each layer that records it, coloured by depth."""
+def _spans_decades(runs: Iterable[LayerStats], quantity: str) -> bool:
+    """Whether the positive values of ``quantity`` span more than :data:`_STD_LOG_SPAN` times their smallest."""
+    values = np.array([v for run in runs for record in run.history.values() for v in record.get(quantity, [])])
+    positive = values[values > 0]
+    return positive.size > 0 and positive.max() > _STD_LOG_SPAN * positive.min()
+
+
+def _layer_labels(runs: Iterable[LayerStats]) -> dict[str, str]:
+    """Each layer's legend entry: a Sequential's ``1 Sigmoid`` (``1 Sigmoid/ReLU`` where runs differ), a node's name."""
+    kinds: dict[str, list[str]] = {}
+    for run in runs:
+        for name, kind in run.layer_types.items():
+            if kind not in kinds.setdefault(name, []):
+                kinds[name].append(kind)
+    return {name: f"{name} {'/'.join(k)}" if name.isdigit() else name for name, k in kinds.items()}
+
+
+def _draw_layer_quantity(ax: Axes, stats: LayerStats, quantity: str, labels: dict[str, str], *, legend: bool) -> None:
+    """One panel: ``quantity`` of each layer that records it, coloured by depth, with its entry of ``labels``."""
     names = [name for name, record in stats.history.items() if quantity in record]
     if quantity in ("mean", "std"):
         activations = [n for n in names if {"saturated", "dead"} & set(stats.history[n])]
         names = activations or names
     colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, max(len(names), 2)))
     for name, colour in zip(names, colours):
-        kind = stats.layer_types.get(name, "")
-        label = f"{name} {kind}" if name.isdigit() else name  # a Sequential's layers are numbered
-        ax.plot(stats.epoch, stats.history[name][quantity], color=colour, label=label, marker=".", markersize=3)
-    if quantity in _LOG_QUANTITIES:
-        ax.set_yscale("log")
-    elif quantity in ("saturated", "dead"):
+        ax.plot(stats.epoch, stats.history[name][quantity], color=colour, label=labels[name], marker=".", markersize=3)
+    if quantity in ("saturated", "dead"):
         ax.set_ylim(-0.03, 1.03)  # a fraction: 0.3 reads as 0.3 of the whole, not as a wiggle
     ax.grid(alpha=0.3, which="major")
     _epoch_ticks(ax)

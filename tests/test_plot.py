@@ -846,7 +846,8 @@ def test_layer_stats_draws_a_panel_per_quantity_and_a_line_per_layer():
     assert labels(axes[0]) == ["1 Sigmoid", "3 ReLU", "5 Sigmoid"]
     assert labels(axes[2]) == ["1 Sigmoid", "5 Sigmoid"] and labels(axes[3]) == ["3 ReLU"]
     assert labels(axes[4]) == ["0 Dense", "2 Dense", "4 Dense"]
-    assert [ax.get_yscale() for ax in axes[4:]] == ["log", "log"] and axes[0].get_yscale() == "linear"
+    assert [ax.get_yscale() for ax in axes[4:]] == ["log", "log"]
+    assert axes[0].get_yscale() == axes[1].get_yscale() == "linear"  # these standard deviations span no decades
     assert list(axes[4].get_lines()[0].get_xdata()) == [1, 2, 3]
     assert np.array_equal(axes[4].get_lines()[1].get_ydata(), stats.history["2"]["grad_ratio"])
     assert all(float(t).is_integer() for t in axes[-1].get_xticks())
@@ -862,6 +863,28 @@ def test_layer_stats_puts_runs_side_by_side_on_one_scale_per_row():
     assert [ax.get_title() for ax in axes[0]] == ["first", "second"]
     assert axes[0, 0].get_shared_y_axes().joined(axes[0, 0], axes[0, 1])
     assert axes[1, 0].get_ylim() == axes[1, 1].get_ylim()
+
+
+def test_layer_stats_names_layers_by_every_runs_type_and_puts_spreads_of_decades_on_a_log_axis():
+    X = np.random.default_rng(0).standard_normal((40, 3))
+    y = (X[:, 0] > 0).astype(float)
+    runs = {}
+    for activation, init in ((mn.Sigmoid, "normal"), (mn.ReLU, "he")):
+        model = mn.Sequential(mn.Dense(3, 8, init=init, seed=0), activation(), mn.Dense(8, 1, seed=1), mn.Sigmoid())
+        runs[activation.__name__] = mn.LayerStats()
+        mn.fit(
+            model,
+            mn.BCE(),
+            mn.SGD(model.parameters(), lr=0.1),
+            X,
+            y,
+            epochs=2,
+            progress=False,
+            callbacks=[runs[activation.__name__]],
+        )
+    fig = mn.plot.layer_stats(runs, quantities="std")
+    assert labels(fig.axes[1]) == ["1 Sigmoid/ReLU", "3 Sigmoid"]
+    assert fig.axes[0].get_yscale() == "log"  # 0.003 next to 1
 
 
 def test_layer_stats_draws_into_a_subfigure():
