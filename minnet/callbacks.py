@@ -465,8 +465,8 @@ class LayerStats(Callback):
     ``update_ratio``
         :math:`\|\theta_{end} - \theta_{start}\| / \|\theta_{start}\|`,
         how far the epoch moved the weights, relative to where they started.
-        Around 1e-3 per step is the usual healthy range; 1e-6 means a layer
-        does not learn.
+        Compare the layers with one another: one whose ratios sit orders of
+        magnitude below the others' hardly learns.
 
     A ratio whose weights are all 0 is NaN. The layers are those of a
     :class:`~minnet.Sequential`, named by position (``"0"``, ``"1"``, ...),
