@@ -13,7 +13,7 @@ from typing import Any as _Any
 
 from . import data, datasets, init, metrics, regularizers
 from ._version import __version__ as __version__  # the package attribute users read
-from .callbacks import Callback, Checkpoint, CSVLogger, EarlyStopping, LambdaCallback, ReduceLROnPlateau
+from .callbacks import Callback, Checkpoint, CSVLogger, EarlyStopping, LambdaCallback, LayerStats, ReduceLROnPlateau
 from .clipping import clip_grad_norm, clip_grad_value
 from .containers import Model, Sequential
 from .gradcheck import GradcheckError, gradcheck
@@ -93,6 +93,7 @@ __all__ = [
     "LambdaCallback",
     "Layer",
     "LayerNorm",
+    "LayerStats",
     "LeakyReLU",
     "Loss",
     "MaxPool2D",

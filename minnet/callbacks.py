@@ -9,17 +9,20 @@ import io
 import math
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._validation import check_bool, check_choice, check_int, check_path, check_real
-from .containers import restore_states, stateful_layers
+from ._inference import inference_pass
+from ._validation import as_batch, check_bool, check_choice, check_int, check_path, check_real
+from .containers import Sequential, as_model_inputs, restore_states, stateful_layers
+from .graph import Graph
 from .io.archive import check_writable, write_atomically
 from .io.checkpoint import write_checkpoint
 from .io.fields import stored_arrays, stored_dict, stored_int, stored_real
-from .layers import Layer, restore_parameters, snapshot_parameters
+from .layers import Layer, Parameter, ReLU, Sigmoid, Tanh, restore_parameters, snapshot_parameters
 from .metrics import GREATER_IS_BETTER
 
 if TYPE_CHECKING:
@@ -27,11 +30,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HOOKS",
+    "PROBE_ROWS",
+    "SATURATION_MARGIN",
     "CSVLogger",
     "Callback",
     "Checkpoint",
     "EarlyStopping",
     "LambdaCallback",
+    "LayerStats",
     "ReduceLROnPlateau",
     "check_hooks",
     "overriding",
@@ -809,3 +815,288 @@ def _settings_repr(callback: Callback, always: tuple[str, ...]) -> str:
             shown = repr(os.fspath(value)) if isinstance(value, os.PathLike) else repr(value)
             args.append(f"{arg.name}={shown}")
     return f"{type(callback).__name__}({', '.join(args)})"
+
+
+PROBE_ROWS = 256
+"""Rows of the training data that :class:`LayerStats` measures the activations on when given no probe."""
+
+SATURATION_MARGIN = 0.01
+"""How near a bound (0 and 1 for a sigmoid, -1 and 1 for tanh) an output counts as saturated."""
+
+#: What :class:`LayerStats` records for the outputs of every layer, and for the parameters of a layer that has some.
+_ACTIVATION_KEYS = ("mean", "std")
+_PARAMETER_KEYS = ("grad_ratio", "update_ratio")
+
+
+@dataclass
+class _Unit:
+    """One layer of the model as :class:`LayerStats` measures it: a node of a Graph, a layer of a Sequential."""
+
+    name: str
+    layer: Layer
+    args: list[str]  # the names of the units (or model inputs) it takes
+    positions: list[int]  # its parameters, as positions in model.parameters(); none at a shared layer's later uses
+    keys: tuple[str, ...]  # what is recorded of it
+
+
+def _units(model: Layer) -> tuple[list[str], list[_Unit]]:
+    """The model's input names and its layers in an order that runs them, each a :class:`_Unit`.
+
+    A Graph's nodes keep the names its ``summary()`` shows; a Sequential's
+    layers are named by position (``"0"``, ``"1"``, ... as in
+    ``named_parameters``); any other layer is one unit, ``"0"``. A container
+    inside is measured as one layer.
+    """
+    if isinstance(model, Graph):
+        inputs, steps = model.input_names, [(name, layer, args) for name, layer, args in model.nodes if layer]
+    else:
+        layers = model.layers if isinstance(model, Sequential) else [model]
+        names = ["input", *map(str, range(len(layers)))]
+        inputs, steps = ["input"], [(names[i + 1], layer, [names[i]]) for i, layer in enumerate(layers)]
+    position = {id(p): i for i, p in enumerate(model.parameters())}
+    units, seen = [], set()
+    for name, layer, args in steps:
+        params = [] if id(layer) in seen else layer.parameters()
+        seen.add(id(layer))
+        keys = _ACTIVATION_KEYS + _kind_keys(layer) + (_PARAMETER_KEYS if params else ())
+        units.append(_Unit(name, layer, args, [position[id(p)] for p in params], keys))
+    return inputs, units
+
+
+def _unit_outputs(units: list[_Unit], inputs: dict[str, np.ndarray]) -> list[Any]:
+    """Each unit's output for ``inputs`` (keyed by the model's input names), in inference mode."""
+    values: dict[str, Any] = dict(inputs)
+    with inference_pass():  # a layer of the user's that caches anyway has it dropped
+        for unit in units:
+            arg = values[unit.args[0]] if unit.layer.n_inputs == 1 else [values[a] for a in unit.args]
+            values[unit.name] = unit.layer.forward(arg, training=False)
+    return [values[unit.name] for unit in units]
+
+
+def _kind_keys(layer: Layer) -> tuple[str, ...]:
+    """``("saturated",)`` for a sigmoid or tanh, ``("dead",)`` for a ReLU, else nothing."""
+    if isinstance(layer, (Sigmoid, Tanh)):
+        return ("saturated",)
+    if isinstance(layer, ReLU):
+        return ("dead",)
+    return ()
+
+
+def _activation_stats(layer: Layer, out: np.ndarray) -> dict[str, float]:
+    """Mean, standard deviation and, for an activation function, the saturated or dead fraction of ``out``."""
+    stats = {"mean": float(out.mean(dtype=np.float64)), "std": float(out.std(dtype=np.float64))}
+    if isinstance(layer, (Sigmoid, Tanh)):
+        low = 0.0 if isinstance(layer, Sigmoid) else -1.0
+        stats["saturated"] = float(np.mean(np.minimum(out - low, 1.0 - out) < SATURATION_MARGIN))
+    elif isinstance(layer, ReLU):
+        stats["dead"] = float(np.mean(np.all(out == 0, axis=0)))  # a unit is dead if no probe row moves it
+    return stats
+
+
+def _norm(arrays: Sequence[np.ndarray]) -> float:
+    """The Euclidean norm of the arrays taken together as one vector."""
+    return math.hypot(*(float(np.linalg.norm(a)) for a in arrays))
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator``, NaN when the weights are all 0: there is no scale to compare to."""
+    return numerator / denominator if denominator > 0 else math.nan
+
+
+class LayerStats(Callback):
+    r"""Record per layer and per epoch the activations and the gradients: why a network does not learn.
+
+    After each epoch, a fixed batch of inputs, the *probe*, runs through the
+    model in inference mode (``training=False``: no layer state is written,
+    so training is exactly as without this callback), and for each layer it
+    records:
+
+    ``mean``, ``std``
+        The mean and the standard deviation of the layer's output over all
+        the probe's rows and units.
+    ``saturated`` (Sigmoid and Tanh layers)
+        The fraction of outputs within :data:`SATURATION_MARGIN` (0.01) of
+        the function's bounds (below 0.01 or above 0.99 for a sigmoid,
+        beyond :math:`\pm 0.99` for tanh), where the derivative is nearly 0
+        and the gradient hardly passes.
+    ``dead`` (ReLU layers)
+        The fraction of units (features, or channel and pixel of an image)
+        that are 0 for every row of the probe: they pass no gradient to
+        anything before them.
+
+    and for each layer with parameters, taking all of the layer's
+    parameters (a Dense's ``W`` and ``b``) as one vector :math:`\theta`:
+
+    ``grad_ratio``
+        :math:`\|g\| / \|\theta\|`, with :math:`g` the gradient of the
+        epoch's last batch (what ``p.grad`` holds after the epoch): how big
+        a step the gradient asks for, relative to the weights.
+    ``update_ratio``
+        :math:`\|\theta_{end} - \theta_{start}\| / \|\theta_{start}\|`,
+        how far the epoch moved the weights, relative to where they started.
+        Compare the layers with one another: one whose ratios sit orders of
+        magnitude below the others' hardly learns.
+
+    A ratio whose weights are all 0 is NaN. The layers are those of a
+    :class:`~minnet.Sequential`, named by position (``"0"``, ``"1"``, ...),
+    or the nodes of a :class:`~minnet.Graph`, named as in its
+    ``summary()`` (a shared layer's parameters are measured at its first
+    use); a container inside the model is measured as one layer.
+
+    Parameters
+    ----------
+    probe : array-like of shape (n_rows, *shape), or a list of them for several inputs, optional
+        The inputs to measure the activations on, the same every epoch, as
+        the model takes them (a dict keyed by a Graph's input names too). By
+        default the first :data:`PROBE_ROWS` (256) rows of the training
+        data. An array is checked here (a batch of finite numbers), and
+        against the model when training starts, before any update.
+
+    Attributes
+    ----------
+    history : dict of str to dict of str to list of float
+        ``history[layer][quantity]`` holds one value per recorded epoch,
+        e.g. ``history["0"]["grad_ratio"]``.
+    epoch : list of int
+        The epochs recorded, from 1, as ``History.epoch``.
+    layer_types : dict of str to str
+        Each layer's class name, for legends: ``{"0": "Dense", ...}``.
+
+    Notes
+    -----
+    The state (the history, and the weights at the last epoch's end, from
+    which the next update is measured) is kept by :class:`Checkpoint`, so a
+    resumed run records what the uninterrupted one would have, bit for bit.
+    A run resumed with a LayerStats that was not in the checkpointed run
+    records from the resumed epochs on, with the first ``update_ratio``
+    NaN: the weights that epoch started from are not known.
+    ``mn.plot.layer_stats(stats)`` draws the history.
+
+    Examples
+    --------
+    >>> stats = mn.LayerStats(probe=X[:256])                                   # doctest: +SKIP
+    >>> mn.fit(model, loss, opt, X, y, epochs=20, callbacks=[stats])           # doctest: +SKIP
+    >>> stats.history["0"]["grad_ratio"]                                       # doctest: +SKIP
+    """
+
+    def __init__(self, probe: Any = None) -> None:
+        if isinstance(probe, np.ndarray):
+            as_batch("probe", probe)  # what can be checked without the model is checked now
+        self.probe = probe
+        self._reset()
+
+    def _reset(self) -> None:
+        self.history: dict[str, dict[str, list[float]]] = {}
+        self.epoch: list[int] = []
+        self.layer_types: dict[str, str] = {}
+        self._units: list[_Unit] | None = None  # set by on_train_begin, which load_state_dict needs first
+        self._probe: dict[str, np.ndarray] = {}  # each model input's probe rows, by input name
+        self._params: list[Parameter] = []
+        self._start: list[np.ndarray] | None = None  # the weights the current epoch started from
+        self._epochs_done = 0
+
+    def on_train_begin(self, run: Run) -> None:
+        """Take the probe, check that the model runs on it, and note the weights training starts from.
+
+        A resumed run's weights are not restored yet; the checkpoint's state
+        (:meth:`load_state_dict`) gives them.
+        """
+        model = run.model
+        if self.probe is None:
+            arrays = [x[:PROBE_ROWS] for x in run.inputs]
+        else:
+            arrays = as_model_inputs(model, self.probe, "probe")
+            try:  # the model's own forward checks every input's shape, as predict would
+                with inference_pass():
+                    model.forward(arrays[0] if model.n_inputs == 1 else arrays, training=False)
+            except ValueError as exc:
+                raise ValueError(f"LayerStats cannot run the model on its probe: {exc}") from None
+        input_names, units = _units(model)
+        self._reset()
+        self._units, self._params, self._epochs_done = units, model.parameters(), run.epoch
+        self._probe = dict(zip(input_names, arrays))
+        self.history = {unit.name: {key: [] for key in unit.keys} for unit in units}
+        self.layer_types = {unit.name: type(unit.layer).__name__ for unit in units}
+        self._start = snapshot_parameters(self._params) if run.epoch == 0 else None
+
+    def on_epoch_end(self, run: Run, logs: dict[str, float]) -> None:
+        if self._units is None:
+            raise RuntimeError("LayerStats.on_epoch_end needs on_train_begin first")
+        start = self._start
+        for unit, out in zip(self._units, _unit_outputs(self._units, self._probe)):
+            record = self.history[unit.name]
+            for key, value in _activation_stats(unit.layer, out).items():
+                record[key].append(value)
+            if not unit.positions:
+                continue
+            params = [self._params[i] for i in unit.positions]
+            weights = _norm([p.value for p in params])
+            record["grad_ratio"].append(_ratio(_norm([p.grad for p in params]), weights))
+            moved = math.nan
+            if start is not None:
+                begun = [start[i] for i in unit.positions]
+                moved = _ratio(_norm([p.value - s for p, s in zip(params, begun)]), _norm(begun))
+            record["update_ratio"].append(moved)
+        self.epoch.append(run.epoch)
+        self._epochs_done = run.epoch
+        self._start = snapshot_parameters(self._params)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": list(self.epoch),
+            "history": {
+                name: {key: np.array(values, dtype=np.float64) for key, values in record.items()}
+                for name, record in self.history.items()
+            },
+            "start": self._start,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a saved state, after checking every field of it against the run.
+
+        Called after :meth:`on_train_begin`. ``epoch`` must list consecutive
+        epochs ending at the last one completed (or be empty); ``history``
+        must have exactly this model's layers, each with exactly the
+        quantities recorded for it, each a float64 array with one value per
+        epoch; ``start`` None, or one finite array per model parameter of
+        exactly its shape and dtype.
+
+        Raises
+        ------
+        ValueError
+            Naming the field; nothing is changed.
+        """
+        if self._units is None:
+            raise RuntimeError("LayerStats.load_state_dict checks the state against the run: call on_train_begin first")
+        state = stored_dict("LayerStats state", state, ("epoch", "history", "start"))
+        done, epochs = self._epochs_done, state["epoch"]
+        if not isinstance(epochs, list) or len(epochs) > done:
+            raise ValueError(f"epoch must be a list of at most {done} epochs, got {epochs!r:.80}")
+        epochs = [stored_int(f"epoch[{i}]", e, low=1) for i, e in enumerate(epochs)]
+        if epochs != list(range(done - len(epochs) + 1, done + 1)):
+            raise ValueError(f"epoch must be consecutive epochs ending at the last completed ({done}), got {epochs}")
+        saved = stored_dict("history", state["history"], [unit.name for unit in self._units])
+        history = {}
+        for unit in self._units:
+            record = stored_dict(f"history[{unit.name!r}]", saved[unit.name], unit.keys)
+            history[unit.name] = {
+                key: self._stored_series(unit.name, key, record[key], len(epochs)) for key in unit.keys
+            }
+        start = state["start"]
+        if start is not None:
+            start = stored_arrays("start", start, [(p.value.shape, p.value.dtype) for p in self._params])
+        self.history, self.epoch, self._start = history, epochs, start
+
+    @staticmethod
+    def _stored_series(name: str, key: str, values: Any, length: int) -> list[float]:
+        """One quantity's values from a file: a float64 array of ``length`` values (NaN allowed: see ``_ratio``)."""
+        if not isinstance(values, np.ndarray) or values.dtype != np.float64 or values.shape != (length,):
+            got = f"{values.dtype} of shape {values.shape}" if isinstance(values, np.ndarray) else type(values).__name__
+            raise ValueError(f"history[{name!r}][{key!r}] must be float64 of shape ({length},), got {got}")
+        return [float(v) for v in values]
+
+    def __repr__(self) -> str:
+        if self.probe is None:
+            return "LayerStats()"
+        shape = getattr(self.probe, "shape", None)
+        return f"LayerStats(probe=<{type(self.probe).__name__}{'' if shape is None else f' of shape {shape}'}>)"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import textwrap
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap, TwoSlopeNorm
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 from matplotlib.font_manager import FontProperties
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
 from matplotlib.path import Path
@@ -32,6 +32,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ._inference import inference_pass
 from ._validation import all_finite, as_batch, as_float_array, check_bool, check_int, check_real, check_shape
+from .callbacks import LayerStats
 from .containers import Sequential, inference_batches, model_dtype, shape_text
 from .graph import Graph
 from .layers import Conv2D, Layer
@@ -47,6 +48,7 @@ __all__ = [
     "feature_maps",
     "filters",
     "history",
+    "layer_stats",
     "lr_find",
     "misclassified",
     "model",
@@ -1165,3 +1167,133 @@ def model_text(model: Layer, *, input_shape: int | tuple[int, ...] | None = None
             lines.append(_join_row(width, columns[i], outgoing - {columns[i]}, alive, opening=True))
         alive |= outgoing
     return "\n".join(lines)
+
+
+# -- what a LayerStats recorded -----------------------------------------------------
+
+#: The quantities :class:`~minnet.callbacks.LayerStats` records, in the order their panels are drawn, and their labels.
+_LAYER_QUANTITIES = {
+    "mean": "activation mean",
+    "std": "activation std",
+    "saturated": "saturated fraction",
+    "dead": "dead fraction",
+    "grad_ratio": "\u2016grad\u2016 / \u2016W\u2016",
+    "update_ratio": "\u2016\u0394W\u2016 / \u2016W\u2016 per epoch",
+}
+#: Relative norms, compared by their orders of magnitude: drawn on a log axis.
+_LOG_QUANTITIES = ("grad_ratio", "update_ratio")
+#: How many times its smallest value the largest standard deviation of a row must be for a log axis.
+_STD_LOG_SPAN = 100.0
+
+
+def layer_stats(
+    stats: LayerStats | Mapping[str, LayerStats],
+    *,
+    quantities: Sequence[str] | None = None,
+    title: str | None = None,
+    figure: Figure | SubFigure | None = None,
+) -> Figure | SubFigure:
+    """Draw what :class:`~minnet.callbacks.LayerStats` recorded: one panel per quantity, one line per layer.
+
+    The rows are the quantities (activation mean and standard deviation,
+    saturated or dead fraction, the gradient's and the epoch's update's
+    norm relative to the weights', these two on a log axis, as the
+    standard deviations when they span more than two orders of magnitude),
+    against the epoch. Each layer keeps its colour from dark (the first) to light (the
+    last), so a gradient that vanishes layer by layer shows as lines stacked
+    in order. The activation rows draw the activation functions' outputs
+    (Sigmoid, Tanh, ReLU) when the model has any, else every layer's.
+
+    Parameters
+    ----------
+    stats : LayerStats, or dict of str to LayerStats
+        Several runs are drawn side by side, one column each under its
+        label, each row on one scale so that the columns compare.
+    quantities : str or sequence of str, optional
+        The rows, from ``"mean"``, ``"std"``, ``"saturated"``, ``"dead"``,
+        ``"grad_ratio"``, ``"update_ratio"``; by default every one recorded.
+    title : str, optional
+    figure : Figure or SubFigure, optional
+        Draw into it (one of ``fig.subfigures()``, next to other panels)
+        instead of a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or SubFigure
+        The new figure, or ``figure``.
+    """
+    runs = _layer_stats_runs(stats)
+    recorded = [
+        q for q in _LAYER_QUANTITIES if any(q in record for s in runs.values() for record in s.history.values())
+    ]
+    rows = recorded if quantities is None else [quantities] if isinstance(quantities, str) else list(quantities)
+    unknown = [q for q in rows if q not in recorded]
+    if unknown or not rows:
+        raise ValueError(f"quantities must be some of those recorded, {', '.join(recorded)}; got {list(rows)!r}")
+    if figure is None:
+        figure = plt.figure(figsize=(1.8 + 4.2 * len(runs), 0.6 + 2.1 * len(rows)), layout="constrained")
+    elif not isinstance(figure, (Figure, SubFigure)):
+        raise TypeError(f"figure must be a matplotlib Figure or SubFigure, got {type(figure).__name__}")
+    axes = figure.subplots(len(rows), len(runs), sharex="col", sharey="row", squeeze=False)
+    names = _layer_labels(runs.values())
+    for column, (label, run) in enumerate(runs.items()):
+        for ax, quantity in zip(axes[:, column], rows):
+            _draw_layer_quantity(ax, run, quantity, names, legend=column == len(runs) - 1)
+        if len(runs) > 1:
+            axes[0, column].set_title(label, fontsize="medium")
+        axes[-1, column].set_xlabel("epoch")
+    for ax, quantity in zip(axes[:, 0], rows):
+        ax.set_ylabel(_LAYER_QUANTITIES[quantity])
+        if quantity in _LOG_QUANTITIES or (quantity == "std" and _spans_decades(runs.values(), quantity)):
+            ax.set_yscale("log")  # the row shares its axis: one call sets every column's
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def _layer_stats_runs(stats: Any) -> dict[str, LayerStats]:
+    """``stats`` as a dict of label to a LayerStats that has recorded at least one epoch."""
+    runs = dict(stats) if isinstance(stats, Mapping) else {"": stats}
+    if not runs:
+        raise ValueError("stats must be a LayerStats or a non-empty dict of label -> LayerStats")
+    for label, run in runs.items():
+        if not isinstance(run, LayerStats):
+            raise TypeError(f"stats must be a LayerStats (or a dict of them), got {type(run).__name__}")
+        if not run.epoch:
+            named = f" {label!r}" if label else ""
+            raise ValueError(f"LayerStats{named} has recorded no epoch yet: nothing to plot")
+    return runs
+
+
+def _spans_decades(runs: Iterable[LayerStats], quantity: str) -> bool:
+    """Whether the positive values of ``quantity`` span more than :data:`_STD_LOG_SPAN` times their smallest."""
+    values = np.array([v for run in runs for record in run.history.values() for v in record.get(quantity, [])])
+    positive = values[values > 0]
+    return positive.size > 0 and positive.max() > _STD_LOG_SPAN * positive.min()
+
+
+def _layer_labels(runs: Iterable[LayerStats]) -> dict[str, str]:
+    """Each layer's legend entry: a Sequential's ``1 Sigmoid`` (``1 Sigmoid/ReLU`` where runs differ), a node's name."""
+    kinds: dict[str, list[str]] = {}
+    for run in runs:
+        for name, kind in run.layer_types.items():
+            if kind not in kinds.setdefault(name, []):
+                kinds[name].append(kind)
+    return {name: f"{name} {'/'.join(k)}" if name.isdigit() else name for name, k in kinds.items()}
+
+
+def _draw_layer_quantity(ax: Axes, stats: LayerStats, quantity: str, labels: dict[str, str], *, legend: bool) -> None:
+    """One panel: ``quantity`` of each layer that records it, coloured by depth, with its entry of ``labels``."""
+    names = [name for name, record in stats.history.items() if quantity in record]
+    if quantity in ("mean", "std"):
+        activations = [n for n in names if {"saturated", "dead"} & set(stats.history[n])]
+        names = activations or names
+    colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, max(len(names), 2)))
+    for name, colour in zip(names, colours):
+        ax.plot(stats.epoch, stats.history[name][quantity], color=colour, label=labels[name], marker=".", markersize=3)
+    if quantity in ("saturated", "dead"):
+        ax.set_ylim(-0.03, 1.03)  # a fraction: 0.3 reads as 0.3 of the whole, not as a wiggle
+    ax.grid(alpha=0.3, which="major")
+    _epoch_ticks(ax)
+    if legend and names:
+        ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="x-small", frameon=False)

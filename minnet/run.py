@@ -133,6 +133,8 @@ class Run:
     config: dict[str, Any] = field(default_factory=dict)
     #: The model's layers that keep non-trained state, put back when a step fails.
     stateful: list[Layer] = field(default_factory=list)
+    #: The training inputs as fit checked them, one array per model input; callbacks read, never write them.
+    inputs: list[np.ndarray] = field(default_factory=list)
 
 
 def run_config(log_keys: list[str], batch: int, shuffle: bool, n_samples: int, optimizer: Optimizer) -> dict[str, Any]:

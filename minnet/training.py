@@ -321,6 +321,7 @@ def _prepare(
         callbacks=callbacks,
         config=run_config(log_keys, batch, shuffle, n_samples, optimizer),
         stateful=stateful_layers(model),
+        inputs=inputs,
     )
     data = [*inputs, *targets] if weights is None else [*inputs, *targets, weights]
     plan = _Plan(

@@ -814,3 +814,100 @@ def test_model_refuses_what_it_cannot_draw_and_leaves_no_figure(model, kwargs, m
         with pytest.raises(TypeError, match=message):
             draw(model, **kwargs)
     assert plt.get_fignums() == before
+
+
+# -- layer_stats ---------------------------------------------------------------------
+
+
+def recorded_layer_stats(epochs=3):
+    X = np.random.default_rng(0).standard_normal((40, 3))
+    y = (X[:, 0] > 0).astype(float)
+    model = mn.Sequential(
+        mn.Dense(3, 4, seed=0), mn.Sigmoid(), mn.Dense(4, 4, seed=1), mn.ReLU(), mn.Dense(4, 1, seed=2), mn.Sigmoid()
+    )
+    stats = mn.LayerStats()
+    mn.fit(model, mn.BCE(), mn.SGD(model.parameters(), lr=0.1), X, y, epochs=epochs, progress=False, callbacks=[stats])
+    return stats
+
+
+def test_layer_stats_draws_a_panel_per_quantity_and_a_line_per_layer():
+    stats = recorded_layer_stats()
+    fig = mn.plot.layer_stats(stats, title="run")
+    axes = fig.axes
+    assert [ax.get_ylabel() for ax in axes] == [
+        "activation mean",
+        "activation std",
+        "saturated fraction",
+        "dead fraction",
+        "\u2016grad\u2016 / \u2016W\u2016",
+        "\u2016\u0394W\u2016 / \u2016W\u2016 per epoch",
+    ]
+    # The activation rows draw the activation functions; the ratio rows the layers with weights, on log axes.
+    assert labels(axes[0]) == ["1 Sigmoid", "3 ReLU", "5 Sigmoid"]
+    assert labels(axes[2]) == ["1 Sigmoid", "5 Sigmoid"] and labels(axes[3]) == ["3 ReLU"]
+    assert labels(axes[4]) == ["0 Dense", "2 Dense", "4 Dense"]
+    assert [ax.get_yscale() for ax in axes[4:]] == ["log", "log"]
+    assert axes[0].get_yscale() == axes[1].get_yscale() == "linear"  # these standard deviations span no decades
+    assert list(axes[4].get_lines()[0].get_xdata()) == [1, 2, 3]
+    assert np.array_equal(axes[4].get_lines()[1].get_ydata(), stats.history["2"]["grad_ratio"])
+    assert all(float(t).is_integer() for t in axes[-1].get_xticks())
+    # One colour per depth: the first layer's line is not the last one's.
+    first, last = (np.asarray(line.get_color()) for line in axes[4].get_lines()[::2])
+    assert not np.array_equal(first, last)
+
+
+def test_layer_stats_puts_runs_side_by_side_on_one_scale_per_row():
+    a, b = recorded_layer_stats(), recorded_layer_stats(epochs=2)
+    fig = mn.plot.layer_stats({"first": a, "second": b}, quantities=["std", "grad_ratio"])
+    axes = np.array(fig.axes).reshape(2, 2)
+    assert [ax.get_title() for ax in axes[0]] == ["first", "second"]
+    assert axes[0, 0].get_shared_y_axes().joined(axes[0, 0], axes[0, 1])
+    assert axes[1, 0].get_ylim() == axes[1, 1].get_ylim()
+
+
+def test_layer_stats_names_layers_by_every_runs_type_and_puts_spreads_of_decades_on_a_log_axis():
+    X = np.random.default_rng(0).standard_normal((40, 3))
+    y = (X[:, 0] > 0).astype(float)
+    runs = {}
+    for activation, init in ((mn.Sigmoid, "normal"), (mn.ReLU, "he")):
+        model = mn.Sequential(mn.Dense(3, 8, init=init, seed=0), activation(), mn.Dense(8, 1, seed=1), mn.Sigmoid())
+        runs[activation.__name__] = mn.LayerStats()
+        mn.fit(
+            model,
+            mn.BCE(),
+            mn.SGD(model.parameters(), lr=0.1),
+            X,
+            y,
+            epochs=2,
+            progress=False,
+            callbacks=[runs[activation.__name__]],
+        )
+    fig = mn.plot.layer_stats(runs, quantities="std")
+    assert labels(fig.axes[1]) == ["1 Sigmoid/ReLU", "3 Sigmoid"]
+    assert fig.axes[0].get_yscale() == "log"  # 0.003 next to 1
+
+
+def test_layer_stats_draws_into_a_subfigure():
+    fig = plt.figure()
+    left, right = fig.subfigures(1, 2)
+    assert mn.plot.layer_stats(recorded_layer_stats(), quantities="dead", figure=right) is right
+    assert len(right.axes) == 1 and not left.axes
+
+
+@row("plot-layer-stats-bad-input")
+@pytest.mark.parametrize(
+    "stats, kwargs, error, message",
+    [
+        ("history", {}, TypeError, "stats must be a LayerStats"),
+        ({}, {}, ValueError, "a non-empty dict of label -> LayerStats"),
+        (mn.LayerStats(), {}, ValueError, "LayerStats has recorded no epoch yet"),
+        (None, {"quantities": ["loss"]}, ValueError, "quantities must be some of those recorded, mean, std"),
+        (None, {"figure": "fig"}, TypeError, "figure must be a matplotlib Figure or SubFigure, got str"),
+    ],
+)
+def test_layer_stats_refuses_what_it_cannot_draw_and_leaves_no_figure(stats, kwargs, error, message):
+    stats = recorded_layer_stats(epochs=1) if stats is None else stats
+    before = plt.get_fignums()
+    with pytest.raises(error, match=message):
+        mn.plot.layer_stats(stats, **kwargs)
+    assert plt.get_fignums() == before
