@@ -539,8 +539,11 @@ class ReduceLROnPlateau(Callback):
         Epochs after a reduction during which bad epochs are not counted.
     min_lr : float, default 0
         The rate is never reduced below it.
-    mode : {"min", "max", "auto"}, default "min"
-        Whether smaller or larger is better (``"auto"`` as for :class:`EarlyStopping`).
+    mode : {"min", "max", "auto"}, default "auto"
+        Whether smaller or larger is better. ``"auto"``, as Keras' default
+        and :class:`EarlyStopping`'s, maximises accuracy-like keys
+        (``"val_auc"``, ``"val_f1"``, ...) and minimises the others, losses
+        included: PyTorch's ``"min"`` for a loss.
     eps : float, default 1e-8
         A reduction by ``eps`` or less is skipped, as PyTorch does.
 
@@ -563,7 +566,7 @@ class ReduceLROnPlateau(Callback):
         threshold_mode: str = "rel",
         cooldown: int = 0,
         min_lr: float = 0.0,
-        mode: str = "min",
+        mode: str = "auto",
         eps: float = 1e-8,
     ) -> None:
         self.monitor = _check_monitor(monitor)

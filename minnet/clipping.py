@@ -23,10 +23,15 @@ __all__ = ["check_clipping", "clip_grad_norm", "clip_grad_value", "clip_gradient
 NORM_EPS = 1e-6
 
 
-def _as_parameters(params: Iterable[Parameter] | Parameter) -> list[Parameter]:
-    """``params`` as a list of Parameter: one alone, or an iterable of them."""
+def _trainable_parameters(params: Iterable[Parameter] | Parameter) -> list[Parameter]:
+    """The trainable Parameters of ``params`` (one alone, or an iterable of them), checked.
+
+    A frozen parameter (``p.trainable`` False) is left out, as torch leaves
+    out one whose ``grad`` is None: its gradient may be stale, and no step
+    uses it.
+    """
     if isinstance(params, Parameter):
-        return [params]
+        params = [params]
     try:
         params = list(params)
     except TypeError:
@@ -34,7 +39,7 @@ def _as_parameters(params: Iterable[Parameter] | Parameter) -> list[Parameter]:
     for p in params:
         if not isinstance(p, Parameter):
             raise TypeError(f"params must hold Parameter objects, got {p!r:.80}")
-    return params
+    return [p for p in params if p.trainable]
 
 
 def _check_norm_type(norm_type: Any) -> float:
@@ -64,7 +69,9 @@ def clip_grad_norm(params: Iterable[Parameter] | Parameter, max_norm: float, nor
     Parameters
     ----------
     params : Parameter or iterable of Parameter
-        Their ``grad`` arrays are scaled in place, in their own dtype.
+        Their ``grad`` arrays are scaled in place, in their own dtype. A
+        frozen parameter (``p.trainable`` False) is neither counted nor
+        scaled, as torch skips one whose ``grad`` is None.
     max_norm : float
         The largest norm allowed, >= 0.
     norm_type : float, default 2.0
@@ -73,9 +80,10 @@ def clip_grad_norm(params: Iterable[Parameter] | Parameter, max_norm: float, nor
     Returns
     -------
     float
-        :math:`N`, the total norm before clipping (0.0 for no parameters).
+        :math:`N`, the total norm before clipping (0.0 for no trainable
+        parameters).
     """
-    params = _as_parameters(params)
+    params = _trainable_parameters(params)
     max_norm = check_real("max_norm", max_norm, low=0.0)
     norm_type = _check_norm_type(norm_type)
     if not params:
@@ -103,11 +111,12 @@ def clip_grad_value(params: Iterable[Parameter] | Parameter, clip_value: float) 
     Parameters
     ----------
     params : Parameter or iterable of Parameter
-        Their ``grad`` arrays are clipped in place.
+        Their ``grad`` arrays are clipped in place; a frozen parameter's is
+        left as it is.
     clip_value : float
         :math:`c` >= 0.
     """
-    params = _as_parameters(params)
+    params = _trainable_parameters(params)
     clip_value = check_real("clip_value", clip_value, low=0.0)
     for p in params:
         np.clip(p.grad, -clip_value, clip_value, out=p.grad)

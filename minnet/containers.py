@@ -265,9 +265,14 @@ class Model(Layer):
 
 
 def summary_table(model: Model, header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Lay out a model's summary: a header, one row per layer (the last column right-aligned), the total."""
+    """Lay out a model's summary: a header, one row per layer (the last column right-aligned), the totals.
+
+    When some layers are frozen, a last line splits the total into trainable
+    and frozen parameters, as Keras' summary does.
+    """
     table = [tuple(header), *map(tuple, rows)]
     total = sum(p.size for p in model.parameters())
+    frozen = sum(p.size for p in model.parameters() if not p.trainable)
     widths = [max(len(row[c]) for row in table) for c in range(len(header))]
     rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
     lines = [
@@ -276,7 +281,10 @@ def summary_table(model: Model, header: Sequence[str], rows: Sequence[Sequence[s
         )
         for row in table
     ]
-    return "\n".join([lines[0], rule, *lines[1:], rule, f"Total parameters: {total:,} ({model.dtype.name})"])
+    totals = [f"Total parameters: {total:,} ({model.dtype.name})"]
+    if frozen:
+        totals.append(f"Trainable: {total - frozen:,}, frozen: {frozen:,}")
+    return "\n".join([lines[0], rule, *lines[1:], rule, *totals])
 
 
 def shape_text(sample_shape: Sequence[int], batch: str = "None") -> str:

@@ -10,10 +10,12 @@ guessing from the numbers (scores that happen to lie in [0, 1] and sum to
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from ._validation import by_name
 from .containers import Model
 from .layers.activations import Softmax, sigmoid
 from .losses import BCE, CrossEntropy, Loss
@@ -56,26 +58,30 @@ def _not_a_classifiers_loss(loss: Any) -> TypeError:
     )
 
 
-def predict_proba(model: Model, loss: Loss, X: Any, *, batch_size: int | None = None) -> np.ndarray:
+def predict_proba(model: Model, loss: Any, X: Any, *, batch_size: int | None = None) -> Any:
     """The probability of each class for ``X``: ``model.predict(X)`` made probabilities by ``loss``.
 
     Parameters
     ----------
     model : Sequential or Graph
-        A classifier with one output.
-    loss : BCE or CrossEntropy
+        A classifier; a graph may have several outputs.
+    loss : BCE or CrossEntropy, or one per output
         The loss the model was trained with: it says whether the outputs
-        are logits (see :func:`class_probabilities`).
-    X : array-like of shape (n_samples, n_features) or (n_samples, *shape)
+        are logits (see :func:`class_probabilities`). For several outputs,
+        a list with one loss per output (as ``fit`` takes them), or a dict
+        keyed by output name that names the classifying outputs only (a
+        regression head left out).
+    X : array-like of shape (n_samples, n_features) or (n_samples, *shape), or one per input
     batch_size : int, optional
         As for :meth:`~minnet.Model.predict`.
 
     Returns
     -------
-    ndarray of shape (n_samples, n_classes)
+    ndarray of shape (n_samples, n_classes), or a list or dict of them
         Rows sum to 1. A single output trained with BCE gives two columns,
         the probability of class 0 then of class 1, as scikit-learn's
-        ``predict_proba``.
+        ``predict_proba``. Several outputs give a list (for a list of
+        losses) or a dict keyed by the named outputs (for a dict).
 
     Examples
     --------
@@ -87,11 +93,29 @@ def predict_proba(model: Model, loss: Loss, X: Any, *, batch_size: int | None = 
     """
     if not isinstance(model, Model):
         raise TypeError(f"model must be a model (mn.Sequential or mn.Graph), got {type(model).__name__}")
-    if model.n_outputs != 1:
-        raise TypeError(
-            f"predict_proba takes a model of one output, this one has {model.n_outputs}; apply "
-            f"mn.probabilities.class_probabilities to each output of model.predict"
-        )
-    if not isinstance(loss, (BCE, CrossEntropy)):  # before predicting: a refused call costs nothing
-        raise _not_a_classifiers_loss(loss)
-    return class_probabilities(loss, model.predict(X, batch_size=batch_size))
+    losses = _output_losses(model, loss)
+    for item in losses:  # before predicting: a refused call costs nothing
+        if item is not None and not isinstance(item, (BCE, CrossEntropy)):
+            raise _not_a_classifiers_loss(item)
+    outputs = model.predict(X, batch_size=batch_size)
+    if model.n_outputs == 1:
+        return class_probabilities(loss, outputs)
+    probabilities = [None if item is None else class_probabilities(item, out) for item, out in zip(losses, outputs)]
+    if isinstance(loss, Mapping):
+        return {name: p for name, p in zip(getattr(model, "output_names", ()), probabilities) if p is not None}
+    return probabilities
+
+
+def _output_losses(model: Model, loss: Any) -> list[Any]:
+    """One loss per output of ``model`` (None for an output a dict leaves out)."""
+    n = model.n_outputs
+    if n == 1:
+        return [loss]
+    if isinstance(loss, Mapping):
+        return by_name("loss", loss, getattr(model, "output_names", None), "output", every=False)
+    if isinstance(loss, (list, tuple)) and len(loss) == n:
+        return list(loss)
+    raise TypeError(
+        f"the model has {n} outputs, so predict_proba takes a list of {n} losses, one per output, or a dict "
+        f"of the classifying outputs' losses keyed by output name; got {loss!r:.80}"
+    )

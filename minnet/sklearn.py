@@ -157,7 +157,14 @@ class _MinnetEstimator(BaseEstimator):
         self.optimizer_ = cls(self.model_.parameters(), lr=self.lr, weight_decay=self.weight_decay, **extra)
         self.loss_curve_: list[float] = []
 
-    def _train(self, X: np.ndarray, target: np.ndarray, epochs: int, sample_weight: Any = None) -> None:
+    def _train(
+        self,
+        X: np.ndarray,
+        target: np.ndarray,
+        epochs: int,
+        sample_weight: Any = None,
+        class_weight: dict[int, float] | None = None,
+    ) -> None:
         self.history_: History = fit(
             self.model_,
             self._loss(),
@@ -170,6 +177,7 @@ class _MinnetEstimator(BaseEstimator):
             seed=self._rng,
             progress=self.verbose,
             sample_weight=sample_weight,
+            class_weight=class_weight,
         )
         self.loss_curve_ += self.history_.history["loss"]
         self.n_iter_ = len(self.history_)
@@ -218,6 +226,13 @@ class MinnetClassifier(ClassifierMixin, _MinnetEstimator):
         reproducible bit for bit.
     verbose : bool, default False
         Show minnet's progress bar.
+    class_weight : dict, "balanced" or None, default None
+        The weight of each class's samples in the loss, as in scikit-learn's
+        ``LogisticRegression``: a dict from a label to its weight (a label it
+        does not name weighs 1), or ``"balanced"``, which weighs class
+        :math:`c` by ``n_samples / (n_classes * n_c)`` on the data ``fit``
+        is given. Multiplied with ``fit``'s ``sample_weight``. ``partial_fit``
+        takes a dict only (as ``SGDClassifier``): one call sees part of the data.
 
     Attributes
     ----------
@@ -248,6 +263,65 @@ class MinnetClassifier(ClassifierMixin, _MinnetEstimator):
     array([[1., 0.]])
     """
 
+    def __init__(
+        self,
+        hidden_layer_sizes: Any = (100,),
+        activation: str = "relu",
+        *,
+        optimizer: Any = "sgd",
+        lr: float = 0.001,
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        epochs: int = 200,
+        batch_size: int | None = 32,
+        shuffle: bool = True,
+        random_state: Any = None,
+        verbose: bool = False,
+        class_weight: Any = None,
+    ) -> None:
+        super().__init__(
+            hidden_layer_sizes,
+            activation,
+            optimizer=optimizer,
+            lr=lr,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.class_weight = class_weight
+
+    def _check_settings(self) -> None:
+        super()._check_settings()
+        if not (self.class_weight is None or self._balanced() or isinstance(self.class_weight, dict)):
+            raise TypeError(
+                'class_weight must be a dict from a label to its weight, "balanced" or None, '
+                f"got {self.class_weight!r:.80}"
+            )
+
+    def _balanced(self) -> bool:
+        """Whether ``class_weight`` asks for scikit-learn's "balanced" weights."""
+        return isinstance(self.class_weight, str) and self.class_weight == "balanced"
+
+    def _class_weight(self, classes: np.ndarray, labels: np.ndarray) -> dict[int, float] | None:
+        """``class_weight`` as :func:`minnet.fit` takes it: keyed by class index, ``"balanced"`` computed."""
+        if self.class_weight is None:
+            return None
+        if self._balanced():
+            counts = np.bincount(labels, minlength=len(classes))
+            return {i: len(labels) / (len(classes) * count) for i, count in enumerate(counts) if count}
+        known = classes.tolist()
+        unknown = [key for key in self.class_weight if key not in known]
+        if unknown:
+            raise ValueError(f"class_weight names labels {unknown!r:.80} that are not among the classes {known!r:.80}")
+        return {
+            known.index(key): check_real(f"class_weight[{key!r}]", value, low=0.0)
+            for key, value in self.class_weight.items()
+        }
+
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MinnetClassifier:
         """Train a new network on ``(X, y)`` for ``epochs`` epochs.
 
@@ -267,14 +341,16 @@ class MinnetClassifier(ClassifierMixin, _MinnetEstimator):
         self._check_settings()  # before anything is changed
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
-        self.classes_, labels = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
+        classes, labels = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes to learn from, "
-                f"got 1 class: {self.classes_.tolist()}"
+                f"got 1 class: {classes.tolist()}"
             )
+        class_weight = self._class_weight(classes, labels)
+        self.classes_ = classes
         self._build(X.shape[1])
-        self._train(X, self._target(labels), self.epochs, sample_weight)
+        self._train(X, self._target(labels), self.epochs, sample_weight, class_weight)
         return self
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MinnetClassifier:
@@ -292,6 +368,11 @@ class MinnetClassifier(ClassifierMixin, _MinnetEstimator):
         -------
         self
         """
+        if self._balanced():
+            raise ValueError(
+                'class_weight="balanced" needs all the data, which one partial_fit call does not see; '
+                "give the weights as a dict (sklearn.utils.class_weight.compute_class_weight computes them)"
+            )
         first = not hasattr(self, "model_")
         if first:
             self._check_settings()
@@ -316,7 +397,8 @@ class MinnetClassifier(ClassifierMixin, _MinnetEstimator):
             raise ValueError(
                 f"y holds labels {unknown.tolist()!r} that are not among the classes {self.classes_.tolist()!r}"
             )
-        self._train(X, self._target(np.searchsorted(self.classes_, y)), 1)
+        labels = np.searchsorted(self.classes_, y)
+        self._train(X, self._target(labels), 1, class_weight=self._class_weight(self.classes_, labels))
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:

@@ -1224,3 +1224,14 @@ def test_checkpoint_repr_shows_save_best_only():
     assert repr(mn.Checkpoint("run.npz", save_best_only=True, monitor="loss", mode="min")) == (
         "Checkpoint('run.npz', save_best_only=True, monitor='loss', mode='min')"
     )
+
+
+@row("plateau-auc-mode")
+def test_reduce_lr_on_plateau_maximises_an_auc_by_default_as_keras():
+    # An AUC that keeps rising is no plateau; PyTorch's mode "min" would cut the rate every epoch.
+    X, y = data()
+    model, opt = build_plain()
+    rising = mn.LambdaCallback(on_epoch_end=lambda run, logs: logs.update(auc=0.5 + 0.01 * run.epoch))
+    plateau = mn.ReduceLROnPlateau("auc", patience=0)
+    history = mn.fit(model, mn.BCE(), opt, X, y, epochs=4, metrics=["auc"], callbacks=[rising, plateau], **FIT)
+    assert history["lr"] == [0.8] * 4

@@ -210,3 +210,23 @@ def test_clipping_refuses_what_is_not_a_parameter(bad):
         mn.clip_grad_norm(bad, 1.0)
     with pytest.raises(TypeError, match="Parameter"):
         mn.clip_grad_value(bad, 1.0)
+
+
+@row("clip-frozen")
+@pytest.mark.parametrize("clip", ["norm", "value"])
+def test_a_frozen_parameter_is_left_out_of_clipping_as_torch_leaves_out_no_grad(clip):
+    torch = pytest.importorskip("torch")
+    grads = _grads(6, scale=5.0)
+    params, tparams = _params(grads), _torch_params(torch, grads)
+    params[1].trainable = False  # its grad is stale: a frozen layer may skip its backward
+    tparams[1].requires_grad_(False)
+    tparams[1].grad = None
+    if clip == "norm":
+        total = mn.clip_grad_norm(params, 1.0)
+        assert total == pytest.approx(torch.nn.utils.clip_grad_norm_(tparams, 1.0).item(), rel=1e-14)
+    else:
+        mn.clip_grad_value(params, 0.5)
+        torch.nn.utils.clip_grad_value_(tparams, 0.5)
+    assert np.array_equal(params[1].grad, grads[1])
+    for p, t in zip(params[::2], tparams[::2]):
+        np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-14, atol=0)

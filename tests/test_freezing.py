@@ -272,3 +272,13 @@ def test_to_torch_carries_the_flag_as_requires_grad_and_from_torch_reads_it_back
     back = from_torch(module)
     assert [layer.trainable for layer in back.layers] == [layer.trainable for layer in model.layers]
     assert [p.trainable for p in back.parameters()] == [p.trainable for p in model.parameters()]
+
+
+def test_summary_splits_the_total_into_trainable_and_frozen_as_keras():
+    model = net()
+    assert "frozen" not in model.summary()
+    model[0].trainable = False
+    assert model.summary().splitlines()[-2:] == ["Total parameters: 137 (float64)", "Trainable: 97, frozen: 40"]
+    x = mn.Input(4)
+    graph = mn.Graph(x, model(x))
+    assert graph.summary().splitlines()[-1] == "Trainable: 97, frozen: 40"

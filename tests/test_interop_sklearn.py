@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+from rows import row
 
 import minnet as mn
 
@@ -214,3 +215,55 @@ def test_a_sample_weight_of_two_everywhere_trains_as_twice_the_rate(diabetes, Es
     for a, b, c in zip(weighted.model_.parameters(), faster.model_.parameters(), unweighted.model_.parameters()):
         np.testing.assert_allclose(a.value, b.value, rtol=1e-12, atol=1e-14)
         assert not np.allclose(a.value, c.value)
+
+
+@pytest.mark.parametrize("class_weight", ["balanced", {"yes": 2.5}, {"no": 0.5, "yes": 3.0}])
+def test_class_weight_trains_as_the_sample_weights_scikit_learn_computes_for_it(diabetes, class_weight):
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    X, y = diabetes
+    labels = np.array(["no", "yes"])[y]
+    settings = dict(hidden_layer_sizes=(4,), epochs=2, random_state=0)
+    weighted = MinnetClassifier(class_weight=class_weight, **settings).fit(X, labels)
+    expected = MinnetClassifier(**settings).fit(X, labels, sample_weight=compute_sample_weight(class_weight, labels))
+    for a, b in zip(weighted.model_.parameters(), expected.model_.parameters()):
+        np.testing.assert_array_equal(a.value, b.value)
+
+
+def test_class_weight_balanced_weighs_three_classes_as_scikit_learn():
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    X, y = mn.datasets.load_digits()
+    X, y = X[:300], y[:300] % 3
+    settings = dict(hidden_layer_sizes=(4,), epochs=2, random_state=0)
+    weighted = MinnetClassifier(class_weight="balanced", **settings).fit(X, y)
+    expected = MinnetClassifier(**settings).fit(X, y, sample_weight=compute_sample_weight("balanced", y))
+    for a, b in zip(weighted.model_.parameters(), expected.model_.parameters()):
+        np.testing.assert_allclose(a.value, b.value, rtol=1e-13, atol=1e-15)
+
+
+@row("sklearn-class-weight")
+@pytest.mark.parametrize(
+    "class_weight, error, message",
+    [
+        ("auto", TypeError, r'class_weight must be a dict from a label to its weight, "balanced" or None'),
+        ({"maybe": 2.0}, ValueError, r"class_weight names labels \['maybe'\] that are not among the classes"),
+        ({"yes": -1.0}, ValueError, r"class_weight\['yes'\] must be >= 0.0, got -1.0"),
+    ],
+)
+def test_a_class_weight_that_is_not_a_dict_of_known_labels_is_refused(class_weight, error, message):
+    clf = MinnetClassifier((4,), epochs=1, class_weight=class_weight)
+    with pytest.raises(error, match=message):
+        clf.fit([[0.0], [1.0]], ["no", "yes"])
+    assert not hasattr(clf, "model_") and not hasattr(clf, "classes_")
+
+
+@row("sklearn-class-weight-partial-fit")
+def test_partial_fit_refuses_balanced_class_weights_and_takes_a_dict():
+    clf = MinnetClassifier((4,), class_weight="balanced", random_state=0)
+    with pytest.raises(ValueError, match='class_weight="balanced" needs all the data'):
+        clf.partial_fit([[0.0], [1.0]], [0, 1], classes=[0, 1])
+    assert not hasattr(clf, "model_")
+    clf.set_params(class_weight={1: 2.0}).partial_fit([[0.0], [1.0]], [0, 1], classes=[0, 1])
+    same = MinnetClassifier((4,), random_state=0).partial_fit([[0.0], [1.0]], [0, 1], classes=[0, 1])
+    assert clf.history_["loss"][0] != same.history_["loss"][0]

@@ -87,11 +87,33 @@ def test_a_loss_or_model_that_gives_no_classes_is_refused(model, loss, error, ma
         mn.predict_proba(model, loss, data())
 
 
-@row("predict-proba-not-a-classifier")
-def test_a_model_of_several_outputs_is_refused_pointing_to_the_per_output_function():
+def two_heads():
     x = mn.Input(4)
-    model = mn.Graph(x, [mn.Dense(4, 2, seed=0)(x), mn.Dense(4, 1, seed=1)(x)])
-    with pytest.raises(TypeError, match=r"one output, this one has 2; apply mn.probabilities.class_probabilities"):
-        mn.predict_proba(model, mn.CrossEntropy(), data())
-    out = model.predict(data())
-    np.testing.assert_allclose(class_probabilities(mn.CrossEntropy(), out[0]).sum(axis=1), 1.0)
+    return mn.Graph(x, [mn.Dense(4, 3, seed=0)(x), mn.Dense(4, 1, seed=1)(x), mn.Dense(4, 2, seed=2)(x)])
+
+
+def test_a_graph_of_several_outputs_gives_each_classifying_outputs_probabilities():
+    model, X = two_heads(), data()
+    classes, binary, size = model.predict(X)
+    losses = [mn.CrossEntropy(), mn.BCE(from_logits=True), mn.BCE(from_logits=True)]
+    by_list = mn.predict_proba(model, losses, X)
+    for p, loss, out in zip(by_list, losses, (classes, binary, size)):
+        np.testing.assert_array_equal(p, class_probabilities(loss, out))
+    by_name = mn.predict_proba(model, {"dense": mn.CrossEntropy(), "dense_1": mn.BCE(from_logits=True)}, X)
+    assert list(by_name) == ["dense", "dense_1"]  # the regression head left out
+    np.testing.assert_array_equal(by_name["dense_1"], by_list[1])
+
+
+@row("predict-proba-several-outputs")
+@pytest.mark.parametrize(
+    "loss, error, match",
+    [
+        (mn.CrossEntropy(), TypeError, r"the model has 3 outputs, so predict_proba takes a list of 3 losses"),
+        ([mn.CrossEntropy(), mn.BCE()], TypeError, r"takes a list of 3 losses, one per output"),
+        ({"dense_9": mn.BCE()}, ValueError, r"loss has key\(s\) 'dense_9' that name no output"),
+        ({"dense_2": mn.MSE()}, TypeError, r"got MSE\(\), whose outputs are not classes"),
+    ],
+)
+def test_a_graph_of_several_outputs_needs_a_classifiers_loss_per_output(loss, error, match):
+    with pytest.raises(error, match=match):
+        mn.predict_proba(two_heads(), loss, data())
