@@ -953,6 +953,8 @@ def _text_width(text: str, size: float, weight: str = "normal") -> float:
 
 _BOX_COLOURS = {"input": "#d9f0d3", "layer": "#dbe9f6", "merge": "#fde0c5"}
 _SHARED = "#7b3294"
+# Points: at 9 or more a drawing stays legible at 90 dpi, even shrunk to a phone's width.
+_NAME_POINTS, _NOTE_POINTS, _TITLE_POINTS = 10.5, 9.5, 11.5
 
 
 def model(model: Layer, *, input_shape: int | tuple[int, ...] | None = None, title: str | None = None) -> Figure:
@@ -990,14 +992,16 @@ def model(model: Layer, *, input_shape: int | tuple[int, ...] | None = None, tit
     total = sum(p.size for p in model.parameters())
     heading = f"{total:,} parameters" if title is None else f"{title}\n{total:,} parameters"
     # Inches throughout: the axes fill the figure one to one, so the text's size fixes the boxes'.
-    width = 0.25 + max(max(_text_width(first, 8.5, "bold"), _text_width(second, 8)) for first, second in lines)
-    height, pitch_y, margin = 0.52, 0.95, 0.15
+    width = 0.3 + max(
+        max(_text_width(first, _NAME_POINTS, "bold"), _text_width(second, _NOTE_POINTS)) for first, second in lines
+    )
+    height, pitch_y, margin = 0.6, 1.0, 0.15
     # A column holding boxes is a box wide; one that only carries arrows past them is narrow.
     x_of, right = {}, margin
     for c in range(max([*columns, *lane.values()]) + 1):
         step = width + 0.45 if c in columns else 0.35
         x_of[c], right = right + step / 2, right + step
-    top = 0.45 + 0.25 * heading.count("\n")
+    top = 0.5 + 0.3 * heading.count("\n")
     fig_w, fig_h = max(right + margin, 4.2), pitch_y * (max(rows) + 1) + top + 0.75
     fig = plt.figure(figsize=(fig_w, fig_h))
     ax = fig.add_axes((0, 0, 1, 1))
@@ -1024,8 +1028,8 @@ def model(model: Layer, *, input_shape: int | tuple[int, ...] | None = None, tit
                 gid=f"box {box.name}",
             )
         )
-        ax.text(x, y + 0.1, first, ha="center", va="center", fontsize=8.5, weight="bold")
-        ax.text(x, y - 0.12, second, ha="center", va="center", fontsize=8, color="0.25")
+        ax.text(x, y + 0.12, first, ha="center", va="center", fontsize=_NAME_POINTS, weight="bold")
+        ax.text(x, y - 0.14, second, ha="center", va="center", fontsize=_NOTE_POINTS, color="0.25")
         if box.output:
             ax.add_patch(
                 FancyArrowPatch(
@@ -1037,7 +1041,7 @@ def model(model: Layer, *, input_shape: int | tuple[int, ...] | None = None, tit
                     gid=f"output {box.name}",
                 )
             )
-            ax.text(x + 0.05, y - height / 2 - 0.2, "output", fontsize=8, va="center")
+            ax.text(x + 0.08, y - height / 2 - 0.17, "output", fontsize=_NOTE_POINTS, va="center")
     gap = (pitch_y - height) / 2
     for target, box in enumerate(boxes):
         tx, ty = centre(target)
@@ -1072,9 +1076,13 @@ def model(model: Layer, *, input_shape: int | tuple[int, ...] | None = None, tit
     if any(box.uses > 1 for box in boxes):
         legend.append(Patch(facecolor="white", edgecolor=_SHARED, linestyle="--", linewidth=2, label="shared layer"))
     fig.legend(
-        handles=legend, loc="lower left", ncols=min(len(legend), max(1, int(fig_w / 1.6))), frameon=False, fontsize=8
+        handles=legend,
+        loc="lower left",
+        ncols=min(len(legend), max(1, int(fig_w / 1.6))),
+        frameon=False,
+        fontsize=_NOTE_POINTS,
     )
-    fig.suptitle(heading, y=1 - 0.12 / fig_h, va="top", fontsize=10)
+    fig.suptitle(heading, y=1 - 0.12 / fig_h, va="top", fontsize=_TITLE_POINTS)
     return fig
 
 

@@ -568,3 +568,10 @@ def test_names_resolve_where_the_docstring_sits(markup):
     assert "[`get_state`][minnet.layers.base.Layer.get_state]" in gradcheck  # through the re-export minnet.Layer
     assert "[`Graph`][minnet.graph.Graph]" in gradcheck
     assert ":math:" not in gradcheck and ":class:" not in gradcheck
+
+
+@pytest.mark.parametrize("source, body", list(quoted_excerpts()))
+def test_quoted_code_starts_at_the_left_edge(source, body):
+    """An excerpt keeps no indentation common to all its lines: the column it would waste hides the lines' ends."""
+    code = [line for line in body.splitlines() if line.strip() not in ("", GAP)]
+    assert min(len(line) - len(line.lstrip(" ")) for line in code) == 0, f"an excerpt of {source} is indented"

@@ -911,3 +911,11 @@ def test_layer_stats_refuses_what_it_cannot_draw_and_leaves_no_figure(stats, kwa
     with pytest.raises(error, match=message):
         mn.plot.layer_stats(stats, **kwargs)
     assert plt.get_fignums() == before
+
+
+@pytest.mark.parametrize("build", [shared_graph, small_cnn])
+def test_model_text_stays_legible_at_the_size_a_page_shows(build):
+    """Every word of the drawing is 9 points or more: 11 pixels at the site's 90 dpi, still readable on a phone."""
+    fig = mn.plot.model(build(), title="a title")
+    texts = [*fig.axes[0].texts, *fig.legends[0].get_texts(), fig._suptitle]
+    assert texts and min(t.get_fontsize() for t in texts) >= 9
