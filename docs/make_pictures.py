@@ -130,6 +130,10 @@ SOURCES = (
     Source(("residual.png",), example("residual", ["--epochs", "1", "--blocks", "1"])),
     Source(("residual_graph.png",), draw_residual_graph),
     Source(("digits_confusion.png", "digits_misclassified.png"), example("digits", ["--epochs", "1"])),
+    Source(
+        ("fine_tune.png",),
+        example("fine_tune", ["--shots", "1,5", "--repeats", "1", "--epochs", "5", "--pretrain-epochs", "1"]),
+    ),
     Source(("cnn_model.png",), draw_cnn),
     Source(("cnn_filters.png", "cnn_feature_maps.png"), example("mnist_cnn", [], mnist=True), needs="mnist"),
     Source(("performance.png",), time_batch_sizes, needs="timing"),

@@ -67,3 +67,14 @@ def test_diabetes_py_accepts_each_schedule(flag, load_example):
     assert type(rate).__name__ == {"cyclic": "CyclicLR", "onecycle": "OneCycle"}[flag]
     with pytest.raises(SystemExit):
         module.parse_args(["--schedule", "warm"])
+
+
+def test_class_weights_raise_the_recall_the_readme_quotes(diabetes_run):
+    _, output = diabetes_run
+    rows = table(output, "held-out rows ")
+    assert rows[0].split() == ["held-out", "rows", "accuracy", "precision", "recall", "f1", "auc"]
+    assert [row[:22].strip() for row in rows[1:]] == ["article, unweighted", "article, class weights"]
+    recall = [float(row[22:].split()[2]) for row in rows[1:]]
+    assert recall[1] > recall[0]  # the positives, a third of the rows, are found more often
+    for row in rows:
+        assert row in README, f"README.md does not show this printed line:\n{row}"
