@@ -5,6 +5,7 @@ Usage (from the repository root)::
     python benchmarks/run.py                  # the table, with every target checked
     python benchmarks/run.py --quick          # tiny sizes: checks everything runs and agrees
     python benchmarks/run.py --json out.json  # also write the results as JSON ('-' for stdout)
+    python benchmarks/run.py --threads 1      # one BLAS thread (and one PyTorch thread): a busy machine's setting
     python benchmarks/run.py --plot docs/images/performance.png --markdown out/table.md
 
 Every implementation starts from the same weights and visits the same
@@ -643,6 +644,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--no-sklearn", action="store_true")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc memory runs")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="threads of numpy's BLAS (minnet, the numpy loop, scikit-learn), and of PyTorch unless "
+        "--torch-threads says otherwise (default: the BLAS default, one per core)",
+    )
     parser.add_argument("--torch-threads", type=int, help="default: as many as numpy's BLAS")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON ('-' for stdout)")
     parser.add_argument("--markdown", metavar="PATH", help="also write the tables to this file")
@@ -650,6 +657,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be >= 1")
+    for flag in ("threads", "torch_threads"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    if args.threads is not None:
+        mn.set_num_threads(args.threads)  # before run(): PyTorch's default follows numpy's pool
     try:
         report = run(
             quick=args.quick,

@@ -8,10 +8,13 @@ its networks, their training and its plots, and only that. A script run as
 
 The pieces, in the order a script uses them:
 
-- :func:`add_common_flags` adds ``--seed``, ``--out``, ``--show`` and
-  ``--no-progress`` to the script's parser;
-- :func:`check_flags` refuses a bad count, rate or seed by its flag's name,
-  before anything trains;
+- :func:`add_common_flags` adds ``--seed``, ``--out``, ``--show``,
+  ``--no-progress`` and ``--threads`` to the script's parser
+  (:func:`add_threads_flag` adds only the last);
+- :func:`check_flags` refuses a bad count, rate, seed or thread count by its
+  flag's name, before anything trains;
+- :func:`use_threads` sizes numpy's (and PyTorch's) thread pool as
+  ``--threads`` says;
 - :data:`SCORES_HEADER` and :func:`scores` print a model's loss and
   accuracy on the training and the held-out rows as a table row;
 - :func:`headless_unless_shown` keeps matplotlib off screen unless
@@ -38,12 +41,19 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, NoReturn
 
+import minnet as mn
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
+#: ``--threads``' default: one thread keeps an epoch's time steady when other work shares the
+#: machine (docs/performance.md, "Threads").
+DEFAULT_THREADS = 1
+
+
 def add_common_flags(parser: argparse.ArgumentParser, *, seed_of: str, plots: str = "plots") -> None:
-    """Add the flags every example with plots takes: ``--seed``, ``--out``, ``--show``, ``--no-progress``.
+    """Add ``--seed``, ``--out``, ``--show``, ``--no-progress`` and ``--threads``: what every example with plots takes.
 
     Parameters
     ----------
@@ -62,8 +72,8 @@ def add_common_flags(parser: argparse.ArgumentParser, *, seed_of: str, plots: st
     >>> parser = argparse.ArgumentParser()
     >>> add_common_flags(parser, seed_of="the weights")
     >>> args = parser.parse_args(["--seed", "3", "--show"])
-    >>> args.seed, str(args.out), args.show, args.no_progress
-    (3, 'out', True, False)
+    >>> args.seed, str(args.out), args.show, args.no_progress, args.threads
+    (3, 'out', True, False, 1)
     """
     parser.add_argument("--seed", type=int, default=0, help=f"seed of {seed_of} (default 0)")
     parser.add_argument("--out", type=Path, default=Path("out"), help=f"folder for the {plots} (default ./out)")
@@ -72,6 +82,25 @@ def add_common_flags(parser: argparse.ArgumentParser, *, seed_of: str, plots: st
         "--no-progress",
         action="store_true",
         help="hide the progress bars (they are hidden anyway when stderr is not a terminal)",
+    )
+    add_threads_flag(parser)
+
+
+def add_threads_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--threads``: how many threads numpy's matrix products (and PyTorch's, where it runs) use.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The script's parser. :func:`check_flags` refuses a count below 1 and
+        :func:`use_threads` applies it.
+    """
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help=f"threads of numpy's matrix products, and of PyTorch's where it runs (default {DEFAULT_THREADS}: "
+        "steady when other work shares the machine; on a quiet one, its number of cores is faster)",
     )
 
 
@@ -82,13 +111,13 @@ def check_flags(
     at_least_1: Iterable[str] = (),
     positive: Iterable[str] = (),
 ) -> None:
-    """Refuse a count below 1, a rate that is not positive, or a negative ``--seed``, naming the flag.
+    """Refuse a count below 1, a rate that is not positive, a negative ``--seed`` or ``--threads`` < 1, naming the flag.
 
     Called right after ``parse_args``, before any data are read or anything
     trains, so a typo costs nothing. A refusal goes through
     ``parser.error``: the usage line and the message on stderr, exit status 2.
-    The checks run in the order of the parameters below, then the seed's;
-    the first that fails is the one reported.
+    The checks run in the order of the parameters below, then the seed's,
+    then the thread count's; the first that fails is the one reported.
 
     Parameters
     ----------
@@ -121,6 +150,24 @@ def check_flags(
             parser.error(f"--{flag.replace('_', '-')} must be a positive number, got {getattr(args, flag)}")
     if getattr(args, "seed", 0) < 0:
         parser.error(f"--seed must be a non-negative integer, got {args.seed}")
+    if getattr(args, "threads", 1) < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
+
+
+def use_threads(args: argparse.Namespace) -> None:
+    """Run numpy's matrix products, and PyTorch's if it is loaded, on ``--threads`` threads from now on.
+
+    Called once the flags are checked (and PyTorch imported, where the script
+    needs it), before anything trains.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed flags, from a parser given :func:`add_threads_flag`.
+    """
+    mn.set_num_threads(args.threads)
+    if "torch" in sys.modules:  # only a script that runs PyTorch has imported it
+        sys.modules["torch"].set_num_threads(args.threads)
 
 
 #: The columns :func:`scores` fills, to print after the table's first column.

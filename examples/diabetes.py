@@ -30,7 +30,7 @@ import sys
 import numpy as np
 
 import minnet as mn
-from _common import SCORES_HEADER, add_common_flags, check_flags, run, save, scores, show_if_asked
+from _common import SCORES_HEADER, add_common_flags, check_flags, run, save, scores, show_if_asked, use_threads
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -116,6 +116,7 @@ def deep_network(n_features: int, widths: list[int], rng: np.random.Generator) -
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    use_threads(args)
     args.out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress and sys.stderr.isatty()
 

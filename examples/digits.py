@@ -41,7 +41,7 @@ import argparse
 
 import _classify as classify  # examples/_classify.py, next to this file
 import minnet as mn
-from _common import run
+from _common import run, use_threads
 
 TEST_SIZE = 0.2
 
@@ -55,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    use_threads(args)
     classify.prepare_output(args)
     X, y = mn.datasets.load_digits()
     X_train, X_test, y_train, y_test = mn.data.train_test_split(

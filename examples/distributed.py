@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 import minnet as mn
-from _common import check_flags, require
+from _common import add_threads_flag, check_flags, require, use_threads
 from minnet import interop  # its functions load PyTorch when first used, after the flags are parsed
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--port", type=int, default=0, help="localhost port for the processes to meet on (default 0: a free one)"
     )
+    add_threads_flag(parser)
     args = parser.parse_args(argv)
     check_flags(parser, args, at_least_1=("minnet_epochs", "steps", "processes", "hidden"), positive=("lr",))
     if not 0 <= args.momentum < 1:
@@ -118,13 +119,14 @@ def ddp_worker(
     lr: float,
     momentum: float,
     out: str,
+    threads: int,
 ) -> None:
     """One DDP process: train the module on this rank's share of the rows; rank 0 saves the weights of every step."""
     import torch  # imported where it runs: --help needs no PyTorch, and a spawned process imports its own
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    torch.set_num_threads(1)  # the processes share the machine's cores
+    torch.set_num_threads(threads)  # --threads in each process: they share the machine's cores
     # torch.multiprocessing hands tensors to the processes in shared memory: without a private
     # copy, every process would step the same weights, each step applied once per process.
     net = copy.deepcopy(exported)
@@ -169,6 +171,7 @@ def state_at(trajectory: dict[str, np.ndarray], step: int) -> dict[str, torch.Te
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch = require("torch", extra="torch")
+    use_threads(args)
     X, y = load_data(args.processes)
     model = build_model(X.shape[1], args.hidden, args.seed)
     loss = mn.BCE(from_logits=True)
@@ -193,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             ddp_worker,
             nprocs=args.processes,
             join=True,
-            args=(args.processes, port, net, X, y, args.steps, args.lr, args.momentum, out),
+            args=(args.processes, port, net, X, y, args.steps, args.lr, args.momentum, out, args.threads),
         )
         with np.load(Path(out) / "trajectory.npz", allow_pickle=False) as saved:
             trajectory = dict(saved)

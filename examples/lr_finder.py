@@ -27,7 +27,7 @@ import sys
 import numpy as np
 
 import minnet as mn
-from _common import SCORES_HEADER, add_common_flags, check_flags, run, save, scores, show_if_asked
+from _common import SCORES_HEADER, add_common_flags, check_flags, run, save, scores, show_if_asked, use_threads
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,6 +56,7 @@ def article_network(n_features: int, hidden: int, seed: int) -> mn.Sequential:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    use_threads(args)
     args.out.mkdir(parents=True, exist_ok=True)
 
     X, y = mn.datasets.load_diabetes()

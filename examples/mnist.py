@@ -43,7 +43,7 @@ import argparse
 import numpy as np
 
 import _classify as classify  # examples/_classify.py, next to this file
-from _common import run
+from _common import run, use_threads
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,6 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    use_threads(args)
     classify.prepare_output(args)
     X_train, y_train, X_test, y_test = classify.load_mnist(args)
     classify.compare(

@@ -55,7 +55,7 @@ import numpy as np
 
 import _classify as classify  # examples/_classify.py, next to this file
 import minnet as mn
-from _common import add_common_flags, run, save, show_if_asked
+from _common import add_common_flags, run, save, show_if_asked, use_threads
 
 EPOCHS = 12
 LR = 0.003  # the one-cycle peak of Adam
@@ -89,6 +89,7 @@ def network(seed: int, dtype: type = np.float32) -> mn.Sequential:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    use_threads(args)
     classify.prepare_output(args)
     X_train, y_train, X_test, y_test = classify.load_mnist(args, images=True)
     model = network(args.seed)

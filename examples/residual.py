@@ -45,6 +45,7 @@ from _common import (
     save,
     scores,
     show_if_asked,
+    use_threads,
 )
 
 
@@ -90,6 +91,7 @@ def residual_network(dense: list[mn.Dense]) -> mn.Graph:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    use_threads(args)
     args.out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress and sys.stderr.isatty()
     headless_unless_shown(args)

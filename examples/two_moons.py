@@ -33,7 +33,7 @@ import sys
 import numpy as np
 
 import minnet as mn
-from _common import SCORES_HEADER, add_common_flags, check_flags, run, save, scores, show_if_asked
+from _common import SCORES_HEADER, add_common_flags, check_flags, run, save, scores, show_if_asked, use_threads
 
 
 def make_moons(n_samples: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -124,6 +124,7 @@ def relu_network(widths: list[int], seed: int) -> mn.Sequential:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    use_threads(args)
     args.out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress and sys.stderr.isatty()
 

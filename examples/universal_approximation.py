@@ -35,7 +35,7 @@ import sys
 import numpy as np
 
 import minnet as mn
-from _common import add_common_flags, check_flags, run, save, show_if_asked
+from _common import add_common_flags, check_flags, run, save, show_if_asked, use_threads
 
 LOW, HIGH = -3.0, 3.0
 GRID_POINTS = 1001
@@ -149,6 +149,7 @@ def plot_errors(widths: list[int], train: list[float], held_out: list[float]):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    use_threads(args)
     args.out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress and sys.stderr.isatty()
 

@@ -4,7 +4,8 @@
 >>> model = mn.Sequential(mn.Dense(8, 16), mn.Sigmoid(), mn.Dense(16, 1), mn.Sigmoid())
 
 Importing minnet needs numpy only; ``minnet.plot`` (matplotlib) is loaded on
-first use, and tqdm when ``fit`` runs.
+first use, tqdm when ``fit`` runs, and threadpoolctl when the BLAS threads
+are read or set (``get_num_threads``, ``set_num_threads``, ``threads``).
 """
 
 # Private aliases: nothing but the public API should be a name of the package.
@@ -13,6 +14,7 @@ from typing import Any as _Any
 
 from . import data, datasets, init, metrics, regularizers
 from ._version import __version__ as __version__  # the package attribute users read
+from .blas import get_num_threads, set_num_threads, threads
 from .callbacks import Callback, Checkpoint, CSVLogger, EarlyStopping, LambdaCallback, LayerStats, ReduceLROnPlateau
 from .clipping import clip_grad_norm, clip_grad_value
 from .containers import Model, Sequential
@@ -122,6 +124,7 @@ __all__ = [
     "datasets",
     "evaluate",
     "fit",
+    "get_num_threads",
     "gradcheck",
     "init",
     "load",
@@ -132,6 +135,8 @@ __all__ = [
     "register_layer",
     "regularizers",
     "save",
+    "set_num_threads",
+    "threads",
 ]
 
 

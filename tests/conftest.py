@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import threadpoolctl
 
 import minnet as mn
 
@@ -170,7 +171,8 @@ def _run_example(name: str, out: Path, *flags: str) -> str:
 
     matplotlib.use("Agg")  # the examples save figures; no window may open
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
+    # A script sizes its process's BLAS pool (--threads); this process gets its own size back.
+    with contextlib.redirect_stdout(printed), threadpoolctl.threadpool_limits(limits=None, user_api="blas"):
         assert _load_example(name).main(["--no-progress", "--out", str(out), *flags]) == 0
     return printed.getvalue()
 

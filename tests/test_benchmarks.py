@@ -5,17 +5,21 @@ loss and weights from the same weights, and that the report has what the
 docs quote.
 """
 
+import json
 import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import threadpoolctl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import minnet as mn
 from benchmarks import implementations as impl
 from benchmarks import run as bench
+from benchmarks import threads as threads_bench
 from benchmarks.tasks import ConvTask, find_mnist, make_tasks
 
 MNIST = (
@@ -261,3 +265,32 @@ def test_agreement_of_a_float32_cnn_is_measured_against_the_distance_trained():
     far = [*trained[:1], (W + 0.6 * 0.1, b), *trained[2:]]
     with pytest.raises(bench.Disagreement, match="torch's final W of layer 1 is .* away from the numpy loop's"):
         bench.check_agreement(task, losses, {"numpy": trained, "torch": far})
+
+
+@pytest.fixture
+def blas_pool_restored():
+    """The benchmark's --threads sizes this process's BLAS pool; it gets its size back after the test."""
+    with threadpoolctl.threadpool_limits(limits=None, user_api="blas"):
+        yield
+
+
+def test_threads_flag_sizes_the_blas_pool_the_report_names(capsys, blas_pool_restored):
+    argv = ["--quick", "--repeat", "1", "--no-sklearn", "--no-torch", "--no-memory", "--dtypes", "float64"]
+    assert bench.main([*argv, "--tasks", "article", "--threads", "1", "--json", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["machine"]["blas_threads"] == 1
+
+
+@pytest.mark.parametrize("flag", ["--threads", "--torch-threads"])
+def test_threads_flags_refuse_a_count_below_one(capsys, flag):
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--quick", flag, "0"])
+    assert stop.value.code == 2
+    assert f"{flag} must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_threads_benchmark_times_each_setting_quiet_and_busy(quick_tasks, blas_pool_restored):
+    report = threads_bench.measure(quick_tasks["article float64"], (1, None), rounds=2)
+    assert set(report["seconds"]) == {"1", "default"}
+    assert all(len(times[c]) == 2 for times in report["seconds"].values() for c in ("quiet", "busy"))
+    table = threads_bench.table(report)
+    assert table.count("\n| ") == 2 and f"| default ({mn.get_num_threads()}) |" in table

@@ -6,6 +6,9 @@ import argparse
 import doctest
 
 import pytest
+import threadpoolctl
+
+import minnet as mn
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +37,8 @@ def parser_with(common, **flags):
         (["--lr", "-1", "--batch-size", "0"], "--batch-size must be at least 1, got 0"),  # counts first
         (["--lr", "-1", "--seed", "-3"], "--lr must be a positive number, got -1.0"),  # the seed last
         (["--seed", "-3"], "--seed must be a non-negative integer, got -3"),
+        (["--threads", "0"], "--threads must be at least 1, got 0"),
+        (["--seed", "-3", "--threads", "-1"], "--seed must be a non-negative integer, got -3"),  # threads last
     ],
 )
 def test_check_flags_refuses_by_the_flags_name(common, capsys, argv, message):
@@ -47,22 +52,23 @@ def test_check_flags_refuses_by_the_flags_name(common, capsys, argv, message):
 def test_the_common_flags_and_their_help(common):
     parser = parser_with(common)
     args = parser.parse_args([])
-    assert (args.seed, str(args.out), args.show, args.no_progress) == (0, "out", False, False)
+    assert (args.seed, str(args.out), args.show, args.no_progress, args.threads) == (0, "out", False, False, 1)
     text = " ".join(parser.format_help().split())
     assert "seed of the weights (default 0)" in text and "folder for the plots (default ./out)" in text
+    assert "threads of numpy's matrix products, and of PyTorch's where it runs (default 1:" in text
 
 
-@pytest.mark.parametrize("error", [ValueError("bad value"), OSError("no such folder")])
-def test_run_turns_a_users_mistake_into_one_line(common, error):
-    def main():
-        raise error
+@pytest.fixture
+def torch_and_numpy_pools():
+    """PyTorch (the test is skipped without it); both pools get their sizes back after the test."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    with threadpoolctl.threadpool_limits(limits=None, user_api="blas"):
+        yield torch
+    torch.set_num_threads(before)
 
-    with pytest.raises(SystemExit) as stop:
-        common.run(main)
-    assert stop.value.code == f"error: {error}"
 
-
-def test_run_exits_with_mains_status(common):
-    with pytest.raises(SystemExit) as stop:
-        common.run(lambda: 0)
-    assert stop.value.code == 0
+@pytest.mark.parametrize("threads", [1, 2])
+def test_use_threads_sizes_numpys_pool_and_pytorchs(common, threads, torch_and_numpy_pools):
+    common.use_threads(parser_with(common).parse_args(["--threads", str(threads)]))
+    assert mn.get_num_threads() == threads and torch_and_numpy_pools.get_num_threads() == threads

@@ -53,6 +53,7 @@ def test_every_example_answers_help_headless(script, tmp_path, without_optional_
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage:") and script.name in done.stdout
     assert "--" in done.stdout.split("options:", 1)[-1]  # it documents at least one flag
+    assert "--threads THREADS" in done.stdout  # every script lets a busy machine's user choose
     assert not list(tmp_path.iterdir())
 
 
