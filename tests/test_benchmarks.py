@@ -261,3 +261,14 @@ def test_agreement_of_a_float32_cnn_is_measured_against_the_distance_trained():
     far = [*trained[:1], (W + 0.6 * 0.1, b), *trained[2:]]
     with pytest.raises(bench.Disagreement, match="torch's final W of layer 1 is .* away from the numpy loop's"):
         bench.check_agreement(task, losses, {"numpy": trained, "torch": far})
+
+
+def test_the_step_phases_cover_the_step_and_its_products():
+    from benchmarks import step_phases
+
+    results = step_phases.measure(rounds=1, steps=2)
+    phases = ["forward", "finite", "loss", "loss_backward", "backward", "optimizer"]
+    assert list(results) == [*phases, "minnet", "hand", "products"]
+    assert all(0 < r["best"] <= r["median"] for r in results.values())
+    # minnet's step is the sum of its phases, and every step contains the products
+    assert results["minnet"]["best"] >= sum(results[p]["best"] for p in phases) * (1 - 1e-9)
