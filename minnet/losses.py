@@ -482,25 +482,25 @@ class CrossEntropy(Loss):
         # Plain labels stay as they are; any other target becomes the matrix w_c q_ic of the docstring.
         target = self._coefficients(target, pred.shape[1], pred.dtype)
         labels = target.ndim == 1
-        rows = np.arange(len(pred))
         if self.from_logits:
-            # z - m is below -1.8e308 only for a row spanning the whole float range: -inf is
-            # then the log-probability (and, where the target weighs it, an infinite loss).
-            with np.errstate(over="ignore"):
-                log_s = pred - pred.max(axis=1, keepdims=True)
-            log_s -= np.log(np.sum(np.exp(log_s), axis=1, keepdims=True))  # the sum is >= 1
+            shifted, log_total, s = _softmax_parts(pred)
+            if labels:  # -log s_iy = log sum_k e^(z_ik - m_i) - (z_iy - m_i): no log_s array needed
+                losses = log_total - shifted[np.arange(len(pred)), target]
+            else:
+                log_s = shifted
+                log_s -= log_total[:, None]
         else:
             log_s = np.maximum(np.log(np.maximum(pred, _P_FLOOR)), _LOG_CLAMP)
-        if labels:
-            losses = -log_s[rows, target]
-        else:
+            if labels:
+                losses = -log_s[np.arange(len(pred)), target]
+        if not labels:
             # A zero target weight leaves its class out, even where log s = -inf (0 * -inf is NaN).
             with np.errstate(over="ignore"):
                 losses = -np.sum(np.multiply(target, log_s, out=np.zeros_like(log_s), where=target != 0), axis=1)
         if sample_weight is not None:
             sample_weight = _per_position(sample_weight, shape)
             losses *= sample_weight
-        self._cache = (log_s if self.from_logits else pred, target, sample_weight, divisor, shape)
+        self._cache = (s if self.from_logits else pred, target, sample_weight, divisor, shape)
         if not np.isfinite(losses).all():
             return math.inf  # a loss beyond the float: only for logits spanning ~3.6e308
         mean = safe_mean(losses)  # each loss fits, their sum may not: see safe_mean
@@ -532,7 +532,7 @@ class CrossEntropy(Loss):
         n = len(cached)
         rows = np.arange(n)
         if self.from_logits:
-            grad = np.exp(cached)  # s = softmax(z)
+            grad = cached.copy()  # s = softmax(z), from forward
             if target.ndim == 1:
                 grad[rows, target] -= 1.0  # s - onehot(y)
             else:
@@ -594,6 +594,44 @@ def _per_position(sample_weight: np.ndarray, shape: tuple[int, ...]) -> np.ndarr
     """Weights ``(n,)`` for scores ``(n, C, d1, ...)``: one per row of :func:`_classes_last`'s table."""
     positions = math.prod(shape[2:])
     return sample_weight if positions == 1 else np.repeat(sample_weight, positions)
+
+
+def _softmax_parts(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""The pieces of the log-softmax of each row of ``z``, and the softmax, from one ``exp``.
+
+    .. math:: \log s_{ic} = (z_{ic} - m_i) - \log \sum_k e^{z_{ik} - m_i}, \qquad
+              s_{ic} = e^{z_{ic} - m_i} \Big/ \sum_k e^{z_{ik} - m_i}, \qquad m_i = \max_c z_{ic}
+
+    Parameters
+    ----------
+    z : ndarray of shape (n, C), finite
+
+    Returns
+    -------
+    shifted : ndarray of shape (n, C)
+        :math:`z_{ic} - m_i` (-inf only for a row spanning the whole float range).
+    log_total : ndarray of shape (n,)
+        :math:`\log \sum_k e^{z_{ik} - m_i}`, >= 0: the largest term is 1.
+    s : ndarray of shape (n, C)
+        The softmax, which the backward pass needs: kept, not recomputed.
+    """
+    with np.errstate(over="ignore"):  # z - m overflows to -inf only across the whole float range
+        shifted = z - _row_max(z)[:, None]
+    s = np.exp(shifted)
+    total = s @ np.ones(s.shape[1], s.dtype)  # BLAS sums short rows faster than np.sum(axis=1)
+    s /= total[:, None]
+    return shifted, np.log(total), s
+
+
+def _row_max(z: np.ndarray) -> np.ndarray:
+    """``z.max(axis=1)`` for ``z`` of shape (n, C); with few columns, reduced down a transposed copy.
+
+    numpy reduces a short last axis one row at a time; the copy lets it
+    compare whole rows of C-major data instead (measured in docs/performance.md).
+    """
+    if z.shape[1] <= 32:
+        return np.ascontiguousarray(z.T).max(axis=0)
+    return z.max(axis=1)
 
 
 def _classes_last(pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -7,6 +7,7 @@ checks that all of it is finite, and only then commits it, all at once.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import numbers
@@ -42,15 +43,28 @@ def _check_rate(name: str, value: Any, *, low: float, high: float | None = None,
     raise TypeError(f"{name} must be a float or a schedule (a callable step -> float), got {value!r}")
 
 
-def _difference_is_finite(value: np.ndarray, step: np.ndarray) -> bool:
-    """Whether every element of ``value - step`` is finite, without computing it.
+@functools.cache
+def _squares_bound_steps(dtype: np.dtype) -> bool:
+    """Whether a finite sum of squares of a step in ``dtype`` proves that no subtraction of it can overflow.
 
-    A finite sum of squares (a BLAS dot product: one fast read, no writes)
-    bounds every element by sqrt(max float), and the difference of two such
-    numbers cannot overflow. Only when a sum of squares is not finite (a NaN
-    or inf, or merely huge elements) is the difference computed and checked.
+    Such a sum bounds every element by sqrt(max float), and a finite value
+    minus one so bounded overflows only if sqrt(max) reaches half the
+    spacing of the floats next to max: never for float32 (2**64 against
+    2**103) or float64, always for float16 (256 against 16).
     """
-    if math.isfinite(np.vdot(value, value) + np.vdot(step, step)):  # vdot flattens; inf + x stays inf
+    info = np.finfo(dtype)
+    return math.sqrt(float(info.max)) < 2.0 ** (info.maxexp - info.nmant - 2)
+
+
+def _update_is_finite(value: np.ndarray, step: np.ndarray) -> bool:
+    """Whether every element of ``value - step`` is finite, for a finite ``value``, without computing it.
+
+    One read of the candidate step (a BLAS dot product, no writes) decides
+    it, by :func:`_squares_bound_steps`; only when the sum of squares is
+    not finite (a NaN or inf, or merely huge elements), or for a float too
+    narrow for that bound, is the difference computed and checked.
+    """
+    if _squares_bound_steps(step.dtype) and math.isfinite(np.vdot(step, step)):  # vdot flattens
         return True
     return bool(np.isfinite(value - step).all())
 
@@ -382,6 +396,11 @@ class Optimizer:
         ``optimizer.step()``), so a clipped NaN or infinite gradient is still
         refused below.
 
+        The check reads the candidate steps, not the parameters: it holds
+        for finite parameters, as every committed step leaves them. A value
+        made NaN or infinite from outside stays so (``fit`` refuses such a
+        parameter before its first update).
+
         Raises
         ------
         NonFiniteUpdate
@@ -393,8 +412,9 @@ class Optimizer:
             If a schedule returns a value out of range; nothing is changed.
         """
         group_rates = [self._rates(k) for k in range(len(self.param_groups))]
-        # before the check, so a NaN it makes is refused; frozen parameters' grads are not theirs to clip
-        clip_gradients([p for p in self.params if p.trainable], self.clip_norm, self.clip_value)
+        if self.clip_norm is not None or self.clip_value is not None:
+            # before the check, so a NaN it makes is refused; frozen parameters' grads are not theirs to clip
+            clip_gradients([p for p in self.params if p.trainable], self.clip_norm, self.clip_value)
         states, check_state = self.state, self.state_to_check
         updates = []
         # An overflow is reported as NonFiniteUpdate below; numpy's own
@@ -405,9 +425,7 @@ class Optimizer:
                     continue
                 rates = group_rates[k]
                 step, new = self.compute_step(i, p, states[i], rates)
-                if not _difference_is_finite(p.value, step) or (
-                    check_state and not self._state_is_finite(states[i], new)
-                ):
+                if not _update_is_finite(p.value, step) or (check_state and not self._state_is_finite(states[i], new)):
                     raise self._non_finite(p, step, states[i], new, rates)
                 updates.append((i, p.value, step, new))
         with sigint_held():  # a Ctrl-C cannot leave some parameters one step ahead of the others
@@ -431,7 +449,7 @@ class Optimizer:
     ) -> NonFiniteUpdate:
         """The error for a refused step, naming what would have become NaN or infinite."""
         what = "it"
-        if _difference_is_finite(p.value, step):
+        if _update_is_finite(p.value, step):
             what = "its " + next(
                 key
                 for key in self.state_to_check

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ._interrupts import deferring
-from ._validation import as_generator, check_bool, check_int, check_path, check_real
+from ._validation import as_generator, check_bool, check_finite, check_int, check_path, check_real
 from .callbacks import Callback, check_hooks, overriding
 from .containers import iter_layers, model_dtype, stateful_layers
 from .io.checkpoint import read_checkpoint, restore
@@ -275,6 +275,7 @@ def _prepare(
     check_model(model)
     objective = Objective(model, loss, loss_weights, metrics)
     _check_optimizer(model, optimizer)
+    _check_finite_parameters(model)
     epochs = check_int("epochs", epochs, low=1)
     shuffle = check_bool("shuffle", shuffle)
     progress = check_bool("progress", progress)
@@ -350,6 +351,13 @@ def _check_optimizer(model: Layer, optimizer: Any) -> None:
         raise ValueError(
             f"the optimizer holds {foreign} parameters that are not this model's; build it with model.parameters()"
         )
+
+
+def _check_finite_parameters(model: Layer) -> None:
+    """Refuse a trainable parameter holding NaN or inf, once: each step then checks its update alone."""
+    for name, p in model.named_parameters():
+        if p.trainable:
+            check_finite(f"parameter {name}", p.value)
 
 
 def _checked_callbacks(callbacks: Any) -> list[Callback]:

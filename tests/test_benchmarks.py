@@ -294,3 +294,14 @@ def test_threads_benchmark_times_each_setting_quiet_and_busy(quick_tasks, blas_p
     assert all(len(times[c]) == 2 for times in report["seconds"].values() for c in ("quiet", "busy"))
     table = threads_bench.table(report)
     assert table.count("\n| ") == 2 and f"| default ({mn.get_num_threads()}) |" in table
+
+
+def test_the_step_phases_cover_the_step_and_its_products():
+    from benchmarks import step_phases
+
+    results = step_phases.measure(rounds=1, steps=2)
+    phases = ["forward", "finite", "loss", "loss_backward", "backward", "optimizer"]
+    assert list(results) == [*phases, "minnet", "hand", "products"]
+    assert all(0 < r["best"] <= r["median"] for r in results.values())
+    # minnet's step is the sum of its phases, and every step contains the products
+    assert results["minnet"]["best"] >= sum(results[p]["best"] for p in phases) * (1 - 1e-9)

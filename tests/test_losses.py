@@ -204,6 +204,32 @@ def test_cross_entropy_labels_and_one_hot_rows_agree(rng):
     np.testing.assert_allclose(labels.backward(), one_hot.backward(), rtol=1e-14, atol=1e-17)
 
 
+@pytest.mark.parametrize("n, n_classes", [(1, 2), (128, 10), (33, 32), (20, 33), (5, 300)])
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-13), (np.float32, 2e-6)])
+def test_cross_entropy_on_labels_equals_the_plain_log_softmax_and_the_one_hot_path(n, n_classes, dtype, rtol, rng):
+    # The labels path picks -log s_iy from the softmax's pieces and keeps s for backward: against the formula.
+    z, y = (rng.standard_normal((n, n_classes)) * 5).astype(dtype), rng.integers(0, n_classes, n)
+    labels, one_hot = mn.CrossEntropy(), mn.CrossEntropy()
+    log_s = _log_softmax(z.astype(np.float64))
+    expected, expected_grad = -log_s[np.arange(n), y].mean(), (np.exp(log_s) - np.eye(n_classes)[y]) / n
+    assert labels.forward(z, y) == pytest.approx(expected, rel=rtol)
+    assert one_hot.forward(z, np.eye(n_classes, dtype=dtype)[y]) == pytest.approx(expected, rel=rtol)
+    for grad in (labels.backward(), one_hot.backward()):
+        assert grad.dtype == dtype
+        np.testing.assert_allclose(grad, expected_grad, rtol=rtol, atol=rtol / n)
+
+
+def test_cross_entropy_computes_the_softmax_once_for_the_loss_and_its_gradient(monkeypatch, rng):
+    z, y = rng.standard_normal((16, 10)), rng.integers(0, 10, 16)
+    loss, calls = mn.CrossEntropy(), []
+    exp = np.exp
+    monkeypatch.setattr(np, "exp", lambda *args, **kwargs: calls.append(1) or exp(*args, **kwargs))
+    loss.forward(z, y)
+    first = loss.backward()
+    assert len(calls) == 1
+    np.testing.assert_array_equal(loss.backward(), first)  # backward does not consume what forward kept
+
+
 def test_cross_entropy_soft_targets_by_hand(rng):
     z, y = rng.standard_normal((5, 3)), rng.dirichlet(np.ones(3), 5)
     loss = mn.CrossEntropy()

@@ -9,8 +9,12 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rows import row
 
 import minnet as mn
+from minnet import optim
 from minnet.optim import NonFiniteUpdate
 
 
@@ -199,6 +203,69 @@ def test_overflowing_update_raises():
     with pytest.raises(FloatingPointError):
         mn.SGD([p], lr=10.0).step()
     assert p.value[0] == 1e308
+
+
+@pytest.mark.parametrize("dtype, enough", [(np.float64, True), (np.float32, True), (np.float16, False)])
+def test_a_finite_sum_of_squares_bounds_the_step_only_where_the_float_is_wide_enough(dtype, enough):
+    # sqrt(max) against half the spacing of the floats next to max: 2**512 < 2**970, 2**64 < 2**103, 256 > 16
+    assert optim._squares_bound_steps(np.dtype(dtype)) is enough
+
+
+def _edges(dtype) -> list[float]:
+    """0, 1, the smallest normal, the largest float, the largest whose square is finite, with their signs."""
+    info = np.finfo(dtype)
+    root = np.sqrt(info.max)
+    with np.errstate(over="ignore"):
+        while not np.isfinite(root * root):
+            root = np.nextafter(root, dtype(0))
+    magnitudes = [0.0, 1.0, float(info.tiny), float(info.max), float(root), float(root) * 1.01]
+    return [sign * m for m in magnitudes for sign in (1.0, -1.0)]
+
+
+def _extreme_floats(dtype):
+    info = np.finfo(dtype)
+    return st.sampled_from(_edges(dtype)) | st.floats(-float(info.max), float(info.max), width=info.bits)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_the_check_on_the_step_alone_is_exact_at_the_edges_of_the_float(dtype):
+    for value in _edges(dtype):
+        for step in [*_edges(dtype), np.inf, np.nan]:
+            v, s = np.array([value], dtype), np.array([step], dtype)
+            with np.errstate(over="ignore", invalid="ignore"):
+                assert optim._update_is_finite(v, s) == bool(np.isfinite(v - s).all()), (value, step)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data(), st.sampled_from([np.float16, np.float32, np.float64]))
+def test_the_check_on_the_step_alone_is_exact_for_finite_values(data, dtype):
+    n = data.draw(st.integers(1, 4))
+    value = np.array(data.draw(st.lists(_extreme_floats(dtype), min_size=n, max_size=n)), dtype)
+    step = np.array(data.draw(st.lists(_extreme_floats(dtype) | st.just(np.inf), min_size=n, max_size=n)), dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert optim._update_is_finite(value, step) == bool(np.isfinite(value - step).all())
+
+
+@row("step-non-finite-parameter")
+def test_a_parameter_made_non_finite_from_outside_is_not_checked_again():
+    # The check reads the candidate step alone: a finite step is taken, the NaN stays, the rest moves.
+    p = _param([np.nan, 1.0], [0.5, 0.5])
+    opt = mn.SGD([p], lr=0.1, momentum=0.9)
+    opt.step()
+    assert np.isnan(p.value[0]) and p.value[1] == 1.0 - 0.05 and opt.step_count == 1
+
+
+@row("step-non-finite-parameter")
+def test_fit_refuses_a_model_made_non_finite_before_any_update():
+    gen = np.random.default_rng(0)
+    X, y = gen.standard_normal((8, 3)), gen.integers(0, 2, 8).astype(float)
+    model = mn.Sequential(mn.Dense(3, 2, seed=0), mn.Sigmoid(), mn.Dense(2, 1, seed=1), mn.Sigmoid())
+    model[0].W.value[0, 1] = np.inf  # the saturated sigmoid keeps the output, and the loss, finite
+    before = [p.value.copy() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"parameter 0\.W must be finite, got inf at index \(0, 1\)"):
+        mn.fit(model, mn.BCE(), mn.SGD(model.parameters(), lr=0.1), X, y, epochs=1, progress=False)
+    for p, value in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p.value, value)
 
 
 # -- state ---------------------------------------------------------------------------

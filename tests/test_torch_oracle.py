@@ -595,6 +595,25 @@ def test_50_steps_on_random_gradients_equal_torch_optim(name, config):
     assert not np.allclose(params[0].value, initial[0], rtol=1e-3, atol=0)  # it moved
 
 
+@pytest.mark.parametrize(
+    "name, config",
+    [("SGD", dict(lr=0.05, momentum=0.9)), *OPTIMIZER_CONFIGS],
+    ids=lambda c: c if isinstance(c, str) else ",".join(f"{k}={v}" for k, v in c.items()),
+)
+def test_50_float32_steps_equal_torch_optim(name, config):
+    # float32 is where the step's finiteness check leans on its bound (sqrt(max) = 2**64): the numbers stay torch's
+    initial, grads = _random_run()
+    initial = [v.astype(np.float32) for v in initial]
+    grads = [[g.astype(np.float32) for g in step] for step in grads]
+    params = [mn.Parameter(v) for v in initial]
+    tparams = [torch.nn.Parameter(torch.from_numpy(v.copy())) for v in initial]
+    opt, topt = getattr(mn, name)(params, **config), getattr(torch.optim, name)(tparams, **config)
+    _run_both(opt, topt, params, tparams, grads)
+    for p, t in zip(params, tparams):
+        assert p.value.dtype == np.float32
+        np.testing.assert_allclose(p.value, t.detach().numpy(), rtol=2e-5, atol=2e-6)
+
+
 def test_adam_under_one_cycle_equals_torch_adam_with_one_cycle_lr():
     initial, grads = _random_run()
     params = [mn.Parameter(v) for v in initial]
