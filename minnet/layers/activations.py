@@ -115,12 +115,20 @@ class ReLU(_ElementWise):
         x = np.asarray(x)
         if training:
             self._cache = x > 0
-        return np.maximum(x, 0)
+        return _relu(x)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         mask = self._require_cache()
         grad = self._check_grad(grad, mask.shape)
         return grad * mask
+
+
+def _relu(x: np.ndarray) -> np.ndarray:
+    """``max(x, 0)`` as a two-sided clip: numpy vectorises that one, not a maximum with a scalar.
+
+    Equal to ``np.maximum(x, 0)`` for every input (NaN, infinities), but -0.0, which it keeps.
+    """
+    return x.clip(0, np.inf) if x.dtype.kind == "f" else np.maximum(x, 0)
 
 
 class LeakyReLU(_ElementWise):
