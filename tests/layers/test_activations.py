@@ -169,6 +169,13 @@ def test_relu_of_integers_is_numpys_maximum():
     assert out.dtype == np.maximum(x, 0).dtype
 
 
+@pytest.mark.parametrize("dtype, bound", [(np.float64, 700.0), (np.float32, 87.0)])
+def test_sigmoid_is_the_clipped_formula_bit_for_bit(dtype, bound):
+    x = _in_range(np.concatenate([EXTREME.ravel(), random_batch(1, (50,))]), dtype)[None, :]
+    expected = 1 / (1 + np.exp(-np.clip(x, -bound, bound)))
+    np.testing.assert_array_equal(mn.Sigmoid().forward(x), expected)
+
+
 def _in_range(x, dtype):
     """``x`` in ``dtype``, its finite values beyond that float's range clipped to its largest."""
     largest = np.finfo(dtype).max
