@@ -149,3 +149,34 @@ def test_saved_and_loaded_bit_for_bit(tmp_path):
 def test_bad_arguments_are_refused(make, error, match):
     with pytest.raises(error, match=match):
         make()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_relu_equals_numpys_maximum_with_zero(dtype):
+    # ReLU computes max(x, 0) as a clip, faster in numpy: the same numbers, infinities and NaN.
+    x = _in_range(np.concatenate([EXTREME, [[np.inf, -np.inf, np.nan, 1.5, -1.5, 1e-40, -1e-40]]]), dtype)
+    relu = mn.ReLU()
+    out = relu.forward(x)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, np.maximum(x, 0))
+    np.testing.assert_array_equal(relu.backward(np.ones_like(x)), (x > 0).astype(dtype))
+
+
+def test_relu_of_integers_is_numpys_maximum():
+    x = np.array([[-3, 0, 4]])
+    out = mn.ReLU().forward(x)
+    np.testing.assert_array_equal(out, [[0, 0, 4]])
+    assert out.dtype == np.maximum(x, 0).dtype
+
+
+@pytest.mark.parametrize("dtype, bound", [(np.float64, 700.0), (np.float32, 87.0)])
+def test_sigmoid_is_the_clipped_formula_bit_for_bit(dtype, bound):
+    x = _in_range(np.concatenate([EXTREME.ravel(), random_batch(1, (50,))]), dtype)[None, :]
+    expected = 1 / (1 + np.exp(-np.clip(x, -bound, bound)))
+    np.testing.assert_array_equal(mn.Sigmoid().forward(x), expected)
+
+
+def _in_range(x, dtype):
+    """``x`` in ``dtype``, its finite values beyond that float's range clipped to its largest."""
+    largest = np.finfo(dtype).max
+    return np.where(np.isfinite(x), np.clip(x, -largest, largest), x).astype(dtype)
