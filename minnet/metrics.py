@@ -109,19 +109,7 @@ def accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> float:
         )
     n_outputs = y_pred.shape[1]
     if n_outputs == 1:
-        if y_true.size != len(y_pred):
-            raise ValueError(
-                f"accuracy of one output expects y_true of shape ({len(y_pred)},) or "
-                f"({len(y_pred)}, 1), got {y_true.shape}"
-            )
-        y_true = y_true.reshape(-1)
-        not_binary = (y_true != 0) & (y_true != 1)
-        if not_binary.any():
-            i = int(np.argmax(not_binary))
-            raise ValueError(
-                f"accuracy of one output expects 0/1 targets, got {y_true[i].item()!r} at "
-                f"index {i}; threshold soft targets first (y > 0.5) if that is meant"
-            )
+        y_true = _binary_targets("accuracy", y_true, len(y_pred))
         return float(np.mean((y_pred[:, 0] > threshold) == (y_true == 1)))
     predicted = np.argmax(y_pred, axis=1)
     if y_true.ndim == 1 or y_true.shape[1] == 1:  # class indices
@@ -129,6 +117,23 @@ def accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> float:
     if y_true.shape != y_pred.shape:
         raise ValueError(f"accuracy expects one-hot y_true of shape {y_pred.shape}, got {y_true.shape}")
     return float(np.mean(predicted == np.argmax(y_true, axis=1)))
+
+
+def _binary_targets(name: str, y_true: np.ndarray, n_rows: int) -> np.ndarray:
+    """The 0/1 targets of one output as a vector of ``n_rows``; anything else is a ValueError naming ``name``."""
+    if y_true.size != n_rows:
+        raise ValueError(
+            f"{name} of one output expects y_true of shape ({n_rows},) or ({n_rows}, 1), got {y_true.shape}"
+        )
+    labels = y_true.reshape(-1)
+    not_binary = (labels != 0) & (labels != 1)
+    if not_binary.any():
+        i = int(np.argmax(not_binary))
+        raise ValueError(
+            f"{name} of one output expects 0/1 targets, got {labels[i].item()!r} at index {i}; "
+            f"threshold soft targets first (y > 0.5) if that is meant"
+        )
+    return labels
 
 
 def _accuracy_per_position(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -410,20 +415,7 @@ def _labels_and_scores(name: str, y_true: np.ndarray, y_pred: np.ndarray) -> tup
         y_true = np.moveaxis(y_true, 1, -1).reshape(-1, n_classes) if same else y_true.reshape(-1)
         y_pred = np.moveaxis(y_pred, 1, -1).reshape(-1, n_classes)
     if n_classes == 1:
-        if y_true.size != len(y_pred):
-            raise ValueError(
-                f"{name} of one output expects y_true of shape ({len(y_pred)},) or ({len(y_pred)}, 1), "
-                f"got {y_true.shape}"
-            )
-        labels = y_true.reshape(-1)
-        not_binary = (labels != 0) & (labels != 1)
-        if not_binary.any():
-            i = int(np.argmax(not_binary))
-            raise ValueError(
-                f"{name} of one output expects 0/1 targets, got {labels[i].item()!r} at index {i}; "
-                f"threshold soft targets first (y > 0.5) if that is meant"
-            )
-        return labels.astype(np.int64), y_pred
+        return _binary_targets(name, y_true, len(y_pred)).astype(np.int64), y_pred
     if y_true.ndim == 2 and y_true.shape[1] == n_classes:  # one-hot or probabilities
         return np.argmax(y_true, axis=1), y_pred
     if y_true.ndim == 1 or (y_true.ndim == 2 and y_true.shape[1] == 1):
