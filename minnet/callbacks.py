@@ -43,8 +43,8 @@ __all__ = [
     "overriding",
 ]
 
-#: The methods :func:`minnet.fit` calls, in the order of a run.
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_begin", "on_batch_end", "on_epoch_end", "on_train_end")
+"""The methods :func:`minnet.fit` calls, in the order of a run."""
 
 
 class Callback:

@@ -761,8 +761,8 @@ _BY_NAME: dict[str, Callable[[], Metric]] = {
     "r2": R2,
 }
 _RESERVED = ("loss", "lr")
-#: How the history's keys of metrics where higher is better end (``EarlyStopping``'s mode="auto").
 GREATER_IS_BETTER = ("accuracy", "acc", "precision", "recall", "f1", "auc", "r2")
+"""How the history's keys of metrics where higher is better end (``EarlyStopping``'s mode="auto")."""
 
 
 def resolve_metrics(metrics: Iterable[str | Metric | MetricFunction] | None, loss: Loss) -> dict[str, Metric]:
