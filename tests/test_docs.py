@@ -204,6 +204,26 @@ def runnable(block: Block) -> bool:
     return block.lang in ("python", "pycon") and block.not_run is None and quote is None
 
 
+#: Characters of code that a page's code box shows at 1280 pixels: a longer line scrolls inside it.
+CODE_BOX = 80
+
+
+@row("docs-code-fits-box")
+@pytest.mark.parametrize("page", PAGES)
+def test_the_pages_python_fits_its_box(page):
+    """Every line of a page's own Python is seen whole; quoted source stays as the file has it."""
+    blocks = [
+        b for b in code_blocks(page_text(page)) if b.lang == "python" and not re.match(rf"# {QUOTED_FILE}\n", b.code)
+    ]
+    long = [
+        f"line {block.line + i}: {line}"
+        for block in blocks
+        for i, line in enumerate(block.code.splitlines())
+        if len(line) > CODE_BOX
+    ]
+    assert long == [], f"{page}: lines longer than {CODE_BOX} characters scroll in their box at 1280 px"
+
+
 def snippet_section(path: str) -> str:
     """What ``--8<-- "file:section"`` includes: the lines between the section's start and end markers."""
     file, _, section = path.partition(":")

@@ -259,15 +259,15 @@ _GELU_PDF_CLIP = 40.0
 class GELU(_ElementWise):
     r"""Gaussian error linear unit, as ``torch.nn.GELU``: :math:`x` weighted by the normal probability below it.
 
-    .. math:: f(x) = x\,\Phi(x), \qquad f'(x) = \Phi(x) + x\,\varphi(x), \qquad
-              \Phi(x) = \tfrac{1}{2}\operatorname{erfc}(-x/\sqrt{2}), \quad
+    .. math:: f(x) = x\,\Phi(x), \qquad f'(x) = \Phi(x) + x\,\varphi(x)
+    .. math:: \Phi(x) = \tfrac{1}{2}\operatorname{erfc}(-x/\sqrt{2}), \qquad
               \varphi(x) = \frac{e^{-x^2/2}}{\sqrt{2\pi}}
 
     With ``approximate="tanh"``, :math:`\Phi` is replaced by
     :math:`\tfrac{1}{2}(1 + \tanh u)`, :math:`u = \sqrt{2/\pi}\,(x + 0.044715\,x^3)`:
 
-    .. math:: f(x) = \tfrac{x}{2}(1 + \tanh u), \qquad
-              f'(x) = \tfrac{1}{2}(1 + \tanh u) + \tfrac{x}{2}(1 - \tanh^2 u)\sqrt{2/\pi}\,(1 + 3 \cdot 0.044715\,x^2)
+    .. math:: f(x) = \tfrac{x}{2}(1 + \tanh u)
+    .. math:: f'(x) = \tfrac{1}{2}(1 + \tanh u) + \tfrac{x}{2}(1 - \tanh^2 u)\sqrt{2/\pi}\,(1 + 3 \cdot 0.044715\,x^2)
 
     Caches its input. The exact form computes :math:`\Phi` with the C
     library's ``erfc`` one element at a time (numpy has no ``erf``), which is
