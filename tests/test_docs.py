@@ -590,6 +590,28 @@ def test_names_resolve_where_the_docstring_sits(markup):
     assert ":math:" not in gradcheck and ":class:" not in gradcheck
 
 
+def documented(obj):
+    """Every object of a griffe tree that is defined in it (no re-exports), ``obj`` first."""
+    yield obj
+    for member in obj.members.values():
+        if not member.is_alias:
+            yield from documented(member)
+
+
+@row("docs-types-plain")
+def test_the_docstrings_types_hold_no_markup():
+    """The API pages show a parameter's or a return's type as code, as written: ``x`` in it shows its backticks."""
+    griffe = pytest.importorskip("griffe")
+    package = griffe.GriffeLoader(search_paths=[str(ROOT)]).load("minnet")
+    marked = []
+    for obj in documented(package):
+        for section in obj.docstring.parse("numpy") if obj.docstring else []:
+            for item in section.value if isinstance(section.value, list) else []:
+                if "`" in str(getattr(item, "annotation", "") or ""):
+                    marked.append(f"{obj.path}: {item.annotation}")
+    assert marked == []
+
+
 @pytest.mark.parametrize("source, body", list(quoted_excerpts()))
 def test_quoted_code_starts_at_the_left_edge(source, body):
     """An excerpt keeps no indentation common to all its lines: the column it would waste hides the lines' ends."""

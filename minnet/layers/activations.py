@@ -33,7 +33,7 @@ def sigmoid(x: Any) -> np.ndarray:
 
     Returns
     -------
-    ndarray of the shape of ``x``, in its float dtype
+    ndarray of the input's shape, in its float dtype
     """
     # 1 / (1 + e^{-x}) is accurate to an ulp for every x where e^{-x} is a
     # normal float; it only overflows (x < -709) or underflows (x > 745)
@@ -330,7 +330,7 @@ def _normal_cdf(x: np.ndarray) -> np.ndarray:
 
     Returns
     -------
-    ndarray of the shape and dtype of ``x``
+    ndarray of the input's shape and dtype
     """
     erfc = np.asarray(_ERFC(x * -math.sqrt(0.5)), dtype=x.dtype)  # from Python floats
     erfc *= 0.5
