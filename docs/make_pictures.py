@@ -127,6 +127,7 @@ SOURCES = (
         example("universal_approximation", ["--widths", "1", "2", "--epochs", "2", "--samples", "20"]),
     ),
     Source(("two_moons.png",), example("two_moons", ["--samples", "40", "--epochs", "2", "--deep-epochs", "1"])),
+    Source(("diagnose.png",), example("diagnose", ["--epochs", "1", "--depth", "3", "--width", "8"])),
     Source(("residual.png",), example("residual", ["--epochs", "1", "--blocks", "1"])),
     Source(("residual_graph.png",), draw_residual_graph),
     Source(("digits_confusion.png", "digits_misclassified.png"), example("digits", ["--epochs", "1"])),

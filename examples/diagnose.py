@@ -125,13 +125,16 @@ def train_all(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, validation
 
 
 def orders(ratio: float) -> str:
-    """How the first layer's gradient compares with the last's, to the nearest power of ten: what the eye compares."""
+    """How the first layer's gradient compares with the last's, to the nearest power of ten: what the eye compares.
+
+    On two lines, to fit above one of the picture's three columns.
+    """
     if ratio <= 0:  # a gradient so small that it is 0 in floating point (a network of dozens of layers)
         return "first layer's gradient 0"
     power = round(math.log10(ratio))
     if power == 0:
-        return "first layer's gradient as large as the last's"
-    return f"first layer's gradient $10^{{{power}}}$ \u00d7 the last's"
+        return "first layer's gradient\nas large as the last's"
+    return f"first layer's gradient\n$10^{{{power}}}$ \u00d7 the last's"
 
 
 def table(trained: dict[str, Trained]) -> str:
@@ -152,7 +155,8 @@ def picture(trained: dict[str, Trained], depth: int, width: int) -> Figure:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    fig = plt.figure(figsize=(15, 11.5), layout="constrained")
+    # As wide as a page's text column, so that the site shows it near full size.
+    fig = plt.figure(figsize=(8.4, 11.5), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[3.3, 1.2])
     columns = {}
     for label, t in trained.items():
@@ -176,13 +180,12 @@ def picture(trained: dict[str, Trained], depth: int, width: int) -> Figure:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     acc_ax.set_ylim(0, 1.02)
     fig.suptitle(
-        f"Why a deep network does not learn: {depth} hidden layers of {width} units on the digits, "
-        f"same seed, same batches, same SGD steps\n"
-        "Small weights (left): every sigmoid outputs 0.5, and each layer shrinks the gradient some 50 times. "
-        "Xavier's (middle): the sigmoid's slope still shrinks it 4 times per layer.\n"
-        "ReLU with He's weights (right): the gradient is the same size at every layer, every layer learns, "
-        "and only this network learns the digits.",
-        fontsize="large",
+        f"Why a deep network does not learn: {depth} hidden layers of {width} units\n"
+        "on the digits, same seed, same batches, same SGD steps\n"
+        "Small weights (left): every sigmoid outputs 0.5, and each layer shrinks\n"
+        "the gradient some 50 times. Xavier's (middle): the sigmoid's slope still\n"
+        "shrinks it 4 times per layer. ReLU with He's weights (right): the gradient\n"
+        "is the same size at every layer, and only this network learns the digits.",
     )
     return fig
 

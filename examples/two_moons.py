@@ -14,9 +14,9 @@ held-out sets (stratified), and three networks learn the training points:
    a one-cycle rate peaking at ``--deep-lr``.
 
 It prints a table of each network's loss and accuracy on the training and
-held-out points, and writes ``two_moons.png``: one column per network, its
-decision boundary over the training points (top) and over the held-out
-points (bottom), drawn with ``mn.plot.decision_boundary``: every panel
+held-out points, and writes ``two_moons.png``: one row per network, its
+decision boundary over the training points (left) and over the held-out
+points (right), drawn with ``mn.plot.decision_boundary``: every panel
 shades the predicted probability of class 1 on one colour scale.
 
 Run ``python examples/two_moons.py --help`` for the flags. Plots are
@@ -180,18 +180,19 @@ def main(argv: list[str] | None = None) -> int:
 
     import matplotlib.pyplot as plt
 
+    # One row per network, two panels wide: the figure fits a page's text column at full size.
     fig, axes = plt.subplots(
-        2, len(runs), figsize=(5.2 * len(runs), 8.4), sharex=True, sharey=True, layout="constrained"
+        len(runs), 2, figsize=(7.4, 0.8 + 2.9 * len(runs)), sharex=True, sharey=True, layout="constrained"
     )
     # One plane for every panel: all the points, training and held-out, with a margin.
     (left, bottom), (right, top) = X.min(axis=0) - 0.25, X.max(axis=0) + 0.25
-    for column, (name, model, loss, *_) in enumerate(runs):
+    for row, (name, model, loss, *_) in enumerate(runs):
         # Every panel shades the probability of class 1 (a logit through a sigmoid), so all share
         # one colour scale, [0, 1] with the boundary at 0.5, and one colour bar.
         probability = mn.Sequential(model, mn.Sigmoid()) if loss.from_logits else model
-        for row, (part, X_part, y_part) in enumerate([("train", X_train, y_train), ("held-out", X_held, y_held)]):
+        for column, (part, X_part, y_part) in enumerate([("train", X_train, y_train), ("held-out", X_held, y_held)]):
             score = results[name][part]
-            last = (row, column) == (1, len(runs) - 1)
+            last = (row, column) == (len(runs) - 1, 1)
             mn.plot.decision_boundary(
                 probability,
                 X_part,
@@ -204,13 +205,13 @@ def main(argv: list[str] | None = None) -> int:
                 colorbar=axes if last else False,
                 legend=(row, column) == (0, 0),
             )
-    for ax in axes[0]:
+    for ax in axes[:-1].flat:
         ax.set_xlabel("")  # shared axes: the bottom row's labels name them
-    for ax in axes[:, 1:].flat:
+    for ax in axes[:, 1]:
         ax.set_ylabel("")
     fig.suptitle(
-        f"Two moons (noise {args.noise:g}): decision boundaries over the training points (top) "
-        f"and the held-out points (bottom)"
+        f"Two moons (noise {args.noise:g}): decision boundaries over\n"
+        f"the training points (left) and the held-out points (right)"
     )
     save(fig, args.out / "two_moons.png")
 

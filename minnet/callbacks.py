@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_begin", "on_batch_end", "on_epoch_end", "on_train_end")
-"""The methods :func:`minnet.fit` calls, in the order of a run."""
+"""The methods of a :class:`Callback` that :func:`minnet.fit` calls, in the order a run reaches them."""
 
 
 class Callback:
@@ -513,7 +513,7 @@ class ReduceLROnPlateau(Callback):
     far :math:`b`, the epoch improves when :math:`a < b\,(1 - \text{threshold})`
     (``"rel"``) or :math:`a < b - \text{threshold}` (``"abs"``), mirrored for
     ``mode="max"``. After more than ``patience`` epochs in a row without an
-    improvement the rate becomes :math:`\max(\eta\,\text{factor}, \text{min\_lr})`,
+    improvement the rate becomes :math:`\max(\eta\,\text{factor}, \mathrm{min\_lr})`,
     unless that changes it by ``eps`` or less; then ``cooldown`` epochs pass
     before bad epochs count again. The same sequence of values gives the
     same rates as PyTorch's, bit for bit; the history's ``lr`` shows each
@@ -762,11 +762,11 @@ class LambdaCallback(Callback):
 
     Parameters
     ----------
-    on_train_begin, on_train_end : callable ``(run) -> None``, optional
-    on_epoch_begin : callable ``(run, epoch) -> None``, optional
-    on_epoch_end : callable ``(run, logs) -> None``, optional
-    on_batch_begin : callable ``(run, batch) -> None``, optional
-    on_batch_end : callable ``(run, batch, logs) -> None``, optional
+    on_train_begin, on_train_end : callable (run) -> None, optional
+    on_epoch_begin : callable (run, epoch) -> None, optional
+    on_epoch_end : callable (run, logs) -> None, optional
+    on_batch_begin : callable (run, batch) -> None, optional
+    on_batch_end : callable (run, batch, logs) -> None, optional
 
     Examples
     --------

@@ -57,7 +57,7 @@ def clip_grad_norm(params: Iterable[Parameter] | Parameter, max_norm: float, nor
     The norm is taken over every gradient as if they were one vector,
 
     .. math:: N = \Big(\sum_i \lVert g_i \rVert_p^p\Big)^{1/p}, \qquad
-              g_i \leftarrow g_i \cdot \min\Big(1, \frac{\text{max\_norm}}{N + 10^{-6}}\Big)
+              g_i \leftarrow g_i \cdot \min\Big(1, \frac{\mathrm{max\_norm}}{N + 10^{-6}}\Big)
 
     (:math:`N = \max_i \lVert g_i \rVert_\infty` for ``norm_type=math.inf``),
     so the direction of the step is kept. Equal to

@@ -239,7 +239,7 @@ def draw_weights(
 
     Returns
     -------
-    ndarray of shape ``shape``
+    ndarray of the shape asked for
         Finite numbers (any real dtype; the caller copies them into its weights).
     """
     make = init if callable(init) else INITIALIZERS[init]

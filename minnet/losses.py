@@ -216,8 +216,8 @@ class BCE(Loss):
     ``torch.nn.BCEWithLogitsLoss(pos_weight=)``) multiplies the terms of the
     positive targets; with :math:`a = 1 + (w_+ - 1)\,y`:
 
-    .. math:: L = -\frac{1}{N}\sum \big[\, w_+ y \log p + (1-y)\log(1-p) \big], \qquad
-              \frac{\partial L}{\partial p} = \frac{1}{N}\,\frac{a p - w_+ y}{\max(p(1-p),\ 10^{-12})}
+    .. math:: L = -\frac{1}{N}\sum \big[\, w_+ y \log p + (1-y)\log(1-p) \big]
+    .. math:: \frac{\partial L}{\partial p} = \frac{1}{N}\,\frac{a p - w_+ y}{\max(p(1-p),\ 10^{-12})}
 
     .. math:: L = \frac{1}{N}\sum \big[(1-y)\,z + a \log(1 + e^{-z})\big], \qquad
               \frac{\partial L}{\partial z} = \frac{1}{N}\,(a\,\sigma(z) - w_+ y)

@@ -266,7 +266,7 @@ class Optimizer:
 
         Returns
         -------
-        step : ndarray of ``p``'s shape and dtype
+        step : ndarray of the parameter's shape and dtype
             :math:`\Delta`: the new value will be :math:`\theta - \Delta`.
         state : dict
             The new running state, with the same keys. An entry that did

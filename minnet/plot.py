@@ -434,13 +434,17 @@ def compare(
 ) -> Figure:
     """Overlay several runs: one line per run for each requested history key.
 
+    Several keys give one panel each, stacked over one epoch axis (as
+    :func:`history` stacks its panels), so that a change in the learning
+    rate lines up with what the losses do at that epoch, and the figure
+    fits a page's text column whatever the number of keys.
+
     Parameters
     ----------
     histories : dict of str to History
         Label of each run (shown in the legend) to what ``fit`` returned.
     key : str or sequence of str, default "loss"
-        History key(s) to draw; several keys give side-by-side panels,
-        e.g. ``("loss", "val_loss")``.
+        History key(s) to draw, one panel each, e.g. ``("loss", "val_loss")``.
     title : str, optional
     log_y : bool, default False
         Log scale for the values.
@@ -464,20 +468,24 @@ def compare(
     # Losses side by side read best on one scale; a rate next to them needs its own.
     same_scale = all(k.endswith("loss") for k in keys)
     fig, axes = plt.subplots(
-        1, len(keys), squeeze=False, sharey=same_scale, figsize=(4.5 + 3 * len(keys), 4), layout="constrained"
+        len(keys),
+        1,
+        squeeze=False,
+        sharex=True,
+        sharey=same_scale,
+        figsize=(7, 1.6 + 2.2 * len(keys)),
+        layout="constrained",
     )
-    for ax, k in zip(axes[0], keys):
+    for ax, k in zip(axes[:, 0], keys):
         for i, (label, (epochs, logs)) in enumerate(series.items()):
             values = np.asarray(logs[k], dtype=float)
             ax.plot(epochs[: len(values)], values, color=f"C{i}", label=label)
-        ax.set_xlabel("epoch")
         _epoch_ticks(ax)
-        ax.set_title(_pretty(k, held_out), fontsize="medium")
+        ax.set_ylabel(_pretty(k, held_out))
         ax.grid(alpha=0.3)
         if log_y:
             ax.set_yscale("log")
-    if len(keys) == 1:
-        axes[0, 0].set_ylabel(_pretty(keys[0], held_out))
+    axes[-1, 0].set_xlabel("epoch")
     axes[0, 0].legend(frameon=False)
     if title:
         fig.suptitle(title)

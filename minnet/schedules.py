@@ -134,10 +134,13 @@ class CyclicLR(Schedule):
     .. math::
         c = \left\lfloor 1 + \frac{t}{u + d} \right\rfloor, \quad
         x = 1 + \frac{t}{u + d} - c, \quad
-        r = \frac{u}{u + d}, \quad
-        s = \begin{cases} x / r & x \le r \\ (1 - x) / (1 - r) & x > r \end{cases}
+        r = \frac{u}{u + d}
 
-        \eta_t = \eta_{base} + (\eta_{max} - \eta_{base})\, s\, f, \quad
+    .. math::
+        s = \begin{cases} x / r & x \le r \\ (1 - x) / (1 - r) & x > r \end{cases}, \quad
+        \eta_t = \eta_{base} + (\eta_{max} - \eta_{base})\, s\, f
+
+    .. math::
         f = \begin{cases} 1 & \text{triangular} \\
                           2^{-(c - 1)} & \text{triangular2} \\
                           \gamma^{t} & \text{exp_range} \end{cases}

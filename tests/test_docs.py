@@ -204,6 +204,26 @@ def runnable(block: Block) -> bool:
     return block.lang in ("python", "pycon") and block.not_run is None and quote is None
 
 
+#: Characters of code that a page's code box shows at 1280 pixels: a longer line scrolls inside it.
+CODE_BOX = 80
+
+
+@row("docs-code-fits-box")
+@pytest.mark.parametrize("page", PAGES)
+def test_the_pages_python_fits_its_box(page):
+    """Every line of a page's own Python is seen whole; quoted source stays as the file has it."""
+    blocks = [
+        b for b in code_blocks(page_text(page)) if b.lang == "python" and not re.match(rf"# {QUOTED_FILE}\n", b.code)
+    ]
+    long = [
+        f"line {block.line + i}: {line}"
+        for block in blocks
+        for i, line in enumerate(block.code.splitlines())
+        if len(line) > CODE_BOX
+    ]
+    assert long == [], f"{page}: lines longer than {CODE_BOX} characters scroll in their box at 1280 px"
+
+
 def snippet_section(path: str) -> str:
     """What ``--8<-- "file:section"`` includes: the lines between the section's start and end markers."""
     file, _, section = path.partition(":")
@@ -568,6 +588,28 @@ def test_names_resolve_where_the_docstring_sits(markup):
     assert "[`get_state`][minnet.layers.base.Layer.get_state]" in gradcheck  # through the re-export minnet.Layer
     assert "[`Graph`][minnet.graph.Graph]" in gradcheck
     assert ":math:" not in gradcheck and ":class:" not in gradcheck
+
+
+def documented(obj):
+    """Every object of a griffe tree that is defined in it (no re-exports), ``obj`` first."""
+    yield obj
+    for member in obj.members.values():
+        if not member.is_alias:
+            yield from documented(member)
+
+
+@row("docs-types-plain")
+def test_the_docstrings_types_hold_no_markup():
+    """The API pages show a parameter's or a return's type as code, as written: ``x`` in it shows its backticks."""
+    griffe = pytest.importorskip("griffe")
+    package = griffe.GriffeLoader(search_paths=[str(ROOT)]).load("minnet")
+    marked = []
+    for obj in documented(package):
+        for section in obj.docstring.parse("numpy") if obj.docstring else []:
+            for item in section.value if isinstance(section.value, list) else []:
+                if "`" in str(getattr(item, "annotation", "") or ""):
+                    marked.append(f"{obj.path}: {item.annotation}")
+    assert marked == []
 
 
 @pytest.mark.parametrize("source, body", list(quoted_excerpts()))

@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pytest
+from rows import row
 
 
 def table_rows(output, header_start):
@@ -76,7 +77,7 @@ def test_universal_approximation_prints_its_table_and_writes_its_plots(tmp_path,
     assert done.returncode == 0, done.stderr
     header, rows = table_rows(done.stdout, "width")
     assert header.split() == ["width", "parameters", "train", "MSE", "held-out", "MSE"]
-    cells = [row.split() for row in rows]
+    cells = [line.split() for line in rows]
     assert [(int(c[0]), int(c[1])) for c in cells] == [(1, 4), (4, 13)]  # 3 k + 1 parameters
     for c in cells:
         assert all(np.isfinite(float(v)) and float(v) >= 0 for v in c[2:])
@@ -86,6 +87,7 @@ def test_universal_approximation_prints_its_table_and_writes_its_plots(tmp_path,
     assert not re.search(r"\btest\b|validation", done.stdout)  # the held-out set has one name
 
 
+@row("plot-two-moons-one-row-per-network")
 def test_two_moons_prints_its_table_and_writes_its_plot(tmp_path, run_example_script):
     done = run_example_script(
         "two_moons",
@@ -102,16 +104,21 @@ def test_two_moons_prints_its_table_and_writes_its_plot(tmp_path, run_example_sc
     assert done.returncode == 0, done.stderr
     header, rows = table_rows(done.stdout, "network")
     assert header.split() == ["network", "train", "loss", "train", "acc", "held-out", "loss", "held-out", "acc"]
-    assert [row[:30].strip() for row in rows] == [
+    assert [line[:30].strip() for line in rows] == [
         "article 2-16-1 sigmoid",
         "deeper 2-32-32-1 ReLU",
         "deeper 2-64-64-64-1 ReLU",
     ]
-    for row in rows:
-        train_loss, train_acc, held_loss, held_acc = map(float, row[30:].split())
+    for line in rows:
+        train_loss, train_acc, held_loss, held_acc = map(float, line[30:].split())
         assert train_loss > 0 and held_loss > 0 and 0 <= train_acc <= 1 and 0 <= held_acc <= 1
     assert "42 training and 18 held-out points" in done.stdout
     assert_png(tmp_path / "out" / "two_moons.png")
+    import matplotlib.pyplot as plt
+
+    # One row per network, two panels wide: a page's text column shows it at full size.
+    height, width = plt.imread(tmp_path / "out" / "two_moons.png").shape[:2]
+    assert height > width
     assert not re.search(r"\btest\b|validation", done.stdout)
 
 

@@ -68,8 +68,8 @@ def test_the_picture_titles_each_column_with_its_gradients_fall(trained):
     matplotlib.use("Agg")
     fig = diagnose.picture(trained, depth=8, width=64)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert titles[0].startswith('sigmoid, init="normal"\nfirst layer\'s gradient $10^{-1')
-    assert titles[2] == "ReLU, init=\"he\"\nfirst layer's gradient as large as the last's"
+    assert titles[0].startswith('sigmoid, init="normal"\nfirst layer\'s gradient\n$10^{-1')
+    assert titles[2] == "ReLU, init=\"he\"\nfirst layer's gradient\nas large as the last's"
     assert {ax.get_yscale() for ax in fig.axes[:9]} == {"log"}  # the spreads span decades, as do the ratios
 
 
@@ -91,6 +91,6 @@ def test_diagnose_py_refuses_a_bad_flag_by_name(flags, message, capsys):
 
 
 def test_orders_reads_a_ratio_as_a_power_of_ten():
-    assert diagnose.orders(1.2e-11) == "first layer's gradient $10^{-11}$ \u00d7 the last's"
-    assert diagnose.orders(2.0) == "first layer's gradient as large as the last's"
+    assert diagnose.orders(1.2e-11) == "first layer's gradient\n$10^{-11}$ \u00d7 the last's"
+    assert diagnose.orders(2.0) == "first layer's gradient\nas large as the last's"
     assert diagnose.orders(0.0) == "first layer's gradient 0"

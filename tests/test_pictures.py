@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ROOT / "docs" / "images"
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 PICTURE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
+#: A picture as the pages show it: a link to its own file, so a reader can open it at full size.
+LINKED = re.compile(r"\[!\[[^\]]*\]\(([^)\s]+)\)\]\(\1\)")
 
 
 def load_script():
@@ -55,12 +57,23 @@ def test_the_script_makes_every_picture_in_docs_images_and_the_pages_show_each()
     assert not unshown, f"no page shows {unshown}"
 
 
+@row("docs-pictures-full-size")
+def test_every_picture_is_a_link_to_its_full_size_file():
+    """A phone, or a picture wider than the column, shows it shrunk: a click opens the file itself."""
+    for page in PAGES:
+        for i, line in enumerate(page.read_text().splitlines()):
+            if PICTURE.search(line):
+                assert LINKED.fullmatch(line.strip()), (
+                    f"{page.name}:{i + 1}: a picture stands on a line of its own as [![alt](file)](file)"
+                )
+
+
 def test_every_picture_has_a_caption_under_it():
     """A picture is followed by one italic line saying what to see in it."""
     for page in PAGES:
         lines = page.read_text().splitlines()
         for i, line in enumerate(lines):
-            if PICTURE.fullmatch(line.strip()):
+            if PICTURE.search(line):
                 caption = lines[i + 2] if i + 2 < len(lines) else ""
                 assert lines[i + 1] == "" and re.fullmatch(r"\*[^*].*[^*]\*", caption), (
                     f"{page.name}:{i + 1}: the picture needs a blank line, then a one-line *caption*"

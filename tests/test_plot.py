@@ -263,8 +263,23 @@ def test_compare_draws_one_line_per_run_and_one_panel_per_key():
     assert ax.get_xlabel() == "epoch"
     fig = mn.plot.compare(runs, key=("loss", "val_loss"), log_y=True)
     assert len(fig.axes) == 2
-    assert [a.get_title() for a in fig.axes] == ["loss", "validation loss"]
+    assert [a.get_ylabel() for a in fig.axes] == ["loss", "validation loss"]
     assert fig.axes[1].get_yscale() == "log"
+
+
+@row("plot-compare-one-column")
+def test_compare_stacks_its_panels_over_one_epoch_axis_one_column_wide():
+    runs = {"constant": make_history(), "cyclic": make_history(lr=(0.1, 0.5, 0.1))}
+    one = mn.plot.compare(runs)
+    fig = mn.plot.compare(runs, key=("loss", "val_loss", "lr"))
+    fig.canvas.draw()
+    boxes = [ax.get_position() for ax in fig.axes]
+    assert len({(round(b.x0, 3), round(b.x1, 3)) for b in boxes}) == 1  # one column: the epochs line up
+    assert [b.y0 for b in boxes] == sorted({b.y0 for b in boxes}, reverse=True)  # one under the other, in order
+    assert [ax.get_xlabel() for ax in fig.axes] == ["", "", "epoch"]
+    assert fig.axes[0].get_shared_x_axes().joined(fig.axes[0], fig.axes[2])
+    # As wide as one panel: a page's text column shows it at full size, whatever the number of keys.
+    assert fig.get_figwidth() == one.get_figwidth() <= 7
 
 
 def test_compare_refuses_missing_keys_and_empty_input():

@@ -4,11 +4,14 @@ The site is built as CI builds it (``mkdocs build --strict``), served from
 127.0.0.1, and every page is opened in headless Chromium at 1280 and at 400
 pixels wide, driven through the DevTools protocol over a pipe (standard library
 only). A page passes when it logs no error, its math is typeset (no TeX left
-as text, no MathJax error), it loads nothing from another host (the browser
+as text, no MathJax error, no escape shown as a backslash), no cross-reference
+is left as its Markdown, it loads nothing from another host (the browser
 resolves no other name, and every request is checked), nothing is wider than
-the text column unless it scrolls in a box of its own, and at 400 pixels the
+the text column unless it scrolls in a box of its own, a name in a table's
+first column breaks only at its hyphens and spaces, and at 400 pixels the
 page does not scroll sideways. At 1280 pixels no table, no shell command and
-no equation of the written pages needs its box to scroll: each is seen whole.
+no equation (the docstrings' included) needs its box to scroll: each is seen
+whole.
 
 Skipped where no Chromium or no mkdocs is installed (CI installs both). With
 ``MINNET_SITE_SCREENSHOTS=folder`` set, a full-page screenshot of each page
@@ -32,6 +35,7 @@ import time
 from pathlib import Path
 
 import pytest
+from rows import row
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted(str(p.relative_to(ROOT / "docs")) for p in (ROOT / "docs").rglob("*.md"))
@@ -52,13 +56,19 @@ INSPECT = r"""
   // The column with its gutters, into which the theme lets tables and code blocks reach.
   const right = document.querySelector(".md-content").getBoundingClientRect().right + 1;
   const code = "pre, code, script, style, mjx-assistive-mml";
-  const tex = /\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{|\\(frac|mathbf|text|sum)\b/;
+  // TeX left as text: a delimiter, or a command such as \frac or \beta that MathJax never saw.
+  const tex = /\\\(|\\\)|\\\[|\\\]|\$\$|\\[a-zA-Z]{2,}/;
+  // A cross-reference that mkdocstrings could not resolve stays as its Markdown: [`name`][minnet.path].
+  const reference = /\]\[[\w.]+\]/;
   const rawTex = [];
+  const unresolved = [];
   const walker = document.createTreeWalker(column, NodeFilter.SHOW_TEXT);
   while (walker.nextNode()) {
     const node = walker.currentNode;
     const text = node.textContent;
-    if (!node.parentElement.closest(code) && tex.test(text)) rawTex.push(text.trim().slice(0, 80));
+    if (node.parentElement.closest(code)) continue;
+    if (tex.test(text)) rawTex.push(text.trim().slice(0, 80));
+    if (reference.test(text)) unresolved.push(text.trim().slice(0, 80));
   }
   const scrolls = (box) => ["auto", "scroll"].includes(getComputedStyle(box).overflowX);
   const boxed = (el) => {
@@ -76,11 +86,19 @@ INSPECT = r"""
   const scrolling = (selector) => [...column.querySelectorAll(selector)]
     .filter((el) => el.scrollWidth > el.clientWidth + 1)
     .map((el) => el.textContent.trim().slice(0, 60));
+  // A name in a table's first column (a row's id, a layer) broken inside a word: more lines than it has words.
+  const brokenNames = [...column.querySelectorAll("table:not([class]) td:first-child code")]
+    .filter((el) => el.getClientRects().length > el.textContent.split(/[-\s]+/).filter(Boolean).length)
+    .map((el) => el.textContent.slice(0, 60));
   return {
     math: column.querySelectorAll(".arithmatex").length,
+    brokenNames,
     untypeset: [...column.querySelectorAll(".arithmatex")].filter((m) => !m.querySelector("mjx-container")).length,
     texErrors: [...column.querySelectorAll("mjx-merror")].map((e) => e.getAttribute("data-mjx-error") || e.textContent),
     rawTex,
+    // A backslash typeset in an equation: an escape MathJax took literally, as \_ inside \text{}.
+    backslashes: column.querySelectorAll("mjx-c.mjx-c5C").length,
+    unresolved,
     wide,
     scrolled: scrolling(".md-typeset__scrollwrap, .language-bash pre > code"),
     scrolledMath: scrolling("mjx-container[display]"),
@@ -296,6 +314,9 @@ def screenshot(browser, page: str, width: int, height: int) -> None:
     (Path(folder) / f"{name}-{width}.png").write_bytes(base64.b64decode(shot["data"]))
 
 
+@row("site-names-unbroken")
+@row("site-math-escapes")
+@row("site-references-resolved")
 @pytest.mark.parametrize("page", PAGES)
 def test_the_page_renders_offline_and_fits(page, site, browser):
     # Loaded once and laid out at each width: MathJax's output does not depend on the width
@@ -305,15 +326,15 @@ def test_the_page_renders_offline_and_fits(page, site, browser):
     for width in WIDTHS:
         found = inspect(browser, width)
         screenshot(browser, page, width, found["height"])
-        math = (found["untypeset"], found["texErrors"], found["rawTex"])
-        assert math == (0, [], []), f"{page}'s math is not all typeset"
+        math = (found["untypeset"], found["texErrors"], found["rawTex"], found["backslashes"])
+        assert math == (0, [], [], 0), f"{page}'s math is not all typeset"
+        assert found["unresolved"] == [], f"{page} shows cross-references that lead nowhere"
         assert found["wide"] == [], f"{page} at {width} px: wider than the column, and no box of its own scrolls"
+        assert found["brokenNames"] == [], f"{page} at {width} px: a name in a table's first column breaks mid-word"
         assert found["scrollWidth"] <= found["innerWidth"], f"{page} scrolls sideways at {width} px"
         if width == WIDTHS[0]:
             assert found["scrolled"] == [], f"{page} at {width} px: a table or a command scrolls in its box"
-            # The written pages' equations; the API pages' come from the docstrings, set narrower under each member.
-            if not page.startswith("api/"):
-                assert found["scrolledMath"] == [], f"{page} at {width} px: an equation scrolls in its box"
+            assert found["scrolledMath"] == [], f"{page} at {width} px: an equation scrolls in its box"
 
 
 def test_the_math_pages_have_math(site, browser):

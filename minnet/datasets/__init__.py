@@ -81,7 +81,7 @@ def load_digits(*, images: bool = False) -> tuple[np.ndarray, np.ndarray]:
 
     Returns
     -------
-    X : ndarray of shape (1797, 64), or (1797, 1, 8, 8) if ``images``, float64
+    X : ndarray of shape (1797, 64), or (1797, 1, 8, 8) if images=True, float64
         Pixel values 0.0-16.0; ``X[i].reshape(8, 8)`` is the image.
     y : ndarray of shape (1797,), int64
         Class indices 0-9.

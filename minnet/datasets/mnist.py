@@ -339,12 +339,12 @@ def load_mnist(
 
     Returns
     -------
-    X_train : ndarray of shape (60000, 784), or (60000, 1, 28, 28) if ``images``, float32
+    X_train : ndarray of shape (60000, 784), or (60000, 1, 28, 28) if images=True, float32
         Training images, each 28 x 28 pixels (flattened row by row unless
         ``images``), scaled from 0-255 to [0, 1] (0 is background, 1 full ink).
     y_train : ndarray of shape (60000,), int64
         Training labels, class indices 0-9.
-    X_test : ndarray of shape (10000, 784), or (10000, 1, 28, 28) if ``images``, float32
+    X_test : ndarray of shape (10000, 784), or (10000, 1, 28, 28) if images=True, float32
         Test images, as ``X_train``.
     y_test : ndarray of shape (10000,), int64
         Test labels, class indices 0-9.

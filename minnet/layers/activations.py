@@ -33,7 +33,7 @@ def sigmoid(x: Any) -> np.ndarray:
 
     Returns
     -------
-    ndarray of the shape of ``x``, in its float dtype
+    ndarray of the input's shape, in its float dtype
     """
     # 1 / (1 + e^{-x}) is accurate to an ulp for every x where e^{-x} is a
     # normal float; it only overflows (x < -709) or underflows (x > 745)
@@ -268,15 +268,15 @@ _GELU_PDF_CLIP = 40.0
 class GELU(_ElementWise):
     r"""Gaussian error linear unit, as ``torch.nn.GELU``: :math:`x` weighted by the normal probability below it.
 
-    .. math:: f(x) = x\,\Phi(x), \qquad f'(x) = \Phi(x) + x\,\varphi(x), \qquad
-              \Phi(x) = \tfrac{1}{2}\operatorname{erfc}(-x/\sqrt{2}), \quad
+    .. math:: f(x) = x\,\Phi(x), \qquad f'(x) = \Phi(x) + x\,\varphi(x)
+    .. math:: \Phi(x) = \tfrac{1}{2}\operatorname{erfc}(-x/\sqrt{2}), \qquad
               \varphi(x) = \frac{e^{-x^2/2}}{\sqrt{2\pi}}
 
     With ``approximate="tanh"``, :math:`\Phi` is replaced by
     :math:`\tfrac{1}{2}(1 + \tanh u)`, :math:`u = \sqrt{2/\pi}\,(x + 0.044715\,x^3)`:
 
-    .. math:: f(x) = \tfrac{x}{2}(1 + \tanh u), \qquad
-              f'(x) = \tfrac{1}{2}(1 + \tanh u) + \tfrac{x}{2}(1 - \tanh^2 u)\sqrt{2/\pi}\,(1 + 3 \cdot 0.044715\,x^2)
+    .. math:: f(x) = \tfrac{x}{2}(1 + \tanh u)
+    .. math:: f'(x) = \tfrac{1}{2}(1 + \tanh u) + \tfrac{x}{2}(1 - \tanh^2 u)\sqrt{2/\pi}\,(1 + 3 \cdot 0.044715\,x^2)
 
     Caches its input. The exact form computes :math:`\Phi` with the C
     library's ``erfc`` one element at a time (numpy has no ``erf``), which is
@@ -339,7 +339,7 @@ def _normal_cdf(x: np.ndarray) -> np.ndarray:
 
     Returns
     -------
-    ndarray of the shape and dtype of ``x``
+    ndarray of the input's shape and dtype
     """
     erfc = np.asarray(_ERFC(x * -math.sqrt(0.5)), dtype=x.dtype)  # from Python floats
     erfc *= 0.5

@@ -290,8 +290,8 @@ class BatchNorm2D(BatchNorm):
     samples. For channel :math:`c`, in training:
 
     .. math:: \mu_c = \frac{1}{m}\sum_{n u v} x_{n c u v}, \quad
-              \sigma_c^2 = \frac{1}{m}\sum_{n u v} (x_{n c u v} - \mu_c)^2, \quad
-              \hat x_{n c u v} = \frac{x_{n c u v} - \mu_c}{\sqrt{\sigma_c^2 + \epsilon}}, \quad
+              \sigma_c^2 = \frac{1}{m}\sum_{n u v} (x_{n c u v} - \mu_c)^2
+    .. math:: \hat x_{n c u v} = \frac{x_{n c u v} - \mu_c}{\sqrt{\sigma_c^2 + \epsilon}}, \quad
               y_{n c u v} = \gamma_c \hat x_{n c u v} + \beta_c
 
     The running statistics move towards the batch's with the unbiased
