@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         mn.plot.feature_maps(
             model,
             X_test[0],
-            title=f"Test digit 0 (a {y_test[0]}) through each Conv2D: red > 0 > blue, each map on its own scale",
+            columns=8,  # as wide as a page's column, so the maps are seen at full size there
+            title=f"Test digit 0 (a {y_test[0]}) through each Conv2D:\nred > 0 > blue, each map on its own scale",
         ),
         args.out / "cnn_feature_maps.png",
     )

@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pytest
+from rows import row
 from test_examples_multiclass import MNIST, assert_png, needs_mnist, run, tables
 
 import minnet as mn
@@ -55,6 +56,7 @@ def test_the_network_is_the_one_the_docstring_draws():
 
 
 @needs_mnist
+@row("plot-cnn-maps-column")
 def test_mnist_cnn_trains_on_a_few_images_prints_its_tables_and_writes_its_pictures(tmp_path):
     out = tmp_path / "out"
     done = run(
@@ -85,6 +87,11 @@ def test_mnist_cnn_trains_on_a_few_images_prints_its_tables_and_writes_its_pictu
     for name in PICTURES:
         assert_png(out / f"cnn_{name}.png")
     assert sorted(p.name for p in out.iterdir()) == sorted(f"cnn_{name}.png" for name in PICTURES)
+    import matplotlib.pyplot as plt
+
+    # Eight maps a row, as wide as a page's text column: the site shows them at full size.
+    height, width = plt.imread(out / "cnn_feature_maps.png").shape[:2]
+    assert height > width
 
 
 def test_the_pictures_of_the_network_are_its_first_filters_and_its_conv_outputs():
