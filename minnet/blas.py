@@ -8,6 +8,8 @@ take 10 to 20 times longer (``docs/performance.md``, "Threads").
 :func:`set_num_threads` and :func:`threads` size the pool through
 threadpoolctl, as scikit-learn does; minnet itself never changes it.
 
+Examples
+--------
 >>> import minnet as mn
 >>> with mn.threads(1):  # one thread for the block, whatever the default
 ...     mn.get_num_threads()

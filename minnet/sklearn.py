@@ -3,8 +3,17 @@
 They are multi-layer perceptrons in the manner of scikit-learn's
 ``MLPClassifier`` and ``MLPRegressor`` (the same ``hidden_layer_sizes`` and
 ``activation``), trained by :func:`minnet.fit`, so they drop into a
-``Pipeline``, ``cross_val_score`` or ``GridSearchCV``:
+``Pipeline``, ``cross_val_score`` or ``GridSearchCV`` (see Examples).
 
+The fitted network is a :class:`~minnet.Sequential` in ``model_``, to
+inspect, save with :func:`minnet.save`, or export with
+:func:`~minnet.interop.pytorch.to_torch` or :func:`~minnet.interop.onnx_export.to_onnx`.
+
+This module needs scikit-learn 1.6 or newer (``pip install "minnet[sklearn]"``);
+the rest of minnet never imports it.
+
+Examples
+--------
 >>> from sklearn.pipeline import make_pipeline
 >>> from sklearn.preprocessing import StandardScaler
 >>> from sklearn.model_selection import cross_val_score
@@ -15,13 +24,6 @@ They are multi-layer perceptrons in the manner of scikit-learn's
 >>> scores = cross_val_score(pipe, X, y, cv=3)
 >>> bool(0.7 < scores.mean() < 0.85)
 True
-
-The fitted network is a :class:`~minnet.Sequential` in ``model_``, to
-inspect, save with :func:`minnet.save`, or export with
-:func:`~minnet.interop.pytorch.to_torch` or :func:`~minnet.interop.onnx_export.to_onnx`.
-
-This module needs scikit-learn 1.6 or newer (``pip install "minnet[sklearn]"``);
-the rest of minnet never imports it.
 """
 
 from __future__ import annotations

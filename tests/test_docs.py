@@ -617,3 +617,20 @@ def test_quoted_code_starts_at_the_left_edge(source, body):
     """An excerpt keeps no indentation common to all its lines: the column it would waste hides the lines' ends."""
     code = [line for line in body.splitlines() if line.strip() not in ("", GAP)]
     assert min(len(line) - len(line.lstrip(" ")) for line in code) == 0, f"an excerpt of {source} is indented"
+
+
+def test_a_module_docstrings_examples_sit_in_an_examples_section():
+    """Outside a numpydoc section (or an indented literal block), ``>>>`` lines read as Markdown blockquotes."""
+    import importlib
+    import pkgutil
+
+    loose = []
+    for info in pkgutil.walk_packages(mn.__path__, "minnet."):
+        try:
+            doc = importlib.import_module(info.name).__doc__ or ""
+        except ImportError:  # an optional package's road out, without the package
+            continue
+        before_examples = doc.split("Examples\n--------")[0]
+        if any(line.startswith(">>>") for line in before_examples.splitlines()):
+            loose.append(info.name)
+    assert loose == []
