@@ -1,4 +1,7 @@
-"""Figures for training runs, schedules and the range test, drawn with matplotlib.
+"""Figures drawn with matplotlib: training runs, schedules and the range test, a
+classifier's decisions and mistakes, a CNN's filters and feature maps, the
+network itself (:func:`model`, :func:`model_text`) and what
+:class:`~minnet.callbacks.LayerStats` recorded inside it.
 
 Each function builds a new figure through pyplot and returns it; none calls
 ``show()``. In a script, call ``matplotlib.pyplot.show()`` to open the
