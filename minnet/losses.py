@@ -198,6 +198,26 @@ class Loss:
         return cache
 
 
+def _bce_terms(pred: np.ndarray, target: np.ndarray, pos_weight: Any) -> np.ndarray:
+    """``y log p + (1 - y) log(1 - p)`` of each element (the loss negated), each log clamped at -100.
+
+    log(0) = -inf is clamped too (as torch), so nothing needs a floor under
+    ``p``; a ``p`` outside [0, 1] makes its term NaN.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_p = np.log(pred)
+        log_1mp = np.subtract(1.0, pred)
+        np.log(log_1mp, out=log_1mp)
+    np.maximum(log_p, _LOG_CLAMP, out=log_p)
+    np.maximum(log_1mp, _LOG_CLAMP, out=log_1mp)
+    if pos_weight is not None:
+        log_p *= pos_weight  # the positive term counted pos_weight times
+    log_p *= target
+    log_1mp *= 1.0 - target
+    log_p += log_1mp
+    return log_p
+
+
 class BCE(Loss):
     r"""Binary cross-entropy, the mean over all elements.
 
@@ -267,15 +287,17 @@ class BCE(Loss):
         )
 
     def _check_pred(self, pred: np.ndarray) -> None:
-        # min and max are two fast reductions, cheaper than building two boolean masks.
-        if not self.from_logits and (pred.min() < 0 or pred.max() > 1):
+        # Probabilities out of [0, 1] make a log NaN: _forward checks them only then, not on every batch.
+        pass
+
+    def _check_probabilities(self, pred: np.ndarray) -> None:
+        if pred.min() < 0 or pred.max() > 1:
             raise ValueError(
                 f"BCE(from_logits=False) expects probabilities in [0, 1], got values in "
                 f"[{float(pred.min())!r}, {float(pred.max())!r}]; pass from_logits=True for raw scores"
             )
 
     def _forward(self, pred: np.ndarray, target: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
-        self._cache = (pred, target, sample_weight)
         pos_weight = _as_dtype(self.pos_weight, pred.dtype)
         if self.from_logits:
             if pos_weight is None:
@@ -284,17 +306,15 @@ class BCE(Loss):
                 softplus_minus_z = np.maximum(-pred, 0) + np.log1p(np.exp(-np.abs(pred)))  # -log sigma(z)
                 losses = (1.0 - target) * pred + (1.0 + (pos_weight - 1.0) * target) * softplus_minus_z
         else:
-            # Flooring p at e^-100 keeps log(0) from warning without changing any
-            # value: the outer maximum applies torch's -100 floor exactly.
-            log_p = np.maximum(np.log(np.maximum(pred, _P_FLOOR)), _LOG_CLAMP)
-            log_1mp = np.maximum(np.log(np.maximum(1.0 - pred, _P_FLOOR)), _LOG_CLAMP)
-            losses = -(target * log_p + (1.0 - target) * log_1mp)
-            if pos_weight is not None:
-                losses -= (pos_weight - 1.0) * target * log_p  # the positive term counted pos_weight times
+            losses = _bce_terms(pred, target, pos_weight)
         if sample_weight is not None:
             losses *= _per_sample(sample_weight, losses.ndim)
         # Each term fits, but their sum may not (terms near 1e308): safe_mean scales if it must.
-        return safe_mean(losses)
+        mean = safe_mean(losses)
+        if math.isnan(mean) and not self.from_logits:
+            self._check_probabilities(pred)  # the only way a term is NaN: a log of p < 0 or 1 - p < 0
+        self._cache = (pred, target, sample_weight)
+        return mean if self.from_logits else 0.0 - mean  # the terms were y log p ...: 0.0 - keeps a loss of 0 positive
 
     def backward(self) -> np.ndarray:
         pred, target, sample_weight = self._require_cache()

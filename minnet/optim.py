@@ -384,8 +384,13 @@ class Optimizer:
 
     def _rates(self, group: int) -> dict[str, Any]:
         """Every hyperparameter of ``group`` for this step: schedules evaluated, the others as they are."""
-        rates = {name: self.hyperparameter(name, group) for name in self.hyperparameter_names() if hasattr(self, name)}
-        rates.update({name: self.rate(name, group=group) for name in self.schedulable})
+        settings = self.param_groups[group]
+        rates = {
+            name: settings.get(name, getattr(self, name)) for name in self._hyperparameter_names if hasattr(self, name)
+        }
+        for name in self.schedulable:
+            if callable(rates.get(name)):  # a float was checked when it was set
+                rates[name] = self.rate(name, group=group)
         return rates
 
     def step(self) -> None:

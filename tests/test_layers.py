@@ -70,6 +70,19 @@ def test_dense_backward_is_the_matrix_calculus(rng):
     np.testing.assert_allclose(dx, g @ layer.W.value.T, rtol=1e-14)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_in, n_out", [(1, 7), (7, 1), (1, 1)])
+def test_dense_with_one_input_or_output_equals_the_matrix_products_bit_for_bit(rng, n_in, n_out, dtype):
+    # A product with one inner term is computed as a broadcast outer product: the same numbers.
+    layer = mn.Dense(n_in, n_out, dtype=dtype, rng=0)
+    layer.b.value[...] = rng.standard_normal(n_out)
+    x = rng.standard_normal((33, n_in)).astype(dtype)
+    g = rng.standard_normal((33, n_out)).astype(dtype)
+    np.testing.assert_array_equal(layer.forward(x), x @ layer.W.value + layer.b.value)
+    np.testing.assert_array_equal(layer.backward(g), g @ layer.W.value.T)
+    np.testing.assert_array_equal(layer.W.grad, x.T @ g)
+
+
 def test_dense_bias_starts_at_zero():
     assert not mn.Dense(3, 4, rng=0).b.value.any()
 

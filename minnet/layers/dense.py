@@ -26,6 +26,15 @@ from .base import (
 __all__ = ["Dense"]
 
 
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` of tables; a sum of one term (a single column times a single row) is their outer product.
+
+    numpy's broadcast multiply computes that in a third to a half of BLAS's
+    time, the same numbers (each element is one product either way).
+    """
+    return a * b if a.shape[1] == 1 else a @ b
+
+
 class Dense(Layer):
     r"""Fully connected layer: an affine map of each sample's last axis, as ``torch.nn.Linear``.
 
@@ -126,7 +135,7 @@ class Dense(Layer):
         if training:
             self._cache = x
         rows = x if x.ndim == 2 else x.reshape(-1, self.n_in)  # (n ..., n_in): the table of every position
-        out = rows @ self.W.value
+        out = _matmul(rows, self.W.value)
         if self.b is not None:
             out += self.b.value
         return out if x.ndim == 2 else out.reshape(*x.shape[:-1], self.n_out)
@@ -148,7 +157,7 @@ class Dense(Layer):
             # several times faster than np.sum(axis=0) on a tall, narrow G.
             np.matmul(self._ones(len(grad)), grad, out=self.b.grad)
         # G W^T is a third of the layer's work, and nobody reads it for a model's first layer.
-        return grad @ self.W.value.T if need_input_grad else None  # dL/dX = G W^T
+        return _matmul(grad, self.W.value.T) if need_input_grad else None  # dL/dX = G W^T
 
     def _ones(self, n: int) -> np.ndarray:
         """A vector of n ones in the weights' dtype, kept for the next batch."""
