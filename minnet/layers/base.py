@@ -405,15 +405,26 @@ def model_dtype(layer: Layer) -> np.dtype:
 
 
 def check_batch(
-    x: Any, n_features: int, dtype: np.dtype, who: str, held: str, *, table: bool = True, hint: str = ""
+    x: Any,
+    n_features: int,
+    dtype: np.dtype,
+    who: str | Callable[[], str],
+    held: str,
+    *,
+    table: bool = True,
+    hint: str = "",
 ) -> np.ndarray:
     """``x`` as an array of ``n_features`` on its last axis, in ``dtype``, or the error naming the layer ``who``.
 
     With ``table`` (the default) ``x`` must be 2-D, ``(n, n_features)``;
     otherwise any batch ``(n, ..., n_features)``. ``hint`` ends the message
-    of a wrong shape (where to look instead).
+    of a wrong shape (where to look instead). ``who`` may be a function
+    giving the name, called only for an error: a layer checks every batch.
     """
     x = np.asarray(x)
+    if x.ndim >= 2 and (x.ndim == 2 or not table) and x.shape[-1] == n_features and x.dtype == dtype:
+        return x
+    who = who() if callable(who) else who
     if x.ndim < 2 or (table and x.ndim != 2) or x.shape[-1] != n_features:
         got = {0: f"an array of shape {x.shape}", 1: f"an array of shape {x.shape}", 2: f"{x.shape[-1]}"}.get(
             x.ndim, f"samples of shape {x.shape[1:]}"

@@ -131,7 +131,7 @@ class Dense(Layer):
         return f"Dense({self.n_in} -> {self.n_out})"
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        x = check_batch(x, self.n_in, self.W.value.dtype, self._who, "weights", table=False)
+        x = check_batch(x, self.n_in, self.W.value.dtype, lambda: self._who, "weights", table=False)
         if training:
             self._cache = x
         rows = x if x.ndim == 2 else x.reshape(-1, self.n_in)  # (n ..., n_in): the table of every position

@@ -130,7 +130,7 @@ class BatchNorm(Layer):
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         x = np.asarray(x)
         hint = self._image_hint if x.ndim == 4 else ""
-        x = check_batch(x, self.n_features, self.gamma.value.dtype, repr(self), "parameters", hint=hint)
+        x = check_batch(x, self.n_features, self.gamma.value.dtype, self.__repr__, "parameters", hint=hint)
         if training and self.trainable and len(x) < self.min_training_batch:
             raise ValueError(
                 f"{self!r} needs more than 1 sample per batch in training to compute a "
