@@ -285,6 +285,19 @@ def test_cross_entropy_on_probabilities_clamps_the_log_at_minus_100():
     assert grad[1, 1] == pytest.approx(-1 / 0.5 / 2, rel=1e-15)
 
 
+@pytest.mark.parametrize("bad", [1.0 + 1e-12, -1e-300, 7.0])
+@pytest.mark.parametrize("pos_weight", [None, 3.0])
+def test_bce_on_probabilities_refuses_a_value_outside_0_1_and_keeps_the_last_forward(bad, pos_weight):
+    # The range is checked only when a term comes out NaN: every value outside [0, 1] must make one.
+    loss = mn.BCE(pos_weight=pos_weight)
+    good = loss.forward([[0.25, 0.5]], [[1.0, 0.0]], sample_weight=[0.0])  # a zero weight hides nothing
+    grad = loss.backward()
+    with pytest.raises(ValueError, match=r"BCE\(from_logits=False\) expects probabilities in \[0, 1\]"):
+        loss.forward([[0.25, bad]], [[1.0, 0.0]], sample_weight=[0.0])
+    np.testing.assert_array_equal(loss.backward(), grad)
+    assert good == 0.0 and not np.signbit(good)
+
+
 def test_cross_entropy_on_probabilities_equals_the_logits_form_after_a_softmax(rng):
     z, y = rng.standard_normal((6, 4)), rng.integers(0, 4, 6)
     softmax, probs, logits = mn.Softmax(), mn.CrossEntropy(from_logits=False), mn.CrossEntropy()
