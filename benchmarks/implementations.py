@@ -144,6 +144,9 @@ def train_numpy(task: Task) -> Trained:
     X, y, lr, mu, n_layers = task.X, task.y, task.lr, task.momentum, len(Ws)
     relu = task.hidden == "relu"
     rng = np.random.default_rng(SEED)
+    # The bias gradient is summed as minnet sums it: in float32 another order of the same sums
+    # sends a deep network's run elsewhere (deep-narrow: 0.6229 against 0.6245 after 512 steps).
+    ones = np.ones(len(X), task.dtype)
     epoch_loss = float("nan")
     for _ in range(task.epochs):
         total = 0.0
@@ -175,7 +178,7 @@ def train_numpy(task: Task) -> Trained:
             # backward, then update
             for i in reversed(range(n_layers)):
                 dW = outs[i].T @ dz
-                db = dz.sum(axis=0)
+                db = ones[:m] @ dz  # column sums as 1^T dz, the order minnet sums them in
                 if i > 0:
                     a = outs[i]
                     dz = (dz @ Ws[i].T) * ((a > 0) if relu else a * (1 - a))

@@ -65,6 +65,7 @@ def _hand_step(task: Task) -> Callable[[], None]:
     Ws, bs = [W.copy() for W, _ in task.weights], [b.copy() for _, b in task.weights]
     vWs, vbs = [np.zeros_like(W) for W in Ws], [np.zeros_like(b) for b in bs]
     x, y, lr, mu = task.X[:BATCH], task.y[:BATCH], task.lr, task.momentum
+    ones = np.ones(BATCH, task.dtype)
 
     def step() -> None:
         outs = [x]
@@ -73,7 +74,7 @@ def _hand_step(task: Task) -> Callable[[], None]:
             outs.append(np.maximum(z, 0) if i < 2 else z)
         _, dz = impl._softmax_cross_entropy(outs[-1], y)
         for i in reversed(range(3)):
-            dW, db = outs[i].T @ dz, dz.sum(axis=0)
+            dW, db = outs[i].T @ dz, ones @ dz
             if i > 0:
                 dz = (dz @ Ws[i].T) * (outs[i] > 0)
             vWs[i] = mu * vWs[i] + dW
