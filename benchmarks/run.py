@@ -26,10 +26,12 @@ import functools
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +96,52 @@ def timed_call(fn: Callable[[], Any], settle: float = SETTLE_SECONDS) -> tuple[f
     start = time.perf_counter()
     result = fn()
     return time.perf_counter() - start, result
+
+
+@contextmanager
+def busy_neighbour() -> Iterator[None]:
+    """A CPU-bound process running beside the block: what another user's job does to a shared machine."""
+    # A session of its own, as another user's job: Linux shares the cores between sessions first.
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+    try:
+        time.sleep(SETTLE_SECONDS)  # let it start spinning before the clock starts
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+def quiet_and_busy(
+    runs: dict[str, Callable[[], Any]],
+    rounds: int,
+    settle: float = SETTLE_SECONDS,
+    within: Callable[[str], AbstractContextManager[Any]] = lambda name: nullcontext(),
+) -> dict[str, dict[str, list[float]]]:
+    """Seconds of each of ``runs``, every round quiet then beside :func:`busy_neighbour`.
+
+    The rounds interleave the two conditions and the runs, so that a change
+    in the machine's own load hits all of them alike. Each run is timed
+    inside ``within(name)``, entered before its clock starts (e.g. a thread
+    count). Returns ``{name: {"quiet": [seconds per round], "busy": [...]}}``.
+    """
+    seconds: dict[str, dict[str, list[float]]] = {name: {"quiet": [], "busy": []} for name in runs}
+    for _ in range(rounds):
+        for condition, around in (("quiet", nullcontext), ("busy", busy_neighbour)):
+            with around():
+                for name, fn in runs.items():
+                    with within(name):
+                        seconds[name][condition].append(timed_call(fn, settle)[0])
+    return seconds
+
+
+def at_threads(n: int | None) -> AbstractContextManager[None]:
+    """A ``with`` block on ``n`` BLAS threads (None: the pool as it is)."""
+    return mn.threads(n) if n is not None else nullcontext()
+
+
+def busy_ratios(times: dict[str, list[float]]) -> list[float]:
+    """The busy / quiet ratio of each round of one run of :func:`quiet_and_busy`, lowest first."""
+    return sorted(busy / quiet for quiet, busy in zip(times["quiet"], times["busy"]))
 
 
 def time_task(
