@@ -7,6 +7,7 @@ docs quote.
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -229,7 +230,7 @@ def test_quick_run_reports_the_cnn_task_its_bound_and_memory(capsys):
     out = capsys.readouterr().out
     assert "| mnist_cnn float32 | 1 x 4 (batch 128) |" in out
     assert "fraction of the bound (minnet / numpy" in out
-    assert "mnist_cnn float32 | minnet / numpy <= 1.1" in out and "5 x params" in out
+    assert re.search(r"\| mnist_cnn float32 \| \d+ \| minnet / numpy <= 1.1 \|", out) and "5 x params" in out
 
 
 @needs_mnist
@@ -277,15 +278,65 @@ def blas_pool_restored():
 def test_threads_flag_sizes_the_blas_pool_the_report_names(capsys, blas_pool_restored):
     argv = ["--quick", "--repeat", "1", "--no-sklearn", "--no-torch", "--no-memory", "--dtypes", "float64"]
     assert bench.main([*argv, "--tasks", "article", "--threads", "1", "--json", "-"]) == 0
-    assert json.loads(capsys.readouterr().out)["machine"]["blas_threads"] == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["machine"]["blas_threads"] == report["threads"] == 1 and "runs" not in report  # one count: one report
+    assert {t["threads"] for t in report["targets"]} == {1}
 
 
-@pytest.mark.parametrize("flag", ["--threads", "--torch-threads"])
-def test_threads_flags_refuse_a_count_below_one(capsys, flag):
-    with pytest.raises(SystemExit) as stop:
-        bench.main(["--quick", flag, "0"])
-    assert stop.value.code == 2
-    assert f"{flag} must be >= 1, got 0" in capsys.readouterr().err
+def test_every_task_reports_its_flop_count_and_fraction_of_the_bound():
+    report = bench.run(quick=True, repeat=1, include_torch=False, include_sklearn=False, memory=False, mnist=MNIST)
+    tasks = {t.label: t for t in make_tasks(quick=True, mnist=MNIST if find_mnist(MNIST) else None)}
+    assert [r["label"] for r in report["results"]] == list(tasks)
+    for r in report["results"]:
+        assert r["gflop"] == tasks[r["label"]].matmul_flops() / 1e9 > 0
+        assert r["matmul_seconds"] > 0 and r["matmul_fraction"] == r["fractions"]["minnet"] > 0
+        assert set(r["fractions"]) == set(r["seconds"])
+    table = bench.format_table(report)
+    for r in report["results"]:
+        assert f"| {r['label']} | {r['gflop']:.3g} | {r['matmul_seconds']:.3g} | {r['matmul_gflops']:.3g} |" in table
+
+
+def fake_result(task, dtype="float32", numpy=1.0, torch=1.0, graph=1.0, fraction=0.75):
+    """A result of ``run`` with minnet at 1 second: each peer's time makes minnet / peer what the test wants."""
+    return {
+        "task": task,
+        "label": f"{task} {dtype}",
+        "seconds": {"minnet": 1.0, "numpy": 1.0 / numpy, "torch": 1.0 / torch, "graph": graph},
+        "matmul_fraction": fraction,
+    }
+
+
+def targets_of(results, threads):
+    return {(t["task"], t["target"]): t["met"] for t in bench.evaluate_targets(results, threads)}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_targets_are_the_issues_at_every_thread_count(threads):
+    results = [
+        fake_result("article", "float64", numpy=1.14, torch=2.0),
+        fake_result("article", "float32", numpy=1.16),
+        fake_result("mnist", numpy=1.04, torch=0.71),
+        fake_result("wide", torch=1.0, fraction=0.79),
+        fake_result("deep-narrow", torch=0.6, graph=1.1),
+    ]
+    expected = {
+        ("article float64", "minnet / numpy <= 1.15"): True,
+        ("article float32", "minnet / numpy <= 1.15"): False,
+        ("mnist float32", "minnet / numpy <= 1.05"): True,
+        ("mnist float32", "minnet / torch <= 0.7"): False,
+        ("wide float32", "minnet / torch <= 1.0"): True,
+        ("wide float32", "matmul-bound rate >= 80%"): False,
+        ("deep-narrow float32", "minnet / torch <= 0.6"): True,
+        ("deep-narrow float32", "graph / minnet <= 1.1"): True,
+    }
+    if threads == 1:  # the MNIST network's fraction of the bound is a 1-thread target
+        expected[("mnist float32", "matmul-bound rate >= 70%")] = True
+    assert targets_of(results, threads) == expected  # no article-vs-torch target any more
+    assert {t["threads"] for t in bench.evaluate_targets(results, threads)} == {threads}
+
+
+def test_the_mnist_fraction_target_is_missed_below_seventy_percent():
+    assert not targets_of([fake_result("mnist", fraction=0.69)], 1)[("mnist float32", "matmul-bound rate >= 70%")]
 
 
 def test_threads_benchmark_times_each_setting_quiet_and_busy(quick_tasks, blas_pool_restored):
