@@ -6,6 +6,7 @@ Usage (from the repository root)::
     python benchmarks/run.py --quick          # tiny sizes: checks everything runs and agrees
     python benchmarks/run.py --json out.json  # also write the results as JSON ('-' for stdout)
     python benchmarks/run.py --threads 1      # one BLAS thread (and one PyTorch thread): a busy machine's setting
+    python benchmarks/run.py --threads 1 2 --repeat 5           # the whole report at 1, then at 2 threads
     python benchmarks/run.py --plot docs/images/performance.png --markdown out/table.md
 
 Every implementation starts from the same weights and visits the same
@@ -17,9 +18,11 @@ and are skipped otherwise. Times are the best of ``--repeat``
 runs, interleaved so that a burst of load on the machine hits every
 implementation alike. Every task also reports the FLOPs of its matrix
 products and the fraction of the bound each implementation reaches: the
-products alone, timed into preallocated outputs, over its run. Every
-target row names the BLAS thread count it was measured at. Exit status 1
-means a performance target was missed.
+products alone, timed into preallocated outputs, over its run. Several
+``--threads`` counts run the whole report once per count (JSON:
+``{"runs": [...]}``, one report each); every target row names the BLAS
+thread count it was measured at. Exit status 1 means a performance target
+was missed.
 """
 
 from __future__ import annotations
@@ -675,8 +678,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads",
         type=int,
+        nargs="+",
+        metavar="N",
         help="threads of numpy's BLAS (minnet, the numpy loop, scikit-learn), and of PyTorch unless "
-        "--torch-threads says otherwise (default: the BLAS default, one per core)",
+        "--torch-threads says otherwise (default: the BLAS default, one per core); several counts "
+        "run the whole report once per count",
     )
     parser.add_argument("--torch-threads", type=int, help="default: as many as numpy's BLAS")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON ('-' for stdout)")
@@ -685,40 +691,48 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be >= 1")
-    for flag in ("threads", "torch_threads"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            parser.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
-    if args.threads is not None:
-        mn.set_num_threads(args.threads)  # before run(): PyTorch's default follows numpy's pool
+    for flag, counts in (("threads", args.threads or []), ("torch_threads", [args.torch_threads])):
+        for n in counts:
+            if n is not None and n < 1:
+                parser.error(f"--{flag.replace('_', '-')} must be >= 1, got {n}")
+    reports = []
     try:
-        report = run(
-            quick=args.quick,
-            repeat=args.repeat,
-            tasks=args.tasks,
-            dtypes=args.dtypes,
-            include_torch=not args.no_torch,
-            include_sklearn=not args.no_sklearn,
-            memory=not args.no_memory,
-            torch_threads=args.torch_threads,
-            mnist=args.mnist,
-        )
-        if args.plot:
-            report["sweep"] = plot_sweep(args.plot, args.repeat, include_torch=not args.no_torch)
+        for n in args.threads or [None]:
+            # PyTorch's thread count follows numpy's pool inside run(), unless --torch-threads is given.
+            with at_threads(n):
+                report = run(
+                    quick=args.quick,
+                    repeat=args.repeat,
+                    tasks=args.tasks,
+                    dtypes=args.dtypes,
+                    include_torch=not args.no_torch,
+                    include_sklearn=not args.no_sklearn,
+                    memory=not args.no_memory,
+                    torch_threads=args.torch_threads,
+                    mnist=args.mnist,
+                )
+                if args.plot and not reports:  # one sweep, at the first thread count
+                    report["sweep"] = plot_sweep(args.plot, args.repeat, include_torch=not args.no_torch)
+            reports.append(report)
     except Disagreement as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 2
-    for note in report["skipped"]:
+    for note in reports[0]["skipped"]:
         print(f"skipped {note}", file=sys.stderr)
-    table = format_table(report)
+    if len(reports) == 1:
+        table, output = format_table(reports[0]), reports[0]
+    else:
+        table = "\n\n".join(f"## {r['threads']} BLAS thread(s)\n\n{format_table(r)}" for r in reports)
+        output = {"runs": reports}
     if args.json == "-":
-        print(json.dumps(report, indent=2))
+        print(json.dumps(output, indent=2))
     else:
         print(table)
         if args.json:
-            Path(args.json).write_text(json.dumps(report, indent=2))
+            Path(args.json).write_text(json.dumps(output, indent=2))
     if args.markdown:
         Path(args.markdown).write_text(table + "\n")
-    missed = [t for t in report["targets"] if not t["met"]]
+    missed = [t for r in reports for t in r["targets"] if not t["met"]]
     if missed and not args.quick:
         print(f"\n{len(missed)} target(s) missed.", file=sys.stderr)
         return 1

@@ -283,6 +283,22 @@ def test_threads_flag_sizes_the_blas_pool_the_report_names(capsys, blas_pool_res
     assert {t["threads"] for t in report["targets"]} == {1}
 
 
+def test_several_thread_counts_give_one_report_each(capsys, blas_pool_restored):
+    argv = ["--quick", "--repeat", "1", "--no-sklearn", "--no-memory", "--dtypes", "float64", "--tasks", "article"]
+    assert bench.main([*argv, "--threads", "1", "2", "--json", "-"]) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert [r["threads"] for r in runs] == [r["machine"]["blas_threads"] for r in runs] == [1, 2]
+    for r in runs:
+        assert [t["threads"] for t in r["targets"]] == [r["threads"]] * len(r["targets"]) and r["targets"]
+        if "torch" in r["machine"]:  # PyTorch's threads follow numpy's
+            assert r["machine"]["torch_threads"] == r["threads"]
+    assert bench.main([*argv, "--threads", "2", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("## 2 BLAS thread(s)") < out.index("| article float64 | 2 | minnet / numpy <= 1.15 |")
+    assert out.index("| article float64 | 2 | minnet / numpy") < out.index("## 1 BLAS thread(s)")
+    assert out.index("## 1 BLAS thread(s)") < out.index("| article float64 | 1 | minnet / numpy <= 1.15 |")
+
+
 def test_every_task_reports_its_flop_count_and_fraction_of_the_bound():
     report = bench.run(quick=True, repeat=1, include_torch=False, include_sklearn=False, memory=False, mnist=MNIST)
     tasks = {t.label: t for t in make_tasks(quick=True, mnist=MNIST if find_mnist(MNIST) else None)}
