@@ -7,6 +7,7 @@ Usage (from the repository root)::
     python benchmarks/run.py --json out.json  # also write the results as JSON ('-' for stdout)
     python benchmarks/run.py --threads 1      # one BLAS thread (and one PyTorch thread): a busy machine's setting
     python benchmarks/run.py --threads 1 2 --repeat 5           # the whole report at 1, then at 2 threads
+    python benchmarks/run.py --busy --threads 1 --tasks mnist article  # also quiet / beside a busy process
     python benchmarks/run.py --plot docs/images/performance.png --markdown out/table.md
 
 Every implementation starts from the same weights and visits the same
@@ -21,8 +22,10 @@ products and the fraction of the bound each implementation reaches: the
 products alone, timed into preallocated outputs, over its run. Several
 ``--threads`` counts run the whole report once per count (JSON:
 ``{"runs": [...]}``, one report each); every target row names the BLAS
-thread count it was measured at. Exit status 1 means a performance target
-was missed.
+thread count it was measured at. ``--busy`` times minnet and the numpy
+loop quiet and beside one CPU-bound process, round by round, for the
+busy / quiet target at one thread (the examples' default). Exit status 1
+means a performance target was missed.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import functools
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -81,6 +85,10 @@ RATIO_TARGETS = {
 GRAPH_OVERHEAD_TARGET = {"deep-narrow": 1.10}
 #: task -> (least fraction of the matmul-bound rate minnet reaches, the thread count it holds at; None: any)
 FRACTION_TARGETS: dict[str, tuple[float, int | None]] = {"wide": (0.80, None), "mnist": (0.70, 1)}
+#: Beside one CPU-bound process minnet's run may take at most this many times its quiet time, at
+#: ``BUSY_THREADS`` BLAS threads: the examples' documented default.
+BUSY_TARGET = 2.0
+BUSY_THREADS = 1
 MEMORY_ACTIVATION_MULTIPLE = 4.0
 #: Images of the CNN's memory run: a step's peak does not depend on how many steps an epoch has.
 CONV_MEMORY_ROWS = 1024
@@ -428,6 +436,9 @@ def evaluate_targets(results: list[dict[str, Any]], threads: int | None) -> list
         if r["task"] in FRACTION_TARGETS and FRACTION_TARGETS[r["task"]][1] in (None, threads):
             least, fraction = FRACTION_TARGETS[r["task"]][0], r["matmul_fraction"]
             add(r, f"matmul-bound rate >= {least:.0%}", round(fraction, 3), fraction >= least)
+        if "busy" in r and threads == BUSY_THREADS:
+            ratio = r["busy"]["ratio"]["minnet"]
+            add(r, f"minnet busy / quiet <= {BUSY_TARGET}", round(ratio, 3), ratio <= BUSY_TARGET)
         if "memory" in r:
             mem = r["memory"]
             growth = mem["growth_bytes_per_epoch"]
@@ -452,12 +463,15 @@ def run(
     memory: bool = True,
     torch_threads: int | None = None,
     mnist: str | None = None,
+    busy: bool = False,
 ) -> dict[str, Any]:
     """Run the benchmark on the BLAS pool as it is and return everything measured (the JSON of ``--json``).
 
     ``mnist`` is the folder of the MNIST files, if not in one of the places
     :func:`~benchmarks.tasks.find_mnist` looks; without them the mnist task
-    is left out, and the report's ``"skipped"`` says why.
+    is left out, and the report's ``"skipped"`` says why. ``busy`` also
+    times minnet and the numpy loop quiet and beside a CPU-bound process
+    (:func:`measure_busy`), ``repeat`` rounds of each task.
     """
     impls, conv_impls = implementations(include_torch, include_sklearn), conv_implementations(include_torch)
     if "torch" in impls:
@@ -506,6 +520,8 @@ def run(
         )
         if "torch" in timing["seconds"]:
             result["torch_matmul_seconds"] = matmul_seconds(task, repeat, library="torch")
+        if busy:
+            result["busy"] = measure_busy(task, task_impls, repeat, settle=0.0 if quick else SETTLE_SECONDS)
         if memory:
             rows = CONV_MEMORY_ROWS if isinstance(task, ConvTask) else None
             result["memory"] = measure_memory(task, rows=rows, numpy_loop=task_impls["numpy"])
@@ -524,6 +540,23 @@ def run(
     }
 
 
+def measure_busy(
+    task: Task | ConvTask, impls: dict[str, Trainer], rounds: int, settle: float = SETTLE_SECONDS
+) -> dict[str, Any]:
+    """Seconds of minnet's run and the numpy loop's, quiet and beside one CPU-bound process, per round.
+
+    ``"ratio"`` is each one's median over the rounds of busy / quiet: how
+    much one busy neighbour slows it down.
+    """
+    runs = {name: functools.partial(impls[name], task) for name in ("minnet", "numpy")}
+    seconds = quiet_and_busy(runs, rounds, settle)
+    return {
+        "rounds": rounds,
+        "seconds": seconds,
+        "ratio": {name: statistics.median(busy_ratios(times)) for name, times in seconds.items()},
+    }
+
+
 # -- reporting -----------------------------------------------------------------
 
 
@@ -534,7 +567,7 @@ def markdown_table(rows: list[list[str]]) -> str:
 
 
 def format_table(report: dict[str, Any]) -> str:
-    """Markdown tables: times and ratios, each task's FLOP rate and bound, memory, and the targets."""
+    """Markdown tables: times and ratios, each task's FLOP rate and bound, busy / quiet, memory, and the targets."""
     results = report["results"]
     names = [n for n in ("minnet", "graph", "numpy", "torch", "sklearn") if any(n in r["seconds"] for r in results)]
     peers = [n for n in names if n != "minnet"]
@@ -575,6 +608,24 @@ def format_table(report: dict[str, Any]) -> str:
             f"| {r['seconds'].get('torch', float('nan')):.3f} |"
         )
     if results:
+        out.append("\n".join(rows))
+    busy = [r for r in results if "busy" in r]
+    if busy:
+        rows = [
+            "| task | minnet quiet / busy (s, median) | minnet busy / quiet (lowest / median / highest) "
+            "| numpy loop quiet / busy (s, median) | numpy loop busy / quiet (lowest / median / highest) |",
+            "|---|---|---|---|---|",
+        ]
+        for r in busy:
+            cells = []
+            for name in ("minnet", "numpy"):
+                times = r["busy"]["seconds"][name]
+                ratios = busy_ratios(times)
+                cells += [
+                    f"{statistics.median(times['quiet']):.3f} / {statistics.median(times['busy']):.3f}",
+                    f"{ratios[0]:.2f} / {r['busy']['ratio'][name]:.2f} / {ratios[-1]:.2f}",
+                ]
+            rows.append(f"| {r['label']} | " + " | ".join(cells) + " |")
         out.append("\n".join(rows))
     mems = [r for r in results if "memory" in r]
     if mems:
@@ -685,6 +736,12 @@ def main(argv: list[str] | None = None) -> int:
         "run the whole report once per count",
     )
     parser.add_argument("--torch-threads", type=int, help="default: as many as numpy's BLAS")
+    parser.add_argument(
+        "--busy",
+        action="store_true",
+        help="also time minnet and the numpy loop quiet and beside one CPU-bound process, "
+        "--repeat rounds of each task, against the target of minnet busy / quiet at 1 thread",
+    )
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON ('-' for stdout)")
     parser.add_argument("--markdown", metavar="PATH", help="also write the tables to this file")
     parser.add_argument("--plot", metavar="PATH", help="also sweep batch sizes and save the plot here")
@@ -710,6 +767,7 @@ def main(argv: list[str] | None = None) -> int:
                     memory=not args.no_memory,
                     torch_threads=args.torch_threads,
                     mnist=args.mnist,
+                    busy=args.busy,
                 )
                 if args.plot and not reports:  # one sweep, at the first thread count
                     report["sweep"] = plot_sweep(args.plot, args.repeat, include_torch=not args.no_torch)

@@ -312,14 +312,15 @@ def test_every_task_reports_its_flop_count_and_fraction_of_the_bound():
         assert f"| {r['label']} | {r['gflop']:.3g} | {r['matmul_seconds']:.3g} | {r['matmul_gflops']:.3g} |" in table
 
 
-def fake_result(task, dtype="float32", numpy=1.0, torch=1.0, graph=1.0, fraction=0.75):
+def fake_result(task, dtype="float32", numpy=1.0, torch=1.0, graph=1.0, fraction=0.75, busy=None):
     """A result of ``run`` with minnet at 1 second: each peer's time makes minnet / peer what the test wants."""
-    return {
+    result = {
         "task": task,
         "label": f"{task} {dtype}",
         "seconds": {"minnet": 1.0, "numpy": 1.0 / numpy, "torch": 1.0 / torch, "graph": graph},
         "matmul_fraction": fraction,
     }
+    return result if busy is None else {**result, "busy": {"ratio": {"minnet": busy, "numpy": 1.0}}}
 
 
 def targets_of(results, threads):
@@ -353,6 +354,42 @@ def test_the_targets_are_the_issues_at_every_thread_count(threads):
 
 def test_the_mnist_fraction_target_is_missed_below_seventy_percent():
     assert not targets_of([fake_result("mnist", fraction=0.69)], 1)[("mnist float32", "matmul-bound rate >= 70%")]
+
+
+def test_the_busy_target_is_checked_at_one_thread_only():
+    def busy_row(threads, ratio):
+        return targets_of([fake_result("mnist", busy=ratio)], threads).get(
+            ("mnist float32", "minnet busy / quiet <= 2.0")
+        )
+
+    assert busy_row(1, 1.99) is True and busy_row(1, 2.01) is False
+    assert busy_row(2, 1.5) is None  # two threads collapse beside a busy process: reported, not a target
+
+
+def test_busy_flag_reports_a_ratio_per_thread_count_and_the_one_thread_target(capsys, blas_pool_restored):
+    argv = ["--quick", "--repeat", "2", "--no-sklearn", "--no-torch", "--no-memory", "--dtypes", "float64"]
+    assert bench.main([*argv, "--tasks", "article", "--busy", "--threads", "1", "2", "--json", "-"]) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    for r in runs:
+        busy = r["results"][0]["busy"]
+        assert busy["rounds"] == 2 and set(busy["ratio"]) == {"minnet", "numpy"}
+        for name, times in busy["seconds"].items():
+            assert len(times["quiet"]) == len(times["busy"]) == 2
+            assert min(bench.busy_ratios(times)) <= busy["ratio"][name] <= max(bench.busy_ratios(times))
+    rows = [[t for t in r["targets"] if t["target"] == "minnet busy / quiet <= 2.0"] for r in runs]
+    assert [len(r) for r in rows] == [1, 0]
+    assert rows[0][0]["threads"] == 1 and rows[0][0]["value"] == round(
+        runs[0]["results"][0]["busy"]["ratio"]["minnet"], 3
+    )
+    assert "minnet busy / quiet (lowest / median / highest)" in bench.format_table(runs[1])
+
+
+@pytest.mark.parametrize("flag", ["--threads", "--torch-threads"])
+def test_threads_flags_refuse_a_count_below_one(capsys, flag):
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--quick", flag, "0"])
+    assert stop.value.code == 2
+    assert f"{flag} must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_threads_benchmark_times_each_setting_quiet_and_busy(quick_tasks, blas_pool_restored):
