@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import statistics
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,37 +35,20 @@ import numpy as np
 
 import minnet as mn
 from benchmarks.implementations import train_minnet
-from benchmarks.run import SETTLE_SECONDS, timed_call
+from benchmarks.run import at_threads, busy_ratios, quiet_and_busy
 from benchmarks.tasks import Task, make_tasks
 
 #: The thread counts timed besides the BLAS default (None).
 THREADS = (1, 2)
 
 
-@contextmanager
-def busy_neighbour() -> Iterator[None]:
-    """A CPU-bound process running beside the block: what another user's job does to a shared machine."""
-    # A session of its own, as another user's job: Linux shares the cores between sessions first.
-    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
-    try:
-        time.sleep(SETTLE_SECONDS)  # let it start spinning before the clock starts
-        yield
-    finally:
-        spinner.kill()
-        spinner.wait()
-
-
 def measure(
     task: Task, settings: tuple[int | None, ...], rounds: int, train: Callable[[Task], Any] = train_minnet
 ) -> dict[str, Any]:
     """Seconds of ``train(task)`` at each thread count (None: the BLAS default), quiet and busy, per round."""
-    seconds: dict[str, dict[str, list[float]]] = {label(n): {"quiet": [], "busy": []} for n in settings}
-    for _ in range(rounds):
-        for condition, around in (("quiet", nullcontext), ("busy", busy_neighbour)):
-            with around():
-                for n in settings:
-                    with mn.threads(n) if n is not None else nullcontext():
-                        seconds[label(n)][condition].append(timed_call(lambda: train(task))[0])
+    threads = {label(n): n for n in settings}
+    runs = {name: functools.partial(train, task) for name in threads}
+    seconds = quiet_and_busy(runs, rounds, within=lambda name: at_threads(threads[name]))
     return {
         "blas_default": mn.get_num_threads(),
         "cores": os.cpu_count(),
@@ -88,7 +69,7 @@ def table(report: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     for name, times in report["seconds"].items():
-        ratios = sorted(b / q for q, b in zip(times["quiet"], times["busy"]))
+        ratios = busy_ratios(times)
         shown = f"default ({report['blas_default']})" if name == "default" else name
         rows.append(
             f"| {shown} | {statistics.median(times['quiet']):.3f} | {statistics.median(times['busy']):.3f} | "

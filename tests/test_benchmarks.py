@@ -7,6 +7,7 @@ docs quote.
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -229,7 +230,7 @@ def test_quick_run_reports_the_cnn_task_its_bound_and_memory(capsys):
     out = capsys.readouterr().out
     assert "| mnist_cnn float32 | 1 x 4 (batch 128) |" in out
     assert "fraction of the bound (minnet / numpy" in out
-    assert "mnist_cnn float32 | minnet / numpy <= 1.1" in out and "5 x params" in out
+    assert re.search(r"\| mnist_cnn float32 \| \d+ \| minnet / numpy <= 1.1 \|", out) and "5 x params" in out
 
 
 @needs_mnist
@@ -277,7 +278,110 @@ def blas_pool_restored():
 def test_threads_flag_sizes_the_blas_pool_the_report_names(capsys, blas_pool_restored):
     argv = ["--quick", "--repeat", "1", "--no-sklearn", "--no-torch", "--no-memory", "--dtypes", "float64"]
     assert bench.main([*argv, "--tasks", "article", "--threads", "1", "--json", "-"]) == 0
-    assert json.loads(capsys.readouterr().out)["machine"]["blas_threads"] == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["machine"]["blas_threads"] == report["threads"] == 1 and "runs" not in report  # one count: one report
+    assert {t["threads"] for t in report["targets"]} == {1}
+
+
+def test_several_thread_counts_give_one_report_each(capsys, blas_pool_restored):
+    argv = ["--quick", "--repeat", "1", "--no-sklearn", "--no-memory", "--dtypes", "float64", "--tasks", "article"]
+    assert bench.main([*argv, "--threads", "1", "2", "--json", "-"]) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert [r["threads"] for r in runs] == [r["machine"]["blas_threads"] for r in runs] == [1, 2]
+    for r in runs:
+        assert [t["threads"] for t in r["targets"]] == [r["threads"]] * len(r["targets"]) and r["targets"]
+        if "torch" in r["machine"]:  # PyTorch's threads follow numpy's
+            assert r["machine"]["torch_threads"] == r["threads"]
+    assert bench.main([*argv, "--threads", "2", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("## 2 BLAS thread(s)") < out.index("| article float64 | 2 | minnet / numpy <= 1.15 |")
+    assert out.index("| article float64 | 2 | minnet / numpy") < out.index("## 1 BLAS thread(s)")
+    assert out.index("## 1 BLAS thread(s)") < out.index("| article float64 | 1 | minnet / numpy <= 1.15 |")
+
+
+def test_every_task_reports_its_flop_count_and_fraction_of_the_bound():
+    report = bench.run(quick=True, repeat=1, include_torch=False, include_sklearn=False, memory=False, mnist=MNIST)
+    tasks = {t.label: t for t in make_tasks(quick=True, mnist=MNIST if find_mnist(MNIST) else None)}
+    assert [r["label"] for r in report["results"]] == list(tasks)
+    for r in report["results"]:
+        assert r["gflop"] == tasks[r["label"]].matmul_flops() / 1e9 > 0
+        assert r["matmul_seconds"] > 0 and r["matmul_fraction"] == r["fractions"]["minnet"] > 0
+        assert set(r["fractions"]) == set(r["seconds"])
+    table = bench.format_table(report)
+    for r in report["results"]:
+        assert f"| {r['label']} | {r['gflop']:.3g} | {r['matmul_seconds']:.3g} | {r['matmul_gflops']:.3g} |" in table
+
+
+def fake_result(task, dtype="float32", numpy=1.0, torch=1.0, graph=1.0, fraction=0.75, busy=None):
+    """A result of ``run`` with minnet at 1 second: each peer's time makes minnet / peer what the test wants."""
+    result = {
+        "task": task,
+        "label": f"{task} {dtype}",
+        "seconds": {"minnet": 1.0, "numpy": 1.0 / numpy, "torch": 1.0 / torch, "graph": graph},
+        "matmul_fraction": fraction,
+    }
+    return result if busy is None else {**result, "busy": {"ratio": {"minnet": busy, "numpy": 1.0}}}
+
+
+def targets_of(results, threads):
+    return {(t["task"], t["target"]): t["met"] for t in bench.evaluate_targets(results, threads)}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_targets_are_the_issues_at_every_thread_count(threads):
+    results = [
+        fake_result("article", "float64", numpy=1.14, torch=2.0),
+        fake_result("article", "float32", numpy=1.16),
+        fake_result("mnist", numpy=1.04, torch=0.71),
+        fake_result("wide", torch=1.0, fraction=0.79),
+        fake_result("deep-narrow", torch=0.6, graph=1.1),
+    ]
+    expected = {
+        ("article float64", "minnet / numpy <= 1.15"): True,
+        ("article float32", "minnet / numpy <= 1.15"): False,
+        ("mnist float32", "minnet / numpy <= 1.05"): True,
+        ("mnist float32", "minnet / torch <= 0.7"): False,
+        ("wide float32", "minnet / torch <= 1.0"): True,
+        ("wide float32", "matmul-bound rate >= 80%"): False,
+        ("deep-narrow float32", "minnet / torch <= 0.6"): True,
+        ("deep-narrow float32", "graph / minnet <= 1.1"): True,
+    }
+    if threads == 1:  # the MNIST network's fraction of the bound is a 1-thread target
+        expected[("mnist float32", "matmul-bound rate >= 70%")] = True
+    assert targets_of(results, threads) == expected  # no article-vs-torch target any more
+    assert {t["threads"] for t in bench.evaluate_targets(results, threads)} == {threads}
+
+
+def test_the_mnist_fraction_target_is_missed_below_seventy_percent():
+    assert not targets_of([fake_result("mnist", fraction=0.69)], 1)[("mnist float32", "matmul-bound rate >= 70%")]
+
+
+def test_the_busy_target_is_checked_at_one_thread_only():
+    def busy_row(threads, ratio):
+        return targets_of([fake_result("mnist", busy=ratio)], threads).get(
+            ("mnist float32", "minnet busy / quiet <= 2.0")
+        )
+
+    assert busy_row(1, 1.99) is True and busy_row(1, 2.01) is False
+    assert busy_row(2, 1.5) is None  # two threads collapse beside a busy process: reported, not a target
+
+
+def test_busy_flag_reports_a_ratio_per_thread_count_and_the_one_thread_target(capsys, blas_pool_restored):
+    argv = ["--quick", "--repeat", "2", "--no-sklearn", "--no-torch", "--no-memory", "--dtypes", "float64"]
+    assert bench.main([*argv, "--tasks", "article", "--busy", "--threads", "1", "2", "--json", "-"]) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    for r in runs:
+        busy = r["results"][0]["busy"]
+        assert busy["rounds"] == 2 and set(busy["ratio"]) == {"minnet", "numpy"}
+        for name, times in busy["seconds"].items():
+            assert len(times["quiet"]) == len(times["busy"]) == 2
+            assert min(bench.busy_ratios(times)) <= busy["ratio"][name] <= max(bench.busy_ratios(times))
+    rows = [[t for t in r["targets"] if t["target"] == "minnet busy / quiet <= 2.0"] for r in runs]
+    assert [len(r) for r in rows] == [1, 0]
+    assert rows[0][0]["threads"] == 1 and rows[0][0]["value"] == round(
+        runs[0]["results"][0]["busy"]["ratio"]["minnet"], 3
+    )
+    assert "minnet busy / quiet (lowest / median / highest)" in bench.format_table(runs[1])
 
 
 @pytest.mark.parametrize("flag", ["--threads", "--torch-threads"])
