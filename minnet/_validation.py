@@ -177,10 +177,26 @@ def all_finite(array: np.ndarray) -> bool:
     return math.isfinite(np.add.reduce(array, axis=None)) or bool(np.isfinite(array).all())
 
 
+def _rows_are_finite(array: np.ndarray) -> bool:
+    """Whether the sums of ``array``'s rows, and theirs, are finite: then so is every element.
+
+    For the data ``fit`` checks once, often hundreds of megabytes: BLAS's
+    product with a vector of ones reads it at memory speed, on every BLAS
+    thread, in about half the time of numpy's pairwise sum. False (check
+    otherwise) for what BLAS does not take or a sum that overflows.
+    """
+    if array.dtype not in (np.float32, np.float64) or array.ndim < 2 or array.size == 0:
+        return False
+    if array.ndim > 2 and not array.flags.c_contiguous:
+        return False  # its table of rows would be a copy
+    rows = array.reshape(len(array), -1)
+    return math.isfinite(np.add.reduce(rows @ np.ones(rows.shape[1], array.dtype)))
+
+
 def check_finite(name: str, array: np.ndarray) -> None:
     """Raise ``ValueError`` naming the first NaN/inf position in ``array``."""
     with np.errstate(over="ignore", invalid="ignore"):  # a sum that overflows is checked exactly
-        if all_finite(array):
+        if _rows_are_finite(array) or all_finite(array):
             return
     bad = np.argwhere(~np.isfinite(array))[0]
     where = tuple(int(i) for i in bad)

@@ -1,5 +1,8 @@
 """The shared argument checks behind every public entry point."""
 
+import re
+import warnings
+
 import numpy as np
 import pytest
 
@@ -86,3 +89,29 @@ def test_a_torch_tensor_that_requires_grad_is_taken_as_its_values():
     model = mn.Sequential(mn.Dense(2, 1, seed=0))
     np.testing.assert_array_equal(model.predict(t), model.predict(np.ones((3, 2))))
     assert t.grad is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(300, 7), (40, 3, 5, 5), (9, 1)])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_data_checks_find_a_non_finite_value_anywhere(rng, dtype, shape, bad):
+    # fit checks its data by BLAS row sums; each position must still be caught and named.
+    x = rng.standard_normal(shape).astype(dtype)
+    for position in rng.choice(x.size, size=5, replace=False):
+        y = x.copy()
+        y.flat[position] = bad
+        where = tuple(int(i) for i in np.unravel_index(position, shape))
+        with pytest.raises(ValueError, match=rf"x must be finite, got -?(nan|inf) at index {re.escape(str(where))}"):
+            as_batch("x", y, dtype)
+    layouts = [x, np.asfortranarray(x), x[::-1]] if x.ndim == 2 else [x, x[:, ::-1]]
+    for layout in layouts:
+        assert as_batch("x", layout, dtype) is not None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_data_whose_row_sums_overflow_is_still_finite(dtype):
+    big = np.full((6, 4), np.finfo(dtype).max / 2, dtype)
+    big[::2] *= -1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(as_batch("x", big, dtype), big)
