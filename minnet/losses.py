@@ -286,10 +286,6 @@ class BCE(Loss):
             f"class_weight with BCE needs {name} of 0/1 labels for one output, got {got}; pass sample_weight instead"
         )
 
-    def _check_pred(self, pred: np.ndarray) -> None:
-        # Probabilities out of [0, 1] make a log NaN: _forward checks them only then, not on every batch.
-        pass
-
     def _check_probabilities(self, pred: np.ndarray) -> None:
         if pred.min() < 0 or pred.max() > 1:
             raise ValueError(
@@ -311,10 +307,13 @@ class BCE(Loss):
             losses *= _per_sample(sample_weight, losses.ndim)
         # Each term fits, but their sum may not (terms near 1e308): safe_mean scales if it must.
         mean = safe_mean(losses)
+        # Probabilities are checked only when a term is NaN, which a log of p < 0 or 1 - p < 0 always makes.
         if math.isnan(mean) and not self.from_logits:
-            self._check_probabilities(pred)  # the only way a term is NaN: a log of p < 0 or 1 - p < 0
+            self._check_probabilities(pred)
         self._cache = (pred, target, sample_weight)
-        return mean if self.from_logits else 0.0 - mean  # the terms were y log p ...: 0.0 - keeps a loss of 0 positive
+        # On probabilities the terms are y log p + (1 - y) log(1 - p): the loss is minus their mean (0.0 - m, not -m,
+        # so that a loss of 0 is +0.0).
+        return mean if self.from_logits else 0.0 - mean
 
     def backward(self) -> np.ndarray:
         pred, target, sample_weight = self._require_cache()

@@ -34,8 +34,8 @@ def sigmoid(x: Any) -> np.ndarray:
     # 1 / (1 + e^{-x}) is accurate to an ulp wherever e^{-x} is a normal float.
     # For x below about -709 (-88 in float32) e^{-x} overflows to inf and the
     # result is 0, within the smallest normal float of the exact value: only
-    # numpy's overflow and underflow warnings are silenced. Four in-place passes over one
-    # temporary; np.divide, not np.reciprocal, which numpy does not vectorise.
+    # numpy's overflow and underflow warnings are silenced. Four in-place
+    # passes over one temporary; np.divide, as numpy does not vectorise np.reciprocal.
     x = np.asarray(x)
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
