@@ -210,9 +210,9 @@ def _bce_terms(pred: np.ndarray, target: np.ndarray, pos_weight: Any) -> np.ndar
         np.log(log_1mp, out=log_1mp)
     np.maximum(log_p, _LOG_CLAMP, out=log_p)
     np.maximum(log_1mp, _LOG_CLAMP, out=log_1mp)
-    if pos_weight is not None:
-        log_p *= pos_weight  # the positive term counted pos_weight times
     log_p *= target
+    if pos_weight is not None:
+        log_p *= pos_weight  # after the target: -100 w+ may overflow, and -inf times a target of 0 is NaN
     log_1mp *= 1.0 - target
     log_p += log_1mp
     return log_p

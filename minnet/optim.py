@@ -384,12 +384,9 @@ class Optimizer:
 
     def _rates(self, group: int) -> dict[str, Any]:
         """Every hyperparameter of ``group`` for this step: schedules evaluated, the others as they are."""
-        settings = self.param_groups[group]
-        rates = {
-            name: settings.get(name, getattr(self, name)) for name in self._hyperparameter_names if hasattr(self, name)
-        }
+        rates = {name: self.hyperparameter(name, group) for name in self.hyperparameter_names() if hasattr(self, name)}
         for name in self.schedulable:
-            if callable(rates.get(name)):  # a float was checked when it was set
+            if name not in rates or callable(rates[name]):  # rate() would return a float as it is
                 rates[name] = self.rate(name, group=group)
         return rates
 

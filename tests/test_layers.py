@@ -83,6 +83,13 @@ def test_dense_with_one_input_or_output_equals_the_matrix_products_bit_for_bit(r
     np.testing.assert_array_equal(layer.W.grad, x.T @ g)
 
 
+def test_dense_with_one_input_never_broadcasts_a_weight_of_another_shape():
+    layer = mn.Dense(1, 3, rng=0)
+    layer.W.value = np.ones((2, 3))
+    with pytest.raises(ValueError):
+        layer.forward(np.ones((2, 1)))
+
+
 def test_dense_bias_starts_at_zero():
     assert not mn.Dense(3, 4, rng=0).b.value.any()
 

@@ -285,6 +285,14 @@ def test_cross_entropy_on_probabilities_clamps_the_log_at_minus_100():
     assert grad[1, 1] == pytest.approx(-1 / 0.5 / 2, rel=1e-15)
 
 
+@pytest.mark.parametrize("dtype, pos_weight", [(np.float64, 1e307), (np.float32, 1e37)])
+def test_bce_with_a_huge_pos_weight_stays_finite_where_the_target_is_0(dtype, pos_weight):
+    # -100 w+ overflows; weighing only the positive terms keeps -inf * 0 (NaN) out of the sum.
+    pred, target = np.array([[1e-30, 0.5]], dtype), np.array([[0.0, 1.0]], dtype)
+    value = mn.BCE(pos_weight=pos_weight).forward(pred, target)
+    assert value == pytest.approx(-pos_weight * np.log(0.5) / 2, rel=1e-6)
+
+
 @pytest.mark.parametrize("bad", [1.0 + 1e-12, -1e-300, 7.0])
 @pytest.mark.parametrize("pos_weight", [None, 3.0])
 def test_bce_on_probabilities_refuses_a_value_outside_0_1_and_keeps_the_last_forward(bad, pos_weight):
