@@ -56,7 +56,7 @@ class _ElementWise(Layer):
 
 
 class Sigmoid(_ElementWise):
-    r"""Logistic sigmoid, computed without overflow for any finite input.
+    r"""Logistic sigmoid, finite and without warnings for any input.
 
     .. math:: \sigma(x) = \frac{1}{1 + e^{-x}}, \qquad \sigma'(x) = \sigma(x)\,(1 - \sigma(x))
 
