@@ -149,6 +149,7 @@ def ddp_worker(
             )
         if rank == 0:
             np.savez(Path(out) / "trajectory.npz", **trajectory)
+        del model, optimizer  # DDP's reducer holds the group: free it before the group goes
         dist.barrier()  # leave together: a process that tears gloo down while the other still talks aborts
     finally:
         dist.destroy_process_group()
