@@ -16,6 +16,7 @@ import numpy as np
 
 from ._validation import check_real
 from .layers import Parameter
+from .layers.base import parameter_list
 
 __all__ = ["check_clipping", "clip_grad_norm", "clip_grad_value", "clip_gradients"]
 
@@ -30,16 +31,7 @@ def _trainable_parameters(params: Iterable[Parameter] | Parameter) -> list[Param
     out one whose ``grad`` is None: its gradient may be stale, and no step
     uses it.
     """
-    if isinstance(params, Parameter):
-        params = [params]
-    try:
-        params = list(params)
-    except TypeError:
-        raise TypeError(f"params must be a Parameter or an iterable of them, got {params!r:.80}") from None
-    for p in params:
-        if not isinstance(p, Parameter):
-            raise TypeError(f"params must hold Parameter objects, got {p!r:.80}")
-    return [p for p in params if p.trainable]
+    return [p for p in parameter_list(params) if p.trainable]
 
 
 def _check_norm_type(norm_type: Any) -> float:

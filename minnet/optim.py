@@ -21,6 +21,7 @@ from ._validation import all_finite, check_bool, check_real
 from .clipping import check_clipping, clip_gradients
 from .io.fields import stored_arrays, stored_dict, stored_int
 from .layers import Parameter
+from .layers.base import parameter_list
 
 __all__ = ["SGD", "Adam", "AdamW", "NonFiniteUpdate", "Optimizer", "RMSprop"]
 
@@ -105,17 +106,9 @@ def _param_groups(params: Any) -> list[dict[str, Any]]:
 
 def _group_params(params: Any, where: str) -> list[Parameter]:
     """The Parameters of one group, as a list, none of them twice."""
-    if isinstance(params, Parameter):
-        params = [params]
-    try:
-        params = list(params)
-    except TypeError:
-        raise TypeError(f"{where} must be an iterable of Parameter, got {params!r}") from None
+    params = parameter_list(params, where)
     if not params:
         raise ValueError(f"{where} is empty: the optimizer has nothing to train there")
-    for p in params:
-        if not isinstance(p, Parameter):
-            raise TypeError(f"{where} must hold Parameter objects, got {p!r}")
     return params
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "dtype_repr",
     "has_trainable_parameters",
     "model_dtype",
+    "parameter_list",
     "register_symbolic_call",
     "restore_parameters",
     "snapshot_parameters",
@@ -98,6 +99,20 @@ class Parameter:
 
     def __repr__(self) -> str:
         return f"Parameter(name={self.name!r}, shape={self.value.shape}, dtype={dtype_repr(self.value.dtype)})"
+
+
+def parameter_list(params: Any, where: str = "params") -> list[Parameter]:
+    """``params``, one Parameter or an iterable of them, as a list; a TypeError naming ``where`` otherwise."""
+    if isinstance(params, Parameter):
+        return [params]
+    try:
+        params = list(params)
+    except TypeError:
+        raise TypeError(f"{where} must be a Parameter or an iterable of them, got {params!r:.80}") from None
+    for p in params:
+        if not isinstance(p, Parameter):
+            raise TypeError(f"{where} must hold Parameter objects, got {p!r:.80}")
+    return params
 
 
 def snapshot_parameters(params: Sequence[Parameter]) -> list[np.ndarray]:
